@@ -1,0 +1,1 @@
+"""Counterfact's HTTP layer: the app factory, controllers, services and repositories."""

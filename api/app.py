@@ -1,0 +1,86 @@
+"""The app factory: assembles controllers, the database lifespan, errors and the OpenAPI document."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.openapi.spec import Contact, License, Server, Tag
+
+from api.content_types import require_declared_content_type
+from api.database import apply_migrations, create_pool, load_migrations, resolve_database_url
+from api.dependencies import provide_pool
+from api.errors import exception_handlers
+from api.experiments.controller import ExperimentController
+from api.health.controller import HealthController
+from api.request_logging import configure_logging, request_logging_middleware
+from api.settings import Settings, get_settings
+
+API_VERSION = "1.0.0"
+API_DESCRIPTION = """\
+Counterfact answers two questions about marketing incrementality: *how big, how long and where must my
+test be to see the lift I care about?* and *what did this channel really add, and how sure are we?*
+
+Every error is an RFC 9457 `application/problem+json` document; validation errors list each offending
+field in `invalid_params`. Every response carries an `X-Request-ID` header.
+"""
+
+logger = logging.getLogger("counterfact.app")
+
+TAGS = [
+    Tag(name="health", description="Liveness and database reachability."),
+    Tag(name="experiments", description="Holdout and geo experiments and their life cycle."),
+]
+
+
+def openapi_config() -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title="Counterfact",
+        version=API_VERSION,
+        description=API_DESCRIPTION,
+        contact=Contact(name="Counterfact engineering"),
+        license=License(name="Proprietary"),
+        servers=[Server(url="/", description="This server")],
+        tags=TAGS,
+        path="/schema",
+        render_plugins=[ScalarRenderPlugin()],
+        use_handler_docstrings=False,
+        create_examples=False,
+    )
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    """Build the Litestar application; the database is opened in its lifespan."""
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+
+    @asynccontextmanager
+    async def database_lifespan(app: Litestar) -> AsyncIterator[None]:
+        database_url = resolve_database_url(settings)
+        pool = await create_pool(database_url, settings)
+        try:
+            async with pool.acquire() as connection:
+                await apply_migrations(connection, load_migrations())
+            app.state.pool = pool
+            yield
+        finally:
+            await pool.close()
+
+    dependencies: dict[str, Any] = {"pool": Provide(provide_pool, sync_to_thread=False)}
+    return Litestar(
+        route_handlers=[HealthController, ExperimentController],
+        dependencies=dependencies,
+        lifespan=[database_lifespan],
+        exception_handlers=exception_handlers(),
+        before_request=require_declared_content_type,
+        middleware=[request_logging_middleware],
+        openapi_config=openapi_config(),
+        request_max_body_size=settings.max_body_bytes,
+        debug=False,
+    )

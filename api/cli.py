@@ -1,0 +1,74 @@
+"""The ``counterfact`` command: ``serve`` the API, or write its ``openapi`` document."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import msgspec
+
+from api.settings import get_settings
+
+
+def openapi_document() -> dict[str, object]:
+    """The OpenAPI document the app serves, built without touching a database."""
+    from api.app import create_app
+
+    app = create_app()
+    document: dict[str, object] = msgspec.to_builtins(app.openapi_schema.to_schema())
+    return document
+
+
+def write_openapi(output: Path | None) -> None:
+    text = json.dumps(openapi_document(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+
+
+def serve(host: str, port: int, workers: int) -> None:
+    """Run the API with uvicorn; without ``DATABASE_URL``, start the embedded PostgreSQL first."""
+    import uvicorn
+
+    from api.database import resolve_database_url
+
+    settings = get_settings()
+    # Resolve once here so worker processes share one embedded server, stopped when this process exits.
+    os.environ["DATABASE_URL"] = resolve_database_url(settings)
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+        proxy_headers=False,
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="counterfact", description="Counterfact incrementality-testing API")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve_parser = commands.add_parser("serve", help="serve the API")
+    serve_parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    serve_parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    serve_parser.add_argument(
+        "--workers", type=int, default=int(os.environ.get("COUNTERFACT_WORKERS", "1")), help="worker processes"
+    )
+    openapi_parser = commands.add_parser("openapi", help="write the OpenAPI document (no database needed)")
+    openapi_parser.add_argument("--output", type=Path, default=None, help="file to write (default: stdout)")
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        serve(args.host, args.port, args.workers)
+    else:
+        write_openapi(args.output)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,119 @@
+"""Connection pool and schema migrations on PostgreSQL (asyncpg, raw SQL)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import msgspec
+from asyncpg.pool import PoolConnectionProxy
+
+from api.embedded_database import start_embedded_postgres
+from api.settings import Settings
+
+logger = logging.getLogger("counterfact.database")
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "sql"
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+# Any fixed 64-bit key; two replicas starting together serialise on it.
+MIGRATION_LOCK_KEY = 0x436F756E74657266  # "Counterf"
+
+CREATE_MIGRATIONS_TABLE = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    integer PRIMARY KEY,
+    name       text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+)
+"""
+
+
+# A plain connection or one borrowed from the pool: repositories accept either.
+Connection = asyncpg.Connection | PoolConnectionProxy
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+def resolve_database_url(settings: Settings) -> str:
+    """``DATABASE_URL`` when set; otherwise start the embedded server and return its URI."""
+    if settings.database_url:
+        return settings.database_url
+    return start_embedded_postgres(settings.data_dir)
+
+
+def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+    """The numbered ``NNNN_name.sql`` files in ``directory``, in order."""
+    migrations = []
+    for path in sorted(directory.glob("*.sql")):
+        match = _MIGRATION_NAME.match(path.name)
+        if match is None:
+            raise RuntimeError(f"migration file {path.name} is not named NNNN_name.sql")
+        migrations.append(Migration(int(match.group(1)), path.stem, path.read_text(encoding="utf-8")))
+    versions = [m.version for m in migrations]
+    if len(set(versions)) != len(versions):
+        raise RuntimeError("two migration files share a version number")
+    return migrations
+
+
+async def apply_migrations(connection: Connection, migrations: list[Migration]) -> list[str]:
+    """Apply each migration not yet recorded, each in its own transaction, under an advisory lock.
+
+    Returns the names applied. The session-level advisory lock makes replicas that start together wait
+    for each other, so each migration runs exactly once.
+    """
+    applied: list[str] = []
+    await connection.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
+    try:
+        await connection.execute(CREATE_MIGRATIONS_TABLE)
+        done = {row["version"] for row in await connection.fetch("SELECT version FROM schema_migrations")}
+        for migration in migrations:
+            if migration.version in done:
+                continue
+            async with connection.transaction():
+                await connection.execute(migration.sql)
+                await connection.execute(
+                    "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                    migration.version,
+                    migration.name,
+                )
+            applied.append(migration.name)
+            logger.info("applied migration %s", migration.name)
+    finally:
+        await connection.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
+    return applied
+
+
+def _encode_json(value: object) -> str:
+    return msgspec.json.encode(value).decode()
+
+
+async def _init_connection(connection: Connection) -> None:
+    """jsonb columns travel as Python objects, encoded and decoded by msgspec."""
+    for type_name in ("json", "jsonb"):
+        await connection.set_type_codec(
+            type_name, encoder=_encode_json, decoder=msgspec.json.decode, schema="pg_catalog", format="text"
+        )
+
+
+async def create_pool(database_url: str, settings: Settings) -> asyncpg.Pool:
+    """Open the pool, with a statement timeout on every connection."""
+    pool = await asyncpg.create_pool(
+        database_url,
+        init=_init_connection,
+        min_size=settings.pool_min_size,
+        max_size=settings.pool_max_size,
+        command_timeout=settings.statement_timeout_ms / 1000 + 5,
+        server_settings={
+            "statement_timeout": str(settings.statement_timeout_ms),
+            "application_name": "counterfact",
+        },
+    )
+    assert pool is not None
+    return pool

@@ -1,0 +1,249 @@
+"""Domain errors and their mapping to RFC 9457 problem details (``application/problem+json``).
+
+Handlers and services raise the small exception tree below; :func:`exception_handlers` maps those,
+Litestar's own HTTP errors and anything unexpected to one problem document shape, in one place.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, NotFoundException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Example
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from stats.errors import InvalidProblem
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_TYPE_BASE = "https://counterfact.dev/problems/"
+
+logger = logging.getLogger("counterfact.errors")
+
+
+class InvalidParam(msgspec.Struct, frozen=True):
+    """One offending input: where it is and why it was refused."""
+
+    name: str
+    reason: str
+
+
+class Problem(msgspec.Struct, frozen=True, omit_defaults=True):
+    """An RFC 9457 problem document."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    invalid_params: list[InvalidParam] | None = msgspec.field(default=None, name="invalid_params")
+
+
+class DomainError(Exception):
+    """Base of the errors a request can end in; each subclass fixes the HTTP status."""
+
+    status_code: int = 400
+    slug: str = "invalid-input"
+    title: str = "Invalid input"
+
+    def __init__(self, detail: str, invalid_params: Sequence[tuple[str, str]] = ()) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.invalid_params = list(invalid_params)
+
+
+class InvalidInput(DomainError):
+    """The request is well-formed but one of its values cannot be used (400)."""
+
+
+class NotFound(DomainError):
+    """The resource named in the path does not exist (404)."""
+
+    status_code = 404
+    slug = "not-found"
+    title = "Not found"
+
+
+class Conflict(DomainError):
+    """The request conflicts with the resource's current state (409)."""
+
+    status_code = 409
+    slug = "conflict"
+    title = "Conflict"
+
+
+class UnsupportedMediaType(DomainError):
+    """The request body's content type is not one this operation reads (415)."""
+
+    status_code = 415
+    slug = "unsupported-media-type"
+    title = "Unsupported media type"
+
+
+class ServiceUnavailable(DomainError):
+    """A dependency (the database) cannot be reached right now (503)."""
+
+    status_code = 503
+    slug = "service-unavailable"
+    title = "Service unavailable"
+
+
+def invalid_field(field: str, reason: str) -> InvalidInput:
+    """A 400 naming one field and the reason it was refused."""
+    return InvalidInput(f"{field}: {reason}", [(field, reason)])
+
+
+_TITLES: Mapping[int, tuple[str, str]] = {
+    400: ("invalid-input", "Invalid input"),
+    401: ("unauthorized", "Unauthorized"),
+    403: ("forbidden", "Forbidden"),
+    404: ("not-found", "Not found"),
+    405: ("method-not-allowed", "Method not allowed"),
+    409: ("conflict", "Conflict"),
+    413: ("payload-too-large", "Request body too large"),
+    415: ("unsupported-media-type", "Unsupported media type"),
+    429: ("too-many-requests", "Too many requests"),
+    500: ("internal-error", "Internal server error"),
+    503: ("service-unavailable", "Service unavailable"),
+}
+
+
+def problem_response(
+    status: int,
+    detail: str,
+    invalid_params: Sequence[tuple[str, str]] = (),
+    instance: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response[Problem]:
+    """Build the problem+json response for ``status``."""
+    slug, title = _TITLES.get(status, ("error", "Error"))
+    problem = Problem(
+        type=PROBLEM_TYPE_BASE + slug,
+        title=title,
+        status=status,
+        detail=detail,
+        instance=instance,
+        invalid_params=[InvalidParam(name=n, reason=r) for n, r in invalid_params] or None,
+    )
+    return Response(problem, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=dict(headers or {}))
+
+
+def _field_path_from_key(key: str | None, message: str) -> str:
+    """Extract the JSON path msgspec names (``at `$.metric.baseline```) as ``metric.baseline``."""
+    marker = "at `$"
+    if marker in message:
+        path = message.split(marker, 1)[1].split("`", 1)[0]
+        return path.lstrip(".") or "body"
+    return key or "body"
+
+
+def _validation_params(exc: ValidationException) -> list[tuple[str, str]]:
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    params: list[tuple[str, str]] = []
+    for item in extra:
+        if not isinstance(item, dict):
+            continue
+        message = str(item.get("message", "invalid value"))
+        key = item.get("key")
+        source = item.get("source")
+        field = _field_path_from_key(str(key) if key else None, message)
+        reason = message.split(" - at `$", 1)[0]
+        if source and source not in ("body",) and key:
+            field = str(key)
+        params.append((field, reason))
+    return params
+
+
+def _handle_validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Problem]:
+    params = _validation_params(exc)
+    if params:
+        detail = "; ".join(f"{name}: {reason}" for name, reason in params)
+    else:
+        detail = str(exc.detail or "The request could not be validated")
+    return problem_response(400, detail, params)
+
+
+def _handle_domain(request: Request[Any, Any, Any], exc: DomainError) -> Response[Problem]:
+    return problem_response(exc.status_code, exc.detail, exc.invalid_params)
+
+
+def _handle_invalid_problem(request: Request[Any, Any, Any], exc: InvalidProblem) -> Response[Problem]:
+    return problem_response(400, f"{exc.field}: {exc.reason}", [(exc.field, exc.reason)])
+
+
+def _handle_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
+    status = exc.status_code
+    if status >= 500:
+        return _handle_unexpected(request, exc)
+    detail = str(exc.detail) if exc.detail else _TITLES.get(status, ("", "Error"))[1]
+    headers = dict(exc.headers) if exc.headers else None
+    return problem_response(status, detail, headers=headers)
+
+
+def _handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    instance = f"urn:uuid:{uuid.uuid4()}"
+    logger.exception(
+        "unhandled error", extra={"instance": instance, "path": request.url.path, "method": request.method}
+    )
+    return problem_response(
+        HTTP_500_INTERNAL_SERVER_ERROR,
+        "An unexpected error occurred. Quote the instance id when you report it.",
+        instance=instance,
+    )
+
+
+def exception_handlers() -> dict[type[Exception] | int, Any]:
+    """The app-wide exception handlers: every error leaves as problem+json."""
+    return {
+        ValidationException: _handle_validation,
+        DomainError: _handle_domain,
+        InvalidProblem: _handle_invalid_problem,
+        NotFoundException: _handle_http,
+        HTTPException: _handle_http,
+        Exception: _handle_unexpected,
+    }
+
+
+_DESCRIPTIONS: Mapping[int, str] = {
+    400: "Malformed JSON or a value that cannot be used; `invalid_params` names each field and why.",
+    404: "No resource with that id.",
+    409: "The request conflicts with the resource's current state.",
+    413: "The request body is larger than the configured cap.",
+    415: "The request body's content type is not one this operation reads.",
+    500: "Unexpected failure; `instance` identifies the logged error.",
+    503: "The database cannot be reached right now.",
+}
+
+
+def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
+    """OpenAPI response declarations for the given error statuses, all with the problem schema."""
+    example = {
+        "type": PROBLEM_TYPE_BASE + "invalid-input",
+        "title": "Invalid input",
+        "status": 400,
+        "detail": "metric.baseline: Expected `float` <= 1.0",
+        "invalid_params": [{"name": "metric.baseline", "reason": "Expected `float` <= 1.0"}],
+    }
+    specs: dict[int, ResponseSpec] = {}
+    for status in (*statuses, 500):
+        slug, title = _TITLES[status]
+        specs[status] = ResponseSpec(
+            data_container=Problem,
+            generate_examples=False,
+            media_type=PROBLEM_MEDIA_TYPE,
+            description=_DESCRIPTIONS[status],
+            examples=[
+                Example(
+                    summary=title,
+                    value={**example, "type": PROBLEM_TYPE_BASE + slug, "title": title, "status": status}
+                    if status == 400
+                    else {"type": PROBLEM_TYPE_BASE + slug, "title": title, "status": status, "detail": title},
+                )
+            ],
+        )
+    return specs

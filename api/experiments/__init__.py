@@ -1,0 +1,1 @@
+"""The experiments resource: holdout and geo tests and their life cycle."""

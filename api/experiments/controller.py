@@ -1,0 +1,146 @@
+"""HTTP endpoints of the experiments resource."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+import asyncpg
+from litestar import Controller, Response, get, patch, post
+from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Example
+from litestar.params import Body, FromPath, FromQuery, HeaderParameter, QueryParameter
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+
+from api.errors import problem_responses
+from api.experiments import service
+from api.experiments.schemas import (
+    Experiment,
+    ExperimentCreate,
+    ExperimentKind,
+    ExperimentPage,
+    ExperimentPatch,
+    ExperimentStatus,
+)
+
+CREATE_EXAMPLES = [
+    Example(
+        summary="Holdout test on two channels",
+        value={
+            "kind": "holdout",
+            "name": "Q1 paid social and search",
+            "metric": {"kind": "proportion", "baseline": 0.05},
+            "alpha": 0.05,
+            "channels": [{"name": "meta", "holdout_fraction": 0.1}, {"name": "search", "holdout_fraction": 0.05}],
+        },
+    ),
+    Example(
+        summary="Geo test",
+        value={
+            "kind": "geo",
+            "name": "TV in Chicago and Portland",
+            "dataset_id": "6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f",
+            "channel": "tv",
+            "treatment_markets": ["chicago", "portland"],
+            "pre_period": {"start": "2021-01-01", "end": "2021-03-31"},
+            "test_period": {"start": "2021-04-01", "end": "2021-04-15"},
+            "spend": 50000,
+        },
+    ),
+]
+
+PATCH_EXAMPLES = [
+    Example(summary="Start the test", value={"status": "running"}),
+    Example(
+        summary="Change the holdout while a draft",
+        value={"channels": [{"name": "meta", "holdout_fraction": 0.2}]},
+    ),
+]
+
+
+class ExperimentController(Controller):
+    path = "/v1/experiments"
+    tags = ["experiments"]
+
+    @post(
+        operation_id="CreateExperiment",
+        summary="Create an experiment",
+        description="Creates a `draft` holdout or geo experiment. Send an `Idempotency-Key` header to make "
+        "retries safe: a repeat with the same key and body returns the experiment created first (200), "
+        "the same key with another body is refused (409). A holdout experiment's `salt` is generated "
+        "when absent and never changes.",
+        status_code=HTTP_201_CREATED,
+        responses={
+            HTTP_200_OK: ResponseSpec(
+                data_container=Experiment,  # type: ignore[arg-type]
+                generate_examples=False,
+                description="A retry with an `Idempotency-Key` already used: the experiment created first.",
+            ),
+            **problem_responses(400, 409, 413, 415),
+        },
+    )
+    async def create(
+        self,
+        pool: NamedDependency[asyncpg.Pool],
+        data: Annotated[ExperimentCreate, Body(examples=CREATE_EXAMPLES, description="The experiment's design.")],
+        idempotency_key: Annotated[
+            str | None,
+            HeaderParameter(
+                name="Idempotency-Key",
+                required=False,
+                max_length=200,
+                min_length=1,
+                description="Makes a retried create return the experiment the first call created.",
+            ),
+        ] = None,
+    ) -> Response[Experiment]:
+        experiment, created = await service.create_experiment(pool, data, idempotency_key)
+        return Response(
+            experiment,
+            status_code=HTTP_201_CREATED if created else HTTP_200_OK,
+            headers={"Location": f"/v1/experiments/{experiment.id}"},
+        )
+
+    @get(
+        operation_id="ListExperiments",
+        summary="List experiments",
+        description="Newest first, `limit` per page; pass `next_cursor` back as `cursor` for the next page.",
+        responses=problem_responses(400),
+    )
+    async def list(
+        self,
+        pool: NamedDependency[asyncpg.Pool],
+        kind: FromQuery[ExperimentKind | None] = None,
+        status: FromQuery[ExperimentStatus | None] = None,
+        cursor: Annotated[
+            str | None, QueryParameter(max_length=200, description="`next_cursor` from the previous page.")
+        ] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=200, description="Page size.")] = 50,
+    ) -> ExperimentPage:
+        return await service.list_experiments(pool, kind=kind, status=status, cursor=cursor, limit=limit)
+
+    @get(
+        "/{experiment_id:uuid}",
+        operation_id="GetExperiment",
+        summary="Get an experiment",
+        responses=problem_responses(400, 404),
+    )
+    async def get(self, pool: NamedDependency[asyncpg.Pool], experiment_id: FromPath[UUID]) -> Experiment:
+        return await service.get_experiment(pool, experiment_id)
+
+    @patch(
+        "/{experiment_id:uuid}",
+        operation_id="UpdateExperiment",
+        summary="Change an experiment's status or design",
+        description="`status` moves `draft → running → stopped` (anything else is 409). Design fields "
+        "(metric, channels, alpha; channel, markets, periods, spend) change only while `draft`.",
+        responses=problem_responses(400, 404, 409, 415),
+    )
+    async def update(
+        self,
+        pool: NamedDependency[asyncpg.Pool],
+        experiment_id: FromPath[UUID],
+        data: Annotated[ExperimentPatch, Body(examples=PATCH_EXAMPLES)],
+    ) -> Experiment:
+        return await service.patch_experiment(pool, experiment_id, data)

@@ -1,0 +1,84 @@
+"""Experiments in PostgreSQL: the statements in ``queries.sql``, run with asyncpg."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from api.database import Connection
+from api.sql_queries import load_queries
+
+QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
+
+Row = asyncpg.Record
+
+
+class ExperimentRepository:
+    """Reads and writes experiments; callers own the transaction."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+
+    async def insert(
+        self,
+        *,
+        experiment_id: UUID,
+        kind: str,
+        name: str,
+        design: dict[str, Any],
+        salt: str | None,
+        idempotency_key: str | None,
+        request_hash: str,
+    ) -> Row | None:
+        """Insert a draft; ``None`` when the idempotency key is taken already."""
+        row: Row | None = await self.connection.fetchrow(
+            QUERIES["insert_experiment"], experiment_id, kind, name, design, salt, idempotency_key, request_hash
+        )
+        return row
+
+    async def replace_channels(self, experiment_id: UUID, channels: list[tuple[str, float]]) -> None:
+        await self.connection.execute(QUERIES["delete_channels"], experiment_id)
+        await self.connection.execute(
+            QUERIES["insert_channels"],
+            experiment_id,
+            list(range(len(channels))),
+            [name for name, _ in channels],
+            [fraction for _, fraction in channels],
+        )
+
+    async def get_by_idempotency_key(self, key: str) -> Row | None:
+        row: Row | None = await self.connection.fetchrow(QUERIES["select_by_idempotency_key"], key)
+        return row
+
+    async def get(self, experiment_id: UUID) -> Row | None:
+        row: Row | None = await self.connection.fetchrow(QUERIES["select_experiment"], experiment_id)
+        return row
+
+    async def get_for_update(self, experiment_id: UUID) -> Row | None:
+        row: Row | None = await self.connection.fetchrow(QUERIES["select_experiment_for_update"], experiment_id)
+        return row
+
+    async def list(
+        self,
+        *,
+        kind: str | None,
+        status: str | None,
+        after: tuple[datetime, UUID] | None,
+        limit: int,
+    ) -> list[Row]:
+        created_at, last_id = after if after else (None, None)
+        rows: list[Row] = await self.connection.fetch(
+            QUERIES["list_experiments"], kind, status, created_at, last_id, limit
+        )
+        return rows
+
+    async def update(self, experiment_id: UUID, *, name: str, status: str, design: dict[str, Any]) -> Row:
+        row: Row | None = await self.connection.fetchrow(
+            QUERIES["update_experiment"], experiment_id, name, status, design
+        )
+        assert row is not None, "the caller holds the row lock"
+        return row

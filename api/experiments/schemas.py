@@ -1,0 +1,159 @@
+"""Request and response bodies of the experiments resource."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+import msgspec
+from msgspec import UNSET, Meta, Struct, UnsetType
+
+ExperimentStatus = Literal["draft", "running", "stopped"]
+ExperimentKind = Literal["holdout", "geo"]
+
+Name = Annotated[str, Meta(min_length=1, max_length=200, description="A human-readable name.")]
+ChannelName = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$",
+        description="Channel name: letters, digits, `_`, `.`, `-`; starts with a letter or digit.",
+    ),
+]
+HoldoutFraction = Annotated[
+    float, Meta(gt=0.0, lt=1.0, description="Share of units held out of this channel, strictly between 0 and 1.")
+]
+Alpha = Annotated[float, Meta(gt=0.0, lt=0.5, description="Significance level (two-sided tests use it whole).")]
+Salt = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=128,
+        description="Hashing salt; generated when absent and never changed after creation.",
+    ),
+]
+GeoName = Annotated[str, Meta(min_length=1, max_length=200)]
+
+
+class ProportionMetricSpec(Struct, frozen=True, tag="proportion", tag_field="kind", forbid_unknown_fields=True):
+    """A conversion metric: each unit converts or not."""
+
+    baseline: Annotated[float, Meta(gt=0.0, lt=1.0, description="Expected holdout conversion rate.")] | None = None
+
+
+class MeanMetricSpec(Struct, frozen=True, tag="mean", tag_field="kind", forbid_unknown_fields=True):
+    """A continuous metric per unit, such as revenue."""
+
+    baseline: Annotated[float, Meta(description="Expected holdout mean per unit.")] | None = None
+    std_dev: Annotated[float, Meta(gt=0.0, description="Expected standard deviation per unit.")] | None = None
+
+
+ExperimentMetric = ProportionMetricSpec | MeanMetricSpec
+
+
+class ChannelSpec(Struct, frozen=True, forbid_unknown_fields=True):
+    """One channel of a holdout test, hashed independently of the others."""
+
+    name: ChannelName
+    holdout_fraction: HoldoutFraction
+
+
+class Period(Struct, frozen=True, forbid_unknown_fields=True):
+    """An inclusive range of calendar dates."""
+
+    start: date
+    end: date
+
+
+class HoldoutExperimentCreate(Struct, frozen=True, tag="holdout", tag_field="kind", forbid_unknown_fields=True):
+    """A user-level holdout test across one or more channels."""
+
+    name: Name
+    metric: ExperimentMetric
+    channels: Annotated[list[ChannelSpec], Meta(min_length=1, max_length=50)]
+    alpha: Alpha = 0.05
+    salt: Salt | None = None
+
+
+class GeoExperimentCreate(Struct, frozen=True, tag="geo", tag_field="kind", forbid_unknown_fields=True):
+    """A market-level test on a stored geo panel."""
+
+    name: Name
+    dataset_id: UUID
+    channel: ChannelName
+    treatment_markets: Annotated[list[GeoName], Meta(min_length=1, max_length=1000)]
+    pre_period: Period
+    test_period: Period
+    spend: Annotated[float, Meta(ge=0.0, description="Money spent on the test in the treated markets.")] | None = None
+    pairs: (
+        Annotated[
+            list[Annotated[list[GeoName], Meta(min_length=2, max_length=2)]],
+            Meta(description="Matched pairs `[treatment_geo, control_geo]`; treatment markets are the firsts."),
+        ]
+        | None
+    ) = None
+
+
+ExperimentCreate = HoldoutExperimentCreate | GeoExperimentCreate
+
+
+class ExperimentPatch(Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
+    """Fields to change. `status` moves `draft → running → stopped`; design fields change only in `draft`."""
+
+    status: ExperimentStatus | UnsetType = UNSET
+    name: Name | UnsetType = UNSET
+    metric: ExperimentMetric | UnsetType = UNSET
+    channels: Annotated[list[ChannelSpec], Meta(min_length=1, max_length=50)] | UnsetType = UNSET
+    alpha: Alpha | UnsetType = UNSET
+    channel: ChannelName | UnsetType = UNSET
+    treatment_markets: Annotated[list[GeoName], Meta(min_length=1, max_length=1000)] | UnsetType = UNSET
+    pre_period: Period | UnsetType = UNSET
+    test_period: Period | UnsetType = UNSET
+    spend: Annotated[float, Meta(ge=0.0)] | UnsetType | None = UNSET
+
+
+class HoldoutExperiment(Struct, frozen=True, tag="holdout", tag_field="kind"):
+    """A stored holdout test."""
+
+    id: UUID
+    name: str
+    status: ExperimentStatus
+    metric: ExperimentMetric
+    channels: list[ChannelSpec]
+    alpha: float
+    salt: str
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    stopped_at: datetime | None
+
+
+class GeoExperiment(Struct, frozen=True, tag="geo", tag_field="kind"):
+    """A stored geo test."""
+
+    id: UUID
+    name: str
+    status: ExperimentStatus
+    dataset_id: UUID
+    channel: str
+    treatment_markets: list[str]
+    pre_period: Period
+    test_period: Period
+    spend: float | None
+    pairs: list[list[str]] | None
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    stopped_at: datetime | None
+
+
+Experiment = HoldoutExperiment | GeoExperiment
+
+
+class ExperimentPage(Struct, frozen=True):
+    """One page of experiments, newest first."""
+
+    items: list[Experiment]
+    next_cursor: str | None = msgspec.field(default=None)

@@ -1,0 +1,234 @@
+"""Rules of the experiments resource: creation, idempotent retries, the status life cycle."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+import msgspec
+from msgspec import UNSET
+
+from api.database import Connection
+from api.errors import Conflict, InvalidInput, NotFound, invalid_field
+from api.experiments.repository import ExperimentRepository, Row
+from api.experiments.schemas import (
+    ChannelSpec,
+    Experiment,
+    ExperimentCreate,
+    ExperimentPage,
+    ExperimentPatch,
+    GeoExperiment,
+    GeoExperimentCreate,
+    HoldoutExperiment,
+    HoldoutExperimentCreate,
+    Period,
+)
+
+ALLOWED_TRANSITIONS = frozenset({("draft", "running"), ("running", "stopped")})
+HOLDOUT_DESIGN_FIELDS = ("metric", "channels", "alpha")
+GEO_DESIGN_FIELDS = ("channel", "treatment_markets", "pre_period", "test_period", "spend")
+
+
+def _validate_channels(channels: list[ChannelSpec], prefix: str = "channels") -> None:
+    seen: set[str] = set()
+    for index, channel in enumerate(channels):
+        if channel.name in seen:
+            raise invalid_field(f"{prefix}[{index}].name", f"channel {channel.name!r} appears twice")
+        seen.add(channel.name)
+
+
+def _validate_periods(pre: Period, test: Period) -> None:
+    if pre.end < pre.start:
+        raise invalid_field("pre_period.end", "ends before it starts")
+    if test.end < test.start:
+        raise invalid_field("test_period.end", "ends before it starts")
+    if test.start <= pre.end:
+        raise invalid_field("test_period.start", "must come after the pre-period ends")
+
+
+def _validate_markets(markets: list[str], pairs: list[list[str]] | None) -> None:
+    if len(set(markets)) != len(markets):
+        raise invalid_field("treatment_markets", "lists a market twice")
+    if pairs is None:
+        return
+    firsts = [pair[0] for pair in pairs]
+    if sorted(firsts) != sorted(markets):
+        raise invalid_field("pairs", "the first geo of each pair must be exactly the treatment markets")
+    geos = [geo for pair in pairs for geo in pair]
+    if len(set(geos)) != len(geos):
+        raise invalid_field("pairs", "a geo appears in more than one place")
+
+
+def _holdout_design(body: HoldoutExperimentCreate | ExperimentPatch, base: dict[str, Any]) -> dict[str, Any]:
+    design = dict(base)
+    for field in HOLDOUT_DESIGN_FIELDS:
+        value = getattr(body, field, UNSET)
+        if value is not UNSET:
+            design[field] = msgspec.to_builtins(value)
+    return design
+
+
+def _geo_design(body: GeoExperimentCreate | ExperimentPatch, base: dict[str, Any]) -> dict[str, Any]:
+    design = dict(base)
+    for field in ("dataset_id", "pairs", *GEO_DESIGN_FIELDS):
+        value = getattr(body, field, UNSET)
+        if value is not UNSET:
+            design[field] = msgspec.to_builtins(value)
+    return design
+
+
+def experiment_from_row(row: Row) -> Experiment:
+    """The API representation of a stored experiment."""
+    common = {
+        "id": row["id"],
+        "name": row["name"],
+        "status": row["status"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+        "started_at": row["started_at"],
+        "stopped_at": row["stopped_at"],
+    }
+    design = row["design"]
+    if row["kind"] == "holdout":
+        return msgspec.convert({**design, **common, "salt": row["salt"]}, HoldoutExperiment, from_attributes=False)
+    return msgspec.convert({"spend": None, "pairs": None, **design, **common}, GeoExperiment)
+
+
+def _request_hash(body: ExperimentCreate) -> str:
+    return hashlib.sha256(msgspec.json.encode(body, order="sorted")).hexdigest()
+
+
+async def create_experiment(
+    pool: asyncpg.Pool, body: ExperimentCreate, idempotency_key: str | None
+) -> tuple[Experiment, bool]:
+    """Store a new draft experiment; a retry with the same ``Idempotency-Key`` returns the first one.
+
+    Returns the experiment and whether it was created by this call.
+    """
+    if isinstance(body, HoldoutExperimentCreate):
+        _validate_channels(body.channels)
+        design = _holdout_design(body, {})
+        salt: str | None = body.salt or secrets.token_hex(16)
+    else:
+        _validate_periods(body.pre_period, body.test_period)
+        _validate_markets(body.treatment_markets, body.pairs)
+        design = _geo_design(body, {})
+        salt = None
+    request_hash = _request_hash(body)
+    async with pool.acquire() as connection, connection.transaction():
+        repository = ExperimentRepository(connection)
+        row = await repository.insert(
+            experiment_id=uuid4(),
+            kind="holdout" if isinstance(body, HoldoutExperimentCreate) else "geo",
+            name=body.name,
+            design=design,
+            salt=salt,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash,
+        )
+        if row is None:
+            assert idempotency_key is not None
+            existing = await repository.get_by_idempotency_key(idempotency_key)
+            assert existing is not None
+            if existing["request_hash"] != request_hash:
+                raise Conflict(
+                    "Idempotency-Key was already used with a different request body",
+                    [("Idempotency-Key", "reused with a different body")],
+                )
+            return experiment_from_row(existing), False
+        if isinstance(body, HoldoutExperimentCreate):
+            await repository.replace_channels(row["id"], [(c.name, c.holdout_fraction) for c in body.channels])
+        return experiment_from_row(row), True
+
+
+async def fetch_experiment_row(connection: Connection, experiment_id: UUID) -> Row:
+    """The stored row, or 404."""
+    row = await ExperimentRepository(connection).get(experiment_id)
+    if row is None:
+        raise NotFound(f"No experiment with id {experiment_id}")
+    return row
+
+
+async def get_experiment(pool: asyncpg.Pool, experiment_id: UUID) -> Experiment:
+    async with pool.acquire() as connection:
+        return experiment_from_row(await fetch_experiment_row(connection, experiment_id))
+
+
+def encode_cursor(created_at: datetime, experiment_id: UUID) -> str:
+    raw = f"{created_at.isoformat()}|{experiment_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        created, experiment_id = base64.urlsafe_b64decode(padded).decode().split("|")
+        return datetime.fromisoformat(created), UUID(experiment_id)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise invalid_field("cursor", "is not a cursor this service issued") from exc
+
+
+async def list_experiments(
+    pool: asyncpg.Pool, *, kind: str | None, status: str | None, cursor: str | None, limit: int
+) -> ExperimentPage:
+    after = decode_cursor(cursor) if cursor else None
+    async with pool.acquire() as connection:
+        rows = await ExperimentRepository(connection).list(kind=kind, status=status, after=after, limit=limit + 1)
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor(rows[-1]["created_at"], rows[-1]["id"]) if has_more else None
+    return ExperimentPage(items=[experiment_from_row(row) for row in rows], next_cursor=next_cursor)
+
+
+def _changed_design_fields(patch: ExperimentPatch) -> list[str]:
+    return [f for f in (*HOLDOUT_DESIGN_FIELDS, *GEO_DESIGN_FIELDS) if getattr(patch, f) is not UNSET]
+
+
+async def patch_experiment(pool: asyncpg.Pool, experiment_id: UUID, patch: ExperimentPatch) -> Experiment:
+    """Apply a status transition and/or design changes, under a row lock."""
+    async with pool.acquire() as connection, connection.transaction():
+        repository = ExperimentRepository(connection)
+        row = await repository.get_for_update(experiment_id)
+        if row is None:
+            raise NotFound(f"No experiment with id {experiment_id}")
+        kind, current = row["kind"], row["status"]
+        changed = _changed_design_fields(patch)
+        foreign = [f for f in changed if f not in (HOLDOUT_DESIGN_FIELDS if kind == "holdout" else GEO_DESIGN_FIELDS)]
+        if foreign:
+            raise InvalidInput(
+                f"{foreign[0]}: not a field of a {kind} experiment",
+                [(f, f"not a field of a {kind} experiment") for f in foreign],
+            )
+        if changed and current != "draft":
+            raise Conflict(
+                f"Design fields are frozen once an experiment leaves draft (status is {current!r})",
+                [(f, "frozen: the experiment is not a draft") for f in changed],
+            )
+        status = current if patch.status is UNSET else patch.status
+        if status != current and (current, status) not in ALLOWED_TRANSITIONS:
+            raise Conflict(
+                f"Cannot move an experiment from {current!r} to {status!r}; allowed: draft → running → stopped",
+                [("status", f"illegal transition {current} → {status}")],
+            )
+        design: dict[str, Any] = row["design"]
+        if kind == "holdout":
+            if patch.channels is not UNSET:
+                _validate_channels(patch.channels)
+                await repository.replace_channels(
+                    experiment_id, [(c.name, c.holdout_fraction) for c in patch.channels]
+                )
+            design = _holdout_design(patch, design)
+        else:
+            design = _geo_design(patch, design)
+            pre = msgspec.convert(design["pre_period"], Period)
+            test = msgspec.convert(design["test_period"], Period)
+            _validate_periods(pre, test)
+            _validate_markets(design["treatment_markets"], design.get("pairs"))
+        name = row["name"] if patch.name is UNSET else patch.name
+        updated = await repository.update(experiment_id, name=name, status=status, design=design)
+        return experiment_from_row(updated)

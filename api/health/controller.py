@@ -1,0 +1,41 @@
+"""``GET /health``: is the service up and can it reach its database?"""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import msgspec
+from litestar import Controller, get
+from litestar.di import NamedDependency
+
+from api.errors import ServiceUnavailable, problem_responses
+
+DATABASE_CHECK_TIMEOUT_S = 2.0
+
+
+class Health(msgspec.Struct, frozen=True):
+    """Service health."""
+
+    status: str = msgspec.field(default="ok")
+    database: str = msgspec.field(default="ok")
+
+
+class HealthController(Controller):
+    path = "/health"
+    tags = ["health"]
+
+    @get(
+        operation_id="GetHealth",
+        summary="Service and database health",
+        description="200 when the service answers and a `SELECT 1` on its database succeeds within 2 s; "
+        "503 problem+json otherwise. Recovers by itself when the database is back.",
+        responses=problem_responses(503),
+    )
+    async def health(self, pool: NamedDependency[asyncpg.Pool]) -> Health:
+        try:
+            async with asyncio.timeout(DATABASE_CHECK_TIMEOUT_S):
+                await pool.fetchval("SELECT 1")
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+            raise ServiceUnavailable(f"The database cannot be reached: {type(exc).__name__}") from exc
+        return Health()

@@ -1,0 +1,56 @@
+"""Service settings, read from the environment once."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service reads from its environment.
+
+    ``database_url`` is ``None`` when no ``DATABASE_URL`` is set: the service then runs an embedded
+    PostgreSQL whose data lives under ``data_dir``.
+    """
+
+    database_url: str | None
+    data_dir: Path
+    pool_min_size: int
+    pool_max_size: int
+    statement_timeout_ms: int
+    max_body_bytes: int
+    max_stream_bytes: int
+    log_level: str
+
+
+def _int_env(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise SystemExit(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def settings_from_environment() -> Settings:
+    """Build the settings from environment variables (documented in the README)."""
+    return Settings(
+        database_url=os.environ.get("DATABASE_URL") or None,
+        data_dir=Path(os.environ.get("COUNTERFACT_DATA_DIR", ".counterfact")).resolve(),
+        pool_min_size=_int_env("COUNTERFACT_POOL_MIN_SIZE", 1),
+        pool_max_size=_int_env("COUNTERFACT_POOL_MAX_SIZE", 10),
+        statement_timeout_ms=_int_env("COUNTERFACT_STATEMENT_TIMEOUT_MS", 30_000),
+        max_body_bytes=_int_env("COUNTERFACT_MAX_BODY_BYTES", 10 * 1024 * 1024),
+        max_stream_bytes=_int_env("COUNTERFACT_MAX_STREAM_BYTES", 2 * 1024 * 1024 * 1024),
+        log_level=os.environ.get("COUNTERFACT_LOG_LEVEL", "INFO"),
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, built from the environment on first use."""
+    return settings_from_environment()

@@ -1,0 +1,66 @@
+"""Every failure leaves as RFC 9457 problem+json: oversized bodies, unknown routes, unexpected errors."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+from litestar import Litestar, get
+from litestar.testing import AsyncTestClient
+
+from api.app import create_app
+from api.settings import Settings
+
+Client = AsyncTestClient[Litestar]
+
+
+async def test_an_oversized_body_is_413_problem_json(settings: Settings) -> None:
+    app = create_app(replace(settings, max_body_bytes=1024))
+    async with AsyncTestClient(app=app) as client:
+        response = await client.post(
+            "/v1/experiments", content=b"[" + b"1," * 2000 + b"1]", headers={"content-type": "application/json"}
+        )
+    assert response.status_code == 413
+    assert response.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_an_unknown_path_is_404_problem_json(client: Client) -> None:
+    response = await client.get("/v1/nothing-here")
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_a_wrong_method_is_405_problem_json(client: Client) -> None:
+    response = await client.delete("/health")
+    assert response.status_code == 405
+    assert response.headers["content-type"].startswith("application/problem+json")
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+async def test_an_unexpected_failure_is_500_with_an_instance_id_logged_and_no_leak(settings: Settings) -> None:
+    @get("/boom", include_in_schema=False)
+    async def boom() -> None:
+        raise RuntimeError("secret internals")
+
+    app = create_app(settings)
+    app.register(boom)
+    collected = _Collect()
+    logging.getLogger("counterfact.errors").addHandler(collected)
+    try:
+        async with AsyncTestClient(app=app) as client:
+            response = await client.get("/boom")
+    finally:
+        logging.getLogger("counterfact.errors").removeHandler(collected)
+    problem = response.json()
+    assert response.status_code == 500
+    assert "secret internals" not in response.text
+    assert problem["instance"].startswith("urn:uuid:")
+    assert any(getattr(r, "instance", None) == problem["instance"] and r.exc_info for r in collected.records)

@@ -1,0 +1,98 @@
+"""Fixtures shared by every test: a throwaway database on a real PostgreSQL server.
+
+With ``DATABASE_URL`` set, the tests create a database of their own on that server and drop it at the
+end; without it, they start the embedded PostgreSQL the service itself falls back to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from api.app import create_app
+from api.embedded_database import start_embedded_postgres
+from api.settings import Settings, settings_from_environment
+
+DATA_DIR = Path(__file__).parent / "data"
+
+
+def with_database(url: str, database: str) -> str:
+    """``url`` pointing at another database on the same server."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + database))
+
+
+@pytest.fixture(scope="session")
+def server_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A real PostgreSQL server: ``DATABASE_URL``'s, or an embedded one."""
+    configured = os.environ.get("DATABASE_URL")
+    if configured:
+        return configured
+    return start_embedded_postgres(tmp_path_factory.mktemp("embedded"))
+
+
+async def _admin(url: str, statement: str) -> None:
+    connection = await asyncpg.connect(url)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(scope="session")
+def database_url(server_url: str) -> Iterator[str]:
+    """A fresh database for this test session, dropped afterwards."""
+    name = f"counterfact_test_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_admin(server_url, f'CREATE DATABASE "{name}"'))
+    try:
+        yield with_database(server_url, name)
+    finally:
+        asyncio.run(_admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return replace(
+        settings_from_environment(),
+        database_url=database_url,
+        data_dir=tmp_path_factory.mktemp("data"),
+        pool_min_size=1,
+        pool_max_size=4,
+        log_level="WARNING",
+    )
+
+
+@pytest.fixture
+def app(settings: Settings) -> Litestar:
+    return create_app(settings)
+
+
+async def _truncate_all(url: str) -> None:
+    connection = await asyncpg.connect(url)
+    try:
+        tables = await connection.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'schema_migrations'"
+        )
+        if tables:
+            names = ", ".join(f'"{t["tablename"]}"' for t in tables)
+            await connection.execute(f"TRUNCATE {names} CASCADE")
+    finally:
+        await connection.close()
+
+
+@pytest.fixture
+async def client(app: Litestar, database_url: str) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    """An HTTP client on the app, with its lifespan (pool, migrations) running, on empty tables."""
+    async with AsyncTestClient(app=app) as test_client:
+        await _truncate_all(database_url)
+        yield test_client

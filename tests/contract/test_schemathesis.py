@@ -1,0 +1,30 @@
+"""Property-based contract test: generated requests for every operation in the committed document.
+
+No request may produce a 5xx, and every response must conform to the document (status, content type,
+headers, schema).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+SPEC = Path(__file__).resolve().parents[2] / "openapi" / "openapi.json"
+schema = schemathesis.openapi.from_path(SPEC)
+
+
+@schema.parametrize()
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+def test_every_operation_conforms_to_the_committed_document(case: schemathesis.Case, live_server_url: str) -> None:
+    case.call_and_validate(
+        base_url=live_server_url,
+        checks=[not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance],
+    )
