@@ -7,6 +7,7 @@ end; without it, they start the embedded PostgreSQL the service itself falls bac
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -24,6 +25,10 @@ from api.embedded_database import start_embedded_postgres
 from api.settings import Settings, settings_from_environment
 
 DATA_DIR = Path(__file__).parent / "data"
+
+# The embedded server logs its shutdown from an atexit hook, after pytest has closed its streams.
+logging.getLogger("embedded_postgres").addHandler(logging.NullHandler())
+logging.getLogger("embedded_postgres").propagate = False
 
 
 def with_database(url: str, database: str) -> str:
