@@ -1,0 +1,493 @@
+"""Tests for stats.tbr (Time-Based Regression, Kerman, Wang & Vaver 2017).
+
+Expected numbers come from three places, named at each use:
+
+* an independent statsmodels OLS oracle computed inside the test (``sm.OLS(...).fit()``, its
+  ``get_prediction(...).summary_frame()`` and ``cov_params()``);
+* the R TBR package's values that Google's matched_markets hard-codes in
+  ``matched_markets/tests/test_tbr.py`` and ``test_tbr_iroas.py`` for this very data set
+  (``salesandcost.csv`` + ``geoassignment.csv``, pre-period to 2015-02-15, test
+  2015-02-16..2015-03-15, no cool-down);
+* closed-form arithmetic on small hand-made series.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+import statsmodels.api as sm
+from scipy import stats
+
+from stats.errors import InvalidProblem
+from stats.tbr import TBRResult, estimate_tbr, tbr_effect_batch
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "matched_markets"
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class GeoExperiment:
+    dates: npt.NDArray[np.datetime64]
+    treated_sales: FloatArray
+    control_sales: FloatArray
+    treated_cost: FloatArray
+    n_treated_geos: int
+    pre: slice
+    post: slice
+
+
+def _load_salesandcost() -> GeoExperiment:
+    with (DATA / "geoassignment.csv").open(newline="") as handle:
+        group = {row["geo"]: int(row["geo.group"]) for row in csv.DictReader(handle)}
+    with (DATA / "salesandcost.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    day = np.array([row["date"] for row in rows], dtype="datetime64[D]")
+    dates, day_index = np.unique(day, return_inverse=True)
+    is_treated = np.array([group[row["geo"]] == 2 for row in rows])
+    sales = np.array([float(row["sales"]) for row in rows])
+    cost = np.array([float(row["cost"]) for row in rows])
+
+    def daily(values: FloatArray, mask: npt.NDArray[np.bool_]) -> FloatArray:
+        return np.bincount(day_index[mask], weights=values[mask], minlength=dates.size).astype(np.float64)
+
+    pre_end = int(np.searchsorted(dates, np.datetime64("2015-02-15"), side="right"))
+    test_end = int(np.searchsorted(dates, np.datetime64("2015-03-15"), side="right"))
+    return GeoExperiment(
+        dates=dates,
+        treated_sales=daily(sales, is_treated),
+        control_sales=daily(sales, ~is_treated),
+        treated_cost=daily(cost, is_treated),
+        n_treated_geos=sum(1 for g in group.values() if g == 2),
+        pre=slice(0, pre_end),
+        post=slice(pre_end, test_end),
+    )
+
+
+@pytest.fixture(scope="module")
+def experiment() -> GeoExperiment:
+    return _load_salesandcost()
+
+
+@pytest.fixture(scope="module")
+def incremental_cost(experiment: GeoExperiment) -> float:
+    return float(experiment.treated_cost[experiment.post].sum())
+
+
+def _analyse(experiment: GeoExperiment, level: float, cost: float | None = None) -> TBRResult:
+    return estimate_tbr(
+        experiment.treated_sales,
+        experiment.control_sales,
+        experiment.pre,
+        experiment.post,
+        level,
+        cost,
+        n_treated_geos=experiment.n_treated_geos,
+    )
+
+
+class StatsmodelsOracle:
+    """Independent oracle: statsmodels OLS on the pre-period, predictions over the test days."""
+
+    def __init__(self, experiment: GeoExperiment) -> None:
+        x_pre = sm.add_constant(experiment.control_sales[experiment.pre])
+        self.model = sm.OLS(experiment.treated_sales[experiment.pre], x_pre).fit()
+        self.x_test = sm.add_constant(experiment.control_sales[experiment.post], has_constant="add")
+        self.y_test = experiment.treated_sales[experiment.post]
+        self.prediction = self.model.get_prediction(self.x_test)
+
+    def cumulative_effect(self) -> float:
+        return float((self.y_test - self.prediction.predicted_mean).sum())
+
+    def cumulative_se(self) -> float:
+        # Var(sum of n new observations' prediction errors) = n sigma^2 + s' Cov(theta) s.
+        s = self.x_test.sum(axis=0)
+        cov = np.asarray(self.model.cov_params())
+        return float(np.sqrt(len(self.y_test) * self.model.scale + s @ cov @ s))
+
+    def interval(self, level: float) -> tuple[float, float]:
+        q = stats.t.ppf(0.5 + level / 2, self.model.df_resid)
+        d, se = self.cumulative_effect(), self.cumulative_se()
+        return d - q * se, d + q * se
+
+
+@pytest.fixture(scope="module")
+def oracle(experiment: GeoExperiment) -> StatsmodelsOracle:
+    return StatsmodelsOracle(experiment)
+
+
+# --- the reference data set itself ---------------------------------------------------------------
+
+
+def test_reference_data_has_42_pre_days_28_test_days_and_50000_of_incremental_cost(
+    experiment: GeoExperiment, incremental_cost: float
+) -> None:
+    # matched_markets examples/salesandcost.py dates and test_tbr_iroas.py r_incr_cost = 50000.
+    assert experiment.dates[experiment.pre][[0, -1]].tolist() == [
+        np.datetime64("2015-01-05").item(),
+        np.datetime64("2015-02-15").item(),
+    ]
+    assert experiment.dates[experiment.post][[0, -1]].tolist() == [
+        np.datetime64("2015-02-16").item(),
+        np.datetime64("2015-03-15").item(),
+    ]
+    assert incremental_cost == pytest.approx(50000.0, abs=1e-6)
+    assert experiment.n_treated_geos == 50
+
+
+# --- agreement with the statsmodels oracle -------------------------------------------------------
+
+
+def test_pre_period_fit_matches_statsmodels_ols(experiment: GeoExperiment, oracle: StatsmodelsOracle) -> None:
+    fit = _analyse(experiment, 0.9).fit
+    assert fit.intercept == pytest.approx(oracle.model.params[0], rel=1e-10)
+    assert fit.slope == pytest.approx(oracle.model.params[1], rel=1e-10)
+    assert fit.sigma == pytest.approx(np.sqrt(oracle.model.scale), rel=1e-10)
+    assert fit.df == oracle.model.df_resid == 40
+    assert fit.r_squared == pytest.approx(oracle.model.rsquared, rel=1e-10)
+    assert fit.rmse == pytest.approx(np.sqrt(oracle.model.ssr / oracle.model.nobs), rel=1e-10)
+
+
+def test_slope_matches_the_r_tbr_package_value_quoted_by_matched_markets(
+    experiment: GeoExperiment,
+) -> None:
+    # matched_markets tests/test_tbr.py: "Slope coefficient under the R package" 0.9997001.
+    assert _analyse(experiment, 0.9).fit.slope == pytest.approx(0.9997001, abs=5e-8)
+
+
+def test_cumulative_effect_and_interval_match_statsmodels_to_1e_8(
+    experiment: GeoExperiment, oracle: StatsmodelsOracle
+) -> None:
+    result = _analyse(experiment, 0.9)
+    low, high = oracle.interval(0.9)
+    assert result.incremental.estimate == pytest.approx(oracle.cumulative_effect(), rel=1e-8)
+    assert result.standard_error == pytest.approx(oracle.cumulative_se(), rel=1e-8)
+    assert result.incremental.ci_low == pytest.approx(low, rel=1e-8)
+    assert result.incremental.ci_high == pytest.approx(high, rel=1e-8)
+
+
+def test_cumulative_interval_matches_statsmodels_at_95_percent(
+    experiment: GeoExperiment, oracle: StatsmodelsOracle
+) -> None:
+    result = _analyse(experiment, 0.95)
+    low, high = oracle.interval(0.95)
+    assert (result.incremental.ci_low, result.incremental.ci_high) == pytest.approx((low, high), rel=1e-8)
+
+
+def test_counterfactual_and_pointwise_bands_match_statsmodels_prediction_intervals(
+    experiment: GeoExperiment, oracle: StatsmodelsOracle
+) -> None:
+    series = _analyse(experiment, 0.8).series
+    frame = oracle.prediction.summary_frame(alpha=0.2)
+    np.testing.assert_allclose(series.counterfactual, frame["mean"], rtol=1e-10)
+    np.testing.assert_allclose(series.ci_low, frame["obs_ci_lower"], rtol=1e-10)
+    np.testing.assert_allclose(series.ci_high, frame["obs_ci_upper"], rtol=1e-10)
+    np.testing.assert_allclose(series.observed, oracle.y_test, rtol=0)
+    np.testing.assert_allclose(series.effect, oracle.y_test - frame["mean"], rtol=1e-10)
+
+
+def test_pre_period_fitted_values_match_statsmodels(experiment: GeoExperiment, oracle: StatsmodelsOracle) -> None:
+    series = _analyse(experiment, 0.9).series
+    np.testing.assert_allclose(series.pre_fitted, oracle.model.fittedvalues, rtol=1e-10)
+    np.testing.assert_allclose(series.pre_observed, experiment.treated_sales[experiment.pre])
+
+
+def test_two_sided_p_value_matches_statsmodels_t_test_of_the_summed_prediction_error(
+    experiment: GeoExperiment, oracle: StatsmodelsOracle
+) -> None:
+    t_stat = oracle.cumulative_effect() / oracle.cumulative_se()
+    expected = 2 * stats.t.sf(abs(t_stat), oracle.model.df_resid)
+    assert _analyse(experiment, 0.9).p_value == pytest.approx(expected, rel=1e-8)
+
+
+# --- agreement with the published R / matched_markets numbers ------------------------------------
+
+
+def test_first_test_day_80_percent_counterfactual_band_matches_matched_markets(
+    experiment: GeoExperiment,
+) -> None:
+    # matched_markets tests/test_tbr_iroas.py testPointwiseDifferenceFixedCost (level 0.8, tails 2).
+    series = _analyse(experiment, 0.8).series
+    assert series.counterfactual[0] == pytest.approx(35110.69194347361, rel=1e-12)
+    assert series.ci_low[0] == pytest.approx(34302.50979221002, rel=1e-10)
+    assert series.ci_high[0] == pytest.approx(35918.87409473002, rel=1e-10)
+    assert series.cumulative_effect[0] == pytest.approx(5558.818056526405, rel=1e-12)
+    assert series.cumulative_ci_low[0] == pytest.approx(4750.63590527, rel=1e-10)
+    assert series.cumulative_ci_high[0] == pytest.approx(6367.00020779, rel=1e-10)
+
+
+def test_incremental_response_matches_the_r_tbr_package(experiment: GeoExperiment) -> None:
+    # matched_markets tests/test_tbr_iroas.py: r_incr_resp = 147337.122.
+    assert _analyse(experiment, 0.9).incremental.estimate == pytest.approx(147337.122, abs=1e-3)
+
+
+def test_one_sided_90_percent_iroas_matches_the_r_tbr_package(
+    experiment: GeoExperiment, incremental_cost: float
+) -> None:
+    # matched_markets tests/test_tbr_iroas.py testFixedCostIROASSummary (level 0.9, tails 1):
+    # estimate 2.946742, precision 0.120548, lower 2.826194, upper inf, P(Delta > 0) = 1.
+    one_sided = _analyse(experiment, 0.9, incremental_cost).one_sided
+    assert one_sided.iroas is not None and one_sided.iroas.ci_low is not None
+    assert one_sided.iroas.estimate == pytest.approx(2.946742, abs=1e-6)
+    assert one_sided.iroas.ci_low == pytest.approx(2.826194, abs=1e-6)
+    assert one_sided.iroas.estimate - one_sided.iroas.ci_low == pytest.approx(0.120548, abs=1e-6)
+    assert one_sided.iroas.ci_high is None
+    assert one_sided.incremental.ci_low == pytest.approx(2.826194 * 50000, abs=0.05)
+    assert 1.0 - one_sided.p_value == pytest.approx(1.0, abs=1e-6)
+
+
+def test_one_sided_relative_lift_matches_the_r_tbr_package_within_its_simulation_noise(
+    experiment: GeoExperiment,
+) -> None:
+    # matched_markets tests/test_tbr_iroas.py: r_lift = 0.173998, r_lift_lower = 0.165686, from
+    # 10,000 simulated draws; matched_markets itself only asserts them to 1e-4.
+    one_sided = _analyse(experiment, 0.9).one_sided
+    assert one_sided.relative.estimate == pytest.approx(0.173998, abs=1e-4)
+    assert one_sided.relative.ci_low == pytest.approx(0.165686, abs=1e-4)
+    assert one_sided.relative.ci_high is None
+
+
+def test_two_sided_90_percent_iroas_and_lift_match_the_r_tbr_package_within_simulation_noise(
+    experiment: GeoExperiment, incremental_cost: float
+) -> None:
+    # matched_markets tests/test_tbr_iroas.py testVariableCostIROASSummaryTwoTails (R values from
+    # a simulation with jittered costs): iROAS 2.79135..3.102936, lift 0.163273..0.184885.
+    result = _analyse(experiment, 0.9, incremental_cost)
+    assert result.iroas is not None
+    assert result.iroas.ci_low == pytest.approx(2.79135, abs=1e-3)
+    assert result.iroas.ci_high == pytest.approx(3.102936, abs=1e-3)
+    assert result.relative.ci_low == pytest.approx(0.163273, abs=1e-4)
+    assert result.relative.ci_high == pytest.approx(0.184885, abs=1e-4)
+
+
+# --- definitions of the derived quantities --------------------------------------------------------
+
+
+def test_iroas_is_the_incremental_interval_divided_by_the_incremental_cost(
+    experiment: GeoExperiment, incremental_cost: float
+) -> None:
+    result = _analyse(experiment, 0.9, incremental_cost)
+    assert result.iroas is not None
+    assert result.incremental.ci_low is not None and result.incremental.ci_high is not None
+    assert result.iroas.estimate == pytest.approx(result.incremental.estimate / incremental_cost)
+    assert result.iroas.ci_low == pytest.approx(result.incremental.ci_low / incremental_cost)
+    assert result.iroas.ci_high == pytest.approx(result.incremental.ci_high / incremental_cost)
+
+
+def test_iroas_bounds_swap_for_a_negative_incremental_cost(experiment: GeoExperiment) -> None:
+    result = _analyse(experiment, 0.9, -50000.0)
+    assert result.iroas is not None
+    assert result.incremental.ci_low is not None and result.incremental.ci_high is not None
+    assert result.iroas.ci_low == pytest.approx(result.incremental.ci_high / -50000.0)
+    assert result.iroas.ci_high == pytest.approx(result.incremental.ci_low / -50000.0)
+
+
+def test_iroas_is_absent_without_a_cost(experiment: GeoExperiment) -> None:
+    result = _analyse(experiment, 0.9)
+    assert result.iroas is None
+    assert result.one_sided.iroas is None
+
+
+def test_att_is_the_incremental_per_test_day_per_treated_geo(experiment: GeoExperiment) -> None:
+    result = _analyse(experiment, 0.9)
+    scale = 28 * 50
+    assert result.att.estimate == pytest.approx(result.incremental.estimate / scale, rel=1e-12)
+    assert result.incremental.ci_low is not None and result.incremental.ci_high is not None
+    assert result.att.ci_low == pytest.approx(result.incremental.ci_low / scale, rel=1e-12)
+    assert result.att.ci_high == pytest.approx(result.incremental.ci_high / scale, rel=1e-12)
+
+
+def test_relative_is_incremental_over_counterfactual_total(
+    experiment: GeoExperiment, oracle: StatsmodelsOracle
+) -> None:
+    result = _analyse(experiment, 0.9)
+    counterfactual_total = float(oracle.prediction.predicted_mean.sum())
+    assert result.counterfactual_total == pytest.approx(counterfactual_total, rel=1e-10)
+    assert result.relative.estimate == pytest.approx(oracle.cumulative_effect() / counterfactual_total, rel=1e-8)
+
+
+def test_last_cumulative_band_equals_the_incremental_interval(experiment: GeoExperiment) -> None:
+    result = _analyse(experiment, 0.9)
+    assert result.series.cumulative_effect[-1] == pytest.approx(result.incremental.estimate)
+    assert result.series.cumulative_ci_low[-1] == pytest.approx(result.incremental.ci_low)
+    assert result.series.cumulative_ci_high[-1] == pytest.approx(result.incremental.ci_high)
+
+
+def test_series_arrays_are_read_only(experiment: GeoExperiment) -> None:
+    series = _analyse(experiment, 0.9).series
+    with pytest.raises(ValueError):
+        series.counterfactual[0] = 0.0
+
+
+def test_days_between_pre_and_test_windows_and_after_the_test_are_ignored() -> None:
+    rng = np.random.default_rng(7)
+    control = 100 + rng.normal(0, 5, 60)
+    treated = 10 + 2 * control + rng.normal(0, 1, 60)
+    base = estimate_tbr(treated, control, slice(0, 30), slice(35, 50), 0.9)
+    noisy = treated.copy()
+    noisy[30:35] += 1e6
+    noisy[50:] = np.nan
+    shifted = estimate_tbr(noisy, control, slice(0, 30), slice(35, 50), 0.9)
+    assert (shifted.incremental, shifted.p_value, shifted.fit) == (
+        base.incremental,
+        base.p_value,
+        base.fit,
+    )
+
+
+def test_exact_line_with_added_effect_recovers_the_effect_by_hand() -> None:
+    # Pre-period exactly y = 5 + 2x (sigma = 0); test days get +3 each: Delta = 3 * 4 = 12.
+    control = np.array([1.0, 2.0, 4.0, 3.0, 6.0, 5.0, 2.0, 7.0, 1.0])
+    treated = 5 + 2 * control
+    treated[5:] += 3.0
+    result = estimate_tbr(treated, control, slice(0, 5), slice(5, 9), 0.9, 6.0)
+    assert result.fit.intercept == pytest.approx(5.0)
+    assert result.fit.slope == pytest.approx(2.0)
+    assert result.incremental.estimate == pytest.approx(12.0)
+    assert result.iroas is not None and result.iroas.estimate == pytest.approx(2.0)
+    assert result.standard_error == pytest.approx(0.0, abs=1e-9)
+
+
+def test_variance_follows_the_closed_form_for_a_hand_sized_problem() -> None:
+    # T0 = 4 pre days x = 0,1,2,3 (xbar 1.5, Sxx 5), y residuals +-1 around y = x:
+    # y = 1, 0, 3, 2 -> slope 0.6, intercept 0.6, SSE 3.2, sigma^2 = 1.6.
+    # Test days x = 4, 5 -> sum (x - xbar) = 6; Var = 1.6 * (2 + 4/4 + 36/5) = 16.32.
+    control = np.array([0.0, 1.0, 2.0, 3.0, 4.0, 5.0])
+    treated = np.array([1.0, 0.0, 3.0, 2.0, 10.0, 10.0])
+    result = estimate_tbr(treated, control, slice(0, 4), slice(4, 6), 0.9)
+    assert result.fit.slope == pytest.approx(0.6)
+    assert result.fit.intercept == pytest.approx(0.6)
+    assert result.fit.sigma == pytest.approx(np.sqrt(1.6))
+    assert result.standard_error == pytest.approx(np.sqrt(16.32))
+    assert result.incremental.estimate == pytest.approx(20 - (0.6 * 2 + 0.6 * 9))
+
+
+# --- p-value and interval consistency --------------------------------------------------------------
+
+
+def test_interval_excludes_zero_exactly_when_p_value_is_below_alpha() -> None:
+    rng = np.random.default_rng(11)
+    control = 200 + 20 * rng.standard_normal((300, 40))
+    treated = 30 + 0.8 * control + 5 * rng.standard_normal((300, 40))
+    treated[:, 30:] += rng.uniform(-6, 6, (300, 1))
+    outcomes = set()
+    for row in range(300):
+        result = estimate_tbr(treated[row], control[row], slice(0, 30), slice(30, 40), 0.9)
+        assert result.incremental.ci_low is not None and result.incremental.ci_high is not None
+        excludes_zero = result.incremental.ci_low > 0 or result.incremental.ci_high < 0
+        assert excludes_zero == (result.p_value < 0.1)
+        outcomes.add(excludes_zero)
+    assert outcomes == {True, False}
+
+
+def test_one_sided_p_value_is_the_upper_tail_of_the_same_t_distribution(
+    experiment: GeoExperiment,
+) -> None:
+    result = _analyse(experiment, 0.9)
+    t_stat = result.incremental.estimate / result.standard_error
+    assert result.one_sided.p_value == pytest.approx(stats.t.sf(t_stat, 40))
+    assert result.p_value == pytest.approx(2 * min(result.one_sided.p_value, 1 - result.one_sided.p_value))
+
+
+def test_batch_function_reproduces_the_single_series_estimate() -> None:
+    rng = np.random.default_rng(3)
+    control = 500 + 50 * rng.standard_normal((5, 50))
+    treated = 0.5 * control + 10 * rng.standard_normal((5, 50))
+    delta, se, df = tbr_effect_batch(treated, control, slice(0, 35), slice(35, 50))
+    assert df == 33
+    for row in range(5):
+        single = estimate_tbr(treated[row], control[row], slice(0, 35), slice(35, 50), 0.9)
+        assert delta[row] == pytest.approx(single.incremental.estimate, rel=1e-12)
+        assert se[row] == pytest.approx(single.standard_error, rel=1e-12)
+
+
+# --- calibration by simulation --------------------------------------------------------------------
+
+
+def _simulate(rng: np.random.Generator, reps: int, effect_per_day: float) -> tuple[FloatArray, FloatArray]:
+    """Control: weekly seasonality + AR(1) level; treated: linear in control + iid noise."""
+    days, phi = 70, 0.7
+    innovations = rng.normal(0.0, 30.0, (reps, days))
+    ar = np.empty_like(innovations)
+    ar[:, 0] = innovations[:, 0] / np.sqrt(1 - phi**2)
+    for t in range(1, days):
+        ar[:, t] = phi * ar[:, t - 1] + innovations[:, t]
+    weekly = 80.0 * np.sin(2 * np.pi * np.arange(days) / 7)
+    control = 1000.0 + weekly + ar
+    treated = 50.0 + 0.9 * control + rng.normal(0.0, 20.0, (reps, days))
+    treated[:, 42:] += effect_per_day
+    return treated, control
+
+
+PRE, POST, REPS = slice(0, 42), slice(42, 70), 4000
+
+
+@pytest.mark.parametrize("alpha", [0.05, 0.1])
+def test_false_positive_rate_under_zero_effect_is_at_most_alpha_plus_2pp(alpha: float) -> None:
+    treated, control = _simulate(np.random.default_rng(20240501), REPS, 0.0)
+    delta, se, df = tbr_effect_batch(treated, control, PRE, POST)
+    p_values = 2 * stats.t.sf(np.abs(delta / se), df)
+    assert np.mean(p_values < alpha) <= alpha + 0.02
+
+
+def test_one_sided_false_positive_rate_under_zero_effect_is_at_most_alpha_plus_2pp() -> None:
+    treated, control = _simulate(np.random.default_rng(99), REPS, 0.0)
+    delta, se, df = tbr_effect_batch(treated, control, PRE, POST)
+    assert np.mean(stats.t.sf(delta / se, df) < 0.1) <= 0.12
+
+
+def test_interval_covers_a_known_effect_at_the_nominal_rate_within_3pp() -> None:
+    effect_per_day = 15.0
+    treated, control = _simulate(np.random.default_rng(12345), REPS, effect_per_day)
+    delta, se, df = tbr_effect_batch(treated, control, PRE, POST)
+    q = stats.t.ppf(0.95, df)
+    truth = effect_per_day * 28
+    coverage = np.mean((delta - q * se <= truth) & (truth <= delta + q * se))
+    assert abs(coverage - 0.9) <= 0.03
+    assert abs(np.mean(delta) - truth) < 3 * np.std(delta) / np.sqrt(REPS)
+
+
+# --- refused inputs -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"confidence_level": 1.0}, "confidence_level"),
+        ({"confidence_level": 0.0}, "confidence_level"),
+        ({"incremental_cost": 0.0}, "incremental_cost"),
+        ({"incremental_cost": float("nan")}, "incremental_cost"),
+        ({"pre_slice": slice(0, 2)}, "pre_slice"),
+        ({"pre_slice": slice(0, 10, 2)}, "pre_slice"),
+        ({"post_slice": slice(20, 20)}, "post_slice"),
+        ({"post_slice": slice(8, 20)}, "post_slice"),
+        ({"control": np.ones(20)}, "control"),
+        ({"control": np.arange(19.0)}, "control"),
+        ({"n_treated_geos": 0}, "n_treated_geos"),
+    ],
+)
+def test_unusable_inputs_are_refused_naming_the_field(kwargs: dict[str, object], field: str) -> None:
+    arguments: dict[str, object] = {
+        "treated": np.arange(20.0) ** 1.5,
+        "control": np.arange(20.0),
+        "pre_slice": slice(0, 10),
+        "post_slice": slice(10, 20),
+        "confidence_level": 0.9,
+    }
+    arguments.update(kwargs)
+    with pytest.raises(InvalidProblem) as raised:
+        estimate_tbr(**arguments)  # type: ignore[arg-type]
+    assert raised.value.field == field
+
+
+def test_missing_value_inside_the_test_window_is_refused() -> None:
+    treated = np.arange(20.0) ** 1.5
+    treated[15] = np.nan
+    with pytest.raises(InvalidProblem) as raised:
+        estimate_tbr(treated, np.arange(20.0), slice(0, 10), slice(10, 20), 0.9)
+    assert raised.value.field == "treated"
+    assert "test period" in raised.value.reason
