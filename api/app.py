@@ -19,7 +19,10 @@ from api.dependencies import provide_pool
 from api.errors import exception_handlers
 from api.experiments.controller import ExperimentController
 from api.health.controller import HealthController
+from api.observations.controller import ObservationController
+from api.power.controller import PowerController
 from api.request_logging import configure_logging, request_logging_middleware
+from api.results.controller import ResultsController
 from api.settings import Settings, get_settings
 
 API_VERSION = "1.0.0"
@@ -35,7 +38,9 @@ logger = logging.getLogger("counterfact.app")
 
 TAGS = [
     Tag(name="health", description="Liveness and database reachability."),
+    Tag(name="power", description="How many units, how small a lift, how much power: holdout-test design."),
     Tag(name="experiments", description="Holdout and geo experiments and their life cycle."),
+    Tag(name="results", description="Observations in; lift, confidence intervals, iROAS and decisions out."),
 ]
 
 
@@ -74,7 +79,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     dependencies: dict[str, Any] = {"pool": Provide(provide_pool, sync_to_thread=False)}
     return Litestar(
-        route_handlers=[HealthController, ExperimentController],
+        route_handlers=[
+            HealthController,
+            PowerController,
+            ExperimentController,
+            ObservationController,
+            ResultsController,
+        ],
         dependencies=dependencies,
         lifespan=[database_lifespan],
         exception_handlers=exception_handlers(),

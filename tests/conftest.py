@@ -17,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
+from hypothesis import settings as hypothesis_settings
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
@@ -25,6 +26,10 @@ from api.embedded_database import start_embedded_postgres
 from api.settings import Settings, settings_from_environment
 
 DATA_DIR = Path(__file__).parent / "data"
+
+# Property tests are reproducible in CI and tolerant of a loaded 2-core machine.
+hypothesis_settings.register_profile("counterfact", derandomize=True, deadline=None, print_blob=True)
+hypothesis_settings.load_profile("counterfact")
 
 # The embedded server logs its shutdown from an atexit hook, after pytest has closed its streams.
 logging.getLogger("embedded_postgres").addHandler(logging.NullHandler())

@@ -1,0 +1,1 @@
+"""Aggregated observations of holdout experiments (sufficient statistics per channel and arm)."""

@@ -1,0 +1,1 @@
+"""Stateless power, sample-size and MDE calculations for holdout tests."""

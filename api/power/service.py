@@ -1,0 +1,133 @@
+"""Translate power requests to the numerical core (``stats.power``) and its answers back."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from api.errors import invalid_field
+from api.power.schemas import (
+    ArmFigures,
+    CurvePoint,
+    HoldoutPowerCurveRequest,
+    HoldoutPowerCurveResponse,
+    HoldoutPowerRequest,
+    HoldoutPowerResponse,
+    MdeResult,
+    ProportionMetric,
+    SampleSize,
+)
+from stats import power as power_stats
+
+
+def _problem(request: HoldoutPowerRequest, solve_for: str) -> power_stats.HoldoutDesignProblem:
+    metric: power_stats.ProportionMetric | power_stats.MeanMetric
+    if isinstance(request.metric, ProportionMetric):
+        metric = power_stats.ProportionMetric(baseline=request.metric.baseline)
+    else:
+        metric = power_stats.MeanMetric(baseline=request.metric.baseline, std_dev=request.metric.std_dev)
+    mde = request.mde
+    if mde is not None and (mde.relative is None) == (mde.absolute is None):
+        raise invalid_field("mde", "give exactly one of `relative` and `absolute`")
+    return power_stats.HoldoutDesignProblem(
+        metric=metric,
+        solve_for=solve_for,  # type: ignore[arg-type]
+        alpha=request.alpha,
+        power=request.power,
+        mde_relative=mde.relative if mde else None,
+        mde_absolute=mde.absolute if mde else None,
+        sample_size=request.sample_size,
+        holdout_fraction=request.holdout_fraction,
+        alternative=request.alternative,
+        comparisons=request.comparisons,
+        correction=request.correction,
+        r_squared=request.variance_reduction.r_squared if request.variance_reduction else 0.0,
+        daily_units=request.daily_units,
+    )
+
+
+def solve_holdout_power(request: HoldoutPowerRequest) -> HoldoutPowerResponse:
+    """Solve the design for ``request.solve_for``."""
+    design = power_stats.solve_holdout_design(_problem(request, request.solve_for))
+    expected = design.expected_conversions
+    return HoldoutPowerResponse(
+        solve_for=request.solve_for,
+        sample_size=SampleSize(
+            total=design.sample_size.total,
+            treatment=design.sample_size.treatment,
+            holdout=design.sample_size.holdout,
+        ),
+        sample_size_unrounded=ArmFigures(*design.sample_size_unrounded),
+        mde=MdeResult(absolute=design.mde_absolute, relative=design.mde_relative),
+        power=design.power,
+        alpha=request.alpha,
+        alpha_per_comparison=design.alpha_per_comparison,
+        duration_days=design.duration_days,
+        expected_conversions=ArmFigures(*expected) if expected is not None else None,
+        method=design.method,
+        warnings=list(design.warnings),
+    )
+
+
+def _grid(request: HoldoutPowerCurveRequest) -> np.ndarray:
+    if (request.sample_sizes is None) == (request.sample_size_range is None):
+        raise invalid_field("sample_sizes", "give exactly one of `sample_sizes` and `sample_size_range`")
+    if request.sample_sizes is not None:
+        return np.array(sorted(set(request.sample_sizes)), dtype=float)
+    grid = request.sample_size_range
+    assert grid is not None
+    if grid.max <= grid.min:
+        raise invalid_field("sample_size_range.max", "must be larger than `min`")
+    if grid.scale == "log":
+        points = np.geomspace(grid.min, grid.max, grid.points)
+    else:
+        points = np.linspace(grid.min, grid.max, grid.points)
+    return np.unique(np.round(points))
+
+
+def _chart(curve: str, points: list[CurvePoint]) -> dict[str, Any]:
+    y_field, y_title = ("power", "Power") if curve == "power" else ("mde_relative", "Relative MDE")
+    return {
+        "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
+        "description": f"{y_title} against total sample size",
+        "data": {"values": [{"sample_size": p.sample_size, y_field: getattr(p, y_field)} for p in points]},
+        "mark": {"type": "line", "point": True},
+        "encoding": {
+            "x": {"field": "sample_size", "type": "quantitative", "title": "Total sample size"},
+            "y": {
+                "field": y_field,
+                "type": "quantitative",
+                "title": y_title,
+                "axis": {"format": ".0%" if curve == "power" else ".1%"},
+            },
+        },
+    }
+
+
+def holdout_power_curve(request: HoldoutPowerCurveRequest) -> HoldoutPowerCurveResponse:
+    """Power (or MDE) at each total sample size of the grid, and a chart of it."""
+    sizes = _grid(request)
+    problem = _problem(request, "power" if request.curve == "power" else "mde")
+    # The design at the largest size gives the absolute MDE (or target power) and the warnings.
+    reference = power_stats.solve_holdout_design(replace(problem, sample_size=int(sizes[-1])))
+    if request.curve == "power":
+        powers = power_stats.power_curve(problem, sizes)
+        mdes = np.full(sizes.shape, reference.mde_absolute)
+    else:
+        mdes = power_stats.mde_curve(problem, sizes)
+        powers = np.full(sizes.shape, reference.power)
+    baseline = abs(request.metric.baseline)
+    points = [
+        CurvePoint(
+            sample_size=int(n),
+            power=float(p),
+            mde_absolute=float(m),
+            mde_relative=float(m / baseline) if baseline > 0 else 0.0,
+        )
+        for n, p, m in zip(sizes, powers, mdes, strict=True)
+    ]
+    return HoldoutPowerCurveResponse(
+        curve=request.curve, points=points, chart=_chart(request.curve, points), warnings=list(reference.warnings)
+    )

@@ -1,0 +1,1 @@
+"""Experiment results: lift per channel for holdout tests, synthetic-control family for geo tests."""

@@ -1,0 +1,80 @@
+"""Response bodies of holdout results (the geo results live in ``api.geo.schemas``)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from msgspec import Meta, Struct
+
+
+class Interval(Struct, frozen=True):
+    """An estimate with its confidence interval; a bound is null when it is unbounded or undefined."""
+
+    estimate: float | None
+    ci_low: float | None
+    ci_high: float | None
+
+
+class ArmFigures(Struct, frozen=True):
+    """One arm: units, the mean (the conversion rate for proportions) and its standard error."""
+
+    units: int
+    mean: float
+    std_error: float
+    rate: float | None = None
+
+
+class Lift(Struct, frozen=True):
+    absolute: Interval
+    relative: Interval
+    relative_fieller: Interval | None = None
+
+
+class Cuped(Struct, frozen=True):
+    """CUPED (Deng et al. 2013): θ from the pooled arms and the variance reduction it achieved."""
+
+    theta: float
+    variance_reduction: float | None
+    covariate_balance_p_value: float | None
+
+
+class DetectableEffect(Struct, frozen=True):
+    """The lift this test could detect with `power`, given the standard error it observed."""
+
+    absolute: float
+    relative: float | None
+    power: float
+
+
+class Decision(Struct, frozen=True):
+    action: Literal["scale", "iterate", "stop", "investigate"]
+    reason: str
+
+
+class ChannelResult(Struct, frozen=True):
+    channel: str
+    metric: Literal["proportion", "mean"]
+    method: str
+    treatment: ArmFigures
+    holdout: ArmFigures
+    lift: Lift
+    p_value: float | None
+    p_value_adjusted: Annotated[float | None, Meta(description="Holm (1979) across the experiment's channels.")]
+    incremental: Annotated[Interval, Meta(description="Extra conversions (or value) in the treated arm.")]
+    iroas: Interval | None
+    cost_per_incremental: Interval | None
+    srm_p_value: float | None
+    cuped: Cuped | None
+    mde: DetectableEffect | None
+    decision: Decision
+    warnings: list[str]
+
+
+class HoldoutResults(Struct, frozen=True, tag="holdout", tag_field="kind"):
+    """Lift per channel of a holdout experiment."""
+
+    experiment_id: str
+    confidence_level: float
+    sequential: bool
+    channels: list[ChannelResult]
+    chart: Annotated[dict[str, Any], Meta(description="Vega-Lite v5 forest plot of relative lift per channel.")]

@@ -1,0 +1,310 @@
+"""Geo-lift estimation: synthetic control (or its ridge augmentation) with conformal inference.
+
+The analysis GeoLift (Meta) runs through ``augsynth``: the treated markets are averaged into one
+series ``y_t``; the synthetic control (:mod:`stats.synthetic_control`, Abadie, Diamond &
+Hainmueller 2010, with unit fixed effects) or the ridge-augmented synthetic control
+(:mod:`stats.augmented_synthetic_control`, Ben-Michael, Feller & Rothstein 2021) is fitted on the
+pre-period and predicts the counterfactual ``y0_t``; then, with ``n`` treated markets and ``T1``
+test periods,
+
+* ATT (per treated market per test period) ``= mean_{t test} (y_t - y0_t)``;
+* incremental ``= n * T1 * ATT`` (observed minus counterfactual, summed over markets and periods);
+* relative lift ``= incremental / counterfactual total``, counterfactual total ``= n sum_t y0_t``;
+* iROAS ``= incremental / spend``.
+
+Inference (:mod:`stats.conformal`, Chernozhukov, Wüthrich & Zhu 2021): the p-value tests "no effect"
+and the interval inverts the same test over constant effects ``theta`` (so ``p <= alpha`` exactly when
+``0`` is outside the interval).  Incremental, relative lift and iROAS intervals are the ATT interval
+mapped through the formulas above (relative: ``n T1 theta / (observed total - n T1 theta)``, which
+increases with ``theta``).  The in-space placebo p-value (:mod:`stats.placebo`) is reported as well.
+
+The series covers the pre and test periods: ``observed`` and ``counterfactual`` are the treated
+markets' *totals* per period (``n y_t`` and ``n y0_t``); ``ci_low``/``ci_high`` bound the
+counterfactual total on test periods from the per-period conformal intervals (``None`` before the
+test and where unbounded).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from stats.augmented_synthetic_control import fit_augmented_synthetic_control
+from stats.conformal import CiStatus, Scheme, Statistic, conformal_inference
+from stats.errors import InvalidProblem
+from stats.intervals import Interval
+from stats.placebo import in_space_placebo
+from stats.synthetic_control import fit_synthetic_control
+
+FloatArray = NDArray[np.float64]
+Method = Literal["synthetic_control", "augmented_synthetic_control"]
+
+__all__ = ["GeoLiftEstimate", "GeoLiftFit", "GeoLiftSeries", "Lift", "estimate_geo_lift"]
+
+# Weights smaller than this (in absolute value) are left out of the reported weights.
+WEIGHT_FLOOR = 1e-6
+
+
+@dataclass(frozen=True)
+class Lift:
+    """Absolute lift (the ATT, per treated market per test period) and relative lift."""
+
+    absolute: Interval
+    relative: Interval
+
+
+@dataclass(frozen=True)
+class GeoLiftFit:
+    """Pre-period fit: RMSE of the treated average, scaled L2 imbalance, ridge penalty (ASCM only)."""
+
+    rmse: float
+    scaled_l2_imbalance: float
+    ridge_lambda: float | None
+
+
+@dataclass(frozen=True)
+class GeoLiftSeries:
+    """Treated markets' totals per period (panel column indices), with counterfactual bands on test periods."""
+
+    period: tuple[int, ...]
+    observed: tuple[float, ...]
+    counterfactual: tuple[float, ...]
+    ci_low: tuple[float | None, ...]
+    ci_high: tuple[float | None, ...]
+
+
+@dataclass(frozen=True)
+class GeoLiftEstimate:
+    """Result of :func:`estimate_geo_lift`; ``None`` interval bounds are unbounded or unavailable.
+
+    ``ci_status`` says how the accepted set of the inverted test looked (``"interval"``,
+    ``"non_convex"`` or ``"empty"``, see :class:`stats.conformal.Inversion`); ``estimate_in_ci`` is
+    false when the interval does not contain the point estimate (typically strongly time-varying
+    effects, which the constant-effect test rejects).
+    """
+
+    method: Method
+    confidence_level: float
+    treated: tuple[str, ...]
+    n_test_periods: int
+    att: Interval
+    incremental: Interval
+    lift: Lift
+    p_value: float
+    p_value_iid: float
+    placebo_p_value: float | None
+    iroas: Interval | None
+    weights: dict[str, float]
+    fit: GeoLiftFit
+    series: GeoLiftSeries
+    observed_total: float
+    counterfactual_total: float
+    ci_status: CiStatus
+    estimate_in_ci: bool
+    statistic: Statistic
+    scheme: Scheme
+    n_permutations: int
+
+
+def _period(sl: slice, length: int, field: str) -> range:
+    if not isinstance(sl, slice):
+        raise InvalidProblem(field, "must be a slice of the panel's periods")
+    start, stop, step = sl.indices(length)
+    if step != 1:
+        raise InvalidProblem(field, "must be a contiguous range of periods")
+    return range(start, max(start, stop))
+
+
+def _scale(value: float | None, factor: float) -> float | None:
+    return None if value is None else value * factor
+
+
+def _relative(theta: float | None, observed_total: float, scale: float) -> float | None:
+    """Relative lift of a constant effect ``theta``: ``scale theta / (observed_total - scale theta)``."""
+    if theta is None:
+        return None
+    cf = observed_total - scale * theta
+    if not cf > 0.0:
+        return None
+    return scale * theta / cf
+
+
+def estimate_geo_lift(
+    panel: FloatArray,
+    geos: Sequence[str],
+    treated: Sequence[str],
+    pre_slice: slice,
+    post_slice: slice,
+    method: Method,
+    confidence_level: float,
+    spend: float | None = None,
+    seed: int = 0,
+    *,
+    fixed_effects: bool = True,
+    n_permutations: int = 1000,
+    statistic: Statistic = "total",
+    q: float = 1.0,
+    scheme: Scheme = "block",
+    pointwise: bool = True,
+    placebo: bool = True,
+    progress: Callable[[float], None] | None = None,
+) -> GeoLiftEstimate:
+    """Estimate the lift of a geo test (see the module docstring).
+
+    ``panel`` ``(G, T)`` holds the KPI of the markets ``geos`` (rows) per period (columns);
+    ``treated`` names the treatment markets, every other market is a donor.  ``pre_slice`` and
+    ``post_slice`` select the pre-period and the test period (the test must come after the
+    pre-period; periods outside both are ignored).  ``confidence_level`` sets ``alpha = 1 -
+    confidence_level`` for the test and intervals; ``seed`` drives the iid permutations.
+    ``statistic``/``q``/``scheme`` choose the conformal test (default: GeoLift's ``sum |u_t|`` with
+    moving-block permutations); ``pointwise`` adds per-period bands, ``placebo`` the in-space placebo
+    p-value.  ``progress`` receives fractions in ``[0, 1]`` as the work advances.
+    """
+    report = progress if progress is not None else (lambda _fraction: None)
+    report(0.0)
+    if method not in ("synthetic_control", "augmented_synthetic_control"):
+        raise InvalidProblem("method", "must be 'synthetic_control' or 'augmented_synthetic_control'")
+    if not (isinstance(confidence_level, float | int) and 0.0 < confidence_level < 1.0):
+        raise InvalidProblem("confidence_level", "must be strictly between 0 and 1")
+    if spend is not None and not (np.isfinite(spend) and spend > 0.0):
+        raise InvalidProblem("spend", "must be a positive number")
+    data = np.asarray(panel, dtype=np.float64)
+    names = [str(g) for g in geos]
+    if data.ndim != 2 or data.shape[0] != len(names):
+        raise InvalidProblem("dataset", "the panel must have one row per market")
+    if len(set(names)) != len(names):
+        raise InvalidProblem("dataset", "lists a market twice")
+    treated_names = [str(g) for g in treated]
+    if not treated_names:
+        raise InvalidProblem("treatment_markets", "must name at least one market")
+    if len(set(treated_names)) != len(treated_names):
+        raise InvalidProblem("treatment_markets", "lists a market twice")
+    index = {g: i for i, g in enumerate(names)}
+    unknown = [g for g in treated_names if g not in index]
+    if unknown:
+        raise InvalidProblem("treatment_markets", f"not in the dataset: {', '.join(unknown)}")
+    treated_rows = [index[g] for g in treated_names]
+    donor_rows = [i for i in range(len(names)) if i not in set(treated_rows)]
+    if len(donor_rows) < 2:
+        raise InvalidProblem("treatment_markets", "leaves fewer than 2 control markets")
+    n_periods = data.shape[1]
+    pre = _period(pre_slice, n_periods, "pre_period")
+    post = _period(post_slice, n_periods, "test_period")
+    if len(pre) < 2:
+        raise InvalidProblem("pre_period", "needs at least 2 periods")
+    if len(post) < 1:
+        raise InvalidProblem("test_period", "needs at least 1 period")
+    if post.start < pre.stop:
+        raise InvalidProblem("test_period", "must come after the pre-period ends")
+    columns = np.concatenate([np.arange(pre.start, pre.stop), np.arange(post.start, post.stop)])
+    block = data[np.ix_(np.asarray(treated_rows + donor_rows, dtype=np.intp), columns)]
+    if not np.isfinite(block).all():
+        raise InvalidProblem("dataset", "outcomes must be finite numbers (no NaN or missing values)")
+    alpha = 1.0 - float(confidence_level)
+    n_treated = len(treated_rows)
+    t0, t1 = len(pre), len(post)
+    y = block[:n_treated].mean(axis=0)
+    donors = block[n_treated:].T  # T x J
+    post_mask = np.zeros(columns.size, dtype=bool)
+    post_mask[t0:] = True
+
+    ridge_lambda: float | None = None
+    if method == "synthetic_control":
+        scm = fit_synthetic_control(y[:t0], donors[:t0], fixed_effects=fixed_effects)
+        weights, counterfactual = scm.weights, scm.predict(donors)
+        rmse, imbalance = scm.pre_rmse, scm.scaled_l2_imbalance
+    else:
+        ascm = fit_augmented_synthetic_control(y[:t0], donors[:t0], fixed_effects=fixed_effects)
+        weights, counterfactual = ascm.weights, ascm.predict(donors)
+        rmse, imbalance = ascm.pre_rmse, ascm.scaled_l2_imbalance
+        ridge_lambda = ascm.ridge_lambda
+    report(0.1)
+
+    effects = y - counterfactual
+    att = float(effects[t0:].mean())
+    per_effect = float(n_treated * t1)
+    incremental = per_effect * att
+    observed_total = float(block[:n_treated, t0:].sum())
+    counterfactual_total = float(n_treated * counterfactual[t0:].sum())
+
+    inference = conformal_inference(
+        y,
+        donors,
+        post_mask,
+        alpha=alpha,
+        fixed_effects=fixed_effects,
+        ridge_lambda=ridge_lambda,
+        statistic=statistic,
+        q=q,
+        n_permutations=n_permutations,
+        seed=seed,
+        scheme=scheme,
+        pointwise=pointwise,
+        progress=lambda f: report(0.1 + 0.75 * f),
+    )
+    report(0.85)
+    placebo_p: float | None = None
+    if placebo:
+        placebo_p = in_space_placebo(
+            y, donors, post_mask, fixed_effects=fixed_effects, ridge_lambda=ridge_lambda
+        ).p_value
+
+    lo, hi = inference.ci_low, inference.ci_high
+    att_interval = Interval(att, lo, hi)
+    relative_estimate = incremental / counterfactual_total if counterfactual_total > 0.0 else float("nan")
+    relative = Interval(
+        relative_estimate,
+        _relative(lo, observed_total, per_effect),
+        _relative(hi, observed_total, per_effect),
+    )
+    iroas = None
+    if spend is not None:
+        iroas = Interval(incremental / spend, _scale(lo, per_effect / spend), _scale(hi, per_effect / spend))
+
+    series_low: list[float | None] = [None] * t0
+    series_high: list[float | None] = [None] * t0
+    if inference.pointwise_low is not None and inference.pointwise_high is not None:
+        for k in range(t1):
+            e_lo, e_hi = inference.pointwise_low[k], inference.pointwise_high[k]
+            # Counterfactual total = n (y_t - effect): the effect's upper bound gives its lower bound.
+            series_low.append(None if e_hi is None else float(n_treated * (y[t0 + k] - e_hi)))
+            series_high.append(None if e_lo is None else float(n_treated * (y[t0 + k] - e_lo)))
+    else:
+        series_low += [None] * t1
+        series_high += [None] * t1
+    donor_names = [names[i] for i in donor_rows]
+    weight_map = {donor_names[j]: float(w) for j, w in enumerate(weights) if abs(w) >= WEIGHT_FLOOR}
+    report(1.0)
+    return GeoLiftEstimate(
+        method=method,
+        confidence_level=float(confidence_level),
+        treated=tuple(treated_names),
+        n_test_periods=t1,
+        att=att_interval,
+        incremental=Interval(incremental, _scale(lo, per_effect), _scale(hi, per_effect)),
+        lift=Lift(absolute=att_interval, relative=relative),
+        p_value=inference.p_value,
+        p_value_iid=inference.p_value_iid,
+        placebo_p_value=placebo_p,
+        iroas=iroas,
+        weights=weight_map,
+        fit=GeoLiftFit(rmse=rmse, scaled_l2_imbalance=imbalance, ridge_lambda=ridge_lambda),
+        series=GeoLiftSeries(
+            period=tuple(int(c) for c in columns),
+            observed=tuple(float(v) for v in n_treated * y),
+            counterfactual=tuple(float(v) for v in n_treated * counterfactual),
+            ci_low=tuple(series_low),
+            ci_high=tuple(series_high),
+        ),
+        observed_total=observed_total,
+        counterfactual_total=counterfactual_total,
+        ci_status=inference.ci_status,
+        estimate_in_ci=inference.estimate_in_ci,
+        statistic=statistic,
+        scheme=scheme,
+        n_permutations=n_permutations,
+    )

@@ -1,0 +1,520 @@
+"""One channel of a holdout test, analysed end to end from its two arms' sufficient statistics.
+
+:func:`analyze_channel` (fixed horizon) and :func:`analyze_sequential_channel` (always valid, mSPRT)
+combine the single-purpose modules:
+
+* arm means and standard errors (:mod:`stats.arm_statistics`); CUPED (:mod:`stats.cuped`) applies
+  automatically when both arms carry covariate aggregates, and the lift then uses the adjusted means
+  and standard errors;
+* absolute and relative lift, incremental outcome, iROAS, cost per incremental conversion, MDE
+  (:mod:`stats.lift`), or the always-valid lift (:mod:`stats.sequential`);
+* sample-ratio mismatch against the planned holdout fraction (:mod:`stats.srm`);
+* the decision (:mod:`stats.decision`).
+
+Each channel's ``p_value_adjusted`` starts equal to its own p-value (a family of one). With several
+channels the caller passes all analyses to :func:`apply_holm`, which Holm-adjusts the p-values
+(:mod:`stats.multiplicity`) and re-takes each decision on the adjusted p-value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, Self, TypeVar
+
+from stats.arm_statistics import ArmSummary, MetricKind
+from stats.cuped import CupedAdjustment, cuped_adjust
+from stats.decision import Decision, decide
+from stats.errors import InvalidProblem
+from stats.lift import (
+    AbsoluteLift,
+    CostPerIncremental,
+    RelativeLift,
+    ScaledEstimate,
+    absolute_lift,
+    cost_per_incremental,
+    incremental_outcome,
+    iroas,
+    minimum_detectable_effect,
+    relative_lift,
+    validate_probability,
+)
+from stats.multiplicity import holm_adjust_with_missing
+from stats.sequential import SequentialLift, always_valid_difference, sequential_detectable_effect
+from stats.srm import SrmResult, sample_ratio_mismatch
+
+# Below these counts the normal approximation behind the intervals is rough.
+MIN_CONVERSIONS_FOR_NORMAL = 10
+MIN_UNITS_FOR_NORMAL = 30
+
+
+@dataclass(frozen=True)
+class ArmResult:
+    """One arm as reported: units, raw mean (the conversion rate for a proportion) and its SE."""
+
+    units: int
+    mean: float
+    std_error: float
+
+
+@dataclass(frozen=True)
+class MinimumDetectableEffect:
+    """The true lift the test could detect with ``power`` given the observed standard error."""
+
+    absolute: float
+    relative: float | None
+    power: float
+
+
+@dataclass(frozen=True)
+class ChannelAnalysis:
+    """Fixed-horizon analysis of one channel; ``p_value`` is the absolute-lift p-value."""
+
+    kind: MetricKind
+    alpha: float
+    treatment: ArmResult
+    holdout: ArmResult
+    absolute_lift: AbsoluteLift
+    relative_lift: RelativeLift
+    p_value: float | None
+    p_value_adjusted: float | None
+    incremental: ScaledEstimate
+    iroas: ScaledEstimate | None
+    cost_per_incremental: CostPerIncremental | None
+    srm: SrmResult | None
+    cuped: CupedAdjustment | None
+    mde: MinimumDetectableEffect
+    minimum_effect: float | None
+    decision: Decision
+    warnings: tuple[str, ...]
+    data_problems: tuple[str, ...]
+
+    @property
+    def srm_p_value(self) -> float | None:
+        """The sample-ratio-mismatch p-value, None when no holdout fraction was given."""
+        return None if self.srm is None else self.srm.p_value
+
+    def with_adjusted_p_value(self, p_value_adjusted: float | None) -> Self:
+        """This analysis with a multiplicity-adjusted p-value and the decision re-taken on it."""
+        decision = _decide(
+            self.kind,
+            self.alpha,
+            self.absolute_lift.estimate,
+            self.absolute_lift.ci_low,
+            self.absolute_lift.ci_high,
+            p_value_adjusted,
+            self.srm,
+            self.data_problems,
+            self.mde.absolute,
+            self.mde.relative,
+            self.minimum_effect,
+            self.iroas,
+        )
+        return dataclasses.replace(self, p_value_adjusted=p_value_adjusted, decision=decision)
+
+
+@dataclass(frozen=True)
+class SequentialChannelAnalysis:
+    """Always-valid analysis of one channel at one look.
+
+    ``lift`` holds the confidence-sequence bounds and always-valid p-value at this look; the caller
+    keeps running minima/intersections across looks (:mod:`stats.sequential`). ``detectable_effect``
+    is the lift the sequence would detect now with 80% power (half-width + z_power·SE).
+    """
+
+    kind: MetricKind
+    alpha: float
+    treatment: ArmResult
+    holdout: ArmResult
+    lift: SequentialLift
+    p_value: float | None
+    p_value_adjusted: float | None
+    incremental: ScaledEstimate
+    iroas: ScaledEstimate | None
+    cost_per_incremental: CostPerIncremental | None
+    srm: SrmResult | None
+    cuped: CupedAdjustment | None
+    detectable_effect: MinimumDetectableEffect | None
+    minimum_effect: float | None
+    decision: Decision
+    warnings: tuple[str, ...]
+    data_problems: tuple[str, ...]
+
+    @property
+    def srm_p_value(self) -> float | None:
+        """The sample-ratio-mismatch p-value, None when no holdout fraction was given."""
+        return None if self.srm is None else self.srm.p_value
+
+    def with_adjusted_p_value(self, p_value_adjusted: float | None) -> Self:
+        """This analysis with a multiplicity-adjusted p-value and the decision re-taken on it."""
+        mde = self.detectable_effect
+        decision = _decide(
+            self.kind,
+            self.alpha,
+            self.lift.estimate,
+            self.lift.ci_low,
+            self.lift.ci_high,
+            p_value_adjusted,
+            self.srm,
+            self.data_problems,
+            None if mde is None else mde.absolute,
+            None if mde is None else mde.relative,
+            self.minimum_effect,
+            self.iroas,
+        )
+        return dataclasses.replace(self, p_value_adjusted=p_value_adjusted, decision=decision)
+
+
+class _Adjustable(Protocol):
+    @property
+    def p_value(self) -> float | None: ...
+
+    def with_adjusted_p_value(self, p_value_adjusted: float | None) -> Self: ...
+
+
+AnalysisT = TypeVar("AnalysisT", bound=_Adjustable)
+
+
+def apply_holm(analyses: Sequence[AnalysisT]) -> list[AnalysisT]:
+    """Holm-adjust the channels' p-values together and re-take each decision on its adjusted p-value.
+
+    A channel whose p-value is None (no test possible) stays None and does not count in the family.
+    """
+    adjusted = holm_adjust_with_missing([analysis.p_value for analysis in analyses])
+    return [analysis.with_adjusted_p_value(p) for analysis, p in zip(analyses, adjusted, strict=True)]
+
+
+# ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Common:
+    """What both analyses compute the same way."""
+
+    kind: MetricKind
+    treatment: ArmResult
+    holdout: ArmResult
+    cuped: CupedAdjustment | None
+    treatment_mean: float
+    treatment_std_error: float
+    holdout_mean: float
+    holdout_std_error: float
+    srm: SrmResult | None
+    minimum_effect: float | None
+    warnings: tuple[str, ...]
+    data_problems: tuple[str, ...]
+
+
+def _common(
+    treatment: ArmSummary,
+    holdout: ArmSummary,
+    *,
+    holdout_fraction: float | None,
+    minimum_relative_lift: float | None,
+    spend: float | None,
+    value_per_conversion: float | None,
+) -> _Common:
+    if treatment.kind != holdout.kind:
+        raise InvalidProblem(f"{holdout.field_path}.kind", "must be the same metric kind as the treatment arm")
+    kind = treatment.kind
+    if value_per_conversion is not None and kind == "mean":
+        raise InvalidProblem(
+            "value_per_conversion", "applies only to conversion metrics; a mean metric is taken to be revenue"
+        )
+    if value_per_conversion is not None and spend is None:
+        raise InvalidProblem("spend", "is needed to turn value_per_conversion into a return on spend")
+    warnings: list[str] = []
+    problems: list[str] = []
+    for arm in (treatment, holdout):
+        if kind == "proportion":
+            if min(arm.total, arm.units - arm.total) < MIN_CONVERSIONS_FOR_NORMAL:
+                warnings.append(
+                    f"{arm.field_path} has fewer than {MIN_CONVERSIONS_FOR_NORMAL} conversions or "
+                    "non-conversions; the intervals are only rough."
+                )
+        elif arm.units < MIN_UNITS_FOR_NORMAL:
+            warnings.append(
+                f"{arm.field_path} has fewer than {MIN_UNITS_FOR_NORMAL} units; the intervals are only rough."
+            )
+
+    cuped: CupedAdjustment | None = None
+    if treatment.has_covariate != holdout.has_covariate:
+        missing = holdout if treatment.has_covariate else treatment
+        raise InvalidProblem(
+            f"{missing.field_path}.covariate_sum",
+            "is missing while the other arm has covariate aggregates; give them for both arms or neither",
+        )
+    t_mean, t_se, h_mean, h_se = treatment.mean, treatment.std_error, holdout.mean, holdout.std_error
+    if treatment.has_covariate:
+        cuped = cuped_adjust(treatment, holdout)
+        warnings.extend(cuped.warnings)
+        if cuped.covariate_imbalanced:
+            problems.append(
+                "The pre-period covariate differs between treatment and holdout, so the split does not look random."
+            )
+        t_mean, t_se = cuped.treatment.mean, cuped.treatment.std_error
+        h_mean, h_se = cuped.holdout.mean, cuped.holdout.std_error
+    if not (t_se > 0.0 or h_se > 0.0):
+        problems.append("Neither arm shows any variation in the metric, so no test is possible.")
+
+    srm: SrmResult | None = None
+    if holdout_fraction is not None:
+        fraction = validate_probability(holdout_fraction, "holdout_fraction")
+        srm = sample_ratio_mismatch([treatment.units, holdout.units], [1.0 - fraction, fraction], field="units")
+
+    minimum_effect: float | None = None
+    if minimum_relative_lift is not None:
+        if not math.isfinite(minimum_relative_lift) or not minimum_relative_lift > 0.0:
+            raise InvalidProblem("minimum_relative_lift", "must be a finite number greater than 0")
+        if holdout.mean > 0.0:
+            minimum_effect = minimum_relative_lift * holdout.mean
+        else:
+            warnings.append("The holdout mean is not above 0, so the minimum relative lift cannot be used.")
+
+    return _Common(
+        kind=kind,
+        treatment=ArmResult(treatment.units, treatment.mean, treatment.std_error),
+        holdout=ArmResult(holdout.units, holdout.mean, holdout.std_error),
+        cuped=cuped,
+        treatment_mean=t_mean,
+        treatment_std_error=t_se,
+        holdout_mean=h_mean,
+        holdout_std_error=h_se,
+        srm=srm,
+        minimum_effect=minimum_effect,
+        warnings=tuple(warnings),
+        data_problems=tuple(problems),
+    )
+
+
+def _money(
+    kind: MetricKind, lift: AbsoluteLift, treatment_units: int, spend: float | None, value_per_conversion: float | None
+) -> tuple[ScaledEstimate, ScaledEstimate | None, CostPerIncremental | None, tuple[str, ...]]:
+    incremental = incremental_outcome(lift, treatment_units)
+    if spend is None:
+        return incremental, None, None, ()
+    roas: ScaledEstimate | None = None
+    cost: CostPerIncremental | None = None
+    warnings: list[str] = []
+    if kind == "mean":
+        roas = iroas(incremental, spend=spend)
+    else:
+        cost = cost_per_incremental(incremental, spend=spend)
+        if value_per_conversion is not None:
+            roas = iroas(incremental, spend=spend, value_per_unit=value_per_conversion)
+        if cost is not None:
+            warnings.extend(cost.warnings)
+    if spend == 0.0:
+        warnings.append("Spend is 0, so there is no return on spend or cost per conversion to report.")
+    return incremental, roas, cost, tuple(warnings)
+
+
+def _decide(
+    kind: MetricKind,
+    alpha: float,
+    estimate: float,
+    ci_low: float | None,
+    ci_high: float | None,
+    p_value: float | None,
+    srm: SrmResult | None,
+    data_problems: Sequence[str],
+    mde: float | None,
+    mde_relative: float | None,
+    minimum_effect: float | None,
+    roas: ScaledEstimate | None,
+) -> Decision:
+    return decide(
+        kind=kind,
+        alpha=alpha,
+        estimate=estimate,
+        ci_low=ci_low,
+        ci_high=ci_high,
+        p_value=p_value,
+        srm_flagged=srm is not None and srm.flagged,
+        srm_p_value=None if srm is None else srm.p_value,
+        data_problems=data_problems,
+        mde=mde,
+        mde_relative=mde_relative,
+        minimum_effect=minimum_effect,
+        iroas_ci_low=None if roas is None else roas.ci_low,
+        iroas_ci_high=None if roas is None else roas.ci_high,
+    )
+
+
+def analyze_channel(
+    treatment: ArmSummary,
+    holdout: ArmSummary,
+    *,
+    alpha: float = 0.05,
+    spend: float | None = None,
+    value_per_conversion: float | None = None,
+    holdout_fraction: float | None = None,
+    minimum_relative_lift: float | None = None,
+    power: float = 0.8,
+) -> ChannelAnalysis:
+    """Fixed-horizon analysis of one channel.
+
+    ``spend`` enables cost per incremental conversion (proportions) and iROAS (means, read as revenue;
+    proportions when ``value_per_conversion`` is given too). ``holdout_fraction`` (the planned share held
+    out) enables the SRM check. ``minimum_relative_lift`` (e.g. 0.05 for 5%) is the smallest lift worth
+    having, used by the decision to call a test conclusive. ``power`` is the power of the reported MDE.
+    """
+    alpha = validate_probability(alpha, "alpha")
+    power = validate_probability(power, "power")
+    common = _common(
+        treatment,
+        holdout,
+        holdout_fraction=holdout_fraction,
+        minimum_relative_lift=minimum_relative_lift,
+        spend=spend,
+        value_per_conversion=value_per_conversion,
+    )
+    absolute = absolute_lift(
+        common.treatment_mean,
+        common.treatment_std_error,
+        common.holdout_mean,
+        common.holdout_std_error,
+        alpha=alpha,
+    )
+    relative = relative_lift(
+        common.treatment_mean,
+        common.treatment_std_error,
+        common.holdout_mean,
+        common.holdout_std_error,
+        alpha=alpha,
+    )
+    incremental, roas, cost, money_warnings = _money(
+        common.kind, absolute, treatment.units, spend, value_per_conversion
+    )
+    mde_absolute = minimum_detectable_effect(absolute.std_error, alpha=alpha, power=power)
+    mde = MinimumDetectableEffect(
+        absolute=mde_absolute,
+        relative=mde_absolute / common.holdout_mean if common.holdout_mean > 0.0 else None,
+        power=power,
+    )
+    decision = _decide(
+        common.kind,
+        alpha,
+        absolute.estimate,
+        absolute.ci_low,
+        absolute.ci_high,
+        absolute.p_value,
+        common.srm,
+        common.data_problems,
+        mde.absolute,
+        mde.relative,
+        common.minimum_effect,
+        roas,
+    )
+    return ChannelAnalysis(
+        kind=common.kind,
+        alpha=alpha,
+        treatment=common.treatment,
+        holdout=common.holdout,
+        absolute_lift=absolute,
+        relative_lift=relative,
+        p_value=absolute.p_value,
+        p_value_adjusted=absolute.p_value,
+        incremental=incremental,
+        iroas=roas,
+        cost_per_incremental=cost,
+        srm=common.srm,
+        cuped=common.cuped,
+        mde=mde,
+        minimum_effect=common.minimum_effect,
+        decision=decision,
+        warnings=_unique(common.warnings + absolute.warnings + relative.warnings + money_warnings),
+        data_problems=common.data_problems,
+    )
+
+
+def analyze_sequential_channel(
+    treatment: ArmSummary,
+    holdout: ArmSummary,
+    *,
+    mixing_variance: float,
+    alpha: float = 0.05,
+    spend: float | None = None,
+    value_per_conversion: float | None = None,
+    holdout_fraction: float | None = None,
+    minimum_relative_lift: float | None = None,
+    power: float = 0.8,
+) -> SequentialChannelAnalysis:
+    """Always-valid analysis of one channel at one look (mSPRT, :mod:`stats.sequential`).
+
+    ``mixing_variance`` is τ², fixed before the test and the same at every look (see
+    :func:`stats.sequential.mixing_variance_for_horizon`). Other arguments as :func:`analyze_channel`.
+    No relative lift is reported: the confidence sequence is for the absolute lift.
+    """
+    alpha = validate_probability(alpha, "alpha")
+    power = validate_probability(power, "power")
+    common = _common(
+        treatment,
+        holdout,
+        holdout_fraction=holdout_fraction,
+        minimum_relative_lift=minimum_relative_lift,
+        spend=spend,
+        value_per_conversion=value_per_conversion,
+    )
+    variance = common.treatment_std_error**2 + common.holdout_std_error**2
+    lift = always_valid_difference(
+        common.treatment_mean - common.holdout_mean, variance, mixing_variance=mixing_variance, alpha=alpha
+    )
+    as_absolute = AbsoluteLift(
+        estimate=lift.estimate,
+        std_error=lift.std_error,
+        ci_low=lift.ci_low,
+        ci_high=lift.ci_high,
+        p_value=lift.p_value,
+        z_statistic=None,
+    )
+    incremental, roas, cost, money_warnings = _money(
+        common.kind, as_absolute, treatment.units, spend, value_per_conversion
+    )
+    detectable: MinimumDetectableEffect | None = None
+    if lift.ci_high is not None:
+        absolute = sequential_detectable_effect(lift.std_error, lift.ci_high - lift.estimate, power=power)
+        detectable = MinimumDetectableEffect(
+            absolute=absolute,
+            relative=absolute / common.holdout_mean if common.holdout_mean > 0.0 else None,
+            power=power,
+        )
+    decision = _decide(
+        common.kind,
+        alpha,
+        lift.estimate,
+        lift.ci_low,
+        lift.ci_high,
+        lift.p_value,
+        common.srm,
+        common.data_problems,
+        None if detectable is None else detectable.absolute,
+        None if detectable is None else detectable.relative,
+        common.minimum_effect,
+        roas,
+    )
+    return SequentialChannelAnalysis(
+        kind=common.kind,
+        alpha=alpha,
+        treatment=common.treatment,
+        holdout=common.holdout,
+        lift=lift,
+        p_value=lift.p_value,
+        p_value_adjusted=lift.p_value,
+        incremental=incremental,
+        iroas=roas,
+        cost_per_incremental=cost,
+        srm=common.srm,
+        cuped=common.cuped,
+        detectable_effect=detectable,
+        minimum_effect=common.minimum_effect,
+        decision=decision,
+        warnings=_unique(common.warnings + lift.warnings + money_warnings),
+        data_problems=common.data_problems,
+    )
+
+
+def _unique(messages: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(messages))

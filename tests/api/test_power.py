@@ -1,0 +1,152 @@
+"""``POST /v1/power/holdout`` and its curve: answers that match statsmodels, and clear 400s."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from statsmodels.stats.power import TTestIndPower
+from statsmodels.stats.proportion import power_proportions_2indep
+
+Client = AsyncTestClient[Litestar]
+
+
+def _all_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_all_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_all_finite(v) for v in value)
+    return True
+
+
+async def test_a_proportion_sample_size_reaches_the_target_power_by_statsmodels(client: Client) -> None:
+    body = {
+        "metric": {"kind": "proportion", "baseline": 0.05},
+        "solve_for": "sample_size",
+        "mde": {"relative": 0.1},
+        "power": 0.8,
+        "holdout_fraction": 0.1,
+        "daily_units": 20000,
+    }
+    response = await client.post("/v1/power/holdout", json=body)
+    assert response.status_code == 200
+    result = response.json()
+    size = result["sample_size"]
+    assert size["total"] == size["treatment"] + size["holdout"]
+    achieved = power_proportions_2indep(
+        0.005, 0.05, size["treatment"], ratio=size["holdout"] / size["treatment"], alpha=0.05
+    ).power
+    below = power_proportions_2indep(
+        0.005, 0.05, size["treatment"] - 2, ratio=(size["holdout"] - 1) / (size["treatment"] - 2), alpha=0.05
+    ).power
+    assert achieved >= 0.8 > below
+    assert result["duration_days"] == math.ceil(size["total"] / 20000)
+    assert result["expected_conversions"]["holdout"] == pytest.approx(0.05 * size["holdout"])
+
+
+async def test_a_mean_power_matches_statsmodels_ttest_ind_power(client: Client) -> None:
+    body = {
+        "metric": {"kind": "mean", "baseline": 12.3, "std_dev": 40},
+        "solve_for": "power",
+        "sample_size": 20000,
+        "holdout_fraction": 0.2,
+        "mde": {"absolute": 1.5},
+    }
+    result = (await client.post("/v1/power/holdout", json=body)).json()
+    expected = TTestIndPower().power(effect_size=1.5 / 40, nobs1=16000, ratio=0.25, alpha=0.05)
+    assert result["power"] == pytest.approx(expected, abs=1e-6)
+    assert result["mde"]["relative"] == pytest.approx(1.5 / 12.3)
+
+
+async def test_bonferroni_divides_alpha_over_comparisons(client: Client) -> None:
+    body = {
+        "metric": {"kind": "proportion", "baseline": 0.1},
+        "solve_for": "mde",
+        "sample_size": 100000,
+        "comparisons": 4,
+    }
+    result = (await client.post("/v1/power/holdout", json=body)).json()
+    assert result["alpha_per_comparison"] == pytest.approx(0.0125)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"metric": {"kind": "proportion", "baseline": 1.2}, "mde": {"relative": 0.1}}, "metric.baseline"),
+        (
+            {"metric": {"kind": "proportion", "baseline": 0.05}, "mde": {"relative": 0.1}, "holdout_fraction": 0},
+            "holdout_fraction",
+        ),
+        (
+            {"metric": {"kind": "proportion", "baseline": 0.05}, "mde": {"relative": 0.1}, "holdout_fraction": 1},
+            "holdout_fraction",
+        ),
+        ({"metric": {"kind": "proportion", "baseline": 0.9}, "mde": {"absolute": 0.2}}, "mde"),
+        ({"metric": {"kind": "proportion", "baseline": 0.05}, "mde": {"relative": 0.1, "absolute": 0.01}}, "mde"),
+        ({"metric": {"kind": "proportion", "baseline": 0.05}, "solve_for": "sample_size"}, "mde"),
+        (
+            {"metric": {"kind": "proportion", "baseline": 0.05}, "solve_for": "power", "mde": {"relative": 0.1}},
+            "sample_size",
+        ),
+        ({"metric": {"kind": "mean", "baseline": 1, "std_dev": -1}, "mde": {"relative": 0.1}}, "metric.std_dev"),
+        (
+            {
+                "metric": {"kind": "proportion", "baseline": 0.05},
+                "mde": {"relative": 0.1},
+                "power": 0.01,
+                "alpha": 0.05,
+            },
+            "power",
+        ),
+    ],
+)
+async def test_impossible_input_is_400_naming_the_field(client: Client, body: dict[str, Any], field: str) -> None:
+    response = await client.post("/v1/power/holdout", json=body)
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert field in [p["name"] for p in response.json()["invalid_params"]]
+
+
+async def test_the_power_curve_rises_with_sample_size_and_carries_a_vega_lite_chart(client: Client) -> None:
+    body = {
+        "metric": {"kind": "proportion", "baseline": 0.05},
+        "mde": {"relative": 0.05},
+        "holdout_fraction": 0.1,
+        "curve": "power",
+        "sample_size_range": {"min": 10000, "max": 2000000, "points": 30, "scale": "log"},
+    }
+    response = await client.post("/v1/power/holdout/curve", json=body)
+    assert response.status_code == 200
+    result = response.json()
+    powers = [p["power"] for p in result["points"]]
+    assert len(powers) == 30
+    assert powers == sorted(powers)
+    assert result["chart"]["$schema"].endswith("vega-lite/v5.json")
+    assert len(result["chart"]["data"]["values"]) == 30
+    last = result["points"][-1]
+    expected = power_proportions_2indep(0.0025, 0.05, 1800000, ratio=1 / 9, alpha=0.05).power
+    assert last["power"] == pytest.approx(expected, abs=1e-6)
+
+
+async def test_the_mde_curve_falls_with_sample_size(client: Client) -> None:
+    body = {
+        "metric": {"kind": "mean", "baseline": 10, "std_dev": 30},
+        "curve": "mde",
+        "sample_sizes": [1000, 10000, 100000],
+    }
+    result = (await client.post("/v1/power/holdout/curve", json=body)).json()
+    mdes = [p["mde_absolute"] for p in result["points"]]
+    assert mdes == sorted(mdes, reverse=True)
+    assert _all_finite(result)
+
+
+async def test_a_curve_needs_exactly_one_grid(client: Client) -> None:
+    body = {"metric": {"kind": "mean", "baseline": 10, "std_dev": 30}, "curve": "mde"}
+    response = await client.post("/v1/power/holdout/curve", json=body)
+    assert response.status_code == 400
+    assert response.json()["invalid_params"][0]["name"] == "sample_sizes"

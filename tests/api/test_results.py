@@ -1,0 +1,228 @@
+"""Observations in, results out: lift per channel that matches independent references, and clear 4xx."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from scipy import stats as scipy_stats
+from statsmodels.stats import proportion as sm_proportion
+
+Client = AsyncTestClient[Litestar]
+
+
+async def _experiment(client: Client, metric: str = "proportion", channels: tuple[str, ...] = ("meta",)) -> str:
+    body = {
+        "kind": "holdout",
+        "name": "results test",
+        "metric": {"kind": metric},
+        "channels": [{"name": c, "holdout_fraction": 0.1} for c in channels],
+    }
+    experiment_id: str = (await client.post("/v1/experiments", json=body)).json()["id"]
+    return experiment_id
+
+
+async def _post(client: Client, experiment_id: str, observations: list[dict[str, Any]]) -> Any:
+    return await client.post(f"/v1/experiments/{experiment_id}/observations", json={"observations": observations})
+
+
+CONVERSIONS = [
+    {
+        "channel": "meta",
+        "arm": "treatment",
+        "units": 90000,
+        "conversions": 4725,
+        "spend": 25000,
+        "value_per_conversion": 40,
+    },
+    {"channel": "meta", "arm": "holdout", "units": 10000, "conversions": 480},
+]
+
+
+async def test_proportion_lift_matches_statsmodels_wald_test_and_interval(client: Client) -> None:
+    experiment_id = await _experiment(client)
+    assert (await _post(client, experiment_id, CONVERSIONS)).status_code == 200
+    response = await client.get(f"/v1/experiments/{experiment_id}/results", params={"confidence_level": 0.9})
+    assert response.status_code == 200
+    channel = response.json()["channels"][0]
+    test = sm_proportion.test_proportions_2indep(4725, 90000, 480, 10000, method="wald", compare="diff")
+    low, high = sm_proportion.confint_proportions_2indep(4725, 90000, 480, 10000, method="wald", compare="diff", alpha=0.1)
+    assert channel["lift"]["absolute"]["estimate"] == pytest.approx(4725 / 90000 - 0.048, abs=1e-12)
+    assert channel["lift"]["absolute"]["ci_low"] == pytest.approx(low, abs=1e-10)
+    assert channel["lift"]["absolute"]["ci_high"] == pytest.approx(high, abs=1e-10)
+    assert channel["p_value"] == pytest.approx(test.pvalue, abs=1e-10)
+    assert channel["treatment"]["rate"] == pytest.approx(0.0525)
+
+
+async def test_relative_lift_interval_matches_statsmodels_log_ratio(client: Client) -> None:
+    experiment_id = await _experiment(client)
+    await _post(client, experiment_id, CONVERSIONS)
+    channel = (await client.get(f"/v1/experiments/{experiment_id}/results")).json()["channels"][0]
+    low, high = sm_proportion.confint_proportions_2indep(4725, 90000, 480, 10000, method="log", compare="ratio", alpha=0.05)
+    assert channel["lift"]["relative"]["ci_low"] == pytest.approx(low - 1, abs=1e-8)
+    assert channel["lift"]["relative"]["ci_high"] == pytest.approx(high - 1, abs=1e-8)
+
+
+async def test_incremental_conversions_iroas_and_cost_follow_from_the_lift(client: Client) -> None:
+    experiment_id = await _experiment(client)
+    await _post(client, experiment_id, CONVERSIONS)
+    channel = (await client.get(f"/v1/experiments/{experiment_id}/results")).json()["channels"][0]
+    incremental = (4725 / 90000 - 0.048) * 90000
+    assert channel["incremental"]["estimate"] == pytest.approx(incremental)
+    assert channel["iroas"]["estimate"] == pytest.approx(incremental * 40 / 25000)
+    assert channel["cost_per_incremental"]["estimate"] == pytest.approx(25000 / incremental)
+    assert channel["decision"]["action"] in {"scale", "iterate", "stop", "investigate"}
+    assert channel["decision"]["reason"]
+
+
+async def test_mean_lift_matches_scipy_welch_standard_error(client: Client) -> None:
+    experiment_id = await _experiment(client, metric="mean")
+    n1, s1, q1 = 50000, 640000.0, 95000000.0
+    n2, s2, q2 = 50000, 615000.0, 91000000.0
+    await _post(
+        client,
+        experiment_id,
+        [
+            {"channel": "meta", "arm": "treatment", "units": n1, "sum": s1, "sum_squares": q1},
+            {"channel": "meta", "arm": "holdout", "units": n2, "sum": s2, "sum_squares": q2},
+        ],
+    )
+    channel = (await client.get(f"/v1/experiments/{experiment_id}/results")).json()["channels"][0]
+    m1, m2 = s1 / n1, s2 / n2
+    v1, v2 = (q1 - n1 * m1**2) / (n1 - 1), (q2 - n2 * m2**2) / (n2 - 1)
+    welch = scipy_stats.ttest_ind_from_stats(m1, math.sqrt(v1), n1, m2, math.sqrt(v2), n2, equal_var=False)
+    assert channel["lift"]["absolute"]["estimate"] == pytest.approx(m1 - m2)
+    assert channel["p_value"] == pytest.approx(welch.pvalue, abs=1e-4)
+    assert channel["treatment"]["std_error"] == pytest.approx(math.sqrt(v1 / n1))
+
+
+async def test_holm_adjusts_p_values_across_channels(client: Client) -> None:
+    experiment_id = await _experiment(client, channels=("meta", "search"))
+    await _post(
+        client,
+        experiment_id,
+        [
+            {"channel": "meta", "arm": "treatment", "units": 90000, "conversions": 4725},
+            {"channel": "meta", "arm": "holdout", "units": 10000, "conversions": 480},
+            {"channel": "search", "arm": "treatment", "units": 90000, "conversions": 4600},
+            {"channel": "search", "arm": "holdout", "units": 10000, "conversions": 490},
+        ],
+    )
+    channels = (await client.get(f"/v1/experiments/{experiment_id}/results")).json()["channels"]
+    raw = sorted(c["p_value"] for c in channels)
+    adjusted = sorted(c["p_value_adjusted"] for c in channels)
+    assert adjusted[0] == pytest.approx(min(1.0, 2 * raw[0]))
+    assert adjusted[1] == pytest.approx(max(adjusted[0], min(1.0, raw[1])))
+
+
+async def test_cuped_reports_theta_and_a_variance_reduction(client: Client) -> None:
+    experiment_id = await _experiment(client, metric="mean")
+    await _post(
+        client,
+        experiment_id,
+        [
+            {
+                "channel": "meta",
+                "arm": "treatment",
+                "units": 1000,
+                "sum": 10500,
+                "sum_squares": 150000,
+                "covariate_sum": 10000,
+                "covariate_sum_squares": 140000,
+                "cross_sum": 142000,
+            },
+            {
+                "channel": "meta",
+                "arm": "holdout",
+                "units": 1000,
+                "sum": 10000,
+                "sum_squares": 140000,
+                "covariate_sum": 10020,
+                "covariate_sum_squares": 140500,
+                "cross_sum": 138000,
+            },
+        ],
+    )
+    channel = (await client.get(f"/v1/experiments/{experiment_id}/results")).json()["channels"][0]
+    assert channel["cuped"]["variance_reduction"] > 0.5
+    assert "CUPED" in channel["method"]
+
+
+async def test_sequential_results_fix_the_mixing_variance_at_the_first_look(client: Client) -> None:
+    experiment_id = await _experiment(client)
+    await _post(client, experiment_id, CONVERSIONS)
+    first = (await client.get(f"/v1/experiments/{experiment_id}/results", params={"sequential": "true"})).json()
+    fixed = (await client.get(f"/v1/experiments/{experiment_id}/results")).json()
+    later = (await client.get(f"/v1/experiments/{experiment_id}/results", params={"sequential": "true"})).json()
+    sequential_interval = first["channels"][0]["lift"]["absolute"]
+    fixed_interval = fixed["channels"][0]["lift"]["absolute"]
+    assert first["sequential"] is True
+    assert (
+        sequential_interval["ci_high"] - sequential_interval["ci_low"]
+        > fixed_interval["ci_high"] - fixed_interval["ci_low"]
+    )
+    assert later["channels"][0]["lift"] == first["channels"][0]["lift"]
+    assert "mixture SPRT" in first["channels"][0]["method"]
+
+
+async def test_results_carry_a_forest_plot(client: Client) -> None:
+    experiment_id = await _experiment(client)
+    await _post(client, experiment_id, CONVERSIONS)
+    chart = (await client.get(f"/v1/experiments/{experiment_id}/results")).json()["chart"]
+    assert chart["$schema"].endswith("vega-lite/v5.json")
+    assert chart["data"]["values"][0]["channel"] == "meta"
+
+
+async def test_results_without_observations_are_409_saying_what_is_missing(client: Client) -> None:
+    experiment_id = await _experiment(client)
+    await _post(client, experiment_id, CONVERSIONS[:1])
+    response = await client.get(f"/v1/experiments/{experiment_id}/results")
+    assert response.status_code == 409
+    assert "meta/holdout" in response.json()["detail"]
+
+
+async def test_reposting_replaces_the_totals_and_keeps_history(client: Client) -> None:
+    experiment_id = await _experiment(client)
+    await _post(client, experiment_id, CONVERSIONS)
+    again = await _post(client, experiment_id, [{**CONVERSIONS[1], "conversions": 500}])
+    assert again.json()["replaced"] == 1
+    channel = (await client.get(f"/v1/experiments/{experiment_id}/results")).json()["channels"][0]
+    assert channel["holdout"]["rate"] == pytest.approx(0.05)
+
+
+@pytest.mark.parametrize(
+    ("observation", "field"),
+    [
+        ({"channel": "meta", "arm": "holdout", "units": 100, "conversions": 101}, "observations[1].conversions"),
+        ({"channel": "meta", "arm": "holdout", "units": -1, "conversions": 0}, "observations[1].units"),
+        ({"channel": "meta", "arm": "holdout", "units": 0, "conversions": 0}, "observations[1].units"),
+        ({"channel": "tiktok", "arm": "holdout", "units": 10, "conversions": 1}, "observations[1].channel"),
+        ({"channel": "meta", "arm": "holdout", "units": 10}, "observations[1].conversions"),
+        ({"channel": "meta", "arm": "holdout", "units": 10, "conversions": 1, "spend": 5}, "observations[1].spend"),
+    ],
+)
+async def test_bad_observations_are_400_naming_the_field_and_store_nothing(
+    client: Client, observation: dict[str, Any], field: str
+) -> None:
+    experiment_id = await _experiment(client)
+    response = await _post(client, experiment_id, [CONVERSIONS[0], observation])
+    assert response.status_code == 400, response.text
+    assert field in [p["name"] for p in response.json()["invalid_params"]]
+    results = await client.get(f"/v1/experiments/{experiment_id}/results")
+    assert "meta/treatment" in results.json()["detail"]
+
+
+async def test_sums_inconsistent_with_sums_of_squares_are_400(client: Client) -> None:
+    experiment_id = await _experiment(client, metric="mean")
+    response = await _post(
+        client,
+        experiment_id,
+        [
+            {"channel": "meta", "arm": "holdout", "units": 100, "sum": 1000, "sum_squares": 10},
+        ],
+    )
+    assert response.status_code == 400
+    assert response.json()["invalid_params"][0]["name"].startswith("observations[0]")
