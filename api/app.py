@@ -18,6 +18,7 @@ from api.database import apply_migrations, create_pool, load_migrations, resolve
 from api.dependencies import provide_pool
 from api.errors import exception_handlers
 from api.experiments.controller import ExperimentController
+from api.geo.controller import GeoDatasetController
 from api.health.controller import HealthController
 from api.observations.controller import ObservationController
 from api.power.controller import PowerController
@@ -40,6 +41,7 @@ TAGS = [
     Tag(name="health", description="Liveness and database reachability."),
     Tag(name="power", description="How many units, how small a lift, how much power: holdout-test design."),
     Tag(name="experiments", description="Holdout and geo experiments and their life cycle."),
+    Tag(name="geo", description="Geo panels (KPI per market and date) for geo experiments, with quality checks."),
     Tag(name="results", description="Observations in; lift, confidence intervals, iROAS and decisions out."),
 ]
 
@@ -85,6 +87,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ExperimentController,
             ObservationController,
             ResultsController,
+            GeoDatasetController,
         ],
         dependencies=dependencies,
         lifespan=[database_lifespan],

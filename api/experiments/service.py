@@ -28,6 +28,7 @@ from api.experiments.schemas import (
     HoldoutExperimentCreate,
     Period,
 )
+from api.geo.service import validate_geo_design
 
 ALLOWED_TRANSITIONS = frozenset({("draft", "running"), ("running", "stopped")})
 HOLDOUT_DESIGN_FIELDS = ("metric", "channels", "alpha")
@@ -122,6 +123,8 @@ async def create_experiment(
     request_hash = _request_hash(body)
     async with pool.acquire() as connection, connection.transaction():
         repository = ExperimentRepository(connection)
+        if isinstance(body, GeoExperimentCreate):
+            await validate_geo_design(connection, body.dataset_id, body.treatment_markets, body.pairs)
         row = await repository.insert(
             experiment_id=uuid4(),
             kind="holdout" if isinstance(body, HoldoutExperimentCreate) else "geo",
@@ -229,6 +232,9 @@ async def patch_experiment(pool: asyncpg.Pool, experiment_id: UUID, patch: Exper
             test = msgspec.convert(design["test_period"], Period)
             _validate_periods(pre, test)
             _validate_markets(design["treatment_markets"], design.get("pairs"))
+            await validate_geo_design(
+                connection, UUID(str(design["dataset_id"])), design["treatment_markets"], design.get("pairs")
+            )
         name = row["name"] if patch.name is UNSET else patch.name
         updated = await repository.update(experiment_id, name=name, status=status, design=design)
         return experiment_from_row(updated)

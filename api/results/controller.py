@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 from uuid import UUID
 
 import asyncpg
@@ -10,10 +10,14 @@ from litestar import Controller, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
 
-from api.errors import problem_responses
+from api.errors import invalid_field, problem_responses
 from api.experiments.service import fetch_experiment_row
+from api.geo.results import geo_experiment_results
+from api.geo.schemas import GeoResults
 from api.results.holdout import holdout_results
 from api.results.schemas import HoldoutResults
+
+GeoMethod = Literal["synthetic_control", "augmented_synthetic_control", "tbr"]
 
 
 class ResultsController(Controller):
@@ -28,7 +32,11 @@ class ResultsController(Controller):
         "across channels, incremental outcome, iROAS and cost per incremental conversion when spend is known, "
         "CUPED when covariates were sent, sample-ratio mismatch, the MDE the data could detect and a decision "
         "(`scale`, `iterate`, `stop`, `investigate`). `sequential=true` gives always-valid p-values and confidence "
-        "sequences (mixture SPRT) so the results may be read every day. 409 when observations are missing.",
+        "sequences (mixture SPRT) so the results may be read every day. 409 when observations are missing. "
+        "Geo experiments: `method` = `synthetic_control` (default; fixed effects, as GeoLift), "
+        "`augmented_synthetic_control` (ridge ASCM) or `tbr` (time-based regression): ATT, incremental KPI and "
+        "relative lift with conformal CIs that never contradict the p-value, placebo p-value, iROAS, donor weights, "
+        "the observed vs counterfactual series and a chart. 409 when the panel does not cover the periods.",
         responses=problem_responses(400, 404, 409),
     )
     async def results(
@@ -36,8 +44,14 @@ class ResultsController(Controller):
         pool: NamedDependency[asyncpg.Pool],
         experiment_id: FromPath[UUID],
         confidence_level: Annotated[
-            float, QueryParameter(gt=0.5, lt=1.0, description="Confidence level of every interval.")
-        ] = 0.95,
+            float | None,
+            QueryParameter(
+                gt=0.5, lt=1.0, description="Confidence level of every interval (default 0.95 holdout, 0.9 geo)."
+            ),
+        ] = None,
+        method: Annotated[
+            GeoMethod | None, QueryParameter(description="Geo experiments: the estimator (default synthetic_control).")
+        ] = None,
         sequential: Annotated[
             bool, QueryParameter(description="Always-valid inference, safe to look at every day (holdout).")
         ] = False,
@@ -47,13 +61,19 @@ class ResultsController(Controller):
                 gt=0.0, description="Smallest relative lift worth having; lets `stop` call a test conclusive."
             ),
         ] = None,
-    ) -> HoldoutResults:
+    ) -> HoldoutResults | GeoResults:
         async with pool.acquire() as connection:
             experiment = await fetch_experiment_row(connection, experiment_id)
+            if experiment["kind"] == "geo":
+                return await geo_experiment_results(
+                    connection, experiment, method or "synthetic_control", confidence_level or 0.9
+                )
+            if method is not None:
+                raise invalid_field("method", "applies to geo experiments only")
             return await holdout_results(
                 connection,
                 experiment,
-                confidence_level=confidence_level,
+                confidence_level=confidence_level or 0.95,
                 sequential=sequential,
                 minimum_lift=minimum_lift,
             )

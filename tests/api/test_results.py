@@ -49,7 +49,9 @@ async def test_proportion_lift_matches_statsmodels_wald_test_and_interval(client
     assert response.status_code == 200
     channel = response.json()["channels"][0]
     test = sm_proportion.test_proportions_2indep(4725, 90000, 480, 10000, method="wald", compare="diff")
-    low, high = sm_proportion.confint_proportions_2indep(4725, 90000, 480, 10000, method="wald", compare="diff", alpha=0.1)
+    low, high = sm_proportion.confint_proportions_2indep(
+        4725, 90000, 480, 10000, method="wald", compare="diff", alpha=0.1
+    )
     assert channel["lift"]["absolute"]["estimate"] == pytest.approx(4725 / 90000 - 0.048, abs=1e-12)
     assert channel["lift"]["absolute"]["ci_low"] == pytest.approx(low, abs=1e-10)
     assert channel["lift"]["absolute"]["ci_high"] == pytest.approx(high, abs=1e-10)
@@ -61,7 +63,9 @@ async def test_relative_lift_interval_matches_statsmodels_log_ratio(client: Clie
     experiment_id = await _experiment(client)
     await _post(client, experiment_id, CONVERSIONS)
     channel = (await client.get(f"/v1/experiments/{experiment_id}/results")).json()["channels"][0]
-    low, high = sm_proportion.confint_proportions_2indep(4725, 90000, 480, 10000, method="log", compare="ratio", alpha=0.05)
+    low, high = sm_proportion.confint_proportions_2indep(
+        4725, 90000, 480, 10000, method="log", compare="ratio", alpha=0.05
+    )
     assert channel["lift"]["relative"]["ci_low"] == pytest.approx(low - 1, abs=1e-8)
     assert channel["lift"]["relative"]["ci_high"] == pytest.approx(high - 1, abs=1e-8)
 

@@ -1,0 +1,373 @@
+"""Results of a geo experiment: load its panel window, run the estimator off the loop, shape the answer.
+
+``geo_experiment_results`` is called by the experiments results endpoint for a ``geo`` experiment.
+Methods: ``synthetic_control`` and ``augmented_synthetic_control`` (:func:`stats.geo_lift.estimate_geo_lift`,
+conformal inference) and ``tbr`` (:func:`stats.tbr.estimate_tbr`, the treated markets' sum regressed on
+the sum of every other market).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Literal
+from uuid import UUID
+
+import msgspec
+import numpy as np
+
+from api.database import Connection
+from api.errors import Conflict, InvalidInput, invalid_field
+from api.geo.repository import GeoRepository, Row
+from api.geo.schemas import Estimate, GeoLiftInterval, GeoMethod, GeoResults, GeoSeriesPoint
+from stats.geo_lift import GeoLiftEstimate, estimate_geo_lift
+from stats.intervals import Interval
+from stats.tbr import TBRResult, estimate_tbr
+
+METHODS: tuple[GeoMethod, ...] = ("synthetic_control", "augmented_synthetic_control", "tbr")
+DEFAULT_PERMUTATIONS = 1000
+LISTED_GAPS = 5
+VEGA_LITE_SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"
+
+
+@dataclass(frozen=True)
+class _Window:
+    """The analysed panel: markets (rows), dates (columns), and the two periods as column slices."""
+
+    panel: np.ndarray
+    geos: list[str]
+    dates: list[date]
+    pre: slice
+    post: slice
+
+
+def _number(value: float | None) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _estimate(interval: Interval) -> Estimate:
+    return Estimate(
+        estimate=_number(interval.estimate), ci_low=_number(interval.ci_low), ci_high=_number(interval.ci_high)
+    )
+
+
+def _design(experiment_row: Any) -> dict[str, Any]:
+    design = experiment_row["design"]
+    if isinstance(design, str | bytes):
+        design = msgspec.json.decode(design)
+    if not isinstance(design, dict):
+        raise InvalidInput("The experiment carries no geo design")
+    return design
+
+
+def _period(design: dict[str, Any], key: str) -> tuple[date, date]:
+    period = design[key]
+    return date.fromisoformat(str(period["start"])), date.fromisoformat(str(period["end"]))
+
+
+async def _load_window(
+    connection: Connection,
+    dataset_id: UUID,
+    treated: list[str],
+    pre: tuple[date, date],
+    test: tuple[date, date],
+) -> _Window:
+    repository = GeoRepository(connection)
+    dataset = await repository.get(dataset_id)
+    if dataset is None:
+        raise Conflict(f"The experiment's geo dataset {dataset_id} no longer exists")
+    geos: list[str] = list(dataset["geos"])
+    known = set(geos)
+    unknown = [g for g in treated if g not in known]
+    if unknown:
+        raise invalid_field("treatment_markets", f"not in dataset {dataset_id}: {', '.join(map(repr, unknown))}")
+    if pre[0] > pre[1] or test[0] > test[1] or test[0] <= pre[1]:
+        raise invalid_field("test_period", "the pre-period must end before the test period starts")
+    uncovered: list[str] = []
+    if dataset["first_date"] > pre[0]:
+        uncovered.append(f"the pre-period starts {pre[0]} but the dataset starts {dataset['first_date']}")
+    if dataset["last_date"] < test[1]:
+        uncovered.append(f"the test period ends {test[1]} but the dataset ends {dataset['last_date']}")
+    if uncovered:
+        raise Conflict("The dataset does not cover the experiment's periods: " + "; ".join(uncovered))
+    rows = await repository.panel_window(dataset_id, pre[0], test[1])
+    return await asyncio.to_thread(_pivot, rows, sorted(geos), pre, test)
+
+
+def _pivot(rows: list[Row], geos: list[str], pre: tuple[date, date], test: tuple[date, date]) -> _Window:
+    dates = sorted({r["date"] for r in rows})
+    pre_dates = [d for d in dates if pre[0] <= d <= pre[1]]
+    test_dates = [d for d in dates if test[0] <= d <= test[1]]
+    missing: list[str] = []
+    if not test_dates:
+        missing.append(f"the dataset has no date in the test period {test[0]}..{test[1]}")
+    if len(pre_dates) < 3:
+        missing.append(f"the pre-period has {len(pre_dates)} dates with data; at least 3 are needed")
+    if missing:
+        raise Conflict("The dataset does not cover the experiment's periods: " + "; ".join(missing))
+    # Only the dates of the two periods are analysed (a gap between them is skipped).
+    axis = pre_dates + test_dates
+    column = {d: j for j, d in enumerate(axis)}
+    row_of = {g: i for i, g in enumerate(geos)}
+    panel = np.full((len(geos), len(axis)), np.nan)
+    for r in rows:
+        j = column.get(r["date"])
+        if j is not None:
+            panel[row_of[r["geo"]], j] = r["kpi"]
+    if np.isnan(panel).any():
+        gi, dj = np.nonzero(np.isnan(panel))
+        listed = ", ".join(f"{geos[g]} on {axis[d]}" for g, d in zip(gi[:LISTED_GAPS], dj[:LISTED_GAPS], strict=True))
+        raise Conflict(
+            f"The dataset has no value for {gi.size} market-dates of the pre and test periods "
+            f"(for example {listed}); every market needs a value on every analysed date"
+        )
+    return _Window(
+        panel=panel,
+        geos=geos,
+        dates=axis,
+        pre=slice(0, len(pre_dates)),
+        post=slice(len(pre_dates), len(axis)),
+    )
+
+
+def _chart(series: list[GeoSeriesPoint], test_start: date, kpi_title: str) -> dict[str, Any]:
+    values: list[dict[str, Any]] = []
+    for point in series:
+        day = point.date.isoformat()
+        values.append({"date": day, "series": "observed", "value": point.observed})
+        values.append(
+            {
+                "date": day,
+                "series": "counterfactual",
+                "value": point.counterfactual,
+                "ci_low": point.ci_low,
+                "ci_high": point.ci_high,
+            }
+        )
+    x = {"field": "date", "type": "temporal", "title": "Date"}
+    return {
+        "$schema": VEGA_LITE_SCHEMA,
+        "description": "Treated markets: observed vs counterfactual total, with the counterfactual's band.",
+        "width": 640,
+        "height": 300,
+        "data": {"values": values},
+        "layer": [
+            {
+                "transform": [{"filter": "datum.ci_low != null && datum.ci_high != null"}],
+                "mark": {"type": "area", "opacity": 0.2, "color": "#ff7f0e"},
+                "encoding": {
+                    "x": x,
+                    "y": {"field": "ci_low", "type": "quantitative", "title": kpi_title},
+                    "y2": {"field": "ci_high"},
+                },
+            },
+            {
+                "mark": {"type": "line"},
+                "encoding": {
+                    "x": x,
+                    "y": {"field": "value", "type": "quantitative", "title": kpi_title},
+                    "color": {"field": "series", "type": "nominal", "title": None},
+                    "strokeDash": {
+                        "field": "series",
+                        "type": "nominal",
+                        "scale": {"domain": ["observed", "counterfactual"], "range": [[1, 0], [5, 3]]},
+                        "legend": None,
+                    },
+                },
+            },
+            {
+                "data": {"values": [{"date": test_start.isoformat()}]},
+                "mark": {"type": "rule", "strokeDash": [2, 2], "color": "gray"},
+                "encoding": {"x": x},
+            },
+        ],
+    }
+
+
+def _from_geo_lift(experiment_id: UUID, result: GeoLiftEstimate, window: _Window) -> GeoResults:
+    dates = [window.dates[p] for p in result.series.period]
+    series = [
+        GeoSeriesPoint(
+            date=d,
+            observed=float(o),
+            counterfactual=float(c),
+            ci_low=_number(lo),
+            ci_high=_number(hi),
+        )
+        for d, o, c, lo, hi in zip(
+            dates,
+            result.series.observed,
+            result.series.counterfactual,
+            result.series.ci_low,
+            result.series.ci_high,
+            strict=True,
+        )
+    ]
+    warnings: list[str] = []
+    if result.ci_status != "interval":
+        warnings.append(
+            f"The set of constant effects the test accepts is {result.ci_status.replace('_', '-')}; "
+            "the interval reported is its hull."
+        )
+    if not result.estimate_in_ci:
+        warnings.append(
+            "The interval does not contain the point estimate: the effect probably varies strongly over the test."
+        )
+    fit: dict[str, Any] = {
+        "pre_rmse": result.fit.rmse,
+        "scaled_l2_imbalance": result.fit.scaled_l2_imbalance,
+        "ridge_lambda": result.fit.ridge_lambda,
+        "n_pre_periods": window.pre.stop - window.pre.start,
+        "n_test_periods": result.n_test_periods,
+        "n_treated": len(result.treated),
+        "n_donors": len(window.geos) - len(result.treated),
+        "statistic": result.statistic,
+        "scheme": result.scheme,
+        "n_permutations": result.n_permutations,
+        "observed_total": result.observed_total,
+        "counterfactual_total": result.counterfactual_total,
+    }
+    return GeoResults(
+        experiment_id=experiment_id,
+        method=result.method,
+        confidence_level=result.confidence_level,
+        att=_estimate(result.att),
+        incremental=_estimate(result.incremental),
+        lift=GeoLiftInterval(absolute=_estimate(result.lift.absolute), relative=_estimate(result.lift.relative)),
+        p_value=_number(result.p_value),
+        p_value_iid=_number(result.p_value_iid),
+        placebo_p_value=_number(result.placebo_p_value),
+        ci_status=result.ci_status,
+        iroas=None if result.iroas is None else _estimate(result.iroas),
+        weights=dict(sorted(result.weights.items(), key=lambda kv: -abs(kv[1]))),
+        fit=fit,
+        series=series,
+        chart=_chart(series, window.dates[window.post.start], "KPI (treated markets' total)"),
+        warnings=warnings,
+    )
+
+
+def _from_tbr(
+    experiment_id: UUID, result: TBRResult, window: _Window, treated: list[str], controls: list[str]
+) -> GeoResults:
+    s = result.series
+    pre_dates = window.dates[window.pre]
+    post_dates = window.dates[window.post]
+    series = [
+        GeoSeriesPoint(date=d, observed=float(o), counterfactual=float(c), ci_low=None, ci_high=None)
+        for d, o, c in zip(pre_dates, s.pre_observed, s.pre_fitted, strict=True)
+    ] + [
+        GeoSeriesPoint(date=d, observed=float(o), counterfactual=float(c), ci_low=_number(lo), ci_high=_number(hi))
+        for d, o, c, lo, hi in zip(post_dates, s.observed, s.counterfactual, s.ci_low, s.ci_high, strict=True)
+    ]
+    warnings: list[str] = []
+    if math.isfinite(result.fit.r_squared) and result.fit.r_squared < 0.5:
+        warnings.append(
+            f"The control markets explain little of the treated markets' pre-period (R^2 = {result.fit.r_squared:.2f})."
+        )
+    fit: dict[str, Any] = {
+        "intercept": result.fit.intercept,
+        "slope": result.fit.slope,
+        "sigma": result.fit.sigma,
+        "df": result.fit.df,
+        "pre_rmse": result.fit.rmse,
+        "r_squared": _number(result.fit.r_squared),
+        "n_pre_periods": result.fit.n_pre,
+        "n_test_periods": result.n_test_days,
+        "n_treated": len(treated),
+        "n_controls": len(controls),
+        "standard_error": result.standard_error,
+        "one_sided_p_value": result.one_sided.p_value,
+        "observed_total": result.observed_total,
+        "counterfactual_total": result.counterfactual_total,
+    }
+    return GeoResults(
+        experiment_id=experiment_id,
+        method="tbr",
+        confidence_level=result.confidence_level,
+        att=_estimate(result.att),
+        incremental=_estimate(result.incremental),
+        lift=GeoLiftInterval(absolute=_estimate(result.att), relative=_estimate(result.relative)),
+        p_value=_number(result.p_value),
+        p_value_iid=None,
+        placebo_p_value=None,
+        ci_status="interval",
+        iroas=None if result.iroas is None else _estimate(result.iroas),
+        # The control series is the plain sum of the other markets: each enters with weight 1.
+        weights={g: 1.0 for g in controls},
+        fit=fit,
+        series=series,
+        chart=_chart(series, post_dates[0], "KPI (treated markets' total)"),
+        warnings=warnings,
+    )
+
+
+async def geo_experiment_results(
+    connection: Connection,
+    experiment_row: Any,
+    method: str = "synthetic_control",
+    confidence_level: float = 0.9,
+    *,
+    n_permutations: int = DEFAULT_PERMUTATIONS,
+    seed: int = 0,
+) -> GeoResults:
+    """The results of a geo experiment (``experiments`` row) by ``method`` at ``confidence_level``.
+
+    400 for an unknown method, a confidence level outside (0, 1) or treatment markets missing from the
+    dataset; 409 when the dataset does not cover the pre and test periods on every market.
+    """
+    if method not in METHODS:
+        raise invalid_field("method", f"must be one of {', '.join(METHODS)}")
+    if not 0.0 < confidence_level < 1.0:
+        raise invalid_field("confidence_level", "must be strictly between 0 and 1")
+    design = _design(experiment_row)
+    experiment_id = UUID(str(experiment_row["id"]))
+    dataset_id = UUID(str(design["dataset_id"]))
+    treated = [str(g) for g in design["treatment_markets"]]
+    pre, test = _period(design, "pre_period"), _period(design, "test_period")
+    spend_raw = design.get("spend")
+    spend = float(spend_raw) if spend_raw is not None and float(spend_raw) > 0 else None
+    window = await _load_window(connection, dataset_id, treated, pre, test)
+    treated_set = set(treated)
+    controls = [g for g in window.geos if g not in treated_set]
+    if len(controls) < 2:
+        raise invalid_field("treatment_markets", "leaves fewer than 2 control markets in the dataset")
+
+    if method == "tbr":
+        rows = np.array([i for i, g in enumerate(window.geos) if g in treated_set])
+        others = np.array([i for i, g in enumerate(window.geos) if g not in treated_set])
+        tbr = await asyncio.to_thread(
+            estimate_tbr,
+            window.panel[rows].sum(axis=0),
+            window.panel[others].sum(axis=0),
+            window.pre,
+            window.post,
+            confidence_level,
+            spend,
+            n_treated_geos=len(treated),
+        )
+        return _from_tbr(experiment_id, tbr, window, treated, controls)
+
+    geo_method: Literal["synthetic_control", "augmented_synthetic_control"] = (
+        "synthetic_control" if method == "synthetic_control" else "augmented_synthetic_control"
+    )
+    estimate = await asyncio.to_thread(
+        lambda: estimate_geo_lift(
+            window.panel,
+            window.geos,
+            treated,
+            window.pre,
+            window.post,
+            geo_method,
+            confidence_level,
+            spend,
+            seed,
+            n_permutations=n_permutations,
+        )
+    )
+    return _from_geo_lift(experiment_id, estimate, window)
