@@ -13,6 +13,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Contact, License, Server, Tag
 
+from api.assignments.controller import AssignmentController
 from api.content_types import require_declared_content_type
 from api.database import apply_migrations, create_pool, load_migrations, resolve_database_url
 from api.dependencies import provide_pool
@@ -42,6 +43,7 @@ TAGS = [
     Tag(name="power", description="How many units, how small a lift, how much power: holdout-test design."),
     Tag(name="experiments", description="Holdout and geo experiments and their life cycle."),
     Tag(name="geo", description="Geo panels (KPI per market and date) for geo experiments, with quality checks."),
+    Tag(name="assignments", description="Which arm each unit is in, per channel: hashed once, stored forever."),
     Tag(name="results", description="Observations in; lift, confidence intervals, iROAS and decisions out."),
 ]
 
@@ -85,6 +87,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             HealthController,
             PowerController,
             ExperimentController,
+            AssignmentController,
             ObservationController,
             ResultsController,
             GeoDatasetController,

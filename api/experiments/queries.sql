@@ -37,3 +37,6 @@ SET name = $2, status = $3, design = $4, updated_at = clock_timestamp(),
     stopped_at = CASE WHEN $3 = 'stopped' AND stopped_at IS NULL THEN clock_timestamp() ELSE stopped_at END
 WHERE id = $1
 RETURNING *;
+
+-- name: has_assignments
+SELECT EXISTS (SELECT 1 FROM assignments WHERE experiment_id = $1);

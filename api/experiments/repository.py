@@ -82,3 +82,8 @@ class ExperimentRepository:
         )
         assert row is not None, "the caller holds the row lock"
         return row
+
+    async def has_assignments(self, experiment_id: UUID) -> bool:
+        """Whether any unit was assigned already (its stored arms refer to the channels by position)."""
+        found: bool = await self.connection.fetchval(QUERIES["has_assignments"], experiment_id)
+        return found

@@ -222,6 +222,11 @@ async def patch_experiment(pool: asyncpg.Pool, experiment_id: UUID, patch: Exper
         if kind == "holdout":
             if patch.channels is not UNSET:
                 _validate_channels(patch.channels)
+                if await repository.has_assignments(experiment_id):
+                    raise Conflict(
+                        "Channels cannot change once units are assigned: their stored arms refer to these channels",
+                        [("channels", "frozen: units are assigned")],
+                    )
                 await repository.replace_channels(
                     experiment_id, [(c.name, c.holdout_fraction) for c in patch.channels]
                 )

@@ -226,3 +226,13 @@ async def test_a_treatment_market_missing_from_the_dataset_is_400(client: Client
     response = await client.post("/v1/experiments", json=body)
     assert response.status_code == 400
     assert response.json()["invalid_params"][0]["name"] == "treatment_markets"
+
+
+async def test_channels_are_frozen_once_units_are_assigned_even_in_draft(client: Client) -> None:
+    created = (await client.post("/v1/experiments", json=holdout_body())).json()
+    await client.post(f"/v1/experiments/{created['id']}/assignments", json={"units": ["u1"]})
+    response = await client.patch(
+        f"/v1/experiments/{created['id']}", json={"channels": [{"name": "tiktok", "holdout_fraction": 0.2}]}
+    )
+    assert response.status_code == 409
+    assert response.json()["invalid_params"][0]["name"] == "channels"

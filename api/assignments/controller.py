@@ -1,0 +1,191 @@
+"""HTTP endpoints of the assignments resource (holdout experiments)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+import asyncpg
+from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
+from litestar.exceptions import HTTPException
+from litestar.openapi.spec import Example, OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
+from litestar.params import FromPath, Parameter, QueryParameter
+from litestar.response import Stream
+from litestar.status_codes import HTTP_413_REQUEST_ENTITY_TOO_LARGE
+
+from api.assignments import service
+from api.assignments.schemas import (
+    MAX_UNIT_BYTES,
+    MAX_UNITS_PER_REQUEST,
+    AssignmentBatch,
+    AssignmentPage,
+    AssignmentSummary,
+    BulkAssignmentResult,
+    UnitAssignment,
+)
+from api.errors import problem_responses
+from api.settings import get_settings
+
+CSV_MEDIA_TYPE = "text/csv"
+HASH_DESCRIPTION = (
+    "The arm is a pure function of (experiment salt, channel name, unit id): "
+    '`u = BLAKE2b-64(UTF-8(salt + "\\x1f" + channel + "\\x1f" + unit))` read big-endian, '
+    "`fraction = (u >> 11) / 2^53` in [0, 1), and the unit is `holdout` in that channel when "
+    "`fraction < holdout_fraction`, else `treatment`. Channels hash independently."
+)
+
+JSON_REQUEST_SCHEMA = Schema(
+    type=OpenAPIType.OBJECT,
+    required=["units"],
+    additional_properties=False,
+    properties={
+        "units": Schema(
+            type=OpenAPIType.ARRAY,
+            min_items=1,
+            max_items=MAX_UNITS_PER_REQUEST,
+            description="Up to 10,000 unit ids per call.",
+            items=Schema(
+                type=OpenAPIType.STRING,
+                min_length=1,
+                max_length=MAX_UNIT_BYTES,
+                description="1 to 256 bytes of UTF-8, without NUL, carriage return or line feed.",
+            ),
+        )
+    },
+)
+
+
+@dataclass
+class CreateAssignmentsOperation(Operation):
+    """The create operation reads a JSON body or a streamed CSV body, which Litestar cannot infer."""
+
+    def __post_init__(self) -> None:
+        self.request_body = RequestBody(
+            required=True,
+            description='JSON `{"units": [...]}` (up to 10,000), or `text/csv`: a header line `unit`, then one '
+            "unit id per line (RFC 4180 quoting for ids containing commas or quotes), streamed, any size.",
+            content={
+                "application/json": OpenAPIMediaType(
+                    schema=JSON_REQUEST_SCHEMA,
+                    examples={
+                        "three-users": Example(summary="Three users", value={"units": ["u1", "u2", "u3"]}),
+                    },
+                ),
+                CSV_MEDIA_TYPE: OpenAPIMediaType(
+                    schema=Schema(type=OpenAPIType.STRING, description="`unit` header, then one unit id per line."),
+                    examples={"csv": Example(summary="Bulk CSV", value="unit\nu1\nu2\nu3\n")},
+                ),
+            },
+        )
+
+
+async def _read_capped(request: Request[Any, Any, Any], limit: int | None) -> bytes:
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if limit is not None and size > limit:
+            raise HTTPException(
+                status_code=HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+                detail=f"A JSON body may be at most {limit} bytes; send large uploads as text/csv",
+            )
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+class AssignmentController(Controller):
+    path = "/v1/experiments"
+    tags = ["assignments"]
+
+    @post(
+        "/{experiment_id:uuid}/assignments",
+        operation_id="CreateAssignments",
+        summary="Assign units to arms",
+        description="Returns each unit's arm in every channel of a holdout experiment. The first call stores "
+        "the assignment with its timestamp; later calls return the stored arm. " + HASH_DESCRIPTION + "\n\n"
+        '**JSON** (`application/json`): `{"units": [...]}`, up to 10,000 ids; the answer lists each unit '
+        "once, in request order.\n\n"
+        "**CSV** (`text/csv`): a header line `unit`, then one id per line; the body is streamed (millions "
+        "of units), hashed in batches and loaded with `COPY`; units already assigned or repeated are "
+        "skipped; the answer is a count summary (`BulkAssignmentResult`).\n\n"
+        "Either way the request is one transaction: an invalid id (400 naming `units[i]` or `line N`) "
+        "stores nothing. Stopped and geo experiments refuse assignments (409).",
+        opt={"accepts": ("application/json", CSV_MEDIA_TYPE)},
+        request_max_body_size=get_settings().max_stream_bytes,
+        operation_class=CreateAssignmentsOperation,
+        status_code=200,
+        responses=problem_responses(400, 404, 409, 413, 415),
+    )
+    async def create(
+        self, pool: NamedDependency[asyncpg.Pool], request: Request[Any, Any, Any], experiment_id: FromPath[UUID]
+    ) -> AssignmentBatch | BulkAssignmentResult:
+        media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if media_type == CSV_MEDIA_TYPE:
+            chunks: AsyncIterator[bytes] = request.stream()
+            return await service.bulk_assign(pool, experiment_id, chunks)
+        app_limit = request.app.request_max_body_size
+        body = await _read_capped(request, app_limit if isinstance(app_limit, int) else None)
+        decoded = service.decode_request(body)
+        return await service.assign_units(pool, experiment_id, decoded.units)
+
+    @get(
+        "/{experiment_id:uuid}/assignments",
+        operation_id="ListAssignments",
+        summary="List stored assignments",
+        description="`format=json` (default): a page of units in byte order, `limit` per page; pass "
+        "`next_cursor` back as `cursor`. `format=csv`: every stored unit streamed as `text/csv` with the "
+        "columns `unit`, one per channel (its arm) and `assigned_at`.",
+        responses=problem_responses(400, 404, 409),
+    )
+    async def list(
+        self,
+        pool: NamedDependency[asyncpg.Pool],
+        experiment_id: FromPath[UUID],
+        format: Annotated[
+            Literal["json", "csv"], QueryParameter(description="`json` pages, or the whole table as `csv`.")
+        ] = "json",
+        cursor: Annotated[
+            str | None, QueryParameter(max_length=400, description="`next_cursor` from the previous page.")
+        ] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=10_000, description="Page size (JSON).")] = 1000,
+    ) -> Response[AssignmentPage]:
+        if format == "csv":
+            design = await service.open_export(pool, experiment_id)
+            return Stream(  # type: ignore[return-value]
+                service.export_csv(pool, design),
+                media_type=CSV_MEDIA_TYPE,
+                headers={"Content-Disposition": f'attachment; filename="assignments-{experiment_id}.csv"'},
+            )
+        return Response(await service.list_page(pool, experiment_id, cursor, limit))
+
+    @get(
+        "/{experiment_id:uuid}/assignments/summary",
+        operation_id="GetAssignmentSummary",
+        summary="Arm counts and sample-ratio mismatch",
+        description="Per channel: units in each arm, the counts the planned `holdout_fraction` expects, and "
+        "Pearson's chi-square goodness-of-fit test (1 df); `srm_flagged` when p < 0.001.",
+        responses=problem_responses(400, 404, 409),
+    )
+    async def summary(self, pool: NamedDependency[asyncpg.Pool], experiment_id: FromPath[UUID]) -> AssignmentSummary:
+        return await service.summarize(pool, experiment_id)
+
+    @get(
+        "/{experiment_id:uuid}/assignments/{unit:path}",
+        operation_id="GetAssignment",
+        summary="Get one unit's arms",
+        description="The stored arms of one unit; 404 when it was never assigned, unless `assign=true`, "
+        "which assigns it now (as `CreateAssignments` would). The literal unit id `summary` is read "
+        "through `CreateAssignments`.",
+        responses=problem_responses(400, 404, 409),
+    )
+    async def get_unit(
+        self,
+        pool: NamedDependency[asyncpg.Pool],
+        experiment_id: FromPath[UUID],
+        unit: Annotated[str, Parameter(description="The unit id, percent-encoded; it may contain `/`.")],
+        assign: Annotated[bool, QueryParameter(description="Assign the unit if it was never assigned.")] = False,
+    ) -> UnitAssignment:
+        return await service.get_unit(pool, experiment_id, unit.removeprefix("/"), assign=assign)
