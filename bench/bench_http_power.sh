@@ -13,7 +13,7 @@ command -v wrk >/dev/null || { echo "install wrk: apt-get install wrk" >&2; exit
 COUNTERFACT_LOG_LEVEL=WARNING .venv/bin/counterfact serve --port "$port" >/tmp/counterfact-bench.log 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break; sleep 0.2; done
+for _ in $(seq 1 300); do curl -fs "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break; sleep 0.2; done
 
 lua=$(mktemp --suffix=.lua)
 cat >"$lua" <<'LUA'
