@@ -51,11 +51,7 @@ def _arm(row: Any, kind: str, field: str) -> ArmSummary:
     return ArmSummary.from_mean(int(row["units"]), float(row["sum"]), float(row["sum_squares"]), **covariates)
 
 
-def _scaled(value: ScaledEstimate | None) -> Interval | None:
-    return None if value is None else Interval(value.estimate, value.ci_low, value.ci_high)
-
-
-def _cost(value: CostPerIncremental | None) -> Interval | None:
+def _interval(value: ScaledEstimate | CostPerIncremental | None) -> Interval | None:
     return None if value is None else Interval(value.estimate, value.ci_low, value.ci_high)
 
 
@@ -99,8 +95,8 @@ def _channel_result(name: str, analysis: ChannelAnalysis | SequentialChannelAnal
         p_value=analysis.p_value,
         p_value_adjusted=analysis.p_value_adjusted,
         incremental=Interval(analysis.incremental.estimate, analysis.incremental.ci_low, analysis.incremental.ci_high),
-        iroas=_scaled(analysis.iroas),
-        cost_per_incremental=_cost(analysis.cost_per_incremental),
+        iroas=_interval(analysis.iroas),
+        cost_per_incremental=_interval(analysis.cost_per_incremental),
         srm_p_value=analysis.srm_p_value,
         cuped=None
         if cuped is None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ from stats.augmented_synthetic_control import (
 )
 from stats.errors import InvalidProblem
 from stats.synthetic_control import fit_synthetic_control, simplex_least_squares
+from tests.stats.geolift_data import load_geolift_panel
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -42,15 +42,7 @@ GEOLIFT_WEIGHTS = {
 
 
 def geolift_problem(names: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    with (DATA / "geolift" / "GeoLift_Test.csv").open() as fh:
-        rows = list(csv.DictReader(fh))
-    geos = sorted({r["location"] for r in rows})
-    dates = sorted({r["date"] for r in rows})
-    gi = {g: i for i, g in enumerate(geos)}
-    di = {d: i for i, d in enumerate(dates)}
-    panel = np.full((len(geos), len(dates)), np.nan)
-    for r in rows:
-        panel[gi[r["location"]], di[r["date"]]] = float(r["Y"])
+    panel, geos = load_geolift_panel()
     treated = [geos.index("chicago"), geos.index("portland")]
     donors = [i for i in range(len(geos)) if i not in treated]
     if names is not None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import time
 from pathlib import Path
 
@@ -12,24 +11,17 @@ import pytest
 from stats.conformal import ConformalTest, NullRefit, conformal_inference, invert_test
 from stats.errors import InvalidProblem
 from stats.synthetic_control import simplex_least_squares
+from tests.stats.geolift_data import load_geolift_panel
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 LEVELS = (0.5, 0.8, 0.9, 0.95, 0.99)
 
 
 def geolift_problem() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    with (DATA / "geolift" / "GeoLift_Test.csv").open() as fh:
-        rows = list(csv.DictReader(fh))
-    geos = sorted({r["location"] for r in rows})
-    dates = sorted({r["date"] for r in rows})
-    gi = {g: i for i, g in enumerate(geos)}
-    di = {d: i for i, d in enumerate(dates)}
-    panel = np.full((len(geos), len(dates)), np.nan)
-    for r in rows:
-        panel[gi[r["location"]], di[r["date"]]] = float(r["Y"])
+    panel, geos = load_geolift_panel()
     treated = [geos.index("chicago"), geos.index("portland")]
     donors = [i for i in range(len(geos)) if i not in treated]
-    post = np.arange(len(dates)) >= 90
+    post = np.arange(panel.shape[1]) >= 90
     return panel[treated].mean(axis=0), panel[donors].T, post
 
 

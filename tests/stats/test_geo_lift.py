@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import itertools
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from stats.errors import InvalidProblem
 from stats.geo_lift import GeoLiftEstimate, Method, estimate_geo_lift
 from stats.intervals import Interval
 from stats.placebo import in_space_placebo, rmspe_ratio
+from tests.stats.geolift_data import GEOLIFT_SCM_WEIGHTS, load_geolift_panel
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 PRE, POST = slice(0, 90), slice(90, 105)
@@ -21,16 +21,7 @@ TREATED = ["chicago", "portland"]
 
 
 def load_geolift() -> tuple[np.ndarray, list[str]]:
-    with (DATA / "geolift" / "GeoLift_Test.csv").open() as fh:
-        rows = list(csv.DictReader(fh))
-    geos = sorted({r["location"] for r in rows})
-    dates = sorted({r["date"] for r in rows})
-    gi = {g: i for i, g in enumerate(geos)}
-    di = {d: i for i, d in enumerate(dates)}
-    panel = np.full((len(geos), len(dates)), np.nan)
-    for r in rows:
-        panel[gi[r["location"]], di[r["date"]]] = float(r["Y"])
-    return panel, geos
+    return load_geolift_panel()
 
 
 @pytest.fixture(scope="module")
@@ -64,21 +55,7 @@ def test_geolift_walkthrough_synthetic_control(scm: GeoLiftEstimate) -> None:
     assert min(scm.weights.values()) >= 1e-6
     assert set(scm.weights) <= set(load_geolift()[1]) - set(TREATED)
     # GeoLift's summary(GeoTest) lists these 13 weights (4 decimals).
-    assert {g: round(w, 4) for g, w in scm.weights.items() if round(w, 4)} == {
-        "austin": 0.0465,
-        "baton rouge": 0.1335,
-        "cincinnati": 0.2272,
-        "dallas": 0.0739,
-        "honolulu": 0.0673,
-        "houston": 0.0046,
-        "miami": 0.2028,
-        "minneapolis": 0.09,
-        "nashville": 0.0685,
-        "new york": 0.0046,
-        "reno": 0.0306,
-        "san antonio": 0.0054,
-        "san diego": 0.0451,
-    }
+    assert {g: round(w, 4) for g, w in scm.weights.items() if round(w, 4)} == GEOLIFT_SCM_WEIGHTS
 
 
 def test_geolift_walkthrough_ridge(ascm: GeoLiftEstimate) -> None:

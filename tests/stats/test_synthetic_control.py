@@ -14,6 +14,7 @@ from scipy.optimize import minimize
 
 from stats.errors import InvalidProblem
 from stats.synthetic_control import SimplexQP, fit_synthetic_control, simplex_least_squares
+from tests.stats.geolift_data import GEOLIFT_SCM_WEIGHTS, load_geolift_panel
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -25,34 +26,11 @@ GEOLIFT_LIFT_PERCENT = 5.4
 # summary(GeoTest): L2 imbalance 909.489, scaled 0.1636, and the model weights (rounded to 4 places).
 GEOLIFT_L2_IMBALANCE = 909.489
 GEOLIFT_SCALED_L2_IMBALANCE = 0.1636
-GEOLIFT_WEIGHTS = {
-    "austin": 0.0465,
-    "baton rouge": 0.1335,
-    "cincinnati": 0.2272,
-    "dallas": 0.0739,
-    "honolulu": 0.0673,
-    "houston": 0.0046,
-    "miami": 0.2028,
-    "minneapolis": 0.09,
-    "nashville": 0.0685,
-    "new york": 0.0046,
-    "reno": 0.0306,
-    "san antonio": 0.0054,
-    "san diego": 0.0451,
-}
+GEOLIFT_WEIGHTS = GEOLIFT_SCM_WEIGHTS
 
 
 def load_geolift() -> tuple[np.ndarray, list[str]]:
-    with (DATA / "geolift" / "GeoLift_Test.csv").open() as fh:
-        rows = list(csv.DictReader(fh))
-    geos = sorted({r["location"] for r in rows})
-    dates = sorted({r["date"] for r in rows})
-    gi = {g: i for i, g in enumerate(geos)}
-    di = {d: i for i, d in enumerate(dates)}
-    panel = np.full((len(geos), len(dates)), np.nan)
-    for r in rows:
-        panel[gi[r["location"]], di[r["date"]]] = float(r["Y"])
-    return panel, geos
+    return load_geolift_panel()
 
 
 def geolift_problem() -> tuple[np.ndarray, np.ndarray, list[str]]:
