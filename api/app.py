@@ -22,6 +22,7 @@ from api.experiments.controller import ExperimentController
 from api.geo.controller import GeoDatasetController
 from api.health.controller import HealthController
 from api.observations.controller import ObservationController
+from api.outcomes.controller import OutcomeController
 from api.power.controller import PowerController
 from api.request_logging import configure_logging, request_logging_middleware
 from api.results.controller import ResultsController
@@ -89,6 +90,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ExperimentController,
             AssignmentController,
             ObservationController,
+            OutcomeController,
             ResultsController,
             GeoDatasetController,
         ],

@@ -102,11 +102,22 @@ async def _init_connection(connection: Connection) -> None:
         )
 
 
+async def _keep_session(connection: Connection) -> None:
+    """Release a connection to the pool without asyncpg's default reset query.
+
+    asyncpg still rolls back a transaction left open before calling this. The default
+    (``pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL``) would cost one more round trip on
+    every request, and there is nothing for it to undo: the service changes session settings only with
+    ``SET LOCAL``, never LISTENs, and releases its one session-level advisory lock (migrations) itself.
+    """
+
+
 async def create_pool(database_url: str, settings: Settings) -> asyncpg.Pool:
     """Open the pool, with a statement timeout on every connection."""
     pool = await asyncpg.create_pool(
         database_url,
         init=_init_connection,
+        reset=_keep_session,
         min_size=settings.pool_min_size,
         max_size=settings.pool_max_size,
         command_timeout=settings.statement_timeout_ms / 1000 + 5,

@@ -10,9 +10,9 @@ Run: ``.venv/bin/python bench/bench_assignments.py [--units 1000000] [--rate 500
    Timed from the first byte sent to the JSON answer.
 3. **Raw COPY**: the same 2·N (experiment_id, unit, position, arm, assigned_at) rows, built in memory
    beforehand, ``COPY``-ed (asyncpg ``copy_records_to_table``) into a table keyed like ``assignments``.
-4. Between the two, open-loop ``GET …/assignments/{unit}`` at ``--rate``
-   requests per second for ``--seconds`` and the p50/p99 latency; at the end both load times and their
-   ratio (target ≤ 2x).
+4. Between the two, open-loop ``GET …/assignments/{unit}`` for random units at ``--rate`` requests per
+   second for ``--seconds`` (``bench/open_loop.py``) and the p50/p90/p99 latency; at the end both load
+   times and their ratio (target ≤ 2x).
 
 The database is dropped and the server stopped at the end. Client, server and PostgreSQL share the
 machine, so the figures are for this machine only.
@@ -23,16 +23,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
-import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
@@ -40,11 +37,13 @@ import numpy as np
 
 from stats.assignment_hash import assign_channels
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from open_loop import OpenLoopResult, run_open_loop
+from support import admin, free_port, server, with_database
+
 CHANNELS = [("meta", 0.1), ("search", 0.05)]
 SALT = "bench-salt"
 CHUNK_UNITS = 20_000
-MAX_IN_FLIGHT = 256
 
 RAW_TABLE = """
 CREATE TABLE raw_assignments (
@@ -56,53 +55,6 @@ CREATE TABLE raw_assignments (
     PRIMARY KEY (experiment_id, unit, position) INCLUDE (arm)
 )
 """
-
-
-def with_database(url: str, database: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path="/" + database))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-async def admin(url: str, statement: str) -> None:
-    connection = await asyncpg.connect(url)
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
-@contextmanager
-def server(database_url: str, port: int) -> Iterator[str]:
-    env = {**os.environ, "DATABASE_URL": database_url, "COUNTERFACT_LOG_LEVEL": "WARNING"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--port", str(port), "--no-access-log"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code < 500:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("the server did not start")
-            time.sleep(0.2)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 async def csv_chunks(units: int) -> AsyncIterator[bytes]:
@@ -163,47 +115,19 @@ async def bench_raw_copy(database_url: str, units: int) -> float:
         await connection.close()
 
 
-async def bench_lookups(base: str, experiment_id: str, units: int, rate: int, seconds: float) -> np.ndarray:
-    """Open-loop GETs at ``rate``/s; a request still waiting after 10 s counts as failed, and no more than
-    ``MAX_IN_FLIGHT`` are outstanding (beyond that a request is dropped and counted)."""
+async def bench_lookups(base: str, experiment_id: str, units: int, rate: int, seconds: float) -> OpenLoopResult:
+    """Open-loop ``GET …/assignments/{unit}`` for random units at ``rate``/s (see ``bench/open_loop.py``)."""
     rng = np.random.default_rng(7)
-    latencies: list[float] = []
-    failures = dropped = 0
-    limits = httpx.Limits(max_connections=MAX_IN_FLIGHT, max_keepalive_connections=MAX_IN_FLIGHT)
-    async with httpx.AsyncClient(base_url=base, timeout=10, limits=limits) as client:
-
-        async def one(unit: int) -> None:
-            nonlocal failures
-            started = time.perf_counter()
-            try:
-                response = await client.get(f"/v1/experiments/{experiment_id}/assignments/user-{unit}")
-                response.raise_for_status()
-            except httpx.HTTPError:
-                failures += 1
-                return
-            latencies.append(time.perf_counter() - started)
-
-        tasks: set[asyncio.Task[None]] = set()
-        sent = 0
-        begin = time.perf_counter()
-        for index in range(int(rate * seconds)):
-            delay = begin + index / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks = {t for t in tasks if not t.done()}
-            if len(tasks) >= MAX_IN_FLIGHT:
-                dropped += 1
-                continue
-            tasks.add(asyncio.create_task(one(int(rng.integers(units)))))
-            sent += 1
-        await asyncio.gather(*tasks)
-        elapsed = time.perf_counter() - begin
-    print(
-        f"lookups: {int(rate * seconds)} scheduled at {rate}/s over {seconds:.0f} s; {sent} sent, "
-        f"{len(latencies)} answered ({len(latencies) / elapsed:.0f}/s), {failures} failed, "
-        f"{dropped} dropped (more than {MAX_IN_FLIGHT} in flight)"
+    picks = rng.integers(units, size=int(rate * seconds) + 1).tolist()
+    address = urlsplit(base)
+    assert address.hostname is not None and address.port is not None
+    return await run_open_loop(
+        address.hostname,
+        address.port,
+        lambda index: f"/v1/experiments/{experiment_id}/assignments/user-{picks[index]}",
+        rate=rate,
+        seconds=seconds,
     )
-    return np.array(latencies) * 1000
 
 
 async def main() -> None:
@@ -223,10 +147,8 @@ async def main() -> None:
             print(f"service CSV upload: {args.units:,} units x {len(CHANNELS)} channels: {service_seconds:.2f} s")
             print(f"  {result}")
             if args.rate > 0:
-                latencies = await bench_lookups(base, experiment_id, args.units, args.rate, args.seconds)
-                if len(latencies):
-                    p50, p99 = np.percentile(latencies, [50, 99])
-                    print(f"GET one unit: p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {latencies.max():.1f} ms")
+                lookups = await bench_lookups(base, experiment_id, args.units, args.rate, args.seconds)
+                print(f"GET one unit, open loop at {args.rate}/s for {args.seconds:.0f} s: {lookups.summary()}")
         raw_seconds = await bench_raw_copy(database_url, args.units)
         print(f"raw COPY of {rows:,} rows into an equally keyed table: {raw_seconds:.2f} s")
         ratio = service_seconds / raw_seconds

@@ -82,7 +82,7 @@ class CreateAssignmentsOperation(Operation):
         )
 
 
-async def _read_capped(request: Request[Any, Any, Any], limit: int | None) -> bytes:
+async def read_capped_body(request: Request[Any, Any, Any], limit: int | None) -> bytes:
     parts: list[bytes] = []
     size = 0
     async for chunk in request.stream():
@@ -127,7 +127,7 @@ class AssignmentController(Controller):
             chunks: AsyncIterator[bytes] = request.stream()
             return await service.bulk_assign(pool, experiment_id, chunks)
         app_limit = request.app.request_max_body_size
-        body = await _read_capped(request, app_limit if isinstance(app_limit, int) else None)
+        body = await read_capped_body(request, app_limit if isinstance(app_limit, int) else None)
         decoded = service.decode_request(body)
         return await service.assign_units(pool, experiment_id, decoded.units)
 

@@ -227,9 +227,7 @@ async def patch_experiment(pool: asyncpg.Pool, experiment_id: UUID, patch: Exper
                         "Channels cannot change once units are assigned: their stored arms refer to these channels",
                         [("channels", "frozen: units are assigned")],
                     )
-                await repository.replace_channels(
-                    experiment_id, [(c.name, c.holdout_fraction) for c in patch.channels]
-                )
+                await repository.replace_channels(experiment_id, [(c.name, c.holdout_fraction) for c in patch.channels])
             design = _holdout_design(patch, design)
         else:
             design = _geo_design(patch, design)

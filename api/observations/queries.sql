@@ -25,3 +25,6 @@ ON CONFLICT (experiment_id, channel_position, arm) DO UPDATE SET
 
 -- name: select_channels
 SELECT position, name, holdout_fraction FROM experiment_channels WHERE experiment_id = $1 ORDER BY position;
+
+-- name: has_outcomes
+SELECT EXISTS (SELECT 1 FROM holdout_outcomes WHERE experiment_id = $1);

@@ -48,6 +48,11 @@ async def store_observations(
         experiment = await fetch_experiment_row(connection, experiment_id)
         if experiment["kind"] != "holdout":
             raise Conflict("Observations are for holdout experiments; geo experiments read their dataset")
+        if await connection.fetchval(QUERIES["has_outcomes"], experiment_id):
+            raise Conflict(
+                "This experiment's results come from unit-level outcomes; it cannot take aggregate observations too",
+                [("observations", "the experiment already has unit-level outcomes")],
+            )
         metric_kind = experiment["design"]["metric"]["kind"]
         positions = {
             r["name"]: r["position"] for r in await connection.fetch(QUERIES["select_channels"], experiment_id)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -17,6 +19,7 @@ from api.results.schemas import (
     HoldoutResults,
     Interval,
     Lift,
+    OutcomeCoverage,
 )
 from api.sql_queries import load_queries
 from stats.arm_statistics import ArmSummary
@@ -31,6 +34,7 @@ from stats.holdout_analysis import (
 from stats.lift import CostPerIncremental, ScaledEstimate
 from stats.sequential import mixing_variance_for_horizon
 
+ARM_NAMES = ("treatment", "holdout")
 QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
 FIXED_METHOD = {
     "proportion": "unpooled (Wald) z-test for the difference; relative lift by the delta method on the log ratio",
@@ -39,7 +43,7 @@ FIXED_METHOD = {
 SEQUENTIAL_METHOD = "mixture SPRT always-valid p-value and confidence sequence (Johari, Pekelis, Walsh 2017)"
 
 
-def _arm(row: Any, kind: str, field: str) -> ArmSummary:
+def _arm(row: Mapping[str, Any], kind: str, field: str) -> ArmSummary:
     covariates = {
         "covariate_sum": row["covariate_sum"],
         "covariate_sum_squares": row["covariate_sum_squares"],
@@ -61,7 +65,9 @@ def _arm_figures(arm: Any, kind: str) -> ArmFigures:
     )
 
 
-def _channel_result(name: str, analysis: ChannelAnalysis | SequentialChannelAnalysis) -> ChannelResult:
+def _channel_result(
+    name: str, analysis: ChannelAnalysis | SequentialChannelAnalysis, notes: list[str]
+) -> ChannelResult:
     kind = analysis.kind
     cuped = analysis.cuped
     if isinstance(analysis, ChannelAnalysis):
@@ -107,7 +113,7 @@ def _channel_result(name: str, analysis: ChannelAnalysis | SequentialChannelAnal
         ),
         mde=None if mde is None else DetectableEffect(absolute=mde.absolute, relative=mde.relative, power=mde.power),
         decision=Decision(action=analysis.decision.action, reason=analysis.decision.reason),
-        warnings=[*analysis.data_problems, *analysis.warnings],
+        warnings=[*analysis.data_problems, *notes, *analysis.warnings],
     )
 
 
@@ -163,6 +169,94 @@ async def _mixing_variance(
     return stored
 
 
+@dataclass(frozen=True)
+class _ChannelData:
+    """One channel's arms (keyed 0 treatment, 1 holdout) in the shape of an observations row."""
+
+    position: int
+    holdout_fraction: float
+    arms: dict[int, Any]  # an asyncpg Record or a dict with the same keys
+    notes: list[str]
+
+
+async def _from_observations(connection: Connection, experiment_id: UUID) -> dict[str, _ChannelData]:
+    rows = await connection.fetch(QUERIES["select_observations"], experiment_id)
+    channels: dict[str, _ChannelData] = {}
+    for row in rows:
+        data = channels.setdefault(
+            row["channel"], _ChannelData(row["channel_position"], row["holdout_fraction"], {}, [])
+        )
+        if row["arm"] is not None:
+            data.arms[row["arm"]] = row
+    missing = [
+        f"{channel}/{ARM_NAMES[code]}" for channel, d in channels.items() for code in (0, 1) if code not in d.arms
+    ]
+    if missing:
+        raise Conflict(
+            f"No observations yet for {', '.join(missing)}; POST them to /v1/experiments/{experiment_id}/observations "
+            f"(aggregates) or send unit-level outcomes to /v1/experiments/{experiment_id}/outcomes",
+            [("observations", f"missing {m}") for m in missing],
+        )
+    return channels
+
+
+async def _from_outcomes(
+    connection: Connection, experiment_id: UUID, kind: str
+) -> tuple[dict[str, _ChannelData], OutcomeCoverage]:
+    """Per channel and arm sufficient statistics aggregated in SQL from the outcomes joined to assignments."""
+    meta = await connection.fetch(QUERIES["select_channels_with_spend"], experiment_id)
+    aggregates = await connection.fetch(QUERIES["aggregate_outcomes"], experiment_id)
+    by_key = {(r["position"], r["arm"]): r for r in aggregates if r["position"] is not None}
+    unassigned = sum(int(r["units"]) for r in aggregates if r["position"] is None)
+    channels: dict[str, _ChannelData] = {}
+    missing: list[str] = []
+    for channel in meta:
+        data = _ChannelData(channel["channel_position"], channel["holdout_fraction"], {}, [])
+        channels[channel["channel"]] = data
+        for code in (0, 1):
+            aggregate = by_key.get((channel["channel_position"], code))
+            units = 0 if aggregate is None else int(aggregate["units"])
+            if units == 0:
+                missing.append(f"{channel['channel']}/{ARM_NAMES[code]}")
+                continue
+            assert aggregate is not None
+            lacking = int(aggregate["assigned"]) - units
+            if lacking:
+                data.notes.append(
+                    f"{lacking:,} assigned {ARM_NAMES[code]} units have no outcome and are left out; if they simply "
+                    "did not convert or spend, send 0 for them"
+                )
+            with_covariate = int(aggregate["covariate_units"]) == units
+            if not with_covariate and int(aggregate["covariate_units"]) > 0:
+                data.notes.append(
+                    f"only {int(aggregate['covariate_units']):,} of {units:,} {ARM_NAMES[code]} outcomes carry a "
+                    "covariate, so CUPED is not applied"
+                )
+            data.arms[code] = {
+                "units": units,
+                "conversions": round(aggregate["sum"]) if kind == "proportion" else None,
+                "sum": aggregate["sum"],
+                "sum_squares": aggregate["sum_squares"],
+                "covariate_sum": aggregate["covariate_sum"] if with_covariate else None,
+                "covariate_sum_squares": aggregate["covariate_sum_squares"] if with_covariate else None,
+                "cross_sum": aggregate["cross_sum"] if with_covariate else None,
+                "spend": channel["spend"] if code == 0 else None,
+                "value_per_conversion": channel["value_per_conversion"] if code == 0 else None,
+            }
+    if missing:
+        raise Conflict(
+            f"No outcomes of assigned units yet for {', '.join(missing)}"
+            + (f" ({unassigned:,} outcomes belong to units never assigned)" if unassigned else ""),
+            [("outcomes", f"missing {m}") for m in missing],
+        )
+    coverage = OutcomeCoverage(
+        units_with_outcome=sum(int(r["units"]) for r in aggregates if r["position"] == 0),
+        unassigned_outcomes=unassigned,
+        assigned_without_outcome=sum(int(r["assigned"]) - int(r["units"]) for r in aggregates if r["position"] == 0),
+    )
+    return channels, coverage
+
+
 async def holdout_results(
     connection: Connection,
     experiment: Any,
@@ -171,54 +265,45 @@ async def holdout_results(
     sequential: bool,
     minimum_lift: float | None,
 ) -> HoldoutResults:
-    """Analyse every channel of a holdout experiment from its stored observations."""
+    """Analyse every channel of a holdout experiment from its observations or its unit-level outcomes."""
     experiment_id: UUID = experiment["id"]
     kind = experiment["design"]["metric"]["kind"]
     alpha = 1.0 - confidence_level
-    rows = await connection.fetch(QUERIES["select_observations"], experiment_id)
-    by_channel: dict[str, dict[int, Any]] = {}
-    meta: dict[str, tuple[int, float]] = {}
-    for row in rows:
-        meta[row["channel"]] = (row["channel_position"], row["holdout_fraction"])
-        arms = by_channel.setdefault(row["channel"], {})
-        if row["arm"] is not None:
-            arms[row["arm"]] = row
-    missing = [
-        f"{channel}/{arm}"
-        for channel, arms in by_channel.items()
-        for code, arm in ((0, "treatment"), (1, "holdout"))
-        if code not in arms
-    ]
-    if missing:
-        raise Conflict(
-            f"No observations yet for {', '.join(missing)}; POST them to /v1/experiments/{experiment_id}/observations",
-            [("observations", f"missing {m}") for m in missing],
-        )
+    coverage: OutcomeCoverage | None = None
+    if await connection.fetchval(QUERIES["has_outcomes"], experiment_id):
+        channels, coverage = await _from_outcomes(connection, experiment_id, kind)
+    else:
+        channels = await _from_observations(connection, experiment_id)
     analyses: list[ChannelAnalysis | SequentialChannelAnalysis] = []
-    for channel, arms in by_channel.items():
-        position, holdout_fraction = meta[channel]
-        treatment = _arm(arms[0], kind, f"observations[{channel}].treatment")
-        holdout = _arm(arms[1], kind, f"observations[{channel}].holdout")
+    for channel, data in channels.items():
+        arms = data.arms
+        treatment = _arm(arms[0], kind, f"{'outcomes' if coverage else 'observations'}[{channel}].treatment")
+        holdout = _arm(arms[1], kind, f"{'outcomes' if coverage else 'observations'}[{channel}].holdout")
         common = {
             "alpha": alpha,
             "spend": arms[0]["spend"],
             "value_per_conversion": arms[0]["value_per_conversion"],
-            "holdout_fraction": holdout_fraction,
+            "holdout_fraction": data.holdout_fraction,
             "minimum_relative_lift": minimum_lift,
         }
         if sequential:
             variance = treatment.std_error**2 + holdout.std_error**2
             if variance > 0:
-                tau2 = await _mixing_variance(connection, experiment_id, position, variance, alpha)
+                tau2 = await _mixing_variance(connection, experiment_id, data.position, variance, alpha)
                 analyses.append(analyze_sequential_channel(treatment, holdout, mixing_variance=tau2, **common))
                 continue
         analyses.append(analyze_channel(treatment, holdout, **common))
     adjusted = apply_holm(analyses)
-    channels = [_channel_result(name, a) for name, a in zip(by_channel, adjusted, strict=True)]
+    results = [
+        _channel_result(name, analysis, data.notes)
+        for (name, data), analysis in zip(channels.items(), adjusted, strict=True)
+    ]
     return HoldoutResults(
         experiment_id=str(experiment_id),
         confidence_level=confidence_level,
         sequential=sequential,
-        channels=channels,
-        chart=forest_plot(channels, confidence_level),
+        data_source="outcomes" if coverage is not None else "observations",
+        outcomes=coverage,
+        channels=results,
+        chart=forest_plot(results, confidence_level),
     )

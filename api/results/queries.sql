@@ -1,12 +1,44 @@
 -- name: select_observations
+-- Spend sent with the observations wins over spend set through PUT …/spend.
 SELECT c.name AS channel, c.position AS channel_position, c.holdout_fraction, o.arm, o.units, o.conversions,
-       o.sum, o.sum_squares, o.covariate_sum, o.covariate_sum_squares, o.cross_sum, o.spend,
-       o.value_per_conversion
+       o.sum, o.sum_squares, o.covariate_sum, o.covariate_sum_squares, o.cross_sum,
+       coalesce(o.spend, s.spend) AS spend,
+       CASE WHEN o.spend IS NOT NULL THEN o.value_per_conversion ELSE s.value_per_conversion END
+           AS value_per_conversion
 FROM experiment_channels c
 LEFT JOIN holdout_observations o
   ON o.experiment_id = c.experiment_id AND o.channel_position = c.position
+LEFT JOIN channel_spend s
+  ON s.experiment_id = c.experiment_id AND s.channel_position = c.position
 WHERE c.experiment_id = $1
 ORDER BY c.position, o.arm;
+
+-- name: has_outcomes
+SELECT EXISTS (SELECT 1 FROM holdout_outcomes WHERE experiment_id = $1);
+
+-- name: select_channels_with_spend
+SELECT c.name AS channel, c.position AS channel_position, c.holdout_fraction, s.spend, s.value_per_conversion
+FROM experiment_channels c
+LEFT JOIN channel_spend s ON s.experiment_id = c.experiment_id AND s.channel_position = c.position
+WHERE c.experiment_id = $1
+ORDER BY c.position;
+
+-- name: aggregate_outcomes
+-- Sufficient statistics per channel and arm from unit-level outcomes joined to their assignments, in one
+-- pass. The full join also counts assigned units without an outcome (`assigned` > `units`) and outcomes
+-- of units never assigned (the row whose position is null).
+SELECT a.position, a.arm,
+       count(a.unit) AS assigned,
+       count(o.value) AS units,
+       sum(o.value) AS sum,
+       sum(o.value * o.value) AS sum_squares,
+       count(o.covariate) AS covariate_units,
+       sum(o.covariate) AS covariate_sum,
+       sum(o.covariate * o.covariate) AS covariate_sum_squares,
+       sum(o.value * o.covariate) AS cross_sum
+FROM (SELECT unit, position, arm FROM assignments WHERE experiment_id = $1) AS a
+FULL JOIN (SELECT unit, value, covariate FROM holdout_outcomes WHERE experiment_id = $1) AS o ON o.unit = a.unit
+GROUP BY a.position, a.arm;
 
 -- name: fix_mixing_variance
 -- The first look fixes τ²; later looks read the stored value.

@@ -70,11 +70,25 @@ class ChannelResult(Struct, frozen=True):
     warnings: list[str]
 
 
+class OutcomeCoverage(Struct, frozen=True):
+    """How the unit-level outcomes matched the assignments (counted over the experiment's first channel;
+    every assigned unit has an arm in every channel)."""
+
+    units_with_outcome: Annotated[int, Meta(description="Assigned units that have an outcome: the analysed units.")]
+    unassigned_outcomes: Annotated[int, Meta(description="Outcomes of units never assigned: stored, not analysed.")]
+    assigned_without_outcome: Annotated[int, Meta(description="Assigned units with no outcome: left out.")]
+
+
 class HoldoutResults(Struct, frozen=True, tag="holdout", tag_field="kind"):
     """Lift per channel of a holdout experiment."""
 
     experiment_id: str
     confidence_level: float
     sequential: bool
+    data_source: Annotated[
+        Literal["observations", "outcomes"],
+        Meta(description="Aggregate observations, or unit-level outcomes joined with the assignments in SQL."),
+    ]
+    outcomes: OutcomeCoverage | None
     channels: list[ChannelResult]
     chart: Annotated[dict[str, Any], Meta(description="Vega-Lite v5 forest plot of relative lift per channel.")]

@@ -1,0 +1,1 @@
+"""Unit-level outcomes of holdout experiments and per-channel spend."""

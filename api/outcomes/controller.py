@@ -1,0 +1,163 @@
+"""``POST /v1/experiments/{id}/outcomes`` (unit-level outcomes) and ``PUT …/spend`` (channel spend)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+from uuid import UUID
+
+import asyncpg
+from litestar import Controller, Request, post, put
+from litestar.di import NamedDependency
+from litestar.openapi.spec import Example, OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
+from litestar.params import Body, FromPath
+
+from api.assignments.controller import CSV_MEDIA_TYPE, read_capped_body
+from api.errors import problem_responses
+from api.outcomes import service
+from api.outcomes.schemas import (
+    MAX_ABS_VALUE,
+    MAX_OUTCOMES_PER_REQUEST,
+    OutcomesAccepted,
+    SpendAccepted,
+    SpendUpload,
+)
+from api.settings import get_settings
+
+_NUMBER = Schema(type=OpenAPIType.NUMBER, minimum=-MAX_ABS_VALUE, maximum=MAX_ABS_VALUE)
+JSON_REQUEST_SCHEMA = Schema(
+    type=OpenAPIType.OBJECT,
+    required=["outcomes"],
+    additional_properties=False,
+    properties={
+        "outcomes": Schema(
+            type=OpenAPIType.ARRAY,
+            min_items=1,
+            max_items=MAX_OUTCOMES_PER_REQUEST,
+            description="Up to 10,000 outcomes per call, each unit at most once.",
+            items=Schema(
+                type=OpenAPIType.OBJECT,
+                required=["unit", "value"],
+                additional_properties=False,
+                properties={
+                    "unit": Schema(
+                        type=OpenAPIType.STRING,
+                        min_length=1,
+                        max_length=256,
+                        description="The unit id, as assigned: 1 to 256 bytes of UTF-8.",
+                    ),
+                    "value": Schema(
+                        type=OpenAPIType.NUMBER,
+                        minimum=-MAX_ABS_VALUE,
+                        maximum=MAX_ABS_VALUE,
+                        description="0 or 1 for a conversion metric; any finite number for a mean metric.",
+                    ),
+                    "covariate": Schema(
+                        one_of=[_NUMBER, Schema(type=OpenAPIType.NULL)],
+                        description="Pre-period value of the metric, for CUPED: for every outcome of a call or none.",
+                    ),
+                },
+            ),
+        )
+    },
+)
+
+
+@dataclass
+class CreateOutcomesOperation(Operation):
+    """The operation reads a JSON body or a streamed CSV body, which Litestar cannot infer."""
+
+    def __post_init__(self) -> None:
+        self.request_body = RequestBody(
+            required=True,
+            description='JSON `{"outcomes": [{"unit": …, "value": …, "covariate": …}]}` (up to 10,000), or '
+            "`text/csv` with the header `unit,value` or `unit,value,covariate`, streamed, any size.",
+            content={
+                "application/json": OpenAPIMediaType(
+                    schema=JSON_REQUEST_SCHEMA,
+                    examples={
+                        "conversions": Example(
+                            summary="Conversions (0 or 1) with a pre-period covariate",
+                            value={
+                                "outcomes": [
+                                    {"unit": "u1", "value": 1, "covariate": 2},
+                                    {"unit": "u2", "value": 0, "covariate": 0},
+                                ]
+                            },
+                        ),
+                    },
+                ),
+                CSV_MEDIA_TYPE: OpenAPIMediaType(
+                    schema=Schema(
+                        type=OpenAPIType.STRING, description="Header `unit,value[,covariate]`, one unit a line."
+                    ),
+                    examples={"csv": Example(summary="Revenue per unit", value="unit,value\nu1,12.5\nu2,0\n")},
+                ),
+            },
+        )
+
+
+SPEND_EXAMPLES = [
+    Example(
+        summary="Spend on two channels",
+        value={
+            "channels": [
+                {"channel": "meta", "spend": 25000, "value_per_conversion": 40},
+                {"channel": "search", "spend": 12000},
+            ]
+        },
+    )
+]
+
+
+class OutcomeController(Controller):
+    path = "/v1/experiments/{experiment_id:uuid}"
+    tags = ["results"]
+
+    @post(
+        "/outcomes",
+        operation_id="CreateOutcomes",
+        summary="Send unit-level outcomes of a holdout experiment",
+        description="One outcome per unit: `value` is 0 or 1 for a conversion (proportion) metric, any finite "
+        "number for a mean metric; `covariate` is the metric's pre-period value, for CUPED. Results join them "
+        "with the stored assignments in SQL and aggregate per channel and arm.\n\n"
+        "**JSON**: up to 10,000 outcomes. **CSV** (`text/csv`): header `unit,value` or `unit,value,covariate`, "
+        "one unit per line, streamed and loaded with `COPY`, any size.\n\n"
+        "Re-sending a unit replaces its outcome (counted in `replaced`), so a nightly job can re-send "
+        "everything. Units never assigned are stored, counted in `unassigned` and named in "
+        "`unassigned_examples`. The request is one transaction: a bad row (400 naming `outcomes[i]` or "
+        "`line N, column C`) or a unit repeated within the upload stores nothing. 409 for geo experiments "
+        "and for experiments whose results come from aggregate observations.",
+        opt={"accepts": ("application/json", CSV_MEDIA_TYPE)},
+        request_max_body_size=get_settings().max_stream_bytes,
+        operation_class=CreateOutcomesOperation,
+        status_code=200,
+        responses=problem_responses(400, 404, 409, 413, 415),
+    )
+    async def create(
+        self, pool: NamedDependency[asyncpg.Pool], request: Request[Any, Any, Any], experiment_id: FromPath[UUID]
+    ) -> OutcomesAccepted:
+        media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if media_type == CSV_MEDIA_TYPE:
+            return await service.store_csv_outcomes(pool, experiment_id, request.stream())
+        app_limit = request.app.request_max_body_size
+        body = await read_capped_body(request, app_limit if isinstance(app_limit, int) else None)
+        return await service.store_json_outcomes(pool, experiment_id, body)
+
+    @put(
+        "/spend",
+        operation_id="PutChannelSpend",
+        summary="Set the spend per channel of a holdout experiment",
+        description="Money spent on each channel's treated arm during the test, and for conversion metrics the "
+        "value of one conversion: results then carry iROAS and cost per incremental conversion. Sending a "
+        "channel again replaces its figures. Spend sent with aggregate observations takes precedence.",
+        status_code=200,
+        responses=problem_responses(400, 404, 409, 413, 415),
+    )
+    async def put_spend(
+        self,
+        pool: NamedDependency[asyncpg.Pool],
+        experiment_id: FromPath[UUID],
+        data: Annotated[SpendUpload, Body(examples=SPEND_EXAMPLES)],
+    ) -> SpendAccepted:
+        return await service.store_spend(pool, experiment_id, data)

@@ -1,0 +1,132 @@
+"""Holdout results from unit-level outcomes vs the bare SQL aggregate they need.
+
+Run: ``.venv/bin/python bench/bench_outcome_results.py [--units 10000000] [--repeats 3]``.
+
+1. Creates a throwaway database on ``DATABASE_URL``'s server (default
+   ``postgresql://postgres@127.0.0.1:5432/test``) and starts the service on it with uvicorn.
+2. Creates a holdout experiment with three channels (mean metric) through the API, then fills
+   ``assignments`` (N units × 3 channels, arms drawn at each channel's holdout fraction) and
+   ``holdout_outcomes`` (N values) with ``INSERT … SELECT`` from ``generate_series`` inside PostgreSQL:
+   what is measured here is reading them, not loading them. ``VACUUM ANALYZE`` afterwards.
+3. **Bare SQL aggregate**: ``count``, ``sum`` and sum of squares of the outcome per channel and arm, the
+   outcomes joined to their assignments, over asyncpg.
+4. **Service**: ``GET /v1/experiments/{id}/results`` end to end over HTTP (the same join with the
+   coverage counts, covariate sums, then the statistics per channel, Holm, decisions and chart).
+
+Each is run once to warm the caches, then ``--repeats`` times; the minimum and median are reported,
+and the ratio of minimums (target ≤ 1.5x). Client, server and PostgreSQL share the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from support import admin, free_port, server, with_database
+
+CHANNELS = [("meta", 0.1), ("search", 0.05), ("tv", 0.2)]
+
+FILL_ASSIGNMENTS = """
+INSERT INTO assignments (experiment_id, unit, position, arm, assigned_at)
+SELECT $1, 'user-' || g, c.position, (random() < c.fraction)::int, now()
+FROM generate_series(1, $2::int) AS g
+CROSS JOIN unnest($3::smallint[], $4::float8[]) AS c (position, fraction)
+"""
+FILL_OUTCOMES = """
+INSERT INTO holdout_outcomes (experiment_id, unit, value, covariate, recorded_at)
+SELECT $1, 'user-' || g, round((-ln(1 - random()) * 12)::numeric, 2)::float8, NULL, now()
+FROM generate_series(1, $2::int) AS g
+"""
+BARE_AGGREGATE = """
+SELECT a.position, a.arm, count(*) AS units, sum(o.value) AS sum, sum(o.value * o.value) AS sum_squares
+FROM assignments AS a
+JOIN holdout_outcomes AS o ON o.experiment_id = a.experiment_id AND o.unit = a.unit
+WHERE a.experiment_id = $1
+GROUP BY a.position, a.arm
+"""
+
+
+async def timed(action: Callable[[], Awaitable[object]], repeats: int) -> list[float]:
+    await action()  # warm-up
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        await action()
+        times.append(time.perf_counter() - started)
+    return times
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--units", type=int, default=10_000_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    server_url = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+    name = f"counterfact_bench_{uuid.uuid4().hex[:12]}"
+    await admin(server_url, f'CREATE DATABASE "{name}"')
+    database_url = with_database(server_url, name)
+    try:
+        with server(database_url, free_port()) as base:
+            async with httpx.AsyncClient(base_url=base, timeout=3600) as client:
+                created = await client.post(
+                    "/v1/experiments",
+                    json={
+                        "kind": "holdout",
+                        "name": "bench",
+                        "metric": {"kind": "mean"},
+                        "channels": [{"name": n, "holdout_fraction": f} for n, f in CHANNELS],
+                    },
+                )
+                created.raise_for_status()
+                experiment_id = created.json()["id"]
+                connection = await asyncpg.connect(database_url)
+                try:
+                    started = time.perf_counter()
+                    positions = list(range(len(CHANNELS)))
+                    fractions = [f for _, f in CHANNELS]
+                    await connection.execute(
+                        FILL_ASSIGNMENTS, uuid.UUID(experiment_id), args.units, positions, fractions, timeout=None
+                    )
+                    await connection.execute(FILL_OUTCOMES, uuid.UUID(experiment_id), args.units, timeout=None)
+                    await connection.execute("VACUUM ANALYZE assignments", timeout=None)
+                    await connection.execute("VACUUM ANALYZE holdout_outcomes", timeout=None)
+                    filled = time.perf_counter() - started
+                    print(f"filled {args.units:,} units x {len(CHANNELS)} channels in {filled:.0f} s")
+
+                    async def bare() -> object:
+                        return await connection.fetch(BARE_AGGREGATE, uuid.UUID(experiment_id), timeout=None)
+
+                    async def service() -> object:
+                        response = await client.get(f"/v1/experiments/{experiment_id}/results")
+                        response.raise_for_status()
+                        return response
+
+                    bare_times = await timed(bare, args.repeats)
+                    service_times = await timed(service, args.repeats)
+                    plan = await connection.fetch("EXPLAIN " + BARE_AGGREGATE, uuid.UUID(experiment_id))
+                finally:
+                    await connection.close()
+        print("bare aggregate plan:\n  " + "\n  ".join(r[0] for r in plan))
+        print("| what | min | median |")
+        print("|---|---:|---:|")
+        print(f"| bare SQL aggregate | {min(bare_times):.2f} s | {statistics.median(bare_times):.2f} s |")
+        print(f"| GET …/results | {min(service_times):.2f} s | {statistics.median(service_times):.2f} s |")
+        ratio = min(service_times) / min(bare_times)
+        print(f"ratio service / bare aggregate: {ratio:.2f}x (target <= 1.5x: {'met' if ratio <= 1.5 else 'MISSED'})")
+    finally:
+        await admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

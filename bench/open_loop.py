@@ -1,0 +1,134 @@
+"""An open-loop HTTP/1.1 load generator: requests leave at a fixed rate whatever the server is doing.
+
+``wrk`` is closed-loop (a connection sends its next request only after the previous answer), so it
+cannot hold a rate, and its ``delay()`` pacing sends every connection's request in the same instant.
+Here request *i* is due at ``start + i / rate``; it goes out on an idle keep-alive connection (a new one
+is opened when none is idle) whether or not earlier requests have been answered, so a stalled server
+cannot lower the rate. Latency runs from the moment a request is written to the end of its answer; the
+client's own lateness (send time minus due time, from timer granularity) is reported beside it. Raw
+asyncio streams keep the client's cost to tens of microseconds per request, so it can share a 2-core
+machine with the server it measures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class OpenLoopResult:
+    scheduled: int
+    answered: int
+    failed: int
+    seconds: float
+    latencies_ms: np.ndarray  # one per answered request, from writing it to the end of its answer
+    lateness_ms: np.ndarray  # one per sent request, send time minus due time
+    connections: int
+
+    def summary(self) -> str:
+        p50, p90, p99 = np.percentile(self.latencies_ms, [50, 90, 99]) if self.answered else (np.nan,) * 3
+        return (
+            f"{self.answered}/{self.scheduled} answered at {self.answered / self.seconds:.0f}/s "
+            f"({self.failed} failed, {self.connections} connections): p50 {p50:.2f} ms, p90 {p90:.2f} ms, "
+            f"p99 {p99:.2f} ms, max {self.latencies_ms.max() if self.answered else np.nan:.2f} ms; "
+            f"client lateness p99 {np.percentile(self.lateness_ms, 99):.2f} ms"
+        )
+
+
+class _Connection:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    async def exchange(self, request: bytes) -> int:
+        """Send one request and read its whole answer; returns the status code."""
+        self.writer.write(request)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        if length:
+            await self.reader.readexactly(length)
+        return status
+
+
+async def run_open_loop(
+    host: str,
+    port: int,
+    path_for: Callable[[int], str],
+    *,
+    rate: float,
+    seconds: float,
+    max_connections: int = 64,
+) -> OpenLoopResult:
+    """GET ``path_for(i)`` for i = 0, 1, … at ``rate`` per second for ``seconds``; 2xx counts as answered."""
+    idle: list[_Connection] = []
+    opened = 0
+    latencies: list[float] = []
+    lateness: list[float] = []
+    failed = 0
+    limit = asyncio.Semaphore(max_connections)
+
+    async def one(index: int, due: float) -> None:
+        nonlocal opened, failed
+        request = f"GET {path_for(index)} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
+        async with limit:
+            connection = idle.pop() if idle else None
+            reused = connection is not None
+            if connection is None:
+                reader, writer = await asyncio.open_connection(host, port)
+                connection = _Connection(reader, writer)
+                opened += 1
+            sent = time.perf_counter()
+            lateness.append((sent - due) * 1000)
+            try:
+                status = await connection.exchange(request)
+            except asyncio.IncompleteReadError as error:
+                connection.writer.close()
+                if error.partial or not reused:
+                    failed += 1
+                    return
+                # The server closed this keep-alive connection while it sat idle: retry once on a new one.
+                reader, writer = await asyncio.open_connection(host, port)
+                connection = _Connection(reader, writer)
+                opened += 1
+                sent = time.perf_counter()
+                try:
+                    status = await connection.exchange(request)
+                except (OSError, asyncio.IncompleteReadError, ValueError):
+                    failed += 1
+                    connection.writer.close()
+                    return
+            except (OSError, ValueError):
+                failed += 1
+                connection.writer.close()
+                return
+            finished = time.perf_counter()
+            idle.append(connection)
+        if 200 <= status < 300:
+            latencies.append((finished - sent) * 1000)
+        else:
+            failed += 1
+
+    total = int(rate * seconds)
+    tasks: list[asyncio.Task[None]] = []
+    begin = time.perf_counter()
+    for index in range(total):
+        due = begin + index / rate
+        wait = due - time.perf_counter()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        tasks.append(asyncio.create_task(one(index, due)))
+    await asyncio.gather(*tasks)
+    elapsed = time.perf_counter() - begin
+    for connection in idle:
+        connection.writer.close()
+    return OpenLoopResult(total, len(latencies), failed, elapsed, np.array(latencies), np.array(lateness), opened)
