@@ -16,11 +16,13 @@ from litestar.openapi.spec import Contact, License, Server, Tag
 from api.assignments.controller import AssignmentController
 from api.content_types import require_declared_content_type
 from api.database import apply_migrations, create_pool, load_migrations, resolve_database_url
-from api.dependencies import provide_pool
+from api.dependencies import provide_jobs, provide_pool
 from api.errors import exception_handlers
 from api.experiments.controller import ExperimentController
 from api.geo.controller import GeoDatasetController
 from api.health.controller import HealthController
+from api.jobs.controller import JobController
+from api.jobs.runner import JobRunner
 from api.observations.controller import ObservationController
 from api.outcomes.controller import OutcomeController
 from api.power.controller import PowerController
@@ -46,6 +48,7 @@ TAGS = [
     Tag(name="geo", description="Geo panels (KPI per market and date) for geo experiments, with quality checks."),
     Tag(name="assignments", description="Which arm each unit is in, per channel: hashed once, stored forever."),
     Tag(name="results", description="Observations in; lift, confidence intervals, iROAS and decisions out."),
+    Tag(name="jobs", description="Computations that outlast their request: progress, then the result."),
 ]
 
 
@@ -78,11 +81,18 @@ def create_app(settings: Settings | None = None) -> Litestar:
             async with pool.acquire() as connection:
                 await apply_migrations(connection, load_migrations())
             app.state.pool = pool
-            yield
+            app.state.jobs = jobs = JobRunner(pool, settings.job_after_seconds)
+            try:
+                yield
+            finally:
+                await jobs.close()
         finally:
             await pool.close()
 
-    dependencies: dict[str, Any] = {"pool": Provide(provide_pool, sync_to_thread=False)}
+    dependencies: dict[str, Any] = {
+        "pool": Provide(provide_pool, sync_to_thread=False),
+        "jobs": Provide(provide_jobs, sync_to_thread=False),
+    }
     return Litestar(
         route_handlers=[
             HealthController,
@@ -93,6 +103,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             OutcomeController,
             ResultsController,
             GeoDatasetController,
+            JobController,
         ],
         dependencies=dependencies,
         lifespan=[database_lifespan],

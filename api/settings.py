@@ -24,6 +24,7 @@ class Settings:
     max_body_bytes: int
     max_stream_bytes: int
     log_level: str
+    job_after_seconds: float = 2.0
 
 
 def _int_env(name: str, default: int) -> int:
@@ -34,6 +35,16 @@ def _int_env(name: str, default: int) -> int:
         return int(raw)
     except ValueError as exc:
         raise SystemExit(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _float_env(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise SystemExit(f"{name} must be a number, got {raw!r}") from exc
 
 
 def settings_from_environment() -> Settings:
@@ -47,6 +58,7 @@ def settings_from_environment() -> Settings:
         max_body_bytes=_int_env("COUNTERFACT_MAX_BODY_BYTES", 10 * 1024 * 1024),
         max_stream_bytes=_int_env("COUNTERFACT_MAX_STREAM_BYTES", 2 * 1024 * 1024 * 1024),
         log_level=os.environ.get("COUNTERFACT_LOG_LEVEL", "INFO"),
+        job_after_seconds=_float_env("COUNTERFACT_JOB_AFTER_SECONDS", 2.0),
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import AsyncIterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -55,10 +55,15 @@ class GeoRepository:
         assert row is not None
         return row
 
-    async def copy_observations(self, records: Iterable[tuple[Any, ...]]) -> None:
-        """Write observation rows ``(dataset_id, geo, date, kpi, spend)`` with ``COPY``."""
-        await self.connection.copy_records_to_table(
-            "geo_observations", records=records, columns=list(OBSERVATION_COLUMNS)
+    async def copy_observations(self, payload: bytes) -> None:
+        """Write observation rows ``(dataset_id, geo, date, kpi, spend)`` from a binary ``COPY`` payload
+        (``api.geo.binary_copy``)."""
+
+        async def chunks() -> AsyncIterator[bytes]:  # (raw bytes would be taken for a file path)
+            yield payload
+
+        await self.connection.copy_to_table(
+            "geo_observations", source=chunks(), columns=list(OBSERVATION_COLUMNS), format="binary"
         )
 
     async def get(self, dataset_id: UUID) -> Row | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
@@ -315,6 +316,7 @@ async def geo_experiment_results(
     *,
     n_permutations: int = DEFAULT_PERMUTATIONS,
     seed: int = 0,
+    progress: Callable[[float], None] | None = None,
 ) -> GeoResults:
     """The results of a geo experiment (``experiments`` row) by ``method`` at ``confidence_level``.
 
@@ -368,6 +370,7 @@ async def geo_experiment_results(
             spend,
             seed,
             n_permutations=n_permutations,
+            progress=progress,
         )
     )
     return _from_geo_lift(experiment_id, estimate, window)

@@ -19,8 +19,6 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
-from itertools import repeat
-from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -30,6 +28,7 @@ import numpy.typing as npt
 
 from api.database import Connection
 from api.errors import InvalidInput, NotFound, invalid_field
+from api.geo.binary_copy import encode_observations
 from api.geo.repository import GeoRepository, Row
 from api.geo.schemas import (
     DataQuality,
@@ -450,17 +449,12 @@ def _record_chunks(long: LongPanel) -> Iterator[tuple[int, int]]:
         yield start, min(n, start + COPY_CHUNK_ROWS)
 
 
-def _records(dataset_id: UUID, long: LongPanel, labels: np.ndarray, start: int, stop: int) -> list[tuple[Any, ...]]:
-    geos = labels[long.codes[start:stop]].tolist()
-    days = long.days[start:stop].tolist()
-    kpi = long.kpi[start:stop].tolist()
-    if long.spend is None:
-        spend: Any = repeat(None)
-    else:
-        values = long.spend[start:stop].astype(object)
-        values[np.isnan(long.spend[start:stop])] = None
-        spend = values.tolist()
-    return list(zip(repeat(dataset_id), geos, days, kpi, spend, strict=False))
+def _payload(dataset_id: UUID, long: LongPanel, labels: list[bytes], start: int, stop: int) -> bytes:
+    """Rows ``start:stop`` as a binary COPY payload (worker thread)."""
+    spend = None if long.spend is None else long.spend[start:stop]
+    return encode_observations(
+        dataset_id, labels, long.codes[start:stop], long.days[start:stop], long.kpi[start:stop], spend
+    )
 
 
 async def _insert_dataset_row(repository: GeoRepository, dataset_id: UUID, name: str, checked: CheckedPanel) -> Row:
@@ -482,17 +476,17 @@ async def store_panel(pool: asyncpg.Pool, name: str, checked: CheckedPanel) -> R
     """Insert the dataset row and COPY its observations, in one transaction."""
     dataset_id = uuid.uuid4()
     long = checked.long
-    labels = np.array(long.geos, dtype=object)
+    labels = [geo.encode() for geo in long.geos]
     chunks = list(_record_chunks(long))
     async with pool.acquire() as connection, connection.transaction():
         repository = GeoRepository(connection)
         row = await _insert_dataset_row(repository, dataset_id, name, checked)
-        building = asyncio.ensure_future(asyncio.to_thread(_records, dataset_id, long, labels, *chunks[0]))
+        building = asyncio.ensure_future(asyncio.to_thread(_payload, dataset_id, long, labels, *chunks[0]))
         for k in range(len(chunks)):
-            records = await building
+            payload = await building
             if k + 1 < len(chunks):
-                building = asyncio.ensure_future(asyncio.to_thread(_records, dataset_id, long, labels, *chunks[k + 1]))
-            await repository.copy_observations(records)
+                building = asyncio.ensure_future(asyncio.to_thread(_payload, dataset_id, long, labels, *chunks[k + 1]))
+            await repository.copy_observations(payload)
     return row
 
 
@@ -502,18 +496,18 @@ async def create_dataset(pool: asyncpg.Pool, name: str | None, long: LongPanel) 
     return dataset_from_row(row)
 
 
-def _parse_and_build(parser: CsvPanelParser, block: bytes, dataset_id: UUID) -> list[tuple[Any, ...]]:
-    """Parse one block and build its COPY records (worker thread)."""
+def _parse_and_build(parser: CsvPanelParser, block: bytes, dataset_id: UUID) -> bytes | None:
+    """Parse one block and build its binary COPY payload (worker thread); ``None`` when it has no rows."""
     first = parser.rows_done
     parser.parse_block(block)
     if parser.rows_done == first:
-        return []
-    labels = np.array(list(parser.geo_index), dtype=object)
+        return None
+    labels = [geo.encode() for geo in parser.geo_index]
     spend = parser.spend[-1] if parser.columns is not None and "spend" in parser.columns else None
     block_panel = LongPanel(
         geos=[], codes=parser.codes[-1], days=parser.days[-1], kpi=parser.kpi[-1], spend=spend, locate=_line_locator
     )
-    return _records(dataset_id, block_panel, labels, 0, parser.rows_done - first)
+    return _payload(dataset_id, block_panel, labels, 0, parser.rows_done - first)
 
 
 async def create_dataset_from_csv(pool: asyncpg.Pool, name: str | None, stream: AsyncIterator[bytes]) -> GeoDataset:
@@ -540,12 +534,12 @@ async def create_dataset_from_csv(pool: asyncpg.Pool, name: str | None, stream: 
         async for block in csv_blocks(stream):
             building = asyncio.ensure_future(asyncio.to_thread(_parse_and_build, parser, block, dataset_id))
             try:
-                records = await building
+                payload = await building
             finally:
                 await settle()
             copying = None
-            if records and copy_error is None:
-                copying = asyncio.ensure_future(repository.copy_observations(records))
+            if payload is not None and copy_error is None:
+                copying = asyncio.ensure_future(repository.copy_observations(payload))
         await settle()
         long = parser.finish()
         checked = await asyncio.to_thread(check_panel, long)

@@ -6,14 +6,18 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 import asyncpg
-from litestar import Controller, get
+from litestar import Controller, Response, get
 from litestar.di import NamedDependency
-from litestar.params import FromPath, QueryParameter
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import FromPath, HeaderParameter, QueryParameter
+from litestar.status_codes import HTTP_202_ACCEPTED
 
 from api.errors import invalid_field, problem_responses
 from api.experiments.service import fetch_experiment_row
 from api.geo.results import geo_experiment_results
 from api.geo.schemas import GeoResults
+from api.jobs.runner import JobRunner, ProgressReporter, preferred_wait
+from api.jobs.schemas import Job
 from api.results.holdout import holdout_results
 from api.results.schemas import HoldoutResults
 
@@ -36,12 +40,23 @@ class ResultsController(Controller):
         "Geo experiments: `method` = `synthetic_control` (default; fixed effects, as GeoLift), "
         "`augmented_synthetic_control` (ridge ASCM) or `tbr` (time-based regression): ATT, incremental KPI and "
         "relative lift with conformal CIs that never contradict the p-value, placebo p-value, iROAS, donor weights, "
-        "the observed vs counterfactual series and a chart. 409 when the panel does not cover the periods.",
-        responses=problem_responses(400, 404, 409),
+        "the observed vs counterfactual series and a chart. 409 when the panel does not cover the periods."
+        "\n\nA computation that takes longer than about 2 s (large panels, millions of unit-level outcomes) "
+        "answers `202 Accepted` with a job (`Location: /v1/jobs/{id}`) to poll for progress and the result; "
+        "`Prefer: respond-async` asks for the job at once, `Prefer: wait=N` waits longer.",
+        responses={
+            HTTP_202_ACCEPTED: ResponseSpec(
+                data_container=Job,
+                generate_examples=False,
+                description="Still computing: the job to poll (also in the `Location` header).",
+            ),
+            **problem_responses(400, 404, 409),
+        },
     )
     async def results(
         self,
         pool: NamedDependency[asyncpg.Pool],
+        jobs: NamedDependency[JobRunner],
         experiment_id: FromPath[UUID],
         confidence_level: Annotated[
             float | None,
@@ -61,19 +76,46 @@ class ResultsController(Controller):
                 gt=0.0, description="Smallest relative lift worth having; lets `stop` call a test conclusive."
             ),
         ] = None,
-    ) -> HoldoutResults | GeoResults:
+        prefer: Annotated[
+            str | None,
+            HeaderParameter(
+                name="Prefer",
+                description="RFC 7240: `respond-async` answers 202 with a job at once; `wait=N` waits up to N "
+                "seconds (default 2) before turning the computation into a job.",
+            ),
+        ] = None,
+    ) -> Response[HoldoutResults | GeoResults]:
         async with pool.acquire() as connection:
             experiment = await fetch_experiment_row(connection, experiment_id)
-            if experiment["kind"] == "geo":
-                return await geo_experiment_results(
-                    connection, experiment, method or "synthetic_control", confidence_level or 0.9
+        if experiment["kind"] == "holdout" and method is not None:
+            raise invalid_field("method", "applies to geo experiments only")
+
+        async def compute(progress: ProgressReporter) -> HoldoutResults | GeoResults:
+            async with pool.acquire() as connection, connection.transaction(isolation="repeatable_read"):
+                await connection.execute("SET LOCAL statement_timeout = 0")  # slow calls become jobs instead
+                if experiment["kind"] == "geo":
+                    return await geo_experiment_results(
+                        connection,
+                        experiment,
+                        method or "synthetic_control",
+                        confidence_level or 0.9,
+                        progress=progress,
+                    )
+                return await holdout_results(
+                    connection,
+                    experiment,
+                    confidence_level=confidence_level or 0.95,
+                    sequential=sequential,
+                    minimum_lift=minimum_lift,
                 )
-            if method is not None:
-                raise invalid_field("method", "applies to geo experiments only")
-            return await holdout_results(
-                connection,
-                experiment,
-                confidence_level=confidence_level or 0.95,
-                sequential=sequential,
-                minimum_lift=minimum_lift,
+
+        subject = f"/v1/experiments/{experiment_id}/results"
+        answer = await jobs.answer("experiment_results", subject, compute, wait_seconds=preferred_wait(prefer))
+        if answer.job is not None:
+            return Response(
+                answer.job,  # type: ignore[arg-type]
+                status_code=HTTP_202_ACCEPTED,
+                headers={"Location": f"/v1/jobs/{answer.job.id}"},
             )
+        assert answer.value is not None
+        return Response(answer.value)

@@ -1,0 +1,17 @@
+-- name: insert_job
+INSERT INTO jobs (id, kind, subject, status, progress) VALUES ($1, $2, $3, 'running', $4)
+RETURNING id, kind, subject, status, progress, result, error, created_at, heartbeat_at, finished_at;
+
+-- name: record_progress
+UPDATE jobs SET progress = greatest(progress, $2), heartbeat_at = clock_timestamp()
+WHERE id = $1 AND status = 'running';
+
+-- name: finish_job
+UPDATE jobs SET status = $2, progress = CASE WHEN $2 = 'succeeded' THEN 1 ELSE progress END,
+       result = $3, error = $4, heartbeat_at = clock_timestamp(), finished_at = clock_timestamp()
+WHERE id = $1 AND status = 'running';
+
+-- name: select_job
+SELECT id, kind, subject, status, progress, result, error, created_at, heartbeat_at, finished_at,
+       clock_timestamp() - heartbeat_at AS silent_for
+FROM jobs WHERE id = $1;

@@ -1,0 +1,66 @@
+"""The numpy-built binary COPY payload stores exactly what asyncpg's own record encoder stores."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import AsyncIterator
+
+import asyncpg
+import numpy as np
+
+from api.geo.binary_copy import COLUMNS, encode_observations
+
+TABLE = """
+CREATE TEMPORARY TABLE {name} (
+    dataset_id uuid NOT NULL, geo text NOT NULL, date date NOT NULL, kpi double precision NOT NULL,
+    spend double precision
+)
+"""
+
+
+async def _once(payload: bytes) -> AsyncIterator[bytes]:
+    yield payload
+
+
+async def test_binary_payload_round_trips_like_copy_records(database_url: str) -> None:
+    labels = ["chicago", "são paulo", "x", "新宿区", "portland-or"]
+    rng = np.random.default_rng(1)
+    n = 1000
+    codes = rng.integers(len(labels), size=n).astype(np.int64)
+    days = np.datetime64("1999-12-25", "D") + rng.integers(0, 4000, size=n).astype("timedelta64[D]")
+    kpi = rng.gamma(2.0, 100.0, size=n)
+    kpi[:3] = [0.0, 1e-300, 1.5e12]
+    spend = np.where(rng.random(n) < 0.3, np.nan, rng.random(n) * 1000)
+    dataset_id = uuid.uuid4()
+    payload = encode_observations(dataset_id, [g.encode() for g in labels], codes, days, kpi, spend)
+    records = [
+        (dataset_id, labels[c], d.item(), k, None if math.isnan(s) else s)
+        for c, d, k, s in zip(codes.tolist(), days, kpi.tolist(), spend.tolist(), strict=True)
+    ]
+    connection = await asyncpg.connect(database_url)
+    try:
+        await connection.execute(TABLE.format(name="from_payload"))
+        await connection.execute(TABLE.format(name="from_records"))
+        await connection.copy_to_table("from_payload", source=_once(payload), columns=list(COLUMNS), format="binary")
+        await connection.copy_records_to_table("from_records", records=records, columns=list(COLUMNS))
+        ordered = "SELECT dataset_id, geo, date, kpi, spend FROM {} ORDER BY ctid"
+        assert await connection.fetch(ordered.format("from_payload")) == await connection.fetch(
+            ordered.format("from_records")
+        )
+    finally:
+        await connection.close()
+
+
+async def test_a_panel_without_spend_stores_null_spend(database_url: str) -> None:
+    dataset_id = uuid.uuid4()
+    days = np.array(["2021-01-01", "2021-01-02"], dtype="datetime64[D]")
+    payload = encode_observations(dataset_id, [b"a"], np.zeros(2, np.int64), days, np.array([1.0, 2.0]), None)
+    connection = await asyncpg.connect(database_url)
+    try:
+        await connection.execute(TABLE.format(name="no_spend"))
+        await connection.copy_to_table("no_spend", source=_once(payload), columns=list(COLUMNS), format="binary")
+        rows = await connection.fetch("SELECT geo, kpi, spend FROM no_spend ORDER BY date")
+        assert [tuple(r) for r in rows] == [("a", 1.0, None), ("a", 2.0, None)]
+    finally:
+        await connection.close()

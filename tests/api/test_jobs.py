@@ -1,0 +1,149 @@
+"""Slow results become jobs: 202 with a Location, progress and the result or problem kept in PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import uuid
+from typing import Any
+
+import asyncpg
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from api.app import create_app
+from api.jobs.runner import preferred_wait
+from api.settings import Settings
+from tests.conftest import DATA_DIR
+
+Client = AsyncTestClient[Litestar]
+ASYNC = {"Prefer": "respond-async"}
+
+
+def _geolift_csv() -> str:
+    with (DATA_DIR / "geolift" / "GeoLift_Test.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    return "geo,kpi,date\n" + "".join(f"{r['location']},{r['Y']},{r['date']}\n" for r in rows)
+
+
+async def _geo_experiment(client: Client, test_end: str = "2021-04-15") -> str:
+    upload = await client.post("/v1/geo/datasets", content=_geolift_csv(), headers={"Content-Type": "text/csv"})
+    assert upload.status_code == 201, upload.text
+    body = {
+        "kind": "geo",
+        "name": "TV in Chicago and Portland",
+        "dataset_id": upload.json()["id"],
+        "channel": "tv",
+        "treatment_markets": ["chicago", "portland"],
+        "pre_period": {"start": "2021-01-01", "end": "2021-03-31"},
+        "test_period": {"start": "2021-04-01", "end": test_end},
+    }
+    created = await client.post("/v1/experiments", json=body)
+    assert created.status_code == 201, created.text
+    experiment_id: str = created.json()["id"]
+    return experiment_id
+
+
+async def _finished(client: Client, location: str) -> dict[str, Any]:
+    for _ in range(600):
+        job: dict[str, Any] = (await client.get(location)).json()
+        if job["status"] != "running":
+            return job
+        await asyncio.sleep(0.05)
+    raise AssertionError("the job did not finish in 30 s")
+
+
+async def test_respond_async_answers_202_with_the_job_and_its_location(client: Client) -> None:
+    experiment_id = await _geo_experiment(client)
+    response = await client.get(f"/v1/experiments/{experiment_id}/results", headers=ASYNC)
+    assert response.status_code == 202
+    job = response.json()
+    assert response.headers["location"] == f"/v1/jobs/{job['id']}"
+    assert job["status"] == "running"
+    assert job["subject"] == f"/v1/experiments/{experiment_id}/results"
+
+
+async def test_a_finished_job_holds_the_same_result_as_the_synchronous_answer(client: Client) -> None:
+    experiment_id = await _geo_experiment(client)
+    direct = (await client.get(f"/v1/experiments/{experiment_id}/results")).json()
+    started = await client.get(f"/v1/experiments/{experiment_id}/results", headers=ASYNC)
+    job = await _finished(client, started.headers["location"])
+    assert job["status"] == "succeeded"
+    assert job["progress"] == 1.0
+    assert job["finished_at"] is not None
+    assert job["result"] == direct
+
+
+async def test_a_failing_job_keeps_the_problem_the_request_would_have_answered(client: Client) -> None:
+    experiment_id = await _geo_experiment(client, test_end="2021-09-30")
+    started = await client.get(f"/v1/experiments/{experiment_id}/results", headers=ASYNC)
+    job = await _finished(client, started.headers["location"])
+    assert job["status"] == "failed"
+    assert job["error"]["status"] == 409
+    assert job["result"] is None
+    direct = await client.get(f"/v1/experiments/{experiment_id}/results")
+    assert direct.status_code == 409
+    assert job["error"]["detail"] == direct.json()["detail"]
+
+
+async def test_errors_found_before_the_computation_starts_are_answered_directly(client: Client) -> None:
+    response = await client.get(f"/v1/experiments/{uuid.uuid4()}/results", headers=ASYNC)
+    assert response.status_code == 404
+
+
+async def test_a_quick_computation_is_answered_within_the_request(client: Client) -> None:
+    experiment_id = await _geo_experiment(client)
+    response = await client.get(f"/v1/experiments/{experiment_id}/results", headers={"Prefer": "wait=60"})
+    assert response.status_code == 200
+    assert response.json()["kind"] == "geo"
+
+
+async def test_jobs_are_stored_in_postgres_and_readable_by_another_instance(
+    client: Client, settings: Settings
+) -> None:
+    experiment_id = await _geo_experiment(client)
+    started = await client.get(f"/v1/experiments/{experiment_id}/results", headers=ASYNC)
+    await _finished(client, started.headers["location"])
+    async with AsyncTestClient(app=create_app(settings)) as other:
+        job = (await other.get(started.headers["location"])).json()
+    assert job["status"] == "succeeded"
+    assert job["result"]["experiment_id"] == experiment_id
+
+
+async def test_a_running_job_whose_heartbeat_stopped_reads_as_failed(client: Client, database_url: str) -> None:
+    job_id = uuid.uuid4()
+    connection = await asyncpg.connect(database_url)
+    try:
+        await connection.execute(
+            "INSERT INTO jobs (id, kind, subject, status, progress, heartbeat_at) "
+            "VALUES ($1, 'experiment_results', '/v1/experiments/x/results', 'running', 0.4, now() - interval '1 hour')",
+            job_id,
+        )
+    finally:
+        await connection.close()
+    job = (await client.get(f"/v1/jobs/{job_id}")).json()
+    assert job["status"] == "failed"
+    assert job["error"]["status"] == 500
+    assert "stopped before it finished" in job["error"]["detail"]
+
+
+async def test_an_unknown_job_is_a_404_problem(client: Client) -> None:
+    response = await client.get(f"/v1/jobs/{uuid.uuid4()}")
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("application/problem+json")
+
+
+@pytest.mark.parametrize(
+    ("prefer", "seconds"),
+    [
+        (None, None),
+        ("respond-async", 0.0),
+        ("respond-async, wait=10", 10.0),
+        ("wait=5", 5.0),
+        ("return=minimal", None),
+        ("wait=999999", 3600.0),
+    ],
+)
+def test_the_prefer_header_sets_how_long_a_request_waits(prefer: str | None, seconds: float | None) -> None:
+    assert preferred_wait(prefer) == seconds
