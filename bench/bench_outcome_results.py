@@ -34,7 +34,10 @@ import asyncpg
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from support import admin, free_port, server, with_database
+from support import ROOT, admin, free_port, server, with_database
+
+sys.path.insert(0, str(ROOT))
+from api.results.holdout import QUERIES as RESULTS_QUERIES
 
 CHANNELS = [("meta", 0.1), ("search", 0.05), ("tv", 0.2)]
 
@@ -72,6 +75,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--units", type=int, default=10_000_000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--keep-database", action="store_true", help="leave the filled database for inspection")
     args = parser.parse_args()
     server_url = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
     name = f"counterfact_bench_{uuid.uuid4().hex[:12]}"
@@ -118,9 +122,13 @@ async def main() -> None:
                     bare_times = await timed(bare, args.repeats)
                     service_times = await timed(service, args.repeats)
                     plan = await connection.fetch("EXPLAIN " + BARE_AGGREGATE, uuid.UUID(experiment_id))
+                    service_plan = await connection.fetch(
+                        "EXPLAIN " + RESULTS_QUERIES["aggregate_outcomes"], uuid.UUID(experiment_id)
+                    )
                 finally:
                     await connection.close()
         print("bare aggregate plan:\n  " + "\n  ".join(r[0] for r in plan))
+        print("service aggregate plan:\n  " + "\n  ".join(r[0] for r in service_plan))
         print("| what | min | median |")
         print("|---|---:|---:|")
         print(f"| bare SQL aggregate | {min(bare_times):.2f} s | {statistics.median(bare_times):.2f} s |")
@@ -128,7 +136,10 @@ async def main() -> None:
         ratio = min(service_times) / min(bare_times)
         print(f"ratio service / bare aggregate: {ratio:.2f}x (target <= 1.5x: {'met' if ratio <= 1.5 else 'MISSED'})")
     finally:
-        await admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if args.keep_database:
+            print(f"kept database {name}")
+        else:
+            await admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

@@ -354,13 +354,16 @@ class ConformalInference:
     unbounded, or both ``None`` with ``ci_status == "empty"`` (no constant effect is accepted).
     ``estimate`` is the mean post-period effect of the pre-period fit; ``effects`` the per-period
     effects and ``pointwise_low``/``pointwise_high`` their one-period intervals (``None`` where
-    unbounded).  ``refits`` counts the QP solves.
+    unbounded).  ``refits`` counts the QP solves.  ``p_value_sharp_null`` is GeoLift's own test of
+    no effect on any post period (``statistic="total"``, ``q = 1``, iid permutations), whatever
+    ``statistic`` and ``scheme`` the interval uses.
     """
 
     estimate: float
     p_value: float
     p_value_block: float
     p_value_iid: float
+    p_value_sharp_null: float
     ci_low: float | None
     ci_high: float | None
     ci_status: CiStatus
@@ -410,7 +413,7 @@ def conformal_inference(
     alpha: float,
     fixed_effects: bool = True,
     ridge_lambda: float | None = None,
-    statistic: Statistic = "total",
+    statistic: Statistic = "mean",
     q: float = 1.0,
     n_permutations: int = 1000,
     seed: int = 0,
@@ -449,6 +452,8 @@ def conformal_inference(
     model = NullRefit(a, b, mask, fixed_effects=fixed_effects, ridge_lambda=ridge_lambda)
     test = ConformalTest(model, mask, statistic=statistic, q=q, n_permutations=n_permutations, seed=seed)
     p_block0, p_iid0 = test.both_p_values(np.zeros(1))
+    sharp = ConformalTest(model, mask, statistic="total", q=1.0, n_permutations=n_permutations, seed=seed)
+    p_sharp0 = float(sharp.p_values(np.zeros(1), "iid")[0])
     # Grid scale: the residual spread of the re-fit at the estimate.  The grid is wide (+-10 spreads)
     # because with heterogeneous effects the accepted set need not surround the estimate.
     resid_hat = model.residuals(np.array([estimate]))[0]
@@ -503,6 +508,7 @@ def conformal_inference(
         p_value=p_main,
         p_value_block=float(p_block0[0]),
         p_value_iid=float(p_iid0[0]),
+        p_value_sharp_null=p_sharp0,
         ci_low=inversion.low,
         ci_high=inversion.high,
         ci_status=inversion.status,

@@ -14,7 +14,16 @@ test periods,
 
 Inference (:mod:`stats.conformal`, Chernozhukov, Wüthrich & Zhu 2021): the p-value tests "no effect"
 and the interval inverts the same test over constant effects ``theta`` (so ``p <= alpha`` exactly when
-``0`` is outside the interval).  Incremental, relative lift and iROAS intervals are the ATT interval
+``0`` is outside the interval).  The default test statistic is ``|sum_{t test} u_t|``, aimed at the
+average effect (the ATT the interval is about).  GeoLift's own statistic ``sum |u_t|`` tests the
+sharp null "no effect on any day"; it also grows with the day-to-day spread of the effect, so when
+the effect varies over the test its inverted set can exclude the point estimate or be empty
+(GeoLift's walkthrough: ATT 155.6 with an accepted set of [461, 567] by block permutations and
+none by iid ones), which is no interval for the ATT.  Its p-value (iid permutations, as GeoLift
+computes it) is still reported, as ``p_value_sharp_null``: it can be small while the ATT interval
+holds 0, and the two then answer different questions, not contradicting each other.
+
+Incremental, relative lift and iROAS intervals are the ATT interval
 mapped through the formulas above (relative: ``n T1 theta / (observed total - n T1 theta)``, which
 increases with ``theta``).  The in-space placebo p-value (:mod:`stats.placebo`) is reported as well.
 
@@ -96,6 +105,7 @@ class GeoLiftEstimate:
     lift: Lift
     p_value: float
     p_value_iid: float
+    p_value_sharp_null: float
     placebo_p_value: float | None
     iroas: Interval | None
     weights: dict[str, float]
@@ -146,7 +156,7 @@ def estimate_geo_lift(
     *,
     fixed_effects: bool = True,
     n_permutations: int = 1000,
-    statistic: Statistic = "total",
+    statistic: Statistic = "mean",
     q: float = 1.0,
     scheme: Scheme = "block",
     pointwise: bool = True,
@@ -160,8 +170,10 @@ def estimate_geo_lift(
     ``post_slice`` select the pre-period and the test period (the test must come after the
     pre-period; periods outside both are ignored).  ``confidence_level`` sets ``alpha = 1 -
     confidence_level`` for the test and intervals; ``seed`` drives the iid permutations.
-    ``statistic``/``q``/``scheme`` choose the conformal test (default: GeoLift's ``sum |u_t|`` with
-    moving-block permutations); ``pointwise`` adds per-period bands, ``placebo`` the in-space placebo
+    ``statistic``/``q``/``scheme`` choose the conformal test behind ``p_value`` and the intervals
+    (default: ``|sum u_t|``, a test of the average effect, with moving-block permutations; see the
+    module docstring for why not GeoLift's ``sum |u_t|``, whose p-value is reported as
+    ``p_value_sharp_null``); ``pointwise`` adds per-period bands, ``placebo`` the in-space placebo
     p-value.  ``progress`` receives fractions in ``[0, 1]`` as the work advances.
     """
     report = progress if progress is not None else (lambda _fraction: None)
@@ -289,6 +301,7 @@ def estimate_geo_lift(
         lift=Lift(absolute=att_interval, relative=relative),
         p_value=inference.p_value,
         p_value_iid=inference.p_value_iid,
+        p_value_sharp_null=inference.p_value_sharp_null,
         placebo_p_value=placebo_p,
         iroas=iroas,
         weights=weight_map,

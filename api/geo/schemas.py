@@ -141,10 +141,34 @@ class GeoResults(Struct, frozen=True, tag="geo", tag_field="kind"):
     att: Estimate
     incremental: Estimate
     lift: GeoLiftInterval
-    p_value: float | None
-    p_value_iid: float | None
-    placebo_p_value: float | None
-    ci_status: str | None
+    p_value: Annotated[
+        float | None,
+        Meta(
+            description="Test of no average effect over the test period (conformal, `|sum of post-period "
+            "residuals|`, moving-block permutations; TBR: its t test). The intervals invert this same test, so "
+            "`p_value <= 1 - confidence_level` exactly when the ATT interval excludes 0."
+        ),
+    ]
+    p_value_iid: Annotated[float | None, Meta(description="The same test with iid permutations.")]
+    p_value_sharp_null: Annotated[
+        float | None,
+        Meta(
+            description='GeoLift\'s p-value (`stat_test = "Total"`: sum of |post-period residuals|, iid '
+            "permutations): tests that the campaign changed nothing on any day. It also reacts to effects that "
+            "vary from day to day, so it can be small while the ATT interval holds 0; it answers a different "
+            "question from `p_value` and is not inverted into an interval (its inverted set need not contain "
+            "the estimate). Not computed for TBR."
+        ),
+    ]
+    placebo_p_value: Annotated[
+        float | None, Meta(description="In-space placebo: rank of the treated effect among donors treated in turn.")
+    ]
+    ci_status: Annotated[
+        str | None,
+        Meta(
+            description="`interval`, or `non_convex` / `empty` when the accepted set of the inverted test is not one."
+        ),
+    ]
     iroas: Estimate | None
     weights: dict[str, float]
     fit: dict[str, Any]

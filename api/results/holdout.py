@@ -206,8 +206,10 @@ async def _from_outcomes(
     """Per channel and arm sufficient statistics aggregated in SQL from the outcomes joined to assignments."""
     meta = await connection.fetch(QUERIES["select_channels_with_spend"], experiment_id)
     aggregates = await connection.fetch(QUERIES["aggregate_outcomes"], experiment_id)
-    by_key = {(r["position"], r["arm"]): r for r in aggregates if r["position"] is not None}
-    unassigned = sum(int(r["units"]) for r in aggregates if r["position"] is None)
+    by_key = {(r["position"], r["arm"]): r for r in aggregates}
+    stored: int = await connection.fetchval(QUERIES["count_outcomes"], experiment_id)
+    matched = sum(int(r["units"]) for r in aggregates if r["position"] == 0)
+    unassigned = stored - matched
     channels: dict[str, _ChannelData] = {}
     missing: list[str] = []
     for channel in meta:
@@ -250,7 +252,7 @@ async def _from_outcomes(
             [("outcomes", f"missing {m}") for m in missing],
         )
     coverage = OutcomeCoverage(
-        units_with_outcome=sum(int(r["units"]) for r in aggregates if r["position"] == 0),
+        units_with_outcome=matched,
         unassigned_outcomes=unassigned,
         assigned_without_outcome=sum(int(r["assigned"]) - int(r["units"]) for r in aggregates if r["position"] == 0),
     )

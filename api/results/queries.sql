@@ -25,10 +25,10 @@ ORDER BY c.position;
 
 -- name: aggregate_outcomes
 -- Sufficient statistics per channel and arm from unit-level outcomes joined to their assignments, in one
--- pass. The full join also counts assigned units without an outcome (`assigned` > `units`) and outcomes
--- of units never assigned (the row whose position is null).
+-- pass that PostgreSQL can run in parallel (assignments preserved, outcomes hashed): `assigned` counts
+-- every assigned unit, `units` those with an outcome.
 SELECT a.position, a.arm,
-       count(a.unit) AS assigned,
+       count(*) AS assigned,
        count(o.value) AS units,
        sum(o.value) AS sum,
        sum(o.value * o.value) AS sum_squares,
@@ -36,9 +36,14 @@ SELECT a.position, a.arm,
        sum(o.covariate) AS covariate_sum,
        sum(o.covariate * o.covariate) AS covariate_sum_squares,
        sum(o.value * o.covariate) AS cross_sum
-FROM (SELECT unit, position, arm FROM assignments WHERE experiment_id = $1) AS a
-FULL JOIN (SELECT unit, value, covariate FROM holdout_outcomes WHERE experiment_id = $1) AS o ON o.unit = a.unit
+FROM assignments AS a
+LEFT JOIN holdout_outcomes AS o ON o.experiment_id = a.experiment_id AND o.unit = a.unit
+WHERE a.experiment_id = $1
 GROUP BY a.position, a.arm;
+
+-- name: count_outcomes
+-- All stored outcomes of the experiment; those not matched by any assignment were never assigned.
+SELECT count(*) FROM holdout_outcomes WHERE experiment_id = $1;
 
 -- name: fix_mixing_variance
 -- The first look fixes τ²; later looks read the stored value.

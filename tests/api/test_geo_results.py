@@ -73,8 +73,11 @@ async def test_synthetic_control_reproduces_geolift(client: Client, connection: 
     assert result.att.estimate == pytest.approx(155.556, rel=0.005)
     assert result.incremental.estimate == pytest.approx(4667.0, rel=0.005)
     assert result.lift.absolute == result.att
-    assert result.p_value is not None and result.p_value <= 0.05
-    assert result.att.ci_low is not None and result.att.ci_low > 0
+    assert result.p_value_sharp_null is not None and result.p_value_sharp_null <= 0.05  # GeoLift: 0.017
+    assert result.att.ci_low is not None and result.att.ci_high is not None
+    assert result.att.ci_low < result.att.estimate < result.att.ci_high
+    assert result.p_value is not None
+    assert (result.p_value <= 0.1) == (not result.att.ci_low <= 0.0 <= result.att.ci_high)
     assert result.iroas is not None and result.iroas.estimate == pytest.approx(result.incremental.estimate / 10_000)
     assert result.weights and abs(sum(result.weights.values()) - 1.0) < 1e-6
     assert "chicago" not in result.weights and "portland" not in result.weights

@@ -40,13 +40,18 @@ def simulated_panel(seed: int, lift: float, n_geos: int = 15, periods: int = 60,
 def test_geolift_walkthrough_p_values() -> None:
     """GeoLift reports p = 0.017 (1,000 iid permutations of sum |u_t|; 1.1% in other runs)."""
     y, donors, post = geolift_problem()
-    result = conformal_inference(y, donors, post, alpha=0.1, pointwise=False)
+    default = conformal_inference(y, donors, post, alpha=0.1, pointwise=False)
+    assert 0.005 <= default.p_value_sharp_null <= 0.03
+    result = conformal_inference(y, donors, post, alpha=0.1, pointwise=False, statistic="total")
+    assert result.p_value_sharp_null == result.p_value_iid
     assert result.estimate == pytest.approx(155.556, rel=0.005)
     assert result.p_value <= 0.05
     assert result.p_value == result.p_value_block == pytest.approx(5 / 105)
     assert result.p_value_iid <= 0.05
     assert 0.005 <= result.p_value_iid <= 0.03
-    ridge = conformal_inference(y, donors, post, alpha=0.1, ridge_lambda=1.6731e9, pointwise=False)
+    ridge = conformal_inference(
+        y, donors, post, alpha=0.1, ridge_lambda=1.6731e9, pointwise=False, statistic="total"
+    )
     assert ridge.p_value <= 0.05
     assert ridge.p_value_iid <= 0.05
 
@@ -122,7 +127,7 @@ def _assert_consistent(y: np.ndarray, donors: np.ndarray, post: np.ndarray, **kw
         test = ConformalTest(
             NullRefit(y, donors, post, ridge_lambda=kwargs.get("ridge_lambda")),  # type: ignore[arg-type]
             post,
-            statistic=kwargs.get("statistic", "total"),  # type: ignore[arg-type]
+            statistic=kwargs.get("statistic", "mean"),  # type: ignore[arg-type]
             n_permutations=1000,
             seed=0,
         )
@@ -154,7 +159,7 @@ def test_interval_never_contradicts_p_value_on_geolift(statistic: str) -> None:
 @pytest.mark.parametrize(("seed", "lift", "scheme"), [(3, 0.0, "block"), (4, 6.0, "block"), (5, 2.0, "iid")])
 def test_interval_never_contradicts_p_value_on_simulations(seed: int, lift: float, scheme: str) -> None:
     y, donors, post = simulated_panel(seed, lift)
-    _assert_consistent(y, donors, post, scheme=scheme)
+    _assert_consistent(y, donors, post, scheme=scheme, statistic="total")
     _assert_consistent(y, donors, post, scheme=scheme, statistic="mean", ridge_lambda=100.0)
 
 
