@@ -42,7 +42,13 @@ from stats.lift import (
     validate_probability,
 )
 from stats.multiplicity import holm_adjust_with_missing
-from stats.sequential import SequentialLift, always_valid_difference, sequential_detectable_effect
+from stats.sequential import (
+    EarlierLook,
+    SequentialLift,
+    always_valid_difference,
+    combine_looks,
+    sequential_detectable_effect,
+)
 from stats.srm import SrmResult, sample_ratio_mismatch
 
 # Below these counts the normal approximation behind the intervals is rough.
@@ -119,8 +125,9 @@ class ChannelAnalysis:
 class SequentialChannelAnalysis:
     """Always-valid analysis of one channel at one look.
 
-    ``lift`` holds the confidence-sequence bounds and always-valid p-value at this look; the caller
-    keeps running minima/intersections across looks (:mod:`stats.sequential`). ``detectable_effect``
+    ``lift`` holds the confidence-sequence bounds and always-valid p-value combined over the looks so
+    far (running intersection and minimum); ``this_look`` the same figures from this look alone, which
+    the caller stores to combine at later looks. ``detectable_effect``
     is the lift the sequence would detect now with 80% power (half-width + z_power·SE).
     """
 
@@ -129,6 +136,7 @@ class SequentialChannelAnalysis:
     treatment: ArmResult
     holdout: ArmResult
     lift: SequentialLift
+    this_look: SequentialLift
     p_value: float | None
     p_value_adjusted: float | None
     incremental: ScaledEstimate
@@ -441,12 +449,16 @@ def analyze_sequential_channel(
     holdout_fraction: float | None = None,
     minimum_relative_lift: float | None = None,
     power: float = 0.8,
+    earlier_looks: Sequence[EarlierLook] = (),
 ) -> SequentialChannelAnalysis:
     """Always-valid analysis of one channel at one look (mSPRT, :mod:`stats.sequential`).
 
     ``mixing_variance`` is τ², fixed before the test and the same at every look (see
-    :func:`stats.sequential.mixing_variance_for_horizon`). Other arguments as :func:`analyze_channel`.
-    No relative lift is reported: the confidence sequence is for the absolute lift.
+    :func:`stats.sequential.mixing_variance_for_horizon`). ``earlier_looks`` (same α and τ²) are
+    combined with this one by :func:`stats.sequential.combine_looks`: the lift's bounds are the running
+    intersection and its p-value the running minimum; ``this_look`` keeps this look's own figures.
+    Other arguments as :func:`analyze_channel`. No relative lift is reported: the confidence sequence is
+    for the absolute lift.
     """
     alpha = validate_probability(alpha, "alpha")
     power = validate_probability(power, "power")
@@ -459,9 +471,10 @@ def analyze_sequential_channel(
         value_per_conversion=value_per_conversion,
     )
     variance = common.treatment_std_error**2 + common.holdout_std_error**2
-    lift = always_valid_difference(
+    this_look = always_valid_difference(
         common.treatment_mean - common.holdout_mean, variance, mixing_variance=mixing_variance, alpha=alpha
     )
+    lift = combine_looks(this_look, earlier_looks)
     as_absolute = AbsoluteLift(
         estimate=lift.estimate,
         std_error=lift.std_error,
@@ -474,8 +487,10 @@ def analyze_sequential_channel(
         common.kind, as_absolute, treatment.units, spend, value_per_conversion
     )
     detectable: MinimumDetectableEffect | None = None
-    if lift.ci_high is not None:
-        absolute = sequential_detectable_effect(lift.std_error, lift.ci_high - lift.estimate, power=power)
+    if this_look.ci_high is not None:
+        absolute = sequential_detectable_effect(
+            this_look.std_error, this_look.ci_high - this_look.estimate, power=power
+        )
         detectable = MinimumDetectableEffect(
             absolute=absolute,
             relative=absolute / common.holdout_mean if common.holdout_mean > 0.0 else None,
@@ -501,6 +516,7 @@ def analyze_sequential_channel(
         treatment=common.treatment,
         holdout=common.holdout,
         lift=lift,
+        this_look=this_look,
         p_value=lift.p_value,
         p_value_adjusted=lift.p_value,
         incremental=incremental,

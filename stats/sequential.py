@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 import numpy as np
@@ -97,6 +97,7 @@ class SequentialLift:
     p_value: float | None
     mixing_variance: float
     warnings: tuple[str, ...] = ()
+    looks: int = 1  # how many looks the bounds and p-value combine (see :func:`combine_looks`)
 
 
 def always_valid_difference(
@@ -187,3 +188,38 @@ def running_intersection(
                     current = (low, high)
         result.append(current)
     return result
+
+
+@dataclass(frozen=True)
+class EarlierLook:
+    """What one earlier look reported on its own (same α and τ²): its bounds and p-value."""
+
+    ci_low: float | None
+    ci_high: float | None
+    p_value: float | None
+
+
+def combine_looks(current: SequentialLift, earlier: Sequence[EarlierLook]) -> SequentialLift:
+    """The current look combined with the earlier ones: running intersection of the confidence sequence
+    and running minimum of the p-value.
+
+    Both stay valid at every look: the confidence sequence covers the truth at all looks at once with
+    probability ≥ 1 − α, so its intersection over looks does too (Howard, Ramdas, McAuliffe & Sekhon
+    2021), and Johari, Pekelis & Walsh (2017) define the always-valid p-value as exactly this running
+    minimum. A marketer who saw a significant result yesterday therefore still sees it today.
+    """
+    if not earlier:
+        return current
+    intervals: list[tuple[float, float] | None] = [
+        None if look.ci_low is None or look.ci_high is None else (look.ci_low, look.ci_high) for look in earlier
+    ]
+    now = None if current.ci_low is None or current.ci_high is None else (current.ci_low, current.ci_high)
+    bounds = running_intersection([*intervals, now])[-1]
+    p_value = running_min([*(look.p_value for look in earlier), current.p_value])[-1]
+    return replace(
+        current,
+        ci_low=None if bounds is None else bounds[0],
+        ci_high=None if bounds is None else bounds[1],
+        p_value=p_value,
+        looks=len(earlier) + 1,
+    )

@@ -32,7 +32,7 @@ from stats.holdout_analysis import (
     apply_holm,
 )
 from stats.lift import CostPerIncremental, ScaledEstimate
-from stats.sequential import mixing_variance_for_horizon
+from stats.sequential import EarlierLook, mixing_variance_for_horizon
 
 ARM_NAMES = ("treatment", "holdout")
 QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
@@ -40,7 +40,10 @@ FIXED_METHOD = {
     "proportion": "unpooled (Wald) z-test for the difference; relative lift by the delta method on the log ratio",
     "mean": "Welch (unpooled) normal test for the difference; relative lift by the delta method on the log ratio",
 }
-SEQUENTIAL_METHOD = "mixture SPRT always-valid p-value and confidence sequence (Johari, Pekelis, Walsh 2017)"
+SEQUENTIAL_METHOD = (
+    "mixture SPRT always-valid p-value and confidence sequence (Johari, Pekelis, Walsh 2017), combined over "
+    "the looks so far: running minimum of the p-value, running intersection of the bounds"
+)
 
 
 def _arm(row: Mapping[str, Any], kind: str, field: str) -> ArmSummary:
@@ -88,7 +91,7 @@ def _channel_result(
             relative=Interval(None, None, None),
         )
         mde = analysis.detectable_effect
-        method = SEQUENTIAL_METHOD
+        method = f"{SEQUENTIAL_METHOD} ({sequential.looks} look{'s' if sequential.looks > 1 else ''} so far)"
     if cuped is not None:
         method += "; CUPED (Deng, Xu, Kohavi, Walker 2013) with θ from the pooled arms"
     return ChannelResult(
@@ -292,7 +295,28 @@ async def holdout_results(
             variance = treatment.std_error**2 + holdout.std_error**2
             if variance > 0:
                 tau2 = await _mixing_variance(connection, experiment_id, data.position, variance, alpha)
-                analyses.append(analyze_sequential_channel(treatment, holdout, mixing_variance=tau2, **common))
+                earlier = [
+                    EarlierLook(r["ci_low"], r["ci_high"], r["p_value"])
+                    for r in await connection.fetch(
+                        QUERIES["select_earlier_looks"], experiment_id, data.position, alpha, tau2
+                    )
+                ]
+                sequential_analysis = analyze_sequential_channel(
+                    treatment, holdout, mixing_variance=tau2, earlier_looks=earlier, **common
+                )
+                look = sequential_analysis.this_look
+                await connection.execute(
+                    QUERIES["record_look"],
+                    experiment_id,
+                    data.position,
+                    alpha,
+                    tau2,
+                    look.estimate,
+                    look.ci_low,
+                    look.ci_high,
+                    look.p_value,
+                )
+                analyses.append(sequential_analysis)
                 continue
         analyses.append(analyze_channel(treatment, holdout, **common))
     adjusted = apply_holm(analyses)

@@ -57,3 +57,15 @@ SELECT mixing_variance FROM inserted
 UNION ALL
 SELECT mixing_variance FROM sequential_mixing_variances WHERE experiment_id = $1 AND channel_position = $2
 LIMIT 1;
+
+-- name: select_earlier_looks
+SELECT ci_low, ci_high, p_value
+FROM sequential_looks
+WHERE experiment_id = $1 AND channel_position = $2 AND alpha = $3 AND mixing_variance = $4
+ORDER BY looked_at;
+
+-- name: record_look
+INSERT INTO sequential_looks
+    (experiment_id, channel_position, alpha, mixing_variance, estimate, ci_low, ci_high, p_value)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+ON CONFLICT DO NOTHING;

@@ -99,9 +99,7 @@ async def test_a_quick_computation_is_answered_within_the_request(client: Client
     assert response.json()["kind"] == "geo"
 
 
-async def test_jobs_are_stored_in_postgres_and_readable_by_another_instance(
-    client: Client, settings: Settings
-) -> None:
+async def test_jobs_are_stored_in_postgres_and_readable_by_another_instance(client: Client, settings: Settings) -> None:
     experiment_id = await _geo_experiment(client)
     started = await client.get(f"/v1/experiments/{experiment_id}/results", headers=ASYNC)
     await _finished(client, started.headers["location"])

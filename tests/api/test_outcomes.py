@@ -257,9 +257,7 @@ async def test_observations_are_refused_once_outcomes_exist(client: Client) -> N
     experiment_id = await _experiment(client)
     await _post_json(client, experiment_id, [{"unit": "u1", "value": 1}])
     observation = {"channel": "meta", "arm": "holdout", "units": 10, "sum": 10.0, "sum_squares": 20.0}
-    response = await client.post(
-        f"/v1/experiments/{experiment_id}/observations", json={"observations": [observation]}
-    )
+    response = await client.post(f"/v1/experiments/{experiment_id}/observations", json={"observations": [observation]})
     assert response.status_code == 409
 
 

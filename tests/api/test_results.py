@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import math
+import uuid
 from typing import Any
 
+import asyncpg
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from scipy import stats as scipy_stats
 from statsmodels.stats import proportion as sm_proportion
+
+from stats.sequential import always_valid_difference
 
 Client = AsyncTestClient[Litestar]
 
@@ -170,6 +174,47 @@ async def test_sequential_results_fix_the_mixing_variance_at_the_first_look(clie
     )
     assert later["channels"][0]["lift"] == first["channels"][0]["lift"]
     assert "mixture SPRT" in first["channels"][0]["method"]
+
+
+async def test_a_sequential_look_combines_with_the_earlier_looks(client: Client, database_url: str) -> None:
+    """Day 1 shows a clear lift; day 2's totals alone would not. Day 2 reports the running minimum of
+    the p-value and the running intersection of the bounds, each look's own figures recomputed here."""
+    experiment_id = await _experiment(client)
+    day1 = [
+        {"channel": "meta", "arm": "treatment", "units": 90000, "conversions": 4950},
+        {"channel": "meta", "arm": "holdout", "units": 10000, "conversions": 450},
+    ]
+    day2 = [
+        {"channel": "meta", "arm": "treatment", "units": 180000, "conversions": 9000},
+        {"channel": "meta", "arm": "holdout", "units": 20000, "conversions": 990},
+    ]
+    await _post(client, experiment_id, day1)
+    first = (await client.get(f"/v1/experiments/{experiment_id}/results", params={"sequential": "true"})).json()
+    await _post(client, experiment_id, day2)
+    second = (await client.get(f"/v1/experiments/{experiment_id}/results", params={"sequential": "true"})).json()
+    connection = await asyncpg.connect(database_url)
+    try:
+        tau2 = await connection.fetchval(
+            "SELECT mixing_variance FROM sequential_mixing_variances WHERE experiment_id = $1", uuid.UUID(experiment_id)
+        )
+    finally:
+        await connection.close()
+    alone = always_valid_difference(
+        9000 / 180000 - 990 / 20000,
+        0.05 * 0.95 / 180000 + 0.0495 * 0.9505 / 20000,
+        mixing_variance=tau2,
+        alpha=0.05,
+    )
+    day1_lift, day2_lift = first["channels"][0], second["channels"][0]
+    assert day1_lift["p_value"] < 0.05 and alone.p_value is not None and alone.p_value > 0.05
+    assert day2_lift["p_value"] == pytest.approx(min(day1_lift["p_value"], alone.p_value))
+    assert day2_lift["lift"]["absolute"]["ci_low"] == pytest.approx(
+        max(day1_lift["lift"]["absolute"]["ci_low"], alone.ci_low)
+    )
+    assert day2_lift["lift"]["absolute"]["ci_high"] == pytest.approx(
+        min(day1_lift["lift"]["absolute"]["ci_high"], alone.ci_high)
+    )
+    assert "2 looks so far" in day2_lift["method"]
 
 
 async def test_results_carry_a_forest_plot(client: Client) -> None:

@@ -49,9 +49,7 @@ def test_geolift_walkthrough_p_values() -> None:
     assert result.p_value == result.p_value_block == pytest.approx(5 / 105)
     assert result.p_value_iid <= 0.05
     assert 0.005 <= result.p_value_iid <= 0.03
-    ridge = conformal_inference(
-        y, donors, post, alpha=0.1, ridge_lambda=1.6731e9, pointwise=False, statistic="total"
-    )
+    ridge = conformal_inference(y, donors, post, alpha=0.1, ridge_lambda=1.6731e9, pointwise=False, statistic="total")
     assert ridge.p_value <= 0.05
     assert ridge.p_value_iid <= 0.05
 

@@ -13,7 +13,9 @@ from stats.arm_statistics import ArmSummary
 from stats.errors import InvalidProblem
 from stats.holdout_analysis import analyze_channel, analyze_sequential_channel
 from stats.sequential import (
+    EarlierLook,
     always_valid_difference,
+    combine_looks,
     mixing_variance_for_horizon,
     running_intersection,
     running_min,
@@ -141,3 +143,33 @@ def test_invalid_input_names_the_field(kwargs: dict[str, float], field: str) -> 
 def test_no_variation_gives_no_interval() -> None:
     result = always_valid_difference(0.0, 0.0, mixing_variance=1.0)
     assert result.p_value is None and result.ci_low is None and result.warnings
+
+
+def test_combining_looks_keeps_the_running_intersection_and_minimum() -> None:
+    first = always_valid_difference(0.02, 1e-5, mixing_variance=1e-4, alpha=0.05)
+    second = always_valid_difference(0.005, 5e-6, mixing_variance=1e-4, alpha=0.05)
+    assert first.p_value is not None and second.p_value is not None
+    assert first.ci_low is not None and first.ci_high is not None
+    assert second.ci_low is not None and second.ci_high is not None
+    combined = combine_looks(second, [EarlierLook(first.ci_low, first.ci_high, first.p_value)])
+    assert combined.looks == 2
+    assert combined.estimate == second.estimate
+    assert combined.p_value == min(first.p_value, second.p_value)
+    assert combined.ci_low == max(first.ci_low, second.ci_low)
+    assert combined.ci_high == min(first.ci_high, second.ci_high)
+
+
+def test_a_significant_look_stays_significant_after_weaker_ones() -> None:
+    strong = always_valid_difference(0.03, 1e-5, mixing_variance=1e-4, alpha=0.05)
+    weak = always_valid_difference(0.0, 5e-6, mixing_variance=1e-4, alpha=0.05)
+    assert strong.p_value is not None and strong.p_value < 0.05
+    assert weak.p_value is not None and weak.p_value > 0.05
+    combined = combine_looks(weak, [EarlierLook(strong.ci_low, strong.ci_high, strong.p_value)])
+    assert combined.p_value is not None and combined.p_value < 0.05
+    assert combined.ci_low is not None and combined.ci_low > 0.0
+
+
+def test_a_look_without_an_interval_keeps_the_earlier_bounds() -> None:
+    empty = always_valid_difference(0.0, 0.0, mixing_variance=1e-4, alpha=0.05)
+    combined = combine_looks(empty, [EarlierLook(-0.01, 0.02, 0.4)])
+    assert (combined.ci_low, combined.ci_high, combined.p_value) == (-0.01, 0.02, 0.4)
