@@ -10,11 +10,9 @@ from uuid import UUID
 import asyncpg
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.exceptions import HTTPException
 from litestar.openapi.spec import Example, OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 from litestar.params import FromPath, Parameter, QueryParameter
 from litestar.response import Stream
-from litestar.status_codes import HTTP_413_REQUEST_ENTITY_TOO_LARGE
 
 from api.assignments import service
 from api.assignments.schemas import (
@@ -27,9 +25,9 @@ from api.assignments.schemas import (
     UnitAssignment,
 )
 from api.errors import problem_responses
+from api.request_bodies import CSV_MEDIA_TYPE, media_type, read_capped_body
 from api.settings import get_settings
 
-CSV_MEDIA_TYPE = "text/csv"
 HASH_DESCRIPTION = (
     "The arm is a pure function of (experiment salt, channel name, unit id): "
     '`u = BLAKE2b-64(UTF-8(salt + "\\x1f" + channel + "\\x1f" + unit))` read big-endian, '
@@ -82,20 +80,6 @@ class CreateAssignmentsOperation(Operation):
         )
 
 
-async def read_capped_body(request: Request[Any, Any, Any], limit: int | None) -> bytes:
-    parts: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if limit is not None and size > limit:
-            raise HTTPException(
-                status_code=HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-                detail=f"A JSON body may be at most {limit} bytes; send large uploads as text/csv",
-            )
-        parts.append(chunk)
-    return b"".join(parts)
-
-
 class AssignmentController(Controller):
     path = "/v1/experiments"
     tags = ["assignments"]
@@ -122,13 +106,10 @@ class AssignmentController(Controller):
     async def create(
         self, pool: NamedDependency[asyncpg.Pool], request: Request[Any, Any, Any], experiment_id: FromPath[UUID]
     ) -> AssignmentBatch | BulkAssignmentResult:
-        media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-        if media_type == CSV_MEDIA_TYPE:
+        if media_type(request) == CSV_MEDIA_TYPE:
             chunks: AsyncIterator[bytes] = request.stream()
             return await service.bulk_assign(pool, experiment_id, chunks)
-        app_limit = request.app.request_max_body_size
-        body = await read_capped_body(request, app_limit if isinstance(app_limit, int) else None)
-        decoded = service.decode_request(body)
+        decoded = service.decode_request(await read_capped_body(request))
         return await service.assign_units(pool, experiment_id, decoded.units)
 
     @get(

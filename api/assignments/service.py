@@ -20,7 +20,6 @@ from uuid import UUID
 
 import anyio.to_thread
 import asyncpg
-import msgspec
 
 from api.assignments.repository import AssignmentRepository, Row
 from api.assignments.schemas import (
@@ -36,6 +35,7 @@ from api.assignments.schemas import (
 )
 from api.database import Connection
 from api.errors import Conflict, InvalidInput, NotFound, invalid_field
+from api.request_bodies import decode_json_body
 from stats.assignment_hash import ARM_NAMES, assign_channels, holdout_masks
 from stats.srm import SRM_THRESHOLD, sample_ratio_mismatch
 
@@ -81,16 +81,7 @@ def validate_units(units: Sequence[str]) -> None:
 
 def decode_request(body: bytes) -> AssignmentRequest:
     """Decode and validate a JSON body, naming the offending path on failure."""
-    try:
-        request = msgspec.json.decode(body, type=AssignmentRequest)
-    except msgspec.ValidationError as exc:
-        message = str(exc)
-        path = "body"
-        if "at `$" in message:
-            path = message.split("at `$", 1)[1].split("`", 1)[0].lstrip(".") or "body"
-        raise invalid_field(path, message.split(" - at `$", 1)[0]) from exc
-    except msgspec.DecodeError as exc:
-        raise invalid_field("body", f"is not valid JSON ({exc})") from exc
+    request = decode_json_body(body, AssignmentRequest)
     validate_units(request.units)
     return request
 

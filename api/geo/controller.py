@@ -17,9 +17,8 @@ from litestar.types import Empty
 from api.errors import invalid_field, problem_responses
 from api.geo import service
 from api.geo.schemas import GeoDataset, GeoDatasetUpload, GeoSeries
+from api.request_bodies import CSV_MEDIA_TYPE, media_type
 from api.settings import get_settings
-
-CSV_MEDIA_TYPE = "text/csv"
 
 UPLOAD_EXAMPLES = [
     Example(
@@ -40,8 +39,7 @@ UPLOAD_EXAMPLES = [
 
 
 def _is_csv(request: Request[Any, Any, Any]) -> bool:
-    content_type = request.headers.get("content-type", "")
-    return content_type.split(";", 1)[0].strip().lower() == CSV_MEDIA_TYPE
+    return media_type(request) == CSV_MEDIA_TYPE
 
 
 class GeoUploadRequest(Request[Any, Any, Any]):

@@ -12,7 +12,6 @@ from litestar.di import NamedDependency
 from litestar.openapi.spec import Example, OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 from litestar.params import Body, FromPath
 
-from api.assignments.controller import CSV_MEDIA_TYPE, read_capped_body
 from api.errors import problem_responses
 from api.outcomes import service
 from api.outcomes.schemas import (
@@ -22,6 +21,7 @@ from api.outcomes.schemas import (
     SpendAccepted,
     SpendUpload,
 )
+from api.request_bodies import CSV_MEDIA_TYPE, media_type, read_capped_body
 from api.settings import get_settings
 
 _NUMBER = Schema(type=OpenAPIType.NUMBER, minimum=-MAX_ABS_VALUE, maximum=MAX_ABS_VALUE)
@@ -137,12 +137,9 @@ class OutcomeController(Controller):
     async def create(
         self, pool: NamedDependency[asyncpg.Pool], request: Request[Any, Any, Any], experiment_id: FromPath[UUID]
     ) -> OutcomesAccepted:
-        media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-        if media_type == CSV_MEDIA_TYPE:
+        if media_type(request) == CSV_MEDIA_TYPE:
             return await service.store_csv_outcomes(pool, experiment_id, request.stream())
-        app_limit = request.app.request_max_body_size
-        body = await read_capped_body(request, app_limit if isinstance(app_limit, int) else None)
-        return await service.store_json_outcomes(pool, experiment_id, body)
+        return await service.store_json_outcomes(pool, experiment_id, await read_capped_body(request))
 
     @put(
         "/spend",

@@ -22,7 +22,6 @@ from uuid import UUID
 
 import anyio.to_thread
 import asyncpg
-import msgspec
 
 from api.assignments.service import unit_problem
 from api.database import Connection
@@ -35,6 +34,7 @@ from api.outcomes.schemas import (
     SpendAccepted,
     SpendUpload,
 )
+from api.request_bodies import decode_json_body
 from api.sql_queries import load_queries
 
 QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
@@ -105,16 +105,7 @@ def parse_csv_rows(lines: Sequence[bytes], first_line: int, *, covariate: bool, 
 
 def decode_upload(body: bytes, *, conversion: bool) -> list[StagedRow]:
     """A JSON body as staged rows (index as the line number), naming the offending path on failure."""
-    try:
-        upload = msgspec.json.decode(body, type=OutcomesUpload)
-    except msgspec.ValidationError as exc:
-        message = str(exc)
-        path = "body"
-        if "at `$" in message:
-            path = message.split("at `$", 1)[1].split("`", 1)[0].lstrip(".") or "body"
-        raise invalid_field(path, message.split(" - at `$", 1)[0]) from exc
-    except msgspec.DecodeError as exc:
-        raise invalid_field("body", f"is not valid JSON ({exc})") from exc
+    upload = decode_json_body(body, OutcomesUpload)
     with_covariate = upload.outcomes[0].covariate is not None
     rows: list[StagedRow] = []
     for index, item in enumerate(upload.outcomes):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import csv
 import uuid
 from typing import Any
 
@@ -15,20 +14,14 @@ from litestar.testing import AsyncTestClient
 from api.app import create_app
 from api.jobs.runner import preferred_wait
 from api.settings import Settings
-from tests.conftest import DATA_DIR
+from tests.api.test_geo_results import geolift_csv
 
 Client = AsyncTestClient[Litestar]
 ASYNC = {"Prefer": "respond-async"}
 
 
-def _geolift_csv() -> str:
-    with (DATA_DIR / "geolift" / "GeoLift_Test.csv").open() as fh:
-        rows = list(csv.DictReader(fh))
-    return "geo,kpi,date\n" + "".join(f"{r['location']},{r['Y']},{r['date']}\n" for r in rows)
-
-
 async def _geo_experiment(client: Client, test_end: str = "2021-04-15") -> str:
-    upload = await client.post("/v1/geo/datasets", content=_geolift_csv(), headers={"Content-Type": "text/csv"})
+    upload = await client.post("/v1/geo/datasets", content=geolift_csv(), headers={"Content-Type": "text/csv"})
     assert upload.status_code == 201, upload.text
     body = {
         "kind": "geo",
