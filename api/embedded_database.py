@@ -34,8 +34,11 @@ def start_embedded_postgres(data_dir: Path) -> str:
     return uri
 
 
-def stop_embedded_postgres() -> None:
-    """Stop every embedded server this process started."""
-    for server in _servers.values():
+def stop_embedded_postgres(data_dir: Path) -> None:
+    """Stop the embedded server whose cluster is under ``data_dir``, if this process started it.
+
+    Other embedded servers of the process (another data directory) keep running.
+    """
+    server = _servers.pop((data_dir / "postgres").resolve(), None)
+    if server is not None:
         server.cleanup()
-    _servers.clear()

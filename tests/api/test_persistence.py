@@ -24,10 +24,10 @@ async def test_experiments_survive_a_restart_of_the_service_on_the_embedded_data
     }
     async with AsyncTestClient(app=create_app(embedded)) as client:
         created = (await client.post("/v1/experiments", json=body)).json()
-    stop_embedded_postgres()
+    stop_embedded_postgres(tmp_path)
     assert (tmp_path / "postgres" / "PG_VERSION").exists()
     async with AsyncTestClient(app=create_app(embedded)) as client:
         fetched = await client.get(f"/v1/experiments/{created['id']}")
-    stop_embedded_postgres()
+    stop_embedded_postgres(tmp_path)
     assert fetched.status_code == 200
     assert fetched.json() == created
