@@ -6,6 +6,7 @@ reads the JSON alternative with these instead, with the same caps and problem do
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
 import msgspec
@@ -53,3 +54,60 @@ def decode_json_body(body: bytes, type: type[T]) -> T:
         raise invalid_field(path, message.split(" - at `$", 1)[0]) from exc
     except msgspec.DecodeError as exc:
         raise invalid_field("body", f"is not valid JSON ({exc})") from exc
+
+
+async def complete_lines(chunks: AsyncIterator[bytes], *, max_line_bytes: int) -> AsyncIterator[list[bytes]]:
+    """The lines of a streamed body (without their ``\\n``), one list per chunk that completes some.
+
+    The last line need not end with a newline. A line that grows past ``max_line_bytes`` is refused
+    with a 400 naming it as soon as it does, so a body without newlines costs linear time and bounded
+    memory rather than re-scanning an ever longer buffer.
+    """
+    buffer = b""
+    line_number = 1
+    async for chunk in chunks:
+        if not chunk:
+            continue
+        if b"\n" not in chunk:
+            buffer += chunk
+            if len(buffer) > max_line_bytes:
+                raise invalid_field(f"line {line_number}", f"is longer than {max_line_bytes} bytes")
+            continue
+        lines = (buffer + chunk).split(b"\n")
+        buffer = lines.pop()
+        if len(buffer) > max_line_bytes:
+            raise invalid_field(f"line {line_number + len(lines)}", f"is longer than {max_line_bytes} bytes")
+        line_number += len(lines)
+        yield lines
+    if buffer:
+        yield [buffer]
+
+
+async def line_batches(
+    chunks: AsyncIterator[bytes], *, batch_lines: int, max_line_bytes: int
+) -> AsyncIterator[tuple[int, list[bytes]]]:
+    """``(number of the first line, lines)`` in batches of at most ``batch_lines``, from line 1 (the header).
+
+    Blank lines at the very end of the body are dropped. So that this holds across batches, a batch is
+    never cut just after blank lines while more of the body may follow; blank lines inside the body are
+    passed on, for the parser to refuse.
+    """
+    pending: list[bytes] = []
+    first = 1
+    async for lines in complete_lines(chunks, max_line_bytes=max_line_bytes):
+        pending.extend(lines)
+        while len(pending) > batch_lines:
+            cut = batch_lines
+            while cut > 0 and not pending[cut - 1].rstrip(b"\r"):
+                cut -= 1
+            if cut == 0:
+                if len(pending) < 4 * batch_lines:
+                    break  # only blank lines so far: wait for what follows them
+                cut = batch_lines  # a flood of blank lines: pass them on (they will be refused)
+            yield first, pending[:cut]
+            pending = pending[cut:]
+            first += cut
+    while pending and not pending[-1].rstrip(b"\r"):
+        pending.pop()
+    if pending:
+        yield first, pending

@@ -35,11 +35,12 @@ from api.assignments.schemas import (
 )
 from api.database import Connection
 from api.errors import Conflict, InvalidInput, NotFound, invalid_field
-from api.request_bodies import decode_json_body
+from api.request_bodies import decode_json_body, line_batches
 from stats.assignment_hash import ARM_NAMES, assign_channels, holdout_masks
 from stats.srm import SRM_THRESHOLD, sample_ratio_mismatch
 
 CSV_BATCH_UNITS = 50_000
+MAX_CSV_LINE_BYTES = 1024  # a 256-byte unit id, quoted with every quote doubled, fits
 CSV_HEADER = "unit"
 _FORBIDDEN = ("\x00", "\r", "\n")
 
@@ -185,34 +186,16 @@ async def get_unit(pool: asyncpg.Pool, experiment_id: UUID, unit: str, *, assign
 
 async def _batches(chunks: AsyncIterator[bytes]) -> AsyncIterator[tuple[int, list[bytes]]]:
     """Split a byte stream into lines; yield (number of the first line, lines) batches, header checked."""
-    buffer = b""
     header_seen = False
-    batch: list[bytes] = []
-    first = 2
-    async for chunk in chunks:
-        if not chunk:
-            continue
-        lines = (buffer + chunk).split(b"\n")
-        buffer = lines.pop()
-        if not header_seen and lines:
-            check_csv_header(lines[0])
-            header_seen = True
-            lines = lines[1:]
-        batch.extend(lines)
-        while len(batch) >= CSV_BATCH_UNITS:
-            yield first, batch[:CSV_BATCH_UNITS]
-            batch = batch[CSV_BATCH_UNITS:]
-            first += CSV_BATCH_UNITS
-    if buffer.rstrip(b"\r"):
+    async for first, lines in line_batches(chunks, batch_lines=CSV_BATCH_UNITS, max_line_bytes=MAX_CSV_LINE_BYTES):
         if not header_seen:
-            check_csv_header(buffer)
+            check_csv_header(lines.pop(0))
             header_seen = True
-        else:
-            batch.append(buffer)
+            first += 1
+        if lines:
+            yield first, lines
     if not header_seen:
         raise invalid_field("line 1", f"the body is empty; send the header `{CSV_HEADER}` then one unit per line")
-    if batch:
-        yield first, batch
 
 
 @dataclass(frozen=True)

@@ -310,17 +310,23 @@ def _from_tbr(
     )
 
 
-async def geo_experiment_results(
-    connection: Connection,
-    experiment_row: Any,
-    method: str = "synthetic_control",
-    confidence_level: float = 0.9,
-    *,
-    n_permutations: int = DEFAULT_PERMUTATIONS,
-    seed: int = 0,
-    progress: Callable[[float], None] | None = None,
-) -> GeoResults:
-    """The results of a geo experiment (``experiments`` row) by ``method`` at ``confidence_level``.
+@dataclass(frozen=True)
+class GeoRun:
+    """Everything a geo result is computed from, loaded from the database: no connection needed after."""
+
+    experiment_id: UUID
+    method: str
+    confidence_level: float
+    window: _Window
+    treated: list[str]
+    controls: list[str]
+    spend: float | None
+
+
+async def load_geo_run(
+    connection: Connection, experiment_row: Any, method: str = "synthetic_control", confidence_level: float = 0.9
+) -> GeoRun:
+    """Validate the request and load the panel window a geo result needs.
 
     400 for an unknown method, a confidence level outside (0, 1) or treatment markets missing from the
     dataset; 409 when the dataset does not cover the pre and test periods on every market.
@@ -341,8 +347,20 @@ async def geo_experiment_results(
     controls = [g for g in window.geos if g not in treated_set]
     if len(controls) < 2:
         raise invalid_field("treatment_markets", "leaves fewer than 2 control markets in the dataset")
+    return GeoRun(experiment_id, method, confidence_level, window, treated, controls, spend)
 
-    if method == "tbr":
+
+async def compute_geo_results(
+    run: GeoRun,
+    *,
+    n_permutations: int = DEFAULT_PERMUTATIONS,
+    seed: int = 0,
+    progress: Callable[[float], None] | None = None,
+) -> GeoResults:
+    """Estimate the lift of a loaded geo run in a worker thread (the event loop stays free)."""
+    window, treated, controls = run.window, run.treated, run.controls
+    if run.method == "tbr":
+        treated_set = set(treated)
         rows = np.array([i for i, g in enumerate(window.geos) if g in treated_set])
         others = np.array([i for i, g in enumerate(window.geos) if g not in treated_set])
         tbr = await asyncio.to_thread(
@@ -351,14 +369,14 @@ async def geo_experiment_results(
             window.panel[others].sum(axis=0),
             window.pre,
             window.post,
-            confidence_level,
-            spend,
+            run.confidence_level,
+            run.spend,
             n_treated_geos=len(treated),
         )
-        return _from_tbr(experiment_id, tbr, window, treated, controls)
+        return _from_tbr(run.experiment_id, tbr, window, treated, controls)
 
     geo_method: Literal["synthetic_control", "augmented_synthetic_control"] = (
-        "synthetic_control" if method == "synthetic_control" else "augmented_synthetic_control"
+        "synthetic_control" if run.method == "synthetic_control" else "augmented_synthetic_control"
     )
     estimate = await asyncio.to_thread(
         lambda: estimate_geo_lift(
@@ -368,11 +386,27 @@ async def geo_experiment_results(
             window.pre,
             window.post,
             geo_method,
-            confidence_level,
-            spend,
+            run.confidence_level,
+            run.spend,
             seed,
             n_permutations=n_permutations,
             progress=progress,
         )
     )
-    return _from_geo_lift(experiment_id, estimate, window)
+    return _from_geo_lift(run.experiment_id, estimate, window)
+
+
+async def geo_experiment_results(
+    connection: Connection,
+    experiment_row: Any,
+    method: str = "synthetic_control",
+    confidence_level: float = 0.9,
+    *,
+    n_permutations: int = DEFAULT_PERMUTATIONS,
+    seed: int = 0,
+    progress: Callable[[float], None] | None = None,
+) -> GeoResults:
+    """The results of a geo experiment (``experiments`` row) by ``method`` at ``confidence_level``:
+    :func:`load_geo_run` then :func:`compute_geo_results`."""
+    run = await load_geo_run(connection, experiment_row, method, confidence_level)
+    return await compute_geo_results(run, n_permutations=n_permutations, seed=seed, progress=progress)

@@ -45,6 +45,7 @@ from stats.panel_quality import PanelQuality, assess_panel
 REQUIRED_COLUMNS = ("date", "geo", "kpi")
 OPTIONAL_COLUMNS = ("spend",)
 BLOCK_BYTES = 1024 * 1024
+MAX_LINE_BYTES = 64 * 1024  # no panel row comes near this; a longer one is not CSV we can read
 COPY_CHUNK_ROWS = 100_000
 LISTED_FINDINGS = 1000
 MAX_PANEL_CELLS = 50_000_000
@@ -316,6 +317,8 @@ async def csv_blocks(stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         while len(pending) >= BLOCK_BYTES:
             cut = pending.rfind(b"\n", 0, BLOCK_BYTES) + 1 or pending.find(b"\n", BLOCK_BYTES) + 1
             if not cut:
+                if len(pending) > BLOCK_BYTES + MAX_LINE_BYTES:
+                    raise invalid_field("body", f"has a line longer than {MAX_LINE_BYTES} bytes")
                 break
             block = bytes(pending[:cut])
             del pending[:cut]

@@ -28,3 +28,8 @@ SELECT position, name, holdout_fraction FROM experiment_channels WHERE experimen
 
 -- name: has_outcomes
 SELECT EXISTS (SELECT 1 FROM holdout_outcomes WHERE experiment_id = $1);
+
+-- name: lock_results_data
+-- Serialises the writers of one experiment's results data (observations and outcomes): it takes one
+-- kind or the other, and two outcome uploads of the same units must not deadlock.
+SELECT pg_advisory_xact_lock(hashtextextended('counterfact:results-data:' || $1::uuid::text, 0));

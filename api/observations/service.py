@@ -48,6 +48,7 @@ async def store_observations(
         experiment = await fetch_experiment_row(connection, experiment_id)
         if experiment["kind"] != "holdout":
             raise Conflict("Observations are for holdout experiments; geo experiments read their dataset")
+        await connection.execute(QUERIES["lock_results_data"], experiment_id)
         if await connection.fetchval(QUERIES["has_outcomes"], experiment_id):
             raise Conflict(
                 "This experiment's results come from unit-level outcomes; it cannot take aggregate observations too",

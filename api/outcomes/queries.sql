@@ -46,3 +46,8 @@ INSERT INTO channel_spend (experiment_id, channel_position, spend, value_per_con
 SELECT $1, t.* FROM unnest($2::smallint[], $3::float8[], $4::float8[]) AS t (channel_position, spend, value_per_conversion)
 ON CONFLICT (experiment_id, channel_position) DO UPDATE
     SET spend = EXCLUDED.spend, value_per_conversion = EXCLUDED.value_per_conversion, recorded_at = clock_timestamp();
+
+-- name: lock_results_data
+-- Serialises the writers of one experiment's results data (observations and outcomes): it takes one
+-- kind or the other, and two outcome uploads of the same units must not deadlock.
+SELECT pg_advisory_xact_lock(hashtextextended('counterfact:results-data:' || $1::uuid::text, 0));

@@ -34,12 +34,13 @@ from api.outcomes.schemas import (
     SpendAccepted,
     SpendUpload,
 )
-from api.request_bodies import decode_json_body
+from api.request_bodies import decode_json_body, line_batches
 from api.sql_queries import load_queries
 
 QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
 STAGING_TABLE = "outcome_staging"
 CSV_BATCH_ROWS = 50_000
+MAX_CSV_LINE_BYTES = 2048  # a quoted 256-byte unit id and two numbers fit many times over
 BULK_TIMEOUT_SECONDS = 3600.0
 CSV_HEADERS = {("unit", "value"): False, ("unit", "value", "covariate"): True}
 
@@ -91,6 +92,8 @@ def parse_csv_rows(lines: Sequence[bytes], first_line: int, *, covariate: bool, 
     rows: list[StagedRow] = []
     for offset, raw in enumerate(lines):
         line = first_line + offset
+        if not raw.strip():
+            raise invalid_field(f"line {line}", "is blank; only the end of the file may hold blank lines")
         fields = _split_csv_line(raw.rstrip(b"\r"), line)
         if len(fields) != columns:
             raise invalid_field(f"line {line}", f"has {len(fields)} columns; the header names {columns}")
@@ -122,35 +125,16 @@ def decode_upload(body: bytes, *, conversion: bool) -> list[StagedRow]:
 
 async def csv_batches(chunks: AsyncIterator[bytes]) -> AsyncIterator[tuple[bytes | None, int, list[bytes]]]:
     """Split a byte stream into lines: yields (header line or None, first line number, data lines)."""
-    buffer = b""
-    header: bytes | None = None
-    batch: list[bytes] = []
-    first = 2
-    async for chunk in chunks:
-        if not chunk:
-            continue
-        lines = (buffer + chunk).split(b"\n")
-        buffer = lines.pop()
-        if header is None and lines:
-            header = lines.pop(0)
-            yield header, first, []
-        batch.extend(lines)
-        while len(batch) >= CSV_BATCH_ROWS:
-            yield None, first, batch[:CSV_BATCH_ROWS]
-            batch = batch[CSV_BATCH_ROWS:]
-            first += CSV_BATCH_ROWS
-    if buffer.rstrip(b"\r"):
-        if header is None:
-            header = buffer
-            yield header, first, []
-        else:
-            batch.append(buffer)
-    if header is None:
+    header_seen = False
+    async for first, lines in line_batches(chunks, batch_lines=CSV_BATCH_ROWS, max_line_bytes=MAX_CSV_LINE_BYTES):
+        if not header_seen:
+            header_seen = True
+            yield lines.pop(0), 1, []
+            first += 1
+        if lines:
+            yield None, first, lines
+    if not header_seen:
         raise invalid_field("line 1", "the body is empty; send the header `unit,value[,covariate]` then one row a line")
-    while batch and not batch[-1].rstrip(b"\r"):
-        batch.pop()  # trailing blank lines
-    if batch:
-        yield None, first, batch
 
 
 # --- storage --------------------------------------------------------------------------------------
@@ -169,6 +153,7 @@ async def open_target(connection: Connection, experiment_id: UUID) -> OutcomeTar
         raise NotFound(f"No experiment with id {experiment_id}")
     if row["kind"] != "holdout":
         raise Conflict("Unit-level outcomes are for holdout experiments; geo experiments read their dataset")
+    await connection.execute(QUERIES["lock_results_data"], experiment_id)
     if await connection.fetchval(QUERIES["has_observations"], experiment_id):
         raise Conflict(
             "This experiment's results come from aggregate observations; it cannot take unit-level outcomes too",
@@ -198,13 +183,15 @@ class _Stager:
     async def commit_rows(self, target: OutcomeTarget, *, json_body: bool) -> OutcomesAccepted:
         """Refuse repeated units, report unassigned ones, then upsert everything staged."""
         connection = self.connection
-        await connection.execute(f"ANALYZE {STAGING_TABLE}")
-        repeat = await connection.fetchrow(QUERIES["first_repeat"])
+        await connection.execute(f"ANALYZE {STAGING_TABLE}", timeout=BULK_TIMEOUT_SECONDS)
+        repeat = await connection.fetchrow(QUERIES["first_repeat"], timeout=BULK_TIMEOUT_SECONDS)
         if repeat is not None:
             where = f"outcomes[{repeat['last_line']}].unit" if json_body else f"line {repeat['last_line']}, column unit"
             earlier = f"outcomes[{repeat['first_line']}]" if json_body else f"line {repeat['first_line']}"
             raise invalid_field(where, f"unit {repeat['unit']!r} already has an outcome in this upload ({earlier})")
-        unassigned = await connection.fetchrow(QUERIES["unassigned"], target.experiment_id, MAX_UNASSIGNED_EXAMPLES)
+        unassigned = await connection.fetchrow(
+            QUERIES["unassigned"], target.experiment_id, MAX_UNASSIGNED_EXAMPLES, timeout=BULK_TIMEOUT_SECONDS
+        )
         written = await connection.fetchrow(
             QUERIES["upsert_outcomes"], target.experiment_id, timeout=BULK_TIMEOUT_SECONDS
         )

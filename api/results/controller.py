@@ -14,7 +14,7 @@ from litestar.status_codes import HTTP_202_ACCEPTED
 
 from api.errors import invalid_field, problem_responses
 from api.experiments.service import fetch_experiment_row
-from api.geo.results import geo_experiment_results
+from api.geo.results import compute_geo_results, load_geo_run
 from api.geo.schemas import GeoResults
 from api.jobs.runner import JobRunner, ProgressReporter, preferred_wait
 from api.jobs.schemas import Job
@@ -91,16 +91,14 @@ class ResultsController(Controller):
             raise invalid_field("method", "applies to geo experiments only")
 
         async def compute(progress: ProgressReporter) -> HoldoutResults | GeoResults:
-            async with pool.acquire() as connection, connection.transaction(isolation="repeatable_read"):
-                await connection.execute("SET LOCAL statement_timeout = 0")  # slow calls become jobs instead
-                if experiment["kind"] == "geo":
-                    return await geo_experiment_results(
-                        connection,
-                        experiment,
-                        method or "synthetic_control",
-                        confidence_level or 0.9,
-                        progress=progress,
+            if experiment["kind"] == "geo":
+                async with pool.acquire() as connection:
+                    run = await load_geo_run(
+                        connection, experiment, method or "synthetic_control", confidence_level or 0.9
                     )
+                return await compute_geo_results(run, progress=progress)  # no connection held meanwhile
+            async with pool.acquire() as connection, connection.transaction():
+                await connection.execute("SET LOCAL statement_timeout = 0")  # slow calls become jobs instead
                 return await holdout_results(
                     connection,
                     experiment,

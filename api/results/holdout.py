@@ -35,6 +35,9 @@ from stats.lift import CostPerIncremental, ScaledEstimate
 from stats.sequential import EarlierLook, mixing_variance_for_horizon
 
 ARM_NAMES = ("treatment", "holdout")
+# Aggregating tens of millions of outcomes may outlast the service-wide statement timeout; the request
+# has become a job by then (api.jobs), and the results transaction lifts the server-side limit.
+AGGREGATE_TIMEOUT_SECONDS = 3600.0
 QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
 FIXED_METHOD = {
     "proportion": "unpooled (Wald) z-test for the difference; relative lift by the delta method on the log ratio",
@@ -168,7 +171,8 @@ async def _mixing_variance(
     """τ² of the channel's mixture SPRT: fixed at the first sequential look and reused at every later one,
     tuned to that first look's variance (a τ² that changed between looks would void the guarantee)."""
     proposed = mixing_variance_for_horizon(variance, alpha=alpha)
-    stored: float = await connection.fetchval(QUERIES["fix_mixing_variance"], experiment_id, position, proposed)
+    await connection.execute(QUERIES["propose_mixing_variance"], experiment_id, position, proposed)
+    stored: float = await connection.fetchval(QUERIES["select_mixing_variance"], experiment_id, position)
     return stored
 
 
@@ -208,9 +212,9 @@ async def _from_outcomes(
 ) -> tuple[dict[str, _ChannelData], OutcomeCoverage]:
     """Per channel and arm sufficient statistics aggregated in SQL from the outcomes joined to assignments."""
     meta = await connection.fetch(QUERIES["select_channels_with_spend"], experiment_id)
-    aggregates = await connection.fetch(QUERIES["aggregate_outcomes"], experiment_id)
+    aggregates = await connection.fetch(QUERIES["aggregate_outcomes"], experiment_id, timeout=AGGREGATE_TIMEOUT_SECONDS)
     by_key = {(r["position"], r["arm"]): r for r in aggregates}
-    stored: int = await connection.fetchval(QUERIES["count_outcomes"], experiment_id)
+    stored: int = await connection.fetchval(QUERIES["count_outcomes"], experiment_id, timeout=AGGREGATE_TIMEOUT_SECONDS)
     matched = sum(int(r["units"]) for r in aggregates if r["position"] == 0)
     unassigned = stored - matched
     channels: dict[str, _ChannelData] = {}
@@ -218,24 +222,22 @@ async def _from_outcomes(
     for channel in meta:
         data = _ChannelData(channel["channel_position"], channel["holdout_fraction"], {}, [])
         channels[channel["channel"]] = data
-        for code in (0, 1):
-            aggregate = by_key.get((channel["channel_position"], code))
-            units = 0 if aggregate is None else int(aggregate["units"])
-            if units == 0:
-                missing.append(f"{channel['channel']}/{ARM_NAMES[code]}")
-                continue
-            assert aggregate is not None
+        arms = {code: by_key.get((channel["channel_position"], code)) for code in (0, 1)}
+        present = {code: a for code, a in arms.items() if a is not None and int(a["units"]) > 0}
+        missing += [f"{channel['channel']}/{ARM_NAMES[code]}" for code in (0, 1) if code not in present]
+        if len(present) < 2:
+            continue
+        # CUPED needs the covariate of every analysed unit in both arms; otherwise neither arm uses it.
+        with_covariate = all(int(a["covariate_units"]) == int(a["units"]) for a in present.values())
+        if not with_covariate and any(int(a["covariate_units"]) > 0 for a in present.values()):
+            data.notes.append("only some outcomes carry a covariate, so CUPED is not applied")
+        for code, aggregate in present.items():
+            units = int(aggregate["units"])
             lacking = int(aggregate["assigned"]) - units
             if lacking:
                 data.notes.append(
                     f"{lacking:,} assigned {ARM_NAMES[code]} units have no outcome and are left out; if they simply "
                     "did not convert or spend, send 0 for them"
-                )
-            with_covariate = int(aggregate["covariate_units"]) == units
-            if not with_covariate and int(aggregate["covariate_units"]) > 0:
-                data.notes.append(
-                    f"only {int(aggregate['covariate_units']):,} of {units:,} {ARM_NAMES[code]} outcomes carry a "
-                    "covariate, so CUPED is not applied"
                 )
             data.arms[code] = {
                 "units": units,

@@ -45,18 +45,14 @@ GROUP BY a.position, a.arm;
 -- All stored outcomes of the experiment; those not matched by any assignment were never assigned.
 SELECT count(*) FROM holdout_outcomes WHERE experiment_id = $1;
 
--- name: fix_mixing_variance
--- The first look fixes τ²; later looks read the stored value.
-WITH inserted AS (
-    INSERT INTO sequential_mixing_variances (experiment_id, channel_position, mixing_variance)
-    VALUES ($1, $2, $3)
-    ON CONFLICT (experiment_id, channel_position) DO NOTHING
-    RETURNING mixing_variance
-)
-SELECT mixing_variance FROM inserted
-UNION ALL
-SELECT mixing_variance FROM sequential_mixing_variances WHERE experiment_id = $1 AND channel_position = $2
-LIMIT 1;
+-- name: propose_mixing_variance
+-- The first look fixes τ²; a concurrent first look waits here and then keeps the stored value.
+INSERT INTO sequential_mixing_variances (experiment_id, channel_position, mixing_variance)
+VALUES ($1, $2, $3)
+ON CONFLICT (experiment_id, channel_position) DO NOTHING;
+
+-- name: select_mixing_variance
+SELECT mixing_variance FROM sequential_mixing_variances WHERE experiment_id = $1 AND channel_position = $2;
 
 -- name: select_earlier_looks
 SELECT ci_low, ci_high, p_value

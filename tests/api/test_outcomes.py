@@ -3,6 +3,7 @@ run on the same unit-level data, with strays counted and bad rows refused."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import numpy as np
@@ -281,3 +282,63 @@ async def test_spend_for_an_unknown_channel_names_it(client: Client) -> None:
     response = await client.put(f"/v1/experiments/{experiment_id}/spend", json=spend)
     assert response.status_code == 400
     assert response.json()["invalid_params"][0]["name"] == "channels[0].channel"
+
+
+async def test_a_line_without_end_is_refused_once_it_passes_the_line_limit(client: Client) -> None:
+    experiment_id = await _experiment(client)
+    response = await _post_csv(client, experiment_id, b"unit,value\nu1," + b"9" * 5_000_000)
+    assert response.status_code == 400
+    assert response.json()["invalid_params"][0]["name"] == "line 2"
+
+
+async def test_blank_lines_at_the_end_are_ignored_even_after_a_full_batch(client: Client) -> None:
+    experiment_id = await _experiment(client)
+    units = [f"u{i}" for i in range(50_000)]
+    body = _csv(units, np.ones(len(units))) + b"\n\n\r\n"
+    response = await _post_csv(client, experiment_id, body)
+    assert response.status_code == 200, response.text
+    assert response.json()["received"] == 50_000
+
+
+async def test_a_blank_line_inside_the_file_names_its_line(client: Client) -> None:
+    experiment_id = await _experiment(client)
+    response = await _post_csv(client, experiment_id, b"unit,value\nu1,1\n\nu2,2\n")
+    assert response.status_code == 400
+    assert response.json()["invalid_params"][0]["name"] == "line 3"
+
+
+async def test_covariates_on_some_outcomes_only_leave_cuped_out_with_a_note(client: Client) -> None:
+    experiment_id = await _experiment(client)
+    holdout = await _assign(client, experiment_id, UNITS)
+    values = np.arange(len(UNITS), dtype=float) % 11
+    await _post_csv(client, experiment_id, _csv(UNITS, values, values + 1))
+    holdout_unit = UNITS[int(np.flatnonzero(holdout)[0])]
+    await _post_json(client, experiment_id, [{"unit": holdout_unit, "value": 3.0}])
+    response = await _results(client, experiment_id)
+    assert response.status_code == 200, response.text
+    channel = response.json()["channels"][0]
+    assert channel["cuped"] is None
+    assert any("CUPED is not applied" in warning for warning in channel["warnings"])
+
+
+async def test_concurrent_uploads_of_the_same_units_both_succeed(client: Client) -> None:
+    experiment_id = await _experiment(client)
+    units = [f"u{i}" for i in range(20_000)]
+    forward = _csv(units, np.ones(len(units)))
+    backward = _csv(units[::-1], np.full(len(units), 2.0))
+    first, second = await asyncio.gather(
+        _post_csv(client, experiment_id, forward), _post_csv(client, experiment_id, backward)
+    )
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert sorted([first.json()["inserted"], second.json()["inserted"]]) == [0, 20_000]
+
+
+async def test_concurrent_first_sequential_looks_both_answer(client: Client) -> None:
+    experiment_id = await _experiment(client)
+    holdout = await _assign(client, experiment_id, UNITS)
+    await _post_csv(client, experiment_id, _csv(UNITS, np.where(holdout, 1.0, 2.0) + np.arange(len(UNITS)) % 5))
+    first, second = await asyncio.gather(
+        _results(client, experiment_id, sequential="true"), _results(client, experiment_id, sequential="true")
+    )
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert first.json()["channels"][0]["lift"] == second.json()["channels"][0]["lift"]
