@@ -8,8 +8,8 @@ CREATE TABLE jobs (
     subject      text NOT NULL,
     status       text NOT NULL CHECK (status IN ('running', 'succeeded', 'failed')),
     progress     double precision NOT NULL DEFAULT 0 CHECK (progress BETWEEN 0 AND 1),
-    result       jsonb,
-    error        jsonb,
+    result       json,  -- json, not jsonb: the answer comes back byte for byte, its key order kept
+    error        json,
     created_at   timestamptz NOT NULL DEFAULT clock_timestamp(),
     heartbeat_at timestamptz NOT NULL DEFAULT clock_timestamp(),
     finished_at  timestamptz,

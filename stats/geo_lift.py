@@ -92,8 +92,9 @@ class GeoLiftEstimate:
 
     ``ci_status`` says how the accepted set of the inverted test looked (``"interval"``,
     ``"non_convex"`` or ``"empty"``, see :class:`stats.conformal.Inversion`); ``estimate_in_ci`` is
-    false when the interval does not contain the point estimate (typically strongly time-varying
-    effects, which the constant-effect test rejects).
+    false when the interval does not contain the point estimate: the re-fit under each null moves the
+    counterfactual, so with a poor pre-period fit or a very short test the accepted set can sit beside
+    the estimate.
     """
 
     method: Method

@@ -217,7 +217,9 @@ def _from_geo_lift(experiment_id: UUID, result: GeoLiftEstimate, window: _Window
         )
     if not result.estimate_in_ci:
         warnings.append(
-            "The interval does not contain the point estimate: the effect probably varies strongly over the test."
+            "The interval does not contain the point estimate, which happens when the pre-period fit is poor or "
+            "the test is very short (the re-fit under each hypothesised effect moves the counterfactual); read "
+            "both with care."
         )
     fit: dict[str, Any] = {
         "pre_rmse": result.fit.rmse,

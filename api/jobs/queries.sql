@@ -15,3 +15,9 @@ WHERE id = $1 AND status = 'running';
 SELECT id, kind, subject, status, progress, result, error, created_at, heartbeat_at, finished_at,
        clock_timestamp() - heartbeat_at AS silent_for
 FROM jobs WHERE id = $1;
+
+-- name: fail_stale_job
+-- A running job whose worker stopped reporting (its process ended) is failed, once and for good: a
+-- late finish_job (status must still be 'running') cannot turn it into a success afterwards.
+UPDATE jobs SET status = 'failed', error = $3, finished_at = clock_timestamp()
+WHERE id = $1 AND status = 'running' AND heartbeat_at < clock_timestamp() - $2::interval;

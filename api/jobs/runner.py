@@ -40,14 +40,28 @@ T = TypeVar("T")
 JobResult = HoldoutResults | GeoResults
 
 
+class JobCancelled(Exception):
+    """Raised inside the worker thread at its next progress report once its job is cancelled."""
+
+
 class ProgressReporter:
-    """Receives fractions done from the worker thread; the supervisor reads the latest."""
+    """Receives fractions done from the worker thread; the supervisor reads the latest.
+
+    Cancelling it makes the next report raise :class:`JobCancelled`, which ends the numerical work in
+    its thread (a thread cannot be cancelled from outside).
+    """
 
     def __init__(self) -> None:
         self.fraction = 0.0
+        self.cancelled = False
 
     def __call__(self, fraction: float) -> None:
+        if self.cancelled:
+            raise JobCancelled
         self.fraction = min(1.0, max(self.fraction, float(fraction)))
+
+    def cancel(self) -> None:
+        self.cancelled = True
 
 
 def preferred_wait(prefer: str | None) -> float | None:
@@ -94,18 +108,17 @@ def problem_of(error: BaseException) -> Problem:
     )
 
 
+INTERRUPTED = Problem(
+    type=PROBLEM_TYPE_BASE + "job-interrupted",
+    title="Job interrupted",
+    status=500,
+    detail="The server computing this job stopped before it finished; request the result again.",
+)
+
+
 def job_from_row(row: Any) -> Job:
     status = row["status"]
     error = None if row["error"] is None else msgspec.convert(row["error"], Problem)
-    silent_for = row.get("silent_for")
-    if status == "running" and silent_for is not None and silent_for > SILENCE_BEFORE_FAILED:
-        status = "failed"
-        error = Problem(
-            type=PROBLEM_TYPE_BASE + "job-interrupted",
-            title="Job interrupted",
-            status=500,
-            detail="The server computing this job stopped before it finished; request the result again.",
-        )
     return Job(
         id=str(row["id"]),
         kind=row["kind"],
@@ -157,6 +170,7 @@ class JobRunner:
             async with self.pool.acquire() as connection:
                 row = await connection.fetchrow(QUERIES["insert_job"], job_id, kind, subject, progress.fraction)
         except BaseException:
+            progress.cancel()
             task.cancel()
             raise
         supervisor = asyncio.create_task(self._supervise(job_id, task, progress))
@@ -165,8 +179,12 @@ class JobRunner:
         return Answer(job=job_from_row(row))
 
     async def get(self, job_id: uuid.UUID) -> Job | None:
+        """The job, failing it first if its worker has stopped reporting for ``SILENCE_BEFORE_FAILED``."""
         async with self.pool.acquire() as connection:
             row = await connection.fetchrow(QUERIES["select_job"], job_id)
+            if row is not None and row["status"] == "running" and row["silent_for"] > SILENCE_BEFORE_FAILED:
+                await connection.execute(QUERIES["fail_stale_job"], job_id, SILENCE_BEFORE_FAILED, INTERRUPTED)
+                row = await connection.fetchrow(QUERIES["select_job"], job_id)
         return None if row is None else job_from_row(row)
 
     async def _supervise(self, job_id: uuid.UUID, task: asyncio.Future[Any], progress: ProgressReporter) -> None:
@@ -174,19 +192,29 @@ class JobRunner:
             while not task.done():
                 await asyncio.wait({task}, timeout=HEARTBEAT_SECONDS)
                 if not task.done():
-                    async with self.pool.acquire() as connection:
-                        await connection.execute(QUERIES["record_progress"], job_id, progress.fraction)
+                    await self._record(QUERIES["record_progress"], job_id, progress.fraction)
             error = task.exception()
-            status = "succeeded" if error is None else "failed"
-            result = task.result() if error is None else None
-            problem = None if error is None else problem_of(error)
-            async with self.pool.acquire() as connection:
-                await connection.execute(QUERIES["finish_job"], job_id, status, result, problem)
+            if error is None:
+                await self._record(QUERIES["finish_job"], job_id, "succeeded", task.result(), None, attempts=5)
+            else:
+                await self._record(QUERIES["finish_job"], job_id, "failed", None, problem_of(error), attempts=5)
         except asyncio.CancelledError:
+            progress.cancel()
             task.cancel()
             raise
-        except Exception:  # the database went away: the heartbeat stops and readers see the job failed
-            logger.exception("could not record the end of job %s", job_id)
+
+    async def _record(self, query: str, *args: Any, attempts: int = 1) -> None:
+        """Write a heartbeat or the end of a job; a failed write is logged (and retried for the end),
+        never allowed to end the supervision: a job whose writes stay impossible reads as failed later."""
+        for attempt in range(attempts):
+            try:
+                async with self.pool.acquire() as connection:
+                    await connection.execute(query, *args)
+                return
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+                logger.warning("could not record job state (attempt %d of %d)", attempt + 1, attempts, exc_info=True)
+                if attempt + 1 < attempts:
+                    await asyncio.sleep(HEARTBEAT_SECONDS * (attempt + 1))
 
     async def close(self) -> None:
         """At shutdown: stop the unfinished jobs and record them as failed, saying why."""

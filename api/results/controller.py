@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Literal
 from uuid import UUID
 
@@ -9,6 +10,7 @@ import asyncpg
 from litestar import Controller, Response, get
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import OpenAPIHeader, OpenAPIResponse, OpenAPIType, Operation, Schema
 from litestar.params import FromPath, HeaderParameter, QueryParameter
 from litestar.status_codes import HTTP_202_ACCEPTED
 
@@ -20,6 +22,23 @@ from api.jobs.runner import JobRunner, ProgressReporter, preferred_wait
 from api.jobs.schemas import Job
 from api.results.holdout import holdout_results
 from api.results.schemas import HoldoutResults
+
+
+@dataclass
+class ResultsOperation(Operation):
+    """Documents the ``Location`` header of the 202 answer, which ``ResponseSpec`` cannot express."""
+
+    def __post_init__(self) -> None:
+        accepted = (self.responses or {}).get(str(HTTP_202_ACCEPTED))
+        if isinstance(accepted, OpenAPIResponse):
+            accepted.headers = {
+                "Location": OpenAPIHeader(
+                    schema=Schema(type=OpenAPIType.STRING),
+                    description="Where to poll the job: `/v1/jobs/{id}`.",
+                    required=True,
+                )
+            }
+
 
 GeoMethod = Literal["synthetic_control", "augmented_synthetic_control", "tbr"]
 
@@ -44,6 +63,7 @@ class ResultsController(Controller):
         "\n\nA computation that takes longer than about 2 s (large panels, millions of unit-level outcomes) "
         "answers `202 Accepted` with a job (`Location: /v1/jobs/{id}`) to poll for progress and the result; "
         "`Prefer: respond-async` asks for the job at once, `Prefer: wait=N` waits longer.",
+        operation_class=ResultsOperation,
         responses={
             HTTP_202_ACCEPTED: ResponseSpec(
                 data_container=Job,

@@ -12,7 +12,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from api.app import create_app
-from api.jobs.runner import preferred_wait
+from api.jobs.runner import JobCancelled, ProgressReporter, preferred_wait
 from api.settings import Settings
 from tests.api.test_geo_results import geolift_csv
 
@@ -117,6 +117,39 @@ async def test_a_running_job_whose_heartbeat_stopped_reads_as_failed(client: Cli
     assert job["status"] == "failed"
     assert job["error"]["status"] == 500
     assert "stopped before it finished" in job["error"]["detail"]
+    assert job["finished_at"] is not None
+
+
+async def test_a_failed_stale_job_stays_failed_when_its_worker_reports_late(client: Client, database_url: str) -> None:
+    job_id = uuid.uuid4()
+    connection = await asyncpg.connect(database_url)
+    try:
+        await connection.execute(
+            "INSERT INTO jobs (id, kind, subject, status, progress, heartbeat_at) "
+            "VALUES ($1, 'experiment_results', '/v1/experiments/x/results', 'running', 0.4, now() - interval '1 hour')",
+            job_id,
+        )
+        await client.get(f"/v1/jobs/{job_id}")
+        late = await connection.execute(
+            "UPDATE jobs SET status = 'succeeded', result = '{}' WHERE id = $1 AND status = 'running'", job_id
+        )
+    finally:
+        await connection.close()
+    assert late == "UPDATE 0"
+    assert (await client.get(f"/v1/jobs/{job_id}")).json()["status"] == "failed"
+
+
+async def test_a_stored_result_keeps_the_order_of_its_keys(client: Client) -> None:
+    experiment_id = await _geo_experiment(client)
+    direct = await client.get(f"/v1/experiments/{experiment_id}/results")
+    started = await client.get(f"/v1/experiments/{experiment_id}/results", headers=ASYNC)
+    job = await _finished(client, started.headers["location"])
+    assert list(job["result"]["weights"]) == list(direct.json()["weights"])
+
+
+def test_the_202_answer_documents_its_location_header(app: Litestar) -> None:
+    operation = app.openapi_schema.to_schema()["paths"]["/v1/experiments/{experiment_id}/results"]["get"]
+    assert "Location" in operation["responses"]["202"]["headers"]
 
 
 async def test_an_unknown_job_is_a_404_problem(client: Client) -> None:
@@ -138,3 +171,12 @@ async def test_an_unknown_job_is_a_404_problem(client: Client) -> None:
 )
 def test_the_prefer_header_sets_how_long_a_request_waits(prefer: str | None, seconds: float | None) -> None:
     assert preferred_wait(prefer) == seconds
+
+
+def test_a_cancelled_job_stops_its_worker_at_the_next_progress_report() -> None:
+    progress = ProgressReporter()
+    progress(0.3)
+    progress.cancel()
+    with pytest.raises(JobCancelled):
+        progress(0.4)
+    assert progress.fraction == 0.3
