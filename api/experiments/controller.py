@@ -124,6 +124,8 @@ class ExperimentController(Controller):
         "/{experiment_id:uuid}",
         operation_id="GetExperiment",
         summary="Get an experiment",
+        description="The experiment as stored: its design (metric and channels, or dataset, markets and periods), "
+        "status and the times it was created, started and stopped.",
         responses=problem_responses(400, 404),
     )
     async def get(self, pool: NamedDependency[asyncpg.Pool], experiment_id: FromPath[UUID]) -> Experiment:

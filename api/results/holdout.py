@@ -23,6 +23,7 @@ from api.results.schemas import (
 )
 from api.sql_queries import load_queries
 from stats.arm_statistics import ArmSummary
+from stats.errors import InvalidProblem
 from stats.holdout_analysis import (
     ChannelAnalysis,
     MinimumDetectableEffect,
@@ -284,8 +285,15 @@ async def holdout_results(
     analyses: list[ChannelAnalysis | SequentialChannelAnalysis] = []
     for channel, data in channels.items():
         arms = data.arms
-        treatment = _arm(arms[0], kind, f"{'outcomes' if coverage else 'observations'}[{channel}].treatment")
-        holdout = _arm(arms[1], kind, f"{'outcomes' if coverage else 'observations'}[{channel}].holdout")
+        source = "outcomes" if coverage else "observations"
+        try:
+            treatment = _arm(arms[0], kind, f"{source}[{channel}].treatment")
+            holdout = _arm(arms[1], kind, f"{source}[{channel}].holdout")
+        except InvalidProblem as problem:  # stored data that cannot be analysed yet: a state, not a bad request
+            raise Conflict(
+                f"The stored {source} cannot be analysed yet: {problem.field}: {problem.reason}",
+                [(problem.field, problem.reason)],
+            ) from problem
         common = {
             "alpha": alpha,
             "spend": arms[0]["spend"],

@@ -342,3 +342,15 @@ async def test_concurrent_first_sequential_looks_both_answer(client: Client) -> 
     )
     assert (first.status_code, second.status_code) == (200, 200)
     assert first.json()["channels"][0]["lift"] == second.json()["channels"][0]["lift"]
+
+
+async def test_an_arm_with_a_single_outcome_is_a_409_saying_why(client: Client) -> None:
+    experiment_id = await _experiment(client)
+    holdout = await _assign(client, experiment_id, UNITS[:200])
+    treated = [u for u, h in zip(UNITS[:200], holdout.tolist(), strict=True) if not h]
+    held_out = [u for u, h in zip(UNITS[:200], holdout.tolist(), strict=True) if h]
+    outcomes = [{"unit": u, "value": 1.0 + i % 3} for i, u in enumerate([*treated, held_out[0]])]
+    await _post_json(client, experiment_id, outcomes)
+    response = await _results(client, experiment_id)
+    assert response.status_code == 409
+    assert response.json()["invalid_params"][0]["name"] == "outcomes[meta].holdout.units"
