@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: serve test lint openapi bench clean
+.PHONY: serve test lint openapi examples bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ lint: $(STAMP)
 
 openapi: $(STAMP)
 	$(BIN)/counterfact openapi --output openapi/openapi.json
+
+# Re-capture the response examples from the running service (needs a database), then `make openapi`.
+examples: $(STAMP)
+	$(BIN)/python -m api.examples.capture
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_power.py

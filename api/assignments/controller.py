@@ -10,7 +10,7 @@ from uuid import UUID
 import asyncpg
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.openapi.spec import Example, OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
+from litestar.openapi.spec import Example, OpenAPIMediaType, OpenAPIType, RequestBody, Schema
 from litestar.params import FromPath, Parameter, QueryParameter
 from litestar.response import Stream
 
@@ -25,6 +25,7 @@ from api.assignments.schemas import (
     UnitAssignment,
 )
 from api.errors import problem_responses
+from api.openapi_examples import ExampleOperation
 from api.request_bodies import CSV_MEDIA_TYPE, media_type, read_capped_body
 from api.settings import get_settings
 
@@ -57,10 +58,11 @@ JSON_REQUEST_SCHEMA = Schema(
 
 
 @dataclass
-class CreateAssignmentsOperation(Operation):
+class CreateAssignmentsOperation(ExampleOperation):
     """The create operation reads a JSON body or a streamed CSV body, which Litestar cannot infer."""
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         self.request_body = RequestBody(
             required=True,
             description='JSON `{"units": [...]}` (up to 10,000), or `text/csv`: a header line `unit`, then one '
@@ -115,6 +117,7 @@ class AssignmentController(Controller):
     @get(
         "/{experiment_id:uuid}/assignments",
         operation_id="ListAssignments",
+        operation_class=ExampleOperation,
         summary="List stored assignments",
         description="`format=json` (default): a page of units in byte order, `limit` per page; pass "
         "`next_cursor` back as `cursor`. `format=csv`: every stored unit streamed as `text/csv` with the "
@@ -145,6 +148,7 @@ class AssignmentController(Controller):
     @get(
         "/{experiment_id:uuid}/assignments/summary",
         operation_id="GetAssignmentSummary",
+        operation_class=ExampleOperation,
         summary="Arm counts and sample-ratio mismatch",
         description="Per channel: units in each arm, the counts the planned `holdout_fraction` expects, and "
         "Pearson's chi-square goodness-of-fit test (1 df); `srm_flagged` when p < 0.001.",
@@ -156,6 +160,7 @@ class AssignmentController(Controller):
     @get(
         "/{experiment_id:uuid}/assignments/{unit:path}",
         operation_id="GetAssignment",
+        operation_class=ExampleOperation,
         summary="Get one unit's arms",
         description="The stored arms of one unit; 404 when it was never assigned, unless `assign=true`, "
         "which assigns it now (as `CreateAssignments` would). The literal unit id `summary` is read "

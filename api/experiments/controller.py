@@ -23,6 +23,7 @@ from api.experiments.schemas import (
     ExperimentPatch,
     ExperimentStatus,
 )
+from api.openapi_examples import ExampleOperation
 
 CREATE_EXAMPLES = [
     Example(
@@ -65,6 +66,7 @@ class ExperimentController(Controller):
 
     @post(
         operation_id="CreateExperiment",
+        operation_class=ExampleOperation,
         summary="Create an experiment",
         description="Creates a `draft` holdout or geo experiment. Send an `Idempotency-Key` header to make "
         "retries safe: a repeat with the same key and body returns the experiment created first (200), "
@@ -104,6 +106,7 @@ class ExperimentController(Controller):
 
     @get(
         operation_id="ListExperiments",
+        operation_class=ExampleOperation,
         summary="List experiments",
         description="Newest first, `limit` per page; pass `next_cursor` back as `cursor` for the next page.",
         responses=problem_responses(400),
@@ -123,6 +126,7 @@ class ExperimentController(Controller):
     @get(
         "/{experiment_id:uuid}",
         operation_id="GetExperiment",
+        operation_class=ExampleOperation,
         summary="Get an experiment",
         description="The experiment as stored: its design (metric and channels, or dataset, markets and periods), "
         "status and the times it was created, started and stopped.",
@@ -134,6 +138,7 @@ class ExperimentController(Controller):
     @patch(
         "/{experiment_id:uuid}",
         operation_id="UpdateExperiment",
+        operation_class=ExampleOperation,
         summary="Change an experiment's status or design",
         description="`status` moves `draft → running → stopped` (anything else is 409). Design fields "
         "(metric, channels, alpha; channel, markets, periods, spend) change only while `draft`.",

@@ -17,6 +17,7 @@ from litestar.types import Empty
 from api.errors import invalid_field, problem_responses
 from api.geo import service
 from api.geo.schemas import GeoDataset, GeoDatasetUpload, GeoSeries
+from api.openapi_examples import ExampleOperation
 from api.request_bodies import CSV_MEDIA_TYPE, media_type
 from api.settings import get_settings
 
@@ -78,6 +79,7 @@ class GeoDatasetController(Controller):
 
     @post(
         operation_id="CreateGeoDataset",
+        operation_class=ExampleOperation,
         summary="Upload a geo panel",
         description="Stores a panel of `date, geo, kpi[, spend]`: either streamed as `text/csv` with a header "
         'line (columns in any order; `?name=` names it) or as JSON `{"name", "rows": [...]}`. Returns the '
@@ -121,6 +123,7 @@ class GeoDatasetController(Controller):
     @get(
         "/{dataset_id:uuid}",
         operation_id="GetGeoDataset",
+        operation_class=ExampleOperation,
         summary="Get a geo panel's metadata",
         description="The markets, date range, row count and the data-quality findings computed at upload.",
         responses=problem_responses(400, 404),
@@ -131,6 +134,7 @@ class GeoDatasetController(Controller):
     @get(
         "/{dataset_id:uuid}/series",
         operation_id="GetGeoDatasetSeries",
+        operation_class=ExampleOperation,
         summary="Get a geo panel's rows",
         description="The stored rows of one market (`geo`), or of every market when `geo` is absent, by market "
         "then date.",

@@ -10,6 +10,7 @@ from litestar import Controller, get
 from litestar.di import NamedDependency
 
 from api.errors import ServiceUnavailable, problem_responses
+from api.openapi_examples import ExampleOperation
 
 DATABASE_CHECK_TIMEOUT_S = 2.0
 
@@ -27,6 +28,7 @@ class HealthController(Controller):
 
     @get(
         operation_id="GetHealth",
+        operation_class=ExampleOperation,
         summary="Service and database health",
         description="200 when the service answers and a `SELECT 1` on its database succeeds within 2 s; "
         "503 problem+json otherwise. Recovers by itself when the database is back.",

@@ -11,6 +11,7 @@ from litestar.params import FromPath
 from api.errors import NotFound, problem_responses
 from api.jobs.runner import JobRunner
 from api.jobs.schemas import Job
+from api.openapi_examples import ExampleOperation
 
 
 class JobController(Controller):
@@ -20,6 +21,7 @@ class JobController(Controller):
     @get(
         "/{job_id:uuid}",
         operation_id="GetJob",
+        operation_class=ExampleOperation,
         summary="A job's status, progress and result",
         description="Operations that can run longer than about 2 s (geo results on large panels, results over "
         "millions of unit-level outcomes) answer `202 Accepted` with a job and a `Location` header pointing "

@@ -15,6 +15,7 @@ from litestar.status_codes import HTTP_200_OK
 from api.errors import problem_responses
 from api.observations.schemas import ObservationsAccepted, ObservationsUpload
 from api.observations.service import store_observations
+from api.openapi_examples import ExampleOperation
 
 EXAMPLES = [
     Example(
@@ -70,6 +71,7 @@ class ObservationController(Controller):
 
     @post(
         operation_id="CreateObservations",
+        operation_class=ExampleOperation,
         summary="Send a holdout experiment's totals per channel and arm",
         description="Sufficient statistics per channel and arm: `units` and `conversions` (proportion metric) or "
         "`sum` and `sum_squares` (mean metric); optional pre-period covariate sums for CUPED; `spend` (and "

@@ -9,10 +9,11 @@ from uuid import UUID
 import asyncpg
 from litestar import Controller, Request, post, put
 from litestar.di import NamedDependency
-from litestar.openapi.spec import Example, OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
+from litestar.openapi.spec import Example, OpenAPIMediaType, OpenAPIType, RequestBody, Schema
 from litestar.params import Body, FromPath
 
 from api.errors import problem_responses
+from api.openapi_examples import ExampleOperation
 from api.outcomes import service
 from api.outcomes.schemas import (
     MAX_ABS_VALUE,
@@ -64,10 +65,11 @@ JSON_REQUEST_SCHEMA = Schema(
 
 
 @dataclass
-class CreateOutcomesOperation(Operation):
+class CreateOutcomesOperation(ExampleOperation):
     """The operation reads a JSON body or a streamed CSV body, which Litestar cannot infer."""
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         self.request_body = RequestBody(
             required=True,
             description='JSON `{"outcomes": [{"unit": …, "value": …, "covariate": …}]}` (up to 10,000), or '
@@ -144,6 +146,7 @@ class OutcomeController(Controller):
     @put(
         "/spend",
         operation_id="PutChannelSpend",
+        operation_class=ExampleOperation,
         summary="Set the spend per channel of a holdout experiment",
         description="Money spent on each channel's treated arm during the test, and for conversion metrics the "
         "value of one conversion: results then carry iROAS and cost per incremental conversion. Sending a "

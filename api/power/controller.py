@@ -10,6 +10,7 @@ from litestar.params import Body
 from litestar.status_codes import HTTP_200_OK
 
 from api.errors import problem_responses
+from api.openapi_examples import ExampleOperation
 from api.power.schemas import (
     HoldoutPowerCurveRequest,
     HoldoutPowerCurveResponse,
@@ -77,6 +78,7 @@ class PowerController(Controller):
     @post(
         "/holdout",
         operation_id="GetHoldoutPower",
+        operation_class=ExampleOperation,
         summary="Sample size, MDE or power of a holdout test",
         description="Solves for exactly one of `sample_size`, `mde` and `power` (`solve_for`) given the others. "
         "Proportions follow statsmodels' two-independent-proportions z-test (pooled variance under H0, "
@@ -94,6 +96,7 @@ class PowerController(Controller):
     @post(
         "/holdout/curve",
         operation_id="GetHoldoutPowerCurve",
+        operation_class=ExampleOperation,
         summary="Power (or MDE) against sample size, with a chart",
         description="The same design as `GetHoldoutPower`, evaluated on a grid of total sample sizes "
         "(`sample_sizes`, or `sample_size_range` linear or log, up to 500 points): `curve=power` draws power "

@@ -10,7 +10,7 @@ import asyncpg
 from litestar import Controller, Response, get
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.spec import OpenAPIHeader, OpenAPIResponse, OpenAPIType, Operation, Schema
+from litestar.openapi.spec import OpenAPIHeader, OpenAPIResponse, OpenAPIType, Schema
 from litestar.params import FromPath, HeaderParameter, QueryParameter
 from litestar.status_codes import HTTP_202_ACCEPTED
 
@@ -20,15 +20,17 @@ from api.geo.results import compute_geo_results, load_geo_run
 from api.geo.schemas import GeoResults
 from api.jobs.runner import JobRunner, ProgressReporter, preferred_wait
 from api.jobs.schemas import Job
+from api.openapi_examples import ExampleOperation
 from api.results.holdout import holdout_results
 from api.results.schemas import HoldoutResults
 
 
 @dataclass
-class ResultsOperation(Operation):
+class ResultsOperation(ExampleOperation):
     """Documents the ``Location`` header of the 202 answer, which ``ResponseSpec`` cannot express."""
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         accepted = (self.responses or {}).get(str(HTTP_202_ACCEPTED))
         if isinstance(accepted, OpenAPIResponse):
             accepted.headers = {

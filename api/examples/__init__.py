@@ -1,0 +1,1 @@
+"""Captured response examples for the OpenAPI document (see ``api.openapi_examples``)."""

@@ -1,0 +1,175 @@
+"""Capture the response examples of the OpenAPI document from the running service.
+
+Run: ``DATABASE_URL=postgresql://… .venv/bin/python -m api.examples.capture`` (without ``DATABASE_URL``
+the embedded server is used). Creates a throwaway database, sends each operation its documented request
+example (the GeoLift walkthrough panel for the geo operations), and writes every answer to
+``api/examples/<operationId>.json``, lists longer than ``MAX_LIST`` cut to their first items. Then run
+``make openapi`` to fold them into the committed document.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import os
+import tempfile
+import uuid
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+from litestar import Litestar
+from litestar.openapi.spec import Example
+from litestar.testing import AsyncTestClient
+
+from api.app import create_app
+from api.embedded_database import start_embedded_postgres
+from api.experiments.controller import CREATE_EXAMPLES
+from api.observations.controller import EXAMPLES as OBSERVATION_EXAMPLES
+from api.openapi_examples import EXAMPLES_DIR
+from api.outcomes.controller import SPEND_EXAMPLES
+from api.power.controller import CURVE_EXAMPLES, POWER_EXAMPLES
+from api.settings import settings_from_environment
+
+MAX_LIST = 3
+GEOLIFT_CSV = Path(__file__).resolve().parents[2] / "tests" / "data" / "geolift" / "GeoLift_Test.csv"
+Client = AsyncTestClient[Litestar]
+
+
+def example_value(example: Example) -> dict[str, Any]:
+    value: dict[str, Any] = dict(example.value or {})
+    return value
+
+
+def shorten(value: Any) -> Any:
+    """``value`` with every list cut to ``MAX_LIST`` items (dictionaries kept whole)."""
+    if isinstance(value, list):
+        return [shorten(item) for item in value[:MAX_LIST]]
+    if isinstance(value, dict):
+        return {key: shorten(item) for key, item in value.items()}
+    return value
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.examples: dict[str, dict[str, dict[str, Any]]] = {}
+
+    def keep(self, operation_id: str, response: Any, summary: str) -> Any:
+        assert response.status_code < 300, (operation_id, response.status_code, response.text)
+        body = response.json()
+        self.examples.setdefault(operation_id, {})[str(response.status_code)] = {
+            "summary": summary,
+            "value": shorten(body),
+        }
+        return body
+
+    def write(self) -> None:
+        for operation_id, by_status in self.examples.items():
+            path = EXAMPLES_DIR / f"{operation_id}.json"
+            path.write_text(json.dumps(by_status, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def geolift_csv() -> str:
+    with GEOLIFT_CSV.open() as fh:
+        rows = list(csv.DictReader(fh))
+    return "geo,kpi,date\n" + "".join(f"{r['location']},{r['Y']},{r['date']}\n" for r in rows)
+
+
+async def capture(client: Client, recorder: Recorder) -> None:
+    keep = recorder.keep
+    keep("GetHealth", await client.get("/health"), "Up, database reachable")
+    power = await client.post("/v1/power/holdout", json=example_value(POWER_EXAMPLES[0]))
+    keep("GetHoldoutPower", power, "Sample size")
+    curve = await client.post("/v1/power/holdout/curve", json=example_value(CURVE_EXAMPLES[0]))
+    keep("GetHoldoutPowerCurve", curve, "Power curve")
+
+    design = {**example_value(CREATE_EXAMPLES[0]), "salt": "example-salt"}
+    once = {"Idempotency-Key": "q1-holdout-2026"}
+    experiment = keep("CreateExperiment", await client.post("/v1/experiments", json=design, headers=once), "Created")
+    replayed = await client.post("/v1/experiments", json=design, headers=once)
+    keep("CreateExperiment", replayed, "The same request again with the same Idempotency-Key: the stored experiment")
+    experiment_id = experiment["id"]
+    path = f"/v1/experiments/{experiment_id}"
+    keep("GetExperiment", await client.get(path), "A holdout experiment")
+    keep("UpdateExperiment", await client.patch(path, json={"status": "running"}), "Started")
+    keep("ListExperiments", await client.get("/v1/experiments", params={"limit": 2}), "First page")
+
+    units = [f"user-{i}" for i in range(2000)]
+    keep(
+        "CreateAssignments",
+        await client.post(f"{path}/assignments", json={"units": units}),
+        "Each unit's arm in every channel",
+    )
+    keep("GetAssignment", await client.get(f"{path}/assignments/user-1"), "One unit")
+    keep("ListAssignments", await client.get(f"{path}/assignments", params={"limit": 3}), "A page of units")
+    keep("GetAssignmentSummary", await client.get(f"{path}/assignments/summary"), "Counts and SRM")
+    outcomes = [{"unit": unit, "value": int(i % 17 == 0 or i % 23 == 0)} for i, unit in enumerate(units)]
+    keep("CreateOutcomes", await client.post(f"{path}/outcomes", json={"outcomes": outcomes}), "Stored")
+    spend = example_value(SPEND_EXAMPLES[0])
+    keep("PutChannelSpend", await client.put(f"{path}/spend", json=spend), "Spend per channel")
+
+    observed = await client.post("/v1/experiments", json={**example_value(CREATE_EXAMPLES[0]), "name": "Aggregates"})
+    observed_path = f"/v1/experiments/{observed.json()['id']}"
+    meta = example_value(OBSERVATION_EXAMPLES[0])["observations"]
+    search = [
+        {"channel": "search", "arm": "treatment", "units": 95000, "conversions": 4840, "spend": 12000},
+        {"channel": "search", "arm": "holdout", "units": 5000, "conversions": 251},
+    ]
+    body = {"observations": [*meta, *search]}
+    keep("CreateObservations", await client.post(f"{observed_path}/observations", json=body), "Stored")
+    keep("GetExperimentResults", await client.get(f"{observed_path}/results"), "Lift per channel")
+
+    dataset = keep(
+        "CreateGeoDataset",
+        await client.post("/v1/geo/datasets", content=geolift_csv(), headers={"Content-Type": "text/csv"}),
+        "GeoLift's walkthrough panel",
+    )
+    dataset_path = f"/v1/geo/datasets/{dataset['id']}"
+    keep("GetGeoDataset", await client.get(dataset_path), "A stored panel")
+    keep("GetGeoDatasetSeries", await client.get(f"{dataset_path}/series", params={"geo": "chicago"}), "One market")
+    geo = {
+        "kind": "geo",
+        "name": "TV in Chicago and Portland",
+        "dataset_id": dataset["id"],
+        "channel": "tv",
+        "treatment_markets": ["chicago", "portland"],
+        "pre_period": {"start": "2021-01-01", "end": "2021-03-31"},
+        "test_period": {"start": "2021-04-01", "end": "2021-04-15"},
+        "spend": 10000,
+    }
+    geo_id = (await client.post("/v1/experiments", json=geo)).json()["id"]
+    started = await client.get(f"/v1/experiments/{geo_id}/results", headers={"Prefer": "respond-async"})
+    keep("GetExperimentResults", started, "Still computing: a job")
+    for _ in range(600):
+        job = await client.get(started.headers["location"])
+        if job.json()["status"] != "running":
+            break
+        await asyncio.sleep(0.05)
+    keep("GetJob", job, "A finished job: synthetic control on GeoLift's walkthrough")
+
+
+async def main() -> None:
+    settings = settings_from_environment()
+    server = settings.database_url or start_embedded_postgres(Path(tempfile.mkdtemp(prefix="counterfact-examples-")))
+    name = f"counterfact_examples_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(server)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        url = urlunsplit(urlsplit(server)._replace(path="/" + name))
+        app = create_app(replace(settings, database_url=url, log_level="WARNING"))
+        recorder = Recorder()
+        async with AsyncTestClient(app=app) as client:
+            await capture(client, recorder)
+        recorder.write()
+        print(f"wrote {len(recorder.examples)} operations' examples to {EXAMPLES_DIR}")
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("COUNTERFACT_LOG_LEVEL", "WARNING")
+    asyncio.run(main())

@@ -1,0 +1,53 @@
+"""Response examples in the OpenAPI document: real answers of the service, captured, then attached.
+
+``api/examples/<operationId>.json`` holds ``{"<status>": {"summary": ..., "value": ...}}`` for an
+operation; they are written by ``python -m api.examples.capture``, which runs the documented requests
+against a throwaway database, so every example is something the service really answered (long lists
+shortened). ``tests/contract/test_response_examples.py`` validates each against the committed
+document's schema, so an example cannot drift from the types it illustrates.
+
+Handlers take ``operation_class=ExampleOperation`` (or a subclass of it), whose ``__post_init__``
+attaches the examples of its operation id to the JSON content of the matching responses.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from litestar.openapi.spec import Example, OpenAPIResponse, Operation
+
+EXAMPLES_DIR = Path(__file__).with_name("examples")
+
+
+@lru_cache(maxsize=1)
+def response_examples() -> dict[str, dict[str, dict[str, Any]]]:
+    """Operation id → status → ``{"summary", "value"}``."""
+    return {path.stem: json.loads(path.read_text(encoding="utf-8")) for path in sorted(EXAMPLES_DIR.glob("*.json"))}
+
+
+@dataclass
+class VerbatimExample(Example):
+    """An example whose value goes into the document as captured: Litestar's ``to_schema`` drops every
+    ``None`` inside example values, which would turn each JSON ``null`` into a missing required field."""
+
+    def to_schema(self) -> dict[str, Any]:
+        schema: dict[str, Any] = {"summary": self.summary, "value": self.value}
+        return {key: value for key, value in schema.items() if value is not None}
+
+
+@dataclass
+class ExampleOperation(Operation):
+    """An operation whose JSON responses carry the captured examples of its operation id."""
+
+    def __post_init__(self) -> None:
+        for status, example in response_examples().get(self.operation_id or "", {}).items():
+            response = (self.responses or {}).get(status)
+            if not isinstance(response, OpenAPIResponse) or not response.content:
+                continue
+            media = response.content.get("application/json")
+            if media is not None:
+                media.examples = {"captured": VerbatimExample(summary=example["summary"], value=example["value"])}
