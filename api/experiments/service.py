@@ -31,7 +31,7 @@ from api.experiments.schemas import (
 from api.geo.service import validate_geo_design
 
 ALLOWED_TRANSITIONS = frozenset({("draft", "running"), ("running", "stopped")})
-HOLDOUT_DESIGN_FIELDS = ("metric", "channels", "alpha")
+HOLDOUT_DESIGN_FIELDS = ("metric", "channels", "alpha", "planned_units")
 GEO_DESIGN_FIELDS = ("channel", "treatment_markets", "pre_period", "test_period", "spend")
 
 
@@ -96,7 +96,9 @@ def experiment_from_row(row: Row) -> Experiment:
     }
     design = row["design"]
     if row["kind"] == "holdout":
-        return msgspec.convert({**design, **common, "salt": row["salt"]}, HoldoutExperiment, from_attributes=False)
+        return msgspec.convert(
+            {"planned_units": None, **design, **common, "salt": row["salt"]}, HoldoutExperiment, from_attributes=False
+        )
     return msgspec.convert({"spend": None, "pairs": None, **design, **common}, GeoExperiment)
 
 

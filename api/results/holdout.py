@@ -166,11 +166,28 @@ def forest_plot(channels: list[ChannelResult], confidence_level: float) -> dict[
     }
 
 
+def _planned_final_variance(
+    treatment: ArmSummary, holdout: ArmSummary, planned_units: int | None, holdout_fraction: float
+) -> float | None:
+    """The variance of the lift expected at the planned end of the test, ``s_T²/N_T + s_H²/N_H``, with the
+    per-unit variances observed now and the planned arm sizes; ``None`` without a plan (or past it)."""
+    if planned_units is None:
+        return None
+    planned_holdout = planned_units * holdout_fraction
+    planned_treatment = planned_units - planned_holdout
+    if planned_treatment < treatment.units or planned_holdout < holdout.units:
+        return None
+    per_unit_treatment = treatment.std_error**2 * treatment.units
+    per_unit_holdout = holdout.std_error**2 * holdout.units
+    return per_unit_treatment / planned_treatment + per_unit_holdout / planned_holdout
+
+
 async def _mixing_variance(
     connection: Connection, experiment_id: UUID, position: int, variance: float, alpha: float
 ) -> float:
-    """τ² of the channel's mixture SPRT: fixed at the first sequential look and reused at every later one,
-    tuned to that first look's variance (a τ² that changed between looks would void the guarantee)."""
+    """τ² of the channel's mixture SPRT: fixed at the first sequential look and reused at every later one
+    (a τ² that changed between looks would void the guarantee), tuned to the variance expected at the
+    experiment's ``planned_units`` when it has a plan, else to the first look's own variance."""
     proposed = mixing_variance_for_horizon(variance, alpha=alpha)
     await connection.execute(QUERIES["propose_mixing_variance"], experiment_id, position, proposed)
     stored: float = await connection.fetchval(QUERIES["select_mixing_variance"], experiment_id, position)
@@ -304,7 +321,10 @@ async def holdout_results(
         if sequential:
             variance = treatment.std_error**2 + holdout.std_error**2
             if variance > 0:
-                tau2 = await _mixing_variance(connection, experiment_id, data.position, variance, alpha)
+                horizon = _planned_final_variance(
+                    treatment, holdout, experiment["design"].get("planned_units"), data.holdout_fraction
+                )
+                tau2 = await _mixing_variance(connection, experiment_id, data.position, horizon or variance, alpha)
                 earlier = [
                     EarlierLook(r["ci_low"], r["ci_high"], r["p_value"])
                     for r in await connection.fetch(

@@ -13,7 +13,7 @@ from litestar.testing import AsyncTestClient
 from scipy import stats as scipy_stats
 from statsmodels.stats import proportion as sm_proportion
 
-from stats.sequential import always_valid_difference
+from stats.sequential import always_valid_difference, mixing_variance_for_horizon
 
 Client = AsyncTestClient[Litestar]
 
@@ -215,6 +215,30 @@ async def test_a_sequential_look_combines_with_the_earlier_looks(client: Client,
         min(day1_lift["lift"]["absolute"]["ci_high"], alone.ci_high)
     )
     assert "2 looks so far" in day2_lift["method"]
+
+
+async def test_a_planned_sample_size_tunes_the_mixture_to_the_planned_end(client: Client, database_url: str) -> None:
+    body = {
+        "kind": "holdout",
+        "name": "planned",
+        "metric": {"kind": "proportion"},
+        "channels": [{"name": "meta", "holdout_fraction": 0.1}],
+        "planned_units": 1_000_000,
+    }
+    created = (await client.post("/v1/experiments", json=body)).json()
+    assert created["planned_units"] == 1_000_000
+    await _post(client, created["id"], CONVERSIONS)
+    await client.get(f"/v1/experiments/{created['id']}/results", params={"sequential": "true"})
+    connection = await asyncpg.connect(database_url)
+    try:
+        tau2 = await connection.fetchval(
+            "SELECT mixing_variance FROM sequential_mixing_variances WHERE experiment_id = $1", uuid.UUID(created["id"])
+        )
+    finally:
+        await connection.close()
+    p_t, p_h = 4725 / 90000, 480 / 10000
+    planned_variance = p_t * (1 - p_t) / 900_000 + p_h * (1 - p_h) / 100_000
+    assert tau2 == pytest.approx(mixing_variance_for_horizon(planned_variance, alpha=0.05), rel=1e-12)
 
 
 async def test_results_carry_a_forest_plot(client: Client) -> None:
