@@ -82,6 +82,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 await apply_migrations(connection, load_migrations())
             app.state.pool = pool
             app.state.jobs = jobs = JobRunner(pool, settings.job_after_seconds)
+            await jobs.forget_old_jobs()
             try:
                 yield
             finally:

@@ -27,7 +27,8 @@ class JobController(Controller):
         "millions of unit-level outcomes) answer `202 Accepted` with a job and a `Location` header pointing "
         "here when they do not finish in time, or at once when the client sends `Prefer: respond-async`. Poll "
         "until `status` is `succeeded` (the answer is in `result`, exactly as the original request would have "
-        "returned it) or `failed` (the RFC 9457 problem is in `error`). Jobs are kept in PostgreSQL.",
+        "returned it) or `failed` (the RFC 9457 problem is in `error`). Jobs are kept in PostgreSQL for 30 days "
+        "after they finish.",
         responses=problem_responses(400, 404),
     )
     async def get_job(self, jobs: NamedDependency[JobRunner], job_id: FromPath[UUID]) -> Job:

@@ -21,3 +21,7 @@ FROM jobs WHERE id = $1;
 -- late finish_job (status must still be 'running') cannot turn it into a success afterwards.
 UPDATE jobs SET status = 'failed', error = $3, finished_at = clock_timestamp()
 WHERE id = $1 AND status = 'running' AND heartbeat_at < clock_timestamp() - $2::interval;
+
+-- name: forget_old_jobs
+-- Finished jobs are kept for JOB_RETENTION (their answers can always be computed again).
+DELETE FROM jobs WHERE finished_at < clock_timestamp() - $1::interval;

@@ -34,6 +34,7 @@ QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
 HEARTBEAT_SECONDS = 1.0
 SILENCE_BEFORE_FAILED = timedelta(seconds=60)
 MAX_WAIT_SECONDS = 3600.0
+JOB_RETENTION = timedelta(days=30)
 logger = logging.getLogger("counterfact.jobs")
 
 T = TypeVar("T")
@@ -177,6 +178,11 @@ class JobRunner:
         self._supervisors[supervisor] = job_id
         supervisor.add_done_callback(lambda done: self._supervisors.pop(done, None))
         return Answer(job=job_from_row(row))
+
+    async def forget_old_jobs(self) -> None:
+        """Delete jobs that finished more than ``JOB_RETENTION`` ago (run at start-up)."""
+        async with self.pool.acquire() as connection:
+            await connection.execute(QUERIES["forget_old_jobs"], JOB_RETENTION)
 
     async def get(self, job_id: uuid.UUID) -> Job | None:
         """The job, failing it first if its worker has stopped reporting for ``SILENCE_BEFORE_FAILED``."""

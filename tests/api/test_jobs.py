@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -180,3 +181,23 @@ def test_a_cancelled_job_stops_its_worker_at_the_next_progress_report() -> None:
     with pytest.raises(JobCancelled):
         progress(0.4)
     assert progress.fraction == 0.3
+
+
+async def test_jobs_finished_more_than_30_days_ago_are_forgotten_at_start_up(
+    client: Client, settings: Settings, database_url: str
+) -> None:
+    old, recent = uuid.uuid4(), uuid.uuid4()
+    connection = await asyncpg.connect(database_url)
+    try:
+        for job_id, age in ((old, timedelta(days=31)), (recent, timedelta(days=29))):
+            await connection.execute(
+                "INSERT INTO jobs (id, kind, subject, status, error, finished_at) VALUES "
+                "($1, 'experiment_results', '/x', 'failed', '{}', now() - $2::interval)",
+                job_id,
+                age,
+            )
+        async with AsyncTestClient(app=create_app(settings)) as fresh:
+            assert (await fresh.get(f"/v1/jobs/{old}")).status_code == 404
+            assert (await fresh.get(f"/v1/jobs/{recent}")).status_code == 200
+    finally:
+        await connection.close()
