@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import asyncpg
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
@@ -197,12 +198,43 @@ def _handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respo
     )
 
 
+def _handle_database_contention(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    """Serialization failures and deadlocks (SQLSTATE class 40): nothing was written; a retry will do."""
+    logger.warning("transaction rolled back by the database: %s", exc, extra={"path": request.url.path})
+    return problem_response(
+        503,
+        "A concurrent request changed the same data and this one was rolled back; nothing was written. Retry it.",
+        headers={"Retry-After": "1"},
+    )
+
+
+def _handle_query_canceled(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    """A statement ran past the statement timeout (SQLSTATE 57014)."""
+    logger.warning("statement canceled: %s", exc, extra={"path": request.url.path})
+    return problem_response(
+        503,
+        "The database took too long to answer and the request was cancelled; nothing was written. Retry later.",
+        headers={"Retry-After": "5"},
+    )
+
+
+def _handle_database_unreachable(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    logger.warning("database unreachable: %s", exc, extra={"path": request.url.path})
+    return problem_response(503, "The database cannot be reached right now. Retry later.", headers={"Retry-After": "5"})
+
+
 def exception_handlers() -> dict[type[Exception] | int, Any]:
     """The app-wide exception handlers: every error leaves as problem+json."""
     return {
         ValidationException: _handle_validation,
         DomainError: _handle_domain,
         InvalidProblem: _handle_invalid_problem,
+        asyncpg.exceptions.TransactionRollbackError: _handle_database_contention,
+        asyncpg.exceptions.QueryCanceledError: _handle_query_canceled,
+        asyncpg.exceptions.ConnectionDoesNotExistError: _handle_database_unreachable,
+        asyncpg.exceptions.CannotConnectNowError: _handle_database_unreachable,
+        asyncpg.exceptions.TooManyConnectionsError: _handle_database_unreachable,
+        ConnectionRefusedError: _handle_database_unreachable,
         NotFoundException: _handle_http,
         HTTPException: _handle_http,
         Exception: _handle_unexpected,
@@ -216,7 +248,8 @@ _DESCRIPTIONS: Mapping[int, str] = {
     413: "The request body is larger than the configured cap.",
     415: "The request body's content type is not one this operation reads.",
     500: "Unexpected failure; `instance` identifies the logged error.",
-    503: "The database cannot be reached right now.",
+    503: "The database cannot be reached, timed out, or rolled this request back for a concurrent one; nothing "
+    "was written. Retry after `Retry-After` seconds.",
 }
 
 

@@ -103,7 +103,7 @@ class AssignmentController(Controller):
         request_max_body_size=get_settings().max_stream_bytes,
         operation_class=CreateAssignmentsOperation,
         status_code=200,
-        responses=problem_responses(400, 404, 409, 413, 415),
+        responses=problem_responses(400, 404, 409, 413, 415, 503),
     )
     async def create(
         self, pool: NamedDependency[asyncpg.Pool], request: Request[Any, Any, Any], experiment_id: FromPath[UUID]
@@ -122,7 +122,7 @@ class AssignmentController(Controller):
         description="`format=json` (default): a page of units in byte order, `limit` per page; pass "
         "`next_cursor` back as `cursor`. `format=csv`: every stored unit streamed as `text/csv` with the "
         "columns `unit`, one per channel (its arm) and `assigned_at`.",
-        responses=problem_responses(400, 404, 409),
+        responses=problem_responses(400, 404, 409, 503),
     )
     async def list(
         self,
@@ -152,7 +152,7 @@ class AssignmentController(Controller):
         summary="Arm counts and sample-ratio mismatch",
         description="Per channel: units in each arm, the counts the planned `holdout_fraction` expects, and "
         "Pearson's chi-square goodness-of-fit test (1 df); `srm_flagged` when p < 0.001.",
-        responses=problem_responses(400, 404, 409),
+        responses=problem_responses(400, 404, 409, 503),
     )
     async def summary(self, pool: NamedDependency[asyncpg.Pool], experiment_id: FromPath[UUID]) -> AssignmentSummary:
         return await service.summarize(pool, experiment_id)
@@ -165,7 +165,7 @@ class AssignmentController(Controller):
         description="The stored arms of one unit; 404 when it was never assigned, unless `assign=true`, "
         "which assigns it now (as `CreateAssignments` would). The literal unit id `summary` is read "
         "through `CreateAssignments`.",
-        responses=problem_responses(400, 404, 409),
+        responses=problem_responses(400, 404, 409, 503),
     )
     async def get_unit(
         self,

@@ -79,7 +79,7 @@ class ExperimentController(Controller):
                 generate_examples=False,
                 description="A retry with an `Idempotency-Key` already used: the experiment created first.",
             ),
-            **problem_responses(400, 409, 413, 415),
+            **problem_responses(400, 409, 413, 415, 503),
         },
     )
     async def create(
@@ -109,7 +109,7 @@ class ExperimentController(Controller):
         operation_class=ExampleOperation,
         summary="List experiments",
         description="Newest first, `limit` per page; pass `next_cursor` back as `cursor` for the next page.",
-        responses=problem_responses(400),
+        responses=problem_responses(400, 503),
     )
     async def list(
         self,
@@ -130,7 +130,7 @@ class ExperimentController(Controller):
         summary="Get an experiment",
         description="The experiment as stored: its design (metric and channels, or dataset, markets and periods), "
         "status and the times it was created, started and stopped.",
-        responses=problem_responses(400, 404),
+        responses=problem_responses(400, 404, 503),
     )
     async def get(self, pool: NamedDependency[asyncpg.Pool], experiment_id: FromPath[UUID]) -> Experiment:
         return await service.get_experiment(pool, experiment_id)
@@ -142,7 +142,7 @@ class ExperimentController(Controller):
         summary="Change an experiment's status or design",
         description="`status` moves `draft → running → stopped` (anything else is 409). Design fields "
         "(metric, channels, alpha; channel, markets, periods, spend) change only while `draft`.",
-        responses=problem_responses(400, 404, 409, 415),
+        responses=problem_responses(400, 404, 409, 415, 503),
     )
     async def update(
         self,

@@ -91,7 +91,7 @@ class GeoDatasetController(Controller):
         request_class=GeoUploadRequest,
         request_max_body_size=get_settings().max_stream_bytes or None,
         opt={"accepts": ("application/json", CSV_MEDIA_TYPE)},
-        responses=problem_responses(400, 413, 415),
+        responses=problem_responses(400, 413, 415, 503),
     )
     async def create(
         self,
@@ -126,7 +126,7 @@ class GeoDatasetController(Controller):
         operation_class=ExampleOperation,
         summary="Get a geo panel's metadata",
         description="The markets, date range, row count and the data-quality findings computed at upload.",
-        responses=problem_responses(400, 404),
+        responses=problem_responses(400, 404, 503),
     )
     async def get_dataset(self, pool: NamedDependency[asyncpg.Pool], dataset_id: FromPath[UUID]) -> GeoDataset:
         return await service.get_dataset(pool, dataset_id)
@@ -138,7 +138,7 @@ class GeoDatasetController(Controller):
         summary="Get a geo panel's rows",
         description="The stored rows of one market (`geo`), or of every market when `geo` is absent, by market "
         "then date.",
-        responses=problem_responses(400, 404),
+        responses=problem_responses(400, 404, 503),
     )
     async def get_series(
         self,

@@ -29,7 +29,7 @@ class JobController(Controller):
         "until `status` is `succeeded` (the answer is in `result`, exactly as the original request would have "
         "returned it) or `failed` (the RFC 9457 problem is in `error`). Jobs are kept in PostgreSQL for 30 days "
         "after they finish.",
-        responses=problem_responses(400, 404),
+        responses=problem_responses(400, 404, 503),
     )
     async def get_job(self, jobs: NamedDependency[JobRunner], job_id: FromPath[UUID]) -> Job:
         job = await jobs.get(job_id)

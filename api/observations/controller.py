@@ -78,7 +78,7 @@ class ObservationController(Controller):
         "`value_per_conversion`) on the treatment arm. Re-sending a channel/arm replaces its totals (the previous "
         "ones are kept in history), so a nightly job can re-send cumulative totals. All or nothing.",
         status_code=HTTP_200_OK,
-        responses=problem_responses(400, 404, 409, 413, 415),
+        responses=problem_responses(400, 404, 409, 413, 415, 503),
     )
     async def create(
         self,

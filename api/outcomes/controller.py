@@ -134,7 +134,7 @@ class OutcomeController(Controller):
         request_max_body_size=get_settings().max_stream_bytes,
         operation_class=CreateOutcomesOperation,
         status_code=200,
-        responses=problem_responses(400, 404, 409, 413, 415),
+        responses=problem_responses(400, 404, 409, 413, 415, 503),
     )
     async def create(
         self, pool: NamedDependency[asyncpg.Pool], request: Request[Any, Any, Any], experiment_id: FromPath[UUID]
@@ -152,7 +152,7 @@ class OutcomeController(Controller):
         "value of one conversion: results then carry iROAS and cost per incremental conversion. Sending a "
         "channel again replaces its figures. Spend sent with aggregate observations takes precedence.",
         status_code=200,
-        responses=problem_responses(400, 404, 409, 413, 415),
+        responses=problem_responses(400, 404, 409, 413, 415, 503),
     )
     async def put_spend(
         self,

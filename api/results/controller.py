@@ -72,7 +72,7 @@ class ResultsController(Controller):
                 generate_examples=False,
                 description="Still computing: the job to poll (also in the `Location` header).",
             ),
-            **problem_responses(400, 404, 409),
+            **problem_responses(400, 404, 409, 503),
         },
     )
     async def results(

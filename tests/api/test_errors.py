@@ -5,10 +5,13 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
+import asyncpg
+import pytest
 from litestar import Litestar, get
 from litestar.testing import AsyncTestClient
 
 from api.app import create_app
+from api.errors import exception_handlers
 from api.settings import Settings
 
 Client = AsyncTestClient[Litestar]
@@ -64,3 +67,29 @@ async def test_an_unexpected_failure_is_500_with_an_instance_id_logged_and_no_le
     assert "secret internals" not in response.text
     assert problem["instance"].startswith("urn:uuid:")
     assert any(getattr(r, "instance", None) == problem["instance"] and r.exc_info for r in collected.records)
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "retry_after"),
+    [
+        (asyncpg.exceptions.SerializationError("could not serialize access"), 503, "1"),
+        (asyncpg.exceptions.DeadlockDetectedError("deadlock detected"), 503, "1"),
+        (asyncpg.exceptions.QueryCanceledError("canceling statement due to statement timeout"), 503, "5"),
+        (asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed"), 503, "5"),
+        (ConnectionRefusedError(111, "Connection refused"), 503, "5"),
+    ],
+)
+async def test_database_failures_are_retryable_problems_not_500s(
+    error: Exception, status: int, retry_after: str
+) -> None:
+    @get("/boom", sync_to_thread=False)
+    def boom() -> None:
+        raise error
+
+    app = Litestar(route_handlers=[boom], exception_handlers=exception_handlers())
+    async with AsyncTestClient(app=app) as client:
+        response = await client.get("/boom")
+    assert response.status_code == status
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.headers["retry-after"] == retry_after
+    assert "instance" not in response.json()

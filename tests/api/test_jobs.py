@@ -192,8 +192,8 @@ async def test_jobs_finished_more_than_30_days_ago_are_forgotten_at_start_up(
         for job_id, age in ((old, timedelta(days=31)), (recent, timedelta(days=29))):
             await connection.execute(
                 "INSERT INTO jobs (id, kind, subject, status, error, finished_at) VALUES ($1, 'experiment_results', "
-                "'/x', 'failed', '{\"type\": \"about:blank\", \"title\": \"Conflict\", \"status\": 409, "
-                "\"detail\": \"missing data\"}', now() - $2::interval)",
+                '\'/x\', \'failed\', \'{"type": "about:blank", "title": "Conflict", "status": 409, '
+                '"detail": "missing data"}\', now() - $2::interval)',
                 job_id,
                 age,
             )
