@@ -17,6 +17,13 @@ The standard error of the arm mean is ``sqrt(s² / n)`` for a mean metric and th
 ``sqrt(p(1 − p) / n)`` for a proportion (the convention of the two-proportion z test, e.g. Agresti,
 *Categorical Data Analysis*, 3rd ed., §1.4; note p(1 − p) = s²·(n − 1)/n for 0/1 data).
 
+The sums may be taken about constants, ``shift`` c for y and ``covariate_shift`` d for x
+(Σ(y − c), Σ(y − c)², Σ(x − d), Σ(x − d)², Σ(x − d)(y − c)): every moment above is unchanged except the
+means, which become c + Σ(y − c)/n and d + Σ(x − d)/n. Summing about a value near the data keeps
+Σy² − (Σy)²/n free of catastrophic cancellation when the mean is large against the spread (Chan,
+Golub & LeVeque 1983, "Algorithms for computing the sample variance"); an aggregation that sees the
+unit data (unit-level outcomes in SQL) uses it.
+
 The array helpers at the bottom (``*_arrays``) hold the same formulas over numpy arrays so
 simulations can run them over many experiments at once; the dataclass calls them.
 """
@@ -96,6 +103,8 @@ class ArmSummary:
     covariate_sum: float | None = None
     covariate_sum_squares: float | None = None
     cross_sum: float | None = None
+    shift: float = 0.0
+    covariate_shift: float = 0.0
     field_path: str = field(default="arm", compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -109,6 +118,10 @@ class ArmSummary:
         if units < 2:
             raise InvalidProblem(f"{p}.units", "must be at least 2 to estimate a variance")
         object.__setattr__(self, "units", units)
+        for name in ("shift", "covariate_shift"):
+            object.__setattr__(self, name, _as_finite(getattr(self, name), f"{p}.{name}"))
+        if self.kind == "proportion" and self.shift != 0.0:
+            raise InvalidProblem(f"{p}.shift", "must be 0 for a proportion metric: conversions are counted")
         if self.kind == "proportion":
             conversions = _as_count(self.total, f"{p}.conversions")
             if conversions > units:
@@ -168,9 +181,11 @@ class ArmSummary:
         covariate_sum: float | None = None,
         covariate_sum_squares: float | None = None,
         cross_sum: float | None = None,
+        covariate_shift: float = 0.0,
         field_path: str = "arm",
     ) -> ArmSummary:
-        """An arm of a conversion metric: ``conversions`` of ``units`` converted."""
+        """An arm of a conversion metric: ``conversions`` of ``units`` converted (covariate sums optionally
+        about ``covariate_shift``)."""
         return cls(
             kind="proportion",
             units=units,
@@ -179,6 +194,7 @@ class ArmSummary:
             covariate_sum=covariate_sum,
             covariate_sum_squares=covariate_sum_squares,
             cross_sum=cross_sum,
+            covariate_shift=covariate_shift,
             field_path=field_path,
         )
 
@@ -192,9 +208,12 @@ class ArmSummary:
         covariate_sum: float | None = None,
         covariate_sum_squares: float | None = None,
         cross_sum: float | None = None,
+        shift: float = 0.0,
+        covariate_shift: float = 0.0,
         field_path: str = "arm",
     ) -> ArmSummary:
-        """An arm of a continuous metric given Σy (``sum``) and Σy² (``sum_squares``)."""
+        """An arm of a continuous metric given Σy (``sum``) and Σy² (``sum_squares``), or the same sums
+        about ``shift`` (and the covariate sums about ``covariate_shift``)."""
         return cls(
             kind="mean",
             units=units,
@@ -203,13 +222,15 @@ class ArmSummary:
             covariate_sum=covariate_sum,
             covariate_sum_squares=covariate_sum_squares,
             cross_sum=cross_sum,
+            shift=shift,
+            covariate_shift=covariate_shift,
             field_path=field_path,
         )
 
     @property
     def mean(self) -> float:
-        """ȳ = Σy / n: the conversion rate or the mean per unit."""
-        return self.total / self.units
+        """ȳ = c + Σ(y − c) / n: the conversion rate or the mean per unit."""
+        return self.shift + self.total / self.units
 
     @property
     def variance(self) -> float:
@@ -231,8 +252,8 @@ class ArmSummary:
 
     @property
     def covariate_mean(self) -> float | None:
-        """x̄ = Σx / n, or None without a covariate."""
-        return None if self.covariate_sum is None else self.covariate_sum / self.units
+        """x̄ = d + Σ(x − d) / n, or None without a covariate."""
+        return None if self.covariate_sum is None else self.covariate_shift + self.covariate_sum / self.units
 
     @property
     def covariate_variance(self) -> float | None:

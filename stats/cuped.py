@@ -159,6 +159,9 @@ def cuped_adjust(treatment: ArmSummary, holdout: ArmSummary) -> CupedAdjustment:
     """CUPED with θ from the pooled arms; both arms must carry covariate aggregates."""
     if treatment.kind != holdout.kind:
         raise InvalidProblem(f"{holdout.field_path}.kind", "must match the treatment arm's metric kind")
+    if (treatment.shift, treatment.covariate_shift) != (holdout.shift, holdout.covariate_shift):
+        # θ comes from sums pooled over both arms, which must be taken about the same constants.
+        raise InvalidProblem(f"{holdout.field_path}.shift", "must equal the treatment arm's shifts for CUPED")
     result = cuped_arrays(_aggregates(treatment, treatment.field_path), _aggregates(holdout, holdout.field_path))
     warnings: list[str] = []
     theta = float(result.theta)
@@ -170,7 +173,7 @@ def cuped_adjust(treatment: ArmSummary, holdout: ArmSummary) -> CupedAdjustment:
         variance, raw_variance = float(var), float(raw)
         return CupedArm(
             units=summary.units,
-            mean=float(mean),
+            mean=summary.shift + float(mean),
             variance=variance,
             std_error=math.sqrt(variance / summary.units),
             raw_mean=summary.mean,
@@ -196,7 +199,7 @@ def cuped_adjust(treatment: ArmSummary, holdout: ArmSummary) -> CupedAdjustment:
         )
     return CupedAdjustment(
         theta=theta,
-        pooled_covariate_mean=float(result.pooled_covariate_mean),
+        pooled_covariate_mean=treatment.covariate_shift + float(result.pooled_covariate_mean),
         treatment=t,
         holdout=h,
         variance_reduction=reduction,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -19,7 +20,7 @@ ARM_CODES = {"treatment": 0, "holdout": 1}
 
 def arm_summary(item: ArmObservation, metric_kind: str, field: str) -> ArmSummary:
     """The arm's sufficient statistics, validated by the numerical core (it names the field at fault)."""
-    covariates = {
+    covariates: dict[str, Any] = {
         "covariate_sum": item.covariate_sum,
         "covariate_sum_squares": item.covariate_sum_squares,
         "cross_sum": item.cross_sum,

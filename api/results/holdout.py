@@ -58,8 +58,16 @@ def _arm(row: Mapping[str, Any], kind: str, field: str) -> ArmSummary:
         "field_path": field,
     }
     if kind == "proportion":
+        covariates["covariate_shift"] = row.get("covariate_shift", 0.0)
         return ArmSummary.from_proportion(int(row["units"]), int(row["conversions"]), **covariates)
-    return ArmSummary.from_mean(int(row["units"]), float(row["sum"]), float(row["sum_squares"]), **covariates)
+    return ArmSummary.from_mean(
+        int(row["units"]),
+        float(row["sum"]),
+        float(row["sum_squares"]),
+        shift=row.get("shift", 0.0),
+        covariate_shift=row.get("covariate_shift", 0.0),
+        **covariates,
+    )
 
 
 def _interval(value: ScaledEstimate | CostPerIncremental | None) -> Interval | None:
@@ -230,7 +238,13 @@ async def _from_outcomes(
 ) -> tuple[dict[str, _ChannelData], OutcomeCoverage]:
     """Per channel and arm sufficient statistics aggregated in SQL from the outcomes joined to assignments."""
     meta = await connection.fetch(QUERIES["select_channels_with_spend"], experiment_id)
-    aggregates = await connection.fetch(QUERIES["aggregate_outcomes"], experiment_id, timeout=AGGREGATE_TIMEOUT_SECONDS)
+    shifts = await connection.fetchrow(QUERIES["outcome_shifts"], experiment_id)
+    assert shifts is not None
+    shift = 0.0 if kind == "proportion" else float(shifts["shift"] or 0.0)
+    covariate_shift = float(shifts["covariate_shift"] or 0.0)
+    aggregates = await connection.fetch(
+        QUERIES["aggregate_outcomes"], experiment_id, shift, covariate_shift, timeout=AGGREGATE_TIMEOUT_SECONDS
+    )
     by_key = {(r["position"], r["arm"]): r for r in aggregates}
     stored: int = await connection.fetchval(QUERIES["count_outcomes"], experiment_id, timeout=AGGREGATE_TIMEOUT_SECONDS)
     matched = sum(int(r["units"]) for r in aggregates if r["position"] == 0)
@@ -267,6 +281,8 @@ async def _from_outcomes(
                 "cross_sum": aggregate["cross_sum"] if with_covariate else None,
                 "spend": channel["spend"] if code == 0 else None,
                 "value_per_conversion": channel["value_per_conversion"] if code == 0 else None,
+                "shift": shift,
+                "covariate_shift": covariate_shift,
             }
     if missing:
         raise Conflict(

@@ -23,19 +23,26 @@ LEFT JOIN channel_spend s ON s.experiment_id = c.experiment_id AND s.channel_pos
 WHERE c.experiment_id = $1
 ORDER BY c.position;
 
+-- name: outcome_shifts
+-- One stored value and covariate of the experiment: the sums below are taken about them, which keeps
+-- the variances free of cancellation when a metric's mean is large against its spread.
+SELECT (SELECT value FROM holdout_outcomes WHERE experiment_id = $1 LIMIT 1) AS shift,
+       (SELECT covariate FROM holdout_outcomes WHERE experiment_id = $1 AND covariate IS NOT NULL LIMIT 1)
+           AS covariate_shift;
+
 -- name: aggregate_outcomes
 -- Sufficient statistics per channel and arm from unit-level outcomes joined to their assignments, in one
 -- pass that PostgreSQL can run in parallel (assignments preserved, outcomes hashed): `assigned` counts
--- every assigned unit, `units` those with an outcome.
+-- every assigned unit, `units` those with an outcome. Sums are about $2 (outcome) and $3 (covariate).
 SELECT a.position, a.arm,
        count(*) AS assigned,
        count(o.value) AS units,
-       sum(o.value) AS sum,
-       sum(o.value * o.value) AS sum_squares,
+       sum(o.value - $2) AS sum,
+       sum((o.value - $2) * (o.value - $2)) AS sum_squares,
        count(o.covariate) AS covariate_units,
-       sum(o.covariate) AS covariate_sum,
-       sum(o.covariate * o.covariate) AS covariate_sum_squares,
-       sum(o.value * o.covariate) AS cross_sum
+       sum(o.covariate - $3) AS covariate_sum,
+       sum((o.covariate - $3) * (o.covariate - $3)) AS covariate_sum_squares,
+       sum((o.value - $2) * (o.covariate - $3)) AS cross_sum
 FROM assignments AS a
 LEFT JOIN holdout_outcomes AS o ON o.experiment_id = a.experiment_id AND o.unit = a.unit
 WHERE a.experiment_id = $1

@@ -354,3 +354,20 @@ async def test_an_arm_with_a_single_outcome_is_a_409_saying_why(client: Client) 
     response = await _results(client, experiment_id)
     assert response.status_code == 409
     assert response.json()["invalid_params"][0]["name"] == "outcomes[meta].holdout.units"
+
+
+async def test_a_metric_far_from_zero_keeps_its_precision(client: Client) -> None:
+    """Values of 1e9 + N(0, 1): raw sums of squares would cancel to nothing; statsmodels on the unit data
+    is the reference (Chan, Golub & LeVeque 1983)."""
+    experiment_id = await _experiment(client)
+    holdout = await _assign(client, experiment_id, UNITS)
+    rng = np.random.default_rng(17)
+    values = np.round(1e9 + rng.normal(0.0, 1.0, len(UNITS)) + np.where(holdout, 0.0, 0.2), 6)
+    covariates = np.round(5e8 + rng.normal(0.0, 1.0, len(UNITS)), 6)
+    await _post_csv(client, experiment_id, _csv(UNITS, values, covariates))
+    channel = (await _results(client, experiment_id)).json()["channels"][0]
+    treated = DescrStatsW(values[~holdout])
+    assert channel["treatment"]["std_error"] == pytest.approx(treated.std / np.sqrt(treated.nobs - 1), rel=1e-6)
+    assert channel["treatment"]["mean"] == pytest.approx(values[~holdout].mean(), rel=1e-12)
+    theta = np.cov(values, covariates)[0, 1] / covariates.var(ddof=1)
+    assert channel["cuped"]["theta"] == pytest.approx(theta, rel=1e-6, abs=1e-9)
