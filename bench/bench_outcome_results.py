@@ -123,7 +123,7 @@ async def main() -> None:
                     service_times = await timed(service, args.repeats)
                     plan = await connection.fetch("EXPLAIN " + BARE_AGGREGATE, uuid.UUID(experiment_id))
                     service_plan = await connection.fetch(
-                        "EXPLAIN " + RESULTS_QUERIES["aggregate_outcomes"], uuid.UUID(experiment_id)
+                        "EXPLAIN " + RESULTS_QUERIES["aggregate_outcomes"], uuid.UUID(experiment_id), 0.0, 0.0
                     )
                 finally:
                     await connection.close()
