@@ -37,6 +37,17 @@ Salt = Annotated[
 GeoName = Annotated[str, Meta(min_length=1, max_length=200)]
 
 
+PlannedUnits = Annotated[
+    int,
+    Meta(
+        ge=4,
+        le=10**12,
+        description="Units the test is planned to reach in all (both arms), e.g. the sample size from "
+        "`POST /v1/power/holdout`. Sequential results then tune the mixture SPRT to that horizon.",
+    ),
+]
+
+
 class ProportionMetricSpec(Struct, frozen=True, tag="proportion", tag_field="kind", forbid_unknown_fields=True):
     """A conversion metric: each unit converts or not."""
 
@@ -75,18 +86,7 @@ class HoldoutExperimentCreate(Struct, frozen=True, tag="holdout", tag_field="kin
     channels: Annotated[list[ChannelSpec], Meta(min_length=1, max_length=50)]
     alpha: Alpha = 0.05
     salt: Salt | None = None
-    planned_units: (
-        Annotated[
-            int,
-            Meta(
-                ge=4,
-                le=10**12,
-                description="Units the test is planned to reach in all (both arms), e.g. the sample size from "
-                "`POST /v1/power/holdout`. Sequential results then tune the mixture SPRT to that horizon.",
-            ),
-        ]
-        | None
-    ) = None
+    planned_units: PlannedUnits | None = None
 
 
 class GeoExperimentCreate(Struct, frozen=True, tag="geo", tag_field="kind", forbid_unknown_fields=True):
@@ -119,19 +119,7 @@ class ExperimentPatch(Struct, frozen=True, forbid_unknown_fields=True, omit_defa
     metric: ExperimentMetric | UnsetType = UNSET
     channels: Annotated[list[ChannelSpec], Meta(min_length=1, max_length=50)] | UnsetType = UNSET
     alpha: Alpha | UnsetType = UNSET
-    planned_units: (
-        Annotated[
-            int,
-            Meta(
-                ge=4,
-                le=10**12,
-                description="Units the test is planned to reach in all (both arms), e.g. the sample size from "
-                "`POST /v1/power/holdout`. Sequential results then tune the mixture SPRT to that horizon.",
-            ),
-        ]
-        | UnsetType
-        | None
-    ) = UNSET
+    planned_units: PlannedUnits | UnsetType | None = UNSET
     channel: ChannelName | UnsetType = UNSET
     treatment_markets: Annotated[list[GeoName], Meta(min_length=1, max_length=1000)] | UnsetType = UNSET
     pre_period: Period | UnsetType = UNSET

@@ -39,6 +39,21 @@ async def _geo_experiment(client: Client, test_end: str = "2021-04-15") -> str:
     return experiment_id
 
 
+async def _insert_silent_job(database_url: str) -> uuid.UUID:
+    """A running job whose worker last reported an hour ago."""
+    job_id = uuid.uuid4()
+    connection = await asyncpg.connect(database_url)
+    try:
+        await connection.execute(
+            "INSERT INTO jobs (id, kind, subject, status, progress, heartbeat_at) "
+            "VALUES ($1, 'experiment_results', '/v1/experiments/x/results', 'running', 0.4, now() - interval '1 hour')",
+            job_id,
+        )
+    finally:
+        await connection.close()
+    return job_id
+
+
 async def _finished(client: Client, location: str) -> dict[str, Any]:
     for _ in range(600):
         job: dict[str, Any] = (await client.get(location)).json()
@@ -104,16 +119,7 @@ async def test_jobs_are_stored_in_postgres_and_readable_by_another_instance(clie
 
 
 async def test_a_running_job_whose_heartbeat_stopped_reads_as_failed(client: Client, database_url: str) -> None:
-    job_id = uuid.uuid4()
-    connection = await asyncpg.connect(database_url)
-    try:
-        await connection.execute(
-            "INSERT INTO jobs (id, kind, subject, status, progress, heartbeat_at) "
-            "VALUES ($1, 'experiment_results', '/v1/experiments/x/results', 'running', 0.4, now() - interval '1 hour')",
-            job_id,
-        )
-    finally:
-        await connection.close()
+    job_id = await _insert_silent_job(database_url)
     job = (await client.get(f"/v1/jobs/{job_id}")).json()
     assert job["status"] == "failed"
     assert job["error"]["status"] == 500
@@ -122,15 +128,10 @@ async def test_a_running_job_whose_heartbeat_stopped_reads_as_failed(client: Cli
 
 
 async def test_a_failed_stale_job_stays_failed_when_its_worker_reports_late(client: Client, database_url: str) -> None:
-    job_id = uuid.uuid4()
+    job_id = await _insert_silent_job(database_url)
+    await client.get(f"/v1/jobs/{job_id}")
     connection = await asyncpg.connect(database_url)
     try:
-        await connection.execute(
-            "INSERT INTO jobs (id, kind, subject, status, progress, heartbeat_at) "
-            "VALUES ($1, 'experiment_results', '/v1/experiments/x/results', 'running', 0.4, now() - interval '1 hour')",
-            job_id,
-        )
-        await client.get(f"/v1/jobs/{job_id}")
         late = await connection.execute(
             "UPDATE jobs SET status = 'succeeded', result = '{}' WHERE id = $1 AND status = 'running'", job_id
         )
