@@ -45,6 +45,7 @@ __all__ = [
     "LambdaPath",
     "cross_validate_lambda",
     "fit_augmented_synthetic_control",
+    "pre_period_fit_residuals",
     "ridge_correction",
 ]
 
@@ -91,6 +92,30 @@ def ridge_correction(design: FloatArray, ridge_lambda: float) -> FloatArray:
     if j <= t:
         return np.asarray(np.linalg.solve(xc @ xc.T + ridge_lambda * np.eye(j), xc), dtype=np.float64)
     return np.asarray(xc @ np.linalg.solve(xc.T @ xc + ridge_lambda * np.eye(t), np.eye(t)), dtype=np.float64)
+
+
+def pre_period_fit_residuals(
+    treated: FloatArray,
+    donors: FloatArray,
+    post: NDArray[np.bool_],
+    *,
+    fixed_effects: bool,
+    ridge_lambda: float | None,
+) -> FloatArray:
+    """Residuals ``y_t - y^_t`` over every period of the SCM fitted on the pre-period alone (``~post``),
+    ridge-augmented with the penalty ``ridge_lambda`` held fixed when it is given."""
+    pre = ~post
+    a, b = treated[pre], donors[pre]
+    if fixed_effects:
+        a_fit, a_mean = demean(a)
+        b_fit, b_means = demean(b)
+    else:
+        a_fit, b_fit = a, b
+    w, _ = SimplexQP.from_design(b_fit).solve(b_fit.T @ a_fit, target=a_fit)
+    if ridge_lambda is not None:
+        w = w + ridge_correction(b_fit, ridge_lambda) @ (a_fit - b_fit @ w)
+    intercept = float(a_mean - b_means @ w) if fixed_effects else 0.0
+    return np.asarray(treated - (intercept + donors @ w), dtype=np.float64)
 
 
 def cross_validate_lambda(

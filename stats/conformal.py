@@ -48,7 +48,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from stats.augmented_synthetic_control import ridge_correction
+from stats.augmented_synthetic_control import pre_period_fit_residuals, ridge_correction
 from stats.errors import InvalidProblem
 from stats.synthetic_control import AffinePiece, SimplexQP, demean
 
@@ -389,19 +389,8 @@ def pre_period_effects(
     treated: FloatArray, donors: FloatArray, post: BoolArray, fixed_effects: bool, ridge_lambda: float | None
 ) -> tuple[FloatArray, float]:
     """Per-post-period effects of the pre-period fit (SCM, or ASCM with a fixed penalty) and its RMSE."""
-    pre = ~post
-    a, b = treated[pre], donors[pre]
-    if fixed_effects:
-        a_fit, a_mean = demean(a)
-        b_fit, b_means = demean(b)
-    else:
-        a_fit, b_fit = a, b
-    w, _ = SimplexQP.from_design(b_fit).solve(b_fit.T @ a_fit, target=a_fit)
-    if ridge_lambda is not None:
-        w = w + ridge_correction(b_fit, ridge_lambda) @ (a_fit - b_fit @ w)
-    intercept = float(a_mean - b_means @ w) if fixed_effects else 0.0
-    resid = treated - (intercept + donors @ w)
-    rmse = float(np.sqrt(np.mean(resid[pre] ** 2)))
+    resid = pre_period_fit_residuals(treated, donors, post, fixed_effects=fixed_effects, ridge_lambda=ridge_lambda)
+    rmse = float(np.sqrt(np.mean(resid[~post] ** 2)))
     return resid[post], rmse
 
 

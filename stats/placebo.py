@@ -19,9 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from stats.augmented_synthetic_control import ridge_correction
+from stats.augmented_synthetic_control import pre_period_fit_residuals
 from stats.errors import InvalidProblem
-from stats.synthetic_control import SimplexQP, demean
 
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
@@ -47,19 +46,8 @@ def rmspe_ratio(
     ridge_lambda: float | None = None,
 ) -> float:
     """Post/pre RMSPE ratio of a synthetic control fitted on the pre-period (``inf`` for a perfect pre-fit)."""
-    pre = ~post
-    a, b = treated[pre], donors[pre]
-    if fixed_effects:
-        a_fit, a_mean = demean(a)
-        b_fit, b_means = demean(b)
-    else:
-        a_fit, b_fit = a, b
-    w, _ = SimplexQP.from_design(b_fit).solve(b_fit.T @ a_fit, target=a_fit)
-    if ridge_lambda is not None:
-        w = w + ridge_correction(b_fit, ridge_lambda) @ (a_fit - b_fit @ w)
-    intercept = float(a_mean - b_means @ w) if fixed_effects else 0.0
-    resid = treated - (intercept + donors @ w)
-    pre_rmspe = float(np.sqrt(np.mean(resid[pre] ** 2)))
+    resid = pre_period_fit_residuals(treated, donors, post, fixed_effects=fixed_effects, ridge_lambda=ridge_lambda)
+    pre_rmspe = float(np.sqrt(np.mean(resid[~post] ** 2)))
     post_rmspe = float(np.sqrt(np.mean(resid[post] ** 2)))
     if pre_rmspe == 0.0:
         return float("inf") if post_rmspe > 0.0 else 1.0
