@@ -33,19 +33,7 @@ from stats.augmented_synthetic_control import fit_augmented_synthetic_control  #
 from stats.conformal import conformal_inference  # noqa: E402
 from stats.geo_lift import estimate_geo_lift  # noqa: E402
 from stats.synthetic_control import fit_synthetic_control  # noqa: E402
-
-
-def load() -> tuple[np.ndarray, list[str]]:
-    with (ROOT / "tests" / "data" / "geolift" / "GeoLift_Test.csv").open() as fh:
-        rows = list(csv.DictReader(fh))
-    geos = sorted({r["location"] for r in rows})
-    dates = sorted({r["date"] for r in rows})
-    gi = {g: i for i, g in enumerate(geos)}
-    di = {d: i for i, d in enumerate(dates)}
-    panel = np.full((len(geos), len(dates)), np.nan)
-    for r in rows:
-        panel[gi[r["location"]], di[r["date"]]] = float(r["Y"])
-    return panel, geos
+from tests.stats.geolift_data import load_geolift_panel  # noqa: E402
 
 
 def load_smoking() -> tuple[np.ndarray, np.ndarray] | None:
@@ -88,7 +76,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=20, help="repeats of the fast cases (slow ones use fewer)")
     args = parser.parse_args()
     n = max(args.repeat, 3)
-    panel, geos = load()
+    panel, geos = load_geolift_panel()
     treated = [geos.index("chicago"), geos.index("portland")]
     donor_rows = [i for i in range(len(geos)) if i not in treated]
     y = panel[treated].mean(axis=0)
