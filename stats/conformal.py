@@ -62,6 +62,7 @@ __all__ = [
     "ConformalInference",
     "ConformalTest",
     "Inversion",
+    "LinearRefit",
     "NullRefit",
     "conformal_inference",
     "invert_test",
@@ -73,31 +74,34 @@ __all__ = [
 _TIE_RTOL = 1e-10
 
 
-class NullRefit:
-    """Residuals of the estimator re-fitted on all periods under ``H0: effect = theta``.
+class LinearRefit:
+    """Residuals of the estimator re-fitted on all periods of ``treated + s * direction``, for any ``s``.
 
-    ``treated`` is ``(T,)``, ``donors`` ``(T, J)``, ``post`` a boolean mask ``(T,)``.  With
-    ``ridge_lambda`` the estimator is the ridge-augmented SCM with that (fixed) penalty.
+    ``treated`` and ``direction`` are ``(T,)``, ``donors`` ``(T, J)``.  The target is affine in ``s``,
+    so the re-fitted weights are piecewise affine in it (see the module docstring) and a whole family
+    of re-fits costs a handful of KKT solves.  With ``ridge_lambda`` the estimator is the
+    ridge-augmented SCM with that (fixed) penalty.  :class:`NullRefit` is the family of constant-effect
+    nulls; :mod:`stats.geo_power` injects a multiplicative effect along ``direction = y * 1{post}``.
     """
 
     def __init__(
         self,
         treated: FloatArray,
         donors: FloatArray,
-        post: BoolArray,
+        direction: FloatArray,
         *,
         fixed_effects: bool = True,
         ridge_lambda: float | None = None,
     ) -> None:
         a = np.asarray(treated, dtype=np.float64)
         b = np.asarray(donors, dtype=np.float64)
-        d = np.asarray(post, dtype=np.float64)
+        g = np.asarray(direction, dtype=np.float64)
         if fixed_effects:
             a0, _ = demean(a)
             bf, _ = demean(b)
-            g = -(d - d.mean())
+            g = g - g.mean()
         else:
-            a0, bf, g = a, b, -d
+            a0, bf = a, b
         self._a0 = a0
         self._g = g
         self._b = bf
@@ -131,7 +135,7 @@ class NullRefit:
         return piece
 
     def weights(self, thetas: FloatArray) -> FloatArray:
-        """Re-fitted SCM weights ``(k, J)`` for the nulls ``thetas`` ``(k,)``."""
+        """Re-fitted SCM weights ``(k, J)`` for the parameters ``thetas`` ``(k,)``."""
         th = np.atleast_1d(np.asarray(thetas, dtype=np.float64))
         out = np.empty((th.size, self._b.shape[1]))
         todo = np.ones(th.size, dtype=bool)
@@ -154,13 +158,34 @@ class NullRefit:
         return out
 
     def residuals(self, thetas: FloatArray) -> FloatArray:
-        """Residuals ``(k, T)`` of the re-fits under the nulls ``thetas``."""
+        """Residuals ``(k, T)`` of the re-fits for the parameters ``thetas``."""
         th = np.atleast_1d(np.asarray(thetas, dtype=np.float64))
         w = self.weights(th)
         u = self._a0[None, :] + th[:, None] * self._g[None, :] - w @ self._b.T
         if self._mix is not None:
             u = u @ self._mix.T
         return np.asarray(u, dtype=np.float64)
+
+
+class NullRefit(LinearRefit):
+    """Residuals of the estimator re-fitted on all periods under ``H0: effect = theta``.
+
+    ``treated`` is ``(T,)``, ``donors`` ``(T, J)``, ``post`` a boolean mask ``(T,)``: the null
+    subtracts ``theta`` from the treated post periods.  With ``ridge_lambda`` the estimator is the
+    ridge-augmented SCM with that (fixed) penalty.
+    """
+
+    def __init__(
+        self,
+        treated: FloatArray,
+        donors: FloatArray,
+        post: BoolArray,
+        *,
+        fixed_effects: bool = True,
+        ridge_lambda: float | None = None,
+    ) -> None:
+        direction = -np.asarray(post, dtype=np.float64)
+        super().__init__(treated, donors, direction, fixed_effects=fixed_effects, ridge_lambda=ridge_lambda)
 
 
 class ConformalTest:

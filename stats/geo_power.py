@@ -1,0 +1,288 @@
+"""Power of a geo-lift test by simulation on historical windows, with the test the results use.
+
+GeoLift's ``GeoLiftPower`` (Meta) simulates a test on the last ``L`` windows of the history: for a
+window of ``d`` days ending ``w - 1`` days before the last day (``w = 1..L``), the panel is cut at the
+window's end, the effect ``e`` is injected into the treated markets on the window's days
+(``Y_it <- (1 + e) Y_it``), and the test is run with the window as its test period.  Its "power" is
+the share of the ``L`` windows in which the test rejected -- with GeoLift's default ``L = 1`` it is
+0 or 1 (GeoLift issues #48, #171), and whether one window's noise happened to favour the test
+decides it.
+
+Here each window runs the *same* test as ``GET /v1/experiments/{id}/results`` (the conformal test of
+Chernozhukov, Wüthrich & Zhu 2021 as :mod:`stats.conformal` implements it: the estimator re-fitted on
+every period of the cut panel under ``H0: no effect``, statistic ``|sum_{t test} u_t|`` -- or the
+signed sum for a one-sided test -- against its ``T`` cyclic block permutations, reject when
+``p <= alpha``), and its decision is reported as ``detected``.  The reported ``power`` is that test's
+probability of rejecting when the test period's noise is drawn afresh, conditional on the design and
+the history.  The test is valid because the residual noise ``u^0`` (the re-fit's residuals without the
+effect) is exchangeable under cyclic shifts; the same assumption makes every shift ``u^0_{t+r}`` an
+equally likely noise path.  With the injected effect the residuals are ``u^e = u^0 + m^e``, where the
+signal ``m^e`` is computed exactly by re-fitting (the effect leaks partly into the fit), so
+
+    power_w(e) = (1/T) sum_{r=0}^{T-1} 1{ test rejects on the residuals  shift_r(u^0) + m^e },
+
+and ``power(e)`` averages ``power_w`` over the ``L`` windows.  ``r = 0`` is the real test on the real
+window.  At ``e = 0`` the power is ``#{r : p_r <= alpha} / T <= alpha`` by construction, so the
+false-positive rate the design promises is the test's level.  The block sums of shifted residuals
+are shifted block sums, so all ``T`` noise paths cost one ``T x T`` comparison per effect size.
+
+The MDE is the smallest effect in the grid (in absolute value, positive ones winning ties, as
+GeoLift) whose power reaches ``power_target``; ``mde_exact`` refines it between that grid point and
+the next smaller one by bisection (the re-fits are piecewise affine in the effect, so each step costs
+one pass of the comparison); the investment is
+``cost_per_kpi * treated KPI over the window * MDE`` (GeoLift's ``cpic * sum(Y_treated) * es``, on the
+most recent window).  The pre-period fit is the SCM fitted on the days before the most recent
+window: its scaled L2 imbalance (``augsynth``'s) and the relative lift it estimates on that window
+without any effect (GeoLift's "abs lift in zero": a well-fitted design reads about 0).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from stats.augmented_synthetic_control import pre_period_fit_residuals
+from stats.conformal import LinearRefit
+from stats.errors import InvalidProblem
+from stats.synthetic_control import SimplexQP, demean, scaled_imbalance
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.intp]
+Side = Literal["two-sided", "larger", "smaller"]
+
+__all__ = [
+    "DurationPower",
+    "Side",
+    "block_sums",
+    "duration_power",
+    "minimum_detectable_effect",
+    "noise_rotation_power",
+]
+
+# Relative tolerance for "S_k >= S_0" (ties count as at least as extreme, as in stats.conformal).
+_TIE_RTOL = 1e-10
+
+
+@dataclass(frozen=True)
+class DurationPower:
+    """Simulated power of one design (treated markets, test length) over the effect grid.
+
+    ``power[i]`` is the probability that the test detects ``effects[i]`` (averaged over ``windows``
+    historical windows, each with its noise drawn afresh); ``detected[i]`` is the share of those
+    windows in which the test on the actual history detected it (GeoLift's "power").  ``mde`` is
+    ``None`` when no effect of the grid reaches ``power_target`` (``mde_exact`` the effect between grid
+    points where the power reaches it); ``investment`` is ``None`` then or
+    without a cost per KPI.
+    """
+
+    duration: int
+    windows: int
+    effects: tuple[float, ...]
+    power: tuple[float, ...]
+    detected: tuple[float, ...]
+    mde: float | None
+    mde_exact: float | None
+    power_at_mde: float | None
+    investment: float | None
+    treated_kpi: float
+    pre_rmse: float
+    scaled_l2_imbalance: float
+    lift_at_zero: float
+
+
+def block_sums(values: FloatArray, start: int, length: int) -> FloatArray:
+    """Cyclic block sums ``sum_{j<length} x[(start + k + j) mod T]`` for every shift ``k`` (last axis)."""
+    x = np.asarray(values, dtype=np.float64)
+    t = x.shape[-1]
+    rolled = np.roll(x, -start, axis=-1)
+    wrapped = np.concatenate([rolled, rolled[..., : length - 1]], axis=-1)
+    csum = np.concatenate([np.zeros((*x.shape[:-1], 1)), np.cumsum(wrapped, axis=-1)], axis=-1)
+    return np.asarray(csum[..., length : length + t] - csum[..., :t], dtype=np.float64)
+
+
+def _oriented(sums: FloatArray, side: Side) -> FloatArray:
+    if side == "two-sided":
+        return np.abs(sums)
+    return sums if side == "larger" else -sums
+
+
+def noise_rotation_power(
+    noise_blocks: FloatArray, signal_blocks: FloatArray, alpha: float, side: Side
+) -> tuple[FloatArray, FloatArray]:
+    """``(power, real)`` of the block-permutation test for each effect (rows of ``signal_blocks``).
+
+    ``noise_blocks`` ``(T,)`` are the block sums of the no-effect residuals, ``signal_blocks``
+    ``(E, T)`` those of the residual change each effect causes; block ``0`` is the test period.  With
+    the noise shifted by ``r`` the statistic of block ``k`` is ``noise[k + r] + signal[k]``; the test
+    rejects when at most ``alpha T`` blocks are at least as extreme as block ``0``.  ``power`` is the
+    share of the ``T`` shifts that reject, ``real`` the decision at ``r = 0`` (1.0 or 0.0).
+    """
+    noise = np.asarray(noise_blocks, dtype=np.float64)
+    signal = np.atleast_2d(np.asarray(signal_blocks, dtype=np.float64))
+    t = noise.size
+    shifts = (np.arange(t)[:, None] + np.arange(t)[None, :]) % t  # [r, k] -> k + r
+    stats = _oriented(noise[shifts][None, :, :] + signal[:, None, :], side)  # E x r x k
+    observed = stats[:, :, :1]
+    scale = np.abs(noise).sum() + np.abs(signal).sum(axis=1)[:, None, None]
+    extreme = np.sum(stats >= observed - _TIE_RTOL * scale - 1e-300, axis=2)  # E x r
+    reject = extreme <= alpha * t * (1.0 + 1e-12)
+    return np.asarray(reject.mean(axis=1), dtype=np.float64), np.asarray(reject[:, 0], dtype=np.float64)
+
+
+def minimum_detectable_effect(
+    effects: Sequence[float], power: Sequence[float], power_target: float
+) -> tuple[float | None, float | None]:
+    """``(mde, power at it)``: the non-zero grid effect of smallest size whose power reaches the target.
+
+    Positive and negative effects are searched apart and the smaller in absolute value wins, the
+    positive one on a tie (GeoLift's ``GeoLiftMarketSelection`` rule).
+    """
+    best: tuple[float, float] | None = None
+    for effect, p in zip(effects, power, strict=True):
+        if effect == 0.0 or p < power_target - 1e-12:
+            continue
+        if best is None or abs(effect) < abs(best[0]) or (abs(effect) == abs(best[0]) and effect > 0.0):
+            best = (float(effect), float(p))
+    return (None, None) if best is None else best
+
+
+class _WindowTest:
+    """The test on one historical window: the panel cut at the window's end, the last ``duration`` days tested."""
+
+    def __init__(
+        self,
+        treated: FloatArray,
+        donors: FloatArray,
+        duration: int,
+        alpha: float,
+        side: Side,
+        fixed_effects: bool,
+        ridge_lambda: float | None,
+    ) -> None:
+        t = treated.size
+        post = np.zeros(t, dtype=bool)
+        post[t - duration :] = True
+        self._refit = LinearRefit(
+            treated, donors, treated * post, fixed_effects=fixed_effects, ridge_lambda=ridge_lambda
+        )
+        self._start = t - duration
+        self._duration = duration
+        self._alpha = alpha
+        self._side: Side = side
+        self._noise = block_sums(self._refit.residuals(np.zeros(1))[0], self._start, duration)
+
+    def power(self, effects: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """``(power, real decision)`` for each effect (see :func:`noise_rotation_power`)."""
+        blocks = block_sums(self._refit.residuals(effects), self._start, self._duration)
+        return noise_rotation_power(self._noise, blocks - self._noise[None, :], self._alpha, self._side)
+
+
+def _mean_power(tests: Sequence[_WindowTest], effects: FloatArray) -> tuple[FloatArray, FloatArray]:
+    power = np.zeros(effects.size)
+    detected = np.zeros(effects.size)
+    for test in tests:
+        p, real = test.power(effects)
+        power += p
+        detected += real
+    return power / len(tests), detected / len(tests)
+
+
+def _exact_mde(tests: Sequence[_WindowTest], inside: float, outside: float, power_target: float, steps: int) -> float:
+    """Bisect between a grid effect whose power reaches the target (``inside``) and a smaller one that does not."""
+    for _ in range(steps):
+        middle = 0.5 * (inside + outside)
+        if _mean_power(tests, np.array([middle]))[0][0] >= power_target - 1e-12:
+            inside = middle
+        else:
+            outside = middle
+    return inside
+
+
+def _pre_fit(
+    treated: FloatArray, donors: FloatArray, duration: int, fixed_effects: bool, ridge_lambda: float | None
+) -> tuple[float, float, float]:
+    """``(pre_rmse, scaled L2 imbalance, lift at zero)`` of the fit on the days before the last window."""
+    t = treated.size
+    post = np.zeros(t, dtype=bool)
+    post[t - duration :] = True
+    residuals = pre_period_fit_residuals(treated, donors, post, fixed_effects=fixed_effects, ridge_lambda=ridge_lambda)
+    a, b = treated[~post], donors[~post]
+    if fixed_effects:
+        a, _ = demean(a)
+        b, _ = demean(b)
+    w, _ = SimplexQP.from_design(b).solve(b.T @ a, target=a)
+    _, scaled = scaled_imbalance(a, b, w)
+    counterfactual = float(np.sum(treated[post] - residuals[post]))
+    lift = float(np.sum(residuals[post]) / counterfactual) if counterfactual != 0.0 else float("nan")
+    rmse = float(np.sqrt(np.mean(residuals[~post] ** 2)))
+    return rmse, float(scaled), lift
+
+
+def duration_power(
+    treated_markets: FloatArray,
+    donors: FloatArray,
+    duration: int,
+    effects: Sequence[float],
+    *,
+    lookback_windows: int = 1,
+    alpha: float = 0.1,
+    side: Side = "two-sided",
+    power_target: float = 0.8,
+    fixed_effects: bool = True,
+    ridge_lambda: float | None = None,
+    cost_per_kpi: float | None = None,
+    exact_steps: int = 10,
+    progress: Callable[[float], None] | None = None,
+) -> DurationPower:
+    """Simulated power of a design for one test length (see the module docstring).
+
+    ``treated_markets`` ``(n, T)`` holds the treated markets' KPI over the history, ``donors``
+    ``(T, J)`` the control markets'.  The windows are the last ``lookback_windows`` stretches of
+    ``duration`` days, each one day earlier than the next (GeoLift's ``lookback_window``).
+    """
+    y_markets = np.atleast_2d(np.asarray(treated_markets, dtype=np.float64))
+    b = np.asarray(donors, dtype=np.float64)
+    grid = np.asarray(effects, dtype=np.float64)
+    n_periods = y_markets.shape[1]
+    if duration < 1 or lookback_windows < 1 or n_periods - duration - lookback_windows + 1 < 2:
+        raise InvalidProblem("durations", f"{duration} days leave fewer than 2 days of history before the windows")
+    y = y_markets.mean(axis=0)
+    tests = []
+    for window in range(lookback_windows):
+        end = n_periods - window
+        tests.append(_WindowTest(y[:end], b[:end], duration, alpha, side, fixed_effects, ridge_lambda))
+        if progress is not None:
+            progress(0.5 * (window + 1) / lookback_windows)
+    power, detected = _mean_power(tests, grid)
+    mde, power_at_mde = minimum_detectable_effect(grid.tolist(), power.tolist(), power_target)
+    mde_exact = None
+    if mde is not None:
+        smaller = [e for e in grid.tolist() if 0.0 <= e * np.sign(mde) < abs(mde)]
+        nearest = max(smaller, key=abs, default=0.0)
+        mde_exact = _exact_mde(tests, mde, nearest, power_target, exact_steps)
+    if progress is not None:
+        progress(1.0)
+    treated_kpi = float(y_markets[:, n_periods - duration :].sum())
+    investment = None
+    if mde is not None and cost_per_kpi is not None:
+        investment = float(cost_per_kpi * treated_kpi * mde)
+    pre_rmse, imbalance, lift_at_zero = _pre_fit(y, b, duration, fixed_effects, ridge_lambda)
+    return DurationPower(
+        duration=duration,
+        windows=lookback_windows,
+        effects=tuple(float(e) for e in grid),
+        power=tuple(float(v) for v in power),
+        detected=tuple(float(v) for v in detected),
+        mde=mde,
+        mde_exact=mde_exact,
+        power_at_mde=power_at_mde,
+        investment=investment,
+        treated_kpi=treated_kpi,
+        pre_rmse=pre_rmse,
+        scaled_l2_imbalance=imbalance,
+        lift_at_zero=lift_at_zero,
+    )
