@@ -20,6 +20,7 @@ from api.dependencies import provide_jobs, provide_pool
 from api.errors import exception_handlers
 from api.experiments.controller import ExperimentController
 from api.geo.controller import GeoDatasetController
+from api.geo_design.controller import GeoDesignController
 from api.health.controller import HealthController
 from api.jobs.controller import JobController
 from api.jobs.runner import JobRunner
@@ -46,6 +47,10 @@ TAGS = [
     Tag(name="power", description="How many units, how small a lift, how much power: holdout-test design."),
     Tag(name="experiments", description="Holdout and geo experiments and their life cycle."),
     Tag(name="geo", description="Geo panels (KPI per market and date) for geo experiments, with quality checks."),
+    Tag(
+        name="geo design",
+        description="Which markets, how many, how long: geo-lift power by simulation and market selection.",
+    ),
     Tag(name="assignments", description="Which arm each unit is in, per channel: hashed once, stored forever."),
     Tag(name="results", description="Observations in; lift, confidence intervals, iROAS and decisions out."),
     Tag(name="jobs", description="Computations that outlast their request: progress, then the result."),
@@ -104,6 +109,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             OutcomeController,
             ResultsController,
             GeoDatasetController,
+            GeoDesignController,
             JobController,
         ],
         dependencies=dependencies,

@@ -91,7 +91,7 @@ class DurationPower:
     treated_kpi: float
     pre_rmse: float
     scaled_l2_imbalance: float
-    lift_at_zero: float
+    lift_at_zero: float | None
 
 
 def block_sums(values: FloatArray, start: int, length: int) -> FloatArray:
@@ -204,7 +204,7 @@ def _exact_mde(tests: Sequence[_WindowTest], inside: float, outside: float, powe
 
 def _pre_fit(
     treated: FloatArray, donors: FloatArray, duration: int, fixed_effects: bool, ridge_lambda: float | None
-) -> tuple[float, float, float]:
+) -> tuple[float, float, float | None]:
     """``(pre_rmse, scaled L2 imbalance, lift at zero)`` of the fit on the days before the last window."""
     t = treated.size
     post = np.zeros(t, dtype=bool)
@@ -217,7 +217,7 @@ def _pre_fit(
     w, _ = SimplexQP.from_design(b).solve(b.T @ a, target=a)
     _, scaled = scaled_imbalance(a, b, w)
     counterfactual = float(np.sum(treated[post] - residuals[post]))
-    lift = float(np.sum(residuals[post]) / counterfactual) if counterfactual != 0.0 else float("nan")
+    lift = float(np.sum(residuals[post]) / counterfactual) if counterfactual > 0.0 else None
     rmse = float(np.sqrt(np.mean(residuals[~post] ** 2)))
     return rmse, float(scaled), lift
 

@@ -46,6 +46,7 @@ __all__ = [
     "DroppedDesigns",
     "RankedSelection",
     "SelectionSpec",
+    "design_ridge_lambda",
     "design_warnings",
     "evaluate_candidates",
     "plan_candidates",
@@ -218,7 +219,7 @@ def _fill(include: Sequence[int], ranking: dict[int, list[int]], size: int) -> C
     return tuple(sorted(members))
 
 
-def _ridge_lambda(treated: FloatArray, donors: FloatArray, fixed_effects: bool) -> float:
+def design_ridge_lambda(treated: FloatArray, donors: FloatArray, fixed_effects: bool) -> float:
     """The ridge penalty ASCM would choose on the whole history (cross-validated, 1-SE rule)."""
     a, b = (demean(treated)[0], demean(donors)[0]) if fixed_effects else (treated, donors)
     return cross_validate_lambda(a, b).lambda_1se
@@ -239,7 +240,7 @@ def evaluate_candidates(
         treated = data[rows]
         donors = np.delete(data, rows, axis=0).T
         ridge = (
-            _ridge_lambda(treated.mean(axis=0), donors, spec.fixed_effects)
+            design_ridge_lambda(treated.mean(axis=0), donors, spec.fixed_effects)
             if spec.method == "augmented_synthetic_control"
             else None
         )
@@ -282,7 +283,7 @@ def _ranking_order(powers: Sequence[DurationPower]) -> list[int]:
         return []
     grid_mde = [abs(p.mde) if p.mde is not None else np.inf for p in powers]
     exact = [abs(p.mde_exact) if p.mde_exact is not None else np.inf for p in powers]
-    bias = [round(abs(p.lift_at_zero), 3) if np.isfinite(p.lift_at_zero) else np.inf for p in powers]
+    bias = [round(abs(p.lift_at_zero), 3) if p.lift_at_zero is not None else np.inf for p in powers]
     imbalance = [p.scaled_l2_imbalance if np.isfinite(p.scaled_l2_imbalance) else np.inf for p in powers]
     score = (_dense_rank(exact) + _dense_rank(bias) + _dense_rank(imbalance)) / 3.0
     investment = [abs(p.investment) if p.investment is not None else 0.0 for p in powers]

@@ -1,0 +1,1 @@
+"""Geo-lift test design: power for given treatment markets and market selection."""

@@ -1,0 +1,103 @@
+"""The history a geo design simulates on: a stored dataset's KPI panel over the chosen dates.
+
+Datasets never change once stored, so a worker process keeps the panels it loaded (a few, least
+recently used first out) and the chunks of one market selection read the database once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from uuid import UUID
+
+import numpy as np
+from numpy.typing import NDArray
+
+from api.database import Connection
+from api.errors import Conflict, NotFound, invalid_field
+from api.geo.repository import GeoRepository, Row
+from api.geo_design.schemas import HistoryPeriod
+from stats.panel_quality import pivot_long_to_panel
+
+FloatArray = NDArray[np.float64]
+LISTED_GAPS = 5
+CACHED_PANELS = 8
+
+
+@dataclass(frozen=True)
+class DesignPanel:
+    """KPI per market (rows, sorted by name) and date (columns, in order) over the design's history."""
+
+    dataset_id: UUID
+    panel: FloatArray
+    geos: tuple[str, ...]
+    dates: tuple[date, ...]
+
+    @property
+    def history(self) -> HistoryPeriod:
+        return HistoryPeriod(start=self.dates[0], end=self.dates[-1])
+
+    def rows_of(self, field: str, markets: Sequence[str]) -> tuple[int, ...]:
+        """Panel rows of ``markets``; a 400 naming ``field`` for an unknown or repeated market."""
+        index = {g: i for i, g in enumerate(self.geos)}
+        unknown = [m for m in markets if m not in index]
+        if unknown:
+            raise invalid_field(field, f"not in dataset {self.dataset_id}: {', '.join(map(repr, unknown))}")
+        if len(set(markets)) != len(markets):
+            raise invalid_field(field, "lists a market twice")
+        return tuple(index[m] for m in markets)
+
+
+_cache: OrderedDict[tuple[UUID, date | None, date | None], DesignPanel] = OrderedDict()
+
+
+async def load_design_panel(connection: Connection, dataset_id: UUID, history: HistoryPeriod | None) -> DesignPanel:
+    """The dataset's panel over ``history`` (all of it by default): 404 unknown, 400 bad dates, 409 holes."""
+    key = (dataset_id, history.start if history else None, history.end if history else None)
+    if key in _cache:
+        _cache.move_to_end(key)
+        return _cache[key]
+    repository = GeoRepository(connection)
+    dataset = await repository.get(dataset_id)
+    if dataset is None:
+        raise NotFound(f"No geo dataset with id {dataset_id}")
+    start: date = dataset["first_date"] if history is None else history.start
+    end: date = dataset["last_date"] if history is None else history.end
+    if history is not None:
+        if history.start > history.end:
+            raise invalid_field("history", "start must not be after end")
+        if history.start < dataset["first_date"] or history.end > dataset["last_date"]:
+            raise invalid_field(
+                "history", f"must lie within the dataset's dates {dataset['first_date']}..{dataset['last_date']}"
+            )
+    rows = await repository.panel_window(dataset_id, start, end)
+    panel = await asyncio.to_thread(_pivot, dataset_id, rows, sorted(dataset["geos"]))
+    _cache[key] = panel
+    while len(_cache) > CACHED_PANELS:
+        _cache.popitem(last=False)
+    return panel
+
+
+def _pivot(dataset_id: UUID, rows: list[Row], geos: list[str]) -> DesignPanel:
+    dates = sorted({r["date"] for r in rows})
+    geo_index = {g: i for i, g in enumerate(geos)}
+    date_index = {d: j for j, d in enumerate(dates)}
+    panel = pivot_long_to_panel(
+        np.fromiter((geo_index[r["geo"]] for r in rows), dtype=np.int64, count=len(rows)),
+        np.fromiter((date_index[r["date"]] for r in rows), dtype=np.int64, count=len(rows)),
+        np.fromiter((r["kpi"] for r in rows), dtype=np.float64, count=len(rows)),
+        len(geos),
+        len(dates),
+    )
+    if np.isnan(panel).any():
+        gi, dj = np.nonzero(np.isnan(panel))
+        listed = ", ".join(f"{geos[g]} on {dates[d]}" for g, d in zip(gi[:LISTED_GAPS], dj[:LISTED_GAPS], strict=True))
+        raise Conflict(
+            f"The dataset has no value for {gi.size} market-dates of the history (for example {listed}); a design "
+            "needs every market on every date: fill the gaps or choose a `history` without them"
+        )
+    panel.setflags(write=False)
+    return DesignPanel(dataset_id=dataset_id, panel=panel, geos=tuple(geos), dates=tuple(dates))

@@ -1,0 +1,214 @@
+"""Request and response bodies of geo-lift test design: power for given markets, and market selection."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from msgspec import Meta, Struct
+
+DesignMethod = Literal["synthetic_control", "augmented_synthetic_control"]
+TestSide = Literal["two-sided", "larger", "smaller"]
+
+MarketName = Annotated[str, Meta(min_length=1, max_length=200, description="Market name, as in the panel.")]
+Duration = Annotated[int, Meta(ge=1, le=366, description="Test length in days.")]
+EffectSize = Annotated[
+    float,
+    Meta(gt=-1.0, le=10.0, description="Relative lift injected into the treated markets, e.g. 0.05 for +5%."),
+]
+DesignAlpha = Annotated[
+    float, Meta(gt=0.0, lt=0.5, description="Significance level of the test (default 0.1, as GeoLift).")
+]
+PowerTarget = Annotated[float, Meta(gt=0.0, lt=1.0, description="Power the MDE must reach (default 0.8).")]
+LookbackWindows = Annotated[
+    int,
+    Meta(
+        ge=1,
+        le=60,
+        description="Historical windows simulated per duration: the last N stretches of the test's length, each "
+        "one day earlier (GeoLift's `lookback_window`).",
+    ),
+]
+CostPerKpi = Annotated[
+    float, Meta(gt=0.0, le=1e12, description="Cost of one unit of KPI; gives the investment needed at the MDE.")
+]
+
+
+class HistoryPeriod(Struct, frozen=True, forbid_unknown_fields=True):
+    """The dates of the dataset the design may use (both ends included); the whole dataset by default."""
+
+    start: date
+    end: date
+
+
+class HoldoutBounds(Struct, frozen=True, forbid_unknown_fields=True):
+    """Share of the total KPI left untreated that a design must keep, between `min` and `max`."""
+
+    min: Annotated[float, Meta(ge=0.0, le=1.0)]
+    max: Annotated[float, Meta(ge=0.0, le=1.0)]
+
+
+class GeoPowerRequest(Struct, frozen=True, forbid_unknown_fields=True):
+    """Power of a geo-lift test on given treatment markets (GeoLift's `GeoLiftPower`)."""
+
+    dataset_id: UUID
+    treatment_markets: Annotated[list[MarketName], Meta(min_length=1, max_length=500)]
+    durations: Annotated[list[Duration], Meta(min_length=1, max_length=20)]
+    effect_sizes: Annotated[list[EffectSize], Meta(min_length=1, max_length=101)]
+    lookback_windows: LookbackWindows = 1
+    alpha: DesignAlpha = 0.1
+    power_target: PowerTarget = 0.8
+    side: TestSide = "two-sided"
+    method: DesignMethod = "synthetic_control"
+    fixed_effects: bool = True
+    cost_per_kpi: CostPerKpi | None = None
+    history: HistoryPeriod | None = None
+
+
+class PowerCurvePoint(Struct, frozen=True):
+    """Power at one effect size."""
+
+    effect_size: float
+    power: Annotated[
+        float,
+        Meta(
+            description="Probability that the test detects this effect: averaged over the simulated windows, each "
+            "with its noise drawn afresh from the history's own residual paths. At effect 0 it is the false-"
+            "positive rate, at most `alpha`."
+        ),
+    ]
+    detected: Annotated[
+        float,
+        Meta(
+            description="Share of the simulated windows in which the test on the actual history detected the "
+            'effect (GeoLift\'s "power": 0 or 1 with one window).'
+        ),
+    ]
+
+
+class DesignFit(Struct, frozen=True):
+    """The synthetic control fitted on the days before the latest simulated window."""
+
+    pre_rmse: Annotated[float, Meta(description="RMSE of the treated markets' average, in KPI units per market-day.")]
+    scaled_l2_imbalance: Annotated[
+        float | None, Meta(description="Imbalance of the fit over that of uniform weights (augsynth's; 0 is perfect).")
+    ]
+    lift_at_zero: Annotated[
+        float | None,
+        Meta(
+            description="Relative lift the fit estimates on the latest window with no effect injected (bias; "
+            "GeoLift's abs_lift_in_zero is its absolute value)."
+        ),
+    ]
+
+
+class DurationDesign(Struct, frozen=True):
+    """Simulated power of the design for one test length."""
+
+    duration: int
+    windows: int
+    power_curve: list[PowerCurvePoint]
+    mde: Annotated[
+        float | None,
+        Meta(description="Smallest effect of the grid whose power reaches `power_target` (null when none does)."),
+    ]
+    mde_exact: Annotated[
+        float | None, Meta(description="The effect between grid points where the power reaches `power_target`.")
+    ]
+    power_at_mde: float | None
+    investment: Annotated[
+        float | None,
+        Meta(description="cost_per_kpi x treated KPI over the latest window x MDE (null without cost or MDE)."),
+    ]
+    treated_kpi: Annotated[float, Meta(description="The treated markets' KPI over the latest window of this length.")]
+    fit: DesignFit
+
+
+class GeoPowerResult(Struct, frozen=True):
+    """Power per effect size and duration for given treatment markets, with a chart."""
+
+    dataset_id: UUID
+    treatment_markets: list[str]
+    method: DesignMethod
+    side: TestSide
+    alpha: float
+    power_target: float
+    lookback_windows: int
+    treatment_share: Annotated[float, Meta(description="The treated markets' share of the KPI over the history.")]
+    history: HistoryPeriod
+    durations: list[DurationDesign]
+    test: Annotated[str, Meta(description="The test simulated: the one experiment results run.")]
+    warnings: list[str]
+    chart: Annotated[dict[str, Any], Meta(description="Vega-Lite v5 power curves, one line per duration.")]
+
+
+class MarketSelectionRequest(Struct, frozen=True, forbid_unknown_fields=True):
+    """Which markets, how many and how long: rank candidate treatment sets by simulated power (always a job)."""
+
+    dataset_id: UUID
+    treatment_sizes: Annotated[
+        list[Annotated[int, Meta(ge=1, le=1000)]], Meta(min_length=1, max_length=20, description="e.g. [2, 3, 4, 5]")
+    ]
+    durations: Annotated[list[Duration], Meta(min_length=1, max_length=10)]
+    effect_sizes: Annotated[list[EffectSize], Meta(min_length=1, max_length=41)]
+    lookback_windows: LookbackWindows = 1
+    alpha: DesignAlpha = 0.1
+    power_target: PowerTarget = 0.8
+    side: TestSide = "two-sided"
+    method: DesignMethod = "synthetic_control"
+    fixed_effects: bool = True
+    include: Annotated[list[MarketName], Meta(max_length=100, description="Markets every candidate must treat.")] = []
+    exclude: Annotated[list[MarketName], Meta(max_length=1000, description="Markets no candidate may treat.")] = []
+    cost_per_kpi: CostPerKpi | None = None
+    budget: Annotated[float, Meta(gt=0.0, le=1e15, description="Most a design may cost at its MDE.")] | None = None
+    holdout: HoldoutBounds | None = None
+    top: Annotated[int, Meta(ge=1, le=200, description="How many designs to return, best first.")] = 10
+    search_budget: Annotated[
+        int, Meta(ge=0, le=20000, description="Score evaluations the swap search may spend beyond GeoLift's sets.")
+    ] = 400
+    history: HistoryPeriod | None = None
+
+
+class MarketCandidate(Struct, frozen=True):
+    """One design: treatment markets and a test length, with its simulated power."""
+
+    rank: int
+    markets: list[str]
+    duration: int
+    mde: float
+    mde_exact: float | None
+    power_at_mde: float
+    investment: float | None
+    treatment_share: float
+    holdout_share: Annotated[float, Meta(description="Share of KPI left untreated (treated share if the MDE < 0).")]
+    power_curve: list[PowerCurvePoint]
+    fit: DesignFit
+    source: Annotated[
+        Literal["correlation", "swap_search"],
+        Meta(description="GeoLift's correlation sets, or the swap search beyond them."),
+    ]
+    warnings: list[str]
+
+
+class DroppedConstraint(Struct, frozen=True):
+    """How many designs one constraint removed, and what to relax to let them back in."""
+
+    reason: str
+    count: int
+    relax: str
+
+
+class MarketSelectionResult(Struct, frozen=True):
+    """Ranked designs, best first; when none qualifies, `dropped` says why and what to relax."""
+
+    dataset_id: UUID
+    candidates: list[MarketCandidate]
+    considered: Annotated[int, Meta(description="Designs simulated (candidate sets x durations).")]
+    qualified: Annotated[int, Meta(description="Designs that met every constraint (the first `top` are listed).")]
+    dropped: list[DroppedConstraint]
+    ranking: Annotated[str, Meta(description="How the candidates were ordered.")]
+    test: str
+    history: HistoryPeriod
+    warnings: list[str]
+    chart: Annotated[dict[str, Any], Meta(description="Vega-Lite v5 power curves of the listed candidates.")]

@@ -1,0 +1,243 @@
+"""Geo-lift test design: power for given markets and market selection, shaped for the API.
+
+The numerics are :mod:`stats.geo_power` and :mod:`stats.market_selection`; every function here that
+calls them is CPU work and runs in a worker thread (``asyncio.to_thread``), never on the event loop.
+A market selection runs in three steps that a job spreads over workers: :func:`plan_selection`
+(candidates), :func:`evaluate_selection_chunk` (their power, one chunk at a time) and
+:func:`selection_result` (ranking and shaping).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from api.errors import invalid_field
+from api.geo_design.charts import power_curve_chart
+from api.geo_design.panel import DesignPanel
+from api.geo_design.schemas import (
+    DesignFit,
+    DroppedConstraint,
+    DurationDesign,
+    GeoPowerRequest,
+    GeoPowerResult,
+    MarketCandidate,
+    MarketSelectionRequest,
+    MarketSelectionResult,
+    PowerCurvePoint,
+)
+from stats.geo_power import DurationPower, duration_power
+from stats.market_selection import (
+    CandidatePlan,
+    DesignEvaluation,
+    SelectionSpec,
+    design_ridge_lambda,
+    design_warnings,
+    evaluate_candidates,
+    plan_candidates,
+    rank_designs,
+)
+
+Progress = Callable[[float], None]
+
+TEST_DESCRIPTION = (
+    "conformal test of no average effect, as experiment results run it: the estimator re-fitted on every day "
+    "of the window's panel, statistic |sum of test-day residuals| (signed for a one-sided test) against its "
+    "moving-block permutations; power = the probability it rejects at alpha with the test window's noise "
+    "drawn afresh from the history's own residual paths, averaged over the lookback windows"
+)
+
+
+def _finite(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+def _fit(power: DurationPower) -> DesignFit:
+    return DesignFit(
+        pre_rmse=power.pre_rmse,
+        scaled_l2_imbalance=_finite(power.scaled_l2_imbalance),
+        lift_at_zero=_finite(power.lift_at_zero),
+    )
+
+
+def _curve(power: DurationPower) -> list[PowerCurvePoint]:
+    return [
+        PowerCurvePoint(effect_size=e, power=p, detected=d)
+        for e, p, d in zip(power.effects, power.power, power.detected, strict=True)
+    ]
+
+
+def _duration_design(power: DurationPower) -> DurationDesign:
+    return DurationDesign(
+        duration=power.duration,
+        windows=power.windows,
+        power_curve=_curve(power),
+        mde=power.mde,
+        mde_exact=power.mde_exact,
+        power_at_mde=power.power_at_mde,
+        investment=power.investment,
+        treated_kpi=power.treated_kpi,
+        fit=_fit(power),
+    )
+
+
+def _check_controls(panel: DesignPanel, treated: int, field: str) -> None:
+    if len(panel.geos) - treated < 2:
+        raise invalid_field(field, f"{treated} treated markets leave fewer than 2 of the {len(panel.geos)} as controls")
+
+
+def compute_geo_power(request: GeoPowerRequest, panel: DesignPanel, progress: Progress | None = None) -> GeoPowerResult:
+    """Simulated power of the requested treatment markets for each duration (CPU work)."""
+    rows = panel.rows_of("treatment_markets", request.treatment_markets)
+    _check_controls(panel, len(rows), "treatment_markets")
+    data = panel.panel
+    treated = data[list(rows)]
+    donors = np.delete(data, list(rows), axis=0).T
+    ridge = (
+        design_ridge_lambda(treated.mean(axis=0), donors, request.fixed_effects)
+        if request.method == "augmented_synthetic_control"
+        else None
+    )
+    designs: list[DurationDesign] = []
+    for i, duration in enumerate(request.durations):
+        power = duration_power(
+            treated,
+            donors,
+            duration,
+            request.effect_sizes,
+            lookback_windows=request.lookback_windows,
+            alpha=request.alpha,
+            side=request.side,
+            power_target=request.power_target,
+            fixed_effects=request.fixed_effects,
+            ridge_lambda=ridge,
+            cost_per_kpi=request.cost_per_kpi,
+        )
+        designs.append(_duration_design(power))
+        if progress is not None:
+            progress((i + 1) / len(request.durations))
+    total = float(data.sum())
+    share = float(treated.sum() / total) if total > 0.0 else 0.0
+    warnings = design_warnings(len(panel.geos), len(panel.dates), request.durations, share)
+    for design in designs:
+        if design.mde is None:
+            best = max(point.power for point in design.power_curve)
+            warnings.append(
+                f"{design.duration} days: no effect size reaches power {request.power_target:g} "
+                f"(best {best:.2f}); try larger effects or a longer test"
+            )
+    chart = power_curve_chart(
+        [(f"{d.duration} days", d.power_curve) for d in designs], request.power_target, "Test length"
+    )
+    return GeoPowerResult(
+        dataset_id=panel.dataset_id,
+        treatment_markets=list(request.treatment_markets),
+        method=request.method,
+        side=request.side,
+        alpha=request.alpha,
+        power_target=request.power_target,
+        lookback_windows=request.lookback_windows,
+        treatment_share=share,
+        history=panel.history,
+        durations=designs,
+        test=TEST_DESCRIPTION,
+        warnings=warnings,
+        chart=chart,
+    )
+
+
+def selection_spec(request: MarketSelectionRequest, panel: DesignPanel) -> SelectionSpec:
+    """The numerical specification of a market selection, markets resolved to panel rows (400 when unknown)."""
+    include = panel.rows_of("include", request.include)
+    exclude = panel.rows_of("exclude", request.exclude)
+    holdout = None
+    if request.holdout is not None:
+        if request.holdout.min > request.holdout.max:
+            raise invalid_field("holdout", "min must not exceed max")
+        holdout = (request.holdout.min, request.holdout.max)
+    return SelectionSpec(
+        treatment_sizes=tuple(request.treatment_sizes),
+        durations=tuple(request.durations),
+        effects=tuple(request.effect_sizes),
+        lookback_windows=request.lookback_windows,
+        alpha=request.alpha,
+        power_target=request.power_target,
+        side=request.side,
+        method=request.method,
+        fixed_effects=request.fixed_effects,
+        include=include,
+        exclude=exclude,
+        cost_per_kpi=request.cost_per_kpi,
+        budget=request.budget,
+        holdout=holdout,
+        top=request.top,
+        search_budget=request.search_budget,
+    )
+
+
+def plan_selection(request: MarketSelectionRequest, panel: DesignPanel) -> list[CandidatePlan]:
+    """Every candidate set to simulate (validates the request against the panel first: 400 naming the field)."""
+    return plan_candidates(panel.panel, selection_spec(request, panel))
+
+
+def evaluate_selection_chunk(
+    request: MarketSelectionRequest,
+    panel: DesignPanel,
+    plans: Sequence[CandidatePlan],
+    progress: Progress | None = None,
+) -> list[DesignEvaluation]:
+    """Simulated power of one chunk of candidates (CPU work; chunks are independent)."""
+    return evaluate_candidates(panel.panel, plans, selection_spec(request, panel), progress)
+
+
+def selection_result(
+    request: MarketSelectionRequest, panel: DesignPanel, evaluations: Sequence[DesignEvaluation]
+) -> MarketSelectionResult:
+    """Rank the evaluated designs and shape the job's result (DESIGN.md's market selection shape)."""
+    spec = selection_spec(request, panel)
+    ranked = rank_designs(evaluations, spec)
+    candidates: list[MarketCandidate] = []
+    for design in ranked.designs:
+        power = design.power
+        assert power.mde is not None and power.power_at_mde is not None
+        candidates.append(
+            MarketCandidate(
+                rank=design.rank,
+                markets=[panel.geos[i] for i in design.evaluation.markets],
+                duration=power.duration,
+                mde=power.mde,
+                mde_exact=power.mde_exact,
+                power_at_mde=power.power_at_mde,
+                investment=power.investment,
+                treatment_share=design.evaluation.treatment_share,
+                holdout_share=design.holdout_share,
+                power_curve=_curve(power),
+                fit=_fit(power),
+                source=design.evaluation.source,
+                warnings=design_warnings(
+                    len(panel.geos), len(panel.dates), [power.duration], design.evaluation.treatment_share, spec.holdout
+                ),
+            )
+        )
+    chart = power_curve_chart(
+        [(f"#{c.rank} {', '.join(c.markets)} ({c.duration} d)", c.power_curve) for c in candidates],
+        request.power_target,
+        "Design",
+    )
+    warnings = design_warnings(len(panel.geos), len(panel.dates), request.durations)
+    if not candidates:
+        warnings.append("no design met every constraint: see `dropped` for what removed them and what to relax")
+    return MarketSelectionResult(
+        dataset_id=panel.dataset_id,
+        candidates=candidates,
+        considered=ranked.considered,
+        qualified=ranked.qualified,
+        dropped=[DroppedConstraint(reason=d.reason, count=d.count, relax=d.relax) for d in ranked.dropped],
+        ranking=ranked.ranking,
+        test=TEST_DESCRIPTION,
+        history=panel.history,
+        warnings=warnings,
+        chart=chart,
+    )

@@ -1,0 +1,138 @@
+"""`POST /v1/geo/power` on GeoLift's walkthrough history (Meta GeoLift's `GeoLift_PreTest`, 40 cities x 90 days).
+
+GeoLift 2.7.5's market selection on this panel (alpha 0.1, one lookback window, cost per KPI 7.5) prices
+chicago + cincinnati + houston + portland for 15 days at an effect of 0.05 at an investment of 74,118:
+``cpic * sum(treated KPI over the window) * effect``, the formula the investment here follows.
+"""
+
+from __future__ import annotations
+
+import csv
+from typing import Any
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from tests.conftest import DATA_DIR
+
+Client = AsyncTestClient[Litestar]
+CSV = {"Content-Type": "text/csv"}
+PROBLEM = "application/problem+json"
+EFFECTS = [0.0, 0.05, 0.1, 0.15, 0.2]
+
+
+def pretest_csv() -> str:
+    with (DATA_DIR / "geolift" / "GeoLift_PreTest.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    return "geo,kpi,date\n" + "".join(f"{r['location']},{r['Y']},{r['date']}\n" for r in rows)
+
+
+def treated_kpi(markets: list[str], last_days: int) -> float:
+    with (DATA_DIR / "geolift" / "GeoLift_PreTest.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    dates = sorted({r["date"] for r in rows})[-last_days:]
+    return sum(float(r["Y"]) for r in rows if r["location"] in markets and r["date"] in dates)
+
+
+@pytest.fixture
+async def dataset_id(client: Client) -> str:
+    upload = await client.post("/v1/geo/datasets", content=pretest_csv(), headers=CSV)
+    assert upload.status_code == 201, upload.text
+    return str(upload.json()["id"])
+
+
+async def power(client: Client, dataset_id: str, **overrides: Any) -> Any:
+    body: dict[str, Any] = {
+        "dataset_id": dataset_id,
+        "treatment_markets": ["chicago", "cincinnati", "houston", "portland"],
+        "durations": [10, 15],
+        "effect_sizes": EFFECTS,
+        "alpha": 0.1,
+        "cost_per_kpi": 7.5,
+    }
+    body.update(overrides)
+    return await client.post("/v1/geo/power", json=body)
+
+
+async def test_investment_at_the_mde_matches_geolift(client: Client, dataset_id: str) -> None:
+    response = await power(client, dataset_id)
+    assert response.status_code == 200, response.text
+    fifteen = next(d for d in response.json()["durations"] if d["duration"] == 15)
+    assert fifteen["mde"] == 0.05
+    assert fifteen["investment"] == pytest.approx(74_118.375)
+    markets = ["chicago", "cincinnati", "houston", "portland"]
+    assert fifteen["treated_kpi"] == pytest.approx(treated_kpi(markets, 15))
+
+
+async def test_power_is_a_probability_with_false_positive_rate_at_most_alpha(client: Client, dataset_id: str) -> None:
+    response = await power(client, dataset_id, effect_sizes=[0.0, 0.01, 0.02, 0.03, 0.05])
+    curves = [d["power_curve"] for d in response.json()["durations"]]
+    assert all(curve[0]["power"] <= 0.1 for curve in curves)
+    assert any(0.0 < point["power"] < 1.0 for curve in curves for point in curve[1:])
+    assert all(point["detected"] in (0.0, 1.0) for curve in curves for point in curve)
+
+
+async def test_exact_mde_lies_between_grid_points(client: Client, dataset_id: str) -> None:
+    response = await power(client, dataset_id)
+    for design in response.json()["durations"]:
+        assert 0.0 < design["mde_exact"] <= design["mde"]
+
+
+async def test_power_answer_reports_fit_warnings_and_chart(client: Client, dataset_id: str) -> None:
+    body = (await power(client, dataset_id)).json()
+    assert body["history"] == {"start": "2021-01-01", "end": "2021-03-31"}
+    assert 0.0 < body["treatment_share"] < 1.0
+    assert body["chart"]["$schema"].startswith("https://vega.github.io/schema/vega-lite/")
+    assert all(d["fit"]["scaled_l2_imbalance"] >= 0.0 for d in body["durations"])
+    # 90 days is more than 4 x 15 and 25 days before the window; 40 markets; 15% of the KPI treated.
+    assert body["warnings"] == []
+
+
+async def test_short_history_is_warned_about(client: Client, dataset_id: str) -> None:
+    body = (await power(client, dataset_id, durations=[30])).json()
+    assert any("4 times" in w for w in body["warnings"])
+
+
+async def test_unknown_dataset_is_404(client: Client) -> None:
+    response = await power(client, "00000000-0000-0000-0000-000000000000")
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith(PROBLEM)
+
+
+async def test_unknown_market_is_400_naming_the_field(client: Client, dataset_id: str) -> None:
+    response = await power(client, dataset_id, treatment_markets=["chicago", "atlantis"])
+    assert response.status_code == 400
+    assert response.json()["invalid_params"][0]["name"] == "treatment_markets"
+    assert "atlantis" in response.json()["detail"]
+
+
+async def test_duration_longer_than_the_history_allows_is_400(client: Client, dataset_id: str) -> None:
+    response = await power(client, dataset_id, durations=[89])
+    assert response.status_code == 400
+    assert response.json()["invalid_params"][0]["name"] == "durations"
+
+
+async def test_empty_effect_grid_is_400(client: Client, dataset_id: str) -> None:
+    response = await power(client, dataset_id, effect_sizes=[])
+    assert response.status_code == 400
+    assert response.json()["invalid_params"][0]["name"].startswith("effect_sizes")
+
+
+async def test_history_outside_the_dataset_is_400(client: Client, dataset_id: str) -> None:
+    response = await power(client, dataset_id, history={"start": "2020-12-01", "end": "2021-03-31"})
+    assert response.status_code == 400
+    assert response.json()["invalid_params"][0]["name"] == "history"
+
+
+async def test_one_sided_power_detects_only_its_direction(client: Client, dataset_id: str) -> None:
+    body = (await power(client, dataset_id, side="larger", effect_sizes=[-0.1, 0.0, 0.1], durations=[15])).json()
+    curve = {p["effect_size"]: p["power"] for p in body["durations"][0]["power_curve"]}
+    assert curve[0.1] > 0.9
+    assert curve[-0.1] < 0.1
+
+
+async def test_augmented_synthetic_control_is_simulated_too(client: Client, dataset_id: str) -> None:
+    response = await power(client, dataset_id, method="augmented_synthetic_control", durations=[15])
+    assert response.status_code == 200, response.text
+    assert response.json()["durations"][0]["mde"] is not None
