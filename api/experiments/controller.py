@@ -71,7 +71,8 @@ class ExperimentController(Controller):
         description="Creates a `draft` holdout or geo experiment. Send an `Idempotency-Key` header to make "
         "retries safe: a repeat with the same key and body returns the experiment created first (200), "
         "the same key with another body is refused (409). A holdout experiment's `salt` is generated "
-        "when absent and never changes.",
+        "when absent and never changes. A geo experiment that would share a market (treated, or in a matched "
+        "pair) and test dates with a `running` one on the same dataset is refused (409 naming it).",
         status_code=HTTP_201_CREATED,
         responses={
             HTTP_200_OK: ResponseSpec(
@@ -141,7 +142,8 @@ class ExperimentController(Controller):
         operation_class=ExampleOperation,
         summary="Change an experiment's status or design",
         description="`status` moves `draft → running → stopped` (anything else is 409). Design fields "
-        "(metric, channels, alpha; channel, markets, periods, spend) change only while `draft`.",
+        "(metric, channels, alpha; channel, markets, periods, spend) change only while `draft`. A geo "
+        "experiment cannot start (or change) into the markets and test dates of another running one (409).",
         responses=problem_responses(400, 404, 409, 415, 503),
     )
     async def update(

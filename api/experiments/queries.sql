@@ -40,3 +40,33 @@ RETURNING *;
 
 -- name: has_assignments
 SELECT EXISTS (SELECT 1 FROM assignments WHERE experiment_id = $1);
+
+-- name: lock_geo_dataset_schedule
+-- Serialises the collision check and the write that follows it for one dataset (two experiments
+-- created or started at once cannot both miss each other).
+SELECT pg_advisory_xact_lock(hashtextextended('geo-schedule:' || $1::uuid::text, 0));
+
+-- name: select_colliding_geo_experiment
+-- A running geo experiment (other than $1) on dataset $2 whose test period overlaps [$3, $4] and which
+-- uses one of the markets $5 (as a treatment market or in a matched pair); the earliest, with the markets shared.
+SELECT e.id, e.name, e.design -> 'test_period' AS test_period,
+       ARRAY(
+           SELECT DISTINCT m FROM (
+               SELECT jsonb_array_elements_text(e.design -> 'treatment_markets') AS m
+               UNION ALL
+               SELECT g #>> '{}' FROM jsonb_path_query(e.design, '$.pairs[*][*]') AS g
+           ) used
+           WHERE m = ANY($5::text[])
+           ORDER BY m
+       ) AS shared_markets
+FROM experiments e
+WHERE e.kind = 'geo' AND e.status = 'running' AND e.id <> $1
+  AND e.design ->> 'dataset_id' = $2::uuid::text
+  AND (e.design -> 'test_period' ->> 'start')::date <= $4
+  AND (e.design -> 'test_period' ->> 'end')::date >= $3
+  AND (
+      EXISTS (SELECT 1 FROM jsonb_array_elements_text(e.design -> 'treatment_markets') m WHERE m = ANY($5::text[]))
+      OR EXISTS (SELECT 1 FROM jsonb_path_query(e.design, '$.pairs[*][*]') g WHERE g #>> '{}' = ANY($5::text[]))
+  )
+ORDER BY e.started_at, e.id
+LIMIT 1;

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -87,3 +88,16 @@ class ExperimentRepository:
         """Whether any unit was assigned already (its stored arms refer to the channels by position)."""
         found: bool = await self.connection.fetchval(QUERIES["has_assignments"], experiment_id)
         return found
+
+    async def lock_geo_dataset_schedule(self, dataset_id: UUID) -> None:
+        """Hold, until the transaction ends, the lock that serialises geo scheduling on one dataset."""
+        await self.connection.execute(QUERIES["lock_geo_dataset_schedule"], dataset_id)
+
+    async def colliding_geo_experiment(
+        self, experiment_id: UUID, dataset_id: UUID, start: date, end: date, markets: Sequence[str]
+    ) -> Row | None:
+        """A running geo experiment on the same dataset sharing a market and overlapping test dates."""
+        row: Row | None = await self.connection.fetchrow(
+            QUERIES["select_colliding_geo_experiment"], experiment_id, dataset_id, start, end, list(markets)
+        )
+        return row

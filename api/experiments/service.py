@@ -65,6 +65,37 @@ def _validate_markets(markets: list[str], pairs: list[list[str]] | None) -> None
         raise invalid_field("pairs", "a geo appears in more than one place")
 
 
+def _markets_used(design: dict[str, Any]) -> list[str]:
+    pairs = design.get("pairs") or []
+    return sorted({*design["treatment_markets"], *(geo for pair in pairs for geo in pair)})
+
+
+async def refuse_colliding_geo_experiment(
+    repository: ExperimentRepository, experiment_id: UUID, design: dict[str, Any]
+) -> None:
+    """409 naming the running geo experiment on the same dataset with a shared market and overlapping
+    test dates (GeoLift issue #174): two tests in one market at once measure each other. Holds the
+    dataset's scheduling lock until the transaction ends, so concurrent writers cannot both pass."""
+    dataset_id = UUID(str(design["dataset_id"]))
+    test = msgspec.convert(design["test_period"], Period)
+    await repository.lock_geo_dataset_schedule(dataset_id)
+    other = await repository.colliding_geo_experiment(
+        experiment_id, dataset_id, test.start, test.end, _markets_used(design)
+    )
+    if other is None:
+        return
+    period = other["test_period"]
+    if isinstance(period, str):
+        period = msgspec.json.decode(period)
+    shared = ", ".join(other["shared_markets"])
+    raise Conflict(
+        f"Experiment {other['id']} ({other['name']!r}) is running on dataset {dataset_id} in {shared} from "
+        f"{period['start']} to {period['end']}, overlapping this test; change the markets or the test period, or "
+        "stop the other experiment first",
+        [("treatment_markets", f"shared with running experiment {other['id']}: {shared}")],
+    )
+
+
 def _holdout_design(body: HoldoutExperimentCreate | ExperimentPatch, base: dict[str, Any]) -> dict[str, Any]:
     design = dict(base)
     for field in HOLDOUT_DESIGN_FIELDS:
@@ -125,10 +156,12 @@ async def create_experiment(
     request_hash = _request_hash(body)
     async with pool.acquire() as connection, connection.transaction():
         repository = ExperimentRepository(connection)
+        experiment_id = uuid4()
         if isinstance(body, GeoExperimentCreate):
             await validate_geo_design(connection, body.dataset_id, body.treatment_markets, body.pairs)
+            await refuse_colliding_geo_experiment(repository, experiment_id, design)
         row = await repository.insert(
-            experiment_id=uuid4(),
+            experiment_id=experiment_id,
             kind="holdout" if isinstance(body, HoldoutExperimentCreate) else "geo",
             name=body.name,
             design=design,
@@ -240,6 +273,8 @@ async def patch_experiment(pool: asyncpg.Pool, experiment_id: UUID, patch: Exper
             await validate_geo_design(
                 connection, UUID(str(design["dataset_id"])), design["treatment_markets"], design.get("pairs")
             )
+            if status != "stopped":
+                await refuse_colliding_geo_experiment(repository, experiment_id, design)
         name = row["name"] if patch.name is UNSET else patch.name
         updated = await repository.update(experiment_id, name=name, status=status, design=design)
         return experiment_from_row(updated)
