@@ -1,0 +1,171 @@
+"""Benchmark geo-lift design end to end over HTTP: `POST /v1/geo/power` and `POST /v1/geo/market-selection`.
+
+Starts the API (uvicorn, one process) and ``--workers`` ``counterfact worker`` processes on a throwaway
+database of ``DATABASE_URL``'s server, uploads the panel, then times
+
+* ``power``: one set of markets, 11 effect sizes, 2 durations (median of ``--repeat`` calls; target <= 1 s);
+* ``selection``: a market selection from the POST to the job's result (target: GeoLift's walkthrough
+  <= 5 s with one worker; trimmed_match's 174 geos x 364 days, sizes 2-10, <= 60 s with one worker, and
+  about half that with two).
+
+Run:
+``DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test .venv/bin/python bench/bench_geo_design.py power``
+``... bench/bench_geo_design.py selection --dataset geolift --workers 1``
+``... bench/bench_geo_design.py selection --dataset trimmed_match --workers 2``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.support import admin, free_port, server, with_database  # noqa: E402
+
+DATA = ROOT / "tests" / "data"
+EFFECTS_11 = [round(0.025 * k, 3) for k in range(11)]
+
+SELECTIONS: dict[str, dict[str, Any]] = {
+    # GeoLift's walkthrough (GeoLift 2.7.5 takes 28 s for it on one core).
+    "geolift": {
+        "treatment_sizes": [2, 3, 4, 5],
+        "durations": [10, 15],
+        "effect_sizes": [0.0, 0.05, 0.1, 0.15, 0.2],
+        "include": ["chicago"],
+        "exclude": ["honolulu"],
+        "cost_per_kpi": 7.5,
+        "budget": 100000,
+        "alpha": 0.1,
+    },
+    "trimmed_match": {
+        "treatment_sizes": list(range(2, 11)),
+        "durations": [28],
+        "effect_sizes": [0.0, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1],
+        "alpha": 0.1,
+    },
+}
+
+
+def panel_csv(dataset: str) -> str:
+    """The panel as `date,geo,kpi` CSV (trimmed_match's timestamps cut to dates)."""
+    if dataset == "geolift":
+        with (DATA / "geolift" / "GeoLift_PreTest.csv").open() as fh:
+            rows = list(csv.DictReader(fh))
+        return "date,geo,kpi\n" + "".join(f"{r['date']},{r['location']},{r['Y']}\n" for r in rows)
+    with (DATA / "trimmed_match" / "example_data_for_design.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    return "date,geo,kpi\n" + "".join(f"{r['date'][:10]},geo{r['geo']},{r['response']}\n" for r in rows)
+
+
+@contextmanager
+def workers(database_url: str, count: int) -> Iterator[None]:
+    env = {**os.environ, "DATABASE_URL": database_url, "COUNTERFACT_LOG_LEVEL": "WARNING"}
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "api.cli", "worker"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(count)
+    ]
+    try:
+        yield
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=60)
+
+
+def upload(client: httpx.Client, dataset: str) -> str:
+    response = client.post("/v1/geo/datasets", content=panel_csv(dataset), headers={"Content-Type": "text/csv"})
+    response.raise_for_status()
+    return str(response.json()["id"])
+
+
+def bench_power(client: httpx.Client, dataset_id: str, repeat: int) -> None:
+    body = {
+        "dataset_id": dataset_id,
+        "treatment_markets": ["chicago", "portland"],
+        "durations": [10, 15],
+        "effect_sizes": EFFECTS_11,
+        "cost_per_kpi": 7.5,
+    }
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        response = client.post("/v1/geo/power", json=body)
+        times.append(time.perf_counter() - start)
+        response.raise_for_status()
+    print(
+        f"POST /v1/geo/power, 2 markets x 11 effects x 2 durations: median {statistics.median(times) * 1000:.0f} ms "
+        f"(min {min(times) * 1000:.0f}, max {max(times) * 1000:.0f}, {repeat} calls)"
+    )
+
+
+def bench_selection(client: httpx.Client, dataset_id: str, dataset: str, count: int) -> None:
+    body = {"dataset_id": dataset_id, **SELECTIONS[dataset]}
+    start = time.perf_counter()
+    response = client.post("/v1/geo/market-selection", json=body)
+    response.raise_for_status()
+    location = response.headers["location"]
+    while True:
+        job = client.get(location).json()
+        if job["status"] not in ("queued", "running"):
+            break
+        time.sleep(0.05)
+    elapsed = time.perf_counter() - start
+    result = job.get("result") or {}
+    print(
+        f"market selection on {dataset} with {count} worker(s): {elapsed:.2f} s, status {job['status']}, "
+        f"{result.get('considered')} designs simulated, {len(result.get('candidates', []))} listed"
+    )
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    server_url = args.database_url or os.environ["DATABASE_URL"]
+    name = f"counterfact_bench_{uuid.uuid4().hex[:12]}"
+    await admin(server_url, f'CREATE DATABASE "{name}"')
+    database_url = with_database(server_url, name)
+    try:
+        with server(database_url, free_port()) as base, httpx.Client(base_url=base, timeout=600) as client:
+            dataset = "geolift" if args.mode == "power" else args.dataset
+            dataset_id = upload(client, dataset)
+            if args.mode == "power":
+                bench_power(client, dataset_id, args.repeat)
+            else:
+                with workers(database_url, args.workers):
+                    bench_selection(client, dataset_id, dataset, args.workers)
+    finally:
+        await admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("mode", choices=["power", "selection"])
+    parser.add_argument("--dataset", choices=sorted(SELECTIONS), default="geolift")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--database-url", default=None)
+    asyncio.run(main_async(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
