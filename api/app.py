@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
 from litestar import Litestar
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
@@ -16,14 +17,14 @@ from litestar.openapi.spec import Contact, License, Server, Tag
 from api.assignments.controller import AssignmentController
 from api.content_types import require_declared_content_type
 from api.database import apply_migrations, create_pool, load_migrations, resolve_database_url
-from api.dependencies import provide_jobs, provide_pool
+from api.dependencies import provide_pool, provide_queue_pool, provide_settings
 from api.errors import exception_handlers
 from api.experiments.controller import ExperimentController
 from api.geo.controller import GeoDatasetController
 from api.geo_design.controller import GeoDesignController
 from api.health.controller import HealthController
 from api.jobs.controller import JobController
-from api.jobs.runner import JobRunner
+from api.jobs.queue import forget_old_jobs, install_queue_schema
 from api.observations.controller import ObservationController
 from api.outcomes.controller import OutcomeController
 from api.power.controller import PowerController
@@ -82,22 +83,26 @@ def create_app(settings: Settings | None = None) -> Litestar:
     async def database_lifespan(app: Litestar) -> AsyncIterator[None]:
         database_url = resolve_database_url(settings)
         pool = await create_pool(database_url, settings)
+        queue_pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
+        assert queue_pool is not None
         try:
-            async with pool.acquire() as connection:
+            async with queue_pool.acquire() as connection:
                 await apply_migrations(connection, load_migrations())
+                await install_queue_schema(connection)
+            async with pool.acquire() as connection:
+                await forget_old_jobs(connection)
             app.state.pool = pool
-            app.state.jobs = jobs = JobRunner(pool, settings.job_after_seconds)
-            await jobs.forget_old_jobs()
-            try:
-                yield
-            finally:
-                await jobs.close()
+            app.state.queue_pool = queue_pool
+            app.state.settings = settings
+            yield
         finally:
+            await queue_pool.close()
             await pool.close()
 
     dependencies: dict[str, Any] = {
         "pool": Provide(provide_pool, sync_to_thread=False),
-        "jobs": Provide(provide_jobs, sync_to_thread=False),
+        "queue_pool": Provide(provide_queue_pool, sync_to_thread=False),
+        "settings": Provide(provide_settings, sync_to_thread=False),
     }
     return Litestar(
         route_handlers=[

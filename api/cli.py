@@ -1,10 +1,12 @@
-"""The ``counterfact`` command: ``serve`` the API, or write its ``openapi`` document."""
+"""The ``counterfact`` command: ``serve`` the API and a worker, run a ``worker``, write the ``openapi`` document."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -31,25 +33,45 @@ def write_openapi(output: Path | None) -> None:
         output.write_text(text, encoding="utf-8")
 
 
-def serve(host: str, port: int, workers: int) -> None:
-    """Run the API with uvicorn; without ``DATABASE_URL``, start the embedded PostgreSQL first."""
+def serve(host: str, port: int, workers: int, job_workers: int) -> None:
+    """Run the API with uvicorn and ``job_workers`` ``counterfact worker`` processes beside it; without
+    ``DATABASE_URL``, start the embedded PostgreSQL first (shared by all, stopped when this process exits)."""
     import uvicorn
 
     from api.database import resolve_database_url
 
     settings = get_settings()
-    # Resolve once here so worker processes share one embedded server, stopped when this process exits.
     os.environ["DATABASE_URL"] = resolve_database_url(settings)
-    uvicorn.run(
-        "api.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="warning",
-        access_log=False,
-        proxy_headers=False,
-    )
+    job_processes = [
+        subprocess.Popen([sys.executable, "-m", "api.cli", "worker"], env=os.environ.copy()) for _ in range(job_workers)
+    ]
+    try:
+        uvicorn.run(
+            "api.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+            access_log=False,
+            proxy_headers=False,
+        )
+    finally:
+        for process in job_processes:
+            process.terminate()
+        for process in job_processes:
+            process.wait(timeout=60)
+
+
+def worker() -> None:
+    """Run one worker process: take queued jobs from the database until SIGTERM or SIGINT."""
+    from api.jobs.worker import run_worker
+    from api.request_logging import configure_logging
+    from api.worker_tasks import task_registry
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    asyncio.run(run_worker(settings, task_registry()))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -61,11 +83,20 @@ def main(argv: list[str] | None = None) -> None:
     serve_parser.add_argument(
         "--workers", type=int, default=int(os.environ.get("COUNTERFACT_WORKERS", "1")), help="worker processes"
     )
+    serve_parser.add_argument(
+        "--job-workers",
+        type=int,
+        default=int(os.environ.get("COUNTERFACT_JOB_WORKERS", "1")),
+        help="`counterfact worker` processes started beside the API",
+    )
+    commands.add_parser("worker", help="run a worker: execute queued jobs (any number, on any machine)")
     openapi_parser = commands.add_parser("openapi", help="write the OpenAPI document (no database needed)")
     openapi_parser.add_argument("--output", type=Path, default=None, help="file to write (default: stdout)")
     args = parser.parse_args(argv)
     if args.command == "serve":
-        serve(args.host, args.port, args.workers)
+        serve(args.host, args.port, args.workers, args.job_workers)
+    elif args.command == "worker":
+        worker()
     else:
         write_openapi(args.output)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncpg
 from litestar.datastructures import State
 
-from api.jobs.runner import JobRunner
+from api.settings import Settings
 
 
 def provide_pool(state: State) -> asyncpg.Pool:
@@ -14,7 +14,13 @@ def provide_pool(state: State) -> asyncpg.Pool:
     return pool
 
 
-def provide_jobs(state: State) -> JobRunner:
-    """The app's job runner, created in the lifespan."""
-    jobs: JobRunner = state.jobs
-    return jobs
+def provide_queue_pool(state: State) -> asyncpg.Pool:
+    """The small pool, without the service's JSON codecs, on which jobs are queued (pgqueuer encodes its own)."""
+    pool: asyncpg.Pool = state.queue_pool
+    return pool
+
+
+def provide_settings(state: State) -> Settings:
+    """The settings the app was created with."""
+    settings: Settings = state.settings
+    return settings

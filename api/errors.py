@@ -169,75 +169,84 @@ def _handle_validation(request: Request[Any, Any, Any], exc: ValidationException
     return problem_response(400, detail, params)
 
 
-def _handle_domain(request: Request[Any, Any, Any], exc: DomainError) -> Response[Problem]:
-    return problem_response(exc.status_code, exc.detail, exc.invalid_params)
+def _problem(status: int, detail: str, params: Sequence[tuple[str, str]] = (), instance: str | None = None) -> Problem:
+    slug, title = _TITLES.get(status, ("error", "Error"))
+    return Problem(
+        type=PROBLEM_TYPE_BASE + slug,
+        title=title,
+        status=status,
+        detail=detail,
+        instance=instance,
+        invalid_params=[InvalidParam(name=n, reason=r) for n, r in params] or None,
+    )
 
 
-def _handle_invalid_problem(request: Request[Any, Any, Any], exc: InvalidProblem) -> Response[Problem]:
-    return problem_response(400, f"{exc.field}: {exc.reason}", [(exc.field, exc.reason)])
+CONTENTION = (asyncpg.exceptions.TransactionRollbackError,)
+TIMEOUT = (asyncpg.exceptions.QueryCanceledError,)
+UNREACHABLE = (
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.InterfaceError,
+    ConnectionError,
+    TimeoutError,
+)
+
+
+def problem_for_exception(exc: BaseException, where: str = "") -> tuple[Problem, dict[str, str]]:
+    """The one mapping from an exception to its problem document (and headers), for requests and jobs alike.
+
+    Domain errors keep their status; numerical dead ends (:class:`InvalidProblem`) are 400 naming the
+    field; database contention, timeouts and outages are 503 with ``Retry-After`` (nothing was
+    written); anything else is a 500 whose ``instance`` id is logged with the stack.
+    """
+    if isinstance(exc, DomainError):
+        return _problem(exc.status_code, exc.detail, exc.invalid_params), {}
+    if isinstance(exc, InvalidProblem):
+        return _problem(400, f"{exc.field}: {exc.reason}", [(exc.field, exc.reason)]), {}
+    if isinstance(exc, CONTENTION):
+        logger.warning("transaction rolled back by the database: %s", exc, extra={"path": where})
+        detail = (
+            "A concurrent request changed the same data and this one was rolled back; nothing was written. Retry it."
+        )
+        return _problem(503, detail), {"Retry-After": "1"}
+    if isinstance(exc, TIMEOUT):
+        logger.warning("statement canceled: %s", exc, extra={"path": where})
+        detail = "The database took too long to answer and the request was cancelled; nothing was written. Retry later."
+        return _problem(503, detail), {"Retry-After": "5"}
+    if isinstance(exc, UNREACHABLE):
+        logger.warning("database unreachable: %s", exc, extra={"path": where})
+        return _problem(503, "The database cannot be reached right now. Retry later."), {"Retry-After": "5"}
+    instance = f"urn:uuid:{uuid.uuid4()}"
+    logger.error("unhandled error", exc_info=exc, extra={"instance": instance, "path": where})
+    detail = "An unexpected error occurred. Quote the instance id when you report it."
+    return _problem(HTTP_500_INTERNAL_SERVER_ERROR, detail, instance=instance), {}
+
+
+def _handle_mapped(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    problem, headers = problem_for_exception(exc, f"{request.method} {request.url.path}")
+    return Response(problem, status_code=problem.status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
 def _handle_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
     status = exc.status_code
     if status >= 500:
-        return _handle_unexpected(request, exc)
+        return _handle_mapped(request, exc)
     detail = str(exc.detail) if exc.detail else _TITLES.get(status, ("", "Error"))[1]
     headers = dict(exc.headers) if exc.headers else None
     return problem_response(status, detail, headers=headers)
-
-
-def _handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
-    instance = f"urn:uuid:{uuid.uuid4()}"
-    logger.exception(
-        "unhandled error", extra={"instance": instance, "path": request.url.path, "method": request.method}
-    )
-    return problem_response(
-        HTTP_500_INTERNAL_SERVER_ERROR,
-        "An unexpected error occurred. Quote the instance id when you report it.",
-        instance=instance,
-    )
-
-
-def _handle_database_contention(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
-    """Serialization failures and deadlocks (SQLSTATE class 40): nothing was written; a retry will do."""
-    logger.warning("transaction rolled back by the database: %s", exc, extra={"path": request.url.path})
-    return problem_response(
-        503,
-        "A concurrent request changed the same data and this one was rolled back; nothing was written. Retry it.",
-        headers={"Retry-After": "1"},
-    )
-
-
-def _handle_query_canceled(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
-    """A statement ran past the statement timeout (SQLSTATE 57014)."""
-    logger.warning("statement canceled: %s", exc, extra={"path": request.url.path})
-    return problem_response(
-        503,
-        "The database took too long to answer and the request was cancelled; nothing was written. Retry later.",
-        headers={"Retry-After": "5"},
-    )
-
-
-def _handle_database_unreachable(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
-    logger.warning("database unreachable: %s", exc, extra={"path": request.url.path})
-    return problem_response(503, "The database cannot be reached right now. Retry later.", headers={"Retry-After": "5"})
 
 
 def exception_handlers() -> dict[type[Exception] | int, Any]:
     """The app-wide exception handlers: every error leaves as problem+json."""
     return {
         ValidationException: _handle_validation,
-        DomainError: _handle_domain,
-        InvalidProblem: _handle_invalid_problem,
-        asyncpg.exceptions.TransactionRollbackError: _handle_database_contention,
-        asyncpg.exceptions.QueryCanceledError: _handle_query_canceled,
-        asyncpg.exceptions.ConnectionDoesNotExistError: _handle_database_unreachable,
-        asyncpg.exceptions.CannotConnectNowError: _handle_database_unreachable,
-        asyncpg.exceptions.TooManyConnectionsError: _handle_database_unreachable,
-        ConnectionRefusedError: _handle_database_unreachable,
+        DomainError: _handle_mapped,
+        InvalidProblem: _handle_mapped,
+        **{kind: _handle_mapped for kind in (*CONTENTION, *TIMEOUT, *UNREACHABLE)},
         NotFoundException: _handle_http,
         HTTPException: _handle_http,
-        Exception: _handle_unexpected,
+        Exception: _handle_mapped,
     }
 
 

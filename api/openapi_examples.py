@@ -18,7 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from litestar.openapi.spec import Example, OpenAPIResponse, Operation
+from litestar.openapi.spec import Example, OpenAPIHeader, OpenAPIResponse, OpenAPIType, Operation, Schema
 
 EXAMPLES_DIR = Path(__file__).with_name("examples")
 
@@ -51,3 +51,20 @@ class ExampleOperation(Operation):
             media = response.content.get("application/json")
             if media is not None:
                 media.examples = {"captured": VerbatimExample(summary=example["summary"], value=example["value"])}
+
+
+@dataclass
+class AcceptedOperation(ExampleOperation):
+    """An operation that may answer ``202`` with a job: documents the ``Location`` header ``ResponseSpec`` cannot."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        accepted = (self.responses or {}).get("202")
+        if isinstance(accepted, OpenAPIResponse):
+            accepted.headers = {
+                "Location": OpenAPIHeader(
+                    schema=Schema(type=OpenAPIType.STRING),
+                    description="Where to poll the job: `/v1/jobs/{id}`.",
+                    required=True,
+                )
+            }

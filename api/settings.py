@@ -25,6 +25,9 @@ class Settings:
     max_stream_bytes: int
     log_level: str
     job_after_seconds: float = 2.0
+    job_max_attempts: int = 3
+    job_heartbeat_timeout_seconds: float = 30.0
+    worker_concurrency: int = 1
 
 
 def _int_env(name: str, default: int) -> int:
@@ -59,6 +62,9 @@ def settings_from_environment() -> Settings:
         max_stream_bytes=_int_env("COUNTERFACT_MAX_STREAM_BYTES", 2 * 1024 * 1024 * 1024),
         log_level=os.environ.get("COUNTERFACT_LOG_LEVEL", "INFO"),
         job_after_seconds=_float_env("COUNTERFACT_JOB_AFTER_SECONDS", 2.0),
+        job_max_attempts=_int_env("COUNTERFACT_JOB_MAX_ATTEMPTS", 3),
+        job_heartbeat_timeout_seconds=_float_env("COUNTERFACT_JOB_HEARTBEAT_TIMEOUT_SECONDS", 30.0),
+        worker_concurrency=_int_env("COUNTERFACT_WORKER_CONCURRENCY", 1),
     )
 
 

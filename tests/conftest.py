@@ -23,6 +23,7 @@ from litestar.testing import AsyncTestClient
 
 from api.app import create_app
 from api.embedded_database import start_embedded_postgres
+from api.jobs.worker import run_worker
 from api.settings import Settings, settings_from_environment
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -106,3 +107,19 @@ async def client(app: Litestar, database_url: str) -> AsyncIterator[AsyncTestCli
     async with AsyncTestClient(app=app) as test_client:
         await _truncate_all(database_url)
         yield test_client
+
+
+@pytest.fixture
+async def worker(client: AsyncTestClient[Litestar], settings: Settings) -> AsyncIterator[None]:
+    """A ``counterfact worker`` running in the test's event loop (service tasks and the toy ones)."""
+    from tests.api.toy_tasks import toy_registry
+
+    stop = asyncio.Event()
+    running = asyncio.create_task(
+        run_worker(replace(settings, job_heartbeat_timeout_seconds=5.0), toy_registry(), stop)
+    )
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, timeout=60)

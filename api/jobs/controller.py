@@ -1,15 +1,17 @@
-"""``GET /v1/jobs/{id}``: progress, then the result or the problem, of a computation that outlasted its request."""
+"""``GET /v1/jobs/{id}`` and ``DELETE /v1/jobs/{id}``: a queued computation's progress, answer or problem."""
 
 from __future__ import annotations
 
 from uuid import UUID
 
-from litestar import Controller, get
+import asyncpg
+from litestar import Controller, delete, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath
+from litestar.status_codes import HTTP_200_OK
 
 from api.errors import NotFound, problem_responses
-from api.jobs.runner import JobRunner
+from api.jobs.queue import cancel_job, get_job
 from api.jobs.schemas import Job
 from api.openapi_examples import ExampleOperation
 
@@ -23,16 +25,36 @@ class JobController(Controller):
         operation_id="GetJob",
         operation_class=ExampleOperation,
         summary="A job's status, progress and result",
-        description="Operations that can run longer than about 2 s (geo results on large panels, results over "
-        "millions of unit-level outcomes) answer `202 Accepted` with a job and a `Location` header pointing "
-        "here when they do not finish in time, or at once when the client sends `Prefer: respond-async`. Poll "
-        "until `status` is `succeeded` (the answer is in `result`, exactly as the original request would have "
-        "returned it) or `failed` (the RFC 9457 problem is in `error`). Jobs are kept in PostgreSQL for 30 days "
-        "after they finish.",
+        description="Work that can run longer than about 2 s (geo results on large panels, results over millions "
+        "of unit-level outcomes, geo power on long histories) and every market selection run as jobs on a "
+        "PostgreSQL queue, executed by `counterfact worker` processes on any machine that reaches the database. "
+        "The request answers `202 Accepted` with the job and a `Location` header pointing here. Poll until "
+        "`status` is `succeeded` (the answer is in `result`, exactly as the request would have returned it), "
+        "`failed` (the RFC 9457 problem is in `error`; a worker that died is replaced by another, at most "
+        "`COUNTERFACT_JOB_MAX_ATTEMPTS` times) or `cancelled`. Jobs are kept 30 days after they finish.",
         responses=problem_responses(400, 404, 503),
     )
-    async def get_job(self, jobs: NamedDependency[JobRunner], job_id: FromPath[UUID]) -> Job:
-        job = await jobs.get(job_id)
+    async def get_job(self, pool: NamedDependency[asyncpg.Pool], job_id: FromPath[UUID]) -> Job:
+        async with pool.acquire() as connection:
+            job = await get_job(connection, job_id)
+        if job is None:
+            raise NotFound(f"No job with id {job_id}")
+        return job
+
+    @delete(
+        "/{job_id:uuid}",
+        operation_id="CancelJob",
+        operation_class=ExampleOperation,
+        summary="Cancel a job",
+        description="A queued job never starts; a running one stops at its next progress report (every part of a "
+        "market selection with it). Answers the job, now `cancelled`; a job that already ended is answered as it "
+        "is, unchanged (cancelling is idempotent).",
+        status_code=HTTP_200_OK,
+        responses=problem_responses(400, 404, 503),
+    )
+    async def cancel(self, pool: NamedDependency[asyncpg.Pool], job_id: FromPath[UUID]) -> Job:
+        async with pool.acquire() as connection:
+            job = await cancel_job(connection, job_id)
         if job is None:
             raise NotFound(f"No job with id {job_id}")
         return job

@@ -1,26 +1,65 @@
 -- name: insert_job
-INSERT INTO jobs (id, kind, subject, status, progress) VALUES ($1, $2, $3, 'running', $4)
-RETURNING id, kind, subject, status, progress, result, error, created_at, heartbeat_at, finished_at;
-
--- name: record_progress
-UPDATE jobs SET progress = greatest(progress, $2), heartbeat_at = clock_timestamp()
-WHERE id = $1 AND status = 'running';
-
--- name: finish_job
-UPDATE jobs SET status = $2, progress = CASE WHEN $2 = 'succeeded' THEN 1 ELSE progress END,
-       result = $3, error = $4, heartbeat_at = clock_timestamp(), finished_at = clock_timestamp()
-WHERE id = $1 AND status = 'running';
+INSERT INTO jobs (id, kind, subject, status, payload) VALUES ($1, $2, $3, 'queued', $4)
+RETURNING id, kind, subject, status, progress, attempts, result, error, created_at, heartbeat_at, finished_at;
 
 -- name: select_job
-SELECT id, kind, subject, status, progress, result, error, created_at, heartbeat_at, finished_at,
-       clock_timestamp() - heartbeat_at AS silent_for
+SELECT id, kind, subject, status, progress, attempts, result, error, created_at, heartbeat_at, finished_at
 FROM jobs WHERE id = $1;
 
--- name: fail_stale_job
--- A running job whose worker stopped reporting (its process ended) is failed, once and for good: a
--- late finish_job (status must still be 'running') cannot turn it into a success afterwards.
-UPDATE jobs SET status = 'failed', error = $3, finished_at = clock_timestamp()
-WHERE id = $1 AND status = 'running' AND heartbeat_at < clock_timestamp() - $2::interval;
+-- name: start_attempt
+-- A worker takes the job (again, when the worker before it died): one more attempt, unless it has ended.
+UPDATE jobs SET status = 'running', attempts = attempts + 1, heartbeat_at = clock_timestamp()
+WHERE id = $1 AND status IN ('queued', 'running')
+RETURNING kind, payload, attempts, parts_total, reduce_task;
+
+-- name: record_progress
+-- Heartbeat of the attempt that runs the job; answers the job's status so a cancel reaches the worker.
+UPDATE jobs SET progress = greatest(progress, $3), heartbeat_at = clock_timestamp()
+WHERE id = $1 AND (attempts = $2 OR $2 = 0)
+RETURNING status;
+
+-- name: finish_job
+-- Only the attempt running the job finishes it, and only once: a late or earlier attempt changes nothing.
+UPDATE jobs SET status = $3, progress = CASE WHEN $3 = 'succeeded' THEN 1 ELSE progress END,
+       result = $4::text::json, error = $5, heartbeat_at = clock_timestamp(), finished_at = clock_timestamp()
+WHERE id = $1 AND status = 'running' AND (attempts = $2 OR $2 = 0);
+
+-- name: cancel_job
+UPDATE jobs SET status = 'cancelled', finished_at = clock_timestamp(), heartbeat_at = clock_timestamp()
+WHERE id = $1 AND status IN ('queued', 'running');
+
+-- name: set_parts
+UPDATE jobs SET parts_total = $2, parts_done = 0, reduce_task = $3 WHERE id = $1 AND status = 'running';
+
+-- name: insert_parts
+INSERT INTO job_parts (job_id, part_index, task, payload)
+SELECT $1, t.i - 1, $2, t.payload FROM unnest($3::bytea[]) WITH ORDINALITY AS t (payload, i)
+ON CONFLICT (job_id, part_index) DO NOTHING;
+
+-- name: start_part
+-- A worker takes a part (again, when the one before died); the parent must still be running.
+UPDATE job_parts p SET status = 'running', attempts = p.attempts + 1
+FROM jobs j
+WHERE p.job_id = $1 AND p.part_index = $2 AND p.status <> 'done' AND j.id = p.job_id AND j.status = 'running'
+RETURNING p.task, p.payload, p.attempts;
+
+-- name: finish_part
+UPDATE job_parts SET status = 'done', result = $3
+WHERE job_id = $1 AND part_index = $2 AND status <> 'done';
+
+-- name: count_part_done
+-- Serialised on the parent's row: exactly one finishing part sees every part done.
+UPDATE jobs SET parts_done = parts_done + 1,
+       progress = least(0.99, (parts_done + 1)::double precision / greatest(parts_total, 1)),
+       heartbeat_at = clock_timestamp()
+WHERE id = $1 AND status = 'running'
+RETURNING parts_done, parts_total;
+
+-- name: select_parent
+SELECT status, payload, parts_total, parts_done, reduce_task FROM jobs WHERE id = $1;
+
+-- name: select_part_results
+SELECT result FROM job_parts WHERE job_id = $1 AND status = 'done' ORDER BY part_index;
 
 -- name: forget_old_jobs
 -- Finished jobs are kept for JOB_RETENTION (their answers can always be computed again).

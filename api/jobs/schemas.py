@@ -3,33 +3,44 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from msgspec import Meta, Struct
 
 from api.errors import Problem
-from api.geo.schemas import GeoResults
-from api.results.schemas import HoldoutResults
+
+JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
 
 class Job(Struct, frozen=True):
-    """A computation that outlasted its request. Poll `GET /v1/jobs/{id}` until `status` is final."""
+    """Work that outlasted its request, run by `counterfact worker` processes. Poll until `status` is final."""
 
     id: str
     kind: Annotated[
-        str, Meta(description="What is computed, e.g. `experiment_results`.", examples=["experiment_results"])
+        str,
+        Meta(
+            description="What is computed: `experiment_results`, `geo_market_selection`, `geo_power`.",
+            examples=["experiment_results"],
+        ),
     ]
     subject: Annotated[str, Meta(description="The path of the resource the job answers for.")]
     status: Annotated[
-        Literal["running", "succeeded", "failed"],
-        Meta(description="`running` until the result (`succeeded`) or a problem (`failed`) is stored."),
+        JobStatus,
+        Meta(
+            description="`queued` until a worker starts it, `running`, then `succeeded` (the answer is in "
+            "`result`), `failed` (the problem is in `error`) or `cancelled` (`DELETE /v1/jobs/{id}`)."
+        ),
     ]
     progress: Annotated[float, Meta(ge=0.0, le=1.0, description="Fraction done, 0 to 1; 1 once succeeded.")]
+    attempts: Annotated[
+        int, Meta(ge=0, description="Times a worker started it (more than 1 when a worker died and another took over).")
+    ]
     created_at: datetime
     updated_at: Annotated[datetime, Meta(description="The worker's last report (progress or end).")]
     finished_at: datetime | None
     result: Annotated[
-        HoldoutResults | GeoResults | None, Meta(description="The answer the request would have given, when done.")
+        Any,
+        Meta(description="The answer the request would have given, when succeeded (its schema is the operation's)."),
     ] = None
     error: Annotated[
         Problem | None, Meta(description="The RFC 9457 problem the request would have answered with, if failed.")

@@ -2,47 +2,27 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated
 from uuid import UUID
 
 import asyncpg
+import msgspec
 from litestar import Controller, Response, get
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.spec import OpenAPIHeader, OpenAPIResponse, OpenAPIType, Schema
 from litestar.params import FromPath, HeaderParameter, QueryParameter
 from litestar.status_codes import HTTP_202_ACCEPTED
 
 from api.errors import invalid_field, problem_responses
 from api.experiments.service import fetch_experiment_row
-from api.geo.results import compute_geo_results, load_geo_run
 from api.geo.schemas import GeoResults
-from api.jobs.runner import JobRunner, ProgressReporter, preferred_wait
+from api.jobs.answer import answer_or_submit
+from api.jobs.progress import ProgressReporter, preferred_wait
 from api.jobs.schemas import Job
-from api.openapi_examples import ExampleOperation
-from api.results.holdout import holdout_results
+from api.openapi_examples import AcceptedOperation
+from api.results.computation import RESULTS_TASK, GeoMethod, ResultsQuery, compute_results
 from api.results.schemas import HoldoutResults
-
-
-@dataclass
-class ResultsOperation(ExampleOperation):
-    """Documents the ``Location`` header of the 202 answer, which ``ResponseSpec`` cannot express."""
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        accepted = (self.responses or {}).get(str(HTTP_202_ACCEPTED))
-        if isinstance(accepted, OpenAPIResponse):
-            accepted.headers = {
-                "Location": OpenAPIHeader(
-                    schema=Schema(type=OpenAPIType.STRING),
-                    description="Where to poll the job: `/v1/jobs/{id}`.",
-                    required=True,
-                )
-            }
-
-
-GeoMethod = Literal["synthetic_control", "augmented_synthetic_control", "tbr"]
+from api.settings import Settings
 
 
 class ResultsController(Controller):
@@ -65,7 +45,7 @@ class ResultsController(Controller):
         "\n\nA computation that takes longer than about 2 s (large panels, millions of unit-level outcomes) "
         "answers `202 Accepted` with a job (`Location: /v1/jobs/{id}`) to poll for progress and the result; "
         "`Prefer: respond-async` asks for the job at once, `Prefer: wait=N` waits longer.",
-        operation_class=ResultsOperation,
+        operation_class=AcceptedOperation,
         responses={
             HTTP_202_ACCEPTED: ResponseSpec(
                 data_container=Job,
@@ -78,7 +58,8 @@ class ResultsController(Controller):
     async def results(
         self,
         pool: NamedDependency[asyncpg.Pool],
-        jobs: NamedDependency[JobRunner],
+        queue_pool: NamedDependency[asyncpg.Pool],
+        settings: NamedDependency[Settings],
         experiment_id: FromPath[UUID],
         confidence_level: Annotated[
             float | None,
@@ -112,25 +93,27 @@ class ResultsController(Controller):
         if experiment["kind"] == "holdout" and method is not None:
             raise invalid_field("method", "applies to geo experiments only")
 
-        async def compute(progress: ProgressReporter) -> HoldoutResults | GeoResults:
-            if experiment["kind"] == "geo":
-                async with pool.acquire() as connection:
-                    run = await load_geo_run(
-                        connection, experiment, method or "synthetic_control", confidence_level or 0.9
-                    )
-                return await compute_geo_results(run, progress=progress)  # no connection held meanwhile
-            async with pool.acquire() as connection, connection.transaction():
-                await connection.execute("SET LOCAL statement_timeout = 0")  # slow calls become jobs instead
-                return await holdout_results(
-                    connection,
-                    experiment,
-                    confidence_level=confidence_level or 0.95,
-                    sequential=sequential,
-                    minimum_lift=minimum_lift,
-                )
+        query = ResultsQuery(
+            experiment_id=experiment_id,
+            confidence_level=confidence_level,
+            method=method,
+            sequential=sequential,
+            minimum_lift=minimum_lift,
+        )
 
-        subject = f"/v1/experiments/{experiment_id}/results"
-        answer = await jobs.answer("experiment_results", subject, compute, wait_seconds=preferred_wait(prefer))
+        async def compute(progress: ProgressReporter) -> HoldoutResults | GeoResults:
+            return await compute_results(pool, query, progress)
+
+        wait = preferred_wait(prefer)
+        answer = await answer_or_submit(
+            pool,
+            queue_pool,
+            RESULTS_TASK,
+            f"/v1/experiments/{experiment_id}/results",
+            msgspec.json.encode(query),
+            compute,
+            settings.job_after_seconds if wait is None else wait,
+        )
         if answer.job is not None:
             return Response(
                 answer.job,  # type: ignore[arg-type]

@@ -1,24 +1,39 @@
-"""Slow results become jobs: 202 with a Location, progress and the result or problem kept in PostgreSQL."""
+"""Jobs on the PostgreSQL queue: 202 with a Location, workers that run them, cancel, retry, fan-out.
+
+Workers run either in the test's event loop (the ``worker`` fixture) or as real processes
+(``python -m tests.api.toy_tasks``), some of them killed with SIGKILL mid-job.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
+import msgspec
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from api.app import create_app
-from api.jobs.runner import JobCancelled, ProgressReporter, preferred_wait
+from api.jobs.answer import submit
+from api.jobs.progress import JobCancelled, ProgressReporter, preferred_wait
 from api.settings import Settings
 from tests.api.test_geo_results import geolift_csv
 
 Client = AsyncTestClient[Litestar]
 ASYNC = {"Prefer": "respond-async"}
+ROOT = Path(__file__).resolve().parents[2]
+FINAL = ("succeeded", "failed", "cancelled")
 
 
 async def _geo_experiment(client: Client, test_end: str = "2021-04-15") -> str:
@@ -39,52 +54,78 @@ async def _geo_experiment(client: Client, test_end: str = "2021-04-15") -> str:
     return experiment_id
 
 
-async def _insert_silent_job(database_url: str) -> uuid.UUID:
-    """A running job whose worker last reported an hour ago."""
-    job_id = uuid.uuid4()
-    connection = await asyncpg.connect(database_url)
-    try:
-        await connection.execute(
-            "INSERT INTO jobs (id, kind, subject, status, progress, heartbeat_at) "
-            "VALUES ($1, 'experiment_results', '/v1/experiments/x/results', 'running', 0.4, now() - interval '1 hour')",
-            job_id,
-        )
-    finally:
-        await connection.close()
-    return job_id
-
-
-async def _finished(client: Client, location: str) -> dict[str, Any]:
-    for _ in range(600):
+async def _finished(client: Client, location: str, seconds: float = 60.0) -> dict[str, Any]:
+    for _ in range(int(seconds / 0.05)):
         job: dict[str, Any] = (await client.get(location)).json()
-        if job["status"] != "running":
+        if job["status"] in FINAL:
             return job
         await asyncio.sleep(0.05)
-    raise AssertionError("the job did not finish in 30 s")
+    raise AssertionError(f"the job did not finish in {seconds} s")
 
 
-async def test_respond_async_answers_202_with_the_job_and_its_location(client: Client) -> None:
+async def _submit_toy(database_url: str, settings: Settings, kind: str, payload: bytes) -> str:
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+    queue_pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+    assert pool is not None and queue_pool is not None
+    try:
+        job = await submit(pool, queue_pool, kind, f"/toy/{kind}", payload)
+    finally:
+        await pool.close()
+        await queue_pool.close()
+    return job.id
+
+
+@contextmanager
+def worker_processes(
+    database_url: str, count: int, heartbeat_seconds: float = 2.0
+) -> Iterator[list[subprocess.Popen[bytes]]]:
+    env = {**os.environ, "DATABASE_URL": database_url, "COUNTERFACT_LOG_LEVEL": "WARNING"}
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.api.toy_tasks", str(heartbeat_seconds)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(count)
+    ]
+    try:
+        yield processes
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in processes:
+            process.wait(timeout=60)
+
+
+async def test_respond_async_answers_202_with_the_queued_job_and_its_location(client: Client) -> None:
     experiment_id = await _geo_experiment(client)
     response = await client.get(f"/v1/experiments/{experiment_id}/results", headers=ASYNC)
     assert response.status_code == 202
     job = response.json()
     assert response.headers["location"] == f"/v1/jobs/{job['id']}"
-    assert job["status"] == "running"
+    assert job["status"] == "queued"
+    assert job["attempts"] == 0
     assert job["subject"] == f"/v1/experiments/{experiment_id}/results"
 
 
-async def test_a_finished_job_holds_the_same_result_as_the_synchronous_answer(client: Client) -> None:
+async def test_a_worker_finishes_the_job_with_the_same_result_as_the_synchronous_answer(
+    client: Client, worker: None
+) -> None:
     experiment_id = await _geo_experiment(client)
     direct = (await client.get(f"/v1/experiments/{experiment_id}/results")).json()
     started = await client.get(f"/v1/experiments/{experiment_id}/results", headers=ASYNC)
     job = await _finished(client, started.headers["location"])
     assert job["status"] == "succeeded"
     assert job["progress"] == 1.0
+    assert job["attempts"] == 1
     assert job["finished_at"] is not None
     assert job["result"] == direct
 
 
-async def test_a_failing_job_keeps_the_problem_the_request_would_have_answered(client: Client) -> None:
+async def test_a_failing_job_keeps_the_problem_the_request_would_have_answered(client: Client, worker: None) -> None:
     experiment_id = await _geo_experiment(client, test_end="2021-09-30")
     started = await client.get(f"/v1/experiments/{experiment_id}/results", headers=ASYNC)
     job = await _finished(client, started.headers["location"])
@@ -94,6 +135,16 @@ async def test_a_failing_job_keeps_the_problem_the_request_would_have_answered(c
     direct = await client.get(f"/v1/experiments/{experiment_id}/results")
     assert direct.status_code == 409
     assert job["error"]["detail"] == direct.json()["detail"]
+
+
+async def test_a_statement_timeout_inside_a_job_is_stored_as_503_like_a_request(
+    client: Client, worker: None, database_url: str, settings: Settings
+) -> None:
+    job_id = await _submit_toy(database_url, settings, "toy_timeout", b"")
+    job = await _finished(client, f"/v1/jobs/{job_id}")
+    assert job["status"] == "failed"
+    assert job["error"]["status"] == 503
+    assert "took too long" in job["error"]["detail"]
 
 
 async def test_errors_found_before_the_computation_starts_are_answered_directly(client: Client) -> None:
@@ -108,7 +159,9 @@ async def test_a_quick_computation_is_answered_within_the_request(client: Client
     assert response.json()["kind"] == "geo"
 
 
-async def test_jobs_are_stored_in_postgres_and_readable_by_another_instance(client: Client, settings: Settings) -> None:
+async def test_jobs_are_stored_in_postgres_and_readable_by_another_instance(
+    client: Client, worker: None, settings: Settings
+) -> None:
     experiment_id = await _geo_experiment(client)
     started = await client.get(f"/v1/experiments/{experiment_id}/results", headers=ASYNC)
     await _finished(client, started.headers["location"])
@@ -118,35 +171,114 @@ async def test_jobs_are_stored_in_postgres_and_readable_by_another_instance(clie
     assert job["result"]["experiment_id"] == experiment_id
 
 
-async def test_a_running_job_whose_heartbeat_stopped_reads_as_failed(client: Client, database_url: str) -> None:
-    job_id = await _insert_silent_job(database_url)
-    job = (await client.get(f"/v1/jobs/{job_id}")).json()
-    assert job["status"] == "failed"
-    assert job["error"]["status"] == 500
-    assert "stopped before it finished" in job["error"]["detail"]
-    assert job["finished_at"] is not None
-
-
-async def test_a_failed_stale_job_stays_failed_when_its_worker_reports_late(client: Client, database_url: str) -> None:
-    job_id = await _insert_silent_job(database_url)
-    await client.get(f"/v1/jobs/{job_id}")
-    connection = await asyncpg.connect(database_url)
-    try:
-        late = await connection.execute(
-            "UPDATE jobs SET status = 'succeeded', result = '{}' WHERE id = $1 AND status = 'running'", job_id
-        )
-    finally:
-        await connection.close()
-    assert late == "UPDATE 0"
-    assert (await client.get(f"/v1/jobs/{job_id}")).json()["status"] == "failed"
-
-
-async def test_a_stored_result_keeps_the_order_of_its_keys(client: Client) -> None:
+async def test_a_stored_result_keeps_the_order_of_its_keys(client: Client, worker: None) -> None:
     experiment_id = await _geo_experiment(client)
     direct = await client.get(f"/v1/experiments/{experiment_id}/results")
     started = await client.get(f"/v1/experiments/{experiment_id}/results", headers=ASYNC)
     job = await _finished(client, started.headers["location"])
     assert list(job["result"]["weights"]) == list(direct.json()["weights"])
+
+
+async def test_a_cancelled_queued_job_never_starts(client: Client, database_url: str, settings: Settings) -> None:
+    job_id = await _submit_toy(database_url, settings, "toy_sleep", b"1")
+    cancelled = await client.delete(f"/v1/jobs/{job_id}")
+    assert cancelled.status_code == 200
+    assert cancelled.json()["status"] == "cancelled"
+    with worker_processes(database_url, 1):
+        await asyncio.sleep(3.0)
+        job = (await client.get(f"/v1/jobs/{job_id}")).json()
+    assert job["status"] == "cancelled"
+    assert job["attempts"] == 0
+
+
+async def test_a_cancelled_running_job_stops_at_its_next_progress_report(
+    client: Client, worker: None, database_url: str, settings: Settings
+) -> None:
+    job_id = await _submit_toy(database_url, settings, "toy_sleep", b"600")
+    for _ in range(200):
+        if (await client.get(f"/v1/jobs/{job_id}")).json()["status"] == "running":
+            break
+        await asyncio.sleep(0.05)
+    await client.delete(f"/v1/jobs/{job_id}")
+    await asyncio.sleep(2.5)
+    job = (await client.get(f"/v1/jobs/{job_id}")).json()
+    assert job["status"] == "cancelled"
+    assert job["result"] is None
+    assert job["progress"] < 0.1
+
+
+async def test_cancelling_a_finished_job_leaves_it_as_it_was(
+    client: Client, worker: None, database_url: str, settings: Settings
+) -> None:
+    job_id = await _submit_toy(database_url, settings, "toy_sleep", b"1")
+    await _finished(client, f"/v1/jobs/{job_id}")
+    response = await client.delete(f"/v1/jobs/{job_id}")
+    assert response.status_code == 200
+    assert response.json()["status"] == "succeeded"
+
+
+async def test_cancelling_an_unknown_job_is_404(client: Client) -> None:
+    response = await client.delete(f"/v1/jobs/{uuid.uuid4()}")
+    assert response.status_code == 404
+
+
+async def test_a_job_whose_worker_is_killed_is_finished_by_another_worker_once(
+    client: Client, database_url: str, settings: Settings
+) -> None:
+    job_id = await _submit_toy(database_url, settings, "toy_sleep", b"40")
+    with worker_processes(database_url, 1) as (first,):
+        for _ in range(400):
+            if (await client.get(f"/v1/jobs/{job_id}")).json()["status"] == "running":
+                break
+            await asyncio.sleep(0.05)
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=30)
+    with worker_processes(database_url, 1):
+        job = await _finished(client, f"/v1/jobs/{job_id}", seconds=60)
+    assert job["status"] == "succeeded"
+    assert job["attempts"] == 2
+    assert job["result"] == {"slept": 40}
+
+
+async def test_a_job_past_its_attempts_fails_with_a_503_problem(
+    client: Client, database_url: str, settings: Settings
+) -> None:
+    job_id = await _submit_toy(database_url, settings, "toy_sleep", b"1")
+    connection = await asyncpg.connect(database_url)
+    try:
+        await connection.execute(
+            "UPDATE jobs SET attempts = $2 WHERE id = $1", uuid.UUID(job_id), settings.job_max_attempts
+        )
+    finally:
+        await connection.close()
+    with worker_processes(database_url, 1):
+        job = await _finished(client, f"/v1/jobs/{job_id}", seconds=30)
+    assert job["status"] == "failed"
+    assert job["error"]["status"] == 503
+    assert "stopped" in job["error"]["detail"]
+
+
+async def test_a_fanned_out_job_is_reduced_once_every_part_is_done(
+    client: Client, worker: None, database_url: str, settings: Settings
+) -> None:
+    numbers = list(range(1, 9))
+    job_id = await _submit_toy(database_url, settings, "toy_sum_squares", msgspec.json.encode(numbers))
+    job = await _finished(client, f"/v1/jobs/{job_id}")
+    assert job["status"] == "succeeded"
+    assert job["result"]["total"] == sum(n * n for n in numbers)
+    assert job["progress"] == 1.0
+
+
+async def test_two_worker_processes_share_the_parts_of_one_job(
+    client: Client, database_url: str, settings: Settings
+) -> None:
+    numbers = list(range(1, 13))
+    with worker_processes(database_url, 2):
+        await asyncio.sleep(2.0)  # both workers listening
+        job_id = await _submit_toy(database_url, settings, "toy_sum_squares", msgspec.json.encode(numbers))
+        job = await _finished(client, f"/v1/jobs/{job_id}", seconds=60)
+    assert job["result"]["total"] == sum(n * n for n in numbers)
+    assert len(job["result"]["pids"]) == 2
 
 
 def test_the_202_answer_documents_its_location_header(app: Litestar) -> None:
@@ -175,7 +307,7 @@ def test_the_prefer_header_sets_how_long_a_request_waits(prefer: str | None, sec
     assert preferred_wait(prefer) == seconds
 
 
-def test_a_cancelled_job_stops_its_worker_at_the_next_progress_report() -> None:
+def test_a_cancelled_computation_stops_at_the_next_progress_report() -> None:
     progress = ProgressReporter()
     progress(0.3)
     progress.cancel()

@@ -1,0 +1,66 @@
+"""Answer within the request when the work is quick; otherwise queue it as a job and answer ``202``.
+
+The computation starts in the request's process (numerics in a worker thread). If it ends within the
+wait budget (``COUNTERFACT_JOB_AFTER_SECONDS``, 2 s by default, or the client's ``Prefer: wait=N``;
+``Prefer: respond-async`` alone means 0) its answer, or its 4xx, is the response. Otherwise it is
+stopped and the same work is queued for a ``counterfact worker`` with a payload that says what to
+compute: a worker starts it afresh, so nothing runs twice to completion and nothing is lost if this
+process ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+import asyncpg
+
+from api.jobs.progress import ProgressReporter
+from api.jobs.queue import get_job, submit_job
+from api.jobs.schemas import Job
+
+T = TypeVar("T")
+
+
+class Answer(Generic[T]):
+    """Either the computation's value (``value``) or the job now computing it (``job``)."""
+
+    def __init__(self, value: T | None = None, job: Job | None = None) -> None:
+        self.value = value
+        self.job = job
+
+
+async def submit(pool: asyncpg.Pool, queue_pool: asyncpg.Pool, kind: str, subject: str, payload: bytes) -> Job:
+    """Queue a job (always); the stored job."""
+    job_id = await submit_job(queue_pool, kind, subject, payload)
+    async with pool.acquire() as connection:
+        job = await get_job(connection, job_id)
+    assert job is not None
+    return job
+
+
+async def answer_or_submit(
+    pool: asyncpg.Pool,
+    queue_pool: asyncpg.Pool,
+    kind: str,
+    subject: str,
+    payload: bytes,
+    compute: Callable[[ProgressReporter], Awaitable[T]],
+    wait_seconds: float,
+) -> Answer[T]:
+    """``compute``'s value if it ends within ``wait_seconds``, else the queued job (``kind`` + ``payload``)."""
+    if wait_seconds > 0:
+        progress = ProgressReporter()
+        task = asyncio.ensure_future(compute(progress))
+        try:
+            await asyncio.wait({task}, timeout=wait_seconds)
+        except BaseException:
+            progress.cancel()
+            task.cancel()
+            raise
+        if task.done():
+            return Answer(value=task.result())
+        progress.cancel()
+        task.cancel()
+    return Answer(job=await submit(pool, queue_pool, kind, subject, payload))

@@ -1,0 +1,118 @@
+"""The job queue: jobs are rows of ``jobs``, dispatched to ``counterfact worker`` processes by pgqueuer.
+
+pgqueuer keeps its own tables in the same database (installed here at start-up, once, under the
+migration lock) and wakes workers with LISTEN/NOTIFY; a worker takes a job with ``FOR UPDATE SKIP
+LOCKED`` and heartbeats it, and a job whose worker stops heartbeating is picked again by another. Our
+``jobs`` row is what clients read: it is written in the same transaction as the enqueue, so a job is
+never stored without being queued, nor queued without being stored.
+
+pgqueuer's statements go through a pool without the service's JSON codecs (it encodes its own).
+"""
+
+from __future__ import annotations
+
+import struct
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+import msgspec
+from pgqueuer import Queries
+
+from api.database import MIGRATION_LOCK_KEY, Connection
+from api.errors import Problem
+from api.jobs.repository import JobRepository, Row
+from api.jobs.schemas import Job
+
+JOB_ENTRYPOINT = "counterfact.job"
+PART_ENTRYPOINT = "counterfact.part"
+JOB_RETENTION = timedelta(days=30)
+
+
+def job_from_row(row: Row) -> Job:
+    """The API representation of a stored job (its result left as the JSON it was stored as)."""
+    error = None if row["error"] is None else msgspec.convert(row["error"], Problem)
+    return Job(
+        id=str(row["id"]),
+        kind=row["kind"],
+        subject=row["subject"],
+        status=row["status"],
+        progress=float(row["progress"]),
+        attempts=int(row["attempts"]),
+        created_at=row["created_at"],
+        updated_at=row["heartbeat_at"],
+        finished_at=row["finished_at"],
+        result=row["result"],
+        error=error,
+    )
+
+
+def part_payload(job_id: uuid.UUID, index: int) -> bytes:
+    return job_id.bytes + struct.pack(">I", index)
+
+
+def parse_part_payload(payload: bytes) -> tuple[uuid.UUID, int]:
+    return uuid.UUID(bytes=payload[:16]), struct.unpack(">I", payload[16:20])[0]
+
+
+def queue_queries(connection: Connection) -> Queries:
+    """pgqueuer's statements on one of our connections (inside its transaction, when one is open)."""
+    return Queries.from_asyncpg_connection(connection)  # type: ignore[arg-type]  # a pooled proxy works alike
+
+
+async def install_queue_schema(connection: Connection) -> None:
+    """Create pgqueuer's tables if they are not there (under the migration lock: replicas start together)."""
+    queries = queue_queries(connection)
+    await connection.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
+    try:
+        if not await queries.schema_is_installed():
+            await queries.install()
+    finally:
+        await connection.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
+
+
+async def submit_job(queue_pool: asyncpg.Pool, kind: str, subject: str, payload: bytes) -> uuid.UUID:
+    """Store a ``queued`` job and enqueue it for a worker, in one transaction; its id."""
+    job_id = uuid.uuid4()
+    async with queue_pool.acquire() as connection, connection.transaction():
+        await JobRepository(connection).insert(job_id, kind, subject, payload)
+        await queue_queries(connection).enqueue(JOB_ENTRYPOINT, job_id.bytes)
+    return job_id
+
+
+async def enqueue_parts(
+    queue_pool: asyncpg.Pool, job_id: uuid.UUID, task: str, payloads: list[bytes], reduce_task: str
+) -> None:
+    """Store a job's parts and enqueue one queue job each, in one transaction."""
+    async with queue_pool.acquire() as connection, connection.transaction():
+        await JobRepository(connection).set_parts(job_id, task, payloads, reduce_task)
+        count = len(payloads)
+        await queue_queries(connection).enqueue(
+            [PART_ENTRYPOINT] * count, [part_payload(job_id, i) for i in range(count)], [0] * count
+        )
+
+
+async def get_job(connection: Connection, job_id: uuid.UUID) -> Job | None:
+    row = await JobRepository(connection).get(job_id)
+    return None if row is None else job_from_row(row)
+
+
+async def cancel_job(connection: Connection, job_id: uuid.UUID) -> Job | None:
+    """Cancel a queued or running job (a finished one is left as it is); the job afterwards, or ``None``."""
+    repository = JobRepository(connection)
+    await repository.cancel(job_id)
+    row = await repository.get(job_id)
+    return None if row is None else job_from_row(row)
+
+
+async def forget_old_jobs(connection: Connection) -> None:
+    """Delete jobs that finished more than ``JOB_RETENTION`` ago (run at start-up)."""
+    await JobRepository(connection).forget_old(JOB_RETENTION)
+
+
+def result_json(value: Any) -> str:
+    """A task's answer as the JSON text stored in ``jobs.result`` (bytes are taken as JSON already)."""
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).decode()
+    return msgspec.json.encode(value).decode()

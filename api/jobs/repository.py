@@ -1,0 +1,81 @@
+"""Jobs and their parts in PostgreSQL: the statements in ``queries.sql``, run with asyncpg."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from api.database import Connection
+from api.errors import Problem
+from api.sql_queries import load_queries
+
+QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
+
+Row = asyncpg.Record
+
+
+class JobRepository:
+    """Reads and writes jobs; callers own the transaction. JSON columns need the service's pool codecs."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+
+    async def insert(self, job_id: UUID, kind: str, subject: str, payload: bytes) -> Row:
+        row: Row | None = await self.connection.fetchrow(QUERIES["insert_job"], job_id, kind, subject, payload)
+        assert row is not None
+        return row
+
+    async def get(self, job_id: UUID) -> Row | None:
+        row: Row | None = await self.connection.fetchrow(QUERIES["select_job"], job_id)
+        return row
+
+    async def start_attempt(self, job_id: UUID) -> Row | None:
+        row: Row | None = await self.connection.fetchrow(QUERIES["start_attempt"], job_id)
+        return row
+
+    async def record_progress(self, job_id: UUID, attempt: int, fraction: float) -> str | None:
+        """Heartbeat; the job's status (``None`` when the job is gone)."""
+        status: str | None = await self.connection.fetchval(QUERIES["record_progress"], job_id, attempt, fraction)
+        return status
+
+    async def finish(
+        self, job_id: UUID, attempt: int, status: str, result_json: str | None, error: Problem | None
+    ) -> bool:
+        """End the job (only the attempt that runs it can); whether this call ended it."""
+        done: str = await self.connection.execute(QUERIES["finish_job"], job_id, attempt, status, result_json, error)
+        return done == "UPDATE 1"
+
+    async def cancel(self, job_id: UUID) -> None:
+        await self.connection.execute(QUERIES["cancel_job"], job_id)
+
+    async def set_parts(self, job_id: UUID, task: str, payloads: list[bytes], reduce_task: str) -> None:
+        await self.connection.execute(QUERIES["set_parts"], job_id, len(payloads), reduce_task)
+        await self.connection.execute(QUERIES["insert_parts"], job_id, task, payloads)
+
+    async def start_part(self, job_id: UUID, index: int) -> Row | None:
+        row: Row | None = await self.connection.fetchrow(QUERIES["start_part"], job_id, index)
+        return row
+
+    async def finish_part(self, job_id: UUID, index: int, result: bytes) -> bool:
+        """Store a part's result; whether this call stored it (a retried part may have been stored already)."""
+        done: str = await self.connection.execute(QUERIES["finish_part"], job_id, index, result)
+        return done == "UPDATE 1"
+
+    async def count_part_done(self, job_id: UUID) -> Row | None:
+        row: Row | None = await self.connection.fetchrow(QUERIES["count_part_done"], job_id)
+        return row
+
+    async def parent(self, job_id: UUID) -> Row | None:
+        row: Row | None = await self.connection.fetchrow(QUERIES["select_parent"], job_id)
+        return row
+
+    async def part_results(self, job_id: UUID) -> list[bytes]:
+        rows: list[Any] = await self.connection.fetch(QUERIES["select_part_results"], job_id)
+        return [bytes(r["result"]) for r in rows]
+
+    async def forget_old(self, retention: timedelta) -> None:
+        await self.connection.execute(QUERIES["forget_old_jobs"], retention)

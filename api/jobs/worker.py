@@ -1,0 +1,214 @@
+"""A ``counterfact worker`` process: takes jobs and parts from the queue and runs their tasks.
+
+Each start of a job is an attempt; ``attempts`` is counted on the job's row. A worker whose process
+dies stops heartbeating and pgqueuer hands its job to another worker, which starts the next attempt;
+past ``max_attempts`` the job fails with a 503 problem saying so. Only the attempt that runs a job can
+finish it (``finish_job`` checks status and attempt in one ``UPDATE``), so a job is never finished
+twice. While a task runs, its progress is written every ``HEARTBEAT_SECONDS`` and the job's status read
+back: a cancelled job's computation is stopped at its next progress report. Exceptions become the
+problem document a request would have answered (:func:`api.errors.problem_for_exception`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+from pgqueuer import Job as QueueJob
+from pgqueuer import Queries, QueueManager
+
+from api.database import apply_migrations, create_pool, load_migrations, resolve_database_url
+from api.errors import ServiceUnavailable, problem_for_exception
+from api.jobs.progress import JobCancelled, ProgressReporter
+from api.jobs.queue import JOB_ENTRYPOINT, PART_ENTRYPOINT, install_queue_schema, parse_part_payload, result_json
+from api.jobs.repository import JobRepository
+from api.jobs.tasks import FannedOut, TaskContext, TaskRegistry
+from api.settings import Settings
+
+HEARTBEAT_SECONDS = 1.0
+logger = logging.getLogger("counterfact.worker")
+
+
+def interrupted(attempts: int) -> ServiceUnavailable:
+    """The 503 of a job whose workers died ``attempts`` times (``COUNTERFACT_JOB_MAX_ATTEMPTS``)."""
+    return ServiceUnavailable(
+        f"The workers running this job stopped {attempts} times before it finished; request it again."
+    )
+
+
+class Worker:
+    """Runs the registered tasks of the jobs and parts a queue manager hands it."""
+
+    def __init__(
+        self, pool: asyncpg.Pool, queue_pool: asyncpg.Pool, registry: TaskRegistry, *, max_attempts: int, slots: int
+    ) -> None:
+        self.pool = pool
+        self.queue_pool = queue_pool
+        self.registry = registry
+        self.max_attempts = max_attempts
+        self._slots = asyncio.Semaphore(max(slots, 1))
+
+    def _context(self, job_id: UUID, payload: bytes) -> TaskContext:
+        return TaskContext(pool=self.pool, queue_pool=self.queue_pool, job_id=job_id, payload=payload)
+
+    async def _supervise(
+        self, job_id: UUID, attempt: int, work: Awaitable[Any], progress: ProgressReporter
+    ) -> tuple[Any, BaseException | None]:
+        """Run ``work`` with a heartbeat; ``(value, None)``, ``(None, error)``, or ``(None, JobCancelled)``."""
+        async with self._slots:
+            task = asyncio.ensure_future(work)
+            while not task.done():
+                await asyncio.wait({task}, timeout=HEARTBEAT_SECONDS)
+                if task.done():
+                    break
+                try:
+                    async with self.pool.acquire() as connection:
+                        status = await JobRepository(connection).record_progress(job_id, attempt, progress.fraction)
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+                    logger.warning("could not record progress of job %s", job_id, exc_info=True)
+                    continue
+                if status not in ("running", "queued"):
+                    progress.cancel()
+                    task.cancel()
+            try:
+                return task.result(), None
+            except (JobCancelled, asyncio.CancelledError):
+                return None, JobCancelled()
+            except Exception as error:  # every failure becomes the job's problem document
+                return None, error
+
+    async def _finish(self, job_id: UUID, attempt: int, value: Any, error: BaseException | None) -> None:
+        async with self.pool.acquire() as connection:
+            repository = JobRepository(connection)
+            if error is None:
+                await repository.finish(job_id, attempt, "succeeded", result_json(value), None)
+            else:
+                problem, _ = problem_for_exception(error, f"job {job_id}")
+                await repository.finish(job_id, attempt, "failed", None, problem)
+
+    async def run_job(self, job_id: UUID) -> None:
+        async with self.pool.acquire() as connection:
+            row = await JobRepository(connection).start_attempt(job_id)
+        if row is None:  # cancelled, finished or forgotten meanwhile
+            return
+        attempt = int(row["attempts"])
+        if attempt > self.max_attempts:
+            await self._finish(job_id, attempt, None, interrupted(attempt - 1))
+            return
+        if row["parts_total"] is not None:  # an earlier attempt fanned it out: its parts carry on
+            await self._reduce_when_complete(job_id)
+            return
+        task = self.registry.jobs.get(row["kind"])
+        if task is None:
+            await self._finish(job_id, attempt, None, RuntimeError(f"no task registered for {row['kind']!r}"))
+            return
+        context = self._context(job_id, bytes(row["payload"] or b""))
+        value, error = await self._supervise(job_id, attempt, task(context), context.progress)
+        if isinstance(error, JobCancelled) or isinstance(value, FannedOut):
+            return
+        await self._finish(job_id, attempt, value, error)
+
+    async def run_part(self, job_id: UUID, index: int) -> None:
+        async with self.pool.acquire() as connection:
+            row = await JobRepository(connection).start_part(job_id, index)
+        if row is None:  # done already (a retried queue job), or the parent ended
+            await self._reduce_when_complete(job_id)
+            return
+        if int(row["attempts"]) > self.max_attempts:
+            await self._finish(job_id, 0, None, interrupted(int(row["attempts"]) - 1))
+            return
+        task = self.registry.parts.get(row["task"])
+        if task is None:
+            await self._finish(job_id, 0, None, RuntimeError(f"no part task registered for {row['task']!r}"))
+            return
+        context = self._context(job_id, bytes(row["payload"]))
+        # The part's heartbeat reports no progress of its own (0): the parent's progress counts whole parts.
+        value, error = await self._supervise(job_id, 0, task(context), ProgressReporter())
+        if isinstance(error, JobCancelled):
+            return
+        if error is not None:
+            await self._finish(job_id, 0, None, error)
+            return
+        async with self.pool.acquire() as connection, connection.transaction():
+            repository = JobRepository(connection)
+            counts = (
+                await repository.count_part_done(job_id) if await repository.finish_part(job_id, index, value) else None
+            )
+        if counts is None or counts["parts_done"] >= counts["parts_total"]:
+            await self._reduce_when_complete(job_id)
+
+    async def _reduce_when_complete(self, job_id: UUID) -> None:
+        """Run the job's reduce task once every part is done (any caller may try; one finishes the job)."""
+        async with self.pool.acquire() as connection:
+            repository = JobRepository(connection)
+            parent = await repository.parent(job_id)
+            if parent is None or parent["status"] != "running" or parent["parts_total"] is None:
+                return
+            if parent["parts_done"] < parent["parts_total"]:
+                return
+            results = await repository.part_results(job_id)
+        task = self.registry.reducers.get(parent["reduce_task"])
+        if task is None:
+            await self._finish(
+                job_id, 0, None, RuntimeError(f"no reduce task registered for {parent['reduce_task']!r}")
+            )
+            return
+        context = self._context(job_id, bytes(parent["payload"] or b""))
+        value, error = await self._supervise(job_id, 0, task(context, results), context.progress)
+        if isinstance(error, JobCancelled):
+            return
+        await self._finish(job_id, 0, value, error)
+
+
+async def run_worker(settings: Settings, registry: TaskRegistry, stop: asyncio.Event | None = None) -> None:
+    """Take jobs from the queue until ``stop`` is set (or SIGTERM/SIGINT when run as a command)."""
+    database_url = resolve_database_url(settings)
+    queue_pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
+    assert queue_pool is not None
+    pool = await create_pool(database_url, settings)
+    try:
+        async with queue_pool.acquire() as connection:
+            await apply_migrations(connection, load_migrations())
+            await install_queue_schema(connection)
+        worker = Worker(
+            pool, queue_pool, registry, max_attempts=settings.job_max_attempts, slots=settings.worker_concurrency
+        )
+        manager = QueueManager(Queries.from_asyncpg_pool(queue_pool))
+
+        @manager.entrypoint(JOB_ENTRYPOINT)
+        async def run_job(job: QueueJob) -> None:
+            await worker.run_job(UUID(bytes=bytes(job.payload or b"")))
+
+        @manager.entrypoint(PART_ENTRYPOINT)
+        async def run_part(job: QueueJob) -> None:
+            await worker.run_part(*parse_part_payload(bytes(job.payload or b"")))
+
+        stopping = stop or asyncio.Event()
+        if stop is None:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, stopping.set)
+
+        async def shut_down_when_asked() -> None:
+            await stopping.wait()
+            manager.shutdown.set()
+
+        watcher = asyncio.create_task(shut_down_when_asked())
+        try:
+            await manager.run(
+                dequeue_timeout=timedelta(seconds=2),
+                batch_size=1,
+                max_concurrent_tasks=2 * max(settings.worker_concurrency, 1),
+                heartbeat_timeout=timedelta(seconds=settings.job_heartbeat_timeout_seconds),
+            )
+        finally:
+            watcher.cancel()
+    finally:
+        await pool.close()
+        await queue_pool.close()
