@@ -46,6 +46,7 @@ __all__ = [
     "DroppedDesigns",
     "RankedSelection",
     "SelectionSpec",
+    "check_selection",
     "design_ridge_lambda",
     "design_warnings",
     "evaluate_candidates",
@@ -137,7 +138,8 @@ class RankedSelection:
     warnings: tuple[str, ...] = field(default=())
 
 
-def _validate(spec: SelectionSpec, n_markets: int, n_periods: int) -> None:
+def check_selection(spec: SelectionSpec, n_markets: int, n_periods: int) -> None:
+    """Refuse a specification no panel of that size can answer (``InvalidProblem`` naming the field)."""
     if not spec.treatment_sizes:
         raise InvalidProblem("treatment_sizes", "must list at least one size")
     if not spec.durations:
@@ -173,7 +175,7 @@ def _validate(spec: SelectionSpec, n_markets: int, n_periods: int) -> None:
 def plan_candidates(panel: FloatArray, spec: SelectionSpec) -> list[CandidatePlan]:
     """GeoLift's correlation sets for every size, then the swap search's improvements (see the module docstring)."""
     data = np.asarray(panel, dtype=np.float64)
-    _validate(spec, data.shape[0], data.shape[1])
+    check_selection(spec, data.shape[0], data.shape[1])
     excluded = set(spec.exclude)
     eligible = [i for i in range(data.shape[0]) if i not in excluded]
     ranking = partner_ranking(data, eligible)

@@ -28,14 +28,20 @@ from litestar.testing import AsyncTestClient
 from api.app import create_app
 from api.embedded_database import start_embedded_postgres
 from api.experiments.controller import CREATE_EXAMPLES
+from api.geo_design.controller import FROM_DESIGN_EXAMPLES, SELECTION_EXAMPLES
+from api.geo_design.controller import POWER_EXAMPLES as GEO_POWER_EXAMPLES
+from api.jobs.worker import run_worker
 from api.observations.controller import EXAMPLES as OBSERVATION_EXAMPLES
 from api.openapi_examples import EXAMPLES_DIR
 from api.outcomes.controller import SPEND_EXAMPLES
 from api.power.controller import CURVE_EXAMPLES, POWER_EXAMPLES
 from api.settings import settings_from_environment
+from api.worker_tasks import task_registry
 
 MAX_LIST = 3
-GEOLIFT_CSV = Path(__file__).resolve().parents[2] / "tests" / "data" / "geolift" / "GeoLift_Test.csv"
+DATA = Path(__file__).resolve().parents[2] / "tests" / "data" / "geolift"
+GEOLIFT_CSV = DATA / "GeoLift_Test.csv"
+PRETEST_CSV = DATA / "GeoLift_PreTest.csv"
 Client = AsyncTestClient[Litestar]
 
 
@@ -72,10 +78,19 @@ class Recorder:
             path.write_text(json.dumps(by_status, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def geolift_csv() -> str:
-    with GEOLIFT_CSV.open() as fh:
+def geolift_csv(path: Path = GEOLIFT_CSV) -> str:
+    with path.open() as fh:
         rows = list(csv.DictReader(fh))
     return "geo,kpi,date\n" + "".join(f"{r['location']},{r['Y']},{r['date']}\n" for r in rows)
+
+
+async def finished(client: Client, location: str) -> Any:
+    for _ in range(1200):
+        job = await client.get(location)
+        if job.json()["status"] not in ("queued", "running"):
+            return job
+        await asyncio.sleep(0.05)
+    raise RuntimeError(f"{location} did not finish")
 
 
 async def capture(client: Client, recorder: Recorder) -> None:
@@ -122,14 +137,34 @@ async def capture(client: Client, recorder: Recorder) -> None:
     keep("CreateObservations", await client.post(f"{observed_path}/observations", json=body), "Stored")
     keep("GetExperimentResults", await client.get(f"{observed_path}/results"), "Lift per channel")
 
+    csv_type = {"Content-Type": "text/csv"}
     dataset = keep(
         "CreateGeoDataset",
-        await client.post("/v1/geo/datasets", content=geolift_csv(), headers={"Content-Type": "text/csv"}),
+        await client.post("/v1/geo/datasets", content=geolift_csv(), headers=csv_type),
         "GeoLift's walkthrough panel",
     )
     dataset_path = f"/v1/geo/datasets/{dataset['id']}"
     keep("GetGeoDataset", await client.get(dataset_path), "A stored panel")
     keep("GetGeoDatasetSeries", await client.get(f"{dataset_path}/series", params={"geo": "chicago"}), "One market")
+    history = (await client.post("/v1/geo/datasets", content=geolift_csv(PRETEST_CSV), headers=csv_type)).json()
+    geo_power = {**example_value(GEO_POWER_EXAMPLES[0]), "dataset_id": history["id"]}
+    keep("GetGeoPower", await client.post("/v1/geo/power", json=geo_power), "Power curves for 10 and 15 days")
+    queued_power = await client.post("/v1/geo/power", json=geo_power, headers={"Prefer": "respond-async"})
+    keep("GetGeoPower", queued_power, "Asked for a job (Prefer: respond-async)")
+    await finished(client, queued_power.headers["location"])
+    selection = {**example_value(SELECTION_EXAMPLES[0]), "dataset_id": history["id"]}
+    selected = await client.post("/v1/geo/market-selection", json=selection)
+    keep("CreateMarketSelection", selected, "Queued")
+    done = await finished(client, selected.headers["location"])
+    keep("GetJob", done, "A finished market selection on GeoLift's walkthrough")
+    from_design = example_value(FROM_DESIGN_EXAMPLES[0])
+    design_path = f"/v1/geo/market-selection/{selected.json()['id']}/experiments"
+    once_more = {"Idempotency-Key": "design-rank-1"}
+    keep("CreateExperimentFromDesign", await client.post(design_path, json=from_design, headers=once_more), "Created")
+    replay = await client.post(design_path, json=from_design, headers=once_more)
+    keep("CreateExperimentFromDesign", replay, "The same request again with the same Idempotency-Key")
+    slow = await client.post("/v1/geo/market-selection", json={**selection, "durations": [10, 15, 20]})
+    keep("CancelJob", await client.delete(slow.headers["location"]), "Cancelled before a worker took it")
     geo = {
         "kind": "geo",
         "name": "TV in Chicago and Portland",
@@ -142,13 +177,8 @@ async def capture(client: Client, recorder: Recorder) -> None:
     }
     geo_id = (await client.post("/v1/experiments", json=geo)).json()["id"]
     started = await client.get(f"/v1/experiments/{geo_id}/results", headers={"Prefer": "respond-async"})
-    keep("GetExperimentResults", started, "Still computing: a job")
-    for _ in range(600):
-        job = await client.get(started.headers["location"])
-        if job.json()["status"] != "running":
-            break
-        await asyncio.sleep(0.05)
-    keep("GetJob", job, "A finished job: synthetic control on GeoLift's walkthrough")
+    keep("GetExperimentResults", started, "Queued for a worker: a job")
+    await finished(client, started.headers["location"])
 
 
 async def main() -> None:
@@ -161,8 +191,12 @@ async def main() -> None:
         url = urlunsplit(urlsplit(server)._replace(path="/" + name))
         app = create_app(replace(settings, database_url=url, log_level="WARNING"))
         recorder = Recorder()
+        stop = asyncio.Event()
+        worker = asyncio.create_task(run_worker(replace(settings, database_url=url), task_registry(), stop))
         async with AsyncTestClient(app=app) as client:
             await capture(client, recorder)
+        stop.set()
+        await worker
         recorder.write()
         print(f"wrote {len(recorder.examples)} operations' examples to {EXAMPLES_DIR}")
     finally:

@@ -144,6 +144,13 @@ class HoldoutExperiment(Struct, frozen=True, tag="holdout", tag_field="kind"):
     stopped_at: datetime | None
 
 
+class DesignSource(Struct, frozen=True):
+    """The market selection a geo experiment was created from: its job and the candidate's rank."""
+
+    job_id: UUID
+    rank: int
+
+
 class GeoExperiment(Struct, frozen=True, tag="geo", tag_field="kind"):
     """A stored geo test."""
 
@@ -157,6 +164,10 @@ class GeoExperiment(Struct, frozen=True, tag="geo", tag_field="kind"):
     test_period: Period
     spend: float | None
     pairs: list[list[str]] | None
+    design_source: Annotated[
+        DesignSource | None,
+        Meta(description="The market selection (`POST /v1/geo/market-selection`) this test was created from."),
+    ]
     created_at: datetime
     updated_at: datetime
     started_at: datetime | None

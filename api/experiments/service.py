@@ -18,6 +18,7 @@ from api.errors import Conflict, InvalidInput, NotFound, invalid_field
 from api.experiments.repository import ExperimentRepository, Row
 from api.experiments.schemas import (
     ChannelSpec,
+    DesignSource,
     Experiment,
     ExperimentCreate,
     ExperimentPage,
@@ -130,19 +131,24 @@ def experiment_from_row(row: Row) -> Experiment:
         return msgspec.convert(
             {"planned_units": None, **design, **common, "salt": row["salt"]}, HoldoutExperiment, from_attributes=False
         )
-    return msgspec.convert({"spend": None, "pairs": None, **design, **common}, GeoExperiment)
+    return msgspec.convert({"spend": None, "pairs": None, "design_source": None, **design, **common}, GeoExperiment)
 
 
-def _request_hash(body: ExperimentCreate) -> str:
-    return hashlib.sha256(msgspec.json.encode(body, order="sorted")).hexdigest()
+def _request_hash(body: ExperimentCreate, design_source: DesignSource | None = None) -> str:
+    content = body if design_source is None else (body, design_source)
+    return hashlib.sha256(msgspec.json.encode(content, order="sorted")).hexdigest()
 
 
 async def create_experiment(
-    pool: asyncpg.Pool, body: ExperimentCreate, idempotency_key: str | None
+    pool: asyncpg.Pool,
+    body: ExperimentCreate,
+    idempotency_key: str | None,
+    design_source: DesignSource | None = None,
 ) -> tuple[Experiment, bool]:
     """Store a new draft experiment; a retry with the same ``Idempotency-Key`` returns the first one.
 
-    Returns the experiment and whether it was created by this call.
+    ``design_source`` links a geo experiment to the market selection it was created from. Returns the
+    experiment and whether it was created by this call.
     """
     if isinstance(body, HoldoutExperimentCreate):
         _validate_channels(body.channels)
@@ -152,8 +158,10 @@ async def create_experiment(
         _validate_periods(body.pre_period, body.test_period)
         _validate_markets(body.treatment_markets, body.pairs)
         design = _geo_design(body, {})
+        if design_source is not None:
+            design["design_source"] = msgspec.to_builtins(design_source)
         salt = None
-    request_hash = _request_hash(body)
+    request_hash = _request_hash(body, design_source)
     async with pool.acquire() as connection, connection.transaction():
         repository = ExperimentRepository(connection)
         experiment_id = uuid4()

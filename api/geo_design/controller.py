@@ -4,19 +4,28 @@ from __future__ import annotations
 
 import asyncio
 from typing import Annotated
+from uuid import UUID
 
 import asyncpg
-from litestar import Controller, post
+import msgspec
+from litestar import Controller, Response, post
 from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
-from litestar.params import Body
-from litestar.status_codes import HTTP_200_OK
+from litestar.params import Body, FromPath, HeaderParameter
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
 
 from api.errors import problem_responses
+from api.experiments.schemas import GeoExperiment
 from api.geo_design.panel import load_design_panel
-from api.geo_design.schemas import GeoPowerRequest, GeoPowerResult
-from api.geo_design.service import compute_geo_power
-from api.openapi_examples import ExampleOperation
+from api.geo_design.schemas import ExperimentFromDesign, GeoPowerRequest, GeoPowerResult, MarketSelectionRequest
+from api.geo_design.service import check_selection_request, compute_geo_power, create_experiment_from_design
+from api.geo_design.tasks import GEO_POWER_TASK, MARKET_SELECTION_TASK
+from api.jobs.answer import answer_or_submit, submit
+from api.jobs.progress import ProgressReporter, preferred_wait
+from api.jobs.schemas import Job
+from api.openapi_examples import AcceptedOperation, ExampleOperation
+from api.settings import Settings
 
 POWER_EXAMPLES = [
     Example(
@@ -31,6 +40,47 @@ POWER_EXAMPLES = [
         },
     )
 ]
+
+FROM_DESIGN_EXAMPLES = [
+    Example(
+        summary="The best candidate, tested right after the history",
+        value={"rank": 1, "name": "TV in the best markets", "channel": "tv", "spend": 30000},
+    )
+]
+
+SELECTION_EXAMPLES = [
+    Example(
+        summary="GeoLift's walkthrough: 2 to 5 markets with chicago, never honolulu, 10 or 15 days",
+        value={
+            "dataset_id": "0d6c8f7e-3a55-4c1e-9a51-2f0a4f6a9b10",
+            "treatment_sizes": [2, 3, 4, 5],
+            "durations": [10, 15],
+            "effect_sizes": [0, 0.05, 0.1, 0.15, 0.2],
+            "include": ["chicago"],
+            "exclude": ["honolulu"],
+            "cost_per_kpi": 7.5,
+            "budget": 100000,
+            "alpha": 0.1,
+        },
+    )
+]
+
+PREFER = (
+    "RFC 7240: `respond-async` answers 202 with a job at once; `wait=N` waits up to N seconds (default 2) before "
+    "turning the computation into a job."
+)
+
+SELECTION_DESCRIPTION = """\
+Always a job (`202` + `Location: /v1/jobs/{id}`): GeoLift's `GeoLiftMarketSelection` with the power of
+`POST /v1/geo/power`. Candidates: for each treatment size, GeoLift's sets (each market with its most correlated
+partners, always holding `include`, never `exclude`) plus those a swap search finds beyond them (`source`). Every
+candidate is simulated for every duration and effect size, in chunks that all running `counterfact worker`
+processes share. The job's `result` lists the best `top` designs (markets, duration, MDE, exact MDE, power at the
+MDE, investment, treatment and holdout share of KPI, power curve, pre-period fit, warnings), `ranking` says how they
+were ordered, and `dropped` how many designs each constraint removed (no MDE in the grid, over `budget`, outside
+`holdout`) and what to relax. A request the panel cannot answer is refused at once (400 naming the field); a
+selection where nothing qualifies succeeds with an empty list and its reasons. `POST
+/v1/geo/market-selection/{job_id}/experiments` turns a candidate into an experiment."""
 
 POWER_DESCRIPTION = """\
 GeoLift's `GeoLiftPower`, with the test experiment results run: for each duration, the last `lookback_windows`
@@ -54,17 +104,118 @@ class GeoDesignController(Controller):
     @post(
         "/power",
         operation_id="GetGeoPower",
-        operation_class=ExampleOperation,
+        operation_class=AcceptedOperation,
         summary="Power, MDE and investment of a geo-lift test on given markets",
         description=POWER_DESCRIPTION,
         status_code=HTTP_200_OK,
-        responses=problem_responses(400, 404, 409, 413, 415, 503),
+        responses={
+            HTTP_202_ACCEPTED: ResponseSpec(
+                data_container=Job,
+                generate_examples=False,
+                description="Still computing (a long history): the job to poll (also in the `Location` header).",
+            ),
+            **problem_responses(400, 404, 409, 413, 415, 503),
+        },
     )
     async def geo_power(
         self,
         pool: NamedDependency[asyncpg.Pool],
+        queue_pool: NamedDependency[asyncpg.Pool],
+        settings: NamedDependency[Settings],
         data: Annotated[GeoPowerRequest, Body(examples=POWER_EXAMPLES)],
-    ) -> GeoPowerResult:
+        prefer: Annotated[str | None, HeaderParameter(name="Prefer", description=PREFER)] = None,
+    ) -> Response[GeoPowerResult]:
         async with pool.acquire() as connection:
             panel = await load_design_panel(connection, data.dataset_id, data.history)
-        return await asyncio.to_thread(compute_geo_power, data, panel)
+
+        async def compute(progress: ProgressReporter) -> GeoPowerResult:
+            return await asyncio.to_thread(compute_geo_power, data, panel, progress)
+
+        wait = preferred_wait(prefer)
+        answer = await answer_or_submit(
+            pool,
+            queue_pool,
+            GEO_POWER_TASK,
+            "/v1/geo/power",
+            msgspec.json.encode(data),
+            compute,
+            settings.job_after_seconds if wait is None else wait,
+        )
+        if answer.job is not None:
+            return Response(
+                answer.job,  # type: ignore[arg-type]
+                status_code=HTTP_202_ACCEPTED,
+                headers={"Location": f"/v1/jobs/{answer.job.id}"},
+            )
+        assert answer.value is not None
+        return Response(answer.value)
+
+    @post(
+        "/market-selection",
+        operation_id="CreateMarketSelection",
+        operation_class=AcceptedOperation,
+        summary="Rank candidate treatment markets, test lengths and effect sizes (a job)",
+        description=SELECTION_DESCRIPTION,
+        status_code=HTTP_202_ACCEPTED,
+        responses=problem_responses(400, 404, 409, 413, 415, 503),
+    )
+    async def market_selection(
+        self,
+        pool: NamedDependency[asyncpg.Pool],
+        queue_pool: NamedDependency[asyncpg.Pool],
+        data: Annotated[MarketSelectionRequest, Body(examples=SELECTION_EXAMPLES)],
+    ) -> Response[Job]:
+        async with pool.acquire() as connection:
+            panel = await load_design_panel(connection, data.dataset_id, data.history)
+        check_selection_request(data, panel)
+        job = await submit(
+            pool, queue_pool, MARKET_SELECTION_TASK, "/v1/geo/market-selection", msgspec.json.encode(data)
+        )
+        return Response(job, status_code=HTTP_202_ACCEPTED, headers={"Location": f"/v1/jobs/{job.id}"})
+
+    @post(
+        "/market-selection/{job_id:uuid}/experiments",
+        operation_id="CreateExperimentFromDesign",
+        operation_class=ExampleOperation,
+        summary="Create a geo experiment from a market selection's candidate",
+        description="Makes candidate `rank` of a finished market selection a `draft` geo experiment in one call: "
+        "its markets, the selection's dataset, its history as the pre-period and, unless given, a test period of "
+        "the candidate's duration right after the history. The experiment keeps `design_source` (job and rank). "
+        "`Idempotency-Key` works as for `CreateExperiment`. 404 when no finished selection has this id; 409 when "
+        "the test would share markets and dates with a running experiment on the same dataset.",
+        status_code=HTTP_201_CREATED,
+        responses={
+            HTTP_200_OK: ResponseSpec(
+                data_container=GeoExperiment,
+                generate_examples=False,
+                description="A retry with an `Idempotency-Key` already used: the experiment created first.",
+            ),
+            **problem_responses(400, 404, 409, 413, 415, 503),
+        },
+    )
+    async def experiment_from_design(
+        self,
+        pool: NamedDependency[asyncpg.Pool],
+        job_id: FromPath[UUID],
+        data: Annotated[
+            ExperimentFromDesign,
+            Body(examples=FROM_DESIGN_EXAMPLES, description="The candidate to test, a name and a channel."),
+        ],
+        idempotency_key: Annotated[
+            str | None,
+            HeaderParameter(
+                name="Idempotency-Key",
+                required=False,
+                max_length=200,
+                min_length=1,
+                description="Makes a retried create return the experiment the first call created.",
+            ),
+        ] = None,
+    ) -> Response[GeoExperiment]:
+        experiment, created = await create_experiment_from_design(pool, job_id, data, idempotency_key)
+        assert isinstance(experiment, GeoExperiment)
+        return Response(
+            experiment,
+            status_code=HTTP_201_CREATED if created else HTTP_200_OK,
+            headers={"Location": f"/v1/experiments/{experiment.id}"},
+        )

@@ -212,3 +212,27 @@ class MarketSelectionResult(Struct, frozen=True):
     history: HistoryPeriod
     warnings: list[str]
     chart: Annotated[dict[str, Any], Meta(description="Vega-Lite v5 power curves of the listed candidates.")]
+
+
+class ExperimentFromDesign(Struct, frozen=True, forbid_unknown_fields=True):
+    """A geo experiment made of one candidate of a finished market selection."""
+
+    rank: Annotated[int, Meta(ge=1, description="The candidate's rank in the selection's result.")]
+    name: Annotated[str, Meta(min_length=1, max_length=200, description="A human-readable name.")]
+    channel: Annotated[
+        str,
+        Meta(
+            min_length=1,
+            max_length=64,
+            pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$",
+            description="Channel name: letters, digits, `_`, `.`, `-`; starts with a letter or digit.",
+        ),
+    ]
+    test_period: Annotated[
+        HistoryPeriod | None,
+        Meta(
+            description="When the test runs; its length must be the candidate's duration. Default: the "
+            "candidate's duration from the day after the selection's history ends."
+        ),
+    ] = None
+    spend: Annotated[float, Meta(ge=0.0, description="Money spent on the test in the treated markets.")] | None = None

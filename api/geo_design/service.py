@@ -11,16 +11,24 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from datetime import timedelta
+from uuid import UUID
 
+import asyncpg
+import msgspec
 import numpy as np
 
-from api.errors import invalid_field
+from api.errors import NotFound, invalid_field
+from api.experiments.schemas import DesignSource, Experiment, GeoExperimentCreate, Period
+from api.experiments.service import create_experiment
 from api.geo_design.charts import power_curve_chart
 from api.geo_design.panel import DesignPanel
+from api.geo_design.repository import MarketSelectionRepository
 from api.geo_design.schemas import (
     DesignFit,
     DroppedConstraint,
     DurationDesign,
+    ExperimentFromDesign,
     GeoPowerRequest,
     GeoPowerResult,
     MarketCandidate,
@@ -33,6 +41,7 @@ from stats.market_selection import (
     CandidatePlan,
     DesignEvaluation,
     SelectionSpec,
+    check_selection,
     design_ridge_lambda,
     design_warnings,
     evaluate_candidates,
@@ -177,6 +186,11 @@ def selection_spec(request: MarketSelectionRequest, panel: DesignPanel) -> Selec
     )
 
 
+def check_selection_request(request: MarketSelectionRequest, panel: DesignPanel) -> None:
+    """Refuse, before queueing, a selection the panel cannot answer (400 naming the field)."""
+    check_selection(selection_spec(request, panel), len(panel.geos), len(panel.dates))
+
+
 def plan_selection(request: MarketSelectionRequest, panel: DesignPanel) -> list[CandidatePlan]:
     """Every candidate set to simulate (validates the request against the panel first: 400 naming the field)."""
     return plan_candidates(panel.panel, selection_spec(request, panel))
@@ -241,3 +255,47 @@ def selection_result(
         warnings=warnings,
         chart=chart,
     )
+
+
+async def create_experiment_from_design(
+    pool: asyncpg.Pool, job_id: UUID, body: ExperimentFromDesign, idempotency_key: str | None
+) -> tuple[Experiment, bool]:
+    """A draft geo experiment of candidate ``body.rank`` of the finished selection ``job_id``, linked to it.
+
+    Markets, dataset and pre-period (the selection's history) come from the design; the test period
+    defaults to the candidate's duration right after the history. 404 when no finished selection has
+    that id; 400 naming ``rank`` or ``test_period`` when they do not fit it.
+    """
+    async with pool.acquire() as connection:
+        row = await MarketSelectionRepository(connection).get(job_id)
+    if row is None:
+        raise NotFound(
+            f"No finished market selection {job_id}: the id is unknown or its job has not succeeded "
+            f"(see GET /v1/jobs/{job_id})"
+        )
+    result = msgspec.convert(row["result"], MarketSelectionResult)
+    candidate = next((c for c in result.candidates if c.rank == body.rank), None)
+    if candidate is None:
+        listed = f"1..{len(result.candidates)}" if result.candidates else "none: no design qualified"
+        raise invalid_field("rank", f"selection {job_id} lists the ranks {listed}")
+    history = result.history
+    if body.test_period is None:
+        start = history.end + timedelta(days=1)
+        test = Period(start=start, end=start + timedelta(days=candidate.duration - 1))
+    else:
+        test = Period(start=body.test_period.start, end=body.test_period.end)
+        days = (test.end - test.start).days + 1
+        if days != candidate.duration:
+            raise invalid_field(
+                "test_period", f"lasts {days} days; candidate {body.rank} was simulated for {candidate.duration}"
+            )
+    create = GeoExperimentCreate(
+        name=body.name,
+        dataset_id=result.dataset_id,
+        channel=body.channel,
+        treatment_markets=list(candidate.markets),
+        pre_period=Period(start=history.start, end=history.end),
+        test_period=test,
+        spend=body.spend,
+    )
+    return await create_experiment(pool, create, idempotency_key, DesignSource(job_id=job_id, rank=body.rank))

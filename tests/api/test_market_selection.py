@@ -1,0 +1,124 @@
+"""`POST /v1/geo/market-selection` end to end: always a job, run by a worker, GeoLift's walkthrough ranked.
+
+GeoLift 2.7.5 ranks chicago + cincinnati + houston + portland (15 days, effect 0.05, investment 74,118)
+and chicago + portland (15 days, 0.10) first on ``GeoLift_PreTest`` with these settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from tests.api.test_geo_power import pretest_csv
+
+Client = AsyncTestClient[Litestar]
+CSV = {"Content-Type": "text/csv"}
+WALKTHROUGH = {
+    "treatment_sizes": [2, 3, 4, 5],
+    "durations": [10, 15],
+    "effect_sizes": [0, 0.05, 0.1, 0.15, 0.2],
+    "include": ["chicago"],
+    "exclude": ["honolulu"],
+    "cost_per_kpi": 7.5,
+    "budget": 100000,
+    "alpha": 0.1,
+}
+
+
+@pytest.fixture
+async def dataset_id(client: Client) -> str:
+    upload = await client.post("/v1/geo/datasets", content=pretest_csv(), headers=CSV)
+    assert upload.status_code == 201, upload.text
+    return str(upload.json()["id"])
+
+
+async def select(client: Client, dataset_id: str, **overrides: Any) -> Any:
+    return await client.post("/v1/geo/market-selection", json={"dataset_id": dataset_id, **WALKTHROUGH, **overrides})
+
+
+async def finished(client: Client, location: str) -> dict[str, Any]:
+    for _ in range(1200):
+        job: dict[str, Any] = (await client.get(location)).json()
+        if job["status"] in ("succeeded", "failed", "cancelled"):
+            return job
+        await asyncio.sleep(0.05)
+    raise AssertionError("the selection did not finish in 60 s")
+
+
+async def test_a_selection_is_always_a_job(client: Client, dataset_id: str) -> None:
+    response = await select(client, dataset_id)
+    assert response.status_code == 202
+    assert response.headers["location"] == f"/v1/jobs/{response.json()['id']}"
+    assert response.json()["kind"] == "geo_market_selection"
+
+
+async def test_geolifts_first_designs_are_among_the_top_candidates(
+    client: Client, worker: None, dataset_id: str
+) -> None:
+    job = await finished(client, (await select(client, dataset_id)).headers["location"])
+    assert job["status"] == "succeeded", job
+    listed = {(tuple(c["markets"]), c["duration"]): c for c in job["result"]["candidates"]}
+    four = listed[(("chicago", "cincinnati", "houston", "portland"), 15)]
+    two = listed[(("chicago", "portland"), 15)]
+    assert four["mde"] == 0.05 and four["investment"] == pytest.approx(74_118.375)
+    assert abs(two["mde"] - 0.10) <= 0.05 + 1e-12
+    assert [c["rank"] for c in job["result"]["candidates"]] == list(range(1, len(listed) + 1))
+    assert all(0.0 <= p["power"] <= 1.0 for c in listed.values() for p in c["power_curve"])
+
+
+async def test_a_selection_where_nothing_qualifies_succeeds_and_says_why(
+    client: Client, worker: None, dataset_id: str
+) -> None:
+    job = await finished(client, (await select(client, dataset_id, budget=10, treatment_sizes=[2])).headers["location"])
+    assert job["status"] == "succeeded"
+    result = job["result"]
+    assert result["candidates"] == []
+    assert result["dropped"] and result["dropped"][0]["count"] > 0 and result["dropped"][0]["relax"]
+    assert any("no design met every constraint" in w for w in result["warnings"])
+
+
+async def test_an_unknown_dataset_is_404_before_queueing(client: Client) -> None:
+    response = await select(client, "00000000-0000-0000-0000-000000000000")
+    assert response.status_code == 404
+
+
+async def test_an_unknown_included_market_is_400_naming_include(client: Client, dataset_id: str) -> None:
+    response = await select(client, dataset_id, include=["atlantis"])
+    assert response.status_code == 400
+    assert response.json()["invalid_params"][0]["name"] == "include"
+
+
+async def test_sizes_larger_than_the_market_count_are_400(client: Client, dataset_id: str) -> None:
+    response = await select(client, dataset_id, treatment_sizes=[45])
+    assert response.status_code == 400
+    assert response.json()["invalid_params"][0]["name"] == "treatment_sizes"
+
+
+async def test_durations_longer_than_the_history_allows_are_400(client: Client, dataset_id: str) -> None:
+    response = await select(client, dataset_id, durations=[60])
+    assert response.status_code == 400
+    assert response.json()["invalid_params"][0]["name"] == "durations"
+
+
+async def test_an_empty_effect_grid_is_400(client: Client, dataset_id: str) -> None:
+    response = await select(client, dataset_id, effect_sizes=[])
+    assert response.status_code == 400
+
+
+async def test_a_panel_with_holes_is_409(client: Client) -> None:
+    rows = [
+        {"date": f"2026-01-{d:02d}", "geo": g, "kpi": 10.0 + d}
+        for g in ("a", "b", "c", "d")
+        for d in range(1, 29)
+        if not (g == "b" and d == 5)
+    ]
+    upload = await client.post("/v1/geo/datasets", json={"rows": rows})
+    response = await select(
+        client, upload.json()["id"], treatment_sizes=[1], durations=[7], include=[], exclude=[], budget=None
+    )
+    assert response.status_code == 409
+    assert "b on 2026-01-05" in response.json()["detail"]
