@@ -269,7 +269,7 @@ def _from_tbr(
         GeoSeriesPoint(date=d, observed=float(o), counterfactual=float(c), ci_low=_number(lo), ci_high=_number(hi))
         for d, o, c, lo, hi in zip(post_dates, s.observed, s.counterfactual, s.ci_low, s.ci_high, strict=True)
     ]
-    warnings: list[str] = []
+    warnings: list[str] = list(result.warnings)
     if math.isfinite(result.fit.r_squared) and result.fit.r_squared < 0.5:
         warnings.append(
             f"The control markets explain little of the treated markets' pre-period (R^2 = {result.fit.r_squared:.2f})."
@@ -281,6 +281,8 @@ def _from_tbr(
         "df": result.fit.df,
         "pre_rmse": result.fit.rmse,
         "r_squared": _number(result.fit.r_squared),
+        "residual_autocorrelation": _number(result.fit.residual_autocorrelation),
+        "interval_method": result.method,
         "n_pre_periods": result.fit.n_pre,
         "n_test_periods": result.n_test_days,
         "n_treated": len(treated),

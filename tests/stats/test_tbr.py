@@ -87,6 +87,7 @@ def _analyse(experiment: GeoExperiment, level: float, cost: float | None = None)
         level,
         cost,
         n_treated_geos=experiment.n_treated_geos,
+        method="kerman",
     )
 
 
@@ -491,3 +492,141 @@ def test_missing_value_inside_the_test_window_is_refused() -> None:
         estimate_tbr(treated, np.arange(20.0), slice(0, 10), slice(10, 20), 0.9)
     assert raised.value.field == "treated"
     assert "test period" in raised.value.reason
+
+
+# --- the autocorrelation-robust (block-permutation conformal) interval ---------------------------
+
+
+def _ar1_series(rng: np.random.Generator, rho: float, days: int) -> FloatArray:
+    noise = rng.standard_normal(days)
+    out = np.empty(days)
+    out[0] = noise[0]
+    for t in range(1, days):
+        out[t] = rho * out[t - 1] + np.sqrt(1 - rho**2) * noise[t]
+    return out
+
+
+def _autocorrelated_problem(seed: int, rho: float, effect: float = 0.0) -> tuple[FloatArray, FloatArray]:
+    rng = np.random.default_rng(seed)
+    control = 1000 + 60 * np.sin(2 * np.pi * np.arange(70) / 7) + 40 * _ar1_series(rng, 0.8, 70)
+    treated = 100 + 0.5 * control + 10 * _ar1_series(rng, rho, 70)
+    treated[56:] += effect
+    return treated, control
+
+
+def _brute_force_block_p_value(treated: FloatArray, control: FloatArray, n_pre: int, theta: float) -> float:
+    """Independent oracle: statsmodels OLS on all days under H0, then every cyclic shift by np.roll."""
+    days = treated.size
+    d = days - n_pre
+    shifted = treated.copy()
+    shifted[n_pre:] -= theta / d
+    resid = np.asarray(sm.OLS(shifted, sm.add_constant(control)).fit().resid)
+    observed = abs(resid[n_pre:].sum())
+    sums = [abs(np.roll(resid, -k)[n_pre:].sum()) for k in range(days)]
+    return float(np.mean(np.asarray(sums) >= observed * (1 - 1e-9)))
+
+
+def test_default_method_is_the_block_conformal_test_with_the_same_point_estimate(
+    experiment: GeoExperiment,
+) -> None:
+    default = estimate_tbr(experiment.treated_sales, experiment.control_sales, experiment.pre, experiment.post, 0.9)
+    kerman = _analyse(experiment, 0.9)
+    assert (default.method, kerman.method) == ("conformal", "kerman")
+    assert default.incremental.estimate == kerman.incremental.estimate
+    assert default.standard_error == kerman.standard_error
+    np.testing.assert_array_equal(default.series.counterfactual, kerman.series.counterfactual)
+    # 70 analysed days: the smallest p-value a block-permutation test can give is 1/70.
+    assert default.p_value == pytest.approx(1 / 70)
+
+
+@pytest.mark.parametrize(("seed", "rho", "effect"), [(1, 0.0, 0.0), (2, 0.5, 3.0), (3, 0.7, -2.0), (4, 0.3, 8.0)])
+def test_conformal_p_value_matches_a_brute_force_statsmodels_permutation_oracle(
+    seed: int, rho: float, effect: float
+) -> None:
+    treated, control = _autocorrelated_problem(seed, rho, effect)
+    result = estimate_tbr(treated, control, slice(0, 56), slice(56, 70), 0.9)
+    assert result.p_value == pytest.approx(_brute_force_block_p_value(treated, control, 56, 0.0), abs=1e-12)
+    # The one-sided test counts signed sums: shifts at least as large as the observed one.
+    resid = np.asarray(sm.OLS(treated, sm.add_constant(control)).fit().resid)
+    signed = np.array([np.roll(resid, -k)[56:].sum() for k in range(70)])
+    assert result.one_sided.p_value == pytest.approx(np.mean(signed >= signed[0] - 1e-9 * abs(signed[0])))
+
+
+@pytest.mark.parametrize("seed", [5, 6, 7])
+def test_conformal_interval_ends_are_where_the_brute_force_test_starts_rejecting(seed: int) -> None:
+    # The interval inverts the test exactly: its ends are accepted, anything beyond them rejected.
+    treated, control = _autocorrelated_problem(seed, 0.5, 4.0)
+    result = estimate_tbr(treated, control, slice(0, 56), slice(56, 70), 0.8)
+    low, high = result.incremental.ci_low, result.incremental.ci_high
+    assert low is not None and high is not None
+    step = 1e-6 * (high - low)
+    assert _brute_force_block_p_value(treated, control, 56, low) > 0.2 - 1e-12
+    assert _brute_force_block_p_value(treated, control, 56, high) > 0.2 - 1e-12
+    assert _brute_force_block_p_value(treated, control, 56, low - step) <= 0.2
+    assert _brute_force_block_p_value(treated, control, 56, high + step) <= 0.2
+    one_low = result.one_sided.incremental.ci_low
+    assert one_low is not None and low < one_low < result.incremental.estimate + (high - low)
+
+
+def test_conformal_bands_end_at_the_incremental_interval_and_map_to_att_relative_and_iroas() -> None:
+    treated, control = _autocorrelated_problem(8, 0.4, 5.0)
+    result = estimate_tbr(treated, control, slice(0, 56), slice(56, 70), 0.9, 140.0, n_treated_geos=2)
+    s = result.series
+    assert result.incremental.ci_low is not None and result.incremental.ci_high is not None
+    assert (s.cumulative_ci_low[-1], s.cumulative_ci_high[-1]) == (
+        result.incremental.ci_low,
+        result.incremental.ci_high,
+    )
+    assert np.all(s.ci_low < s.ci_high) and np.all(s.cumulative_ci_low < s.cumulative_ci_high)
+    assert result.att.ci_low == pytest.approx(result.incremental.ci_low / 28)
+    assert result.iroas is not None and result.iroas.ci_high == pytest.approx(result.incremental.ci_high / 140)
+    assert result.relative.ci_low == pytest.approx(
+        result.incremental.ci_low / (result.observed_total - result.incremental.ci_low)
+    )
+    # Day 1's band is the one-day test on the pre-period plus that day: brute force on 57 days.
+    day_low = s.observed[0] - s.ci_high[0]
+    day_y, day_x = np.append(treated[:56], treated[56]), np.append(control[:56], control[56])
+    assert _brute_force_block_p_value(day_y, day_x, 56, day_low) > 0.1 - 1e-12
+    assert _brute_force_block_p_value(day_y, day_x, 56, day_low - 1e-6 * abs(day_low)) <= 0.1
+
+
+def test_residual_lag1_autocorrelation_is_reported_from_the_pre_period_residuals(
+    experiment: GeoExperiment, oracle: StatsmodelsOracle
+) -> None:
+    e = np.asarray(oracle.model.resid)
+    expected = float(np.sum(e[1:] * e[:-1]) / np.sum(e * e))
+    result = _analyse(experiment, 0.9)
+    assert result.fit.residual_autocorrelation == pytest.approx(expected, rel=1e-10)
+    # 0.227 over 42 days is below the 5% critical value 1.96 / sqrt(42) = 0.302: no warning.
+    assert result.fit.residual_autocorrelation == pytest.approx(0.2273, abs=1e-4)
+    assert result.warnings == ()
+
+
+def test_strong_residual_autocorrelation_is_flagged_for_each_method() -> None:
+    treated, control = _autocorrelated_problem(9, 0.9)
+    kerman = estimate_tbr(treated, control, slice(0, 56), slice(56, 70), 0.9, method="kerman")
+    conformal = estimate_tbr(treated, control, slice(0, 56), slice(56, 70), 0.9)
+    assert kerman.fit.residual_autocorrelation > 0.5
+    assert any("too narrow" in w and "conformal" in w for w in kerman.warnings)
+    assert any("strongly serially correlated" in w for w in conformal.warnings)
+    calm = estimate_tbr(*_autocorrelated_problem(10, 0.0), slice(0, 56), slice(56, 70), 0.9, method="kerman")
+    assert abs(calm.fit.residual_autocorrelation) < 1.96 / np.sqrt(56)
+    assert calm.warnings == ()
+
+
+def test_conformal_interval_is_unbounded_when_too_few_days_to_reach_alpha() -> None:
+    # 9 analysed days: the smallest block-permutation p-value is 1/9 > 0.1.
+    control = np.array([1.0, 2.0, 4.0, 3.0, 6.0, 5.0, 2.0, 7.0, 1.0])
+    treated = 5 + 2 * control + np.array([0.1, -0.2, 0.0, 0.3, -0.1, 3.0, 3.1, 2.9, 3.2])
+    result = estimate_tbr(treated, control, slice(0, 5), slice(5, 9), 0.9, 6.0)
+    assert (result.incremental.ci_low, result.incremental.ci_high) == (None, None)
+    assert result.iroas is not None and (result.iroas.ci_low, result.iroas.ci_high) == (None, None)
+    assert result.att.ci_low is None and result.relative.ci_high is None
+    assert any("at least 10 days" in w for w in result.warnings)
+    assert estimate_tbr(treated, control, slice(0, 5), slice(5, 9), 0.8).incremental.ci_low is not None
+
+
+def test_an_unknown_interval_method_is_refused() -> None:
+    with pytest.raises(InvalidProblem) as raised:
+        estimate_tbr(np.arange(20.0) ** 1.5, np.arange(20.0), slice(0, 10), slice(10, 20), 0.9, method="hac")  # type: ignore[arg-type]
+    assert raised.value.field == "method"
