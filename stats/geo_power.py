@@ -50,10 +50,10 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from stats.augmented_synthetic_control import pre_period_fit_residuals
+from stats.augmented_synthetic_control import AugmentedSyntheticControlFit, fit_augmented_synthetic_control
 from stats.conformal import LinearRefit
 from stats.errors import InvalidProblem
-from stats.synthetic_control import SimplexQP, demean, scaled_imbalance
+from stats.synthetic_control import SyntheticControlFit, fit_synthetic_control
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.intp]
@@ -217,19 +217,21 @@ def _pre_fit(
 ) -> tuple[float, float, float | None]:
     """``(pre_rmse, scaled L2 imbalance, lift at zero)`` of the fit on the days before the last window."""
     t = treated.size
-    post = np.zeros(t, dtype=bool)
-    post[t - duration :] = True
-    residuals = pre_period_fit_residuals(treated, donors, post, fixed_effects=fixed_effects, ridge_lambda=ridge_lambda)
-    a, b = treated[~post], donors[~post]
-    if fixed_effects:
-        a, _ = demean(a)
-        b, _ = demean(b)
-    w, _ = SimplexQP.from_design(b).solve(b.T @ a, target=a)
-    _, scaled = scaled_imbalance(a, b, w)
-    counterfactual = float(np.sum(treated[post] - residuals[post]))
-    lift = float(np.sum(residuals[post]) / counterfactual) if counterfactual > 0.0 else None
-    rmse = float(np.sqrt(np.mean(residuals[~post] ** 2)))
-    return rmse, float(scaled), lift
+    pre = slice(0, t - duration)
+    post = slice(t - duration, t)
+    fit: SyntheticControlFit | AugmentedSyntheticControlFit
+    if ridge_lambda is None:
+        fit = fit_synthetic_control(treated[pre], donors[pre], fixed_effects=fixed_effects)
+    else:
+        fit = fit_augmented_synthetic_control(
+            treated[pre], donors[pre], fixed_effects=fixed_effects, ridge_lambda=ridge_lambda
+        )
+    counterfactual = fit.predict(donors)
+    residuals = treated - counterfactual
+    total = float(counterfactual[post].sum())
+    lift = float(residuals[post].sum() / total) if total > 0.0 else None
+    rmse = float(np.sqrt(np.mean(residuals[pre] ** 2)))
+    return rmse, float(fit.scaled_l2_imbalance), lift
 
 
 def duration_power(
@@ -245,7 +247,7 @@ def duration_power(
     fixed_effects: bool = True,
     ridge_lambda: float | None = None,
     cost_per_kpi: float | None = None,
-    exact_steps: int = 10,
+    exact_steps: int = 7,
     progress: Callable[[float], None] | None = None,
 ) -> DurationPower:
     """Simulated power of a design for one test length (see the module docstring).
