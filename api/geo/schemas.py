@@ -145,8 +145,9 @@ class GeoResults(Struct, frozen=True, tag="geo", tag_field="kind"):
         float | None,
         Meta(
             description="Test of no average effect over the test period (conformal, `|sum of post-period "
-            "residuals|`, moving-block permutations; TBR: its t test). The intervals invert this same test, so "
-            "`p_value <= 1 - confidence_level` exactly when the ATT interval excludes 0."
+            "residuals|`, moving-block permutations; TBR: the same block-permutation test on its regression "
+            "residuals). The intervals invert this same test, so `p_value <= 1 - confidence_level` exactly when "
+            "the ATT interval excludes 0."
         ),
     ]
     p_value_iid: Annotated[float | None, Meta(description="The same test with iid permutations.")]
