@@ -7,13 +7,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from litestar import Litestar
+from litestar import Litestar, Router
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Contact, License, Server, Tag
 
 from api.assignments.controller import AssignmentController
+from api.auth.guard import ApiKeyGuard
+from api.auth.openapi import SECURITY, security_components
 from api.content_types import require_declared_content_type
 from api.database import apply_migrations, create_pool, load_migrations, resolve_database_url
 from api.dependencies import provide_jobs, provide_pool
@@ -68,6 +70,7 @@ def openapi_config() -> OpenAPIConfig:
         tags=TAGS,
         path="/schema",
         render_plugins=[ScalarRenderPlugin()],
+        components=security_components(),
         use_handler_docstrings=False,
         create_examples=False,
     )
@@ -99,9 +102,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         "pool": Provide(provide_pool, sync_to_thread=False),
         "jobs": Provide(provide_jobs, sync_to_thread=False),
     }
-    return Litestar(
+    # Every /v1 operation needs an API key; /health and /schema stay open.
+    v1 = Router(
+        path="/",
         route_handlers=[
-            HealthController,
             PowerController,
             ExperimentController,
             AssignmentController,
@@ -112,6 +116,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
             GeoDesignController,
             JobController,
         ],
+        guards=[ApiKeyGuard(settings.api_key_cache_seconds)],
+        security=SECURITY,
+    )
+    return Litestar(
+        route_handlers=[HealthController, v1],
         dependencies=dependencies,
         lifespan=[database_lifespan],
         exception_handlers=exception_handlers(),

@@ -1,4 +1,4 @@
-"""The ``counterfact`` command: ``serve`` the API, or write its ``openapi`` document."""
+"""The ``counterfact`` command: ``serve`` the API, write its ``openapi`` document, or manage API ``keys``."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 
 import msgspec
 
+from api.auth.cli import add_key_commands, announce_first_admin_key, run_key_command
 from api.settings import get_settings
 
 
@@ -40,6 +41,7 @@ def serve(host: str, port: int, workers: int) -> None:
     settings = get_settings()
     # Resolve once here so worker processes share one embedded server, stopped when this process exits.
     os.environ["DATABASE_URL"] = resolve_database_url(settings)
+    announce_first_admin_key(os.environ["DATABASE_URL"], f"http://{host}:{port}")
     uvicorn.run(
         "api.app:create_app",
         factory=True,
@@ -63,9 +65,14 @@ def main(argv: list[str] | None = None) -> None:
     )
     openapi_parser = commands.add_parser("openapi", help="write the OpenAPI document (no database needed)")
     openapi_parser.add_argument("--output", type=Path, default=None, help="file to write (default: stdout)")
+    add_key_commands(commands)
     args = parser.parse_args(argv)
     if args.command == "serve":
         serve(args.host, args.port, args.workers)
+    elif args.command == "keys":
+        from api.database import resolve_database_url
+
+        sys.exit(run_key_command(args, resolve_database_url(get_settings())))
     else:
         write_openapi(args.output)
 

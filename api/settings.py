@@ -25,6 +25,7 @@ class Settings:
     max_stream_bytes: int
     log_level: str
     job_after_seconds: float = 2.0
+    api_key_cache_seconds: float = 5.0
 
 
 def _int_env(name: str, default: int) -> int:
@@ -59,6 +60,7 @@ def settings_from_environment() -> Settings:
         max_stream_bytes=_int_env("COUNTERFACT_MAX_STREAM_BYTES", 2 * 1024 * 1024 * 1024),
         log_level=os.environ.get("COUNTERFACT_LOG_LEVEL", "INFO"),
         job_after_seconds=_float_env("COUNTERFACT_JOB_AFTER_SECONDS", 2.0),
+        api_key_cache_seconds=_float_env("COUNTERFACT_API_KEY_CACHE_SECONDS", 5.0),
     )
 
 

@@ -26,6 +26,8 @@ from litestar.openapi.spec import Example
 from litestar.testing import AsyncTestClient
 
 from api.app import create_app
+from api.auth.keys import Scope
+from api.auth.service import create_key
 from api.embedded_database import start_embedded_postgres
 from api.experiments.controller import CREATE_EXAMPLES
 from api.observations.controller import EXAMPLES as OBSERVATION_EXAMPLES
@@ -151,6 +153,16 @@ async def capture(client: Client, recorder: Recorder) -> None:
     keep("GetJob", job, "A finished job: synthetic control on GeoLift's walkthrough")
 
 
+async def authorize(client: Client, url: str) -> None:
+    """Send an admin key (made in the throwaway database) on every request of ``client``."""
+    connection = await asyncpg.connect(url)
+    try:
+        made = await create_key(connection, name="examples", scope=Scope.ADMIN)
+    finally:
+        await connection.close()
+    client.headers["Authorization"] = f"Bearer {made.secret}"
+
+
 async def main() -> None:
     settings = settings_from_environment()
     server = settings.database_url or start_embedded_postgres(Path(tempfile.mkdtemp(prefix="counterfact-examples-")))
@@ -162,6 +174,7 @@ async def main() -> None:
         app = create_app(replace(settings, database_url=url, log_level="WARNING"))
         recorder = Recorder()
         async with AsyncTestClient(app=app) as client:
+            await authorize(client, url)
             await capture(client, recorder)
         recorder.write()
         print(f"wrote {len(recorder.examples)} operations' examples to {EXAMPLES_DIR}")
