@@ -14,6 +14,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Contact, License, Server, Tag
 
 from api.assignments.controller import AssignmentController
+from api.audit.controller import AuditController
 from api.auth.guard import ApiKeyGuard
 from api.auth.openapi import SECURITY, security_components
 from api.content_types import require_declared_content_type
@@ -115,6 +116,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             GeoDatasetController,
             GeoDesignController,
             JobController,
+            AuditController,
         ],
         guards=[ApiKeyGuard(settings.api_key_cache_seconds)],
         security=SECURITY,

@@ -18,6 +18,7 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.handlers.base import BaseRouteHandler
 
 from api.auth import service
+from api.auth.caller import set_current_key
 from api.auth.keys import ApiKey, Scope, hash_key
 
 logger = logging.getLogger("counterfact.auth")
@@ -79,6 +80,7 @@ class ApiKeyGuard:
                 headers={"WWW-Authenticate": f'{REALM}, error="insufficient_scope", scope="{needed.value}"'},
             )
         connection.scope["auth"] = key
+        set_current_key(key)
 
     async def _lookup(self, connection: ASGIConnection[Any, Any, Any, Any], token: str) -> ApiKey | None:
         digest = hash_key(token)

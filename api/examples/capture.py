@@ -123,6 +123,8 @@ async def capture(client: Client, recorder: Recorder) -> None:
     body = {"observations": [*meta, *search]}
     keep("CreateObservations", await client.post(f"{observed_path}/observations", json=body), "Stored")
     keep("GetExperimentResults", await client.get(f"{observed_path}/results"), "Lift per channel")
+    events = await client.get(f"{observed_path}/events")
+    keep("ListExperimentEvents", events, "Created, observations stored, results read: by whom and when")
 
     dataset = keep(
         "CreateGeoDataset",

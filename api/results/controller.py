@@ -14,6 +14,7 @@ from litestar.openapi.spec import OpenAPIHeader, OpenAPIResponse, OpenAPIType, S
 from litestar.params import FromPath, HeaderParameter, QueryParameter
 from litestar.status_codes import HTTP_202_ACCEPTED
 
+from api.audit.headlines import record_results_read, record_results_requested
 from api.errors import invalid_field, problem_responses
 from api.experiments.service import fetch_experiment_row
 from api.geo.results import compute_geo_results, load_geo_run
@@ -132,10 +133,12 @@ class ResultsController(Controller):
         subject = f"/v1/experiments/{experiment_id}/results"
         answer = await jobs.answer("experiment_results", subject, compute, wait_seconds=preferred_wait(prefer))
         if answer.job is not None:
+            await record_results_requested(pool, experiment_id, answer.job.id)
             return Response(
                 answer.job,  # type: ignore[arg-type]
                 status_code=HTTP_202_ACCEPTED,
                 headers={"Location": f"/v1/jobs/{answer.job.id}"},
             )
         assert answer.value is not None
+        await record_results_read(pool, experiment_id, answer.value)
         return Response(answer.value)
