@@ -27,6 +27,7 @@ from api.geo_design.controller import GeoDesignController
 from api.health.controller import HealthController
 from api.jobs.controller import JobController
 from api.jobs.runner import JobRunner
+from api.lifecycle.controller import DeletionController
 from api.observations.controller import ObservationController
 from api.outcomes.controller import OutcomeController
 from api.power.controller import PowerController
@@ -117,6 +118,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             GeoDesignController,
             JobController,
             AuditController,
+            DeletionController,
         ],
         guards=[ApiKeyGuard(settings.api_key_cache_seconds)],
         security=SECURITY,

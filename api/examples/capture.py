@@ -154,6 +154,12 @@ async def capture(client: Client, recorder: Recorder) -> None:
         await asyncio.sleep(0.05)
     keep("GetJob", job, "A finished job: synthetic control on GeoLift's walkthrough")
 
+    retired = (await client.post("/v1/experiments", json={**design, "name": "Retired test"})).json()["id"]
+    await client.post(f"/v1/experiments/{retired}/assignments", json={"units": units[:100]})
+    deleted = await client.delete(f"/v1/experiments/{retired}")
+    keep("DeleteExperiment", deleted, "Deleted with its assignments")
+    keep("DeleteGeoDataset", await client.delete(dataset_path), "Deleted; a draft experiment still names it")
+
 
 async def authorize(client: Client, url: str) -> None:
     """Send an admin key (made in the throwaway database) on every request of ``client``."""
