@@ -27,6 +27,7 @@ from api.geo_design.controller import GeoDesignController
 from api.health.controller import HealthController
 from api.jobs.controller import JobController
 from api.jobs.runner import JobRunner
+from api.json_depth import DepthCheckedRequest
 from api.lifecycle.controller import DeletionController
 from api.observations.controller import ObservationController
 from api.outcomes.controller import OutcomeController
@@ -132,5 +133,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         middleware=[request_logging_middleware],
         openapi_config=openapi_config(),
         request_max_body_size=settings.max_body_bytes,
+        request_class=DepthCheckedRequest,
         debug=False,
     )

@@ -223,6 +223,15 @@ def _handle_database_unreachable(request: Request[Any, Any, Any], exc: Exception
     return problem_response(503, "The database cannot be reached right now. Retry later.", headers={"Retry-After": "5"})
 
 
+def _handle_interface_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    """asyncpg's client-side errors: a connection the server closed under the request is a 503 like any lost
+    connection (asyncpg reports it as ``InterfaceError`` once the transaction tries to end); any other
+    ``InterfaceError`` is a misuse of the driver, a bug: 500."""
+    if "connection is closed" in str(exc) or "connection was closed" in str(exc):
+        return _handle_database_unreachable(request, exc)
+    return _handle_unexpected(request, exc)
+
+
 def exception_handlers() -> dict[type[Exception] | int, Any]:
     """The app-wide exception handlers: every error leaves as problem+json."""
     return {
@@ -234,6 +243,10 @@ def exception_handlers() -> dict[type[Exception] | int, Any]:
         asyncpg.exceptions.ConnectionDoesNotExistError: _handle_database_unreachable,
         asyncpg.exceptions.CannotConnectNowError: _handle_database_unreachable,
         asyncpg.exceptions.TooManyConnectionsError: _handle_database_unreachable,
+        asyncpg.exceptions.PostgresConnectionError: _handle_database_unreachable,
+        asyncpg.exceptions.AdminShutdownError: _handle_database_unreachable,
+        asyncpg.exceptions.CrashShutdownError: _handle_database_unreachable,
+        asyncpg.exceptions.InterfaceError: _handle_interface_error,
         ConnectionRefusedError: _handle_database_unreachable,
         NotFoundException: _handle_http,
         HTTPException: _handle_http,
