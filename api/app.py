@@ -8,13 +8,16 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
-from litestar import Litestar
+from litestar import Litestar, Router
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Contact, License, Server, Tag
 
 from api.assignments.controller import AssignmentController
+from api.audit.controller import AuditController
+from api.auth.guard import ApiKeyGuard
+from api.auth.openapi import SECURITY, security_components
 from api.content_types import require_declared_content_type
 from api.database import apply_migrations, create_pool, load_migrations, resolve_database_url
 from api.dependencies import provide_pool, provide_queue_pool, provide_settings
@@ -25,6 +28,8 @@ from api.geo_design.controller import GeoDesignController
 from api.health.controller import HealthController
 from api.jobs.controller import JobController
 from api.jobs.queue import forget_old_jobs, install_queue_schema
+from api.json_depth import DepthCheckedRequest
+from api.lifecycle.controller import DeletionController
 from api.observations.controller import ObservationController
 from api.outcomes.controller import OutcomeController
 from api.power.controller import PowerController
@@ -69,6 +74,7 @@ def openapi_config() -> OpenAPIConfig:
         tags=TAGS,
         path="/schema",
         render_plugins=[ScalarRenderPlugin()],
+        components=security_components(),
         use_handler_docstrings=False,
         create_examples=False,
     )
@@ -104,9 +110,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         "queue_pool": Provide(provide_queue_pool, sync_to_thread=False),
         "settings": Provide(provide_settings, sync_to_thread=False),
     }
-    return Litestar(
+    # Every /v1 operation needs an API key; /health and /schema stay open.
+    v1 = Router(
+        path="/",
         route_handlers=[
-            HealthController,
             PowerController,
             ExperimentController,
             AssignmentController,
@@ -116,7 +123,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
             GeoDatasetController,
             GeoDesignController,
             JobController,
+            AuditController,
+            DeletionController,
         ],
+        guards=[ApiKeyGuard(settings.api_key_cache_seconds)],
+        security=SECURITY,
+    )
+    return Litestar(
+        route_handlers=[HealthController, v1],
         dependencies=dependencies,
         lifespan=[database_lifespan],
         exception_handlers=exception_handlers(),
@@ -124,5 +138,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         middleware=[request_logging_middleware],
         openapi_config=openapi_config(),
         request_max_body_size=settings.max_body_bytes,
+        request_class=DepthCheckedRequest,
         debug=False,
     )

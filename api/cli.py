@@ -1,4 +1,4 @@
-"""The ``counterfact`` command: ``serve`` the API and a worker, run a ``worker``, write the ``openapi`` document."""
+"""The ``counterfact`` command: ``serve`` (API and a worker), ``worker``, API ``keys``, the ``openapi`` document."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 
 import msgspec
 
+from api.auth.cli import add_key_commands, announce_first_admin_key, run_key_command
 from api.settings import get_settings
 
 
@@ -42,6 +43,7 @@ def serve(host: str, port: int, workers: int, job_workers: int) -> None:
 
     settings = get_settings()
     os.environ["DATABASE_URL"] = resolve_database_url(settings)
+    announce_first_admin_key(os.environ["DATABASE_URL"], f"http://{host}:{port}")
     job_processes = [
         subprocess.Popen([sys.executable, "-m", "api.cli", "worker"], env=os.environ.copy()) for _ in range(job_workers)
     ]
@@ -92,11 +94,16 @@ def main(argv: list[str] | None = None) -> None:
     commands.add_parser("worker", help="run a worker: execute queued jobs (any number, on any machine)")
     openapi_parser = commands.add_parser("openapi", help="write the OpenAPI document (no database needed)")
     openapi_parser.add_argument("--output", type=Path, default=None, help="file to write (default: stdout)")
+    add_key_commands(commands)
     args = parser.parse_args(argv)
     if args.command == "serve":
         serve(args.host, args.port, args.workers, args.job_workers)
     elif args.command == "worker":
         worker()
+    elif args.command == "keys":
+        from api.database import resolve_database_url
+
+        sys.exit(run_key_command(args, resolve_database_url(get_settings())))
     else:
         write_openapi(args.output)
 

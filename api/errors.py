@@ -187,10 +187,20 @@ UNREACHABLE = (
     asyncpg.exceptions.ConnectionDoesNotExistError,
     asyncpg.exceptions.CannotConnectNowError,
     asyncpg.exceptions.TooManyConnectionsError,
-    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
     ConnectionError,
     TimeoutError,
 )
+
+
+def _connection_closed(exc: BaseException) -> bool:
+    """asyncpg's client-side ``InterfaceError`` for a connection the server closed under the work (it is
+    raised once the transaction tries to end); any other ``InterfaceError`` is a misuse of the driver: a bug."""
+    return isinstance(exc, asyncpg.exceptions.InterfaceError) and (
+        "connection is closed" in str(exc) or "connection was closed" in str(exc)
+    )
 
 
 def problem_for_exception(exc: BaseException, where: str = "") -> tuple[Problem, dict[str, str]]:
@@ -214,7 +224,7 @@ def problem_for_exception(exc: BaseException, where: str = "") -> tuple[Problem,
         logger.warning("statement canceled: %s", exc, extra={"path": where})
         detail = "The database took too long to answer and the request was cancelled; nothing was written. Retry later."
         return _problem(503, detail), {"Retry-After": "5"}
-    if isinstance(exc, UNREACHABLE):
+    if isinstance(exc, UNREACHABLE) or _connection_closed(exc):
         logger.warning("database unreachable: %s", exc, extra={"path": where})
         return _problem(503, "The database cannot be reached right now. Retry later."), {"Retry-After": "5"}
     instance = f"urn:uuid:{uuid.uuid4()}"
@@ -244,6 +254,7 @@ def exception_handlers() -> dict[type[Exception] | int, Any]:
         DomainError: _handle_mapped,
         InvalidProblem: _handle_mapped,
         **{kind: _handle_mapped for kind in (*CONTENTION, *TIMEOUT, *UNREACHABLE)},
+        asyncpg.exceptions.InterfaceError: _handle_mapped,
         NotFoundException: _handle_http,
         HTTPException: _handle_http,
         Exception: _handle_mapped,

@@ -20,6 +20,8 @@ from typing import Any
 
 from litestar.openapi.spec import Example, OpenAPIHeader, OpenAPIResponse, OpenAPIType, Operation, Schema
 
+from api.auth.openapi import add_auth_problems
+
 EXAMPLES_DIR = Path(__file__).with_name("examples")
 
 
@@ -44,6 +46,7 @@ class ExampleOperation(Operation):
     """An operation whose JSON responses carry the captured examples of its operation id."""
 
     def __post_init__(self) -> None:
+        add_auth_problems(self)
         for status, example in response_examples().get(self.operation_id or "", {}).items():
             response = (self.responses or {}).get(status)
             if not isinstance(response, OpenAPIResponse) or not response.content:

@@ -15,6 +15,7 @@ from litestar.exceptions import HTTPException
 from litestar.status_codes import HTTP_413_REQUEST_ENTITY_TOO_LARGE
 
 from api.errors import invalid_field
+from api.json_depth import check_json_depth
 
 CSV_MEDIA_TYPE = "text/csv"
 T = TypeVar("T")
@@ -44,6 +45,7 @@ async def read_capped_body(request: Request[Any, Any, Any]) -> bytes:
 
 def decode_json_body(body: bytes, type: type[T]) -> T:
     """Decode and validate a JSON body; a 400 names the offending path (``outcomes[3].value``)."""
+    check_json_depth(body)
     try:
         return msgspec.json.decode(body, type=type)
     except msgspec.ValidationError as exc:

@@ -28,6 +28,7 @@ class Settings:
     job_max_attempts: int = 3
     job_heartbeat_timeout_seconds: float = 30.0
     worker_concurrency: int = 1
+    api_key_cache_seconds: float = 5.0
 
 
 def _int_env(name: str, default: int) -> int:
@@ -65,6 +66,7 @@ def settings_from_environment() -> Settings:
         job_max_attempts=_int_env("COUNTERFACT_JOB_MAX_ATTEMPTS", 3),
         job_heartbeat_timeout_seconds=_float_env("COUNTERFACT_JOB_HEARTBEAT_TIMEOUT_SECONDS", 30.0),
         worker_concurrency=_int_env("COUNTERFACT_WORKER_CONCURRENCY", 1),
+        api_key_cache_seconds=_float_env("COUNTERFACT_API_KEY_CACHE_SECONDS", 5.0),
     )
 
 

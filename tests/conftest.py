@@ -22,6 +22,8 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from api.app import create_app
+from api.auth.keys import Scope
+from api.auth.service import create_key
 from api.embedded_database import start_embedded_postgres
 from api.jobs.worker import run_worker
 from api.settings import Settings, settings_from_environment
@@ -101,11 +103,24 @@ async def _truncate_all(url: str) -> None:
         await connection.close()
 
 
+async def make_key(url: str, scope: Scope, name: str = "tests") -> str:
+    """A new API key with ``scope`` in the database at ``url``; the secret is returned."""
+    connection = await asyncpg.connect(url)
+    try:
+        return (await create_key(connection, name=name, scope=scope)).secret
+    finally:
+        await connection.close()
+
+
 @pytest.fixture
 async def client(app: Litestar, database_url: str) -> AsyncIterator[AsyncTestClient[Litestar]]:
-    """An HTTP client on the app, with its lifespan (pool, migrations) running, on empty tables."""
+    """An HTTP client on the app, with its lifespan (pool, migrations) running, on empty tables.
+
+    It sends an admin key on every request; tests of authentication remove or replace the header.
+    """
     async with AsyncTestClient(app=app) as test_client:
         await _truncate_all(database_url)
+        test_client.headers["Authorization"] = f"Bearer {await make_key(database_url, Scope.ADMIN)}"
         yield test_client
 
 

@@ -33,6 +33,7 @@ from api.assignments.schemas import (
     ChannelSummary,
     UnitAssignment,
 )
+from api.audit import service as audit
 from api.database import Connection
 from api.errors import Conflict, InvalidInput, NotFound, invalid_field
 from api.request_bodies import decode_json_body, line_batches
@@ -160,6 +161,7 @@ async def assign_units(pool: asyncpg.Pool, experiment_id: UUID, units: Sequence[
         repository = AssignmentRepository(connection)
         await repository.insert(experiment_id, unique, masks, len(design.channels))
         rows = {row["unit"]: row for row in await repository.select_units(experiment_id, unique)}
+        await audit.record(connection, experiment_id, "assignments_loaded", {"source": "json", "units": len(unique)})
     return AssignmentBatch(experiment_id=experiment_id, assignments=[_from_row(design, rows[unit]) for unit in unique])
 
 
@@ -280,8 +282,14 @@ async def bulk_assign(pool: asyncpg.Pool, experiment_id: UUID, chunks: AsyncIter
             if pending is not None:
                 pending.cancel()
                 await asyncio.gather(pending, return_exceptions=True)
-    inserted = writer.inserted
-    assigned = inserted // max(len(design.channels), 1)
+        inserted = writer.inserted
+        assigned = inserted // max(len(design.channels), 1)
+        await audit.record(
+            connection,
+            experiment_id,
+            "assignments_loaded",
+            {"source": "csv", "units_received": received, "units_assigned": assigned},
+        )
     return BulkAssignmentResult(
         experiment_id=experiment_id,
         units_received=received,

@@ -26,6 +26,8 @@ from litestar.openapi.spec import Example
 from litestar.testing import AsyncTestClient
 
 from api.app import create_app
+from api.auth.keys import Scope
+from api.auth.service import create_key
 from api.embedded_database import start_embedded_postgres
 from api.experiments.controller import CREATE_EXAMPLES
 from api.geo_design.controller import FROM_DESIGN_EXAMPLES, SELECTION_EXAMPLES
@@ -136,6 +138,8 @@ async def capture(client: Client, recorder: Recorder) -> None:
     body = {"observations": [*meta, *search]}
     keep("CreateObservations", await client.post(f"{observed_path}/observations", json=body), "Stored")
     keep("GetExperimentResults", await client.get(f"{observed_path}/results"), "Lift per channel")
+    events = await client.get(f"{observed_path}/events")
+    keep("ListExperimentEvents", events, "Created, observations stored, results read: by whom and when")
 
     csv_type = {"Content-Type": "text/csv"}
     dataset = keep(
@@ -180,6 +184,22 @@ async def capture(client: Client, recorder: Recorder) -> None:
     keep("GetExperimentResults", started, "Queued for a worker: a job")
     await finished(client, started.headers["location"])
 
+    retired = (await client.post("/v1/experiments", json={**design, "name": "Retired test"})).json()["id"]
+    await client.post(f"/v1/experiments/{retired}/assignments", json={"units": units[:100]})
+    deleted = await client.delete(f"/v1/experiments/{retired}")
+    keep("DeleteExperiment", deleted, "Deleted with its assignments")
+    keep("DeleteGeoDataset", await client.delete(dataset_path), "Deleted; a draft experiment still names it")
+
+
+async def authorize(client: Client, url: str) -> None:
+    """Send an admin key (made in the throwaway database) on every request of ``client``."""
+    connection = await asyncpg.connect(url)
+    try:
+        made = await create_key(connection, name="examples", scope=Scope.ADMIN)
+    finally:
+        await connection.close()
+    client.headers["Authorization"] = f"Bearer {made.secret}"
+
 
 async def main() -> None:
     settings = settings_from_environment()
@@ -194,6 +214,7 @@ async def main() -> None:
         stop = asyncio.Event()
         worker = asyncio.create_task(run_worker(replace(settings, database_url=url), task_registry(), stop))
         async with AsyncTestClient(app=app) as client:
+            await authorize(client, url)
             await capture(client, recorder)
         stop.set()
         await worker

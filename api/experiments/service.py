@@ -13,6 +13,7 @@ import asyncpg
 import msgspec
 from msgspec import UNSET
 
+from api.audit import service as audit
 from api.database import Connection
 from api.errors import Conflict, InvalidInput, NotFound, invalid_field
 from api.experiments.repository import ExperimentRepository, Row
@@ -189,6 +190,7 @@ async def create_experiment(
             return experiment_from_row(existing), False
         if isinstance(body, HoldoutExperimentCreate):
             await repository.replace_channels(row["id"], [(c.name, c.holdout_fraction) for c in body.channels])
+        await audit.record(connection, row["id"], "created", {"kind": row["kind"], "name": row["name"]})
         return experiment_from_row(row), True
 
 
@@ -285,4 +287,9 @@ async def patch_experiment(pool: asyncpg.Pool, experiment_id: UUID, patch: Exper
                 await refuse_colliding_geo_experiment(repository, experiment_id, design)
         name = row["name"] if patch.name is UNSET else patch.name
         updated = await repository.update(experiment_id, name=name, status=status, design=design)
+        if status != current:
+            await audit.record(connection, experiment_id, "status_changed", {"from": current, "to": status})
+        if changed or name != row["name"]:
+            fields = changed + (["name"] if name != row["name"] else [])
+            await audit.record(connection, experiment_id, "design_changed", {"fields": fields})
         return experiment_from_row(updated)

@@ -17,6 +17,7 @@ from litestar.types import Empty
 from api.errors import invalid_field, problem_responses
 from api.geo import service
 from api.geo.schemas import GeoDataset, GeoDatasetUpload, GeoSeries
+from api.json_depth import DepthCheckedRequest
 from api.openapi_examples import ExampleOperation
 from api.request_bodies import CSV_MEDIA_TYPE, media_type
 from api.settings import get_settings
@@ -43,7 +44,7 @@ def _is_csv(request: Request[Any, Any, Any]) -> bool:
     return media_type(request) == CSV_MEDIA_TYPE
 
 
-class GeoUploadRequest(Request[Any, Any, Any]):
+class GeoUploadRequest(DepthCheckedRequest):
     """A request whose CSV body is left to stream to the handler instead of being read as JSON.
 
     The handler's body limit is the streaming cap; a JSON body keeps the app's ordinary cap.

@@ -104,6 +104,7 @@ class GeoDesignController(Controller):
     @post(
         "/power",
         operation_id="GetGeoPower",
+        opt={"scope": "read"},  # computes only: a read key may call it
         operation_class=AcceptedOperation,
         summary="Power, MDE and investment of a geo-lift test on given markets",
         description=POWER_DESCRIPTION,

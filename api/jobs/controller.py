@@ -45,6 +45,7 @@ class JobController(Controller):
         "/{job_id:uuid}",
         operation_id="CancelJob",
         operation_class=ExampleOperation,
+        opt={"scope": "write"},  # stopping one's own computation is no deletion of data
         summary="Cancel a job",
         description="A queued job never starts; a running one stops at its next progress report (every part of a "
         "market selection with it). Answers the job, now `cancelled`; a job that already ended is answered as it "

@@ -8,6 +8,7 @@ from uuid import UUID
 
 import asyncpg
 
+from api.audit import service as audit
 from api.errors import Conflict, invalid_field
 from api.experiments.service import fetch_experiment_row
 from api.observations.schemas import ArmObservation, ObservationsAccepted, ObservationsUpload
@@ -96,4 +97,13 @@ async def store_observations(
         archived = await connection.execute(QUERIES["archive_observations"], experiment_id, columns[0], columns[1])
         await connection.execute(QUERIES["upsert_observations"], experiment_id, *columns)
         replaced = int(archived.split()[-1])
+        await audit.record(
+            connection,
+            experiment_id,
+            "observations_stored",
+            {
+                "arms": [{"channel": i.channel, "arm": i.arm, "units": i.units} for _, _, i in rows],
+                "replaced": replaced,
+            },
+        )
         return ObservationsAccepted(experiment_id=str(experiment_id), stored=len(rows), replaced=replaced)

@@ -24,6 +24,7 @@ import anyio.to_thread
 import asyncpg
 
 from api.assignments.service import unit_problem
+from api.audit import service as audit
 from api.database import Connection
 from api.errors import Conflict, InvalidInput, NotFound, invalid_field
 from api.outcomes.schemas import (
@@ -213,7 +214,9 @@ async def store_json_outcomes(pool: asyncpg.Pool, experiment_id: UUID, body: byt
         rows = decode_upload(body, conversion=target.conversion)
         stager = _Stager(connection)
         await stager.add(rows)
-        return await stager.commit_rows(target, json_body=True)
+        accepted = await stager.commit_rows(target, json_body=True)
+        await _record_outcomes(connection, experiment_id, "json", accepted)
+        return accepted
 
 
 async def store_csv_outcomes(pool: asyncpg.Pool, experiment_id: UUID, chunks: AsyncIterator[bytes]) -> OutcomesAccepted:
@@ -232,7 +235,18 @@ async def store_csv_outcomes(pool: asyncpg.Pool, experiment_id: UUID, chunks: As
             await stager.add(rows)
         if stager.rows == 0:
             raise invalid_field("line 2", "no outcome rows after the header")
-        return await stager.commit_rows(target, json_body=False)
+        accepted = await stager.commit_rows(target, json_body=False)
+        await _record_outcomes(connection, experiment_id, "csv", accepted)
+        return accepted
+
+
+async def _record_outcomes(
+    connection: Connection, experiment_id: UUID, source: str, accepted: OutcomesAccepted
+) -> None:
+    counts = {"received": accepted.received, "inserted": accepted.inserted, "replaced": accepted.replaced}
+    await audit.record(
+        connection, experiment_id, "outcomes_stored", {"source": source, **counts, "unassigned": accepted.unassigned}
+    )
 
 
 # --- spend ----------------------------------------------------------------------------------------
@@ -272,4 +286,10 @@ async def store_spend(pool: asyncpg.Pool, experiment_id: UUID, upload: SpendUplo
             [c.value_per_conversion for c in upload.channels],
         ]
         await connection.execute(QUERIES["upsert_spend"], experiment_id, *columns)
+        await audit.record(
+            connection,
+            experiment_id,
+            "spend_stored",
+            {"channels": [{"channel": c.channel, "spend": c.spend} for c in upload.channels]},
+        )
     return SpendAccepted(experiment_id=str(experiment_id), channels=list(upload.channels))

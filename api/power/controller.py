@@ -78,6 +78,7 @@ class PowerController(Controller):
     @post(
         "/holdout",
         operation_id="GetHoldoutPower",
+        opt={"scope": "read"},  # computes only: a read key may call it
         operation_class=ExampleOperation,
         summary="Sample size, MDE or power of a holdout test",
         description="Solves for exactly one of `sample_size`, `mde` and `power` (`solve_for`) given the others. "
@@ -96,6 +97,7 @@ class PowerController(Controller):
     @post(
         "/holdout/curve",
         operation_id="GetHoldoutPowerCurve",
+        opt={"scope": "read"},  # computes only: a read key may call it
         operation_class=ExampleOperation,
         summary="Power (or MDE) against sample size, with a chart",
         description="The same design as `GetHoldoutPower`, evaluated on a grid of total sample sizes "

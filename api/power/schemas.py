@@ -18,17 +18,22 @@ class ProportionMetric(Struct, frozen=True, tag="proportion", tag_field="kind", 
 class MeanMetric(Struct, frozen=True, tag="mean", tag_field="kind", forbid_unknown_fields=True):
     """A continuous metric per unit (revenue, orders, …)."""
 
-    baseline: Annotated[float, Meta(description="Holdout (control) mean per unit; non-zero for a relative MDE.")]
-    std_dev: Annotated[float, Meta(gt=0.0, description="Standard deviation per unit.")]
+    baseline: Annotated[
+        float,
+        Meta(ge=-1e100, le=1e100, description="Holdout (control) mean per unit; non-zero for a relative MDE."),
+    ]
+    std_dev: Annotated[float, Meta(ge=1e-100, le=1e100, description="Standard deviation per unit.")]
 
 
 class Mde(Struct, frozen=True, forbid_unknown_fields=True):
     """The minimum detectable effect: give exactly one of `relative` and `absolute`."""
 
-    relative: Annotated[float, Meta(gt=0.0, description="Lift as a fraction of the baseline (0.1 = +10%).")] | None = (
-        None
-    )
-    absolute: Annotated[float, Meta(gt=0.0, description="Lift in the metric's units (0.005 = +0.5 pp).")] | None = None
+    relative: (
+        Annotated[float, Meta(gt=0.0, le=1e6, description="Lift as a fraction of the baseline (0.1 = +10%).")] | None
+    ) = None
+    absolute: (
+        Annotated[float, Meta(gt=0.0, le=1e100, description="Lift in the metric's units (0.005 = +0.5 pp).")] | None
+    ) = None
 
 
 class VarianceReduction(Struct, frozen=True, forbid_unknown_fields=True):
@@ -53,9 +58,9 @@ class HoldoutPowerRequest(Struct, frozen=True, forbid_unknown_fields=True):
     comparisons: Annotated[int, Meta(ge=1, le=1000, description="Channels tested at once.")] = 1
     correction: Literal["bonferroni", "none"] = "bonferroni"
     variance_reduction: VarianceReduction | None = None
-    daily_units: Annotated[float, Meta(gt=0.0, description="Units entering per day, for `duration_days`.")] | None = (
-        None
-    )
+    daily_units: (
+        Annotated[float, Meta(gt=0.0, le=1e12, description="Units entering per day, for `duration_days`.")] | None
+    ) = None
 
 
 class SampleSize(Struct, frozen=True):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
+from scipy import stats as scipy_stats
 
 from api.errors import invalid_field
 from api.power.schemas import (
@@ -48,9 +50,56 @@ def _problem(request: HoldoutPowerRequest, solve_for: str) -> power_stats.Holdou
     )
 
 
+# No test has more units; beyond about 2^53 a float64 no longer counts units exactly either.
+MAX_TOTAL_UNITS = 1e15
+
+
+def refuse_undetectable_mde(request: HoldoutPowerRequest) -> None:
+    """400 naming the MDE when it is so small a share of the noise that no real sample could detect it.
+
+    The normal approximation of the total sample, ``n = (z_α + z_β)² / (d² f (1 − f))`` with ``d`` the
+    lift in standard deviations (after CUPED) and ``f`` the holdout fraction, is compared with
+    :data:`MAX_TOTAL_UNITS` as ``d < (z_α + z_β) / sqrt(MAX f (1 − f))``, so that nothing overflows or
+    underflows on the way (``d²`` is 0 for a lift of 1e-300 standard deviations).
+    """
+    mde = request.mde
+    if request.solve_for != "sample_size" or mde is None:
+        return
+    metric = request.metric
+    if isinstance(metric, ProportionMetric):
+        noise, scale = math.sqrt(metric.baseline * (1.0 - metric.baseline)), metric.baseline
+    else:
+        noise, scale = metric.std_dev, abs(metric.baseline)
+    if mde.relative is not None:
+        field, lift = "mde.relative", mde.relative * scale
+    else:
+        field, lift = "mde.absolute", mde.absolute or 0.0
+    r_squared = request.variance_reduction.r_squared if request.variance_reduction else 0.0
+    effect = lift / (noise * math.sqrt(1.0 - r_squared))
+    alpha = request.alpha / (request.comparisons if request.correction == "bonferroni" else 1)
+    tails = 2 if request.alternative == "two-sided" else 1
+    z = float(scipy_stats.norm.isf(alpha / tails) + scipy_stats.norm.ppf(request.power or 0.8))
+    fraction = request.holdout_fraction
+    if z > 0 and effect < z / math.sqrt(MAX_TOTAL_UNITS * fraction * (1.0 - fraction)):
+        raise invalid_field(
+            field,
+            f"is {effect:.3g} standard deviations of the metric: detecting it would take more than "
+            f"{MAX_TOTAL_UNITS:.0e} units",
+        )
+
+
+def _require_finite(design: power_stats.HoldoutDesign, solve_for: str) -> None:
+    """A design whose figures are not all finite is refused (400), never answered with NaN or infinity."""
+    figures = [design.mde_absolute, design.mde_relative, design.power, *design.sample_size_unrounded]
+    if not all(math.isfinite(value) for value in figures):
+        raise invalid_field("metric", f"these values give no finite {solve_for}; check their magnitudes")
+
+
 def solve_holdout_power(request: HoldoutPowerRequest) -> HoldoutPowerResponse:
     """Solve the design for ``request.solve_for``."""
+    refuse_undetectable_mde(request)
     design = power_stats.solve_holdout_design(_problem(request, request.solve_for))
+    _require_finite(design, request.solve_for)
     expected = design.expected_conversions
     return HoldoutPowerResponse(
         solve_for=request.solve_for,

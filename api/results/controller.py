@@ -13,6 +13,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, HeaderParameter, QueryParameter
 from litestar.status_codes import HTTP_202_ACCEPTED
 
+from api.audit.headlines import record_results_read, record_results_requested
 from api.errors import invalid_field, problem_responses
 from api.experiments.service import fetch_experiment_row
 from api.geo.schemas import GeoResults
@@ -115,10 +116,12 @@ class ResultsController(Controller):
             settings.job_after_seconds if wait is None else wait,
         )
         if answer.job is not None:
+            await record_results_requested(pool, experiment_id, answer.job.id)
             return Response(
                 answer.job,  # type: ignore[arg-type]
                 status_code=HTTP_202_ACCEPTED,
                 headers={"Location": f"/v1/jobs/{answer.job.id}"},
             )
         assert answer.value is not None
+        await record_results_read(pool, experiment_id, answer.value)
         return Response(answer.value)

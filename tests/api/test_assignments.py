@@ -87,6 +87,7 @@ async def test_two_app_instances_assign_identically(client: Client, settings: Se
     units = [f"user-{i}" for i in range(200)]
     first = (await client.post(f"/v1/experiments/{first_experiment}/assignments", json={"units": units})).json()
     async with AsyncTestClient(app=create_app(settings)) as other:
+        other.headers["Authorization"] = client.headers["Authorization"]
         # A second experiment with the same salt and channels: nothing stored yet, the arms are recomputed.
         second_experiment = await create_experiment(other)
         second = (await other.post(f"/v1/experiments/{second_experiment}/assignments", json={"units": units})).json()

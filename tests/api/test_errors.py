@@ -11,8 +11,10 @@ from litestar import Litestar, get
 from litestar.testing import AsyncTestClient
 
 from api.app import create_app
+from api.auth.keys import Scope
 from api.errors import exception_handlers
 from api.settings import Settings
+from tests.conftest import make_key
 
 Client = AsyncTestClient[Litestar]
 
@@ -20,6 +22,8 @@ Client = AsyncTestClient[Litestar]
 async def test_an_oversized_body_is_413_problem_json(settings: Settings) -> None:
     app = create_app(replace(settings, max_body_bytes=1024))
     async with AsyncTestClient(app=app) as client:
+        assert settings.database_url is not None
+        client.headers["Authorization"] = f"Bearer {await make_key(settings.database_url, Scope.ADMIN)}"
         response = await client.post(
             "/v1/experiments", content=b"[" + b"1," * 2000 + b"1]", headers={"content-type": "application/json"}
         )

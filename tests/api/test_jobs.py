@@ -166,6 +166,7 @@ async def test_jobs_are_stored_in_postgres_and_readable_by_another_instance(
     started = await client.get(f"/v1/experiments/{experiment_id}/results", headers=ASYNC)
     await _finished(client, started.headers["location"])
     async with AsyncTestClient(app=create_app(settings)) as other:
+        other.headers["Authorization"] = client.headers["Authorization"]
         job = (await other.get(started.headers["location"])).json()
     assert job["status"] == "succeeded"
     assert job["result"]["experiment_id"] == experiment_id
@@ -331,6 +332,7 @@ async def test_jobs_finished_more_than_30_days_ago_are_forgotten_at_start_up(
                 age,
             )
         async with AsyncTestClient(app=create_app(settings)) as fresh:
+            fresh.headers["Authorization"] = client.headers["Authorization"]
             assert (await fresh.get(f"/v1/jobs/{old}")).status_code == 404
             assert (await fresh.get(f"/v1/jobs/{recent}")).status_code == 200
     finally:

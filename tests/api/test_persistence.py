@@ -8,8 +8,10 @@ from pathlib import Path
 from litestar.testing import AsyncTestClient
 
 from api.app import create_app
-from api.embedded_database import stop_embedded_postgres
+from api.auth.keys import Scope
+from api.embedded_database import start_embedded_postgres, stop_embedded_postgres
 from api.settings import Settings
+from tests.conftest import make_key
 
 
 async def test_experiments_survive_a_restart_of_the_service_on_the_embedded_database(
@@ -23,10 +25,13 @@ async def test_experiments_survive_a_restart_of_the_service_on_the_embedded_data
         "channels": [{"name": "meta", "holdout_fraction": 0.1}],
     }
     async with AsyncTestClient(app=create_app(embedded)) as client:
+        authorization = f"Bearer {await make_key(start_embedded_postgres(tmp_path), Scope.ADMIN)}"
+        client.headers["Authorization"] = authorization
         created = (await client.post("/v1/experiments", json=body)).json()
     stop_embedded_postgres(tmp_path)
     assert (tmp_path / "postgres" / "PG_VERSION").exists()
     async with AsyncTestClient(app=create_app(embedded)) as client:
+        client.headers["Authorization"] = authorization
         fetched = await client.get(f"/v1/experiments/{created['id']}")
     stop_embedded_postgres(tmp_path)
     assert fetched.status_code == 200

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
@@ -12,7 +13,9 @@ import pytest
 import uvicorn
 
 from api.app import create_app
+from api.auth.keys import Scope
 from api.settings import Settings
+from tests.conftest import make_key
 
 
 def _free_port() -> int:
@@ -42,3 +45,9 @@ def live_server_url(settings: Settings) -> Iterator[str]:
     yield url
     server.should_exit = True
     thread.join(timeout=10)
+
+
+@pytest.fixture
+def admin_headers(database_url: str) -> dict[str, str]:
+    """An ``Authorization`` header with a new admin key (tables may have been emptied by earlier tests)."""
+    return {"Authorization": f"Bearer {asyncio.run(make_key(database_url, Scope.ADMIN))}"}

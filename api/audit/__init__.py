@@ -1,0 +1,1 @@
+"""The audit trail: who did what to an experiment (or a geo dataset), and when."""

@@ -1,0 +1,85 @@
+"""Recording and reading the audit trail.
+
+Services call :func:`record` inside the transaction of the change they make, so an event exists exactly
+when its change does. The acting key comes from :func:`api.auth.caller.current_key`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import msgspec
+
+from api.audit.repository import QUERIES, AuditRepository
+from api.audit.schemas import AuditEvent, AuditEventPage, EventAction, EventKey
+from api.auth.caller import current_key
+from api.database import Connection
+from api.errors import NotFound, invalid_field
+
+EXPERIMENT = "experiment"
+GEO_DATASET = "geo_dataset"
+
+
+async def record(
+    connection: Connection, experiment_id: UUID, action: EventAction, details: dict[str, Any] | None = None
+) -> None:
+    """Append an event about an experiment, in the caller's transaction, naming the acting key."""
+    await _insert(connection, EXPERIMENT, experiment_id, action, details)
+
+
+async def record_dataset_event(
+    connection: Connection, dataset_id: UUID, action: EventAction, details: dict[str, Any] | None = None
+) -> None:
+    """Append an event about a geo dataset, in the caller's transaction, naming the acting key."""
+    await _insert(connection, GEO_DATASET, dataset_id, action, details)
+
+
+async def _insert(
+    connection: Connection, subject_kind: str, subject_id: UUID, action: str, details: dict[str, Any] | None
+) -> None:
+    key = current_key()
+    await AuditRepository(connection).insert(
+        subject_kind=subject_kind,
+        subject_id=subject_id,
+        action=action,
+        key_id=key.id if key else None,
+        key_name=key.name if key else None,
+        details=msgspec.to_builtins(details or {}),
+    )
+
+
+def _event(row: asyncpg.Record) -> AuditEvent:
+    key = EventKey(id=row["key_id"], name=row["key_name"]) if row["key_id"] is not None else None
+    return AuditEvent(
+        id=row["id"],
+        experiment_id=row["subject_id"],
+        action=row["action"],
+        at=row["created_at"],
+        key=key,
+        details=row["details"],
+    )
+
+
+def _after_id(cursor: str | None) -> int:
+    if cursor is None:
+        return 0
+    if not cursor.isdigit() or len(cursor) > 19:
+        raise invalid_field("cursor", "is not a cursor this service issued")
+    return int(cursor)
+
+
+async def list_experiment_events(
+    pool: asyncpg.Pool, experiment_id: UUID, *, cursor: str | None, limit: int
+) -> AuditEventPage:
+    """An experiment's events, oldest first; those of a deleted experiment stay readable (404: never existed)."""
+    after = _after_id(cursor)
+    async with pool.acquire() as connection:
+        repository = AuditRepository(connection)
+        rows = await repository.list(EXPERIMENT, experiment_id, after, limit + 1)
+        if not rows and after == 0 and not await connection.fetchval(QUERIES["experiment_exists"], experiment_id):
+            raise NotFound(f"No experiment with id {experiment_id}")
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    return AuditEventPage(items=[_event(row) for row in rows], next_cursor=str(rows[-1]["id"]) if has_more else None)

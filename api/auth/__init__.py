@@ -1,0 +1,1 @@
+"""API keys: bearer authentication with scopes for every ``/v1`` operation."""

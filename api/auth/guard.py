@@ -1,0 +1,119 @@
+"""The guard every ``/v1`` operation passes: a valid bearer key with the scope the operation needs.
+
+Applied once, on the router that holds the ``/v1`` controllers (see ``api/app.py``). The scope an
+operation needs follows from its method — ``GET`` reads, ``POST``/``PUT``/``PATCH`` write, ``DELETE``
+is ``admin`` — unless its handler declares ``opt={"scope": "read"}`` (a ``POST`` that only computes).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any, NoReturn
+
+import asyncpg
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+
+from api.auth import service
+from api.auth.caller import set_current_key
+from api.auth.keys import ApiKey, Scope, hash_key
+
+logger = logging.getLogger("counterfact.auth")
+
+REALM = 'Bearer realm="counterfact"'
+_METHOD_SCOPES = {"GET": Scope.READ, "HEAD": Scope.READ, "OPTIONS": Scope.READ, "DELETE": Scope.ADMIN}
+_CACHE_MAX_ENTRIES = 10_000
+
+
+def required_scope(handler: BaseRouteHandler, method: str) -> Scope:
+    """The scope ``handler`` needs when called with ``method``."""
+    declared = handler.opt.get("scope")
+    if declared is not None:
+        return Scope(declared)
+    return _METHOD_SCOPES.get(method.upper(), Scope.WRITE)
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, or ``None``."""
+    if authorization is None:
+        return None
+    scheme, _, token = authorization.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        return None
+    return token
+
+
+class ApiKeyGuard:
+    """Checks the bearer key of each request; valid keys are remembered for ``cache_seconds``.
+
+    The cache is keyed by the key's hash, never the key. A revoked key therefore works for at most
+    ``cache_seconds`` more on a replica that had just seen it; an expiry is checked on every request.
+    """
+
+    def __init__(self, cache_seconds: float) -> None:
+        self.cache_seconds = cache_seconds
+        self._cache: dict[bytes, tuple[float, ApiKey]] = {}
+
+    async def __call__(self, connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+        method = str(connection.scope.get("method", "GET"))
+        token = bearer_token(connection.headers.get("authorization"))
+        if token is None:
+            self._refuse(connection, "missing", "Send an `Authorization: Bearer <key>` header with an API key.")
+        key = await self._lookup(connection, token)
+        if key is None:
+            self._refuse(connection, "unknown", "The API key is not valid.")
+        refusal = key.refusal(datetime.now(UTC))
+        if refusal is not None:
+            self._refuse(connection, refusal, f"The API key was {refusal}.", key)
+        needed = required_scope(handler, method)
+        if not key.scope.grants(needed):
+            logger.warning(
+                "api key lacks scope",
+                extra={**_where(connection), "key_id": str(key.id), "scope": key.scope.value, "needed": needed.value},
+            )
+            raise PermissionDeniedException(
+                detail=f"This operation needs the `{needed.value}` scope; the key has `{key.scope.value}`.",
+                headers={"WWW-Authenticate": f'{REALM}, error="insufficient_scope", scope="{needed.value}"'},
+            )
+        connection.scope["auth"] = key
+        set_current_key(key)
+
+    async def _lookup(self, connection: ASGIConnection[Any, Any, Any, Any], token: str) -> ApiKey | None:
+        digest = hash_key(token)
+        cached = self._cache.get(digest)
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < self.cache_seconds:
+            return cached[1]
+        pool: asyncpg.Pool = connection.app.state.pool
+        async with pool.acquire() as database:
+            key = await service.find_key(database, token)
+        if key is not None and self.cache_seconds > 0:
+            if len(self._cache) >= _CACHE_MAX_ENTRIES:
+                self._cache.clear()
+            self._cache[digest] = (now, key)
+        return key
+
+    @staticmethod
+    def _refuse(
+        connection: ASGIConnection[Any, Any, Any, Any], reason: str, detail: str, key: ApiKey | None = None
+    ) -> NoReturn:
+        """Log the failed attempt (never the key) and answer 401."""
+        extra = {**_where(connection), "reason": reason}
+        if key is not None:
+            extra["key_id"] = str(key.id)
+        logger.warning("api key refused", extra=extra)
+        challenge = REALM if reason == "missing" else f'{REALM}, error="invalid_token"'
+        raise NotAuthorizedException(detail=detail, headers={"WWW-Authenticate": challenge})
+
+
+def _where(connection: ASGIConnection[Any, Any, Any, Any]) -> dict[str, str]:
+    client = connection.client
+    return {
+        "method": str(connection.scope.get("method", "")),
+        "path": connection.url.path,
+        "client": client.host if client else "",
+    }

@@ -1,0 +1,74 @@
+"""How the OpenAPI document describes API keys: the bearer scheme, and 401/403 on every guarded operation."""
+
+from __future__ import annotations
+
+from litestar.openapi.spec import (
+    Components,
+    OpenAPIHeader,
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    OpenAPIType,
+    Operation,
+    Schema,
+    SecurityRequirement,
+    SecurityScheme,
+)
+from litestar.openapi.spec.example import Example
+
+from api.errors import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_BASE
+
+SCHEME_NAME = "apiKey"
+SECURITY: list[SecurityRequirement] = [{SCHEME_NAME: []}]
+
+SCHEME_DESCRIPTION = """\
+An API key in `Authorization: Bearer <key>`, made with `counterfact keys create --name NAME --scopes SCOPE`
+(`make serve` prints an admin key on its first start). Scopes: `read` (every `GET`, and the `POST`s that
+only compute: holdout power, power curves, geo power), `write` (every other `POST`, `PUT` and `PATCH`),
+`admin` (`DELETE`); `admin` implies `write`, which implies `read`."""
+
+_PROBLEMS = {
+    "401": (
+        "unauthorized",
+        "Unauthorized",
+        "No `Authorization: Bearer <key>` header, or a key that is unknown, expired or revoked.",
+    ),
+    "403": ("forbidden", "Forbidden", "The key is valid but lacks the scope this operation needs."),
+}
+
+
+def security_components() -> Components:
+    """The components entry that declares the bearer scheme."""
+    return Components(
+        security_schemes={
+            SCHEME_NAME: SecurityScheme(
+                type="http", scheme="bearer", bearer_format="cf_<43 characters>", description=SCHEME_DESCRIPTION
+            )
+        }
+    )
+
+
+def add_auth_problems(operation: Operation) -> None:
+    """Document 401 and 403 on an operation that requires a key (one whose ``security`` names the scheme)."""
+    if not operation.security or not any(SCHEME_NAME in requirement for requirement in operation.security):
+        return
+    responses = operation.responses if operation.responses is not None else {}
+    server_error = responses.get("500")
+    if not isinstance(server_error, OpenAPIResponse) or not server_error.content:
+        return
+    problem_schema = server_error.content[PROBLEM_MEDIA_TYPE].schema
+    for status, (slug, title, description) in _PROBLEMS.items():
+        example = {"type": PROBLEM_TYPE_BASE + slug, "title": title, "status": int(status), "detail": description}
+        responses[status] = OpenAPIResponse(
+            description=description,
+            content={
+                PROBLEM_MEDIA_TYPE: OpenAPIMediaType(
+                    schema=problem_schema, examples={title: Example(summary=title, value=example)}
+                )
+            },
+            headers={
+                "WWW-Authenticate": OpenAPIHeader(
+                    schema=Schema(type=OpenAPIType.STRING), description="The bearer challenge (RFC 6750)."
+                )
+            },
+        )
+    operation.responses = responses

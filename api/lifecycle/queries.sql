@@ -1,0 +1,67 @@
+-- Every table that holds an experiment's or a dataset's rows, from reading sql/ in order.
+-- tests/api/test_lifecycle.py checks that every table with an `experiment_id` or `dataset_id` column is
+-- named here, so a new table cannot be forgotten.
+
+-- name: lock_experiment
+SELECT id, kind, name, status FROM experiments WHERE id = $1 FOR UPDATE;
+
+-- name: lock_results_data
+-- The lock observation and outcome writers take (api/observations, api/outcomes): none is half-way.
+SELECT pg_advisory_xact_lock(hashtextextended('counterfact:results-data:' || $1::uuid::text, 0));
+
+-- name: delete_assignments
+DELETE FROM assignments WHERE experiment_id = $1;
+
+-- name: delete_outcomes
+DELETE FROM holdout_outcomes WHERE experiment_id = $1;
+
+-- name: delete_observations
+DELETE FROM holdout_observations WHERE experiment_id = $1;
+
+-- name: delete_observation_history
+DELETE FROM holdout_observation_history WHERE experiment_id = $1;
+
+-- name: delete_channel_spend
+DELETE FROM channel_spend WHERE experiment_id = $1;
+
+-- name: delete_sequential_looks
+DELETE FROM sequential_looks WHERE experiment_id = $1;
+
+-- name: delete_sequential_mixing_variances
+DELETE FROM sequential_mixing_variances WHERE experiment_id = $1;
+
+-- name: delete_experiment_channels
+DELETE FROM experiment_channels WHERE experiment_id = $1;
+
+-- name: delete_jobs_about
+-- Jobs (and their stored results) whose subject is a path under $1, e.g. /v1/experiments/<id>/results.
+DELETE FROM jobs WHERE left(subject, length($1)) = $1;
+
+-- name: delete_experiment
+DELETE FROM experiments WHERE id = $1;
+
+-- name: lock_dataset
+SELECT id, name FROM geo_datasets WHERE id = $1 FOR UPDATE;
+
+-- name: lock_geo_dataset_schedule
+-- The lock geo experiments take to start on a dataset (api/experiments): none starts while this runs.
+SELECT pg_advisory_xact_lock(hashtextextended('geo-schedule:' || $1::uuid::text, 0));
+
+-- name: experiments_on_dataset
+-- Geo experiments whose design reads dataset $1, running ones first.
+SELECT id, name, status FROM experiments
+WHERE kind = 'geo' AND design ->> 'dataset_id' = $1::uuid::text
+ORDER BY status <> 'running', created_at, id;
+
+-- name: delete_geo_observations
+DELETE FROM geo_observations WHERE dataset_id = $1;
+
+-- name: delete_market_selection_jobs
+-- The jobs that computed market selections on the dataset (their results hold its markets' figures).
+DELETE FROM jobs WHERE id IN (SELECT id FROM geo_market_selections WHERE dataset_id = $1);
+
+-- name: delete_market_selections
+DELETE FROM geo_market_selections WHERE dataset_id = $1;
+
+-- name: delete_dataset
+DELETE FROM geo_datasets WHERE id = $1;
