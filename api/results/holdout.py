@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -37,7 +39,7 @@ from stats.sequential import EarlierLook, mixing_variance_for_horizon
 
 ARM_NAMES = ("treatment", "holdout")
 # Aggregating tens of millions of outcomes may outlast the service-wide statement timeout; the request
-# has become a job by then (api.jobs), and the results transaction lifts the server-side limit.
+# has become a job by then (api.jobs.answer), and the results transaction lifts the server-side limit.
 AGGREGATE_TIMEOUT_SECONDS = 3600.0
 QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
 FIXED_METHOD = {
@@ -347,8 +349,15 @@ async def holdout_results(
                         QUERIES["select_earlier_looks"], experiment_id, data.position, alpha, tau2
                     )
                 ]
-                sequential_analysis = analyze_sequential_channel(
-                    treatment, holdout, mixing_variance=tau2, earlier_looks=earlier, **common
+                sequential_analysis = await asyncio.to_thread(
+                    partial(
+                        analyze_sequential_channel,
+                        treatment,
+                        holdout,
+                        mixing_variance=tau2,
+                        earlier_looks=earlier,
+                        **common,
+                    )
                 )
                 look = sequential_analysis.this_look
                 await connection.execute(
@@ -364,7 +373,22 @@ async def holdout_results(
                 )
                 analyses.append(sequential_analysis)
                 continue
-        analyses.append(analyze_channel(treatment, holdout, **common))
+        analyses.append(await asyncio.to_thread(partial(analyze_channel, treatment, holdout, **common)))
+    # The numerics run in worker threads, never on the event loop.
+    return await asyncio.to_thread(
+        _assemble, experiment_id, confidence_level, sequential, coverage, channels, analyses
+    )
+
+
+def _assemble(
+    experiment_id: UUID,
+    confidence_level: float,
+    sequential: bool,
+    coverage: OutcomeCoverage | None,
+    channels: dict[str, _ChannelData],
+    analyses: list[ChannelAnalysis | SequentialChannelAnalysis],
+) -> HoldoutResults:
+    """Holm's adjustment across channels, then the response with its chart."""
     adjusted = apply_holm(analyses)
     results = [
         _channel_result(name, analysis, data.notes)
