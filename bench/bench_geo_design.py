@@ -35,7 +35,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.support import admin, free_port, server, with_database  # noqa: E402
+from bench.support import admin, admin_headers, free_port, server, with_database  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
 WORKER_START_SECONDS = 5.0
@@ -147,7 +147,10 @@ async def main_async(args: argparse.Namespace) -> None:
     await admin(server_url, f'CREATE DATABASE "{name}"')
     database_url = with_database(server_url, name)
     try:
-        with server(database_url, free_port()) as base, httpx.Client(base_url=base, timeout=600) as client:
+        with (
+            server(database_url, free_port()) as base,
+            httpx.Client(base_url=base, timeout=600, headers=admin_headers(database_url)) as client,
+        ):
             dataset = "geolift" if args.mode == "power" else args.dataset
             dataset_id = upload(client, dataset)
             if args.mode == "power":

@@ -34,7 +34,7 @@ import asyncpg
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from support import ROOT, admin, free_port, server, with_database
+from support import ROOT, admin, admin_headers, free_port, server, with_database
 
 sys.path.insert(0, str(ROOT))
 from api.results.holdout import QUERIES as RESULTS_QUERIES
@@ -83,7 +83,7 @@ async def main() -> None:
     database_url = with_database(server_url, name)
     try:
         with server(database_url, free_port()) as base:
-            async with httpx.AsyncClient(base_url=base, timeout=3600) as client:
+            async with httpx.AsyncClient(base_url=base, timeout=3600, headers=admin_headers(database_url)) as client:
                 created = await client.post(
                     "/v1/experiments",
                     json={

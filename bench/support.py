@@ -63,3 +63,16 @@ def server(database_url: str, port: int) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def admin_headers(database_url: str) -> dict[str, str]:
+    """An ``Authorization`` header with a fresh admin key on ``database_url`` (``counterfact keys create``)."""
+    created = subprocess.run(
+        [sys.executable, "-m", "api.cli", "keys", "create", "--name", "bench", "--scopes", "admin"],
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_URL": database_url, "COUNTERFACT_LOG_LEVEL": "WARNING"},
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return {"Authorization": f"Bearer {created.stdout.strip()}"}
