@@ -25,6 +25,7 @@ from api.experiments.controller import ExperimentController
 from api.geo.controller import GeoDatasetController
 from api.geo_design.controller import GeoDesignController
 from api.health.controller import HealthController
+from api.idempotency.middleware import idempotency_middleware
 from api.jobs.controller import JobController
 from api.jobs.runner import JobRunner
 from api.json_depth import DepthCheckedRequest
@@ -122,6 +123,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             DeletionController,
         ],
         guards=[ApiKeyGuard(settings.api_key_cache_seconds)],
+        middleware=[idempotency_middleware],
         security=SECURITY,
     )
     return Litestar(
