@@ -16,7 +16,9 @@ from litestar.openapi.spec import Contact, License, Server, Tag
 from api.assignments.controller import AssignmentController
 from api.audit.controller import AuditController
 from api.auth.guard import ApiKeyGuard
+from api.auth.keys import Scope
 from api.auth.openapi import SECURITY, security_components
+from api.auth.rate_limit import RateLimiter
 from api.content_types import require_declared_content_type
 from api.database import apply_migrations, create_pool, load_migrations, resolve_database_url
 from api.dependencies import provide_jobs, provide_pool
@@ -80,6 +82,17 @@ def openapi_config() -> OpenAPIConfig:
     )
 
 
+def rate_limiter(settings: Settings) -> RateLimiter:
+    """Requests a minute per API key, by the key's scope (0: unlimited)."""
+    return RateLimiter(
+        {
+            Scope.READ: settings.rate_limit_read_per_minute,
+            Scope.WRITE: settings.rate_limit_write_per_minute,
+            Scope.ADMIN: settings.rate_limit_admin_per_minute,
+        }
+    )
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     """Build the Litestar application; the database is opened in its lifespan."""
     settings = settings or get_settings()
@@ -122,7 +135,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             AuditController,
             DeletionController,
         ],
-        guards=[ApiKeyGuard(settings.api_key_cache_seconds)],
+        guards=[ApiKeyGuard(settings.api_key_cache_seconds, rate_limiter(settings))],
         middleware=[idempotency_middleware],
         security=SECURITY,
     )

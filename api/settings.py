@@ -26,6 +26,9 @@ class Settings:
     log_level: str
     job_after_seconds: float = 2.0
     api_key_cache_seconds: float = 5.0
+    rate_limit_read_per_minute: int = 6000
+    rate_limit_write_per_minute: int = 1200
+    rate_limit_admin_per_minute: int = 1200
 
 
 def _int_env(name: str, default: int) -> int:
@@ -61,6 +64,9 @@ def settings_from_environment() -> Settings:
         log_level=os.environ.get("COUNTERFACT_LOG_LEVEL", "INFO"),
         job_after_seconds=_float_env("COUNTERFACT_JOB_AFTER_SECONDS", 2.0),
         api_key_cache_seconds=_float_env("COUNTERFACT_API_KEY_CACHE_SECONDS", 5.0),
+        rate_limit_read_per_minute=_int_env("COUNTERFACT_RATE_LIMIT_READ", 6000),
+        rate_limit_write_per_minute=_int_env("COUNTERFACT_RATE_LIMIT_WRITE", 1200),
+        rate_limit_admin_per_minute=_int_env("COUNTERFACT_RATE_LIMIT_ADMIN", 1200),
     )
 
 

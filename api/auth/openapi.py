@@ -22,7 +22,8 @@ SCHEME_DESCRIPTION = """\
 An API key in `Authorization: Bearer <key>`, made with `counterfact keys create --name NAME --scopes SCOPE`
 (`make serve` prints an admin key on its first start). Scopes: `read` (every `GET`, and the `POST`s that
 only compute: holdout power, power curves, geo power), `write` (every other `POST`, `PUT` and `PATCH`),
-`admin` (`DELETE`); `admin` implies `write`, which implies `read`."""
+`admin` (`DELETE`); `admin` implies `write`, which implies `read`. Each key may make a number of requests a
+minute set by its scope (429 with `Retry-After` beyond it)."""
 
 _PROBLEMS = {
     401: (
@@ -56,3 +57,15 @@ def add_auth_problems(operation: Operation) -> None:
     }
     for status, (slug, title, description) in _PROBLEMS.items():
         add_problem_response(operation, status, slug, title, description, headers=challenge)
+    retry: dict[str, OpenAPIHeader | Reference] = {
+        "Retry-After": OpenAPIHeader(schema=Schema(type=OpenAPIType.INTEGER), description="Seconds to wait.")
+    }
+    add_problem_response(
+        operation,
+        429,
+        "too-many-requests",
+        "Too many requests",
+        "The key made more requests a minute than its scope allows (per service process); retry after "
+        "`Retry-After` seconds.",
+        headers=retry,
+    )
