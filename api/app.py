@@ -120,6 +120,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         "jobs": Provide(provide_jobs, sync_to_thread=False),
     }
     # Every /v1 operation needs an API key; /health and /schema stay open.
+    guard = ApiKeyGuard(settings.api_key_cache_seconds, rate_limiter(settings))
     v1 = Router(
         path="/",
         route_handlers=[
@@ -135,8 +136,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             AuditController,
             DeletionController,
         ],
-        guards=[ApiKeyGuard(settings.api_key_cache_seconds, rate_limiter(settings))],
-        middleware=[idempotency_middleware],
+        guards=[guard],
+        middleware=[idempotency_middleware(guard)],
         security=SECURITY,
     )
     return Litestar(

@@ -1,5 +1,5 @@
 -- Responses of POSTs sent with an `Idempotency-Key`, replayed to a retry with the same key and body.
--- `caller` is the SHA-256 of the caller's bearer key (keys are scoped to their caller); `request_hash`
+-- `caller` is the id of the caller's API key (keys are scoped to their caller); `request_hash`
 -- the SHA-256 of the body. A row without `status` is a request still running. Rows live at least 24 h.
 CREATE TABLE idempotent_requests (
     caller          bytea NOT NULL,

@@ -61,6 +61,8 @@ class ApiKeyGuard:
         self._cache: dict[bytes, tuple[float, ApiKey]] = {}
 
     async def __call__(self, connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+        if isinstance(connection.scope.get("auth"), ApiKey):
+            return  # already checked for this request (by the idempotency middleware)
         method = str(connection.scope.get("method", "GET"))
         token = bearer_token(connection.headers.get("authorization"))
         if token is None:

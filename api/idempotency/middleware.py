@@ -1,6 +1,6 @@
 """ASGI middleware: ``Idempotency-Key`` on the POSTs that create or load data.
 
-The first request with a key (per caller: keys are scoped to the bearer key that sent them) runs and,
+The first request with a key (per caller: keys are scoped to the API key that sent them) runs and,
 when it succeeds (2xx), its answer is stored with the SHA-256 of its body, hashed as the body streams
 through (a CSV of millions of lines is never buffered). A retry with the same key and body gets that
 answer again, with ``Idempotent-Replayed: true``, and nothing runs twice; the same key with another
@@ -14,11 +14,14 @@ transaction), older than this one.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 
 import msgspec
+from litestar.connection import ASGIConnection
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
 
+from api.auth.guard import ApiKeyGuard
 from api.errors import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_BASE, InvalidParam, Problem
 from api.idempotency.store import IdempotencyStore, InProgress, StoredResponse
 
@@ -73,43 +76,50 @@ async def _replay(send: Send, stored: StoredResponse) -> None:
     await send({"type": "http.response.body", "body": stored.body, "more_body": False})
 
 
-def idempotency_middleware(app: ASGIApp) -> ASGIApp:
-    """Wrap ``app`` (the /v1 routes) with ``Idempotency-Key`` handling for :data:`IDEMPOTENT_OPERATIONS`."""
+def idempotency_middleware(authenticate: ApiKeyGuard) -> Callable[[ASGIApp], ASGIApp]:
+    """Middleware for the /v1 routes: ``Idempotency-Key`` handling for :data:`IDEMPOTENT_OPERATIONS`.
 
-    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        key_header = (
-            _header(scope, HEADER) if scope["type"] == ScopeType.HTTP and scope.get("method") == "POST" else None
-        )
-        operation = _operation(scope)
-        authorization = _header(scope, b"authorization")
-        if key_header is None or operation not in IDEMPOTENT_OPERATIONS or authorization is None:
-            await app(scope, receive, send)
-            return
-        key = key_header.decode("latin-1")
-        if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isprintable():
-            await _send_problem(
-                send, 400, "invalid-input", "Invalid input", f"must be 1 to {MAX_KEY_LENGTH} printable characters"
-            )
-            return
-        caller = hashlib.sha256(authorization).digest()
-        store = IdempotencyStore(scope["app"].state.pool)
-        first = await store.claim(caller, key, operation, scope["path"])
-        if isinstance(first, InProgress):
-            await _send_problem(
-                send, 409, "conflict", "Conflict", "a request with this key is still running; retry later"
-            )
-            return
-        if isinstance(first, StoredResponse):
-            if await _body_hash(receive) != first.request_hash:
-                await _send_problem(
-                    send, 422, "unprocessable-content", "Unprocessable content", "was already used with another body"
-                )
+    Middleware runs before guards, so ``authenticate`` (the API-key guard) runs here first for those
+    requests: a replay is served only to a valid key within its rate limit, and the key's id scopes it.
+    """
+
+    def wrap(app: ASGIApp) -> ASGIApp:
+        async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+            is_post = scope["type"] == ScopeType.HTTP and scope.get("method") == "POST"
+            key_header = _header(scope, HEADER) if is_post else None
+            if key_header is None or _operation(scope) not in IDEMPOTENT_OPERATIONS:
+                await app(scope, receive, send)
                 return
-            await _replay(send, first)
-            return
-        await _run_first(app, scope, receive, send, store, caller, key)
+            await authenticate(ASGIConnection(scope, receive), scope["route_handler"])
+            await _idempotent(app, scope, receive, send, key_header.decode("latin-1"))
 
-    return middleware
+        return middleware
+
+    return wrap
+
+
+async def _idempotent(app: ASGIApp, scope: Scope, receive: Receive, send: Send, key: str) -> None:
+    """Run, replay or refuse a request with ``Idempotency-Key: key`` from the authenticated caller."""
+    if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isprintable():
+        await _send_problem(
+            send, 400, "invalid-input", "Invalid input", f"must be 1 to {MAX_KEY_LENGTH} printable characters"
+        )
+        return
+    caller: bytes = scope["auth"].id.bytes
+    store = IdempotencyStore(scope["app"].state.pool)
+    first = await store.claim(caller, key, str(_operation(scope)), scope["path"])
+    if isinstance(first, InProgress):
+        await _send_problem(send, 409, "conflict", "Conflict", "a request with this key is still running; retry later")
+        return
+    if isinstance(first, StoredResponse):
+        if await _body_hash(receive) != first.request_hash:
+            await _send_problem(
+                send, 422, "unprocessable-content", "Unprocessable content", "was already used with another body"
+            )
+            return
+        await _replay(send, first)
+        return
+    await _run_first(app, scope, receive, send, store, caller, key)
 
 
 async def _run_first(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import asyncpg
@@ -9,9 +10,12 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from api.app import create_app
 from api.auth.keys import Scope
+from api.auth.service import create_key
 from api.cli import openapi_document
 from api.idempotency.middleware import IDEMPOTENT_OPERATIONS
+from api.settings import Settings
 from tests.conftest import make_key
 
 Client = AsyncTestClient[Litestar]
@@ -132,3 +136,45 @@ def test_every_post_that_loads_data_documents_the_header_and_422() -> None:
                 if operation["operationId"] in IDEMPOTENT_OPERATIONS:
                     assert {"409", "422"} <= set(operation["responses"])
     assert documented == IDEMPOTENT_OPERATIONS | {"CreateExperiment"}
+
+
+async def test_a_request_with_a_key_but_no_api_key_is_401_and_remembers_nothing(
+    client: Client, database_url: str
+) -> None:
+    experiment_id = await _experiment(client)
+    del client.headers["Authorization"]
+    path = f"/v1/experiments/{experiment_id}/assignments"
+    response = await client.post(path, json={"units": ["a"]}, headers={"Idempotency-Key": "anon"})
+    assert response.status_code == 401
+    assert response.headers["content-type"].startswith("application/problem+json")
+    connection = await asyncpg.connect(database_url)
+    try:
+        assert await connection.fetchval("SELECT count(*) FROM idempotent_requests") == 0
+    finally:
+        await connection.close()
+
+
+async def test_a_revoked_key_gets_no_replay(settings: Settings, database_url: str) -> None:
+    async with AsyncTestClient(app=create_app(replace(settings, api_key_cache_seconds=0))) as client:
+        connection = await asyncpg.connect(database_url)
+        try:
+            made = await create_key(connection, name="to revoke", scope=Scope.WRITE)
+            client.headers["Authorization"] = f"Bearer {made.secret}"
+            experiment_id = await _experiment(client)
+            path = f"/v1/experiments/{experiment_id}/assignments"
+            once = {"Idempotency-Key": "before-revocation"}
+            assert (await client.post(path, json={"units": ["a"]}, headers=once)).status_code == 200
+            await connection.execute("UPDATE api_keys SET revoked_at = now() WHERE id = $1", made.key.id)
+        finally:
+            await connection.close()
+        assert (await client.post(path, json={"units": ["a"]}, headers=once)).status_code == 401
+
+
+async def test_an_idempotent_request_counts_once_against_the_rate_limit(settings: Settings, database_url: str) -> None:
+    async with AsyncTestClient(app=create_app(replace(settings, rate_limit_write_per_minute=3))) as client:
+        client.headers["Authorization"] = f"Bearer {await make_key(database_url, Scope.WRITE)}"
+        experiment_id = await _experiment(client)
+        path = f"/v1/experiments/{experiment_id}/assignments"
+        loaded = await client.post(path, json={"units": ["a"]}, headers={"Idempotency-Key": "once"})
+        read = await client.get(f"/v1/experiments/{experiment_id}")
+    assert (loaded.status_code, read.status_code) == (200, 200)
