@@ -17,7 +17,9 @@ from litestar.openapi.spec import Contact, License, Server, Tag
 from api.assignments.controller import AssignmentController
 from api.audit.controller import AuditController
 from api.auth.guard import ApiKeyGuard
+from api.auth.keys import Scope
 from api.auth.openapi import SECURITY, security_components
+from api.auth.rate_limit import RateLimiter
 from api.content_types import require_declared_content_type
 from api.database import apply_migrations, create_pool, load_migrations, resolve_database_url
 from api.dependencies import provide_pool, provide_queue_pool, provide_settings
@@ -26,6 +28,7 @@ from api.experiments.controller import ExperimentController
 from api.geo.controller import GeoDatasetController
 from api.geo_design.controller import GeoDesignController
 from api.health.controller import HealthController
+from api.idempotency.middleware import idempotency_middleware
 from api.jobs.controller import JobController
 from api.jobs.queue import forget_old_jobs, install_queue_schema
 from api.json_depth import DepthCheckedRequest
@@ -80,6 +83,17 @@ def openapi_config() -> OpenAPIConfig:
     )
 
 
+def rate_limiter(settings: Settings) -> RateLimiter:
+    """Requests a minute per API key, by the key's scope (0: unlimited)."""
+    return RateLimiter(
+        {
+            Scope.READ: settings.rate_limit_read_per_minute,
+            Scope.WRITE: settings.rate_limit_write_per_minute,
+            Scope.ADMIN: settings.rate_limit_admin_per_minute,
+        }
+    )
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     """Build the Litestar application; the database is opened in its lifespan."""
     settings = settings or get_settings()
@@ -111,6 +125,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         "settings": Provide(provide_settings, sync_to_thread=False),
     }
     # Every /v1 operation needs an API key; /health and /schema stay open.
+    guard = ApiKeyGuard(settings.api_key_cache_seconds, rate_limiter(settings))
     v1 = Router(
         path="/",
         route_handlers=[
@@ -126,7 +141,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             AuditController,
             DeletionController,
         ],
-        guards=[ApiKeyGuard(settings.api_key_cache_seconds)],
+        guards=[guard],
+        middleware=[idempotency_middleware(guard)],
         security=SECURITY,
     )
     return Litestar(

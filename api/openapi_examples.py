@@ -21,6 +21,7 @@ from typing import Any
 from litestar.openapi.spec import Example, OpenAPIHeader, OpenAPIResponse, OpenAPIType, Operation, Schema
 
 from api.auth.openapi import add_auth_problems
+from api.idempotency.openapi import add_idempotency_docs
 
 EXAMPLES_DIR = Path(__file__).with_name("examples")
 
@@ -47,6 +48,7 @@ class ExampleOperation(Operation):
 
     def __post_init__(self) -> None:
         add_auth_problems(self)
+        add_idempotency_docs(self)
         for status, example in response_examples().get(self.operation_id or "", {}).items():
             response = (self.responses or {}).get(status)
             if not isinstance(response, OpenAPIResponse) or not response.content:

@@ -29,6 +29,9 @@ class Settings:
     job_heartbeat_timeout_seconds: float = 30.0
     worker_concurrency: int = 1
     api_key_cache_seconds: float = 5.0
+    rate_limit_read_per_minute: int = 6000
+    rate_limit_write_per_minute: int = 1200
+    rate_limit_admin_per_minute: int = 1200
 
 
 def _int_env(name: str, default: int) -> int:
@@ -67,6 +70,9 @@ def settings_from_environment() -> Settings:
         job_heartbeat_timeout_seconds=_float_env("COUNTERFACT_JOB_HEARTBEAT_TIMEOUT_SECONDS", 30.0),
         worker_concurrency=_int_env("COUNTERFACT_WORKER_CONCURRENCY", 1),
         api_key_cache_seconds=_float_env("COUNTERFACT_API_KEY_CACHE_SECONDS", 5.0),
+        rate_limit_read_per_minute=_int_env("COUNTERFACT_RATE_LIMIT_READ", 6000),
+        rate_limit_write_per_minute=_int_env("COUNTERFACT_RATE_LIMIT_WRITE", 1200),
+        rate_limit_admin_per_minute=_int_env("COUNTERFACT_RATE_LIMIT_ADMIN", 1200),
     )
 
 

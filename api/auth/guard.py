@@ -14,12 +14,13 @@ from typing import Any, NoReturn
 
 import asyncpg
 from litestar.connection import ASGIConnection
-from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException, TooManyRequestsException
 from litestar.handlers.base import BaseRouteHandler
 
 from api.auth import service
 from api.auth.caller import set_current_key
 from api.auth.keys import ApiKey, Scope, hash_key
+from api.auth.rate_limit import RateLimiter
 
 logger = logging.getLogger("counterfact.auth")
 
@@ -54,11 +55,14 @@ class ApiKeyGuard:
     ``cache_seconds`` more on a replica that had just seen it; an expiry is checked on every request.
     """
 
-    def __init__(self, cache_seconds: float) -> None:
+    def __init__(self, cache_seconds: float, limiter: RateLimiter | None = None) -> None:
         self.cache_seconds = cache_seconds
+        self.limiter = limiter
         self._cache: dict[bytes, tuple[float, ApiKey]] = {}
 
     async def __call__(self, connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+        if isinstance(connection.scope.get("auth"), ApiKey):
+            return  # already checked for this request (by the idempotency middleware)
         method = str(connection.scope.get("method", "GET"))
         token = bearer_token(connection.headers.get("authorization"))
         if token is None:
@@ -78,6 +82,12 @@ class ApiKeyGuard:
             raise PermissionDeniedException(
                 detail=f"This operation needs the `{needed.value}` scope; the key has `{key.scope.value}`.",
                 headers={"WWW-Authenticate": f'{REALM}, error="insufficient_scope", scope="{needed.value}"'},
+            )
+        if self.limiter is not None and (wait := self.limiter.retry_after(key.id, key.scope)) is not None:
+            logger.warning("api key rate limited", extra={**_where(connection), "key_id": str(key.id)})
+            raise TooManyRequestsException(
+                detail=f"This key may make {self.limiter.per_minute[key.scope]} requests a minute; retry in {wait} s.",
+                headers={"Retry-After": str(wait)},
             )
         connection.scope["auth"] = key
         set_current_key(key)

@@ -5,17 +5,15 @@ from __future__ import annotations
 from litestar.openapi.spec import (
     Components,
     OpenAPIHeader,
-    OpenAPIMediaType,
-    OpenAPIResponse,
     OpenAPIType,
     Operation,
+    Reference,
     Schema,
     SecurityRequirement,
     SecurityScheme,
 )
-from litestar.openapi.spec.example import Example
 
-from api.errors import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_BASE
+from api.openapi_problems import add_problem_response
 
 SCHEME_NAME = "apiKey"
 SECURITY: list[SecurityRequirement] = [{SCHEME_NAME: []}]
@@ -24,15 +22,16 @@ SCHEME_DESCRIPTION = """\
 An API key in `Authorization: Bearer <key>`, made with `counterfact keys create --name NAME --scopes SCOPE`
 (`make serve` prints an admin key on its first start). Scopes: `read` (every `GET`, and the `POST`s that
 only compute: holdout power, power curves, geo power), `write` (every other `POST`, `PUT` and `PATCH`),
-`admin` (`DELETE`); `admin` implies `write`, which implies `read`."""
+`admin` (`DELETE`); `admin` implies `write`, which implies `read`. Each key may make a number of requests a
+minute set by its scope (429 with `Retry-After` beyond it)."""
 
 _PROBLEMS = {
-    "401": (
+    401: (
         "unauthorized",
         "Unauthorized",
         "No `Authorization: Bearer <key>` header, or a key that is unknown, expired or revoked.",
     ),
-    "403": ("forbidden", "Forbidden", "The key is valid but lacks the scope this operation needs."),
+    403: ("forbidden", "Forbidden", "The key is valid but lacks the scope this operation needs."),
 }
 
 
@@ -51,24 +50,22 @@ def add_auth_problems(operation: Operation) -> None:
     """Document 401 and 403 on an operation that requires a key (one whose ``security`` names the scheme)."""
     if not operation.security or not any(SCHEME_NAME in requirement for requirement in operation.security):
         return
-    responses = operation.responses if operation.responses is not None else {}
-    server_error = responses.get("500")
-    if not isinstance(server_error, OpenAPIResponse) or not server_error.content:
-        return
-    problem_schema = server_error.content[PROBLEM_MEDIA_TYPE].schema
-    for status, (slug, title, description) in _PROBLEMS.items():
-        example = {"type": PROBLEM_TYPE_BASE + slug, "title": title, "status": int(status), "detail": description}
-        responses[status] = OpenAPIResponse(
-            description=description,
-            content={
-                PROBLEM_MEDIA_TYPE: OpenAPIMediaType(
-                    schema=problem_schema, examples={title: Example(summary=title, value=example)}
-                )
-            },
-            headers={
-                "WWW-Authenticate": OpenAPIHeader(
-                    schema=Schema(type=OpenAPIType.STRING), description="The bearer challenge (RFC 6750)."
-                )
-            },
+    challenge: dict[str, OpenAPIHeader | Reference] = {
+        "WWW-Authenticate": OpenAPIHeader(
+            schema=Schema(type=OpenAPIType.STRING), description="The bearer challenge (RFC 6750)."
         )
-    operation.responses = responses
+    }
+    for status, (slug, title, description) in _PROBLEMS.items():
+        add_problem_response(operation, status, slug, title, description, headers=challenge)
+    retry: dict[str, OpenAPIHeader | Reference] = {
+        "Retry-After": OpenAPIHeader(schema=Schema(type=OpenAPIType.INTEGER), description="Seconds to wait.")
+    }
+    add_problem_response(
+        operation,
+        429,
+        "too-many-requests",
+        "Too many requests",
+        "The key made more requests a minute than its scope allows (per service process); retry after "
+        "`Retry-After` seconds.",
+        headers=retry,
+    )

@@ -71,7 +71,7 @@ def test_the_document_lists_v1_operations_and_each_requires_the_bearer_scheme() 
     for method, path, _ in OPERATIONS:
         operation = DOCUMENT["paths"][path][method.lower()]
         assert operation["security"] == [{"apiKey": []}], f"{method} {path}"
-        assert {"401", "403"} <= set(operation["responses"]), f"{method} {path}"
+        assert {"401", "403", "429"} <= set(operation["responses"]), f"{method} {path}"
 
 
 @pytest.mark.parametrize(("method", "path", "operation_id"), OPERATIONS, ids=[o[2] for o in OPERATIONS])

@@ -1,0 +1,52 @@
+"""A per-key rate limit: a token bucket per API key, in this process's memory.
+
+Why not a shared bucket (PostgreSQL, Redis) or a library: the limit exists to stop one runaway client
+from starving the others, which an in-process bucket does at no cost per request, where a PostgreSQL
+bucket would add a write to every call (the statements this API answers in a millisecond). The price is
+that each worker process counts alone: with ``COUNTERFACT_WORKERS=N`` (or N replicas) a key may make up to
+N times its rate. A token bucket is a dozen lines; a dependency for it would be more code to trust.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from uuid import UUID
+
+from api.auth.keys import Scope
+
+_MAX_KEYS = 100_000
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    updated: float
+
+
+class RateLimiter:
+    """Each key may make ``per_minute[scope]`` requests a minute, in bursts of up to that many."""
+
+    def __init__(self, per_minute: dict[Scope, int]) -> None:
+        self.per_minute = per_minute
+        self._buckets: dict[UUID, _Bucket] = {}
+
+    def retry_after(self, key_id: UUID, scope: Scope, now: float | None = None) -> int | None:
+        """Take one request from the key's bucket: ``None`` when allowed, else seconds to wait (≥ 1)."""
+        limit = self.per_minute.get(scope, 0)
+        if limit <= 0:
+            return None
+        now = time.monotonic() if now is None else now
+        rate = limit / 60.0
+        bucket = self._buckets.get(key_id)
+        if bucket is None:
+            if len(self._buckets) >= _MAX_KEYS:
+                self._buckets.clear()
+            bucket = self._buckets[key_id] = _Bucket(tokens=float(limit), updated=now)
+        bucket.tokens = min(float(limit), bucket.tokens + (now - bucket.updated) * rate)
+        bucket.updated = now
+        if bucket.tokens >= 1.0:
+            bucket.tokens -= 1.0
+            return None
+        return max(1, math.ceil((1.0 - bucket.tokens) / rate))

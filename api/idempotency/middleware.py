@@ -1,0 +1,159 @@
+"""ASGI middleware: ``Idempotency-Key`` on the POSTs that create or load data.
+
+The first request with a key (per caller: keys are scoped to the API key that sent them) runs and,
+when it succeeds (2xx), its answer is stored with the SHA-256 of its body, hashed as the body streams
+through (a CSV of millions of lines is never buffered). A retry with the same key and body gets that
+answer again, with ``Idempotent-Replayed: true``, and nothing runs twice; the same key with another
+body is 422; while the first is still running, 409. A first request that fails leaves the key free.
+Answers are kept at least 24 hours, in PostgreSQL.
+
+``CreateExperiment`` keeps its own mechanism (the key stored on the experiment in the same
+transaction), older than this one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+
+import msgspec
+from litestar.connection import ASGIConnection
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
+
+from api.auth.guard import ApiKeyGuard
+from api.errors import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_BASE, InvalidParam, Problem
+from api.idempotency.store import IdempotencyStore, InProgress, StoredResponse
+
+HEADER = b"idempotency-key"
+IDEMPOTENT_OPERATIONS = frozenset({"CreateAssignments", "CreateObservations", "CreateOutcomes", "CreateGeoDataset"})
+MAX_KEY_LENGTH = 200
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value)
+    return None
+
+
+def _operation(scope: Scope) -> str | None:
+    handler = scope.get("route_handler")
+    operation_id = getattr(handler, "operation_id", None)
+    return operation_id if isinstance(operation_id, str) else None
+
+
+async def _send_problem(send: Send, status: int, slug: str, title: str, detail: str) -> None:
+    problem = Problem(
+        type=PROBLEM_TYPE_BASE + slug,
+        title=title,
+        status=status,
+        detail=detail,
+        invalid_params=[InvalidParam(name="Idempotency-Key", reason=detail)],
+    )
+    body = msgspec.json.encode(problem)
+    headers = [(b"content-type", PROBLEM_MEDIA_TYPE.encode()), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+async def _body_hash(receive: Receive) -> bytes:
+    digest = hashlib.sha256()
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        digest.update(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return digest.digest()
+
+
+async def _replay(send: Send, stored: StoredResponse) -> None:
+    headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in stored.headers]
+    headers.append((b"idempotent-replayed", b"true"))
+    await send({"type": "http.response.start", "status": stored.status, "headers": headers})
+    await send({"type": "http.response.body", "body": stored.body, "more_body": False})
+
+
+def idempotency_middleware(authenticate: ApiKeyGuard) -> Callable[[ASGIApp], ASGIApp]:
+    """Middleware for the /v1 routes: ``Idempotency-Key`` handling for :data:`IDEMPOTENT_OPERATIONS`.
+
+    Middleware runs before guards, so ``authenticate`` (the API-key guard) runs here first for those
+    requests: a replay is served only to a valid key within its rate limit, and the key's id scopes it.
+    """
+
+    def wrap(app: ASGIApp) -> ASGIApp:
+        async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+            is_post = scope["type"] == ScopeType.HTTP and scope.get("method") == "POST"
+            key_header = _header(scope, HEADER) if is_post else None
+            if key_header is None or _operation(scope) not in IDEMPOTENT_OPERATIONS:
+                await app(scope, receive, send)
+                return
+            await authenticate(ASGIConnection(scope, receive), scope["route_handler"])
+            await _idempotent(app, scope, receive, send, key_header.decode("latin-1"))
+
+        return middleware
+
+    return wrap
+
+
+async def _idempotent(app: ASGIApp, scope: Scope, receive: Receive, send: Send, key: str) -> None:
+    """Run, replay or refuse a request with ``Idempotency-Key: key`` from the authenticated caller."""
+    if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isprintable():
+        await _send_problem(
+            send, 400, "invalid-input", "Invalid input", f"must be 1 to {MAX_KEY_LENGTH} printable characters"
+        )
+        return
+    caller: bytes = scope["auth"].id.bytes
+    store = IdempotencyStore(scope["app"].state.pool)
+    first = await store.claim(caller, key, str(_operation(scope)), scope["path"])
+    if isinstance(first, InProgress):
+        await _send_problem(send, 409, "conflict", "Conflict", "a request with this key is still running; retry later")
+        return
+    if isinstance(first, StoredResponse):
+        if await _body_hash(receive) != first.request_hash:
+            await _send_problem(
+                send, 422, "unprocessable-content", "Unprocessable content", "was already used with another body"
+            )
+            return
+        await _replay(send, first)
+        return
+    await _run_first(app, scope, receive, send, store, caller, key)
+
+
+async def _run_first(
+    app: ASGIApp, scope: Scope, receive: Receive, send: Send, store: IdempotencyStore, caller: bytes, key: str
+) -> None:
+    """Run the first request with ``key``, hashing its body and keeping its answer when it succeeds."""
+    digest = hashlib.sha256()
+    status = 0
+    headers: list[tuple[str, str]] = []
+    chunks: list[bytes] = []
+
+    async def hashing_receive() -> ReceiveMessage:
+        message = await receive()
+        if message["type"] == "http.request":
+            digest.update(message.get("body", b""))
+        return message
+
+    async def capturing_send(message: Message) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+            headers.extend(
+                (bytes(n).decode("latin-1"), bytes(v).decode("latin-1")) for n, v in message.get("headers", [])
+            )
+        elif message["type"] == "http.response.body":
+            chunks.append(bytes(message.get("body", b"")))
+        await send(message)
+
+    stored = False
+    try:
+        await app(scope, hashing_receive, capturing_send)
+        if 200 <= status < 300:
+            await store.complete(caller, key, StoredResponse(digest.digest(), status, headers, b"".join(chunks)))
+            stored = True
+    finally:
+        if not stored:
+            await store.release(caller, key)

@@ -1,0 +1,26 @@
+-- name: forget_expired
+-- Answers older than the retention ($1 seconds) are forgotten (this key's at once, others' a retention
+-- later), and so is this key's claim when its request has been running for an hour (its process died).
+DELETE FROM idempotent_requests
+WHERE (caller = $2 AND idempotency_key = $3
+       AND (created_at < clock_timestamp() - make_interval(secs => $1)
+            OR (status IS NULL AND created_at < clock_timestamp() - interval '1 hour')))
+   OR created_at < clock_timestamp() - make_interval(secs => 2 * $1);
+
+-- name: claim
+-- Returns a row only when this request is the first with the key.
+INSERT INTO idempotent_requests (caller, idempotency_key, operation, path)
+VALUES ($1, $2, $3, $4)
+ON CONFLICT (caller, idempotency_key) DO NOTHING
+RETURNING created_at;
+
+-- name: select
+SELECT * FROM idempotent_requests WHERE caller = $1 AND idempotency_key = $2;
+
+-- name: complete
+UPDATE idempotent_requests SET request_hash = $3, status = $4, headers = $5, body = $6
+WHERE caller = $1 AND idempotency_key = $2;
+
+-- name: release
+-- The first request failed: a retry with the same key may try again.
+DELETE FROM idempotent_requests WHERE caller = $1 AND idempotency_key = $2 AND status IS NULL;

@@ -1,0 +1,67 @@
+"""Idempotent requests in PostgreSQL: the statements in ``queries.sql``, run with asyncpg."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+
+from api.sql_queries import load_queries
+
+QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
+RETENTION_SECONDS = 24 * 3600
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    """The first answer to a key: replayed to a retry whose body has the same hash."""
+
+    request_hash: bytes
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class InProgress:
+    """The first request with the key has not finished."""
+
+
+class IdempotencyStore:
+    """Claims keys, stores first answers and reads them back; each call is its own transaction."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def claim(self, caller: bytes, key: str, operation: str, path: str) -> StoredResponse | InProgress | None:
+        """``None`` when this request is the first with ``key`` (it now owns it); else what the first left."""
+        async with self.pool.acquire() as connection, connection.transaction():
+            await connection.execute(QUERIES["forget_expired"], float(RETENTION_SECONDS), caller, key)
+            if await connection.fetchval(QUERIES["claim"], caller, key, operation, path) is not None:
+                return None
+            row = await connection.fetchrow(QUERIES["select"], caller, key)
+        if row is None or row["status"] is None:
+            return InProgress()
+        return StoredResponse(
+            request_hash=bytes(row["request_hash"]),
+            status=row["status"],
+            headers=[(name, value) for name, value in row["headers"]],
+            body=bytes(row["body"]),
+        )
+
+    async def complete(self, caller: bytes, key: str, response: StoredResponse) -> None:
+        async with self.pool.acquire() as connection:
+            await connection.execute(
+                QUERIES["complete"],
+                caller,
+                key,
+                response.request_hash,
+                response.status,
+                [list(header) for header in response.headers],
+                response.body,
+            )
+
+    async def release(self, caller: bytes, key: str) -> None:
+        async with self.pool.acquire() as connection:
+            await connection.execute(QUERIES["release"], caller, key)

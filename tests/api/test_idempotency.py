@@ -1,0 +1,181 @@
+"""``Idempotency-Key`` on the POSTs that load data: a retry gets the first answer and nothing runs twice."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import asyncpg
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from api.app import create_app
+from api.auth.keys import Scope
+from api.auth.service import create_key
+from api.cli import openapi_document
+from api.idempotency.middleware import IDEMPOTENT_OPERATIONS
+from api.settings import Settings
+from tests.conftest import make_key
+
+Client = AsyncTestClient[Litestar]
+HOLDOUT = {
+    "kind": "holdout",
+    "name": "idempotent",
+    "metric": {"kind": "proportion"},
+    "channels": [{"name": "meta", "holdout_fraction": 0.1}],
+}
+CSV = {"Content-Type": "text/csv"}
+
+
+async def _experiment(client: Client) -> str:
+    experiment_id: str = (await client.post("/v1/experiments", json=HOLDOUT)).json()["id"]
+    return experiment_id
+
+
+async def _events(client: Client, experiment_id: str, action: str) -> list[dict[str, Any]]:
+    items = (await client.get(f"/v1/experiments/{experiment_id}/events")).json()["items"]
+    return [e for e in items if e["action"] == action]
+
+
+async def test_a_retry_with_the_same_key_and_body_gets_the_first_answer_and_runs_once(client: Client) -> None:
+    experiment_id = await _experiment(client)
+    path = f"/v1/experiments/{experiment_id}/assignments"
+    once = {"Idempotency-Key": "load-1", **CSV}
+    first = await client.post(path, content=b"unit\nu1\nu2\n", headers=once)
+    retry = await client.post(path, content=b"unit\nu1\nu2\n", headers=once)
+    assert first.status_code == retry.status_code == 200
+    assert retry.content == first.content
+    assert retry.headers["idempotent-replayed"] == "true"
+    assert "idempotent-replayed" not in first.headers
+    assert len(await _events(client, experiment_id, "assignments_loaded")) == 1
+
+
+async def test_the_same_key_with_another_body_is_422_naming_the_header(client: Client) -> None:
+    experiment_id = await _experiment(client)
+    path = f"/v1/experiments/{experiment_id}/assignments"
+    await client.post(path, json={"units": ["a"]}, headers={"Idempotency-Key": "k"})
+    response = await client.post(path, json={"units": ["b"]}, headers={"Idempotency-Key": "k"})
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["invalid_params"][0]["name"] == "Idempotency-Key"
+
+
+async def test_a_retried_dataset_upload_is_stored_once(client: Client, database_url: str) -> None:
+    body = "date,geo,kpi\n" + "".join(f"2026-01-{d:02d},{g},{10 + d}\n" for g in ("a", "b") for d in range(1, 29))
+    headers = {"Idempotency-Key": "panel-upload", **CSV}
+    first = await client.post("/v1/geo/datasets", content=body, headers=headers)
+    retry = await client.post("/v1/geo/datasets", content=body, headers=headers)
+    assert first.status_code == retry.status_code == 201
+    assert retry.json()["id"] == first.json()["id"]
+    assert retry.headers["location"] == first.headers["location"]
+    connection = await asyncpg.connect(database_url)
+    try:
+        assert await connection.fetchval("SELECT count(*) FROM geo_datasets") == 1
+    finally:
+        await connection.close()
+
+
+async def test_a_failed_first_request_leaves_the_key_free(client: Client) -> None:
+    experiment_id = await _experiment(client)
+    path = f"/v1/experiments/{experiment_id}/outcomes"
+    headers = {"Idempotency-Key": "outcomes-1"}
+    assert (
+        await client.post(path, json={"outcomes": [{"unit": "u", "value": "x"}]}, headers=headers)
+    ).status_code == 400
+    fixed = await client.post(path, json={"outcomes": [{"unit": "u", "value": 1}]}, headers=headers)
+    assert fixed.status_code == 200
+
+
+async def test_keys_belong_to_the_api_key_that_sent_them(client: Client, database_url: str) -> None:
+    experiment_id = await _experiment(client)
+    path = f"/v1/experiments/{experiment_id}/assignments"
+    await client.post(path, json={"units": ["a"]}, headers={"Idempotency-Key": "shared"})
+    client.headers["Authorization"] = f"Bearer {await make_key(database_url, Scope.WRITE, name='other team')}"
+    other = await client.post(path, json={"units": ["b"]}, headers={"Idempotency-Key": "shared"})
+    assert other.status_code == 200
+    assert "idempotent-replayed" not in other.headers
+
+
+@pytest.mark.parametrize(("hours", "replayed"), [(23, True), (25, False)])
+async def test_answers_are_kept_24_hours(client: Client, database_url: str, hours: int, replayed: bool) -> None:
+    experiment_id = await _experiment(client)
+    path = f"/v1/experiments/{experiment_id}/observations"
+    body = {"observations": [{"channel": "meta", "arm": "holdout", "units": 10, "conversions": 1}]}
+    await client.post(path, json=body, headers={"Idempotency-Key": "obs"})
+    connection = await asyncpg.connect(database_url)
+    try:
+        await connection.execute(
+            "UPDATE idempotent_requests SET created_at = now() - make_interval(hours => $1)", hours
+        )
+    finally:
+        await connection.close()
+    retry = await client.post(path, json=body, headers={"Idempotency-Key": "obs"})
+    assert retry.status_code == 200
+    assert ("idempotent-replayed" in retry.headers) is replayed
+
+
+async def test_a_request_without_the_header_is_not_remembered(client: Client, database_url: str) -> None:
+    experiment_id = await _experiment(client)
+    await client.post(f"/v1/experiments/{experiment_id}/assignments", json={"units": ["a"]})
+    connection = await asyncpg.connect(database_url)
+    try:
+        assert await connection.fetchval("SELECT count(*) FROM idempotent_requests") == 0
+    finally:
+        await connection.close()
+
+
+def test_every_post_that_loads_data_documents_the_header_and_422() -> None:
+    document = openapi_document()
+    documented = set()
+    for item in document["paths"].values():  # type: ignore[attr-defined]
+        for method, operation in item.items():
+            names = {parameter["name"] for parameter in operation.get("parameters", [])}
+            if method == "post" and "Idempotency-Key" in names:
+                documented.add(operation["operationId"])
+                if operation["operationId"] in IDEMPOTENT_OPERATIONS:
+                    assert {"409", "422"} <= set(operation["responses"])
+    # Creating an experiment (directly or from a design) keeps its own idempotency (replay 200, other body 409).
+    assert documented == IDEMPOTENT_OPERATIONS | {"CreateExperiment", "CreateExperimentFromDesign"}
+
+
+async def test_a_request_with_a_key_but_no_api_key_is_401_and_remembers_nothing(
+    client: Client, database_url: str
+) -> None:
+    experiment_id = await _experiment(client)
+    del client.headers["Authorization"]
+    path = f"/v1/experiments/{experiment_id}/assignments"
+    response = await client.post(path, json={"units": ["a"]}, headers={"Idempotency-Key": "anon"})
+    assert response.status_code == 401
+    assert response.headers["content-type"].startswith("application/problem+json")
+    connection = await asyncpg.connect(database_url)
+    try:
+        assert await connection.fetchval("SELECT count(*) FROM idempotent_requests") == 0
+    finally:
+        await connection.close()
+
+
+async def test_a_revoked_key_gets_no_replay(settings: Settings, database_url: str) -> None:
+    async with AsyncTestClient(app=create_app(replace(settings, api_key_cache_seconds=0))) as client:
+        connection = await asyncpg.connect(database_url)
+        try:
+            made = await create_key(connection, name="to revoke", scope=Scope.WRITE)
+            client.headers["Authorization"] = f"Bearer {made.secret}"
+            experiment_id = await _experiment(client)
+            path = f"/v1/experiments/{experiment_id}/assignments"
+            once = {"Idempotency-Key": "before-revocation"}
+            assert (await client.post(path, json={"units": ["a"]}, headers=once)).status_code == 200
+            await connection.execute("UPDATE api_keys SET revoked_at = now() WHERE id = $1", made.key.id)
+        finally:
+            await connection.close()
+        assert (await client.post(path, json={"units": ["a"]}, headers=once)).status_code == 401
+
+
+async def test_an_idempotent_request_counts_once_against_the_rate_limit(settings: Settings, database_url: str) -> None:
+    async with AsyncTestClient(app=create_app(replace(settings, rate_limit_write_per_minute=3))) as client:
+        client.headers["Authorization"] = f"Bearer {await make_key(database_url, Scope.WRITE)}"
+        experiment_id = await _experiment(client)
+        path = f"/v1/experiments/{experiment_id}/assignments"
+        loaded = await client.post(path, json={"units": ["a"]}, headers={"Idempotency-Key": "once"})
+        read = await client.get(f"/v1/experiments/{experiment_id}")
+    assert (loaded.status_code, read.status_code) == (200, 200)
