@@ -66,7 +66,15 @@ def serve(host: str, port: int, workers: int, job_workers: int) -> None:
 
 
 def worker() -> None:
-    """Run one worker process: take queued jobs from the database until SIGTERM or SIGINT."""
+    """Run one worker process: take queued jobs from the database until SIGTERM or SIGINT.
+
+    Its linear algebra runs on as many threads as it runs tasks (``COUNTERFACT_WORKER_CONCURRENCY``):
+    workers scale by processes, and BLAS threads of several processes on the same cores only contend
+    (a second worker on this 2-core machine was slower than one until each kept to one thread).
+    """
+    threads = os.environ.get("COUNTERFACT_WORKER_CONCURRENCY", "1")
+    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(variable, threads)
     from api.jobs.worker import run_worker
     from api.request_logging import configure_logging
     from api.worker_tasks import task_registry
