@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, TypeVar
 from uuid import UUID
 
 import asyncpg
@@ -22,6 +22,8 @@ from api.experiments.schemas import (
     ExperimentPage,
     ExperimentPatch,
     ExperimentStatus,
+    GeoExperiment,
+    HoldoutExperiment,
 )
 from api.openapi_examples import ExampleOperation
 
@@ -50,6 +52,30 @@ CREATE_EXAMPLES = [
         },
     ),
 ]
+
+CreateIdempotencyKey = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Idempotency-Key",
+        required=False,
+        max_length=200,
+        min_length=1,
+        description="Makes a retried create return the experiment the first call created.",
+    ),
+]
+
+
+E = TypeVar("E", bound=HoldoutExperiment | GeoExperiment)
+
+
+def created_response(experiment: E, created: bool) -> Response[E]:
+    """``201`` with its ``Location`` for a new experiment; ``200`` for the one a retried create returns."""
+    return Response(
+        experiment,
+        status_code=HTTP_201_CREATED if created else HTTP_200_OK,
+        headers={"Location": f"/v1/experiments/{experiment.id}"},
+    )
+
 
 PATCH_EXAMPLES = [
     Example(summary="Start the test", value={"status": "running"}),
@@ -87,23 +113,9 @@ class ExperimentController(Controller):
         self,
         pool: NamedDependency[asyncpg.Pool],
         data: Annotated[ExperimentCreate, Body(examples=CREATE_EXAMPLES, description="The experiment's design.")],
-        idempotency_key: Annotated[
-            str | None,
-            HeaderParameter(
-                name="Idempotency-Key",
-                required=False,
-                max_length=200,
-                min_length=1,
-                description="Makes a retried create return the experiment the first call created.",
-            ),
-        ] = None,
+        idempotency_key: CreateIdempotencyKey = None,
     ) -> Response[Experiment]:
-        experiment, created = await service.create_experiment(pool, data, idempotency_key)
-        return Response(
-            experiment,
-            status_code=HTTP_201_CREATED if created else HTTP_200_OK,
-            headers={"Location": f"/v1/experiments/{experiment.id}"},
-        )
+        return created_response(*await service.create_experiment(pool, data, idempotency_key))
 
     @get(
         operation_id="ListExperiments",

@@ -16,12 +16,13 @@ from litestar.params import Body, FromPath, HeaderParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
 
 from api.errors import problem_responses
+from api.experiments.controller import CreateIdempotencyKey, created_response
 from api.experiments.schemas import GeoExperiment
 from api.geo_design.panel import load_design_panel
 from api.geo_design.schemas import ExperimentFromDesign, GeoPowerRequest, GeoPowerResult, MarketSelectionRequest
 from api.geo_design.service import check_selection_request, compute_geo_power, create_experiment_from_design
 from api.geo_design.tasks import GEO_POWER_TASK, MARKET_SELECTION_TASK
-from api.jobs.answer import answer_or_submit, submit
+from api.jobs.answer import answer_or_submit, answer_response, submit
 from api.jobs.progress import ProgressReporter, preferred_wait
 from api.jobs.schemas import Job
 from api.openapi_examples import AcceptedOperation, ExampleOperation
@@ -142,14 +143,7 @@ class GeoDesignController(Controller):
             compute,
             settings.job_after_seconds if wait is None else wait,
         )
-        if answer.job is not None:
-            return Response(
-                answer.job,  # type: ignore[arg-type]
-                status_code=HTTP_202_ACCEPTED,
-                headers={"Location": f"/v1/jobs/{answer.job.id}"},
-            )
-        assert answer.value is not None
-        return Response(answer.value)
+        return answer_response(answer)
 
     @post(
         "/market-selection",
@@ -202,21 +196,8 @@ class GeoDesignController(Controller):
             ExperimentFromDesign,
             Body(examples=FROM_DESIGN_EXAMPLES, description="The candidate to test, a name and a channel."),
         ],
-        idempotency_key: Annotated[
-            str | None,
-            HeaderParameter(
-                name="Idempotency-Key",
-                required=False,
-                max_length=200,
-                min_length=1,
-                description="Makes a retried create return the experiment the first call created.",
-            ),
-        ] = None,
+        idempotency_key: CreateIdempotencyKey = None,
     ) -> Response[GeoExperiment]:
         experiment, created = await create_experiment_from_design(pool, job_id, data, idempotency_key)
         assert isinstance(experiment, GeoExperiment)
-        return Response(
-            experiment,
-            status_code=HTTP_201_CREATED if created else HTTP_200_OK,
-            headers={"Location": f"/v1/experiments/{experiment.id}"},
-        )
+        return created_response(experiment, created)

@@ -8,6 +8,8 @@ from uuid import UUID
 
 from msgspec import Meta, Struct
 
+from api.experiments.schemas import ChannelName, Name
+
 DesignMethod = Literal["synthetic_control", "augmented_synthetic_control"]
 TestSide = Literal["two-sided", "larger", "smaller"]
 
@@ -218,16 +220,8 @@ class ExperimentFromDesign(Struct, frozen=True, forbid_unknown_fields=True):
     """A geo experiment made of one candidate of a finished market selection."""
 
     rank: Annotated[int, Meta(ge=1, description="The candidate's rank in the selection's result.")]
-    name: Annotated[str, Meta(min_length=1, max_length=200, description="A human-readable name.")]
-    channel: Annotated[
-        str,
-        Meta(
-            min_length=1,
-            max_length=64,
-            pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$",
-            description="Channel name: letters, digits, `_`, `.`, `-`; starts with a letter or digit.",
-        ),
-    ]
+    name: Name
+    channel: ChannelName
     test_period: Annotated[
         HistoryPeriod | None,
         Meta(

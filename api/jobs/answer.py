@@ -15,6 +15,8 @@ from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
 import asyncpg
+from litestar import Response
+from litestar.status_codes import HTTP_202_ACCEPTED
 
 from api.jobs.progress import ProgressReporter
 from api.jobs.queue import get_job, submit_job
@@ -64,3 +66,15 @@ async def answer_or_submit(
         progress.cancel()
         task.cancel()
     return Answer(job=await submit(pool, queue_pool, kind, subject, payload))
+
+
+def answer_response(answer: Answer[T]) -> Response[T]:
+    """The value as the response, or ``202 Accepted`` with the job and its ``Location``."""
+    if answer.job is not None:
+        return Response(
+            answer.job,  # type: ignore[arg-type]
+            status_code=HTTP_202_ACCEPTED,
+            headers={"Location": f"/v1/jobs/{answer.job.id}"},
+        )
+    assert answer.value is not None
+    return Response(answer.value)

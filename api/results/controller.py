@@ -17,7 +17,7 @@ from api.audit.headlines import record_results_read, record_results_requested
 from api.errors import invalid_field, problem_responses
 from api.experiments.service import fetch_experiment_row
 from api.geo.schemas import GeoResults
-from api.jobs.answer import answer_or_submit
+from api.jobs.answer import answer_or_submit, answer_response
 from api.jobs.progress import ProgressReporter, preferred_wait
 from api.jobs.schemas import Job
 from api.openapi_examples import AcceptedOperation
@@ -117,11 +117,7 @@ class ResultsController(Controller):
         )
         if answer.job is not None:
             await record_results_requested(pool, experiment_id, answer.job.id)
-            return Response(
-                answer.job,  # type: ignore[arg-type]
-                status_code=HTTP_202_ACCEPTED,
-                headers={"Location": f"/v1/jobs/{answer.job.id}"},
-            )
-        assert answer.value is not None
-        await record_results_read(pool, experiment_id, answer.value)
-        return Response(answer.value)
+        else:
+            assert answer.value is not None
+            await record_results_read(pool, experiment_id, answer.value)
+        return answer_response(answer)

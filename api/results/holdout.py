@@ -375,9 +375,7 @@ async def holdout_results(
                 continue
         analyses.append(await asyncio.to_thread(partial(analyze_channel, treatment, holdout, **common)))
     # The numerics run in worker threads, never on the event loop.
-    return await asyncio.to_thread(
-        _assemble, experiment_id, confidence_level, sequential, coverage, channels, analyses
-    )
+    return await asyncio.to_thread(_assemble, experiment_id, confidence_level, sequential, coverage, channels, analyses)
 
 
 def _assemble(
