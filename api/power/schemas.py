@@ -71,7 +71,7 @@ class SampleSize(Struct, frozen=True):
     holdout: int
 
 
-class ArmFigures(Struct, frozen=True):
+class PerArmFigures(Struct, frozen=True):
     """A figure for each arm."""
 
     treatment: float
@@ -88,13 +88,13 @@ class HoldoutPowerResponse(Struct, frozen=True):
 
     solve_for: str
     sample_size: SampleSize
-    sample_size_unrounded: ArmFigures
+    sample_size_unrounded: PerArmFigures
     mde: MdeResult
     power: Annotated[float, Meta(description="Achieved power at the reported sample size.")]
     alpha: float
     alpha_per_comparison: float
     duration_days: int | None
-    expected_conversions: ArmFigures | None
+    expected_conversions: PerArmFigures | None
     method: str
     warnings: list[str]
 

@@ -11,13 +11,13 @@ from scipy import stats as scipy_stats
 
 from api.errors import invalid_field
 from api.power.schemas import (
-    ArmFigures,
     CurvePoint,
     HoldoutPowerCurveRequest,
     HoldoutPowerCurveResponse,
     HoldoutPowerRequest,
     HoldoutPowerResponse,
     MdeResult,
+    PerArmFigures,
     ProportionMetric,
     SampleSize,
 )
@@ -108,13 +108,13 @@ def solve_holdout_power(request: HoldoutPowerRequest) -> HoldoutPowerResponse:
             treatment=design.sample_size.treatment,
             holdout=design.sample_size.holdout,
         ),
-        sample_size_unrounded=ArmFigures(*design.sample_size_unrounded),
+        sample_size_unrounded=PerArmFigures(*design.sample_size_unrounded),
         mde=MdeResult(absolute=design.mde_absolute, relative=design.mde_relative),
         power=design.power,
         alpha=request.alpha,
         alpha_per_comparison=design.alpha_per_comparison,
         duration_days=design.duration_days,
-        expected_conversions=ArmFigures(*expected) if expected is not None else None,
+        expected_conversions=PerArmFigures(*expected) if expected is not None else None,
         method=design.method,
         warnings=list(design.warnings),
     )

@@ -7,7 +7,6 @@ function and stores its answer.
 
 from __future__ import annotations
 
-from typing import Literal
 from uuid import UUID
 
 import asyncpg
@@ -15,14 +14,13 @@ import msgspec
 
 from api.experiments.service import fetch_experiment_row
 from api.geo.results import compute_geo_results, load_geo_run
-from api.geo.schemas import GeoResults
+from api.geo.schemas import GeoMethod, GeoResults
 from api.jobs.progress import ProgressReporter
 from api.jobs.tasks import TaskContext
 from api.results.holdout import holdout_results
 from api.results.schemas import HoldoutResults
 
 RESULTS_TASK = "experiment_results"
-GeoMethod = Literal["synthetic_control", "augmented_synthetic_control", "tbr"]
 
 
 class ResultsQuery(msgspec.Struct, frozen=True):

@@ -16,12 +16,12 @@ from litestar.status_codes import HTTP_202_ACCEPTED
 from api.audit.headlines import record_results_read, record_results_requested
 from api.errors import invalid_field, problem_responses
 from api.experiments.service import fetch_experiment_row
-from api.geo.schemas import GeoResults
+from api.geo.schemas import GeoMethod, GeoResults
 from api.jobs.answer import answer_or_submit, answer_response
 from api.jobs.progress import ProgressReporter, preferred_wait
 from api.jobs.schemas import Job
 from api.openapi_examples import AcceptedOperation
-from api.results.computation import RESULTS_TASK, GeoMethod, ResultsQuery, compute_results
+from api.results.computation import RESULTS_TASK, ResultsQuery, compute_results
 from api.results.schemas import HoldoutResults
 from api.settings import Settings
 
