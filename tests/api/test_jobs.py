@@ -282,6 +282,39 @@ async def test_two_worker_processes_share_the_parts_of_one_job(
     assert len(job["result"]["pids"]) == 2
 
 
+async def test_a_failing_part_fails_its_job_with_the_parts_problem(
+    client: Client, worker: None, database_url: str, settings: Settings
+) -> None:
+    job_id = await _submit_toy(database_url, settings, "toy_fan_out", msgspec.json.encode(["toy_explode", 3]))
+    job = await _finished(client, f"/v1/jobs/{job_id}")
+    assert job["status"] == "failed"
+    assert job["error"]["status"] == 400
+    assert job["error"]["invalid_params"][0]["name"] == "effect_sizes"
+
+
+async def test_cancelling_a_fanned_out_job_stops_its_parts(
+    client: Client, worker: None, database_url: str, settings: Settings
+) -> None:
+    job_id = await _submit_toy(database_url, settings, "toy_fan_out", msgspec.json.encode(["toy_slow_part", 4]))
+    for _ in range(200):
+        if (await client.get(f"/v1/jobs/{job_id}")).json()["status"] == "running":
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.5)
+    await client.delete(f"/v1/jobs/{job_id}")
+    await asyncio.sleep(3.0)
+    job = (await client.get(f"/v1/jobs/{job_id}")).json()
+    assert job["status"] == "cancelled"
+    connection = await asyncpg.connect(database_url)
+    try:
+        done = await connection.fetchval(
+            "SELECT count(*) FROM job_parts WHERE job_id = $1 AND status = 'done'", uuid.UUID(job_id)
+        )
+    finally:
+        await connection.close()
+    assert done == 0
+
+
 def test_the_202_answer_documents_its_location_header(app: Litestar) -> None:
     operation = app.openapi_schema.to_schema()["paths"]["/v1/experiments/{experiment_id}/results"]["get"]
     assert "Location" in operation["responses"]["202"]["headers"]

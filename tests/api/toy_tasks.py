@@ -20,6 +20,7 @@ from api.jobs.tasks import FannedOut, TaskContext, TaskRegistry
 from api.jobs.worker import run_worker
 from api.settings import settings_from_environment
 from api.worker_tasks import task_registry
+from stats.errors import InvalidProblem
 
 
 async def toy_sleep(context: TaskContext) -> dict[str, int]:
@@ -50,6 +51,25 @@ async def toy_total(context: TaskContext, parts: list[bytes]) -> dict[str, objec
     return {"total": sum(d["square"] for d in decoded), "pids": sorted({d["pid"] for d in decoded})}
 
 
+async def toy_fan_out(context: TaskContext) -> FannedOut:
+    """Fans ``payload`` (JSON ``[part_task, count]``) out as ``count`` parts of ``part_task``."""
+    part_task, count = msgspec.json.decode(context.payload, type=tuple[str, int])
+    return await context.fan_out(part_task, [str(i).encode() for i in range(count)], "toy_total")
+
+
+async def toy_explode(context: TaskContext) -> bytes:
+    """A part that fails as a numerical dead end does (a 400 naming the field)."""
+    raise InvalidProblem("effect_sizes", f"part {context.payload.decode()} cannot be computed")
+
+
+async def toy_slow_part(context: TaskContext) -> bytes:
+    """A part that reports progress for 6 s."""
+    for step in range(60):
+        context.progress(step / 60)
+        await asyncio.sleep(0.1)
+    return msgspec.json.encode({"square": 0, "pid": os.getpid()})
+
+
 def toy_registry() -> TaskRegistry:
     """The service's tasks plus the toy ones."""
     registry = task_registry()
@@ -58,6 +78,9 @@ def toy_registry() -> TaskRegistry:
     registry.job("toy_sum_squares", toy_sum_squares)
     registry.part("toy_square", toy_square)
     registry.reduce("toy_total", toy_total)
+    registry.job("toy_fan_out", toy_fan_out)
+    registry.part("toy_explode", toy_explode)
+    registry.part("toy_slow_part", toy_slow_part)
     return registry
 
 
