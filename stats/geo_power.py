@@ -62,10 +62,13 @@ Side = Literal["two-sided", "larger", "smaller"]
 __all__ = [
     "DurationPower",
     "Side",
+    "WindowTest",
     "block_sums",
+    "block_test_rejects",
     "duration_power",
     "minimum_detectable_effect",
     "noise_rotation_power",
+    "pre_period_fit",
 ]
 
 # Relative tolerance for "S_k >= S_0" (ties count as at least as extreme, as in stats.conformal).
@@ -138,6 +141,19 @@ def noise_rotation_power(
     return np.asarray(reject.mean(axis=1), dtype=np.float64), np.asarray(reject[:, 0], dtype=np.float64)
 
 
+def block_test_rejects(blocks: FloatArray, alpha: float, side: Side) -> FloatArray:
+    """The block-permutation test on residual block sums ``(E, T)`` (block 0 tested): 1.0 where it rejects.
+
+    ``p = #{k : S_k >= S_0} / T`` with ``S`` the oriented block sums; rejects when ``p <= alpha`` (the
+    decision :class:`stats.conformal.ConformalTest` makes at ``theta = 0`` with block permutations).
+    """
+    stats = _oriented(np.atleast_2d(np.asarray(blocks, dtype=np.float64)), side)
+    t = stats.shape[1]
+    scale = np.abs(stats).sum(axis=1, keepdims=True)
+    extreme = np.sum(stats >= stats[:, :1] - _TIE_RTOL * scale - 1e-300, axis=1)
+    return np.asarray(extreme <= alpha * t * (1.0 + 1e-12), dtype=np.float64)
+
+
 def minimum_detectable_effect(
     effects: Sequence[float], power: Sequence[float], power_target: float
 ) -> tuple[float | None, float | None]:
@@ -155,7 +171,7 @@ def minimum_detectable_effect(
     return (None, None) if best is None else best
 
 
-class _WindowTest:
+class WindowTest:
     """The test on one historical window: the panel cut at the window's end, the last ``duration`` days tested."""
 
     def __init__(
@@ -185,13 +201,15 @@ class _WindowTest:
         self._noise = block_sums(self._refit.residuals(np.zeros(1))[0], self._start, duration)
 
     def power(self, effects: FloatArray) -> tuple[FloatArray, FloatArray]:
-        """``(power, real decision)`` for each effect (see :func:`noise_rotation_power`)."""
+        """``(power, real decision)`` for each effect: the power of the test to come (signal scaled to its
+        length, :func:`noise_rotation_power`) and the test on this window as it is (:func:`block_test_rejects`)."""
         blocks = block_sums(self._refit.residuals(effects), self._start, self._duration)
         signal = self._signal_scale * (blocks - self._noise[None, :])
-        return noise_rotation_power(self._noise, signal, self._alpha, self._side)
+        power, _ = noise_rotation_power(self._noise, signal, self._alpha, self._side)
+        return power, block_test_rejects(blocks, self._alpha, self._side)
 
 
-def _mean_power(tests: Sequence[_WindowTest], effects: FloatArray) -> tuple[FloatArray, FloatArray]:
+def _mean_power(tests: Sequence[WindowTest], effects: FloatArray) -> tuple[FloatArray, FloatArray]:
     power = np.zeros(effects.size)
     detected = np.zeros(effects.size)
     for test in tests:
@@ -201,7 +219,7 @@ def _mean_power(tests: Sequence[_WindowTest], effects: FloatArray) -> tuple[Floa
     return power / len(tests), detected / len(tests)
 
 
-def _exact_mde(tests: Sequence[_WindowTest], inside: float, outside: float, power_target: float, steps: int) -> float:
+def _exact_mde(tests: Sequence[WindowTest], inside: float, outside: float, power_target: float, steps: int) -> float:
     """Bisect between a grid effect whose power reaches the target (``inside``) and a smaller one that does not."""
     for _ in range(steps):
         middle = 0.5 * (inside + outside)
@@ -212,7 +230,7 @@ def _exact_mde(tests: Sequence[_WindowTest], inside: float, outside: float, powe
     return inside
 
 
-def _pre_fit(
+def pre_period_fit(
     treated: FloatArray, donors: FloatArray, duration: int, fixed_effects: bool, ridge_lambda: float | None
 ) -> tuple[float, float, float | None]:
     """``(pre_rmse, scaled L2 imbalance, lift at zero)`` of the fit on the days before the last window."""
@@ -267,7 +285,7 @@ def duration_power(
     for window in range(lookback_windows):
         end = n_periods - window
         tests.append(
-            _WindowTest(y[:end], b[:end], duration, alpha, side, fixed_effects, ridge_lambda, n_periods + duration)
+            WindowTest(y[:end], b[:end], duration, alpha, side, fixed_effects, ridge_lambda, n_periods + duration)
         )
         if progress is not None:
             progress(0.5 * (window + 1) / lookback_windows)
@@ -284,7 +302,7 @@ def duration_power(
     investment = None
     if mde is not None and cost_per_kpi is not None:
         investment = float(cost_per_kpi * treated_kpi * mde)
-    pre_rmse, imbalance, lift_at_zero = _pre_fit(y, b, duration, fixed_effects, ridge_lambda)
+    pre_rmse, imbalance, lift_at_zero = pre_period_fit(y, b, duration, fixed_effects, ridge_lambda)
     return DurationPower(
         duration=duration,
         windows=lookback_windows,

@@ -25,6 +25,7 @@ from api.geo_design.charts import power_curve_chart
 from api.geo_design.panel import DesignPanel
 from api.geo_design.repository import MarketSelectionRepository
 from api.geo_design.schemas import (
+    DesignBacktestResult,
     DesignFit,
     DroppedConstraint,
     DurationDesign,
@@ -36,7 +37,9 @@ from api.geo_design.schemas import (
     MarketSelectionResult,
     PowerCurvePoint,
 )
-from stats.geo_power import DurationPower, duration_power
+from stats.errors import InvalidProblem
+from stats.geo_backtest import DesignBacktest, backtest_design
+from stats.geo_power import DurationPower, Side, duration_power
 from stats.market_selection import (
     CandidatePlan,
     DesignEvaluation,
@@ -78,7 +81,47 @@ def _curve(power: DurationPower) -> list[PowerCurvePoint]:
     ]
 
 
-def _duration_design(power: DurationPower) -> DurationDesign:
+def _backtest(backtest: DesignBacktest | None) -> DesignBacktestResult | None:
+    if backtest is None:
+        return None
+    return DesignBacktestResult(
+        windows=backtest.windows,
+        false_positive_rate=backtest.false_positive_rate,
+        false_positive_excess_p_value=backtest.false_positive_excess_p_value,
+        placebo_rmse=_finite(backtest.placebo_rmse),
+        effect=backtest.effect,
+        detection_rate=backtest.detection_rate,
+        warnings=list(backtest.warnings),
+    )
+
+
+def _design_backtest(
+    panel: DesignPanel,
+    rows: Sequence[int],
+    power: DurationPower,
+    alpha: float,
+    side: Side,
+    fixed_effects: bool,
+    ridge_lambda: float | None,
+) -> DesignBacktest | None:
+    """The design's placebo backtest at its MDE (``None`` when the history is too short for one)."""
+    data = panel.panel
+    try:
+        return backtest_design(
+            data[list(rows)],
+            np.delete(data, list(rows), axis=0).T,
+            power.duration,
+            effect=power.mde,
+            alpha=alpha,
+            side=side,
+            fixed_effects=fixed_effects,
+            ridge_lambda=ridge_lambda,
+        )
+    except InvalidProblem:
+        return None
+
+
+def _duration_design(power: DurationPower, backtest: DesignBacktest | None) -> DurationDesign:
     return DurationDesign(
         duration=power.duration,
         windows=power.windows,
@@ -89,6 +132,7 @@ def _duration_design(power: DurationPower) -> DurationDesign:
         investment=power.investment,
         treated_kpi=power.treated_kpi,
         fit=_fit(power),
+        backtest=_backtest(backtest),
     )
 
 
@@ -124,13 +168,16 @@ def compute_geo_power(request: GeoPowerRequest, panel: DesignPanel, progress: Pr
             ridge_lambda=ridge,
             cost_per_kpi=request.cost_per_kpi,
         )
-        designs.append(_duration_design(power))
+        backtest = _design_backtest(panel, rows, power, request.alpha, request.side, request.fixed_effects, ridge)
+        designs.append(_duration_design(power, backtest))
         if progress is not None:
             progress((i + 1) / len(request.durations))
     total = float(data.sum())
     share = float(treated.sum() / total) if total > 0.0 else 0.0
     warnings = design_warnings(len(panel.geos), len(panel.dates), request.durations, share)
     for design in designs:
+        if design.backtest is not None:
+            warnings.extend(f"{design.duration} days: {w}" for w in design.backtest.warnings)
         if design.mde is None:
             best = max(point.power for point in design.power_curve)
             warnings.append(
@@ -216,6 +263,15 @@ def selection_result(
     for design in ranked.designs:
         power = design.power
         assert power.mde is not None and power.power_at_mde is not None
+        backtest = _design_backtest(
+            panel,
+            design.evaluation.markets,
+            power,
+            spec.alpha,
+            spec.side,
+            spec.fixed_effects,
+            design.evaluation.ridge_lambda,
+        )
         candidates.append(
             MarketCandidate(
                 rank=design.rank,
@@ -229,10 +285,12 @@ def selection_result(
                 holdout_share=design.holdout_share,
                 power_curve=_curve(power),
                 fit=_fit(power),
+                backtest=_backtest(backtest),
                 source=design.evaluation.source,
                 warnings=design_warnings(
                     len(panel.geos), len(panel.dates), [power.duration], design.evaluation.treatment_share, spec.holdout
-                ),
+                )
+                + list(backtest.warnings if backtest is not None else ()),
             )
         )
     chart = power_curve_chart(

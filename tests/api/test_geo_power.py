@@ -136,3 +136,14 @@ async def test_augmented_synthetic_control_is_simulated_too(client: Client, data
     response = await power(client, dataset_id, method="augmented_synthetic_control", durations=[15])
     assert response.status_code == 200, response.text
     assert response.json()["durations"][0]["mde"] is not None
+
+
+async def test_each_duration_carries_a_backtest_on_the_history_at_its_mde(client: Client, dataset_id: str) -> None:
+    body = (await power(client, dataset_id)).json()
+    for design in body["durations"]:
+        backtest = design["backtest"]
+        assert backtest["windows"] == 20
+        assert backtest["effect"] == design["mde"]
+        assert 0.0 <= backtest["false_positive_rate"] <= 1.0
+        assert 0.0 <= backtest["detection_rate"] <= 1.0
+        assert backtest["placebo_rmse"] > 0.0

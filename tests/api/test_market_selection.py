@@ -122,3 +122,10 @@ async def test_a_panel_with_holes_is_409(client: Client) -> None:
     )
     assert response.status_code == 409
     assert "b on 2026-01-05" in response.json()["detail"]
+
+
+async def test_every_listed_candidate_carries_its_backtest(client: Client, worker: None, dataset_id: str) -> None:
+    job = await finished(client, (await select(client, dataset_id)).headers["location"])
+    for candidate in job["result"]["candidates"]:
+        assert candidate["backtest"]["effect"] == candidate["mde"]
+        assert candidate["backtest"]["windows"] > 0
