@@ -86,6 +86,12 @@ class LongPanel:
 # CSV parsing
 
 
+# Headers as the tools marketers use write them: GeoLift's `location,Y,date`, Google's trimmed_match and
+# matched_markets `date,geo,response,cost` / `sales`.
+COLUMN_ALIASES = {"location": "geo", "y": "kpi", "response": "kpi", "sales": "kpi", "cost": "spend"}
+MIDNIGHT = np.frombuffer(b"00:00:00", dtype=np.uint8)
+
+
 class CsvPanelParser:
     """Parses a CSV panel block by block (each block ends at a line end); :meth:`finish` gives the columns."""
 
@@ -107,7 +113,12 @@ class CsvPanelParser:
         except UnicodeDecodeError as exc:
             raise _refuse("line 1", "the header is not UTF-8 text") from exc
         names = [name.strip().strip('"').strip().lower() for name in text.split(",")]
-        expected = "expected the columns date, geo, kpi and optionally spend"
+        names = [COLUMN_ALIASES.get(name, name) for name in names]
+        expected = (
+            "expected the columns date, geo, kpi and optionally spend (also read: "
+            + ", ".join(f"{alias} as {name}" for alias, name in COLUMN_ALIASES.items())
+            + ")"
+        )
         unknown = [name for name in names if name not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
         if unknown:
             raise _refuse("line 1", f"unknown column {unknown[0]!r}; {expected}")
@@ -206,12 +217,16 @@ class CsvPanelParser:
         self.rows_done += n
 
     def _dates(self, column: np.ndarray, length: IntArray) -> DayArray:
+        """``YYYY-MM-DD``, or with a midnight time as some tools write it (``2020-01-01T00:00:00``)."""
         n = column.size
-        if column.dtype.itemsize >= 10:
-            raw = np.frombuffer(column.tobytes(), dtype=np.uint8).reshape(n, column.dtype.itemsize)
-        else:
-            raw = np.zeros((n, 10), dtype=np.uint8)
-        ok = (length == 10) & (raw[:, 4] == 45) & (raw[:, 7] == 45)
+        width = max(column.dtype.itemsize, 19)
+        raw = np.zeros((n, width), dtype=np.uint8)
+        if column.dtype.itemsize:
+            raw[:, : column.dtype.itemsize] = np.frombuffer(column.tobytes(), dtype=np.uint8).reshape(
+                n, column.dtype.itemsize
+            )
+        midnight = (length == 19) & ((raw[:, 10] == 84) | (raw[:, 10] == 32)) & (raw[:, 11:19] == MIDNIGHT).all(axis=1)
+        ok = ((length == 10) | midnight) & (raw[:, 4] == 45) & (raw[:, 7] == 45)
         digit = {k: raw[:, k] - np.uint8(48) for k in (0, 1, 2, 3, 5, 6, 8, 9)}  # wraps above 9 if not a digit
         for values in digit.values():
             ok &= values <= 9
@@ -226,7 +241,7 @@ class CsvPanelParser:
         if not ok.all():
             row = int(np.flatnonzero(~ok)[0])
             shown = column[row].decode("utf-8", "replace")
-            raise self._error(row, "date", f"{shown!r} is not a date (YYYY-MM-DD)")
+            raise self._error(row, "date", f"{shown!r} is not a date (YYYY-MM-DD, or with a midnight time)")
         # Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil).
         y = year.astype(np.int64) - (month <= 2)
         era = np.floor_divide(y, 400)

@@ -178,3 +178,37 @@ async def test_a_csv_is_parsed_and_copied_block_by_block(
     found = _param(await client.post("/v1/geo/datasets", content="\n".join(repeated) + "\n", headers=CSV))
     assert found[0] == f"line {len(lines) + 1}, column date" and "line 2, column date" in found[1]
     assert await _count_rows(database_url) == len(lines) - 1
+
+
+async def test_geolifts_own_file_uploads_as_it_is(client: Client) -> None:
+    """GeoLift's `location,Y,date` header is read as geo, kpi, date."""
+    body = (DATA_DIR / "geolift" / "GeoLift_PreTest.csv").read_bytes()
+    response = await client.post("/v1/geo/datasets", content=body, headers={"Content-Type": "text/csv"})
+    assert response.status_code == 201, response.text
+    assert response.json()["geo_count"] == 40 and response.json()["date_count"] == 90
+
+
+async def test_google_trimmed_match_file_with_midnight_times_uploads_as_it_is(client: Client) -> None:
+    """trimmed_match's `date,geo,response,cost` with `2020-01-01T00:00:00` dates: response as kpi, cost as spend."""
+    body = (DATA_DIR / "trimmed_match" / "example_data_for_design.csv").read_bytes()
+    response = await client.post("/v1/geo/datasets", content=body, headers={"Content-Type": "text/csv"})
+    assert response.status_code == 201, response.text
+    dataset = response.json()
+    assert (dataset["geo_count"], dataset["date_count"], dataset["has_spend"]) == (174, 364, True)
+    assert dataset["first_date"] == "2020-01-01"
+
+
+async def test_a_date_with_a_time_other_than_midnight_is_refused_naming_the_line(client: Client) -> None:
+    body = "date,geo,kpi\n2020-01-01T00:00:00,a,1\n2020-01-02T13:30:00,a,2\n"
+    response = await client.post("/v1/geo/datasets", content=body, headers={"Content-Type": "text/csv"})
+    assert response.status_code == 400
+    assert response.json()["invalid_params"][0]["name"] == "line 3, column date"
+
+
+async def test_google_matched_markets_file_uploads_with_its_gaps_reported(client: Client) -> None:
+    """matched_markets' `"date","geo","sales","cost"`: sales as kpi, cost as spend; its 75 missing geo-days listed."""
+    body = (DATA_DIR / "matched_markets" / "salesandcost.csv").read_bytes()
+    response = await client.post("/v1/geo/datasets", content=body, headers={"Content-Type": "text/csv"})
+    assert response.status_code == 201, response.text
+    assert response.json()["geo_count"] == 100
+    assert response.json()["quality"]["total_missing"] == 75
