@@ -2,8 +2,10 @@
 
 ``geo_experiment_results`` is called by the experiments results endpoint for a ``geo`` experiment.
 Methods: ``synthetic_control`` and ``augmented_synthetic_control`` (:func:`stats.geo_lift.estimate_geo_lift`,
-conformal inference) and ``tbr`` (:func:`stats.tbr.estimate_tbr`, the treated markets' sum regressed on
-the sum of every other market).
+conformal inference), ``tbr`` (:func:`stats.tbr.estimate_tbr`, the treated markets' sum regressed on
+the sum of every other market) and, for experiments with matched ``pairs``, ``trimmed_match``
+(:func:`stats.trimmed_match.trimmed_match` on each pair's treatment-minus-control KPI and spend summed
+over the test period).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from uuid import UUID
 
 import msgspec
 import numpy as np
+from scipy import stats as scipy_stats
 
 from api.database import Connection
 from api.errors import Conflict, InvalidInput, invalid_field
@@ -26,8 +29,9 @@ from api.geo.schemas import Estimate, GeoLiftInterval, GeoMethod, GeoResults, Ge
 from stats.geo_lift import GeoLiftEstimate, estimate_geo_lift
 from stats.intervals import Interval
 from stats.tbr import TBRResult, estimate_tbr
+from stats.trimmed_match import TrimmedMatchResult, trimmed_match
 
-METHODS: tuple[GeoMethod, ...] = ("synthetic_control", "augmented_synthetic_control", "tbr")
+METHODS: tuple[GeoMethod, ...] = ("synthetic_control", "augmented_synthetic_control", "tbr", "trimmed_match")
 DEFAULT_PERMUTATIONS = 1000
 LISTED_GAPS = 5
 VEGA_LITE_SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"
@@ -42,6 +46,7 @@ class _Window:
     dates: list[date]
     pre: slice
     post: slice
+    spend: np.ndarray  # same shape as ``panel``; NaN where a row has no spend
 
 
 def _number(value: float | None) -> float | None:
@@ -116,10 +121,13 @@ def _pivot(rows: list[Row], geos: list[str], pre: tuple[date, date], test: tuple
     column = {d: j for j, d in enumerate(axis)}
     row_of = {g: i for i, g in enumerate(geos)}
     panel = np.full((len(geos), len(axis)), np.nan)
+    spend = np.full((len(geos), len(axis)), np.nan)
     for r in rows:
         j = column.get(r["date"])
         if j is not None:
             panel[row_of[r["geo"]], j] = r["kpi"]
+            if r["spend"] is not None:
+                spend[row_of[r["geo"]], j] = r["spend"]
     if np.isnan(panel).any():
         gi, dj = np.nonzero(np.isnan(panel))
         listed = ", ".join(f"{geos[g]} on {axis[d]}" for g, d in zip(gi[:LISTED_GAPS], dj[:LISTED_GAPS], strict=True))
@@ -133,6 +141,7 @@ def _pivot(rows: list[Row], geos: list[str], pre: tuple[date, date], test: tuple
         dates=axis,
         pre=slice(0, len(pre_dates)),
         post=slice(len(pre_dates), len(axis)),
+        spend=spend,
     )
 
 
@@ -314,6 +323,189 @@ def _from_tbr(
     )
 
 
+def _pair_rows(window: _Window, pairs: list[tuple[str, str]]) -> tuple[np.ndarray, np.ndarray]:
+    row_of = {g: i for i, g in enumerate(window.geos)}
+    unknown = sorted({g for pair in pairs for g in pair if g not in row_of})
+    if unknown:
+        raise invalid_field("pairs", f"not in the experiment's dataset: {', '.join(map(repr, unknown))}")
+    return np.array([row_of[t] for t, _ in pairs]), np.array([row_of[c] for _, c in pairs])
+
+
+def _pair_deltas(window: _Window, pairs: list[tuple[str, str]]) -> tuple[np.ndarray, np.ndarray]:
+    """Per pair, treatment minus control KPI and spend summed over the test period."""
+    t, c = _pair_rows(window, pairs)
+    kpi = window.panel[:, window.post].sum(axis=1)
+    spend = window.spend[:, window.post].sum(axis=1)
+    return kpi[t] - kpi[c], spend[t] - spend[c]
+
+
+def _check_pair_spend(window: _Window, pairs: list[tuple[str, str]]) -> None:
+    """409 unless every pair geo has spend on every test date and some pair's spend delta is not 0."""
+    t, c = _pair_rows(window, pairs)
+    rows = np.concatenate((t, c))
+    block = window.spend[rows][:, window.post]
+    if np.isnan(window.spend).all():
+        raise Conflict(
+            "method=trimmed_match needs spend: the experiment's dataset has no `spend` column; upload the panel "
+            "with a spend per market and date (date,geo,kpi,spend)"
+        )
+    if np.isnan(block).any():
+        gi, dj = np.nonzero(np.isnan(block))
+        dates = window.dates[window.post]
+        listed = ", ".join(
+            f"{window.geos[rows[g]]} on {dates[d]}" for g, d in zip(gi[:LISTED_GAPS], dj[:LISTED_GAPS], strict=True)
+        )
+        raise Conflict(
+            f"method=trimmed_match needs spend: the dataset has no spend for {gi.size} market-dates of the pairs' "
+            f"test period (for example {listed})"
+        )
+    _, spend_delta = _pair_deltas(window, pairs)
+    if np.max(np.abs(spend_delta)) < 1e-10:
+        raise Conflict(
+            "method=trimmed_match needs spend that differs within pairs: every pair's spend delta (treatment minus "
+            "control spend over the test period) is zero, so iROAS is undefined"
+        )
+
+
+def _studentized_trimmed_mean(residuals: np.ndarray, m: int) -> float:
+    """Trimmed mean (``m`` trimmed at each end) over its winsorized standard error (Chen & Au, eqn. 5.6)."""
+    e = np.sort(residuals)
+    n, h = e.size, e.size - 2 * m
+    body = e[m : n - m]
+    winsorized = np.concatenate((np.full(m, e[m]), body, np.full(m, e[n - 1 - m])))
+    ssw = float(np.sum((winsorized - winsorized.mean()) ** 2))
+    mean = float(body.mean())
+    if ssw <= 0.0:
+        return 0.0 if mean == 0.0 else math.copysign(math.inf, mean)
+    return mean / math.sqrt(ssw / (h * (h - 1)))
+
+
+def _excludes_zero(low: float, high: float) -> bool:
+    return low > 0.0 or high < 0.0
+
+
+def _trimmed_match_p_value(y: np.ndarray, x: np.ndarray, result: TrimmedMatchResult) -> tuple[float, str]:
+    """Two-sided p-value of iROAS = 0 consistent with the reported interval, and how it was found.
+
+    ``t_test``: ``2 (1 - Phi(|t(0)|))`` with ``t(0)`` the studentized trimmed mean of the response deltas
+    (the residuals at iROAS 0) at the chosen trim rate, the test whose acceptance set the interval is the
+    hull of. When that disagrees with the reported interval (the accepted set has a gap around 0, or the
+    interval is the 3-standard-error fallback), ``interval_inversion``: the level at which the interval,
+    recomputed at the same trim rate, starts to exclude 0, found by bisection on the side of
+    ``1 - confidence_level`` the reported interval is on, so the two never contradict.
+    """
+    alpha = 1.0 - result.confidence_level
+    t0 = _studentized_trimmed_mean(y, result.trimmed_per_side)
+    p = float(2.0 * scipy_stats.norm.sf(abs(t0)))
+    excludes = _excludes_zero(result.ci_low, result.ci_high)
+    if (p <= alpha) == excludes:
+        return p, "t_test"
+
+    def excluded(a: float) -> bool:
+        again = trimmed_match(y, x, 1.0 - a, trim_rate=result.trim_rate)
+        return _excludes_zero(again.ci_low, again.ci_high)
+
+    if excludes:  # p in (0, alpha]: the smallest level's complement still excluding 0
+        low, high = 1e-12, alpha
+        if excluded(low):
+            return low, "interval_inversion"
+    else:  # p in (alpha, 1]
+        low, high = alpha, 1.0 - 1e-12
+        if not excluded(high):
+            return 1.0, "interval_inversion"
+    for _ in range(50):
+        mid = 0.5 * (low + high)
+        if excluded(mid):
+            high = mid
+        else:
+            low = mid
+    return high, "interval_inversion"
+
+
+def _trimmed_match_results(
+    experiment_id: UUID, window: _Window, pairs: list[tuple[str, str]], confidence_level: float
+) -> GeoResults:
+    y, x = _pair_deltas(window, pairs)
+    result = trimmed_match(y, x, confidence_level)
+    p_value, p_value_method = _trimmed_match_p_value(y, x, result)
+    t, c = _pair_rows(window, pairs)
+    treated_total = window.panel[t].sum(axis=0)
+    control_total = window.panel[c].sum(axis=0)
+    n_test = window.post.stop - window.post.start
+    observed = float(treated_total[window.post].sum())
+    incremental = result.incremental_response
+    per_unit = float(len(pairs) * n_test)
+    ends = [
+        math.nan if v is None else float(v) for v in (incremental.estimate, incremental.ci_low, incremental.ci_high)
+    ]
+    att = Interval(estimate=ends[0] / per_unit, ci_low=ends[1] / per_unit, ci_high=ends[2] / per_unit)
+
+    def relative(value: float) -> float | None:
+        baseline = observed - value
+        return value / baseline if baseline > 0.0 else None
+
+    # value / (observed - value) increases with value while the counterfactual stays positive.
+    relative_estimate = Estimate(
+        estimate=_number(relative(ends[0])), ci_low=_number(relative(ends[1])), ci_high=_number(relative(ends[2]))
+    )
+    series = [
+        GeoSeriesPoint(date=d, observed=float(o), counterfactual=float(k), ci_low=None, ci_high=None)
+        for d, o, k in zip(window.dates, treated_total, control_total, strict=True)
+    ]
+    warnings: list[str] = []
+    if result.ci_is_fallback:
+        warnings.append(
+            "The trimmed-mean test accepts almost every iROAS (the pairs' spend deltas say little about the "
+            "response); the iROAS interval is the estimate plus or minus 3 normal half-widths."
+        )
+    if len(pairs) < 10:
+        warnings.append(f"Only {len(pairs)} pairs: the trimmed-match interval is approximate with so few.")
+    if relative_estimate.estimate is None:
+        warnings.append("The counterfactual (observed minus incremental KPI) is not positive: no relative lift.")
+    fit: dict[str, Any] = {
+        "roi_kind": "average",
+        "iroas_definition": "incremental KPI per unit of incremental spend over the test period (average ROI)",
+        "trim_rate": result.trim_rate,
+        "trimmed_per_side": result.trimmed_per_side,
+        "trimmed_pairs": [list(pairs[k]) for k in result.trimmed_pairs],
+        "n_pairs": result.n_pairs,
+        "std_error": result.std_error,
+        "ci_is_fallback": result.ci_is_fallback,
+        "p_value_method": p_value_method,
+        "trim_candidates": [
+            {"trim_rate": cand.trim_rate, "estimate": cand.estimate, "std_error": cand.std_error}
+            for cand in result.candidates
+        ],
+        "incremental_cost": result.incremental_cost,
+        "observed_total": observed,
+        "counterfactual_total": observed - ends[0],
+        "control_total": float(control_total[window.post].sum()),
+        "n_pre_periods": window.pre.stop - window.pre.start,
+        "n_test_periods": n_test,
+        "att_definition": "incremental KPI per pair and test date",
+        "series": "observed: the treatment geos' total; counterfactual: the control geos' total (no model)",
+    }
+    return GeoResults(
+        experiment_id=experiment_id,
+        method="trimmed_match",
+        confidence_level=confidence_level,
+        att=_estimate(att),
+        incremental=_estimate(incremental),
+        lift=GeoLiftInterval(absolute=_estimate(att), relative=relative_estimate),
+        p_value=_number(p_value),
+        p_value_iid=None,
+        p_value_sharp_null=None,
+        placebo_p_value=None,
+        ci_status="interval",
+        iroas=_estimate(Interval(estimate=result.estimate, ci_low=result.ci_low, ci_high=result.ci_high)),
+        weights={},
+        fit=fit,
+        series=series,
+        chart=_chart(series, window.dates[window.post.start], "KPI (treatment geos' total vs control geos' total)"),
+        warnings=warnings,
+    )
+
+
 @dataclass(frozen=True)
 class GeoRun:
     """Everything a geo result is computed from, loaded from the database: no connection needed after."""
@@ -325,6 +517,7 @@ class GeoRun:
     treated: list[str]
     controls: list[str]
     spend: float | None
+    pairs: list[tuple[str, str]] | None = None
 
 
 async def load_geo_run(
@@ -332,14 +525,24 @@ async def load_geo_run(
 ) -> GeoRun:
     """Validate the request and load the panel window a geo result needs.
 
-    400 for an unknown method, a confidence level outside (0, 1) or treatment markets missing from the
-    dataset; 409 when the dataset does not cover the pre and test periods on every market.
+    400 for an unknown method, a confidence level outside (0, 1), treatment markets missing from the
+    dataset or ``trimmed_match`` on an experiment without ``pairs``; 409 when the dataset does not cover
+    the pre and test periods on every market, or (``trimmed_match``) has no spend for the pairs' test period.
     """
     if method not in METHODS:
         raise invalid_field("method", f"must be one of {', '.join(METHODS)}")
     if not 0.0 < confidence_level < 1.0:
         raise invalid_field("confidence_level", "must be strictly between 0 and 1")
     design = _design(experiment_row)
+    pairs: list[tuple[str, str]] | None = None
+    if method == "trimmed_match":
+        if not design.get("pairs"):
+            raise invalid_field(
+                "method",
+                "trimmed_match needs a paired geo experiment: this experiment has no `pairs` "
+                "([treatment_geo, control_geo] per pair); use synthetic_control, augmented_synthetic_control or tbr",
+            )
+        pairs = [(str(p[0]), str(p[1])) for p in design["pairs"]]
     experiment_id = UUID(str(experiment_row["id"]))
     dataset_id = UUID(str(design["dataset_id"]))
     treated = [str(g) for g in design["treatment_markets"]]
@@ -351,7 +554,9 @@ async def load_geo_run(
     controls = [g for g in window.geos if g not in treated_set]
     if len(controls) < 2:
         raise invalid_field("treatment_markets", "leaves fewer than 2 control markets in the dataset")
-    return GeoRun(experiment_id, method, confidence_level, window, treated, controls, spend)
+    if pairs is not None:
+        _check_pair_spend(window, pairs)
+    return GeoRun(experiment_id, method, confidence_level, window, treated, controls, spend, pairs)
 
 
 async def compute_geo_results(
@@ -363,6 +568,9 @@ async def compute_geo_results(
 ) -> GeoResults:
     """Estimate the lift of a loaded geo run in a worker thread (the event loop stays free)."""
     window, treated, controls = run.window, run.treated, run.controls
+    if run.method == "trimmed_match" and run.pairs is not None:
+        pairs = run.pairs
+        return await asyncio.to_thread(_trimmed_match_results, run.experiment_id, window, pairs, run.confidence_level)
     if run.method == "tbr":
         treated_set = set(treated)
         rows = np.array([i for i, g in enumerate(window.geos) if g in treated_set])

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from msgspec import Meta, Struct
 
-GeoMethod = Literal["synthetic_control", "augmented_synthetic_control", "tbr"]
+GeoMethod = Literal["synthetic_control", "augmented_synthetic_control", "tbr", "trimmed_match"]
 
 NO_NUL = r"^[^\x00]*$"
 DatasetName = Annotated[str, Meta(min_length=1, max_length=200, pattern=NO_NUL, description="A human-readable name.")]
@@ -147,7 +147,9 @@ class GeoResults(Struct, frozen=True, tag="geo", tag_field="kind"):
             description="Test of no average effect over the test period (conformal, `|sum of post-period "
             "residuals|`, moving-block permutations; TBR: the same block-permutation test on its regression "
             "residuals). The intervals invert this same test, so `p_value <= 1 - confidence_level` exactly when "
-            "the ATT interval excludes 0."
+            "the ATT interval excludes 0. `trimmed_match`: the studentized trimmed-mean test of iROAS = 0 at the "
+            "chosen trim rate, the test its iROAS interval inverts; `p_value <= 1 - confidence_level` exactly when "
+            "the iROAS interval excludes 0 (`fit.p_value_method`)."
         ),
     ]
     p_value_iid: Annotated[float | None, Meta(description="The same test with iid permutations.")]

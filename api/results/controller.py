@@ -42,7 +42,11 @@ class ResultsController(Controller):
         "Geo experiments: `method` = `synthetic_control` (default; fixed effects, as GeoLift), "
         "`augmented_synthetic_control` (ridge ASCM) or `tbr` (time-based regression): ATT, incremental KPI and "
         "relative lift with conformal CIs that never contradict the p-value, placebo p-value, iROAS, donor weights, "
-        "the observed vs counterfactual series and a chart. 409 when the panel does not cover the periods."
+        "the observed vs counterfactual series and a chart. 409 when the panel does not cover the periods. "
+        "`trimmed_match` (experiments with `pairs` only, else 400): Chen & Au's iROAS with its test-inversion CI "
+        "and data-driven trim rate from each pair's treatment-minus-control KPI and spend over the test period, "
+        "incremental KPI, the pairs trimmed and `fit.roi_kind` = `average`; 409 when the panel has no spend for "
+        "the pairs or their spend deltas are all zero."
         "\n\nA computation that takes longer than about 2 s (large panels, millions of unit-level outcomes) "
         "answers `202 Accepted` with a job (`Location: /v1/jobs/{id}`) to poll for progress and the result; "
         "`Prefer: respond-async` asks for the job at once, `Prefer: wait=N` waits longer.",
