@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
 from stats.arm_statistics import ArmSummary
@@ -88,8 +88,16 @@ probability = st.one_of(
 )
 counts = st.one_of(st.sampled_from([0, 1, 2, 3, 10**15, 2**53 + 1, 10**300]), st.integers(0, 10**18))
 
-FAST = settings(max_examples=60)
-SLOW = settings(max_examples=25)
+FAST = settings(max_examples=200)
+SLOW = settings(max_examples=60)
+# The properties that fail today (strict xfails below) skip shrinking: the minimal reproduction is in
+# each reason, and shrinking would dominate the file's run time.
+NO_SHRINK = (Phase.explicit, Phase.generate)
+KNOWN_BUG_FAST = settings(FAST, phases=NO_SHRINK, report_multiple_bugs=False)
+KNOWN_BUG_SLOW = settings(SLOW, phases=NO_SHRINK, report_multiple_bugs=False)
+# What those failures are: a numeric exception, or a NaN / inf answer (AssertionError of assert_finite);
+# a failure of any other kind (a mistake in this file, say) still fails the test.
+NUMERIC_FAILURE = (ZeroDivisionError, OverflowError, FloatingPointError, AssertionError)
 
 
 @contextmanager
@@ -149,10 +157,11 @@ def checked(call: Callable[[], T], **options: Any) -> T | None:
 # --- power and sample size --------------------------------------------------------------------------
 
 
-@FAST
+@KNOWN_BUG_FAST
 @given(p0=probability, mde=extreme, n_t=positive, n_h=positive, alpha=probability, r2=probability)
 @pytest.mark.xfail(
     strict=True,
+    raises=NUMERIC_FAILURE,
     reason="bug: mde_two_proportions(5e-324, 2.0, 2.0, 0.8, 0.05, 'two-sided', 1 - 1e-16) raises ZeroDivisionError "
     "(stats/power.py _proportion_power); sample_size_two_proportions(5e-324, 5e-324, 0.8, 0.05) answers (inf, inf)",
 )
@@ -164,10 +173,11 @@ def test_proportion_power_functions(p0: float, mde: float, n_t: float, n_h: floa
     checked(lambda: mde_two_proportions(p0, n_t, n_h, 0.8, alpha, r_squared=r2))
 
 
-@FAST
+@KNOWN_BUG_FAST
 @given(mde=extreme, sd=extreme, n_t=positive, n_h=positive, alpha=probability, power=probability)
 @pytest.mark.xfail(
     strict=True,
+    raises=NUMERIC_FAILURE,
     reason="bug: sample_size_two_means(5e-324, 1e-16, 0.8, 0.05) raises ZeroDivisionError (stats/power.py:615); "
     "power_two_means(5e-324, 5e-324, 1e308, 1e308, 0.05) and mde_two_means(5e-324, 1e308, 1e308, 0.8, 0.05) answer NaN",
 )
@@ -179,7 +189,13 @@ def test_mean_power_functions(mde: float, sd: float, n_t: float, n_h: float, alp
     checked(lambda: mde_two_means(sd, n_t, n_h, power, alpha))
 
 
-@FAST
+@KNOWN_BUG_FAST
+@pytest.mark.xfail(
+    strict=True,
+    raises=NUMERIC_FAILURE,
+    reason="bug: the mean sample-size path raises ZeroDivisionError at stats/power.py:615 (_sample_size -> "
+    "sample_size_two_means) for a huge std_dev and a tiny MDE; the reproduction is the test below",
+)
 @given(
     kind=st.sampled_from(["mean", "proportion"]),
     baseline=extreme,
@@ -217,6 +233,7 @@ def test_solve_holdout_design(
 
 @pytest.mark.xfail(
     strict=True,
+    raises=NUMERIC_FAILURE,
     reason="bug: solve_holdout_design(MeanMetric(1e308, 1e308), sample_size, mde_relative=1e-300) raises "
     "ZeroDivisionError in sample_size_two_means (stats/power.py:615); the API answers 400 only because it "
     "bounds the inputs before calling stats",
@@ -230,9 +247,10 @@ def test_the_issue_12_power_request_is_a_domain_error() -> None:
 # --- lifts, CUPED, sequential, SRM, multiplicity, decision -------------------------------------------
 
 
-@FAST
+@KNOWN_BUG_FAST
 @pytest.mark.xfail(
     strict=True,
+    raises=NUMERIC_FAILURE,
     reason="bug: absolute_lift(0.0, 0.0, 0.0, 1e300) and relative_lift(0.0, 0.0, 5e-324, 1e300) raise "
     "OverflowError (math.pow / ** of a standard error)",
 )
@@ -242,9 +260,11 @@ def test_absolute_and_relative_lift(t: float, t_se: float, h: float, h_se: float
     checked(lambda: relative_lift(t, t_se, h, h_se, alpha=alpha))
 
 
-@FAST
+@KNOWN_BUG_FAST
 @pytest.mark.xfail(
-    strict=True, reason="bug: fieller_ratio_interval(0.0, 0.0, 0.0, 1e300) raises OverflowError (stats/lift.py:244)"
+    strict=True,
+    raises=NUMERIC_FAILURE,
+    reason="bug: fieller_ratio_interval(0.0, 0.0, 0.0, 1e300) raises OverflowError (stats/lift.py:244)",
 )
 @given(num=extreme, num_se=extreme, den=extreme, den_se=extreme, cov=extreme)
 def test_fieller_ratio_interval(num: float, num_se: float, den: float, den_se: float, cov: float) -> None:
@@ -260,9 +280,10 @@ def _arm(
     return ArmSummary.from_mean(units, total, squares, field_path=path, **extra)
 
 
-@FAST
+@KNOWN_BUG_FAST
 @pytest.mark.xfail(
     strict=True,
+    raises=NUMERIC_FAILURE,
     reason="bug: analyze_channel(ArmSummary.from_mean(2, 1e300, 5e-324), ArmSummary.from_mean(2, 5e299, 5e-324)) "
     "answers relative_lift.fieller.ci_low = NaN (sum**2 overflows to inf, so the negative-variance check in "
     "centred_sum_of_squares compares inf > inf and lets the arm through)",
@@ -291,9 +312,10 @@ def test_analyze_channel_with_lifts_cuped_and_decision(
     checked(analysis)
 
 
-@FAST
+@KNOWN_BUG_FAST
 @pytest.mark.xfail(
     strict=True,
+    raises=NUMERIC_FAILURE,
     reason="bug: always_valid_difference(0.0, 0.0, mixing_variance=5e-324) overflows (scalar divide); "
     "mixing_variance_for_horizon(1e308) and sequential_detectable_effect(1e308, 1e308) answer inf",
 )
@@ -389,9 +411,10 @@ def pairs(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray]:
     return _series(draw, n), _series(draw, n)
 
 
-@SLOW
+@KNOWN_BUG_SLOW
 @pytest.mark.xfail(
     strict=True,
+    raises=NUMERIC_FAILURE,
     reason="bug: trimmed_match([0, -5e-324, 5e-324, 0, 0], [1e300] * 5, 0.9) overflows in a multiply "
     "instead of refusing the problem",
 )
@@ -427,9 +450,10 @@ TBR_DOCUMENTED = frozenset(
 )
 
 
-@SLOW
+@KNOWN_BUG_SLOW
 @pytest.mark.xfail(
     strict=True,
+    raises=NUMERIC_FAILURE,
     reason="bug: estimate_tbr(treated of magnitude 5e-324, control = 1e308 * [0.8, -0.35, 0.55, -0.2, 0.1, 0.9, -0.7, "
     "0.3, 0.9, 0.1, -0.2, 0.55], slice(0, 8), slice(8, None), 0.9) overflows squaring the control series "
     "instead of rescaling or refusing",
@@ -458,9 +482,10 @@ def panels(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray]:
     return treated, np.column_stack(columns)
 
 
-@SLOW
+@KNOWN_BUG_SLOW
 @pytest.mark.xfail(
     strict=True,
+    raises=NUMERIC_FAILURE,
     reason="bug: fit_synthetic_control([0, -5e-324, 5e-324, 0, 0, 5e-324, 0, 5e-324], "
     "donors of magnitude 1e307..9e307, "
     "2 columns) overflows in a reduce (sum of squares) instead of rescaling or refusing",
