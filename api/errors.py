@@ -196,10 +196,15 @@ UNREACHABLE = (
 
 
 def _connection_closed(exc: BaseException) -> bool:
-    """asyncpg's client-side ``InterfaceError`` for a connection the server closed under the work (it is
-    raised once the transaction tries to end); any other ``InterfaceError`` is a misuse of the driver: a bug."""
+    """asyncpg's client-side errors for a connection the server closed under the work: ``InterfaceError``
+    once the transaction tries to end, ``InternalClientError`` ("cannot switch to state …; another operation
+    is in progress") when the next statement meets the broken protocol. Any other client-side error is a
+    misuse of the driver: a bug."""
+    text = str(exc)
+    if isinstance(exc, asyncpg.exceptions.InternalClientError):
+        return "cannot switch to state" in text
     return isinstance(exc, asyncpg.exceptions.InterfaceError) and (
-        "connection is closed" in str(exc) or "connection was closed" in str(exc)
+        "connection is closed" in text or "connection was closed" in text
     )
 
 
@@ -255,6 +260,7 @@ def exception_handlers() -> dict[type[Exception] | int, Any]:
         InvalidProblem: _handle_mapped,
         **{kind: _handle_mapped for kind in (*CONTENTION, *TIMEOUT, *UNREACHABLE)},
         asyncpg.exceptions.InterfaceError: _handle_mapped,
+        asyncpg.exceptions.InternalClientError: _handle_mapped,
         NotFoundException: _handle_http,
         HTTPException: _handle_http,
         Exception: _handle_mapped,

@@ -150,12 +150,6 @@ async def _geo_experiment(client: Client) -> str:
     return experiment_id
 
 
-@pytest.mark.xfail(
-    strict=False,  # intermittent: about 1 run in 5 on a 2-core VM, so a strict xfail would flap
-    reason="bug: a service connection terminated just before load_geo_run's fetchrow (api/geo/repository.py:70) "
-    "raises asyncpg.exceptions.InternalClientError('cannot switch to state 11; another operation (2) is in "
-    "progress'), which api/errors.py does not map to 503: the results call answers 500",
-)
 async def test_connections_terminated_during_geo_results_answer_cleanly_and_the_next_call_succeeds(
     client: Client, database_url: str
 ) -> None:
