@@ -33,11 +33,12 @@ one ``T x T`` comparison per effect size.
 
 The MDE is the smallest effect in the grid (in absolute value, positive ones winning ties, as
 GeoLift) whose power reaches ``power_target``; ``mde_exact`` refines it between that grid point and
-the next smaller one by bisection (the re-fits are piecewise affine in the effect, so each step costs
-one pass of the comparison); the investment is
-``cost_per_kpi * treated KPI over the window * MDE`` (GeoLift's ``cpic * sum(Y_treated) * es``, on the
-most recent window).  The pre-period fit is the SCM fitted on the days before the most recent
-window: its scaled L2 imbalance (``augsynth``'s) and the relative lift it estimates on that window
+the next smaller one by bisection to 1e-4 (the re-fits are piecewise affine in the effect, so each step
+costs one pass of the comparison); the investment is ``cost_per_kpi * treated KPI over the window *
+|MDE|`` (GeoLift's ``cpic * sum(Y_treated) * es``, made positive for negative effects as GeoLift does, on
+the most recent window).  Each window needs as many days of history before it as it lasts.  The
+pre-period fit is the SCM fitted on the days before the most recent window: its scaled L2 imbalance
+(``augsynth``'s) and the relative lift it estimates on that window
 without any effect (GeoLift's "abs lift in zero": a well-fitted design reads about 0).
 """
 
@@ -219,8 +220,12 @@ def _mean_power(tests: Sequence[WindowTest], effects: FloatArray) -> tuple[Float
     return power / len(tests), detected / len(tests)
 
 
-def _exact_mde(tests: Sequence[WindowTest], inside: float, outside: float, power_target: float, steps: int) -> float:
-    """Bisect between a grid effect whose power reaches the target (``inside``) and a smaller one that does not."""
+def _exact_mde(
+    tests: Sequence[WindowTest], inside: float, outside: float, power_target: float, tolerance: float
+) -> float:
+    """Bisect between a grid effect whose power reaches the target (``inside``) and a smaller one that does not,
+    until they are ``tolerance`` apart (at most 30 steps)."""
+    steps = min(30, max(1, int(np.ceil(np.log2(max(abs(inside - outside), tolerance) / tolerance)))))
     for _ in range(steps):
         middle = 0.5 * (inside + outside)
         if _mean_power(tests, np.array([middle]))[0][0] >= power_target - 1e-12:
@@ -265,7 +270,7 @@ def duration_power(
     fixed_effects: bool = True,
     ridge_lambda: float | None = None,
     cost_per_kpi: float | None = None,
-    exact_steps: int = 7,
+    exact_tolerance: float = 1e-4,
     progress: Callable[[float], None] | None = None,
 ) -> DurationPower:
     """Simulated power of a design for one test length (see the module docstring).
@@ -278,8 +283,15 @@ def duration_power(
     b = np.asarray(donors, dtype=np.float64)
     grid = np.asarray(effects, dtype=np.float64)
     n_periods = y_markets.shape[1]
-    if duration < 1 or lookback_windows < 1 or n_periods - duration - lookback_windows + 1 < 2:
-        raise InvalidProblem("durations", f"{duration} days leave fewer than 2 days of history before the windows")
+    if duration < 1 or lookback_windows < 1:
+        raise InvalidProblem("durations", "must be at least 1 day, with at least 1 lookback window")
+    if n_periods - duration - lookback_windows + 1 < max(duration, 2):
+        raise InvalidProblem(
+            "durations",
+            f"{duration} days with {lookback_windows} lookback windows needs at least "
+            f"{2 * duration + lookback_windows - 1} days of history (as many before each window as in it); "
+            f"the history has {n_periods}",
+        )
     y = y_markets.mean(axis=0)
     tests = []
     for window in range(lookback_windows):
@@ -295,13 +307,13 @@ def duration_power(
     if mde is not None:
         smaller = [e for e in grid.tolist() if 0.0 <= e * np.sign(mde) < abs(mde)]
         nearest = max(smaller, key=abs, default=0.0)
-        mde_exact = _exact_mde(tests, mde, nearest, power_target, exact_steps)
+        mde_exact = _exact_mde(tests, mde, nearest, power_target, exact_tolerance)
     if progress is not None:
         progress(1.0)
     treated_kpi = float(y_markets[:, n_periods - duration :].sum())
     investment = None
     if mde is not None and cost_per_kpi is not None:
-        investment = float(cost_per_kpi * treated_kpi * mde)
+        investment = float(cost_per_kpi * treated_kpi * abs(mde))
     pre_rmse, imbalance, lift_at_zero = pre_period_fit(y, b, duration, fixed_effects, ridge_lambda)
     return DurationPower(
         duration=duration,

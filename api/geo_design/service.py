@@ -154,12 +154,14 @@ def compute_geo_power(request: GeoPowerRequest, panel: DesignPanel, progress: Pr
         else None
     )
     designs: list[DurationDesign] = []
-    for i, duration in enumerate(request.durations):
+    durations = list(dict.fromkeys(request.durations))  # a repeated duration or effect is asked once
+    effects = list(dict.fromkeys(request.effect_sizes))
+    for i, duration in enumerate(durations):
         power = duration_power(
             treated,
             donors,
             duration,
-            request.effect_sizes,
+            effects,
             lookback_windows=request.lookback_windows,
             alpha=request.alpha,
             side=request.side,
@@ -171,10 +173,10 @@ def compute_geo_power(request: GeoPowerRequest, panel: DesignPanel, progress: Pr
         backtest = _design_backtest(panel, rows, power, request.alpha, request.side, request.fixed_effects, ridge)
         designs.append(_duration_design(power, backtest))
         if progress is not None:
-            progress((i + 1) / len(request.durations))
+            progress((i + 1) / len(durations))
     total = float(data.sum())
     share = float(treated.sum() / total) if total > 0.0 else 0.0
-    warnings = design_warnings(len(panel.geos), len(panel.dates), request.durations, share)
+    warnings = design_warnings(len(panel.geos), len(panel.dates), durations, share)
     for design in designs:
         if design.backtest is not None:
             warnings.extend(f"{design.duration} days: {w}" for w in design.backtest.warnings)
@@ -214,9 +216,9 @@ def selection_spec(request: MarketSelectionRequest, panel: DesignPanel) -> Selec
             raise invalid_field("holdout", "min must not exceed max")
         holdout = (request.holdout.min, request.holdout.max)
     return SelectionSpec(
-        treatment_sizes=tuple(request.treatment_sizes),
-        durations=tuple(request.durations),
-        effects=tuple(request.effect_sizes),
+        treatment_sizes=tuple(dict.fromkeys(request.treatment_sizes)),
+        durations=tuple(dict.fromkeys(request.durations)),
+        effects=tuple(dict.fromkeys(request.effect_sizes)),
         lookback_windows=request.lookback_windows,
         alpha=request.alpha,
         power_target=request.power_target,

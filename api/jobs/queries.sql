@@ -8,7 +8,9 @@ FROM jobs WHERE id = $1;
 
 -- name: start_attempt
 -- A worker takes the job (again, when the worker before it died): one more attempt, unless it has ended.
-UPDATE jobs SET status = 'running', attempts = attempts + 1, heartbeat_at = clock_timestamp()
+-- A job already fanned out runs as its parts: taking it again is no new attempt.
+UPDATE jobs SET status = 'running', heartbeat_at = clock_timestamp(),
+       attempts = attempts + CASE WHEN parts_total IS NULL THEN 1 ELSE 0 END
 WHERE id = $1 AND status IN ('queued', 'running')
 RETURNING kind, payload, attempts, parts_total, reduce_task;
 
@@ -55,8 +57,12 @@ UPDATE jobs SET parts_done = parts_done + 1,
 WHERE id = $1 AND status = 'running'
 RETURNING parts_done, parts_total;
 
--- name: select_parent
-SELECT status, payload, parts_total, parts_done, reduce_task FROM jobs WHERE id = $1;
+-- name: claim_reduce
+-- Every part done and nobody reducing (or the one who was stopped heartbeating for $2): this caller reduces.
+UPDATE jobs SET reduce_claimed_at = clock_timestamp(), heartbeat_at = clock_timestamp()
+WHERE id = $1 AND status = 'running' AND parts_total IS NOT NULL AND parts_done >= parts_total
+  AND (reduce_claimed_at IS NULL OR heartbeat_at < clock_timestamp() - $2::interval)
+RETURNING payload, reduce_task;
 
 -- name: select_part_results
 SELECT result FROM job_parts WHERE job_id = $1 AND status = 'done' ORDER BY part_index;

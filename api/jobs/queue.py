@@ -88,9 +88,10 @@ async def enqueue_parts(
     async with queue_pool.acquire() as connection, connection.transaction():
         await JobRepository(connection).set_parts(job_id, task, payloads, reduce_task)
         count = len(payloads)
-        await queue_queries(connection).enqueue(
-            [PART_ENTRYPOINT] * count, [part_payload(job_id, i) for i in range(count)], [0] * count
-        )
+        if count:
+            await queue_queries(connection).enqueue(
+                [PART_ENTRYPOINT] * count, [part_payload(job_id, i) for i in range(count)], [0] * count
+            )
 
 
 async def get_job(connection: Connection, job_id: uuid.UUID) -> Job | None:

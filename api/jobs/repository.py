@@ -69,8 +69,9 @@ class JobRepository:
         row: Row | None = await self.connection.fetchrow(QUERIES["count_part_done"], job_id)
         return row
 
-    async def parent(self, job_id: UUID) -> Row | None:
-        row: Row | None = await self.connection.fetchrow(QUERIES["select_parent"], job_id)
+    async def claim_reduce(self, job_id: UUID, silence: timedelta) -> Row | None:
+        """The job's payload and reduce task when this caller is the one to reduce it now, else ``None``."""
+        row: Row | None = await self.connection.fetchrow(QUERIES["claim_reduce"], job_id, silence)
         return row
 
     async def part_results(self, job_id: UUID) -> list[bytes]:

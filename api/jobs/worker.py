@@ -46,12 +46,20 @@ class Worker:
     """Runs the registered tasks of the jobs and parts a queue manager hands it."""
 
     def __init__(
-        self, pool: asyncpg.Pool, queue_pool: asyncpg.Pool, registry: TaskRegistry, *, max_attempts: int, slots: int
+        self,
+        pool: asyncpg.Pool,
+        queue_pool: asyncpg.Pool,
+        registry: TaskRegistry,
+        *,
+        max_attempts: int,
+        slots: int,
+        silence: timedelta = timedelta(seconds=30),
     ) -> None:
         self.pool = pool
         self.queue_pool = queue_pool
         self.registry = registry
         self.max_attempts = max_attempts
+        self.silence = silence
         self._slots = asyncio.Semaphore(max(slots, 1))
 
     def _context(self, job_id: UUID, payload: bytes) -> TaskContext:
@@ -110,7 +118,10 @@ class Worker:
             return
         context = self._context(job_id, bytes(row["payload"] or b""))
         value, error = await self._supervise(job_id, attempt, task(context), context.progress)
-        if isinstance(error, JobCancelled) or isinstance(value, FannedOut):
+        if isinstance(error, JobCancelled):
+            return
+        if isinstance(value, FannedOut):
+            await self._reduce_when_complete(job_id)  # a fan-out into no parts is complete at once
             return
         await self._finish(job_id, attempt, value, error)
 
@@ -144,13 +155,11 @@ class Worker:
             await self._reduce_when_complete(job_id)
 
     async def _reduce_when_complete(self, job_id: UUID) -> None:
-        """Run the job's reduce task once every part is done (any caller may try; one finishes the job)."""
+        """Run the job's reduce task once every part is done: the caller that claims it (one at a time)."""
         async with self.pool.acquire() as connection:
             repository = JobRepository(connection)
-            parent = await repository.parent(job_id)
-            if parent is None or parent["status"] != "running" or parent["parts_total"] is None:
-                return
-            if parent["parts_done"] < parent["parts_total"]:
+            parent = await repository.claim_reduce(job_id, self.silence)
+            if parent is None:
                 return
             results = await repository.part_results(job_id)
         task = self.registry.reducers.get(parent["reduce_task"])
@@ -177,7 +186,12 @@ async def run_worker(settings: Settings, registry: TaskRegistry, stop: asyncio.E
             await apply_migrations(connection, load_migrations())
             await install_queue_schema(connection)
         worker = Worker(
-            pool, queue_pool, registry, max_attempts=settings.job_max_attempts, slots=settings.worker_concurrency
+            pool,
+            queue_pool,
+            registry,
+            max_attempts=settings.job_max_attempts,
+            slots=settings.worker_concurrency,
+            silence=timedelta(seconds=settings.job_heartbeat_timeout_seconds),
         )
         manager = QueueManager(Queries.from_asyncpg_pool(queue_pool))
 

@@ -147,3 +147,29 @@ async def test_each_duration_carries_a_backtest_on_the_history_at_its_mde(client
         assert 0.0 <= backtest["false_positive_rate"] <= 1.0
         assert 0.0 <= backtest["detection_rate"] <= 1.0
         assert backtest["placebo_rmse"] > 0.0
+
+
+async def test_a_test_that_would_eat_the_history_before_it_is_refused(client: Client, dataset_id: str) -> None:
+    """Each window needs as many days before it as it lasts (60 + 60 > 90 days of history)."""
+    response = await power(client, dataset_id, durations=[60])
+    assert response.status_code == 400
+    assert response.json()["invalid_params"][0]["name"] == "durations"
+
+
+async def test_the_investment_of_a_go_dark_design_is_positive(client: Client, dataset_id: str) -> None:
+    body = (await power(client, dataset_id, side="smaller", effect_sizes=[0, -0.05, -0.1], durations=[15])).json()
+    design = body["durations"][0]
+    assert design["mde"] == -0.05
+    assert design["investment"] == pytest.approx(7.5 * design["treated_kpi"] * 0.05)
+
+
+async def test_the_exact_mde_does_not_depend_on_how_coarse_the_grid_is(client: Client, dataset_id: str) -> None:
+    fine = (await power(client, dataset_id, effect_sizes=[0, 0.05], durations=[15])).json()["durations"][0]
+    coarse = (await power(client, dataset_id, effect_sizes=[0, 5.0], durations=[15])).json()["durations"][0]
+    assert coarse["mde_exact"] == pytest.approx(fine["mde_exact"], abs=2e-4)
+
+
+async def test_repeated_durations_and_effects_are_simulated_once(client: Client, dataset_id: str) -> None:
+    body = (await power(client, dataset_id, durations=[15, 15], effect_sizes=[0, 0.05, 0.05])).json()
+    assert [d["duration"] for d in body["durations"]] == [15]
+    assert [p["effect_size"] for p in body["durations"][0]["power_curve"]] == [0, 0.05]

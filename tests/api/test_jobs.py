@@ -315,6 +315,42 @@ async def test_cancelling_a_fanned_out_job_stops_its_parts(
     assert done == 0
 
 
+async def test_a_fan_out_into_no_parts_is_reduced_at_once(
+    client: Client, worker: None, database_url: str, settings: Settings
+) -> None:
+    job_id = await _submit_toy(database_url, settings, "toy_fan_out", msgspec.json.encode(["toy_square", 0]))
+    job = await _finished(client, f"/v1/jobs/{job_id}")
+    assert job["status"] == "succeeded"
+    assert job["result"] == {"total": 0, "pids": []}
+
+
+async def test_parts_delivered_again_after_the_job_ended_change_nothing(
+    client: Client, database_url: str, settings: Settings
+) -> None:
+    from api.database import create_pool
+    from api.jobs.worker import Worker
+    from tests.api.toy_tasks import toy_registry
+
+    job_id = await _submit_toy(database_url, settings, "toy_sum_squares", msgspec.json.encode([1, 2, 3]))
+    pool = await create_pool(database_url, settings)
+    queue_pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+    assert queue_pool is not None
+    try:
+        worker = Worker(pool, queue_pool, toy_registry(), max_attempts=3, slots=1)
+        job = uuid.UUID(job_id)
+        await worker.run_job(job)
+        for index in (0, 1, 2, 0, 2):
+            await worker.run_part(job, index)
+        await worker.run_job(job)  # the parent's queue entry delivered again: no new attempt
+        finished = (await client.get(f"/v1/jobs/{job_id}")).json()
+    finally:
+        await pool.close()
+        await queue_pool.close()
+    assert finished["status"] == "succeeded"
+    assert finished["result"]["total"] == 14
+    assert finished["attempts"] == 1
+
+
 def test_the_202_answer_documents_its_location_header(app: Litestar) -> None:
     operation = app.openapi_schema.to_schema()["paths"]["/v1/experiments/{experiment_id}/results"]["get"]
     assert "Location" in operation["responses"]["202"]["headers"]
