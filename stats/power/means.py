@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Final
 
 import numpy as np
-from scipy import special  # type: ignore[import-untyped,unused-ignore]
+from scipy import special
 
 from stats.errors import InvalidProblem
 from stats.power.inputs import (

@@ -10,7 +10,7 @@ import math
 from typing import TypeVar
 
 import numpy as np
-from scipy import special  # type: ignore[import-untyped,unused-ignore]
+from scipy import special
 
 from stats.errors import InvalidProblem
 from stats.power.inputs import (
