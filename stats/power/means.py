@@ -106,8 +106,11 @@ def power_two_means(
     number, because scipy returns NaN for ``1 − T_{ν,δ}(t*)`` when power is close to 1 (where
     statsmodels then returns NaN too).
 
-    Example (Cohen 1988, ch. 2: d = 0.5, 64 per group, α = 0.05 two-sided):
-    ``power_two_means(0.5, 1.0, 64, 64, 0.05)`` ≈ 0.80.
+    Example (Cohen 1988, ch. 2: d = 0.5, 64 per group, α = 0.05 two-sided → power 0.80)::
+
+        >>> from stats.power import power_two_means
+        >>> round(power_two_means(0.5, 1.0, 64, 64, 0.05), 2)
+        0.8
     """
     check_std_dev(std_dev)
     if not mde_absolute > 0.0:

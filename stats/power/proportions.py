@@ -133,8 +133,12 @@ def sample_size_two_proportions(
     inverts the full two-sided power, so its MDE at this ``n`` is at most the input MDE.
 
     Example (JMP 13.2 documentation, "Two Sample Proportions": 6% vs 8%, α = 0.05 two-sided,
-    power 0.8, equal arms → 2554 per group): ``sample_size_two_proportions(0.06, 0.02, 0.8, 0.05)``
-    → ``(2553.63…, 2553.63…)``, rounded up to 2554 per arm.
+    power 0.8, equal arms → 2554 per group; unrounded 2553.63 per arm)::
+
+        >>> import math
+        >>> from stats.power import sample_size_two_proportions
+        >>> [math.ceil(n) for n in sample_size_two_proportions(0.06, 0.02, 0.8, 0.05)]
+        [2554, 2554]
 
     The answer is at least one unit per arm; when that minimum already reaches the power
     (huge effects) the minimum is returned.
