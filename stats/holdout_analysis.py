@@ -24,7 +24,7 @@ import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Self
+from typing import Final, Self
 
 from stats.arm_statistics import ArmSummary, MetricKind
 from stats.cuped import CupedAdjustment, cuped_adjust
@@ -279,6 +279,9 @@ def _money(
     return incremental, roas, cost, tuple(warnings)
 
 
+_PENDING: Final = Decision(action="investigate", reason="not decided yet")
+
+
 @dataclass(frozen=True)
 class _Evidence:
     """What a decision weighs besides the p-value (which Holm's adjustment may replace)."""
@@ -337,17 +340,7 @@ def _analysis(
             power=power,
         )
     )
-    evidence = _Evidence(
-        kind=common.kind,
-        alpha=alpha,
-        lift=lift,
-        srm=common.srm,
-        data_problems=common.data_problems,
-        mde=mde,
-        minimum_effect=common.minimum_effect,
-        iroas=roas,
-    )
-    return ChannelAnalysis(
+    undecided = ChannelAnalysis(
         kind=common.kind,
         alpha=alpha,
         treatment=common.treatment,
@@ -363,11 +356,13 @@ def _analysis(
         cuped=common.cuped,
         mde=mde,
         minimum_effect=common.minimum_effect,
-        decision=_decide(evidence, lift.p_value),
+        decision=_PENDING,
         warnings=_unique(common.warnings + lift_warnings + money_warnings),
         data_problems=common.data_problems,
         sequential=sequential,
     )
+    # The decision is taken in one place, on the channel's own p-value until Holm's adjustment replaces it.
+    return undecided.with_adjusted_p_value(lift.p_value)
 
 
 def analyze_channel(
