@@ -16,6 +16,7 @@ from stats.power.inputs import (
     SolveFor,
     check_alternative,
     check_holdout_fraction,
+    check_mde,
     check_power,
     check_r_squared,
     check_std_dev,
@@ -211,8 +212,7 @@ def _mde_absolute(problem: HoldoutDesignProblem, baseline: float, is_proportion:
     if relative is None and absolute is None:
         raise InvalidProblem("mde", "is required unless solving for the MDE")
     value = finite(absolute, "mde") if absolute is not None else finite(relative, "mde") * abs(baseline)
-    if not value > 0.0:
-        raise InvalidProblem("mde", "must be positive (its direction is set by 'alternative')")
+    check_mde(value)
     if is_proportion:
         treatment_rate(baseline, value, problem.alternative)
     return value

@@ -98,11 +98,15 @@ def treatment_rate(baseline: float, mde_absolute: float, alternative: str) -> fl
     return p1
 
 
+def check_mde(mde_absolute: float) -> None:
+    if not mde_absolute > 0.0:
+        raise InvalidProblem("mde", "must be positive (its direction is set by 'alternative')")
+
+
 def check_proportion_inputs(baseline: float, mde_absolute: float, alternative: str) -> float:
     if not 0.0 < baseline < 1.0:
         raise InvalidProblem("metric.baseline", "a conversion rate must be strictly between 0 and 1")
-    if not mde_absolute > 0.0:
-        raise InvalidProblem("mde", "must be positive (its direction is set by 'alternative')")
+    check_mde(mde_absolute)
     check_alternative(alternative)
     return treatment_rate(baseline, mde_absolute, alternative)
 

@@ -23,6 +23,7 @@ from stats.power.inputs import (
     check_alternative,
     check_arms,
     check_holdout_fraction,
+    check_mde,
     check_power,
     check_r_squared,
     check_std_dev,
@@ -113,8 +114,7 @@ def power_two_means(
         0.8
     """
     check_std_dev(std_dev)
-    if not mde_absolute > 0.0:
-        raise InvalidProblem("mde", "must be positive (its direction is set by 'alternative')")
+    check_mde(mde_absolute)
     check_alternative(alternative)
     check_alpha(alpha)
     check_r_squared(r_squared)
@@ -145,8 +145,7 @@ def sample_size_two_means(
     least two units; when that minimum already reaches the power it is returned.
     """
     check_std_dev(std_dev)
-    if not mde_absolute > 0.0:
-        raise InvalidProblem("mde", "must be positive (its direction is set by 'alternative')")
+    check_mde(mde_absolute)
     check_alternative(alternative)
     check_alpha(alpha)
     check_power(power, alpha)
