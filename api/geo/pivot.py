@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import date
+from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -12,8 +14,11 @@ from api.geo.repository import Row
 from stats.panel_quality import pivot_long_to_panel
 
 
-def pivot_rows(rows: Sequence[Row], geos: Sequence[str], dates: Sequence[date]) -> NDArray[np.float64]:
-    """KPI per market (rows, in ``geos`` order) and date (columns, in ``dates`` order), NaN where no row gives one.
+def pivot_rows(
+    rows: Sequence[Row], geos: Sequence[str], dates: Sequence[date], column: Literal["kpi", "spend"] = "kpi"
+) -> NDArray[np.float64]:
+    """``column`` per market (rows, in ``geos`` order) and date (columns, in ``dates`` order), NaN where no
+    row gives one (or gives NULL, as spend may be).
 
     Rows on a date outside ``dates`` are left out (the gap between an experiment's periods); every
     row's market must be in ``geos``. The pivot itself is :func:`stats.panel_quality.pivot_long_to_panel`.
@@ -24,7 +29,7 @@ def pivot_rows(rows: Sequence[Row], geos: Sequence[str], dates: Sequence[date]) 
     return pivot_long_to_panel(
         np.fromiter((geo_index[r["geo"]] for r in kept), dtype=np.int64, count=len(kept)),
         np.fromiter((date_index[r["date"]] for r in kept), dtype=np.int64, count=len(kept)),
-        np.fromiter((r["kpi"] for r in kept), dtype=np.float64, count=len(kept)),
+        np.fromiter((math.nan if r[column] is None else r[column] for r in kept), dtype=np.float64, count=len(kept)),
         len(geos),
         len(dates),
     )
