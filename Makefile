@@ -18,8 +18,9 @@ $(STAMP): pyproject.toml | $(BIN)/python
 serve: $(STAMP)
 	$(BIN)/counterfact serve --host $${HOST:-127.0.0.1} --port $${PORT:-8000}
 
+# PYTEST_ARGS adds options, e.g. the coverage report .ci/run asks for.
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check api stats tests $(wildcard bench)

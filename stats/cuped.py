@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
-from scipy import special  # type: ignore[import-untyped,unused-ignore]
+from scipy import special
 
 from stats.arm_statistics import ArmSummary, FloatArray, sample_covariance_arrays, sample_variance_arrays
 from stats.errors import InvalidProblem

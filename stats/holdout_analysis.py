@@ -1,6 +1,8 @@
 """One channel of a holdout test, analysed end to end from its two arms' sufficient statistics.
 
 :func:`analyze_channel` (fixed horizon) and :func:`analyze_sequential_channel` (always valid, mSPRT)
+compute their lift each its own way and share everything else (one body, one result type,
+:class:`ChannelAnalysis`, whose ``sequential`` part is set only by the sequential analysis). They
 combine the single-purpose modules:
 
 * arm means and standard errors (:mod:`stats.arm_statistics`); CUPED (:mod:`stats.cuped`) applies
@@ -22,7 +24,7 @@ import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, Self, TypeVar
+from typing import Final, Self
 
 from stats.arm_statistics import ArmSummary, MetricKind
 from stats.cuped import CupedAdjustment, cuped_adjust
@@ -75,68 +77,34 @@ class MinimumDetectableEffect:
 
 
 @dataclass(frozen=True)
-class ChannelAnalysis:
-    """Fixed-horizon analysis of one channel; ``p_value`` is the absolute-lift p-value."""
+class SequentialLooks:
+    """The always-valid figures of a sequential analysis.
 
-    kind: MetricKind
-    alpha: float
-    treatment: ArmResult
-    holdout: ArmResult
-    absolute_lift: AbsoluteLift
-    relative_lift: RelativeLift
-    p_value: float | None
-    p_value_adjusted: float | None
-    incremental: ScaledEstimate
-    iroas: ScaledEstimate | None
-    cost_per_incremental: CostPerIncremental | None
-    srm: SrmResult | None
-    cuped: CupedAdjustment | None
-    mde: MinimumDetectableEffect
-    minimum_effect: float | None
-    decision: Decision
-    warnings: tuple[str, ...]
-    data_problems: tuple[str, ...]
+    ``combined`` holds the confidence-sequence bounds and always-valid p-value combined over the looks
+    so far (running intersection and minimum); ``this_look`` the same figures from this look alone,
+    which the caller stores to combine at later looks.
+    """
 
-    @property
-    def srm_p_value(self) -> float | None:
-        """The sample-ratio-mismatch p-value, None when no holdout fraction was given."""
-        return None if self.srm is None else self.srm.p_value
-
-    def with_adjusted_p_value(self, p_value_adjusted: float | None) -> Self:
-        """This analysis with a multiplicity-adjusted p-value and the decision re-taken on it."""
-        decision = _decide(
-            self.kind,
-            self.alpha,
-            self.absolute_lift.estimate,
-            self.absolute_lift.ci_low,
-            self.absolute_lift.ci_high,
-            p_value_adjusted,
-            self.srm,
-            self.data_problems,
-            self.mde.absolute,
-            self.mde.relative,
-            self.minimum_effect,
-            self.iroas,
-        )
-        return dataclasses.replace(self, p_value_adjusted=p_value_adjusted, decision=decision)
+    combined: SequentialLift
+    this_look: SequentialLift
 
 
 @dataclass(frozen=True)
-class SequentialChannelAnalysis:
-    """Always-valid analysis of one channel at one look.
+class ChannelAnalysis:
+    """Analysis of one channel, fixed-horizon or sequential; ``p_value`` is the absolute-lift p-value.
 
-    ``lift`` holds the confidence-sequence bounds and always-valid p-value combined over the looks so
-    far (running intersection and minimum); ``this_look`` the same figures from this look alone, which
-    the caller stores to combine at later looks. ``detectable_effect``
-    is the lift the sequence would detect now with 80% power (half-width + z_power·SE).
+    For a sequential analysis ``absolute_lift`` carries the always-valid bounds and p-value combined
+    over the looks so far, ``relative_lift`` is None (the confidence sequence is for the absolute
+    lift), ``mde`` is the lift the sequence would detect now with the given power (half-width +
+    z_power·SE; None when there are no bounds) and ``sequential`` holds the looks' figures.
     """
 
     kind: MetricKind
     alpha: float
     treatment: ArmResult
     holdout: ArmResult
-    lift: SequentialLift
-    this_look: SequentialLift
+    absolute_lift: AbsoluteLift
+    relative_lift: RelativeLift | None
     p_value: float | None
     p_value_adjusted: float | None
     incremental: ScaledEstimate
@@ -144,11 +112,12 @@ class SequentialChannelAnalysis:
     cost_per_incremental: CostPerIncremental | None
     srm: SrmResult | None
     cuped: CupedAdjustment | None
-    detectable_effect: MinimumDetectableEffect | None
+    mde: MinimumDetectableEffect | None
     minimum_effect: float | None
     decision: Decision
     warnings: tuple[str, ...]
     data_problems: tuple[str, ...]
+    sequential: SequentialLooks | None = None
 
     @property
     def srm_p_value(self) -> float | None:
@@ -157,35 +126,22 @@ class SequentialChannelAnalysis:
 
     def with_adjusted_p_value(self, p_value_adjusted: float | None) -> Self:
         """This analysis with a multiplicity-adjusted p-value and the decision re-taken on it."""
-        mde = self.detectable_effect
-        decision = _decide(
-            self.kind,
-            self.alpha,
-            self.lift.estimate,
-            self.lift.ci_low,
-            self.lift.ci_high,
-            p_value_adjusted,
-            self.srm,
-            self.data_problems,
-            None if mde is None else mde.absolute,
-            None if mde is None else mde.relative,
-            self.minimum_effect,
-            self.iroas,
+        evidence = _Evidence(
+            kind=self.kind,
+            alpha=self.alpha,
+            lift=self.absolute_lift,
+            srm=self.srm,
+            data_problems=self.data_problems,
+            mde=self.mde,
+            minimum_effect=self.minimum_effect,
+            iroas=self.iroas,
         )
-        return dataclasses.replace(self, p_value_adjusted=p_value_adjusted, decision=decision)
+        return dataclasses.replace(
+            self, p_value_adjusted=p_value_adjusted, decision=_decide(evidence, p_value_adjusted)
+        )
 
 
-class _Adjustable(Protocol):
-    @property
-    def p_value(self) -> float | None: ...
-
-    def with_adjusted_p_value(self, p_value_adjusted: float | None) -> Self: ...
-
-
-AnalysisT = TypeVar("AnalysisT", bound=_Adjustable)
-
-
-def apply_holm(analyses: Sequence[AnalysisT]) -> list[AnalysisT]:
+def apply_holm(analyses: Sequence[ChannelAnalysis]) -> list[ChannelAnalysis]:
     """Holm-adjust the channels' p-values together and re-take each decision on its adjusted p-value.
 
     A channel whose p-value is None (no test possible) stays None and does not count in the family.
@@ -211,6 +167,8 @@ class _Common:
     holdout_std_error: float
     srm: SrmResult | None
     minimum_effect: float | None
+    spend: float | None
+    value_per_conversion: float | None
     warnings: tuple[str, ...]
     data_problems: tuple[str, ...]
 
@@ -292,6 +250,8 @@ def _common(
         holdout_std_error=h_se,
         srm=srm,
         minimum_effect=minimum_effect,
+        spend=spend,
+        value_per_conversion=value_per_conversion,
         warnings=tuple(warnings),
         data_problems=tuple(problems),
     )
@@ -319,36 +279,90 @@ def _money(
     return incremental, roas, cost, tuple(warnings)
 
 
-def _decide(
-    kind: MetricKind,
-    alpha: float,
-    estimate: float,
-    ci_low: float | None,
-    ci_high: float | None,
-    p_value: float | None,
-    srm: SrmResult | None,
-    data_problems: Sequence[str],
-    mde: float | None,
-    mde_relative: float | None,
-    minimum_effect: float | None,
-    roas: ScaledEstimate | None,
-) -> Decision:
+_PENDING: Final = Decision(action="investigate", reason="not decided yet")
+
+
+@dataclass(frozen=True)
+class _Evidence:
+    """What a decision weighs besides the p-value (which Holm's adjustment may replace)."""
+
+    kind: MetricKind
+    alpha: float
+    lift: AbsoluteLift
+    srm: SrmResult | None
+    data_problems: tuple[str, ...]
+    mde: MinimumDetectableEffect | None
+    minimum_effect: float | None
+    iroas: ScaledEstimate | None
+
+
+def _decide(evidence: _Evidence, p_value: float | None) -> Decision:
+    srm, mde, roas = evidence.srm, evidence.mde, evidence.iroas
     return decide(
-        kind=kind,
-        alpha=alpha,
-        estimate=estimate,
-        ci_low=ci_low,
-        ci_high=ci_high,
+        kind=evidence.kind,
+        alpha=evidence.alpha,
+        estimate=evidence.lift.estimate,
+        ci_low=evidence.lift.ci_low,
+        ci_high=evidence.lift.ci_high,
         p_value=p_value,
         srm_flagged=srm is not None and srm.flagged,
         srm_p_value=None if srm is None else srm.p_value,
-        data_problems=data_problems,
-        mde=mde,
-        mde_relative=mde_relative,
-        minimum_effect=minimum_effect,
+        data_problems=evidence.data_problems,
+        mde=None if mde is None else mde.absolute,
+        mde_relative=None if mde is None else mde.relative,
+        minimum_effect=evidence.minimum_effect,
         iroas_ci_low=None if roas is None else roas.ci_low,
         iroas_ci_high=None if roas is None else roas.ci_high,
     )
+
+
+def _analysis(
+    common: _Common,
+    *,
+    alpha: float,
+    power: float,
+    lift: AbsoluteLift,
+    relative: RelativeLift | None,
+    mde_absolute: float | None,
+    sequential: SequentialLooks | None,
+    lift_warnings: tuple[str, ...],
+) -> ChannelAnalysis:
+    """What both analyses do once they have their lift: money figures, MDE, decision, the result."""
+    incremental, roas, cost, money_warnings = _money(
+        common.kind, lift, common.treatment.units, common.spend, common.value_per_conversion
+    )
+    mde = (
+        None
+        if mde_absolute is None
+        else MinimumDetectableEffect(
+            absolute=mde_absolute,
+            relative=mde_absolute / common.holdout_mean if common.holdout_mean > 0.0 else None,
+            power=power,
+        )
+    )
+    undecided = ChannelAnalysis(
+        kind=common.kind,
+        alpha=alpha,
+        treatment=common.treatment,
+        holdout=common.holdout,
+        absolute_lift=lift,
+        relative_lift=relative,
+        p_value=lift.p_value,
+        p_value_adjusted=lift.p_value,
+        incremental=incremental,
+        iroas=roas,
+        cost_per_incremental=cost,
+        srm=common.srm,
+        cuped=common.cuped,
+        mde=mde,
+        minimum_effect=common.minimum_effect,
+        decision=_PENDING,
+        warnings=_unique(common.warnings + lift_warnings + money_warnings),
+        data_problems=common.data_problems,
+        sequential=sequential,
+    )
+    # The decision is taken in one place, on the channel's own p-value until Holm's adjustment replaces it.
+    return undecided.with_adjusted_p_value(lift.p_value)
 
 
 def analyze_channel(
@@ -393,48 +407,15 @@ def analyze_channel(
         common.holdout_std_error,
         alpha=alpha,
     )
-    incremental, roas, cost, money_warnings = _money(
-        common.kind, absolute, treatment.units, spend, value_per_conversion
-    )
-    mde_absolute = minimum_detectable_effect(absolute.std_error, alpha=alpha, power=power)
-    mde = MinimumDetectableEffect(
-        absolute=mde_absolute,
-        relative=mde_absolute / common.holdout_mean if common.holdout_mean > 0.0 else None,
-        power=power,
-    )
-    decision = _decide(
-        common.kind,
-        alpha,
-        absolute.estimate,
-        absolute.ci_low,
-        absolute.ci_high,
-        absolute.p_value,
-        common.srm,
-        common.data_problems,
-        mde.absolute,
-        mde.relative,
-        common.minimum_effect,
-        roas,
-    )
-    return ChannelAnalysis(
-        kind=common.kind,
+    return _analysis(
+        common,
         alpha=alpha,
-        treatment=common.treatment,
-        holdout=common.holdout,
-        absolute_lift=absolute,
-        relative_lift=relative,
-        p_value=absolute.p_value,
-        p_value_adjusted=absolute.p_value,
-        incremental=incremental,
-        iroas=roas,
-        cost_per_incremental=cost,
-        srm=common.srm,
-        cuped=common.cuped,
-        mde=mde,
-        minimum_effect=common.minimum_effect,
-        decision=decision,
-        warnings=_unique(common.warnings + absolute.warnings + relative.warnings + money_warnings),
-        data_problems=common.data_problems,
+        power=power,
+        lift=absolute,
+        relative=relative,
+        mde_absolute=minimum_detectable_effect(absolute.std_error, alpha=alpha, power=power),
+        sequential=None,
+        lift_warnings=absolute.warnings + relative.warnings,
     )
 
 
@@ -450,13 +431,13 @@ def analyze_sequential_channel(
     minimum_relative_lift: float | None = None,
     power: float = 0.8,
     earlier_looks: Sequence[EarlierLook] = (),
-) -> SequentialChannelAnalysis:
+) -> ChannelAnalysis:
     """Always-valid analysis of one channel at one look (mSPRT, :mod:`stats.sequential`).
 
     ``mixing_variance`` is τ², fixed before the test and the same at every look (see
     :func:`stats.sequential.mixing_variance_for_horizon`). ``earlier_looks`` (same α and τ²) are
     combined with this one by :func:`stats.sequential.combine_looks`: the lift's bounds are the running
-    intersection and its p-value the running minimum; ``this_look`` keeps this look's own figures.
+    intersection and its p-value the running minimum; ``sequential.this_look`` keeps this look's own figures.
     Other arguments as :func:`analyze_channel`. No relative lift is reported: the confidence sequence is
     for the absolute lift.
     """
@@ -483,52 +464,20 @@ def analyze_sequential_channel(
         p_value=lift.p_value,
         z_statistic=None,
     )
-    incremental, roas, cost, money_warnings = _money(
-        common.kind, as_absolute, treatment.units, spend, value_per_conversion
+    detectable = (
+        None
+        if this_look.ci_high is None
+        else sequential_detectable_effect(this_look.std_error, this_look.ci_high - this_look.estimate, power=power)
     )
-    detectable: MinimumDetectableEffect | None = None
-    if this_look.ci_high is not None:
-        absolute = sequential_detectable_effect(
-            this_look.std_error, this_look.ci_high - this_look.estimate, power=power
-        )
-        detectable = MinimumDetectableEffect(
-            absolute=absolute,
-            relative=absolute / common.holdout_mean if common.holdout_mean > 0.0 else None,
-            power=power,
-        )
-    decision = _decide(
-        common.kind,
-        alpha,
-        lift.estimate,
-        lift.ci_low,
-        lift.ci_high,
-        lift.p_value,
-        common.srm,
-        common.data_problems,
-        None if detectable is None else detectable.absolute,
-        None if detectable is None else detectable.relative,
-        common.minimum_effect,
-        roas,
-    )
-    return SequentialChannelAnalysis(
-        kind=common.kind,
+    return _analysis(
+        common,
         alpha=alpha,
-        treatment=common.treatment,
-        holdout=common.holdout,
-        lift=lift,
-        this_look=this_look,
-        p_value=lift.p_value,
-        p_value_adjusted=lift.p_value,
-        incremental=incremental,
-        iroas=roas,
-        cost_per_incremental=cost,
-        srm=common.srm,
-        cuped=common.cuped,
-        detectable_effect=detectable,
-        minimum_effect=common.minimum_effect,
-        decision=decision,
-        warnings=_unique(common.warnings + lift.warnings + money_warnings),
-        data_problems=common.data_problems,
+        power=power,
+        lift=as_absolute,
+        relative=None,
+        mde_absolute=detectable,
+        sequential=SequentialLooks(combined=lift, this_look=this_look),
+        lift_warnings=lift.warnings,
     )
 
 

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
-from scipy import special  # type: ignore[import-untyped,unused-ignore]
+from scipy import special
 
 from stats.arm_statistics import ArmSummary, FloatArray
 from stats.errors import InvalidProblem

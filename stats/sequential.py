@@ -42,7 +42,7 @@ from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 import numpy as np
-from scipy import special  # type: ignore[import-untyped,unused-ignore]
+from scipy import special
 
 from stats.arm_statistics import FloatArray
 from stats.errors import InvalidProblem

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from numbers import Integral, Real
 
-from scipy import special  # type: ignore[import-untyped,unused-ignore]
+from scipy import special
 
 from stats.errors import InvalidProblem
 

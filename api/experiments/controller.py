@@ -102,7 +102,7 @@ class ExperimentController(Controller):
         status_code=HTTP_201_CREATED,
         responses={
             HTTP_200_OK: ResponseSpec(
-                data_container=Experiment,  # type: ignore[arg-type]
+                data_container=Experiment,
                 generate_examples=False,
                 description="A retry with an `Idempotency-Key` already used: the experiment created first.",
             ),

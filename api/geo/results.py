@@ -24,6 +24,7 @@ from scipy import stats as scipy_stats
 
 from api.database import Connection
 from api.errors import Conflict, InvalidInput, invalid_field
+from api.geo.pivot import pivot_rows
 from api.geo.repository import GeoRepository, Row
 from api.geo.schemas import Estimate, GeoLiftInterval, GeoMethod, GeoResults, GeoSeriesPoint
 from stats.geo_lift import GeoLiftEstimate, estimate_geo_lift
@@ -118,16 +119,8 @@ def _pivot(rows: list[Row], geos: list[str], pre: tuple[date, date], test: tuple
         raise Conflict("The dataset does not cover the experiment's periods: " + "; ".join(missing))
     # Only the dates of the two periods are analysed (a gap between them is skipped).
     axis = pre_dates + test_dates
-    column = {d: j for j, d in enumerate(axis)}
-    row_of = {g: i for i, g in enumerate(geos)}
-    panel = np.full((len(geos), len(axis)), np.nan)
-    spend = np.full((len(geos), len(axis)), np.nan)
-    for r in rows:
-        j = column.get(r["date"])
-        if j is not None:
-            panel[row_of[r["geo"]], j] = r["kpi"]
-            if r["spend"] is not None:
-                spend[row_of[r["geo"]], j] = r["spend"]
+    panel = pivot_rows(rows, geos, axis)
+    spend = pivot_rows(rows, geos, axis, "spend")
     if np.isnan(panel).any():
         gi, dj = np.nonzero(np.isnan(panel))
         listed = ", ".join(f"{geos[g]} on {axis[d]}" for g, d in zip(gi[:LISTED_GAPS], dj[:LISTED_GAPS], strict=True))

@@ -40,7 +40,7 @@ from api.geo.schemas import (
     Outlier,
     ZeroRun,
 )
-from stats.panel_quality import PanelQuality, assess_panel
+from stats.panel_quality import PanelQuality, assess_panel, pivot_long_to_panel
 
 REQUIRED_COLUMNS = ("date", "geo", "kpi")
 OPTIONAL_COLUMNS = ("spend",)
@@ -420,10 +420,9 @@ def check_panel(long: LongPanel) -> CheckedPanel:
     sorted_geos = sorted(long.geos)
     position = {g: i for i, g in enumerate(sorted_geos)}
     remap = np.array([position[g] for g in long.geos], dtype=np.int64)
-    panel = np.full(len(sorted_geos) * date_count, np.nan)
-    panel[remap[long.codes] * date_count + date_index] = long.kpi
+    panel = pivot_long_to_panel(remap[long.codes], date_index, long.kpi, len(sorted_geos), date_count)
     axis = np.datetime64(first, "D") + np.arange(date_count) * step
-    assessed = assess_panel(panel.reshape(len(sorted_geos), date_count), sorted_geos, axis)
+    assessed = assess_panel(panel, sorted_geos, axis)
     return CheckedPanel(
         long=long,
         geos=sorted_geos,

@@ -18,9 +18,9 @@ from numpy.typing import NDArray
 
 from api.database import Connection
 from api.errors import Conflict, NotFound, invalid_field
+from api.geo.pivot import pivot_rows
 from api.geo.repository import GeoRepository, Row
 from api.geo_design.schemas import HistoryPeriod
-from stats.panel_quality import pivot_long_to_panel
 
 FloatArray = NDArray[np.float64]
 LISTED_GAPS = 5
@@ -83,15 +83,7 @@ async def load_design_panel(connection: Connection, dataset_id: UUID, history: H
 
 def _pivot(dataset_id: UUID, rows: list[Row], geos: list[str]) -> DesignPanel:
     dates = sorted({r["date"] for r in rows})
-    geo_index = {g: i for i, g in enumerate(geos)}
-    date_index = {d: j for j, d in enumerate(dates)}
-    panel = pivot_long_to_panel(
-        np.fromiter((geo_index[r["geo"]] for r in rows), dtype=np.int64, count=len(rows)),
-        np.fromiter((date_index[r["date"]] for r in rows), dtype=np.int64, count=len(rows)),
-        np.fromiter((r["kpi"] for r in rows), dtype=np.float64, count=len(rows)),
-        len(geos),
-        len(dates),
-    )
+    panel = pivot_rows(rows, geos, dates)
     if np.isnan(panel).any():
         gi, dj = np.nonzero(np.isnan(panel))
         listed = ", ".join(f"{geos[g]} on {dates[d]}" for g, d in zip(gi[:LISTED_GAPS], dj[:LISTED_GAPS], strict=True))

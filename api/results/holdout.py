@@ -28,8 +28,6 @@ from stats.arm_statistics import ArmSummary
 from stats.errors import InvalidProblem
 from stats.holdout_analysis import (
     ChannelAnalysis,
-    MinimumDetectableEffect,
-    SequentialChannelAnalysis,
     analyze_channel,
     analyze_sequential_channel,
     apply_holm,
@@ -82,30 +80,29 @@ def _arm_figures(arm: Any, kind: str) -> ArmFigures:
     )
 
 
-def _channel_result(
-    name: str, analysis: ChannelAnalysis | SequentialChannelAnalysis, notes: list[str]
-) -> ChannelResult:
+def _channel_result(name: str, analysis: ChannelAnalysis, notes: list[str]) -> ChannelResult:
     kind = analysis.kind
     cuped = analysis.cuped
-    if isinstance(analysis, ChannelAnalysis):
-        absolute = analysis.absolute_lift
-        relative = analysis.relative_lift
+    absolute = analysis.absolute_lift
+    relative = analysis.relative_lift
+    if relative is None:  # sequential: the confidence sequence is for the absolute lift only
+        lift = Lift(
+            absolute=Interval(absolute.estimate, absolute.ci_low, absolute.ci_high),
+            relative=Interval(None, None, None),
+        )
+    else:
         fieller = relative.fieller
         lift = Lift(
             absolute=Interval(absolute.estimate, absolute.ci_low, absolute.ci_high),
             relative=Interval(relative.estimate, relative.ci_low, relative.ci_high),
             relative_fieller=None if fieller is None else Interval(relative.estimate, fieller.ci_low, fieller.ci_high),
         )
-        mde: MinimumDetectableEffect | None = analysis.mde
+    if analysis.sequential is None:
         method = FIXED_METHOD[kind]
     else:
-        sequential = analysis.lift
-        lift = Lift(
-            absolute=Interval(sequential.estimate, sequential.ci_low, sequential.ci_high),
-            relative=Interval(None, None, None),
-        )
-        mde = analysis.detectable_effect
-        method = f"{SEQUENTIAL_METHOD} ({sequential.looks} look{'s' if sequential.looks > 1 else ''} so far)"
+        looks = analysis.sequential.combined.looks
+        method = f"{SEQUENTIAL_METHOD} ({looks} look{'s' if looks > 1 else ''} so far)"
+    mde = analysis.mde
     if cuped is not None:
         method += "; CUPED (Deng, Xu, Kohavi, Walker 2013) with θ from the pooled arms"
     return ChannelResult(
@@ -317,7 +314,7 @@ async def holdout_results(
         channels, coverage = await _from_outcomes(connection, experiment_id, kind)
     else:
         channels = await _from_observations(connection, experiment_id)
-    analyses: list[ChannelAnalysis | SequentialChannelAnalysis] = []
+    analyses: list[ChannelAnalysis] = []
     for channel, data in channels.items():
         arms = data.arms
         source = "outcomes" if coverage else "observations"
@@ -359,7 +356,8 @@ async def holdout_results(
                         **common,
                     )
                 )
-                look = sequential_analysis.this_look
+                assert sequential_analysis.sequential is not None
+                look = sequential_analysis.sequential.this_look
                 await connection.execute(
                     QUERIES["record_look"],
                     experiment_id,
@@ -384,7 +382,7 @@ def _assemble(
     sequential: bool,
     coverage: OutcomeCoverage | None,
     channels: dict[str, _ChannelData],
-    analyses: list[ChannelAnalysis | SequentialChannelAnalysis],
+    analyses: list[ChannelAnalysis],
 ) -> HoldoutResults:
     """Holm's adjustment across channels, then the response with its chart."""
     adjusted = apply_holm(analyses)

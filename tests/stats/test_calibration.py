@@ -255,7 +255,7 @@ def test_sequential_proportions_cover_at_every_daily_look() -> None:
     seq = analyze_sequential_channel(t, h, mixing_variance=mixing_variance_for_horizon(final))
     tau2 = mixing_variance_for_horizon(final)
     half = mixture_sprt_arrays(estimates[0, 4:5], variances[0, 4:5], tau2, ALPHA).half_width[0]
-    assert seq.lift.ci_high == pytest.approx(estimates[0, 4] + half, rel=1e-12)
+    assert seq.absolute_lift.ci_high == pytest.approx(estimates[0, 4] + half, rel=1e-12)
 
 
 def test_sequential_means_cover_at_every_daily_look() -> None:

@@ -111,14 +111,14 @@ def test_sequential_channel_analysis() -> None:
     fixed = analyze_channel(t, h, spend=5_000.0, value_per_conversion=40.0)
     tau2 = mixing_variance_for_horizon(fixed.absolute_lift.std_error**2)
     seq = analyze_sequential_channel(t, h, mixing_variance=tau2, spend=5_000.0, value_per_conversion=40.0)
-    assert seq.lift.estimate == pytest.approx(fixed.absolute_lift.estimate)
-    assert seq.lift.std_error == pytest.approx(fixed.absolute_lift.std_error)
-    assert seq.lift.ci_low is not None and fixed.absolute_lift.ci_low is not None
-    assert seq.lift.ci_low < fixed.absolute_lift.ci_low  # the price of peeking
+    assert seq.absolute_lift.estimate == pytest.approx(fixed.absolute_lift.estimate)
+    assert seq.absolute_lift.std_error == pytest.approx(fixed.absolute_lift.std_error)
+    assert seq.absolute_lift.ci_low is not None and fixed.absolute_lift.ci_low is not None
+    assert seq.absolute_lift.ci_low < fixed.absolute_lift.ci_low  # the price of peeking
     assert seq.p_value is not None and fixed.p_value is not None and seq.p_value > fixed.p_value
-    assert seq.incremental.ci_low == pytest.approx(seq.lift.ci_low * 90_000)
-    assert seq.iroas is not None and seq.iroas.ci_low == pytest.approx(seq.lift.ci_low * 90_000 * 40 / 5_000)
-    assert seq.detectable_effect is not None and seq.detectable_effect.absolute > fixed.mde.absolute
+    assert seq.incremental.ci_low == pytest.approx(seq.absolute_lift.ci_low * 90_000)
+    assert seq.iroas is not None and seq.iroas.ci_low == pytest.approx(seq.absolute_lift.ci_low * 90_000 * 40 / 5_000)
+    assert seq.mde is not None and seq.mde.absolute > fixed.mde.absolute
     assert seq.decision.action == "iterate"
 
 

@@ -1,0 +1,116 @@
+"""Inputs of the holdout power calculations: their types, limits and checks.
+
+Every check raises :class:`stats.errors.InvalidProblem` whose ``field`` is the HTTP name of the input.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Final, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import special
+
+from stats.errors import InvalidProblem
+
+Alternative = Literal["two-sided", "larger", "smaller"]
+SolveFor = Literal["sample_size", "mde", "power"]
+Correction = Literal["bonferroni", "none"]
+FloatArray = NDArray[np.float64]
+
+#: Smallest expected arm size for the z-test for proportions.
+MIN_UNITS_PER_ARM_PROPORTION: Final = 1.0
+#: Smallest arm size for the t-test (each arm needs a variance estimate).
+MIN_UNITS_PER_ARM_MEAN: Final = 2.0
+#: Larger designs are refused: no population is that big and floats lose integer precision.
+MAX_TOTAL_UNITS: Final = 1e15
+
+_ALTERNATIVES: Final = ("two-sided", "larger", "smaller")
+
+
+def norm_isf(q: float) -> float:
+    """Upper-tail standard normal quantile ``z`` with ``P(Z > z) = q``; ``scipy.special.ndtri``
+    on a float is ~1 µs, faster than ``statistics.NormalDist().inv_cdf`` (~1.5 µs)."""
+    return -float(special.ndtri(q))
+
+
+def is_real(x: object) -> bool:
+    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
+
+
+def finite(x: object, field: str) -> float:
+    if not is_real(x):
+        raise InvalidProblem(field, "must be a number")
+    value = float(x)  # type: ignore[arg-type]
+    if not math.isfinite(value):
+        raise InvalidProblem(field, "must be a finite number")
+    return value
+
+
+def check_alpha(alpha: float) -> None:
+    if not 0.0 < alpha < 1.0:
+        raise InvalidProblem("alpha", "must be strictly between 0 and 1")
+
+
+def check_power(power: float, alpha: float) -> None:
+    if not alpha < power < 1.0:
+        raise InvalidProblem(
+            "power",
+            f"must be above the significance level per comparison ({alpha:g}) and below 1",
+        )
+
+
+def check_r_squared(r_squared: float) -> None:
+    if not 0.0 <= r_squared < 1.0:
+        raise InvalidProblem("variance_reduction.r_squared", "must be at least 0 and below 1")
+
+
+def check_alternative(alternative: str) -> None:
+    if alternative not in _ALTERNATIVES:
+        raise InvalidProblem("alternative", "must be 'two-sided', 'larger' or 'smaller'")
+
+
+def check_holdout_fraction(h: float) -> None:
+    if not 0.0 < h < 1.0:
+        raise InvalidProblem("holdout_fraction", "must be strictly between 0 and 1")
+
+
+def check_arms(n_treatment: float, n_holdout: float, minimum: float) -> None:
+    if not (n_treatment >= minimum and n_holdout >= minimum):
+        raise InvalidProblem("sample_size", f"each arm needs at least {minimum:g} units for this test")
+    if not (math.isfinite(n_treatment) and math.isfinite(n_holdout)):
+        raise InvalidProblem("sample_size", "must be finite")
+
+
+def tail_alpha(alpha: float, alternative: str) -> float:
+    return 0.5 * alpha if alternative == "two-sided" else alpha
+
+
+def treatment_rate(baseline: float, mde_absolute: float, alternative: str) -> float:
+    """``p1``: the treatment rate the test is sized for (an increase unless ``"smaller"``)."""
+    p1 = baseline - mde_absolute if alternative == "smaller" else baseline + mde_absolute
+    if not 0.0 < p1 < 1.0:
+        raise InvalidProblem(
+            "mde",
+            f"moves the treatment rate to {p1:g}, outside (0, 1); the MDE must keep the rate a probability",
+        )
+    return p1
+
+
+def check_mde(mde_absolute: float) -> None:
+    if not mde_absolute > 0.0:
+        raise InvalidProblem("mde", "must be positive (its direction is set by 'alternative')")
+
+
+def check_proportion_inputs(baseline: float, mde_absolute: float, alternative: str) -> float:
+    if not 0.0 < baseline < 1.0:
+        raise InvalidProblem("metric.baseline", "a conversion rate must be strictly between 0 and 1")
+    check_mde(mde_absolute)
+    check_alternative(alternative)
+    return treatment_rate(baseline, mde_absolute, alternative)
+
+
+def check_std_dev(std_dev: float) -> None:
+    if not (std_dev > 0.0 and math.isfinite(std_dev)):
+        raise InvalidProblem("metric.std_dev", "must be a positive, finite number")
