@@ -10,15 +10,18 @@ connections=${2:-32}
 port=${BENCH_PORT:-8765}
 command -v wrk >/dev/null || { echo "install wrk: apt-get install wrk" >&2; exit 1; }
 
-COUNTERFACT_LOG_LEVEL=WARNING .venv/bin/counterfact serve --port "$port" >/tmp/counterfact-bench.log 2>&1 &
+# No rate limit: the benchmark measures the service, not the limiter's 429s.
+COUNTERFACT_RATE_LIMIT_READ=0 COUNTERFACT_LOG_LEVEL=WARNING .venv/bin/counterfact serve --port "$port" >/tmp/counterfact-bench.log 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT
 for _ in $(seq 1 300); do curl -fs "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break; sleep 0.2; done
 
+key=$(COUNTERFACT_LOG_LEVEL=WARNING .venv/bin/counterfact keys create --name bench --scopes read)
 lua=$(mktemp --suffix=.lua)
-cat >"$lua" <<'LUA'
+cat >"$lua" <<LUA
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $key"
 wrk.body = '{"metric":{"kind":"proportion","baseline":0.05},"solve_for":"sample_size","mde":{"relative":0.1},"holdout_fraction":0.1,"daily_units":20000}'
 LUA
 
