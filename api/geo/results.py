@@ -26,7 +26,8 @@ from api.database import Connection
 from api.errors import Conflict, InvalidInput, invalid_field
 from api.geo.pivot import pivot_rows
 from api.geo.repository import GeoRepository, Row
-from api.geo.schemas import Estimate, GeoLiftInterval, GeoMethod, GeoResults, GeoSeriesPoint
+from api.geo.schemas import GeoLiftInterval, GeoMethod, GeoResults, GeoSeriesPoint
+from api.interval import Interval as Estimate
 from stats.geo_lift import GeoLiftEstimate, estimate_geo_lift
 from stats.intervals import Interval
 from stats.tbr import TBRResult, estimate_tbr

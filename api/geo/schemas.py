@@ -8,6 +8,8 @@ from uuid import UUID
 
 from msgspec import Meta, Struct
 
+from api.interval import Interval
+
 GeoMethod = Literal["synthetic_control", "augmented_synthetic_control", "tbr", "trimmed_match"]
 
 NO_NUL = r"^[^\x00]*$"
@@ -107,19 +109,11 @@ class GeoSeries(Struct, frozen=True):
     rows: list[GeoObservation]
 
 
-class Estimate(Struct, frozen=True):
-    """An estimate with its confidence interval; a null bound is unbounded or unavailable."""
-
-    estimate: float | None
-    ci_low: float | None
-    ci_high: float | None
-
-
 class GeoLiftInterval(Struct, frozen=True):
     """Absolute lift (ATT per treated market per test day) and relative lift (incremental / counterfactual)."""
 
-    absolute: Estimate
-    relative: Estimate
+    absolute: Interval
+    relative: Interval
 
 
 class GeoSeriesPoint(Struct, frozen=True):
@@ -138,8 +132,8 @@ class GeoResults(Struct, frozen=True, tag="geo", tag_field="kind"):
     experiment_id: UUID
     method: GeoMethod
     confidence_level: float
-    att: Estimate
-    incremental: Estimate
+    att: Interval
+    incremental: Interval
     lift: GeoLiftInterval
     p_value: Annotated[
         float | None,
@@ -172,7 +166,7 @@ class GeoResults(Struct, frozen=True, tag="geo", tag_field="kind"):
             description="`interval`, or `non_convex` / `empty` when the accepted set of the inverted test is not one."
         ),
     ]
-    iroas: Estimate | None
+    iroas: Interval | None
     weights: dict[str, float]
     fit: dict[str, Any]
     series: list[GeoSeriesPoint]

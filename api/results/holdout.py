@@ -12,6 +12,7 @@ from uuid import UUID
 
 from api.database import Connection
 from api.errors import Conflict
+from api.interval import Interval
 from api.results.schemas import (
     ArmFigures,
     ChannelResult,
@@ -19,7 +20,6 @@ from api.results.schemas import (
     Decision,
     DetectableEffect,
     HoldoutResults,
-    Interval,
     Lift,
     OutcomeCoverage,
 )

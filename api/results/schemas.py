@@ -6,13 +6,7 @@ from typing import Annotated, Any, Literal
 
 from msgspec import Meta, Struct
 
-
-class Interval(Struct, frozen=True):
-    """An estimate with its confidence interval; a bound is null when it is unbounded or undefined."""
-
-    estimate: float | None
-    ci_low: float | None
-    ci_high: float | None
+from api.interval import Interval
 
 
 class ArmFigures(Struct, frozen=True):
