@@ -54,16 +54,25 @@ class DesignPanel:
 _cache: OrderedDict[tuple[UUID, date | None, date | None], DesignPanel] = OrderedDict()
 
 
+def _forget(dataset_id: UUID) -> None:
+    for key in [k for k in _cache if k[0] == dataset_id]:
+        del _cache[key]
+
+
 async def load_design_panel(connection: Connection, dataset_id: UUID, history: HistoryPeriod | None) -> DesignPanel:
-    """The dataset's panel over ``history`` (all of it by default): 404 unknown, 400 bad dates, 409 holes."""
+    """The dataset's panel over ``history`` (all of it by default): 404 unknown, 400 bad dates, 409 holes.
+
+    The dataset's row is read every time, so a deleted dataset is never answered from the cache.
+    """
+    repository = GeoRepository(connection)
+    dataset = await repository.get(dataset_id)
+    if dataset is None:
+        _forget(dataset_id)
+        raise NotFound(f"No geo dataset with id {dataset_id}")
     key = (dataset_id, history.start if history else None, history.end if history else None)
     if key in _cache:
         _cache.move_to_end(key)
         return _cache[key]
-    repository = GeoRepository(connection)
-    dataset = await repository.get(dataset_id)
-    if dataset is None:
-        raise NotFound(f"No geo dataset with id {dataset_id}")
     start: date = dataset["first_date"] if history is None else history.start
     end: date = dataset["last_date"] if history is None else history.end
     if history is not None:

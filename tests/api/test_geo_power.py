@@ -173,3 +173,9 @@ async def test_repeated_durations_and_effects_are_simulated_once(client: Client,
     body = (await power(client, dataset_id, durations=[15, 15], effect_sizes=[0, 0.05, 0.05])).json()
     assert [d["duration"] for d in body["durations"]] == [15]
     assert [p["effect_size"] for p in body["durations"][0]["power_curve"]] == [0, 0.05]
+
+
+async def test_a_deleted_dataset_is_not_answered_from_the_panel_cache(client: Client, dataset_id: str) -> None:
+    assert (await power(client, dataset_id)).status_code == 200
+    assert (await client.delete(f"/v1/geo/datasets/{dataset_id}")).status_code == 200
+    assert (await power(client, dataset_id)).status_code == 404
