@@ -11,7 +11,6 @@ import asyncio
 import threading
 import time
 from collections.abc import AsyncIterator
-from typing import Any
 
 import asyncpg
 import httpx
@@ -19,7 +18,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from tests.api.test_geo_results import geolift_csv
+from tests.api.test_geo_results import create_geolift_experiment
 
 Client = AsyncTestClient[Litestar]
 CSV = {"Content-Type": "text/csv"}
@@ -131,29 +130,10 @@ async def test_connections_terminated_during_a_geo_upload_leave_nothing_and_the_
     assert time.monotonic() - started < 30
 
 
-async def _geo_experiment(client: Client) -> str:
-    upload = await client.post("/v1/geo/datasets", content=geolift_csv(), headers=CSV)
-    assert upload.status_code == 201, upload.text
-    body: dict[str, Any] = {
-        "kind": "geo",
-        "name": "TV in Chicago and Portland",
-        "dataset_id": upload.json()["id"],
-        "channel": "tv",
-        "treatment_markets": ["chicago", "portland"],
-        "pre_period": {"start": "2021-01-01", "end": "2021-03-31"},
-        "test_period": {"start": "2021-04-01", "end": "2021-04-15"},
-        "spend": 10_000.0,
-    }
-    created = await client.post("/v1/experiments", json=body)
-    assert created.status_code == 201, created.text
-    experiment_id: str = created.json()["id"]
-    return experiment_id
-
-
 async def test_connections_terminated_during_geo_results_answer_cleanly_and_the_next_call_succeeds(
     client: Client, database_url: str
 ) -> None:
-    experiment_id = await _geo_experiment(client)
+    experiment_id = await create_geolift_experiment(client)
     path = f"/v1/experiments/{experiment_id}/results"
     wait = {"Prefer": "wait=30"}  # computed in the request, not handed to a job
 

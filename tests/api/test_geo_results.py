@@ -44,7 +44,8 @@ async def connection(database_url: str) -> AsyncIterator[asyncpg.Connection]:
         await conn.close()
 
 
-async def _geo_experiment(client: Client, connection: asyncpg.Connection, **overrides: Any) -> asyncpg.Record:
+async def create_geolift_experiment(client: Client, **overrides: Any) -> str:
+    """A draft geo experiment on GeoLift's walkthrough panel (chicago + portland, April 1-15); its id."""
     upload = await client.post("/v1/geo/datasets", content=geolift_csv(), headers=CSV)
     assert upload.status_code == 201, upload.text
     body: dict[str, Any] = {
@@ -60,7 +61,13 @@ async def _geo_experiment(client: Client, connection: asyncpg.Connection, **over
     body.update(overrides)
     created = await client.post("/v1/experiments", json=body)
     assert created.status_code == 201, created.text
-    row = await connection.fetchrow("SELECT * FROM experiments WHERE id = $1", created.json()["id"])
+    experiment_id: str = created.json()["id"]
+    return experiment_id
+
+
+async def _geo_experiment(client: Client, connection: asyncpg.Connection, **overrides: Any) -> asyncpg.Record:
+    experiment_id = await create_geolift_experiment(client, **overrides)
+    row = await connection.fetchrow("SELECT * FROM experiments WHERE id = $1", experiment_id)
     assert row is not None
     return row
 

@@ -28,7 +28,7 @@ from api.app import create_app
 from api.jobs.answer import submit
 from api.jobs.progress import JobCancelled, ProgressReporter, preferred_wait
 from api.settings import Settings
-from tests.api.test_geo_results import geolift_csv
+from tests.api.test_geo_results import create_geolift_experiment
 
 Client = AsyncTestClient[Litestar]
 ASYNC = {"Prefer": "respond-async"}
@@ -37,21 +37,7 @@ FINAL = ("succeeded", "failed", "cancelled")
 
 
 async def _geo_experiment(client: Client, test_end: str = "2021-04-15") -> str:
-    upload = await client.post("/v1/geo/datasets", content=geolift_csv(), headers={"Content-Type": "text/csv"})
-    assert upload.status_code == 201, upload.text
-    body = {
-        "kind": "geo",
-        "name": "TV in Chicago and Portland",
-        "dataset_id": upload.json()["id"],
-        "channel": "tv",
-        "treatment_markets": ["chicago", "portland"],
-        "pre_period": {"start": "2021-01-01", "end": "2021-03-31"},
-        "test_period": {"start": "2021-04-01", "end": test_end},
-    }
-    created = await client.post("/v1/experiments", json=body)
-    assert created.status_code == 201, created.text
-    experiment_id: str = created.json()["id"]
-    return experiment_id
+    return await create_geolift_experiment(client, test_period={"start": "2021-04-01", "end": test_end}, spend=None)
 
 
 async def _finished(client: Client, location: str, seconds: float = 60.0) -> dict[str, Any]:
