@@ -10,7 +10,6 @@ from typing import Any
 import asyncpg
 from litestar import Litestar, Router
 from litestar.di import Provide
-from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Contact, License, Server, Tag
 
@@ -34,6 +33,7 @@ from api.jobs.queue import forget_old_jobs, install_queue_schema
 from api.json_depth import DepthCheckedRequest
 from api.lifecycle.controller import DeletionController
 from api.observations.controller import ObservationController
+from api.openapi_rendering import RenderedOpenAPIConfig
 from api.outcomes.controller import OutcomeController
 from api.power.controller import PowerController
 from api.request_logging import configure_logging, request_logging_middleware
@@ -66,8 +66,8 @@ TAGS = [
 ]
 
 
-def openapi_config() -> OpenAPIConfig:
-    return OpenAPIConfig(
+def openapi_config() -> RenderedOpenAPIConfig:
+    return RenderedOpenAPIConfig(
         title="Counterfact",
         version=API_VERSION,
         description=API_DESCRIPTION,
