@@ -9,8 +9,8 @@ from typing import Any
 
 import asyncpg
 from litestar import Litestar, Router
+from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Contact, License, Server, Tag
 
@@ -33,12 +33,16 @@ from api.jobs.controller import JobController
 from api.jobs.queue import forget_old_jobs, install_queue_schema
 from api.json_depth import DepthCheckedRequest
 from api.lifecycle.controller import DeletionController
+from api.metrics.controller import MetricsController
+from api.metrics.requests import RequestMetrics, measure_requests
 from api.observations.controller import ObservationController
+from api.openapi_rendering import RenderedOpenAPIConfig
 from api.outcomes.controller import OutcomeController
 from api.power.controller import PowerController
 from api.request_logging import configure_logging, request_logging_middleware
 from api.results.controller import ResultsController
 from api.settings import Settings, get_settings
+from api.worker_tasks import task_registry
 
 API_VERSION = "1.0.0"
 API_DESCRIPTION = """\
@@ -66,8 +70,8 @@ TAGS = [
 ]
 
 
-def openapi_config() -> OpenAPIConfig:
-    return OpenAPIConfig(
+def openapi_config() -> RenderedOpenAPIConfig:
+    return RenderedOpenAPIConfig(
         title="Counterfact",
         version=API_VERSION,
         description=API_DESCRIPTION,
@@ -124,7 +128,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         "queue_pool": Provide(provide_queue_pool, sync_to_thread=False),
         "settings": Provide(provide_settings, sync_to_thread=False),
     }
-    # Every /v1 operation needs an API key; /health and /schema stay open.
+    request_metrics = RequestMetrics(job_kinds=tuple(sorted(task_registry().jobs)))
+    # Every /v1 operation needs an API key; /health, /metrics and /schema stay open.
     guard = ApiKeyGuard(settings.api_key_cache_seconds, rate_limiter(settings))
     v1 = Router(
         path="/",
@@ -145,15 +150,19 @@ def create_app(settings: Settings | None = None) -> Litestar:
         middleware=[idempotency_middleware(guard)],
         security=SECURITY,
     )
-    return Litestar(
-        route_handlers=[HealthController, v1],
+    app = Litestar(
+        route_handlers=[HealthController, MetricsController, v1],
         dependencies=dependencies,
         lifespan=[database_lifespan],
         exception_handlers=exception_handlers(),
         before_request=require_declared_content_type,
         middleware=[request_logging_middleware],
+        state=State({"request_metrics": request_metrics}),
         openapi_config=openapi_config(),
         request_max_body_size=settings.max_body_bytes,
         request_class=DepthCheckedRequest,
         debug=False,
     )
+    # Around the router, not a route's middleware: requests no route matches (404, 405) are counted too.
+    app.asgi_handler = measure_requests(request_metrics, app.asgi_handler)
+    return app

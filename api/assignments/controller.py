@@ -10,7 +10,7 @@ from uuid import UUID
 import asyncpg
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.openapi.spec import Example, OpenAPIMediaType, OpenAPIType, RequestBody, Schema
+from litestar.openapi.spec import Example, OpenAPIFormat, OpenAPIMediaType, OpenAPIType, RequestBody, Schema
 from litestar.params import FromPath, Parameter, QueryParameter
 from litestar.response import Stream
 
@@ -75,7 +75,11 @@ class CreateAssignmentsOperation(ExampleOperation):
                     },
                 ),
                 CSV_MEDIA_TYPE: OpenAPIMediaType(
-                    schema=Schema(type=OpenAPIType.STRING, description="`unit` header, then one unit id per line."),
+                    schema=Schema(
+                        type=OpenAPIType.STRING,
+                        format=OpenAPIFormat.BINARY,
+                        description="`unit` header, then one unit id per line.",
+                    ),
                     examples={"csv": Example(summary="Bulk CSV", value="unit\nu1\nu2\nu3\n")},
                 ),
             },

@@ -15,6 +15,7 @@ from litestar.openapi.spec import Example
 from litestar.params import Body, FromPath, HeaderParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
 
+from api.chart_images import AcceptedChartOperation, ChartFormatParameter, chart_image
 from api.errors import problem_responses
 from api.experiments.controller import CreateIdempotencyKey, created_response
 from api.experiments.schemas import GeoExperiment
@@ -95,7 +96,10 @@ assumption the permutation test itself rests on). At effect 0 it is at most `alp
 verdict on the actual history (GeoLift's "power"). `mde` is the smallest effect of the grid reaching
 `power_target`, `mde_exact` the effect between grid points where the power reaches it, `investment` =
 `cost_per_kpi` x treated KPI over the window x MDE. `warnings` apply GeoLift's guidance (history at least 4x the
-test and 25 days, at least 20 markets, treated share of KPI)."""
+test and 25 days, at least 20 markets, treated share of KPI).
+
+`?format=svg` or `png` answers the power curves as an image (a job's, from `GET /v1/jobs/{id}` with the same
+parameter)."""
 
 
 class GeoDesignController(Controller):
@@ -106,7 +110,7 @@ class GeoDesignController(Controller):
         "/power",
         operation_id="GetGeoPower",
         opt={"scope": "read"},  # computes only: a read key may call it
-        operation_class=AcceptedOperation,
+        operation_class=AcceptedChartOperation,
         summary="Power, MDE and investment of a geo-lift test on given markets",
         description=POWER_DESCRIPTION,
         status_code=HTTP_200_OK,
@@ -126,6 +130,7 @@ class GeoDesignController(Controller):
         settings: NamedDependency[Settings],
         data: Annotated[GeoPowerRequest, Body(examples=POWER_EXAMPLES)],
         prefer: Annotated[str | None, HeaderParameter(name="Prefer", description=PREFER)] = None,
+        format: ChartFormatParameter = "json",
     ) -> Response[GeoPowerResult]:
         async with pool.acquire() as connection:
             panel = await load_design_panel(connection, data.dataset_id, data.history)
@@ -143,6 +148,8 @@ class GeoDesignController(Controller):
             compute,
             settings.job_after_seconds if wait is None else wait,
         )
+        if answer.value is not None and format != "json":
+            return await chart_image(answer.value.chart, format)
         return answer_response(answer)
 
     @post(

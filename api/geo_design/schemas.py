@@ -152,8 +152,8 @@ class DurationDesign(Struct, frozen=True):
     backtest: DesignBacktestResult | None
 
 
-class GeoPowerResult(Struct, frozen=True):
-    """Power per effect size and duration for given treatment markets, with a chart."""
+class GeoPowerResult(Struct, frozen=True, tag="geo_power", tag_field="kind"):
+    """Power per effect size and duration for given treatment markets, with a chart (`kind`: `geo_power`)."""
 
     dataset_id: UUID
     treatment_markets: list[str]
@@ -227,8 +227,9 @@ class DroppedConstraint(Struct, frozen=True):
     relax: str
 
 
-class MarketSelectionResult(Struct, frozen=True):
-    """Ranked designs, best first; when none qualifies, `dropped` says why and what to relax."""
+class MarketSelectionResult(Struct, frozen=True, tag="market_selection", tag_field="kind"):
+    """Ranked designs, best first; when none qualifies, `dropped` says why and what to relax (`kind`:
+    `market_selection`)."""
 
     dataset_id: UUID
     candidates: list[MarketCandidate]

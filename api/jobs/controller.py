@@ -2,18 +2,32 @@
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 import asyncpg
-from litestar import Controller, delete, get
+import msgspec
+from litestar import Controller, Response, delete, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.status_codes import HTTP_200_OK
 
-from api.errors import NotFound, problem_responses
+from api.chart_images import ChartFormatParameter, ChartOperation, chart_image
+from api.errors import Conflict, NotFound, problem_responses
 from api.jobs.queue import cancel_job, get_job
 from api.jobs.schemas import Job
 from api.openapi_examples import ExampleOperation
+
+
+def result_chart(job: Job) -> dict[str, Any]:
+    """The Vega-Lite chart of a succeeded job's result (kept as the JSON it was stored as)."""
+    if job.status != "succeeded":
+        raise Conflict(f"Job {job.id} is {job.status}: only a succeeded job's result has a chart")
+    result = msgspec.to_builtins(job.result)
+    chart = result.get("chart") if isinstance(result, dict) else None
+    if not isinstance(chart, dict):
+        raise Conflict(f"The result of job {job.id} ({job.kind}) has no chart")
+    return chart
 
 
 class JobController(Controller):
@@ -23,7 +37,7 @@ class JobController(Controller):
     @get(
         "/{job_id:uuid}",
         operation_id="GetJob",
-        operation_class=ExampleOperation,
+        operation_class=ChartOperation,
         summary="A job's status, progress and result",
         description="Work that can run longer than about 2 s (geo results on large panels, results over millions "
         "of unit-level outcomes, geo power on long histories) and every market selection run as jobs on a "
@@ -31,15 +45,21 @@ class JobController(Controller):
         "The request answers `202 Accepted` with the job and a `Location` header pointing here. Poll until "
         "`status` is `succeeded` (the answer is in `result`, exactly as the request would have returned it), "
         "`failed` (the RFC 9457 problem is in `error`; a worker that died is replaced by another, at most "
-        "`COUNTERFACT_JOB_MAX_ATTEMPTS` times) or `cancelled`. Jobs are kept 30 days after they finish.",
-        responses=problem_responses(400, 404, 503),
+        "`COUNTERFACT_JOB_MAX_ATTEMPTS` times) or `cancelled`. Jobs are kept 30 days after they finish."
+        "\n\n`?format=svg` or `png`: the chart of a succeeded job's result as an image (409 while the job has "
+        "none: not finished, failed or cancelled).",
+        responses=problem_responses(400, 404, 409, 503),
     )
-    async def get_job(self, pool: NamedDependency[asyncpg.Pool], job_id: FromPath[UUID]) -> Job:
+    async def get_job(
+        self, pool: NamedDependency[asyncpg.Pool], job_id: FromPath[UUID], format: ChartFormatParameter = "json"
+    ) -> Response[Job]:
         async with pool.acquire() as connection:
             job = await get_job(connection, job_id)
         if job is None:
             raise NotFound(f"No job with id {job_id}")
-        return job
+        if format == "json":
+            return Response(job)
+        return await chart_image(result_chart(job), format)
 
     @delete(
         "/{job_id:uuid}",

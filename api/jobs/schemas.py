@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from msgspec import Meta, Struct
 
 from api.errors import Problem
+from api.geo.schemas import GeoResults
+from api.geo_design.schemas import GeoPowerResult, MarketSelectionResult
+from api.results.schemas import HoldoutResults
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+# The answers a job can hold, told apart by their `kind` tag (a discriminator in the OpenAPI document):
+# `experiment_results` jobs hold holdout or geo results, `geo_power` and `geo_market_selection` jobs theirs.
+JobResult = HoldoutResults | GeoResults | GeoPowerResult | MarketSelectionResult
 
 
 class Job(Struct, frozen=True):
@@ -39,8 +46,11 @@ class Job(Struct, frozen=True):
     updated_at: Annotated[datetime, Meta(description="The worker's last report (progress or end).")]
     finished_at: datetime | None
     result: Annotated[
-        Any,
-        Meta(description="The answer the request would have given, when succeeded (its schema is the operation's)."),
+        JobResult | None,
+        Meta(
+            description="The answer the request would have given, when succeeded (its schema is the operation's; "
+            "`kind` says which)."
+        ),
     ] = None
     error: Annotated[
         Problem | None, Meta(description="The RFC 9457 problem the request would have answered with, if failed.")

@@ -9,7 +9,7 @@ from uuid import UUID
 import asyncpg
 from litestar import Controller, Request, post, put
 from litestar.di import NamedDependency
-from litestar.openapi.spec import Example, OpenAPIMediaType, OpenAPIType, RequestBody, Schema
+from litestar.openapi.spec import Example, OpenAPIFormat, OpenAPIMediaType, OpenAPIType, RequestBody, Schema
 from litestar.params import Body, FromPath
 
 from api.errors import problem_responses
@@ -91,7 +91,9 @@ class CreateOutcomesOperation(ExampleOperation):
                 ),
                 CSV_MEDIA_TYPE: OpenAPIMediaType(
                     schema=Schema(
-                        type=OpenAPIType.STRING, description="Header `unit,value[,covariate]`, one unit a line."
+                        type=OpenAPIType.STRING,
+                        format=OpenAPIFormat.BINARY,
+                        description="Header `unit,value[,covariate]`, one unit a line.",
                     ),
                     examples={"csv": Example(summary="Revenue per unit", value="unit,value\nu1,12.5\nu2,0\n")},
                 ),

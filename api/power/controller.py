@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from litestar import Controller, post
+from litestar import Controller, Response, post
 from litestar.openapi.spec import Example
 from litestar.params import Body
 from litestar.status_codes import HTTP_200_OK
 
+from api.chart_images import ChartFormatParameter, ChartOperation, chart_image
 from api.errors import problem_responses
 from api.openapi_examples import ExampleOperation
 from api.power.schemas import (
@@ -98,15 +99,19 @@ class PowerController(Controller):
         "/holdout/curve",
         operation_id="GetHoldoutPowerCurve",
         opt={"scope": "read"},  # computes only: a read key may call it
-        operation_class=ExampleOperation,
+        operation_class=ChartOperation,
         summary="Power (or MDE) against sample size, with a chart",
         description="The same design as `GetHoldoutPower`, evaluated on a grid of total sample sizes "
         "(`sample_sizes`, or `sample_size_range` linear or log, up to 500 points): `curve=power` draws power "
-        "for the given MDE, `curve=mde` the MDE for the given power. `chart` is a Vega-Lite v5 spec.",
+        "for the given MDE, `curve=mde` the MDE for the given power. `chart` is a Vega-Lite v5 spec; "
+        "`?format=svg` or `png` answers it as an image.",
         status_code=HTTP_200_OK,
         responses=problem_responses(400, 413, 415),
     )
     async def holdout_power_curve(
-        self, data: Annotated[HoldoutPowerCurveRequest, Body(examples=CURVE_EXAMPLES)]
-    ) -> HoldoutPowerCurveResponse:
-        return holdout_power_curve(data)
+        self,
+        data: Annotated[HoldoutPowerCurveRequest, Body(examples=CURVE_EXAMPLES)],
+        format: ChartFormatParameter = "json",
+    ) -> Response[HoldoutPowerCurveResponse]:
+        curve = holdout_power_curve(data)
+        return Response(curve) if format == "json" else await chart_image(curve.chart, format)

@@ -14,13 +14,13 @@ from litestar.params import FromPath, HeaderParameter, QueryParameter
 from litestar.status_codes import HTTP_202_ACCEPTED
 
 from api.audit.headlines import record_results_read, record_results_requested
+from api.chart_images import AcceptedChartOperation, ChartFormatParameter, chart_image
 from api.errors import invalid_field, problem_responses
 from api.experiments.service import fetch_experiment_row
 from api.geo.schemas import GeoMethod, GeoResults
 from api.jobs.answer import answer_or_submit, answer_response
 from api.jobs.progress import ProgressReporter, preferred_wait
 from api.jobs.schemas import Job
-from api.openapi_examples import AcceptedOperation
 from api.results.computation import RESULTS_TASK, ResultsQuery, compute_results
 from api.results.schemas import HoldoutResults
 from api.settings import Settings
@@ -49,8 +49,11 @@ class ResultsController(Controller):
         "the pairs or their spend deltas are all zero."
         "\n\nA computation that takes longer than about 2 s (large panels, millions of unit-level outcomes) "
         "answers `202 Accepted` with a job (`Location: /v1/jobs/{id}`) to poll for progress and the result; "
-        "`Prefer: respond-async` asks for the job at once, `Prefer: wait=N` waits longer.",
-        operation_class=AcceptedOperation,
+        "`Prefer: respond-async` asks for the job at once, `Prefer: wait=N` waits longer."
+        "\n\n`?format=svg` or `png` answers the result's chart (forest plot of the channels' lift; a geo "
+        "result's observed vs counterfactual series) as an image; a job's chart is had from `GET /v1/jobs/{id}` "
+        "with the same parameter.",
+        operation_class=AcceptedChartOperation,
         responses={
             HTTP_202_ACCEPTED: ResponseSpec(
                 data_container=Job,
@@ -92,6 +95,7 @@ class ResultsController(Controller):
                 "seconds (default 2) before turning the computation into a job.",
             ),
         ] = None,
+        format: ChartFormatParameter = "json",
     ) -> Response[HoldoutResults | GeoResults]:
         async with pool.acquire() as connection:
             experiment = await fetch_experiment_row(connection, experiment_id)
@@ -124,4 +128,6 @@ class ResultsController(Controller):
         else:
             assert answer.value is not None
             await record_results_read(pool, experiment_id, answer.value)
+            if format != "json":
+                return await chart_image(answer.value.chart, format)
         return answer_response(answer)

@@ -1,0 +1,65 @@
+"""Request counts and latencies per route template, method and status, kept in the app's own registry."""
+
+from __future__ import annotations
+
+import time
+
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector
+
+# Seconds; from a cached key check (~1 ms) to a geo result computed within its request (2 s, then a job).
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+UNMATCHED_ROUTE = "unmatched"  # a path no route has (404, 405): never the raw path, which anyone can vary
+
+
+class RequestMetrics:
+    """The app's Prometheus registry: HTTP requests and this process's CPU and memory."""
+
+    def __init__(self, job_kinds: tuple[str, ...]) -> None:
+        self.job_kinds = job_kinds
+        self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)
+        labels = ("method", "route", "status")
+        self.requests = Counter(
+            "counterfact_http_requests",
+            "HTTP requests answered, by method, route template and status.",
+            labels,
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "counterfact_http_request_duration_seconds",
+            "Time from a request's arrival to the end of its response, by method, route template and status.",
+            labels,
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.requests.labels(method, route, str(status)).inc()
+        self.latency.labels(method, route, str(status)).observe(seconds)
+
+
+def measure_requests(metrics: RequestMetrics, app: ASGIApp) -> ASGIApp:
+    """``app`` counting and timing each HTTP request under its route template (``/v1/jobs/{job_id}``)."""
+
+    async def measured(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_noting_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await app(scope, receive, send_noting_status)
+        finally:
+            route = scope.get("path_template") or UNMATCHED_ROUTE  # set by the router once matched
+            metrics.observe(scope["method"], route, status, time.perf_counter() - started)
+
+    return measured

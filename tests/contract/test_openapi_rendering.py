@@ -1,0 +1,85 @@
+"""The document typed client generators read: unions of tagged structs carry a discriminator, parameters no null."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from api.openapi_rendering import add_discriminators, without_null
+
+DOCUMENT: dict[str, Any] = json.loads(
+    (Path(__file__).resolve().parents[2] / "openapi" / "openapi.json").read_text(encoding="utf-8")
+)
+SCHEMAS: dict[str, Any] = DOCUMENT["components"]["schemas"]
+
+
+def unions(node: Any, path: str = "$") -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every ``oneOf`` of two or more ``$ref``s in the document, with where it is."""
+    if isinstance(node, dict):
+        refs = [member for member in node.get("oneOf", []) if "$ref" in member]
+        if len(refs) >= 2:
+            yield path, node
+        for key, value in node.items():
+            yield from unions(value, f"{path}/{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from unions(value, f"{path}[{index}]")
+
+
+def test_every_union_of_tagged_structs_names_its_discriminator_and_maps_each_tag_to_its_member() -> None:
+    checked = 0
+    for path, union in unions(DOCUMENT):
+        refs = [member["$ref"] for member in union["oneOf"] if "$ref" in member]
+        tags = [SCHEMAS[ref.rsplit("/", 1)[1]]["properties"].get("kind", {}).get("const") for ref in refs]
+        if None in tags:
+            assert "discriminator" not in union, path  # untagged members (assignment answers): no discriminator
+            continue
+        assert union["discriminator"] == {"propertyName": "kind", "mapping": dict(zip(tags, refs, strict=True))}, path
+        checked += 1
+    assert checked >= 10  # experiments, metrics, results, a job's result
+
+
+def test_a_jobs_result_is_one_of_the_answers_jobs_give_or_null() -> None:
+    result = SCHEMAS["Job"]["properties"]["result"]
+    assert result["discriminator"]["mapping"] == {
+        "holdout": "#/components/schemas/HoldoutResults",
+        "geo": "#/components/schemas/GeoResults",
+        "geo_power": "#/components/schemas/GeoPowerResult",
+        "market_selection": "#/components/schemas/MarketSelectionResult",
+    }
+    assert {"type": "null"} in result["oneOf"]
+
+
+def parameters() -> Iterator[tuple[str, dict[str, Any]]]:
+    for path, item in DOCUMENT["paths"].items():
+        for method, operation in item.items():
+            for parameter in operation.get("parameters", []):
+                yield f"{method.upper()} {path} {parameter['name']}", parameter["schema"]
+
+
+@pytest.mark.parametrize(("where", "schema"), list(parameters()), ids=lambda value: str(value)[:60])
+def test_no_parameter_admits_null(where: str, schema: dict[str, Any]) -> None:
+    assert "null" not in json.dumps(schema), where
+
+
+def test_an_optional_enum_parameter_keeps_its_values_without_null() -> None:
+    schema = {"enum": ["holdout", "geo", None], "type": ["null", "string"], "description": "kind"}
+    without_null(schema)
+    assert schema == {"enum": ["holdout", "geo"], "type": "string", "description": "kind"}
+
+
+def test_an_optional_parameter_becomes_its_one_non_null_type() -> None:
+    schema = {"oneOf": [{"type": "number"}, {"type": "null"}], "exclusiveMinimum": 0.5}
+    without_null(schema)
+    assert schema == {"type": "number", "exclusiveMinimum": 0.5}
+
+
+def test_members_that_share_no_constant_property_get_no_discriminator() -> None:
+    schemas = {"A": {"properties": {"kind": {"const": "a"}}}, "B": {"properties": {"units": {"type": "integer"}}}}
+    union: dict[str, Any] = {"oneOf": [{"$ref": "#/components/schemas/A"}, {"$ref": "#/components/schemas/B"}]}
+    add_discriminators(union, schemas)
+    assert "discriminator" not in union
