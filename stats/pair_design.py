@@ -401,12 +401,18 @@ def minimum_detectable_iroas(rmse: float, alpha: float, power: float) -> float:
 
 @dataclass(frozen=True)
 class BalancedAssignment:
-    """Which geo of each pair is treated (``treat_second[i]``: the pair's second) and the draw that passed."""
+    """Which geo of each pair is treated (``treat_second[i]``: the pair's second) and how it was drawn.
+
+    ``balanced``: the draw passed both checks (else no draw of ``MAX_ASSIGNMENT_DRAWS`` did and this is
+    the first one); ``draws``: how many were drawn; ``sign_test_positives``: pairs whose treated geo had
+    the larger latest-window response; ``aa_interval``: the A/A interval (``None`` when it has no solution).
+    """
 
     treat_second: BoolArray
+    balanced: bool
     draws: int
     sign_test_positives: int
-    aa_interval: tuple[float, float]
+    aa_interval: tuple[float, float] | None
 
 
 def _sign_test_passes(delta: FloatArray, confidence: float) -> bool:
@@ -420,6 +426,16 @@ def _signed(values: FloatArray, flips: BoolArray) -> FloatArray:
     return np.asarray(np.where(flips, difference, -difference), dtype=np.float64)
 
 
+def _aa_interval(
+    response: FloatArray, spend: FloatArray, flips: BoolArray, confidence: float
+) -> tuple[float, float] | None:
+    try:
+        fit = trimmed_match(_signed(response, flips), _signed(spend, flips), confidence)
+    except InvalidProblem:
+        return None
+    return fit.ci_low, fit.ci_high
+
+
 def balanced_assignment(
     seed: int,
     sign_response: npt.ArrayLike,
@@ -430,29 +446,25 @@ def balanced_assignment(
     """The first coin flips from PCG64(``seed``) that pass the sign test and the A/A test (module docstring).
 
     ``sign_response``: ``pairs x 2`` response sums over the latest window of the test's length;
-    ``eval_response``, ``eval_spend``: over the evaluation window. Raises
-    :class:`~stats.errors.InvalidProblem` naming ``seed`` when 200 draws all fail.
+    ``eval_response``, ``eval_spend``: over the evaluation window. When none of 200 draws passes,
+    the first draw, marked unbalanced.
     """
     sign = np.asarray(sign_response, dtype=np.float64)
     response = np.asarray(eval_response, dtype=np.float64)
     spend = np.asarray(eval_spend, dtype=np.float64)
     rng = np.random.default_rng(seed)
+    first: BalancedAssignment | None = None
     for draw in range(1, MAX_ASSIGNMENT_DRAWS + 1):
         flips = random_flips(rng, 1, sign.shape[0])[0]
         delta = _signed(sign, flips)
-        if not _sign_test_passes(delta, confidence):
-            continue
-        try:
-            fit = trimmed_match(_signed(response, flips), _signed(spend, flips), confidence)
-        except InvalidProblem:
-            continue
-        if fit.ci_low < 0.0 < fit.ci_high:
-            return BalancedAssignment(
-                treat_second=flips,
-                draws=draw,
-                sign_test_positives=int(np.sum(delta > 0)),
-                aa_interval=(fit.ci_low, fit.ci_high),
-            )
-    raise InvalidProblem(
-        "seed", f"none of {MAX_ASSIGNMENT_DRAWS} assignments passed the sign and A/A balance tests; try another seed"
+        passes_sign = _sign_test_passes(delta, confidence)
+        interval = _aa_interval(response, spend, flips, confidence) if passes_sign or first is None else None
+        balanced = passes_sign and interval is not None and interval[0] < 0.0 < interval[1]
+        outcome = BalancedAssignment(flips, balanced, draw, int(np.sum(delta > 0)), interval)
+        if balanced:
+            return outcome
+        first = first or outcome
+    assert first is not None
+    return BalancedAssignment(
+        first.treat_second, False, MAX_ASSIGNMENT_DRAWS, first.sign_test_positives, first.aa_interval
     )

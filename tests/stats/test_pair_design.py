@@ -283,8 +283,21 @@ def test_balanced_assignment_is_the_same_for_the_same_seed_and_passes_its_checks
     other = balanced_assignment(12, response, response, spend, confidence=0.9)
     np.testing.assert_array_equal(first.treat_second, again.treat_second)
     assert not np.array_equal(first.treat_second, other.treat_second)
-    assert first.aa_interval[0] < 0.0 < first.aa_interval[1]
+    assert first.balanced
+    assert first.aa_interval is not None and first.aa_interval[0] < 0.0 < first.aa_interval[1]
     assert 40 - 26 <= first.sign_test_positives <= 26  # Binomial(40, 1/2)'s 95% quantile is 26
+
+
+def test_an_assignment_no_draw_balances_is_the_first_draw_marked_unbalanced() -> None:
+    # Response differences are 3 x spend differences (+-0.01) in every pair: every A/A interval sits near 3.
+    gaps = np.arange(1.0, 21.0)
+    response = np.column_stack([np.full(20, 100.0), 100.0 + 3.0 * gaps + 0.01 * (-1.0) ** gaps])
+    spend = np.column_stack([np.full(20, 10.0), 10.0 + gaps])
+    outcome = balanced_assignment(5, response, response, spend, confidence=0.9)
+    first = random_flips(np.random.default_rng(5), 1, 20)[0]
+    assert not outcome.balanced
+    assert outcome.draws == 200
+    np.testing.assert_array_equal(outcome.treat_second, first)
 
 
 def test_given_pairs_are_ranked_by_the_same_distance() -> None:
