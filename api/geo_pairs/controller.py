@@ -35,7 +35,7 @@ DESIGN_EXAMPLES = [
             "target_iroas": 3.0,
             "evaluation_period": {"start": "2020-12-02", "end": "2020-12-29"},
             "test_type": "holdback",
-            "exclude": ["2", "13", "14"],
+            "exclude": ["2", "14"],
             "seed": 2020,
         },
     )
