@@ -50,7 +50,8 @@ Assignment (:func:`balanced_assignment`, the package's ``generate_balanced_rando
 coin flip per pair from numpy's PCG64 seeded with ``seed``, redrawn (at most 200 times) until two
 balance checks pass: a binomial sign test (neither the positive nor the negative response deltas of
 the latest window outnumber the ``0.5 + confidence / 2`` quantile of Binomial(n, 1/2)), and an A/A
-test (the trimmed match interval at ``confidence`` on the evaluation window's deltas covers 0).
+test (the trimmed match interval at ``confidence`` on the evaluation window's deltas covers 0; the
+spend deltas carry an extra half of each pair's spend, as the package's do).
 The same seed always gives the same assignment.
 
 Vectorised: the simulations of a design run as one array; the trimmed-mean equation of every
@@ -101,6 +102,9 @@ DESIGN_MAX_TRIM_RATE = 0.10
 MAX_ASSIGNMENT_DRAWS = 200
 _SE_TOLERANCE = 0.25
 _BISECTION_STEPS = 200
+# The package's A/A test adds an incremental spend of half of each pair's spend to the spend deltas
+# (geo_assignment._INCREMENTAL_SPEND_RATIO_FOR_AA_TEST), so pairs of equal spend still give an iROAS.
+_AA_SPEND_RATIO = 0.5
 
 
 @dataclass(frozen=True)
@@ -430,7 +434,9 @@ def _aa_interval(
     response: FloatArray, spend: FloatArray, flips: BoolArray, confidence: float
 ) -> tuple[float, float] | None:
     try:
-        fit = trimmed_match(_signed(response, flips), _signed(spend, flips), confidence)
+        fit = trimmed_match(
+            _signed(response, flips), _signed(spend, flips) + _AA_SPEND_RATIO * spend.sum(axis=1), confidence
+        )
     except InvalidProblem:
         return None
     return fit.ci_low, fit.ci_high
