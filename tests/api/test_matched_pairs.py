@@ -156,6 +156,29 @@ async def test_a_target_iroas_alone_evaluates_each_design_at_the_budget_it_needs
     assert budget["budget_for_target_iroas"] == pytest.approx(budget["budget"], rel=1e-9)
 
 
+async def test_given_pairs_are_evaluated_as_given_and_numbered_by_distance(
+    client: Client, worker: None, dataset_id: str
+) -> None:
+    ids = geo_ids()[:24]
+    given = [[ids[i], ids[23 - i]] for i in range(12)]  # deliberately poor: smallest with largest
+    result = await design(client, {"dataset_id": dataset_id, "budgets": [20000], "pairs": given, "simulations": 20})
+    (only,) = result["designs"]
+    assert only["pairs_kept"] == 12
+    assert {frozenset((p["treatment"], p["control"])) for p in only["pairs"]} == {frozenset(p) for p in given}
+    distances = [p["distance"] for p in only["pairs"]]
+    assert distances == sorted(distances, reverse=True)
+
+
+@pytest.mark.parametrize("test_type", ["go-dark", "heavy-up"])
+async def test_every_test_type_is_designed(client: Client, worker: None, dataset_id: str, test_type: str) -> None:
+    result = await design(
+        client,
+        {"dataset_id": dataset_id, "budgets": [20000], "pair_counts": [12], "simulations": 20, "test_type": test_type},
+    )
+    assert result["test_type"] == test_type
+    assert result["designs"][0]["budgets"][0]["rmse"] > 0
+
+
 async def test_a_panel_without_spend_uses_response_as_the_spend_proxy(client: Client, worker: None) -> None:
     dataset = await upload(client, design_csv(geos=24, since="2020-10-01", spend=False))
     result = await design(client, {"dataset_id": dataset, "budgets": [1000], "pair_counts": [12], "simulations": 10})
