@@ -54,10 +54,8 @@ test (the trimmed match interval at ``confidence`` on the evaluation window's de
 spend deltas carry an extra half of each pair's spend, as the package's do).
 The same seed always gives the same assignment.
 
-Vectorised: the simulations of a design run as one array; the trimmed-mean equation of every
-simulation whose spend deltas share one sign (holdback, go-dark) is solved at once by bisection on
-its monotone trimmed mean (then made exact on the final segment); other rows (heavy-up with mixed
-signs) go through :func:`stats.trimmed_match.trimmed_match` one by one.
+Vectorised: the simulations of a design run as one array, their trimmed match estimates all at once
+(:mod:`stats.trimmed_match_batch`).
 """
 
 from __future__ import annotations
@@ -73,6 +71,7 @@ from scipy import stats
 
 from stats.errors import InvalidProblem
 from stats.trimmed_match import trimmed_match
+from stats.trimmed_match_batch import trimmed_match_estimates
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
@@ -92,16 +91,12 @@ __all__ = [
     "random_flips",
     "rank_given_pairs",
     "simulate_rmse",
-    "trimmed_match_estimates",
 ]
 
 # The package's design defaults: the RMSE is evaluated with at most 10% trimming, an assignment is
-# redrawn at most 200 times, and the automatic trim choice accepts a standard error this close to
-# the smallest (the rule of stats.trimmed_match).
+# redrawn at most 200 times.
 DESIGN_MAX_TRIM_RATE = 0.10
 MAX_ASSIGNMENT_DRAWS = 200
-_SE_TOLERANCE = 0.25
-_BISECTION_STEPS = 200
 # The package's A/A test adds an incremental spend of half of each pair's spend to the spend deltas
 # (geo_assignment._INCREMENTAL_SPEND_RATIO_FOR_AA_TEST), so pairs of equal spend still give an iROAS.
 _AA_SPEND_RATIO = 0.5
@@ -260,88 +255,6 @@ def pair_deltas(
         raise InvalidProblem("test_type", f"unknown test type {test_type!r}")
     treated = np.maximum(0.0, y_t + iroas * change_t)
     return np.asarray(treated - y_c, dtype=np.float64), np.asarray(spend_t - spend_c, dtype=np.float64)
-
-
-def _trims(n: int, max_trim_rate: float) -> list[int]:
-    cap = min(max_trim_rate, 0.5 - 1.0 / n)
-    return [k for k in range(n) if k / n <= cap + 1e-12]
-
-
-def _body_mask(n: int, trims: Sequence[int]) -> FloatArray:
-    rank = np.arange(n)
-    return np.asarray([(rank >= m) & (rank < n - m) for m in trims], dtype=np.float64)
-
-
-def _monotone_estimates(y: FloatArray, x: FloatArray, trims: list[int]) -> tuple[FloatArray, FloatArray]:
-    """Trimmed match estimates of rows whose spend deltas are all positive: ``(estimate, trim rate)``.
-
-    Each trimmed mean ``T_m(theta)`` is then strictly decreasing, so its single root lies between
-    ``min(y / x)`` and ``max(y / x)``; bisection narrows it to one linear piece, where the root is
-    ``sum_B y / sum_B x`` over the untrimmed pairs ``B``. The trim rate is then chosen as
-    :func:`stats.trimmed_match.trimmed_match` chooses it (smallest standard error within
-    ``1 + 0.25 / sqrt(n)`` of the least).
-    """
-    rows, n = y.shape
-    mask = _body_mask(n, trims)  # trims x n
-    ratio = y / x
-    lo = np.repeat(ratio.min(axis=1)[:, None], len(trims), axis=1)
-    hi = np.repeat(ratio.max(axis=1)[:, None], len(trims), axis=1)
-    for _ in range(_BISECTION_STEPS):
-        mid = 0.5 * (lo + hi)
-        residuals = np.sort(y[:, None, :] - mid[:, :, None] * x[:, None, :], axis=2)
-        above = np.einsum("rtn,tn->rt", residuals, mask) > 0.0
-        lo = np.where(above, mid, lo)
-        hi = np.where(above, hi, mid)
-        if np.all((hi - lo) <= 4.0 * np.finfo(float).eps * np.maximum(np.abs(lo), np.abs(hi))):
-            break
-    mid = 0.5 * (lo + hi)
-    order = np.argsort(y[:, None, :] - mid[:, :, None] * x[:, None, :], axis=2, kind="stable")
-    ys, xs = y[:, None, :].repeat(len(trims), 1), x[:, None, :].repeat(len(trims), 1)
-    ys = np.take_along_axis(ys, order, axis=2)
-    xs = np.take_along_axis(xs, order, axis=2)
-    theta = np.einsum("rtn,tn->rt", ys, mask) / np.einsum("rtn,tn->rt", xs, mask)
-    # Standard error at each root (stats.trimmed_match's eqn. 8.2): winsorized squares over the body spend.
-    e = ys - theta[:, :, None] * xs
-    e_order = np.argsort(e, axis=2, kind="stable")
-    e = np.take_along_axis(e, e_order, axis=2)
-    xs = np.take_along_axis(xs, e_order, axis=2)
-    m = np.asarray(trims, dtype=np.intp)
-    t = np.arange(len(trims))
-    squares = np.einsum("rtn,tn->rt", e * e, mask) + m[None, :] * (e[:, t, m] ** 2 + e[:, t, n - 1 - m] ** 2)
-    se = np.sqrt(squares) / np.abs(np.einsum("rtn,tn->rt", xs, mask))
-    floor = se.min(axis=1, keepdims=True) * (1.0 + _SE_TOLERANCE / math.sqrt(n))
-    chosen = np.argmax(se <= floor, axis=1)
-    pick = np.arange(rows)
-    return theta[pick, chosen], m[chosen] / n
-
-
-def trimmed_match_estimates(
-    response_delta: npt.ArrayLike, spend_delta: npt.ArrayLike, max_trim_rate: float = DESIGN_MAX_TRIM_RATE
-) -> tuple[FloatArray, FloatArray]:
-    """Trimmed match point estimates of many experiments at once: ``(estimates, trim rates)``.
-
-    Row ``r`` of ``response_delta`` / ``spend_delta`` (``rows x pairs``) is one experiment; each
-    gets what :func:`stats.trimmed_match.trimmed_match` gives it with the trim rate chosen up to
-    ``max_trim_rate``. Rows whose spend deltas share one strict sign are solved together (a row
-    and its negation have the same roots); the others one by one.
-    """
-    y = np.atleast_2d(np.asarray(response_delta, dtype=np.float64))
-    x = np.atleast_2d(np.asarray(spend_delta, dtype=np.float64))
-    if y.shape != x.shape or y.shape[1] < 3:
-        raise InvalidProblem("response_delta", "needs rows of at least 3 pairs, shaped as spend_delta")
-    n = y.shape[1]
-    trims = _trims(n, max_trim_rate)
-    sign = np.where(np.all(x > 0.0, axis=1), 1.0, np.where(np.all(x < 0.0, axis=1), -1.0, 0.0))
-    estimates = np.empty(y.shape[0])
-    rates = np.empty(y.shape[0])
-    fast = sign != 0.0
-    if fast.any():
-        flip = sign[fast, None]
-        estimates[fast], rates[fast] = _monotone_estimates(y[fast] * flip, x[fast] * flip, trims)
-    for r in np.flatnonzero(~fast):
-        fit = trimmed_match(y[r], x[r], 0.8, max_trim_rate=max_trim_rate)
-        estimates[r], rates[r] = fit.estimate, fit.trim_rate
-    return estimates, rates
 
 
 @dataclass(frozen=True)

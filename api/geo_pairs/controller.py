@@ -60,8 +60,8 @@ estimate, the minimum detectable iROAS `RMSE x (z(1 - alpha) + z(power_target))`
 that reaches `target_iroas`; with only a target, each design is evaluated at the budget it needs. Each design's
 within-pair randomization is the first draw from `seed` (stored; generated when absent) passing a sign test and an A/A
 test. `recommended` is the design with the smallest RMSE per share of spend (the design colab's choice). Cost:
-holdback and go-dark simulations are solved together (78 designs x 200 simulations of 174 geos: seconds); heavy-up
-simulations whose spend deltas take both signs are solved one at a time (about 40 ms each at 87 pairs). Bad input
+78 designs x 200 simulations of 174 geos take seconds for holdback and go-dark; heavy-up simulations whose spend
+deltas take both signs are solved by a slower sweep (about 1.5 s per design of 87 pairs and budget). Bad input
 is refused at once: 400 naming the field (unknown or excluded geo, a pair of a geo with itself, a geo in two pairs,
 too short a history, more pairs than the design has), 409 for geos with missing dates. `POST
 /v1/geo/matched-pairs/{job_id}/experiments` turns a design into a paired experiment."""

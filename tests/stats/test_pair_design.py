@@ -37,9 +37,8 @@ from stats.pair_design import (
     random_flips,
     rank_given_pairs,
     simulate_rmse,
-    trimmed_match_estimates,
 )
-from stats.trimmed_match import trimmed_match
+from stats.trimmed_match_batch import trimmed_match_estimates
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "trimmed_match"
 FloatArray = npt.NDArray[np.float64]
@@ -171,20 +170,6 @@ def test_minimum_detectable_iroas_is_calculate_min_detectable_iroas(reference: d
         assert mdi == pytest.approx(row["min_detectable_iroas_10_80"], rel=1e-12)
 
 
-def test_vectorized_estimates_equal_trimmed_match_row_by_row() -> None:
-    rng = np.random.default_rng(20260101)
-    for pairs in (5, 12, 40):
-        response = rng.standard_t(3, size=(60, pairs)) * 10.0
-        spend = rng.uniform(0.2, 5.0, size=(60, pairs))
-        spend[:20] *= -1.0  # one sign, negative
-        spend[20:40, ::3] *= -1.0  # mixed signs (heavy-up): the row-by-row path
-        estimates, rates = trimmed_match_estimates(response, spend, 0.10)
-        for row in range(60):
-            fit = trimmed_match(response[row], spend[row], 0.8, max_trim_rate=0.10)
-            assert estimates[row] == pytest.approx(fit.estimate, rel=1e-10, abs=1e-12)
-            assert rates[row] == fit.trim_rate
-
-
 def _toy_pairs(seed: int, pairs: int = 30) -> tuple[FloatArray, FloatArray]:
     rng = np.random.default_rng(seed)
     size = rng.lognormal(10.0, 1.0, pairs)[:, None]
@@ -268,7 +253,7 @@ def test_reported_rmse_matches_the_empirical_rmse_on_fresh_windows() -> None:
             one = random_flips(rng, 1, pairing.size)
             response, spend = _kept_sums(pairing, fresh_response), _kept_sums(pairing, fresh_spend)
             y, x = pair_deltas(response, spend, one, "holdback", budget, iroas)
-            estimate, _ = trimmed_match_estimates(y, x)
+            estimate, _ = trimmed_match_estimates(y, x, 0.10)
             empirical.append((estimate[0] - iroas) ** 2)
     ratio = math.sqrt(np.mean(empirical) / np.mean(reported))
     assert 0.88 < ratio < 1.12, ratio
