@@ -39,8 +39,8 @@ _SE_TOLERANCE = 0.25
 _IROAS_BOUND = 1e10
 _ROOT_RTOL = 1e-9
 _BISECTION_STEPS = 200
-# Kinks held at once by the sweep (rows x kinks), bounding its memory.
-_SWEEP_ELEMENTS = 1 << 22
+# Elements held at once (rows x trims x pairs, or rows x kinks for the sweep), bounding memory.
+_BLOCK_ELEMENTS = 1 << 22
 
 
 def _trims(n: int, max_trim_rate: float) -> list[int]:
@@ -198,19 +198,27 @@ def trimmed_match_estimates(
     if y.shape != x.shape or y.shape[1] < 3:
         raise InvalidProblem("response_delta", "needs rows of at least 3 pairs, shaped as spend_delta")
     trims = _trims(y.shape[1], max_trim_rate)
+    n = y.shape[1]
     sign = np.where(np.all(x > 0.0, axis=1), 1.0, np.where(np.all(x < 0.0, axis=1), -1.0, 0.0))
     theta = np.full((y.shape[0], len(trims)), np.nan)
-    fast = sign != 0.0
-    if fast.any():  # a row and its negation have the same roots
-        theta[fast] = _monotone_roots(y[fast] * sign[fast, None], x[fast] * sign[fast, None], trims)
-    swept = np.flatnonzero(~fast)
+    fast = np.flatnonzero(sign != 0.0)
+    block = max(1, _BLOCK_ELEMENTS // (len(trims) * n))
+    for begin in range(0, fast.size, block):  # a row and its negation have the same roots
+        rows = fast[begin : begin + block]
+        theta[rows] = _monotone_roots(y[rows] * sign[rows, None], x[rows] * sign[rows, None], trims)
+    swept = np.flatnonzero(sign == 0.0)
     alone = np.zeros(y.shape[0], dtype=bool)
-    block = max(1, _SWEEP_ELEMENTS // (y.shape[1] * (y.shape[1] - 1) // 2))
+    block = max(1, _BLOCK_ELEMENTS // (n * (n - 1) // 2))
     for begin in range(0, swept.size, block):
         rows = swept[begin : begin + block]
         theta[rows], coincident = _swept_roots(y[rows], x[rows], trims)
         alone[rows[coincident]] = True
-    estimates, rates = _choose_trim(y, x, theta, trims)
+    estimates = np.empty(y.shape[0])
+    rates = np.empty(y.shape[0])
+    block = max(1, _BLOCK_ELEMENTS // (len(trims) * n))
+    for begin in range(0, y.shape[0], block):
+        rows = np.arange(begin, min(begin + block, y.shape[0]))
+        estimates[rows], rates[rows] = _choose_trim(y[rows], x[rows], theta[rows], trims)
     for row in np.flatnonzero(alone | np.isnan(estimates)):
         fit = trimmed_match(y[row], x[row], 0.8, max_trim_rate=max_trim_rate)
         estimates[row], rates[row] = fit.estimate, fit.trim_rate
