@@ -27,6 +27,7 @@ from api.errors import exception_handlers
 from api.experiments.controller import ExperimentController
 from api.geo.controller import GeoDatasetController
 from api.geo_design.controller import GeoDesignController
+from api.geo_pairs.controller import MatchedPairsController
 from api.health.controller import HealthController
 from api.idempotency.middleware import idempotency_middleware
 from api.jobs.controller import JobController
@@ -142,6 +143,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ResultsController,
             GeoDatasetController,
             GeoDesignController,
+            MatchedPairsController,
             JobController,
             AuditController,
             DeletionController,

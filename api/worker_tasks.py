@@ -6,6 +6,7 @@ The worker's counterpart of :mod:`api.app`: ``api.jobs`` runs tasks by name and 
 from __future__ import annotations
 
 from api.geo_design.tasks import register_geo_design_tasks
+from api.geo_pairs.tasks import register_matched_pairs_tasks
 from api.jobs.tasks import TaskRegistry
 from api.results.computation import RESULTS_TASK, results_task
 
@@ -15,4 +16,5 @@ def task_registry() -> TaskRegistry:
     registry = TaskRegistry()
     registry.job(RESULTS_TASK, results_task)
     register_geo_design_tasks(registry)
+    register_matched_pairs_tasks(registry)
     return registry

@@ -144,11 +144,15 @@ class HoldoutExperiment(Struct, frozen=True, tag="holdout", tag_field="kind"):
     stopped_at: datetime | None
 
 
-class DesignSource(Struct, frozen=True):
-    """The market selection a geo experiment was created from: its job and the candidate's rank."""
+class DesignSource(Struct, frozen=True, omit_defaults=True):
+    """The design a geo experiment was created from: a market selection's job and candidate `rank`, or a
+    matched-pair design's job (`kind` `matched_pairs`), the design's `pairs_kept` and randomization `seed`."""
 
     job_id: UUID
-    rank: int
+    kind: Literal["market_selection", "matched_pairs"] = "market_selection"
+    rank: int | None = None
+    pairs_kept: int | None = None
+    seed: int | None = None
 
 
 class GeoExperiment(Struct, frozen=True, tag="geo", tag_field="kind"):
@@ -166,7 +170,10 @@ class GeoExperiment(Struct, frozen=True, tag="geo", tag_field="kind"):
     pairs: list[list[str]] | None
     design_source: Annotated[
         DesignSource | None,
-        Meta(description="The market selection (`POST /v1/geo/market-selection`) this test was created from."),
+        Meta(
+            description="The design this test was created from: a market selection (`POST /v1/geo/market-selection`) "
+            "or a matched-pair design (`POST /v1/geo/matched-pairs`)."
+        ),
     ]
     created_at: datetime
     updated_at: datetime

@@ -10,13 +10,15 @@ from msgspec import Meta, Struct
 from api.errors import Problem
 from api.geo.schemas import GeoResults
 from api.geo_design.schemas import GeoPowerResult, MarketSelectionResult
+from api.geo_pairs.schemas import MatchedPairsResult
 from api.results.schemas import HoldoutResults
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
 # The answers a job can hold, told apart by their `kind` tag (a discriminator in the OpenAPI document):
-# `experiment_results` jobs hold holdout or geo results, `geo_power` and `geo_market_selection` jobs theirs.
-JobResult = HoldoutResults | GeoResults | GeoPowerResult | MarketSelectionResult
+# `experiment_results` jobs hold holdout or geo results, `geo_power`, `geo_market_selection` and
+# `geo_matched_pairs` jobs theirs.
+JobResult = HoldoutResults | GeoResults | GeoPowerResult | MarketSelectionResult | MatchedPairsResult
 
 
 class Job(Struct, frozen=True):
@@ -26,7 +28,8 @@ class Job(Struct, frozen=True):
     kind: Annotated[
         str,
         Meta(
-            description="What is computed: `experiment_results`, `geo_market_selection`, `geo_power`.",
+            description="What is computed: `experiment_results`, `geo_market_selection`, `geo_power`, "
+            "`geo_matched_pairs`.",
             examples=["experiment_results"],
         ),
     ]

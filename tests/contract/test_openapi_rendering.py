@@ -50,6 +50,7 @@ def test_a_jobs_result_is_one_of_the_answers_jobs_give_or_null() -> None:
         "geo": "#/components/schemas/GeoResults",
         "geo_power": "#/components/schemas/GeoPowerResult",
         "market_selection": "#/components/schemas/MarketSelectionResult",
+        "matched_pairs": "#/components/schemas/MatchedPairsResult",
     }
     assert {"type": "null"} in result["oneOf"]
 
