@@ -119,7 +119,7 @@ def _holdout_period(experiment: Any, warnings: list[str]) -> tuple[date, date]:
 
 
 def _holdout_channel(
-    channel: ChannelResult, period: tuple[date, date], kpi_type: KpiType | None, confidence_level: float
+    channel: ChannelResult, period: tuple[date, date], kpi_type: KpiType, confidence_level: float
 ) -> LiftMeasurement:
     where = f"channels[{channel.channel}]"
     if channel.spend is None or channel.spend <= 0.0:
@@ -128,9 +128,7 @@ def _holdout_channel(
             "`spend` with its treatment observations or PUT it to /v1/experiments/{id}/spend",
             [(f"{where}.spend", "missing" if channel.spend is None else "is 0")],
         )
-    money = channel.iroas is not None  # a mean metric, or conversions with a value per conversion
-    wanted: KpiType = kpi_type or ("revenue" if money else "non-revenue")
-    if wanted == "revenue" and channel.iroas is None:
+    if kpi_type == "revenue" and channel.iroas is None:
         raise Conflict(
             f"Channel {channel.channel!r} counts conversions without a value: send `value_per_conversion` with the "
             "treatment observations (or the spend) to calibrate a revenue KPI, or ask for kpi_type=non-revenue",
@@ -139,9 +137,9 @@ def _holdout_channel(
     # Revenue: iROAS × spend is the incremental value (conversions × value per conversion, or a mean
     # metric's total); non-revenue: the incremental conversions (or metric total) themselves.
     incremental = (
-        _scaled(channel.iroas, channel.spend)
-        if channel.iroas is not None and wanted == "revenue"
-        else (channel.incremental)
+        channel.incremental
+        if channel.iroas is None or kpi_type == "non-revenue"
+        else (_scaled(channel.iroas, channel.spend))
     )
     assert incremental.estimate is not None
     return LiftMeasurement(
@@ -152,20 +150,23 @@ def _holdout_channel(
         incremental_se=standard_error(incremental, confidence_level),
         spend=channel.spend,
         p_value=channel.p_value,
-        kpi_type=wanted,
+        kpi_type=kpi_type,
     )
 
 
 def _holdout_measurements(experiment: Any, results: HoldoutResults, kpi_type: KpiType | None) -> ExperimentMeasurements:
     warnings: list[str] = []
     period = _holdout_period(experiment, warnings)
-    channels = [_holdout_channel(c, period, kpi_type, results.confidence_level) for c in results.channels]
-    kinds = {c.kpi_type for c in channels}
+    # One KPI for every channel, as an MMM has one: revenue when every channel's lift is money (a mean
+    # metric, or conversions with a value per conversion), else conversions.
+    money = all(c.iroas is not None for c in results.channels if c.spend)
+    wanted: KpiType = kpi_type or ("revenue" if money else "non-revenue")
+    channels = [_holdout_channel(c, period, wanted, results.confidence_level) for c in results.channels]
     return ExperimentMeasurements(
         experiment_id=experiment["id"],
         experiment_kind="holdout",
         roi_kind=roi_kind(experiment),
-        kpi_type="revenue" if "revenue" in kinds else "non-revenue",
+        kpi_type=wanted,
         confidence_level=results.confidence_level,
         method=None,
         channels=channels,

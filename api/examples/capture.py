@@ -140,6 +140,10 @@ async def capture(client: Client, recorder: Recorder) -> None:
     keep("GetExperimentResults", await client.get(f"{observed_path}/results"), "Lift per channel")
     events = await client.get(f"{observed_path}/events")
     keep("ListExperimentEvents", events, "Created, observations stored, results read: by whom and when")
+    await client.patch(observed_path, json={"status": "running"})
+    await client.patch(observed_path, json={"status": "stopped"})
+    robyn = await client.get(f"{observed_path}/calibration", params={"format": "robyn", "kpi_name": "conversions"})
+    keep("GetCalibrationExport", robyn, "Robyn's calibration_input rows of a stopped holdout test")
 
     csv_type = {"Content-Type": "text/csv"}
     dataset = keep(

@@ -198,6 +198,39 @@ async def test_holdout_meridian_without_value_gives_incremental_conversions_per_
     assert body["context"]["kpi_type"] == "non-revenue"
 
 
+async def test_a_holdout_test_with_a_channel_without_value_exports_conversions_for_every_channel(
+    client: Client, connection: asyncpg.Connection
+) -> None:
+    """An MMM has one KPI (Robyn: ``metric`` must equal ``dep_var`` on every row): conversions unless every
+    channel's lift can be valued."""
+    body = {
+        "kind": "holdout",
+        "name": "two channels",
+        "metric": {"kind": "proportion"},
+        "channels": [{"name": "meta", "holdout_fraction": 0.1}, {"name": "search", "holdout_fraction": 0.05}],
+    }
+    experiment_id = (await client.post("/v1/experiments", json=body)).json()["id"]
+    search = [
+        {"channel": "search", "arm": "treatment", "units": 95000, "conversions": 4840, "spend": 12000},
+        {"channel": "search", "arm": "holdout", "units": 5000, "conversions": 251},
+    ]
+    observations = [{**TREATMENT, "value_per_conversion": VALUE}, HOLDOUT, *search]
+    await client.post(f"/v1/experiments/{experiment_id}/observations", json={"observations": observations})
+    await connection.execute("UPDATE experiments SET started_at = '2026-03-01T09:00Z' WHERE id = $1", experiment_id)
+    exported = await export(client, experiment_id, "robyn")
+    meta, search_row = exported["calibration_input"]
+    assert exported["context"]["kpi_type"] == "non-revenue"
+    assert {meta["metric"], search_row["metric"]} == {"conversions"}
+    assert meta["liftAbs"] == pytest.approx(wald(4725, 90000, 480, 10000)[0] * 90000, rel=1e-9)
+    assert search_row["liftAbs"] == pytest.approx(wald(4840, 95000, 251, 5000)[0] * 95000, rel=1e-9)
+    assert "still running" in exported["context"]["warnings"][0]
+    asked = await client.get(
+        f"/v1/experiments/{experiment_id}/calibration", params={"format": "robyn", "kpi_type": "revenue"}
+    )
+    assert asked.status_code == 409
+    assert asked.json()["invalid_params"] == [{"name": "channels[search].value_per_conversion", "reason": "missing"}]
+
+
 async def test_holdout_pymc_marketing_rows_are_per_period_changes_from_zero_spend(
     client: Client, connection: asyncpg.Connection
 ) -> None:
