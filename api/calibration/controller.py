@@ -6,9 +6,12 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import asyncpg
+import msgspec
 from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
-from litestar.params import FromPath, QueryParameter
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import FromPath, HeaderParameter, QueryParameter
+from litestar.status_codes import HTTP_202_ACCEPTED
 
 from api.calibration import formats
 from api.calibration.schemas import (
@@ -18,11 +21,15 @@ from api.calibration.schemas import (
     MeridianCalibration,
     PymcMarketingCalibration,
 )
-from api.calibration.service import calibration_export
+from api.calibration.service import CALIBRATION_TASK, CalibrationQuery, calibration_export
 from api.errors import invalid_field, problem_responses
 from api.geo.schemas import GeoMethod
-from api.openapi_examples import ExampleOperation
+from api.jobs.answer import answer_or_submit, answer_response
+from api.jobs.progress import ProgressReporter, preferred_wait
+from api.jobs.schemas import Job
+from api.openapi_examples import AcceptedOperation
 from api.request_bodies import CSV_MEDIA_TYPE
+from api.settings import Settings
 
 DESCRIPTION = (
     "The experiment's lift per channel (from the same computation as `GET …/results`) as the calibration input "
@@ -45,6 +52,8 @@ DESCRIPTION = (
     "holdback, go-dark) or its marginal ROI (heavy-up). Standard errors come from the result's interval by the "
     "normal approximation. Holdout tests run from the day the experiment started to the day it stopped (today "
     "while running). 409 when the results cannot be computed yet or a channel has no spend; 404 unknown experiment."
+    "\n\nA computation that takes longer than about 2 s answers `202 Accepted` with a job (`Location: "
+    "/v1/jobs/{id}`) whose `result` is the export as JSON; `Prefer: respond-async` asks for the job at once."
 )
 
 
@@ -62,13 +71,23 @@ class CalibrationController(Controller):
         operation_id="GetCalibrationExport",
         summary="Lift results as Robyn, Meridian or PyMC-Marketing calibration input",
         description=DESCRIPTION,
-        operation_class=ExampleOperation,
-        responses=problem_responses(400, 404, 409, 422, 503),
+        operation_class=AcceptedOperation,
+        responses={
+            HTTP_202_ACCEPTED: ResponseSpec(
+                data_container=Job,
+                generate_examples=False,
+                description="Still computing: the job to poll (also in the `Location` header); its `result` is the "
+                "export as JSON.",
+            ),
+            **problem_responses(400, 404, 409, 422, 503),
+        },
     )
     async def export(
         self,
         request: Request[Any, Any, Any],
         pool: NamedDependency[asyncpg.Pool],
+        queue_pool: NamedDependency[asyncpg.Pool],
+        settings: NamedDependency[Settings],
         experiment_id: FromPath[UUID],
         format: Annotated[CalibrationFormat, QueryParameter(description="The MMM whose input to produce.")],
         media: Annotated[
@@ -102,22 +121,44 @@ class CalibrationController(Controller):
         period_days: Annotated[
             int, QueryParameter(ge=1, le=366, description="PyMC-Marketing: days in one period of the MMM (7 weekly).")
         ] = 7,
+        prefer: Annotated[
+            str | None,
+            HeaderParameter(
+                name="Prefer",
+                description="RFC 7240: `respond-async` answers 202 with a job at once; `wait=N` waits up to N "
+                "seconds (default 2) before turning the computation into a job.",
+            ),
+        ] = None,
     ) -> Response[CalibrationExport]:
         csv = _wants_csv(request, media)
         if csv and format == "meridian":
             raise invalid_field("media", "Meridian's input is keyword arguments per channel: JSON only")
-        export = await calibration_export(
-            pool,
-            experiment_id,
-            format,
+        query = CalibrationQuery(
+            experiment_id=experiment_id,
+            format=format,
             kpi_type=kpi_type,
             kpi_name=kpi_name,
             method=method,
             confidence_level=confidence_level,
             period_days=period_days,
         )
-        if not csv:
-            return Response(export)
+
+        async def compute(progress: ProgressReporter) -> CalibrationExport:
+            return await calibration_export(pool, query, progress)
+
+        wait = preferred_wait(prefer)
+        answer = await answer_or_submit(
+            pool,
+            queue_pool,
+            CALIBRATION_TASK,
+            f"/v1/experiments/{experiment_id}/calibration",
+            msgspec.json.encode(query),
+            compute,
+            settings.job_after_seconds if wait is None else wait,
+        )
+        export = answer.value
+        if not csv or export is None:
+            return answer_response(answer)
         assert not isinstance(export, MeridianCalibration)
         rows = export.df_lift_test if isinstance(export, PymcMarketingCalibration) else export.calibration_input
         return Response(

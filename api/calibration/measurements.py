@@ -242,6 +242,7 @@ async def measure(
     kpi_type: KpiType | None,
     method: GeoMethod | None,
     confidence_level: float | None,
+    progress: ProgressReporter,
 ) -> ExperimentMeasurements:
     """The experiment's lift per channel from its results (404 unknown, 409 without what they need)."""
     async with pool.acquire() as connection:
@@ -249,10 +250,11 @@ async def measure(
     if experiment["kind"] == "geo":
         async with pool.acquire() as connection:
             run = await load_geo_run(connection, experiment, method or "synthetic_control", confidence_level or 0.9)
-        return _geo_measurements(experiment, run, await compute_geo_results(run), kpi_type)
+        results = await compute_geo_results(run, progress=progress)  # no connection held meanwhile
+        return _geo_measurements(experiment, run, results, kpi_type)
     if method is not None:
         raise invalid_field("method", "applies to geo experiments only")
     query = ResultsQuery(experiment_id=experiment_id, confidence_level=confidence_level)
-    results = await compute_results(pool, query, ProgressReporter())
-    assert isinstance(results, HoldoutResults)
-    return _holdout_measurements(experiment, results, kpi_type)
+    holdout = await compute_results(pool, query, progress)
+    assert isinstance(holdout, HoldoutResults)
+    return _holdout_measurements(experiment, holdout, kpi_type)

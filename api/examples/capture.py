@@ -187,6 +187,10 @@ async def capture(client: Client, recorder: Recorder) -> None:
     started = await client.get(f"/v1/experiments/{geo_id}/results", headers={"Prefer": "respond-async"})
     keep("GetExperimentResults", started, "Queued for a worker: a job")
     await finished(client, started.headers["location"])
+    calibration = f"/v1/experiments/{geo_id}/calibration"
+    queued = await client.get(calibration, params={"format": "pymc-marketing"}, headers={"Prefer": "respond-async"})
+    keep("GetCalibrationExport", queued, "Queued for a worker: a job whose result is the export")
+    await finished(client, queued.headers["location"])
 
     retired = (await client.post("/v1/experiments", json={**design, "name": "Retired test"})).json()["id"]
     await client.post(f"/v1/experiments/{retired}/assignments", json={"units": units[:100]})

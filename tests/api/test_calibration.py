@@ -19,6 +19,7 @@ GeoLift reproduction ``tests/api/test_geo_results.py`` checks).
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import math
@@ -335,6 +336,24 @@ async def test_meridian_as_csv_and_a_geo_method_on_a_holdout_test_are_400(
     assert as_csv.status_code == 400 and as_csv.json()["invalid_params"][0]["name"] == "media"
     with_method = await client.get(path, params={"format": "robyn", "method": "tbr"})
     assert with_method.status_code == 400 and with_method.json()["invalid_params"][0]["name"] == "method"
+
+
+async def test_a_slow_export_becomes_a_job_whose_result_is_the_export(
+    client: Client, connection: asyncpg.Connection, worker: None
+) -> None:
+    """``Prefer: respond-async``: 202 and a job (as the results endpoint); the worker's answer is the export."""
+    experiment_id = await holdout_experiment(client, connection)
+    path = f"/v1/experiments/{experiment_id}/calibration"
+    queued = await client.get(path, params={"format": "meridian"}, headers={"Prefer": "respond-async"})
+    assert queued.status_code == 202, queued.text
+    job: dict[str, Any] = {}
+    for _ in range(1200):
+        job = (await client.get(queued.headers["location"])).json()
+        if job["status"] in ("succeeded", "failed", "cancelled"):
+            break
+        await asyncio.sleep(0.05)
+    assert job["status"] == "succeeded", job
+    assert job["result"] == await export(client, experiment_id, "meridian")
 
 
 # --- Geo experiments (GeoLift's walkthrough: chicago + portland, 2021-04-01..15, spend 10,000) --------
