@@ -13,6 +13,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, HeaderParameter, QueryParameter
 from litestar.status_codes import HTTP_202_ACCEPTED
 
+from api.audit.headlines import record_calibration_read, record_calibration_requested
 from api.calibration import formats
 from api.calibration.schemas import (
     CalibrationExport,
@@ -157,7 +158,12 @@ class CalibrationController(Controller):
             settings.job_after_seconds if wait is None else wait,
         )
         export = answer.value
-        if not csv or export is None:
+        if export is None:
+            assert answer.job is not None
+            await record_calibration_requested(pool, experiment_id, answer.job.id, format)
+            return answer_response(answer)
+        await record_calibration_read(pool, experiment_id, export)
+        if not csv:
             return answer_response(answer)
         assert not isinstance(export, MeridianCalibration)
         rows = export.df_lift_test if isinstance(export, PymcMarketingCalibration) else export.calibration_input

@@ -388,8 +388,7 @@ def _assemble(
     """Holm's adjustment across channels, then the response with its chart."""
     adjusted = apply_holm(analyses)
     results = [
-        _channel_result(name, analysis, data)
-        for (name, data), analysis in zip(channels.items(), adjusted, strict=True)
+        _channel_result(name, analysis, data) for (name, data), analysis in zip(channels.items(), adjusted, strict=True)
     ]
     return HoldoutResults(
         experiment_id=str(experiment_id),

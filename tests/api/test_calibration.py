@@ -338,6 +338,22 @@ async def test_meridian_as_csv_and_a_geo_method_on_a_holdout_test_are_400(
     assert with_method.status_code == 400 and with_method.json()["invalid_params"][0]["name"] == "method"
 
 
+async def test_an_export_is_in_the_audit_trail_with_the_rows_handed_out(
+    client: Client, connection: asyncpg.Connection
+) -> None:
+    experiment_id = await holdout_experiment(client, connection)
+    body = await export(client, experiment_id, "pymc-marketing")
+    events = (await client.get(f"/v1/experiments/{experiment_id}/events")).json()["items"]
+    event = events[-1]
+    assert event["action"] == "calibration_exported"
+    assert event["details"] == {
+        "format": "pymc-marketing",
+        "roi_kind": "average",
+        "kpi_type": "revenue",
+        "rows": body["df_lift_test"],
+    }
+
+
 async def test_a_slow_export_becomes_a_job_whose_result_is_the_export(
     client: Client, connection: asyncpg.Connection, worker: None
 ) -> None:
