@@ -154,9 +154,9 @@ def _holdout_channel(
     )
 
 
-def _holdout_measurements(experiment: Any, results: HoldoutResults, kpi_type: KpiType | None) -> ExperimentMeasurements:
-    warnings: list[str] = []
-    period = _holdout_period(experiment, warnings)
+def _holdout_measurements(
+    experiment: Any, results: HoldoutResults, kpi_type: KpiType | None, period: tuple[date, date], warnings: list[str]
+) -> ExperimentMeasurements:
     # One KPI for every channel, as an MMM has one: revenue when every channel's lift is money (a mean
     # metric, or conversions with a value per conversion), else conversions.
     money = all(c.iroas is not None for c in results.channels if c.spend)
@@ -185,27 +185,33 @@ def _treated_spend_over_test(run: GeoRun) -> float | None:
     return float(pre.sum(axis=0).mean()) * test_days
 
 
-def _geo_measurements(
-    experiment: Any, run: GeoRun, results: GeoResults, kpi_type: KpiType | None
-) -> ExperimentMeasurements:
-    design = experiment["design"]
-    kind = roi_kind(experiment)
+def _geo_baseline_spend(experiment: Any, run: GeoRun) -> float | None:
+    """409 unless the geo test has a spend (and, measuring marginal ROI, the usual spend it adds to);
+    the treated markets' usual spend over the test for a marginal test, else None."""
     if run.spend is None:
         raise Conflict(
             "The geo experiment has no spend, so there is no return on spend to calibrate with: PATCH its `spend` "
             "(the money spent on the test in the treated markets)",
             [("spend", "missing")],
         )
-    baseline: float | None = None
-    if kind == "marginal":
-        baseline = _treated_spend_over_test(run)
-        if baseline is None:
-            raise Conflict(
-                "A heavy-up test measures marginal ROI from the spend the treated markets had as usual, but the "
-                "experiment's panel has no spend for every treated market and pre-period date: upload it with a "
-                "`spend` column (date,geo,kpi,spend)",
-                [("dataset.spend", "missing in the treated markets' pre-period")],
-            )
+    if roi_kind(experiment) == "average":
+        return None
+    baseline = _treated_spend_over_test(run)
+    if baseline is None:
+        raise Conflict(
+            "A heavy-up test measures marginal ROI from the spend the treated markets had as usual, but the "
+            "experiment's panel has no spend for every treated market and pre-period date: upload it with a "
+            "`spend` column (date,geo,kpi,spend)",
+            [("dataset.spend", "missing in the treated markets' pre-period")],
+        )
+    return baseline
+
+
+def _geo_measurements(
+    experiment: Any, run: GeoRun, results: GeoResults, kpi_type: KpiType | None, baseline: float | None
+) -> ExperimentMeasurements:
+    assert run.spend is not None
+    design = experiment["design"]
     incremental = results.incremental
     if incremental.estimate is None:
         raise Conflict("The geo result has no incremental KPI estimate", [("incremental", "missing")])
@@ -226,7 +232,7 @@ def _geo_measurements(
     return ExperimentMeasurements(
         experiment_id=experiment["id"],
         experiment_kind="geo",
-        roi_kind=kind,
+        roi_kind=roi_kind(experiment),
         kpi_type=measurement.kpi_type,
         confidence_level=results.confidence_level,
         method=results.method,
@@ -250,11 +256,14 @@ async def measure(
     if experiment["kind"] == "geo":
         async with pool.acquire() as connection:
             run = await load_geo_run(connection, experiment, method or "synthetic_control", confidence_level or 0.9)
+        baseline = _geo_baseline_spend(experiment, run)  # before the computation: it may be long
         results = await compute_geo_results(run, progress=progress)  # no connection held meanwhile
-        return _geo_measurements(experiment, run, results, kpi_type)
+        return _geo_measurements(experiment, run, results, kpi_type, baseline)
     if method is not None:
         raise invalid_field("method", "applies to geo experiments only")
+    warnings: list[str] = []
+    period = _holdout_period(experiment, warnings)  # before the computation: it may be long
     query = ResultsQuery(experiment_id=experiment_id, confidence_level=confidence_level)
     holdout = await compute_results(pool, query, progress)
     assert isinstance(holdout, HoldoutResults)
-    return _holdout_measurements(experiment, holdout, kpi_type)
+    return _holdout_measurements(experiment, holdout, kpi_type, period, warnings)

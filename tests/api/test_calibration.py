@@ -299,6 +299,7 @@ async def test_an_experiment_without_results_yet_is_409_saying_what_is_missing(c
         "channels": [{"name": "meta", "holdout_fraction": 0.1}],
     }
     experiment_id = (await client.post("/v1/experiments", json=body)).json()["id"]
+    await client.patch(f"/v1/experiments/{experiment_id}", json={"status": "running"})
     response = await client.get(f"/v1/experiments/{experiment_id}/calibration", params={"format": "robyn"})
     assert response.status_code == 409
     assert "No observations yet for meta/treatment" in response.json()["detail"]
