@@ -133,7 +133,11 @@ class CalibrationController(Controller):
     ) -> Response[CalibrationExport]:
         csv = _wants_csv(request, media)
         if csv and format == "meridian":
-            raise invalid_field("media", "Meridian's input is keyword arguments per channel: JSON only")
+            raise invalid_field(
+                "media",
+                "Meridian's input is keyword arguments per channel: JSON only "
+                "(text/csv was asked by `media` or `Accept`)",
+            )
         query = CalibrationQuery(
             experiment_id=experiment_id,
             format=format,
