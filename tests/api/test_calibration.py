@@ -232,6 +232,34 @@ async def test_a_holdout_test_with_a_channel_without_value_exports_conversions_f
     assert asked.json()["invalid_params"] == [{"name": "channels[search].value_per_conversion", "reason": "missing"}]
 
 
+async def test_unit_level_outcomes_export_the_spend_put_for_the_channel(
+    client: Client, connection: asyncpg.Connection
+) -> None:
+    """Outcomes joined to assignments in SQL, spend from ``PUT …/spend``: Robyn's ``spend`` is that spend and
+    ``liftAbs`` the results' incremental conversions."""
+    body = {
+        "kind": "holdout",
+        "name": "unit level",
+        "metric": {"kind": "proportion"},
+        "channels": [{"name": "meta", "holdout_fraction": 0.5}],
+    }
+    experiment_id = (await client.post("/v1/experiments", json=body)).json()["id"]
+    path = f"/v1/experiments/{experiment_id}"
+    await client.patch(path, json={"status": "running"})
+    units = [f"user-{i}" for i in range(2000)]
+    await client.post(f"{path}/assignments", json={"units": units})
+    outcomes = [{"unit": unit, "value": int(i % 9 == 0 or i % 13 == 0)} for i, unit in enumerate(units)]
+    assert (await client.post(f"{path}/outcomes", json={"outcomes": outcomes})).status_code == 200
+    spent = await client.put(f"{path}/spend", json={"channels": [{"channel": "meta", "spend": 1500}]})
+    assert spent.status_code == 200, spent.text
+    channel = (await client.get(f"{path}/results")).json()["channels"][0]
+    assert channel["spend"] == 1500
+    (row,) = (await export(client, experiment_id, "robyn"))["calibration_input"]
+    assert row["spend"] == 1500 and row["metric"] == "conversions"
+    assert row["liftAbs"] == pytest.approx(channel["incremental"]["estimate"], rel=1e-12)
+    assert row["confidence"] == pytest.approx(1 - channel["p_value"], abs=1e-12)
+
+
 async def test_holdout_pymc_marketing_rows_are_per_period_changes_from_zero_spend(
     client: Client, connection: asyncpg.Connection
 ) -> None:
@@ -434,6 +462,15 @@ async def test_geo_pymc_marketing_gives_each_treated_market_an_equal_share(clien
         assert row["sigma"] == pytest.approx(se / periods / math.sqrt(2), rel=1e-9)
     pooled_precision = sum(1 / row["sigma"] ** 2 for row in rows)
     assert pooled_precision == pytest.approx(1 / (se / periods / 2) ** 2)  # = the precision of one share
+
+
+async def test_a_geo_export_reads_the_lift_of_the_method_asked_for(client: Client) -> None:
+    experiment_id = await create_geolift_experiment(client)
+    tbr = (await client.get(f"/v1/experiments/{experiment_id}/results", params={"method": "tbr"})).json()
+    body = await export(client, experiment_id, "robyn", method="tbr")
+    assert body["context"]["method"] == "tbr"
+    assert body["calibration_input"][0]["liftAbs"] == pytest.approx(tbr["incremental"]["estimate"], rel=1e-12)
+    assert body["calibration_input"][0]["confidence"] == pytest.approx(1 - tbr["p_value"], abs=1e-12)
 
 
 async def test_a_geo_experiment_without_spend_is_409(client: Client) -> None:
