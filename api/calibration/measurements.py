@@ -187,8 +187,9 @@ def _treated_spend_over_test(run: GeoRun) -> float | None:
 
 def _geo_baseline_spend(experiment: Any, run: GeoRun) -> float | None:
     """409 unless the geo test has a spend (and, measuring marginal ROI, the usual spend it adds to);
-    the treated markets' usual spend over the test for a marginal test, else None."""
-    if run.spend is None:
+    the treated markets' usual spend over the test for a marginal test, else None. ``trimmed_match``
+    reads its spend from the panel (the pairs' incremental cost), which its results already require."""
+    if run.spend is None and run.method != "trimmed_match":
         raise Conflict(
             "The geo experiment has no spend, so there is no return on spend to calibrate with: PATCH its `spend` "
             "(the money spent on the test in the treated markets)",
@@ -210,8 +211,10 @@ def _geo_baseline_spend(experiment: Any, run: GeoRun) -> float | None:
 def _geo_measurements(
     experiment: Any, run: GeoRun, results: GeoResults, kpi_type: KpiType | None, baseline: float | None
 ) -> ExperimentMeasurements:
-    assert run.spend is not None
     design = experiment["design"]
+    # Trimmed match estimates iROAS per unit of the pairs' spend difference (its incremental cost).
+    spend = float(results.fit["incremental_cost"]) if results.method == "trimmed_match" else run.spend
+    assert spend is not None
     incremental = results.incremental
     if incremental.estimate is None:
         raise Conflict("The geo result has no incremental KPI estimate", [("incremental", "missing")])
@@ -223,7 +226,7 @@ def _geo_measurements(
         end=test_end,
         incremental=incremental.estimate,
         incremental_se=standard_error(incremental, results.confidence_level),
-        spend=run.spend,
+        spend=spend,
         p_value=results.p_value,
         kpi_type=kpi_type or "revenue",
         markets=tuple(run.treated),

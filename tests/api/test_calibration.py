@@ -35,6 +35,8 @@ from statsmodels.stats import proportion as sm_proportion
 
 from api.calibration.measurements import roi_kind
 from tests.api.test_geo_results import create_geolift_experiment
+from tests.api.test_trimmed_match_results import _experiment as create_paired_experiment
+from tests.api.test_trimmed_match_results import _post_analysis as trimmed_match_post_analysis
 from tests.conftest import DATA_DIR
 
 Client = AsyncTestClient[Litestar]
@@ -471,6 +473,22 @@ async def test_a_geo_export_reads_the_lift_of_the_method_asked_for(client: Clien
     assert body["context"]["method"] == "tbr"
     assert body["calibration_input"][0]["liftAbs"] == pytest.approx(tbr["incremental"]["estimate"], rel=1e-12)
     assert body["calibration_input"][0]["confidence"] == pytest.approx(1 - tbr["p_value"], abs=1e-12)
+
+
+async def test_a_trimmed_match_export_spends_the_pairs_incremental_cost(client: Client) -> None:
+    """Google trimmed_match's post-analysis colab (``tests/api/test_trimmed_match_results.py``): its iROAS
+    is incremental KPI per unit of the pairs' spend difference, so Meridian's ROI is that iROAS and the
+    spend that difference, with no ``spend`` on the experiment."""
+    panel_csv, pairs = trimmed_match_post_analysis()
+    experiment_id = await create_paired_experiment(client, panel_csv, pairs)
+    params = {"method": "trimmed_match", "confidence_level": 0.8}
+    results = (await client.get(f"/v1/experiments/{experiment_id}/results", params=params)).json()
+    (result,) = (await export(client, experiment_id, "meridian", **params))["experiment_results"]
+    iroas = results["iroas"]
+    assert result["experiment_total_spends"] == [pytest.approx(results["fit"]["incremental_cost"], rel=1e-12)]
+    assert result["point_estimates"] == [pytest.approx(iroas["estimate"], rel=1e-9)]
+    z = float(special.ndtri(0.9))
+    assert result["standard_errors"] == [pytest.approx((iroas["ci_high"] - iroas["ci_low"]) / (2 * z), rel=1e-9)]
 
 
 async def test_a_geo_experiment_without_spend_is_409(client: Client) -> None:
