@@ -52,7 +52,9 @@ DESCRIPTION = (
     "Every export says in `context.roi_kind` whether the test measured the channel's average ROI (holdout, "
     "holdback, go-dark) or its marginal ROI (heavy-up). Standard errors come from the result's interval by the "
     "normal approximation. Holdout tests run from the day the experiment started to the day it stopped (today "
-    "while running). 409 when the results cannot be computed yet or a channel has no spend; 404 unknown experiment."
+    "while running); geo tests span their `test_period` and spend their `spend` (`method=trimmed_match`: the pairs' "
+    "incremental cost, which its iROAS is per). 409 when the results cannot be computed yet or a channel has no "
+    "spend; 404 unknown experiment."
     "\n\nA computation that takes longer than about 2 s answers `202 Accepted` with a job (`Location: "
     "/v1/jobs/{id}`) whose `result` is the export as JSON; `Prefer: respond-async` asks for the job at once."
 )
