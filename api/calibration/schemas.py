@@ -1,5 +1,7 @@
 """Response bodies of ``GET /v1/experiments/{id}/calibration``: lift results as each open MMM's input.
 
+Each export is tagged by ``kind`` (``robyn``, ``meridian``, ``pymc-marketing``, the ``format`` asked for),
+as results are (``holdout``, ``geo``), so a job's result can be told apart by the same field.
 Field names are the libraries' own, so a body can be handed to them unchanged: Robyn's
 ``calibration_input`` columns, the keyword arguments of Meridian's
 ``CalibrationBuilder.with_incrementality_experiment_result`` and the columns of PyMC-Marketing's
@@ -62,7 +64,7 @@ class RobynCalibrationRow(Struct, frozen=True):
     calibration_scope: Literal["immediate"]
 
 
-class RobynCalibration(Struct, frozen=True, tag="robyn", tag_field="format"):
+class RobynCalibration(Struct, frozen=True, tag="robyn", tag_field="kind"):
     """Robyn's ``calibration_input`` rows (also served as ``text/csv`` with exactly these columns)."""
 
     context: CalibrationContext
@@ -84,7 +86,7 @@ class MeridianExperimentResult(Struct, frozen=True):
     experiment_end_dates: list[date]
 
 
-class MeridianCalibration(Struct, frozen=True, tag="meridian", tag_field="format"):
+class MeridianCalibration(Struct, frozen=True, tag="meridian", tag_field="kind"):
     """Per channel, the arguments of Meridian's ``with_incrementality_experiment_result``."""
 
     context: CalibrationContext
@@ -102,7 +104,7 @@ class PymcMarketingLiftTest(Struct, frozen=True, omit_defaults=True):
     geo: Annotated[str | None, Meta(description="Geo tests: the treated market (the MMM's `geo` dimension).")] = None
 
 
-class PymcMarketingCalibration(Struct, frozen=True, tag="pymc-marketing", tag_field="format"):
+class PymcMarketingCalibration(Struct, frozen=True, tag="pymc-marketing", tag_field="kind"):
     """PyMC-Marketing's ``df_lift_test`` rows (also served as ``text/csv``)."""
 
     context: CalibrationContext

@@ -137,7 +137,7 @@ async def test_holdout_robyn_rows_are_robyns_calibration_input(client: Client, c
     experiment_id = await holdout_experiment(client, connection)
     body = await export(client, experiment_id, "robyn")
     difference, _, p_value = wald(4725, 90000, 480, 10000)
-    assert body["format"] == "robyn"
+    assert body["kind"] == "robyn"  # the export's tag, as results are tagged holdout or geo
     assert body["context"]["roi_kind"] == "average" and body["context"]["kpi_type"] == "revenue"
     (row,) = body["calibration_input"]
     assert list(row) == ROBYN_COLUMNS
