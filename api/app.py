@@ -20,6 +20,7 @@ from api.auth.guard import ApiKeyGuard
 from api.auth.keys import Scope
 from api.auth.openapi import SECURITY, security_components
 from api.auth.rate_limit import RateLimiter
+from api.calibration.controller import CalibrationController
 from api.content_types import require_declared_content_type
 from api.database import apply_migrations, create_pool, load_migrations, resolve_database_url
 from api.dependencies import provide_pool, provide_queue_pool, provide_settings
@@ -141,6 +142,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ObservationController,
             OutcomeController,
             ResultsController,
+            CalibrationController,
             GeoDatasetController,
             GeoDesignController,
             MatchedPairsController,

@@ -5,6 +5,7 @@ The worker's counterpart of :mod:`api.app`: ``api.jobs`` runs tasks by name and 
 
 from __future__ import annotations
 
+from api.calibration.service import CALIBRATION_TASK, calibration_task
 from api.geo_design.tasks import register_geo_design_tasks
 from api.geo_pairs.tasks import register_matched_pairs_tasks
 from api.jobs.tasks import TaskRegistry
@@ -15,6 +16,7 @@ def task_registry() -> TaskRegistry:
     """Every task a worker can run."""
     registry = TaskRegistry()
     registry.job(RESULTS_TASK, results_task)
+    registry.job(CALIBRATION_TASK, calibration_task)
     register_geo_design_tasks(registry)
     register_matched_pairs_tasks(registry)
     return registry

@@ -166,6 +166,10 @@ async def capture(client: Client, recorder: Recorder) -> None:
     keep("GetExperimentResults", await client.get(f"{observed_path}/results"), "Lift per channel")
     events = await client.get(f"{observed_path}/events")
     keep("ListExperimentEvents", events, "Created, observations stored, results read: by whom and when")
+    await client.patch(observed_path, json={"status": "running"})
+    await client.patch(observed_path, json={"status": "stopped"})
+    robyn = await client.get(f"{observed_path}/calibration", params={"format": "robyn", "kpi_name": "conversions"})
+    keep("GetCalibrationExport", robyn, "Robyn's calibration_input rows of a stopped holdout test")
 
     csv_type = {"Content-Type": "text/csv"}
     dataset = keep(
@@ -209,6 +213,10 @@ async def capture(client: Client, recorder: Recorder) -> None:
     started = await client.get(f"/v1/experiments/{geo_id}/results", headers={"Prefer": "respond-async"})
     keep("GetExperimentResults", started, "Queued for a worker: a job")
     await finished(client, started.headers["location"])
+    calibration = f"/v1/experiments/{geo_id}/calibration"
+    queued = await client.get(calibration, params={"format": "pymc-marketing"}, headers={"Prefer": "respond-async"})
+    keep("GetCalibrationExport", queued, "Queued for a worker: a job whose result is the export")
+    await finished(client, queued.headers["location"])
 
     retired = (await client.post("/v1/experiments", json={**design, "name": "Retired test"})).json()["id"]
     await client.post(f"/v1/experiments/{retired}/assignments", json={"units": units[:100]})

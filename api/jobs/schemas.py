@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from msgspec import Meta, Struct
 
+from api.calibration.schemas import MeridianCalibration, PymcMarketingCalibration, RobynCalibration
 from api.errors import Problem
 from api.geo.schemas import GeoResults
 from api.geo_design.schemas import GeoPowerResult, MarketSelectionResult
@@ -16,9 +17,18 @@ from api.results.schemas import HoldoutResults
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
 # The answers a job can hold, told apart by their `kind` tag (a discriminator in the OpenAPI document):
-# `experiment_results` jobs hold holdout or geo results, `geo_power`, `geo_market_selection` and
-# `geo_matched_pairs` jobs theirs.
-JobResult = HoldoutResults | GeoResults | GeoPowerResult | MarketSelectionResult | MatchedPairsResult
+# `experiment_results` jobs hold holdout or geo results, `experiment_calibration` jobs an MMM export, and
+# `geo_power`, `geo_market_selection` and `geo_matched_pairs` jobs theirs.
+JobResult = (
+    HoldoutResults
+    | GeoResults
+    | GeoPowerResult
+    | MarketSelectionResult
+    | MatchedPairsResult
+    | RobynCalibration
+    | MeridianCalibration
+    | PymcMarketingCalibration
+)
 
 
 class Job(Struct, frozen=True):
@@ -28,8 +38,8 @@ class Job(Struct, frozen=True):
     kind: Annotated[
         str,
         Meta(
-            description="What is computed: `experiment_results`, `geo_market_selection`, `geo_power`, "
-            "`geo_matched_pairs`.",
+            description="What is computed: `experiment_results`, `experiment_calibration`, "
+            "`geo_market_selection`, `geo_power`, `geo_matched_pairs`.",
             examples=["experiment_results"],
         ),
     ]

@@ -80,7 +80,7 @@ def _arm_figures(arm: Any, kind: str) -> ArmFigures:
     )
 
 
-def _channel_result(name: str, analysis: ChannelAnalysis, notes: list[str]) -> ChannelResult:
+def _channel_result(name: str, analysis: ChannelAnalysis, data: _ChannelData) -> ChannelResult:
     kind = analysis.kind
     cuped = analysis.cuped
     absolute = analysis.absolute_lift
@@ -115,6 +115,7 @@ def _channel_result(name: str, analysis: ChannelAnalysis, notes: list[str]) -> C
         p_value=analysis.p_value,
         p_value_adjusted=analysis.p_value_adjusted,
         incremental=Interval(analysis.incremental.estimate, analysis.incremental.ci_low, analysis.incremental.ci_high),
+        spend=None if data.arms[0]["spend"] is None else float(data.arms[0]["spend"]),
         iroas=_interval(analysis.iroas),
         cost_per_incremental=_interval(analysis.cost_per_incremental),
         srm_p_value=analysis.srm_p_value,
@@ -127,7 +128,7 @@ def _channel_result(name: str, analysis: ChannelAnalysis, notes: list[str]) -> C
         ),
         mde=None if mde is None else DetectableEffect(absolute=mde.absolute, relative=mde.relative, power=mde.power),
         decision=Decision(action=analysis.decision.action, reason=analysis.decision.reason),
-        warnings=[*analysis.data_problems, *notes, *analysis.warnings],
+        warnings=[*analysis.data_problems, *data.notes, *analysis.warnings],
     )
 
 
@@ -387,8 +388,7 @@ def _assemble(
     """Holm's adjustment across channels, then the response with its chart."""
     adjusted = apply_holm(analyses)
     results = [
-        _channel_result(name, analysis, data.notes)
-        for (name, data), analysis in zip(channels.items(), adjusted, strict=True)
+        _channel_result(name, analysis, data) for (name, data), analysis in zip(channels.items(), adjusted, strict=True)
     ]
     return HoldoutResults(
         experiment_id=str(experiment_id),
