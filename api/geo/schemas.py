@@ -11,6 +11,7 @@ from msgspec import Meta, Struct
 from api.interval import Interval
 
 GeoMethod = Literal["synthetic_control", "augmented_synthetic_control", "tbr", "trimmed_match"]
+GeoMissingPolicy = Literal["drop_market", "interpolate", "zero"]  # stats.panel_gaps.MissingPolicy
 
 NO_NUL = r"^[^\x00]*$"
 DatasetName = Annotated[str, Meta(min_length=1, max_length=200, pattern=NO_NUL, description="A human-readable name.")]
