@@ -37,6 +37,16 @@ Salt = Annotated[
 GeoName = Annotated[str, Meta(min_length=1, max_length=200)]
 
 
+ExcludedFromControls = Annotated[
+    list[GeoName],
+    Meta(
+        max_length=1000,
+        description="Markets that may be contaminated by the treatment (neighbours, shared media areas): left out "
+        "of the control group / donor pool of every analysis; neither treated nor a pair's control.",
+    ),
+]
+
+
 PlannedUnits = Annotated[
     int,
     Meta(
@@ -106,6 +116,7 @@ class GeoExperimentCreate(Struct, frozen=True, tag="geo", tag_field="kind", forb
         ]
         | None
     ) = None
+    exclude_from_controls: ExcludedFromControls = []
 
 
 ExperimentCreate = HoldoutExperimentCreate | GeoExperimentCreate
@@ -125,6 +136,7 @@ class ExperimentPatch(Struct, frozen=True, forbid_unknown_fields=True, omit_defa
     pre_period: Period | UnsetType = UNSET
     test_period: Period | UnsetType = UNSET
     spend: Annotated[float, Meta(ge=0.0)] | UnsetType | None = UNSET
+    exclude_from_controls: ExcludedFromControls | UnsetType = UNSET
 
 
 class HoldoutExperiment(Struct, frozen=True, tag="holdout", tag_field="kind"):
@@ -164,6 +176,7 @@ class GeoExperiment(Struct, frozen=True, tag="geo", tag_field="kind"):
     test_period: Period
     spend: float | None
     pairs: list[list[str]] | None
+    exclude_from_controls: list[str]
     design_source: Annotated[
         DesignSource | None,
         Meta(description="The market selection (`POST /v1/geo/market-selection`) this test was created from."),

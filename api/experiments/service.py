@@ -34,7 +34,7 @@ from api.geo.service import validate_geo_design
 
 ALLOWED_TRANSITIONS = frozenset({("draft", "running"), ("running", "stopped")})
 HOLDOUT_DESIGN_FIELDS = ("metric", "channels", "alpha", "planned_units")
-GEO_DESIGN_FIELDS = ("channel", "treatment_markets", "pre_period", "test_period", "spend")
+GEO_DESIGN_FIELDS = ("channel", "treatment_markets", "pre_period", "test_period", "spend", "exclude_from_controls")
 
 
 def _validate_channels(channels: list[ChannelSpec], prefix: str = "channels") -> None:
@@ -132,7 +132,8 @@ def experiment_from_row(row: Row) -> Experiment:
         return msgspec.convert(
             {"planned_units": None, **design, **common, "salt": row["salt"]}, HoldoutExperiment, from_attributes=False
         )
-    return msgspec.convert({"spend": None, "pairs": None, "design_source": None, **design, **common}, GeoExperiment)
+    defaults: dict[str, Any] = {"spend": None, "pairs": None, "design_source": None, "exclude_from_controls": []}
+    return msgspec.convert({**defaults, **design, **common}, GeoExperiment)
 
 
 def _request_hash(body: ExperimentCreate, design_source: DesignSource | None = None) -> str:
@@ -167,7 +168,9 @@ async def create_experiment(
         repository = ExperimentRepository(connection)
         experiment_id = uuid4()
         if isinstance(body, GeoExperimentCreate):
-            await validate_geo_design(connection, body.dataset_id, body.treatment_markets, body.pairs)
+            await validate_geo_design(
+                connection, body.dataset_id, body.treatment_markets, body.pairs, body.exclude_from_controls
+            )
             await refuse_colliding_geo_experiment(repository, experiment_id, design)
         row = await repository.insert(
             experiment_id=experiment_id,
@@ -281,7 +284,11 @@ async def patch_experiment(pool: asyncpg.Pool, experiment_id: UUID, patch: Exper
             _validate_periods(pre, test)
             _validate_markets(design["treatment_markets"], design.get("pairs"))
             await validate_geo_design(
-                connection, UUID(str(design["dataset_id"])), design["treatment_markets"], design.get("pairs")
+                connection,
+                UUID(str(design["dataset_id"])),
+                design["treatment_markets"],
+                design.get("pairs"),
+                design.get("exclude_from_controls") or [],
             )
             if status != "stopped":
                 await refuse_colliding_geo_experiment(repository, experiment_id, design)

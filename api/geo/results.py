@@ -539,6 +539,18 @@ def _trimmed_match_results(
     )
 
 
+def _excluded_from_controls(design: dict[str, Any], geos: list[str], treated: list[str]) -> tuple[str, ...]:
+    """The design's ``exclude_from_controls``, checked again against the dataset (400 naming the entry)."""
+    excluded = [str(g) for g in design.get("exclude_from_controls") or []]
+    known, treated_set = set(geos), set(treated)
+    for i, geo in enumerate(excluded):
+        if geo not in known:
+            raise invalid_field(f"exclude_from_controls[{i}]", f"{geo!r} is not in the experiment's dataset")
+        if geo in treated_set:
+            raise invalid_field(f"exclude_from_controls[{i}]", f"{geo!r} is a treatment market")
+    return tuple(sorted(set(excluded)))
+
+
 @dataclass(frozen=True)
 class GeoRun:
     """Everything a geo result is computed from, loaded from the database: no connection needed after.
@@ -557,6 +569,7 @@ class GeoRun:
     pairs: list[tuple[str, str]] | None = None
     missing: MissingPolicy = "drop_market"
     notes: tuple[str, ...] = ()
+    excluded: tuple[str, ...] = ()
 
 
 async def load_geo_run(
@@ -600,14 +613,15 @@ async def load_geo_run(
     spend_raw = design.get("spend")
     spend = float(spend_raw) if spend_raw is not None and float(spend_raw) > 0 else None
     raw = await _load_window(connection, dataset_id, treated, pre, test)
+    excluded = _excluded_from_controls(design, raw.geos, treated)
     if pairs is not None:
         _pair_rows(raw, pairs)  # 400 for a pair geo the dataset does not have
         protected, role = {g for pair in pairs for g in pair}, "pair geo"
     else:
         protected, role = set(treated), "treated market"
-    window, notes = await asyncio.to_thread(_prepared, raw, protected, set(), policy, role)
+    window, notes = await asyncio.to_thread(_prepared, raw, protected, set(excluded), policy, role)
     treated_set = set(treated)
-    if sum(1 for g in raw.geos if g not in treated_set) < 2:
+    if sum(1 for g in raw.geos if g not in treated_set and g not in excluded) < 2:
         raise invalid_field("treatment_markets", "leaves fewer than 2 control markets in the dataset")
     controls = [g for g in window.geos if g not in treated_set]
     if len(controls) < 2:
@@ -619,7 +633,17 @@ async def load_geo_run(
     if pairs is not None:
         _check_pair_spend(window, pairs)
     return GeoRun(
-        experiment_id, method, confidence_level, window, treated, controls, spend, pairs, policy, tuple(notes)
+        experiment_id,
+        method,
+        confidence_level,
+        window,
+        treated,
+        controls,
+        spend,
+        pairs,
+        missing=policy,
+        notes=tuple(notes),
+        excluded=excluded,
     )
 
 
@@ -633,7 +657,9 @@ async def compute_geo_results(
     """Estimate the lift of a loaded geo run in a worker thread (the event loop stays free), with what
     the data preparation did added to its ``warnings``."""
     result = await _estimate_run(run, n_permutations=n_permutations, seed=seed, progress=progress)
-    return msgspec.structs.replace(result, warnings=[*run.notes, *result.warnings])
+    return msgspec.structs.replace(
+        result, warnings=[*run.notes, *result.warnings], excluded_from_controls=list(run.excluded)
+    )
 
 
 async def _estimate_run(

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from msgspec import Meta, Struct
+from msgspec import Meta, Struct, field
 
 from api.interval import Interval
 
@@ -173,3 +173,10 @@ class GeoResults(Struct, frozen=True, tag="geo", tag_field="kind"):
     series: list[GeoSeriesPoint]
     chart: dict[str, Any]
     warnings: list[str]
+    excluded_from_controls: Annotated[
+        list[str],
+        Meta(
+            description="Markets the experiment excludes from the controls (`exclude_from_controls`): in no "
+            "donor pool or control group of this result."
+        ),
+    ] = field(default_factory=list)
