@@ -47,6 +47,23 @@ ExcludedFromControls = Annotated[
 ]
 
 
+GeoTestType = Literal["holdback", "go-dark", "heavy-up"]
+TestTypeField = Annotated[
+    GeoTestType,
+    Meta(
+        description="What the test measures: `holdback` (the campaign is withheld from the treated markets) and "
+        "`go-dark` (the channel's spend is switched off there) cut spend and measure its average ROI; `heavy-up` "
+        "adds spend on top of business as usual and measures the marginal ROI of the extra spend."
+    ),
+]
+SpendChange = Annotated[
+    dict[GeoName, Annotated[float, Meta(ge=-1e15, le=1e15)]],
+    Meta(
+        description="Per treatment market, the change in spend over the test period against business as usual: "
+        "negative where spend is cut (`holdback`, `go-dark`), positive where it is added (`heavy-up`). Their sum "
+        "is the incremental cost iROAS divides by (required with `test_type`; replaces `spend`)."
+    ),
+]
 PlannedUnits = Annotated[
     int,
     Meta(
@@ -88,6 +105,15 @@ class Period(Struct, frozen=True, forbid_unknown_fields=True):
     end: date
 
 
+CooldownPeriod = Annotated[
+    Period,
+    Meta(
+        description="Dates after the test period (starting after it ends) over which a lagged effect is "
+        "estimated and reported apart (`cooldown` of the results)."
+    ),
+]
+
+
 class HoldoutExperimentCreate(Struct, frozen=True, tag="holdout", tag_field="kind", forbid_unknown_fields=True):
     """A user-level holdout test across one or more channels."""
 
@@ -117,6 +143,9 @@ class GeoExperimentCreate(Struct, frozen=True, tag="geo", tag_field="kind", forb
         | None
     ) = None
     exclude_from_controls: ExcludedFromControls = []
+    test_type: TestTypeField | None = None
+    spend_change: SpendChange | None = None
+    cooldown_period: CooldownPeriod | None = None
 
 
 ExperimentCreate = HoldoutExperimentCreate | GeoExperimentCreate
@@ -137,6 +166,9 @@ class ExperimentPatch(Struct, frozen=True, forbid_unknown_fields=True, omit_defa
     test_period: Period | UnsetType = UNSET
     spend: Annotated[float, Meta(ge=0.0)] | UnsetType | None = UNSET
     exclude_from_controls: ExcludedFromControls | UnsetType = UNSET
+    test_type: TestTypeField | UnsetType | None = UNSET
+    spend_change: SpendChange | UnsetType | None = UNSET
+    cooldown_period: CooldownPeriod | UnsetType | None = UNSET
 
 
 class HoldoutExperiment(Struct, frozen=True, tag="holdout", tag_field="kind"):
@@ -177,6 +209,9 @@ class GeoExperiment(Struct, frozen=True, tag="geo", tag_field="kind"):
     spend: float | None
     pairs: list[list[str]] | None
     exclude_from_controls: list[str]
+    test_type: GeoTestType | None
+    spend_change: dict[str, float] | None
+    cooldown_period: Period | None
     design_source: Annotated[
         DesignSource | None,
         Meta(description="The market selection (`POST /v1/geo/market-selection`) this test was created from."),

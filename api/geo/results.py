@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any, Literal
 from uuid import UUID
@@ -33,7 +33,7 @@ from api.errors import Conflict, InvalidInput, invalid_field
 from api.geo.pivot import pivot_rows
 from api.geo.preparation import prepare_panel
 from api.geo.repository import GeoRepository, Row
-from api.geo.schemas import GeoLiftInterval, GeoMethod, GeoResults, GeoSeriesPoint
+from api.geo.schemas import GeoCooldownEffect, GeoLiftInterval, GeoMethod, GeoResults, GeoSeriesPoint
 from api.interval import Interval as Estimate
 from stats.geo_lift import GeoLiftEstimate, estimate_geo_lift
 from stats.intervals import Interval
@@ -456,9 +456,15 @@ def _trimmed_match_p_value(y: np.ndarray, x: np.ndarray, result: TrimmedMatchRes
 
 
 def _trimmed_match_results(
-    experiment_id: UUID, window: _Window, pairs: list[tuple[str, str]], confidence_level: float
+    experiment_id: UUID,
+    window: _Window,
+    pairs: list[tuple[str, str]],
+    confidence_level: float,
+    spend_delta: np.ndarray | None = None,
 ) -> GeoResults:
+    """Trimmed match on the pairs' test-period deltas (``spend_delta``, when given, replaces their spend deltas)."""
     y, x = _pair_deltas(window, pairs)
+    x = x if spend_delta is None else spend_delta
     result = trimmed_match(y, x, confidence_level)
     p_value, p_value_method = _trimmed_match_p_value(y, x, result)
     t, c = _pair_rows(window, pairs)
@@ -497,7 +503,7 @@ def _trimmed_match_results(
         warnings.append("The counterfactual (observed minus incremental KPI) is not positive: no relative lift.")
     fit: dict[str, Any] = {
         "roi_kind": "average",
-        "iroas_definition": "incremental KPI per unit of incremental spend over the test period (average ROI)",
+        "iroas_definition": "incremental KPI per unit of incremental spend over the test period",
         "trim_rate": result.trim_rate,
         "trimmed_per_side": result.trimmed_per_side,
         "trimmed_pairs": [list(pairs[k]) for k in result.trimmed_pairs],
@@ -539,6 +545,41 @@ def _trimmed_match_results(
     )
 
 
+def _incremental_cost(design: dict[str, Any]) -> float | None:
+    """What iROAS divides by: the sum of ``spend_change`` (negative when the test cuts spend), else ``spend``."""
+    change = design.get("spend_change")
+    if change:
+        return float(sum(float(v) for v in change.values()))
+    spend = design.get("spend")
+    return float(spend) if spend is not None else None
+
+
+def _test_window(window: _Window) -> _Window:
+    """The pre-period and test dates only (the cool-down left out)."""
+    end = window.post.stop
+    return _Window(
+        window.panel[:, :end], window.geos, window.dates[:end], window.pre, window.post, window.spend[:, :end]
+    )
+
+
+def _cooldown_window(window: _Window) -> _Window | None:
+    """The pre-period then the cool-down dates, the cool-down in the place of the test (``post``)."""
+    if window.cooldown is None:
+        return None
+    columns = np.r_[
+        np.arange(window.pre.start, window.pre.stop), np.arange(window.cooldown.start, window.cooldown.stop)
+    ]
+    n_pre = window.pre.stop - window.pre.start
+    return _Window(
+        panel=window.panel[:, columns],
+        geos=window.geos,
+        dates=[window.dates[c] for c in columns],
+        pre=slice(0, n_pre),
+        post=slice(n_pre, columns.size),
+        spend=window.spend[:, columns],
+    )
+
+
 def _excluded_from_controls(design: dict[str, Any], geos: list[str], treated: list[str]) -> tuple[str, ...]:
     """The design's ``exclude_from_controls``, checked again against the dataset (400 naming the entry)."""
     excluded = [str(g) for g in design.get("exclude_from_controls") or []]
@@ -570,6 +611,9 @@ class GeoRun:
     missing: MissingPolicy = "drop_market"
     notes: tuple[str, ...] = ()
     excluded: tuple[str, ...] = ()
+    test_type: str | None = None
+    spend_cut: bool = False  # the test cuts spend (holdback, go-dark): incremental cost and iROAS change sign
+    cooldown_window: _Window | None = None  # pre-period then cool-down dates, when the test has a cool-down
 
 
 async def load_geo_run(
@@ -610,16 +654,20 @@ async def load_geo_run(
     dataset_id = UUID(str(design["dataset_id"]))
     treated = [str(g) for g in design["treatment_markets"]]
     pre, test = _period(design, "pre_period"), _period(design, "test_period")
-    spend_raw = design.get("spend")
-    spend = float(spend_raw) if spend_raw is not None and float(spend_raw) > 0 else None
-    raw = await _load_window(connection, dataset_id, treated, pre, test)
+    cooldown = _period(design, "cooldown_period") if design.get("cooldown_period") else None
+    if cooldown is not None and (cooldown[0] <= test[1] or cooldown[1] < cooldown[0]):
+        raise invalid_field("cooldown_period", "must start after the test period ends and not end before it starts")
+    cost = _incremental_cost(design)
+    spend = abs(cost) if cost is not None and cost != 0 else None
+    raw = await _load_window(connection, dataset_id, treated, pre, test, cooldown)
     excluded = _excluded_from_controls(design, raw.geos, treated)
     if pairs is not None:
         _pair_rows(raw, pairs)  # 400 for a pair geo the dataset does not have
         protected, role = {g for pair in pairs for g in pair}, "pair geo"
     else:
         protected, role = set(treated), "treated market"
-    window, notes = await asyncio.to_thread(_prepared, raw, protected, set(excluded), policy, role)
+    prepared, notes = await asyncio.to_thread(_prepared, raw, protected, set(excluded), policy, role)
+    window = _test_window(prepared)
     treated_set = set(treated)
     if sum(1 for g in raw.geos if g not in treated_set and g not in excluded) < 2:
         raise invalid_field("treatment_markets", "leaves fewer than 2 control markets in the dataset")
@@ -644,6 +692,9 @@ async def load_geo_run(
         missing=policy,
         notes=tuple(notes),
         excluded=excluded,
+        test_type=design.get("test_type"),
+        spend_cut=cost is not None and cost < 0,
+        cooldown_window=_cooldown_window(prepared),
     )
 
 
@@ -657,9 +708,79 @@ async def compute_geo_results(
     """Estimate the lift of a loaded geo run in a worker thread (the event loop stays free), with what
     the data preparation did added to its ``warnings``."""
     result = await _estimate_run(run, n_permutations=n_permutations, seed=seed, progress=progress)
+    roi_kind: Literal["average", "marginal"] = "marginal" if run.test_type == "heavy-up" else "average"
+    fit = {**result.fit, "roi_kind": roi_kind} if "roi_kind" in result.fit else result.fit
+    iroas = _signed_iroas(result.iroas, run) if run.method != "trimmed_match" else result.iroas
+    cooldown = None
+    warnings = [*run.notes, *result.warnings]
+    if run.cooldown_window is not None:
+        cooldown = await _cooldown_effect(run, result, n_permutations=n_permutations, seed=seed)
+        if cooldown.p_value is not None and cooldown.p_value <= 1.0 - run.confidence_level:
+            warnings.append(
+                "The effect persists into the cool-down (its interval excludes 0): the test-period iROAS "
+                "understates the return; `cooldown.total_incremental` adds the lagged effect."
+            )
     return msgspec.structs.replace(
-        result, warnings=[*run.notes, *result.warnings], excluded_from_controls=list(run.excluded)
+        result,
+        iroas=iroas,
+        fit=fit,
+        warnings=warnings,
+        excluded_from_controls=list(run.excluded),
+        test_type=_test_type(run.test_type),
+        roi_kind=roi_kind,
+        cooldown=cooldown,
     )
+
+
+def _test_type(value: str | None) -> Literal["holdback", "go-dark", "heavy-up"] | None:
+    return "holdback" if value == "holdback" else "go-dark" if value == "go-dark" else "heavy-up" if value else None
+
+
+def _signed_iroas(iroas: Estimate | None, run: GeoRun) -> Estimate | None:
+    """iROAS over the signed incremental cost: a test that cuts spend divides by a negative cost, so the
+    estimator's iROAS over the cost's size changes sign and its bounds swap."""
+    if iroas is None or not run.spend_cut:
+        return iroas
+
+    def negated(value: float | None) -> float | None:
+        return None if value is None else -value
+
+    return Estimate(estimate=negated(iroas.estimate), ci_low=negated(iroas.ci_high), ci_high=negated(iroas.ci_low))
+
+
+async def _cooldown_effect(run: GeoRun, test: GeoResults, *, n_permutations: int, seed: int) -> GeoCooldownEffect:
+    """The lagged effect over the cool-down: the same method with the cool-down dates as its test period
+    (trimmed match: the pairs' cool-down KPI deltas against their test-period spend deltas)."""
+    window = run.cooldown_window
+    assert window is not None
+    if run.method == "trimmed_match" and run.pairs is not None:
+        lagged = await asyncio.to_thread(
+            _trimmed_match_lagged, run.experiment_id, run.window, window, run.pairs, run.confidence_level
+        )
+    else:
+        sub = replace(run, window=window, cooldown_window=None)
+        lagged = await _estimate_run(sub, n_permutations=n_permutations, seed=seed)
+    iroas = lagged.iroas if run.method == "trimmed_match" else _signed_iroas(lagged.iroas, run)
+    both = (test.incremental.estimate, lagged.incremental.estimate)
+    return GeoCooldownEffect(
+        start=window.dates[window.post.start],
+        end=window.dates[window.post.stop - 1],
+        n_periods=window.post.stop - window.post.start,
+        att=lagged.att,
+        incremental=lagged.incremental,
+        relative=lagged.lift.relative,
+        p_value=lagged.p_value,
+        iroas=iroas,
+        total_incremental=None if None in both else float(sum(v for v in both if v is not None)),
+    )
+
+
+def _trimmed_match_lagged(
+    experiment_id: UUID, test: _Window, cooldown: _Window, pairs: list[tuple[str, str]], confidence_level: float
+) -> GeoResults:
+    """Trimmed match on each pair's KPI delta over the cool-down against its spend delta over the test."""
+    _, spend_delta = _pair_deltas(test, pairs)
+    return _trimmed_match_results(experiment_id, cooldown, pairs, confidence_level, spend_delta)
 
 
 async def _estimate_run(
