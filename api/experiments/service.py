@@ -127,14 +127,15 @@ async def refuse_colliding_geo_experiment(
     repository: ExperimentRepository, experiment_id: UUID, design: dict[str, Any]
 ) -> None:
     """409 naming the running geo experiment on the same dataset with a shared market and overlapping
-    test dates (GeoLift issue #174): two tests in one market at once measure each other. Holds the
+    test dates, a cool-down counting as test dates (GeoLift issue #174): two tests in one market at once
+    measure each other, and a test in another's cool-down takes its lagged effect for its own. Holds the
     dataset's scheduling lock until the transaction ends, so concurrent writers cannot both pass."""
     dataset_id = UUID(str(design["dataset_id"]))
     test = msgspec.convert(design["test_period"], Period)
+    cooldown = design.get("cooldown_period")
+    end = test.end if cooldown is None else msgspec.convert(cooldown, Period).end
     await repository.lock_geo_dataset_schedule(dataset_id)
-    other = await repository.colliding_geo_experiment(
-        experiment_id, dataset_id, test.start, test.end, _markets_used(design)
-    )
+    other = await repository.colliding_geo_experiment(experiment_id, dataset_id, test.start, end, _markets_used(design))
     if other is None:
         return
     period = other["test_period"]

@@ -247,3 +247,15 @@ async def test_patch_sets_a_test_type_and_its_spend_change(client: Client) -> No
     )
     assert patched.status_code == 200, patched.text
     assert patched.json()["test_type"] == "heavy-up" and patched.json()["spend_change"] == change
+
+
+async def test_a_test_inside_a_running_experiments_cooldown_collides(client: Client) -> None:
+    dataset_id = await _dataset(client)
+    first = await _create(client, _design(dataset_id, test_period=TEST, cooldown_period=COOLDOWN))
+    started = await client.patch(f"/v1/experiments/{first}", json={"status": "running"})
+    assert started.status_code == 200, started.text
+    response = await client.post(
+        "/v1/experiments", json=_design(dataset_id, name="Radio in Chicago", test_period=COOLDOWN)
+    )
+    assert response.status_code == 409, response.text
+    assert first in response.json()["detail"]
