@@ -47,7 +47,7 @@ SELECT EXISTS (SELECT 1 FROM assignments WHERE experiment_id = $1);
 SELECT pg_advisory_xact_lock(hashtextextended('geo-schedule:' || $1::uuid::text, 0));
 
 -- name: select_colliding_geo_experiment
--- A running geo experiment (other than $1) on dataset $2 whose test period overlaps [$3, $4] and which
+-- A running geo experiment (other than $1) on dataset $2 whose test period (and cool-down) overlaps [$3, $4] and which
 -- uses one of the markets $5 (as a treatment market or in a matched pair); the earliest, with the markets shared.
 SELECT e.id, e.name, e.design -> 'test_period' AS test_period,
        ARRAY(
@@ -63,7 +63,7 @@ FROM experiments e
 WHERE e.kind = 'geo' AND e.status = 'running' AND e.id <> $1
   AND e.design ->> 'dataset_id' = $2::uuid::text
   AND (e.design -> 'test_period' ->> 'start')::date <= $4
-  AND (e.design -> 'test_period' ->> 'end')::date >= $3
+  AND COALESCE((e.design -> 'cooldown_period' ->> 'end')::date, (e.design -> 'test_period' ->> 'end')::date) >= $3
   AND (
       EXISTS (SELECT 1 FROM jsonb_array_elements_text(e.design -> 'treatment_markets') m WHERE m = ANY($5::text[]))
       OR EXISTS (SELECT 1 FROM jsonb_path_query(e.design, '$.pairs[*][*]') g WHERE g #>> '{}' = ANY($5::text[]))

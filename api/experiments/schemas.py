@@ -37,6 +37,33 @@ Salt = Annotated[
 GeoName = Annotated[str, Meta(min_length=1, max_length=200)]
 
 
+ExcludedFromControls = Annotated[
+    list[GeoName],
+    Meta(
+        max_length=1000,
+        description="Markets that may be contaminated by the treatment (neighbours, shared media areas): left out "
+        "of the control group / donor pool of every analysis; neither treated nor a pair's control.",
+    ),
+]
+
+
+GeoTestType = Literal["holdback", "go-dark", "heavy-up"]
+TestTypeField = Annotated[
+    GeoTestType,
+    Meta(
+        description="What the test measures: `holdback` (the campaign is withheld from the treated markets) and "
+        "`go-dark` (the channel's spend is switched off there) cut spend and measure its average ROI; `heavy-up` "
+        "adds spend on top of business as usual and measures the marginal ROI of the extra spend."
+    ),
+]
+SpendChange = Annotated[
+    dict[GeoName, Annotated[float, Meta(ge=-1e15, le=1e15)]],
+    Meta(
+        description="Per treatment market, the change in spend over the test period against business as usual: "
+        "negative where spend is cut (`holdback`, `go-dark`), positive where it is added (`heavy-up`). Their sum "
+        "is the incremental cost iROAS divides by (required with `test_type`; replaces `spend`)."
+    ),
+]
 PlannedUnits = Annotated[
     int,
     Meta(
@@ -78,6 +105,15 @@ class Period(Struct, frozen=True, forbid_unknown_fields=True):
     end: date
 
 
+CooldownPeriod = Annotated[
+    Period,
+    Meta(
+        description="Dates after the test period (starting after it ends) over which a lagged effect is "
+        "estimated and reported apart (`cooldown` of the results)."
+    ),
+]
+
+
 class HoldoutExperimentCreate(Struct, frozen=True, tag="holdout", tag_field="kind", forbid_unknown_fields=True):
     """A user-level holdout test across one or more channels."""
 
@@ -106,6 +142,10 @@ class GeoExperimentCreate(Struct, frozen=True, tag="geo", tag_field="kind", forb
         ]
         | None
     ) = None
+    exclude_from_controls: ExcludedFromControls = []
+    test_type: TestTypeField | None = None
+    spend_change: SpendChange | None = None
+    cooldown_period: CooldownPeriod | None = None
 
 
 ExperimentCreate = HoldoutExperimentCreate | GeoExperimentCreate
@@ -125,6 +165,10 @@ class ExperimentPatch(Struct, frozen=True, forbid_unknown_fields=True, omit_defa
     pre_period: Period | UnsetType = UNSET
     test_period: Period | UnsetType = UNSET
     spend: Annotated[float, Meta(ge=0.0)] | UnsetType | None = UNSET
+    exclude_from_controls: ExcludedFromControls | UnsetType = UNSET
+    test_type: TestTypeField | UnsetType | None = UNSET
+    spend_change: SpendChange | UnsetType | None = UNSET
+    cooldown_period: CooldownPeriod | UnsetType | None = UNSET
 
 
 class HoldoutExperiment(Struct, frozen=True, tag="holdout", tag_field="kind"):
@@ -168,6 +212,10 @@ class GeoExperiment(Struct, frozen=True, tag="geo", tag_field="kind"):
     test_period: Period
     spend: float | None
     pairs: list[list[str]] | None
+    exclude_from_controls: list[str]
+    test_type: GeoTestType | None
+    spend_change: dict[str, float] | None
+    cooldown_period: Period | None
     design_source: Annotated[
         DesignSource | None,
         Meta(

@@ -66,6 +66,14 @@ class GeoPowerRequest(Struct, frozen=True, forbid_unknown_fields=True):
     fixed_effects: bool = True
     cost_per_kpi: CostPerKpi | None = None
     history: HistoryPeriod | None = None
+    exclude_from_controls: Annotated[
+        list[MarketName],
+        Meta(
+            max_length=1000,
+            description="Markets that may be contaminated by the treatment (neighbours, shared media areas): left "
+            "out of the donor pool of every simulation, and never treated.",
+        ),
+    ] = []
 
 
 class PowerCurvePoint(Struct, frozen=True):
@@ -168,6 +176,7 @@ class GeoPowerResult(Struct, frozen=True, tag="geo_power", tag_field="kind"):
     test: Annotated[str, Meta(description="The test simulated: the one experiment results run.")]
     warnings: list[str]
     chart: Annotated[dict[str, Any], Meta(description="Vega-Lite v5 power curves, one line per duration.")]
+    excluded_from_controls: list[str] = []
 
 
 class MarketSelectionRequest(Struct, frozen=True, forbid_unknown_fields=True):
@@ -195,6 +204,14 @@ class MarketSelectionRequest(Struct, frozen=True, forbid_unknown_fields=True):
         int, Meta(ge=0, le=20000, description="Score evaluations the swap search may spend beyond GeoLift's sets.")
     ] = 400
     history: HistoryPeriod | None = None
+    exclude_from_controls: Annotated[
+        list[MarketName],
+        Meta(
+            max_length=1000,
+            description="Markets that may be contaminated by the treatment (neighbours, shared media areas): left "
+            "out of the donor pool of every simulation, and never treated.",
+        ),
+    ] = []
 
 
 class MarketCandidate(Struct, frozen=True):
@@ -241,6 +258,9 @@ class MarketSelectionResult(Struct, frozen=True, tag="market_selection", tag_fie
     history: HistoryPeriod
     warnings: list[str]
     chart: Annotated[dict[str, Any], Meta(description="Vega-Lite v5 power curves of the listed candidates.")]
+    excluded_from_controls: Annotated[
+        list[str], Meta(description="Left out of every simulation; carried into an experiment made of a candidate.")
+    ] = []
 
 
 class ExperimentFromDesign(Struct, frozen=True, forbid_unknown_fields=True):

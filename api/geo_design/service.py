@@ -143,6 +143,7 @@ def _check_controls(panel: DesignPanel, treated: int, field: str) -> None:
 
 def compute_geo_power(request: GeoPowerRequest, panel: DesignPanel, progress: Progress | None = None) -> GeoPowerResult:
     """Simulated power of the requested treatment markets for each duration (CPU work)."""
+    panel = panel.without("exclude_from_controls", request.exclude_from_controls, request.treatment_markets)
     rows = panel.rows_of("treatment_markets", request.treatment_markets)
     _check_controls(panel, len(rows), "treatment_markets")
     data = panel.panel
@@ -203,7 +204,17 @@ def compute_geo_power(request: GeoPowerRequest, panel: DesignPanel, progress: Pr
         test=TEST_DESCRIPTION,
         warnings=warnings,
         chart=chart,
+        excluded_from_controls=list(request.exclude_from_controls),
     )
+
+
+def _selection_panel(request: MarketSelectionRequest, panel: DesignPanel) -> DesignPanel:
+    """The panel a selection simulates on: without ``exclude_from_controls`` (400 when a market is also in
+    ``include`` or ``exclude``; left out of the controls, it can be neither treated nor merely untreated)."""
+    both = sorted(set(request.exclude_from_controls) & set(request.exclude))
+    if both:
+        raise invalid_field("exclude_from_controls", f"{', '.join(map(repr, both))} also in exclude; list it once here")
+    return panel.without("exclude_from_controls", request.exclude_from_controls, request.include)
 
 
 def selection_spec(request: MarketSelectionRequest, panel: DesignPanel) -> SelectionSpec:
@@ -237,11 +248,13 @@ def selection_spec(request: MarketSelectionRequest, panel: DesignPanel) -> Selec
 
 def check_selection_request(request: MarketSelectionRequest, panel: DesignPanel) -> None:
     """Refuse, before queueing, a selection the panel cannot answer (400 naming the field)."""
+    panel = _selection_panel(request, panel)
     check_selection(selection_spec(request, panel), len(panel.geos), len(panel.dates))
 
 
 def plan_selection(request: MarketSelectionRequest, panel: DesignPanel) -> list[CandidatePlan]:
     """Every candidate set to simulate (validates the request against the panel first: 400 naming the field)."""
+    panel = _selection_panel(request, panel)
     return plan_candidates(panel.panel, selection_spec(request, panel))
 
 
@@ -252,6 +265,7 @@ def evaluate_selection_chunk(
     progress: Progress | None = None,
 ) -> list[DesignEvaluation]:
     """Simulated power of one chunk of candidates (CPU work; chunks are independent)."""
+    panel = _selection_panel(request, panel)
     return evaluate_candidates(panel.panel, plans, selection_spec(request, panel), progress)
 
 
@@ -259,6 +273,7 @@ def selection_result(
     request: MarketSelectionRequest, panel: DesignPanel, evaluations: Sequence[DesignEvaluation]
 ) -> MarketSelectionResult:
     """Rank the evaluated designs and shape the job's result (DESIGN.md's market selection shape)."""
+    panel = _selection_panel(request, panel)
     spec = selection_spec(request, panel)
     ranked = rank_designs(evaluations, spec)
     candidates: list[MarketCandidate] = []
@@ -314,6 +329,7 @@ def selection_result(
         history=panel.history,
         warnings=warnings,
         chart=chart,
+        excluded_from_controls=list(request.exclude_from_controls),
     )
 
 
@@ -357,5 +373,6 @@ async def create_experiment_from_design(
         pre_period=Period(start=history.start, end=history.end),
         test_period=test,
         spend=body.spend,
+        exclude_from_controls=list(result.excluded_from_controls),
     )
     return await create_experiment(pool, create, idempotency_key, DesignSource(job_id=job_id, rank=body.rank))

@@ -14,7 +14,7 @@ import msgspec
 
 from api.experiments.service import fetch_experiment_row
 from api.geo.results import compute_geo_results, load_geo_run
-from api.geo.schemas import GeoMethod, GeoResults
+from api.geo.schemas import GeoMethod, GeoMissingPolicy, GeoResults
 from api.jobs.progress import ProgressReporter
 from api.jobs.tasks import TaskContext
 from api.results.holdout import holdout_results
@@ -31,6 +31,7 @@ class ResultsQuery(msgspec.Struct, frozen=True):
     method: GeoMethod | None = None
     sequential: bool = False
     minimum_lift: float | None = None
+    missing: GeoMissingPolicy | None = None
 
 
 async def compute_results(
@@ -42,7 +43,11 @@ async def compute_results(
     if experiment["kind"] == "geo":
         async with pool.acquire() as connection:
             run = await load_geo_run(
-                connection, experiment, query.method or "synthetic_control", query.confidence_level or 0.9
+                connection,
+                experiment,
+                query.method or "synthetic_control",
+                query.confidence_level or 0.9,
+                query.missing or "drop_market",
             )
         return await compute_geo_results(run, progress=progress)  # no connection held meanwhile
     async with pool.acquire() as connection, connection.transaction():

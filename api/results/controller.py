@@ -17,7 +17,7 @@ from api.audit.headlines import record_results_read, record_results_requested
 from api.chart_images import AcceptedChartOperation, ChartFormatParameter, chart_image
 from api.errors import invalid_field, problem_responses
 from api.experiments.service import fetch_experiment_row
-from api.geo.schemas import GeoMethod, GeoResults
+from api.geo.schemas import GeoMethod, GeoMissingPolicy, GeoResults
 from api.jobs.answer import answer_or_submit, answer_response
 from api.jobs.progress import ProgressReporter, preferred_wait
 from api.jobs.schemas import Job
@@ -43,6 +43,7 @@ class ResultsController(Controller):
         "`augmented_synthetic_control` (ridge ASCM) or `tbr` (time-based regression): ATT, incremental KPI and "
         "relative lift with conformal CIs that never contradict the p-value, placebo p-value, iROAS, donor weights, "
         "the observed vs counterfactual series and a chart. 409 when the panel does not cover the periods. "
+        "Missing market-dates follow `missing` (see the parameter). "
         "`trimmed_match` (experiments with `pairs` only, else 400): Chen & Au's iROAS with its test-inversion CI "
         "and data-driven trim rate from each pair's treatment-minus-control KPI and spend over the test period, "
         "incremental KPI, the pairs trimmed and `fit.roi_kind` = `average`; 409 when the panel has no spend for "
@@ -78,6 +79,17 @@ class ResultsController(Controller):
         method: Annotated[
             GeoMethod | None, QueryParameter(description="Geo experiments: the estimator (default synthetic_control).")
         ] = None,
+        missing: Annotated[
+            GeoMissingPolicy | None,
+            QueryParameter(
+                description="Geo experiments: what a missing market-date becomes (default `drop_market`: a control "
+                "market with gaps leaves the controls and a pre-period date on which a treated market has none "
+                "leaves the fit, so no value is invented; `interpolate`: linear in time; `zero`: an absent row "
+                "counts as 0, as summing each group's rows per date does in Google's matched_markets TBR). What "
+                "was done is said in `warnings`. A treated market's gap in the test period or cool-down is refused "
+                "(409 naming market and dates) unless `missing=zero`."
+            ),
+        ] = None,
         sequential: Annotated[
             bool, QueryParameter(description="Always-valid inference, safe to look at every day (holdout).")
         ] = False,
@@ -101,6 +113,8 @@ class ResultsController(Controller):
             experiment = await fetch_experiment_row(connection, experiment_id)
         if experiment["kind"] == "holdout" and method is not None:
             raise invalid_field("method", "applies to geo experiments only")
+        if experiment["kind"] == "holdout" and missing is not None:
+            raise invalid_field("missing", "applies to geo experiments only")
 
         query = ResultsQuery(
             experiment_id=experiment_id,
@@ -108,6 +122,7 @@ class ResultsController(Controller):
             method=method,
             sequential=sequential,
             minimum_lift=minimum_lift,
+            missing=missing,
         )
 
         async def compute(progress: ProgressReporter) -> HoldoutResults | GeoResults:
