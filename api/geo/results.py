@@ -24,13 +24,15 @@ from scipy import stats as scipy_stats
 
 from api.database import Connection
 from api.errors import Conflict, InvalidInput, invalid_field
+from api.geo.backtest import BacktestInput, complete_result, planned_effect
 from api.geo.pivot import pivot_rows
 from api.geo.repository import GeoRepository, Row
 from api.geo.schemas import GeoLiftInterval, GeoMethod, GeoResults, GeoSeriesPoint
 from api.interval import Interval as Estimate
 from stats.geo_lift import GeoLiftEstimate, estimate_geo_lift
 from stats.intervals import Interval
-from stats.tbr import TBRResult, estimate_tbr
+from stats.tbr import METHODS as TBR_INTERVALS
+from stats.tbr import TBRMethod, TBRResult, estimate_tbr
 from stats.trimmed_match import TrimmedMatchResult, trimmed_match
 
 METHODS: tuple[GeoMethod, ...] = ("synthetic_control", "augmented_synthetic_control", "tbr", "trimmed_match")
@@ -512,10 +514,16 @@ class GeoRun:
     controls: list[str]
     spend: float | None
     pairs: list[tuple[str, str]] | None = None
+    interval: TBRMethod = "conformal"
+    planned_effect: float | None = None
 
 
 async def load_geo_run(
-    connection: Connection, experiment_row: Any, method: str = "synthetic_control", confidence_level: float = 0.9
+    connection: Connection,
+    experiment_row: Any,
+    method: str = "synthetic_control",
+    confidence_level: float = 0.9,
+    interval: str | None = None,
 ) -> GeoRun:
     """Validate the request and load the panel window a geo result needs.
 
@@ -527,6 +535,10 @@ async def load_geo_run(
         raise invalid_field("method", f"must be one of {', '.join(METHODS)}")
     if not 0.0 < confidence_level < 1.0:
         raise invalid_field("confidence_level", "must be strictly between 0 and 1")
+    if interval is not None and method != "tbr":
+        raise invalid_field("interval", "chooses TBR's interval: it applies to method=tbr only")
+    if interval is not None and interval not in TBR_INTERVALS:
+        raise invalid_field("interval", f"must be one of {', '.join(TBR_INTERVALS)}")
     design = _design(experiment_row)
     pairs: list[tuple[str, str]] | None = None
     if method == "trimmed_match":
@@ -550,7 +562,32 @@ async def load_geo_run(
         raise invalid_field("treatment_markets", "leaves fewer than 2 control markets in the dataset")
     if pairs is not None:
         _check_pair_spend(window, pairs)
-    return GeoRun(experiment_id, method, confidence_level, window, treated, controls, spend, pairs)
+    tbr_interval: TBRMethod = "kerman" if interval == "kerman" else "conformal"
+    planned = await planned_effect(connection, design)
+    return GeoRun(
+        experiment_id, method, confidence_level, window, treated, controls, spend, pairs, tbr_interval, planned
+    )
+
+
+def _backtest_input(run: GeoRun) -> BacktestInput:
+    window = run.window
+    pair_spend_delta = None
+    if run.pairs is not None:
+        pair_spend_delta = _pair_deltas(window, run.pairs)[1]
+    return BacktestInput(
+        panel=window.panel,
+        geos=window.geos,
+        dates=window.dates,
+        pre=window.pre,
+        post=window.post,
+        treated=run.treated,
+        controls=run.controls,
+        pairs=run.pairs,
+        pair_spend_delta=pair_spend_delta,
+        method=run.method,
+        interval=run.interval,
+        planned_effect=run.planned_effect,
+    )
 
 
 async def compute_geo_results(
@@ -560,7 +597,14 @@ async def compute_geo_results(
     seed: int = 0,
     progress: Callable[[float], None] | None = None,
 ) -> GeoResults:
-    """Estimate the lift of a loaded geo run in a worker thread (the event loop stays free)."""
+    """Estimate the lift of a loaded geo run, then its backtest, in worker threads (the event loop stays free)."""
+    result = await _estimate_geo_results(run, n_permutations=n_permutations, seed=seed, progress=progress)
+    return await asyncio.to_thread(complete_result, result, _backtest_input(run))
+
+
+async def _estimate_geo_results(
+    run: GeoRun, *, n_permutations: int, seed: int, progress: Callable[[float], None] | None
+) -> GeoResults:
     window, treated, controls = run.window, run.treated, run.controls
     if run.method == "trimmed_match" and run.pairs is not None:
         pairs = run.pairs
@@ -578,6 +622,7 @@ async def compute_geo_results(
             run.confidence_level,
             run.spend,
             n_treated_geos=len(treated),
+            method=run.interval,
         )
         return _from_tbr(run.experiment_id, tbr, window, treated, controls)
 
@@ -608,11 +653,12 @@ async def geo_experiment_results(
     method: str = "synthetic_control",
     confidence_level: float = 0.9,
     *,
+    interval: str | None = None,
     n_permutations: int = DEFAULT_PERMUTATIONS,
     seed: int = 0,
     progress: Callable[[float], None] | None = None,
 ) -> GeoResults:
     """The results of a geo experiment (``experiments`` row) by ``method`` at ``confidence_level``:
     :func:`load_geo_run` then :func:`compute_geo_results`."""
-    run = await load_geo_run(connection, experiment_row, method, confidence_level)
+    run = await load_geo_run(connection, experiment_row, method, confidence_level, interval)
     return await compute_geo_results(run, n_permutations=n_permutations, seed=seed, progress=progress)

@@ -24,6 +24,7 @@ from api.openapi_examples import AcceptedOperation
 from api.results.computation import RESULTS_TASK, ResultsQuery, compute_results
 from api.results.schemas import HoldoutResults
 from api.settings import Settings
+from stats.tbr import TBRMethod
 
 
 class ResultsController(Controller):
@@ -40,9 +41,13 @@ class ResultsController(Controller):
         "(`scale`, `iterate`, `stop`, `investigate`). `sequential=true` gives always-valid p-values and confidence "
         "sequences (mixture SPRT) so the results may be read every day. 409 when observations are missing. "
         "Geo experiments: `method` = `synthetic_control` (default; fixed effects, as GeoLift), "
-        "`augmented_synthetic_control` (ridge ASCM) or `tbr` (time-based regression): ATT, incremental KPI and "
+        "`augmented_synthetic_control` (ridge ASCM) or `tbr` (time-based regression; `interval` = `conformal` or "
+        "`kerman`): ATT, incremental KPI and "
         "relative lift with conformal CIs that never contradict the p-value, placebo p-value, iROAS, donor weights, "
-        "the observed vs counterfactual series and a chart. 409 when the panel does not cover the periods. "
+        "the observed vs counterfactual series and a chart. Every geo result carries the pre-period residuals' lag-1 "
+        "autocorrelation and a `backtest`: the method (and the others) on placebo windows of the test's length in the "
+        "pre-period, with its empirical false-positive rate, placebo RMSE and power at the planned effect. "
+        "409 when the panel does not cover the periods. "
         "`trimmed_match` (experiments with `pairs` only, else 400): Chen & Au's iROAS with its test-inversion CI "
         "and data-driven trim rate from each pair's treatment-minus-control KPI and spend over the test period, "
         "incremental KPI, the pairs trimmed and `fit.roi_kind` = `average`; 409 when the panel has no spend for "
@@ -75,6 +80,15 @@ class ResultsController(Controller):
         method: Annotated[
             GeoMethod | None, QueryParameter(description="Geo experiments: the estimator (default synthetic_control).")
         ] = None,
+        interval: Annotated[
+            TBRMethod | None,
+            QueryParameter(
+                description="Geo experiments, `method=tbr`: the interval and p-value. `conformal` (default): the "
+                "block-permutation test on TBR's residuals, valid under serially correlated days; `kerman`: Kerman, "
+                "Wang & Vaver's exact predictive interval (as Google's matched_markets publishes it), valid only where "
+                "the residuals show no autocorrelation (see `residual_autocorrelation`)."
+            ),
+        ] = None,
         sequential: Annotated[
             bool, QueryParameter(description="Always-valid inference, safe to look at every day (holdout).")
         ] = False,
@@ -97,11 +111,16 @@ class ResultsController(Controller):
             experiment = await fetch_experiment_row(connection, experiment_id)
         if experiment["kind"] == "holdout" and method is not None:
             raise invalid_field("method", "applies to geo experiments only")
+        if interval is not None and method != "tbr":
+            raise invalid_field(
+                "interval", "chooses TBR's interval: it applies to geo experiments with method=tbr only"
+            )
 
         query = ResultsQuery(
             experiment_id=experiment_id,
             confidence_level=confidence_level,
             method=method,
+            interval=interval,
             sequential=sequential,
             minimum_lift=minimum_lift,
         )
