@@ -37,7 +37,9 @@ GEO_METHODS = ("synthetic_control", "augmented_synthetic_control", "tbr")
 
 
 async def results(client: Client, experiment_id: str, **params: Any) -> dict[str, Any]:
-    response = await client.get(f"/v1/experiments/{experiment_id}/results", params=params)
+    # These tests are about the result's content: wait for it however loaded the machine (no 202 with a job).
+    headers = {"Prefer": "wait=60"}
+    response = await client.get(f"/v1/experiments/{experiment_id}/results", params=params, headers=headers)
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
