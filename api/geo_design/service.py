@@ -21,7 +21,7 @@ import numpy as np
 from api.errors import NotFound, invalid_field
 from api.experiments.schemas import DesignSource, Experiment, GeoExperimentCreate, Period
 from api.experiments.service import create_experiment
-from api.geo.backtest import shape_backtest
+from api.geo.backtest import ASCM_COMPARISON_MARKET_DAYS, shape_backtest
 from api.geo.backtest_schemas import GeoBacktest
 from api.geo_design.charts import power_curve_chart
 from api.geo_design.panel import DesignPanel
@@ -82,8 +82,32 @@ def _curve(power: DurationPower) -> list[PowerCurvePoint]:
     ]
 
 
-def _backtest(backtest: Backtest | None, panel: DesignPanel) -> GeoBacktest | None:
-    return None if backtest is None else shape_backtest(backtest, panel.dates, "design_mde")
+def _backtest(backtest: Backtest | None, panel: DesignPanel, compared: Sequence[Backtest] = ()) -> GeoBacktest | None:
+    return None if backtest is None else shape_backtest(backtest, panel.dates, "design_mde", compared)
+
+
+def _other_method_backtest(
+    panel: DesignPanel,
+    rows: Sequence[int],
+    power: DurationPower,
+    request: GeoPowerRequest,
+    ridge_lambda: float | None,
+) -> list[Backtest]:
+    """The other design method (SCM for ASCM, ASCM for SCM) on the same windows, for `best_method`.
+
+    ASCM joins only on histories of at most ``ASCM_COMPARISON_MARKET_DAYS`` control market-days (its re-fits
+    cost O(T^2) per window), as in the results' backtest.
+    """
+    if ridge_lambda is None:
+        data = panel.panel
+        donors = np.delete(data, list(rows), axis=0).T
+        if donors.size > ASCM_COMPARISON_MARKET_DAYS:
+            return []
+        other = design_ridge_lambda(data[list(rows)].mean(axis=0), donors, request.fixed_effects)
+    else:
+        other = None
+    backtest = _design_backtest(panel, rows, power, request.alpha, request.side, request.fixed_effects, other)
+    return [] if backtest is None else [backtest]
 
 
 def _design_backtest(
@@ -162,7 +186,8 @@ def compute_geo_power(request: GeoPowerRequest, panel: DesignPanel, progress: Pr
             cost_per_kpi=request.cost_per_kpi,
         )
         backtest = _design_backtest(panel, rows, power, request.alpha, request.side, request.fixed_effects, ridge)
-        designs.append(_duration_design(power, _backtest(backtest, panel)))
+        compared = _other_method_backtest(panel, rows, power, request, ridge) if backtest is not None else []
+        designs.append(_duration_design(power, _backtest(backtest, panel, compared)))
         if progress is not None:
             progress((i + 1) / len(durations))
     total = float(data.sum())
