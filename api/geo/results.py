@@ -30,6 +30,7 @@ from scipy import stats as scipy_stats
 
 from api.database import Connection
 from api.errors import Conflict, InvalidInput, invalid_field
+from api.geo.backtest import BacktestInput, complete_result, planned_effect
 from api.geo.pivot import pivot_rows
 from api.geo.preparation import prepare_panel
 from api.geo.repository import GeoRepository, Row
@@ -38,7 +39,8 @@ from api.interval import Interval as Estimate
 from stats.geo_lift import GeoLiftEstimate, estimate_geo_lift
 from stats.intervals import Interval
 from stats.panel_gaps import MISSING_POLICIES, MissingPolicy
-from stats.tbr import TBRResult, estimate_tbr
+from stats.tbr import METHODS as TBR_INTERVALS
+from stats.tbr import TBRMethod, TBRResult, estimate_tbr
 from stats.trimmed_match import TrimmedMatchResult, trimmed_match
 
 METHODS: tuple[GeoMethod, ...] = ("synthetic_control", "augmented_synthetic_control", "tbr", "trimmed_match")
@@ -614,6 +616,8 @@ class GeoRun:
     test_type: str | None = None
     spend_cut: bool = False  # the test cuts spend (holdback, go-dark): incremental cost and iROAS change sign
     cooldown_window: _Window | None = None  # pre-period then cool-down dates, when the test has a cool-down
+    interval: TBRMethod = "conformal"
+    planned_effect: float | None = None
 
 
 async def load_geo_run(
@@ -622,6 +626,7 @@ async def load_geo_run(
     method: str = "synthetic_control",
     confidence_level: float = 0.9,
     missing: str = "drop_market",
+    interval: str | None = None,
 ) -> GeoRun:
     """Validate the request and load the panel window a geo result needs.
 
@@ -640,6 +645,10 @@ async def load_geo_run(
     )
     if not 0.0 < confidence_level < 1.0:
         raise invalid_field("confidence_level", "must be strictly between 0 and 1")
+    if interval is not None and method != "tbr":
+        raise invalid_field("interval", "chooses TBR's interval: it applies to method=tbr only")
+    if interval is not None and interval not in TBR_INTERVALS:
+        raise invalid_field("interval", f"must be one of {', '.join(TBR_INTERVALS)}")
     design = _design(experiment_row)
     pairs: list[tuple[str, str]] | None = None
     if method == "trimmed_match":
@@ -680,6 +689,8 @@ async def load_geo_run(
         )
     if pairs is not None:
         _check_pair_spend(window, pairs)
+    tbr_interval: TBRMethod = "kerman" if interval == "kerman" else "conformal"
+    planned = await planned_effect(connection, design)
     return GeoRun(
         experiment_id,
         method,
@@ -695,6 +706,29 @@ async def load_geo_run(
         test_type=design.get("test_type"),
         spend_cut=cost is not None and cost < 0,
         cooldown_window=_cooldown_window(prepared),
+        interval=tbr_interval,
+        planned_effect=planned,
+    )
+
+
+def _backtest_input(run: GeoRun) -> BacktestInput:
+    window = run.window
+    pair_spend_delta = None
+    if run.pairs is not None:
+        pair_spend_delta = _pair_deltas(window, run.pairs)[1]
+    return BacktestInput(
+        panel=window.panel,
+        geos=window.geos,
+        dates=window.dates,
+        pre=window.pre,
+        post=window.post,
+        treated=run.treated,
+        controls=run.controls,
+        pairs=run.pairs,
+        pair_spend_delta=pair_spend_delta,
+        method=run.method,
+        interval=run.interval,
+        planned_effect=run.planned_effect,
     )
 
 
@@ -705,8 +739,8 @@ async def compute_geo_results(
     seed: int = 0,
     progress: Callable[[float], None] | None = None,
 ) -> GeoResults:
-    """Estimate the lift of a loaded geo run in a worker thread (the event loop stays free), with what
-    the data preparation did added to its ``warnings``."""
+    """Estimate the lift of a loaded geo run, then its backtest, in worker threads (the event loop stays
+    free), with what the data preparation did added to its ``warnings``."""
     result = await _estimate_run(run, n_permutations=n_permutations, seed=seed, progress=progress)
     roi_kind: Literal["average", "marginal"] = "marginal" if run.test_type == "heavy-up" else "average"
     fit = {**result.fit, "roi_kind": roi_kind} if "roi_kind" in result.fit else result.fit
@@ -720,7 +754,7 @@ async def compute_geo_results(
                 "The effect persists into the cool-down (its interval excludes 0): the test-period iROAS "
                 "understates the return; `cooldown.total_incremental` adds the lagged effect."
             )
-    return msgspec.structs.replace(
+    estimated = msgspec.structs.replace(
         result,
         iroas=iroas,
         fit=fit,
@@ -730,6 +764,7 @@ async def compute_geo_results(
         roi_kind=roi_kind,
         cooldown=cooldown,
     )
+    return await asyncio.to_thread(complete_result, estimated, _backtest_input(run))
 
 
 def _test_type(value: str | None) -> Literal["holdback", "go-dark", "heavy-up"] | None:
@@ -807,6 +842,7 @@ async def _estimate_run(
             run.confidence_level,
             run.spend,
             n_treated_geos=len(treated),
+            method=run.interval,
         )
         return _from_tbr(run.experiment_id, tbr, window, treated, controls)
 
@@ -837,6 +873,7 @@ async def geo_experiment_results(
     method: str = "synthetic_control",
     confidence_level: float = 0.9,
     *,
+    interval: str | None = None,
     n_permutations: int = DEFAULT_PERMUTATIONS,
     seed: int = 0,
     progress: Callable[[float], None] | None = None,
@@ -844,5 +881,5 @@ async def geo_experiment_results(
 ) -> GeoResults:
     """The results of a geo experiment (``experiments`` row) by ``method`` at ``confidence_level``:
     :func:`load_geo_run` then :func:`compute_geo_results`."""
-    run = await load_geo_run(connection, experiment_row, method, confidence_level, missing)
+    run = await load_geo_run(connection, experiment_row, method, confidence_level, missing, interval)
     return await compute_geo_results(run, n_permutations=n_permutations, seed=seed, progress=progress)

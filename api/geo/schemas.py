@@ -8,6 +8,7 @@ from uuid import UUID
 
 from msgspec import Meta, Struct, field
 
+from api.geo.backtest_schemas import GeoBacktest
 from api.interval import Interval
 
 GeoMethod = Literal["synthetic_control", "augmented_synthetic_control", "tbr", "trimmed_match"]
@@ -214,4 +215,19 @@ class GeoResults(Struct, frozen=True, tag="geo", tag_field="kind"):
     ] = "average"
     cooldown: Annotated[
         GeoCooldownEffect | None, Meta(description="The lagged effect over `cooldown_period`, when the test has one.")
+    ] = None
+    residual_autocorrelation: Annotated[
+        float | None,
+        Meta(
+            description="Lag-1 autocorrelation of the pre-period residuals (observed minus counterfactual, demeaned); "
+            "its null standard error is about 1/sqrt(pre-period days). A warning says when it is strong."
+        ),
+    ] = None
+    backtest: Annotated[
+        GeoBacktest | None,
+        Meta(
+            description="The method on placebo windows of the test's length in the pre-period (same markets, no real "
+            "effect), with the other methods on the same windows; null when the pre-period is too short (a warning "
+            "says so)."
+        ),
     ] = None

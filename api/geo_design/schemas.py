@@ -9,6 +9,7 @@ from uuid import UUID
 from msgspec import Meta, Struct
 
 from api.experiments.schemas import ChannelName, Name
+from api.geo.backtest_schemas import GeoBacktest
 
 DesignMethod = Literal["synthetic_control", "augmented_synthetic_control"]
 TestSide = Literal["two-sided", "larger", "smaller"]
@@ -113,30 +114,6 @@ class DesignFit(Struct, frozen=True):
     ]
 
 
-class DesignBacktestResult(Struct, frozen=True):
-    """The design's test on placebo windows of its own history (windows of the test's length, no real effect)."""
-
-    windows: Annotated[int, Meta(description="Placebo windows used (they overlap on short histories).")]
-    false_positive_rate: Annotated[
-        float, Meta(description="Share of the windows the test declared significant with no effect injected.")
-    ]
-    false_positive_excess_p_value: Annotated[
-        float,
-        Meta(description="One-sided binomial test that the false-positive rate exceeds alpha (a warning below 0.05)."),
-    ]
-    placebo_rmse: Annotated[
-        float | None,
-        Meta(
-            description="RMSE of the relative lift the pre-window fit estimates in the windows, where the truth is 0."
-        ),
-    ]
-    effect: Annotated[float | None, Meta(description="The effect injected for `detection_rate` (the MDE).")]
-    detection_rate: Annotated[
-        float | None, Meta(description="Share of the windows in which the test detected `effect` (empirical power).")
-    ]
-    warnings: list[str]
-
-
 class DurationDesign(Struct, frozen=True):
     """Simulated power of the design for one test length."""
 
@@ -157,7 +134,7 @@ class DurationDesign(Struct, frozen=True):
     ]
     treated_kpi: Annotated[float, Meta(description="The treated markets' KPI over the latest window of this length.")]
     fit: DesignFit
-    backtest: DesignBacktestResult | None
+    backtest: GeoBacktest | None
 
 
 class GeoPowerResult(Struct, frozen=True, tag="geo_power", tag_field="kind"):
@@ -228,7 +205,7 @@ class MarketCandidate(Struct, frozen=True):
     holdout_share: Annotated[float, Meta(description="Share of KPI left untreated (treated share if the MDE < 0).")]
     power_curve: list[PowerCurvePoint]
     fit: DesignFit
-    backtest: DesignBacktestResult | None
+    backtest: GeoBacktest | None
     source: Annotated[
         Literal["correlation", "swap_search"],
         Meta(description="GeoLift's correlation sets, or the swap search beyond them."),

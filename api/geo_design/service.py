@@ -21,11 +21,12 @@ import numpy as np
 from api.errors import NotFound, invalid_field
 from api.experiments.schemas import DesignSource, Experiment, GeoExperimentCreate, Period
 from api.experiments.service import create_experiment
+from api.geo.backtest import ASCM_COMPARISON_MARKET_DAYS, shape_backtest
+from api.geo.backtest_schemas import GeoBacktest
 from api.geo_design.charts import power_curve_chart
 from api.geo_design.panel import DesignPanel
 from api.geo_design.repository import MarketSelectionRepository
 from api.geo_design.schemas import (
-    DesignBacktestResult,
     DesignFit,
     DroppedConstraint,
     DurationDesign,
@@ -38,7 +39,7 @@ from api.geo_design.schemas import (
     PowerCurvePoint,
 )
 from stats.errors import InvalidProblem
-from stats.geo_backtest import DesignBacktest, backtest_design
+from stats.geo_backtest import Backtest, backtest_design
 from stats.geo_power import DurationPower, Side, duration_power
 from stats.market_selection import (
     CandidatePlan,
@@ -81,18 +82,32 @@ def _curve(power: DurationPower) -> list[PowerCurvePoint]:
     ]
 
 
-def _backtest(backtest: DesignBacktest | None) -> DesignBacktestResult | None:
-    if backtest is None:
-        return None
-    return DesignBacktestResult(
-        windows=backtest.windows,
-        false_positive_rate=backtest.false_positive_rate,
-        false_positive_excess_p_value=backtest.false_positive_excess_p_value,
-        placebo_rmse=_finite(backtest.placebo_rmse),
-        effect=backtest.effect,
-        detection_rate=backtest.detection_rate,
-        warnings=list(backtest.warnings),
-    )
+def _backtest(backtest: Backtest | None, panel: DesignPanel, compared: Sequence[Backtest] = ()) -> GeoBacktest | None:
+    return None if backtest is None else shape_backtest(backtest, panel.dates, "design_mde", compared)
+
+
+def _other_method_backtest(
+    panel: DesignPanel,
+    rows: Sequence[int],
+    power: DurationPower,
+    request: GeoPowerRequest,
+    ridge_lambda: float | None,
+) -> list[Backtest]:
+    """The other design method (SCM for ASCM, ASCM for SCM) on the same windows, for `best_method`.
+
+    ASCM joins only on histories of at most ``ASCM_COMPARISON_MARKET_DAYS`` control market-days (its re-fits
+    cost O(T^2) per window), as in the results' backtest.
+    """
+    if ridge_lambda is None:
+        data = panel.panel
+        donors = np.delete(data, list(rows), axis=0).T
+        if donors.size > ASCM_COMPARISON_MARKET_DAYS:
+            return []
+        other = design_ridge_lambda(data[list(rows)].mean(axis=0), donors, request.fixed_effects)
+    else:
+        other = None
+    backtest = _design_backtest(panel, rows, power, request.alpha, request.side, request.fixed_effects, other)
+    return [] if backtest is None else [backtest]
 
 
 def _design_backtest(
@@ -103,7 +118,7 @@ def _design_backtest(
     side: Side,
     fixed_effects: bool,
     ridge_lambda: float | None,
-) -> DesignBacktest | None:
+) -> Backtest | None:
     """The design's placebo backtest at its MDE (``None`` when the history is too short for one)."""
     data = panel.panel
     try:
@@ -121,7 +136,7 @@ def _design_backtest(
         return None
 
 
-def _duration_design(power: DurationPower, backtest: DesignBacktest | None) -> DurationDesign:
+def _duration_design(power: DurationPower, backtest: GeoBacktest | None) -> DurationDesign:
     return DurationDesign(
         duration=power.duration,
         windows=power.windows,
@@ -132,7 +147,7 @@ def _duration_design(power: DurationPower, backtest: DesignBacktest | None) -> D
         investment=power.investment,
         treated_kpi=power.treated_kpi,
         fit=_fit(power),
-        backtest=_backtest(backtest),
+        backtest=backtest,
     )
 
 
@@ -172,7 +187,8 @@ def compute_geo_power(request: GeoPowerRequest, panel: DesignPanel, progress: Pr
             cost_per_kpi=request.cost_per_kpi,
         )
         backtest = _design_backtest(panel, rows, power, request.alpha, request.side, request.fixed_effects, ridge)
-        designs.append(_duration_design(power, backtest))
+        compared = _other_method_backtest(panel, rows, power, request, ridge) if backtest is not None else []
+        designs.append(_duration_design(power, _backtest(backtest, panel, compared)))
         if progress is not None:
             progress((i + 1) / len(durations))
     total = float(data.sum())
@@ -302,7 +318,7 @@ def selection_result(
                 holdout_share=design.holdout_share,
                 power_curve=_curve(power),
                 fit=_fit(power),
-                backtest=_backtest(backtest),
+                backtest=_backtest(backtest, panel),
                 source=design.evaluation.source,
                 warnings=design_warnings(
                     len(panel.geos), len(panel.dates), [power.duration], design.evaluation.treatment_share, spec.holdout

@@ -19,6 +19,7 @@ from api.jobs.progress import ProgressReporter
 from api.jobs.tasks import TaskContext
 from api.results.holdout import holdout_results
 from api.results.schemas import HoldoutResults
+from stats.tbr import TBRMethod
 
 RESULTS_TASK = "experiment_results"
 
@@ -29,6 +30,7 @@ class ResultsQuery(msgspec.Struct, frozen=True):
     experiment_id: UUID
     confidence_level: float | None = None
     method: GeoMethod | None = None
+    interval: TBRMethod | None = None
     sequential: bool = False
     minimum_lift: float | None = None
     missing: GeoMissingPolicy | None = None
@@ -48,6 +50,7 @@ async def compute_results(
                 query.method or "synthetic_control",
                 query.confidence_level or 0.9,
                 query.missing or "drop_market",
+                query.interval,
             )
         return await compute_geo_results(run, progress=progress)  # no connection held meanwhile
     async with pool.acquire() as connection, connection.transaction():

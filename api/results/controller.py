@@ -24,6 +24,7 @@ from api.jobs.schemas import Job
 from api.results.computation import RESULTS_TASK, ResultsQuery, compute_results
 from api.results.schemas import HoldoutResults
 from api.settings import Settings
+from stats.tbr import TBRMethod
 
 
 class ResultsController(Controller):
@@ -40,10 +41,14 @@ class ResultsController(Controller):
         "(`scale`, `iterate`, `stop`, `investigate`). `sequential=true` gives always-valid p-values and confidence "
         "sequences (mixture SPRT) so the results may be read every day. 409 when observations are missing. "
         "Geo experiments: `method` = `synthetic_control` (default; fixed effects, as GeoLift), "
-        "`augmented_synthetic_control` (ridge ASCM) or `tbr` (time-based regression): ATT, incremental KPI and "
+        "`augmented_synthetic_control` (ridge ASCM) or `tbr` (time-based regression; `interval` = `conformal` or "
+        "`kerman`): ATT, incremental KPI and "
         "relative lift with conformal CIs that never contradict the p-value, placebo p-value, iROAS, donor weights, "
-        "the observed vs counterfactual series and a chart. 409 when the panel does not cover the periods. "
-        "Missing market-dates follow `missing` (see the parameter). "
+        "the observed vs counterfactual series and a chart. Missing market-dates follow `missing` (see the "
+        "parameter). Every geo result carries the pre-period residuals' lag-1 "
+        "autocorrelation and a `backtest`: the method (and the others) on placebo windows of the test's length in the "
+        "pre-period, with its empirical false-positive rate, placebo RMSE and power at the planned effect. "
+        "409 when the panel does not cover the periods. "
         "`trimmed_match` (experiments with `pairs` only, else 400): Chen & Au's iROAS with its test-inversion CI "
         "and data-driven trim rate from each pair's treatment-minus-control KPI and spend over the test period, "
         "incremental KPI, the pairs trimmed and `fit.roi_kind` = `average`; 409 when the panel has no spend for "
@@ -90,6 +95,15 @@ class ResultsController(Controller):
                 "(409 naming market and dates) unless `missing=zero`."
             ),
         ] = None,
+        interval: Annotated[
+            TBRMethod | None,
+            QueryParameter(
+                description="Geo experiments, `method=tbr`: the interval and p-value. `conformal` (default): the "
+                "block-permutation test on TBR's residuals, valid under serially correlated days; `kerman`: Kerman, "
+                "Wang & Vaver's exact predictive interval (as Google's matched_markets publishes it), valid only where "
+                "the residuals show no autocorrelation (see `residual_autocorrelation`)."
+            ),
+        ] = None,
         sequential: Annotated[
             bool, QueryParameter(description="Always-valid inference, safe to look at every day (holdout).")
         ] = False,
@@ -115,11 +129,16 @@ class ResultsController(Controller):
             raise invalid_field("method", "applies to geo experiments only")
         if experiment["kind"] == "holdout" and missing is not None:
             raise invalid_field("missing", "applies to geo experiments only")
+        if interval is not None and method != "tbr":
+            raise invalid_field(
+                "interval", "chooses TBR's interval: it applies to geo experiments with method=tbr only"
+            )
 
         query = ResultsQuery(
             experiment_id=experiment_id,
             confidence_level=confidence_level,
             method=method,
+            interval=interval,
             sequential=sequential,
             minimum_lift=minimum_lift,
             missing=missing,
