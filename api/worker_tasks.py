@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from api.geo_design.tasks import register_geo_design_tasks
 from api.jobs.tasks import TaskRegistry
-from api.results.computation import RESULTS_TASK, results_task
+from api.results.service import RESULTS_TASK, results_task
 
 
 def task_registry() -> TaskRegistry:

@@ -5,10 +5,6 @@
 -- name: lock_experiment
 SELECT id, kind, name, status FROM experiments WHERE id = $1 FOR UPDATE;
 
--- name: lock_results_data
--- The lock observation and outcome writers take (api/observations, api/outcomes): none is half-way.
-SELECT pg_advisory_xact_lock(hashtextextended('counterfact:results-data:' || $1::uuid::text, 0));
-
 -- name: delete_assignments
 DELETE FROM assignments WHERE experiment_id = $1;
 
@@ -42,10 +38,6 @@ DELETE FROM experiments WHERE id = $1;
 
 -- name: lock_dataset
 SELECT id, name FROM geo_datasets WHERE id = $1 FOR UPDATE;
-
--- name: lock_geo_dataset_schedule
--- The lock geo experiments take to start on a dataset (api/experiments): none starts while this runs.
-SELECT pg_advisory_xact_lock(hashtextextended('geo-schedule:' || $1::uuid::text, 0));
 
 -- name: experiments_on_dataset
 -- Geo experiments whose design reads dataset $1, running ones first.

@@ -8,6 +8,7 @@ import asyncpg
 
 from api.audit import service as audit
 from api.errors import Conflict, NotFound
+from api.experiments.repository import ExperimentRepository
 from api.lifecycle.repository import DeletionRepository
 from api.lifecycle.schemas import Deletion
 
@@ -19,6 +20,7 @@ async def delete_experiment(pool: asyncpg.Pool, experiment_id: UUID) -> Deletion
         experiment = await repository.lock_experiment(experiment_id)
         if experiment is None:
             raise NotFound(f"No experiment with id {experiment_id}")
+        await ExperimentRepository(connection).lock_results_data(experiment_id)  # no upload is half-way
         if experiment["status"] == "running":
             raise Conflict(
                 f"Experiment {experiment_id} ({experiment['name']!r}) is running; stop it before deleting it",
@@ -37,6 +39,7 @@ async def delete_geo_dataset(pool: asyncpg.Pool, dataset_id: UUID) -> Deletion:
         dataset = await repository.lock_dataset(dataset_id)
         if dataset is None:
             raise NotFound(f"No geo dataset with id {dataset_id}")
+        await ExperimentRepository(connection).lock_geo_dataset_schedule(dataset_id)  # no experiment starts on it
         dependents = await repository.experiments_on_dataset(dataset_id)
         running = [row for row in dependents if row["status"] == "running"]
         if running:
