@@ -22,7 +22,7 @@ from api.auth.openapi import SECURITY, security_components
 from api.auth.rate_limit import RateLimiter
 from api.content_types import require_declared_content_type
 from api.database import apply_migrations, create_pool, load_migrations, resolve_database_url
-from api.dependencies import provide_pool, provide_queue_pool, provide_settings
+from api.dependencies import provide_pool, provide_queue_pool, provide_settings, provide_upload
 from api.errors import exception_handlers
 from api.experiments.controller import ExperimentController
 from api.geo.controller import GeoDatasetController
@@ -123,6 +123,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         "pool": Provide(provide_pool, sync_to_thread=False),
         "queue_pool": Provide(provide_queue_pool, sync_to_thread=False),
         "settings": Provide(provide_settings, sync_to_thread=False),
+        "upload": Provide(provide_upload, sync_to_thread=False),
     }
     # Every /v1 operation needs an API key; /health and /schema stay open.
     guard = ApiKeyGuard(settings.api_key_cache_seconds, rate_limiter(settings))
