@@ -10,7 +10,7 @@ millions of lines must stream instead, so every JSON-or-CSV operation follows on
   with :func:`decode_json_body`;
 * both are capped by the settings the app was created with: ``max_stream_bytes`` for CSV, ``max_body_bytes``
   for JSON (413 problem documents; ``0`` lifts a cap, as it does for Litestar's own bodies);
-* its OpenAPI request body, which Litestar cannot infer, is :func:`json_or_csv_request_body`.
+* its ``operation_class`` is :func:`json_or_csv_operation`, which documents both request bodies.
 """
 
 from __future__ import annotations
@@ -22,11 +22,12 @@ from typing import Any, TypeVar
 import msgspec
 from litestar import Request
 from litestar.exceptions import HTTPException
-from litestar.openapi.spec import Example, OpenAPIMediaType, OpenAPIType, Reference, RequestBody, Schema
+from litestar.openapi.spec import Example, OpenAPIMediaType, OpenAPIType, RequestBody, Schema
 from litestar.status_codes import HTTP_413_REQUEST_ENTITY_TOO_LARGE
 
 from api.errors import invalid_field
 from api.json_depth import check_json_depth
+from api.openapi_examples import ExampleOperation
 from api.settings import Settings
 
 CSV_MEDIA_TYPE = "text/csv"
@@ -80,15 +81,15 @@ class Upload:
         return b"".join([chunk async for chunk in capped_stream(self.request, limit, refusal)])
 
 
-def json_or_csv_request_body(
+def json_or_csv_operation(
     description: str,
-    json_schema: Schema | Reference,
+    json_schema: Schema,
     json_examples: Mapping[str, Example],
     csv_description: str,
     csv_examples: Mapping[str, Example],
-) -> RequestBody:
-    """The OpenAPI request body of a JSON-or-CSV operation."""
-    return RequestBody(
+) -> type[ExampleOperation]:
+    """The ``operation_class`` of a JSON-or-CSV upload: its request body, which Litestar cannot infer."""
+    request_body = RequestBody(
         required=True,
         description=description,
         content={
@@ -98,6 +99,14 @@ def json_or_csv_request_body(
             ),
         },
     )
+
+    @dataclass
+    class UploadOperation(ExampleOperation):
+        def __post_init__(self) -> None:
+            super().__post_init__()
+            self.request_body = request_body
+
+    return UploadOperation
 
 
 def decode_json_body(body: bytes, type: type[T]) -> T:

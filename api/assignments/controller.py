@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated, Literal
 from uuid import UUID
 
@@ -25,7 +24,7 @@ from api.assignments.schemas import (
 )
 from api.errors import problem_responses
 from api.openapi_examples import ExampleOperation
-from api.request_bodies import CSV_MEDIA_TYPE, JSON_OR_CSV, Upload, json_or_csv_request_body
+from api.request_bodies import CSV_MEDIA_TYPE, JSON_OR_CSV, Upload, json_or_csv_operation
 
 HASH_DESCRIPTION = (
     "The arm is a pure function of (experiment salt, channel name, unit id): "
@@ -55,20 +54,14 @@ JSON_REQUEST_SCHEMA = Schema(
 )
 
 
-@dataclass
-class CreateAssignmentsOperation(ExampleOperation):
-    """The create operation reads a JSON body or a streamed CSV body, which Litestar cannot infer."""
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self.request_body = json_or_csv_request_body(
-            'JSON `{"units": [...]}` (up to 10,000), or `text/csv`: a header line `unit`, then one unit id per line '
-            "(RFC 4180 quoting for ids containing commas or quotes), streamed, any size.",
-            JSON_REQUEST_SCHEMA,
-            {"three-users": Example(summary="Three users", value={"units": ["u1", "u2", "u3"]})},
-            "`unit` header, then one unit id per line.",
-            {"csv": Example(summary="Bulk CSV", value="unit\nu1\nu2\nu3\n")},
-        )
+CREATE_ASSIGNMENTS_OPERATION = json_or_csv_operation(
+    'JSON `{"units": [...]}` (up to 10,000), or `text/csv`: a header line `unit`, then one unit id per line '
+    "(RFC 4180 quoting for ids containing commas or quotes), streamed, any size.",
+    JSON_REQUEST_SCHEMA,
+    {"three-users": Example(summary="Three users", value={"units": ["u1", "u2", "u3"]})},
+    "`unit` header, then one unit id per line.",
+    {"csv": Example(summary="Bulk CSV", value="unit\nu1\nu2\nu3\n")},
+)
 
 
 class AssignmentController(Controller):
@@ -90,7 +83,7 @@ class AssignmentController(Controller):
         "stores nothing. Stopped and geo experiments refuse assignments (409).",
         opt={"accepts": JSON_OR_CSV},
         request_max_body_size=None,  # the upload is capped by the app's settings (api.request_bodies.Upload)
-        operation_class=CreateAssignmentsOperation,
+        operation_class=CREATE_ASSIGNMENTS_OPERATION,
         status_code=200,
         responses=problem_responses(400, 404, 409, 413, 415, 503),
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated
 from uuid import UUID
 
@@ -17,7 +16,7 @@ from api.errors import invalid_field, problem_responses
 from api.geo import service
 from api.geo.schemas import NO_NUL, GeoDataset, GeoDatasetUpload, GeoRowIn, GeoSeries
 from api.openapi_examples import ExampleOperation
-from api.request_bodies import JSON_OR_CSV, Upload, decode_json_body, json_or_csv_request_body
+from api.request_bodies import JSON_OR_CSV, Upload, decode_json_body, json_or_csv_operation
 
 UPLOAD_EXAMPLES = [
     Example(
@@ -83,20 +82,14 @@ CSV_EXAMPLE = (
 )
 
 
-@dataclass
-class CreateGeoDatasetOperation(ExampleOperation):
-    """The operation reads a JSON body or a streamed CSV body, which Litestar cannot infer."""
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self.request_body = json_or_csv_request_body(
-            'JSON `{"name", "rows": [{"date", "geo", "kpi", "spend"}]}`, or `text/csv` with a header line naming the '
-            "columns `date`, `geo`, `kpi` and optionally `spend` in any order (`?name=` names it), streamed, any size.",
-            JSON_REQUEST_SCHEMA,
-            {"two-markets": UPLOAD_EXAMPLES[0]},
-            "A header line `date,geo,kpi[,spend]` (any order), then one row per market and date.",
-            {"csv": Example(summary="Two markets, two days (CSV)", value=CSV_EXAMPLE)},
-        )
+CREATE_GEO_DATASET_OPERATION = json_or_csv_operation(
+    'JSON `{"name", "rows": [{"date", "geo", "kpi", "spend"}]}`, or `text/csv` with a header line naming the '
+    "columns `date`, `geo`, `kpi` and optionally `spend` in any order (`?name=` names it), streamed, any size.",
+    JSON_REQUEST_SCHEMA,
+    {"two-markets": UPLOAD_EXAMPLES[0]},
+    "A header line `date,geo,kpi[,spend]` (any order), then one row per market and date.",
+    {"csv": Example(summary="Two markets, two days (CSV)", value=CSV_EXAMPLE)},
+)
 
 
 class GeoDatasetController(Controller):
@@ -105,7 +98,7 @@ class GeoDatasetController(Controller):
 
     @post(
         operation_id="CreateGeoDataset",
-        operation_class=CreateGeoDatasetOperation,
+        operation_class=CREATE_GEO_DATASET_OPERATION,
         summary="Upload a geo panel",
         description="Stores a panel of `date, geo, kpi[, spend]`: either streamed as `text/csv` with a header "
         'line (columns in any order; `?name=` names it) or as JSON `{"name", "rows": [...]}`. Returns the '

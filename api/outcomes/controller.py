@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated
 from uuid import UUID
 
@@ -22,7 +21,7 @@ from api.outcomes.schemas import (
     SpendAccepted,
     SpendUpload,
 )
-from api.request_bodies import JSON_OR_CSV, Upload, json_or_csv_request_body
+from api.request_bodies import JSON_OR_CSV, Upload, json_or_csv_operation
 
 _NUMBER = Schema(type=OpenAPIType.NUMBER, minimum=-MAX_ABS_VALUE, maximum=MAX_ABS_VALUE)
 JSON_REQUEST_SCHEMA = Schema(
@@ -63,30 +62,24 @@ JSON_REQUEST_SCHEMA = Schema(
 )
 
 
-@dataclass
-class CreateOutcomesOperation(ExampleOperation):
-    """The operation reads a JSON body or a streamed CSV body, which Litestar cannot infer."""
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self.request_body = json_or_csv_request_body(
-            'JSON `{"outcomes": [{"unit": …, "value": …, "covariate": …}]}` (up to 10,000), or `text/csv` with the '
-            "header `unit,value` or `unit,value,covariate`, streamed, any size.",
-            JSON_REQUEST_SCHEMA,
-            {
-                "conversions": Example(
-                    summary="Conversions (0 or 1) with a pre-period covariate",
-                    value={
-                        "outcomes": [
-                            {"unit": "u1", "value": 1, "covariate": 2},
-                            {"unit": "u2", "value": 0, "covariate": 0},
-                        ]
-                    },
-                ),
+CREATE_OUTCOMES_OPERATION = json_or_csv_operation(
+    'JSON `{"outcomes": [{"unit": …, "value": …, "covariate": …}]}` (up to 10,000), or `text/csv` with the '
+    "header `unit,value` or `unit,value,covariate`, streamed, any size.",
+    JSON_REQUEST_SCHEMA,
+    {
+        "conversions": Example(
+            summary="Conversions (0 or 1) with a pre-period covariate",
+            value={
+                "outcomes": [
+                    {"unit": "u1", "value": 1, "covariate": 2},
+                    {"unit": "u2", "value": 0, "covariate": 0},
+                ]
             },
-            "Header `unit,value[,covariate]`, one unit a line.",
-            {"csv": Example(summary="Revenue per unit", value="unit,value\nu1,12.5\nu2,0\n")},
-        )
+        ),
+    },
+    "Header `unit,value[,covariate]`, one unit a line.",
+    {"csv": Example(summary="Revenue per unit", value="unit,value\nu1,12.5\nu2,0\n")},
+)
 
 
 SPEND_EXAMPLES = [
@@ -122,7 +115,7 @@ class OutcomeController(Controller):
         "and for experiments whose results come from aggregate observations.",
         opt={"accepts": JSON_OR_CSV},
         request_max_body_size=None,  # the upload is capped by the app's settings (api.request_bodies.Upload)
-        operation_class=CreateOutcomesOperation,
+        operation_class=CREATE_OUTCOMES_OPERATION,
         status_code=200,
         responses=problem_responses(400, 404, 409, 413, 415, 503),
     )
