@@ -10,7 +10,7 @@ import asyncpg
 from api.audit import service as audit
 from api.errors import Conflict, invalid_field
 from api.experiments.repository import ExperimentRepository
-from api.experiments.service import fetch_experiment_row
+from api.experiments.service import lock_holdout_experiment
 from api.observations.repository import ObservationRepository
 from api.observations.schemas import ArmObservation, ObservationsAccepted, ObservationsUpload
 from api.outcomes.repository import OutcomeRepository
@@ -47,9 +47,9 @@ async def store_observations(
 ) -> ObservationsAccepted:
     """Replace the totals of each channel/arm sent; all or nothing."""
     async with pool.acquire() as connection, connection.transaction():
-        experiment = await fetch_experiment_row(connection, experiment_id)
-        if experiment["kind"] != "holdout":
-            raise Conflict("Observations are for holdout experiments; geo experiments read their dataset")
+        experiment = await lock_holdout_experiment(
+            connection, experiment_id, "Observations are for holdout experiments; geo experiments read their dataset"
+        )
         experiments = ExperimentRepository(connection)
         await experiments.lock_results_data(experiment_id)
         if await OutcomeRepository(connection).any_stored(experiment_id):

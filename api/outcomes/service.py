@@ -24,8 +24,9 @@ import asyncpg
 from api.assignments.service import unit_problem
 from api.audit import service as audit
 from api.database import Connection
-from api.errors import Conflict, InvalidInput, NotFound, invalid_field
+from api.errors import Conflict, InvalidInput, invalid_field
 from api.experiments.repository import ExperimentRepository
+from api.experiments.service import lock_holdout_experiment
 from api.observations.repository import ObservationRepository
 from api.outcomes.repository import OutcomeRepository, StagedRow
 from api.outcomes.schemas import (
@@ -144,13 +145,10 @@ class OutcomeTarget:
 
 async def open_target(connection: Connection, experiment_id: UUID) -> OutcomeTarget:
     """Lock the experiment (shared) and check it takes unit-level outcomes."""
-    experiments = ExperimentRepository(connection)
-    row = await experiments.get_for_share(experiment_id)
-    if row is None:
-        raise NotFound(f"No experiment with id {experiment_id}")
-    if row["kind"] != "holdout":
-        raise Conflict("Unit-level outcomes are for holdout experiments; geo experiments read their dataset")
-    await experiments.lock_results_data(experiment_id)
+    row = await lock_holdout_experiment(
+        connection, experiment_id, "Unit-level outcomes are for holdout experiments; geo experiments read their dataset"
+    )
+    await ExperimentRepository(connection).lock_results_data(experiment_id)
     if await ObservationRepository(connection).any_stored(experiment_id):
         raise Conflict(
             "This experiment's results come from aggregate observations; it cannot take unit-level outcomes too",
@@ -240,14 +238,13 @@ async def _record_outcomes(
 async def store_spend(pool: asyncpg.Pool, experiment_id: UUID, upload: SpendUpload) -> SpendAccepted:
     """Replace the spend (and value per conversion) of each channel sent; all or nothing."""
     async with pool.acquire() as connection, connection.transaction():
-        experiments = ExperimentRepository(connection)
-        row = await experiments.get_for_share(experiment_id)
-        if row is None:
-            raise NotFound(f"No experiment with id {experiment_id}")
-        if row["kind"] != "holdout":
-            raise Conflict("Channel spend is for holdout experiments; a geo experiment carries its spend itself")
+        row = await lock_holdout_experiment(
+            connection,
+            experiment_id,
+            "Channel spend is for holdout experiments; a geo experiment carries its spend itself",
+        )
         conversion = row["design"]["metric"]["kind"] == "proportion"
-        positions = {r["name"]: r["position"] for r in await experiments.channels(experiment_id)}
+        positions = {r["name"]: r["position"] for r in await ExperimentRepository(connection).channels(experiment_id)}
         problems: list[tuple[str, str]] = []
         seen: set[str] = set()
         for index, item in enumerate(upload.channels):
