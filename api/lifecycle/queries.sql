@@ -2,9 +2,6 @@
 -- tests/api/test_lifecycle.py checks that every table with an `experiment_id` or `dataset_id` column is
 -- named here, so a new table cannot be forgotten.
 
--- name: lock_experiment
-SELECT id, kind, name, status FROM experiments WHERE id = $1 FOR UPDATE;
-
 -- name: delete_assignments
 DELETE FROM assignments WHERE experiment_id = $1;
 

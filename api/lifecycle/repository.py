@@ -31,14 +31,10 @@ DATASET_TABLES = {
 
 
 class DeletionRepository:
-    """Locks and deletes an experiment's or a dataset's rows; callers own the transaction."""
+    """Deletes an experiment's or a dataset's rows (and locks a dataset); callers own the transaction."""
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
-
-    async def lock_experiment(self, experiment_id: UUID) -> asyncpg.Record | None:
-        row: asyncpg.Record | None = await self.connection.fetchrow(QUERIES["lock_experiment"], experiment_id)
-        return row
 
     async def delete_experiment(self, experiment_id: UUID) -> dict[str, int]:
         counts = {
