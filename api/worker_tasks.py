@@ -9,7 +9,7 @@ from api.calibration.service import CALIBRATION_TASK, calibration_task
 from api.geo_design.tasks import register_geo_design_tasks
 from api.geo_pairs.tasks import register_matched_pairs_tasks
 from api.jobs.tasks import TaskRegistry
-from api.results.computation import RESULTS_TASK, results_task
+from api.results.service import RESULTS_TASK, results_task
 
 
 def task_registry() -> TaskRegistry:

@@ -27,8 +27,8 @@ from api.geo.results import GeoRun, compute_geo_results, load_geo_run
 from api.geo.schemas import GeoMethod, GeoResults
 from api.interval import Interval
 from api.jobs.progress import ProgressReporter
-from api.results.computation import ResultsQuery, compute_results
 from api.results.schemas import ChannelResult, HoldoutResults
+from api.results.service import ResultsQuery, compute_results
 
 RoiKindName = Literal["average", "marginal"]
 AVERAGE_ROI_TEST_TYPES = frozenset({"holdback", "go-dark"})

@@ -266,6 +266,17 @@ async def fetch_experiment_row(connection: Connection, experiment_id: UUID) -> R
     return row
 
 
+async def lock_holdout_experiment(connection: Connection, experiment_id: UUID, refusal: str) -> Row:
+    """The stored row, locked against a concurrent change until the transaction ends, for writing a holdout
+    experiment's data: 404 when unknown, 409 with ``refusal`` when it is a geo experiment."""
+    row = await ExperimentRepository(connection).get_for_share(experiment_id)
+    if row is None:
+        raise NotFound(f"No experiment with id {experiment_id}")
+    if row["kind"] != "holdout":
+        raise Conflict(refusal)
+    return row
+
+
 async def get_experiment(pool: asyncpg.Pool, experiment_id: UUID) -> Experiment:
     async with pool.acquire() as connection:
         return experiment_from_row(await fetch_experiment_row(connection, experiment_id))

@@ -1,6 +1,7 @@
 """Results of a geo experiment: load its panel window, run the estimator off the loop, shape the answer.
 
-``geo_experiment_results`` is called by the experiments results endpoint for a ``geo`` experiment.
+The results service (:mod:`api.results.service`) calls :func:`load_geo_run` on a connection, then
+:func:`compute_geo_results` without one, for a ``geo`` experiment.
 Methods: ``synthetic_control`` and ``augmented_synthetic_control`` (:func:`stats.geo_lift.estimate_geo_lift`,
 conformal inference), ``tbr`` (:func:`stats.tbr.estimate_tbr`, the treated markets' sum regressed on
 the sum of every other market) and, for experiments with matched ``pairs``, ``trimmed_match``
@@ -865,21 +866,3 @@ async def _estimate_run(
         )
     )
     return _from_geo_lift(run.experiment_id, estimate, window)
-
-
-async def geo_experiment_results(
-    connection: Connection,
-    experiment_row: Any,
-    method: str = "synthetic_control",
-    confidence_level: float = 0.9,
-    *,
-    interval: str | None = None,
-    n_permutations: int = DEFAULT_PERMUTATIONS,
-    seed: int = 0,
-    progress: Callable[[float], None] | None = None,
-    missing: str = "drop_market",
-) -> GeoResults:
-    """The results of a geo experiment (``experiments`` row) by ``method`` at ``confidence_level``:
-    :func:`load_geo_run` then :func:`compute_geo_results`."""
-    run = await load_geo_run(connection, experiment_row, method, confidence_level, missing, interval)
-    return await compute_geo_results(run, n_permutations=n_permutations, seed=seed, progress=progress)

@@ -48,7 +48,7 @@ BLOCK_BYTES = 1024 * 1024
 MAX_LINE_BYTES = 64 * 1024  # no panel row comes near this; a longer one is not CSV we can read
 COPY_CHUNK_ROWS = 100_000
 LISTED_FINDINGS = 1000
-MAX_PANEL_CELLS = 50_000_000
+MAX_PANEL_CELLS = 10_000_000
 MAX_GEO_BYTES = 200
 DEFAULT_NAME = "Geo panel"
 

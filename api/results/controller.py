@@ -6,23 +6,20 @@ from typing import Annotated
 from uuid import UUID
 
 import asyncpg
-import msgspec
 from litestar import Controller, Response, get
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, HeaderParameter, QueryParameter
 from litestar.status_codes import HTTP_202_ACCEPTED
 
-from api.audit.headlines import record_results_read, record_results_requested
 from api.chart_images import AcceptedChartOperation, ChartFormatParameter, chart_image
-from api.errors import invalid_field, problem_responses
-from api.experiments.service import fetch_experiment_row
+from api.errors import problem_responses
 from api.geo.schemas import GeoMethod, GeoMissingPolicy, GeoResults
-from api.jobs.answer import answer_or_submit, answer_response
-from api.jobs.progress import ProgressReporter, preferred_wait
+from api.jobs.answer import answer_response
+from api.jobs.progress import preferred_wait
 from api.jobs.schemas import Job
-from api.results.computation import RESULTS_TASK, ResultsQuery, compute_results
 from api.results.schemas import HoldoutResults
+from api.results.service import ResultsQuery, experiment_results
 from api.settings import Settings
 from stats.tbr import TBRMethod
 
@@ -123,17 +120,6 @@ class ResultsController(Controller):
         ] = None,
         format: ChartFormatParameter = "json",
     ) -> Response[HoldoutResults | GeoResults]:
-        async with pool.acquire() as connection:
-            experiment = await fetch_experiment_row(connection, experiment_id)
-        if experiment["kind"] == "holdout" and method is not None:
-            raise invalid_field("method", "applies to geo experiments only")
-        if experiment["kind"] == "holdout" and missing is not None:
-            raise invalid_field("missing", "applies to geo experiments only")
-        if interval is not None and method != "tbr":
-            raise invalid_field(
-                "interval", "chooses TBR's interval: it applies to geo experiments with method=tbr only"
-            )
-
         query = ResultsQuery(
             experiment_id=experiment_id,
             confidence_level=confidence_level,
@@ -143,25 +129,8 @@ class ResultsController(Controller):
             minimum_lift=minimum_lift,
             missing=missing,
         )
-
-        async def compute(progress: ProgressReporter) -> HoldoutResults | GeoResults:
-            return await compute_results(pool, query, progress)
-
         wait = preferred_wait(prefer)
-        answer = await answer_or_submit(
-            pool,
-            queue_pool,
-            RESULTS_TASK,
-            f"/v1/experiments/{experiment_id}/results",
-            msgspec.json.encode(query),
-            compute,
-            settings.job_after_seconds if wait is None else wait,
-        )
-        if answer.job is not None:
-            await record_results_requested(pool, experiment_id, answer.job.id)
-        else:
-            assert answer.value is not None
-            await record_results_read(pool, experiment_id, answer.value)
-            if format != "json":
-                return await chart_image(answer.value.chart, format)
+        answer = await experiment_results(pool, queue_pool, query, settings.job_after_seconds if wait is None else wait)
+        if answer.value is not None and format != "json":
+            return await chart_image(answer.value.chart, format)
         return answer_response(answer)
