@@ -157,14 +157,8 @@ def checked(call: Callable[[], T], **options: Any) -> T | None:
 # --- power and sample size --------------------------------------------------------------------------
 
 
-@KNOWN_BUG_FAST
+@FAST
 @given(p0=probability, mde=extreme, n_t=positive, n_h=positive, alpha=probability, r2=probability)
-@pytest.mark.xfail(
-    strict=True,
-    raises=NUMERIC_FAILURE,
-    reason="bug: mde_two_proportions(5e-324, 2.0, 2.0, 0.8, 0.05, 'two-sided', 1 - 1e-16) raises ZeroDivisionError "
-    "(stats/power.py _proportion_power); sample_size_two_proportions(5e-324, 5e-324, 0.8, 0.05) answers (inf, inf)",
-)
 def test_proportion_power_functions(p0: float, mde: float, n_t: float, n_h: float, alpha: float, r2: float) -> None:
     power = checked(lambda: power_two_proportions(p0, mde, n_t, n_h, alpha, r_squared=r2))
     if power is not None:
@@ -173,14 +167,8 @@ def test_proportion_power_functions(p0: float, mde: float, n_t: float, n_h: floa
     checked(lambda: mde_two_proportions(p0, n_t, n_h, 0.8, alpha, r_squared=r2))
 
 
-@KNOWN_BUG_FAST
+@FAST
 @given(mde=extreme, sd=extreme, n_t=positive, n_h=positive, alpha=probability, power=probability)
-@pytest.mark.xfail(
-    strict=True,
-    raises=NUMERIC_FAILURE,
-    reason="bug: sample_size_two_means(5e-324, 1e-16, 0.8, 0.05) raises ZeroDivisionError (stats/power.py:615); "
-    "power_two_means(5e-324, 5e-324, 1e308, 1e308, 0.05) and mde_two_means(5e-324, 1e308, 1e308, 0.8, 0.05) answer NaN",
-)
 def test_mean_power_functions(mde: float, sd: float, n_t: float, n_h: float, alpha: float, power: float) -> None:
     achieved = checked(lambda: power_two_means(mde, sd, n_t, n_h, alpha))
     if achieved is not None:
@@ -189,13 +177,7 @@ def test_mean_power_functions(mde: float, sd: float, n_t: float, n_h: float, alp
     checked(lambda: mde_two_means(sd, n_t, n_h, power, alpha))
 
 
-@KNOWN_BUG_FAST
-@pytest.mark.xfail(
-    strict=True,
-    raises=NUMERIC_FAILURE,
-    reason="bug: the mean sample-size path raises ZeroDivisionError at stats/power.py:615 (_sample_size -> "
-    "sample_size_two_means) for a huge std_dev and a tiny MDE; the reproduction is the test below",
-)
+@FAST
 @given(
     kind=st.sampled_from(["mean", "proportion"]),
     baseline=extreme,
@@ -231,13 +213,6 @@ def test_solve_holdout_design(
     checked(lambda: solve_holdout_design(problem))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=NUMERIC_FAILURE,
-    reason="bug: solve_holdout_design(MeanMetric(1e308, 1e308), sample_size, mde_relative=1e-300) raises "
-    "ZeroDivisionError in sample_size_two_means (stats/power.py:615); the API answers 400 only because it "
-    "bounds the inputs before calling stats",
-)
 def test_the_issue_12_power_request_is_a_domain_error() -> None:
     problem = HoldoutDesignProblem(metric=MeanMetric(1e308, 1e308), solve_for="sample_size", mde_relative=1e-300)
     with strict_numerics(), pytest.raises(InvalidProblem):
