@@ -451,7 +451,10 @@ def analyze_sequential_channel(
         spend=spend,
         value_per_conversion=value_per_conversion,
     )
-    variance = common.treatment_std_error**2 + common.holdout_std_error**2
+    # x * x, not x**2: past the double range it is inf (refused by always_valid_difference), not OverflowError
+    variance = (
+        common.treatment_std_error * common.treatment_std_error + common.holdout_std_error * common.holdout_std_error
+    )
     this_look = always_valid_difference(
         common.treatment_mean - common.holdout_mean, variance, mixing_variance=mixing_variance, alpha=alpha
     )

@@ -222,25 +222,14 @@ def test_the_issue_12_power_request_is_a_domain_error() -> None:
 # --- lifts, CUPED, sequential, SRM, multiplicity, decision -------------------------------------------
 
 
-@KNOWN_BUG_FAST
-@pytest.mark.xfail(
-    strict=True,
-    raises=NUMERIC_FAILURE,
-    reason="bug: absolute_lift(0.0, 0.0, 0.0, 1e300) and relative_lift(0.0, 0.0, 5e-324, 1e300) raise "
-    "OverflowError (math.pow / ** of a standard error)",
-)
+@FAST
 @given(t=extreme, t_se=extreme, h=extreme, h_se=extreme, alpha=probability)
 def test_absolute_and_relative_lift(t: float, t_se: float, h: float, h_se: float, alpha: float) -> None:
     checked(lambda: absolute_lift(t, t_se, h, h_se, alpha=alpha))
     checked(lambda: relative_lift(t, t_se, h, h_se, alpha=alpha))
 
 
-@KNOWN_BUG_FAST
-@pytest.mark.xfail(
-    strict=True,
-    raises=NUMERIC_FAILURE,
-    reason="bug: fieller_ratio_interval(0.0, 0.0, 0.0, 1e300) raises OverflowError (stats/lift.py:244)",
-)
+@FAST
 @given(num=extreme, num_se=extreme, den=extreme, den_se=extreme, cov=extreme)
 def test_fieller_ratio_interval(num: float, num_se: float, den: float, den_se: float, cov: float) -> None:
     checked(lambda: fieller_ratio_interval(num, num_se, den, den_se, covariance=cov))
@@ -255,14 +244,7 @@ def _arm(
     return ArmSummary.from_mean(units, total, squares, field_path=path, **extra)
 
 
-@KNOWN_BUG_FAST
-@pytest.mark.xfail(
-    strict=True,
-    raises=NUMERIC_FAILURE,
-    reason="bug: analyze_channel(ArmSummary.from_mean(2, 1e300, 5e-324), ArmSummary.from_mean(2, 5e299, 5e-324)) "
-    "answers relative_lift.fieller.ci_low = NaN (sum**2 overflows to inf, so the negative-variance check in "
-    "centred_sum_of_squares compares inf > inf and lets the arm through)",
-)
+@FAST
 @given(
     kind=st.sampled_from(["mean", "proportion"]),
     units=st.tuples(counts, counts),
@@ -287,13 +269,7 @@ def test_analyze_channel_with_lifts_cuped_and_decision(
     checked(analysis)
 
 
-@KNOWN_BUG_FAST
-@pytest.mark.xfail(
-    strict=True,
-    raises=NUMERIC_FAILURE,
-    reason="bug: always_valid_difference(0.0, 0.0, mixing_variance=5e-324) overflows (scalar divide); "
-    "mixing_variance_for_horizon(1e308) and sequential_detectable_effect(1e308, 1e308) answer inf",
-)
+@FAST
 @given(estimate=extreme, variance=extreme, tau2=extreme, alpha=probability, se=extreme, half=extreme)
 def test_sequential(estimate: float, variance: float, tau2: float, alpha: float, se: float, half: float) -> None:
     checked(lambda: always_valid_difference(estimate, variance, mixing_variance=tau2, alpha=alpha))
