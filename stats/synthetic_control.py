@@ -40,6 +40,7 @@ from scipy.linalg import lapack
 from scipy.optimize import nnls
 
 from stats.errors import InvalidProblem
+from stats.magnitude import check_magnitude
 
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
@@ -316,6 +317,8 @@ def check_series(pre_treated: FloatArray, pre_donors: FloatArray) -> tuple[Float
         raise InvalidProblem("treatment_markets", "no control markets are left")
     if not (np.isfinite(a).all() and np.isfinite(b).all()):
         raise InvalidProblem("dataset", "outcomes must be finite numbers (no NaN or infinity)")
+    check_magnitude(a, "dataset")
+    check_magnitude(b, "dataset")
     return a, b
 
 

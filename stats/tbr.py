@@ -105,6 +105,7 @@ from scipy import stats
 
 from stats.errors import InvalidProblem
 from stats.intervals import Interval
+from stats.magnitude import check_magnitude
 
 FloatArray = npt.NDArray[np.float64]
 TBRMethod = Literal["conformal", "kerman"]
@@ -356,6 +357,8 @@ def _checked_inputs(
         for label, window in (("pre-period", windows.pre), ("test period", windows.post)):
             if not np.isfinite(array[:, window]).all():
                 raise InvalidProblem(name, f"has missing or non-finite values in the {label}")
+        check_magnitude(array[:, windows.pre], name)
+        check_magnitude(array[:, windows.post], name)
     sxx = np.var(x[:, windows.pre], axis=1)
     if not (sxx > 0).all():
         raise InvalidProblem("control", "is constant over the pre-period; the slope is undefined")

@@ -60,6 +60,7 @@ from scipy import stats
 
 from stats.errors import InvalidProblem
 from stats.intervals import Interval
+from stats.magnitude import check_magnitude
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
@@ -278,6 +279,8 @@ def _std_error(residuals: FloatArray, x: FloatArray, m: int) -> float:
 def _checked_pairs(response_delta: npt.ArrayLike, spend_delta: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
     y = _as_pairs(response_delta, "response_delta")
     x = _as_pairs(spend_delta, "spend_delta")
+    check_magnitude(y, "response_delta")
+    check_magnitude(x, "spend_delta")
     if x.size != y.size:
         raise InvalidProblem("spend_delta", f"has {x.size} pairs but response_delta has {y.size}; they must match")
     if y.size < 3:
@@ -346,7 +349,8 @@ def trimmed_match(
         trims = [k for k in range(n) if k / n <= cap + 1e-12]
         rates = [k / n for k in trims]
 
-    z = float(stats.norm.ppf(0.5 + 0.5 * confidence_level))
+    # The upper tail isf((1 - c) / 2), not ppf(0.5 + 0.5c): 0.5 + 0.5c rounds to 1 (z = inf) for c near 1.
+    z = float(stats.norm.isf(0.5 * (1.0 - confidence_level)))
     roots, hulls = _sweep(y, x, trims, z)
 
     candidates: list[TrimCandidate] = []
@@ -373,7 +377,8 @@ def trimmed_match(
     best = candidates[chosen]
     theta, se, m = best.estimate, best.std_error, best.trimmed_per_side
     ci_low, ci_high = cis[chosen]
-    fallback = not (ci_high - ci_low <= _EXTREME_CI_WIDTH * se)
+    # An empty hull (no theta accepted: rounding in a zero-variance problem at large magnitudes) falls back too.
+    fallback = not (ci_low <= ci_high and ci_high - ci_low <= _EXTREME_CI_WIDTH * se)
     if fallback:
         half = _FALLBACK_MULTIPLIER * z * se
         ci_low, ci_high = theta - half, theta + half

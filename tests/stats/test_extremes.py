@@ -362,13 +362,7 @@ def pairs(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray]:
     return _series(draw, n), _series(draw, n)
 
 
-@KNOWN_BUG_SLOW
-@pytest.mark.xfail(
-    strict=True,
-    raises=NUMERIC_FAILURE,
-    reason="bug: trimmed_match([0, -5e-324, 5e-324, 0, 0], [1e300] * 5, 0.9) overflows in a multiply "
-    "instead of refusing the problem",
-)
+@SLOW
 @given(
     data=pairs(),
     confidence=st.sampled_from([0.8, 0.9, 1.0 - 1e-16, 5e-324]),
@@ -401,14 +395,7 @@ TBR_DOCUMENTED = frozenset(
 )
 
 
-@KNOWN_BUG_SLOW
-@pytest.mark.xfail(
-    strict=True,
-    raises=NUMERIC_FAILURE,
-    reason="bug: estimate_tbr(treated of magnitude 5e-324, control = 1e308 * [0.8, -0.35, 0.55, -0.2, 0.1, 0.9, -0.7, "
-    "0.3, 0.9, 0.1, -0.2, 0.55], slice(0, 8), slice(8, None), 0.9) overflows squaring the control series "
-    "instead of rescaling or refusing",
-)
+@SLOW
 @given(data=tbr_series(), method=st.sampled_from(["conformal", "kerman"]), cost=st.none() | extreme)
 def test_tbr_estimate(data: tuple[np.ndarray, np.ndarray, int], method: str, cost: float | None) -> None:
     treated, control, pre = data
@@ -433,14 +420,7 @@ def panels(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray]:
     return treated, np.column_stack(columns)
 
 
-@KNOWN_BUG_SLOW
-@pytest.mark.xfail(
-    strict=True,
-    raises=NUMERIC_FAILURE,
-    reason="bug: fit_synthetic_control([0, -5e-324, 5e-324, 0, 0, 5e-324, 0, 5e-324], "
-    "donors of magnitude 1e307..9e307, "
-    "2 columns) overflows in a reduce (sum of squares) instead of rescaling or refusing",
-)
+@SLOW
 @given(panel=panels(), fixed_effects=st.booleans())
 def test_synthetic_control_fit(panel: tuple[np.ndarray, np.ndarray], fixed_effects: bool) -> None:
     treated, donors = panel
