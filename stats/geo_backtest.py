@@ -29,6 +29,7 @@ from scipy.stats import binom
 
 from stats.errors import InvalidProblem
 from stats.geo_power import Side, WindowTest, pre_period_fit
+from stats.magnitude import check_magnitude
 
 FloatArray = NDArray[np.float64]
 MIN_PRE_DAYS = 7
@@ -77,6 +78,8 @@ def backtest_design(
     """Placebo windows of the design over its history (see the module docstring)."""
     y_markets = np.atleast_2d(np.asarray(treated_markets, dtype=np.float64))
     b = np.asarray(donors, dtype=np.float64)
+    check_magnitude(y_markets, "dataset")
+    check_magnitude(b, "dataset")
     ends = backtest_window_ends(y_markets.shape[1], duration, max_windows)
     if not ends:
         raise InvalidProblem("durations", f"the history is too short for a backtest of {duration}-day windows")

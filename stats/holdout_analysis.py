@@ -336,7 +336,7 @@ def _analysis(
         if mde_absolute is None
         else MinimumDetectableEffect(
             absolute=mde_absolute,
-            relative=mde_absolute / common.holdout_mean if common.holdout_mean > 0.0 else None,
+            relative=_relative_to(mde_absolute, common.holdout_mean),
             power=power,
         )
     )
@@ -482,6 +482,14 @@ def analyze_sequential_channel(
         sequential=SequentialLooks(combined=lift, this_look=this_look),
         lift_warnings=lift.warnings,
     )
+
+
+def _relative_to(value: float, holdout_mean: float) -> float | None:
+    """``value / holdout_mean``; None when the holdout mean is not above 0 or the ratio overflows."""
+    if not holdout_mean > 0.0:
+        return None
+    ratio = value / holdout_mean
+    return ratio if math.isfinite(ratio) else None
 
 
 def _unique(messages: tuple[str, ...]) -> tuple[str, ...]:

@@ -451,7 +451,11 @@ def incremental_outcome(lift: AbsoluteLift, treatment_units: int) -> ScaledEstim
     """Incremental conversions (or metric total) in the treated arm: Δ·n_T, interval scaled alike."""
     if isinstance(treatment_units, bool) or not isinstance(treatment_units, int) or treatment_units <= 0:
         raise InvalidProblem("treatment.units", "must be a positive whole number")
-    return _scale(lift, float(treatment_units))
+    scaled = _scale(lift, float(treatment_units))
+    figures = (scaled.estimate, scaled.std_error, scaled.ci_low, scaled.ci_high)
+    if not all(math.isfinite(x) for x in figures if x is not None):
+        raise InvalidProblem("treatment.units", "times the lift (or a bound of its interval) exceeds the double range")
+    return scaled
 
 
 def _validate_money(value: float, path: str) -> float:
