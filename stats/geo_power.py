@@ -284,6 +284,7 @@ def duration_power(
     b = np.asarray(donors, dtype=np.float64)
     check_magnitude(y_markets, "dataset")
     check_magnitude(b, "dataset")
+    check_magnitude(effects, "effect_sizes")
     grid = np.asarray(effects, dtype=np.float64)
     n_periods = y_markets.shape[1]
     if duration < 1 or lookback_windows < 1:

@@ -249,7 +249,7 @@ class SimplexQP:
             (z0[passive], z1[passive], 0.0),
             (lam[~passive, 0], lam[~passive, 1], -tol),
         ):
-            with np.errstate(divide="ignore", invalid="ignore"):
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # a subnormal slope: t = ±inf
                 t = (floor - base) / slope
             up = slope < 0.0  # constraint binds as theta grows
             down = slope > 0.0

@@ -576,9 +576,17 @@ def _relative(delta: float, low: float | None, high: float | None, observed_tota
 
 
 def _divide(interval: Interval, divisor: float) -> Interval:
-    """Scale an interval by ``1 / divisor``, swapping the bounds for a negative divisor."""
+    """Scale an interval by ``1 / divisor``, swapping the bounds for a negative divisor; a finite figure
+    that the division takes past the range of a double is refused (a cost too small for its response)."""
     low = None if interval.ci_low is None else interval.ci_low / divisor
     high = None if interval.ci_high is None else interval.ci_high / divisor
+    for before, after in (
+        (interval.estimate, interval.estimate / divisor),
+        (interval.ci_low, low),
+        (interval.ci_high, high),
+    ):
+        if before is not None and after is not None and np.isfinite(before) and not np.isfinite(after):
+            raise InvalidProblem("incremental_cost", "is so small that the iROAS exceeds the range of a double")
     if divisor < 0:
         low, high = high, low
     return Interval(estimate=interval.estimate / divisor, ci_low=low, ci_high=high)
