@@ -146,7 +146,8 @@ def _segment_points(y: FloatArray, x: FloatArray) -> tuple[FloatArray, FloatArra
     i, j = np.triu_indices(y.size, k=1)
     dx = x[i] - x[j]
     moving = dx != 0.0
-    kinks = np.sort((y[i] - y[j])[moving] / dx[moving])
+    with np.errstate(over="ignore"):  # a subnormal dx: the kink is beyond the bound, dropped below
+        kinks = np.sort((y[i] - y[j])[moving] / dx[moving])
     kinks = kinks[np.abs(kinks) < _IROAS_BOUND]
     if kinks.size:
         gap = np.diff(kinks)
@@ -215,10 +216,11 @@ def _sweep(
         for t, m in enumerate(trims):
             top = n - m  # body ranks m .. n - m - 1
             y1, x1 = cy[:, top] - cy[:, m], cx[:, top] - cx[:, m]
-            with np.errstate(divide="ignore", invalid="ignore"):
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
                 theta = y1 / x1
             tol = _ROOT_RTOL * np.maximum(np.abs(theta), 1.0)
-            valid = (x1 != 0.0) & (theta >= seg_lo - tol) & (theta <= seg_hi + tol)
+            # A subnormal x1 sends theta past the double range: no root there.
+            valid = np.isfinite(theta) & (theta >= seg_lo - tol) & (theta <= seg_hi + tol)
             roots[t].append(theta[valid])
             if z is None:
                 continue
