@@ -73,10 +73,28 @@ def _as_finite(value: object, path: str) -> float:
 
 
 def centred_sum_of_squares(units: int, total: float, sum_squares: float, path: str) -> float:
-    """Σ(y − ȳ)² = Σy² − (Σy)²/n, refusing values that are negative beyond rounding."""
-    centred = sum_squares - total * total / units
+    """Σ(y − ȳ)² = Σy² − (Σy)²/n, refusing values that are negative beyond rounding.
+
+    When (Σy)² is beyond the range of a double (|Σy| > ~1.3e154) the same difference is taken in units
+    of a = |Σy|/√n, a²·(Σy²/a² − 1): without it (Σy)²/n is inf, the check below compared inf with inf,
+    and an impossible arm (Σy² < (Σy)²/n) went through with a NaN variance.
+    """
+    square = total * total
+    if not math.isfinite(square):
+        a = abs(total) / math.sqrt(units)
+        scaled = sum_squares / a / a - 1.0  # Σy²/a² and (Σy)²/(n a²) = 1
+        if scaled < 0.0:
+            if -scaled > ROUNDING_TOLERANCE:
+                raise InvalidProblem(
+                    path,
+                    "is smaller than sum² / units, which would make the variance negative; "
+                    "check that it is the sum of squared values",
+                )
+            return 0.0
+        return scaled * a * a  # at most Σy², so finite
+    centred = sum_squares - square / units
     if centred < 0.0:
-        scale = max(abs(sum_squares), total * total / units)
+        scale = max(abs(sum_squares), square / units)
         if -centred > ROUNDING_TOLERANCE * scale:
             raise InvalidProblem(
                 path,

@@ -88,8 +88,9 @@ def cuped_arrays(treatment: ArmAggregates, holdout: ArmAggregates) -> CupedArray
         variance = np.maximum(var_y - 2.0 * theta * cov + theta * theta * var_x, 0.0)
         return (np.asarray(mean, dtype=np.float64), np.asarray(variance, dtype=np.float64), var_y)
 
-    t_mean, t_var, t_raw = adjust(treatment)
-    h_mean, h_var, h_raw = adjust(holdout)
+    with np.errstate(over="ignore", invalid="ignore"):  # θ²·s²_x past the double range: checked by callers
+        t_mean, t_var, t_raw = adjust(treatment)
+        h_mean, h_var, h_raw = adjust(holdout)
     return CupedArrays(
         np.asarray(theta, dtype=np.float64),
         np.asarray(pooled_x, dtype=np.float64),
@@ -134,21 +135,28 @@ class CupedAdjustment:
     warnings: tuple[str, ...] = ()
 
 
-def _aggregates(arm: ArmSummary, path: str) -> ArmAggregates:
+def _aggregates(arm: ArmSummary, path: str, x_exponent: int = 0, y_exponent: int = 0) -> ArmAggregates:
+    """The arm's sums with x in units of ``2^x_exponent`` and y in units of ``2^y_exponent`` (exact)."""
     if arm.covariate_sum is None or arm.covariate_sum_squares is None or arm.cross_sum is None:
         raise InvalidProblem(f"{path}.covariate_sum", "is missing: CUPED needs the covariate aggregates")
 
-    def a(value: float) -> FloatArray:
-        return np.asarray(value, dtype=np.float64)
+    def a(value: float, exponent: int) -> FloatArray:
+        return np.asarray(math.ldexp(value, -exponent), dtype=np.float64)
 
     return ArmAggregates(
-        a(float(arm.units)),
-        a(arm.total),
-        a(arm.sum_squares),
-        a(arm.covariate_sum),
-        a(arm.covariate_sum_squares),
-        a(arm.cross_sum),
+        np.asarray(float(arm.units), dtype=np.float64),
+        a(arm.total, y_exponent),
+        a(arm.sum_squares, 2 * y_exponent),
+        a(arm.covariate_sum, x_exponent),
+        a(arm.covariate_sum_squares, 2 * x_exponent),
+        a(arm.cross_sum, x_exponent + y_exponent),
     )
+
+
+def _scale_exponent(*pairs: tuple[float, float]) -> int:
+    """``e`` with every ``|Σ|`` and ``√Σ²`` of ``pairs`` below ``2^e``: in those units every sum, square
+    and (by Cauchy–Schwarz) cross sum is at most 1, so no product in :func:`cuped_arrays` overflows."""
+    return math.frexp(max(max(abs(total), math.sqrt(squares)) for total, squares in pairs))[1]
 
 
 def _reduction(adjusted: float, raw: float) -> float | None:
@@ -162,18 +170,53 @@ def cuped_adjust(treatment: ArmSummary, holdout: ArmSummary) -> CupedAdjustment:
     if (treatment.shift, treatment.covariate_shift) != (holdout.shift, holdout.covariate_shift):
         # θ comes from sums pooled over both arms, which must be taken about the same constants.
         raise InvalidProblem(f"{holdout.field_path}.shift", "must equal the treatment arm's shifts for CUPED")
-    result = cuped_arrays(_aggregates(treatment, treatment.field_path), _aggregates(holdout, holdout.field_path))
+    # CUPED is equivariant under rescaling x and y, so the sums enter in units of powers of two (exact:
+    # the figures are bit for bit those of the plain formulas) chosen so that no square or product of
+    # sums overflows, and the results are scaled back; a result beyond the range of a double is refused.
+    for summary in (treatment, holdout):
+        if summary.covariate_sum is None or summary.covariate_sum_squares is None or summary.cross_sum is None:
+            raise InvalidProblem(
+                f"{summary.field_path}.covariate_sum", "is missing: CUPED needs the covariate aggregates"
+            )
+    assert treatment.covariate_sum is not None and treatment.covariate_sum_squares is not None
+    assert holdout.covariate_sum is not None and holdout.covariate_sum_squares is not None
+    ex = _scale_exponent(
+        (treatment.covariate_sum, treatment.covariate_sum_squares),
+        (holdout.covariate_sum, holdout.covariate_sum_squares),
+    )
+    ey = _scale_exponent((treatment.total, treatment.sum_squares), (holdout.total, holdout.sum_squares))
+    scaled = cuped_arrays(
+        _aggregates(treatment, treatment.field_path, ex, ey), _aggregates(holdout, holdout.field_path, ex, ey)
+    )
+    try:
+        result = CupedArrays(
+            *(
+                np.asarray(math.ldexp(float(value), exponent), dtype=np.float64)
+                for value, exponent in zip(scaled, (ey - ex, ex, ey, 2 * ey, 2 * ey, ey, 2 * ey, 2 * ey), strict=True)
+            )
+        )
+    except OverflowError:
+        raise InvalidProblem(
+            f"{treatment.field_path}.cross_sum", "leads to a CUPED adjustment beyond the range of a double"
+        ) from None
+    if not all(np.isfinite(value) for value in result):
+        raise InvalidProblem(
+            f"{treatment.field_path}.covariate_sum_squares",
+            "leaves the covariate so little variance that the CUPED adjustment exceeds the range of a double",
+        )
     warnings: list[str] = []
     theta = float(result.theta)
-    pooled_var_x = _pooled_covariate_variance(treatment, holdout)
-    if not pooled_var_x > 0.0:
+    if not _pooled_covariate_varies(treatment, holdout, ex):
         warnings.append("The pre-period covariate is the same for every unit, so CUPED cannot adjust anything.")
 
     def arm(summary: ArmSummary, mean: FloatArray, var: FloatArray, raw: FloatArray) -> CupedArm:
         variance, raw_variance = float(var), float(raw)
+        shifted = summary.shift + float(mean)
+        if not math.isfinite(shifted):
+            raise InvalidProblem(f"{summary.field_path}.shift", "plus the adjusted mean exceeds the range of a double")
         return CupedArm(
             units=summary.units,
-            mean=summary.shift + float(mean),
+            mean=shifted,
             variance=variance,
             std_error=math.sqrt(variance / summary.units),
             raw_mean=summary.mean,
@@ -209,13 +252,16 @@ def cuped_adjust(treatment: ArmSummary, holdout: ArmSummary) -> CupedAdjustment:
     )
 
 
-def _pooled_covariate_variance(treatment: ArmSummary, holdout: ArmSummary) -> float:
+def _pooled_covariate_varies(treatment: ArmSummary, holdout: ArmSummary, exponent: int) -> bool:
+    """Whether Σx² − (Σx)²/N > 0 over both arms, with x in units of ``2^exponent``."""
     assert treatment.covariate_sum is not None and holdout.covariate_sum is not None
     assert treatment.covariate_sum_squares is not None and holdout.covariate_sum_squares is not None
     n = treatment.units + holdout.units
-    sx = treatment.covariate_sum + holdout.covariate_sum
-    sxx = treatment.covariate_sum_squares + holdout.covariate_sum_squares
-    return max(sxx - sx * sx / n, 0.0) / (n - 1)
+    sx = math.ldexp(treatment.covariate_sum, -exponent) + math.ldexp(holdout.covariate_sum, -exponent)
+    sxx = math.ldexp(treatment.covariate_sum_squares, -2 * exponent) + math.ldexp(
+        holdout.covariate_sum_squares, -2 * exponent
+    )
+    return sxx - sx * sx / n > 0.0
 
 
 def _covariate_balance_p_value(treatment: ArmSummary, holdout: ArmSummary) -> float | None:

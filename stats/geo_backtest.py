@@ -53,6 +53,7 @@ from scipy.stats import binom
 
 from stats.errors import InvalidProblem
 from stats.geo_power import Side, WindowTest, block_sums, block_test_rejects, pre_period_fit
+from stats.magnitude import check_magnitude
 from stats.tbr import TBRMethod, tbr_effect_batch
 from stats.trimmed_match import trimmed_match
 
@@ -315,6 +316,8 @@ def backtest_design(
     """A design's backtest: its conformal test (SCM, or ASCM with ``ridge_lambda``) on placebo windows of its
     history, ``effect`` (the MDE) injected for the detection rate."""
     y_markets = np.atleast_2d(np.asarray(treated_markets, dtype=np.float64))
+    check_magnitude(y_markets, "dataset")
+    check_magnitude(np.asarray(donors, dtype=np.float64), "dataset")
     analysis = conformal_window_test(y_markets, donors, duration, alpha, side, fixed_effects, ridge_lambda)
     method = "synthetic_control" if ridge_lambda is None else "augmented_synthetic_control"
     return backtest(

@@ -54,6 +54,7 @@ from numpy.typing import NDArray
 from stats.augmented_synthetic_control import AugmentedSyntheticControlFit, fit_augmented_synthetic_control
 from stats.conformal import LinearRefit
 from stats.errors import InvalidProblem
+from stats.magnitude import check_magnitude
 from stats.synthetic_control import SyntheticControlFit, fit_synthetic_control
 
 FloatArray = NDArray[np.float64]
@@ -281,6 +282,9 @@ def duration_power(
     """
     y_markets = np.atleast_2d(np.asarray(treated_markets, dtype=np.float64))
     b = np.asarray(donors, dtype=np.float64)
+    check_magnitude(y_markets, "dataset")
+    check_magnitude(b, "dataset")
+    check_magnitude(effects, "effect_sizes")
     grid = np.asarray(effects, dtype=np.float64)
     n_periods = y_markets.shape[1]
     if duration < 1 or lookback_windows < 1:

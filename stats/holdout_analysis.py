@@ -336,7 +336,7 @@ def _analysis(
         if mde_absolute is None
         else MinimumDetectableEffect(
             absolute=mde_absolute,
-            relative=mde_absolute / common.holdout_mean if common.holdout_mean > 0.0 else None,
+            relative=_relative_to(mde_absolute, common.holdout_mean),
             power=power,
         )
     )
@@ -451,7 +451,10 @@ def analyze_sequential_channel(
         spend=spend,
         value_per_conversion=value_per_conversion,
     )
-    variance = common.treatment_std_error**2 + common.holdout_std_error**2
+    # x * x, not x**2: past the double range it is inf (refused by always_valid_difference), not OverflowError
+    variance = (
+        common.treatment_std_error * common.treatment_std_error + common.holdout_std_error * common.holdout_std_error
+    )
     this_look = always_valid_difference(
         common.treatment_mean - common.holdout_mean, variance, mixing_variance=mixing_variance, alpha=alpha
     )
@@ -479,6 +482,14 @@ def analyze_sequential_channel(
         sequential=SequentialLooks(combined=lift, this_look=this_look),
         lift_warnings=lift.warnings,
     )
+
+
+def _relative_to(value: float, holdout_mean: float) -> float | None:
+    """``value / holdout_mean``; None when the holdout mean is not above 0 or the ratio overflows."""
+    if not holdout_mean > 0.0:
+        return None
+    ratio = value / holdout_mean
+    return ratio if math.isfinite(ratio) else None
 
 
 def _unique(messages: tuple[str, ...]) -> tuple[str, ...]:

@@ -57,9 +57,11 @@ def validate_probability(value: float, path: str) -> float:
 
 
 def z_critical(alpha: float) -> float:
-    """z_{1−α/2}, the two-sided normal critical value."""
+    """z_{1−α/2}, the two-sided normal critical value, as ``−Φ⁻¹(exp(log α − log 2))``: the upper tail
+    directly and in log space, so that a tiny α (where 1 − α/2 rounds to 1, or α/2 underflows) still
+    gives its finite quantile."""
     validate_probability(alpha, "alpha")
-    return float(special.ndtri(1.0 - alpha / 2.0))
+    return -float(special.ndtri_exp(math.log(alpha) - math.log(2.0)))
 
 
 def two_sided_p_value(z: float) -> float:
@@ -175,16 +177,19 @@ def absolute_lift(
     *,
     alpha: float = 0.05,
 ) -> AbsoluteLift:
-    """Difference of two independent means given each mean and its standard error."""
-    result = difference_arrays(
-        np.asarray(treatment_mean, dtype=np.float64),
-        np.asarray(treatment_std_error**2, dtype=np.float64),
-        np.asarray(holdout_mean, dtype=np.float64),
-        np.asarray(holdout_std_error**2, dtype=np.float64),
-        alpha,
-    )
-    estimate = float(result.estimate)
-    std_error = float(result.std_error)
+    """Difference of two independent means given each mean and its standard error.
+
+    The formulas of :func:`difference_arrays` on one pair, with ``SE = hypot(SE_T, SE_H)`` (no square
+    overflows or underflows to 0 at the extremes of float64). A difference or interval beyond the range
+    of a double is refused (:class:`InvalidProblem`); ``z_statistic`` is None when it is (p = 0).
+    """
+    z_crit = z_critical(alpha)
+    _check_estimates(("treatment_mean", treatment_mean), ("holdout_mean", holdout_mean))
+    _check_std_errors(("treatment_std_error", treatment_std_error), ("holdout_std_error", holdout_std_error))
+    estimate = treatment_mean - holdout_mean
+    std_error = math.hypot(treatment_std_error, holdout_std_error)
+    if not math.isfinite(estimate):
+        raise InvalidProblem("treatment_mean", "minus the holdout mean exceeds the range of a double")
     if not std_error > 0.0:
         return AbsoluteLift(
             estimate=estimate,
@@ -198,14 +203,32 @@ def absolute_lift(
                 "no test is possible.",
             ),
         )
+    half = z_crit * std_error
+    ci_low, ci_high = estimate - half, estimate + half
+    if not (math.isfinite(std_error) and math.isfinite(ci_low) and math.isfinite(ci_high)):
+        raise InvalidProblem("treatment_std_error", "makes the interval of the lift exceed the range of a double")
+    z = estimate / std_error
     return AbsoluteLift(
         estimate=estimate,
         std_error=std_error,
-        ci_low=float(result.ci_low),
-        ci_high=float(result.ci_high),
-        p_value=float(result.p_value),
-        z_statistic=estimate / std_error,
+        ci_low=ci_low,
+        ci_high=ci_high,
+        p_value=two_sided_p_value(z),
+        z_statistic=_finite_or_none(z),
     )
+
+
+def _check_estimates(*named: tuple[str, float]) -> None:
+    for path, value in named:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise InvalidProblem(path, "must be a finite number")
+
+
+def _check_std_errors(*named: tuple[str, float]) -> None:
+    _check_estimates(*named)
+    for path, value in named:
+        if value < 0.0:
+            raise InvalidProblem(path, "must not be negative")
 
 
 def absolute_lift_from_arms(treatment: ArmSummary, holdout: ArmSummary, *, alpha: float = 0.05) -> AbsoluteLift:
@@ -237,11 +260,26 @@ def fieller_ratio_interval(
 ) -> FiellerInterval:
     """Fieller's (1954) interval for numerator/denominator (see the module docstring).
 
-    ``covariance`` is Cov(numerator, denominator); 0 for two independent arms.
+    ``covariance`` is Cov(numerator, denominator); 0 for two independent arms, and at most the product
+    of the standard errors in magnitude. Fieller's set scales with a/b, so it is solved with the
+    numerator and its SE in units of ``2^ea ≈ max(|a|, SE_a)`` and the denominator in units of
+    ``2^eb`` (exact, and no square overflows or underflows to 0), then scaled by ``2^(ea − eb)``.
+    Bounds beyond the range of a double are reported as an unbounded set.
     """
     z = z_critical(alpha)
-    a, b = numerator, denominator
-    va, vb, vab = numerator_std_error**2, denominator_std_error**2, covariance
+    _check_estimates(("numerator", numerator), ("denominator", denominator), ("covariance", covariance))
+    _check_std_errors(("numerator_std_error", numerator_std_error), ("denominator_std_error", denominator_std_error))
+    ea = _binary_exponent(max(abs(numerator), numerator_std_error))
+    eb = _binary_exponent(max(abs(denominator), denominator_std_error))
+    a, sa = math.ldexp(numerator, -ea), math.ldexp(numerator_std_error, -ea)
+    b, sb = math.ldexp(denominator, -eb), math.ldexp(denominator_std_error, -eb)
+    try:
+        vab = math.ldexp(covariance, -ea - eb)
+    except OverflowError:
+        vab = math.inf
+    va, vb = sa * sa, sb * sb
+    if abs(vab) > sa * sb * (1.0 + 1e-12):
+        raise InvalidProblem("covariance", "exceeds the product of the standard errors (a correlation beyond ±1)")
     z2 = z * z
     # Quadratic in ρ: (b² − z²v_b)ρ² − 2(ab − z²v_ab)ρ + (a² − z²v_a) ≤ 0.
     quad = b * b - z2 * vb
@@ -252,8 +290,17 @@ def fieller_ratio_interval(
     discriminant = lin * lin - quad * const
     # With quad > 0 the discriminant is z²·[(a²v_b + b²v_a − 2ab·v_ab) − z²(v_a·v_b − v_ab²)] ≥ 0.
     root = math.sqrt(max(discriminant, 0.0))
-    low, high = (lin - root) / quad, (lin + root) / quad
+    try:
+        low = math.ldexp((lin - root) / quad, ea - eb)
+        high = math.ldexp((lin + root) / quad, ea - eb)
+    except OverflowError:
+        return FiellerInterval(None, None, unbounded=True)
     return FiellerInterval(low, high, unbounded=False)
+
+
+def _binary_exponent(magnitude: float) -> int:
+    """``e`` with ``2^(e−1) ≤ magnitude < 2^e`` (0 for 0), so ``magnitude / 2^e`` lies in [0.5, 1)."""
+    return math.frexp(magnitude)[1]
 
 
 @dataclass(frozen=True)
@@ -296,13 +343,23 @@ def relative_lift(
                 f"The holdout mean is {holdout_mean:g}, so a relative lift (treatment ÷ holdout − 1) is undefined.",
             ),
         )
-    result = log_ratio_arrays(
-        np.asarray(treatment_mean, dtype=np.float64),
-        np.asarray(treatment_std_error**2, dtype=np.float64),
-        np.asarray(holdout_mean, dtype=np.float64),
-        np.asarray(holdout_std_error**2, dtype=np.float64),
-        alpha,
-    )
+    _check_estimates(("treatment_mean", treatment_mean))
+    _check_std_errors(("treatment_std_error", treatment_std_error), ("holdout_std_error", holdout_std_error))
+    ratio = treatment_mean / holdout_mean
+    if not math.isfinite(ratio):
+        return RelativeLift(
+            estimate=None,
+            std_error_log=None,
+            ci_low=None,
+            ci_high=None,
+            p_value=None,
+            fieller=None,
+            warnings=(
+                f"The holdout mean ({holdout_mean:g}) is so small next to the treatment mean "
+                f"({treatment_mean:g}) that their ratio exceeds the range of a double.",
+            ),
+        )
+    log_ratio = _log_ratio_interval(treatment_mean, treatment_std_error, holdout_mean, holdout_std_error, alpha)
     warnings: list[str] = []
     fieller = fieller_ratio_interval(treatment_mean, treatment_std_error, holdout_mean, holdout_std_error, alpha=alpha)
     if fieller.unbounded:
@@ -313,8 +370,7 @@ def relative_lift(
     else:
         assert fieller.ci_low is not None and fieller.ci_high is not None
         fieller = FiellerInterval(fieller.ci_low - 1.0, fieller.ci_high - 1.0, unbounded=False)
-    ci_low = _finite_or_none(float(result.ci_low))
-    ci_high = _finite_or_none(float(result.ci_high))
+    std_error_log, ci_low, ci_high, p_value = log_ratio
     if ci_low is not None and ci_high is None:
         warnings.append("The relative lift is so uncertain that its interval has no finite upper bound.")
     if ci_low is None:
@@ -326,14 +382,44 @@ def relative_lift(
         else:
             warnings.append("Neither arm shows any variation, so the relative lift has no interval.")
     return RelativeLift(
-        estimate=float(result.estimate),
-        std_error_log=_finite_or_none(float(result.std_error_log)),
+        estimate=ratio - 1.0,
+        std_error_log=std_error_log,
         ci_low=ci_low,
         ci_high=ci_high,
-        p_value=_finite_or_none(float(result.p_value)),
+        p_value=p_value,
         fieller=fieller,
         warnings=tuple(warnings),
     )
+
+
+def _log_ratio_interval(
+    treatment_mean: float, treatment_std_error: float, holdout_mean: float, holdout_std_error: float, alpha: float
+) -> tuple[float | None, float | None, float | None, float | None]:
+    """``(se_log, ci_low, ci_high, p_value)`` of :func:`log_ratio_arrays` for one pair with a positive
+    holdout mean, in a form that stays finite at the extremes of float64: ``log ρ = log ȳ_T − log ȳ_H``,
+    ``se_log = hypot(SE_T/ȳ_T, SE_H/ȳ_H)`` (no squares), and a bound whose ``exp`` is beyond the range of
+    a double is None. All None when ``ȳ_T ≤ 0`` or ``se_log = 0``; ``se_log`` is None when infinite."""
+    if not treatment_mean > 0.0:
+        return None, None, None, None
+    z_crit = z_critical(alpha)
+    log_ratio = math.log(treatment_mean) - math.log(holdout_mean)
+    se_log = math.hypot(treatment_std_error / treatment_mean, holdout_std_error / holdout_mean)
+    if not se_log > 0.0:
+        return se_log, None, None, None
+    half = z_crit * se_log
+    return (
+        _finite_or_none(se_log),
+        _expm1_or_none(log_ratio - half),
+        _expm1_or_none(log_ratio + half),
+        two_sided_p_value(log_ratio / se_log),
+    )
+
+
+def _expm1_or_none(x: float) -> float | None:
+    try:
+        return _finite_or_none(math.expm1(x))
+    except OverflowError:
+        return None
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -365,7 +451,11 @@ def incremental_outcome(lift: AbsoluteLift, treatment_units: int) -> ScaledEstim
     """Incremental conversions (or metric total) in the treated arm: Δ·n_T, interval scaled alike."""
     if isinstance(treatment_units, bool) or not isinstance(treatment_units, int) or treatment_units <= 0:
         raise InvalidProblem("treatment.units", "must be a positive whole number")
-    return _scale(lift, float(treatment_units))
+    scaled = _scale(lift, float(treatment_units))
+    figures = (scaled.estimate, scaled.std_error, scaled.ci_low, scaled.ci_high)
+    if not all(math.isfinite(x) for x in figures if x is not None):
+        raise InvalidProblem("treatment.units", "times the lift (or a bound of its interval) exceeds the double range")
+    return scaled
 
 
 def _validate_money(value: float, path: str) -> float:
@@ -411,6 +501,12 @@ class CostPerIncremental:
     warnings: tuple[str, ...] = ()
 
 
+_COST_OUT_OF_RANGE = (
+    "Spend is so large next to the incremental conversions that the cost per incremental conversion "
+    "(or a bound of its interval) exceeds the range of a double."
+)
+
+
 def cost_per_incremental(incremental: ScaledEstimate, *, spend: float) -> CostPerIncremental | None:
     """Cost per incremental conversion; None when spend is 0."""
     spend = _validate_money(spend, "spend")
@@ -419,7 +515,9 @@ def cost_per_incremental(incremental: ScaledEstimate, *, spend: float) -> CostPe
     warnings: list[str] = []
     estimate: float | None = None
     if incremental.estimate > 0.0:
-        estimate = spend / incremental.estimate
+        estimate = _finite_or_none(spend / incremental.estimate)
+        if estimate is None:
+            warnings.append(_COST_OUT_OF_RANGE)
     else:
         warnings.append(
             "No incremental conversions were measured, so the cost per incremental conversion is undefined."
@@ -429,6 +527,9 @@ def cost_per_incremental(incremental: ScaledEstimate, *, spend: float) -> CostPe
         return CostPerIncremental(estimate, None, None, unbounded=True, warnings=tuple(warnings))
     cost_low = spend / high if high > 0.0 else None
     cost_high = spend / low if low > 0.0 else None
+    if not all(math.isfinite(x) for x in (cost_low, cost_high) if x is not None):
+        warnings.append(_COST_OUT_OF_RANGE)
+        return CostPerIncremental(estimate, None, None, unbounded=True, warnings=tuple(warnings))
     unbounded = cost_high is None
     if unbounded:
         warnings.append(

@@ -33,6 +33,7 @@ from numpy.typing import NDArray
 from stats.augmented_synthetic_control import cross_validate_lambda
 from stats.errors import InvalidProblem
 from stats.geo_power import DurationPower, Side, duration_power
+from stats.magnitude import check_magnitude
 from stats.market_candidates import Candidate, correlation_candidates, partner_ranking, swap_search
 from stats.synthetic_control import demean
 
@@ -176,6 +177,7 @@ def plan_candidates(panel: FloatArray, spec: SelectionSpec) -> list[CandidatePla
     """GeoLift's correlation sets for every size, then the swap search's improvements (see the module docstring)."""
     data = np.asarray(panel, dtype=np.float64)
     check_selection(spec, data.shape[0], data.shape[1])
+    check_magnitude(data, "dataset")
     excluded = set(spec.exclude)
     eligible = [i for i in range(data.shape[0]) if i not in excluded]
     ranking = partner_ranking(data, eligible)
@@ -235,6 +237,7 @@ def evaluate_candidates(
 ) -> list[DesignEvaluation]:
     """Simulated power of every candidate for every test length (one chunk of a market selection)."""
     data = np.asarray(panel, dtype=np.float64)
+    check_magnitude(data, "dataset")
     total_kpi = float(data.sum())
     out: list[DesignEvaluation] = []
     for i, plan in enumerate(plans):

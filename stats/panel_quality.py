@@ -157,11 +157,18 @@ def _outliers(panel: FloatArray, labels: list[str], days: DateArray, threshold: 
     observed_rows = np.flatnonzero((~np.isnan(panel)).any(axis=1))
     if observed_rows.size == 0:
         return ()
-    rows = panel[observed_rows]
+    # The robust z is scale-free: each row is taken in units of a power of two at least its largest
+    # magnitude (exact), so the median's mean of two values and the deviations cannot overflow for
+    # values near 1e308. A MAD below the smallest normal double in those units is not resolved in
+    # double precision and screens nothing, like a MAD of 0 (and keeps z finite).
+    values = panel[observed_rows]
+    exponent = np.frexp(np.nanmax(np.abs(values), axis=1))[1]
+    with np.errstate(under="ignore"):
+        rows = np.ldexp(values, -exponent[:, None])
     median = np.nanmedian(rows, axis=1)
     deviation = np.abs(rows - median[:, None])
     scale = MAD_TO_SIGMA * np.nanmedian(deviation, axis=1)
-    screened = scale > 0.0
+    screened = scale >= np.finfo(np.float64).tiny
     z = np.full_like(rows, np.nan)
     z[screened] = (rows[screened] - median[screened, None]) / scale[screened, None]
     with np.errstate(invalid="ignore"):
@@ -170,7 +177,7 @@ def _outliers(panel: FloatArray, labels: list[str], days: DateArray, threshold: 
         Outlier(
             geo=labels[int(observed_rows[r])],
             date=days[c],
-            value=float(rows[r, c]),
+            value=float(values[r, c]),
             robust_z=float(z[r, c]),
         )
         for r, c in zip(flagged_rows.tolist(), flagged_cols.tolist(), strict=True)

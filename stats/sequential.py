@@ -59,15 +59,31 @@ class MixtureSprtArrays(NamedTuple):
 def mixture_sprt_arrays(
     estimate: FloatArray, variance: FloatArray, mixing_variance: float, alpha: float, null: float = 0.0
 ) -> MixtureSprtArrays:
-    """The module's formulas elementwise over many looks or experiments."""
+    """The module's formulas elementwise over many looks or experiments.
+
+    Written in the scale-free ratio ``r = τ²/V`` and in log space so that no intermediate overflows
+    or underflows at the extremes of float64 (V = 5e-324 with τ² = 1e308, say)::
+
+        log Λ = −½·log(1 + r) + ½·((θ̂ − θ₀)²/V)·r/(1 + r)
+        log half-width = ½·[log 2 + log(log(1/α) + ½·log(1 + r)) + log V + log(1 + 1/r)]
+
+    with ``log(1 + r) = logaddexp(0, log τ² − log V)`` and ``log(r/(1 + r)) = log_expit(log τ² − log V)``.
+    A half-width beyond the range of a double comes out as ``inf``; a p-value is never NaN.
+    """
     tau2 = mixing_variance
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         defined = variance > 0.0
-        v = np.where(defined, variance, 1.0)
-        log_lr = 0.5 * np.log(v / (v + tau2)) + tau2 * (estimate - null) ** 2 / (2.0 * v * (v + tau2))
+        log_v = np.log(np.where(defined, variance, 1.0))
+        log_r = math.log(tau2) - log_v
+        log1p_r = np.logaddexp(0.0, log_r)
+        # log((θ̂ − θ₀)²/V · r/(1 + r)); −inf when θ̂ = θ₀
+        log_signal = 2.0 * np.log(np.abs(estimate - null)) - log_v + special.log_expit(log_r)
+        log_lr = -0.5 * log1p_r + 0.5 * np.exp(log_signal)
         p_value = np.where(defined, np.exp(-np.maximum(log_lr, 0.0)), np.nan)
-        half_sq = 2.0 * v * (v + tau2) / tau2 * (math.log(1.0 / alpha) + 0.5 * np.log((v + tau2) / v))
-        half_width = np.where(defined, np.sqrt(half_sq), np.nan)
+        log_half = 0.5 * (
+            math.log(2.0) + np.log(math.log(1.0 / alpha) + 0.5 * log1p_r) + log_v + np.logaddexp(0.0, -log_r)
+        )
+        half_width = np.where(defined, np.exp(log_half), np.nan)
     return MixtureSprtArrays(np.asarray(p_value, dtype=np.float64), np.asarray(half_width, dtype=np.float64))
 
 
@@ -127,7 +143,13 @@ def always_valid_difference(
             warnings=("Neither arm shows any variation in the metric, so no test is possible yet.",),
         )
     half = float(result.half_width)
-    return SequentialLift(estimate, std_error, estimate - half, estimate + half, float(result.p_value), tau2)
+    low, high = estimate - half, estimate + half
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise InvalidProblem(
+            "mixing_variance",
+            "is so small next to the variance of the estimate that the confidence sequence exceeds the double range",
+        )
+    return SequentialLift(estimate, std_error, low, high, float(result.p_value), tau2)
 
 
 def mixing_variance_for_horizon(final_variance: float, *, alpha: float = 0.05) -> float:
@@ -147,13 +169,22 @@ def mixing_variance_for_horizon(final_variance: float, *, alpha: float = 0.05) -
             r = updated
             break
         r = updated
-    return r * final_variance
+    tau2 = r * final_variance
+    if not math.isfinite(tau2):
+        raise InvalidProblem("final_variance", f"times {r:.3g} (the optimal ratio) exceeds the range of a double")
+    return tau2
 
 
 def sequential_detectable_effect(std_error: float, half_width: float, *, power: float = 0.8) -> float:
     """Effect the confidence sequence would exclude 0 for with this power at this look: half-width + z_power·SE."""
     validate_probability(power, "power")
-    return half_width + float(special.ndtri(power)) * std_error
+    for path, value in (("std_error", std_error), ("half_width", half_width)):
+        if not math.isfinite(value) or value < 0.0:
+            raise InvalidProblem(path, "must be a finite number ≥ 0")
+    effect = half_width + float(special.ndtri(power)) * std_error
+    if not math.isfinite(effect):
+        raise InvalidProblem("std_error", "makes the detectable effect exceed the range of a double")
+    return effect
 
 
 def running_min(p_values: Sequence[float | None]) -> list[float | None]:

@@ -40,6 +40,7 @@ from scipy.linalg import lapack
 from scipy.optimize import nnls
 
 from stats.errors import InvalidProblem
+from stats.magnitude import check_magnitude
 
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
@@ -248,7 +249,7 @@ class SimplexQP:
             (z0[passive], z1[passive], 0.0),
             (lam[~passive, 0], lam[~passive, 1], -tol),
         ):
-            with np.errstate(divide="ignore", invalid="ignore"):
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # a subnormal slope: t = ±inf
                 t = (floor - base) / slope
             up = slope < 0.0  # constraint binds as theta grows
             down = slope > 0.0
@@ -316,6 +317,8 @@ def check_series(pre_treated: FloatArray, pre_donors: FloatArray) -> tuple[Float
         raise InvalidProblem("treatment_markets", "no control markets are left")
     if not (np.isfinite(a).all() and np.isfinite(b).all()):
         raise InvalidProblem("dataset", "outcomes must be finite numbers (no NaN or infinity)")
+    check_magnitude(a, "dataset")
+    check_magnitude(b, "dataset")
     return a, b
 
 

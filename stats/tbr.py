@@ -105,6 +105,7 @@ from scipy import stats
 
 from stats.errors import InvalidProblem
 from stats.intervals import Interval
+from stats.magnitude import check_magnitude
 
 FloatArray = npt.NDArray[np.float64]
 TBRMethod = Literal["conformal", "kerman"]
@@ -356,6 +357,8 @@ def _checked_inputs(
         for label, window in (("pre-period", windows.pre), ("test period", windows.post)):
             if not np.isfinite(array[:, window]).all():
                 raise InvalidProblem(name, f"has missing or non-finite values in the {label}")
+        check_magnitude(array[:, windows.pre], name)
+        check_magnitude(array[:, windows.post], name)
     sxx = np.var(x[:, windows.pre], axis=1)
     if not (sxx > 0).all():
         raise InvalidProblem("control", "is constant over the pre-period; the slope is undefined")
@@ -573,9 +576,17 @@ def _relative(delta: float, low: float | None, high: float | None, observed_tota
 
 
 def _divide(interval: Interval, divisor: float) -> Interval:
-    """Scale an interval by ``1 / divisor``, swapping the bounds for a negative divisor."""
+    """Scale an interval by ``1 / divisor``, swapping the bounds for a negative divisor; a finite figure
+    that the division takes past the range of a double is refused (a cost too small for its response)."""
     low = None if interval.ci_low is None else interval.ci_low / divisor
     high = None if interval.ci_high is None else interval.ci_high / divisor
+    for before, after in (
+        (interval.estimate, interval.estimate / divisor),
+        (interval.ci_low, low),
+        (interval.ci_high, high),
+    ):
+        if before is not None and after is not None and np.isfinite(before) and not np.isfinite(after):
+            raise InvalidProblem("incremental_cost", "is so small that the iROAS exceeds the range of a double")
     if divisor < 0:
         low, high = high, low
     return Interval(estimate=interval.estimate / divisor, ci_low=low, ci_high=high)

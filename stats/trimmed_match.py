@@ -60,6 +60,7 @@ from scipy import stats
 
 from stats.errors import InvalidProblem
 from stats.intervals import Interval
+from stats.magnitude import check_magnitude
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
@@ -145,7 +146,8 @@ def _segment_points(y: FloatArray, x: FloatArray) -> tuple[FloatArray, FloatArra
     i, j = np.triu_indices(y.size, k=1)
     dx = x[i] - x[j]
     moving = dx != 0.0
-    kinks = np.sort((y[i] - y[j])[moving] / dx[moving])
+    with np.errstate(over="ignore"):  # a subnormal dx: the kink is beyond the bound, dropped below
+        kinks = np.sort((y[i] - y[j])[moving] / dx[moving])
     kinks = kinks[np.abs(kinks) < _IROAS_BOUND]
     if kinks.size:
         gap = np.diff(kinks)
@@ -214,10 +216,11 @@ def _sweep(
         for t, m in enumerate(trims):
             top = n - m  # body ranks m .. n - m - 1
             y1, x1 = cy[:, top] - cy[:, m], cx[:, top] - cx[:, m]
-            with np.errstate(divide="ignore", invalid="ignore"):
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
                 theta = y1 / x1
             tol = _ROOT_RTOL * np.maximum(np.abs(theta), 1.0)
-            valid = (x1 != 0.0) & (theta >= seg_lo - tol) & (theta <= seg_hi + tol)
+            # A subnormal x1 sends theta past the double range: no root there.
+            valid = np.isfinite(theta) & (theta >= seg_lo - tol) & (theta <= seg_hi + tol)
             roots[t].append(theta[valid])
             if z is None:
                 continue
@@ -278,6 +281,8 @@ def _std_error(residuals: FloatArray, x: FloatArray, m: int) -> float:
 def _checked_pairs(response_delta: npt.ArrayLike, spend_delta: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
     y = _as_pairs(response_delta, "response_delta")
     x = _as_pairs(spend_delta, "spend_delta")
+    check_magnitude(y, "response_delta")
+    check_magnitude(x, "spend_delta")
     if x.size != y.size:
         raise InvalidProblem("spend_delta", f"has {x.size} pairs but response_delta has {y.size}; they must match")
     if y.size < 3:
@@ -346,7 +351,8 @@ def trimmed_match(
         trims = [k for k in range(n) if k / n <= cap + 1e-12]
         rates = [k / n for k in trims]
 
-    z = float(stats.norm.ppf(0.5 + 0.5 * confidence_level))
+    # The upper tail isf((1 - c) / 2), not ppf(0.5 + 0.5c): 0.5 + 0.5c rounds to 1 (z = inf) for c near 1.
+    z = float(stats.norm.isf(0.5 * (1.0 - confidence_level)))
     roots, hulls = _sweep(y, x, trims, z)
 
     candidates: list[TrimCandidate] = []
@@ -373,7 +379,8 @@ def trimmed_match(
     best = candidates[chosen]
     theta, se, m = best.estimate, best.std_error, best.trimmed_per_side
     ci_low, ci_high = cis[chosen]
-    fallback = not (ci_high - ci_low <= _EXTREME_CI_WIDTH * se)
+    # An empty hull (no theta accepted: rounding in a zero-variance problem at large magnitudes) falls back too.
+    fallback = not (ci_low <= ci_high and ci_high - ci_low <= _EXTREME_CI_WIDTH * se)
     if fallback:
         half = _FALLBACK_MULTIPLIER * z * se
         ci_low, ci_high = theta - half, theta + half

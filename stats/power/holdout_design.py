@@ -104,12 +104,17 @@ def solve_holdout_design(problem: HoldoutDesignProblem) -> HoldoutDesign:
     if spec.is_proportion:
         p1 = treatment_rate(spec.baseline, mde, spec.alternative)
         expected = (p1 * solved.arms.treatment, spec.baseline * solved.arms.holdout)
+    mde_relative = mde / abs(spec.baseline)
+    if not math.isfinite(mde_relative):
+        raise InvalidProblem(
+            "metric.baseline", "is so close to 0 next to the MDE that the relative MDE exceeds the range of a double"
+        )
     duration = None if spec.daily_units is None else max(1, math.ceil(solved.arms.total / spec.daily_units))
     design = HoldoutDesign(
         sample_size=solved.arms,
         sample_size_unrounded=solved.unrounded,
         mde_absolute=mde,
-        mde_relative=mde / abs(spec.baseline),
+        mde_relative=mde_relative,
         power=solved.power,
         alpha_per_comparison=spec.alpha_per_comparison,
         duration_days=duration,

@@ -79,8 +79,22 @@ def check_holdout_fraction(h: float) -> None:
 def check_arms(n_treatment: float, n_holdout: float, minimum: float) -> None:
     if not (n_treatment >= minimum and n_holdout >= minimum):
         raise InvalidProblem("sample_size", f"each arm needs at least {minimum:g} units for this test")
-    if not (math.isfinite(n_treatment) and math.isfinite(n_holdout)):
-        raise InvalidProblem("sample_size", "must be finite")
+    if not n_treatment + n_holdout <= MAX_TOTAL_UNITS:
+        raise InvalidProblem("sample_size", f"must be at most {MAX_TOTAL_UNITS:g} units in total")
+
+
+def split_ratio(holdout_fraction: float, minimum: float) -> tuple[float, float]:
+    """``(r, n_min)``: the arm ratio ``r = h / (1 − h)`` and the smallest treatment arm ``n_min`` that
+    gives both arms ``minimum`` units. A split so lopsided that those minimal arms alone exceed
+    :data:`MAX_TOTAL_UNITS` (``h`` within ~1e-15 of 0 or 1) is refused before any division by it."""
+    check_holdout_fraction(holdout_fraction)
+    ratio = holdout_fraction / (1.0 - holdout_fraction)
+    n_min = minimum * max(1.0, 1.0 / ratio)
+    if not n_min * (1.0 + ratio) <= MAX_TOTAL_UNITS:
+        raise InvalidProblem(
+            "holdout_fraction", f"so close to 0 or 1 that arms of {minimum:g} units need more than {MAX_TOTAL_UNITS:g}"
+        )
+    return ratio, n_min
 
 
 def tail_alpha(alpha: float, alternative: str) -> float:

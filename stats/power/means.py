@@ -22,12 +22,12 @@ from stats.power.inputs import (
     check_alpha,
     check_alternative,
     check_arms,
-    check_holdout_fraction,
     check_mde,
     check_power,
     check_r_squared,
     check_std_dev,
     norm_isf,
+    split_ratio,
     tail_alpha,
 )
 from stats.power.root_finding import brent_root
@@ -81,7 +81,10 @@ def t_power_array(
 
 
 def effect_size(mde_absolute: float, std_dev: float, r_squared: float) -> float:
-    return mde_absolute / (std_dev * math.sqrt(1.0 - r_squared))
+    """Cohen's ``d = mde_absolute / (std_dev √(1 − R²))``, divided in that order so that a tiny
+    ``std_dev √(1 − R²)`` cannot underflow to a zero divisor; ``d`` may be 0 (underflow) or ``inf``
+    (overflow), the limits the callers handle."""
+    return mde_absolute / std_dev / math.sqrt(1.0 - r_squared)
 
 
 def power_two_means(
@@ -150,17 +153,20 @@ def sample_size_two_means(
     check_alpha(alpha)
     check_power(power, alpha)
     check_r_squared(r_squared)
-    check_holdout_fraction(holdout_fraction)
-    ratio = holdout_fraction / (1.0 - holdout_fraction)
+    ratio, n_min = split_ratio(holdout_fraction, MIN_UNITS_PER_ARM_MEAN)
     d = effect_size(mde_absolute, std_dev, r_squared)
-    n_min = MIN_UNITS_PER_ARM_MEAN * max(1.0, 1.0 / ratio)
 
     def gap(n1: float) -> float:
         return float(t_power_array(d, n1, n1 * ratio, alpha, alternative)) - power
 
     z_alpha = norm_isf(tail_alpha(alpha, alternative))
     z_sum = z_alpha + norm_isf(1.0 - power)
-    x0 = max(z_sum * z_sum / (d * d) * (1.0 + ratio) / ratio, n_min)
+    # The t test needs more units than the z test, whose total is (z_sum / d)² (1 + r)² / r: an
+    # effect below the d at which that reaches MAX_TOTAL_UNITS is refused before dividing by d², which
+    # would overflow (or divide by an underflowed zero) for the tiny effects this excludes.
+    if not d > z_sum * (1.0 + ratio) / math.sqrt(ratio * MAX_TOTAL_UNITS):
+        raise InvalidProblem("mde", "needs more units than any population holds: too small for this std_dev")
+    x0 = max((z_sum / d) ** 2 * (1.0 + ratio) / ratio, n_min)
     f0 = gap(x0)
     if x0 == n_min and f0 >= 0.0:
         return n_min, n_min * ratio
@@ -286,5 +292,9 @@ def t_mde_array(
     df = n_treatment + n_holdout - 2.0
     crit = -np.asarray(special.stdtrit(df, tail_alpha(alpha, alternative)), dtype=np.float64)
     nc = _t_noncentrality_array(df, crit, power, alternative == "two-sided")
-    mde: FloatArray = nc / np.sqrt(n_treatment * n_holdout / (n_treatment + n_holdout)) * std_dev
-    return mde * math.sqrt(1.0 - r_squared)
+    scaled = nc / np.sqrt(n_treatment * n_holdout / (n_treatment + n_holdout)) * math.sqrt(1.0 - r_squared)
+    with np.errstate(over="ignore"):
+        mde: FloatArray = scaled * std_dev
+    if not np.all(np.isfinite(mde)):
+        raise InvalidProblem("metric.std_dev", "so large that the detectable effect exceeds the range of a double")
+    return mde

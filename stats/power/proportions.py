@@ -14,17 +14,18 @@ from scipy import special
 
 from stats.errors import InvalidProblem
 from stats.power.inputs import (
+    MAX_TOTAL_UNITS,
     MIN_UNITS_PER_ARM_PROPORTION,
     Alternative,
     FloatArray,
     check_alpha,
     check_alternative,
     check_arms,
-    check_holdout_fraction,
     check_power,
     check_proportion_inputs,
     check_r_squared,
     norm_isf,
+    split_ratio,
     tail_alpha,
 )
 from stats.power.root_finding import brent_root
@@ -39,10 +40,16 @@ def proportion_stds(p1: _Values, p0: float, ratio: _Values, variance_factor: flo
     each arm has its own rate (statsmodels' ``_std_2prop_power``). ``ratio = n_holdout /
     n_treatment``. CUPED multiplies both variances by ``variance_factor = 1 - R²``. Floats stay
     floats (``** 0.5``, not ``np.sqrt``): the closed-form sample size is a 1.5 µs computation.
+
+    The variance of a rate near 0 is about the rate itself, so ``s = p1 + p0`` is factored out
+    (``σ = √s · √(v / s) · √(1 − R²)``): for subnormal rates or an ``R²`` near 1 the product of the
+    factors would underflow to a zero standard deviation, and a zero-width test is not the answer.
     """
+    scale = p1 + p0
     pooled = (p1 + ratio * p0) / (1.0 + ratio)
-    std_null = (pooled * (1.0 - pooled) * (1.0 + 1.0 / ratio) * variance_factor) ** 0.5
-    std_alt = ((p1 * (1.0 - p1) + p0 * (1.0 - p0) / ratio) * variance_factor) ** 0.5
+    common = scale**0.5 * variance_factor**0.5
+    std_null = common * (pooled / scale * (1.0 - pooled) * (1.0 + 1.0 / ratio)) ** 0.5
+    std_alt = common * (p1 / scale * (1.0 - p1) + p0 / scale * (1.0 - p0) / ratio) ** 0.5
     return std_null, std_alt
 
 
@@ -71,10 +78,17 @@ def proportion_power_array(
     )
     shift = effect * np.sqrt(n_treatment)
     crit = norm_isf(tail_alpha(alpha, alternative))
-    power: FloatArray = special.ndtr((shift - crit * std_null) / std_alt)
+    power: FloatArray = special.ndtr(_standardised(shift - crit * std_null, std_alt))
     if alternative == "two-sided":
-        power = power + special.ndtr((-shift - crit * std_null) / std_alt)
+        power = power + special.ndtr(_standardised(-shift - crit * std_null, std_alt))
     return np.minimum(power, 1.0)
+
+
+def _standardised(margin: FloatArray, std_alt: FloatArray) -> FloatArray:
+    """``margin / σ1``; where ``σ1`` underflowed to 0 (a treatment rate rounded to 0 or 1 beside a
+    subnormal holdout rate) its limit ``±∞`` with the sign of the margin, so ``Φ`` sees no 0/0."""
+    positive = std_alt > 0.0
+    return np.where(positive, margin / np.where(positive, std_alt, 1.0), np.copysign(np.inf, margin))
 
 
 def power_two_proportions(
@@ -147,12 +161,13 @@ def sample_size_two_proportions(
     check_alpha(alpha)
     check_power(power, alpha)
     check_r_squared(r_squared)
-    check_holdout_fraction(holdout_fraction)
-    ratio = holdout_fraction / (1.0 - holdout_fraction)
+    ratio, n_min = split_ratio(holdout_fraction, MIN_UNITS_PER_ARM_PROPORTION)
     std_null, std_alt = proportion_stds(p1, baseline, ratio, 1.0 - r_squared)
     crit = norm_isf(tail_alpha(alpha, alternative))
     sqrt_n = max((crit * std_null + norm_isf(1.0 - power) * std_alt) / mde_absolute, 0.0)
-    n_min = MIN_UNITS_PER_ARM_PROPORTION * max(1.0, 1.0 / ratio)
+    # Compared before squaring: a tiny MDE makes sqrt_n overflow-sized (or inf).
+    if not sqrt_n <= math.sqrt(MAX_TOTAL_UNITS / (1.0 + ratio)):
+        raise InvalidProblem("mde", f"needs more than {MAX_TOTAL_UNITS:g} units: too small to detect")
     n_treatment = max(sqrt_n * sqrt_n, n_min)
     return n_treatment, n_treatment * ratio
 
