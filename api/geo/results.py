@@ -483,7 +483,8 @@ def _trimmed_match_results(
     if result.ci_is_fallback:
         warnings.append(
             "The trimmed-mean test accepts almost every iROAS (the pairs' spend deltas say little about the "
-            "response); the iROAS interval is the estimate plus or minus 3 normal half-widths."
+            "response); the iROAS interval is the estimate plus or minus 3 x the test's critical value x its "
+            "standard error."
         )
     if len(pairs) < 10:
         warnings.append(f"Only {len(pairs)} pairs: the trimmed-match interval is approximate with so few.")
