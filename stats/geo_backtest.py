@@ -55,7 +55,7 @@ from stats.errors import InvalidProblem
 from stats.geo_power import Side, WindowTest, block_sums, block_test_rejects, pre_period_fit
 from stats.magnitude import check_magnitude
 from stats.tbr import TBRMethod, tbr_effect_batch
-from stats.trimmed_match import trimmed_match
+from stats.trimmed_match import trimmed_match, trimmed_mean_test_p_value, trimmed_per_side
 
 FloatArray = NDArray[np.float64]
 MIN_PRE_DAYS = 7
@@ -271,7 +271,8 @@ def trimmed_match_window_test(
         lift: float | None = None
         for i, effect in enumerate(effects):
             response = window_treated * (1.0 + effect) - window_control
-            if i > 0 and _accepts_zero(response, trim_rate, alpha):
+            # The test accepts iROAS = 0, so 0 is in the accepted set whose hull is the interval.
+            if i > 0 and trimmed_mean_test_p_value(response, trimmed_per_side(trim_rate, x.size)) > alpha:
                 continue  # 0 is in the accepted set, so in the interval: not significant, no need to invert
             result = trimmed_match(response, x, 1.0 - alpha, trim_rate=trim_rate)
             rejects[i] = float(result.ci_low > 0.0 or result.ci_high < 0.0)
@@ -280,25 +281,6 @@ def trimmed_match_window_test(
         return WindowOutcome(rejects=rejects, relative_lift=lift)
 
     return analysis
-
-
-def _accepts_zero(response: FloatArray, trim_rate: float, alpha: float) -> bool:
-    """Chen & Au's studentized trimmed-mean test accepts iROAS = 0 (``|t(0)| <= z``, their eqn. 5.6).
-
-    The interval trimmed match reports is the hull of the accepted set, so it then contains 0; only when
-    the test rejects 0 is the interval needed (it can still hold 0 across a gap of the accepted set).
-    """
-    e = np.sort(response)
-    n = e.size
-    m = math.ceil(trim_rate * n - 1e-9)
-    h = n - 2 * m
-    body = e[m : n - m]
-    winsorized = np.concatenate((np.full(m, e[m]), body, np.full(m, e[n - 1 - m])))
-    ssw = float(np.sum((winsorized - winsorized.mean()) ** 2))
-    if ssw <= 0.0 or h < 2:
-        return False
-    t = float(body.mean()) / math.sqrt(ssw / (h * (h - 1)))
-    return abs(t) <= float(scipy_stats.norm.ppf(1.0 - alpha / 2.0))
 
 
 def backtest_design(

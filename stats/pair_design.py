@@ -50,8 +50,9 @@ Assignment (:func:`balanced_assignment`, the package's ``generate_balanced_rando
 coin flip per pair from numpy's PCG64 seeded with ``seed``, redrawn (at most 200 times) until two
 balance checks pass: a binomial sign test (neither the positive nor the negative response deltas of
 the latest window outnumber the ``0.5 + confidence / 2`` quantile of Binomial(n, 1/2)), and an A/A
-test (the trimmed match interval at ``confidence`` on the evaluation window's deltas covers 0; the
-spend deltas carry an extra half of each pair's spend, as the package's do).
+test (the trimmed match interval at ``confidence``, with the package's normal quantile, on the
+evaluation window's deltas covers 0; the spend deltas carry an extra half of each pair's spend, as the
+package's do).
 The same seed always gives the same assignment.
 
 Vectorised: the simulations of a design run as one array, their trimmed match estimates all at once
@@ -347,8 +348,13 @@ def _aa_interval(
     response: FloatArray, spend: FloatArray, flips: BoolArray, confidence: float
 ) -> tuple[float, float] | None:
     try:
+        # The package's A/A check at its normal quantile, so a seed draws the package's (and earlier
+        # designs') assignment; the t quantile of the post-analysis would accept slightly more draws.
         fit = trimmed_match(
-            _signed(response, flips), _signed(spend, flips) + _AA_SPEND_RATIO * spend.sum(axis=1), confidence
+            _signed(response, flips),
+            _signed(spend, flips) + _AA_SPEND_RATIO * spend.sum(axis=1),
+            confidence,
+            quantile="normal",
         )
     except InvalidProblem:
         return None

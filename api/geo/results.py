@@ -27,7 +27,6 @@ from uuid import UUID
 
 import msgspec
 import numpy as np
-from scipy import stats as scipy_stats
 
 from api.database import Connection
 from api.errors import Conflict, InvalidInput, invalid_field
@@ -42,7 +41,7 @@ from stats.intervals import Interval
 from stats.panel_gaps import MISSING_POLICIES, MissingPolicy
 from stats.tbr import METHODS as TBR_INTERVALS
 from stats.tbr import TBRMethod, TBRResult, estimate_tbr
-from stats.trimmed_match import TrimmedMatchResult, trimmed_match
+from stats.trimmed_match import TrimmedMatchResult, trimmed_match, trimmed_mean_test_p_value
 
 METHODS: tuple[GeoMethod, ...] = ("synthetic_control", "augmented_synthetic_control", "tbr", "trimmed_match")
 DEFAULT_PERMUTATIONS = 1000
@@ -403,19 +402,6 @@ def _check_pair_spend(window: _Window, pairs: list[tuple[str, str]]) -> None:
         )
 
 
-def _studentized_trimmed_mean(residuals: np.ndarray, m: int) -> float:
-    """Trimmed mean (``m`` trimmed at each end) over its winsorized standard error (Chen & Au, eqn. 5.6)."""
-    e = np.sort(residuals)
-    n, h = e.size, e.size - 2 * m
-    body = e[m : n - m]
-    winsorized = np.concatenate((np.full(m, e[m]), body, np.full(m, e[n - 1 - m])))
-    ssw = float(np.sum((winsorized - winsorized.mean()) ** 2))
-    mean = float(body.mean())
-    if ssw <= 0.0:
-        return 0.0 if mean == 0.0 else math.copysign(math.inf, mean)
-    return mean / math.sqrt(ssw / (h * (h - 1)))
-
-
 def _excludes_zero(low: float, high: float) -> bool:
     return low > 0.0 or high < 0.0
 
@@ -423,16 +409,16 @@ def _excludes_zero(low: float, high: float) -> bool:
 def _trimmed_match_p_value(y: np.ndarray, x: np.ndarray, result: TrimmedMatchResult) -> tuple[float, str]:
     """Two-sided p-value of iROAS = 0 consistent with the reported interval, and how it was found.
 
-    ``t_test``: ``2 (1 - Phi(|t(0)|))`` with ``t(0)`` the studentized trimmed mean of the response deltas
-    (the residuals at iROAS 0) at the chosen trim rate, the test whose acceptance set the interval is the
-    hull of. When that disagrees with the reported interval (the accepted set has a gap around 0, or the
+    ``t_test``: :func:`stats.trimmed_match.trimmed_mean_test_p_value` of the response deltas (the
+    residuals at iROAS 0) at the chosen trim rate, ``2 P(T_{h-1} > |t(0)|)`` with ``t(0)`` their
+    studentized trimmed mean and ``h`` the untrimmed pairs: the test whose acceptance set the interval is
+    the hull of. When that disagrees with the reported interval (the accepted set has a gap around 0, or the
     interval is the 3-standard-error fallback), ``interval_inversion``: the level at which the interval,
     recomputed at the same trim rate, starts to exclude 0, found by bisection on the side of
     ``1 - confidence_level`` the reported interval is on, so the two never contradict.
     """
     alpha = 1.0 - result.confidence_level
-    t0 = _studentized_trimmed_mean(y, result.trimmed_per_side)
-    p = float(2.0 * scipy_stats.norm.sf(abs(t0)))
+    p = trimmed_mean_test_p_value(y, result.trimmed_per_side)
     excludes = _excludes_zero(result.ci_low, result.ci_high)
     if (p <= alpha) == excludes:
         return p, "t_test"
@@ -498,7 +484,8 @@ def _trimmed_match_results(
     if result.ci_is_fallback:
         warnings.append(
             "The trimmed-mean test accepts almost every iROAS (the pairs' spend deltas say little about the "
-            "response); the iROAS interval is the estimate plus or minus 3 normal half-widths."
+            "response); the iROAS interval is the estimate plus or minus 3 x the test's critical value x its "
+            "standard error."
         )
     if len(pairs) < 10:
         warnings.append(f"Only {len(pairs)} pairs: the trimmed-match interval is approximate with so few.")

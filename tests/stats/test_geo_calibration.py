@@ -13,10 +13,12 @@ calibrated method's rates have a standard error near 0.5-1 pp) are in the README
 * TBR's default interval is calibrated per scenario with 2,000 replications in
   ``tests/stats/test_tbr_calibration.py`` (vectorised, cheap), not repeated here;
 * trimmed match (a few ms per panel) runs each applicable scenario (3 and 10 pairs; one treated market
-  is no paired design) with 400 replications, pooled over rho per pair count. Its interval under-covers
-  with so few pairs (the data-driven trim rate and the normal quantile are optimistic: about 86-88% with
-  3 pairs and 91% with 10 at 95%, false positives 12-14% and 9%), so both are strict xfails carrying the
-  measured figures: they will fail as xfails (XPASS) once the method is fixed.
+  is no paired design) with 400 replications, pooled over rho per pair count. With 10 pairs its 95%
+  interval covers within 2 pp and holds its level (README: 96-97%, false positives 3-4%). With 3 pairs
+  the t test with 2 degrees of freedom is valid but conservative (Efron 1969: pair noise symmetric but of
+  unequal size across pairs; README: 98% coverage, 2% false positives; about 80% of those intervals are
+  the package's 3-critical-value fallback, the test accepting every iROAS), so there it is held to
+  validity only: coverage at least 95% - 2 pp and false positives at most alpha + 2 pp.
 """
 
 from __future__ import annotations
@@ -71,20 +73,11 @@ def test_synthetic_controls_95_percent_intervals_cover_and_hold_their_level_over
     )
 
 
-TRIMMED_MATCH_UNDERCOVERS = pytest.mark.xfail(
-    strict=True,
-    reason="trimmed match under-covers with few pairs: measured coverage 0.862-0.883 (3 pairs) and 0.910-0.912 "
-    "(10 pairs), false positives 0.117-0.139 and 0.088-0.090 at 95% (2,000 replications per scenario, "
-    "bench/calibrate_geo.py)",
-)
-
-
-@pytest.mark.parametrize("n_pairs", [pytest.param(n, marks=TRIMMED_MATCH_UNDERCOVERS) for n in (3, 10)])
-def test_trimmed_match_95_percent_interval_covers_within_2pp_and_holds_its_level(n_pairs: int) -> None:
+def _trimmed_match_pooled_over_rho(n_pairs: int) -> Calibration:
     # Pairs are compared across markets, so the noise's autocorrelation only scales the pairs' sums: the
     # three rho scenarios are pooled (3 x 400 replications, standard error 0.63 pp, tolerance 2 pp).
     runs = [calibrate("trimmed_match", n_pairs, rho, TRIMMED_MATCH_REPLICATIONS) for rho in RHOS]
-    pooled = Calibration(
+    return Calibration(
         "trimmed_match",
         n_pairs,
         math.nan,
@@ -92,7 +85,19 @@ def test_trimmed_match_95_percent_interval_covers_within_2pp_and_holds_its_level
         sum(r.covered for r in runs),
         sum(r.false_positives for r in runs),
     )
+
+
+def test_trimmed_match_95_percent_interval_covers_within_2pp_and_holds_its_level_with_10_pairs() -> None:
+    pooled = _trimmed_match_pooled_over_rho(10)
     assert abs(pooled.coverage - LEVEL) <= _tolerance(pooled, LEVEL), f"coverage {pooled.coverage:.4f}"
+    assert pooled.false_positive_rate <= ALPHA + _tolerance(pooled, ALPHA), (
+        f"false positives {pooled.false_positive_rate:.4f}"
+    )
+
+
+def test_trimmed_match_95_percent_interval_is_valid_but_conservative_with_3_pairs() -> None:
+    pooled = _trimmed_match_pooled_over_rho(3)
+    assert pooled.coverage >= LEVEL - _tolerance(pooled, LEVEL), f"coverage {pooled.coverage:.4f}"
     assert pooled.false_positive_rate <= ALPHA + _tolerance(pooled, ALPHA), (
         f"false positives {pooled.false_positive_rate:.4f}"
     )

@@ -27,7 +27,14 @@ import pytest
 from scipy import stats
 
 from stats.errors import InvalidProblem
-from stats.trimmed_match import TrimmedMatchResult, trimmed_match, trimmed_mean_roots
+from stats.trimmed_match import (
+    TrimmedMatchResult,
+    critical_value,
+    studentized_trimmed_mean,
+    trimmed_match,
+    trimmed_mean_roots,
+    trimmed_mean_test_p_value,
+)
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "trimmed_match"
 FloatArray = npt.NDArray[np.float64]
@@ -63,7 +70,7 @@ def _split(pairs: list[tuple[float, float]]) -> tuple[list[float], list[float]]:
 
 def test_readme_example_estimate_and_interval() -> None:
     # README.md: "iroas=1.60, ci=(1.52, 1.66)" for confidence 0.80 (printed with %.2f).
-    result = trimmed_match([1, 10, 3, 8, 5], [1, 5, 2, 5, 3], 0.80)
+    result = trimmed_match([1, 10, 3, 8, 5], [1, 5, 2, 5, 3], 0.80, quantile="normal")
     assert f"{result.estimate:.2f}" == "1.60"
     assert (f"{result.ci_low:.2f}", f"{result.ci_high:.2f}") == ("1.52", "1.66")
 
@@ -73,7 +80,7 @@ def test_readme_example_estimate_and_interval() -> None:
 
 def test_estimator_py_no_trim_report() -> None:
     # estimator_test.py _report_no_trim: estimate sum(y)/sum(x), std_error 0.138, CI (1.250, 1.905), places=3.
-    result = trimmed_match(Y4, X4, 0.9, trim_rate=0.0)
+    result = trimmed_match(Y4, X4, 0.9, trim_rate=0.0, quantile="normal")
     assert result.estimate == pytest.approx(22.0 / 13.0, abs=5e-4)
     assert result.std_error == pytest.approx(0.138, abs=5e-4)
     assert (result.ci_low, result.ci_high) == pytest.approx((1.250, 1.905), abs=5e-4)
@@ -84,7 +91,7 @@ def test_estimator_py_no_trim_report() -> None:
 def test_estimator_py_fixed_trim_report() -> None:
     # estimator_test.py _report_trim1 (trim_rate 0.20): estimate (3+8)/(2+5), std_error 0.041,
     # CI (-29.374, 1.619), trimmed pairs {0, 1}, places=3.
-    result = trimmed_match(Y4, X4, 0.9, trim_rate=0.20)
+    result = trimmed_match(Y4, X4, 0.9, trim_rate=0.20, quantile="normal")
     assert result.estimate == pytest.approx(11.0 / 7.0, abs=5e-4)
     assert result.std_error == pytest.approx(0.041, abs=5e-4)
     assert (result.ci_low, result.ci_high) == pytest.approx((-29.374, 1.619), abs=5e-4)
@@ -95,7 +102,7 @@ def test_estimator_py_fixed_trim_report() -> None:
 def test_estimator_py_automatic_trim_report() -> None:
     # estimator_test.py _report_auto_trim: trim_rate 0.25 chosen from candidates
     # [[0.0, 1.692, 0.138], [0.25, 1.571, 0.041]], CI (-29.374, 1.619), trimmed pairs {0, 1}.
-    result = trimmed_match(Y4, X4, 0.9, max_trim_rate=0.25)
+    result = trimmed_match(Y4, X4, 0.9, max_trim_rate=0.25, quantile="normal")
     assert result.trim_rate == pytest.approx(0.25)
     assert result.estimate == pytest.approx(11.0 / 7.0, abs=5e-4)
     assert (result.ci_low, result.ci_high) == pytest.approx((-29.374, 1.619), abs=5e-4)
@@ -129,7 +136,7 @@ def test_estimator_py_spend_all_near_zero_is_refused() -> None:
 
 def test_estimator_cc_32_pairs_no_trim() -> None:
     # estimator_test.cc TrimmedMatch2NoTrim, z = 1.64485363, tolerance 1e-6.
-    result = trimmed_match(Y32, X32, _level(1.64485363), trim_rate=0.0)
+    result = trimmed_match(Y32, X32, _level(1.64485363), trim_rate=0.0, quantile="normal")
     assert result.estimate == pytest.approx(0.005811, abs=1e-6)
     assert result.std_error == pytest.approx(0.000117, abs=1e-6)
     assert (result.ci_low, result.ci_high) == pytest.approx((0.005233, 0.006389), abs=1e-6)
@@ -137,7 +144,7 @@ def test_estimator_cc_32_pairs_no_trim() -> None:
 
 def test_estimator_cc_32_pairs_fixed_trim() -> None:
     # estimator_test.cc TrimmedMatch2WithTrim (trim rate 1/32), tolerance 1e-6.
-    result = trimmed_match(Y32, X32, _level(1.64485363), trim_rate=1.0 / 32)
+    result = trimmed_match(Y32, X32, _level(1.64485363), trim_rate=1.0 / 32, quantile="normal")
     assert result.estimate == pytest.approx(0.005815, abs=1e-6)
     assert result.std_error == pytest.approx(0.000134, abs=1e-6)
     assert (result.ci_low, result.ci_high) == pytest.approx((0.005155, 0.006475), abs=1e-6)
@@ -152,7 +159,7 @@ def test_estimator_cc_32_pairs_optimal_trim() -> None:
         (0.1875, 0.00583305, 0.000030), (0.21875, 0.00583258, 0.000031), (0.25, 0.005832, 0.000029),
         (0.28125, 0.00585823, 0.000069),
     ]  # fmt: skip
-    result = trimmed_match(Y32, X32, _level(1.64485363), max_trim_rate=0.30)
+    result = trimmed_match(Y32, X32, _level(1.64485363), max_trim_rate=0.30, quantile="normal")
     got = np.array([(c.trim_rate, c.estimate, c.std_error) for c in result.candidates])
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
     assert result.trim_rate == pytest.approx(0.1875)
@@ -163,7 +170,7 @@ def test_estimator_cc_32_pairs_optimal_trim() -> None:
 
 def test_estimator_cc_4_pairs_with_trim() -> None:
     # estimator_test.cc TrimmedMatch1WithTrim: {1.571, 0.041, 0.25, ..., -29.375, 1.619}, tolerance 0.001.
-    result = trimmed_match(Y4, X4, _level(1.64485363), trim_rate=0.25)
+    result = trimmed_match(Y4, X4, _level(1.64485363), trim_rate=0.25, quantile="normal")
     assert result.estimate == pytest.approx(1.571, abs=1e-3)
     assert result.std_error == pytest.approx(0.041, abs=1e-3)
     assert (result.ci_low, result.ci_high) == pytest.approx((-29.375, 1.619), abs=1e-3)
@@ -207,18 +214,26 @@ def test_geox_util_interval_by_test_inversion(
 ) -> None:
     # geox_data_util_test.cc RangeFromStudentizedTrimmedMean*: {theta : |t(theta)| <= z}, tolerance 0.001.
     y, x = _split(pairs)
-    result = trimmed_match(y, x, _level(z), trim_rate=trim_rate)
+    result = trimmed_match(y, x, _level(z), trim_rate=trim_rate, quantile="normal")
     assert (result.ci_low, result.ci_high) == pytest.approx((expected[0], expected[1]), abs=1e-3)
     assert not result.ci_is_fallback
 
 
-def test_unbounded_acceptance_falls_back_to_three_normal_half_widths() -> None:
+def test_unbounded_acceptance_falls_back_to_three_critical_value_half_widths() -> None:
     # geox_data_util_test.cc RangeFromStudentizedTrimmedMeanNoTrim: geox_data2_ accepts +-1e10 (kBoundIroas)
     # at z = 1.645; estimator.cc then reports estimate -+ 3 z se (kExtremeCiWidth, kNormalMultiplier).
     y, x = _split(GEOX2)
-    result = trimmed_match(y, x, _level(1.645), trim_rate=0.0)
+    result = trimmed_match(y, x, _level(1.645), trim_rate=0.0, quantile="normal")
     assert result.ci_is_fallback
     half = 3.0 * 1.645 * result.std_error
+    assert (result.ci_low, result.ci_high) == pytest.approx((result.estimate - half, result.estimate + half), rel=1e-9)
+
+
+def test_the_fallback_uses_the_t_critical_value_by_default() -> None:
+    y, x = _split(GEOX2)  # 10 pairs, no trimming: t with 9 degrees of freedom
+    result = trimmed_match(y, x, 0.90, trim_rate=0.0)
+    assert result.ci_is_fallback
+    half = 3.0 * float(stats.t.ppf(0.95, 9)) * result.std_error
     assert (result.ci_low, result.ci_high) == pytest.approx((result.estimate - half, result.estimate + half), rel=1e-9)
 
 
@@ -230,8 +245,8 @@ def test_math_util_studentized_trimmed_mean(residuals: list[float], trim_rate: f
     # math_util_test.cc StudentizedTrimmedMean{NoTrim,Trim}: 0.378 and 1.301 (tolerance 0.001). With unit
     # spend deltas e(0) = y, so theta = 0 sits on the interval's edge exactly when z = |t(y)|.
     ones = [1.0] * len(residuals)
-    inside = trimmed_match(residuals, ones, _level(t_stat + 0.001), trim_rate=trim_rate)
-    outside = trimmed_match(residuals, ones, _level(t_stat - 0.001), trim_rate=trim_rate)
+    inside = trimmed_match(residuals, ones, _level(t_stat + 0.001), trim_rate=trim_rate, quantile="normal")
+    outside = trimmed_match(residuals, ones, _level(t_stat - 0.001), trim_rate=trim_rate, quantile="normal")
     assert inside.ci_low <= 0.0 <= inside.ci_high
     assert not outside.ci_low <= 0.0 <= outside.ci_high
 
@@ -244,7 +259,7 @@ def test_post_analysis_incremental_response(sign: float) -> None:
     # trimmed_match_post_analysis_test.py testCalculateExperimentResults (and ...NegativeIncrementalCost,
     # assignment flipped): incremental cost +-13, incremental response cost * estimate, its interval
     # cost * (-29.374179, 1.618974) with the ends swapped for a negative cost, places=3; report prints 20.4.
-    result = trimmed_match([sign * v for v in Y4], [sign * v for v in X4], 0.9, max_trim_rate=0.25)
+    result = trimmed_match([sign * v for v in Y4], [sign * v for v in X4], 0.9, max_trim_rate=0.25, quantile="normal")
     assert result.incremental_cost == pytest.approx(sign * 13.0)
     assert result.incremental_response.estimate == pytest.approx(sign * 13.0 * 11.0 / 7.0, abs=5e-4)
     ends = sorted([sign * 13.0 * -29.374179, sign * 13.0 * 1.618974])
@@ -276,7 +291,7 @@ def _pair_deltas(last_day: str) -> tuple[list[int], FloatArray, FloatArray]:
 @pytest.fixture(scope="module")
 def colab_test_period() -> tuple[list[int], TrimmedMatchResult]:
     pairs, y, x = _pair_deltas("2020-12-01")
-    return pairs, trimmed_match(y, x, 0.80)
+    return pairs, trimmed_match(y, x, 0.80, quantile="normal")
 
 
 def test_colab_guide_iroas_summary(colab_test_period: tuple[list[int], TrimmedMatchResult]) -> None:
@@ -370,18 +385,50 @@ def _studentized_trimmed_mean(residuals: FloatArray, m: int) -> float:
     return float(body.mean() / np.sqrt(ssw / (h * (h - 1))))
 
 
-def test_interval_ends_are_where_the_studentized_trimmed_mean_reaches_z() -> None:
-    # Test inversion, checked against a direct computation of t(theta) on e(theta) = y - theta x.
+def test_interval_ends_are_where_the_studentized_trimmed_mean_reaches_the_t_quantile() -> None:
+    # Test inversion, checked against a direct computation of t(theta) on e(theta) = y - theta x: the ends
+    # are where |t(theta)| reaches Student's t quantile with (untrimmed pairs - 1) degrees of freedom.
     rng = np.random.default_rng(15)
-    z = float(stats.norm.ppf(0.95))
     for k in range(30):
         y, x = _experiment(rng, 8 + k)
         result = trimmed_match(y, x, 0.9)
         m = result.trimmed_per_side
+        z = float(stats.t.ppf(0.95, y.size - 2 * m - 1))
         for end, outward in ((result.ci_low, -1.0), (result.ci_high, 1.0)):
             assert abs(_studentized_trimmed_mean(y - end * x, m)) == pytest.approx(z, rel=1e-6)
             step = 1e-6 * max(result.std_error, abs(end))
             assert abs(_studentized_trimmed_mean(y - (end + outward * step) * x, m)) > z
+
+
+def test_the_public_studentized_trimmed_mean_is_the_direct_computation() -> None:
+    rng = np.random.default_rng(16)
+    for k in range(20):
+        e = rng.standard_t(3, 5 + k)
+        for m in range(0, (e.size - 2) // 2 + 1):
+            assert studentized_trimmed_mean(e, m) == pytest.approx(_studentized_trimmed_mean(e, m), rel=1e-12)
+
+
+def test_the_test_p_value_is_alpha_at_the_interval_ends() -> None:
+    # The interval inverts the test: the p-value of e(theta) = y - theta x is alpha at its ends.
+    rng = np.random.default_rng(17)
+    for k in range(20):
+        y, x = _experiment(rng, 8 + k)
+        result = trimmed_match(y, x, 0.9)
+        m = result.trimmed_per_side
+        assert not result.ci_is_fallback
+        for end in (result.ci_low, result.ci_high):
+            assert trimmed_mean_test_p_value(y - end * x, m) == pytest.approx(0.1, rel=1e-5)
+        assert trimmed_mean_test_p_value(y - result.estimate * x, m) == pytest.approx(1.0)
+
+
+def test_the_normal_quantile_reproduces_the_package_and_is_narrower() -> None:
+    rng = np.random.default_rng(18)
+    y, x = _experiment(rng, 12)
+    t_based = trimmed_match(y, x, 0.95, trim_rate=0.0)
+    normal = trimmed_match(y, x, 0.95, trim_rate=0.0, quantile="normal")
+    assert critical_value(0.95, 12, 0, "normal") == pytest.approx(1.959964, abs=1e-6)
+    assert critical_value(0.95, 12, 0) == pytest.approx(2.200985, abs=1e-6)  # t with 11 df
+    assert t_based.ci_low < normal.ci_low < normal.ci_high < t_based.ci_high
 
 
 def _coverage(trim_rate: float | None, seed: int) -> float:
@@ -402,8 +449,9 @@ def test_coverage_near_nominal_at_a_fixed_trim_rate() -> None:
 
 def test_coverage_with_the_data_driven_trim_rate() -> None:
     # The package's data-driven rate picks a candidate whose *estimated* se is near the smallest, which
-    # is optimistic with few pairs: here (40 pairs) the 90% interval covers 84.5% (about 86% over other
-    # seeds); it approaches nominal as pairs grow (about 90% at 80 pairs). Pinned so a change is noticed.
+    # is optimistic with heavy-tailed pair noise: here (40 pairs, t(3) noise) the 90% interval covers 86.2%
+    # at the t quantile (84.5% at the normal), 90.5% at a fixed rate; the selection is not accounted for in
+    # the interval (on the geo calibration panels it costs nothing visible). Pinned so a change is noticed.
     assert 0.82 <= _coverage(None, seed=2025) <= 0.90
 
 
