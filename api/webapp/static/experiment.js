@@ -17,6 +17,7 @@ function signedPercent(x) {
 
 function table(headings, rows) {
   const element = document.createElement("table");
+  element.className = "stacks";
   const head = element.createTHead().insertRow();
   for (const heading of headings) {
     const th = document.createElement("th");
@@ -27,8 +28,9 @@ function table(headings, rows) {
   const body = element.createTBody();
   for (const cells of rows) {
     const row = body.insertRow();
-    for (const content of cells) {
+    for (const [index, content] of cells.entries()) {
       const td = row.insertCell();
+      td.dataset.label = headings[index];
       if (content instanceof Node) td.append(content);
       else td.textContent = content;
     }

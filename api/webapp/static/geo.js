@@ -138,6 +138,11 @@ async function showDesigns(result) {
     );
     rows.append(row);
   }
+  // Each cell names its column, for the stacked layout of narrow screens (app.css).
+  const headings = [...document.querySelectorAll("#designs thead th")].map((th) => th.textContent);
+  for (const row of rows.rows) {
+    for (const [index, td] of [...row.cells].entries()) td.dataset.label = headings[index];
+  }
   document.getElementById("designs").hidden = false;
   if (!result.candidates.length) {
     document.getElementById("experiment-created").textContent = "No design qualified; widen the search.";
