@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import uuid
 from pathlib import Path
 
 from litestar import Litestar
@@ -77,3 +78,15 @@ async def test_a_panel_upload_and_market_selection_show_progress_and_create_the_
     assert experiment["dataset_id"] == dataset_id
     assert experiment["spend"] == 20000.0
     assert await screenshots_fit_a_phone(page, "geo-design") <= 0, f"horizontal overflow at {PHONE} px"
+
+
+async def test_a_refused_market_selection_names_the_field_on_the_form(page: Page) -> None:
+    await page.goto("/app/geo.html")
+    await page.fill("#dataset-id", str(uuid.uuid4()))
+    await page.fill("#treatment-sizes", "0, 2")
+    await page.click("#selection-submit")
+    alert = page.get_by_role("alert")
+    await expect(alert).to_contain_text("Markets to treat")
+    await expect(alert).to_contain_text("treatment_sizes")
+    await expect(page.locator("#treatment-sizes")).to_have_attribute("aria-invalid", "true")
+    await expect(page.locator("#job-progress")).to_be_hidden()
