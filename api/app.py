@@ -44,6 +44,7 @@ from api.power.controller import PowerController
 from api.request_logging import configure_logging, request_logging_middleware
 from api.results.controller import ResultsController
 from api.settings import Settings, get_settings
+from api.webapp import webapp_router
 from api.worker_tasks import task_registry
 
 API_VERSION = "1.0.0"
@@ -132,7 +133,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         "upload": Provide(provide_upload, sync_to_thread=False),
     }
     request_metrics = RequestMetrics(job_kinds=tuple(sorted(task_registry().jobs)))
-    # Every /v1 operation needs an API key; /health, /metrics and /schema stay open.
+    # Every /v1 operation needs an API key; /health, /metrics, /schema and the /app pages stay open.
     guard = ApiKeyGuard(settings.api_key_cache_seconds, rate_limiter(settings))
     v1 = Router(
         path="/",
@@ -156,7 +157,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         security=SECURITY,
     )
     app = Litestar(
-        route_handlers=[HealthController, MetricsController, v1],
+        route_handlers=[HealthController, MetricsController, v1, webapp_router()],
         dependencies=dependencies,
         lifespan=[database_lifespan],
         exception_handlers=exception_handlers(),

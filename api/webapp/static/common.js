@@ -1,0 +1,156 @@
+// Shared by every /app page: the API key, calls to /v1 with problem+json errors, and charts.
+const KEY_STORAGE = "counterfact.apiKey";
+
+export function apiKey() {
+  return sessionStorage.getItem(KEY_STORAGE) || "";
+}
+
+/** Wires the header's key form: the key lives in sessionStorage for this tab only. */
+export function setUpKeyForm() {
+  const form = document.getElementById("key-form");
+  const input = document.getElementById("api-key");
+  const status = document.getElementById("key-status");
+  input.value = apiKey();
+  status.textContent = apiKey() ? "Key saved for this tab." : "No key yet: paste an API key.";
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    sessionStorage.setItem(KEY_STORAGE, input.value.trim());
+    status.textContent = input.value.trim() ? "Key saved for this tab." : "Key cleared.";
+  });
+}
+
+/** An error answered by the API as application/problem+json (RFC 9457). */
+export class ApiProblem extends Error {
+  constructor(status, problem) {
+    super(problem.detail || problem.title || `HTTP ${status}`);
+    this.status = status;
+    this.problem = problem;
+  }
+}
+
+/** Calls the API; resolves to the decoded JSON body, rejects with an ApiProblem. */
+export async function api(path, { method = "GET", json, body, contentType, headers = {} } = {}) {
+  const sent = { Authorization: `Bearer ${apiKey()}`, Accept: "application/json", ...headers };
+  let payload = body;
+  if (json !== undefined) {
+    payload = JSON.stringify(json);
+    sent["Content-Type"] = "application/json";
+  } else if (contentType) {
+    sent["Content-Type"] = contentType;
+  }
+  let response;
+  try {
+    response = await fetch(path, { method, headers: sent, body: payload });
+  } catch (error) {
+    throw new ApiProblem(0, { title: "Network error", detail: `The API could not be reached (${error.message}).` });
+  }
+  const text = await response.text();
+  let data = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    data = { title: response.statusText, detail: text };
+  }
+  if (!response.ok) {
+    throw new ApiProblem(response.status, data || { title: response.statusText });
+  }
+  return data;
+}
+
+/** Clears the error box and every field marked invalid in `form`. */
+export function clearProblem(box, form) {
+  box.hidden = true;
+  box.replaceChildren();
+  if (form) {
+    for (const field of form.querySelectorAll("[aria-invalid]")) {
+      field.removeAttribute("aria-invalid");
+    }
+  }
+}
+
+/**
+ * Shows an ApiProblem in `box` (role="alert"): the detail, then each invalid field by its label and API name.
+ * Form controls carry `data-field` with the API's field name; the first invalid one is marked and focused.
+ */
+export function showProblem(box, error, form) {
+  clearProblem(box, form);
+  const problem = error.problem || { title: "Error", detail: String(error.message || error) };
+  const heading = document.createElement("p");
+  heading.className = "problem-title";
+  const status = error.status ? ` (${error.status})` : "";
+  heading.textContent = `${problem.title || "Error"}${status}: ${problem.detail || ""}`;
+  box.append(heading);
+  const params = problem.invalid_params || [];
+  if (params.length) {
+    const list = document.createElement("ul");
+    let first = null;
+    for (const param of params) {
+      const control = form ? findControl(form, param.name) : null;
+      const label = control ? labelOf(control) : null;
+      const item = document.createElement("li");
+      item.textContent = label ? `${label} (${param.name}): ${param.reason}` : `${param.name}: ${param.reason}`;
+      list.append(item);
+      if (control) {
+        control.setAttribute("aria-invalid", "true");
+        first = first || control;
+      }
+    }
+    box.append(list);
+    if (first) first.focus();
+  }
+  box.hidden = false;
+}
+
+function findControl(form, name) {
+  const bare = String(name).replace(/^\$\.?/, "").replace(/\[\d+\]/g, "");
+  for (const control of form.querySelectorAll("[data-field]")) {
+    const field = control.dataset.field;
+    if (field === bare || bare.startsWith(`${field}.`)) return control;
+  }
+  return null;
+}
+
+function labelOf(control) {
+  const label = control.labels && control.labels[0];
+  return label ? label.firstChild.textContent.trim() : control.name;
+}
+
+/**
+ * Draws one of the API's Vega-Lite specs into `element`, as wide as its container.
+ * The spec is the API's; only its width is set to follow the page (so it fits a phone).
+ */
+export async function drawChart(element, spec) {
+  const fitted = { ...spec, width: "container", autosize: { type: "fit-x", contains: "padding" } };
+  element.replaceChildren();
+  await window.vegaEmbed(element, fitted, { actions: false, renderer: "svg" });
+  element.dataset.rendered = "true";
+}
+
+export function parseNumberList(text) {
+  return text
+    .split(/[,\s]+/)
+    .filter(Boolean)
+    .map(Number);
+}
+
+export function parseNameList(text) {
+  return text
+    .split(",")
+    .map((name) => name.trim())
+    .filter(Boolean);
+}
+
+export function percent(value, digits = 1) {
+  return `${(value * 100).toFixed(digits)}%`;
+}
+
+export function whole(value) {
+  return Math.round(value).toLocaleString("en-US");
+}
+
+/** A random Idempotency-Key (crypto.randomUUID needs a secure context; getRandomValues does not). */
+export function idempotencyKey() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
+}

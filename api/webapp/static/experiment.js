@@ -1,0 +1,112 @@
+// An experiment's results: a holdout test's lift per channel (forest plot and decisions) or a geo test's
+// observed vs counterfactual series with its band, both charts as the API draws them.
+import { api, clearProblem, drawChart, percent, setUpKeyForm, showProblem, whole } from "./common.js";
+
+const form = document.getElementById("lookup-form");
+const problemBox = document.getElementById("lookup-problem");
+const idInput = document.getElementById("experiment-id");
+
+function interval(value, format) {
+  const bound = (x) => (x === null || x === undefined ? "unbounded" : format(x));
+  return `${format(value.estimate)} (${bound(value.ci_low)} to ${bound(value.ci_high)})`;
+}
+
+function signedPercent(x) {
+  return `${x >= 0 ? "+" : ""}${percent(x)}`;
+}
+
+function table(headings, rows) {
+  const element = document.createElement("table");
+  element.className = "stacks";
+  const head = element.createTHead().insertRow();
+  for (const heading of headings) {
+    const th = document.createElement("th");
+    th.scope = "col";
+    th.textContent = heading;
+    head.append(th);
+  }
+  const body = element.createTBody();
+  for (const cells of rows) {
+    const row = body.insertRow();
+    for (const [index, content] of cells.entries()) {
+      const td = row.insertCell();
+      td.dataset.label = headings[index];
+      if (content instanceof Node) td.append(content);
+      else td.textContent = content;
+    }
+  }
+  return element;
+}
+
+function decisionCell(decision) {
+  const wrap = document.createElement("span");
+  const action = Object.assign(document.createElement("span"), { className: "decision", textContent: decision.action });
+  wrap.append(action, ": ", decision.reason);
+  return wrap;
+}
+
+function showHoldout(results) {
+  const level = percent(results.confidence_level, 0);
+  document.getElementById("results-summary").textContent =
+    `Relative lift per channel with ${level} confidence intervals, and what to do about each.`;
+  document.getElementById("results-chart").setAttribute("aria-label", `Forest plot of relative lift per channel, ${level} intervals`);
+  const rows = results.channels.map((channel) => [
+    channel.channel,
+    interval(channel.lift.relative, signedPercent),
+    channel.p_value_adjusted === null ? "—" : channel.p_value_adjusted.toFixed(3),
+    decisionCell(channel.decision),
+  ]);
+  document
+    .getElementById("results-table-wrap")
+    .replaceChildren(table(["Channel", `Relative lift (${level} CI)`, "p (adjusted)", "Decision"], rows));
+  return results.channels.flatMap((channel) => channel.warnings.map((text) => `${channel.channel}: ${text}`));
+}
+
+function showGeo(results) {
+  const level = percent(results.confidence_level, 0);
+  document.getElementById("results-summary").textContent =
+    `Treated markets' KPI against the counterfactual the controls predict, with its ${level} band over the test.`;
+  document
+    .getElementById("results-chart")
+    .setAttribute("aria-label", `Observed KPI against the counterfactual with its ${level} band`);
+  const rows = [
+    ["Relative lift", interval(results.lift.relative, signedPercent)],
+    ["Incremental KPI", interval(results.incremental, whole)],
+    ["p-value", results.p_value === null ? "—" : results.p_value.toFixed(3)],
+  ];
+  if (results.iroas) rows.push(["iROAS", interval(results.iroas, (x) => x.toFixed(2))]);
+  document.getElementById("results-table-wrap").replaceChildren(table(["Figure", `Estimate (${level} CI)`], rows));
+  return results.warnings;
+}
+
+async function load(id) {
+  clearProblem(problemBox, form);
+  const section = document.getElementById("results");
+  section.hidden = true;
+  try {
+    const experiment = await api(`/v1/experiments/${encodeURIComponent(id)}`);
+    const results = await api(`/v1/experiments/${encodeURIComponent(id)}/results`);
+    document.getElementById("results-title").textContent = `${experiment.name} (${experiment.kind}, ${experiment.status})`;
+    const warnings = results.kind === "geo" ? showGeo(results) : showHoldout(results);
+    document
+      .getElementById("results-warnings")
+      .replaceChildren(...warnings.map((text) => Object.assign(document.createElement("li"), { textContent: text })));
+    section.hidden = false;
+    await drawChart(document.getElementById("results-chart"), results.chart);
+  } catch (error) {
+    showProblem(problemBox, error, form);
+  }
+}
+
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const id = idInput.value.trim();
+  history.replaceState(null, "", `?id=${encodeURIComponent(id)}`);
+  load(id);
+});
+setUpKeyForm();
+const fromAddress = new URLSearchParams(location.search).get("id");
+if (fromAddress) {
+  idInput.value = fromAddress;
+  load(fromAddress);
+}

@@ -1,0 +1,191 @@
+// Geo design: upload a panel, run a market selection job, follow its progress, create the experiment.
+import {
+  api,
+  clearProblem,
+  drawChart,
+  idempotencyKey,
+  parseNameList,
+  parseNumberList,
+  percent,
+  setUpKeyForm,
+  showProblem,
+  whole,
+} from "./common.js";
+
+const POLL_MILLISECONDS = 500;
+let jobId = null;
+
+function optionalNumber(id) {
+  const text = document.getElementById(id).value.trim();
+  return text === "" ? undefined : Number(text);
+}
+
+async function upload(event) {
+  event.preventDefault();
+  const form = event.target;
+  const problemBox = document.getElementById("upload-problem");
+  clearProblem(problemBox, form);
+  const file = document.getElementById("panel-file").files[0];
+  if (!file) {
+    showProblem(
+      problemBox,
+      { problem: { title: "No file", detail: "Choose a CSV file.", invalid_params: [{ name: "body", reason: "no file chosen" }] } },
+      form,
+    );
+    return;
+  }
+  const name = document.getElementById("panel-name").value.trim();
+  const query = name ? `?name=${encodeURIComponent(name)}` : "";
+  try {
+    const dataset = await api(`/v1/geo/datasets${query}`, { method: "POST", body: file, contentType: "text/csv" });
+    document.getElementById("dataset-id").value = dataset.id;
+    document.getElementById("dataset-summary").textContent =
+      `Stored "${dataset.name}": ${dataset.geo_count} markets, ${dataset.date_count} dates ` +
+      `(${dataset.first_date} to ${dataset.last_date}). Dataset ID ${dataset.id}.`;
+  } catch (error) {
+    showProblem(problemBox, error, form);
+  }
+}
+
+function selectionRequest() {
+  const request = {
+    dataset_id: document.getElementById("dataset-id").value.trim(),
+    treatment_sizes: parseNumberList(document.getElementById("treatment-sizes").value),
+    durations: parseNumberList(document.getElementById("durations").value),
+    effect_sizes: parseNumberList(document.getElementById("effect-sizes").value),
+    include: parseNameList(document.getElementById("include").value),
+    exclude: parseNameList(document.getElementById("exclude").value),
+    cost_per_kpi: optionalNumber("cost-per-kpi"),
+    search_budget: optionalNumber("search-budget"),
+    top: optionalNumber("top"),
+  };
+  for (const [key, value] of Object.entries(request)) {
+    if (value === undefined) delete request[key];
+  }
+  return request;
+}
+
+async function runSelection(event) {
+  event.preventDefault();
+  const form = event.target;
+  const problemBox = document.getElementById("selection-problem");
+  clearProblem(problemBox, form);
+  document.getElementById("designs").hidden = true;
+  const button = document.getElementById("selection-submit");
+  button.disabled = true;
+  try {
+    const job = await api("/v1/geo/market-selection", { method: "POST", json: selectionRequest() });
+    jobId = job.id;
+    document.getElementById("job-progress").hidden = false;
+    const finished = await follow(job);
+    if (finished.status === "succeeded") {
+      await showDesigns(finished.result);
+    } else {
+      const error = finished.error || { title: `Job ${finished.status}`, detail: "The market selection did not finish." };
+      showProblem(problemBox, { status: error.status, problem: error }, form);
+    }
+  } catch (error) {
+    showProblem(problemBox, error, form);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+/** Polls GET /v1/jobs/{id} until the job has finished, showing its progress. */
+async function follow(job) {
+  const bar = document.getElementById("job-bar");
+  const status = document.getElementById("job-status");
+  let current = job;
+  for (;;) {
+    bar.value = current.progress;
+    status.textContent = `Job ${current.id}: ${current.status}, ${percent(current.progress, 0)} done.`;
+    if (!["queued", "running"].includes(current.status)) return current;
+    await new Promise((resolve) => setTimeout(resolve, POLL_MILLISECONDS));
+    current = await api(`/v1/jobs/${current.id}`);
+  }
+}
+
+function cell(text) {
+  return Object.assign(document.createElement("td"), { textContent: text });
+}
+
+async function showDesigns(result) {
+  const rows = document.getElementById("candidate-rows");
+  rows.replaceChildren();
+  for (const candidate of result.candidates) {
+    const row = document.createElement("tr");
+    const pick = document.createElement("td");
+    const radio = Object.assign(document.createElement("input"), {
+      type: "radio",
+      name: "rank",
+      value: String(candidate.rank),
+      id: `rank-${candidate.rank}`,
+      checked: candidate.rank === 1,
+    });
+    radio.dataset.field = "rank";
+    const label = Object.assign(document.createElement("label"), {
+      htmlFor: radio.id,
+      textContent: `#${candidate.rank}`,
+    });
+    pick.append(radio, " ", label);
+    row.append(
+      pick,
+      cell(candidate.markets.join(", ")),
+      cell(String(candidate.duration)),
+      cell(candidate.mde === null ? "none" : percent(candidate.mde)),
+      cell(candidate.power_at_mde === null ? "—" : percent(candidate.power_at_mde, 0)),
+      cell(candidate.investment === null ? "—" : whole(candidate.investment)),
+    );
+    rows.append(row);
+  }
+  // Each cell names its column, for the stacked layout of narrow screens (app.css).
+  const headings = [...document.querySelectorAll("#designs thead th")].map((th) => th.textContent);
+  for (const row of rows.rows) {
+    for (const [index, td] of [...row.cells].entries()) td.dataset.label = headings[index];
+  }
+  document.getElementById("designs").hidden = false;
+  if (!result.candidates.length) {
+    document.getElementById("experiment-created").textContent = "No design qualified; widen the search.";
+  }
+  await drawChart(document.getElementById("selection-chart"), result.chart);
+}
+
+async function createExperiment(event) {
+  event.preventDefault();
+  const form = event.target;
+  const problemBox = document.getElementById("experiment-problem");
+  clearProblem(problemBox, form);
+  const picked = form.querySelector('input[name="rank"]:checked');
+  const body = {
+    rank: picked ? Number(picked.value) : 1,
+    name: document.getElementById("experiment-name").value.trim(),
+    channel: document.getElementById("channel").value.trim(),
+  };
+  const spend = optionalNumber("spend");
+  if (spend !== undefined) body.spend = spend;
+  try {
+    const experiment = await api(`/v1/geo/market-selection/${jobId}/experiments`, {
+      method: "POST",
+      json: body,
+      headers: { "Idempotency-Key": idempotencyKey() },
+    });
+    const status = document.getElementById("experiment-created");
+    const link = Object.assign(document.createElement("a"), {
+      href: `/app/experiment.html?id=${experiment.id}`,
+      textContent: `"${experiment.name}"`,
+    });
+    status.replaceChildren(
+      "Created ",
+      link,
+      ` (${experiment.status}) treating ${experiment.treatment_markets.join(", ")} from ` +
+        `${experiment.test_period.start} to ${experiment.test_period.end}.`,
+    );
+  } catch (error) {
+    showProblem(problemBox, error, form);
+  }
+}
+
+document.getElementById("upload-form").addEventListener("submit", upload);
+document.getElementById("selection-form").addEventListener("submit", runSelection);
+document.getElementById("experiment-form").addEventListener("submit", createExperiment);
+setUpKeyForm();

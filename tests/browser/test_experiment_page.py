@@ -1,0 +1,77 @@
+"""The experiment page: a holdout test's forest plot with its decisions; a geo test's counterfactual."""
+
+from __future__ import annotations
+
+import uuid
+
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from playwright.async_api import Page, expect
+
+from tests.api.test_geo_results import create_geolift_experiment
+from tests.browser.conftest import PHONE, screenshots_fit_a_phone
+
+Client = AsyncTestClient[Litestar]
+
+
+async def holdout_experiment_with_observations(client: Client) -> str:
+    design = {
+        "kind": "holdout",
+        "name": "Q1 paid social and search",
+        "metric": {"kind": "proportion", "baseline": 0.05},
+        "channels": [{"name": "meta", "holdout_fraction": 0.1}, {"name": "search", "holdout_fraction": 0.05}],
+    }
+    created = await client.post("/v1/experiments", json=design)
+    assert created.status_code == 201, created.text
+    experiment_id: str = created.json()["id"]
+    observations = [
+        {"channel": "meta", "arm": "treatment", "units": 90000, "conversions": 4725, "spend": 25000},
+        {"channel": "meta", "arm": "holdout", "units": 10000, "conversions": 480},
+        {"channel": "search", "arm": "treatment", "units": 95000, "conversions": 4840, "spend": 12000},
+        {"channel": "search", "arm": "holdout", "units": 5000, "conversions": 251},
+    ]
+    stored = await client.post(f"/v1/experiments/{experiment_id}/observations", json={"observations": observations})
+    assert stored.status_code < 300, stored.text
+    return experiment_id
+
+
+async def test_a_holdout_experiment_shows_its_forest_plot_and_each_channels_decision(
+    page: Page, client: Client
+) -> None:
+    experiment_id = await holdout_experiment_with_observations(client)
+    results = (await client.get(f"/v1/experiments/{experiment_id}/results")).json()
+    await page.goto(f"/app/experiment.html?id={experiment_id}")
+    await expect(page.locator("#results-title")).to_have_text("Q1 paid social and search (holdout, draft)")
+    await expect(page.locator("#results-chart svg")).to_be_visible()
+    # The forest plot draws one point per channel, coloured by decision.
+    await expect(page.locator("#results-chart svg .mark-symbol.role-mark path")).to_have_count(2)
+    rows = page.locator("#results-table-wrap tbody tr")
+    await expect(rows).to_have_count(2)
+    for row, channel in zip(await rows.all(), results["channels"], strict=True):
+        await expect(row.locator("td").first).to_have_text(channel["channel"])
+        await expect(row.locator(".decision")).to_have_text(channel["decision"]["action"])
+        await expect(row).to_contain_text(channel["decision"]["reason"])
+    assert await screenshots_fit_a_phone(page, "experiment-holdout") <= 0, f"horizontal overflow at {PHONE} px"
+
+
+async def test_a_geo_experiment_shows_observed_against_counterfactual_with_its_band(page: Page, client: Client) -> None:
+    experiment_id = await create_geolift_experiment(client)
+    await page.goto("/app/experiment.html")
+    await page.fill("#experiment-id", experiment_id)
+    await page.press("#experiment-id", "Enter")
+    await expect(page.locator("#results-chart svg")).to_be_visible(timeout=30_000)
+    await expect(page.locator("#results-summary")).to_contain_text("counterfactual")
+    # The band is an area mark; observed and counterfactual are lines.
+    await expect(page.locator("#results-chart svg .mark-area path")).not_to_have_count(0)
+    await expect(page.locator("#results-chart svg .mark-line path")).not_to_have_count(0)
+    await expect(page.locator("#results-table-wrap")).to_contain_text("Relative lift")
+    assert await screenshots_fit_a_phone(page, "experiment-geo") <= 0, f"horizontal overflow at {PHONE} px"
+
+
+async def test_an_unknown_experiment_is_reported_not_drawn(page: Page) -> None:
+    unknown = uuid.uuid4()
+    await page.goto(f"/app/experiment.html?id={unknown}")
+    alert = page.get_by_role("alert")
+    await expect(alert).to_contain_text("(404)")
+    await expect(alert).to_contain_text(str(unknown))
+    await expect(page.locator("#results")).to_be_hidden()
