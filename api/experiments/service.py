@@ -16,6 +16,7 @@ from msgspec import UNSET
 from api.audit import service as audit
 from api.database import Connection
 from api.errors import Conflict, InvalidInput, NotFound, invalid_field
+from api.experiments.cells import check_cells, check_cells_in_dataset, stored_cells, treated_markets
 from api.experiments.repository import ExperimentRepository, Row
 from api.experiments.schemas import (
     ChannelSpec,
@@ -34,7 +35,7 @@ from api.geo.service import validate_geo_design
 
 ALLOWED_TRANSITIONS = frozenset({("draft", "running"), ("running", "stopped")})
 HOLDOUT_DESIGN_FIELDS = ("metric", "channels", "alpha", "planned_units")
-GEO_DESIGN_FIELDS = ("channel", "treatment_markets", "pre_period", "test_period", "spend")
+GEO_DESIGN_FIELDS = ("channel", "treatment_markets", "pre_period", "test_period", "spend", "cells")
 
 
 def _validate_channels(channels: list[ChannelSpec], prefix: str = "channels") -> None:
@@ -111,8 +112,11 @@ def _geo_design(body: GeoExperimentCreate | ExperimentPatch, base: dict[str, Any
     design = dict(base)
     for field in ("dataset_id", "pairs", *GEO_DESIGN_FIELDS):
         value = getattr(body, field, UNSET)
-        if value is not UNSET:
+        if value is not UNSET and not (field == "cells" and value is None):
             design[field] = msgspec.to_builtins(value)
+    cells = stored_cells(design)
+    if cells is not None:  # every treated market, as a single-cell design lists them
+        design["treatment_markets"] = treated_markets(cells)
     return design
 
 
@@ -132,7 +136,8 @@ def experiment_from_row(row: Row) -> Experiment:
         return msgspec.convert(
             {"planned_units": None, **design, **common, "salt": row["salt"]}, HoldoutExperiment, from_attributes=False
         )
-    return msgspec.convert({"spend": None, "pairs": None, "design_source": None, **design, **common}, GeoExperiment)
+    defaults = {"spend": None, "pairs": None, "cells": None, "design_source": None}
+    return msgspec.convert({**defaults, **design, **common}, GeoExperiment)
 
 
 def _request_hash(body: ExperimentCreate, design_source: DesignSource | None = None) -> str:
@@ -157,8 +162,9 @@ async def create_experiment(
         salt: str | None = body.salt or secrets.token_hex(16)
     else:
         _validate_periods(body.pre_period, body.test_period)
-        _validate_markets(body.treatment_markets, body.pairs)
+        check_cells(body.cells, body.treatment_markets, body.spend, body.pairs)
         design = _geo_design(body, {})
+        _validate_markets(design["treatment_markets"], body.pairs)
         if design_source is not None:
             design["design_source"] = msgspec.to_builtins(design_source)
         salt = None
@@ -167,7 +173,9 @@ async def create_experiment(
         repository = ExperimentRepository(connection)
         experiment_id = uuid4()
         if isinstance(body, GeoExperimentCreate):
-            await validate_geo_design(connection, body.dataset_id, body.treatment_markets, body.pairs)
+            if body.cells is not None:
+                await check_cells_in_dataset(connection, body.dataset_id, body.cells)
+            await validate_geo_design(connection, body.dataset_id, design["treatment_markets"], body.pairs)
             await refuse_colliding_geo_experiment(repository, experiment_id, design)
         row = await repository.insert(
             experiment_id=experiment_id,
@@ -275,7 +283,13 @@ async def patch_experiment(pool: asyncpg.Pool, experiment_id: UUID, patch: Exper
                 await repository.replace_channels(experiment_id, [(c.name, c.holdout_fraction) for c in patch.channels])
             design = _holdout_design(patch, design)
         else:
+            if "cells" in design and patch.treatment_markets is not UNSET:
+                raise invalid_field("treatment_markets", "this experiment's markets are set per cell: patch `cells`")
             design = _geo_design(patch, design)
+            cells = stored_cells(design)
+            if cells is not None:
+                check_cells(cells, None, design.get("spend"), design.get("pairs"))
+                await check_cells_in_dataset(connection, UUID(str(design["dataset_id"])), cells)
             pre = msgspec.convert(design["pre_period"], Period)
             test = msgspec.convert(design["test_period"], Period)
             _validate_periods(pre, test)

@@ -24,9 +24,11 @@ from scipy import stats as scipy_stats
 
 from api.database import Connection
 from api.errors import Conflict, InvalidInput, invalid_field
+from api.experiments.cells import stored_cells
+from api.experiments.schemas import GeoCell
 from api.geo.pivot import pivot_rows
 from api.geo.repository import GeoRepository, Row
-from api.geo.schemas import GeoLiftInterval, GeoMethod, GeoResults, GeoSeriesPoint
+from api.geo.schemas import GeoLiftInterval, GeoMethod, GeoResults, GeoSeriesPoint, MultiCellGeoResults
 from api.interval import Interval as Estimate
 from stats.geo_lift import GeoLiftEstimate, estimate_geo_lift
 from stats.intervals import Interval
@@ -512,6 +514,7 @@ class GeoRun:
     controls: list[str]
     spend: float | None
     pairs: list[tuple[str, str]] | None = None
+    cells: list[GeoCell] | None = None  # a multi-cell experiment (api/geo/cells.py)
 
 
 async def load_geo_run(
@@ -550,7 +553,9 @@ async def load_geo_run(
         raise invalid_field("treatment_markets", "leaves fewer than 2 control markets in the dataset")
     if pairs is not None:
         _check_pair_spend(window, pairs)
-    return GeoRun(experiment_id, method, confidence_level, window, treated, controls, spend, pairs)
+    return GeoRun(
+        experiment_id, method, confidence_level, window, treated, controls, spend, pairs, stored_cells(design)
+    )
 
 
 async def compute_geo_results(
@@ -559,8 +564,12 @@ async def compute_geo_results(
     n_permutations: int = DEFAULT_PERMUTATIONS,
     seed: int = 0,
     progress: Callable[[float], None] | None = None,
-) -> GeoResults:
+) -> GeoResults | MultiCellGeoResults:
     """Estimate the lift of a loaded geo run in a worker thread (the event loop stays free)."""
+    if run.cells is not None:
+        from api.geo.cells import multi_cell_results  # it builds on this module
+
+        return await multi_cell_results(run, run.cells, n_permutations=n_permutations, seed=seed, progress=progress)
     window, treated, controls = run.window, run.treated, run.controls
     if run.method == "trimmed_match" and run.pairs is not None:
         pairs = run.pairs
@@ -611,7 +620,7 @@ async def geo_experiment_results(
     n_permutations: int = DEFAULT_PERMUTATIONS,
     seed: int = 0,
     progress: Callable[[float], None] | None = None,
-) -> GeoResults:
+) -> GeoResults | MultiCellGeoResults:
     """The results of a geo experiment (``experiments`` row) by ``method`` at ``confidence_level``:
     :func:`load_geo_run` then :func:`compute_geo_results`."""
     run = await load_geo_run(connection, experiment_row, method, confidence_level)

@@ -172,3 +172,47 @@ class GeoResults(Struct, frozen=True, tag="geo", tag_field="kind"):
     series: list[GeoSeriesPoint]
     chart: dict[str, Any]
     warnings: list[str]
+
+
+class GeoCellResult(Struct, frozen=True):
+    """One cell of a multi-cell geo test, estimated as a single-cell test whose controls (donor pool or
+    control group) are only the markets treated by no cell."""
+
+    name: str
+    channel: str
+    treatment_markets: list[str]
+    spend: float | None
+    results: GeoResults
+
+
+class GeoCellComparison(Struct, frozen=True):
+    """Cell `first` minus cell `second` in the compared quantity, with the interval of the difference.
+
+    The interval and `p_value` come from one joint conformal test that takes both cells' residuals on the
+    same dates, so the correlation their shared controls induce is accounted for (`p_value <= 1 -
+    confidence_level` exactly when the interval excludes 0)."""
+
+    first: str
+    second: str
+    compared: Annotated[
+        Literal["iroas", "relative_lift"],
+        Meta(description="`iroas` when every cell has a spend, else `relative_lift` (incremental / counterfactual)."),
+    ]
+    difference: Annotated[Interval, Meta(description="first minus second: estimate and interval.")]
+    p_value: Annotated[float | None, Meta(description="Test of no difference between the two cells.")]
+    ci_status: Annotated[
+        str, Meta(description="`interval`, or `non_convex` / `empty` when the accepted set is not one.")
+    ]
+
+
+class MultiCellGeoResults(Struct, frozen=True, tag="geo_cells", tag_field="kind"):
+    """Results of a multi-cell geo experiment: each cell on its own, then every pair of cells compared."""
+
+    experiment_id: UUID
+    method: GeoMethod
+    confidence_level: float
+    control_markets: Annotated[list[str], Meta(description="The shared controls: markets treated by no cell.")]
+    cells: list[GeoCellResult]
+    comparisons: Annotated[list[GeoCellComparison], Meta(description="Every pair of cells, in the cells' order.")]
+    chart: dict[str, Any]
+    warnings: list[str]

@@ -8,15 +8,16 @@ from typing import Annotated, Literal
 from msgspec import Meta, Struct
 
 from api.errors import Problem
-from api.geo.schemas import GeoResults
+from api.geo.schemas import GeoResults, MultiCellGeoResults
 from api.geo_design.schemas import GeoPowerResult, MarketSelectionResult
 from api.results.schemas import HoldoutResults
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
 # The answers a job can hold, told apart by their `kind` tag (a discriminator in the OpenAPI document):
-# `experiment_results` jobs hold holdout or geo results, `geo_power` and `geo_market_selection` jobs theirs.
-JobResult = HoldoutResults | GeoResults | GeoPowerResult | MarketSelectionResult
+# `experiment_results` jobs hold holdout, geo or multi-cell geo results; `geo_power` and
+# `geo_market_selection` jobs theirs.
+JobResult = HoldoutResults | GeoResults | MultiCellGeoResults | GeoPowerResult | MarketSelectionResult
 
 
 class Job(Struct, frozen=True):

@@ -14,7 +14,7 @@ import msgspec
 
 from api.experiments.service import fetch_experiment_row
 from api.geo.results import compute_geo_results, load_geo_run
-from api.geo.schemas import GeoMethod, GeoResults
+from api.geo.schemas import GeoMethod, GeoResults, MultiCellGeoResults
 from api.jobs.progress import ProgressReporter
 from api.jobs.tasks import TaskContext
 from api.results.holdout import holdout_results
@@ -35,7 +35,7 @@ class ResultsQuery(msgspec.Struct, frozen=True):
 
 async def compute_results(
     pool: asyncpg.Pool, query: ResultsQuery, progress: ProgressReporter
-) -> HoldoutResults | GeoResults:
+) -> HoldoutResults | GeoResults | MultiCellGeoResults:
     """Holdout or geo results of the experiment (404 unknown, 409 without the data they need)."""
     async with pool.acquire() as connection:
         experiment = await fetch_experiment_row(connection, query.experiment_id)

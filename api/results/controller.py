@@ -17,7 +17,7 @@ from api.audit.headlines import record_results_read, record_results_requested
 from api.chart_images import AcceptedChartOperation, ChartFormatParameter, chart_image
 from api.errors import invalid_field, problem_responses
 from api.experiments.service import fetch_experiment_row
-from api.geo.schemas import GeoMethod, GeoResults
+from api.geo.schemas import GeoMethod, GeoResults, MultiCellGeoResults
 from api.jobs.answer import answer_or_submit, answer_response
 from api.jobs.progress import ProgressReporter, preferred_wait
 from api.jobs.schemas import Job
@@ -96,7 +96,7 @@ class ResultsController(Controller):
             ),
         ] = None,
         format: ChartFormatParameter = "json",
-    ) -> Response[HoldoutResults | GeoResults]:
+    ) -> Response[HoldoutResults | GeoResults | MultiCellGeoResults]:
         async with pool.acquire() as connection:
             experiment = await fetch_experiment_row(connection, experiment_id)
         if experiment["kind"] == "holdout" and method is not None:
@@ -110,7 +110,7 @@ class ResultsController(Controller):
             minimum_lift=minimum_lift,
         )
 
-        async def compute(progress: ProgressReporter) -> HoldoutResults | GeoResults:
+        async def compute(progress: ProgressReporter) -> HoldoutResults | GeoResults | MultiCellGeoResults:
             return await compute_results(pool, query, progress)
 
         wait = preferred_wait(prefer)
