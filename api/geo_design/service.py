@@ -33,6 +33,7 @@ from api.geo_design.schemas import (
     GeoPowerRequest,
     GeoPowerResult,
     MarketCandidate,
+    MarketSelectionCell,
     MarketSelectionRequest,
     MarketSelectionResult,
     PowerCurvePoint,
@@ -43,6 +44,7 @@ from stats.geo_power import DurationPower, Side, duration_power
 from stats.market_selection import (
     CandidatePlan,
     DesignEvaluation,
+    RankedSelection,
     SelectionSpec,
     check_selection,
     design_ridge_lambda,
@@ -51,6 +53,7 @@ from stats.market_selection import (
     plan_candidates,
     rank_designs,
 )
+from stats.multi_cell_selection import check_cell_selection, plan_cell_candidates, rank_cells, systematic_partitions
 
 Progress = Callable[[float], None]
 
@@ -103,13 +106,15 @@ def _design_backtest(
     side: Side,
     fixed_effects: bool,
     ridge_lambda: float | None,
+    donors: Sequence[int] | None = None,
 ) -> DesignBacktest | None:
-    """The design's placebo backtest at its MDE (``None`` when the history is too short for one)."""
+    """The design's placebo backtest at its MDE (``None`` when the history is too short for one); ``donors``
+    are its controls' rows (every other market when ``None``)."""
     data = panel.panel
     try:
         return backtest_design(
             data[list(rows)],
-            np.delete(data, list(rows), axis=0).T,
+            np.delete(data, list(rows), axis=0).T if donors is None else data[list(donors)].T,
             power.duration,
             effect=power.mde,
             alpha=alpha,
@@ -237,11 +242,16 @@ def selection_spec(request: MarketSelectionRequest, panel: DesignPanel) -> Selec
 
 def check_selection_request(request: MarketSelectionRequest, panel: DesignPanel) -> None:
     """Refuse, before queueing, a selection the panel cannot answer (400 naming the field)."""
+    if request.cells is not None:
+        check_cell_selection(panel.panel, selection_spec(request, panel), request.cells)
+        return
     check_selection(selection_spec(request, panel), len(panel.geos), len(panel.dates))
 
 
 def plan_selection(request: MarketSelectionRequest, panel: DesignPanel) -> list[CandidatePlan]:
     """Every candidate set to simulate (validates the request against the panel first: 400 naming the field)."""
+    if request.cells is not None:
+        return plan_cell_candidates(panel.panel, selection_spec(request, panel), request.cells)
     return plan_candidates(panel.panel, selection_spec(request, panel))
 
 
@@ -260,7 +270,84 @@ def selection_result(
 ) -> MarketSelectionResult:
     """Rank the evaluated designs and shape the job's result (DESIGN.md's market selection shape)."""
     spec = selection_spec(request, panel)
+    if request.cells is not None:
+        return _cell_selection_result(request, panel, evaluations, spec, request.cells)
     ranked = rank_designs(evaluations, spec)
+    candidates = _ranked_candidates(panel, ranked, spec)
+    chart = power_curve_chart(
+        [(f"#{c.rank} {', '.join(c.markets)} ({c.duration} d)", c.power_curve) for c in candidates],
+        request.power_target,
+        "Design",
+    )
+    warnings = design_warnings(len(panel.geos), len(panel.dates), request.durations)
+    if not candidates:
+        warnings.append("no design met every constraint: see `dropped` for what removed them and what to relax")
+    return MarketSelectionResult(
+        dataset_id=panel.dataset_id,
+        candidates=candidates,
+        considered=ranked.considered,
+        qualified=ranked.qualified,
+        dropped=[DroppedConstraint(reason=d.reason, count=d.count, relax=d.relax) for d in ranked.dropped],
+        ranking=ranked.ranking,
+        test=TEST_DESCRIPTION,
+        history=panel.history,
+        warnings=warnings,
+        chart=chart,
+    )
+
+
+def _cell_selection_result(
+    request: MarketSelectionRequest,
+    panel: DesignPanel,
+    evaluations: Sequence[DesignEvaluation],
+    spec: SelectionSpec,
+    cells: int,
+) -> MarketSelectionResult:
+    """A multi-cell selection's result: each cell's ranked candidates (:mod:`stats.multi_cell_selection`)."""
+    partitions = systematic_partitions(panel.panel, spec.exclude, cells)
+    ranked = rank_cells(evaluations, spec, cells)
+    shaped = [
+        MarketSelectionCell(
+            cell=k + 1,
+            partition=[panel.geos[i] for i in partitions[k]],
+            candidates=_ranked_candidates(panel, cell_ranked, spec),
+            qualified=cell_ranked.qualified,
+            dropped=[DroppedConstraint(reason=d.reason, count=d.count, relax=d.relax) for d in cell_ranked.dropped],
+        )
+        for k, cell_ranked in enumerate(ranked)
+    ]
+    chart = power_curve_chart(
+        [
+            (f"cell {cell.cell} #{c.rank} {', '.join(c.markets)} ({c.duration} d)", c.power_curve)
+            for cell in shaped
+            for c in cell.candidates
+        ],
+        request.power_target,
+        "Design",
+    )
+    warnings = design_warnings(len(panel.geos), len(panel.dates), request.durations)
+    empty = [str(cell.cell) for cell in shaped if not cell.candidates]
+    if empty:
+        warnings.append(
+            f"no design of cell {', '.join(empty)} met every constraint: see its `dropped` for what to relax"
+        )
+    return MarketSelectionResult(
+        dataset_id=panel.dataset_id,
+        candidates=[],
+        considered=sum(r.considered for r in ranked),
+        qualified=sum(r.qualified for r in ranked),
+        dropped=[],
+        ranking=ranked[0].ranking + "; per cell, design r being every cell's candidate r",
+        test=TEST_DESCRIPTION,
+        history=panel.history,
+        warnings=warnings,
+        chart=chart,
+        cells=shaped,
+    )
+
+
+def _ranked_candidates(panel: DesignPanel, ranked: RankedSelection, spec: SelectionSpec) -> list[MarketCandidate]:
+    """The kept designs as candidates, each with its placebo backtest and warnings."""
     candidates: list[MarketCandidate] = []
     for design in ranked.designs:
         power = design.power
@@ -273,6 +360,7 @@ def selection_result(
             spec.side,
             spec.fixed_effects,
             design.evaluation.ridge_lambda,
+            design.evaluation.donors,
         )
         candidates.append(
             MarketCandidate(
@@ -295,26 +383,7 @@ def selection_result(
                 + list(backtest.warnings if backtest is not None else ()),
             )
         )
-    chart = power_curve_chart(
-        [(f"#{c.rank} {', '.join(c.markets)} ({c.duration} d)", c.power_curve) for c in candidates],
-        request.power_target,
-        "Design",
-    )
-    warnings = design_warnings(len(panel.geos), len(panel.dates), request.durations)
-    if not candidates:
-        warnings.append("no design met every constraint: see `dropped` for what removed them and what to relax")
-    return MarketSelectionResult(
-        dataset_id=panel.dataset_id,
-        candidates=candidates,
-        considered=ranked.considered,
-        qualified=ranked.qualified,
-        dropped=[DroppedConstraint(reason=d.reason, count=d.count, relax=d.relax) for d in ranked.dropped],
-        ranking=ranked.ranking,
-        test=TEST_DESCRIPTION,
-        history=panel.history,
-        warnings=warnings,
-        chart=chart,
-    )
+    return candidates
 
 
 async def create_experiment_from_design(
