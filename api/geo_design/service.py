@@ -19,7 +19,7 @@ import msgspec
 import numpy as np
 
 from api.errors import NotFound, invalid_field
-from api.experiments.schemas import DesignSource, Experiment, GeoExperimentCreate, Period
+from api.experiments.schemas import DesignSource, Experiment, GeoCell, GeoExperimentCreate, Period
 from api.experiments.service import create_experiment
 from api.geo_design.charts import power_curve_chart
 from api.geo_design.panel import DesignPanel
@@ -386,14 +386,24 @@ def _ranked_candidates(panel: DesignPanel, ranked: RankedSelection, spec: Select
     return candidates
 
 
+def _ranked(candidates: list[MarketCandidate], rank: int, job_id: UUID, where: str) -> MarketCandidate:
+    """The candidate of that rank, or 400 naming ``rank`` with the ranks listed."""
+    candidate = next((c for c in candidates if c.rank == rank), None)
+    if candidate is None:
+        listed = f"1..{len(candidates)}" if candidates else "none: no design qualified"
+        raise invalid_field("rank", f"{where}selection {job_id} lists the ranks {listed}")
+    return candidate
+
+
 async def create_experiment_from_design(
     pool: asyncpg.Pool, job_id: UUID, body: ExperimentFromDesign, idempotency_key: str | None
 ) -> tuple[Experiment, bool]:
     """A draft geo experiment of candidate ``body.rank`` of the finished selection ``job_id``, linked to it.
 
     Markets, dataset and pre-period (the selection's history) come from the design; the test period
-    defaults to the candidate's duration right after the history. 404 when no finished selection has
-    that id; 400 naming ``rank`` or ``test_period`` when they do not fit it.
+    defaults to the candidate's duration right after the history. A multi-cell selection gives a
+    multi-cell experiment: cell ``k`` is cell ``k``'s candidate of that rank (all of one duration). 404 when
+    no finished selection has that id; 400 naming ``rank`` or ``test_period`` when they do not fit it.
     """
     async with pool.acquire() as connection:
         row = await MarketSelectionRepository(connection).get(job_id)
@@ -403,26 +413,34 @@ async def create_experiment_from_design(
             f"(see GET /v1/jobs/{job_id})"
         )
     result = msgspec.convert(row["result"], MarketSelectionResult)
-    candidate = next((c for c in result.candidates if c.rank == body.rank), None)
-    if candidate is None:
-        listed = f"1..{len(result.candidates)}" if result.candidates else "none: no design qualified"
-        raise invalid_field("rank", f"selection {job_id} lists the ranks {listed}")
+    if result.cells is not None:
+        chosen = [_ranked(cell.candidates, body.rank, job_id, f"cell {cell.cell} of ") for cell in result.cells]
+        if len({c.duration for c in chosen}) > 1:
+            durations = ", ".join(f"cell {k + 1}: {c.duration} d" for k, c in enumerate(chosen))
+            raise invalid_field("rank", f"the cells' candidates {body.rank} last different times ({durations})")
+        cells: list[GeoCell] | None = [
+            GeoCell(name=f"cell_{k + 1}", treatment_markets=list(c.markets)) for k, c in enumerate(chosen)
+        ]
+        markets = None
+    else:
+        chosen = [_ranked(result.candidates, body.rank, job_id, "")]
+        cells, markets = None, list(chosen[0].markets)
+    duration = chosen[0].duration
     history = result.history
     if body.test_period is None:
         start = history.end + timedelta(days=1)
-        test = Period(start=start, end=start + timedelta(days=candidate.duration - 1))
+        test = Period(start=start, end=start + timedelta(days=duration - 1))
     else:
         test = Period(start=body.test_period.start, end=body.test_period.end)
         days = (test.end - test.start).days + 1
-        if days != candidate.duration:
-            raise invalid_field(
-                "test_period", f"lasts {days} days; candidate {body.rank} was simulated for {candidate.duration}"
-            )
+        if days != duration:
+            raise invalid_field("test_period", f"lasts {days} days; candidate {body.rank} was simulated for {duration}")
     create = GeoExperimentCreate(
         name=body.name,
         dataset_id=result.dataset_id,
         channel=body.channel,
-        treatment_markets=list(candidate.markets),
+        treatment_markets=markets,
+        cells=cells,
         pre_period=Period(start=history.start, end=history.end),
         test_period=test,
         spend=body.spend,

@@ -64,3 +64,21 @@ async def test_a_multi_cell_selection_the_partitions_cannot_answer_is_400(
     response = await select(client, dataset_id, **change)
     assert response.status_code == 400, response.text
     assert response.json()["invalid_params"][0]["name"].removeprefix("$.") == field
+
+
+async def test_a_rank_of_a_multi_cell_selection_becomes_a_multi_cell_experiment(
+    client: Client, worker: None, dataset_id: str
+) -> None:
+    job = await finished(client, (await select(client, dataset_id)).headers["location"])
+    assert job["status"] == "succeeded", job
+    response = await client.post(
+        f"/v1/geo/market-selection/{job['id']}/experiments", json={"rank": 1, "name": "Two cells", "channel": "media"}
+    )
+    assert response.status_code == 201, response.text
+    experiment = response.json()
+    firsts = [cell["candidates"][0]["markets"] for cell in job["result"]["cells"]]
+    assert [cell["treatment_markets"] for cell in experiment["cells"]] == firsts
+    assert [cell["name"] for cell in experiment["cells"]] == ["cell_1", "cell_2"]
+    assert experiment["design_source"] == {"job_id": job["id"], "rank": 1}
+    test = experiment["test_period"]
+    assert test["start"] == "2021-04-01" and test["end"] == "2021-04-15"
