@@ -9,6 +9,7 @@ the controls the cells share.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Literal
@@ -146,6 +147,15 @@ def _multi_cell_results(
     comparisons = compare_cells(compared_cells, post, 1.0 - run.confidence_level)
     report(1.0)
     warnings: list[str] = []
+    for c in comparisons:
+        low = -math.inf if c.ci_low is None else c.ci_low
+        high = math.inf if c.ci_high is None else c.ci_high
+        if not low <= c.difference <= high:
+            warnings.append(
+                f"The interval of {c.first} minus {c.second} does not contain its estimate: the re-fits under each "
+                "hypothesised difference move the counterfactuals (as when a cell's own interval misses its "
+                "estimate: a poor pre-period fit or an effect that varies over the test); read both with care."
+            )
     if without_spend and len(without_spend) < len(cells):
         warnings.append(
             f"Cells {', '.join(without_spend)} have no spend: the cells are compared on relative lift, not iROAS."

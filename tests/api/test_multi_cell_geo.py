@@ -159,6 +159,10 @@ async def test_each_cell_reproduces_geolift_multi_cell_with_only_untreated_contr
     # GeoLift prints ATT to 3 decimals.
     assert social["results"]["att"]["estimate"] == pytest.approx(673.819, abs=5e-4)
     assert search["results"]["att"]["estimate"] == pytest.approx(216.423, abs=5e-4)
+    # On these data the search cell's conformal interval lies above its estimate, and so the difference's
+    # interval below it: both say so.
+    assert any("does not contain the point estimate" in w for w in search["results"]["warnings"])
+    assert any("social minus search does not contain its estimate" in w for w in answer["warnings"])
     for cell in (social, search):
         assert set(cell["results"]["weights"]) <= controls
         assert cell["results"]["fit"]["n_donors"] == 36
