@@ -15,6 +15,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from tests.api.test_market_selection import finished
 from tests.conftest import DATA_DIR
 
 Client = AsyncTestClient[Litestar]
@@ -217,3 +218,13 @@ async def test_a_multi_cell_result_renders_its_chart(client: Client) -> None:
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("image/svg+xml")
     assert "social" in response.text and "search" in response.text
+
+
+async def test_a_multi_cell_result_computed_by_a_worker_is_the_jobs_result(client: Client, worker: None) -> None:
+    created = await create(client)
+    path = f"/v1/experiments/{created['id']}/results"
+    started = await client.get(path, params={"method": "tbr"}, headers={"Prefer": "respond-async"})
+    assert started.status_code == 202, started.text
+    job = await finished(client, started.headers["location"])
+    assert job["status"] == "succeeded", job
+    assert job["result"] == await results(client, created["id"], "tbr")
