@@ -72,6 +72,7 @@ __all__ = [
     "Compared",
     "ComparedCell",
     "compare_cells",
+    "compare_two_cells",
     "synthetic_control_cell",
     "tbr_cell",
 ]
