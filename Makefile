@@ -1,19 +1,29 @@
-# Two commands do all set-up on a fresh machine: `make serve` and `make test`.
+# Two commands do all set-up on a fresh machine where only python3 exists: `make serve` and `make test`.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
+# uv itself is the one tool not pinned by uv.lock: bootstrapped with pip into its own small environment, at a
+# fixed version so every machine reads and writes the lock file the same way.
+UV_VERSION = 0.13.9
+UV_ENV     = .uv
+UV         = $(UV_ENV)/bin/uv
 
-.PHONY: serve test lint openapi examples bench clean
+.PHONY: serve test lint lock openapi examples bench clean
 
-$(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
+$(UV):
+	$(PYTHON) -m venv $(UV_ENV)
+	$(UV_ENV)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
-# uv resolves and installs in about a minute where pip takes over ten on this dependency set.
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[test]'
+# Installs exactly what uv.lock pins (the project editable, with the test extra) into .venv, removing anything
+# else. --locked fails loudly when pyproject.toml changed without `make lock`.
+$(STAMP): pyproject.toml uv.lock | $(UV)
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --locked --extra test --python $(PYTHON) --quiet
 	touch $(STAMP)
+
+# After changing dependencies in pyproject.toml (or merging branches that did): re-resolve and commit uv.lock.
+lock: $(UV)
+	$(UV) lock
 
 serve: $(STAMP)
 	$(BIN)/counterfact serve --host $${HOST:-127.0.0.1} --port $${PORT:-8000}
@@ -23,6 +33,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
+	$(UV) lock --check
 	$(BIN)/ruff check api stats tests $(wildcard bench)
 	$(BIN)/mypy api stats
 
@@ -37,4 +48,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_power.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(UV_ENV) .pytest_cache .mypy_cache .ruff_cache

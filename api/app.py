@@ -20,13 +20,15 @@ from api.auth.guard import ApiKeyGuard
 from api.auth.keys import Scope
 from api.auth.openapi import SECURITY, security_components
 from api.auth.rate_limit import RateLimiter
+from api.calibration.controller import CalibrationController
 from api.content_types import require_declared_content_type
 from api.database import apply_migrations, create_pool, load_migrations, resolve_database_url
-from api.dependencies import provide_pool, provide_queue_pool, provide_settings
+from api.dependencies import provide_pool, provide_queue_pool, provide_settings, provide_upload
 from api.errors import exception_handlers
 from api.experiments.controller import ExperimentController
 from api.geo.controller import GeoDatasetController
 from api.geo_design.controller import GeoDesignController
+from api.geo_pairs.controller import MatchedPairsController
 from api.health.controller import HealthController
 from api.idempotency.middleware import idempotency_middleware
 from api.jobs.controller import JobController
@@ -127,6 +129,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         "pool": Provide(provide_pool, sync_to_thread=False),
         "queue_pool": Provide(provide_queue_pool, sync_to_thread=False),
         "settings": Provide(provide_settings, sync_to_thread=False),
+        "upload": Provide(provide_upload, sync_to_thread=False),
     }
     request_metrics = RequestMetrics(job_kinds=tuple(sorted(task_registry().jobs)))
     # Every /v1 operation needs an API key; /health, /metrics and /schema stay open.
@@ -140,8 +143,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ObservationController,
             OutcomeController,
             ResultsController,
+            CalibrationController,
             GeoDatasetController,
             GeoDesignController,
+            MatchedPairsController,
             JobController,
             AuditController,
             DeletionController,

@@ -34,6 +34,22 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 Connection = asyncpg.Connection | PoolConnectionProxy
 
 
+def affected_rows(status: str) -> int:
+    """The row count of a command tag such as ``INSERT 0 42`` or ``DELETE 7``."""
+    return int(status.rsplit(" ", 1)[-1])
+
+
+async def ping(pool: asyncpg.Pool) -> None:
+    """Run ``SELECT 1``: raises when the database cannot answer."""
+    await pool.fetchval("SELECT 1")
+
+
+async def lift_statement_timeout(connection: Connection) -> None:
+    """Lift the service-wide statement timeout (:func:`create_pool`) until this transaction ends: for bulk
+    loads, and for computations that have become jobs by the time they run long."""
+    await connection.execute("SET LOCAL statement_timeout = 0")
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-import asyncpg
-from litestar.datastructures import State
+from typing import Any
 
+import asyncpg
+from litestar import Request
+from litestar.datastructures import State
+from litestar.di import NamedDependency
+
+from api.request_bodies import Upload
 from api.settings import Settings
 
 
@@ -24,3 +29,8 @@ def provide_settings(state: State) -> Settings:
     """The settings the app was created with."""
     settings: Settings = state.settings
     return settings
+
+
+def provide_upload(request: Request[Any, Any, Any], settings: NamedDependency[Settings]) -> Upload:
+    """The body of a JSON-or-CSV upload, capped by the settings the app was created with."""
+    return Upload(request, settings)

@@ -78,6 +78,14 @@ class Conflict(DomainError):
     title = "Conflict"
 
 
+class Unprocessable(DomainError):
+    """The resource's data exist but cannot be expressed as asked, for a stated reason (422)."""
+
+    status_code = 422
+    slug = "unprocessable"
+    title = "Unprocessable"
+
+
 class UnsupportedMediaType(DomainError):
     """The request body's content type is not one this operation reads (415)."""
 
@@ -108,6 +116,7 @@ _TITLES: Mapping[int, tuple[str, str]] = {
     409: ("conflict", "Conflict"),
     413: ("payload-too-large", "Request body too large"),
     415: ("unsupported-media-type", "Unsupported media type"),
+    422: ("unprocessable", "Unprocessable"),
     429: ("too-many-requests", "Too many requests"),
     500: ("internal-error", "Internal server error"),
     503: ("service-unavailable", "Service unavailable"),
@@ -273,6 +282,7 @@ _DESCRIPTIONS: Mapping[int, str] = {
     409: "The request conflicts with the resource's current state.",
     413: "The request body is larger than the configured cap.",
     415: "The request body's content type is not one this operation reads.",
+    422: "The stored data cannot be expressed as asked; `detail` and `invalid_params` say why.",
     500: "Unexpected failure; `instance` identifies the logged error.",
     503: "The database cannot be reached, timed out, or rolled this request back for a concurrent one; nothing "
     "was written. Retry after `Retry-After` seconds.",

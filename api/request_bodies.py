@@ -1,23 +1,37 @@
 """Request bodies read by hand: operations that take either JSON or a streamed CSV body.
 
-Litestar decodes a declared ``data`` parameter itself; an operation that also streams ``text/csv``
-reads the JSON alternative with these instead, with the same caps and problem documents.
+Litestar decodes a declared ``data`` parameter itself, whole. An upload that may also be a CSV of
+millions of lines must stream instead, so every JSON-or-CSV operation follows one pattern:
+
+* the handler declares ``opt={"accepts": JSON_OR_CSV}`` (``api.content_types`` refuses any other type),
+  ``request_max_body_size=None`` (Litestar must not cap it with a limit fixed at import time) and an
+  ``upload: NamedDependency[Upload]`` parameter (``api.dependencies.provide_upload``);
+* it streams :meth:`Upload.csv_stream` when :attr:`Upload.is_csv`, else decodes :meth:`Upload.json_body`
+  with :func:`decode_json_body`;
+* both are capped by the settings the app was created with: ``max_stream_bytes`` for CSV, ``max_body_bytes``
+  for JSON (413 problem documents; ``0`` lifts a cap, as it does for Litestar's own bodies);
+* its ``operation_class`` is :func:`json_or_csv_operation`, which documents both request bodies.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import msgspec
 from litestar import Request
 from litestar.exceptions import HTTPException
+from litestar.openapi.spec import Example, OpenAPIFormat, OpenAPIMediaType, OpenAPIType, RequestBody, Schema
 from litestar.status_codes import HTTP_413_REQUEST_ENTITY_TOO_LARGE
 
 from api.errors import invalid_field
 from api.json_depth import check_json_depth
+from api.openapi_examples import ExampleOperation
+from api.settings import Settings
 
 CSV_MEDIA_TYPE = "text/csv"
+JSON_OR_CSV = ("application/json", CSV_MEDIA_TYPE)
 T = TypeVar("T")
 
 
@@ -26,21 +40,74 @@ def media_type(request: Request[Any, Any, Any]) -> str:
     return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
 
 
-async def read_capped_body(request: Request[Any, Any, Any]) -> bytes:
-    """The whole body, refused with 413 once it passes the app's JSON body cap."""
-    app_limit = request.app.request_max_body_size
-    limit = app_limit if isinstance(app_limit, int) else None
-    parts: list[bytes] = []
+async def capped_stream(request: Request[Any, Any, Any], limit: int, refusal: str) -> AsyncIterator[bytes]:
+    """The body's chunks as they arrive, refused with 413 (``refusal``) once more than ``limit`` bytes are
+    announced or received (``limit`` 0: no cap)."""
+
+    def too_large() -> HTTPException:
+        return HTTPException(status_code=HTTP_413_REQUEST_ENTITY_TOO_LARGE, detail=refusal)
+
+    announced = request.content_length
+    if limit and announced is not None and announced > limit:
+        raise too_large()
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
-        if limit is not None and size > limit:
-            raise HTTPException(
-                status_code=HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-                detail=f"A JSON body may be at most {limit} bytes; send large uploads as text/csv",
-            )
-        parts.append(chunk)
-    return b"".join(parts)
+        if limit and size > limit:
+            raise too_large()
+        yield chunk
+
+
+@dataclass(frozen=True)
+class Upload:
+    """The body of a JSON-or-CSV operation, with the caps of the settings the app was created with."""
+
+    request: Request[Any, Any, Any]
+    settings: Settings
+
+    @property
+    def is_csv(self) -> bool:
+        return media_type(self.request) == CSV_MEDIA_TYPE
+
+    def csv_stream(self) -> AsyncIterator[bytes]:
+        """The CSV body, streamed; 413 past ``max_stream_bytes``."""
+        limit = self.settings.max_stream_bytes
+        return capped_stream(self.request, limit, f"A CSV body may be at most {limit} bytes")
+
+    async def json_body(self) -> bytes:
+        """The whole JSON body; 413 past ``max_body_bytes``."""
+        limit = self.settings.max_body_bytes
+        refusal = f"A JSON body may be at most {limit} bytes; send large uploads as text/csv"
+        return b"".join([chunk async for chunk in capped_stream(self.request, limit, refusal)])
+
+
+def json_or_csv_operation(
+    description: str,
+    json_schema: Schema,
+    json_examples: Mapping[str, Example],
+    csv_description: str,
+    csv_examples: Mapping[str, Example],
+) -> type[ExampleOperation]:
+    """The ``operation_class`` of a JSON-or-CSV upload: its request body, which Litestar cannot infer."""
+    request_body = RequestBody(
+        required=True,
+        description=description,
+        content={
+            "application/json": OpenAPIMediaType(schema=json_schema, examples=dict(json_examples)),
+            CSV_MEDIA_TYPE: OpenAPIMediaType(
+                schema=Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY, description=csv_description),
+                examples=dict(csv_examples),
+            ),
+        },
+    )
+
+    @dataclass
+    class UploadOperation(ExampleOperation):
+        def __post_init__(self) -> None:
+            super().__post_init__()
+            self.request_body = request_body
+
+    return UploadOperation
 
 
 def decode_json_body(body: bytes, type: type[T]) -> T:

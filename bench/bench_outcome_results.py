@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from support import ROOT, admin, admin_headers, free_port, server, with_database
 
 sys.path.insert(0, str(ROOT))
-from api.results.holdout import QUERIES as RESULTS_QUERIES
+from api.results.repository import QUERIES as RESULTS_QUERIES
 
 CHANNELS = [("meta", 0.1), ("search", 0.05), ("tv", 0.2)]
 

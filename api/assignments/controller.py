@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 import asyncpg
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
-from litestar.openapi.spec import Example, OpenAPIFormat, OpenAPIMediaType, OpenAPIType, RequestBody, Schema
+from litestar.openapi.spec import Example, OpenAPIType, Schema
 from litestar.params import FromPath, Parameter, QueryParameter
 from litestar.response import Stream
 
@@ -26,8 +24,7 @@ from api.assignments.schemas import (
 )
 from api.errors import problem_responses
 from api.openapi_examples import ExampleOperation
-from api.request_bodies import CSV_MEDIA_TYPE, media_type, read_capped_body
-from api.settings import get_settings
+from api.request_bodies import CSV_MEDIA_TYPE, JSON_OR_CSV, Upload, json_or_csv_operation
 
 HASH_DESCRIPTION = (
     "The arm is a pure function of (experiment salt, channel name, unit id): "
@@ -57,33 +54,14 @@ JSON_REQUEST_SCHEMA = Schema(
 )
 
 
-@dataclass
-class CreateAssignmentsOperation(ExampleOperation):
-    """The create operation reads a JSON body or a streamed CSV body, which Litestar cannot infer."""
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self.request_body = RequestBody(
-            required=True,
-            description='JSON `{"units": [...]}` (up to 10,000), or `text/csv`: a header line `unit`, then one '
-            "unit id per line (RFC 4180 quoting for ids containing commas or quotes), streamed, any size.",
-            content={
-                "application/json": OpenAPIMediaType(
-                    schema=JSON_REQUEST_SCHEMA,
-                    examples={
-                        "three-users": Example(summary="Three users", value={"units": ["u1", "u2", "u3"]}),
-                    },
-                ),
-                CSV_MEDIA_TYPE: OpenAPIMediaType(
-                    schema=Schema(
-                        type=OpenAPIType.STRING,
-                        format=OpenAPIFormat.BINARY,
-                        description="`unit` header, then one unit id per line.",
-                    ),
-                    examples={"csv": Example(summary="Bulk CSV", value="unit\nu1\nu2\nu3\n")},
-                ),
-            },
-        )
+CREATE_ASSIGNMENTS_OPERATION = json_or_csv_operation(
+    'JSON `{"units": [...]}` (up to 10,000), or `text/csv`: a header line `unit`, then one unit id per line '
+    "(RFC 4180 quoting for ids containing commas or quotes), streamed, any size.",
+    JSON_REQUEST_SCHEMA,
+    {"three-users": Example(summary="Three users", value={"units": ["u1", "u2", "u3"]})},
+    "`unit` header, then one unit id per line.",
+    {"csv": Example(summary="Bulk CSV", value="unit\nu1\nu2\nu3\n")},
+)
 
 
 class AssignmentController(Controller):
@@ -103,19 +81,18 @@ class AssignmentController(Controller):
         "skipped; the answer is a count summary (`BulkAssignmentResult`).\n\n"
         "Either way the request is one transaction: an invalid id (400 naming `units[i]` or `line N`) "
         "stores nothing. Stopped and geo experiments refuse assignments (409).",
-        opt={"accepts": ("application/json", CSV_MEDIA_TYPE)},
-        request_max_body_size=get_settings().max_stream_bytes,
-        operation_class=CreateAssignmentsOperation,
+        opt={"accepts": JSON_OR_CSV},
+        request_max_body_size=None,  # the upload is capped by the app's settings (api.request_bodies.Upload)
+        operation_class=CREATE_ASSIGNMENTS_OPERATION,
         status_code=200,
         responses=problem_responses(400, 404, 409, 413, 415, 503),
     )
     async def create(
-        self, pool: NamedDependency[asyncpg.Pool], request: Request[Any, Any, Any], experiment_id: FromPath[UUID]
+        self, pool: NamedDependency[asyncpg.Pool], upload: NamedDependency[Upload], experiment_id: FromPath[UUID]
     ) -> AssignmentBatch | BulkAssignmentResult:
-        if media_type(request) == CSV_MEDIA_TYPE:
-            chunks: AsyncIterator[bytes] = request.stream()
-            return await service.bulk_assign(pool, experiment_id, chunks)
-        decoded = service.decode_request(await read_capped_body(request))
+        if upload.is_csv:
+            return await service.bulk_assign(pool, experiment_id, upload.csv_stream())
+        decoded = service.decode_request(await upload.json_body())
         return await service.assign_units(pool, experiment_id, decoded.units)
 
     @get(

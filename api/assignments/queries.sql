@@ -1,12 +1,5 @@
--- name: select_experiment_for_share
--- Locks the experiment against a concurrent status or channel change while units are assigned.
-SELECT id, kind, status, salt FROM experiments WHERE id = $1 FOR SHARE;
-
--- name: select_experiment
-SELECT id, kind, status, salt FROM experiments WHERE id = $1;
-
--- name: select_channels
-SELECT position, name, holdout_fraction FROM experiment_channels WHERE experiment_id = $1 ORDER BY position;
+-- name: transaction_timestamp
+SELECT now();
 
 -- name: insert_assignments
 -- $2: units, $3: holdout masks (bit k set = holdout in the channel at position k), $4: channel count.
@@ -25,6 +18,9 @@ GROUP BY unit;
 
 -- name: create_staging
 CREATE TEMPORARY TABLE assignment_staging (unit text NOT NULL, mask bigint NOT NULL) ON COMMIT DROP;
+
+-- name: truncate_staging
+TRUNCATE assignment_staging;
 
 -- name: insert_from_staging
 INSERT INTO assignments (experiment_id, unit, position, arm, assigned_at)

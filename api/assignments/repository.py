@@ -9,7 +9,7 @@ from uuid import UUID
 
 import asyncpg
 
-from api.database import Connection
+from api.database import Connection, affected_rows, lift_statement_timeout
 from api.sql_queries import load_queries
 
 QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
@@ -20,30 +20,16 @@ BULK_TIMEOUT_SECONDS = 3600.0
 Row = asyncpg.Record
 
 
-def _affected_rows(status: str) -> int:
-    """The row count of a command tag such as ``INSERT 0 42``."""
-    return int(status.rsplit(" ", 1)[-1])
-
-
 class AssignmentRepository:
     """Reads and writes assignments; callers own the transaction."""
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
 
-    async def get_experiment(self, experiment_id: UUID, *, lock: bool) -> Row | None:
-        query = QUERIES["select_experiment_for_share" if lock else "select_experiment"]
-        row: Row | None = await self.connection.fetchrow(query, experiment_id)
-        return row
-
-    async def channels(self, experiment_id: UUID) -> list[Row]:
-        rows: list[Row] = await self.connection.fetch(QUERIES["select_channels"], experiment_id)
-        return rows
-
     async def insert(self, experiment_id: UUID, units: Sequence[str], masks: Sequence[int], channels: int) -> int:
         """Store units not yet assigned; returns the (unit, channel) rows inserted."""
         status = await self.connection.execute(QUERIES["insert_assignments"], experiment_id, units, masks, channels)
-        return _affected_rows(status)
+        return affected_rows(status)
 
     async def select_units(self, experiment_id: UUID, units: Sequence[str]) -> list[Row]:
         rows: list[Row] = await self.connection.fetch(QUERIES["select_units"], experiment_id, units)
@@ -56,8 +42,8 @@ class AssignmentRepository:
 
     async def begin_bulk(self) -> datetime:
         """Lift the statement timeout for this transaction's bulk statements; returns its timestamp."""
-        await self.connection.execute("SET LOCAL statement_timeout = 0")
-        now: datetime = await self.connection.fetchval("SELECT now()")
+        await lift_statement_timeout(self.connection)
+        now: datetime = await self.connection.fetchval(QUERIES["transaction_timestamp"])
         return now
 
     async def copy_rows(self, rows: Iterable[tuple[UUID, str, int, int, datetime]]) -> int:
@@ -68,7 +54,7 @@ class AssignmentRepository:
             columns=("experiment_id", "unit", "position", "arm", "assigned_at"),
             timeout=BULK_TIMEOUT_SECONDS,
         )
-        return _affected_rows(status)
+        return affected_rows(status)
 
     async def create_staging(self) -> None:
         """A temporary table of (unit, holdout mask), dropped at commit."""
@@ -76,7 +62,7 @@ class AssignmentRepository:
 
     async def stage(self, records: Iterable[tuple[str, int]]) -> None:
         """Replace the staging table's content with these (unit, holdout mask) records."""
-        await self.connection.execute(f"TRUNCATE {STAGING_TABLE}")
+        await self.connection.execute(QUERIES["truncate_staging"])
         await self.connection.copy_records_to_table(
             STAGING_TABLE, records=records, columns=("unit", "mask"), timeout=BULK_TIMEOUT_SECONDS
         )
@@ -86,7 +72,7 @@ class AssignmentRepository:
         status = await self.connection.execute(
             QUERIES["insert_from_staging"], experiment_id, channels, timeout=BULK_TIMEOUT_SECONDS
         )
-        return _affected_rows(status)
+        return affected_rows(status)
 
     async def counts(self, experiment_id: UUID) -> list[Row]:
         rows: list[Row] = await self.connection.fetch(QUERIES["count_by_channel_and_arm"], experiment_id)

@@ -36,6 +36,7 @@ from api.assignments.schemas import (
 from api.audit import service as audit
 from api.database import Connection
 from api.errors import Conflict, InvalidInput, NotFound, invalid_field
+from api.experiments.repository import ExperimentRepository
 from api.request_bodies import decode_json_body, line_batches
 from stats.assignment_hash import ARM_NAMES, assign_channels, holdout_masks
 from stats.srm import SRM_THRESHOLD, sample_ratio_mismatch
@@ -119,15 +120,15 @@ def check_csv_header(raw: bytes) -> None:
 
 async def load_design(connection: Connection, experiment_id: UUID, *, for_write: bool) -> HoldoutDesign:
     """The holdout design of an experiment: 404 when unknown, 409 when geo (or stopped, for writes)."""
-    repository = AssignmentRepository(connection)
-    row = await repository.get_experiment(experiment_id, lock=for_write)
+    experiments = ExperimentRepository(connection)
+    row = await (experiments.get_for_share(experiment_id) if for_write else experiments.get(experiment_id))
     if row is None:
         raise NotFound(f"No experiment with id {experiment_id}")
     if row["kind"] != "holdout":
         raise Conflict(f"Experiment {experiment_id} is a geo experiment: it assigns markets, not units")
     if for_write and row["status"] == "stopped":
         raise Conflict(f"Experiment {experiment_id} is stopped: no new units can be assigned")
-    channels = tuple((c["name"], float(c["holdout_fraction"])) for c in await repository.channels(experiment_id))
+    channels = tuple((c["name"], float(c["holdout_fraction"])) for c in await experiments.channels(experiment_id))
     return HoldoutDesign(experiment_id, row["status"], row["salt"], channels)
 
 

@@ -39,6 +39,3 @@ class AuditRepository:
             QUERIES["list_events"], subject_kind, subject_id, after_id, limit
         )
         return rows
-
-    async def has_events(self, subject_kind: str, subject_id: UUID) -> bool:
-        return bool(await self.connection.fetchval(QUERIES["subject_has_events"], subject_kind, subject_id))

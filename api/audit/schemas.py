@@ -18,6 +18,8 @@ EventAction = Literal[
     "spend_stored",
     "results_read",
     "results_requested",
+    "calibration_exported",
+    "calibration_requested",
     "deleted",
 ]
 

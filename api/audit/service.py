@@ -12,11 +12,12 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
-from api.audit.repository import QUERIES, AuditRepository
+from api.audit.repository import AuditRepository
 from api.audit.schemas import AuditEvent, AuditEventPage, EventAction, EventKey
 from api.auth.caller import current_key
 from api.database import Connection
 from api.errors import NotFound, invalid_field
+from api.experiments.repository import ExperimentRepository
 
 EXPERIMENT = "experiment"
 GEO_DATASET = "geo_dataset"
@@ -78,7 +79,7 @@ async def list_experiment_events(
     async with pool.acquire() as connection:
         repository = AuditRepository(connection)
         rows = await repository.list(EXPERIMENT, experiment_id, after, limit + 1)
-        if not rows and after == 0 and not await connection.fetchval(QUERIES["experiment_exists"], experiment_id):
+        if not rows and after == 0 and await ExperimentRepository(connection).get(experiment_id) is None:
             raise NotFound(f"No experiment with id {experiment_id}")
     has_more = len(rows) > limit
     rows = rows[:limit]

@@ -32,6 +32,8 @@ from api.embedded_database import start_embedded_postgres
 from api.experiments.controller import CREATE_EXAMPLES
 from api.geo_design.controller import FROM_DESIGN_EXAMPLES, SELECTION_EXAMPLES
 from api.geo_design.controller import POWER_EXAMPLES as GEO_POWER_EXAMPLES
+from api.geo_pairs.controller import DESIGN_EXAMPLES as PAIR_DESIGN_EXAMPLES
+from api.geo_pairs.controller import FROM_DESIGN_EXAMPLES as FROM_PAIR_DESIGN_EXAMPLES
 from api.jobs.worker import run_worker
 from api.observations.controller import EXAMPLES as OBSERVATION_EXAMPLES
 from api.openapi_examples import EXAMPLES_DIR
@@ -44,6 +46,7 @@ MAX_LIST = 3
 DATA = Path(__file__).resolve().parents[2] / "tests" / "data" / "geolift"
 GEOLIFT_CSV = DATA / "GeoLift_Test.csv"
 PRETEST_CSV = DATA / "GeoLift_PreTest.csv"
+PAIR_DESIGN_CSV = DATA.parent / "trimmed_match" / "example_data_for_design.csv"
 Client = AsyncTestClient[Litestar]
 
 
@@ -84,6 +87,29 @@ def geolift_csv(path: Path = GEOLIFT_CSV) -> str:
     with path.open() as fh:
         rows = list(csv.DictReader(fh))
     return "geo,kpi,date\n" + "".join(f"{r['location']},{r['Y']},{r['date']}\n" for r in rows)
+
+
+def pair_design_csv() -> str:
+    """trimmed_match's design example (174 geos, 2020) as `date,geo,kpi,spend`."""
+    with PAIR_DESIGN_CSV.open() as fh:
+        rows = list(csv.DictReader(fh))
+    return "date,geo,kpi,spend\n" + "".join(f"{r['date'][:10]},{r['geo']},{r['response']},{r['cost']}\n" for r in rows)
+
+
+async def capture_matched_pairs(client: Client, recorder: Recorder) -> None:
+    """A matched-pair design on trimmed_match's example, and a paired experiment made of it."""
+    keep = recorder.keep
+    upload = await client.post("/v1/geo/datasets", content=pair_design_csv(), headers={"Content-Type": "text/csv"})
+    request = {**example_value(PAIR_DESIGN_EXAMPLES[0]), "dataset_id": upload.json()["id"]}
+    queued = await client.post("/v1/geo/matched-pairs", json=request)
+    keep("CreateMatchedPairDesign", queued, "Queued")
+    await finished(client, queued.headers["location"])
+    path = f"/v1/geo/matched-pairs/{queued.json()['id']}/experiments"
+    once = {"Idempotency-Key": "pairs-60"}
+    body = example_value(FROM_PAIR_DESIGN_EXAMPLES[0])
+    keep("CreateExperimentFromPairDesign", await client.post(path, json=body, headers=once), "Created")
+    replay = await client.post(path, json=body, headers=once)
+    keep("CreateExperimentFromPairDesign", replay, "The same request again with the same Idempotency-Key")
 
 
 async def finished(client: Client, location: str) -> Any:
@@ -140,6 +166,10 @@ async def capture(client: Client, recorder: Recorder) -> None:
     keep("GetExperimentResults", await client.get(f"{observed_path}/results"), "Lift per channel")
     events = await client.get(f"{observed_path}/events")
     keep("ListExperimentEvents", events, "Created, observations stored, results read: by whom and when")
+    await client.patch(observed_path, json={"status": "running"})
+    await client.patch(observed_path, json={"status": "stopped"})
+    robyn = await client.get(f"{observed_path}/calibration", params={"format": "robyn", "kpi_name": "conversions"})
+    keep("GetCalibrationExport", robyn, "Robyn's calibration_input rows of a stopped holdout test")
 
     csv_type = {"Content-Type": "text/csv"}
     dataset = keep(
@@ -183,6 +213,10 @@ async def capture(client: Client, recorder: Recorder) -> None:
     started = await client.get(f"/v1/experiments/{geo_id}/results", headers={"Prefer": "respond-async"})
     keep("GetExperimentResults", started, "Queued for a worker: a job")
     await finished(client, started.headers["location"])
+    calibration = f"/v1/experiments/{geo_id}/calibration"
+    queued = await client.get(calibration, params={"format": "pymc-marketing"}, headers={"Prefer": "respond-async"})
+    keep("GetCalibrationExport", queued, "Queued for a worker: a job whose result is the export")
+    await finished(client, queued.headers["location"])
 
     retired = (await client.post("/v1/experiments", json={**design, "name": "Retired test"})).json()["id"]
     await client.post(f"/v1/experiments/{retired}/assignments", json={"units": units[:100]})
@@ -216,6 +250,7 @@ async def main() -> None:
         async with AsyncTestClient(app=app) as client:
             await authorize(client, url)
             await capture(client, recorder)
+            await capture_matched_pairs(client, recorder)
         stop.set()
         await worker
         recorder.write()

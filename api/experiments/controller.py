@@ -71,6 +71,22 @@ CREATE_EXAMPLES = [
             "test_period": {"start": "2021-04-01", "end": "2021-04-15"},
         },
     ),
+    Example(
+        summary="Go-dark geo test with a cool-down, neighbours out of the controls",
+        value={
+            "kind": "geo",
+            "name": "TV off in Chicago and Portland",
+            "dataset_id": "6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f",
+            "channel": "tv",
+            "treatment_markets": ["chicago", "portland"],
+            "pre_period": {"start": "2021-01-01", "end": "2021-03-31"},
+            "test_period": {"start": "2021-04-01", "end": "2021-04-08"},
+            "cooldown_period": {"start": "2021-04-09", "end": "2021-04-15"},
+            "test_type": "go-dark",
+            "spend_change": {"chicago": -30000, "portland": -20000},
+            "exclude_from_controls": ["milwaukee"],
+        },
+    ),
 ]
 
 CreateIdempotencyKey = Annotated[

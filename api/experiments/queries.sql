@@ -9,6 +9,9 @@ INSERT INTO experiment_channels (experiment_id, position, name, holdout_fraction
 SELECT $1, t.position, t.name, t.holdout_fraction
 FROM unnest($2::smallint[], $3::text[], $4::double precision[]) AS t (position, name, holdout_fraction);
 
+-- name: select_channels
+SELECT position, name, holdout_fraction FROM experiment_channels WHERE experiment_id = $1 ORDER BY position;
+
 -- name: delete_channels
 DELETE FROM experiment_channels WHERE experiment_id = $1;
 
@@ -17,6 +20,10 @@ SELECT * FROM experiments WHERE idempotency_key = $1;
 
 -- name: select_experiment
 SELECT * FROM experiments WHERE id = $1;
+
+-- name: select_experiment_for_share
+-- Locks the experiment against a concurrent status, design or channel change while data is written to it.
+SELECT * FROM experiments WHERE id = $1 FOR SHARE;
 
 -- name: select_experiment_for_update
 SELECT * FROM experiments WHERE id = $1 FOR UPDATE;
@@ -41,13 +48,19 @@ RETURNING *;
 -- name: has_assignments
 SELECT EXISTS (SELECT 1 FROM assignments WHERE experiment_id = $1);
 
+-- name: lock_results_data
+-- Serialises the writers of one experiment's results data (observations, outcomes, deletion): an experiment
+-- takes one kind or the other, two outcome uploads of the same units must not deadlock, and a deletion
+-- finds no upload half-way.
+SELECT pg_advisory_xact_lock(hashtextextended('counterfact:results-data:' || $1::uuid::text, 0));
+
 -- name: lock_geo_dataset_schedule
 -- Serialises the collision check and the write that follows it for one dataset (two experiments
--- created or started at once cannot both miss each other).
+-- created or started at once cannot both miss each other); a dataset's deletion takes it too.
 SELECT pg_advisory_xact_lock(hashtextextended('geo-schedule:' || $1::uuid::text, 0));
 
 -- name: select_colliding_geo_experiment
--- A running geo experiment (other than $1) on dataset $2 whose test period overlaps [$3, $4] and which
+-- A running geo experiment (other than $1) on dataset $2 whose test period (and cool-down) overlaps [$3, $4] and which
 -- uses one of the markets $5 (as a treatment market or in a matched pair); the earliest, with the markets shared.
 SELECT e.id, e.name, e.design -> 'test_period' AS test_period,
        ARRAY(
@@ -63,7 +76,7 @@ FROM experiments e
 WHERE e.kind = 'geo' AND e.status = 'running' AND e.id <> $1
   AND e.design ->> 'dataset_id' = $2::uuid::text
   AND (e.design -> 'test_period' ->> 'start')::date <= $4
-  AND (e.design -> 'test_period' ->> 'end')::date >= $3
+  AND COALESCE((e.design -> 'cooldown_period' ->> 'end')::date, (e.design -> 'test_period' ->> 'end')::date) >= $3
   AND (
       EXISTS (SELECT 1 FROM jsonb_array_elements_text(e.design -> 'treatment_markets') m WHERE m = ANY($5::text[]))
       OR EXISTS (SELECT 1 FROM jsonb_path_query(e.design, '$.pairs[*][*]') g WHERE g #>> '{}' = ANY($5::text[]))

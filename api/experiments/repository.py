@@ -41,6 +41,11 @@ class ExperimentRepository:
         )
         return row
 
+    async def channels(self, experiment_id: UUID) -> list[Row]:
+        """The experiment's channels (``position``, ``name``, ``holdout_fraction``) by position."""
+        rows: list[Row] = await self.connection.fetch(QUERIES["select_channels"], experiment_id)
+        return rows
+
     async def replace_channels(self, experiment_id: UUID, channels: list[tuple[str, float]]) -> None:
         await self.connection.execute(QUERIES["delete_channels"], experiment_id)
         await self.connection.execute(
@@ -57,6 +62,11 @@ class ExperimentRepository:
 
     async def get(self, experiment_id: UUID) -> Row | None:
         row: Row | None = await self.connection.fetchrow(QUERIES["select_experiment"], experiment_id)
+        return row
+
+    async def get_for_share(self, experiment_id: UUID) -> Row | None:
+        """The experiment, locked against a concurrent change until the transaction ends (its data is written)."""
+        row: Row | None = await self.connection.fetchrow(QUERIES["select_experiment_for_share"], experiment_id)
         return row
 
     async def get_for_update(self, experiment_id: UUID) -> Row | None:
@@ -88,6 +98,11 @@ class ExperimentRepository:
         """Whether any unit was assigned already (its stored arms refer to the channels by position)."""
         found: bool = await self.connection.fetchval(QUERIES["has_assignments"], experiment_id)
         return found
+
+    async def lock_results_data(self, experiment_id: UUID) -> None:
+        """Hold, until the transaction ends, the lock that serialises the writers of the experiment's
+        observations and outcomes (and its deletion)."""
+        await self.connection.execute(QUERIES["lock_results_data"], experiment_id)
 
     async def lock_geo_dataset_schedule(self, dataset_id: UUID) -> None:
         """Hold, until the transaction ends, the lock that serialises geo scheduling on one dataset."""

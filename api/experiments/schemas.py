@@ -37,6 +37,33 @@ Salt = Annotated[
 GeoName = Annotated[str, Meta(min_length=1, max_length=200)]
 
 
+ExcludedFromControls = Annotated[
+    list[GeoName],
+    Meta(
+        max_length=1000,
+        description="Markets that may be contaminated by the treatment (neighbours, shared media areas): left out "
+        "of the control group / donor pool of every analysis; neither treated nor a pair's control.",
+    ),
+]
+
+
+GeoTestType = Literal["holdback", "go-dark", "heavy-up"]
+TestTypeField = Annotated[
+    GeoTestType,
+    Meta(
+        description="What the test measures: `holdback` (the campaign is withheld from the treated markets) and "
+        "`go-dark` (the channel's spend is switched off there) cut spend and measure its average ROI; `heavy-up` "
+        "adds spend on top of business as usual and measures the marginal ROI of the extra spend."
+    ),
+]
+SpendChange = Annotated[
+    dict[GeoName, Annotated[float, Meta(ge=-1e15, le=1e15)]],
+    Meta(
+        description="Per treatment market, the change in spend over the test period against business as usual: "
+        "negative where spend is cut (`holdback`, `go-dark`), positive where it is added (`heavy-up`). Their sum "
+        "is the incremental cost iROAS divides by (required with `test_type`; replaces `spend`)."
+    ),
+]
 PlannedUnits = Annotated[
     int,
     Meta(
@@ -76,6 +103,15 @@ class Period(Struct, frozen=True, forbid_unknown_fields=True):
 
     start: date
     end: date
+
+
+CooldownPeriod = Annotated[
+    Period,
+    Meta(
+        description="Dates after the test period (starting after it ends) over which a lagged effect is "
+        "estimated and reported apart (`cooldown` of the results)."
+    ),
+]
 
 
 class HoldoutExperimentCreate(Struct, frozen=True, tag="holdout", tag_field="kind", forbid_unknown_fields=True):
@@ -146,6 +182,10 @@ class GeoExperimentCreate(Struct, frozen=True, tag="geo", tag_field="kind", forb
         | None
     ) = None
     cells: GeoCells | None = None
+    exclude_from_controls: ExcludedFromControls = []
+    test_type: TestTypeField | None = None
+    spend_change: SpendChange | None = None
+    cooldown_period: CooldownPeriod | None = None
 
 
 ExperimentCreate = HoldoutExperimentCreate | GeoExperimentCreate
@@ -166,6 +206,10 @@ class ExperimentPatch(Struct, frozen=True, forbid_unknown_fields=True, omit_defa
     test_period: Period | UnsetType = UNSET
     spend: Annotated[float, Meta(ge=0.0)] | UnsetType | None = UNSET
     cells: GeoCells | UnsetType = UNSET
+    exclude_from_controls: ExcludedFromControls | UnsetType = UNSET
+    test_type: TestTypeField | UnsetType | None = UNSET
+    spend_change: SpendChange | UnsetType | None = UNSET
+    cooldown_period: CooldownPeriod | UnsetType | None = UNSET
 
 
 class HoldoutExperiment(Struct, frozen=True, tag="holdout", tag_field="kind"):
@@ -185,11 +229,15 @@ class HoldoutExperiment(Struct, frozen=True, tag="holdout", tag_field="kind"):
     stopped_at: datetime | None
 
 
-class DesignSource(Struct, frozen=True):
-    """The market selection a geo experiment was created from: its job and the candidate's rank."""
+class DesignSource(Struct, frozen=True, omit_defaults=True):
+    """The design a geo experiment was created from: a market selection's job and candidate `rank`, or a
+    matched-pair design's job (`kind` `matched_pairs`), the design's `pairs_kept` and randomization `seed`."""
 
     job_id: UUID
-    rank: int
+    kind: Literal["market_selection", "matched_pairs"] = "market_selection"
+    rank: int | None = None
+    pairs_kept: int | None = None
+    seed: int | None = None
 
 
 class GeoExperiment(Struct, frozen=True, tag="geo", tag_field="kind"):
@@ -210,9 +258,16 @@ class GeoExperiment(Struct, frozen=True, tag="geo", tag_field="kind"):
     cells: Annotated[
         list[GeoCell] | None, Meta(description="The cells of a multi-cell test; null for one treatment group.")
     ]
+    exclude_from_controls: list[str]
+    test_type: GeoTestType | None
+    spend_change: dict[str, float] | None
+    cooldown_period: Period | None
     design_source: Annotated[
         DesignSource | None,
-        Meta(description="The market selection (`POST /v1/geo/market-selection`) this test was created from."),
+        Meta(
+            description="The design this test was created from: a market selection (`POST /v1/geo/market-selection`) "
+            "or a matched-pair design (`POST /v1/geo/matched-pairs`)."
+        ),
     ]
     created_at: datetime
     updated_at: datetime

@@ -35,7 +35,19 @@ from api.geo.service import validate_geo_design
 
 ALLOWED_TRANSITIONS = frozenset({("draft", "running"), ("running", "stopped")})
 HOLDOUT_DESIGN_FIELDS = ("metric", "channels", "alpha", "planned_units")
-GEO_DESIGN_FIELDS = ("channel", "treatment_markets", "pre_period", "test_period", "spend", "cells")
+GEO_DESIGN_FIELDS = (
+    "channel",
+    "treatment_markets",
+    "pre_period",
+    "test_period",
+    "spend",
+    "exclude_from_controls",
+    "test_type",
+    "spend_change",
+    "cooldown_period",
+    "cells",
+)
+SPEND_SIGN = {"holdback": -1.0, "go-dark": -1.0, "heavy-up": 1.0}
 
 
 def _validate_channels(channels: list[ChannelSpec], prefix: str = "channels") -> None:
@@ -53,6 +65,52 @@ def _validate_periods(pre: Period, test: Period) -> None:
         raise invalid_field("test_period.end", "ends before it starts")
     if test.start <= pre.end:
         raise invalid_field("test_period.start", "must come after the pre-period ends")
+
+
+def _validate_timing_and_type(design: dict[str, Any]) -> None:
+    """400 naming the field for a cool-down that does not follow the test, or a test type whose spend change
+    per market is missing, names a market that is not treated, or has the wrong sign for the type."""
+    test = msgspec.convert(design["test_period"], Period)
+    cooldown = design.get("cooldown_period")
+    if cooldown is not None:
+        period = msgspec.convert(cooldown, Period)
+        if period.start <= test.end:
+            raise invalid_field(
+                "cooldown_period.start", f"must come after the test period ends ({test.end}); it overlaps the test"
+            )
+        if period.end < period.start:
+            raise invalid_field("cooldown_period.end", "ends before it starts")
+    test_type, change = design.get("test_type"), design.get("spend_change")
+    if test_type is None and change is None:
+        return
+    if test_type is None:
+        raise invalid_field("test_type", "is required with spend_change: holdback, go-dark or heavy-up")
+    if change is None:
+        raise invalid_field("spend_change", f"is required with test_type {test_type!r}: the spend change per market")
+    if design.get("spend") is not None:
+        raise invalid_field("spend", "give either spend or spend_change; with a test_type, spend_change says it")
+    for index, cell in enumerate(design.get("cells") or []):
+        if cell.get("spend") is not None:  # a cell's spend is the sum of spend_change over its markets
+            raise invalid_field(
+                f"cells[{index}].spend",
+                "give either the cells' spend or spend_change; with a test_type, spend_change says it",
+            )
+    markets = design["treatment_markets"]
+    for geo in change:
+        if geo not in markets:
+            raise invalid_field(f"spend_change.{geo}", "is not a treatment market")
+    for geo in markets:
+        if geo not in change:
+            raise invalid_field("spend_change", f"has no entry for treatment market {geo!r}")
+    sign = SPEND_SIGN[test_type]
+    for geo, value in change.items():
+        if value * sign < 0:
+            direction = (
+                "cut spend: the change must not be positive" if sign < 0 else "adds spend: it must not be negative"
+            )
+            raise invalid_field(f"spend_change.{geo}", f"a {test_type} test {direction} (got {value:g})")
+    if not any(value != 0 for value in change.values()):
+        raise invalid_field("spend_change", "every change is 0: the test changes no spend")
 
 
 def _validate_markets(markets: list[str], pairs: list[list[str]] | None) -> None:
@@ -77,14 +135,15 @@ async def refuse_colliding_geo_experiment(
     repository: ExperimentRepository, experiment_id: UUID, design: dict[str, Any]
 ) -> None:
     """409 naming the running geo experiment on the same dataset with a shared market and overlapping
-    test dates (GeoLift issue #174): two tests in one market at once measure each other. Holds the
+    test dates, a cool-down counting as test dates (GeoLift issue #174): two tests in one market at once
+    measure each other, and a test in another's cool-down takes its lagged effect for its own. Holds the
     dataset's scheduling lock until the transaction ends, so concurrent writers cannot both pass."""
     dataset_id = UUID(str(design["dataset_id"]))
     test = msgspec.convert(design["test_period"], Period)
+    cooldown = design.get("cooldown_period")
+    end = test.end if cooldown is None else msgspec.convert(cooldown, Period).end
     await repository.lock_geo_dataset_schedule(dataset_id)
-    other = await repository.colliding_geo_experiment(
-        experiment_id, dataset_id, test.start, test.end, _markets_used(design)
-    )
+    other = await repository.colliding_geo_experiment(experiment_id, dataset_id, test.start, end, _markets_used(design))
     if other is None:
         return
     period = other["test_period"]
@@ -136,7 +195,16 @@ def experiment_from_row(row: Row) -> Experiment:
         return msgspec.convert(
             {"planned_units": None, **design, **common, "salt": row["salt"]}, HoldoutExperiment, from_attributes=False
         )
-    defaults = {"spend": None, "pairs": None, "cells": None, "design_source": None}
+    defaults: dict[str, Any] = {
+        "spend": None,
+        "pairs": None,
+        "cells": None,
+        "design_source": None,
+        "exclude_from_controls": [],
+        "test_type": None,
+        "spend_change": None,
+        "cooldown_period": None,
+    }
     return msgspec.convert({**defaults, **design, **common}, GeoExperiment)
 
 
@@ -165,6 +233,7 @@ async def create_experiment(
         check_cells(body.cells, body.treatment_markets, body.spend, body.pairs)
         design = _geo_design(body, {})
         _validate_markets(design["treatment_markets"], body.pairs)
+        _validate_timing_and_type(design)
         if design_source is not None:
             design["design_source"] = msgspec.to_builtins(design_source)
         salt = None
@@ -175,7 +244,9 @@ async def create_experiment(
         if isinstance(body, GeoExperimentCreate):
             if body.cells is not None:
                 await check_cells_in_dataset(connection, body.dataset_id, body.cells)
-            await validate_geo_design(connection, body.dataset_id, design["treatment_markets"], body.pairs)
+            await validate_geo_design(
+                connection, body.dataset_id, design["treatment_markets"], body.pairs, body.exclude_from_controls
+            )
             await refuse_colliding_geo_experiment(repository, experiment_id, design)
         row = await repository.insert(
             experiment_id=experiment_id,
@@ -207,6 +278,17 @@ async def fetch_experiment_row(connection: Connection, experiment_id: UUID) -> R
     row = await ExperimentRepository(connection).get(experiment_id)
     if row is None:
         raise NotFound(f"No experiment with id {experiment_id}")
+    return row
+
+
+async def lock_holdout_experiment(connection: Connection, experiment_id: UUID, refusal: str) -> Row:
+    """The stored row, locked against a concurrent change until the transaction ends, for writing a holdout
+    experiment's data: 404 when unknown, 409 with ``refusal`` when it is a geo experiment."""
+    row = await ExperimentRepository(connection).get_for_share(experiment_id)
+    if row is None:
+        raise NotFound(f"No experiment with id {experiment_id}")
+    if row["kind"] != "holdout":
+        raise Conflict(refusal)
     return row
 
 
@@ -294,8 +376,13 @@ async def patch_experiment(pool: asyncpg.Pool, experiment_id: UUID, patch: Exper
             test = msgspec.convert(design["test_period"], Period)
             _validate_periods(pre, test)
             _validate_markets(design["treatment_markets"], design.get("pairs"))
+            _validate_timing_and_type(design)
             await validate_geo_design(
-                connection, UUID(str(design["dataset_id"])), design["treatment_markets"], design.get("pairs")
+                connection,
+                UUID(str(design["dataset_id"])),
+                design["treatment_markets"],
+                design.get("pairs"),
+                design.get("exclude_from_controls") or [],
             )
             if status != "stopped":
                 await refuse_colliding_geo_experiment(repository, experiment_id, design)

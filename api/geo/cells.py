@@ -4,6 +4,12 @@ Each cell is a single-cell analysis (:mod:`api.geo.results`, same methods and re
 of its own markets and the markets treated by no cell; the cells' iROAS (relative lift when a cell has
 no spend) are compared pairwise by :func:`stats.multi_cell.compare_cells`, whose interval accounts for
 the controls the cells share.
+
+Each cell's result is then finished by :func:`api.geo.results.compute_geo_results` as a single-cell run
+of its markets against the shared controls (:func:`cell_run`): excluded markets, test type and ROI kind,
+iROAS over the cell's signed incremental cost (its ``spend``, or the sum of ``spend_change`` over its
+markets) and the cool-down effect. The placebo backtest is not run per cell (its re-fits would multiply
+the cost by the number of cells): a cell's ``backtest`` and ``residual_autocorrelation`` are null.
 """
 
 from __future__ import annotations
@@ -27,6 +33,24 @@ from stats.tbr import estimate_tbr
 
 def _cell_window(window: _Window, rows: list[int]) -> _Window:
     return replace(window, panel=window.panel[rows], geos=[window.geos[r] for r in rows], spend=window.spend[rows])
+
+
+def cell_run(run: GeoRun, cell: GeoCell) -> GeoRun:
+    """The multi-cell run seen as the single-cell run of one cell: its markets and the shared controls
+    (the panel's other treated markets left out), its cost, no preparation notes (the multi-cell result
+    carries them once)."""
+    row_of = {g: i for i, g in enumerate(run.window.geos)}
+    rows = [row_of[g] for g in [*cell.treatment_markets, *run.controls]]
+    cooldown = run.cooldown_window
+    return replace(
+        run,
+        window=_cell_window(run.window, rows),
+        treated=list(cell.treatment_markets),
+        spend=_spend(cell),
+        cells=None,
+        notes=(),
+        cooldown_window=None if cooldown is None else _cell_window(cooldown, rows),
+    )
 
 
 def _spend(cell: GeoCell) -> float | None:
@@ -56,6 +80,7 @@ def _estimate_cell(
             run.confidence_level,
             spend,
             n_treated_geos=len(treated),
+            method=run.interval,
         )
         progress(1.0)
         scale = spend if compared == "iroas" and spend is not None else tbr.counterfactual_total
@@ -88,6 +113,19 @@ def _estimate_cell(
         ridge_lambda=estimate.fit.ridge_lambda,
     )
     return _from_geo_lift(run.experiment_id, estimate, sub), compared_cell
+
+
+def _signed(interval: Interval, sign: float) -> Interval:
+    """The difference of iROAS over costs of that sign: a spend cut negates it and swaps its bounds."""
+    if sign > 0:
+        return interval
+
+    def negated(value: float | None) -> float | None:
+        return None if value is None else -value
+
+    estimate = negated(interval.estimate)
+    assert estimate is not None
+    return Interval(estimate, negated(interval.ci_high), negated(interval.ci_low))
 
 
 def _chart(cells: list[GeoCellResult]) -> dict[str, Any]:
@@ -145,6 +183,7 @@ def _multi_cell_results(
         compared_cells.append(compared_cell)
     post = np.arange(run.window.panel.shape[1]) >= run.window.post.start
     comparisons = compare_cells(compared_cells, post, 1.0 - run.confidence_level)
+    sign = -1.0 if run.spend_cut and compared == "iroas" else 1.0  # iROAS over a cut (negative) cost
     report(1.0)
     warnings: list[str] = []
     for c in comparisons:
@@ -171,7 +210,7 @@ def _multi_cell_results(
                 first=c.first,
                 second=c.second,
                 compared=compared,
-                difference=_estimate(Interval(c.difference, c.ci_low, c.ci_high)),
+                difference=_estimate(_signed(Interval(c.difference, c.ci_low, c.ci_high), sign)),
                 p_value=_number(c.p_value),
                 ci_status=c.ci_status,
             )

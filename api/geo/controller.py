@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 import asyncpg
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
-from litestar.exceptions.http_exceptions import RequestEntityTooLarge
-from litestar.openapi.spec import Example
-from litestar.params import Body, FromPath, QueryParameter
+from litestar.openapi.spec import Example, OpenAPIFormat, OpenAPIType, Schema
+from litestar.params import FromPath, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED
-from litestar.types import Empty
 
 from api.errors import invalid_field, problem_responses
 from api.geo import service
-from api.geo.schemas import GeoDataset, GeoDatasetUpload, GeoSeries
-from api.json_depth import DepthCheckedRequest
+from api.geo.schemas import NO_NUL, GeoDataset, GeoDatasetUpload, GeoRowIn, GeoSeries
 from api.openapi_examples import ExampleOperation
-from api.request_bodies import CSV_MEDIA_TYPE, media_type
-from api.settings import get_settings
+from api.request_bodies import JSON_OR_CSV, Upload, decode_json_body, json_or_csv_operation
 
 UPLOAD_EXAMPLES = [
     Example(
@@ -40,38 +36,60 @@ UPLOAD_EXAMPLES = [
 ]
 
 
-def _is_csv(request: Request[Any, Any, Any]) -> bool:
-    return media_type(request) == CSV_MEDIA_TYPE
+# Written out (as for the other JSON-or-CSV uploads) because the handler streams its body instead of
+# declaring a `data` parameter Litestar would read whole; the same constraints as GeoDatasetUpload's.
+_NAME = Schema(type=OpenAPIType.STRING, min_length=1, max_length=200, pattern=NO_NUL)
+JSON_REQUEST_SCHEMA = Schema(
+    type=OpenAPIType.OBJECT,
+    required=["rows"],
+    additional_properties=False,
+    description=GeoDatasetUpload.__doc__,
+    properties={
+        "name": Schema(one_of=[_NAME, Schema(type=OpenAPIType.NULL)], description="A human-readable name."),
+        "rows": Schema(
+            type=OpenAPIType.ARRAY,
+            min_items=2,
+            description="One row per (geo, date).",
+            items=Schema(
+                type=OpenAPIType.OBJECT,
+                required=["date", "geo", "kpi"],
+                additional_properties=False,
+                description=GeoRowIn.__doc__,
+                properties={
+                    "date": Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.DATE),
+                    "geo": Schema(
+                        type=OpenAPIType.STRING,
+                        min_length=1,
+                        max_length=200,
+                        pattern=NO_NUL,
+                        description="Market name, as in the panel.",
+                    ),
+                    "kpi": Schema(
+                        type=OpenAPIType.NUMBER, minimum=0.0, description="The outcome; must not be negative."
+                    ),
+                    "spend": Schema(
+                        one_of=[Schema(type=OpenAPIType.NUMBER, minimum=0.0), Schema(type=OpenAPIType.NULL)],
+                        description="Media spend in that market on that date.",
+                    ),
+                },
+            ),
+        ),
+    },
+)
+CSV_EXAMPLE = (
+    "date,geo,kpi,spend\n2021-01-01,chicago,3300,120.5\n2021-01-02,chicago,3202,118.0\n"
+    "2021-01-01,portland,1510,60.0\n2021-01-02,portland,1498,61.5\n"
+)
 
 
-class GeoUploadRequest(DepthCheckedRequest):
-    """A request whose CSV body is left to stream to the handler instead of being read as JSON.
-
-    The handler's body limit is the streaming cap; a JSON body keeps the app's ordinary cap.
-    """
-
-    async def body(self) -> bytes:
-        if _is_csv(self):
-            return b""
-        if self._body is not Empty:
-            return self._body
-        if (stored := self._connection_state.body) is not Empty:
-            self._body = stored
-            return stored
-        limit = getattr(self.app, "request_max_body_size", None) or get_settings().max_body_bytes
-        announced = self.content_length
-        if announced is not None and announced > limit:
-            raise RequestEntityTooLarge
-        chunks: list[bytes] = []
-        total = 0
-        async for chunk in self.stream():
-            total += len(chunk)
-            if total > limit:
-                raise RequestEntityTooLarge
-            chunks.append(chunk)
-        body = b"".join(chunks)
-        self._body = self._connection_state.body = body
-        return body
+CREATE_GEO_DATASET_OPERATION = json_or_csv_operation(
+    'JSON `{"name", "rows": [{"date", "geo", "kpi", "spend"}]}`, or `text/csv` with a header line naming the '
+    "columns `date`, `geo`, `kpi` and optionally `spend` in any order (`?name=` names it), streamed, any size.",
+    JSON_REQUEST_SCHEMA,
+    {"two-markets": UPLOAD_EXAMPLES[0]},
+    "A header line `date,geo,kpi[,spend]` (any order), then one row per market and date.",
+    {"csv": Example(summary="Two markets, two days (CSV)", value=CSV_EXAMPLE)},
+)
 
 
 class GeoDatasetController(Controller):
@@ -80,7 +98,7 @@ class GeoDatasetController(Controller):
 
     @post(
         operation_id="CreateGeoDataset",
-        operation_class=ExampleOperation,
+        operation_class=CREATE_GEO_DATASET_OPERATION,
         summary="Upload a geo panel",
         description="Stores a panel of `date, geo, kpi[, spend]`: either streamed as `text/csv` with a header "
         'line (columns in any order; `?name=` names it) or as JSON `{"name", "rows": [...]}`. Returns the '
@@ -89,22 +107,14 @@ class GeoDatasetController(Controller):
         "unparsable dates or numbers, a repeated (geo, date), a negative KPI, fewer than 2 markets. The rows "
         "are written in one transaction: a refused upload stores nothing.",
         status_code=HTTP_201_CREATED,
-        request_class=GeoUploadRequest,
-        request_max_body_size=get_settings().max_stream_bytes or None,
-        opt={"accepts": ("application/json", CSV_MEDIA_TYPE)},
+        request_max_body_size=None,  # the upload is capped by the app's settings (api.request_bodies.Upload)
+        opt={"accepts": JSON_OR_CSV},
         responses=problem_responses(400, 413, 415, 503),
     )
     async def create(
         self,
-        request: Request[Any, Any, Any],
         pool: NamedDependency[asyncpg.Pool],
-        data: Annotated[
-            GeoDatasetUpload | None,
-            Body(
-                examples=UPLOAD_EXAMPLES,
-                description="The panel as JSON rows; or send the same columns as `text/csv` with a header line.",
-            ),
-        ] = None,
+        upload: NamedDependency[Upload],
         name: Annotated[
             str | None,
             QueryParameter(
@@ -112,13 +122,16 @@ class GeoDatasetController(Controller):
             ),
         ] = None,
     ) -> Response[GeoDataset]:
-        if _is_csv(request):
-            dataset = await service.create_dataset_from_csv(pool, name, request.stream())
-        elif data is None:
-            raise invalid_field("body", "send the panel as JSON rows or as text/csv")
+        if upload.is_csv:
+            dataset = await service.create_dataset_from_csv(pool, name, upload.csv_stream())
         else:
-            upload = data if data.name is not None or name is None else GeoDatasetUpload(rows=data.rows, name=name)
-            dataset = await service.create_dataset_from_json(pool, upload)
+            body = await upload.json_body()
+            if body.strip() in (b"", b"null"):
+                raise invalid_field("body", "send the panel as JSON rows or as text/csv")
+            data = decode_json_body(body, GeoDatasetUpload)
+            if data.name is None and name is not None:
+                data = GeoDatasetUpload(rows=data.rows, name=name)
+            dataset = await service.create_dataset_from_json(pool, data)
         return Response(dataset, status_code=HTTP_201_CREATED, headers={"Location": f"{self.path}/{dataset.id}"})
 
     @get(

@@ -1,11 +1,18 @@
 """Results of a geo experiment: load its panel window, run the estimator off the loop, shape the answer.
 
-``geo_experiment_results`` is called by the experiments results endpoint for a ``geo`` experiment.
+The results service (:mod:`api.results.service`) calls :func:`load_geo_run` on a connection, then
+:func:`compute_geo_results` without one, for a ``geo`` experiment.
 Methods: ``synthetic_control`` and ``augmented_synthetic_control`` (:func:`stats.geo_lift.estimate_geo_lift`,
 conformal inference), ``tbr`` (:func:`stats.tbr.estimate_tbr`, the treated markets' sum regressed on
 the sum of every other market) and, for experiments with matched ``pairs``, ``trimmed_match``
 (:func:`stats.trimmed_match.trimmed_match` on each pair's treatment-minus-control KPI and spend summed
 over the test period).
+
+Missing market-dates are handled before any estimator runs, under the request's ``missing`` policy
+(:mod:`api.geo.preparation`, :mod:`stats.panel_gaps`; default ``drop_market``, which invents no value).
+TBR then regresses the per-date sum of the treated markets on the per-date sum of the controls, so
+``missing=zero`` is exactly Google's matched_markets convention (an absent row adds nothing to its
+group's sum) and reproduces its published figures.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any, Literal
 from uuid import UUID
@@ -26,13 +33,24 @@ from api.database import Connection
 from api.errors import Conflict, InvalidInput, invalid_field
 from api.experiments.cells import stored_cells
 from api.experiments.schemas import GeoCell
+from api.geo.backtest import BacktestInput, complete_result, planned_effect
 from api.geo.pivot import pivot_rows
+from api.geo.preparation import prepare_panel
 from api.geo.repository import GeoRepository, Row
-from api.geo.schemas import GeoLiftInterval, GeoMethod, GeoResults, GeoSeriesPoint, MultiCellGeoResults
+from api.geo.schemas import (
+    GeoCooldownEffect,
+    GeoLiftInterval,
+    GeoMethod,
+    GeoResults,
+    GeoSeriesPoint,
+    MultiCellGeoResults,
+)
 from api.interval import Interval as Estimate
 from stats.geo_lift import GeoLiftEstimate, estimate_geo_lift
 from stats.intervals import Interval
-from stats.tbr import TBRResult, estimate_tbr
+from stats.panel_gaps import MISSING_POLICIES, MissingPolicy
+from stats.tbr import METHODS as TBR_INTERVALS
+from stats.tbr import TBRMethod, TBRResult, estimate_tbr
 from stats.trimmed_match import TrimmedMatchResult, trimmed_match
 
 METHODS: tuple[GeoMethod, ...] = ("synthetic_control", "augmented_synthetic_control", "tbr", "trimmed_match")
@@ -51,6 +69,7 @@ class _Window:
     pre: slice
     post: slice
     spend: np.ndarray  # same shape as ``panel``; NaN where a row has no spend
+    cooldown: slice | None = None  # the cool-down dates after the test, when the experiment has them
 
 
 def _number(value: float | None) -> float | None:
@@ -86,7 +105,9 @@ async def _load_window(
     treated: list[str],
     pre: tuple[date, date],
     test: tuple[date, date],
+    cooldown: tuple[date, date] | None = None,
 ) -> _Window:
+    """The panel of the pre-period, test and cool-down dates, NaN where a market has no value."""
     repository = GeoRepository(connection)
     dataset = await repository.get(dataset_id)
     if dataset is None:
@@ -103,42 +124,70 @@ async def _load_window(
         uncovered.append(f"the pre-period starts {pre[0]} but the dataset starts {dataset['first_date']}")
     if dataset["last_date"] < test[1]:
         uncovered.append(f"the test period ends {test[1]} but the dataset ends {dataset['last_date']}")
+    if cooldown is not None and dataset["last_date"] < cooldown[1]:
+        uncovered.append(f"the cool-down ends {cooldown[1]} but the dataset ends {dataset['last_date']}")
     if uncovered:
         raise Conflict("The dataset does not cover the experiment's periods: " + "; ".join(uncovered))
-    rows = await repository.panel_window(dataset_id, pre[0], test[1])
-    return await asyncio.to_thread(_pivot, rows, sorted(geos), pre, test)
+    last = test[1] if cooldown is None else cooldown[1]
+    rows = await repository.panel_window(dataset_id, pre[0], last)
+    return await asyncio.to_thread(_pivot, rows, sorted(geos), pre, test, cooldown)
 
 
-def _pivot(rows: list[Row], geos: list[str], pre: tuple[date, date], test: tuple[date, date]) -> _Window:
+def _pivot(
+    rows: list[Row],
+    geos: list[str],
+    pre: tuple[date, date],
+    test: tuple[date, date],
+    cooldown: tuple[date, date] | None,
+) -> _Window:
     dates = sorted({r["date"] for r in rows})
     pre_dates = [d for d in dates if pre[0] <= d <= pre[1]]
     test_dates = [d for d in dates if test[0] <= d <= test[1]]
+    cooldown_dates = [] if cooldown is None else [d for d in dates if cooldown[0] <= d <= cooldown[1]]
     missing: list[str] = []
     if not test_dates:
         missing.append(f"the dataset has no date in the test period {test[0]}..{test[1]}")
+    if cooldown is not None and not cooldown_dates:
+        missing.append(f"the dataset has no date in the cool-down {cooldown[0]}..{cooldown[1]}")
     if len(pre_dates) < 3:
         missing.append(f"the pre-period has {len(pre_dates)} dates with data; at least 3 are needed")
     if missing:
         raise Conflict("The dataset does not cover the experiment's periods: " + "; ".join(missing))
-    # Only the dates of the two periods are analysed (a gap between them is skipped).
-    axis = pre_dates + test_dates
-    panel = pivot_rows(rows, geos, axis)
-    spend = pivot_rows(rows, geos, axis, "spend")
-    if np.isnan(panel).any():
-        gi, dj = np.nonzero(np.isnan(panel))
-        listed = ", ".join(f"{geos[g]} on {axis[d]}" for g, d in zip(gi[:LISTED_GAPS], dj[:LISTED_GAPS], strict=True))
-        raise Conflict(
-            f"The dataset has no value for {gi.size} market-dates of the pre and test periods "
-            f"(for example {listed}); every market needs a value on every analysed date"
-        )
+    # Only the dates of the periods are analysed (a gap between them is skipped). Missing market-dates
+    # stay NaN here; :func:`api.geo.preparation.prepare_panel` handles them under the requested policy.
+    axis = pre_dates + test_dates + cooldown_dates
+    end_of_test = len(pre_dates) + len(test_dates)
     return _Window(
-        panel=panel,
+        panel=pivot_rows(rows, geos, axis),
         geos=geos,
         dates=axis,
         pre=slice(0, len(pre_dates)),
-        post=slice(len(pre_dates), len(axis)),
-        spend=spend,
+        post=slice(len(pre_dates), end_of_test),
+        spend=pivot_rows(rows, geos, axis, "spend"),
+        cooldown=slice(end_of_test, len(axis)) if cooldown_dates else None,
     )
+
+
+def _prepared(
+    window: _Window, protected: set[str], excluded: set[str], missing: MissingPolicy, role: str
+) -> tuple[_Window, list[str]]:
+    """The window with the ``excluded`` markets left out and its gaps handled (:func:`prepare_panel`)."""
+    n_cooldown = 0 if window.cooldown is None else window.cooldown.stop - window.cooldown.start
+    periods = (window.pre.stop, window.post.stop - window.post.start, n_cooldown)
+    done = prepare_panel(
+        window.panel, window.spend, window.geos, window.dates, periods, protected, excluded, missing, role
+    )
+    end_of_test = done.n_pre + done.n_test
+    prepared = _Window(
+        panel=done.panel,
+        geos=done.geos,
+        dates=done.dates,
+        pre=slice(0, done.n_pre),
+        post=slice(done.n_pre, end_of_test),
+        spend=done.spend,
+        cooldown=slice(end_of_test, end_of_test + done.n_cooldown) if done.n_cooldown else None,
+    )
+    return prepared, done.notes
 
 
 def _chart(series: list[GeoSeriesPoint], test_start: date, kpi_title: str) -> dict[str, Any]:
@@ -419,9 +468,15 @@ def _trimmed_match_p_value(y: np.ndarray, x: np.ndarray, result: TrimmedMatchRes
 
 
 def _trimmed_match_results(
-    experiment_id: UUID, window: _Window, pairs: list[tuple[str, str]], confidence_level: float
+    experiment_id: UUID,
+    window: _Window,
+    pairs: list[tuple[str, str]],
+    confidence_level: float,
+    spend_delta: np.ndarray | None = None,
 ) -> GeoResults:
+    """Trimmed match on the pairs' test-period deltas (``spend_delta``, when given, replaces their spend deltas)."""
     y, x = _pair_deltas(window, pairs)
+    x = x if spend_delta is None else spend_delta
     result = trimmed_match(y, x, confidence_level)
     p_value, p_value_method = _trimmed_match_p_value(y, x, result)
     t, c = _pair_rows(window, pairs)
@@ -460,7 +515,7 @@ def _trimmed_match_results(
         warnings.append("The counterfactual (observed minus incremental KPI) is not positive: no relative lift.")
     fit: dict[str, Any] = {
         "roi_kind": "average",
-        "iroas_definition": "incremental KPI per unit of incremental spend over the test period (average ROI)",
+        "iroas_definition": "incremental KPI per unit of incremental spend over the test period",
         "trim_rate": result.trim_rate,
         "trimmed_per_side": result.trimmed_per_side,
         "trimmed_pairs": [list(pairs[k]) for k in result.trimmed_pairs],
@@ -502,9 +557,76 @@ def _trimmed_match_results(
     )
 
 
+def _incremental_cost(design: dict[str, Any]) -> float | None:
+    """What iROAS divides by: the sum of ``spend_change`` (negative when the test cuts spend), else ``spend``."""
+    change = design.get("spend_change")
+    if change:
+        return float(sum(float(v) for v in change.values()))
+    spend = design.get("spend")
+    return float(spend) if spend is not None else None
+
+
+def _test_window(window: _Window) -> _Window:
+    """The pre-period and test dates only (the cool-down left out)."""
+    end = window.post.stop
+    return _Window(
+        window.panel[:, :end], window.geos, window.dates[:end], window.pre, window.post, window.spend[:, :end]
+    )
+
+
+def _cooldown_window(window: _Window) -> _Window | None:
+    """The pre-period then the cool-down dates, the cool-down in the place of the test (``post``)."""
+    if window.cooldown is None:
+        return None
+    columns = np.r_[
+        np.arange(window.pre.start, window.pre.stop), np.arange(window.cooldown.start, window.cooldown.stop)
+    ]
+    n_pre = window.pre.stop - window.pre.start
+    return _Window(
+        panel=window.panel[:, columns],
+        geos=window.geos,
+        dates=[window.dates[c] for c in columns],
+        pre=slice(0, n_pre),
+        post=slice(n_pre, columns.size),
+        spend=window.spend[:, columns],
+    )
+
+
+def _cells_with_cost(design: dict[str, Any]) -> list[GeoCell] | None:
+    """The design's cells, each ``spend`` the size of the cell's incremental cost: its own ``spend``, or with
+    a test type the sum of ``spend_change`` over its markets (its sign is the run's ``spend_cut``, one for
+    every cell as the test type is the experiment's); ``None`` when that is 0 or absent."""
+    cells = stored_cells(design)
+    if cells is None:
+        return None
+    change = design.get("spend_change") or {}
+    sized: list[GeoCell] = []
+    for cell in cells:
+        cost = sum(float(change[g]) for g in cell.treatment_markets if g in change) if change else cell.spend
+        spend = abs(cost) if cost is not None and cost != 0 else None
+        sized.append(msgspec.structs.replace(cell, spend=spend))
+    return sized
+
+
+def _excluded_from_controls(design: dict[str, Any], geos: list[str], treated: list[str]) -> tuple[str, ...]:
+    """The design's ``exclude_from_controls``, checked again against the dataset (400 naming the entry)."""
+    excluded = [str(g) for g in design.get("exclude_from_controls") or []]
+    known, treated_set = set(geos), set(treated)
+    for i, geo in enumerate(excluded):
+        if geo not in known:
+            raise invalid_field(f"exclude_from_controls[{i}]", f"{geo!r} is not in the experiment's dataset")
+        if geo in treated_set:
+            raise invalid_field(f"exclude_from_controls[{i}]", f"{geo!r} is a treatment market")
+    return tuple(sorted(set(excluded)))
+
+
 @dataclass(frozen=True)
 class GeoRun:
-    """Everything a geo result is computed from, loaded from the database: no connection needed after."""
+    """Everything a geo result is computed from, loaded from the database: no connection needed after.
+
+    ``window`` is complete (missing market-dates handled under ``missing``); ``notes`` say what that
+    preparation did and go into the result's ``warnings``.
+    """
 
     experiment_id: UUID
     method: str
@@ -514,22 +636,46 @@ class GeoRun:
     controls: list[str]
     spend: float | None
     pairs: list[tuple[str, str]] | None = None
-    cells: list[GeoCell] | None = None  # a multi-cell experiment (api/geo/cells.py)
+    missing: MissingPolicy = "drop_market"
+    notes: tuple[str, ...] = ()
+    excluded: tuple[str, ...] = ()
+    test_type: str | None = None
+    spend_cut: bool = False  # the test cuts spend (holdback, go-dark): incremental cost and iROAS change sign
+    cooldown_window: _Window | None = None  # pre-period then cool-down dates, when the test has a cool-down
+    interval: TBRMethod = "conformal"
+    planned_effect: float | None = None
+    cells: list[GeoCell] | None = None  # a multi-cell experiment (api/geo/cells.py), each with its cost's size
 
 
 async def load_geo_run(
-    connection: Connection, experiment_row: Any, method: str = "synthetic_control", confidence_level: float = 0.9
+    connection: Connection,
+    experiment_row: Any,
+    method: str = "synthetic_control",
+    confidence_level: float = 0.9,
+    missing: str = "drop_market",
+    interval: str | None = None,
 ) -> GeoRun:
     """Validate the request and load the panel window a geo result needs.
 
-    400 for an unknown method, a confidence level outside (0, 1), treatment markets missing from the
-    dataset or ``trimmed_match`` on an experiment without ``pairs``; 409 when the dataset does not cover
-    the pre and test periods on every market, or (``trimmed_match``) has no spend for the pairs' test period.
+    400 for an unknown method or missing-data policy, a confidence level outside (0, 1), treatment
+    markets missing from the dataset or ``trimmed_match`` on an experiment without ``pairs``; 409 when
+    the dataset does not cover the periods, when a treated market (a pair geo for ``trimmed_match``) has
+    no value on a test date and ``missing`` is not ``zero``, when too few controls or pre-period dates
+    remain, or (``trimmed_match``) when it has no spend for the pairs' test period.
     """
     if method not in METHODS:
         raise invalid_field("method", f"must be one of {', '.join(METHODS)}")
+    if missing not in MISSING_POLICIES:
+        raise invalid_field("missing", f"must be one of {', '.join(MISSING_POLICIES)}")
+    policy: MissingPolicy = (
+        "drop_market" if missing == "drop_market" else "interpolate" if missing == "interpolate" else "zero"
+    )
     if not 0.0 < confidence_level < 1.0:
         raise invalid_field("confidence_level", "must be strictly between 0 and 1")
+    if interval is not None and method != "tbr":
+        raise invalid_field("interval", "chooses TBR's interval: it applies to method=tbr only")
+    if interval is not None and interval not in TBR_INTERVALS:
+        raise invalid_field("interval", f"must be one of {', '.join(TBR_INTERVALS)}")
     design = _design(experiment_row)
     pairs: list[tuple[str, str]] | None = None
     if method == "trimmed_match":
@@ -544,17 +690,73 @@ async def load_geo_run(
     dataset_id = UUID(str(design["dataset_id"]))
     treated = [str(g) for g in design["treatment_markets"]]
     pre, test = _period(design, "pre_period"), _period(design, "test_period")
-    spend_raw = design.get("spend")
-    spend = float(spend_raw) if spend_raw is not None and float(spend_raw) > 0 else None
-    window = await _load_window(connection, dataset_id, treated, pre, test)
+    cooldown = _period(design, "cooldown_period") if design.get("cooldown_period") else None
+    if cooldown is not None and (cooldown[0] <= test[1] or cooldown[1] < cooldown[0]):
+        raise invalid_field("cooldown_period", "must start after the test period ends and not end before it starts")
+    cost = _incremental_cost(design)
+    spend = abs(cost) if cost is not None and cost != 0 else None
+    raw = await _load_window(connection, dataset_id, treated, pre, test, cooldown)
+    excluded = _excluded_from_controls(design, raw.geos, treated)
+    if pairs is not None:
+        _pair_rows(raw, pairs)  # 400 for a pair geo the dataset does not have
+        protected, role = {g for pair in pairs for g in pair}, "pair geo"
+    else:
+        protected, role = set(treated), "treated market"
+    prepared, notes = await asyncio.to_thread(_prepared, raw, protected, set(excluded), policy, role)
+    window = _test_window(prepared)
     treated_set = set(treated)
+    if sum(1 for g in raw.geos if g not in treated_set and g not in excluded) < 2:
+        raise invalid_field("treatment_markets", "leaves fewer than 2 control markets in the dataset")
     controls = [g for g in window.geos if g not in treated_set]
     if len(controls) < 2:
-        raise invalid_field("treatment_markets", "leaves fewer than 2 control markets in the dataset")
+        raise Conflict(
+            f"Only {len(controls)} control market(s) remain after leaving out those with missing values "
+            f"(missing={policy}); at least 2 are needed",
+            [("missing", f"leaves {len(controls)} control markets")],
+        )
     if pairs is not None:
         _check_pair_spend(window, pairs)
+    tbr_interval: TBRMethod = "kerman" if interval == "kerman" else "conformal"
+    planned = await planned_effect(connection, design)
     return GeoRun(
-        experiment_id, method, confidence_level, window, treated, controls, spend, pairs, stored_cells(design)
+        experiment_id,
+        method,
+        confidence_level,
+        window,
+        treated,
+        controls,
+        spend,
+        pairs,
+        missing=policy,
+        notes=tuple(notes),
+        excluded=excluded,
+        test_type=design.get("test_type"),
+        spend_cut=cost is not None and cost < 0,
+        cooldown_window=_cooldown_window(prepared),
+        interval=tbr_interval,
+        planned_effect=planned,
+        cells=_cells_with_cost(design),
+    )
+
+
+def _backtest_input(run: GeoRun) -> BacktestInput:
+    window = run.window
+    pair_spend_delta = None
+    if run.pairs is not None:
+        pair_spend_delta = _pair_deltas(window, run.pairs)[1]
+    return BacktestInput(
+        panel=window.panel,
+        geos=window.geos,
+        dates=window.dates,
+        pre=window.pre,
+        post=window.post,
+        treated=run.treated,
+        controls=run.controls,
+        pairs=run.pairs,
+        pair_spend_delta=pair_spend_delta,
+        method=run.method,
+        interval=run.interval,
+        planned_effect=run.planned_effect,
     )
 
 
@@ -565,11 +767,127 @@ async def compute_geo_results(
     seed: int = 0,
     progress: Callable[[float], None] | None = None,
 ) -> GeoResults | MultiCellGeoResults:
-    """Estimate the lift of a loaded geo run in a worker thread (the event loop stays free)."""
-    if run.cells is not None:
-        from api.geo.cells import multi_cell_results  # it builds on this module
+    """Estimate the lift of a loaded geo run, then its backtest, in worker threads (the event loop stays
+    free), with what the data preparation did added to its ``warnings``.
 
-        return await multi_cell_results(run, run.cells, n_permutations=n_permutations, seed=seed, progress=progress)
+    A multi-cell run (``run.cells``) gives each cell's result (:mod:`api.geo.cells`) the same treatment as
+    a single-cell one (excluded markets, test type, signed iROAS, cool-down) except the backtest, with
+    what the data preparation did in the multi-cell ``warnings``."""
+    if run.cells is not None:
+        return await _multi_cell_run(run, run.cells, n_permutations=n_permutations, seed=seed, progress=progress)
+    result = await _estimate_run(run, n_permutations=n_permutations, seed=seed, progress=progress)
+    estimated = await _post_processed(run, result, n_permutations=n_permutations, seed=seed)
+    return await asyncio.to_thread(complete_result, estimated, _backtest_input(run))
+
+
+async def _multi_cell_run(
+    run: GeoRun,
+    cells: list[GeoCell],
+    *,
+    n_permutations: int,
+    seed: int,
+    progress: Callable[[float], None] | None,
+) -> MultiCellGeoResults:
+    """Every cell estimated and compared, each cell's result post-processed as a single-cell run of its
+    markets against the shared controls (no backtest per cell: see :class:`MultiCellGeoResults`)."""
+    from api.geo.cells import cell_run, multi_cell_results  # they build on this module
+
+    result = await multi_cell_results(run, cells, n_permutations=n_permutations, seed=seed, progress=progress)
+    finished = [
+        msgspec.structs.replace(
+            cell,
+            results=await _post_processed(cell_run(run, spec), cell.results, n_permutations=n_permutations, seed=seed),
+        )
+        for spec, cell in zip(cells, result.cells, strict=True)
+    ]
+    return msgspec.structs.replace(result, cells=finished, warnings=[*run.notes, *result.warnings])
+
+
+async def _post_processed(run: GeoRun, result: GeoResults, *, n_permutations: int, seed: int) -> GeoResults:
+    """The estimate with ``run.notes`` in its warnings, the excluded markets, the test type and ROI kind,
+    iROAS over the signed incremental cost and the cool-down effect (no backtest)."""
+    roi_kind: Literal["average", "marginal"] = "marginal" if run.test_type == "heavy-up" else "average"
+    fit = {**result.fit, "roi_kind": roi_kind} if "roi_kind" in result.fit else result.fit
+    iroas = _signed_iroas(result.iroas, run) if run.method != "trimmed_match" else result.iroas
+    cooldown = None
+    warnings = [*run.notes, *result.warnings]
+    if run.cooldown_window is not None:
+        cooldown = await _cooldown_effect(run, result, n_permutations=n_permutations, seed=seed)
+        if cooldown.p_value is not None and cooldown.p_value <= 1.0 - run.confidence_level:
+            warnings.append(
+                "The effect persists into the cool-down (its interval excludes 0): the test-period iROAS "
+                "understates the return; `cooldown.total_incremental` adds the lagged effect."
+            )
+    return msgspec.structs.replace(
+        result,
+        iroas=iroas,
+        fit=fit,
+        warnings=warnings,
+        excluded_from_controls=list(run.excluded),
+        test_type=_test_type(run.test_type),
+        roi_kind=roi_kind,
+        cooldown=cooldown,
+    )
+
+
+def _test_type(value: str | None) -> Literal["holdback", "go-dark", "heavy-up"] | None:
+    return "holdback" if value == "holdback" else "go-dark" if value == "go-dark" else "heavy-up" if value else None
+
+
+def _signed_iroas(iroas: Estimate | None, run: GeoRun) -> Estimate | None:
+    """iROAS over the signed incremental cost: a test that cuts spend divides by a negative cost, so the
+    estimator's iROAS over the cost's size changes sign and its bounds swap."""
+    if iroas is None or not run.spend_cut:
+        return iroas
+
+    def negated(value: float | None) -> float | None:
+        return None if value is None else -value
+
+    return Estimate(estimate=negated(iroas.estimate), ci_low=negated(iroas.ci_high), ci_high=negated(iroas.ci_low))
+
+
+async def _cooldown_effect(run: GeoRun, test: GeoResults, *, n_permutations: int, seed: int) -> GeoCooldownEffect:
+    """The lagged effect over the cool-down: the same method with the cool-down dates as its test period
+    (trimmed match: the pairs' cool-down KPI deltas against their test-period spend deltas)."""
+    window = run.cooldown_window
+    assert window is not None
+    if run.method == "trimmed_match" and run.pairs is not None:
+        lagged = await asyncio.to_thread(
+            _trimmed_match_lagged, run.experiment_id, run.window, window, run.pairs, run.confidence_level
+        )
+    else:
+        sub = replace(run, window=window, cooldown_window=None)
+        lagged = await _estimate_run(sub, n_permutations=n_permutations, seed=seed)
+    iroas = lagged.iroas if run.method == "trimmed_match" else _signed_iroas(lagged.iroas, run)
+    both = (test.incremental.estimate, lagged.incremental.estimate)
+    return GeoCooldownEffect(
+        start=window.dates[window.post.start],
+        end=window.dates[window.post.stop - 1],
+        n_periods=window.post.stop - window.post.start,
+        att=lagged.att,
+        incremental=lagged.incremental,
+        relative=lagged.lift.relative,
+        p_value=lagged.p_value,
+        iroas=iroas,
+        total_incremental=None if None in both else float(sum(v for v in both if v is not None)),
+    )
+
+
+def _trimmed_match_lagged(
+    experiment_id: UUID, test: _Window, cooldown: _Window, pairs: list[tuple[str, str]], confidence_level: float
+) -> GeoResults:
+    """Trimmed match on each pair's KPI delta over the cool-down against its spend delta over the test."""
+    _, spend_delta = _pair_deltas(test, pairs)
+    return _trimmed_match_results(experiment_id, cooldown, pairs, confidence_level, spend_delta)
+
+
+async def _estimate_run(
+    run: GeoRun,
+    *,
+    n_permutations: int = DEFAULT_PERMUTATIONS,
+    seed: int = 0,
+    progress: Callable[[float], None] | None = None,
+) -> GeoResults:
     window, treated, controls = run.window, run.treated, run.controls
     if run.method == "trimmed_match" and run.pairs is not None:
         pairs = run.pairs
@@ -587,6 +905,7 @@ async def compute_geo_results(
             run.confidence_level,
             run.spend,
             n_treated_geos=len(treated),
+            method=run.interval,
         )
         return _from_tbr(run.experiment_id, tbr, window, treated, controls)
 
@@ -609,19 +928,3 @@ async def compute_geo_results(
         )
     )
     return _from_geo_lift(run.experiment_id, estimate, window)
-
-
-async def geo_experiment_results(
-    connection: Connection,
-    experiment_row: Any,
-    method: str = "synthetic_control",
-    confidence_level: float = 0.9,
-    *,
-    n_permutations: int = DEFAULT_PERMUTATIONS,
-    seed: int = 0,
-    progress: Callable[[float], None] | None = None,
-) -> GeoResults | MultiCellGeoResults:
-    """The results of a geo experiment (``experiments`` row) by ``method`` at ``confidence_level``:
-    :func:`load_geo_run` then :func:`compute_geo_results`."""
-    run = await load_geo_run(connection, experiment_row, method, confidence_level)
-    return await compute_geo_results(run, n_permutations=n_permutations, seed=seed, progress=progress)

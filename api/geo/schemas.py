@@ -6,11 +6,13 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from msgspec import Meta, Struct
+from msgspec import Meta, Struct, field
 
+from api.geo.backtest_schemas import GeoBacktest
 from api.interval import Interval
 
 GeoMethod = Literal["synthetic_control", "augmented_synthetic_control", "tbr", "trimmed_match"]
+GeoMissingPolicy = Literal["drop_market", "interpolate", "zero"]  # stats.panel_gaps.MissingPolicy
 
 NO_NUL = r"^[^\x00]*$"
 DatasetName = Annotated[str, Meta(min_length=1, max_length=200, pattern=NO_NUL, description="A human-readable name.")]
@@ -126,6 +128,26 @@ class GeoSeriesPoint(Struct, frozen=True):
     ci_high: float | None
 
 
+class GeoCooldownEffect(Struct, frozen=True):
+    """The lagged effect over the cool-down after the test, estimated apart from the test-period effect:
+    the same method and pre-period fit, the cool-down dates in place of the test dates (trimmed match: each
+    pair's KPI delta over the cool-down against its spend delta over the test)."""
+
+    start: date
+    end: date
+    n_periods: int
+    att: Interval
+    incremental: Interval
+    relative: Interval
+    p_value: float | None
+    iroas: Annotated[
+        Interval | None, Meta(description="Lagged incremental KPI per unit of the test's incremental spend.")
+    ]
+    total_incremental: Annotated[
+        float | None, Meta(description="Point estimate of the test-period plus cool-down incremental KPI.")
+    ]
+
+
 class GeoResults(Struct, frozen=True, tag="geo", tag_field="kind"):
     """Results of a geo experiment (see DESIGN.md "Result shapes")."""
 
@@ -172,6 +194,43 @@ class GeoResults(Struct, frozen=True, tag="geo", tag_field="kind"):
     series: list[GeoSeriesPoint]
     chart: dict[str, Any]
     warnings: list[str]
+    excluded_from_controls: Annotated[
+        list[str],
+        Meta(
+            description="Markets the experiment excludes from the controls (`exclude_from_controls`): in no "
+            "donor pool or control group of this result."
+        ),
+    ] = field(default_factory=list)
+    test_type: Annotated[
+        Literal["holdback", "go-dark", "heavy-up"] | None,
+        Meta(description="The experiment's `test_type`; null when it states none."),
+    ] = None
+    roi_kind: Annotated[
+        Literal["average", "marginal"],
+        Meta(
+            description="`average`: iROAS is the return of the whole spend switched off or on (holdback, go-dark, "
+            "or a campaign's `spend` with no test type); `marginal`: the return of the extra spend of a heavy-up "
+            "on top of business as usual."
+        ),
+    ] = "average"
+    cooldown: Annotated[
+        GeoCooldownEffect | None, Meta(description="The lagged effect over `cooldown_period`, when the test has one.")
+    ] = None
+    residual_autocorrelation: Annotated[
+        float | None,
+        Meta(
+            description="Lag-1 autocorrelation of the pre-period residuals (observed minus counterfactual, demeaned); "
+            "its null standard error is about 1/sqrt(pre-period days). A warning says when it is strong."
+        ),
+    ] = None
+    backtest: Annotated[
+        GeoBacktest | None,
+        Meta(
+            description="The method on placebo windows of the test's length in the pre-period (same markets, no real "
+            "effect), with the other methods on the same windows; null when the pre-period is too short (a warning "
+            "says so)."
+        ),
+    ] = None
 
 
 class GeoCellResult(Struct, frozen=True):
@@ -181,8 +240,21 @@ class GeoCellResult(Struct, frozen=True):
     name: str
     channel: str
     treatment_markets: list[str]
-    spend: float | None
-    results: GeoResults
+    spend: Annotated[
+        float | None,
+        Meta(
+            description="The size of the cell's incremental cost: its `spend`, or with a `test_type` the sum of "
+            "`spend_change` over its markets (a cut's iROAS is over the negative cost, as in a single-cell result)."
+        ),
+    ]
+    results: Annotated[
+        GeoResults,
+        Meta(
+            description="The cell's geo result, with the experiment's excluded markets, test type, ROI kind and "
+            "cool-down; `backtest` and `residual_autocorrelation` are null (not run per cell, whose re-fits would "
+            "multiply the cost by the cells: analyse a cell as its own experiment to backtest it)."
+        ),
+    ]
 
 
 class GeoCellComparison(Struct, frozen=True):
@@ -206,7 +278,10 @@ class GeoCellComparison(Struct, frozen=True):
 
 
 class MultiCellGeoResults(Struct, frozen=True, tag="geo_cells", tag_field="kind"):
-    """Results of a multi-cell geo experiment: each cell on its own, then every pair of cells compared."""
+    """Results of a multi-cell geo experiment: each cell on its own, then every pair of cells compared.
+
+    `warnings` holds what the data preparation did (missing market-days) once for all cells; each cell's
+    result is post-processed as a single-cell result except for the backtest (see `cells[].results`)."""
 
     experiment_id: UUID
     method: GeoMethod

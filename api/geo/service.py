@@ -48,7 +48,7 @@ BLOCK_BYTES = 1024 * 1024
 MAX_LINE_BYTES = 64 * 1024  # no panel row comes near this; a longer one is not CSV we can read
 COPY_CHUNK_ROWS = 100_000
 LISTED_FINDINGS = 1000
-MAX_PANEL_CELLS = 50_000_000
+MAX_PANEL_CELLS = 10_000_000
 MAX_GEO_BYTES = 200
 DEFAULT_NAME = "Geo panel"
 
@@ -619,8 +619,11 @@ async def validate_geo_design(
     dataset_id: UUID,
     treatment_markets: list[str],
     pairs: list[list[str]] | None,
+    exclude_from_controls: list[str] | None = None,
 ) -> None:
-    """Refuse a geo design whose dataset does not exist or whose markets are not in it (400)."""
+    """Refuse a geo design whose dataset does not exist or whose markets are not in it (400); also a
+    market excluded from the controls that is unknown, listed twice, treated or a pair's control, or
+    exclusions that leave fewer than 2 controls."""
     geos = await GeoRepository(connection).geos(dataset_id)
     if geos is None:
         raise invalid_field("dataset_id", f"no geo dataset {dataset_id}; upload one with POST /v1/geo/datasets")
@@ -636,3 +639,17 @@ async def validate_geo_design(
         for j, geo in enumerate(pair):
             if geo not in known:
                 raise invalid_field(f"pairs[{i}][{j}]", f"{geo!r} is not in dataset {dataset_id}")
+    excluded = exclude_from_controls or []
+    treated, paired = set(treatment_markets), {geo for pair in pairs or [] for geo in pair}
+    for i, geo in enumerate(excluded):
+        field = f"exclude_from_controls[{i}]"
+        if geo not in known:
+            raise invalid_field(field, f"{geo!r} is not in dataset {dataset_id}")
+        if geo in treated:
+            raise invalid_field(field, f"{geo!r} is a treatment market; only controls can be excluded")
+        if geo in paired:
+            raise invalid_field(field, f"{geo!r} is the control of a pair; remove the pair instead")
+        if geo in excluded[:i]:
+            raise invalid_field(field, f"{geo!r} is listed twice")
+    if len(known - treated - set(excluded)) < 2:
+        raise invalid_field("exclude_from_controls", "leaves fewer than 2 control markets in the dataset")

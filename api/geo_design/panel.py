@@ -50,6 +50,23 @@ class DesignPanel:
             raise invalid_field(field, "lists a market twice")
         return tuple(index[m] for m in markets)
 
+    def without(self, field: str, markets: Sequence[str], treated: Sequence[str]) -> DesignPanel:
+        """The panel without ``markets`` (left out of the controls, so of the whole simulation); a 400 naming
+        ``field`` for an unknown or repeated market, or one of the ``treated`` markets."""
+        rows = self.rows_of(field, markets)
+        if not rows:
+            return self
+        treated_too = sorted(set(markets) & set(treated))
+        if treated_too:
+            raise invalid_field(field, f"{', '.join(map(repr, treated_too))} cannot be both treated and excluded")
+        keep = np.setdiff1d(np.arange(len(self.geos)), rows)
+        return DesignPanel(
+            dataset_id=self.dataset_id,
+            panel=self.panel[keep],
+            geos=tuple(self.geos[i] for i in keep),
+            dates=self.dates,
+        )
+
 
 _cache: OrderedDict[tuple[UUID, date | None, date | None], DesignPanel] = OrderedDict()
 

@@ -9,6 +9,7 @@ from uuid import UUID
 from msgspec import Meta, Struct
 
 from api.experiments.schemas import ChannelName, Name
+from api.geo.backtest_schemas import GeoBacktest
 
 DesignMethod = Literal["synthetic_control", "augmented_synthetic_control"]
 TestSide = Literal["two-sided", "larger", "smaller"]
@@ -66,6 +67,14 @@ class GeoPowerRequest(Struct, frozen=True, forbid_unknown_fields=True):
     fixed_effects: bool = True
     cost_per_kpi: CostPerKpi | None = None
     history: HistoryPeriod | None = None
+    exclude_from_controls: Annotated[
+        list[MarketName],
+        Meta(
+            max_length=1000,
+            description="Markets that may be contaminated by the treatment (neighbours, shared media areas): left "
+            "out of the donor pool of every simulation, and never treated.",
+        ),
+    ] = []
 
 
 class PowerCurvePoint(Struct, frozen=True):
@@ -105,30 +114,6 @@ class DesignFit(Struct, frozen=True):
     ]
 
 
-class DesignBacktestResult(Struct, frozen=True):
-    """The design's test on placebo windows of its own history (windows of the test's length, no real effect)."""
-
-    windows: Annotated[int, Meta(description="Placebo windows used (they overlap on short histories).")]
-    false_positive_rate: Annotated[
-        float, Meta(description="Share of the windows the test declared significant with no effect injected.")
-    ]
-    false_positive_excess_p_value: Annotated[
-        float,
-        Meta(description="One-sided binomial test that the false-positive rate exceeds alpha (a warning below 0.05)."),
-    ]
-    placebo_rmse: Annotated[
-        float | None,
-        Meta(
-            description="RMSE of the relative lift the pre-window fit estimates in the windows, where the truth is 0."
-        ),
-    ]
-    effect: Annotated[float | None, Meta(description="The effect injected for `detection_rate` (the MDE).")]
-    detection_rate: Annotated[
-        float | None, Meta(description="Share of the windows in which the test detected `effect` (empirical power).")
-    ]
-    warnings: list[str]
-
-
 class DurationDesign(Struct, frozen=True):
     """Simulated power of the design for one test length."""
 
@@ -149,7 +134,7 @@ class DurationDesign(Struct, frozen=True):
     ]
     treated_kpi: Annotated[float, Meta(description="The treated markets' KPI over the latest window of this length.")]
     fit: DesignFit
-    backtest: DesignBacktestResult | None
+    backtest: GeoBacktest | None
 
 
 class GeoPowerResult(Struct, frozen=True, tag="geo_power", tag_field="kind"):
@@ -168,6 +153,7 @@ class GeoPowerResult(Struct, frozen=True, tag="geo_power", tag_field="kind"):
     test: Annotated[str, Meta(description="The test simulated: the one experiment results run.")]
     warnings: list[str]
     chart: Annotated[dict[str, Any], Meta(description="Vega-Lite v5 power curves, one line per duration.")]
+    excluded_from_controls: list[str] = []
 
 
 class MarketSelectionRequest(Struct, frozen=True, forbid_unknown_fields=True):
@@ -210,6 +196,14 @@ class MarketSelectionRequest(Struct, frozen=True, forbid_unknown_fields=True):
         ]
         | None
     ) = None
+    exclude_from_controls: Annotated[
+        list[MarketName],
+        Meta(
+            max_length=1000,
+            description="Markets that may be contaminated by the treatment (neighbours, shared media areas): left "
+            "out of the donor pool of every simulation, and never treated.",
+        ),
+    ] = []
 
 
 class MarketCandidate(Struct, frozen=True):
@@ -226,7 +220,7 @@ class MarketCandidate(Struct, frozen=True):
     holdout_share: Annotated[float, Meta(description="Share of KPI left untreated (treated share if the MDE < 0).")]
     power_curve: list[PowerCurvePoint]
     fit: DesignFit
-    backtest: DesignBacktestResult | None
+    backtest: GeoBacktest | None
     source: Annotated[
         Literal["correlation", "swap_search"],
         Meta(description="GeoLift's correlation sets, or the swap search beyond them."),
@@ -273,6 +267,9 @@ class MarketSelectionResult(Struct, frozen=True, tag="market_selection", tag_fie
             "`candidates` is empty and `considered`/`qualified` sum over the cells."
         ),
     ] = None
+    excluded_from_controls: Annotated[
+        list[str], Meta(description="Left out of every simulation; carried into an experiment made of a candidate.")
+    ] = []
 
 
 class ExperimentFromDesign(Struct, frozen=True, forbid_unknown_fields=True):

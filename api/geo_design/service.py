@@ -21,11 +21,12 @@ import numpy as np
 from api.errors import NotFound, invalid_field
 from api.experiments.schemas import DesignSource, Experiment, GeoCell, GeoExperimentCreate, Period
 from api.experiments.service import create_experiment
+from api.geo.backtest import ASCM_COMPARISON_MARKET_DAYS, shape_backtest
+from api.geo.backtest_schemas import GeoBacktest
 from api.geo_design.charts import power_curve_chart
 from api.geo_design.panel import DesignPanel
 from api.geo_design.repository import MarketSelectionRepository
 from api.geo_design.schemas import (
-    DesignBacktestResult,
     DesignFit,
     DroppedConstraint,
     DurationDesign,
@@ -39,7 +40,7 @@ from api.geo_design.schemas import (
     PowerCurvePoint,
 )
 from stats.errors import InvalidProblem
-from stats.geo_backtest import DesignBacktest, backtest_design
+from stats.geo_backtest import Backtest, backtest_design
 from stats.geo_power import DurationPower, Side, duration_power
 from stats.market_selection import (
     CandidatePlan,
@@ -84,18 +85,32 @@ def _curve(power: DurationPower) -> list[PowerCurvePoint]:
     ]
 
 
-def _backtest(backtest: DesignBacktest | None) -> DesignBacktestResult | None:
-    if backtest is None:
-        return None
-    return DesignBacktestResult(
-        windows=backtest.windows,
-        false_positive_rate=backtest.false_positive_rate,
-        false_positive_excess_p_value=backtest.false_positive_excess_p_value,
-        placebo_rmse=_finite(backtest.placebo_rmse),
-        effect=backtest.effect,
-        detection_rate=backtest.detection_rate,
-        warnings=list(backtest.warnings),
-    )
+def _backtest(backtest: Backtest | None, panel: DesignPanel, compared: Sequence[Backtest] = ()) -> GeoBacktest | None:
+    return None if backtest is None else shape_backtest(backtest, panel.dates, "design_mde", compared)
+
+
+def _other_method_backtest(
+    panel: DesignPanel,
+    rows: Sequence[int],
+    power: DurationPower,
+    request: GeoPowerRequest,
+    ridge_lambda: float | None,
+) -> list[Backtest]:
+    """The other design method (SCM for ASCM, ASCM for SCM) on the same windows, for `best_method`.
+
+    ASCM joins only on histories of at most ``ASCM_COMPARISON_MARKET_DAYS`` control market-days (its re-fits
+    cost O(T^2) per window), as in the results' backtest.
+    """
+    if ridge_lambda is None:
+        data = panel.panel
+        donors = np.delete(data, list(rows), axis=0).T
+        if donors.size > ASCM_COMPARISON_MARKET_DAYS:
+            return []
+        other = design_ridge_lambda(data[list(rows)].mean(axis=0), donors, request.fixed_effects)
+    else:
+        other = None
+    backtest = _design_backtest(panel, rows, power, request.alpha, request.side, request.fixed_effects, other)
+    return [] if backtest is None else [backtest]
 
 
 def _design_backtest(
@@ -107,7 +122,7 @@ def _design_backtest(
     fixed_effects: bool,
     ridge_lambda: float | None,
     donors: Sequence[int] | None = None,
-) -> DesignBacktest | None:
+) -> Backtest | None:
     """The design's placebo backtest at its MDE (``None`` when the history is too short for one); ``donors``
     are its controls' rows (every other market when ``None``)."""
     data = panel.panel
@@ -126,7 +141,7 @@ def _design_backtest(
         return None
 
 
-def _duration_design(power: DurationPower, backtest: DesignBacktest | None) -> DurationDesign:
+def _duration_design(power: DurationPower, backtest: GeoBacktest | None) -> DurationDesign:
     return DurationDesign(
         duration=power.duration,
         windows=power.windows,
@@ -137,7 +152,7 @@ def _duration_design(power: DurationPower, backtest: DesignBacktest | None) -> D
         investment=power.investment,
         treated_kpi=power.treated_kpi,
         fit=_fit(power),
-        backtest=_backtest(backtest),
+        backtest=backtest,
     )
 
 
@@ -148,6 +163,7 @@ def _check_controls(panel: DesignPanel, treated: int, field: str) -> None:
 
 def compute_geo_power(request: GeoPowerRequest, panel: DesignPanel, progress: Progress | None = None) -> GeoPowerResult:
     """Simulated power of the requested treatment markets for each duration (CPU work)."""
+    panel = panel.without("exclude_from_controls", request.exclude_from_controls, request.treatment_markets)
     rows = panel.rows_of("treatment_markets", request.treatment_markets)
     _check_controls(panel, len(rows), "treatment_markets")
     data = panel.panel
@@ -176,7 +192,8 @@ def compute_geo_power(request: GeoPowerRequest, panel: DesignPanel, progress: Pr
             cost_per_kpi=request.cost_per_kpi,
         )
         backtest = _design_backtest(panel, rows, power, request.alpha, request.side, request.fixed_effects, ridge)
-        designs.append(_duration_design(power, backtest))
+        compared = _other_method_backtest(panel, rows, power, request, ridge) if backtest is not None else []
+        designs.append(_duration_design(power, _backtest(backtest, panel, compared)))
         if progress is not None:
             progress((i + 1) / len(durations))
     total = float(data.sum())
@@ -208,7 +225,17 @@ def compute_geo_power(request: GeoPowerRequest, panel: DesignPanel, progress: Pr
         test=TEST_DESCRIPTION,
         warnings=warnings,
         chart=chart,
+        excluded_from_controls=list(request.exclude_from_controls),
     )
+
+
+def _selection_panel(request: MarketSelectionRequest, panel: DesignPanel) -> DesignPanel:
+    """The panel a selection simulates on: without ``exclude_from_controls`` (400 when a market is also in
+    ``include`` or ``exclude``; left out of the controls, it can be neither treated nor merely untreated)."""
+    both = sorted(set(request.exclude_from_controls) & set(request.exclude))
+    if both:
+        raise invalid_field("exclude_from_controls", f"{', '.join(map(repr, both))} also in exclude; list it once here")
+    return panel.without("exclude_from_controls", request.exclude_from_controls, request.include)
 
 
 def selection_spec(request: MarketSelectionRequest, panel: DesignPanel) -> SelectionSpec:
@@ -242,6 +269,7 @@ def selection_spec(request: MarketSelectionRequest, panel: DesignPanel) -> Selec
 
 def check_selection_request(request: MarketSelectionRequest, panel: DesignPanel) -> None:
     """Refuse, before queueing, a selection the panel cannot answer (400 naming the field)."""
+    panel = _selection_panel(request, panel)
     if request.cells is not None:
         check_cell_selection(panel.panel, selection_spec(request, panel), request.cells)
         return
@@ -250,6 +278,7 @@ def check_selection_request(request: MarketSelectionRequest, panel: DesignPanel)
 
 def plan_selection(request: MarketSelectionRequest, panel: DesignPanel) -> list[CandidatePlan]:
     """Every candidate set to simulate (validates the request against the panel first: 400 naming the field)."""
+    panel = _selection_panel(request, panel)
     if request.cells is not None:
         return plan_cell_candidates(panel.panel, selection_spec(request, panel), request.cells)
     return plan_candidates(panel.panel, selection_spec(request, panel))
@@ -262,6 +291,7 @@ def evaluate_selection_chunk(
     progress: Progress | None = None,
 ) -> list[DesignEvaluation]:
     """Simulated power of one chunk of candidates (CPU work; chunks are independent)."""
+    panel = _selection_panel(request, panel)
     return evaluate_candidates(panel.panel, plans, selection_spec(request, panel), progress)
 
 
@@ -269,6 +299,7 @@ def selection_result(
     request: MarketSelectionRequest, panel: DesignPanel, evaluations: Sequence[DesignEvaluation]
 ) -> MarketSelectionResult:
     """Rank the evaluated designs and shape the job's result (DESIGN.md's market selection shape)."""
+    panel = _selection_panel(request, panel)
     spec = selection_spec(request, panel)
     if request.cells is not None:
         return _cell_selection_result(request, panel, evaluations, spec, request.cells)
@@ -293,6 +324,7 @@ def selection_result(
         history=panel.history,
         warnings=warnings,
         chart=chart,
+        excluded_from_controls=list(request.exclude_from_controls),
     )
 
 
@@ -343,6 +375,7 @@ def _cell_selection_result(
         warnings=warnings,
         chart=chart,
         cells=shaped,
+        excluded_from_controls=list(request.exclude_from_controls),
     )
 
 
@@ -375,7 +408,7 @@ def _ranked_candidates(panel: DesignPanel, ranked: RankedSelection, spec: Select
                 holdout_share=design.holdout_share,
                 power_curve=_curve(power),
                 fit=_fit(power),
-                backtest=_backtest(backtest),
+                backtest=_backtest(backtest, panel),
                 source=design.evaluation.source,
                 warnings=design_warnings(
                     len(panel.geos), len(panel.dates), [power.duration], design.evaluation.treatment_share, spec.holdout
@@ -444,5 +477,6 @@ async def create_experiment_from_design(
         pre_period=Period(start=history.start, end=history.end),
         test_period=test,
         spend=body.spend,
+        exclude_from_controls=list(result.excluded_from_controls),
     )
     return await create_experiment(pool, create, idempotency_key, DesignSource(job_id=job_id, rank=body.rank))

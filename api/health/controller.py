@@ -9,6 +9,7 @@ import msgspec
 from litestar import Controller, get
 from litestar.di import NamedDependency
 
+from api.database import ping
 from api.errors import ServiceUnavailable, problem_responses
 from api.openapi_examples import ExampleOperation
 
@@ -37,7 +38,7 @@ class HealthController(Controller):
     async def health(self, pool: NamedDependency[asyncpg.Pool]) -> Health:
         try:
             async with asyncio.timeout(DATABASE_CHECK_TIMEOUT_S):
-                await pool.fetchval("SELECT 1")
+                await ping(pool)
         except Exception as exc:  # any failure to answer SELECT 1 means the database is not usable now
             raise ServiceUnavailable(f"The database cannot be reached: {type(exc).__name__}") from exc
         return Health()

@@ -23,7 +23,7 @@ from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Sen
 
 from api.auth.guard import ApiKeyGuard
 from api.errors import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_BASE, InvalidParam, Problem
-from api.idempotency.store import IdempotencyStore, InProgress, StoredResponse
+from api.idempotency.repository import IdempotencyRepository, InProgress, StoredResponse
 
 HEADER = b"idempotency-key"
 IDEMPOTENT_OPERATIONS = frozenset({"CreateAssignments", "CreateObservations", "CreateOutcomes", "CreateGeoDataset"})
@@ -106,7 +106,7 @@ async def _idempotent(app: ASGIApp, scope: Scope, receive: Receive, send: Send, 
         )
         return
     caller: bytes = scope["auth"].id.bytes
-    store = IdempotencyStore(scope["app"].state.pool)
+    store = IdempotencyRepository(scope["app"].state.pool)
     first = await store.claim(caller, key, str(_operation(scope)), scope["path"])
     if isinstance(first, InProgress):
         await _send_problem(send, 409, "conflict", "Conflict", "a request with this key is still running; retry later")
@@ -123,7 +123,7 @@ async def _idempotent(app: ASGIApp, scope: Scope, receive: Receive, send: Send, 
 
 
 async def _run_first(
-    app: ASGIApp, scope: Scope, receive: Receive, send: Send, store: IdempotencyStore, caller: bytes, key: str
+    app: ASGIApp, scope: Scope, receive: Receive, send: Send, store: IdempotencyRepository, caller: bytes, key: str
 ) -> None:
     """Run the first request with ``key``, hashing its body and keeping its answer when it succeeds."""
     digest = hashlib.sha256()

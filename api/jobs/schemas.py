@@ -7,17 +7,29 @@ from typing import Annotated, Literal
 
 from msgspec import Meta, Struct
 
+from api.calibration.schemas import MeridianCalibration, PymcMarketingCalibration, RobynCalibration
 from api.errors import Problem
 from api.geo.schemas import GeoResults, MultiCellGeoResults
 from api.geo_design.schemas import GeoPowerResult, MarketSelectionResult
+from api.geo_pairs.schemas import MatchedPairsResult
 from api.results.schemas import HoldoutResults
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
 # The answers a job can hold, told apart by their `kind` tag (a discriminator in the OpenAPI document):
-# `experiment_results` jobs hold holdout, geo or multi-cell geo results; `geo_power` and
-# `geo_market_selection` jobs theirs.
-JobResult = HoldoutResults | GeoResults | MultiCellGeoResults | GeoPowerResult | MarketSelectionResult
+# `experiment_results` jobs hold holdout, geo or multi-cell geo results, `experiment_calibration` jobs an
+# MMM export, and `geo_power`, `geo_market_selection` and `geo_matched_pairs` jobs theirs.
+JobResult = (
+    HoldoutResults
+    | GeoResults
+    | MultiCellGeoResults
+    | GeoPowerResult
+    | MarketSelectionResult
+    | MatchedPairsResult
+    | RobynCalibration
+    | MeridianCalibration
+    | PymcMarketingCalibration
+)
 
 
 class Job(Struct, frozen=True):
@@ -27,7 +39,8 @@ class Job(Struct, frozen=True):
     kind: Annotated[
         str,
         Meta(
-            description="What is computed: `experiment_results`, `geo_market_selection`, `geo_power`.",
+            description="What is computed: `experiment_results`, `experiment_calibration`, "
+            "`geo_market_selection`, `geo_power`, `geo_matched_pairs`.",
             examples=["experiment_results"],
         ),
     ]

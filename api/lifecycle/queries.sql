@@ -2,13 +2,6 @@
 -- tests/api/test_lifecycle.py checks that every table with an `experiment_id` or `dataset_id` column is
 -- named here, so a new table cannot be forgotten.
 
--- name: lock_experiment
-SELECT id, kind, name, status FROM experiments WHERE id = $1 FOR UPDATE;
-
--- name: lock_results_data
--- The lock observation and outcome writers take (api/observations, api/outcomes): none is half-way.
-SELECT pg_advisory_xact_lock(hashtextextended('counterfact:results-data:' || $1::uuid::text, 0));
-
 -- name: delete_assignments
 DELETE FROM assignments WHERE experiment_id = $1;
 
@@ -43,10 +36,6 @@ DELETE FROM experiments WHERE id = $1;
 -- name: lock_dataset
 SELECT id, name FROM geo_datasets WHERE id = $1 FOR UPDATE;
 
--- name: lock_geo_dataset_schedule
--- The lock geo experiments take to start on a dataset (api/experiments): none starts while this runs.
-SELECT pg_advisory_xact_lock(hashtextextended('geo-schedule:' || $1::uuid::text, 0));
-
 -- name: experiments_on_dataset
 -- Geo experiments whose design reads dataset $1, running ones first.
 SELECT id, name, status FROM experiments
@@ -56,12 +45,20 @@ ORDER BY status <> 'running', created_at, id;
 -- name: delete_geo_observations
 DELETE FROM geo_observations WHERE dataset_id = $1;
 
--- name: delete_market_selection_jobs
--- The jobs that computed market selections on the dataset (their results hold its markets' figures).
-DELETE FROM jobs WHERE id IN (SELECT id FROM geo_market_selections WHERE dataset_id = $1);
+-- name: delete_design_jobs
+-- The jobs that computed market selections or matched-pair designs on the dataset (their results hold its
+-- markets' figures).
+DELETE FROM jobs WHERE id IN (
+    SELECT id FROM geo_market_selections WHERE dataset_id = $1
+    UNION ALL
+    SELECT id FROM geo_matched_pair_designs WHERE dataset_id = $1
+);
 
 -- name: delete_market_selections
 DELETE FROM geo_market_selections WHERE dataset_id = $1;
+
+-- name: delete_matched_pair_designs
+DELETE FROM geo_matched_pair_designs WHERE dataset_id = $1;
 
 -- name: delete_dataset
 DELETE FROM geo_datasets WHERE id = $1;

@@ -7,7 +7,7 @@ from uuid import UUID
 
 import asyncpg
 
-from api.database import Connection
+from api.database import Connection, affected_rows
 from api.sql_queries import load_queries
 
 QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
@@ -25,43 +25,33 @@ EXPERIMENT_TABLES = {
 }
 DATASET_TABLES = {
     "geo_observations": "delete_geo_observations",
-    "jobs": "delete_market_selection_jobs",
+    "jobs": "delete_design_jobs",
     "geo_market_selections": "delete_market_selections",
+    "geo_matched_pair_designs": "delete_matched_pair_designs",
 }
 
 
-def _count(status: str) -> int:
-    """The row count of a ``DELETE n`` command status."""
-    return int(status.rsplit(" ", 1)[-1])
-
-
 class DeletionRepository:
-    """Locks and deletes an experiment's or a dataset's rows; callers own the transaction."""
+    """Deletes an experiment's or a dataset's rows (and locks a dataset); callers own the transaction."""
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
 
-    async def lock_experiment(self, experiment_id: UUID) -> asyncpg.Record | None:
-        row: asyncpg.Record | None = await self.connection.fetchrow(QUERIES["lock_experiment"], experiment_id)
-        if row is not None:
-            await self.connection.execute(QUERIES["lock_results_data"], experiment_id)
-        return row
-
     async def delete_experiment(self, experiment_id: UUID) -> dict[str, int]:
         counts = {
-            table: _count(await self.connection.execute(QUERIES[query], experiment_id))
+            table: affected_rows(await self.connection.execute(QUERIES[query], experiment_id))
             for table, query in EXPERIMENT_TABLES.items()
         }
-        counts["jobs"] = _count(
+        counts["jobs"] = affected_rows(
             await self.connection.execute(QUERIES["delete_jobs_about"], f"/v1/experiments/{experiment_id}/")
         )
-        counts["experiments"] = _count(await self.connection.execute(QUERIES["delete_experiment"], experiment_id))
+        counts["experiments"] = affected_rows(
+            await self.connection.execute(QUERIES["delete_experiment"], experiment_id)
+        )
         return counts
 
     async def lock_dataset(self, dataset_id: UUID) -> asyncpg.Record | None:
         row: asyncpg.Record | None = await self.connection.fetchrow(QUERIES["lock_dataset"], dataset_id)
-        if row is not None:
-            await self.connection.execute(QUERIES["lock_geo_dataset_schedule"], dataset_id)
         return row
 
     async def experiments_on_dataset(self, dataset_id: UUID) -> list[asyncpg.Record]:
@@ -70,11 +60,11 @@ class DeletionRepository:
 
     async def delete_dataset(self, dataset_id: UUID) -> dict[str, int]:
         counts = {
-            table: _count(await self.connection.execute(QUERIES[query], dataset_id))
+            table: affected_rows(await self.connection.execute(QUERIES[query], dataset_id))
             for table, query in DATASET_TABLES.items()
         }
-        counts["jobs"] += _count(
+        counts["jobs"] += affected_rows(
             await self.connection.execute(QUERIES["delete_jobs_about"], f"/v1/geo/datasets/{dataset_id}/")
         )
-        counts["geo_datasets"] = _count(await self.connection.execute(QUERIES["delete_dataset"], dataset_id))
+        counts["geo_datasets"] = affected_rows(await self.connection.execute(QUERIES["delete_dataset"], dataset_id))
         return counts

@@ -8,6 +8,7 @@ import asyncpg
 
 from api.audit import service as audit
 from api.errors import Conflict, NotFound
+from api.experiments.repository import ExperimentRepository
 from api.lifecycle.repository import DeletionRepository
 from api.lifecycle.schemas import Deletion
 
@@ -15,16 +16,17 @@ from api.lifecycle.schemas import Deletion
 async def delete_experiment(pool: asyncpg.Pool, experiment_id: UUID) -> Deletion:
     """Delete an experiment that is not running, with its assignments, outcomes, observations and jobs."""
     async with pool.acquire() as connection, connection.transaction():
-        repository = DeletionRepository(connection)
-        experiment = await repository.lock_experiment(experiment_id)
+        experiments = ExperimentRepository(connection)
+        experiment = await experiments.get_for_update(experiment_id)
         if experiment is None:
             raise NotFound(f"No experiment with id {experiment_id}")
+        await experiments.lock_results_data(experiment_id)  # no upload is half-way
         if experiment["status"] == "running":
             raise Conflict(
                 f"Experiment {experiment_id} ({experiment['name']!r}) is running; stop it before deleting it",
                 [("status", "running")],
             )
-        counts = await repository.delete_experiment(experiment_id)
+        counts = await DeletionRepository(connection).delete_experiment(experiment_id)
         details = {"kind": experiment["kind"], "name": experiment["name"], "status": experiment["status"]}
         await audit.record(connection, experiment_id, "deleted", {**details, "rows_deleted": counts})
     return Deletion(id=experiment_id, kind="experiment", name=experiment["name"], rows_deleted=counts)
@@ -37,6 +39,7 @@ async def delete_geo_dataset(pool: asyncpg.Pool, dataset_id: UUID) -> Deletion:
         dataset = await repository.lock_dataset(dataset_id)
         if dataset is None:
             raise NotFound(f"No geo dataset with id {dataset_id}")
+        await ExperimentRepository(connection).lock_geo_dataset_schedule(dataset_id)  # no experiment starts on it
         dependents = await repository.experiments_on_dataset(dataset_id)
         running = [row for row in dependents if row["status"] == "running"]
         if running:

@@ -23,13 +23,5 @@ ON CONFLICT (experiment_id, channel_position, arm) DO UPDATE SET
     spend = EXCLUDED.spend, value_per_conversion = EXCLUDED.value_per_conversion,
     recorded_at = clock_timestamp();
 
--- name: select_channels
-SELECT position, name, holdout_fraction FROM experiment_channels WHERE experiment_id = $1 ORDER BY position;
-
--- name: has_outcomes
-SELECT EXISTS (SELECT 1 FROM holdout_outcomes WHERE experiment_id = $1);
-
--- name: lock_results_data
--- Serialises the writers of one experiment's results data (observations and outcomes): it takes one
--- kind or the other, and two outcome uploads of the same units must not deadlock.
-SELECT pg_advisory_xact_lock(hashtextextended('counterfact:results-data:' || $1::uuid::text, 0));
+-- name: has_observations
+SELECT EXISTS (SELECT 1 FROM holdout_observations WHERE experiment_id = $1);

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -10,12 +9,13 @@ import asyncpg
 
 from api.audit import service as audit
 from api.errors import Conflict, invalid_field
-from api.experiments.service import fetch_experiment_row
+from api.experiments.repository import ExperimentRepository
+from api.experiments.service import lock_holdout_experiment
+from api.observations.repository import ObservationRepository
 from api.observations.schemas import ArmObservation, ObservationsAccepted, ObservationsUpload
-from api.sql_queries import load_queries
+from api.outcomes.repository import OutcomeRepository
 from stats.arm_statistics import ArmSummary
 
-QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
 ARM_CODES = {"treatment": 0, "holdout": 1}
 
 
@@ -47,19 +47,18 @@ async def store_observations(
 ) -> ObservationsAccepted:
     """Replace the totals of each channel/arm sent; all or nothing."""
     async with pool.acquire() as connection, connection.transaction():
-        experiment = await fetch_experiment_row(connection, experiment_id)
-        if experiment["kind"] != "holdout":
-            raise Conflict("Observations are for holdout experiments; geo experiments read their dataset")
-        await connection.execute(QUERIES["lock_results_data"], experiment_id)
-        if await connection.fetchval(QUERIES["has_outcomes"], experiment_id):
+        experiment = await lock_holdout_experiment(
+            connection, experiment_id, "Observations are for holdout experiments; geo experiments read their dataset"
+        )
+        experiments = ExperimentRepository(connection)
+        await experiments.lock_results_data(experiment_id)
+        if await OutcomeRepository(connection).any_stored(experiment_id):
             raise Conflict(
                 "This experiment's results come from unit-level outcomes; it cannot take aggregate observations too",
                 [("observations", "the experiment already has unit-level outcomes")],
             )
         metric_kind = experiment["design"]["metric"]["kind"]
-        positions = {
-            r["name"]: r["position"] for r in await connection.fetch(QUERIES["select_channels"], experiment_id)
-        }
+        positions = {r["name"]: r["position"] for r in await experiments.channels(experiment_id)}
         seen: set[tuple[str, str]] = set()
         rows = []
         for index, item in enumerate(upload.observations):
@@ -94,9 +93,7 @@ async def store_observations(
                 strict=True,
             )
         )
-        archived = await connection.execute(QUERIES["archive_observations"], experiment_id, columns[0], columns[1])
-        await connection.execute(QUERIES["upsert_observations"], experiment_id, *columns)
-        replaced = int(archived.split()[-1])
+        replaced = await ObservationRepository(connection).replace(experiment_id, columns)
         await audit.record(
             connection,
             experiment_id,

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 import asyncpg
-from litestar import Controller, Request, post, put
+from litestar import Controller, post, put
 from litestar.di import NamedDependency
-from litestar.openapi.spec import Example, OpenAPIFormat, OpenAPIMediaType, OpenAPIType, RequestBody, Schema
+from litestar.openapi.spec import Example, OpenAPIType, Schema
 from litestar.params import Body, FromPath
 
 from api.errors import problem_responses
@@ -22,8 +21,7 @@ from api.outcomes.schemas import (
     SpendAccepted,
     SpendUpload,
 )
-from api.request_bodies import CSV_MEDIA_TYPE, media_type, read_capped_body
-from api.settings import get_settings
+from api.request_bodies import JSON_OR_CSV, Upload, json_or_csv_operation
 
 _NUMBER = Schema(type=OpenAPIType.NUMBER, minimum=-MAX_ABS_VALUE, maximum=MAX_ABS_VALUE)
 JSON_REQUEST_SCHEMA = Schema(
@@ -64,41 +62,24 @@ JSON_REQUEST_SCHEMA = Schema(
 )
 
 
-@dataclass
-class CreateOutcomesOperation(ExampleOperation):
-    """The operation reads a JSON body or a streamed CSV body, which Litestar cannot infer."""
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self.request_body = RequestBody(
-            required=True,
-            description='JSON `{"outcomes": [{"unit": …, "value": …, "covariate": …}]}` (up to 10,000), or '
-            "`text/csv` with the header `unit,value` or `unit,value,covariate`, streamed, any size.",
-            content={
-                "application/json": OpenAPIMediaType(
-                    schema=JSON_REQUEST_SCHEMA,
-                    examples={
-                        "conversions": Example(
-                            summary="Conversions (0 or 1) with a pre-period covariate",
-                            value={
-                                "outcomes": [
-                                    {"unit": "u1", "value": 1, "covariate": 2},
-                                    {"unit": "u2", "value": 0, "covariate": 0},
-                                ]
-                            },
-                        ),
-                    },
-                ),
-                CSV_MEDIA_TYPE: OpenAPIMediaType(
-                    schema=Schema(
-                        type=OpenAPIType.STRING,
-                        format=OpenAPIFormat.BINARY,
-                        description="Header `unit,value[,covariate]`, one unit a line.",
-                    ),
-                    examples={"csv": Example(summary="Revenue per unit", value="unit,value\nu1,12.5\nu2,0\n")},
-                ),
+CREATE_OUTCOMES_OPERATION = json_or_csv_operation(
+    'JSON `{"outcomes": [{"unit": …, "value": …, "covariate": …}]}` (up to 10,000), or `text/csv` with the '
+    "header `unit,value` or `unit,value,covariate`, streamed, any size.",
+    JSON_REQUEST_SCHEMA,
+    {
+        "conversions": Example(
+            summary="Conversions (0 or 1) with a pre-period covariate",
+            value={
+                "outcomes": [
+                    {"unit": "u1", "value": 1, "covariate": 2},
+                    {"unit": "u2", "value": 0, "covariate": 0},
+                ]
             },
-        )
+        ),
+    },
+    "Header `unit,value[,covariate]`, one unit a line.",
+    {"csv": Example(summary="Revenue per unit", value="unit,value\nu1,12.5\nu2,0\n")},
+)
 
 
 SPEND_EXAMPLES = [
@@ -132,18 +113,18 @@ class OutcomeController(Controller):
         "`unassigned_examples`. The request is one transaction: a bad row (400 naming `outcomes[i]` or "
         "`line N, column C`) or a unit repeated within the upload stores nothing. 409 for geo experiments "
         "and for experiments whose results come from aggregate observations.",
-        opt={"accepts": ("application/json", CSV_MEDIA_TYPE)},
-        request_max_body_size=get_settings().max_stream_bytes,
-        operation_class=CreateOutcomesOperation,
+        opt={"accepts": JSON_OR_CSV},
+        request_max_body_size=None,  # the upload is capped by the app's settings (api.request_bodies.Upload)
+        operation_class=CREATE_OUTCOMES_OPERATION,
         status_code=200,
         responses=problem_responses(400, 404, 409, 413, 415, 503),
     )
     async def create(
-        self, pool: NamedDependency[asyncpg.Pool], request: Request[Any, Any, Any], experiment_id: FromPath[UUID]
+        self, pool: NamedDependency[asyncpg.Pool], upload: NamedDependency[Upload], experiment_id: FromPath[UUID]
     ) -> OutcomesAccepted:
-        if media_type(request) == CSV_MEDIA_TYPE:
-            return await service.store_csv_outcomes(pool, experiment_id, request.stream())
-        return await service.store_json_outcomes(pool, experiment_id, await read_capped_body(request))
+        if upload.is_csv:
+            return await service.store_csv_outcomes(pool, experiment_id, upload.csv_stream())
+        return await service.store_json_outcomes(pool, experiment_id, await upload.json_body())
 
     @put(
         "/spend",

@@ -1,8 +1,5 @@
--- name: select_experiment_for_share
-SELECT id, kind, status, design FROM experiments WHERE id = $1 FOR SHARE;
-
--- name: has_observations
-SELECT EXISTS (SELECT 1 FROM holdout_observations WHERE experiment_id = $1);
+-- name: has_outcomes
+SELECT EXISTS (SELECT 1 FROM holdout_outcomes WHERE experiment_id = $1);
 
 -- name: create_staging
 -- One upload's rows with their line (CSV) or index (JSON) number, for naming repeats.
@@ -12,6 +9,10 @@ CREATE TEMPORARY TABLE outcome_staging (
     value     double precision NOT NULL,
     covariate double precision
 ) ON COMMIT DROP;
+
+-- name: analyze_staging
+-- Fresh statistics on the staged rows, so the checks and the upsert below are planned for their size.
+ANALYZE outcome_staging;
 
 -- name: first_repeat
 SELECT unit, min(line) AS first_line, max(line) AS last_line
@@ -38,16 +39,8 @@ WITH written AS (
 )
 SELECT count(*) FILTER (WHERE inserted) AS inserted, count(*) FILTER (WHERE NOT inserted) AS replaced FROM written;
 
--- name: select_channels
-SELECT position, name FROM experiment_channels WHERE experiment_id = $1 ORDER BY position;
-
 -- name: upsert_spend
 INSERT INTO channel_spend (experiment_id, channel_position, spend, value_per_conversion)
 SELECT $1, t.* FROM unnest($2::smallint[], $3::float8[], $4::float8[]) AS t (channel_position, spend, value_per_conversion)
 ON CONFLICT (experiment_id, channel_position) DO UPDATE
     SET spend = EXCLUDED.spend, value_per_conversion = EXCLUDED.value_per_conversion, recorded_at = clock_timestamp();
-
--- name: lock_results_data
--- Serialises the writers of one experiment's results data (observations and outcomes): it takes one
--- kind or the other, and two outcome uploads of the same units must not deadlock.
-SELECT pg_advisory_xact_lock(hashtextextended('counterfact:results-data:' || $1::uuid::text, 0));

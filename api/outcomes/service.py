@@ -16,8 +16,6 @@ import math
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
-from typing import Any
 from uuid import UUID
 
 import anyio.to_thread
@@ -26,7 +24,11 @@ import asyncpg
 from api.assignments.service import unit_problem
 from api.audit import service as audit
 from api.database import Connection
-from api.errors import Conflict, InvalidInput, NotFound, invalid_field
+from api.errors import Conflict, InvalidInput, invalid_field
+from api.experiments.repository import ExperimentRepository
+from api.experiments.service import lock_holdout_experiment
+from api.observations.repository import ObservationRepository
+from api.outcomes.repository import OutcomeRepository, StagedRow
 from api.outcomes.schemas import (
     MAX_ABS_VALUE,
     MAX_UNASSIGNED_EXAMPLES,
@@ -36,16 +38,10 @@ from api.outcomes.schemas import (
     SpendUpload,
 )
 from api.request_bodies import decode_json_body, line_batches
-from api.sql_queries import load_queries
 
-QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
-STAGING_TABLE = "outcome_staging"
 CSV_BATCH_ROWS = 50_000
 MAX_CSV_LINE_BYTES = 2048  # a quoted 256-byte unit id and two numbers fit many times over
-BULK_TIMEOUT_SECONDS = 3600.0
 CSV_HEADERS = {("unit", "value"): False, ("unit", "value", "covariate"): True}
-
-StagedRow = tuple[int, str, float, float | None]  # (line or index, unit, value, covariate)
 
 
 # --- parsing --------------------------------------------------------------------------------------
@@ -149,13 +145,11 @@ class OutcomeTarget:
 
 async def open_target(connection: Connection, experiment_id: UUID) -> OutcomeTarget:
     """Lock the experiment (shared) and check it takes unit-level outcomes."""
-    row = await connection.fetchrow(QUERIES["select_experiment_for_share"], experiment_id)
-    if row is None:
-        raise NotFound(f"No experiment with id {experiment_id}")
-    if row["kind"] != "holdout":
-        raise Conflict("Unit-level outcomes are for holdout experiments; geo experiments read their dataset")
-    await connection.execute(QUERIES["lock_results_data"], experiment_id)
-    if await connection.fetchval(QUERIES["has_observations"], experiment_id):
+    row = await lock_holdout_experiment(
+        connection, experiment_id, "Unit-level outcomes are for holdout experiments; geo experiments read their dataset"
+    )
+    await ExperimentRepository(connection).lock_results_data(experiment_id)
+    if await ObservationRepository(connection).any_stored(experiment_id):
         raise Conflict(
             "This experiment's results come from aggregate observations; it cannot take unit-level outcomes too",
             [("outcomes", "the experiment already has aggregate observations")],
@@ -167,36 +161,25 @@ class _Stager:
     """COPY batches of parsed rows into the transaction's staging table."""
 
     def __init__(self, connection: Connection) -> None:
-        self.connection = connection
+        self.repository = OutcomeRepository(connection)
         self.rows = 0
         self.ready = False
 
     async def add(self, rows: Iterable[StagedRow]) -> None:
         if not self.ready:
-            await self.connection.execute("SET LOCAL statement_timeout = 0")
-            await self.connection.execute(QUERIES["create_staging"])
+            await self.repository.create_staging()
             self.ready = True
-        status = await self.connection.copy_records_to_table(
-            STAGING_TABLE, records=rows, columns=("line", "unit", "value", "covariate"), timeout=BULK_TIMEOUT_SECONDS
-        )
-        self.rows += int(status.rsplit(" ", 1)[-1])
+        self.rows += await self.repository.stage(rows)
 
     async def commit_rows(self, target: OutcomeTarget, *, json_body: bool) -> OutcomesAccepted:
         """Refuse repeated units, report unassigned ones, then upsert everything staged."""
-        connection = self.connection
-        await connection.execute(f"ANALYZE {STAGING_TABLE}", timeout=BULK_TIMEOUT_SECONDS)
-        repeat = await connection.fetchrow(QUERIES["first_repeat"], timeout=BULK_TIMEOUT_SECONDS)
+        repeat = await self.repository.first_repeat()
         if repeat is not None:
             where = f"outcomes[{repeat['last_line']}].unit" if json_body else f"line {repeat['last_line']}, column unit"
             earlier = f"outcomes[{repeat['first_line']}]" if json_body else f"line {repeat['first_line']}"
             raise invalid_field(where, f"unit {repeat['unit']!r} already has an outcome in this upload ({earlier})")
-        unassigned = await connection.fetchrow(
-            QUERIES["unassigned"], target.experiment_id, MAX_UNASSIGNED_EXAMPLES, timeout=BULK_TIMEOUT_SECONDS
-        )
-        written = await connection.fetchrow(
-            QUERIES["upsert_outcomes"], target.experiment_id, timeout=BULK_TIMEOUT_SECONDS
-        )
-        assert unassigned is not None and written is not None  # aggregates always return one row
+        unassigned = await self.repository.unassigned(target.experiment_id, MAX_UNASSIGNED_EXAMPLES)
+        written = await self.repository.upsert_staged(target.experiment_id)
         return OutcomesAccepted(
             experiment_id=str(target.experiment_id),
             received=self.rows,
@@ -255,15 +238,13 @@ async def _record_outcomes(
 async def store_spend(pool: asyncpg.Pool, experiment_id: UUID, upload: SpendUpload) -> SpendAccepted:
     """Replace the spend (and value per conversion) of each channel sent; all or nothing."""
     async with pool.acquire() as connection, connection.transaction():
-        row = await connection.fetchrow(QUERIES["select_experiment_for_share"], experiment_id)
-        if row is None:
-            raise NotFound(f"No experiment with id {experiment_id}")
-        if row["kind"] != "holdout":
-            raise Conflict("Channel spend is for holdout experiments; a geo experiment carries its spend itself")
+        row = await lock_holdout_experiment(
+            connection,
+            experiment_id,
+            "Channel spend is for holdout experiments; a geo experiment carries its spend itself",
+        )
         conversion = row["design"]["metric"]["kind"] == "proportion"
-        positions = {
-            r["name"]: r["position"] for r in await connection.fetch(QUERIES["select_channels"], experiment_id)
-        }
+        positions = {r["name"]: r["position"] for r in await ExperimentRepository(connection).channels(experiment_id)}
         problems: list[tuple[str, str]] = []
         seen: set[str] = set()
         for index, item in enumerate(upload.channels):
@@ -280,12 +261,12 @@ async def store_spend(pool: asyncpg.Pool, experiment_id: UUID, upload: SpendUplo
             seen.add(item.channel)
         if problems:
             raise InvalidInput("; ".join(f"{field}: {reason}" for field, reason in problems), problems)
-        columns: list[Any] = [
+        await OutcomeRepository(connection).upsert_spend(
+            experiment_id,
             [positions[c.channel] for c in upload.channels],
             [c.spend for c in upload.channels],
             [c.value_per_conversion for c in upload.channels],
-        ]
-        await connection.execute(QUERIES["upsert_spend"], experiment_id, *columns)
+        )
         await audit.record(
             connection,
             experiment_id,

@@ -6,24 +6,22 @@ from typing import Annotated
 from uuid import UUID
 
 import asyncpg
-import msgspec
 from litestar import Controller, Response, get
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, HeaderParameter, QueryParameter
 from litestar.status_codes import HTTP_202_ACCEPTED
 
-from api.audit.headlines import record_results_read, record_results_requested
 from api.chart_images import AcceptedChartOperation, ChartFormatParameter, chart_image
-from api.errors import invalid_field, problem_responses
-from api.experiments.service import fetch_experiment_row
-from api.geo.schemas import GeoMethod, GeoResults, MultiCellGeoResults
-from api.jobs.answer import answer_or_submit, answer_response
-from api.jobs.progress import ProgressReporter, preferred_wait
+from api.errors import problem_responses
+from api.geo.schemas import GeoMethod, GeoMissingPolicy, GeoResults, MultiCellGeoResults
+from api.jobs.answer import answer_response
+from api.jobs.progress import preferred_wait
 from api.jobs.schemas import Job
-from api.results.computation import RESULTS_TASK, ResultsQuery, compute_results
 from api.results.schemas import HoldoutResults
+from api.results.service import ResultsQuery, experiment_results
 from api.settings import Settings
+from stats.tbr import TBRMethod
 
 
 class ResultsController(Controller):
@@ -40,9 +38,14 @@ class ResultsController(Controller):
         "(`scale`, `iterate`, `stop`, `investigate`). `sequential=true` gives always-valid p-values and confidence "
         "sequences (mixture SPRT) so the results may be read every day. 409 when observations are missing. "
         "Geo experiments: `method` = `synthetic_control` (default; fixed effects, as GeoLift), "
-        "`augmented_synthetic_control` (ridge ASCM) or `tbr` (time-based regression): ATT, incremental KPI and "
+        "`augmented_synthetic_control` (ridge ASCM) or `tbr` (time-based regression; `interval` = `conformal` or "
+        "`kerman`): ATT, incremental KPI and "
         "relative lift with conformal CIs that never contradict the p-value, placebo p-value, iROAS, donor weights, "
-        "the observed vs counterfactual series and a chart. 409 when the panel does not cover the periods. "
+        "the observed vs counterfactual series and a chart. Missing market-dates follow `missing` (see the "
+        "parameter). Every geo result carries the pre-period residuals' lag-1 "
+        "autocorrelation and a `backtest`: the method (and the others) on placebo windows of the test's length in the "
+        "pre-period, with its empirical false-positive rate, placebo RMSE and power at the planned effect. "
+        "409 when the panel does not cover the periods. "
         "`trimmed_match` (experiments with `pairs` only, else 400): Chen & Au's iROAS with its test-inversion CI "
         "and data-driven trim rate from each pair's treatment-minus-control KPI and spend over the test period, "
         "incremental KPI, the pairs trimmed and `fit.roi_kind` = `average`; 409 when the panel has no spend for "
@@ -82,6 +85,26 @@ class ResultsController(Controller):
         method: Annotated[
             GeoMethod | None, QueryParameter(description="Geo experiments: the estimator (default synthetic_control).")
         ] = None,
+        missing: Annotated[
+            GeoMissingPolicy | None,
+            QueryParameter(
+                description="Geo experiments: what a missing market-date becomes (default `drop_market`: a control "
+                "market with gaps leaves the controls and a pre-period date on which a treated market has none "
+                "leaves the fit, so no value is invented; `interpolate`: linear in time; `zero`: an absent row "
+                "counts as 0, as summing each group's rows per date does in Google's matched_markets TBR). What "
+                "was done is said in `warnings`. A treated market's gap in the test period or cool-down is refused "
+                "(409 naming market and dates) unless `missing=zero`."
+            ),
+        ] = None,
+        interval: Annotated[
+            TBRMethod | None,
+            QueryParameter(
+                description="Geo experiments, `method=tbr`: the interval and p-value. `conformal` (default): the "
+                "block-permutation test on TBR's residuals, valid under serially correlated days; `kerman`: Kerman, "
+                "Wang & Vaver's exact predictive interval (as Google's matched_markets publishes it), valid only where "
+                "the residuals show no autocorrelation (see `residual_autocorrelation`)."
+            ),
+        ] = None,
         sequential: Annotated[
             bool, QueryParameter(description="Always-valid inference, safe to look at every day (holdout).")
         ] = False,
@@ -101,37 +124,17 @@ class ResultsController(Controller):
         ] = None,
         format: ChartFormatParameter = "json",
     ) -> Response[HoldoutResults | GeoResults | MultiCellGeoResults]:
-        async with pool.acquire() as connection:
-            experiment = await fetch_experiment_row(connection, experiment_id)
-        if experiment["kind"] == "holdout" and method is not None:
-            raise invalid_field("method", "applies to geo experiments only")
-
         query = ResultsQuery(
             experiment_id=experiment_id,
             confidence_level=confidence_level,
             method=method,
+            interval=interval,
             sequential=sequential,
             minimum_lift=minimum_lift,
+            missing=missing,
         )
-
-        async def compute(progress: ProgressReporter) -> HoldoutResults | GeoResults | MultiCellGeoResults:
-            return await compute_results(pool, query, progress)
-
         wait = preferred_wait(prefer)
-        answer = await answer_or_submit(
-            pool,
-            queue_pool,
-            RESULTS_TASK,
-            f"/v1/experiments/{experiment_id}/results",
-            msgspec.json.encode(query),
-            compute,
-            settings.job_after_seconds if wait is None else wait,
-        )
-        if answer.job is not None:
-            await record_results_requested(pool, experiment_id, answer.job.id)
-        else:
-            assert answer.value is not None
-            await record_results_read(pool, experiment_id, answer.value)
-            if format != "json":
-                return await chart_image(answer.value.chart, format)
+        answer = await experiment_results(pool, queue_pool, query, settings.job_after_seconds if wait is None else wait)
+        if answer.value is not None and format != "json":
+            return await chart_image(answer.value.chart, format)
         return answer_response(answer)

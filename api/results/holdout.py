@@ -6,13 +6,14 @@ import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 from api.database import Connection
 from api.errors import Conflict
 from api.interval import Interval
+from api.outcomes.repository import OutcomeRepository
+from api.results.repository import ResultsRepository
 from api.results.schemas import (
     ArmFigures,
     ChannelResult,
@@ -23,7 +24,6 @@ from api.results.schemas import (
     Lift,
     OutcomeCoverage,
 )
-from api.sql_queries import load_queries
 from stats.arm_statistics import ArmSummary
 from stats.errors import InvalidProblem
 from stats.holdout_analysis import (
@@ -36,10 +36,6 @@ from stats.lift import CostPerIncremental, ScaledEstimate
 from stats.sequential import EarlierLook, mixing_variance_for_horizon
 
 ARM_NAMES = ("treatment", "holdout")
-# Aggregating tens of millions of outcomes may outlast the service-wide statement timeout; the request
-# has become a job by then (api.jobs.answer), and the results transaction lifts the server-side limit.
-AGGREGATE_TIMEOUT_SECONDS = 3600.0
-QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
 FIXED_METHOD = {
     "proportion": "unpooled (Wald) z-test for the difference; relative lift by the delta method on the log ratio",
     "mean": "Welch (unpooled) normal test for the difference; relative lift by the delta method on the log ratio",
@@ -80,7 +76,7 @@ def _arm_figures(arm: Any, kind: str) -> ArmFigures:
     )
 
 
-def _channel_result(name: str, analysis: ChannelAnalysis, notes: list[str]) -> ChannelResult:
+def _channel_result(name: str, analysis: ChannelAnalysis, data: _ChannelData) -> ChannelResult:
     kind = analysis.kind
     cuped = analysis.cuped
     absolute = analysis.absolute_lift
@@ -115,6 +111,7 @@ def _channel_result(name: str, analysis: ChannelAnalysis, notes: list[str]) -> C
         p_value=analysis.p_value,
         p_value_adjusted=analysis.p_value_adjusted,
         incremental=Interval(analysis.incremental.estimate, analysis.incremental.ci_low, analysis.incremental.ci_high),
+        spend=None if data.arms[0]["spend"] is None else float(data.arms[0]["spend"]),
         iroas=_interval(analysis.iroas),
         cost_per_incremental=_interval(analysis.cost_per_incremental),
         srm_p_value=analysis.srm_p_value,
@@ -127,7 +124,7 @@ def _channel_result(name: str, analysis: ChannelAnalysis, notes: list[str]) -> C
         ),
         mde=None if mde is None else DetectableEffect(absolute=mde.absolute, relative=mde.relative, power=mde.power),
         decision=Decision(action=analysis.decision.action, reason=analysis.decision.reason),
-        warnings=[*analysis.data_problems, *notes, *analysis.warnings],
+        warnings=[*analysis.data_problems, *data.notes, *analysis.warnings],
     )
 
 
@@ -190,15 +187,12 @@ def _planned_final_variance(
 
 
 async def _mixing_variance(
-    connection: Connection, experiment_id: UUID, position: int, variance: float, alpha: float
+    repository: ResultsRepository, experiment_id: UUID, position: int, variance: float, alpha: float
 ) -> float:
     """τ² of the channel's mixture SPRT: fixed at the first sequential look and reused at every later one
     (a τ² that changed between looks would void the guarantee), tuned to the variance expected at the
     experiment's ``planned_units`` when it has a plan, else to the first look's own variance."""
-    proposed = mixing_variance_for_horizon(variance, alpha=alpha)
-    await connection.execute(QUERIES["propose_mixing_variance"], experiment_id, position, proposed)
-    stored: float = await connection.fetchval(QUERIES["select_mixing_variance"], experiment_id, position)
-    return stored
+    return await repository.mixing_variance(experiment_id, position, mixing_variance_for_horizon(variance, alpha=alpha))
 
 
 @dataclass(frozen=True)
@@ -211,8 +205,8 @@ class _ChannelData:
     notes: list[str]
 
 
-async def _from_observations(connection: Connection, experiment_id: UUID) -> dict[str, _ChannelData]:
-    rows = await connection.fetch(QUERIES["select_observations"], experiment_id)
+async def _from_observations(repository: ResultsRepository, experiment_id: UUID) -> dict[str, _ChannelData]:
+    rows = await repository.observations(experiment_id)
     channels: dict[str, _ChannelData] = {}
     for row in rows:
         data = channels.setdefault(
@@ -233,19 +227,16 @@ async def _from_observations(connection: Connection, experiment_id: UUID) -> dic
 
 
 async def _from_outcomes(
-    connection: Connection, experiment_id: UUID, kind: str
+    repository: ResultsRepository, experiment_id: UUID, kind: str
 ) -> tuple[dict[str, _ChannelData], OutcomeCoverage]:
     """Per channel and arm sufficient statistics aggregated in SQL from the outcomes joined to assignments."""
-    meta = await connection.fetch(QUERIES["select_channels_with_spend"], experiment_id)
-    shifts = await connection.fetchrow(QUERIES["outcome_shifts"], experiment_id)
-    assert shifts is not None
+    meta = await repository.channels_with_spend(experiment_id)
+    shifts = await repository.outcome_shifts(experiment_id)
     shift = 0.0 if kind == "proportion" else float(shifts["shift"] or 0.0)
     covariate_shift = float(shifts["covariate_shift"] or 0.0)
-    aggregates = await connection.fetch(
-        QUERIES["aggregate_outcomes"], experiment_id, shift, covariate_shift, timeout=AGGREGATE_TIMEOUT_SECONDS
-    )
+    aggregates = await repository.aggregate_outcomes(experiment_id, shift, covariate_shift)
     by_key = {(r["position"], r["arm"]): r for r in aggregates}
-    stored: int = await connection.fetchval(QUERIES["count_outcomes"], experiment_id, timeout=AGGREGATE_TIMEOUT_SECONDS)
+    stored = await repository.count_outcomes(experiment_id)
     matched = sum(int(r["units"]) for r in aggregates if r["position"] == 0)
     unassigned = stored - matched
     channels: dict[str, _ChannelData] = {}
@@ -310,10 +301,11 @@ async def holdout_results(
     kind = experiment["design"]["metric"]["kind"]
     alpha = 1.0 - confidence_level
     coverage: OutcomeCoverage | None = None
-    if await connection.fetchval(QUERIES["has_outcomes"], experiment_id):
-        channels, coverage = await _from_outcomes(connection, experiment_id, kind)
+    repository = ResultsRepository(connection)
+    if await OutcomeRepository(connection).any_stored(experiment_id):
+        channels, coverage = await _from_outcomes(repository, experiment_id, kind)
     else:
-        channels = await _from_observations(connection, experiment_id)
+        channels = await _from_observations(repository, experiment_id)
     analyses: list[ChannelAnalysis] = []
     for channel, data in channels.items():
         arms = data.arms
@@ -339,12 +331,10 @@ async def holdout_results(
                 horizon = _planned_final_variance(
                     treatment, holdout, experiment["design"].get("planned_units"), data.holdout_fraction
                 )
-                tau2 = await _mixing_variance(connection, experiment_id, data.position, horizon or variance, alpha)
+                tau2 = await _mixing_variance(repository, experiment_id, data.position, horizon or variance, alpha)
                 earlier = [
                     EarlierLook(r["ci_low"], r["ci_high"], r["p_value"])
-                    for r in await connection.fetch(
-                        QUERIES["select_earlier_looks"], experiment_id, data.position, alpha, tau2
-                    )
+                    for r in await repository.earlier_looks(experiment_id, data.position, alpha, tau2)
                 ]
                 sequential_analysis = await asyncio.to_thread(
                     partial(
@@ -358,8 +348,7 @@ async def holdout_results(
                 )
                 assert sequential_analysis.sequential is not None
                 look = sequential_analysis.sequential.this_look
-                await connection.execute(
-                    QUERIES["record_look"],
+                await repository.record_look(
                     experiment_id,
                     data.position,
                     alpha,
@@ -387,8 +376,7 @@ def _assemble(
     """Holm's adjustment across channels, then the response with its chart."""
     adjusted = apply_holm(analyses)
     results = [
-        _channel_result(name, analysis, data.notes)
-        for (name, data), analysis in zip(channels.items(), adjusted, strict=True)
+        _channel_result(name, analysis, data) for (name, data), analysis in zip(channels.items(), adjusted, strict=True)
     ]
     return HoldoutResults(
         experiment_id=str(experiment_id),

@@ -13,9 +13,6 @@ LEFT JOIN channel_spend s
 WHERE c.experiment_id = $1
 ORDER BY c.position, o.arm;
 
--- name: has_outcomes
-SELECT EXISTS (SELECT 1 FROM holdout_outcomes WHERE experiment_id = $1);
-
 -- name: select_channels_with_spend
 SELECT c.name AS channel, c.position AS channel_position, c.holdout_fraction, s.spend, s.value_per_conversion
 FROM experiment_channels c

@@ -55,6 +55,9 @@ class ChannelResult(Struct, frozen=True):
     p_value: float | None
     p_value_adjusted: Annotated[float | None, Meta(description="Holm (1979) across the experiment's channels.")]
     incremental: Annotated[Interval, Meta(description="Extra conversions (or value) in the treated arm.")]
+    spend: Annotated[
+        float | None, Meta(description="Spend on the treated arm during the test, as sent; what `iroas` divides by.")
+    ]
     iroas: Interval | None
     cost_per_incremental: Interval | None
     srm_p_value: float | None

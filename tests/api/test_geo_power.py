@@ -179,3 +179,22 @@ async def test_a_deleted_dataset_is_not_answered_from_the_panel_cache(client: Cl
     assert (await power(client, dataset_id)).status_code == 200
     assert (await client.delete(f"/v1/geo/datasets/{dataset_id}")).status_code == 200
     assert (await power(client, dataset_id)).status_code == 404
+
+
+async def test_each_durations_backtest_compares_the_other_design_method_on_the_same_windows(
+    client: Client, dataset_id: str
+) -> None:
+    body = (await power(client, dataset_id)).json()
+    for design in body["durations"]:
+        backtest = design["backtest"]
+        assert backtest["method"] == "synthetic_control"
+        compared = {c["method"]: c for c in backtest["compared"]}
+        assert set(compared) == {"synthetic_control", "augmented_synthetic_control"}
+        assert compared["synthetic_control"]["false_positive_rate"] == backtest["false_positive_rate"]
+
+        def rank(c: dict[str, Any]) -> tuple[bool, float, float, float]:
+            excess = c["false_positive_excess_p_value"] < 0.05
+            return (excess, -c["detection_rate"], c["placebo_rmse"], c["false_positive_rate"])
+
+        best = min(compared.values(), key=rank)["method"]
+        assert backtest["best_method"] == (None if best == "synthetic_control" else best)

@@ -19,7 +19,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from api.errors import Conflict, InvalidInput
-from api.geo.results import geo_experiment_results
+from api.geo.results import DEFAULT_PERMUTATIONS, compute_geo_results, load_geo_run
 from api.geo.schemas import GeoResults
 from api.geo.service import validate_geo_design
 from tests.conftest import DATA_DIR
@@ -42,6 +42,19 @@ async def connection(database_url: str) -> AsyncIterator[asyncpg.Connection]:
         yield conn
     finally:
         await conn.close()
+
+
+async def geo_experiment_results(
+    connection: asyncpg.Connection,
+    row: Any,
+    method: str,
+    confidence_level: float,
+    *,
+    n_permutations: int = DEFAULT_PERMUTATIONS,
+) -> GeoResults:
+    """The results of a geo experiment row as the results service computes them: load, then compute."""
+    run = await load_geo_run(connection, row, method, confidence_level)
+    return await compute_geo_results(run, n_permutations=n_permutations)
 
 
 async def create_geolift_experiment(client: Client, **overrides: Any) -> str:

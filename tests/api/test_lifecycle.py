@@ -198,6 +198,7 @@ async def test_deleting_a_geo_dataset_removes_its_panel(client: Client, database
         "geo_observations": 240,
         "jobs": 0,
         "geo_market_selections": 0,
+        "geo_matched_pair_designs": 0,
         "geo_datasets": 1,
     }
     assert set((await _rows_of(database_url, "dataset_id", dataset_id)).values()) == {0}

@@ -228,3 +228,84 @@ async def test_a_multi_cell_result_computed_by_a_worker_is_the_jobs_result(clien
     job = await finished(client, started.headers["location"])
     assert job["status"] == "succeeded", job
     assert job["result"] == await results(client, created["id"], "tbr")
+
+
+# --- What every geo result gets (main's post-processing), cell by cell ---------------------------------
+
+
+async def test_excluded_markets_are_in_no_cells_controls_and_each_cell_says_so(client: Client) -> None:
+    created = await create(client, exclude_from_controls=["reno"])
+    answer = await results(client, created["id"], "tbr")
+    assert "reno" not in answer["control_markets"] and len(answer["control_markets"]) == 35
+    for cell in answer["cells"]:
+        assert cell["results"]["excluded_from_controls"] == ["reno"]
+
+
+async def test_a_cell_result_has_no_backtest(client: Client) -> None:
+    answer = await results(client, (await create(client))["id"], "tbr")
+    assert [cell["results"]["backtest"] for cell in answer["cells"]] == [None, None]
+
+
+async def test_missing_days_in_a_control_market_are_said_once_in_the_multi_cell_warnings(client: Client) -> None:
+    gappy = "".join(line for line in multi_cell_csv().splitlines(keepends=True) if line != "reno,3432,2021-02-01\n")
+    assert len(gappy) < len(multi_cell_csv())  # the row was there
+    uploaded = await client.post("/v1/geo/datasets", content=gappy, headers=CSV)
+    assert uploaded.status_code == 201, uploaded.text
+    created = await client.post("/v1/experiments", json=body(uploaded.json()["id"]))
+    assert created.status_code == 201, created.text
+    answer = await results(client, created.json()["id"], "tbr")
+    assert "reno" not in answer["control_markets"]
+    assert [w for w in answer["warnings"] if "missing=drop_market" in w and "reno" in w]
+    for cell in answer["cells"]:
+        assert not [w for w in cell["results"]["warnings"] if "missing=drop_market" in w]
+
+
+GO_DARK_CHANGE = {"chicago": -12_000.0, "cincinnati": -8_000.0, "honolulu": -4_000.0, "indianapolis": -6_000.0}
+
+
+async def test_a_go_dark_multi_cell_test_costs_each_cell_its_markets_spend_cut(client: Client) -> None:
+    """Each cell's cost is the sum of `spend_change` over its markets; its iROAS is over that negative cost,
+    and the difference of the cells' iROAS is that of the same test with positive spends, negated."""
+    cells = [{"name": "social", "treatment_markets": SOCIAL}, {"name": "search", "treatment_markets": SEARCH}]
+    dark = await create(client, cells=cells, test_type="go-dark", spend_change=GO_DARK_CHANGE)
+    answer = await results(client, dark["id"], "tbr")
+    social, search = answer["cells"]
+    assert (social["spend"], search["spend"]) == (20_000.0, 10_000.0)
+    for cell in (social, search):
+        result = cell["results"]
+        assert (result["test_type"], result["roi_kind"]) == ("go-dark", "average")
+        assert result["iroas"]["estimate"] == pytest.approx(-result["incremental"]["estimate"] / cell["spend"])
+    positive = await create(client)  # the same cells, spending 20,000 and 10,000
+    (plain,) = (await results(client, positive["id"], "tbr"))["comparisons"]
+    (signed,) = answer["comparisons"]
+    assert signed["difference"]["estimate"] == pytest.approx(
+        social["results"]["iroas"]["estimate"] - search["results"]["iroas"]["estimate"], rel=1e-9
+    )
+    assert signed["difference"]["estimate"] == pytest.approx(-plain["difference"]["estimate"], rel=1e-9)
+    assert signed["difference"]["ci_low"] == pytest.approx(-plain["difference"]["ci_high"], rel=1e-9)
+    assert signed["difference"]["ci_high"] == pytest.approx(-plain["difference"]["ci_low"], rel=1e-9)
+    assert signed["p_value"] == pytest.approx(plain["p_value"])
+
+
+async def test_a_cells_spend_beside_spend_change_is_400_naming_the_cell(client: Client) -> None:
+    response = await client.post(
+        "/v1/experiments",
+        json=body(await upload(client), test_type="go-dark", spend_change=GO_DARK_CHANGE),
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["invalid_params"][0]["name"] == "cells[0].spend"
+
+
+async def test_each_cell_gets_its_own_cooldown_effect(client: Client) -> None:
+    created = await create(
+        client,
+        test_period={"start": "2021-04-01", "end": "2021-04-08"},
+        cooldown_period={"start": "2021-04-09", "end": "2021-04-15"},
+    )
+    answer = await results(client, created["id"], "tbr")
+    for cell in answer["cells"]:
+        cooldown = cell["results"]["cooldown"]
+        assert (cooldown["start"], cooldown["end"], cooldown["n_periods"]) == ("2021-04-09", "2021-04-15", 7)
+        assert cooldown["total_incremental"] == pytest.approx(
+            cell["results"]["incremental"]["estimate"] + cooldown["incremental"]["estimate"]
+        )

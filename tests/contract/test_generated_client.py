@@ -194,7 +194,9 @@ def geolift_rows(models: Any) -> list[Any]:
     """GeoLift's walkthrough panel (tests/data/geolift) as the generated client's JSON rows."""
     with (DATA_DIR / "geolift" / "GeoLift_Test.csv").open() as fh:
         return [
-            models.GeoRowIn(date=datetime.date.fromisoformat(row["date"]), geo=row["location"], kpi=float(row["Y"]))
+            models.CreateGeoDatasetJsonBodyRowsItem(
+                date=datetime.date.fromisoformat(row["date"]), geo=row["location"], kpi=float(row["Y"])
+            )
             for row in csv.DictReader(fh)
         ]
 
@@ -210,7 +212,7 @@ async def test_a_geo_test_runs_end_to_end_through_the_generated_client_with_its_
     async with api_client(live_server_url, client) as api:
         dataset = parsed(
             await create_dataset.asyncio_detailed(
-                client=api, body=models.GeoDatasetUpload(name="GeoLift walkthrough", rows=geolift_rows(models))
+                client=api, body=models.CreateGeoDatasetJsonBody(name="GeoLift walkthrough", rows=geolift_rows(models))
             ),
             "GeoDataset",
             201,
@@ -261,13 +263,15 @@ async def test_a_multi_cell_geo_test_parses_into_its_typed_models_through_the_ge
     get_results = module("api.results.get_experiment_results")
     with (DATA_DIR / "geolift" / "GeoLift_Test_MultiCell.csv").open() as fh:
         rows = [
-            models.GeoRowIn(date=datetime.date.fromisoformat(row["date"]), geo=row["location"], kpi=float(row["Y"]))
+            models.CreateGeoDatasetJsonBodyRowsItem(
+                date=datetime.date.fromisoformat(row["date"]), geo=row["location"], kpi=float(row["Y"])
+            )
             for row in csv.DictReader(fh)
         ]
     async with api_client(live_server_url, client) as api:
         dataset = parsed(
             await create_dataset.asyncio_detailed(
-                client=api, body=models.GeoDatasetUpload(name="Multi-cell", rows=rows)
+                client=api, body=models.CreateGeoDatasetJsonBody(name="Multi-cell", rows=rows)
             ),
             "GeoDataset",
             201,

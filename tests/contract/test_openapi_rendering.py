@@ -51,6 +51,10 @@ def test_a_jobs_result_is_one_of_the_answers_jobs_give_or_null() -> None:
         "geo_cells": "#/components/schemas/MultiCellGeoResults",
         "geo_power": "#/components/schemas/GeoPowerResult",
         "market_selection": "#/components/schemas/MarketSelectionResult",
+        "matched_pairs": "#/components/schemas/MatchedPairsResult",
+        "robyn": "#/components/schemas/RobynCalibration",
+        "meridian": "#/components/schemas/MeridianCalibration",
+        "pymc-marketing": "#/components/schemas/PymcMarketingCalibration",
     }
     assert {"type": "null"} in result["oneOf"]
 

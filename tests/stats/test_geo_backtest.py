@@ -1,17 +1,29 @@
-"""A design's backtest (``stats.geo_backtest``) on GeoLift's walkthrough history (``GeoLift_PreTest``).
+"""The backtest (``stats.geo_backtest``) on GeoLift's walkthrough history (``GeoLift_PreTest``).
 
-Every rate is checked against the results' own conformal test (``stats.conformal.ConformalTest``, block
-permutations, ``|sum of test-period residuals|``) run independently on each placebo window.
+Every rate is checked against each method's own scalar analysis run independently on each placebo window:
+the results' conformal test (``stats.conformal.ConformalTest``, block permutations, ``|sum of test-period
+residuals|``), ``stats.tbr.estimate_tbr`` and ``stats.trimmed_match.trimmed_match``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.stats import binom
 
 from stats.conformal import ConformalTest, NullRefit
 from stats.errors import InvalidProblem
-from stats.geo_backtest import backtest_design, backtest_window_ends
+from stats.geo_backtest import (
+    Backtest,
+    backtest,
+    backtest_design,
+    backtest_window_ends,
+    best_backtest,
+    tbr_window_test,
+    trimmed_match_window_test,
+)
+from stats.tbr import estimate_tbr
+from stats.trimmed_match import trimmed_match
 from tests.stats.geolift_data import load_geolift_panel
 
 ALPHA = 0.1
@@ -85,3 +97,74 @@ def test_a_history_too_short_for_a_single_window_is_refused_naming_durations() -
     with pytest.raises(InvalidProblem) as refused:
         backtest_design(treated[:, :40], donors[:40], DURATION, effect=None, alpha=ALPHA)
     assert refused.value.field == "durations"
+
+
+# --- the same backtest for a result's method (TBR, trimmed match) and the comparison of methods ------
+
+
+def tbr_rejects(treated: np.ndarray, donors: np.ndarray, end: int, effect: float, interval: str) -> tuple[bool, float]:
+    """estimate_tbr (the scalar API the results call) on the window ending at ``end``: (rejects, relative lift)."""
+    y = treated.sum(axis=0)[:end].copy()
+    y[end - DURATION :] *= 1.0 + effect
+    x = donors[:end].sum(axis=1)
+    result = estimate_tbr(y, x, slice(0, end - DURATION), slice(end - DURATION, end), 1 - ALPHA, method=interval)  # type: ignore[arg-type]
+    assert result.p_value is not None and result.relative.estimate is not None
+    return result.p_value <= ALPHA, result.relative.estimate
+
+
+@pytest.mark.parametrize("interval", ["conformal", "kerman"])
+def test_tbr_backtest_runs_estimate_tbr_on_each_placebo_window(interval: str) -> None:
+    treated, donors = design(["chicago", "portland"])
+    analysis = tbr_window_test(treated.sum(axis=0), donors.sum(axis=1), DURATION, ALPHA, interval)  # type: ignore[arg-type]
+    result = backtest(90, DURATION, analysis, method="tbr", effect=0.05, alpha=ALPHA)
+    expected = [tbr_rejects(treated, donors, w.end, 0.0, interval) for w in result.placebo_windows]
+    detected = [tbr_rejects(treated, donors, w.end, 0.05, interval)[0] for w in result.placebo_windows]
+    assert [w.significant for w in result.placebo_windows] == [e[0] for e in expected]
+    assert [w.relative_lift for w in result.placebo_windows] == pytest.approx([e[1] for e in expected], rel=1e-9)
+    assert [w.detected for w in result.placebo_windows] == detected
+    assert result.false_positive_rate == pytest.approx(np.mean([e[0] for e in expected]))
+
+
+def test_trimmed_match_backtest_tests_the_pairs_window_sums_against_the_experiments_spend() -> None:
+    panel = load_geolift_panel()[0][:, :90]
+    t, c = panel[0:16:2], panel[1:16:2]  # 8 pairs of neighbouring cities
+    spend = np.linspace(800.0, 1200.0, 8)
+    result = backtest(
+        90,
+        DURATION,
+        trimmed_match_window_test(t, c, spend, DURATION, ALPHA, 0.125),
+        method="trimmed_match",
+        effect=0.1,
+        alpha=ALPHA,
+    )
+    for window in result.placebo_windows:
+        y = t[:, window.start : window.end].sum(axis=1) - c[:, window.start : window.end].sum(axis=1)
+        oracle = trimmed_match(y, spend, 1 - ALPHA, trim_rate=0.125)
+        assert window.significant == (oracle.ci_low > 0 or oracle.ci_high < 0)
+        treated_total = t[:, window.start : window.end].sum()
+        incremental = oracle.incremental_response.estimate
+        assert incremental is not None
+        assert window.relative_lift == pytest.approx(incremental / (treated_total - incremental))
+
+
+def test_placebo_windows_are_listed_with_their_days_and_verdicts() -> None:
+    treated, donors = design(["chicago", "portland"])
+    result = backtest_design(treated, donors, DURATION, effect=None, alpha=ALPHA)
+    assert [w.end for w in result.placebo_windows] == backtest_window_ends(90, DURATION, 20)
+    assert all(w.end - w.start == DURATION and w.detected is None for w in result.placebo_windows)
+    assert result.false_positive_rate == pytest.approx(np.mean([w.significant for w in result.placebo_windows]))
+
+
+def _summary(method: str, false_positives: int, detection: float, rmse: float) -> Backtest:
+    excess = float(binom.sf(false_positives - 1, 20, 0.1)) if false_positives else 1.0
+    return Backtest(method, 0.1, 20, false_positives / 20, excess, rmse, 0.05, detection, (), ())
+
+
+def test_the_best_method_holds_its_level_first_then_detects_most_then_errs_least() -> None:
+    liberal = _summary("tbr", 7, 0.95, 0.01)  # 7 of 20 at alpha 0.1: p = 0.012, too many
+    powerful = _summary("synthetic_control", 2, 0.80, 0.03)
+    precise = _summary("augmented_synthetic_control", 1, 0.80, 0.02)
+    assert liberal.false_positive_excess and not powerful.false_positive_excess
+    best = best_backtest([liberal, powerful, precise])
+    assert best is not None and best.method == "augmented_synthetic_control"
+    assert best_backtest([liberal, _summary("synthetic_control", 2, 0.9, 0.05), precise]).method == "synthetic_control"  # type: ignore[union-attr]

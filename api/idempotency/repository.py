@@ -28,7 +28,7 @@ class InProgress:
     """The first request with the key has not finished."""
 
 
-class IdempotencyStore:
+class IdempotencyRepository:
     """Claims keys, stores first answers and reads them back; each call is its own transaction."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:

@@ -1,0 +1,309 @@
+"""The backtest shipped with every geo result and design, the residual autocorrelation, and their chart.
+
+A geo result's backtest (:func:`result_backtest`) runs the result's own method, and every other method
+the experiment allows, on placebo windows of the test's length in the pre-period with the same treated
+(and control) markets (:mod:`stats.geo_backtest`): the empirical false-positive rate with its window
+count, the RMSE of the placebo lift estimates, the empirical power at the planned effect, a warning when
+the false-positive rate exceeds alpha by more than the window count explains, and the method that
+backtests best when it is not the one asked for.  The injected effect is the planned one (the MDE of
+the market-selection design the experiment was created from), else the result's own MDE (the relative
+effect its interval detects with 80% power: ``(z_{1-alpha/2} + z_{0.8})`` standard errors, the standard
+error being the relative-lift interval's half-width over ``z_{1-alpha/2}``), else
+:data:`DEFAULT_EFFECT`.  Budget: 0.1-0.3 s on GeoLift's walkthrough panel (``bench/bench_geo_backtest.py``);
+ridge-augmented SCM, whose re-fits cost ``O(T0^2)`` per window, is compared only on pre-periods of at most
+:data:`ASCM_COMPARISON_MARKET_DAYS` control market-days unless it is the method asked for.  CPU work:
+callers run :func:`complete_result` in a worker thread.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+from uuid import UUID
+
+import msgspec
+import numpy as np
+from scipy import stats as scipy_stats
+
+from api.database import Connection
+from api.geo.backtest_schemas import (
+    EffectSource,
+    GeoBacktest,
+    MethodBacktestSummary,
+    PlaceboWindowResult,
+)
+from api.geo.schemas import GeoResults
+from api.geo_design.repository import MarketSelectionRepository
+from stats.errors import InvalidProblem
+from stats.geo_backtest import (
+    Backtest,
+    WindowAnalysis,
+    backtest,
+    best_backtest,
+    conformal_window_test,
+    tbr_window_test,
+    trimmed_match_window_test,
+)
+from stats.market_selection import design_ridge_lambda
+from stats.serial_correlation import is_strong, lag1_autocorrelation
+from stats.tbr import TBRMethod
+from stats.trimmed_match import trimmed_match
+
+DEFAULT_EFFECT = 0.05
+MDE_POWER = 0.8
+# ASCM's re-fits cost O(T0^2) per window: it joins the comparison (when not the method asked for) only on
+# pre-period panels of at most this many control market-days (GeoLift's walkthrough: 38 x 90 = 3,420).
+ASCM_COMPARISON_MARKET_DAYS = 10_000
+
+
+@dataclass(frozen=True)
+class BacktestInput:
+    """What a result's backtest needs: the panel (markets x analysed dates), the two periods and the design."""
+
+    panel: np.ndarray
+    geos: list[str]
+    dates: list[date]
+    pre: slice
+    post: slice
+    treated: list[str]
+    controls: list[str]
+    pairs: list[tuple[str, str]] | None
+    pair_spend_delta: np.ndarray | None  # per pair, test-period spend treatment minus control
+    method: str
+    interval: TBRMethod
+    planned_effect: float | None
+
+
+def _finite(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+def shape_backtest(
+    result: Backtest,
+    dates: Sequence[date],
+    effect_source: EffectSource | None,
+    compared: Sequence[Backtest] = (),
+) -> GeoBacktest:
+    """The API shape of a stats backtest; ``dates`` are the history's, ``compared`` the other methods run."""
+    best = best_backtest([result, *compared]) if compared else None
+    return GeoBacktest(
+        method=result.method,
+        alpha=result.alpha,
+        windows=result.windows,
+        false_positive_rate=result.false_positive_rate,
+        false_positive_excess_p_value=result.false_positive_excess_p_value,
+        placebo_rmse=_finite(result.placebo_rmse),
+        effect=result.effect,
+        effect_source=effect_source if result.effect is not None else None,
+        detection_rate=result.detection_rate,
+        placebo_windows=[
+            PlaceboWindowResult(
+                start=dates[w.start],
+                end=dates[w.end - 1],
+                significant=w.significant,
+                relative_lift=_finite(w.relative_lift),
+                detected=w.detected,
+            )
+            for w in result.placebo_windows
+        ],
+        best_method=None if best is None or best.method == result.method else best.method,
+        compared=[
+            MethodBacktestSummary(
+                method=b.method,
+                false_positive_rate=b.false_positive_rate,
+                false_positive_excess_p_value=b.false_positive_excess_p_value,
+                placebo_rmse=_finite(b.placebo_rmse),
+                detection_rate=b.detection_rate,
+            )
+            for b in ([result, *compared] if compared else [])
+        ],
+        warnings=list(result.warnings),
+    )
+
+
+async def planned_effect(connection: Connection, design: dict[str, Any]) -> float | None:
+    """The MDE of the market-selection candidate the experiment was created from (``None`` when none)."""
+    source = design.get("design_source")
+    if not isinstance(source, dict):
+        return None
+    row = await MarketSelectionRepository(connection).get(UUID(str(source["job_id"])))
+    if row is None:
+        return None
+    result = row["result"]
+    if isinstance(result, str | bytes):
+        result = msgspec.json.decode(result)
+    for candidate in result.get("candidates", []):
+        if candidate.get("rank") == source.get("rank"):
+            effect = candidate.get("mde_exact") or candidate.get("mde")
+            return float(effect) if effect else None
+    return None
+
+
+def result_mde(result: GeoResults) -> float | None:
+    """The relative effect the result's interval detects with 80% power (see the module docstring)."""
+    relative = result.lift.relative
+    if relative.ci_low is None or relative.ci_high is None:
+        return None
+    z = float(scipy_stats.norm.ppf(0.5 + result.confidence_level / 2.0))
+    half_width = 0.5 * (relative.ci_high - relative.ci_low)
+    mde = half_width / z * (z + float(scipy_stats.norm.ppf(MDE_POWER)))
+    return mde if math.isfinite(mde) and mde > 0.0 else None
+
+
+def _rows(geos: list[str], names: Sequence[str]) -> list[int]:
+    index = {g: i for i, g in enumerate(geos)}
+    return [index[g] for g in names]
+
+
+def method_analyses(data: BacktestInput, alpha: float, duration: int) -> dict[str, WindowAnalysis]:
+    """The window analysis of every method the experiment allows, on the pre-period."""
+    history = data.panel[:, data.pre]
+    treated = history[_rows(data.geos, data.treated)]
+    donors = history[_rows(data.geos, data.controls)].T
+    analyses: dict[str, WindowAnalysis] = {
+        "synthetic_control": conformal_window_test(treated, donors, duration, alpha),
+        "tbr": tbr_window_test(treated.sum(axis=0), donors.sum(axis=1), duration, alpha, data.interval),
+    }
+    if data.method == "augmented_synthetic_control" or donors.size <= ASCM_COMPARISON_MARKET_DAYS:
+        ridge_lambda = design_ridge_lambda(treated.mean(axis=0), donors, True)
+        analyses["augmented_synthetic_control"] = conformal_window_test(
+            treated, donors, duration, alpha, ridge_lambda=ridge_lambda
+        )
+    spend = data.pair_spend_delta
+    pairs = data.pairs
+    if pairs is not None and len(pairs) >= 3 and spend is not None and np.isfinite(spend).all():
+        t_rows, c_rows = _rows(data.geos, [t for t, _ in pairs]), _rows(data.geos, [c for _, c in pairs])
+        test = data.panel[:, data.post]
+        if np.max(np.abs(spend)) >= 1e-10 and np.isfinite(test[t_rows + c_rows]).all():
+            response = test[t_rows].sum(axis=1) - test[c_rows].sum(axis=1)
+            trim_rate = trimmed_match(response, spend, 1.0 - alpha).trim_rate  # the result's own choice
+            analyses["trimmed_match"] = trimmed_match_window_test(
+                history[t_rows], history[c_rows], spend, duration, alpha, trim_rate
+            )
+    return analyses
+
+
+def result_backtest(data: BacktestInput, alpha: float, effect: float, effect_source: EffectSource) -> GeoBacktest:
+    """The result's method and every other allowed one on the same placebo windows (CPU work).
+
+    Raises :class:`~stats.errors.InvalidProblem` (field ``pre_period``) when the pre-period is too short.
+    """
+    duration = data.post.stop - data.post.start
+    n_pre = data.pre.stop - data.pre.start
+    if not np.isfinite(data.panel[:, data.pre]).all():
+        raise InvalidProblem("pre_period", "has missing market-dates; the backtest needs every value")
+    analyses = method_analyses(data, alpha, duration)
+    if data.method not in analyses:
+        raise InvalidProblem("pairs", "need at least 3 pairs with spend that differs within them for a backtest")
+    runs: dict[str, Backtest] = {}
+    for method, analysis in analyses.items():
+        try:
+            runs[method] = backtest(
+                n_pre, duration, analysis, method=method, effect=effect, alpha=alpha, field="pre_period"
+            )
+        except InvalidProblem:
+            if method == data.method:
+                raise
+    own = runs.pop(data.method)
+    return shape_backtest(own, data.dates[data.pre], effect_source, list(runs.values()))
+
+
+def _pre_residuals(result: GeoResults, test_start: date) -> np.ndarray:
+    return np.array([p.observed - p.counterfactual for p in result.series if p.date < test_start])
+
+
+def backtest_chart(backtest_figures: GeoBacktest) -> dict[str, Any]:
+    """Vega-Lite layer: each placebo window as a segment at the lift estimated in it, coloured by the verdict."""
+    values = [
+        {
+            "start": w.start.isoformat(),
+            "end": (w.end + timedelta(days=1)).isoformat(),
+            "relative_lift": w.relative_lift,
+            "verdict": "significant (false positive)" if w.significant else "not significant",
+        }
+        for w in backtest_figures.placebo_windows
+    ]
+    b = backtest_figures
+    power = "" if b.detection_rate is None else f", detected {b.detection_rate:.0%} at an effect of {b.effect:+.1%}"
+    rmse = "" if b.placebo_rmse is None else f", placebo RMSE {b.placebo_rmse:.1%}"
+    title = (
+        f"Backtest ({b.method}): {round(b.false_positive_rate * b.windows)} of {b.windows} placebo windows "
+        f"significant at alpha {b.alpha:g}{power}{rmse}"
+    )
+    x = {"field": "start", "type": "temporal", "title": "Placebo window (pre-period)"}
+    return {
+        "title": title,
+        "width": 640,
+        "height": 120,
+        "data": {"values": values},
+        "layer": [
+            {"mark": {"type": "rule", "color": "gray", "strokeDash": [2, 2]}, "encoding": {"y": {"datum": 0}}},
+            {
+                "transform": [{"filter": "datum.relative_lift != null"}],
+                "mark": {"type": "rule", "strokeWidth": 3},
+                "encoding": {
+                    "x": x,
+                    "x2": {"field": "end"},
+                    "y": {
+                        "field": "relative_lift",
+                        "type": "quantitative",
+                        "title": "Placebo lift",
+                        "axis": {"format": "%"},
+                    },
+                    "color": {
+                        "field": "verdict",
+                        "type": "nominal",
+                        "title": None,
+                        "scale": {
+                            "domain": ["not significant", "significant (false positive)"],
+                            "range": ["#4c78a8", "#e45756"],
+                        },
+                    },
+                },
+            },
+        ],
+    }
+
+
+def complete_result(result: GeoResults, data: BacktestInput) -> GeoResults:
+    """The result with its backtest (and its chart), its residual lag-1 autocorrelation and their warnings."""
+    test_start = data.dates[data.post.start]
+    r1 = lag1_autocorrelation(_pre_residuals(result, test_start))
+    warnings = list(result.warnings)
+    if is_strong(r1) and result.method != "tbr":  # TBR flags its own residuals (stats.tbr)
+        warnings.append(
+            f"The pre-period residuals are strongly serially correlated (lag-1 autocorrelation {r1:.2f}), beyond the "
+            "dependence the method was calibrated on: read the interval with care and check the backtest."
+        )
+    alpha = 1.0 - result.confidence_level
+    if data.planned_effect is not None:
+        effect, source = data.planned_effect, "planned"
+    else:
+        mde = result_mde(result)
+        effect, source = (mde, "result_mde") if mde is not None else (DEFAULT_EFFECT, "default")
+    figures: GeoBacktest | None
+    try:
+        figures = result_backtest(data, alpha, effect, source)  # type: ignore[arg-type]
+    except InvalidProblem as problem:
+        figures = None
+        warnings.append(f"No backtest: {problem.field} {problem.reason}.")
+    chart = result.chart
+    if figures is not None:
+        warnings.extend(figures.warnings)
+        if figures.best_method is not None:
+            warnings.append(
+                f"On placebo windows of this pre-period, {figures.best_method} backtests better than {figures.method} "
+                "(see `backtest.compared`)."
+            )
+        top = {k: v for k, v in chart.items() if k != "$schema"}
+        chart = {"$schema": chart.get("$schema"), "vconcat": [top, backtest_chart(figures)]}
+    return msgspec.structs.replace(
+        result,
+        residual_autocorrelation=None if not math.isfinite(r1) else r1,
+        backtest=figures,
+        chart=chart,
+        warnings=warnings,
+    )

@@ -1,0 +1,81 @@
+"""Unit-level outcomes and channel spend in PostgreSQL: the statements in ``queries.sql``, run with asyncpg."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from uuid import UUID
+
+import asyncpg
+
+from api.database import Connection, affected_rows, lift_statement_timeout
+from api.sql_queries import load_queries
+
+QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
+STAGING_TABLE = "outcome_staging"
+STAGING_COLUMNS = ("line", "unit", "value", "covariate")
+# Bulk statements may run longer than the service-wide statement timeout.
+BULK_TIMEOUT_SECONDS = 3600.0
+
+Row = asyncpg.Record
+StagedRow = tuple[int, str, float, float | None]  # (line or index, unit, value, covariate)
+
+
+class OutcomeRepository:
+    """Reads and writes an experiment's outcomes and spend; callers own the transaction.
+
+    An upload is staged first (:meth:`create_staging`, :meth:`stage`), checked in SQL, then upserted
+    (:meth:`upsert_staged`); the staging table is dropped at commit.
+    """
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+
+    async def any_stored(self, experiment_id: UUID) -> bool:
+        """Whether the experiment has unit-level outcomes (then its results come from them)."""
+        found: bool = await self.connection.fetchval(QUERIES["has_outcomes"], experiment_id)
+        return found
+
+    async def create_staging(self) -> None:
+        """The transaction's staging table, with the statement timeout lifted for the bulk statements."""
+        await lift_statement_timeout(self.connection)
+        await self.connection.execute(QUERIES["create_staging"])
+
+    async def stage(self, rows: Iterable[StagedRow]) -> int:
+        """``COPY`` parsed rows into the staging table; returns how many."""
+        status = await self.connection.copy_records_to_table(
+            STAGING_TABLE, records=rows, columns=STAGING_COLUMNS, timeout=BULK_TIMEOUT_SECONDS
+        )
+        return affected_rows(status)
+
+    async def first_repeat(self) -> Row | None:
+        """The first unit staged twice (``unit``, ``first_line``, ``last_line``), if any."""
+        await self.connection.execute(QUERIES["analyze_staging"], timeout=BULK_TIMEOUT_SECONDS)
+        row: Row | None = await self.connection.fetchrow(QUERIES["first_repeat"], timeout=BULK_TIMEOUT_SECONDS)
+        return row
+
+    async def unassigned(self, experiment_id: UUID, examples: int) -> Row:
+        """How many staged units were never assigned (``units``) and the first ``examples`` of them."""
+        row: Row | None = await self.connection.fetchrow(
+            QUERIES["unassigned"], experiment_id, examples, timeout=BULK_TIMEOUT_SECONDS
+        )
+        assert row is not None  # an aggregate always returns one row
+        return row
+
+    async def upsert_staged(self, experiment_id: UUID) -> Row:
+        """Store every staged outcome, replacing a unit's earlier one; counts ``inserted`` and ``replaced``."""
+        row: Row | None = await self.connection.fetchrow(
+            QUERIES["upsert_outcomes"], experiment_id, timeout=BULK_TIMEOUT_SECONDS
+        )
+        assert row is not None  # an aggregate always returns one row
+        return row
+
+    async def upsert_spend(
+        self,
+        experiment_id: UUID,
+        positions: Sequence[int],
+        spends: Sequence[float],
+        values_per_conversion: Sequence[float | None],
+    ) -> None:
+        """Set the spend (and value per conversion) of the channels at ``positions``."""
+        await self.connection.execute(QUERIES["upsert_spend"], experiment_id, positions, spends, values_per_conversion)

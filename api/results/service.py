@@ -1,0 +1,111 @@
+"""An experiment's results: one computation, the same in a request and in a queued job.
+
+:func:`experiment_results` answers the endpoint: it checks the experiment, runs :func:`compute_results`
+within the wait budget or queues the ``experiment_results`` job (:func:`api.jobs.answer.answer_or_submit`),
+and records the read in the audit trail. A worker's task (:func:`results_task`) runs the same
+:func:`compute_results` from the job's :class:`ResultsQuery` and stores its answer. Holdout results are
+computed by :mod:`api.results.holdout`, geo results by :mod:`api.geo.results`.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import asyncpg
+import msgspec
+
+from api.audit.headlines import record_results_read, record_results_requested
+from api.database import lift_statement_timeout
+from api.errors import invalid_field
+from api.experiments.service import fetch_experiment_row
+from api.geo.results import compute_geo_results, load_geo_run
+from api.geo.schemas import GeoMethod, GeoMissingPolicy, GeoResults, MultiCellGeoResults
+from api.jobs.answer import Answer, answer_or_submit
+from api.jobs.progress import ProgressReporter
+from api.jobs.tasks import TaskContext
+from api.results.holdout import holdout_results
+from api.results.schemas import HoldoutResults
+from stats.tbr import TBRMethod
+
+RESULTS_TASK = "experiment_results"
+
+ExperimentResults = HoldoutResults | GeoResults | MultiCellGeoResults
+
+
+class ResultsQuery(msgspec.Struct, frozen=True):
+    """What the results of an experiment are asked with (the query parameters of the endpoint)."""
+
+    experiment_id: UUID
+    confidence_level: float | None = None
+    method: GeoMethod | None = None
+    interval: TBRMethod | None = None
+    sequential: bool = False
+    minimum_lift: float | None = None
+    missing: GeoMissingPolicy | None = None
+
+
+async def compute_results(pool: asyncpg.Pool, query: ResultsQuery, progress: ProgressReporter) -> ExperimentResults:
+    """Holdout or geo results of the experiment (404 unknown, 409 without the data they need)."""
+    async with pool.acquire() as connection:
+        experiment = await fetch_experiment_row(connection, query.experiment_id)
+    if experiment["kind"] == "geo":
+        async with pool.acquire() as connection:
+            run = await load_geo_run(
+                connection,
+                experiment,
+                query.method or "synthetic_control",
+                query.confidence_level or 0.9,
+                query.missing or "drop_market",
+                query.interval,
+            )
+        return await compute_geo_results(run, progress=progress)  # no connection held meanwhile
+    async with pool.acquire() as connection, connection.transaction():
+        await lift_statement_timeout(connection)  # slow calls become jobs instead
+        return await holdout_results(
+            connection,
+            experiment,
+            confidence_level=query.confidence_level or 0.95,
+            sequential=query.sequential,
+            minimum_lift=query.minimum_lift,
+        )
+
+
+async def experiment_results(
+    pool: asyncpg.Pool, queue_pool: asyncpg.Pool, query: ResultsQuery, wait_seconds: float
+) -> Answer[ExperimentResults]:
+    """The results if they are computed within ``wait_seconds``, else the job now computing them; either way
+    recorded in the experiment's audit trail. 404 for an unknown experiment, 400 for a geo ``method`` asked of
+    a holdout experiment, before any job is queued."""
+    async with pool.acquire() as connection:
+        experiment = await fetch_experiment_row(connection, query.experiment_id)
+    if experiment["kind"] == "holdout" and query.method is not None:
+        raise invalid_field("method", "applies to geo experiments only")
+    if experiment["kind"] == "holdout" and query.missing is not None:
+        raise invalid_field("missing", "applies to geo experiments only")
+    if query.interval is not None and query.method != "tbr":
+        raise invalid_field("interval", "chooses TBR's interval: it applies to geo experiments with method=tbr only")
+
+    async def compute(progress: ProgressReporter) -> ExperimentResults:
+        return await compute_results(pool, query, progress)
+
+    answer = await answer_or_submit(
+        pool,
+        queue_pool,
+        RESULTS_TASK,
+        f"/v1/experiments/{query.experiment_id}/results",
+        msgspec.json.encode(query),
+        compute,
+        wait_seconds,
+    )
+    if answer.job is not None:
+        await record_results_requested(pool, query.experiment_id, answer.job.id)
+    else:
+        assert answer.value is not None
+        await record_results_read(pool, query.experiment_id, answer.value)
+    return answer
+
+
+async def results_task(context: TaskContext) -> bytes:
+    """The ``experiment_results`` job: the same computation, its answer as JSON."""
+    query = msgspec.json.decode(context.payload, type=ResultsQuery)
+    return msgspec.json.encode(await compute_results(context.pool, query, context.progress))

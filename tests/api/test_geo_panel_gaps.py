@@ -1,0 +1,184 @@
+"""Geo results on panels with missing market-dates (issue 13, "Panels as advertisers have them").
+
+References: Google matched_markets' TBR on its own example data (``salesandcost.csv``, 75 missing
+geo-days), whose R-package figures ``matched_markets/tests/test_tbr_iroas.py`` hard-codes
+(incremental response 147337.122, iROAS 2.946742 for an incremental cost of 50,000) and
+``tests/test_tbr.py`` (slope 0.9997001); and, for the synthetic-control policies, the same analysis on
+a panel prepared independently (the market and date left out by hand, or the gaps filled with
+pandas' time interpolation).
+"""
+
+from __future__ import annotations
+
+import csv
+from typing import Any
+
+import pandas as pd
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from tests.conftest import DATA_DIR
+
+Client = AsyncTestClient[Litestar]
+CSV = {"Content-Type": "text/csv"}
+MM = DATA_DIR / "matched_markets"
+
+
+def _geolift_rows() -> list[dict[str, str]]:
+    with (DATA_DIR / "geolift" / "GeoLift_Test.csv").open() as fh:
+        return list(csv.DictReader(fh))
+
+
+def _csv(rows: list[dict[str, str]]) -> str:
+    return "location,Y,date\n" + "".join(f"{r['location']},{r['Y']},{r['date']}\n" for r in rows)
+
+
+# A donor (atlanta) without three dates, one in each period, and a treated market (chicago) without a
+# pre-period date.
+DONOR_GAPS = {("atlanta", "2021-02-03"), ("atlanta", "2021-03-20"), ("atlanta", "2021-04-07")}
+TREATED_PRE_GAP = ("chicago", "2021-02-10")
+
+
+def _without(cells: set[tuple[str, str]], rows: list[dict[str, str]] | None = None) -> list[dict[str, str]]:
+    return [r for r in (rows or _geolift_rows()) if (r["location"], r["date"]) not in cells]
+
+
+async def _experiment(client: Client, body: str, **overrides: Any) -> str:
+    upload = await client.post("/v1/geo/datasets", content=body, headers=CSV)
+    assert upload.status_code == 201, upload.text
+    design: dict[str, Any] = {
+        "kind": "geo",
+        "name": "TV in Chicago and Portland",
+        "dataset_id": upload.json()["id"],
+        "channel": "tv",
+        "treatment_markets": ["chicago", "portland"],
+        "pre_period": {"start": "2021-01-01", "end": "2021-03-31"},
+        "test_period": {"start": "2021-04-01", "end": "2021-04-15"},
+        "spend": 10_000.0,
+    }
+    design.update(overrides)
+    created = await client.post("/v1/experiments", json=design)
+    assert created.status_code == 201, created.text
+    experiment_id: str = created.json()["id"]
+    return experiment_id
+
+
+async def _results(client: Client, experiment_id: str, **params: Any) -> dict[str, Any]:
+    response = await client.get(f"/v1/experiments/{experiment_id}/results", params=params)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def _matched_markets_experiment(client: Client) -> str:
+    with (MM / "geoassignment.csv").open(newline="") as fh:
+        treated = sorted(row["geo"] for row in csv.DictReader(fh) if row["geo.group"] == "2")
+    return await _experiment(
+        client,
+        (MM / "salesandcost.csv").read_text(),
+        treatment_markets=treated,
+        pre_period={"start": "2015-01-05", "end": "2015-02-15"},
+        test_period={"start": "2015-02-16", "end": "2015-03-15"},
+        spend=50_000.0,
+    )
+
+
+async def test_tbr_on_matched_markets_example_with_missing_zero_gives_its_published_figures(client: Client) -> None:
+    experiment_id = await _matched_markets_experiment(client)
+    result = await _results(client, experiment_id, method="tbr", missing="zero")
+    assert result["incremental"]["estimate"] == pytest.approx(147337.122, abs=1e-3)
+    assert result["fit"]["slope"] == pytest.approx(0.9997001, abs=5e-8)
+    assert result["iroas"]["estimate"] == pytest.approx(2.946742, abs=1e-6)
+    assert result["fit"]["n_pre_periods"] == 42 and result["fit"]["n_test_periods"] == 28
+    assert any("filled with 0" in w for w in result["warnings"])
+
+
+async def test_a_treated_market_gap_in_the_test_period_is_409_naming_market_and_dates(client: Client) -> None:
+    experiment_id = await _matched_markets_experiment(client)
+    for missing in ("drop_market", "interpolate", None):
+        params = {"method": "tbr"} | ({} if missing is None else {"missing": missing})
+        response = await client.get(f"/v1/experiments/{experiment_id}/results", params=params)
+        assert response.status_code == 409, response.text
+        problem = response.json()
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert "'79' on 2015-02-22" in problem["detail"]
+        named = {p["name"] for p in problem["invalid_params"]}
+        assert named == {"treatment_markets"}
+        reasons = " ".join(p["reason"] for p in problem["invalid_params"])
+        assert "'96' has no value on 2015-03-15" in reasons
+
+
+async def test_drop_market_is_the_analysis_without_the_gappy_donor_and_the_treated_gap_date(client: Client) -> None:
+    gappy = await _experiment(client, _csv(_without(DONOR_GAPS | {TREATED_PRE_GAP})))
+    by_hand_rows = [r for r in _geolift_rows() if r["location"] != "atlanta" and r["date"] != TREATED_PRE_GAP[1]]
+    by_hand = await _experiment(client, _csv(by_hand_rows))
+    for method in ("tbr", "synthetic_control"):
+        result = await _results(client, gappy, method=method)
+        expected = await _results(client, by_hand, method=method)
+        assert result["incremental"] == pytest.approx(expected["incremental"], rel=1e-9)
+        assert result["p_value"] == pytest.approx(expected["p_value"], rel=1e-9)
+        assert "atlanta" not in result["weights"] and result["weights"].keys() == expected["weights"].keys()
+        assert result["fit"]["n_pre_periods"] == 89
+        warnings = " ".join(result["warnings"])
+        assert "left out of the controls: atlanta" in warnings and TREATED_PRE_GAP[1] in warnings
+
+
+async def test_interpolate_is_the_analysis_of_the_panel_filled_by_time_interpolation(client: Client) -> None:
+    gappy = await _experiment(client, _csv(_without(DONOR_GAPS | {TREATED_PRE_GAP})))
+    frame = pd.DataFrame(_geolift_rows())
+    wide = frame.assign(Y=frame["Y"].astype(float), date=pd.to_datetime(frame["date"])).pivot(
+        index="date", columns="location", values="Y"
+    )
+    for geo, day in DONOR_GAPS | {TREATED_PRE_GAP}:
+        wide.loc[pd.Timestamp(day), geo] = float("nan")
+    wide = wide.interpolate(method="time")
+    filled = [
+        {"location": geo, "Y": repr(float(wide.loc[day, geo])), "date": day.date().isoformat()}
+        for geo in wide.columns
+        for day in wide.index
+    ]
+    by_pandas = await _experiment(client, _csv(filled))
+    result = await _results(client, gappy, method="tbr", missing="interpolate")
+    expected = await _results(client, by_pandas, method="tbr")
+    assert result["incremental"] == pytest.approx(expected["incremental"], rel=1e-9)
+    assert len(result["weights"]) == 38
+    assert any("4 missing market-date(s) filled by linear interpolation" in w for w in result["warnings"])
+
+
+async def test_zero_counts_a_treated_test_day_gap_as_zero_and_says_so(client: Client) -> None:
+    gap = ("chicago", "2021-04-05")
+    experiment_id = await _experiment(client, _csv(_without({gap})))
+    refused = await client.get(f"/v1/experiments/{experiment_id}/results", params={"method": "synthetic_control"})
+    assert refused.status_code == 409 and "'chicago' on 2021-04-05" in refused.json()["detail"]
+    zero = [r if (r["location"], r["date"]) != gap else {**r, "Y": "0"} for r in _geolift_rows()]
+    expected = await _results(client, await _experiment(client, _csv(zero)), method="tbr")
+    result = await _results(client, experiment_id, method="tbr", missing="zero")
+    assert result["incremental"] == pytest.approx(expected["incremental"], rel=1e-9)
+    assert any("1 of them are treated market dates inside the test period" in w for w in result["warnings"])
+
+
+async def test_a_complete_panel_reports_no_missing_data_warning(client: Client) -> None:
+    experiment_id = await _experiment(client, _csv(_geolift_rows()))
+    result = await _results(client, experiment_id, method="tbr", missing="interpolate")
+    assert not any(w.startswith("missing=") for w in result["warnings"])
+
+
+async def test_an_unknown_missing_policy_is_400_naming_missing(client: Client) -> None:
+    experiment_id = await _experiment(client, _csv(_geolift_rows()))
+    response = await client.get(f"/v1/experiments/{experiment_id}/results", params={"missing": "mean"})
+    assert response.status_code == 400
+    assert "missing" in response.text
+
+
+async def test_missing_on_a_holdout_experiment_is_400(client: Client) -> None:
+    body = {
+        "kind": "holdout",
+        "name": "h",
+        "metric": {"kind": "proportion"},
+        "channels": [{"name": "meta", "holdout_fraction": 0.1}],
+    }
+    experiment_id = (await client.post("/v1/experiments", json=body)).json()["id"]
+    response = await client.get(f"/v1/experiments/{experiment_id}/results", params={"missing": "zero"})
+    assert response.status_code == 400
+    assert response.json()["invalid_params"][0]["name"] == "missing"
