@@ -82,3 +82,22 @@ async def test_a_rank_of_a_multi_cell_selection_becomes_a_multi_cell_experiment(
     assert experiment["design_source"] == {"job_id": job["id"], "rank": 1}
     test = experiment["test_period"]
     assert test["start"] == "2021-04-01" and test["end"] == "2021-04-15"
+
+
+async def test_a_market_excluded_from_controls_is_in_no_cells_partition_nor_the_experiment_made_of_it(
+    client: Client, worker: None, dataset_id: str
+) -> None:
+    job = await finished(
+        client, (await select(client, dataset_id, exclude_from_controls=["chicago"])).headers["location"]
+    )
+    assert job["status"] == "succeeded", job
+    result = job["result"]
+    assert result["excluded_from_controls"] == ["chicago"]
+    first, second = result["cells"]
+    assert "chicago" not in first["partition"] + second["partition"]
+    assert len(first["partition"]) + len(second["partition"]) == 38  # 40 less new york, less chicago
+    response = await client.post(
+        f"/v1/geo/market-selection/{job['id']}/experiments", json={"rank": 1, "name": "Two cells", "channel": "media"}
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["exclude_from_controls"] == ["chicago"]
