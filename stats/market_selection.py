@@ -91,10 +91,16 @@ class SelectionSpec:
 
 @dataclass(frozen=True)
 class CandidatePlan:
-    """A candidate set of treatment markets (panel rows) and where it came from."""
+    """A candidate set of treatment markets (panel rows) and where it came from.
+
+    ``donors``: the rows its synthetic control may use (every other market when ``None``); ``cell``: the
+    cell of a multi-cell selection it belongs to (:mod:`stats.multi_cell_selection`).
+    """
 
     markets: Candidate
     source: Source
+    donors: Candidate | None = None
+    cell: int | None = None
 
 
 @dataclass(frozen=True)
@@ -106,6 +112,8 @@ class DesignEvaluation:
     treatment_share: float
     ridge_lambda: float | None
     durations: tuple[DurationPower, ...]
+    donors: Candidate | None = None
+    cell: int | None = None
 
 
 @dataclass(frozen=True)
@@ -243,7 +251,7 @@ def evaluate_candidates(
     for i, plan in enumerate(plans):
         rows = list(plan.markets)
         treated = data[rows]
-        donors = np.delete(data, rows, axis=0).T
+        donors = np.delete(data, rows, axis=0).T if plan.donors is None else data[list(plan.donors)].T
         ridge = (
             design_ridge_lambda(treated.mean(axis=0), donors, spec.fixed_effects)
             if spec.method == "augmented_synthetic_control"
@@ -266,7 +274,7 @@ def evaluate_candidates(
             for duration in spec.durations
         )
         share = float(treated.sum() / total_kpi) if total_kpi > 0.0 else float("nan")
-        out.append(DesignEvaluation(plan.markets, plan.source, share, ridge, powers))
+        out.append(DesignEvaluation(plan.markets, plan.source, share, ridge, powers, plan.donors, plan.cell))
         if progress is not None:
             progress((i + 1) / len(plans))
     return out

@@ -10,12 +10,20 @@ import msgspec
 
 from api.audit import service as audit
 from api.calibration.schemas import CalibrationExport, MeridianCalibration, RobynCalibration
-from api.geo.schemas import GeoResults
+from api.geo.schemas import GeoResults, MultiCellGeoResults
 from api.results.schemas import HoldoutResults
 
 
-def results_headline(results: HoldoutResults | GeoResults) -> dict[str, Any]:
-    """Per channel lift, p-value and decision (holdout), or ATT, incremental, lift and p-value (geo)."""
+def results_headline(results: HoldoutResults | GeoResults | MultiCellGeoResults) -> dict[str, Any]:
+    """Per channel lift, p-value and decision (holdout), or ATT, incremental, lift and p-value (geo; per cell
+    and each pair's difference for a multi-cell test)."""
+    if isinstance(results, MultiCellGeoResults):
+        return {
+            "method": results.method,
+            "confidence_level": results.confidence_level,
+            "cells": [{"name": cell.name, **results_headline(cell.results)} for cell in results.cells],
+            "comparisons": [msgspec.to_builtins(comparison) for comparison in results.comparisons],
+        }
     if isinstance(results, GeoResults):
         return {
             "method": results.method,
@@ -40,7 +48,9 @@ def results_headline(results: HoldoutResults | GeoResults) -> dict[str, Any]:
     }
 
 
-async def record_results_read(pool: asyncpg.Pool, experiment_id: UUID, results: HoldoutResults | GeoResults) -> None:
+async def record_results_read(
+    pool: asyncpg.Pool, experiment_id: UUID, results: HoldoutResults | GeoResults | MultiCellGeoResults
+) -> None:
     """Record that the caller was shown these results (a read changes nothing, so it has its own write)."""
     async with pool.acquire() as connection:
         await audit.record(connection, experiment_id, "results_read", results_headline(results))

@@ -23,8 +23,9 @@ from scipy import special
 from api.calibration.schemas import KpiType
 from api.errors import Conflict, invalid_field
 from api.experiments.service import fetch_experiment_row
+from api.geo.cells import cell_run
 from api.geo.results import GeoRun, compute_geo_results, load_geo_run
-from api.geo.schemas import GeoMethod, GeoResults
+from api.geo.schemas import GeoMethod, GeoResults, MultiCellGeoResults
 from api.interval import Interval
 from api.jobs.progress import ProgressReporter
 from api.results.schemas import ChannelResult, HoldoutResults
@@ -185,15 +186,16 @@ def _treated_spend_over_test(run: GeoRun) -> float | None:
     return float(pre.sum(axis=0).mean()) * test_days
 
 
-def _geo_baseline_spend(experiment: Any, run: GeoRun) -> float | None:
-    """409 unless the geo test has a spend (and, measuring marginal ROI, the usual spend it adds to);
-    the treated markets' usual spend over the test for a marginal test, else None. ``trimmed_match``
-    reads its spend from the panel (the pairs' incremental cost), which its results already require."""
+def _geo_baseline_spend(experiment: Any, run: GeoRun, field: str = "spend") -> float | None:
+    """409 unless the geo test (or the cell of a multi-cell test, its spend named by ``field``) has a
+    spend (and, measuring marginal ROI, the usual spend it adds to); the treated markets' usual spend over
+    the test for a marginal test, else None. ``trimmed_match`` reads its spend from the panel (the pairs'
+    incremental cost), which its results already require."""
     if run.spend is None and run.method != "trimmed_match":
         raise Conflict(
-            "The geo experiment has no spend, so there is no return on spend to calibrate with: PATCH its `spend` "
-            "(the money spent on the test in the treated markets)",
-            [("spend", "missing")],
+            f"The geo experiment has no spend for {', '.join(run.treated)}, so there is no return on spend to "
+            f"calibrate with: PATCH its `{field.split('[')[0]}` (the money spent on the test in the treated markets)",
+            [(field, "missing")],
         )
     if roi_kind(experiment) == "average":
         return None
@@ -211,27 +213,7 @@ def _geo_baseline_spend(experiment: Any, run: GeoRun) -> float | None:
 def _geo_measurements(
     experiment: Any, run: GeoRun, results: GeoResults, kpi_type: KpiType | None, baseline: float | None
 ) -> ExperimentMeasurements:
-    design = experiment["design"]
-    # Trimmed match estimates iROAS per unit of the pairs' spend difference (its incremental cost).
-    spend = float(results.fit["incremental_cost"]) if results.method == "trimmed_match" else run.spend
-    assert spend is not None
-    incremental = results.incremental
-    if incremental.estimate is None:
-        raise Conflict("The geo result has no incremental KPI estimate", [("incremental", "missing")])
-    test_start = date.fromisoformat(str(design["test_period"]["start"]))
-    test_end = date.fromisoformat(str(design["test_period"]["end"]))
-    measurement = LiftMeasurement(
-        channel=str(design["channel"]),
-        start=test_start,
-        end=test_end,
-        incremental=incremental.estimate,
-        incremental_se=standard_error(incremental, results.confidence_level),
-        spend=spend,
-        p_value=results.p_value,
-        kpi_type=kpi_type or "revenue",
-        markets=tuple(run.treated),
-        baseline_spend=baseline,
-    )
+    measurement = _geo_measurement(experiment, run, results, kpi_type, baseline, str(experiment["design"]["channel"]))
     return ExperimentMeasurements(
         experiment_id=experiment["id"],
         experiment_kind="geo",
@@ -241,6 +223,62 @@ def _geo_measurements(
         method=results.method,
         channels=[measurement],
         warnings=list(results.warnings),
+    )
+
+
+def _multi_cell_measurements(
+    experiment: Any,
+    runs: list[GeoRun],
+    results: MultiCellGeoResults,
+    kpi_type: KpiType | None,
+    baselines: list[float | None],
+) -> ExperimentMeasurements:
+    """One measurement per cell of a multi-cell test: the cell's channel, markets, spend and lift."""
+    channels = [
+        _geo_measurement(experiment, run, cell.results, kpi_type, baseline, cell.channel)
+        for run, cell, baseline in zip(runs, results.cells, baselines, strict=True)
+    ]
+    warnings = [*results.warnings, *(f"Cell {c.name}: {w}" for c in results.cells for w in c.results.warnings)]
+    return ExperimentMeasurements(
+        experiment_id=experiment["id"],
+        experiment_kind="geo",
+        roi_kind=roi_kind(experiment),
+        kpi_type=channels[0].kpi_type,
+        confidence_level=results.confidence_level,
+        method=results.method,
+        channels=channels,
+        warnings=warnings,
+    )
+
+
+def _geo_measurement(
+    experiment: Any,
+    run: GeoRun,
+    results: GeoResults,
+    kpi_type: KpiType | None,
+    baseline: float | None,
+    channel: str,
+) -> LiftMeasurement:
+    design = experiment["design"]
+    # Trimmed match estimates iROAS per unit of the pairs' spend difference (its incremental cost).
+    spend = float(results.fit["incremental_cost"]) if results.method == "trimmed_match" else run.spend
+    assert spend is not None
+    incremental = results.incremental
+    if incremental.estimate is None:
+        raise Conflict("The geo result has no incremental KPI estimate", [("incremental", "missing")])
+    test_start = date.fromisoformat(str(design["test_period"]["start"]))
+    test_end = date.fromisoformat(str(design["test_period"]["end"]))
+    return LiftMeasurement(
+        channel=channel,
+        start=test_start,
+        end=test_end,
+        incremental=incremental.estimate,
+        incremental_se=standard_error(incremental, results.confidence_level),
+        spend=spend,
+        p_value=results.p_value,
+        kpi_type=kpi_type or "revenue",
+        markets=tuple(run.treated),
+        baseline_spend=baseline,
     )
 
 
@@ -259,8 +297,15 @@ async def measure(
     if experiment["kind"] == "geo":
         async with pool.acquire() as connection:
             run = await load_geo_run(connection, experiment, method or "synthetic_control", confidence_level or 0.9)
+        if run.cells is not None:  # one measurement per cell, each of its own channel
+            runs = [cell_run(run, cell) for cell in run.cells]
+            baselines = [_geo_baseline_spend(experiment, r, f"cells[{i}].spend") for i, r in enumerate(runs)]
+            cells = await compute_geo_results(run, progress=progress)
+            assert isinstance(cells, MultiCellGeoResults)
+            return _multi_cell_measurements(experiment, runs, cells, kpi_type, baselines)
         baseline = _geo_baseline_spend(experiment, run)  # before the computation: it may be long
         results = await compute_geo_results(run, progress=progress)  # no connection held meanwhile
+        assert isinstance(results, GeoResults)
         return _geo_measurements(experiment, run, results, kpi_type, baseline)
     if method is not None:
         raise invalid_field("method", "applies to geo experiments only")

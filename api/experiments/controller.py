@@ -52,6 +52,26 @@ CREATE_EXAMPLES = [
         },
     ),
     Example(
+        summary="Multi-cell geo test: two channels in disjoint markets, the untreated markets as shared controls",
+        value={
+            "kind": "geo",
+            "name": "Social vs search",
+            "dataset_id": "6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f",
+            "channel": "media",
+            "cells": [
+                {"name": "social", "channel": "meta", "treatment_markets": ["chicago", "cincinnati"], "spend": 20000},
+                {
+                    "name": "search",
+                    "channel": "search",
+                    "treatment_markets": ["honolulu", "indianapolis"],
+                    "spend": 10000,
+                },
+            ],
+            "pre_period": {"start": "2021-01-01", "end": "2021-03-31"},
+            "test_period": {"start": "2021-04-01", "end": "2021-04-15"},
+        },
+    ),
+    Example(
         summary="Go-dark geo test with a cool-down, neighbours out of the controls",
         value={
             "kind": "geo",

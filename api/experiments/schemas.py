@@ -125,15 +125,54 @@ class HoldoutExperimentCreate(Struct, frozen=True, tag="holdout", tag_field="kin
     planned_units: PlannedUnits | None = None
 
 
+CellName = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$",
+        description="Cell name: letters, digits, `_`, `.`, `-`; starts with a letter or digit; unique in the test.",
+    ),
+]
+CellMarkets = Annotated[list[GeoName], Meta(min_length=1, max_length=1000, description="The markets this cell treats.")]
+
+
+class GeoCell(Struct, frozen=True, forbid_unknown_fields=True):
+    """One cell of a multi-cell geo test: a channel (or strategy) run in its own markets.
+
+    No market is in two cells; the controls of every cell are the markets treated by no cell.
+    """
+
+    name: CellName
+    treatment_markets: CellMarkets
+    channel: (
+        Annotated[ChannelName, Meta(description="The cell's channel; the experiment's `channel` when absent.")] | None
+    ) = None
+    spend: Annotated[float, Meta(ge=0.0, description="Money spent on this cell's markets during the test.")] | None = (
+        None
+    )
+
+
+GeoCells = Annotated[
+    list[GeoCell],
+    Meta(
+        min_length=2,
+        max_length=20,
+        description="A multi-cell test: 2 or more cells in disjoint markets sharing the untreated markets as "
+        "controls, given instead of `treatment_markets` (and of `spend`: each cell has its own).",
+    ),
+]
+
+
 class GeoExperimentCreate(Struct, frozen=True, tag="geo", tag_field="kind", forbid_unknown_fields=True):
-    """A market-level test on a stored geo panel."""
+    """A market-level test on a stored geo panel: one treatment group (`treatment_markets`) or several `cells`."""
 
     name: Name
     dataset_id: UUID
     channel: ChannelName
-    treatment_markets: Annotated[list[GeoName], Meta(min_length=1, max_length=1000)]
     pre_period: Period
     test_period: Period
+    treatment_markets: Annotated[list[GeoName], Meta(min_length=1, max_length=1000)] | None = None
     spend: Annotated[float, Meta(ge=0.0, description="Money spent on the test in the treated markets.")] | None = None
     pairs: (
         Annotated[
@@ -142,6 +181,7 @@ class GeoExperimentCreate(Struct, frozen=True, tag="geo", tag_field="kind", forb
         ]
         | None
     ) = None
+    cells: GeoCells | None = None
     exclude_from_controls: ExcludedFromControls = []
     test_type: TestTypeField | None = None
     spend_change: SpendChange | None = None
@@ -165,6 +205,7 @@ class ExperimentPatch(Struct, frozen=True, forbid_unknown_fields=True, omit_defa
     pre_period: Period | UnsetType = UNSET
     test_period: Period | UnsetType = UNSET
     spend: Annotated[float, Meta(ge=0.0)] | UnsetType | None = UNSET
+    cells: GeoCells | UnsetType = UNSET
     exclude_from_controls: ExcludedFromControls | UnsetType = UNSET
     test_type: TestTypeField | UnsetType | None = UNSET
     spend_change: SpendChange | UnsetType | None = UNSET
@@ -207,11 +248,16 @@ class GeoExperiment(Struct, frozen=True, tag="geo", tag_field="kind"):
     status: ExperimentStatus
     dataset_id: UUID
     channel: str
-    treatment_markets: list[str]
+    treatment_markets: Annotated[
+        list[str], Meta(description="Every treated market (of every cell, in a multi-cell test).")
+    ]
     pre_period: Period
     test_period: Period
     spend: float | None
     pairs: list[list[str]] | None
+    cells: Annotated[
+        list[GeoCell] | None, Meta(description="The cells of a multi-cell test; null for one treatment group.")
+    ]
     exclude_from_controls: list[str]
     test_type: GeoTestType | None
     spend_change: dict[str, float] | None

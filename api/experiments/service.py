@@ -16,6 +16,7 @@ from msgspec import UNSET
 from api.audit import service as audit
 from api.database import Connection
 from api.errors import Conflict, InvalidInput, NotFound, invalid_field
+from api.experiments.cells import check_cells, check_cells_in_dataset, stored_cells, treated_markets
 from api.experiments.repository import ExperimentRepository, Row
 from api.experiments.schemas import (
     ChannelSpec,
@@ -44,6 +45,7 @@ GEO_DESIGN_FIELDS = (
     "test_type",
     "spend_change",
     "cooldown_period",
+    "cells",
 )
 SPEND_SIGN = {"holdback": -1.0, "go-dark": -1.0, "heavy-up": 1.0}
 
@@ -87,6 +89,12 @@ def _validate_timing_and_type(design: dict[str, Any]) -> None:
         raise invalid_field("spend_change", f"is required with test_type {test_type!r}: the spend change per market")
     if design.get("spend") is not None:
         raise invalid_field("spend", "give either spend or spend_change; with a test_type, spend_change says it")
+    for index, cell in enumerate(design.get("cells") or []):
+        if cell.get("spend") is not None:  # a cell's spend is the sum of spend_change over its markets
+            raise invalid_field(
+                f"cells[{index}].spend",
+                "give either the cells' spend or spend_change; with a test_type, spend_change says it",
+            )
     markets = design["treatment_markets"]
     for geo in change:
         if geo not in markets:
@@ -163,8 +171,11 @@ def _geo_design(body: GeoExperimentCreate | ExperimentPatch, base: dict[str, Any
     design = dict(base)
     for field in ("dataset_id", "pairs", *GEO_DESIGN_FIELDS):
         value = getattr(body, field, UNSET)
-        if value is not UNSET:
+        if value is not UNSET and not (field == "cells" and value is None):
             design[field] = msgspec.to_builtins(value)
+    cells = stored_cells(design)
+    if cells is not None:  # every treated market, as a single-cell design lists them
+        design["treatment_markets"] = treated_markets(cells)
     return design
 
 
@@ -187,6 +198,7 @@ def experiment_from_row(row: Row) -> Experiment:
     defaults: dict[str, Any] = {
         "spend": None,
         "pairs": None,
+        "cells": None,
         "design_source": None,
         "exclude_from_controls": [],
         "test_type": None,
@@ -218,8 +230,9 @@ async def create_experiment(
         salt: str | None = body.salt or secrets.token_hex(16)
     else:
         _validate_periods(body.pre_period, body.test_period)
-        _validate_markets(body.treatment_markets, body.pairs)
+        check_cells(body.cells, body.treatment_markets, body.spend, body.pairs)
         design = _geo_design(body, {})
+        _validate_markets(design["treatment_markets"], body.pairs)
         _validate_timing_and_type(design)
         if design_source is not None:
             design["design_source"] = msgspec.to_builtins(design_source)
@@ -229,8 +242,10 @@ async def create_experiment(
         repository = ExperimentRepository(connection)
         experiment_id = uuid4()
         if isinstance(body, GeoExperimentCreate):
+            if body.cells is not None:
+                await check_cells_in_dataset(connection, body.dataset_id, body.cells)
             await validate_geo_design(
-                connection, body.dataset_id, body.treatment_markets, body.pairs, body.exclude_from_controls
+                connection, body.dataset_id, design["treatment_markets"], body.pairs, body.exclude_from_controls
             )
             await refuse_colliding_geo_experiment(repository, experiment_id, design)
         row = await repository.insert(
@@ -350,7 +365,13 @@ async def patch_experiment(pool: asyncpg.Pool, experiment_id: UUID, patch: Exper
                 await repository.replace_channels(experiment_id, [(c.name, c.holdout_fraction) for c in patch.channels])
             design = _holdout_design(patch, design)
         else:
+            if "cells" in design and patch.treatment_markets is not UNSET:
+                raise invalid_field("treatment_markets", "this experiment's markets are set per cell: patch `cells`")
             design = _geo_design(patch, design)
+            cells = stored_cells(design)
+            if cells is not None:
+                check_cells(cells, None, design.get("spend"), design.get("pairs"))
+                await check_cells_in_dataset(connection, UUID(str(design["dataset_id"])), cells)
             pre = msgspec.convert(design["pre_period"], Period)
             test = msgspec.convert(design["test_period"], Period)
             _validate_periods(pre, test)

@@ -30,11 +30,20 @@ import numpy as np
 
 from api.database import Connection
 from api.errors import Conflict, InvalidInput, invalid_field
+from api.experiments.cells import stored_cells
+from api.experiments.schemas import GeoCell
 from api.geo.backtest import BacktestInput, complete_result, planned_effect
 from api.geo.pivot import pivot_rows
 from api.geo.preparation import prepare_panel
 from api.geo.repository import GeoRepository, Row
-from api.geo.schemas import GeoCooldownEffect, GeoLiftInterval, GeoMethod, GeoResults, GeoSeriesPoint
+from api.geo.schemas import (
+    GeoCooldownEffect,
+    GeoLiftInterval,
+    GeoMethod,
+    GeoResults,
+    GeoSeriesPoint,
+    MultiCellGeoResults,
+)
 from api.interval import Interval as Estimate
 from stats.geo_lift import GeoLiftEstimate, estimate_geo_lift
 from stats.intervals import Interval
@@ -570,6 +579,22 @@ def _cooldown_window(window: _Window) -> _Window | None:
     )
 
 
+def _cells_with_cost(design: dict[str, Any]) -> list[GeoCell] | None:
+    """The design's cells, each ``spend`` the size of the cell's incremental cost: its own ``spend``, or with
+    a test type the sum of ``spend_change`` over its markets (its sign is the run's ``spend_cut``, one for
+    every cell as the test type is the experiment's); ``None`` when that is 0 or absent."""
+    cells = stored_cells(design)
+    if cells is None:
+        return None
+    change = design.get("spend_change") or {}
+    sized: list[GeoCell] = []
+    for cell in cells:
+        cost = sum(float(change[g]) for g in cell.treatment_markets if g in change) if change else cell.spend
+        spend = abs(cost) if cost is not None and cost != 0 else None
+        sized.append(msgspec.structs.replace(cell, spend=spend))
+    return sized
+
+
 def _excluded_from_controls(design: dict[str, Any], geos: list[str], treated: list[str]) -> tuple[str, ...]:
     """The design's ``exclude_from_controls``, checked again against the dataset (400 naming the entry)."""
     excluded = [str(g) for g in design.get("exclude_from_controls") or []]
@@ -606,6 +631,7 @@ class GeoRun:
     cooldown_window: _Window | None = None  # pre-period then cool-down dates, when the test has a cool-down
     interval: TBRMethod = "conformal"
     planned_effect: float | None = None
+    cells: list[GeoCell] | None = None  # a multi-cell experiment (api/geo/cells.py), each with its cost's size
 
 
 async def load_geo_run(
@@ -696,6 +722,7 @@ async def load_geo_run(
         cooldown_window=_cooldown_window(prepared),
         interval=tbr_interval,
         planned_effect=planned,
+        cells=_cells_with_cost(design),
     )
 
 
@@ -726,10 +753,46 @@ async def compute_geo_results(
     n_permutations: int = DEFAULT_PERMUTATIONS,
     seed: int = 0,
     progress: Callable[[float], None] | None = None,
-) -> GeoResults:
+) -> GeoResults | MultiCellGeoResults:
     """Estimate the lift of a loaded geo run, then its backtest, in worker threads (the event loop stays
-    free), with what the data preparation did added to its ``warnings``."""
+    free), with what the data preparation did added to its ``warnings``.
+
+    A multi-cell run (``run.cells``) gives each cell's result (:mod:`api.geo.cells`) the same treatment as
+    a single-cell one (excluded markets, test type, signed iROAS, cool-down) except the backtest, with
+    what the data preparation did in the multi-cell ``warnings``."""
+    if run.cells is not None:
+        return await _multi_cell_run(run, run.cells, n_permutations=n_permutations, seed=seed, progress=progress)
     result = await _estimate_run(run, n_permutations=n_permutations, seed=seed, progress=progress)
+    estimated = await _post_processed(run, result, n_permutations=n_permutations, seed=seed)
+    return await asyncio.to_thread(complete_result, estimated, _backtest_input(run))
+
+
+async def _multi_cell_run(
+    run: GeoRun,
+    cells: list[GeoCell],
+    *,
+    n_permutations: int,
+    seed: int,
+    progress: Callable[[float], None] | None,
+) -> MultiCellGeoResults:
+    """Every cell estimated and compared, each cell's result post-processed as a single-cell run of its
+    markets against the shared controls (no backtest per cell: see :class:`MultiCellGeoResults`)."""
+    from api.geo.cells import cell_run, multi_cell_results  # they build on this module
+
+    result = await multi_cell_results(run, cells, n_permutations=n_permutations, seed=seed, progress=progress)
+    finished = [
+        msgspec.structs.replace(
+            cell,
+            results=await _post_processed(cell_run(run, spec), cell.results, n_permutations=n_permutations, seed=seed),
+        )
+        for spec, cell in zip(cells, result.cells, strict=True)
+    ]
+    return msgspec.structs.replace(result, cells=finished, warnings=[*run.notes, *result.warnings])
+
+
+async def _post_processed(run: GeoRun, result: GeoResults, *, n_permutations: int, seed: int) -> GeoResults:
+    """The estimate with ``run.notes`` in its warnings, the excluded markets, the test type and ROI kind,
+    iROAS over the signed incremental cost and the cool-down effect (no backtest)."""
     roi_kind: Literal["average", "marginal"] = "marginal" if run.test_type == "heavy-up" else "average"
     fit = {**result.fit, "roi_kind": roi_kind} if "roi_kind" in result.fit else result.fit
     iroas = _signed_iroas(result.iroas, run) if run.method != "trimmed_match" else result.iroas
@@ -742,7 +805,7 @@ async def compute_geo_results(
                 "The effect persists into the cool-down (its interval excludes 0): the test-period iROAS "
                 "understates the return; `cooldown.total_incremental` adds the lagged effect."
             )
-    estimated = msgspec.structs.replace(
+    return msgspec.structs.replace(
         result,
         iroas=iroas,
         fit=fit,
@@ -752,7 +815,6 @@ async def compute_geo_results(
         roi_kind=roi_kind,
         cooldown=cooldown,
     )
-    return await asyncio.to_thread(complete_result, estimated, _backtest_input(run))
 
 
 def _test_type(value: str | None) -> Literal["holdback", "go-dark", "heavy-up"] | None:

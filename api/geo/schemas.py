@@ -231,3 +231,63 @@ class GeoResults(Struct, frozen=True, tag="geo", tag_field="kind"):
             "says so)."
         ),
     ] = None
+
+
+class GeoCellResult(Struct, frozen=True):
+    """One cell of a multi-cell geo test, estimated as a single-cell test whose controls (donor pool or
+    control group) are only the markets treated by no cell."""
+
+    name: str
+    channel: str
+    treatment_markets: list[str]
+    spend: Annotated[
+        float | None,
+        Meta(
+            description="The size of the cell's incremental cost: its `spend`, or with a `test_type` the sum of "
+            "`spend_change` over its markets (a cut's iROAS is over the negative cost, as in a single-cell result)."
+        ),
+    ]
+    results: Annotated[
+        GeoResults,
+        Meta(
+            description="The cell's geo result, with the experiment's excluded markets, test type, ROI kind and "
+            "cool-down; `backtest` and `residual_autocorrelation` are null (not run per cell, whose re-fits would "
+            "multiply the cost by the cells: analyse a cell as its own experiment to backtest it)."
+        ),
+    ]
+
+
+class GeoCellComparison(Struct, frozen=True):
+    """Cell `first` minus cell `second` in the compared quantity, with the interval of the difference.
+
+    The interval and `p_value` come from one joint conformal test that takes both cells' residuals on the
+    same dates, so the correlation their shared controls induce is accounted for (`p_value <= 1 -
+    confidence_level` exactly when the interval excludes 0)."""
+
+    first: str
+    second: str
+    compared: Annotated[
+        Literal["iroas", "relative_lift"],
+        Meta(description="`iroas` when every cell has a spend, else `relative_lift` (incremental / counterfactual)."),
+    ]
+    difference: Annotated[Interval, Meta(description="first minus second: estimate and interval.")]
+    p_value: Annotated[float | None, Meta(description="Test of no difference between the two cells.")]
+    ci_status: Annotated[
+        str, Meta(description="`interval`, or `non_convex` / `empty` when the accepted set is not one.")
+    ]
+
+
+class MultiCellGeoResults(Struct, frozen=True, tag="geo_cells", tag_field="kind"):
+    """Results of a multi-cell geo experiment: each cell on its own, then every pair of cells compared.
+
+    `warnings` holds what the data preparation did (missing market-days) once for all cells; each cell's
+    result is post-processed as a single-cell result except for the backtest (see `cells[].results`)."""
+
+    experiment_id: UUID
+    method: GeoMethod
+    confidence_level: float
+    control_markets: Annotated[list[str], Meta(description="The shared controls: markets treated by no cell.")]
+    cells: list[GeoCellResult]
+    comparisons: Annotated[list[GeoCellComparison], Meta(description="Every pair of cells, in the cells' order.")]
+    chart: dict[str, Any]
+    warnings: list[str]

@@ -64,7 +64,18 @@ SELECTION_EXAMPLES = [
             "budget": 100000,
             "alpha": 0.1,
         },
-    )
+    ),
+    Example(
+        summary="GeoLift's multi-cell walkthrough: two cells of 2 or 3 markets, 15 days",
+        value={
+            "dataset_id": "0d6c8f7e-3a55-4c1e-9a51-2f0a4f6a9b10",
+            "cells": 2,
+            "treatment_sizes": [2, 3],
+            "durations": [15],
+            "effect_sizes": [0, 0.025, 0.05, 0.075, 0.1, 0.125, 0.15, 0.175, 0.2, 0.225, 0.25],
+            "alpha": 0.1,
+        },
+    ),
 ]
 
 PREFER = (
@@ -82,7 +93,12 @@ MDE, investment, treatment and holdout share of KPI, power curve, pre-period fit
 were ordered, and `dropped` how many designs each constraint removed (no MDE in the grid, over `budget`, outside
 `holdout`) and what to relax. A request the panel cannot answer is refused at once (400 naming the field); a
 selection where nothing qualifies succeeds with an empty list and its reasons. `POST
-/v1/geo/market-selection/{job_id}/experiments` turns a candidate into an experiment."""
+/v1/geo/market-selection/{job_id}/experiments` turns a candidate into an experiment.
+
+`cells: k` selects a multi-cell test, as GeoLift's `MultiCellMarketSelection`: the markets are dealt into `k`
+partitions by total KPI and each cell is selected within its own partition (controls too), so no market is in two
+cells and no cell's controls are treated by another; `result.cells` lists each cell's partition and ranked
+candidates, and rank r becomes a multi-cell experiment of every cell's candidate r."""
 
 POWER_DESCRIPTION = """\
 GeoLift's `GeoLiftPower`, with the test experiment results run: for each duration, the last `lookback_windows`

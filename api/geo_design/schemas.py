@@ -181,6 +181,21 @@ class MarketSelectionRequest(Struct, frozen=True, forbid_unknown_fields=True):
         int, Meta(ge=0, le=20000, description="Score evaluations the swap search may spend beyond GeoLift's sets.")
     ] = 400
     history: HistoryPeriod | None = None
+    cells: (
+        Annotated[
+            int,
+            Meta(
+                ge=2,
+                le=10,
+                description="A multi-cell test: rank treatment sets for this many cells at once. The markets are dealt "
+                "into as many partitions by total KPI (GeoLift's systematic sampling) and each cell's candidates come "
+                "from its own partition, simulated with the partition's other markets as controls, so no market is in "
+                "two cells and no cell's controls are treated by another; design r is every cell's candidate r. Not "
+                "with `include`.",
+            ),
+        ]
+        | None
+    ) = None
     exclude_from_controls: Annotated[
         list[MarketName],
         Meta(
@@ -221,6 +236,16 @@ class DroppedConstraint(Struct, frozen=True):
     relax: str
 
 
+class MarketSelectionCell(Struct, frozen=True):
+    """One cell of a multi-cell market selection: its partition of the markets and its ranked candidates."""
+
+    cell: Annotated[int, Meta(description="1-based: the cell's place in the design.")]
+    partition: Annotated[list[str], Meta(description="The markets this cell's candidates and controls come from.")]
+    candidates: list[MarketCandidate]
+    qualified: int
+    dropped: list[DroppedConstraint]
+
+
 class MarketSelectionResult(Struct, frozen=True, tag="market_selection", tag_field="kind"):
     """Ranked designs, best first; when none qualifies, `dropped` says why and what to relax (`kind`:
     `market_selection`)."""
@@ -235,6 +260,13 @@ class MarketSelectionResult(Struct, frozen=True, tag="market_selection", tag_fie
     history: HistoryPeriod
     warnings: list[str]
     chart: Annotated[dict[str, Any], Meta(description="Vega-Lite v5 power curves of the listed candidates.")]
+    cells: Annotated[
+        list[MarketSelectionCell] | None,
+        Meta(
+            description="A multi-cell selection (`cells` in the request): each cell's ranked candidates; then "
+            "`candidates` is empty and `considered`/`qualified` sum over the cells."
+        ),
+    ] = None
     excluded_from_controls: Annotated[
         list[str], Meta(description="Left out of every simulation; carried into an experiment made of a candidate.")
     ] = []

@@ -19,7 +19,7 @@ import msgspec
 import numpy as np
 
 from api.errors import NotFound, invalid_field
-from api.experiments.schemas import DesignSource, Experiment, GeoExperimentCreate, Period
+from api.experiments.schemas import DesignSource, Experiment, GeoCell, GeoExperimentCreate, Period
 from api.experiments.service import create_experiment
 from api.geo.backtest import ASCM_COMPARISON_MARKET_DAYS, shape_backtest
 from api.geo.backtest_schemas import GeoBacktest
@@ -34,6 +34,7 @@ from api.geo_design.schemas import (
     GeoPowerRequest,
     GeoPowerResult,
     MarketCandidate,
+    MarketSelectionCell,
     MarketSelectionRequest,
     MarketSelectionResult,
     PowerCurvePoint,
@@ -44,6 +45,7 @@ from stats.geo_power import DurationPower, Side, duration_power
 from stats.market_selection import (
     CandidatePlan,
     DesignEvaluation,
+    RankedSelection,
     SelectionSpec,
     check_selection,
     design_ridge_lambda,
@@ -52,6 +54,7 @@ from stats.market_selection import (
     plan_candidates,
     rank_designs,
 )
+from stats.multi_cell_selection import check_cell_selection, plan_cell_candidates, rank_cells, systematic_partitions
 
 Progress = Callable[[float], None]
 
@@ -118,13 +121,15 @@ def _design_backtest(
     side: Side,
     fixed_effects: bool,
     ridge_lambda: float | None,
+    donors: Sequence[int] | None = None,
 ) -> Backtest | None:
-    """The design's placebo backtest at its MDE (``None`` when the history is too short for one)."""
+    """The design's placebo backtest at its MDE (``None`` when the history is too short for one); ``donors``
+    are its controls' rows (every other market when ``None``)."""
     data = panel.panel
     try:
         return backtest_design(
             data[list(rows)],
-            np.delete(data, list(rows), axis=0).T,
+            np.delete(data, list(rows), axis=0).T if donors is None else data[list(donors)].T,
             power.duration,
             effect=power.mde,
             alpha=alpha,
@@ -265,12 +270,17 @@ def selection_spec(request: MarketSelectionRequest, panel: DesignPanel) -> Selec
 def check_selection_request(request: MarketSelectionRequest, panel: DesignPanel) -> None:
     """Refuse, before queueing, a selection the panel cannot answer (400 naming the field)."""
     panel = _selection_panel(request, panel)
+    if request.cells is not None:
+        check_cell_selection(panel.panel, selection_spec(request, panel), request.cells)
+        return
     check_selection(selection_spec(request, panel), len(panel.geos), len(panel.dates))
 
 
 def plan_selection(request: MarketSelectionRequest, panel: DesignPanel) -> list[CandidatePlan]:
     """Every candidate set to simulate (validates the request against the panel first: 400 naming the field)."""
     panel = _selection_panel(request, panel)
+    if request.cells is not None:
+        return plan_cell_candidates(panel.panel, selection_spec(request, panel), request.cells)
     return plan_candidates(panel.panel, selection_spec(request, panel))
 
 
@@ -291,41 +301,10 @@ def selection_result(
     """Rank the evaluated designs and shape the job's result (DESIGN.md's market selection shape)."""
     panel = _selection_panel(request, panel)
     spec = selection_spec(request, panel)
+    if request.cells is not None:
+        return _cell_selection_result(request, panel, evaluations, spec, request.cells)
     ranked = rank_designs(evaluations, spec)
-    candidates: list[MarketCandidate] = []
-    for design in ranked.designs:
-        power = design.power
-        assert power.mde is not None and power.power_at_mde is not None
-        backtest = _design_backtest(
-            panel,
-            design.evaluation.markets,
-            power,
-            spec.alpha,
-            spec.side,
-            spec.fixed_effects,
-            design.evaluation.ridge_lambda,
-        )
-        candidates.append(
-            MarketCandidate(
-                rank=design.rank,
-                markets=[panel.geos[i] for i in design.evaluation.markets],
-                duration=power.duration,
-                mde=power.mde,
-                mde_exact=power.mde_exact,
-                power_at_mde=power.power_at_mde,
-                investment=power.investment,
-                treatment_share=design.evaluation.treatment_share,
-                holdout_share=design.holdout_share,
-                power_curve=_curve(power),
-                fit=_fit(power),
-                backtest=_backtest(backtest, panel),
-                source=design.evaluation.source,
-                warnings=design_warnings(
-                    len(panel.geos), len(panel.dates), [power.duration], design.evaluation.treatment_share, spec.holdout
-                )
-                + list(backtest.warnings if backtest is not None else ()),
-            )
-        )
+    candidates = _ranked_candidates(panel, ranked, spec)
     chart = power_curve_chart(
         [(f"#{c.rank} {', '.join(c.markets)} ({c.duration} d)", c.power_curve) for c in candidates],
         request.power_target,
@@ -349,14 +328,115 @@ def selection_result(
     )
 
 
+def _cell_selection_result(
+    request: MarketSelectionRequest,
+    panel: DesignPanel,
+    evaluations: Sequence[DesignEvaluation],
+    spec: SelectionSpec,
+    cells: int,
+) -> MarketSelectionResult:
+    """A multi-cell selection's result: each cell's ranked candidates (:mod:`stats.multi_cell_selection`)."""
+    partitions = systematic_partitions(panel.panel, spec.exclude, cells)
+    ranked = rank_cells(evaluations, spec, cells)
+    shaped = [
+        MarketSelectionCell(
+            cell=k + 1,
+            partition=[panel.geos[i] for i in partitions[k]],
+            candidates=_ranked_candidates(panel, cell_ranked, spec),
+            qualified=cell_ranked.qualified,
+            dropped=[DroppedConstraint(reason=d.reason, count=d.count, relax=d.relax) for d in cell_ranked.dropped],
+        )
+        for k, cell_ranked in enumerate(ranked)
+    ]
+    chart = power_curve_chart(
+        [
+            (f"cell {cell.cell} #{c.rank} {', '.join(c.markets)} ({c.duration} d)", c.power_curve)
+            for cell in shaped
+            for c in cell.candidates
+        ],
+        request.power_target,
+        "Design",
+    )
+    warnings = design_warnings(len(panel.geos), len(panel.dates), request.durations)
+    empty = [str(cell.cell) for cell in shaped if not cell.candidates]
+    if empty:
+        warnings.append(
+            f"no design of cell {', '.join(empty)} met every constraint: see its `dropped` for what to relax"
+        )
+    return MarketSelectionResult(
+        dataset_id=panel.dataset_id,
+        candidates=[],
+        considered=sum(r.considered for r in ranked),
+        qualified=sum(r.qualified for r in ranked),
+        dropped=[],
+        ranking=ranked[0].ranking + "; per cell, design r being every cell's candidate r",
+        test=TEST_DESCRIPTION,
+        history=panel.history,
+        warnings=warnings,
+        chart=chart,
+        cells=shaped,
+        excluded_from_controls=list(request.exclude_from_controls),
+    )
+
+
+def _ranked_candidates(panel: DesignPanel, ranked: RankedSelection, spec: SelectionSpec) -> list[MarketCandidate]:
+    """The kept designs as candidates, each with its placebo backtest and warnings."""
+    candidates: list[MarketCandidate] = []
+    for design in ranked.designs:
+        power = design.power
+        assert power.mde is not None and power.power_at_mde is not None
+        backtest = _design_backtest(
+            panel,
+            design.evaluation.markets,
+            power,
+            spec.alpha,
+            spec.side,
+            spec.fixed_effects,
+            design.evaluation.ridge_lambda,
+            design.evaluation.donors,
+        )
+        candidates.append(
+            MarketCandidate(
+                rank=design.rank,
+                markets=[panel.geos[i] for i in design.evaluation.markets],
+                duration=power.duration,
+                mde=power.mde,
+                mde_exact=power.mde_exact,
+                power_at_mde=power.power_at_mde,
+                investment=power.investment,
+                treatment_share=design.evaluation.treatment_share,
+                holdout_share=design.holdout_share,
+                power_curve=_curve(power),
+                fit=_fit(power),
+                backtest=_backtest(backtest, panel),
+                source=design.evaluation.source,
+                warnings=design_warnings(
+                    len(panel.geos), len(panel.dates), [power.duration], design.evaluation.treatment_share, spec.holdout
+                )
+                + list(backtest.warnings if backtest is not None else ()),
+            )
+        )
+    return candidates
+
+
+def _ranked(candidates: list[MarketCandidate], rank: int, job_id: UUID, where: str) -> MarketCandidate:
+    """The candidate of that rank, or 400 naming ``rank`` with the ranks listed."""
+    candidate = next((c for c in candidates if c.rank == rank), None)
+    if candidate is None:
+        listed = f"1..{len(candidates)}" if candidates else "none: no design qualified"
+        raise invalid_field("rank", f"{where}selection {job_id} lists the ranks {listed}")
+    return candidate
+
+
 async def create_experiment_from_design(
     pool: asyncpg.Pool, job_id: UUID, body: ExperimentFromDesign, idempotency_key: str | None
 ) -> tuple[Experiment, bool]:
     """A draft geo experiment of candidate ``body.rank`` of the finished selection ``job_id``, linked to it.
 
     Markets, dataset and pre-period (the selection's history) come from the design; the test period
-    defaults to the candidate's duration right after the history. 404 when no finished selection has
-    that id; 400 naming ``rank`` or ``test_period`` when they do not fit it.
+    defaults to the candidate's duration right after the history. A multi-cell selection gives a
+    multi-cell experiment: cell ``k`` is cell ``k``'s candidate of that rank (all of one duration). 404 when
+    no finished selection has that id; 400 naming ``rank`` or ``test_period`` when they do not fit it.
     """
     async with pool.acquire() as connection:
         row = await MarketSelectionRepository(connection).get(job_id)
@@ -366,26 +446,34 @@ async def create_experiment_from_design(
             f"(see GET /v1/jobs/{job_id})"
         )
     result = msgspec.convert(row["result"], MarketSelectionResult)
-    candidate = next((c for c in result.candidates if c.rank == body.rank), None)
-    if candidate is None:
-        listed = f"1..{len(result.candidates)}" if result.candidates else "none: no design qualified"
-        raise invalid_field("rank", f"selection {job_id} lists the ranks {listed}")
+    if result.cells is not None:
+        chosen = [_ranked(cell.candidates, body.rank, job_id, f"cell {cell.cell} of ") for cell in result.cells]
+        if len({c.duration for c in chosen}) > 1:
+            durations = ", ".join(f"cell {k + 1}: {c.duration} d" for k, c in enumerate(chosen))
+            raise invalid_field("rank", f"the cells' candidates {body.rank} last different times ({durations})")
+        cells: list[GeoCell] | None = [
+            GeoCell(name=f"cell_{k + 1}", treatment_markets=list(c.markets)) for k, c in enumerate(chosen)
+        ]
+        markets = None
+    else:
+        chosen = [_ranked(result.candidates, body.rank, job_id, "")]
+        cells, markets = None, list(chosen[0].markets)
+    duration = chosen[0].duration
     history = result.history
     if body.test_period is None:
         start = history.end + timedelta(days=1)
-        test = Period(start=start, end=start + timedelta(days=candidate.duration - 1))
+        test = Period(start=start, end=start + timedelta(days=duration - 1))
     else:
         test = Period(start=body.test_period.start, end=body.test_period.end)
         days = (test.end - test.start).days + 1
-        if days != candidate.duration:
-            raise invalid_field(
-                "test_period", f"lasts {days} days; candidate {body.rank} was simulated for {candidate.duration}"
-            )
+        if days != duration:
+            raise invalid_field("test_period", f"lasts {days} days; candidate {body.rank} was simulated for {duration}")
     create = GeoExperimentCreate(
         name=body.name,
         dataset_id=result.dataset_id,
         channel=body.channel,
-        treatment_markets=list(candidate.markets),
+        treatment_markets=markets,
+        cells=cells,
         pre_period=Period(start=history.start, end=history.end),
         test_period=test,
         spend=body.spend,

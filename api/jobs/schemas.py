@@ -9,7 +9,7 @@ from msgspec import Meta, Struct
 
 from api.calibration.schemas import MeridianCalibration, PymcMarketingCalibration, RobynCalibration
 from api.errors import Problem
-from api.geo.schemas import GeoResults
+from api.geo.schemas import GeoResults, MultiCellGeoResults
 from api.geo_design.schemas import GeoPowerResult, MarketSelectionResult
 from api.geo_pairs.schemas import MatchedPairsResult
 from api.results.schemas import HoldoutResults
@@ -17,11 +17,12 @@ from api.results.schemas import HoldoutResults
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
 # The answers a job can hold, told apart by their `kind` tag (a discriminator in the OpenAPI document):
-# `experiment_results` jobs hold holdout or geo results, `experiment_calibration` jobs an MMM export, and
-# `geo_power`, `geo_market_selection` and `geo_matched_pairs` jobs theirs.
+# `experiment_results` jobs hold holdout, geo or multi-cell geo results, `experiment_calibration` jobs an
+# MMM export, and `geo_power`, `geo_market_selection` and `geo_matched_pairs` jobs theirs.
 JobResult = (
     HoldoutResults
     | GeoResults
+    | MultiCellGeoResults
     | GeoPowerResult
     | MarketSelectionResult
     | MatchedPairsResult

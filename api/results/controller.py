@@ -14,7 +14,7 @@ from litestar.status_codes import HTTP_202_ACCEPTED
 
 from api.chart_images import AcceptedChartOperation, ChartFormatParameter, chart_image
 from api.errors import problem_responses
-from api.geo.schemas import GeoMethod, GeoMissingPolicy, GeoResults
+from api.geo.schemas import GeoMethod, GeoMissingPolicy, GeoResults, MultiCellGeoResults
 from api.jobs.answer import answer_response
 from api.jobs.progress import preferred_wait
 from api.jobs.schemas import Job
@@ -49,7 +49,11 @@ class ResultsController(Controller):
         "`trimmed_match` (experiments with `pairs` only, else 400): Chen & Au's iROAS with its test-inversion CI "
         "and data-driven trim rate from each pair's treatment-minus-control KPI and spend over the test period, "
         "incremental KPI, the pairs trimmed and `fit.roi_kind` = `average`; 409 when the panel has no spend for "
-        "the pairs or their spend deltas are all zero."
+        "the pairs or their spend deltas are all zero. "
+        "Multi-cell geo experiments (`cells`) answer `kind` = `geo_cells`: each cell's own geo result with only the "
+        "markets treated by no cell as controls, and every pair of cells compared on iROAS (relative lift when a "
+        "cell has no spend) with an interval for the difference from a joint conformal test on both cells' "
+        "residuals, which accounts for the controls they share."
         "\n\nA computation that takes longer than about 2 s (large panels, millions of unit-level outcomes) "
         "answers `202 Accepted` with a job (`Location: /v1/jobs/{id}`) to poll for progress and the result; "
         "`Prefer: respond-async` asks for the job at once, `Prefer: wait=N` waits longer."
@@ -119,7 +123,7 @@ class ResultsController(Controller):
             ),
         ] = None,
         format: ChartFormatParameter = "json",
-    ) -> Response[HoldoutResults | GeoResults]:
+    ) -> Response[HoldoutResults | GeoResults | MultiCellGeoResults]:
         query = ResultsQuery(
             experiment_id=experiment_id,
             confidence_level=confidence_level,

@@ -19,7 +19,7 @@ from api.database import lift_statement_timeout
 from api.errors import invalid_field
 from api.experiments.service import fetch_experiment_row
 from api.geo.results import compute_geo_results, load_geo_run
-from api.geo.schemas import GeoMethod, GeoMissingPolicy, GeoResults
+from api.geo.schemas import GeoMethod, GeoMissingPolicy, GeoResults, MultiCellGeoResults
 from api.jobs.answer import Answer, answer_or_submit
 from api.jobs.progress import ProgressReporter
 from api.jobs.tasks import TaskContext
@@ -29,7 +29,7 @@ from stats.tbr import TBRMethod
 
 RESULTS_TASK = "experiment_results"
 
-ExperimentResults = HoldoutResults | GeoResults
+ExperimentResults = HoldoutResults | GeoResults | MultiCellGeoResults
 
 
 class ResultsQuery(msgspec.Struct, frozen=True):

@@ -34,6 +34,7 @@ from scipy import special
 from statsmodels.stats import proportion as sm_proportion
 
 from api.calibration.measurements import roi_kind
+from tests.api import test_multi_cell_geo as multi_cell
 from tests.api.test_geo_results import create_geolift_experiment
 from tests.api.test_trimmed_match_results import _experiment as create_paired_experiment
 from tests.api.test_trimmed_match_results import _post_analysis as trimmed_match_post_analysis
@@ -531,3 +532,37 @@ async def test_a_heavy_up_test_on_a_panel_without_spend_is_409(client: Client, c
     response = await client.get(f"/v1/experiments/{experiment_id}/calibration", params={"format": "pymc-marketing"})
     assert response.status_code == 409
     assert "heavy-up" in response.json()["detail"]
+
+
+# --- Multi-cell geo experiments: one measurement per cell --------------------------------------------
+
+
+async def test_a_multi_cell_export_has_one_row_per_cell_with_the_cells_channel(client: Client) -> None:
+    """GeoLift's multi-cell example: cell social (channel meta, spend 20,000) and cell search (the
+    experiment's channel, media, spend 10,000); each row is its cell's lift, spend and markets."""
+    created = await multi_cell.create(client)
+    cells = (await multi_cell.results(client, created["id"], "tbr"))["cells"]
+    body = await export(client, created["id"], "robyn", method="tbr")
+    rows = body["calibration_input"]
+    assert [(row["channel"], row["spend"]) for row in rows] == [("meta", 20_000), ("media", 10_000)]
+    for row, cell in zip(rows, cells, strict=True):
+        assert row["liftAbs"] == pytest.approx(cell["results"]["incremental"]["estimate"], rel=1e-12)
+        assert row["confidence"] == pytest.approx(1 - cell["results"]["p_value"], abs=1e-12)
+    pymc = (await export(client, created["id"], "pymc-marketing", method="tbr"))["df_lift_test"]
+    assert [(row["channel"], row["geo"]) for row in pymc] == [
+        ("meta", "chicago"),
+        ("meta", "cincinnati"),
+        ("media", "honolulu"),
+        ("media", "indianapolis"),
+    ]
+
+
+async def test_a_multi_cell_export_with_a_cell_without_spend_is_409_naming_the_cell(client: Client) -> None:
+    cells = [
+        {"name": "social", "treatment_markets": multi_cell.SOCIAL, "spend": 20_000.0},
+        {"name": "search", "treatment_markets": multi_cell.SEARCH},
+    ]
+    created = await multi_cell.create(client, cells=cells)
+    response = await client.get(f"/v1/experiments/{created['id']}/calibration", params={"format": "robyn"})
+    assert response.status_code == 409, response.text
+    assert response.json()["invalid_params"] == [{"name": "cells[1].spend", "reason": "missing"}]

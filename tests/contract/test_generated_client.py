@@ -252,3 +252,62 @@ async def test_a_geo_test_runs_end_to_end_through_the_generated_client_with_its_
     # GeoLift's vignette: ATT 155.556 on this panel and these periods (tests/api/test_geo_results.py).
     assert results.att.estimate == pytest.approx(155.556, rel=0.01)
     assert all(type(point).__name__ == "GeoSeriesPoint" for point in results.series)
+
+
+async def test_a_multi_cell_geo_test_parses_into_its_typed_models_through_the_generated_client(
+    generated: ModuleType, live_server_url: str, client: AsyncTestClient[Litestar]
+) -> None:
+    models = module("models")
+    create_dataset = module("api.geo.create_geo_dataset")
+    create_experiment = module("api.experiments.create_experiment")
+    get_results = module("api.results.get_experiment_results")
+    with (DATA_DIR / "geolift" / "GeoLift_Test_MultiCell.csv").open() as fh:
+        rows = [
+            models.CreateGeoDatasetJsonBodyRowsItem(
+                date=datetime.date.fromisoformat(row["date"]), geo=row["location"], kpi=float(row["Y"])
+            )
+            for row in csv.DictReader(fh)
+        ]
+    async with api_client(live_server_url, client) as api:
+        dataset = parsed(
+            await create_dataset.asyncio_detailed(
+                client=api, body=models.CreateGeoDatasetJsonBody(name="Multi-cell", rows=rows)
+            ),
+            "GeoDataset",
+            201,
+        )
+        cells = [
+            models.GeoCell(name="social", treatment_markets=["chicago", "cincinnati"], channel="meta", spend=2e4),
+            models.GeoCell(name="search", treatment_markets=["honolulu", "indianapolis"], spend=1e4),
+        ]
+        experiment = parsed(
+            await create_experiment.asyncio_detailed(
+                client=api,
+                body=models.GeoExperimentCreate(
+                    kind="geo",
+                    name="Social vs search",
+                    dataset_id=dataset.id,
+                    channel="media",
+                    cells=cells,
+                    pre_period=models.Period(start=datetime.date(2021, 1, 1), end=datetime.date(2021, 3, 31)),
+                    test_period=models.Period(start=datetime.date(2021, 4, 1), end=datetime.date(2021, 4, 15)),
+                ),
+            ),
+            "GeoExperiment",
+            201,
+        )
+        results = parsed(
+            await get_results.asyncio_detailed(
+                experiment_id=experiment.id,
+                client=api,
+                method=models.GetExperimentResultsMethod("tbr"),
+                prefer="wait=300",
+            ),
+            "MultiCellGeoResults",
+            200,
+        )
+    assert [type(cell).__name__ for cell in results.cells] == ["GeoCellResult", "GeoCellResult"]
+    assert type(results.cells[0].results).__name__ == "GeoResults"
+    (comparison,) = results.comparisons
+    assert type(comparison).__name__ == "GeoCellComparison"
+    assert (comparison.first, comparison.second) == ("social", "search")

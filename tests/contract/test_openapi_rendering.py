@@ -48,6 +48,7 @@ def test_a_jobs_result_is_one_of_the_answers_jobs_give_or_null() -> None:
     assert result["discriminator"]["mapping"] == {
         "holdout": "#/components/schemas/HoldoutResults",
         "geo": "#/components/schemas/GeoResults",
+        "geo_cells": "#/components/schemas/MultiCellGeoResults",
         "geo_power": "#/components/schemas/GeoPowerResult",
         "market_selection": "#/components/schemas/MarketSelectionResult",
         "matched_pairs": "#/components/schemas/MatchedPairsResult",
