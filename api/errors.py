@@ -78,6 +78,18 @@ class Conflict(DomainError):
     title = "Conflict"
 
 
+class IdempotencyKeyReused(DomainError):
+    """An ``Idempotency-Key`` already used by this API key with another request body (422)."""
+
+    status_code = 422
+    slug = "unprocessable-content"
+    title = "Unprocessable content"
+
+    def __init__(self) -> None:
+        reason = "was already used with another body"
+        super().__init__(f"Idempotency-Key: {reason}", [("Idempotency-Key", reason)])
+
+
 class UnsupportedMediaType(DomainError):
     """The request body's content type is not one this operation reads (415)."""
 
@@ -108,6 +120,7 @@ _TITLES: Mapping[int, tuple[str, str]] = {
     409: ("conflict", "Conflict"),
     413: ("payload-too-large", "Request body too large"),
     415: ("unsupported-media-type", "Unsupported media type"),
+    422: ("unprocessable-content", "Unprocessable content"),
     429: ("too-many-requests", "Too many requests"),
     500: ("internal-error", "Internal server error"),
     503: ("service-unavailable", "Service unavailable"),

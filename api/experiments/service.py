@@ -15,7 +15,7 @@ from msgspec import UNSET
 
 from api.audit import service as audit
 from api.database import Connection
-from api.errors import Conflict, InvalidInput, NotFound, invalid_field
+from api.errors import Conflict, IdempotencyKeyReused, InvalidInput, NotFound, invalid_field
 from api.experiments.repository import ExperimentRepository, Row
 from api.experiments.schemas import (
     ChannelSpec,
@@ -183,10 +183,7 @@ async def create_experiment(
             existing = await repository.get_by_idempotency_key(idempotency_key)
             assert existing is not None
             if existing["request_hash"] != request_hash:
-                raise Conflict(
-                    "Idempotency-Key was already used with a different request body",
-                    [("Idempotency-Key", "reused with a different body")],
-                )
+                raise IdempotencyKeyReused()
             return experiment_from_row(existing), False
         if isinstance(body, HoldoutExperimentCreate):
             await repository.replace_channels(row["id"], [(c.name, c.holdout_fraction) for c in body.channels])
