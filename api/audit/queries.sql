@@ -14,3 +14,6 @@ SELECT EXISTS (SELECT 1 FROM audit_events WHERE subject_kind = $1 AND subject_id
 
 -- name: experiment_exists
 SELECT EXISTS (SELECT 1 FROM experiments WHERE id = $1);
+
+-- name: geo_dataset_exists
+SELECT EXISTS (SELECT 1 FROM geo_datasets WHERE id = $1);

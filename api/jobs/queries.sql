@@ -1,9 +1,11 @@
 -- name: insert_job
-INSERT INTO jobs (id, kind, subject, status, payload) VALUES ($1, $2, $3, 'queued', $4)
-RETURNING id, kind, subject, status, progress, attempts, result, error, created_at, heartbeat_at, finished_at;
+INSERT INTO jobs (id, kind, subject, status, payload, created_by) VALUES ($1, $2, $3, 'queued', $4, $5)
+RETURNING id, kind, subject, status, progress, attempts, result, error, created_at, heartbeat_at, finished_at,
+          created_by;
 
 -- name: select_job
-SELECT id, kind, subject, status, progress, attempts, result, error, created_at, heartbeat_at, finished_at
+SELECT id, kind, subject, status, progress, attempts, result, error, created_at, heartbeat_at, finished_at,
+       created_by
 FROM jobs WHERE id = $1;
 
 -- name: start_attempt

@@ -24,8 +24,10 @@ class JobRepository:
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
 
-    async def insert(self, job_id: UUID, kind: str, subject: str, payload: bytes) -> Row:
-        row: Row | None = await self.connection.fetchrow(QUERIES["insert_job"], job_id, kind, subject, payload)
+    async def insert(self, job_id: UUID, kind: str, subject: str, payload: bytes, created_by: UUID | None) -> Row:
+        row: Row | None = await self.connection.fetchrow(
+            QUERIES["insert_job"], job_id, kind, subject, payload, created_by
+        )
         assert row is not None
         return row
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any, Literal
+from uuid import UUID
 
 from msgspec import Meta, Struct
 
@@ -38,6 +39,10 @@ class Job(Struct, frozen=True):
     created_at: datetime
     updated_at: Annotated[datetime, Meta(description="The worker's last report (progress or end).")]
     finished_at: datetime | None
+    created_by: Annotated[
+        UUID | None,
+        Meta(description="The id of the API key whose request made the job (`counterfact keys list` names it)."),
+    ]
     result: Annotated[
         Any,
         Meta(description="The answer the request would have given, when succeeded (its schema is the operation's)."),

@@ -100,6 +100,17 @@ async def test_keys_belong_to_the_api_key_that_sent_them(client: Client, databas
     assert "idempotent-replayed" not in other.headers
 
 
+async def test_an_experiments_key_belongs_to_the_api_key_that_sent_it(client: Client, database_url: str) -> None:
+    once = {"Idempotency-Key": "q1-test"}
+    mine = await client.post("/v1/experiments", json=HOLDOUT, headers=once)
+    client.headers["Authorization"] = f"Bearer {await make_key(database_url, Scope.WRITE, name='other team')}"
+    theirs = await client.post("/v1/experiments", json={**HOLDOUT, "name": "theirs"}, headers=once)
+    their_retry = await client.post("/v1/experiments", json={**HOLDOUT, "name": "theirs"}, headers=once)
+    assert (mine.status_code, theirs.status_code, their_retry.status_code) == (201, 201, 200)
+    assert theirs.json()["id"] != mine.json()["id"]
+    assert their_retry.json()["id"] == theirs.json()["id"]
+
+
 @pytest.mark.parametrize(("hours", "replayed"), [(23, True), (25, False)])
 async def test_answers_are_kept_24_hours(client: Client, database_url: str, hours: int, replayed: bool) -> None:
     experiment_id = await _experiment(client)

@@ -25,10 +25,12 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from api.app import create_app
+from api.auth.keys import Scope
 from api.jobs.answer import submit
 from api.jobs.progress import JobCancelled, ProgressReporter, preferred_wait
 from api.settings import Settings
 from tests.api.test_geo_results import create_geolift_experiment
+from tests.conftest import make_key
 
 Client = AsyncTestClient[Litestar]
 ASYNC = {"Prefer": "respond-async"}
@@ -95,6 +97,19 @@ async def test_respond_async_answers_202_with_the_queued_job_and_its_location(cl
     assert job["status"] == "queued"
     assert job["attempts"] == 0
     assert job["subject"] == f"/v1/experiments/{experiment_id}/results"
+
+
+async def test_a_job_names_the_api_key_whose_request_made_it(client: Client, database_url: str) -> None:
+    experiment_id = await _geo_experiment(client)
+    client.headers["Authorization"] = f"Bearer {await make_key(database_url, Scope.READ, name='reader')}"
+    job = (await client.get(f"/v1/experiments/{experiment_id}/results", headers=ASYNC)).json()
+    connection = await asyncpg.connect(database_url)
+    try:
+        reader = await connection.fetchval("SELECT id FROM api_keys WHERE name = 'reader'")
+    finally:
+        await connection.close()
+    assert job["created_by"] == str(reader)
+    assert (await client.get(f"/v1/jobs/{job['id']}")).json()["created_by"] == str(reader)
 
 
 async def test_a_worker_finishes_the_job_with_the_same_result_as_the_synchronous_answer(
