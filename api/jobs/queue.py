@@ -97,6 +97,27 @@ async def enqueue_parts(
             )
 
 
+async def hand_back_job(queue_pool: asyncpg.Pool, job_id: uuid.UUID, attempt: int) -> None:
+    """Put a job a stopping worker started back in the queue (that attempt not counted), in one transaction."""
+    async with queue_pool.acquire() as connection, connection.transaction():
+        if await JobRepository(connection).hand_back_job(job_id, attempt):
+            await queue_queries(connection).enqueue(JOB_ENTRYPOINT, job_id.bytes)
+
+
+async def hand_back_part(queue_pool: asyncpg.Pool, job_id: uuid.UUID, index: int) -> None:
+    """Put a part a stopping worker started back in the queue (that start not counted), in one transaction."""
+    async with queue_pool.acquire() as connection, connection.transaction():
+        if await JobRepository(connection).hand_back_part(job_id, index):
+            await queue_queries(connection).enqueue(PART_ENTRYPOINT, part_payload(job_id, index))
+
+
+async def hand_back_reduce(queue_pool: asyncpg.Pool, job_id: uuid.UUID) -> None:
+    """Release the reduce a stopping worker claimed and queue the job, whose next taker reduces it."""
+    async with queue_pool.acquire() as connection, connection.transaction():
+        if await JobRepository(connection).release_reduce(job_id):
+            await queue_queries(connection).enqueue(JOB_ENTRYPOINT, job_id.bytes)
+
+
 async def get_job(connection: Connection, job_id: uuid.UUID) -> Job | None:
     row = await JobRepository(connection).get(job_id)
     return None if row is None else job_from_row(row)

@@ -28,13 +28,19 @@ class Job(Struct, frozen=True):
     status: Annotated[
         JobStatus,
         Meta(
-            description="`queued` until a worker starts it, `running`, then `succeeded` (the answer is in "
+            description="`queued` until a worker starts it (again, when a stopping worker hands it back), "
+            "`running`, then `succeeded` (the answer is in "
             "`result`), `failed` (the problem is in `error`) or `cancelled` (`DELETE /v1/jobs/{id}`)."
         ),
     ]
     progress: Annotated[float, Meta(ge=0.0, le=1.0, description="Fraction done, 0 to 1; 1 once succeeded.")]
     attempts: Annotated[
-        int, Meta(ge=0, description="Times a worker started it (more than 1 when a worker died and another took over).")
+        int,
+        Meta(
+            ge=0,
+            description="Times a worker started it (more than 1 when a worker died and another took over); a "
+            "start a stopping worker handed back (SIGTERM) is not counted.",
+        ),
     ]
     created_at: datetime
     updated_at: Annotated[datetime, Meta(description="The worker's last report (progress or end).")]
