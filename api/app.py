@@ -15,7 +15,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Contact, License, Server, Tag
 
 from api.assignments.controller import AssignmentController
-from api.audit.controller import AuditController
+from api.audit.controller import AuditController, GeoDatasetAuditController
 from api.auth.guard import ApiKeyGuard
 from api.auth.keys import Scope
 from api.auth.openapi import SECURITY, security_components
@@ -150,6 +150,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             MatchedPairsController,
             JobController,
             AuditController,
+            GeoDatasetAuditController,
             DeletionController,
         ],
         guards=[guard],

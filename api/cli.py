@@ -66,7 +66,8 @@ def serve(host: str, port: int, workers: int, job_workers: int) -> None:
 
 
 def worker() -> None:
-    """Run one worker process: take queued jobs from the database until SIGTERM or SIGINT.
+    """Run one worker process: take queued jobs from the database until SIGTERM or SIGINT, which hand the
+    jobs it runs back to the queue (:mod:`api.jobs.worker`).
 
     Its linear algebra runs on as many threads as it runs tasks (``COUNTERFACT_WORKER_CONCURRENCY``):
     workers scale by processes, and BLAS threads of several processes on the same cores only contend

@@ -82,8 +82,20 @@ class Unprocessable(DomainError):
     """The resource's data exist but cannot be expressed as asked, for a stated reason (422)."""
 
     status_code = 422
-    slug = "unprocessable"
-    title = "Unprocessable"
+    slug = "unprocessable-content"
+    title = "Unprocessable content"
+
+
+class IdempotencyKeyReused(DomainError):
+    """An ``Idempotency-Key`` already used by this API key with another request body (422)."""
+
+    status_code = 422
+    slug = "unprocessable-content"
+    title = "Unprocessable content"
+
+    def __init__(self) -> None:
+        reason = "was already used with another body"
+        super().__init__(f"Idempotency-Key: {reason}", [("Idempotency-Key", reason)])
 
 
 class UnsupportedMediaType(DomainError):
@@ -116,7 +128,7 @@ _TITLES: Mapping[int, tuple[str, str]] = {
     409: ("conflict", "Conflict"),
     413: ("payload-too-large", "Request body too large"),
     415: ("unsupported-media-type", "Unsupported media type"),
-    422: ("unprocessable", "Unprocessable"),
+    422: ("unprocessable-content", "Unprocessable content"),
     429: ("too-many-requests", "Too many requests"),
     500: ("internal-error", "Internal server error"),
     503: ("service-unavailable", "Service unavailable"),

@@ -1,4 +1,5 @@
-"""``GET /v1/experiments/{id}/events``: the audit trail of an experiment (read only, by design)."""
+"""``GET /v1/experiments/{id}/events`` and ``GET /v1/geo/datasets/{id}/events``: the audit trails of
+experiments and geo datasets (read only, by design)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
 
 from api.audit import service
-from api.audit.schemas import AuditEventPage
+from api.audit.schemas import AuditEventPage, GeoDatasetEventPage
 from api.errors import problem_responses
 from api.openapi_examples import ExampleOperation
+
+Cursor = Annotated[str | None, QueryParameter(max_length=20, description="`next_cursor` from the previous page.")]
+Limit = Annotated[int, QueryParameter(ge=1, le=500, description="Page size.")]
 
 
 class AuditController(Controller):
@@ -36,9 +40,31 @@ class AuditController(Controller):
         self,
         pool: NamedDependency[asyncpg.Pool],
         experiment_id: FromPath[UUID],
-        cursor: Annotated[
-            str | None, QueryParameter(max_length=20, description="`next_cursor` from the previous page.")
-        ] = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=500, description="Page size.")] = 100,
+        cursor: Cursor = None,
+        limit: Limit = 100,
     ) -> AuditEventPage:
         return await service.list_experiment_events(pool, experiment_id, cursor=cursor, limit=limit)
+
+
+class GeoDatasetAuditController(Controller):
+    path = "/v1/geo/datasets"
+    tags = ["geo"]
+
+    @get(
+        "/{dataset_id:uuid}/events",
+        operation_id="ListGeoDatasetEvents",
+        operation_class=ExampleOperation,
+        summary="Who uploaded or deleted a geo dataset, and when",
+        description="The audit trail, oldest first: created (with its name and counts of geos, dates and rows) "
+        "and deleted (with the rows removed). Each event names the API key that acted (its id and name, never "
+        "the key). Written in the transaction of the change; read only; those of a deleted dataset stay readable.",
+        responses=problem_responses(400, 404, 503),
+    )
+    async def list_events(
+        self,
+        pool: NamedDependency[asyncpg.Pool],
+        dataset_id: FromPath[UUID],
+        cursor: Cursor = None,
+        limit: Limit = 100,
+    ) -> GeoDatasetEventPage:
+        return await service.list_dataset_events(pool, dataset_id, cursor=cursor, limit=limit)

@@ -50,3 +50,23 @@ class AuditEventPage(Struct, frozen=True):
 
     items: list[AuditEvent]
     next_cursor: str | None
+
+
+class GeoDatasetEvent(Struct, frozen=True):
+    """One thing that happened to a geo dataset: uploaded (`created`, with its counts) or `deleted`."""
+
+    id: Annotated[int, Meta(description="Increases with time; events are listed in this order.")]
+    dataset_id: UUID
+    action: EventAction
+    at: datetime
+    key: Annotated[EventKey | None, Meta(description="Null when done outside the API (e.g. by the service itself).")]
+    details: Annotated[
+        dict[str, Any], Meta(description="Name and counts of geos, dates and rows; rows deleted with it.")
+    ]
+
+
+class GeoDatasetEventPage(Struct, frozen=True):
+    """A page of a geo dataset's events, oldest first."""
+
+    items: list[GeoDatasetEvent]
+    next_cursor: str | None

@@ -12,12 +12,11 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
-from api.audit.repository import AuditRepository
-from api.audit.schemas import AuditEvent, AuditEventPage, EventAction, EventKey
+from api.audit.repository import QUERIES, AuditRepository
+from api.audit.schemas import AuditEvent, AuditEventPage, EventAction, EventKey, GeoDatasetEvent, GeoDatasetEventPage
 from api.auth.caller import current_key
 from api.database import Connection
 from api.errors import NotFound, invalid_field
-from api.experiments.repository import ExperimentRepository
 
 EXPERIMENT = "experiment"
 GEO_DATASET = "geo_dataset"
@@ -51,14 +50,28 @@ async def _insert(
     )
 
 
+def _key(row: asyncpg.Record) -> EventKey | None:
+    return EventKey(id=row["key_id"], name=row["key_name"]) if row["key_id"] is not None else None
+
+
 def _event(row: asyncpg.Record) -> AuditEvent:
-    key = EventKey(id=row["key_id"], name=row["key_name"]) if row["key_id"] is not None else None
     return AuditEvent(
         id=row["id"],
         experiment_id=row["subject_id"],
         action=row["action"],
         at=row["created_at"],
-        key=key,
+        key=_key(row),
+        details=row["details"],
+    )
+
+
+def _dataset_event(row: asyncpg.Record) -> GeoDatasetEvent:
+    return GeoDatasetEvent(
+        id=row["id"],
+        dataset_id=row["subject_id"],
+        action=row["action"],
+        at=row["created_at"],
+        key=_key(row),
         details=row["details"],
     )
 
@@ -71,16 +84,36 @@ def _after_id(cursor: str | None) -> int:
     return int(cursor)
 
 
+_EXISTS = {EXPERIMENT: QUERIES["experiment_exists"], GEO_DATASET: QUERIES["geo_dataset_exists"]}
+
+
+async def _page(
+    pool: asyncpg.Pool, subject_kind: str, subject_id: UUID, cursor: str | None, limit: int
+) -> tuple[list[asyncpg.Record], str | None]:
+    """One page of a subject's events and the next cursor; 404 when it has none and never existed.
+
+    Events outlive their subject: those of a deleted experiment or dataset stay readable."""
+    after = _after_id(cursor)
+    async with pool.acquire() as connection:
+        rows = await AuditRepository(connection).list(subject_kind, subject_id, after, limit + 1)
+        if not rows and after == 0 and not await connection.fetchval(_EXISTS[subject_kind], subject_id):
+            raise NotFound(f"No {subject_kind.replace('_', ' ')} with id {subject_id}")
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, str(rows[-1]["id"]) if has_more else None
+
+
 async def list_experiment_events(
     pool: asyncpg.Pool, experiment_id: UUID, *, cursor: str | None, limit: int
 ) -> AuditEventPage:
-    """An experiment's events, oldest first; those of a deleted experiment stay readable (404: never existed)."""
-    after = _after_id(cursor)
-    async with pool.acquire() as connection:
-        repository = AuditRepository(connection)
-        rows = await repository.list(EXPERIMENT, experiment_id, after, limit + 1)
-        if not rows and after == 0 and await ExperimentRepository(connection).get(experiment_id) is None:
-            raise NotFound(f"No experiment with id {experiment_id}")
-    has_more = len(rows) > limit
-    rows = rows[:limit]
-    return AuditEventPage(items=[_event(row) for row in rows], next_cursor=str(rows[-1]["id"]) if has_more else None)
+    """An experiment's events, oldest first."""
+    rows, next_cursor = await _page(pool, EXPERIMENT, experiment_id, cursor, limit)
+    return AuditEventPage(items=[_event(row) for row in rows], next_cursor=next_cursor)
+
+
+async def list_dataset_events(
+    pool: asyncpg.Pool, dataset_id: UUID, *, cursor: str | None, limit: int
+) -> GeoDatasetEventPage:
+    """A geo dataset's events, oldest first."""
+    rows, next_cursor = await _page(pool, GEO_DATASET, dataset_id, cursor, limit)
+    return GeoDatasetEventPage(items=[_dataset_event(row) for row in rows], next_cursor=next_cursor)

@@ -8,6 +8,7 @@ caller of *this* request, and services record it without every signature carryin
 from __future__ import annotations
 
 from contextvars import ContextVar
+from uuid import UUID
 
 from api.auth.keys import ApiKey
 
@@ -22,3 +23,9 @@ def set_current_key(key: ApiKey | None) -> None:
 def current_key() -> ApiKey | None:
     """The key of the request being served; ``None`` outside a request (a CLI, a test calling a service)."""
     return _current_key.get()
+
+
+def current_key_id() -> UUID | None:
+    """The id of :func:`current_key`, recorded as the creator or changer of what the request writes."""
+    key = _current_key.get()
+    return None if key is None else key.id

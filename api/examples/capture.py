@@ -223,6 +223,7 @@ async def capture(client: Client, recorder: Recorder) -> None:
     deleted = await client.delete(f"/v1/experiments/{retired}")
     keep("DeleteExperiment", deleted, "Deleted with its assignments")
     keep("DeleteGeoDataset", await client.delete(dataset_path), "Deleted; a draft experiment still names it")
+    keep("ListGeoDatasetEvents", await client.get(f"{dataset_path}/events"), "Uploaded, then deleted: by whom and when")
 
 
 async def authorize(client: Client, url: str) -> None:

@@ -96,7 +96,8 @@ CreateIdempotencyKey = Annotated[
         required=False,
         max_length=200,
         min_length=1,
-        description="Makes a retried create return the experiment the first call created.",
+        description="Makes a retried create return the experiment the first call created (200, with "
+        "`Idempotent-Replayed: true`); the same key with another body is 422. Kept as long as the experiment.",
     ),
 ]
 
@@ -105,12 +106,12 @@ E = TypeVar("E", bound=HoldoutExperiment | GeoExperiment)
 
 
 def created_response(experiment: E, created: bool) -> Response[E]:
-    """``201`` with its ``Location`` for a new experiment; ``200`` for the one a retried create returns."""
-    return Response(
-        experiment,
-        status_code=HTTP_201_CREATED if created else HTTP_200_OK,
-        headers={"Location": f"/v1/experiments/{experiment.id}"},
-    )
+    """``201`` with its ``Location`` for a new experiment; ``200`` for the one a retried create returns,
+    marked ``Idempotent-Replayed: true`` like every replay (``api.idempotency``)."""
+    location = {"Location": f"/v1/experiments/{experiment.id}"}
+    if created:
+        return Response(experiment, status_code=HTTP_201_CREATED, headers=location)
+    return Response(experiment, status_code=HTTP_200_OK, headers={**location, "Idempotent-Replayed": "true"})
 
 
 PATCH_EXAMPLES = [
@@ -131,10 +132,10 @@ class ExperimentController(Controller):
         operation_class=ExampleOperation,
         summary="Create an experiment",
         description="Creates a `draft` holdout or geo experiment. Send an `Idempotency-Key` header to make "
-        "retries safe: a repeat with the same key and body returns the experiment created first (200), "
-        "the same key with another body is refused (409). A holdout experiment's `salt` is generated "
-        "when absent and never changes. A geo experiment that would share a market (treated, or in a matched "
-        "pair) and test dates with a `running` one on the same dataset is refused (409 naming it).",
+        "retries safe: a repeat with the same key and body returns the experiment created first (200, with "
+        "`Idempotent-Replayed: true`), the same key with another body is refused (422). A holdout experiment's "
+        "`salt` is generated when absent and never changes. A geo experiment that would share a market (treated, "
+        "or in a matched pair) and test dates with a `running` one on the same dataset is refused (409 naming it).",
         status_code=HTTP_201_CREATED,
         responses={
             HTTP_200_OK: ResponseSpec(

@@ -1,7 +1,9 @@
 -- name: insert_experiment
-INSERT INTO experiments (id, kind, name, status, design, salt, idempotency_key, request_hash)
-VALUES ($1, $2, $3, 'draft', $4, $5, $6, $7)
-ON CONFLICT (idempotency_key) DO NOTHING
+-- $8: the API key that creates it (also its last changer). An `Idempotency-Key` already used by that key
+-- inserts nothing (and returns no row).
+INSERT INTO experiments (id, kind, name, status, design, salt, idempotency_key, request_hash, created_by, updated_by)
+VALUES ($1, $2, $3, 'draft', $4, $5, $6, $7, $8, $8)
+ON CONFLICT (created_by, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 RETURNING *;
 
 -- name: insert_channels
@@ -16,7 +18,7 @@ SELECT position, name, holdout_fraction FROM experiment_channels WHERE experimen
 DELETE FROM experiment_channels WHERE experiment_id = $1;
 
 -- name: select_by_idempotency_key
-SELECT * FROM experiments WHERE idempotency_key = $1;
+SELECT * FROM experiments WHERE created_by IS NOT DISTINCT FROM $1 AND idempotency_key = $2;
 
 -- name: select_experiment
 SELECT * FROM experiments WHERE id = $1;
@@ -39,7 +41,7 @@ LIMIT $5;
 
 -- name: update_experiment
 UPDATE experiments
-SET name = $2, status = $3, design = $4, updated_at = clock_timestamp(),
+SET name = $2, status = $3, design = $4, updated_at = clock_timestamp(), updated_by = $5,
     started_at = CASE WHEN $3 = 'running' AND started_at IS NULL THEN clock_timestamp() ELSE started_at END,
     stopped_at = CASE WHEN $3 = 'stopped' AND stopped_at IS NULL THEN clock_timestamp() ELSE stopped_at END
 WHERE id = $1

@@ -34,10 +34,19 @@ class ExperimentRepository:
         salt: str | None,
         idempotency_key: str | None,
         request_hash: str,
+        created_by: UUID | None,
     ) -> Row | None:
-        """Insert a draft; ``None`` when the idempotency key is taken already."""
+        """Insert a draft; ``None`` when ``created_by`` has used the idempotency key already."""
         row: Row | None = await self.connection.fetchrow(
-            QUERIES["insert_experiment"], experiment_id, kind, name, design, salt, idempotency_key, request_hash
+            QUERIES["insert_experiment"],
+            experiment_id,
+            kind,
+            name,
+            design,
+            salt,
+            idempotency_key,
+            request_hash,
+            created_by,
         )
         return row
 
@@ -56,8 +65,9 @@ class ExperimentRepository:
             [fraction for _, fraction in channels],
         )
 
-    async def get_by_idempotency_key(self, key: str) -> Row | None:
-        row: Row | None = await self.connection.fetchrow(QUERIES["select_by_idempotency_key"], key)
+    async def get_by_idempotency_key(self, created_by: UUID | None, key: str) -> Row | None:
+        """The experiment ``created_by`` created with the idempotency key ``key``."""
+        row: Row | None = await self.connection.fetchrow(QUERIES["select_by_idempotency_key"], created_by, key)
         return row
 
     async def get(self, experiment_id: UUID) -> Row | None:
@@ -87,9 +97,11 @@ class ExperimentRepository:
         )
         return rows
 
-    async def update(self, experiment_id: UUID, *, name: str, status: str, design: dict[str, Any]) -> Row:
+    async def update(
+        self, experiment_id: UUID, *, name: str, status: str, design: dict[str, Any], updated_by: UUID | None
+    ) -> Row:
         row: Row | None = await self.connection.fetchrow(
-            QUERIES["update_experiment"], experiment_id, name, status, design
+            QUERIES["update_experiment"], experiment_id, name, status, design, updated_by
         )
         assert row is not None, "the caller holds the row lock"
         return row

@@ -75,6 +75,19 @@ PlannedUnits = Annotated[
 ]
 
 
+CreatedBy = Annotated[
+    UUID | None,
+    Meta(
+        description="The id of the API key that created it (`counterfact keys list` names it; "
+        "`GET /v1/experiments/{id}/events` has the whole trail). Null when created outside the API."
+    ),
+]
+UpdatedBy = Annotated[
+    UUID | None,
+    Meta(description="The id of the API key that last changed its status or design (at `updated_at`)."),
+]
+
+
 class ProportionMetricSpec(Struct, frozen=True, tag="proportion", tag_field="kind", forbid_unknown_fields=True):
     """A conversion metric: each unit converts or not."""
 
@@ -227,6 +240,8 @@ class HoldoutExperiment(Struct, frozen=True, tag="holdout", tag_field="kind"):
     updated_at: datetime
     started_at: datetime | None
     stopped_at: datetime | None
+    created_by: CreatedBy
+    updated_by: UpdatedBy
 
 
 class DesignSource(Struct, frozen=True, omit_defaults=True):
@@ -273,6 +288,8 @@ class GeoExperiment(Struct, frozen=True, tag="geo", tag_field="kind"):
     updated_at: datetime
     started_at: datetime | None
     stopped_at: datetime | None
+    created_by: CreatedBy
+    updated_by: UpdatedBy
 
 
 Experiment = HoldoutExperiment | GeoExperiment

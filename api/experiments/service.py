@@ -14,8 +14,9 @@ import msgspec
 from msgspec import UNSET
 
 from api.audit import service as audit
+from api.auth.caller import current_key_id
 from api.database import Connection
-from api.errors import Conflict, InvalidInput, NotFound, invalid_field
+from api.errors import Conflict, IdempotencyKeyReused, InvalidInput, NotFound, invalid_field
 from api.experiments.cells import check_cells, check_cells_in_dataset, stored_cells, treated_markets
 from api.experiments.repository import ExperimentRepository, Row
 from api.experiments.schemas import (
@@ -189,6 +190,8 @@ def experiment_from_row(row: Row) -> Experiment:
         "updated_at": row["updated_at"],
         "started_at": row["started_at"],
         "stopped_at": row["stopped_at"],
+        "created_by": row["created_by"],
+        "updated_by": row["updated_by"],
     }
     design = row["design"]
     if row["kind"] == "holdout":
@@ -221,6 +224,9 @@ async def create_experiment(
 ) -> tuple[Experiment, bool]:
     """Store a new draft experiment; a retry with the same ``Idempotency-Key`` returns the first one.
 
+    The key belongs to the caller (the request's API key, which is recorded as the creator): another
+    caller's use of the same key is unrelated.
+
     ``design_source`` links a geo experiment to the market selection it was created from. Returns the
     experiment and whether it was created by this call.
     """
@@ -238,6 +244,7 @@ async def create_experiment(
             design["design_source"] = msgspec.to_builtins(design_source)
         salt = None
     request_hash = _request_hash(body, design_source)
+    caller = current_key_id()
     async with pool.acquire() as connection, connection.transaction():
         repository = ExperimentRepository(connection)
         experiment_id = uuid4()
@@ -256,16 +263,14 @@ async def create_experiment(
             salt=salt,
             idempotency_key=idempotency_key,
             request_hash=request_hash,
+            created_by=caller,
         )
         if row is None:
             assert idempotency_key is not None
-            existing = await repository.get_by_idempotency_key(idempotency_key)
+            existing = await repository.get_by_idempotency_key(caller, idempotency_key)
             assert existing is not None
             if existing["request_hash"] != request_hash:
-                raise Conflict(
-                    "Idempotency-Key was already used with a different request body",
-                    [("Idempotency-Key", "reused with a different body")],
-                )
+                raise IdempotencyKeyReused()
             return experiment_from_row(existing), False
         if isinstance(body, HoldoutExperimentCreate):
             await repository.replace_channels(row["id"], [(c.name, c.holdout_fraction) for c in body.channels])
@@ -387,7 +392,9 @@ async def patch_experiment(pool: asyncpg.Pool, experiment_id: UUID, patch: Exper
             if status != "stopped":
                 await refuse_colliding_geo_experiment(repository, experiment_id, design)
         name = row["name"] if patch.name is UNSET else patch.name
-        updated = await repository.update(experiment_id, name=name, status=status, design=design)
+        updated = await repository.update(
+            experiment_id, name=name, status=status, design=design, updated_by=current_key_id()
+        )
         if status != current:
             await audit.record(connection, experiment_id, "status_changed", {"from": current, "to": status})
         if changed or name != row["name"]:

@@ -1,6 +1,7 @@
 -- name: insert_dataset
-INSERT INTO geo_datasets (id, name, geo_count, date_count, row_count, first_date, last_date, has_spend, geos, quality)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+INSERT INTO geo_datasets
+    (id, name, geo_count, date_count, row_count, first_date, last_date, has_spend, geos, quality, created_by)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 RETURNING *;
 
 -- name: select_dataset

@@ -38,6 +38,7 @@ class GeoRepository:
         has_spend: bool,
         geos: list[str],
         quality: dict[str, Any],
+        created_by: UUID | None,
     ) -> Row:
         row: Row | None = await self.connection.fetchrow(
             QUERIES["insert_dataset"],
@@ -51,6 +52,7 @@ class GeoRepository:
             has_spend,
             geos,
             quality,
+            created_by,
         )
         assert row is not None
         return row

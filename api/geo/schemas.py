@@ -92,6 +92,13 @@ class GeoDataset(Struct, frozen=True):
     last_date: date
     has_spend: bool
     quality: DataQuality
+    created_by: Annotated[
+        UUID | None,
+        Meta(
+            description="The id of the API key that uploaded it (`counterfact keys list` names it; "
+            "`GET /v1/geo/datasets/{id}/events` has its trail)."
+        ),
+    ]
 
 
 class GeoObservation(Struct, frozen=True):

@@ -26,6 +26,8 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
+from api.audit import service as audit
+from api.auth.caller import current_key_id
 from api.database import Connection
 from api.errors import InvalidInput, NotFound, invalid_field
 from api.geo.binary_copy import encode_observations
@@ -475,7 +477,8 @@ def _payload(dataset_id: UUID, long: LongPanel, labels: list[bytes], start: int,
 
 
 async def _insert_dataset_row(repository: GeoRepository, dataset_id: UUID, name: str, checked: CheckedPanel) -> Row:
-    return await repository.insert_dataset(
+    """Insert the dataset row (its creator the request's API key) and its ``created`` audit event."""
+    row = await repository.insert_dataset(
         dataset_id=dataset_id,
         name=name,
         geo_count=len(checked.geos),
@@ -486,7 +489,11 @@ async def _insert_dataset_row(repository: GeoRepository, dataset_id: UUID, name:
         has_spend=checked.long.spend is not None,
         geos=checked.geos,
         quality=msgspec.to_builtins(checked.quality),
+        created_by=current_key_id(),
     )
+    counts = {"geos": row["geo_count"], "dates": row["date_count"], "rows": row["row_count"]}
+    await audit.record_dataset_event(repository.connection, dataset_id, "created", {"name": name, **counts})
+    return row
 
 
 async def store_panel(pool: asyncpg.Pool, name: str, checked: CheckedPanel) -> Row:
@@ -587,6 +594,7 @@ def dataset_from_row(row: Row) -> GeoDataset:
         last_date=row["last_date"],
         has_spend=row["has_spend"],
         quality=msgspec.convert(quality, DataQuality),
+        created_by=row["created_by"],
     )
 
 

@@ -7,8 +7,9 @@ answer again, with ``Idempotent-Replayed: true``, and nothing runs twice; the sa
 body is 422; while the first is still running, 409. A first request that fails leaves the key free.
 Answers are kept at least 24 hours, in PostgreSQL.
 
-``CreateExperiment`` keeps its own mechanism (the key stored on the experiment in the same
-transaction), older than this one.
+``CreateExperiment`` and ``CreateExperimentFromDesign`` keep their own mechanism, with the same rules
+(per caller, 422 for another body, ``Idempotent-Replayed: true`` on a replay): the key is stored on the
+experiment in the transaction that creates it, so no crash can leave a key without its experiment.
 """
 
 from __future__ import annotations
@@ -22,11 +23,31 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
 
 from api.auth.guard import ApiKeyGuard
-from api.errors import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_BASE, InvalidParam, Problem
+from api.errors import (
+    PROBLEM_MEDIA_TYPE,
+    Conflict,
+    DomainError,
+    IdempotencyKeyReused,
+    InvalidInput,
+    problem_for_exception,
+)
 from api.idempotency.repository import IdempotencyRepository, InProgress, StoredResponse
 
 HEADER = b"idempotency-key"
-IDEMPOTENT_OPERATIONS = frozenset({"CreateAssignments", "CreateObservations", "CreateOutcomes", "CreateGeoDataset"})
+IDEMPOTENT_OPERATIONS = frozenset(
+    {
+        "CreateAssignments",
+        "CreateObservations",
+        "CreateOutcomes",
+        "CreateGeoDataset",
+        "CreateMarketSelection",
+        "CreateMatchedPairDesign",
+    }
+)
+# Experiments are created with the key stored in the experiment's own transaction (api.experiments).
+TRANSACTIONAL_OPERATIONS = frozenset(
+    {"CreateExperiment", "CreateExperimentFromDesign", "CreateExperimentFromPairDesign"}
+)
 MAX_KEY_LENGTH = 200
 
 
@@ -43,17 +64,11 @@ def _operation(scope: Scope) -> str | None:
     return operation_id if isinstance(operation_id, str) else None
 
 
-async def _send_problem(send: Send, status: int, slug: str, title: str, detail: str) -> None:
-    problem = Problem(
-        type=PROBLEM_TYPE_BASE + slug,
-        title=title,
-        status=status,
-        detail=detail,
-        invalid_params=[InvalidParam(name="Idempotency-Key", reason=detail)],
-    )
+async def _send_problem(send: Send, error: DomainError) -> None:
+    problem, _ = problem_for_exception(error)
     body = msgspec.json.encode(problem)
     headers = [(b"content-type", PROBLEM_MEDIA_TYPE.encode()), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.start", "status": problem.status, "headers": headers})
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
@@ -101,21 +116,19 @@ def idempotency_middleware(authenticate: ApiKeyGuard) -> Callable[[ASGIApp], ASG
 async def _idempotent(app: ASGIApp, scope: Scope, receive: Receive, send: Send, key: str) -> None:
     """Run, replay or refuse a request with ``Idempotency-Key: key`` from the authenticated caller."""
     if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isprintable():
-        await _send_problem(
-            send, 400, "invalid-input", "Invalid input", f"must be 1 to {MAX_KEY_LENGTH} printable characters"
-        )
+        reason = f"must be 1 to {MAX_KEY_LENGTH} printable characters"
+        await _send_problem(send, InvalidInput(f"Idempotency-Key: {reason}", [("Idempotency-Key", reason)]))
         return
     caller: bytes = scope["auth"].id.bytes
     store = IdempotencyRepository(scope["app"].state.pool)
     first = await store.claim(caller, key, str(_operation(scope)), scope["path"])
     if isinstance(first, InProgress):
-        await _send_problem(send, 409, "conflict", "Conflict", "a request with this key is still running; retry later")
+        reason = "a request with this key is still running; retry later"
+        await _send_problem(send, Conflict(f"Idempotency-Key: {reason}", [("Idempotency-Key", reason)]))
         return
     if isinstance(first, StoredResponse):
         if await _body_hash(receive) != first.request_hash:
-            await _send_problem(
-                send, 422, "unprocessable-content", "Unprocessable content", "was already used with another body"
-            )
+            await _send_problem(send, IdempotencyKeyReused())
             return
         await _replay(send, first)
         return

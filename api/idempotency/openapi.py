@@ -5,7 +5,7 @@ from __future__ import annotations
 from litestar.enums import ParamType
 from litestar.openapi.spec import OpenAPIType, Operation, Parameter, Schema
 
-from api.idempotency.middleware import IDEMPOTENT_OPERATIONS, MAX_KEY_LENGTH
+from api.idempotency.middleware import IDEMPOTENT_OPERATIONS, MAX_KEY_LENGTH, TRANSACTIONAL_OPERATIONS
 from api.openapi_problems import add_problem_response
 
 PARAMETER = Parameter(
@@ -20,15 +20,19 @@ PARAMETER = Parameter(
 
 
 def add_idempotency_docs(operation: Operation) -> None:
-    """Declare the header, 409 (the first request is still running) and 422 (reused with another body)."""
-    if operation.operation_id not in IDEMPOTENT_OPERATIONS:
+    """Declare the header, 409 (the first request is still running) and 422 (reused with another body).
+
+    The operations with their own, transactional mechanism declare the header themselves (and wait for
+    a first request still running instead of answering 409): only 422 is added to them.
+    """
+    if operation.operation_id not in IDEMPOTENT_OPERATIONS | TRANSACTIONAL_OPERATIONS:
         return
-    operation.parameters = [*(operation.parameters or []), PARAMETER]
-    responses = operation.responses or {}
-    if "409" not in responses:
-        add_problem_response(
-            operation, 409, "conflict", "Conflict", "A request with this `Idempotency-Key` is still running."
-        )
+    if operation.operation_id in IDEMPOTENT_OPERATIONS:
+        operation.parameters = [*(operation.parameters or []), PARAMETER]
+        if "409" not in (operation.responses or {}):
+            add_problem_response(
+                operation, 409, "conflict", "Conflict", "A request with this `Idempotency-Key` is still running."
+            )
     add_problem_response(
         operation,
         422,

@@ -1,9 +1,11 @@
 -- name: insert_job
-INSERT INTO jobs (id, kind, subject, status, payload) VALUES ($1, $2, $3, 'queued', $4)
-RETURNING id, kind, subject, status, progress, attempts, result, error, created_at, heartbeat_at, finished_at;
+INSERT INTO jobs (id, kind, subject, status, payload, created_by) VALUES ($1, $2, $3, 'queued', $4, $5)
+RETURNING id, kind, subject, status, progress, attempts, result, error, created_at, heartbeat_at, finished_at,
+          created_by;
 
 -- name: select_job
-SELECT id, kind, subject, status, progress, attempts, result, error, created_at, heartbeat_at, finished_at
+SELECT id, kind, subject, status, progress, attempts, result, error, created_at, heartbeat_at, finished_at,
+       created_by
 FROM jobs WHERE id = $1;
 
 -- name: start_attempt
@@ -63,6 +65,26 @@ UPDATE jobs SET reduce_claimed_at = clock_timestamp(), heartbeat_at = clock_time
 WHERE id = $1 AND status = 'running' AND parts_total IS NOT NULL AND parts_done >= parts_total
   AND (reduce_claimed_at IS NULL OR heartbeat_at < clock_timestamp() - $2::interval)
 RETURNING payload, reduce_task;
+
+-- name: hand_back_job
+-- A stopping worker gives back the attempt it started ($2): the job is queued again from the start and
+-- that start is not counted (only attempts that end, or whose worker dies, count). Nothing when the job
+-- has ended, was cancelled, or already runs as its parts.
+UPDATE jobs SET status = 'queued', attempts = attempts - 1, progress = 0, heartbeat_at = clock_timestamp()
+WHERE id = $1 AND status = 'running' AND attempts = $2 AND parts_total IS NULL
+RETURNING id;
+
+-- name: hand_back_part
+-- A stopping worker gives back the part it started: queued again, that start not counted.
+UPDATE job_parts SET status = 'queued', attempts = attempts - 1
+WHERE job_id = $1 AND part_index = $2 AND status = 'running'
+RETURNING part_index;
+
+-- name: release_reduce
+-- A stopping worker gives back the reduce it claimed: the next worker to take the job claims it.
+UPDATE jobs SET reduce_claimed_at = NULL, heartbeat_at = clock_timestamp()
+WHERE id = $1 AND status = 'running' AND reduce_claimed_at IS NOT NULL
+RETURNING id;
 
 -- name: select_part_results
 SELECT result FROM job_parts WHERE job_id = $1 AND status = 'done' ORDER BY part_index;

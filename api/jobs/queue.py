@@ -20,6 +20,7 @@ import asyncpg
 import msgspec
 from pgqueuer import Queries
 
+from api.auth.caller import current_key_id
 from api.database import MIGRATION_LOCK_KEY, Connection
 from api.errors import Problem
 from api.jobs.repository import JobRepository, Row
@@ -45,6 +46,7 @@ def job_from_row(row: Row) -> Job:
         finished_at=row["finished_at"],
         result=row["result"],
         error=error,
+        created_by=row["created_by"],
     )
 
 
@@ -73,10 +75,11 @@ async def install_queue_schema(connection: Connection) -> None:
 
 
 async def submit_job(queue_pool: asyncpg.Pool, kind: str, subject: str, payload: bytes) -> uuid.UUID:
-    """Store a ``queued`` job and enqueue it for a worker, in one transaction; its id."""
+    """Store a ``queued`` job and enqueue it for a worker, in one transaction; its id. The job records
+    the API key of the request that submits it (:func:`api.auth.caller.current_key_id`) as its creator."""
     job_id = uuid.uuid4()
     async with queue_pool.acquire() as connection, connection.transaction():
-        await JobRepository(connection).insert(job_id, kind, subject, payload)
+        await JobRepository(connection).insert(job_id, kind, subject, payload, current_key_id())
         await queue_queries(connection).enqueue(JOB_ENTRYPOINT, job_id.bytes)
     return job_id
 
@@ -92,6 +95,27 @@ async def enqueue_parts(
             await queue_queries(connection).enqueue(
                 [PART_ENTRYPOINT] * count, [part_payload(job_id, i) for i in range(count)], [0] * count
             )
+
+
+async def hand_back_job(queue_pool: asyncpg.Pool, job_id: uuid.UUID, attempt: int) -> None:
+    """Put a job a stopping worker started back in the queue (that attempt not counted), in one transaction."""
+    async with queue_pool.acquire() as connection, connection.transaction():
+        if await JobRepository(connection).hand_back_job(job_id, attempt):
+            await queue_queries(connection).enqueue(JOB_ENTRYPOINT, job_id.bytes)
+
+
+async def hand_back_part(queue_pool: asyncpg.Pool, job_id: uuid.UUID, index: int) -> None:
+    """Put a part a stopping worker started back in the queue (that start not counted), in one transaction."""
+    async with queue_pool.acquire() as connection, connection.transaction():
+        if await JobRepository(connection).hand_back_part(job_id, index):
+            await queue_queries(connection).enqueue(PART_ENTRYPOINT, part_payload(job_id, index))
+
+
+async def hand_back_reduce(queue_pool: asyncpg.Pool, job_id: uuid.UUID) -> None:
+    """Release the reduce a stopping worker claimed and queue the job, whose next taker reduces it."""
+    async with queue_pool.acquire() as connection, connection.transaction():
+        if await JobRepository(connection).release_reduce(job_id):
+            await queue_queries(connection).enqueue(JOB_ENTRYPOINT, job_id.bytes)
 
 
 async def get_job(connection: Connection, job_id: uuid.UUID) -> Job | None:

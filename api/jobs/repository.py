@@ -24,8 +24,10 @@ class JobRepository:
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
 
-    async def insert(self, job_id: UUID, kind: str, subject: str, payload: bytes) -> Row:
-        row: Row | None = await self.connection.fetchrow(QUERIES["insert_job"], job_id, kind, subject, payload)
+    async def insert(self, job_id: UUID, kind: str, subject: str, payload: bytes, created_by: UUID | None) -> Row:
+        row: Row | None = await self.connection.fetchrow(
+            QUERIES["insert_job"], job_id, kind, subject, payload, created_by
+        )
         assert row is not None
         return row
 
@@ -73,6 +75,18 @@ class JobRepository:
         """The job's payload and reduce task when this caller is the one to reduce it now, else ``None``."""
         row: Row | None = await self.connection.fetchrow(QUERIES["claim_reduce"], job_id, silence)
         return row
+
+    async def hand_back_job(self, job_id: UUID, attempt: int) -> bool:
+        """Queue the job again, that attempt not counted; whether it was still this attempt's to give back."""
+        return await self.connection.fetchval(QUERIES["hand_back_job"], job_id, attempt) is not None
+
+    async def hand_back_part(self, job_id: UUID, index: int) -> bool:
+        """Queue the part again, that start not counted; whether it was still running."""
+        return await self.connection.fetchval(QUERIES["hand_back_part"], job_id, index) is not None
+
+    async def release_reduce(self, job_id: UUID) -> bool:
+        """Give up the claim on the job's reduce; whether the job still waits for it."""
+        return await self.connection.fetchval(QUERIES["release_reduce"], job_id) is not None
 
     async def part_results(self, job_id: UUID) -> list[bytes]:
         rows: list[Any] = await self.connection.fetch(QUERIES["select_part_results"], job_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Literal
+from uuid import UUID
 
 from msgspec import Meta, Struct
 
@@ -48,17 +49,27 @@ class Job(Struct, frozen=True):
     status: Annotated[
         JobStatus,
         Meta(
-            description="`queued` until a worker starts it, `running`, then `succeeded` (the answer is in "
+            description="`queued` until a worker starts it (again, when a stopping worker hands it back), "
+            "`running`, then `succeeded` (the answer is in "
             "`result`), `failed` (the problem is in `error`) or `cancelled` (`DELETE /v1/jobs/{id}`)."
         ),
     ]
     progress: Annotated[float, Meta(ge=0.0, le=1.0, description="Fraction done, 0 to 1; 1 once succeeded.")]
     attempts: Annotated[
-        int, Meta(ge=0, description="Times a worker started it (more than 1 when a worker died and another took over).")
+        int,
+        Meta(
+            ge=0,
+            description="Times a worker started it (more than 1 when a worker died and another took over); a "
+            "start a stopping worker handed back (SIGTERM) is not counted.",
+        ),
     ]
     created_at: datetime
     updated_at: Annotated[datetime, Meta(description="The worker's last report (progress or end).")]
     finished_at: datetime | None
+    created_by: Annotated[
+        UUID | None,
+        Meta(description="The id of the API key whose request made the job (`counterfact keys list` names it)."),
+    ]
     result: Annotated[
         JobResult | None,
         Meta(

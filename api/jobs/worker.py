@@ -7,6 +7,11 @@ finish it (``finish_job`` checks status and attempt in one ``UPDATE``), so a job
 twice. While a task runs, its progress is written every ``HEARTBEAT_SECONDS`` and the job's status read
 back: a cancelled job's computation is stopped at its next progress report. Exceptions become the
 problem document a request would have answered (:func:`api.errors.problem_for_exception`).
+
+A worker asked to stop (SIGTERM or SIGINT, or ``stop``) takes no new work and hands back what it is
+running: each computation is stopped (a thread at its next progress report) and its job, part or reduce
+is queued again in one transaction, for any worker to take from the start. A start handed back is not
+an attempt: ``attempts`` counts the starts that ended or whose worker died (SIGKILL, a lost machine).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
@@ -26,7 +31,16 @@ from pgqueuer import Queries, QueueManager
 from api.database import apply_migrations, create_pool, load_migrations, resolve_database_url
 from api.errors import ServiceUnavailable, problem_for_exception
 from api.jobs.progress import JobCancelled, ProgressReporter
-from api.jobs.queue import JOB_ENTRYPOINT, PART_ENTRYPOINT, install_queue_schema, parse_part_payload, result_json
+from api.jobs.queue import (
+    JOB_ENTRYPOINT,
+    PART_ENTRYPOINT,
+    hand_back_job,
+    hand_back_part,
+    hand_back_reduce,
+    install_queue_schema,
+    parse_part_payload,
+    result_json,
+)
 from api.jobs.repository import JobRepository
 from api.jobs.tasks import FannedOut, TaskContext, TaskRegistry
 from api.settings import Settings
@@ -40,6 +54,10 @@ def interrupted(attempts: int) -> ServiceUnavailable:
     return ServiceUnavailable(
         f"The workers running this job stopped {attempts} times before it finished; request it again."
     )
+
+
+class HandedBack(Exception):
+    """The worker is stopping: the task's work goes back to the queue for another worker."""
 
 
 class Worker:
@@ -61,35 +79,57 @@ class Worker:
         self.max_attempts = max_attempts
         self.silence = silence
         self._slots = asyncio.Semaphore(max(slots, 1))
+        self._running: dict[asyncio.Future[Any], ProgressReporter] = {}
+        self._handing_back = False
+
+    def hand_back(self) -> None:
+        """Stop every computation and take no new one: their work goes back to the queue."""
+        self._handing_back = True
+        for task, progress in self._running.items():
+            progress.cancel()
+            task.cancel()
 
     def _context(self, job_id: UUID, payload: bytes) -> TaskContext:
         return TaskContext(pool=self.pool, queue_pool=self.queue_pool, job_id=job_id, payload=payload)
 
     async def _supervise(
-        self, job_id: UUID, attempt: int, work: Awaitable[Any], progress: ProgressReporter
+        self, job_id: UUID, attempt: int, work: Callable[[], Awaitable[Any]], progress: ProgressReporter
     ) -> tuple[Any, BaseException | None]:
-        """Run ``work`` with a heartbeat; ``(value, None)``, ``(None, error)``, or ``(None, JobCancelled)``."""
+        """Start ``work`` when a slot is free and run it with a heartbeat; ``(value, None)``, ``(None, error)``,
+        ``(None, JobCancelled)``, or ``(None, HandedBack)`` when the worker is stopping."""
         async with self._slots:
-            task = asyncio.ensure_future(work)
-            while not task.done():
-                await asyncio.wait({task}, timeout=HEARTBEAT_SECONDS)
-                if task.done():
-                    break
-                try:
-                    async with self.pool.acquire() as connection:
-                        status = await JobRepository(connection).record_progress(job_id, attempt, progress.fraction)
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
-                    logger.warning("could not record progress of job %s", job_id, exc_info=True)
-                    continue
-                if status not in ("running", "queued"):
-                    progress.cancel()
-                    task.cancel()
+            if self._handing_back:
+                return None, HandedBack()
+            task = asyncio.ensure_future(work())
+            self._running[task] = progress
             try:
-                return task.result(), None
-            except (JobCancelled, asyncio.CancelledError):
-                return None, JobCancelled()
-            except Exception as error:  # every failure becomes the job's problem document
-                return None, error
+                return await self._heartbeat(job_id, attempt, task, progress)
+            finally:
+                del self._running[task]
+
+    async def _heartbeat(
+        self, job_id: UUID, attempt: int, task: asyncio.Future[Any], progress: ProgressReporter
+    ) -> tuple[Any, BaseException | None]:
+        """Write ``progress`` while ``task`` runs, and stop it when its job is no longer running."""
+        while not task.done():
+            await asyncio.wait({task}, timeout=HEARTBEAT_SECONDS)
+            if task.done():
+                break
+            try:
+                async with self.pool.acquire() as connection:
+                    status = await JobRepository(connection).record_progress(job_id, attempt, progress.fraction)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+                logger.warning("could not record progress of job %s", job_id, exc_info=True)
+                continue
+            if status not in ("running", "queued"):
+                progress.cancel()
+                task.cancel()
+        try:
+            return task.result(), None
+        except (JobCancelled, asyncio.CancelledError):
+            return None, HandedBack() if self._handing_back else JobCancelled()
+        except Exception as error:  # every failure becomes the job's problem document
+            return None, error
 
     async def _finish(self, job_id: UUID, attempt: int, value: Any, error: BaseException | None) -> None:
         async with self.pool.acquire() as connection:
@@ -117,7 +157,10 @@ class Worker:
             await self._finish(job_id, attempt, None, RuntimeError(f"no task registered for {row['kind']!r}"))
             return
         context = self._context(job_id, bytes(row["payload"] or b""))
-        value, error = await self._supervise(job_id, attempt, task(context), context.progress)
+        value, error = await self._supervise(job_id, attempt, lambda: task(context), context.progress)
+        if isinstance(error, HandedBack):
+            await hand_back_job(self.queue_pool, job_id, attempt)
+            return
         if isinstance(error, JobCancelled):
             return
         if isinstance(value, FannedOut):
@@ -140,7 +183,10 @@ class Worker:
             return
         context = self._context(job_id, bytes(row["payload"]))
         # The part's heartbeat reports no progress of its own (0): the parent's progress counts whole parts.
-        value, error = await self._supervise(job_id, 0, task(context), ProgressReporter())
+        value, error = await self._supervise(job_id, 0, lambda: task(context), ProgressReporter())
+        if isinstance(error, HandedBack):
+            await hand_back_part(self.queue_pool, job_id, index)
+            return
         if isinstance(error, JobCancelled):
             return
         if error is not None:
@@ -169,7 +215,10 @@ class Worker:
             )
             return
         context = self._context(job_id, bytes(parent["payload"] or b""))
-        value, error = await self._supervise(job_id, 0, task(context, results), context.progress)
+        value, error = await self._supervise(job_id, 0, lambda: task(context, results), context.progress)
+        if isinstance(error, HandedBack):
+            await hand_back_reduce(self.queue_pool, job_id)
+            return
         if isinstance(error, JobCancelled):
             return
         await self._finish(job_id, 0, value, error)
@@ -211,6 +260,7 @@ async def run_worker(settings: Settings, registry: TaskRegistry, stop: asyncio.E
 
         async def shut_down_when_asked() -> None:
             await stopping.wait()
+            worker.hand_back()
             manager.shutdown.set()
 
         watcher = asyncio.create_task(shut_down_when_asked())

@@ -180,3 +180,44 @@ async def test_a_cursor_that_was_not_issued_is_400(client: Client) -> None:
     experiment_id = await _experiment(client)
     response = await client.get(f"/v1/experiments/{experiment_id}/events", params={"cursor": "abc"})
     assert response.status_code == 400
+
+
+async def test_an_experiment_names_the_key_that_created_it_and_the_one_that_last_changed_it(
+    client: Client, database_url: str
+) -> None:
+    client.headers["Authorization"] = f"Bearer {await make_key(database_url, Scope.WRITE, name='planner')}"
+    created = (await client.post("/v1/experiments", json=HOLDOUT)).json()
+    client.headers["Authorization"] = f"Bearer {await make_key(database_url, Scope.WRITE, name='launcher')}"
+    started = (await client.patch(f"/v1/experiments/{created['id']}", json={"status": "running"})).json()
+    planner, launcher = await _key_named(database_url, "planner"), await _key_named(database_url, "launcher")
+    assert (created["created_by"], created["updated_by"]) == (planner["id"], planner["id"])
+    assert (started["created_by"], started["updated_by"]) == (planner["id"], launcher["id"])
+    assert (await client.get(f"/v1/experiments/{created['id']}")).json()["updated_by"] == launcher["id"]
+
+
+GEO_CSV = "date,geo,kpi\n" + "".join(f"2026-01-{d:02d},{g},{10 + d}\n" for g in ("a", "b", "c") for d in range(1, 11))
+
+
+async def test_a_geo_upload_names_its_key_and_records_created_with_counts(client: Client, database_url: str) -> None:
+    client.headers["Authorization"] = f"Bearer {await make_key(database_url, Scope.WRITE, name='analyst')}"
+    dataset = (
+        await client.post("/v1/geo/datasets?name=panel", content=GEO_CSV, headers={"Content-Type": "text/csv"})
+    ).json()
+    analyst = await _key_named(database_url, "analyst")
+    assert dataset["created_by"] == analyst["id"]
+    [event] = (await client.get(f"/v1/geo/datasets/{dataset['id']}/events")).json()["items"]
+    assert (event["action"], event["dataset_id"], event["key"]) == ("created", dataset["id"], analyst)
+    assert event["details"] == {"name": "panel", "geos": 3, "dates": 10, "rows": 30}
+
+
+async def test_the_events_of_a_deleted_geo_dataset_stay_readable(client: Client) -> None:
+    dataset = (await client.post("/v1/geo/datasets", content=GEO_CSV, headers={"Content-Type": "text/csv"})).json()
+    assert (await client.delete(f"/v1/geo/datasets/{dataset['id']}")).status_code == 200
+    response = await client.get(f"/v1/geo/datasets/{dataset['id']}/events")
+    assert [e["action"] for e in response.json()["items"]] == ["created", "deleted"]
+
+
+async def test_the_events_of_an_unknown_geo_dataset_are_404(client: Client) -> None:
+    response = await client.get("/v1/geo/datasets/00000000-0000-4000-8000-000000000000/events")
+    assert response.status_code == 404
+    assert response.json()["detail"] == "No geo dataset with id 00000000-0000-4000-8000-000000000000"

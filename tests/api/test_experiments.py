@@ -134,15 +134,20 @@ async def test_a_retry_with_the_same_idempotency_key_returns_the_first_experimen
     assert first.status_code == 201
     assert again.status_code == 200
     assert again.json() == first.json()
+    assert again.headers["idempotent-replayed"] == "true"
+    assert "idempotent-replayed" not in first.headers
     listed = (await client.get("/v1/experiments")).json()
     assert len(listed["items"]) == 1
 
 
-async def test_an_idempotency_key_reused_with_another_body_is_409(client: Client) -> None:
+async def test_an_idempotency_key_reused_with_another_body_is_422_naming_the_header(client: Client) -> None:
     headers = {"Idempotency-Key": "k1"}
     await client.post("/v1/experiments", json=holdout_body(), headers=headers)
     response = await client.post("/v1/experiments", json=holdout_body(name="other"), headers=headers)
-    assert response.status_code == 409
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["invalid_params"][0]["name"] == "Idempotency-Key"
+    assert len((await client.get("/v1/experiments")).json()["items"]) == 1
 
 
 async def test_listing_pages_newest_first_with_a_cursor(client: Client) -> None:

@@ -133,6 +133,20 @@ async def test_a_retry_with_the_same_idempotency_key_returns_the_first_experimen
     again = await client.post(path, json=body, headers={"Idempotency-Key": "design-1"})
     assert (first.status_code, again.status_code) == (201, 200)
     assert again.json()["id"] == first.json()["id"]
+    assert again.headers["idempotent-replayed"] == "true"
+
+
+async def test_an_idempotency_key_reused_with_another_body_is_422(
+    client: Client, selection: tuple[uuid.UUID, dict[str, Any]]
+) -> None:
+    job_id, _ = selection
+    path = f"/v1/geo/market-selection/{job_id}/experiments"
+    await client.post(path, json={"rank": 1, "name": "TV", "channel": "tv"}, headers={"Idempotency-Key": "d"})
+    other = await client.post(
+        path, json={"rank": 1, "name": "radio", "channel": "tv"}, headers={"Idempotency-Key": "d"}
+    )
+    assert other.status_code == 422
+    assert other.json()["invalid_params"][0]["name"] == "Idempotency-Key"
 
 
 async def test_the_ranked_result_is_stored_for_experiments_to_link_to(

@@ -8,14 +8,17 @@ from typing import Any
 import asyncpg
 import pytest
 from litestar import Litestar
+from litestar.routes import HTTPRoute
 from litestar.testing import AsyncTestClient
 
 from api.app import create_app
+from api.auth.guard import required_scope
 from api.auth.keys import Scope
 from api.auth.service import create_key
 from api.cli import openapi_document
 from api.idempotency.middleware import IDEMPOTENT_OPERATIONS
 from api.settings import Settings
+from tests.api.test_geo_power import pretest_csv
 from tests.conftest import make_key
 
 Client = AsyncTestClient[Litestar]
@@ -97,6 +100,17 @@ async def test_keys_belong_to_the_api_key_that_sent_them(client: Client, databas
     assert "idempotent-replayed" not in other.headers
 
 
+async def test_an_experiments_key_belongs_to_the_api_key_that_sent_it(client: Client, database_url: str) -> None:
+    once = {"Idempotency-Key": "q1-test"}
+    mine = await client.post("/v1/experiments", json=HOLDOUT, headers=once)
+    client.headers["Authorization"] = f"Bearer {await make_key(database_url, Scope.WRITE, name='other team')}"
+    theirs = await client.post("/v1/experiments", json={**HOLDOUT, "name": "theirs"}, headers=once)
+    their_retry = await client.post("/v1/experiments", json={**HOLDOUT, "name": "theirs"}, headers=once)
+    assert (mine.status_code, theirs.status_code, their_retry.status_code) == (201, 201, 200)
+    assert theirs.json()["id"] != mine.json()["id"]
+    assert their_retry.json()["id"] == theirs.json()["id"]
+
+
 @pytest.mark.parametrize(("hours", "replayed"), [(23, True), (25, False)])
 async def test_answers_are_kept_24_hours(client: Client, database_url: str, hours: int, replayed: bool) -> None:
     experiment_id = await _experiment(client)
@@ -125,18 +139,43 @@ async def test_a_request_without_the_header_is_not_remembered(client: Client, da
         await connection.close()
 
 
-def test_every_post_that_loads_data_documents_the_header_and_422() -> None:
+def _write_posts() -> set[str]:
+    """Every POST of the app that needs more than the read scope: those that create or load data."""
+    app = create_app()
+    return {
+        handler.operation_id
+        for route in app.routes
+        if isinstance(route, HTTPRoute)
+        for handler in route.route_handlers
+        if "POST" in handler.http_methods
+        and required_scope(handler, "POST") is not Scope.READ
+        and isinstance(handler.operation_id, str)
+    }
+
+
+def test_every_post_that_creates_or_loads_data_documents_the_header_and_422() -> None:
     document = openapi_document()
-    documented = set()
+    documented = {}
     for item in document["paths"].values():  # type: ignore[attr-defined]
         for method, operation in item.items():
             names = {parameter["name"] for parameter in operation.get("parameters", [])}
             if method == "post" and "Idempotency-Key" in names:
-                documented.add(operation["operationId"])
-                if operation["operationId"] in IDEMPOTENT_OPERATIONS:
-                    assert {"409", "422"} <= set(operation["responses"])
-    # Creating an experiment (directly or from a design) keeps its own idempotency (replay 200, other body 409).
-    assert documented == IDEMPOTENT_OPERATIONS | {"CreateExperiment", "CreateExperimentFromDesign"}
+                documented[operation["operationId"]] = set(operation["responses"])
+    assert set(documented) == _write_posts()
+    assert all("422" in responses for responses in documented.values())
+    assert all("409" in documented[operation] for operation in IDEMPOTENT_OPERATIONS)
+
+
+async def test_a_retried_market_selection_is_one_job(client: Client) -> None:
+    dataset = await client.post("/v1/geo/datasets", content=pretest_csv(), headers=CSV)
+    body = {"dataset_id": dataset.json()["id"], "treatment_sizes": [2], "durations": [10], "effect_sizes": [0, 0.1]}
+    once = {"Idempotency-Key": "selection-1"}
+    first = await client.post("/v1/geo/market-selection", json=body, headers=once)
+    retry = await client.post("/v1/geo/market-selection", json=body, headers=once)
+    other = await client.post("/v1/geo/market-selection", json={**body, "durations": [15]}, headers=once)
+    assert (first.status_code, retry.status_code, other.status_code) == (202, 202, 422)
+    assert retry.json()["id"] == first.json()["id"]
+    assert retry.headers["location"] == first.headers["location"]
 
 
 async def test_a_request_with_a_key_but_no_api_key_is_401_and_remembers_nothing(

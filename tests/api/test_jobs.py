@@ -25,10 +25,12 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from api.app import create_app
+from api.auth.keys import Scope
 from api.jobs.answer import submit
 from api.jobs.progress import JobCancelled, ProgressReporter, preferred_wait
 from api.settings import Settings
 from tests.api.test_geo_results import create_geolift_experiment
+from tests.conftest import make_key
 
 Client = AsyncTestClient[Litestar]
 ASYNC = {"Prefer": "respond-async"}
@@ -95,6 +97,19 @@ async def test_respond_async_answers_202_with_the_queued_job_and_its_location(cl
     assert job["status"] == "queued"
     assert job["attempts"] == 0
     assert job["subject"] == f"/v1/experiments/{experiment_id}/results"
+
+
+async def test_a_job_names_the_api_key_whose_request_made_it(client: Client, database_url: str) -> None:
+    experiment_id = await _geo_experiment(client)
+    client.headers["Authorization"] = f"Bearer {await make_key(database_url, Scope.READ, name='reader')}"
+    job = (await client.get(f"/v1/experiments/{experiment_id}/results", headers=ASYNC)).json()
+    connection = await asyncpg.connect(database_url)
+    try:
+        reader = await connection.fetchval("SELECT id FROM api_keys WHERE name = 'reader'")
+    finally:
+        await connection.close()
+    assert job["created_by"] == str(reader)
+    assert (await client.get(f"/v1/jobs/{job['id']}")).json()["created_by"] == str(reader)
 
 
 async def test_a_worker_finishes_the_job_with_the_same_result_as_the_synchronous_answer(
@@ -225,6 +240,53 @@ async def test_a_job_whose_worker_is_killed_is_finished_by_another_worker_once(
     assert job["status"] == "succeeded"
     assert job["attempts"] == 2
     assert job["result"] == {"slept": 40}
+
+
+async def _when_running(client: Client, job_id: str) -> None:
+    for _ in range(600):
+        if (await client.get(f"/v1/jobs/{job_id}")).json()["status"] == "running":
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("no worker started the job in 30 s")
+
+
+async def test_a_worker_stopped_with_sigterm_hands_its_job_back_and_another_finishes_it_in_one_attempt(
+    client: Client, database_url: str, settings: Settings
+) -> None:
+    job_id = await _submit_toy(database_url, settings, "toy_sleep", b"100")
+    with worker_processes(database_url, 1) as (first,):
+        await _when_running(client, job_id)
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(timeout=30) == 0  # it does not sit out the job's 10 s
+    handed_back = (await client.get(f"/v1/jobs/{job_id}")).json()
+    assert (handed_back["status"], handed_back["attempts"], handed_back["progress"]) == ("queued", 0, 0.0)
+    with worker_processes(database_url, 1):
+        job = await _finished(client, f"/v1/jobs/{job_id}", seconds=60)
+    assert (job["status"], job["attempts"], job["result"]) == ("succeeded", 1, {"slept": 100})
+
+
+async def test_a_worker_stopped_with_sigterm_hands_back_the_parts_it_runs(
+    client: Client, database_url: str, settings: Settings
+) -> None:
+    job_id = await _submit_toy(database_url, settings, "toy_fan_out", msgspec.json.encode(["toy_slow_part", 2]))
+    connection = await asyncpg.connect(database_url)
+    try:
+        with worker_processes(database_url, 1) as (first,):
+            for _ in range(600):
+                if await connection.fetchval("SELECT count(*) FROM job_parts WHERE status = 'running'"):
+                    break
+                await asyncio.sleep(0.05)
+            first.send_signal(signal.SIGTERM)
+            assert first.wait(timeout=30) == 0
+        parts = await connection.fetch("SELECT status, attempts FROM job_parts ORDER BY part_index")
+        assert [(p["status"], p["attempts"]) for p in parts] == [("queued", 0), ("queued", 0)]
+        with worker_processes(database_url, 1):
+            job = await _finished(client, f"/v1/jobs/{job_id}", seconds=60)
+        attempts = await connection.fetch("SELECT attempts FROM job_parts ORDER BY part_index")
+    finally:
+        await connection.close()
+    assert (job["status"], job["attempts"], job["result"]["total"]) == ("succeeded", 1, 0)
+    assert [p["attempts"] for p in attempts] == [1, 1]
 
 
 async def test_a_job_past_its_attempts_fails_with_a_503_problem(
