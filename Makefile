@@ -35,7 +35,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(UV) lock --check
 	$(BIN)/ruff check api stats tests $(wildcard bench)
-	$(BIN)/mypy api stats
+	$(BIN)/mypy api stats tests
 
 openapi: $(STAMP)
 	$(BIN)/counterfact openapi --output openapi/openapi.json

@@ -18,7 +18,10 @@ from stats.assignment_hash import assign_arms
 
 Client = AsyncTestClient[Litestar]
 SALT = "pinned-salt"
-CHANNELS = [{"name": "meta", "holdout_fraction": 0.1}, {"name": "search", "holdout_fraction": 0.3}]
+CHANNELS: list[dict[str, Any]] = [
+    {"name": "meta", "holdout_fraction": 0.1},
+    {"name": "search", "holdout_fraction": 0.3},
+]
 
 
 async def create_experiment(client: Client, **overrides: Any) -> str:

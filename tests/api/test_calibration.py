@@ -482,7 +482,7 @@ async def test_a_trimmed_match_export_spends_the_pairs_incremental_cost(client: 
     spend that difference, with no ``spend`` on the experiment."""
     panel_csv, pairs = trimmed_match_post_analysis()
     experiment_id = await create_paired_experiment(client, panel_csv, pairs)
-    params = {"method": "trimmed_match", "confidence_level": 0.8}
+    params: dict[str, str | float] = {"method": "trimmed_match", "confidence_level": 0.8}
     results = (await client.get(f"/v1/experiments/{experiment_id}/results", params=params)).json()
     (result,) = (await export(client, experiment_id, "meridian", **params))["experiment_results"]
     iroas = results["iroas"]

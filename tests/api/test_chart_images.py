@@ -134,7 +134,8 @@ async def test_a_jobs_chart_before_it_succeeded_is_409(client: Client) -> None:
 
 @pytest.mark.parametrize(("path", "method"), CHART_OPERATIONS)
 def test_the_document_declares_the_images_beside_the_json(path: str, method: str) -> None:
-    operation = openapi_document()["paths"][path][method]
+    paths: Any = openapi_document()["paths"]
+    operation = paths[path][method]
     content = operation["responses"]["200"]["content"]
     assert {"application/json", "image/svg+xml", "image/png"} <= set(content)
     assert content["image/png"]["schema"] == {

@@ -54,7 +54,9 @@ async def geo_experiment_results(
 ) -> GeoResults:
     """The results of a geo experiment row as the results service computes them: load, then compute."""
     run = await load_geo_run(connection, row, method, confidence_level)
-    return await compute_geo_results(run, n_permutations=n_permutations)
+    results = await compute_geo_results(run, n_permutations=n_permutations)
+    assert isinstance(results, GeoResults)
+    return results
 
 
 async def create_geolift_experiment(client: Client, **overrides: Any) -> str:
@@ -94,10 +96,11 @@ async def test_synthetic_control_reproduces_geolift(client: Client, connection: 
     assert result.incremental.estimate == pytest.approx(4667.0, rel=0.005)
     assert result.lift.absolute == result.att
     assert result.p_value_sharp_null is not None and result.p_value_sharp_null <= 0.05  # GeoLift: 0.017
-    assert result.att.ci_low is not None and result.att.ci_high is not None
+    assert result.att.ci_low is not None and result.att.ci_high is not None and result.att.estimate is not None
     assert result.att.ci_low < result.att.estimate < result.att.ci_high
     assert result.p_value is not None
     assert (result.p_value <= 0.1) == (not result.att.ci_low <= 0.0 <= result.att.ci_high)
+    assert result.incremental.estimate is not None
     assert result.iroas is not None and result.iroas.estimate == pytest.approx(result.incremental.estimate / 10_000)
     assert result.weights and abs(sum(result.weights.values()) - 1.0) < 1e-6
     assert "chicago" not in result.weights and "portland" not in result.weights

@@ -8,6 +8,7 @@ document (status, content type, headers, schema).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -25,7 +26,7 @@ schema = schemathesis.openapi.from_path(SPEC)
 @schema.parametrize()
 @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 def test_every_operation_conforms_to_the_committed_document(
-    case: schemathesis.Case, live_server_url: str, admin_headers: dict[str, str]
+    case: schemathesis.Case[Any], live_server_url: str, admin_headers: dict[str, str]
 ) -> None:
     case.call_and_validate(
         base_url=live_server_url,

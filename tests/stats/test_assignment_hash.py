@@ -75,7 +75,7 @@ def test_channels_hash_independently() -> None:
     )
     assert scipy_stats.chi2_contingency(table).pvalue > 0.001
     fractions = np.vstack([unit_hash_fractions("salt-c", c, UNITS) for c in ("meta", "search")])
-    assert abs(np.corrcoef(fractions)[0, 1]) < 4 / np.sqrt(len(UNITS))
+    assert abs(np.asarray(np.corrcoef(fractions))[0, 1]) < 4 / np.sqrt(len(UNITS))
 
 
 def test_different_salts_give_independent_splits() -> None:

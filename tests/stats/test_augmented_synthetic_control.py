@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from stats.augmented_synthetic_control import (
+    AugmentedSyntheticControlFit,
     cross_validate_lambda,
     fit_augmented_synthetic_control,
     ridge_correction,
@@ -50,13 +51,16 @@ def geolift_problem(names: list[str] | None = None) -> tuple[np.ndarray, np.ndar
     return panel[treated].mean(axis=0), panel[donors].T
 
 
+GeoliftFit = tuple[np.ndarray, np.ndarray, AugmentedSyntheticControlFit]
+
+
 @pytest.fixture(scope="module")
-def geolift_fit() -> tuple[np.ndarray, np.ndarray, object]:
+def geolift_fit() -> GeoliftFit:
     y, donors = geolift_problem()
     return y, donors, fit_augmented_synthetic_control(y[:90], donors[:90])
 
 
-def test_geolift_walkthrough_ridge_numbers(geolift_fit: tuple) -> None:
+def test_geolift_walkthrough_ridge_numbers(geolift_fit: GeoliftFit) -> None:
     y, donors, fit = geolift_fit
     counterfactual = fit.predict(donors)
     att = float(np.mean(y[90:] - counterfactual[90:]))
@@ -78,7 +82,7 @@ def test_geolift_walkthrough_ridge_numbers(geolift_fit: tuple) -> None:
     np.testing.assert_allclose(fit.scm_weights, scm.weights, atol=1e-9)
 
 
-def test_lambda_follows_the_one_standard_error_rule(geolift_fit: tuple) -> None:
+def test_lambda_follows_the_one_standard_error_rule(geolift_fit: GeoliftFit) -> None:
     _, _, fit = geolift_fit
     cv = fit.cross_validation
     assert cv is not None
@@ -147,9 +151,10 @@ def test_cross_validation_matches_brute_force(holdout: int) -> None:
     assert path.lambdas[0] == pytest.approx(np.linalg.svd(xc, compute_uv=False)[0] ** 2)
 
 
-def test_min_1se_false_picks_the_cv_minimum(geolift_fit: tuple) -> None:
+def test_min_1se_false_picks_the_cv_minimum(geolift_fit: GeoliftFit) -> None:
     y, donors, fit = geolift_fit
     best = fit_augmented_synthetic_control(y[:90], donors[:90], min_1se=False)
+    assert fit.cross_validation is not None
     assert best.ridge_lambda == fit.cross_validation.lambda_min
 
 

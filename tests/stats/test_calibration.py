@@ -173,6 +173,7 @@ def test_proportions_without_covariate_cover_the_truth() -> None:
         )
         assert analysis.absolute_lift.ci_low == pytest.approx(diff.ci_low[i], rel=1e-12, abs=1e-15)
         assert analysis.p_value == pytest.approx(diff.p_value[i], rel=1e-12, abs=1e-15)
+        assert analysis.relative_lift is not None
         assert analysis.relative_lift.ci_high == pytest.approx(ratio.ci_high[i], rel=1e-12)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 import pytest
@@ -24,7 +25,9 @@ def geolift_problem() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return panel[treated].mean(axis=0), panel[donors].T, post
 
 
-def simulated_panel(seed: int, lift: float, n_geos: int = 15, periods: int = 60, test: int = 10) -> tuple:
+def simulated_panel(
+    seed: int, lift: float, n_geos: int = 15, periods: int = 60, test: int = 10
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Factor model with exchangeable (iid) periods: y_it = mu_i + 10 lambda_i' f_t + eps_it."""
     rng = np.random.default_rng(seed)
     factors = rng.normal(size=(periods, 2))
@@ -94,7 +97,7 @@ def test_refit_path_matches_cold_refits(ridge_lambda: float | None, fixed_effect
 
 
 @pytest.mark.parametrize("statistic", ["total", "mean"])
-def test_permutation_p_values_match_brute_force(statistic: str) -> None:
+def test_permutation_p_values_match_brute_force(statistic: Literal["total", "mean"]) -> None:
     y, donors, post = simulated_panel(2, 4.0)
     test = ConformalTest(NullRefit(y, donors, post), post, statistic=statistic, q=1.0, n_permutations=300, seed=5)
     for theta in (0.0, 4.0, 9.0):
@@ -116,15 +119,15 @@ def test_permutation_p_values_match_brute_force(statistic: str) -> None:
         assert iid[0] == pytest.approx(expected_iid)
 
 
-def _assert_consistent(y: np.ndarray, donors: np.ndarray, post: np.ndarray, **kwargs: object) -> None:
+def _assert_consistent(y: np.ndarray, donors: np.ndarray, post: np.ndarray, **kwargs: Any) -> None:
     """p(0) <= alpha exactly when 0 is outside the interval; the ends sit where p crosses alpha."""
     for level in LEVELS:
         alpha = 1.0 - level
         result = conformal_inference(y, donors, post, alpha=alpha, pointwise=False, **kwargs)
         test = ConformalTest(
-            NullRefit(y, donors, post, ridge_lambda=kwargs.get("ridge_lambda")),  # type: ignore[arg-type]
+            NullRefit(y, donors, post, ridge_lambda=kwargs.get("ridge_lambda")),
             post,
-            statistic=kwargs.get("statistic", "mean"),  # type: ignore[arg-type]
+            statistic=kwargs.get("statistic", "mean"),
             n_permutations=1000,
             seed=0,
         )

@@ -144,11 +144,12 @@ def test_revenue_channel_reports_iroas_and_no_cost_per_conversion() -> None:
     assert analysis.incremental.estimate == pytest.approx(0.3 * 20_000)
     assert analysis.iroas.estimate == pytest.approx(0.3 * 20_000 / 2_000)
     assert analysis.minimum_effect == pytest.approx(0.1)
-    assert analysis.relative_lift.estimate == pytest.approx(0.06)
+    assert analysis.relative_lift is not None and analysis.relative_lift.estimate == pytest.approx(0.06)
     assert analysis.decision.action == "iterate"  # not significant, and 0.1 per unit is still plausible
 
 
 def test_mde_reported_relative_to_holdout() -> None:
     analysis = analyze_channel(ArmSummary.from_proportion(90_000, 3_150), ArmSummary.from_proportion(10_000, 310))
+    assert analysis.mde is not None
     assert analysis.mde.relative == pytest.approx(analysis.mde.absolute / 0.031)
     assert analysis.mde.power == 0.8

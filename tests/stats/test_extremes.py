@@ -540,8 +540,8 @@ def test_duration_power(panel: np.ndarray, effect: float, cost: float | None, si
             2,
             [0.0, effect],
             alpha=0.1,
-            side=side,
-            cost_per_kpi=cost,  # type: ignore[arg-type]
+            side=side,  # type: ignore[arg-type]
+            cost_per_kpi=cost,
         )
     )
 

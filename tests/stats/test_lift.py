@@ -216,9 +216,10 @@ def test_relative_p_value_agrees_with_interval(mt: float, st_: float, mh: float,
 def test_zero_holdout_rate_gives_no_relative_lift() -> None:
     analysis = analyze_channel(ArmSummary.from_proportion(1000, 20), ArmSummary.from_proportion(200, 0))
     rel = analysis.relative_lift
+    assert rel is not None
     assert rel.estimate is None and rel.ci_low is None and rel.p_value is None and rel.fieller is None
     assert any("holdout mean is 0" in w for w in rel.warnings)
-    assert analysis.mde.relative is None
+    assert analysis.mde is not None and analysis.mde.relative is None
     _assert_all_finite(analysis)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -23,7 +24,7 @@ MULTI_CELL_CSV = Path(__file__).resolve().parents[1] / "data" / "geolift" / "Geo
 # cell 2 honolulu and indianapolis, treated on days 91..105; GeoLiftMultiCell(model = "best") picks Ridge for
 # both cells, so its figures are those of our augmented synthetic control on each cell with the other cell's
 # markets left out of the donors.
-GEOLIFT_CELLS = {
+GEOLIFT_CELLS: dict[str, tuple[list[str], dict[str, Any]]] = {
     "cell_1": (
         ["chicago", "cincinnati"],
         {

@@ -154,8 +154,8 @@ def test_simulated_estimates_reproduce_report_candidate_designs(
         response,
         spend,
         _package_flips(design_data, kept, 10),
-        test_type,
-        reference["budget"],  # type: ignore[arg-type]
+        test_type,  # type: ignore[arg-type]
+        reference["budget"],
     )
     assert response.sum() == pytest.approx(expected["experiment_response"], rel=1e-12)
     assert spend.sum() == pytest.approx(expected["experiment_spend"], rel=1e-12)
@@ -191,8 +191,8 @@ def test_holdback_and_go_dark_rmse_is_inversely_proportional_to_the_budget() -> 
     response, spend = _toy_pairs(3)
     flips = random_flips(np.random.default_rng(4), 100, 30)
     for test_type in ("holdback", "go-dark"):
-        small = simulate_rmse(response, spend, flips, test_type, 1e4)  # type: ignore[arg-type]
-        large = simulate_rmse(response, spend, flips, test_type, 5e4)  # type: ignore[arg-type]
+        small = simulate_rmse(response, spend, flips, test_type, 1e4)
+        large = simulate_rmse(response, spend, flips, test_type, 5e4)
         assert large.rmse == pytest.approx(small.rmse / 5.0, rel=1e-9)
 
 

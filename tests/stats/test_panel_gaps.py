@@ -64,7 +64,7 @@ def test_a_protected_gap_outside_the_pre_period_is_listed_and_refused_unless_zer
     assert protected_gaps(panel, PROTECTED, PRE) == [(0, [5])]
     for policy in ("drop_market", "interpolate"):
         with pytest.raises(InvalidProblem):
-            complete_panel(panel, PROTECTED, PRE, DAYS, policy)  # type: ignore[arg-type]
+            complete_panel(panel, PROTECTED, PRE, DAYS, policy)
 
 
 def test_an_unknown_policy_is_refused_naming_missing() -> None:

@@ -118,7 +118,7 @@ def test_sequential_channel_analysis() -> None:
     assert seq.p_value is not None and fixed.p_value is not None and seq.p_value > fixed.p_value
     assert seq.incremental.ci_low == pytest.approx(seq.absolute_lift.ci_low * 90_000)
     assert seq.iroas is not None and seq.iroas.ci_low == pytest.approx(seq.absolute_lift.ci_low * 90_000 * 40 / 5_000)
-    assert seq.mde is not None and seq.mde.absolute > fixed.mde.absolute
+    assert seq.mde is not None and fixed.mde is not None and seq.mde.absolute > fixed.mde.absolute
     assert seq.decision.action == "iterate"
 
 

@@ -14,6 +14,7 @@ legacy seeds 0..9), the RMSE's trim rate up to 0.10.
 import json
 import sys
 import warnings
+from typing import Any
 
 import pandas as pd
 from trimmed_match.design.common_classes import GeoXType, TimeWindow
@@ -27,7 +28,7 @@ BUDGET = 300000.0
 def main() -> None:
     warnings.filterwarnings("ignore")
     data = pd.read_csv(DATA, parse_dates=["date"]).rename(columns={"cost": "spend"})
-    out: dict = {
+    out: dict[str, Any] = {
         "design_window": ["2020-01-01", "2020-12-29"],
         "eval_window": ["2020-12-02", "2020-12-29"],
         "matching_metrics": {"response": 1.0, "spend": 0.01},
