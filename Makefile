@@ -30,7 +30,7 @@ serve: $(STAMP)
 
 # PYTEST_ARGS adds options, e.g. the coverage report .ci/run asks for.
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --numprocesses=auto $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(UV) lock --check
