@@ -39,7 +39,7 @@ from stats.assignment_hash import assign_channels
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from open_loop import OpenLoopResult, run_open_loop
-from support import admin, free_port, server, with_database
+from support import admin, admin_headers, free_port, server, with_database
 
 CHANNELS = [("meta", 0.1), ("search", 0.05)]
 SALT = "bench-salt"
@@ -64,8 +64,8 @@ async def csv_chunks(units: int) -> AsyncIterator[bytes]:
         yield ("\n".join(f"user-{i}" for i in range(start, stop)) + "\n").encode()
 
 
-async def bench_service(base: str, units: int) -> tuple[float, str, dict[str, object]]:
-    async with httpx.AsyncClient(base_url=base, timeout=3600) as client:
+async def bench_service(base: str, units: int, headers: dict[str, str]) -> tuple[float, str, dict[str, object]]:
+    async with httpx.AsyncClient(base_url=base, timeout=3600, headers=headers) as client:
         created = await client.post(
             "/v1/experiments",
             json={
@@ -115,7 +115,9 @@ async def bench_raw_copy(database_url: str, units: int) -> float:
         await connection.close()
 
 
-async def bench_lookups(base: str, experiment_id: str, units: int, rate: int, seconds: float) -> OpenLoopResult:
+async def bench_lookups(
+    base: str, experiment_id: str, units: int, rate: int, seconds: float, headers: dict[str, str]
+) -> OpenLoopResult:
     """Open-loop ``GET …/assignments/{unit}`` for random units at ``rate``/s (see ``bench/open_loop.py``)."""
     rng = np.random.default_rng(7)
     picks = rng.integers(units, size=int(rate * seconds) + 1).tolist()
@@ -127,6 +129,7 @@ async def bench_lookups(base: str, experiment_id: str, units: int, rate: int, se
         lambda index: f"/v1/experiments/{experiment_id}/assignments/user-{picks[index]}",
         rate=rate,
         seconds=seconds,
+        headers=headers,
     )
 
 
@@ -142,12 +145,13 @@ async def main() -> None:
     database_url = with_database(server_url, name)
     try:
         with server(database_url, free_port()) as base:
-            service_seconds, experiment_id, result = await bench_service(base, args.units)
+            headers = admin_headers(database_url)  # the server has migrated the database by now
+            service_seconds, experiment_id, result = await bench_service(base, args.units, headers)
             rows = args.units * len(CHANNELS)
             print(f"service CSV upload: {args.units:,} units x {len(CHANNELS)} channels: {service_seconds:.2f} s")
             print(f"  {result}")
             if args.rate > 0:
-                lookups = await bench_lookups(base, experiment_id, args.units, args.rate, args.seconds)
+                lookups = await bench_lookups(base, experiment_id, args.units, args.rate, args.seconds, headers)
                 print(f"GET one unit, open loop at {args.rate}/s for {args.seconds:.0f} s: {lookups.summary()}")
         raw_seconds = await bench_raw_copy(database_url, args.units)
         print(f"raw COPY of {rows:,} rows into an equally keyed table: {raw_seconds:.2f} s")

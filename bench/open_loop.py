@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,8 +68,11 @@ async def run_open_loop(
     rate: float,
     seconds: float,
     max_connections: int = 64,
+    headers: Mapping[str, str] | None = None,
 ) -> OpenLoopResult:
-    """GET ``path_for(i)`` for i = 0, 1, … at ``rate`` per second for ``seconds``; 2xx counts as answered."""
+    """GET ``path_for(i)`` for i = 0, 1, … at ``rate`` per second for ``seconds`` with ``headers`` (an API key,
+    say); 2xx counts as answered."""
+    extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
     idle: list[_Connection] = []
     opened = 0
     latencies: list[float] = []
@@ -79,7 +82,7 @@ async def run_open_loop(
 
     async def one(index: int, due: float) -> None:
         nonlocal opened, failed
-        request = f"GET {path_for(index)} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
+        request = f"GET {path_for(index)} HTTP/1.1\r\nHost: {host}:{port}\r\n{extra}\r\n".encode()
         async with limit:
             connection = idle.pop() if idle else None
             reused = connection is not None
