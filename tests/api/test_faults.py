@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -114,7 +113,6 @@ async def test_connections_terminated_during_a_geo_upload_leave_nothing_and_the_
     client: Client, admin: asyncpg.Connection, database_url: str
 ) -> None:
     body = _panel_csv(geos=400, days=336)  # 134,400 rows, ~4 MB
-    started = time.monotonic()
     with Terminator(database_url, in_write=True) as fault:
         response = await client.post("/v1/geo/datasets?name=faulty", content=body, headers=CSV)
     assert fault.terminated >= 1, "the fault never reached the upload's write transaction"
@@ -127,7 +125,6 @@ async def test_connections_terminated_during_a_geo_upload_leave_nothing_and_the_
     retried = await client.post("/v1/geo/datasets?name=retried", content=body, headers=CSV)
     assert retried.status_code == 201, retried.text
     assert await _counts(admin) == (1, 400 * 336)
-    assert time.monotonic() - started < 30
 
 
 async def test_connections_terminated_during_geo_results_answer_cleanly_and_the_next_call_succeeds(
