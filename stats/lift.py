@@ -321,6 +321,13 @@ class RelativeLift:
     fieller: FiellerInterval | None
     warnings: tuple[str, ...] = ()
 
+    @classmethod
+    def undefined(cls, reason: str) -> RelativeLift:
+        """A relative lift that cannot be computed, with ``reason`` as its only warning."""
+        return cls(
+            estimate=None, std_error_log=None, ci_low=None, ci_high=None, p_value=None, fieller=None, warnings=(reason,)
+        )
+
 
 def relative_lift(
     treatment_mean: float,
@@ -332,32 +339,16 @@ def relative_lift(
 ) -> RelativeLift:
     """Relative lift of two independent means by the delta method on the log ratio, plus Fieller."""
     if not holdout_mean > 0.0:
-        return RelativeLift(
-            estimate=None,
-            std_error_log=None,
-            ci_low=None,
-            ci_high=None,
-            p_value=None,
-            fieller=None,
-            warnings=(
-                f"The holdout mean is {holdout_mean:g}, so a relative lift (treatment ÷ holdout − 1) is undefined.",
-            ),
+        return RelativeLift.undefined(
+            f"The holdout mean is {holdout_mean:g}, so a relative lift (treatment ÷ holdout − 1) is undefined."
         )
     _check_estimates(("treatment_mean", treatment_mean))
     _check_std_errors(("treatment_std_error", treatment_std_error), ("holdout_std_error", holdout_std_error))
     ratio = treatment_mean / holdout_mean
     if not math.isfinite(ratio):
-        return RelativeLift(
-            estimate=None,
-            std_error_log=None,
-            ci_low=None,
-            ci_high=None,
-            p_value=None,
-            fieller=None,
-            warnings=(
-                f"The holdout mean ({holdout_mean:g}) is so small next to the treatment mean "
-                f"({treatment_mean:g}) that their ratio exceeds the range of a double.",
-            ),
+        return RelativeLift.undefined(
+            f"The holdout mean ({holdout_mean:g}) is so small next to the treatment mean "
+            f"({treatment_mean:g}) that their ratio exceeds the range of a double."
         )
     log_ratio = _log_ratio_interval(treatment_mean, treatment_std_error, holdout_mean, holdout_std_error, alpha)
     warnings: list[str] = []

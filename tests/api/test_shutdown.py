@@ -31,12 +31,15 @@ def units(start: int, stop: int) -> bytes:
 
 
 async def _refused_new_connections(url: str) -> bool:
-    """Whether the service stops accepting connections (within 10 s)."""
+    """Whether the service stops accepting connections (within 10 s).
+
+    A connection the kernel had already queued when the listener closed is reset rather than refused, so a
+    read or protocol error counts as refused too."""
     async with httpx.AsyncClient(base_url=url, timeout=1) as fresh:
         for _ in range(100):
             try:
                 await fresh.get("/health")
-            except httpx.ConnectError:
+            except (httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError):
                 return True
             await asyncio.sleep(0.1)
     return False
