@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from asyncpg.pool import PoolConnectionProxy
 
 from api.embedded_database import start_embedded_postgres
 from api.settings import Settings
+from api.sql_queries import load_queries
 
 logger = logging.getLogger("counterfact.database")
 
@@ -21,13 +24,7 @@ _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 # Any fixed 64-bit key; two replicas starting together serialise on it.
 MIGRATION_LOCK_KEY = 0x436F756E74657266  # "Counterf"
 
-CREATE_MIGRATIONS_TABLE = """
-CREATE TABLE IF NOT EXISTS schema_migrations (
-    version    integer PRIMARY KEY,
-    name       text NOT NULL,
-    applied_at timestamptz NOT NULL DEFAULT now()
-)
-"""
+QUERIES = load_queries(Path(__file__).with_name("database.sql"))
 
 
 # A plain connection or one borrowed from the pool: repositories accept either.
@@ -41,13 +38,24 @@ def affected_rows(status: str) -> int:
 
 async def ping(pool: asyncpg.Pool) -> None:
     """Run ``SELECT 1``: raises when the database cannot answer."""
-    await pool.fetchval("SELECT 1")
+    await pool.fetchval(QUERIES["ping"])
 
 
 async def lift_statement_timeout(connection: Connection) -> None:
     """Lift the service-wide statement timeout (:func:`create_pool`) until this transaction ends: for bulk
     loads, and for computations that have become jobs by the time they run long."""
-    await connection.execute("SET LOCAL statement_timeout = 0")
+    await connection.execute(QUERIES["lift_statement_timeout"])
+
+
+@asynccontextmanager
+async def migration_lock(connection: Connection) -> AsyncIterator[None]:
+    """Hold the session-level advisory lock on :data:`MIGRATION_LOCK_KEY`: replicas that start together
+    wait for each other while one of them changes the schema."""
+    await connection.execute(QUERIES["lock_migrations"], MIGRATION_LOCK_KEY)
+    try:
+        yield
+    finally:
+        await connection.execute(QUERIES["unlock_migrations"], MIGRATION_LOCK_KEY)
 
 
 @dataclass(frozen=True)
@@ -85,24 +93,17 @@ async def apply_migrations(connection: Connection, migrations: list[Migration]) 
     for each other, so each migration runs exactly once.
     """
     applied: list[str] = []
-    await connection.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
-    try:
-        await connection.execute(CREATE_MIGRATIONS_TABLE)
-        done = {row["version"] for row in await connection.fetch("SELECT version FROM schema_migrations")}
+    async with migration_lock(connection):
+        await connection.execute(QUERIES["create_migrations_table"])
+        done = {row["version"] for row in await connection.fetch(QUERIES["applied_migrations"])}
         for migration in migrations:
             if migration.version in done:
                 continue
             async with connection.transaction():
                 await connection.execute(migration.sql)
-                await connection.execute(
-                    "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
-                    migration.version,
-                    migration.name,
-                )
+                await connection.execute(QUERIES["record_migration"], migration.version, migration.name)
             applied.append(migration.name)
             logger.info("applied migration %s", migration.name)
-    finally:
-        await connection.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
     return applied
 
 

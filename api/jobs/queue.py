@@ -21,7 +21,7 @@ import msgspec
 from pgqueuer import Queries
 
 from api.auth.caller import current_key_id
-from api.database import MIGRATION_LOCK_KEY, Connection
+from api.database import Connection, migration_lock
 from api.errors import Problem
 from api.jobs.repository import JobRepository, Row
 from api.jobs.schemas import Job
@@ -66,12 +66,9 @@ def queue_queries(connection: Connection) -> Queries:
 async def install_queue_schema(connection: Connection) -> None:
     """Create pgqueuer's tables if they are not there (under the migration lock: replicas start together)."""
     queries = queue_queries(connection)
-    await connection.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
-    try:
+    async with migration_lock(connection):
         if not await queries.schema_is_installed():
             await queries.install()
-    finally:
-        await connection.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
 
 
 async def submit_job(queue_pool: asyncpg.Pool, kind: str, subject: str, payload: bytes) -> uuid.UUID:
