@@ -23,11 +23,12 @@ from scipy import special
 from api.calibration.schemas import KpiType
 from api.errors import Conflict, invalid_field
 from api.experiments.service import fetch_experiment_row
-from api.geo.cells import cell_run
-from api.geo.results import GeoRun, compute_geo_results, load_geo_run
 from api.geo.schemas import GeoMethod, GeoResults, MultiCellGeoResults
 from api.interval import Interval
 from api.jobs.progress import ProgressReporter
+from api.results.geo import compute_geo_results
+from api.results.geo_cells import cell_run
+from api.results.geo_run import GeoRun, load_geo_run
 from api.results.schemas import ChannelResult, HoldoutResults
 from api.results.service import ResultsQuery, compute_results
 

@@ -37,6 +37,7 @@ from api.geo.backtest_schemas import (
 )
 from api.geo.schemas import GeoResults
 from api.geo_design.repository import MarketSelectionRepository
+from api.interval import finite_or_none
 from stats.errors import InvalidProblem
 from stats.geo_backtest import (
     Backtest,
@@ -77,10 +78,6 @@ class BacktestInput:
     planned_effect: float | None
 
 
-def _finite(value: float | None) -> float | None:
-    return None if value is None or not math.isfinite(value) else float(value)
-
-
 def shape_backtest(
     result: Backtest,
     dates: Sequence[date],
@@ -95,7 +92,7 @@ def shape_backtest(
         windows=result.windows,
         false_positive_rate=result.false_positive_rate,
         false_positive_excess_p_value=result.false_positive_excess_p_value,
-        placebo_rmse=_finite(result.placebo_rmse),
+        placebo_rmse=finite_or_none(result.placebo_rmse),
         effect=result.effect,
         effect_source=effect_source if result.effect is not None else None,
         detection_rate=result.detection_rate,
@@ -104,7 +101,7 @@ def shape_backtest(
                 start=dates[w.start],
                 end=dates[w.end - 1],
                 significant=w.significant,
-                relative_lift=_finite(w.relative_lift),
+                relative_lift=finite_or_none(w.relative_lift),
                 detected=w.detected,
             )
             for w in result.placebo_windows
@@ -115,7 +112,7 @@ def shape_backtest(
                 method=b.method,
                 false_positive_rate=b.false_positive_rate,
                 false_positive_excess_p_value=b.false_positive_excess_p_value,
-                placebo_rmse=_finite(b.placebo_rmse),
+                placebo_rmse=finite_or_none(b.placebo_rmse),
                 detection_rate=b.detection_rate,
             )
             for b in ([result, *compared] if compared else [])

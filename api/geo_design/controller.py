@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 from uuid import UUID
 
 import asyncpg
-import msgspec
 from litestar import Controller, Response, post
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
@@ -19,12 +17,10 @@ from api.chart_images import AcceptedChartOperation, ChartFormatParameter, chart
 from api.errors import problem_responses
 from api.experiments.controller import CreateIdempotencyKey, created_response
 from api.experiments.schemas import GeoExperiment
-from api.geo_design.panel import load_design_panel
 from api.geo_design.schemas import ExperimentFromDesign, GeoPowerRequest, GeoPowerResult, MarketSelectionRequest
-from api.geo_design.service import check_selection_request, compute_geo_power, create_experiment_from_design
-from api.geo_design.tasks import GEO_POWER_TASK, MARKET_SELECTION_TASK
-from api.jobs.answer import answer_or_submit, answer_response, submit
-from api.jobs.progress import ProgressReporter, preferred_wait
+from api.geo_design.service import answer_geo_power, create_experiment_from_design, submit_market_selection
+from api.jobs.answer import answer_response
+from api.jobs.progress import preferred_wait
 from api.jobs.schemas import Job
 from api.openapi_examples import AcceptedOperation, ExampleOperation
 from api.settings import Settings
@@ -148,22 +144,8 @@ class GeoDesignController(Controller):
         prefer: Annotated[str | None, HeaderParameter(name="Prefer", description=PREFER)] = None,
         format: ChartFormatParameter = "json",
     ) -> Response[GeoPowerResult]:
-        async with pool.acquire() as connection:
-            panel = await load_design_panel(connection, data.dataset_id, data.history)
-
-        async def compute(progress: ProgressReporter) -> GeoPowerResult:
-            return await asyncio.to_thread(compute_geo_power, data, panel, progress)
-
         wait = preferred_wait(prefer)
-        answer = await answer_or_submit(
-            pool,
-            queue_pool,
-            GEO_POWER_TASK,
-            "/v1/geo/power",
-            msgspec.json.encode(data),
-            compute,
-            settings.job_after_seconds if wait is None else wait,
-        )
+        answer = await answer_geo_power(pool, queue_pool, data, settings.job_after_seconds if wait is None else wait)
         if answer.value is not None and format != "json":
             return await chart_image(answer.value.chart, format)
         return answer_response(answer)
@@ -183,12 +165,7 @@ class GeoDesignController(Controller):
         queue_pool: NamedDependency[asyncpg.Pool],
         data: Annotated[MarketSelectionRequest, Body(examples=SELECTION_EXAMPLES)],
     ) -> Response[Job]:
-        async with pool.acquire() as connection:
-            panel = await load_design_panel(connection, data.dataset_id, data.history)
-        check_selection_request(data, panel)
-        job = await submit(
-            pool, queue_pool, MARKET_SELECTION_TASK, "/v1/geo/market-selection", msgspec.json.encode(data)
-        )
+        job = await submit_market_selection(pool, queue_pool, data)
         return Response(job, status_code=HTTP_202_ACCEPTED, headers={"Location": f"/v1/jobs/{job.id}"})
 
     @post(

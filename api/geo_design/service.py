@@ -9,7 +9,7 @@ A market selection runs in three steps that a job spreads over workers: :func:`p
 
 from __future__ import annotations
 
-import math
+import asyncio
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from uuid import UUID
@@ -24,7 +24,7 @@ from api.experiments.service import create_experiment
 from api.geo.backtest import ASCM_COMPARISON_MARKET_DAYS, shape_backtest
 from api.geo.backtest_schemas import GeoBacktest
 from api.geo_design.charts import power_curve_chart
-from api.geo_design.panel import DesignPanel
+from api.geo_design.panel import DesignPanel, load_design_panel
 from api.geo_design.repository import MarketSelectionRepository
 from api.geo_design.schemas import (
     DesignFit,
@@ -39,6 +39,10 @@ from api.geo_design.schemas import (
     MarketSelectionResult,
     PowerCurvePoint,
 )
+from api.interval import finite_or_none
+from api.jobs.answer import Answer, answer_or_submit, submit
+from api.jobs.progress import ProgressReporter
+from api.jobs.schemas import Job
 from stats.errors import InvalidProblem
 from stats.geo_backtest import Backtest, backtest_design
 from stats.geo_power import DurationPower, Side, duration_power
@@ -58,6 +62,9 @@ from stats.multi_cell_selection import check_cell_selection, plan_cell_candidate
 
 Progress = Callable[[float], None]
 
+GEO_POWER_TASK = "geo_power"
+MARKET_SELECTION_TASK = "geo_market_selection"
+
 TEST_DESCRIPTION = (
     "conformal test of no average effect, as experiment results run it: the estimator re-fitted on every day "
     "of the window's panel, statistic |sum of test-day residuals| (signed for a one-sided test) against its "
@@ -66,15 +73,11 @@ TEST_DESCRIPTION = (
 )
 
 
-def _finite(value: float | None) -> float | None:
-    return None if value is None or not math.isfinite(value) else float(value)
-
-
 def _fit(power: DurationPower) -> DesignFit:
     return DesignFit(
         pre_rmse=power.pre_rmse,
-        scaled_l2_imbalance=_finite(power.scaled_l2_imbalance),
-        lift_at_zero=_finite(power.lift_at_zero),
+        scaled_l2_imbalance=finite_or_none(power.scaled_l2_imbalance),
+        lift_at_zero=finite_or_none(power.lift_at_zero),
     )
 
 
@@ -480,3 +483,31 @@ async def create_experiment_from_design(
         exclude_from_controls=list(result.excluded_from_controls),
     )
     return await create_experiment(pool, create, idempotency_key, DesignSource(job_id=job_id, rank=body.rank))
+
+
+async def answer_geo_power(
+    pool: asyncpg.Pool, queue_pool: asyncpg.Pool, request: GeoPowerRequest, wait_seconds: float
+) -> Answer[GeoPowerResult]:
+    """The power of the design if it is computed within ``wait_seconds``, else the ``geo_power`` job now
+    computing it. The panel is read first, so an unknown dataset (404) or a history it cannot answer (400, 409)
+    is refused before any job is queued."""
+    async with pool.acquire() as connection:
+        panel = await load_design_panel(connection, request.dataset_id, request.history)
+
+    async def compute(progress: ProgressReporter) -> GeoPowerResult:
+        return await asyncio.to_thread(compute_geo_power, request, panel, progress)
+
+    return await answer_or_submit(
+        pool, queue_pool, GEO_POWER_TASK, "/v1/geo/power", msgspec.json.encode(request), compute, wait_seconds
+    )
+
+
+async def submit_market_selection(pool: asyncpg.Pool, queue_pool: asyncpg.Pool, request: MarketSelectionRequest) -> Job:
+    """The ``geo_market_selection`` job for ``request``, queued once the panel can answer it (else 400, 404,
+    409 at once)."""
+    async with pool.acquire() as connection:
+        panel = await load_design_panel(connection, request.dataset_id, request.history)
+    check_selection_request(request, panel)
+    return await submit(
+        pool, queue_pool, MARKET_SELECTION_TASK, "/v1/geo/market-selection", msgspec.json.encode(request)
+    )

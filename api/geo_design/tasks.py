@@ -17,12 +17,17 @@ import msgspec
 from api.geo_design.panel import DesignPanel, load_design_panel
 from api.geo_design.repository import MarketSelectionRepository
 from api.geo_design.schemas import GeoPowerRequest, MarketSelectionRequest
-from api.geo_design.service import compute_geo_power, evaluate_selection_chunk, plan_selection, selection_result
+from api.geo_design.service import (
+    GEO_POWER_TASK,
+    MARKET_SELECTION_TASK,
+    compute_geo_power,
+    evaluate_selection_chunk,
+    plan_selection,
+    selection_result,
+)
 from api.jobs.tasks import FannedOut, TaskContext, TaskRegistry
 from stats.market_selection import CandidatePlan, DesignEvaluation
 
-GEO_POWER_TASK = "geo_power"
-MARKET_SELECTION_TASK = "geo_market_selection"
 CHUNK_TASK = "geo_market_selection_chunk"
 RANK_TASK = "geo_market_selection_rank"
 # Candidates per chunk: small enough that two workers share a selection evenly, large enough that a

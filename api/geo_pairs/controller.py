@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated
 from uuid import UUID
 
 import asyncpg
-import msgspec
 from litestar import Controller, Response, post
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
@@ -18,11 +16,8 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPT
 from api.errors import problem_responses
 from api.experiments.controller import CreateIdempotencyKey, created_response
 from api.experiments.schemas import GeoExperiment
-from api.geo_pairs.panel import load_pair_panel
 from api.geo_pairs.schemas import ExperimentFromPairDesign, MatchedPairsRequest
-from api.geo_pairs.service import check_design_request, create_experiment_from_pair_design
-from api.geo_pairs.tasks import MATCHED_PAIRS_TASK
-from api.jobs.answer import submit
+from api.geo_pairs.service import create_experiment_from_pair_design, submit_matched_pairs
 from api.jobs.schemas import Job
 from api.openapi_examples import AcceptedOperation, ExampleOperation
 
@@ -86,11 +81,7 @@ class MatchedPairsController(Controller):
         queue_pool: NamedDependency[asyncpg.Pool],
         data: Annotated[MatchedPairsRequest, Body(examples=DESIGN_EXAMPLES)],
     ) -> Response[Job]:
-        request = data if data.seed is not None else msgspec.structs.replace(data, seed=secrets.randbits(62))
-        async with pool.acquire() as connection:
-            panel = await load_pair_panel(connection, request)
-        check_design_request(request, panel)
-        job = await submit(pool, queue_pool, MATCHED_PAIRS_TASK, "/v1/geo/matched-pairs", msgspec.json.encode(request))
+        job = await submit_matched_pairs(pool, queue_pool, data)
         return Response(job, status_code=HTTP_202_ACCEPTED, headers={"Location": f"/v1/jobs/{job.id}"})
 
     @post(

@@ -7,6 +7,7 @@ worker thread of a ``counterfact worker`` (a job), never on the event loop.
 from __future__ import annotations
 
 import math
+import secrets
 from collections.abc import Callable
 from datetime import timedelta
 from uuid import UUID
@@ -18,7 +19,7 @@ import numpy as np
 from api.errors import NotFound, invalid_field
 from api.experiments.schemas import DesignSource, Experiment, GeoExperimentCreate, Period
 from api.experiments.service import create_experiment
-from api.geo_pairs.panel import RECOMMENDED_MIN_PAIRS, FloatArray, PairPanel
+from api.geo_pairs.panel import RECOMMENDED_MIN_PAIRS, FloatArray, PairPanel, load_pair_panel
 from api.geo_pairs.repository import PairDesignRepository
 from api.geo_pairs.schemas import (
     AssignmentCheck,
@@ -29,6 +30,9 @@ from api.geo_pairs.schemas import (
     MatchedPairsResult,
     PairDesign,
 )
+from api.interval import finite_or_none
+from api.jobs.answer import submit
+from api.jobs.schemas import Job
 from stats.pair_design import (
     GeoPairing,
     balanced_assignment,
@@ -51,6 +55,9 @@ METHOD = (
 )
 
 
+MATCHED_PAIRS_TASK = "geo_matched_pairs"
+
+
 def pairing_of(request: MatchedPairsRequest, panel: PairPanel) -> GeoPairing:
     """The full pairing: the given pairs ranked, or the geos paired (400 naming ``pairs[i]`` for bad pairs)."""
     training = np.column_stack([panel.training_response, panel.training_spend])
@@ -71,10 +78,6 @@ def _sums(pairing: GeoPairing, values: FloatArray) -> FloatArray:
     return np.column_stack([values[pairing.first], values[pairing.second]])
 
 
-def _finite(value: float) -> float | None:
-    return float(value) if math.isfinite(value) else None
-
-
 def _evaluate(
     request: MatchedPairsRequest, kept: GeoPairing, panel: PairPanel, budget: float, treatment_response: float
 ) -> BudgetEvaluation:
@@ -90,7 +93,7 @@ def _evaluate(
         bias=simulation.bias,
         trim_rate=simulation.trim_rate,
         minimum_detectable_iroas=mdi,
-        minimum_detectable_lift=_finite(budget * mdi / treatment_response) if treatment_response > 0 else None,
+        minimum_detectable_lift=finite_or_none(budget * mdi / treatment_response) if treatment_response > 0 else None,
         budget_for_target_iroas=budget * mdi / request.target_iroas if request.target_iroas else None,
     )
 
@@ -152,8 +155,8 @@ def _design(request: MatchedPairsRequest, pairing: GeoPairing, panel: PairPanel,
             balanced=assignment.balanced,
             draws=assignment.draws,
             sign_test_positives=assignment.sign_test_positives,
-            aa_ci_low=None if aa is None else _finite(aa[0]),
-            aa_ci_high=None if aa is None else _finite(aa[1]),
+            aa_ci_low=None if aa is None else finite_or_none(aa[0]),
+            aa_ci_high=None if aa is None else finite_or_none(aa[1]),
         ),
         warnings=warnings,
     )
@@ -241,3 +244,15 @@ async def create_experiment_from_pair_design(
     )
     source = DesignSource(job_id=job_id, kind="matched_pairs", pairs_kept=body.pairs_kept, seed=result.seed)
     return await create_experiment(pool, create, idempotency_key, source)
+
+
+async def submit_matched_pairs(pool: asyncpg.Pool, queue_pool: asyncpg.Pool, request: MatchedPairsRequest) -> Job:
+    """The ``geo_matched_pairs`` job for ``request``, queued once the panel can answer it (else 400, 404, 409
+    at once). A request without a seed gets a random one here, so that a retried job designs (and randomizes)
+    exactly what the first try did."""
+    if request.seed is None:
+        request = msgspec.structs.replace(request, seed=secrets.randbits(62))
+    async with pool.acquire() as connection:
+        panel = await load_pair_panel(connection, request)
+    check_design_request(request, panel)
+    return await submit(pool, queue_pool, MATCHED_PAIRS_TASK, "/v1/geo/matched-pairs", msgspec.json.encode(request))

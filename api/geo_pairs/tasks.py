@@ -13,10 +13,8 @@ import msgspec
 from api.geo_pairs.panel import load_pair_panel
 from api.geo_pairs.repository import PairDesignRepository
 from api.geo_pairs.schemas import MatchedPairsRequest
-from api.geo_pairs.service import compute_pair_design
+from api.geo_pairs.service import MATCHED_PAIRS_TASK, compute_pair_design
 from api.jobs.tasks import TaskContext, TaskRegistry
-
-MATCHED_PAIRS_TASK = "geo_matched_pairs"
 
 
 async def matched_pairs_task(context: TaskContext) -> bytes:

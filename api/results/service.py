@@ -4,7 +4,7 @@
 within the wait budget or queues the ``experiment_results`` job (:func:`api.jobs.answer.answer_or_submit`),
 and records the read in the audit trail. A worker's task (:func:`results_task`) runs the same
 :func:`compute_results` from the job's :class:`ResultsQuery` and stores its answer. Holdout results are
-computed by :mod:`api.results.holdout`, geo results by :mod:`api.geo.results`.
+computed by :mod:`api.results.holdout`, geo results by :mod:`api.results.geo`.
 """
 
 from __future__ import annotations
@@ -18,11 +18,12 @@ from api.audit.headlines import record_results_read, record_results_requested
 from api.database import lift_statement_timeout
 from api.errors import invalid_field
 from api.experiments.service import fetch_experiment_row
-from api.geo.results import compute_geo_results, load_geo_run
 from api.geo.schemas import GeoMethod, GeoMissingPolicy, GeoResults, MultiCellGeoResults
 from api.jobs.answer import Answer, answer_or_submit
 from api.jobs.progress import ProgressReporter
 from api.jobs.tasks import TaskContext
+from api.results.geo import compute_geo_results
+from api.results.geo_run import load_geo_run
 from api.results.holdout import holdout_results
 from api.results.schemas import HoldoutResults
 from stats.tbr import TBRMethod

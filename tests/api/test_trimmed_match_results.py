@@ -19,7 +19,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from api.geo.results import _trimmed_match_p_value
+from api.results.geo_trimmed_match import trimmed_match_p_value
 from stats.errors import InvalidProblem
 from stats.trimmed_match import trimmed_match
 from tests.conftest import DATA_DIR
@@ -190,7 +190,7 @@ def test_p_value_never_contradicts_the_interval_on_small_noisy_experiments() -> 
             result = trimmed_match(y, x, level)
         except InvalidProblem:
             continue
-        p_value, method = _trimmed_match_p_value(y, x, result)
+        p_value, method = trimmed_match_p_value(y, x, result)
         methods.add(method)
         assert 0.0 < p_value <= 1.0
         assert (p_value <= 1.0 - level) == (result.ci_low > 0.0 or result.ci_high < 0.0)

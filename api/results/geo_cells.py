@@ -1,11 +1,11 @@
 """Results of a multi-cell geo experiment: every cell estimated against the shared controls, then compared.
 
-Each cell is a single-cell analysis (:mod:`api.geo.results`, same methods and result shape) on the panel
+Each cell is a single-cell analysis (:mod:`api.results.geo`, same methods and result shape) on the panel
 of its own markets and the markets treated by no cell; the cells' iROAS (relative lift when a cell has
 no spend) are compared pairwise by :func:`stats.multi_cell.compare_cells`, whose interval accounts for
 the controls the cells share.
 
-Each cell's result is then finished by :func:`api.geo.results.compute_geo_results` as a single-cell run
+Each cell's result is then finished by :func:`api.results.geo.compute_geo_results` as a single-cell run
 of its markets against the shared controls (:func:`cell_run`): excluded markets, test type and ROI kind,
 iROAS over the cell's signed incremental cost (its ``spend``, or the sum of ``spend_change`` over its
 markets) and the cool-down effect. The placebo backtest is not run per cell (its re-fits would multiply
@@ -23,15 +23,18 @@ from typing import Any, Literal
 import numpy as np
 
 from api.experiments.schemas import GeoCell
-from api.geo.results import VEGA_LITE_SCHEMA, GeoRun, _estimate, _from_geo_lift, _from_tbr, _number, _Window
 from api.geo.schemas import GeoCellComparison, GeoCellResult, GeoResults, MultiCellGeoResults
+from api.interval import estimate_of, finite_or_none
+from api.results.geo_run import GeoRun
+from api.results.geo_shapes import VEGA_LITE_SCHEMA, from_geo_lift, from_tbr
+from api.results.geo_window import GeoWindow
 from stats.geo_lift import estimate_geo_lift
 from stats.intervals import Interval
 from stats.multi_cell import Compared, ComparedCell, compare_cells, synthetic_control_cell, tbr_cell
 from stats.tbr import estimate_tbr
 
 
-def _cell_window(window: _Window, rows: list[int]) -> _Window:
+def _cell_window(window: GeoWindow, rows: list[int]) -> GeoWindow:
     return replace(window, panel=window.panel[rows], geos=[window.geos[r] for r in rows], spend=window.spend[rows])
 
 
@@ -84,7 +87,7 @@ def _estimate_cell(
         )
         progress(1.0)
         scale = spend if compared == "iroas" and spend is not None else tbr.counterfactual_total
-        result = _from_tbr(run.experiment_id, tbr, sub, treated, run.controls)
+        result = from_tbr(run.experiment_id, tbr, sub, treated, run.controls)
         return result, tbr_cell(cell.name, treated_total, control_total, post, scale)
     method: Literal["synthetic_control", "augmented_synthetic_control"] = (
         "synthetic_control" if run.method == "synthetic_control" else "augmented_synthetic_control"
@@ -112,7 +115,7 @@ def _estimate_cell(
         scale,
         ridge_lambda=estimate.fit.ridge_lambda,
     )
-    return _from_geo_lift(run.experiment_id, estimate, sub), compared_cell
+    return from_geo_lift(run.experiment_id, estimate, sub), compared_cell
 
 
 def _signed(interval: Interval, sign: float) -> Interval:
@@ -128,7 +131,7 @@ def _signed(interval: Interval, sign: float) -> Interval:
     return Interval(estimate, negated(interval.ci_high), negated(interval.ci_low))
 
 
-def _chart(cells: list[GeoCellResult]) -> dict[str, Any]:
+def observed_vs_counterfactual_chart(cells: list[GeoCellResult]) -> dict[str, Any]:
     values = [
         {"cell": cell.name, "date": p.date.isoformat(), "series": series, "value": value}
         for cell in cells
@@ -210,13 +213,13 @@ def _multi_cell_results(
                 first=c.first,
                 second=c.second,
                 compared=compared,
-                difference=_estimate(_signed(Interval(c.difference, c.ci_low, c.ci_high), sign)),
-                p_value=_number(c.p_value),
+                difference=estimate_of(_signed(Interval(c.difference, c.ci_low, c.ci_high), sign)),
+                p_value=finite_or_none(c.p_value),
                 ci_status=c.ci_status,
             )
             for c in comparisons
         ],
-        chart=_chart(results),
+        chart=observed_vs_counterfactual_chart(results),
         warnings=warnings,
     )
 

@@ -1,0 +1,200 @@
+"""Everything a geo result is computed from (:class:`GeoRun`), loaded and checked from the experiment's
+design and dataset: the request's method, level, interval and missing-data policy, the window, the
+treated and control markets, pairs, cells, excluded markets, test type and incremental cost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+from uuid import UUID
+
+import msgspec
+
+from api.database import Connection
+from api.errors import Conflict, InvalidInput, invalid_field
+from api.experiments.cells import stored_cells
+from api.experiments.schemas import GeoCell
+from api.geo.backtest import planned_effect
+from api.geo.schemas import (
+    GeoMethod,
+)
+from api.results.geo_trimmed_match import check_pair_spend, pair_rows
+from api.results.geo_window import GeoWindow, cooldown_window, load_window, prepared_window, test_window
+from stats.panel_gaps import MISSING_POLICIES, MissingPolicy
+from stats.tbr import METHODS as TBR_INTERVALS
+from stats.tbr import TBRMethod
+
+METHODS: tuple[GeoMethod, ...] = ("synthetic_control", "augmented_synthetic_control", "tbr", "trimmed_match")
+
+
+def _design(experiment_row: Any) -> dict[str, Any]:
+    design = experiment_row["design"]
+    if isinstance(design, str | bytes):
+        design = msgspec.json.decode(design)
+    if not isinstance(design, dict):
+        raise InvalidInput("The experiment carries no geo design")
+    return design
+
+
+def _period(design: dict[str, Any], key: str) -> tuple[date, date]:
+    period = design[key]
+    return date.fromisoformat(str(period["start"])), date.fromisoformat(str(period["end"]))
+
+
+def _incremental_cost(design: dict[str, Any]) -> float | None:
+    """What iROAS divides by: the sum of ``spend_change`` (negative when the test cuts spend), else ``spend``."""
+    change = design.get("spend_change")
+    if change:
+        return float(sum(float(v) for v in change.values()))
+    spend = design.get("spend")
+    return float(spend) if spend is not None else None
+
+
+def _cells_with_cost(design: dict[str, Any]) -> list[GeoCell] | None:
+    """The design's cells, each ``spend`` the size of the cell's incremental cost: its own ``spend``, or with
+    a test type the sum of ``spend_change`` over its markets (its sign is the run's ``spend_cut``, one for
+    every cell as the test type is the experiment's); ``None`` when that is 0 or absent."""
+    cells = stored_cells(design)
+    if cells is None:
+        return None
+    change = design.get("spend_change") or {}
+    sized: list[GeoCell] = []
+    for cell in cells:
+        cost = sum(float(change[g]) for g in cell.treatment_markets if g in change) if change else cell.spend
+        spend = abs(cost) if cost is not None and cost != 0 else None
+        sized.append(msgspec.structs.replace(cell, spend=spend))
+    return sized
+
+
+def _excluded_from_controls(design: dict[str, Any], geos: list[str], treated: list[str]) -> tuple[str, ...]:
+    """The design's ``exclude_from_controls``, checked again against the dataset (400 naming the entry)."""
+    excluded = [str(g) for g in design.get("exclude_from_controls") or []]
+    known, treated_set = set(geos), set(treated)
+    for i, geo in enumerate(excluded):
+        if geo not in known:
+            raise invalid_field(f"exclude_from_controls[{i}]", f"{geo!r} is not in the experiment's dataset")
+        if geo in treated_set:
+            raise invalid_field(f"exclude_from_controls[{i}]", f"{geo!r} is a treatment market")
+    return tuple(sorted(set(excluded)))
+
+
+@dataclass(frozen=True)
+class GeoRun:
+    """Everything a geo result is computed from, loaded from the database: no connection needed after.
+
+    ``window`` is complete (missing market-dates handled under ``missing``); ``notes`` say what that
+    preparation did and go into the result's ``warnings``.
+    """
+
+    experiment_id: UUID
+    method: str
+    confidence_level: float
+    window: GeoWindow
+    treated: list[str]
+    controls: list[str]
+    spend: float | None
+    pairs: list[tuple[str, str]] | None = None
+    missing: MissingPolicy = "drop_market"
+    notes: tuple[str, ...] = ()
+    excluded: tuple[str, ...] = ()
+    test_type: str | None = None
+    spend_cut: bool = False  # the test cuts spend (holdback, go-dark): incremental cost and iROAS change sign
+    cooldown_window: GeoWindow | None = None  # pre-period then cool-down dates, when the test has a cool-down
+    interval: TBRMethod = "conformal"
+    planned_effect: float | None = None
+    cells: list[GeoCell] | None = None  # a multi-cell experiment (api/results/geo_cells.py), each with its cost's size
+
+
+async def load_geo_run(
+    connection: Connection,
+    experiment_row: Any,
+    method: str = "synthetic_control",
+    confidence_level: float = 0.9,
+    missing: str = "drop_market",
+    interval: str | None = None,
+) -> GeoRun:
+    """Validate the request and load the panel window a geo result needs.
+
+    400 for an unknown method or missing-data policy, a confidence level outside (0, 1), treatment
+    markets missing from the dataset or ``trimmed_match`` on an experiment without ``pairs``; 409 when
+    the dataset does not cover the periods, when a treated market (a pair geo for ``trimmed_match``) has
+    no value on a test date and ``missing`` is not ``zero``, when too few controls or pre-period dates
+    remain, or (``trimmed_match``) when it has no spend for the pairs' test period.
+    """
+    if method not in METHODS:
+        raise invalid_field("method", f"must be one of {', '.join(METHODS)}")
+    if missing not in MISSING_POLICIES:
+        raise invalid_field("missing", f"must be one of {', '.join(MISSING_POLICIES)}")
+    policy: MissingPolicy = (
+        "drop_market" if missing == "drop_market" else "interpolate" if missing == "interpolate" else "zero"
+    )
+    if not 0.0 < confidence_level < 1.0:
+        raise invalid_field("confidence_level", "must be strictly between 0 and 1")
+    if interval is not None and method != "tbr":
+        raise invalid_field("interval", "chooses TBR's interval: it applies to method=tbr only")
+    if interval is not None and interval not in TBR_INTERVALS:
+        raise invalid_field("interval", f"must be one of {', '.join(TBR_INTERVALS)}")
+    design = _design(experiment_row)
+    pairs: list[tuple[str, str]] | None = None
+    if method == "trimmed_match":
+        if not design.get("pairs"):
+            raise invalid_field(
+                "method",
+                "trimmed_match needs a paired geo experiment: this experiment has no `pairs` "
+                "([treatment_geo, control_geo] per pair); use synthetic_control, augmented_synthetic_control or tbr",
+            )
+        pairs = [(str(p[0]), str(p[1])) for p in design["pairs"]]
+    experiment_id = UUID(str(experiment_row["id"]))
+    dataset_id = UUID(str(design["dataset_id"]))
+    treated = [str(g) for g in design["treatment_markets"]]
+    pre, test = _period(design, "pre_period"), _period(design, "test_period")
+    cooldown = _period(design, "cooldown_period") if design.get("cooldown_period") else None
+    if cooldown is not None and (cooldown[0] <= test[1] or cooldown[1] < cooldown[0]):
+        raise invalid_field("cooldown_period", "must start after the test period ends and not end before it starts")
+    cost = _incremental_cost(design)
+    spend = abs(cost) if cost is not None and cost != 0 else None
+    raw = await load_window(connection, dataset_id, treated, pre, test, cooldown)
+    excluded = _excluded_from_controls(design, raw.geos, treated)
+    if pairs is not None:
+        pair_rows(raw, pairs)  # 400 for a pair geo the dataset does not have
+        protected, role = {g for pair in pairs for g in pair}, "pair geo"
+    else:
+        protected, role = set(treated), "treated market"
+    prepared, notes = await asyncio.to_thread(prepared_window, raw, protected, set(excluded), policy, role)
+    window = test_window(prepared)
+    treated_set = set(treated)
+    if sum(1 for g in raw.geos if g not in treated_set and g not in excluded) < 2:
+        raise invalid_field("treatment_markets", "leaves fewer than 2 control markets in the dataset")
+    controls = [g for g in window.geos if g not in treated_set]
+    if len(controls) < 2:
+        raise Conflict(
+            f"Only {len(controls)} control market(s) remain after leaving out those with missing values "
+            f"(missing={policy}); at least 2 are needed",
+            [("missing", f"leaves {len(controls)} control markets")],
+        )
+    if pairs is not None:
+        check_pair_spend(window, pairs)
+    tbr_interval: TBRMethod = "kerman" if interval == "kerman" else "conformal"
+    planned = await planned_effect(connection, design)
+    return GeoRun(
+        experiment_id,
+        method,
+        confidence_level,
+        window,
+        treated,
+        controls,
+        spend,
+        pairs,
+        missing=policy,
+        notes=tuple(notes),
+        excluded=excluded,
+        test_type=design.get("test_type"),
+        spend_cut=cost is not None and cost < 0,
+        cooldown_window=cooldown_window(prepared),
+        interval=tbr_interval,
+        planned_effect=planned,
+        cells=_cells_with_cost(design),
+    )

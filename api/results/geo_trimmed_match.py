@@ -1,0 +1,216 @@
+"""Trimmed match (Chen and Au 2019, :mod:`stats.trimmed_match`) on a paired geo experiment: each pair's
+treatment-minus-control KPI and spend over the test period, the iROAS interval, a p-value consistent with
+it, and the lagged effect over a cool-down.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+from uuid import UUID
+
+import numpy as np
+
+from api.errors import Conflict, invalid_field
+from api.geo.schemas import (
+    GeoLiftInterval,
+    GeoResults,
+    GeoSeriesPoint,
+)
+from api.interval import Interval as Estimate
+from api.interval import estimate_of, finite_or_none
+from api.results.geo_shapes import observed_vs_counterfactual_chart
+from api.results.geo_window import GeoWindow
+from stats.intervals import Interval
+from stats.trimmed_match import TrimmedMatchResult, trimmed_match, trimmed_mean_test_p_value
+
+LISTED_GAPS = 5
+
+
+def pair_rows(window: GeoWindow, pairs: list[tuple[str, str]]) -> tuple[np.ndarray, np.ndarray]:
+    row_of = {g: i for i, g in enumerate(window.geos)}
+    unknown = sorted({g for pair in pairs for g in pair if g not in row_of})
+    if unknown:
+        raise invalid_field("pairs", f"not in the experiment's dataset: {', '.join(map(repr, unknown))}")
+    return np.array([row_of[t] for t, _ in pairs]), np.array([row_of[c] for _, c in pairs])
+
+
+def pair_deltas(window: GeoWindow, pairs: list[tuple[str, str]]) -> tuple[np.ndarray, np.ndarray]:
+    """Per pair, treatment minus control KPI and spend summed over the test period."""
+    t, c = pair_rows(window, pairs)
+    kpi = window.panel[:, window.post].sum(axis=1)
+    spend = window.spend[:, window.post].sum(axis=1)
+    return kpi[t] - kpi[c], spend[t] - spend[c]
+
+
+def check_pair_spend(window: GeoWindow, pairs: list[tuple[str, str]]) -> None:
+    """409 unless every pair geo has spend on every test date and some pair's spend delta is not 0."""
+    t, c = pair_rows(window, pairs)
+    rows = np.concatenate((t, c))
+    block = window.spend[rows][:, window.post]
+    if np.isnan(window.spend).all():
+        raise Conflict(
+            "method=trimmed_match needs spend: the experiment's dataset has no `spend` column; upload the panel "
+            "with a spend per market and date (date,geo,kpi,spend)"
+        )
+    if np.isnan(block).any():
+        gi, dj = np.nonzero(np.isnan(block))
+        dates = window.dates[window.post]
+        listed = ", ".join(
+            f"{window.geos[rows[g]]} on {dates[d]}" for g, d in zip(gi[:LISTED_GAPS], dj[:LISTED_GAPS], strict=True)
+        )
+        raise Conflict(
+            f"method=trimmed_match needs spend: the dataset has no spend for {gi.size} market-dates of the pairs' "
+            f"test period (for example {listed})"
+        )
+    _, spend_delta = pair_deltas(window, pairs)
+    if np.max(np.abs(spend_delta)) < 1e-10:
+        raise Conflict(
+            "method=trimmed_match needs spend that differs within pairs: every pair's spend delta (treatment minus "
+            "control spend over the test period) is zero, so iROAS is undefined"
+        )
+
+
+def _excludes_zero(low: float, high: float) -> bool:
+    return low > 0.0 or high < 0.0
+
+
+def trimmed_match_p_value(y: np.ndarray, x: np.ndarray, result: TrimmedMatchResult) -> tuple[float, str]:
+    """Two-sided p-value of iROAS = 0 consistent with the reported interval, and how it was found.
+
+    ``t_test``: :func:`stats.trimmed_match.trimmed_mean_test_p_value` of the response deltas (the
+    residuals at iROAS 0) at the chosen trim rate, ``2 P(T_{h-1} > |t(0)|)`` with ``t(0)`` their
+    studentized trimmed mean and ``h`` the untrimmed pairs: the test whose acceptance set the interval is
+    the hull of. When that disagrees with the reported interval (the accepted set has a gap around 0, or the
+    interval is the 3-standard-error fallback), ``interval_inversion``: the level at which the interval,
+    recomputed at the same trim rate, starts to exclude 0, found by bisection on the side of
+    ``1 - confidence_level`` the reported interval is on, so the two never contradict.
+    """
+    alpha = 1.0 - result.confidence_level
+    p = trimmed_mean_test_p_value(y, result.trimmed_per_side)
+    excludes = _excludes_zero(result.ci_low, result.ci_high)
+    if (p <= alpha) == excludes:
+        return p, "t_test"
+
+    def excluded(a: float) -> bool:
+        again = trimmed_match(y, x, 1.0 - a, trim_rate=result.trim_rate)
+        return _excludes_zero(again.ci_low, again.ci_high)
+
+    if excludes:  # p in (0, alpha]: the smallest level's complement still excluding 0
+        low, high = 1e-12, alpha
+        if excluded(low):
+            return low, "interval_inversion"
+    else:  # p in (alpha, 1]
+        low, high = alpha, 1.0 - 1e-12
+        if not excluded(high):
+            return 1.0, "interval_inversion"
+    for _ in range(50):
+        mid = 0.5 * (low + high)
+        if excluded(mid):
+            high = mid
+        else:
+            low = mid
+    return high, "interval_inversion"
+
+
+def trimmed_match_results(
+    experiment_id: UUID,
+    window: GeoWindow,
+    pairs: list[tuple[str, str]],
+    confidence_level: float,
+    spend_delta: np.ndarray | None = None,
+) -> GeoResults:
+    """Trimmed match on the pairs' test-period deltas (``spend_delta``, when given, replaces their spend deltas)."""
+    y, x = pair_deltas(window, pairs)
+    x = x if spend_delta is None else spend_delta
+    result = trimmed_match(y, x, confidence_level)
+    p_value, p_value_method = trimmed_match_p_value(y, x, result)
+    t, c = pair_rows(window, pairs)
+    treated_total = window.panel[t].sum(axis=0)
+    control_total = window.panel[c].sum(axis=0)
+    n_test = window.post.stop - window.post.start
+    observed = float(treated_total[window.post].sum())
+    incremental = result.incremental_response
+    per_unit = float(len(pairs) * n_test)
+    ends = [
+        math.nan if v is None else float(v) for v in (incremental.estimate, incremental.ci_low, incremental.ci_high)
+    ]
+    att = Interval(estimate=ends[0] / per_unit, ci_low=ends[1] / per_unit, ci_high=ends[2] / per_unit)
+
+    def relative(value: float) -> float | None:
+        baseline = observed - value
+        return value / baseline if baseline > 0.0 else None
+
+    # value / (observed - value) increases with value while the counterfactual stays positive.
+    relative_estimate = Estimate(
+        estimate=finite_or_none(relative(ends[0])),
+        ci_low=finite_or_none(relative(ends[1])),
+        ci_high=finite_or_none(relative(ends[2])),
+    )
+    series = [
+        GeoSeriesPoint(date=d, observed=float(o), counterfactual=float(k), ci_low=None, ci_high=None)
+        for d, o, k in zip(window.dates, treated_total, control_total, strict=True)
+    ]
+    warnings: list[str] = []
+    if result.ci_is_fallback:
+        warnings.append(
+            "The trimmed-mean test accepts almost every iROAS (the pairs' spend deltas say little about the "
+            "response); the iROAS interval is the estimate plus or minus 3 x the test's critical value x its "
+            "standard error."
+        )
+    if len(pairs) < 10:
+        warnings.append(f"Only {len(pairs)} pairs: the trimmed-match interval is approximate with so few.")
+    if relative_estimate.estimate is None:
+        warnings.append("The counterfactual (observed minus incremental KPI) is not positive: no relative lift.")
+    fit: dict[str, Any] = {
+        "roi_kind": "average",
+        "iroas_definition": "incremental KPI per unit of incremental spend over the test period",
+        "trim_rate": result.trim_rate,
+        "trimmed_per_side": result.trimmed_per_side,
+        "trimmed_pairs": [list(pairs[k]) for k in result.trimmed_pairs],
+        "n_pairs": result.n_pairs,
+        "std_error": result.std_error,
+        "ci_is_fallback": result.ci_is_fallback,
+        "p_value_method": p_value_method,
+        "trim_candidates": [
+            {"trim_rate": cand.trim_rate, "estimate": cand.estimate, "std_error": cand.std_error}
+            for cand in result.candidates
+        ],
+        "incremental_cost": result.incremental_cost,
+        "observed_total": observed,
+        "counterfactual_total": observed - ends[0],
+        "control_total": float(control_total[window.post].sum()),
+        "n_pre_periods": window.pre.stop - window.pre.start,
+        "n_test_periods": n_test,
+        "att_definition": "incremental KPI per pair and test date",
+        "series": "observed: the treatment geos' total; counterfactual: the control geos' total (no model)",
+    }
+    return GeoResults(
+        experiment_id=experiment_id,
+        method="trimmed_match",
+        confidence_level=confidence_level,
+        att=estimate_of(att),
+        incremental=estimate_of(incremental),
+        lift=GeoLiftInterval(absolute=estimate_of(att), relative=relative_estimate),
+        p_value=finite_or_none(p_value),
+        p_value_iid=None,
+        p_value_sharp_null=None,
+        placebo_p_value=None,
+        ci_status="interval",
+        iroas=estimate_of(Interval(estimate=result.estimate, ci_low=result.ci_low, ci_high=result.ci_high)),
+        weights={},
+        fit=fit,
+        series=series,
+        chart=observed_vs_counterfactual_chart(
+            series, window.dates[window.post.start], "KPI (treatment geos' total vs control geos' total)"
+        ),
+        warnings=warnings,
+    )
+
+
+def trimmed_match_lagged(
+    experiment_id: UUID, test: GeoWindow, cooldown: GeoWindow, pairs: list[tuple[str, str]], confidence_level: float
+) -> GeoResults:
+    """Trimmed match on each pair's KPI delta over the cool-down against its spend delta over the test."""
+    _, spend_delta = pair_deltas(test, pairs)
+    return trimmed_match_results(experiment_id, cooldown, pairs, confidence_level, spend_delta)
