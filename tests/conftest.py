@@ -92,7 +92,9 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
 
 @pytest.fixture
 def app(settings: Settings) -> Litestar:
-    return create_app(settings)
+    """The app the tests call. A computation answers within the request for up to 5 minutes (not 2 s), so a
+    test that expects an answer gets it on a busy machine too; tests of jobs ask ``Prefer: respond-async``."""
+    return create_app(replace(settings, job_after_seconds=300.0))
 
 
 def _free_port() -> int:

@@ -6,14 +6,12 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import asyncpg
-import msgspec
 from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import FromPath, HeaderParameter, QueryParameter
+from litestar.params import FromPath, QueryParameter
 from litestar.status_codes import HTTP_202_ACCEPTED
 
-from api.audit.headlines import record_calibration_read, record_calibration_requested
 from api.calibration import formats
 from api.calibration.schemas import (
     CalibrationExport,
@@ -22,11 +20,10 @@ from api.calibration.schemas import (
     MeridianCalibration,
     PymcMarketingCalibration,
 )
-from api.calibration.service import CALIBRATION_TASK, CalibrationQuery, calibration_export
+from api.calibration.service import CalibrationQuery, calibration_answer
 from api.errors import invalid_field, problem_responses
 from api.geo.schemas import GeoMethod
-from api.jobs.answer import answer_or_submit, answer_response
-from api.jobs.progress import ProgressReporter, preferred_wait
+from api.jobs.answer import PreferHeader, answer_response, wait_budget
 from api.jobs.schemas import Job
 from api.openapi_examples import AcceptedOperation
 from api.request_bodies import CSV_MEDIA_TYPE
@@ -124,14 +121,7 @@ class CalibrationController(Controller):
         period_days: Annotated[
             int, QueryParameter(ge=1, le=366, description="PyMC-Marketing: days in one period of the MMM (7 weekly).")
         ] = 7,
-        prefer: Annotated[
-            str | None,
-            HeaderParameter(
-                name="Prefer",
-                description="RFC 7240: `respond-async` answers 202 with a job at once; `wait=N` waits up to N "
-                "seconds (default 2) before turning the computation into a job.",
-            ),
-        ] = None,
+        prefer: PreferHeader = None,
     ) -> Response[CalibrationExport]:
         csv = _wants_csv(request, media)
         if csv and format == "meridian":
@@ -149,27 +139,9 @@ class CalibrationController(Controller):
             confidence_level=confidence_level,
             period_days=period_days,
         )
-
-        async def compute(progress: ProgressReporter) -> CalibrationExport:
-            return await calibration_export(pool, query, progress)
-
-        wait = preferred_wait(prefer)
-        answer = await answer_or_submit(
-            pool,
-            queue_pool,
-            CALIBRATION_TASK,
-            f"/v1/experiments/{experiment_id}/calibration",
-            msgspec.json.encode(query),
-            compute,
-            settings.job_after_seconds if wait is None else wait,
-        )
+        answer = await calibration_answer(pool, queue_pool, query, wait_budget(prefer, settings.job_after_seconds))
         export = answer.value
-        if export is None:
-            assert answer.job is not None
-            await record_calibration_requested(pool, experiment_id, answer.job.id, format)
-            return answer_response(answer)
-        await record_calibration_read(pool, experiment_id, export)
-        if not csv:
+        if export is None or not csv:
             return answer_response(answer)
         assert not isinstance(export, MeridianCalibration)
         rows = export.df_lift_test if isinstance(export, PymcMarketingCalibration) else export.calibration_input

@@ -12,10 +12,12 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
+from api.audit.headlines import record_calibration_read, record_calibration_requested
 from api.calibration import formats
 from api.calibration.measurements import measure
 from api.calibration.schemas import CalibrationExport, CalibrationFormat, KpiType
 from api.geo.schemas import GeoMethod
+from api.jobs.answer import Answer, answer_or_submit
 from api.jobs.progress import ProgressReporter
 from api.jobs.tasks import TaskContext
 
@@ -51,6 +53,32 @@ async def calibration_export(
     if query.format == "meridian":
         return formats.meridian(measurements)
     return formats.pymc_marketing(measurements, query.period_days)
+
+
+async def calibration_answer(
+    pool: asyncpg.Pool, queue_pool: asyncpg.Pool, query: CalibrationQuery, wait_seconds: float
+) -> Answer[CalibrationExport]:
+    """The export if it is built within ``wait_seconds``, else the ``experiment_calibration`` job now building
+    it; either way recorded in the experiment's audit trail."""
+
+    async def compute(progress: ProgressReporter) -> CalibrationExport:
+        return await calibration_export(pool, query, progress)
+
+    answer = await answer_or_submit(
+        pool,
+        queue_pool,
+        CALIBRATION_TASK,
+        f"/v1/experiments/{query.experiment_id}/calibration",
+        msgspec.json.encode(query),
+        compute,
+        wait_seconds,
+    )
+    if answer.job is not None:
+        await record_calibration_requested(pool, query.experiment_id, answer.job.id, query.format)
+    else:
+        assert answer.value is not None
+        await record_calibration_read(pool, query.experiment_id, answer.value)
+    return answer
 
 
 async def calibration_task(context: TaskContext) -> bytes:

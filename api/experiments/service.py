@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime, timedelta
+from typing import Any, Protocol
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -214,6 +214,29 @@ def experiment_from_row(row: Row) -> Experiment:
 def _request_hash(body: ExperimentCreate, design_source: DesignSource | None = None) -> str:
     content = body if design_source is None else (body, design_source)
     return hashlib.sha256(msgspec.json.encode(content, order="sorted")).hexdigest()
+
+
+class DateRange(Protocol):
+    """Any inclusive range of dates (a request's period)."""
+
+    @property
+    def start(self) -> date: ...
+
+    @property
+    def end(self) -> date: ...
+
+
+def design_test_period(after: date, days: int, requested: DateRange | None, simulated: str) -> Period:
+    """The test period of an experiment made of a design: ``requested`` when it lasts the ``days`` the design
+    was simulated for (400 naming ``test_period`` otherwise, ``simulated`` saying what was), else ``days`` days
+    from the day after ``after`` (the design's history)."""
+    if requested is None:
+        start = after + timedelta(days=1)
+        return Period(start=start, end=start + timedelta(days=days - 1))
+    length = (requested.end - requested.start).days + 1
+    if length != days:
+        raise invalid_field("test_period", f"lasts {length} days; {simulated} {days}")
+    return Period(start=requested.start, end=requested.end)
 
 
 async def create_experiment(

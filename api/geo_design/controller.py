@@ -10,7 +10,7 @@ from litestar import Controller, Response, post
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
-from litestar.params import Body, FromPath, HeaderParameter
+from litestar.params import Body, FromPath
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
 
 from api.chart_images import AcceptedChartOperation, ChartFormatParameter, chart_image
@@ -19,8 +19,7 @@ from api.experiments.controller import CreateIdempotencyKey, created_response
 from api.experiments.schemas import GeoExperiment
 from api.geo_design.schemas import ExperimentFromDesign, GeoPowerRequest, GeoPowerResult, MarketSelectionRequest
 from api.geo_design.service import answer_geo_power, create_experiment_from_design, submit_market_selection
-from api.jobs.answer import answer_response
-from api.jobs.progress import preferred_wait
+from api.jobs.answer import PreferHeader, answer_response, wait_budget
 from api.jobs.schemas import Job
 from api.openapi_examples import AcceptedOperation, ExampleOperation
 from api.settings import Settings
@@ -74,10 +73,6 @@ SELECTION_EXAMPLES = [
     ),
 ]
 
-PREFER = (
-    "RFC 7240: `respond-async` answers 202 with a job at once; `wait=N` waits up to N seconds (default 2) before "
-    "turning the computation into a job."
-)
 
 SELECTION_DESCRIPTION = """\
 Always a job (`202` + `Location: /v1/jobs/{id}`): GeoLift's `GeoLiftMarketSelection` with the power of
@@ -141,11 +136,10 @@ class GeoDesignController(Controller):
         queue_pool: NamedDependency[asyncpg.Pool],
         settings: NamedDependency[Settings],
         data: Annotated[GeoPowerRequest, Body(examples=POWER_EXAMPLES)],
-        prefer: Annotated[str | None, HeaderParameter(name="Prefer", description=PREFER)] = None,
+        prefer: PreferHeader = None,
         format: ChartFormatParameter = "json",
     ) -> Response[GeoPowerResult]:
-        wait = preferred_wait(prefer)
-        answer = await answer_geo_power(pool, queue_pool, data, settings.job_after_seconds if wait is None else wait)
+        answer = await answer_geo_power(pool, queue_pool, data, wait_budget(prefer, settings.job_after_seconds))
         if answer.value is not None and format != "json":
             return await chart_image(answer.value.chart, format)
         return answer_response(answer)

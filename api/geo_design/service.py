@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from datetime import timedelta
 from uuid import UUID
 
 import asyncpg
@@ -20,7 +19,7 @@ import numpy as np
 
 from api.errors import NotFound, invalid_field
 from api.experiments.schemas import DesignSource, Experiment, GeoCell, GeoExperimentCreate, Period
-from api.experiments.service import create_experiment
+from api.experiments.service import create_experiment, design_test_period
 from api.geo.backtest import ASCM_COMPARISON_MARKET_DAYS, shape_backtest
 from api.geo.backtest_schemas import GeoBacktest
 from api.geo_design.charts import power_curve_chart
@@ -463,14 +462,7 @@ async def create_experiment_from_design(
         cells, markets = None, list(chosen[0].markets)
     duration = chosen[0].duration
     history = result.history
-    if body.test_period is None:
-        start = history.end + timedelta(days=1)
-        test = Period(start=start, end=start + timedelta(days=duration - 1))
-    else:
-        test = Period(start=body.test_period.start, end=body.test_period.end)
-        days = (test.end - test.start).days + 1
-        if days != duration:
-            raise invalid_field("test_period", f"lasts {days} days; candidate {body.rank} was simulated for {duration}")
+    test = design_test_period(history.end, duration, body.test_period, f"candidate {body.rank} was simulated for")
     create = GeoExperimentCreate(
         name=body.name,
         dataset_id=result.dataset_id,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 import secrets
 from collections.abc import Callable
-from datetime import timedelta
 from uuid import UUID
 
 import asyncpg
@@ -18,7 +17,7 @@ import numpy as np
 
 from api.errors import NotFound, invalid_field
 from api.experiments.schemas import DesignSource, Experiment, GeoExperimentCreate, Period
-from api.experiments.service import create_experiment
+from api.experiments.service import create_experiment, design_test_period
 from api.geo_pairs.panel import RECOMMENDED_MIN_PAIRS, FloatArray, PairPanel, load_pair_panel
 from api.geo_pairs.repository import PairDesignRepository
 from api.geo_pairs.schemas import (
@@ -224,14 +223,7 @@ async def create_experiment_from_pair_design(
         listed = ", ".join(str(d.pairs_kept) for d in result.designs)
         raise invalid_field("pairs_kept", f"design {job_id} has designs keeping {listed} pairs")
     length = (result.evaluation_period.end - result.evaluation_period.start).days + 1
-    if body.test_period is None:
-        start = result.pre_period.end + timedelta(days=1)
-        test = Period(start=start, end=start + timedelta(days=length - 1))
-    else:
-        test = Period(start=body.test_period.start, end=body.test_period.end)
-        days = (test.end - test.start).days + 1
-        if days != length:
-            raise invalid_field("test_period", f"lasts {days} days; the design was simulated on {length}")
+    test = design_test_period(result.pre_period.end, length, body.test_period, "the design was simulated on")
     create = GeoExperimentCreate(
         name=body.name,
         dataset_id=result.dataset_id,

@@ -12,17 +12,36 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Generic, TypeVar
+from typing import Annotated, Generic, TypeVar
 
 import asyncpg
 from litestar import Response
+from litestar.params import HeaderParameter
 from litestar.status_codes import HTTP_202_ACCEPTED
 
-from api.jobs.progress import ProgressReporter
+from api.jobs.progress import ProgressReporter, preferred_wait
 from api.jobs.queue import get_job, submit_job
 from api.jobs.schemas import Job
 
 T = TypeVar("T")
+
+
+PreferHeader = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Prefer",
+        description="RFC 7240: `respond-async` answers 202 with a job at once; `wait=N` waits up to N "
+        "seconds (default 2) before turning the computation into a job.",
+    ),
+]
+"""The ``Prefer`` header of every endpoint that answers within the request or turns into a job."""
+
+
+def wait_budget(prefer: str | None, default_seconds: float) -> float:
+    """Seconds to compute within the request: what ``Prefer`` asks (:func:`preferred_wait`), else the
+    service's ``COUNTERFACT_JOB_AFTER_SECONDS`` (``default_seconds``)."""
+    wait = preferred_wait(prefer)
+    return default_seconds if wait is None else wait
 
 
 class Answer(Generic[T]):

@@ -9,14 +9,13 @@ import asyncpg
 from litestar import Controller, Response, get
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import FromPath, HeaderParameter, QueryParameter
+from litestar.params import FromPath, QueryParameter
 from litestar.status_codes import HTTP_202_ACCEPTED
 
 from api.chart_images import AcceptedChartOperation, ChartFormatParameter, chart_image
 from api.errors import problem_responses
 from api.geo.schemas import GeoMethod, GeoMissingPolicy, GeoResults, MultiCellGeoResults
-from api.jobs.answer import answer_response
-from api.jobs.progress import preferred_wait
+from api.jobs.answer import PreferHeader, answer_response, wait_budget
 from api.jobs.schemas import Job
 from api.results.schemas import HoldoutResults
 from api.results.service import ResultsQuery, experiment_results
@@ -114,14 +113,7 @@ class ResultsController(Controller):
                 gt=0.0, description="Smallest relative lift worth having; lets `stop` call a test conclusive."
             ),
         ] = None,
-        prefer: Annotated[
-            str | None,
-            HeaderParameter(
-                name="Prefer",
-                description="RFC 7240: `respond-async` answers 202 with a job at once; `wait=N` waits up to N "
-                "seconds (default 2) before turning the computation into a job.",
-            ),
-        ] = None,
+        prefer: PreferHeader = None,
         format: ChartFormatParameter = "json",
     ) -> Response[HoldoutResults | GeoResults | MultiCellGeoResults]:
         query = ResultsQuery(
@@ -133,8 +125,7 @@ class ResultsController(Controller):
             minimum_lift=minimum_lift,
             missing=missing,
         )
-        wait = preferred_wait(prefer)
-        answer = await experiment_results(pool, queue_pool, query, settings.job_after_seconds if wait is None else wait)
+        answer = await experiment_results(pool, queue_pool, query, wait_budget(prefer, settings.job_after_seconds))
         if answer.value is not None and format != "json":
             return await chart_image(answer.value.chart, format)
         return answer_response(answer)
