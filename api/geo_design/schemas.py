@@ -15,6 +15,14 @@ DesignMethod = Literal["synthetic_control", "augmented_synthetic_control"]
 TestSide = Literal["two-sided", "larger", "smaller"]
 
 MarketName = Annotated[str, Meta(min_length=1, max_length=200, description="Market name, as in the panel.")]
+DesignExclusions = Annotated[
+    list[MarketName],
+    Meta(
+        max_length=1000,
+        description="Markets that may be contaminated by the treatment (neighbours, shared media areas): left "
+        "out of the donor pool of every simulation, and never treated.",
+    ),
+]
 Duration = Annotated[int, Meta(ge=1, le=366, description="Test length in days.")]
 EffectSize = Annotated[
     float,
@@ -67,14 +75,7 @@ class GeoPowerRequest(Struct, frozen=True, forbid_unknown_fields=True):
     fixed_effects: bool = True
     cost_per_kpi: CostPerKpi | None = None
     history: HistoryPeriod | None = None
-    exclude_from_controls: Annotated[
-        list[MarketName],
-        Meta(
-            max_length=1000,
-            description="Markets that may be contaminated by the treatment (neighbours, shared media areas): left "
-            "out of the donor pool of every simulation, and never treated.",
-        ),
-    ] = []
+    exclude_from_controls: DesignExclusions = []
 
 
 class PowerCurvePoint(Struct, frozen=True):
@@ -196,14 +197,7 @@ class MarketSelectionRequest(Struct, frozen=True, forbid_unknown_fields=True):
         ]
         | None
     ) = None
-    exclude_from_controls: Annotated[
-        list[MarketName],
-        Meta(
-            max_length=1000,
-            description="Markets that may be contaminated by the treatment (neighbours, shared media areas): left "
-            "out of the donor pool of every simulation, and never treated.",
-        ),
-    ] = []
+    exclude_from_controls: DesignExclusions = []
 
 
 class MarketCandidate(Struct, frozen=True):
