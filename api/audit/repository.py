@@ -39,3 +39,8 @@ class AuditRepository:
             QUERIES["list_events"], subject_kind, subject_id, after_id, limit
         )
         return rows
+
+    async def subject_exists(self, subject_kind: str, subject_id: UUID) -> bool:
+        """Whether the experiment or geo dataset (``subject_kind``) exists now."""
+        query = QUERIES["experiment_exists"] if subject_kind == "experiment" else QUERIES["geo_dataset_exists"]
+        return bool(await self.connection.fetchval(query, subject_id))

@@ -12,7 +12,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
-from api.audit.repository import QUERIES, AuditRepository
+from api.audit.repository import AuditRepository
 from api.audit.schemas import AuditEvent, AuditEventPage, EventAction, EventKey, GeoDatasetEvent, GeoDatasetEventPage
 from api.auth.caller import current_key
 from api.database import Connection
@@ -84,9 +84,6 @@ def _after_id(cursor: str | None) -> int:
     return int(cursor)
 
 
-_EXISTS = {EXPERIMENT: QUERIES["experiment_exists"], GEO_DATASET: QUERIES["geo_dataset_exists"]}
-
-
 async def _page(
     pool: asyncpg.Pool, subject_kind: str, subject_id: UUID, cursor: str | None, limit: int
 ) -> tuple[list[asyncpg.Record], str | None]:
@@ -95,8 +92,9 @@ async def _page(
     Events outlive their subject: those of a deleted experiment or dataset stay readable."""
     after = _after_id(cursor)
     async with pool.acquire() as connection:
-        rows = await AuditRepository(connection).list(subject_kind, subject_id, after, limit + 1)
-        if not rows and after == 0 and not await connection.fetchval(_EXISTS[subject_kind], subject_id):
+        repository = AuditRepository(connection)
+        rows = await repository.list(subject_kind, subject_id, after, limit + 1)
+        if not rows and after == 0 and not await repository.subject_exists(subject_kind, subject_id):
             raise NotFound(f"No {subject_kind.replace('_', ' ')} with id {subject_id}")
     has_more = len(rows) > limit
     rows = rows[:limit]
