@@ -9,10 +9,11 @@ from uuid import UUID
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
+from api.text_fields import NO_NUL, MarketName, Name
+
 ExperimentStatus = Literal["draft", "running", "stopped"]
 ExperimentKind = Literal["holdout", "geo"]
 
-Name = Annotated[str, Meta(min_length=1, max_length=200, description="A human-readable name.")]
 ChannelName = Annotated[
     str,
     Meta(
@@ -31,14 +32,14 @@ Salt = Annotated[
     Meta(
         min_length=1,
         max_length=128,
+        pattern=NO_NUL,
         description="Hashing salt; generated when absent and never changed after creation.",
     ),
 ]
-GeoName = Annotated[str, Meta(min_length=1, max_length=200)]
 
 
 ExcludedFromControls = Annotated[
-    list[GeoName],
+    list[MarketName],
     Meta(
         max_length=1000,
         description="Markets that may be contaminated by the treatment (neighbours, shared media areas): left out "
@@ -57,7 +58,7 @@ TestTypeField = Annotated[
     ),
 ]
 SpendChange = Annotated[
-    dict[GeoName, Annotated[float, Meta(ge=-1e15, le=1e15)]],
+    dict[MarketName, Annotated[float, Meta(ge=-1e15, le=1e15)]],
     Meta(
         description="Per treatment market, the change in spend over the test period against business as usual: "
         "negative where spend is cut (`holdback`, `go-dark`), positive where it is added (`heavy-up`). Their sum "
@@ -147,7 +148,9 @@ CellName = Annotated[
         description="Cell name: letters, digits, `_`, `.`, `-`; starts with a letter or digit; unique in the test.",
     ),
 ]
-CellMarkets = Annotated[list[GeoName], Meta(min_length=1, max_length=1000, description="The markets this cell treats.")]
+CellMarkets = Annotated[
+    list[MarketName], Meta(min_length=1, max_length=1000, description="The markets this cell treats.")
+]
 
 
 class GeoCell(Struct, frozen=True, forbid_unknown_fields=True):
@@ -185,11 +188,11 @@ class GeoExperimentCreate(Struct, frozen=True, tag="geo", tag_field="kind", forb
     channel: ChannelName
     pre_period: Period
     test_period: Period
-    treatment_markets: Annotated[list[GeoName], Meta(min_length=1, max_length=1000)] | None = None
+    treatment_markets: Annotated[list[MarketName], Meta(min_length=1, max_length=1000)] | None = None
     spend: Annotated[float, Meta(ge=0.0, description="Money spent on the test in the treated markets.")] | None = None
     pairs: (
         Annotated[
-            list[Annotated[list[GeoName], Meta(min_length=2, max_length=2)]],
+            list[Annotated[list[MarketName], Meta(min_length=2, max_length=2)]],
             Meta(description="Matched pairs `[treatment_geo, control_geo]`; treatment markets are the firsts."),
         ]
         | None
@@ -214,7 +217,7 @@ class ExperimentPatch(Struct, frozen=True, forbid_unknown_fields=True, omit_defa
     alpha: Alpha | UnsetType = UNSET
     planned_units: PlannedUnits | UnsetType | None = UNSET
     channel: ChannelName | UnsetType = UNSET
-    treatment_markets: Annotated[list[GeoName], Meta(min_length=1, max_length=1000)] | UnsetType = UNSET
+    treatment_markets: Annotated[list[MarketName], Meta(min_length=1, max_length=1000)] | UnsetType = UNSET
     pre_period: Period | UnsetType = UNSET
     test_period: Period | UnsetType = UNSET
     spend: Annotated[float, Meta(ge=0.0)] | UnsetType | None = UNSET

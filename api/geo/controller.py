@@ -14,9 +14,10 @@ from litestar.status_codes import HTTP_201_CREATED
 
 from api.errors import invalid_field, problem_responses
 from api.geo import service
-from api.geo.schemas import NO_NUL, GeoDataset, GeoDatasetUpload, GeoRowIn, GeoSeries
+from api.geo.schemas import GeoDataset, GeoDatasetUpload, GeoRowIn, GeoSeries
 from api.openapi_examples import ExampleOperation
 from api.request_bodies import JSON_OR_CSV, Upload, decode_json_body, json_or_csv_operation
+from api.text_fields import NO_NUL
 
 UPLOAD_EXAMPLES = [
     Example(

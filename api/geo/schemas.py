@@ -10,15 +10,11 @@ from msgspec import Meta, Struct, field
 
 from api.geo.backtest_schemas import GeoBacktest
 from api.interval import Interval
+from api.text_fields import MarketName, Name
 
 GeoMethod = Literal["synthetic_control", "augmented_synthetic_control", "tbr", "trimmed_match"]
 GeoMissingPolicy = Literal["drop_market", "interpolate", "zero"]  # stats.panel_gaps.MissingPolicy
 
-NO_NUL = r"^[^\x00]*$"
-DatasetName = Annotated[str, Meta(min_length=1, max_length=200, pattern=NO_NUL, description="A human-readable name.")]
-GeoLabel = Annotated[
-    str, Meta(min_length=1, max_length=200, pattern=NO_NUL, description="Market name, as in the panel.")
-]
 NonNegative = Annotated[float, Meta(ge=0.0)]
 
 
@@ -26,7 +22,7 @@ class GeoRowIn(Struct, frozen=True, forbid_unknown_fields=True):
     """One panel cell: the KPI (and optionally the spend) of one market on one date."""
 
     date: date
-    geo: GeoLabel
+    geo: MarketName
     kpi: Annotated[NonNegative, Meta(description="The outcome; must not be negative.")]
     spend: Annotated[NonNegative, Meta(description="Media spend in that market on that date.")] | None = None
 
@@ -35,7 +31,7 @@ class GeoDatasetUpload(Struct, frozen=True, forbid_unknown_fields=True):
     """A panel sent as JSON; the same columns may be sent as `text/csv` with a header line."""
 
     rows: Annotated[list[GeoRowIn], Meta(min_length=2, description="One row per (geo, date).")]
-    name: DatasetName | None = None
+    name: Name | None = None
 
 
 class MissingDates(Struct, frozen=True):

@@ -8,13 +8,13 @@ from uuid import UUID
 
 from msgspec import Meta, Struct
 
-from api.experiments.schemas import ChannelName, Name
+from api.experiments.schemas import ChannelName
 from api.geo.backtest_schemas import GeoBacktest
+from api.text_fields import MarketName, Name
 
 DesignMethod = Literal["synthetic_control", "augmented_synthetic_control"]
 TestSide = Literal["two-sided", "larger", "smaller"]
 
-MarketName = Annotated[str, Meta(min_length=1, max_length=200, description="Market name, as in the panel.")]
 DesignExclusions = Annotated[
     list[MarketName],
     Meta(
