@@ -269,6 +269,11 @@ def _handle_http(request: Request[Any, Any, Any], exc: HTTPException) -> Respons
     if status >= 500:
         return _handle_mapped(request, exc)
     detail = str(exc.detail) if exc.detail else _TITLES.get(status, ("", "Error"))[1]
+    if isinstance(exc, NotFoundException) and detail == "Not Found":  # the router's: no route matched
+        detail = (
+            f"No endpoint at {request.method} {request.url.path}: check the path (ids in paths are UUIDs, "
+            "e.g. /v1/experiments/0d6c8f7e-3a55-4c1e-9a51-2f0a4f6a9b10) and GET /schema for every endpoint"
+        )
     headers = dict(exc.headers) if exc.headers else None
     return problem_response(status, detail, headers=headers)
 

@@ -37,6 +37,20 @@ async def test_an_unknown_path_is_404_problem_json(client: Client) -> None:
     assert response.headers["content-type"].startswith("application/problem+json")
 
 
+async def test_an_id_that_is_not_a_uuid_is_404_saying_ids_are_uuids(client: Client) -> None:
+    response = await client.get("/v1/experiments/not-a-uuid")
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert "GET /v1/experiments/not-a-uuid" in response.json()["detail"]
+    assert "UUID" in response.json()["detail"]
+
+
+async def test_a_missing_resource_keeps_its_own_404_detail(client: Client) -> None:
+    response = await client.get("/v1/experiments/0d6c8f7e-3a55-4c1e-9a51-2f0a4f6a9b10")
+    assert response.status_code == 404
+    assert "0d6c8f7e-3a55-4c1e-9a51-2f0a4f6a9b10" in response.json()["detail"]
+
+
 async def test_a_wrong_method_is_405_problem_json(client: Client) -> None:
     response = await client.delete("/health")
     assert response.status_code == 405
