@@ -6,7 +6,7 @@ import uuid
 
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from playwright.async_api import Page, expect
+from playwright.async_api import Page, Route, expect
 
 from tests.api.test_geo_results import create_geolift_experiment
 from tests.browser.conftest import PHONE, screenshots_fit_a_phone
@@ -66,6 +66,20 @@ async def test_a_geo_experiment_shows_observed_against_counterfactual_with_its_b
     await expect(page.locator("#results-chart svg .mark-line path")).not_to_have_count(0)
     await expect(page.locator("#results-table-wrap")).to_contain_text("Relative lift")
     assert await screenshots_fit_a_phone(page, "experiment-geo") <= 0, f"horizontal overflow at {PHONE} px"
+
+
+async def test_results_that_became_a_job_are_followed_to_their_chart(page: Page, client: Client, worker: None) -> None:
+    experiment_id = await holdout_experiment_with_observations(client)
+
+    async def ask_for_a_job(route: Route) -> None:  # as a long computation would answer: 202 and a job
+        await route.continue_(headers={**route.request.headers, "prefer": "respond-async"})
+
+    await page.route("**/v1/experiments/*/results", ask_for_a_job)
+    await page.goto(f"/app/experiment.html?id={experiment_id}")
+    await expect(page.locator("#results-chart svg")).to_be_visible(timeout=60_000)
+    await expect(page.locator("#results-table-wrap tbody tr")).to_have_count(2)
+    await expect(page.locator("#job-status")).to_contain_text("succeeded")
+    await expect(page.locator("#job-progress")).to_be_hidden()
 
 
 async def test_an_unknown_experiment_is_reported_not_drawn(page: Page) -> None:

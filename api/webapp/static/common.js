@@ -154,3 +154,28 @@ export function idempotencyKey() {
   const bytes = crypto.getRandomValues(new Uint8Array(16));
   return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
 }
+
+const POLL_MILLISECONDS = 500;
+
+/** Whether an answer is a job (a `202`'s body) rather than the result itself. */
+export function isJob(answer) {
+  return answer !== null && typeof answer === "object" && "subject" in answer && "progress" in answer;
+}
+
+/** Polls GET /v1/jobs/{id} until the job has finished, showing its progress in `bar` and `status`. */
+export async function followJob(job, bar, status) {
+  let current = job;
+  for (;;) {
+    bar.value = current.progress;
+    status.textContent = `Job ${current.id}: ${current.status}, ${percent(current.progress, 0)} done.`;
+    if (!["queued", "running"].includes(current.status)) return current;
+    await new Promise((resolve) => setTimeout(resolve, POLL_MILLISECONDS));
+    current = await api(`/v1/jobs/${current.id}`);
+  }
+}
+
+/** The problem a job that did not succeed ends with, in the shape `showProblem` takes. */
+export function jobProblem(job, what) {
+  const error = job.error || { title: `Job ${job.status}`, detail: `${what} did not finish.` };
+  return { status: error.status, problem: error };
+}

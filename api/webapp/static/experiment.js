@@ -1,6 +1,17 @@
 // An experiment's results: a holdout test's lift per channel (forest plot and decisions) or a geo test's
 // observed vs counterfactual series with its band, both charts as the API draws them.
-import { api, clearProblem, drawChart, percent, setUpKeyForm, showProblem, whole } from "./common.js";
+import {
+  api,
+  clearProblem,
+  drawChart,
+  followJob,
+  isJob,
+  jobProblem,
+  percent,
+  setUpKeyForm,
+  showProblem,
+  whole,
+} from "./common.js";
 
 const form = document.getElementById("lookup-form");
 const problemBox = document.getElementById("lookup-problem");
@@ -85,7 +96,19 @@ async function load(id) {
   section.hidden = true;
   try {
     const experiment = await api(`/v1/experiments/${encodeURIComponent(id)}`);
-    const results = await api(`/v1/experiments/${encodeURIComponent(id)}/results`);
+    let results = await api(`/v1/experiments/${encodeURIComponent(id)}/results`);
+    if (isJob(results)) {
+      // A long computation became a job (202): follow it to its result.
+      const progress = document.getElementById("job-progress");
+      progress.hidden = false;
+      const finished = await followJob(results, document.getElementById("job-bar"), document.getElementById("job-status"));
+      progress.hidden = true;
+      if (finished.status !== "succeeded") {
+        showProblem(problemBox, jobProblem(finished, "The results computation"), form);
+        return;
+      }
+      results = finished.result;
+    }
     document.getElementById("results-title").textContent = `${experiment.name} (${experiment.kind}, ${experiment.status})`;
     const warnings = results.kind === "geo" ? showGeo(results) : showHoldout(results);
     document

@@ -3,7 +3,9 @@ import {
   api,
   clearProblem,
   drawChart,
+  followJob,
   idempotencyKey,
+  jobProblem,
   parseNameList,
   parseNumberList,
   percent,
@@ -12,7 +14,6 @@ import {
   whole,
 } from "./common.js";
 
-const POLL_MILLISECONDS = 500;
 let jobId = null;
 
 function optionalNumber(id) {
@@ -77,31 +78,16 @@ async function runSelection(event) {
     const job = await api("/v1/geo/market-selection", { method: "POST", json: selectionRequest() });
     jobId = job.id;
     document.getElementById("job-progress").hidden = false;
-    const finished = await follow(job);
+    const finished = await followJob(job, document.getElementById("job-bar"), document.getElementById("job-status"));
     if (finished.status === "succeeded") {
       await showDesigns(finished.result);
     } else {
-      const error = finished.error || { title: `Job ${finished.status}`, detail: "The market selection did not finish." };
-      showProblem(problemBox, { status: error.status, problem: error }, form);
+      showProblem(problemBox, jobProblem(finished, "The market selection"), form);
     }
   } catch (error) {
     showProblem(problemBox, error, form);
   } finally {
     button.disabled = false;
-  }
-}
-
-/** Polls GET /v1/jobs/{id} until the job has finished, showing its progress. */
-async function follow(job) {
-  const bar = document.getElementById("job-bar");
-  const status = document.getElementById("job-status");
-  let current = job;
-  for (;;) {
-    bar.value = current.progress;
-    status.textContent = `Job ${current.id}: ${current.status}, ${percent(current.progress, 0)} done.`;
-    if (!["queued", "running"].includes(current.status)) return current;
-    await new Promise((resolve) => setTimeout(resolve, POLL_MILLISECONDS));
-    current = await api(`/v1/jobs/${current.id}`);
   }
 }
 
