@@ -163,13 +163,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
         lifespan=[database_lifespan],
         exception_handlers=exception_handlers(),
         before_request=require_declared_content_type,
-        middleware=[request_logging_middleware],
         state=State({"request_metrics": request_metrics}),
         openapi_config=openapi_config(),
         request_max_body_size=settings.max_body_bytes,
         request_class=DepthCheckedRequest,
         debug=False,
     )
-    # Around the router, not a route's middleware: requests no route matches (404, 405) are counted too.
-    app.asgi_handler = measure_requests(request_metrics, app.asgi_handler)
+    # Around the router, not a route's middleware: requests no route matches (404, 405) are counted and
+    # logged (with their X-Request-ID) too.
+    app.asgi_handler = request_logging_middleware(measure_requests(request_metrics, app.asgi_handler))
     return app

@@ -175,3 +175,14 @@ async def worker(client: AsyncTestClient[Litestar], settings: Settings) -> Async
     finally:
         stop.set()
         await asyncio.wait_for(running, timeout=60)
+
+
+class LogCollector(logging.Handler):
+    """Keeps every log record it is handed, for tests that check what was logged."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)

@@ -14,7 +14,7 @@ from api.app import create_app
 from api.auth.keys import Scope
 from api.errors import exception_handlers
 from api.settings import Settings
-from tests.conftest import make_key
+from tests.conftest import LogCollector, make_key
 
 Client = AsyncTestClient[Litestar]
 
@@ -57,15 +57,6 @@ async def test_a_wrong_method_is_405_problem_json(client: Client) -> None:
     assert response.headers["content-type"].startswith("application/problem+json")
 
 
-class _Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
 async def test_an_unexpected_failure_is_500_with_an_instance_id_logged_and_no_leak(settings: Settings) -> None:
     @get("/boom", include_in_schema=False)
     async def boom() -> None:
@@ -73,7 +64,7 @@ async def test_an_unexpected_failure_is_500_with_an_instance_id_logged_and_no_le
 
     app = create_app(settings)
     app.register(boom)
-    collected = _Collect()
+    collected = LogCollector()
     logging.getLogger("counterfact.errors").addHandler(collected)
     try:
         async with AsyncTestClient(app=app) as client:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -14,7 +15,7 @@ from litestar.testing import AsyncTestClient
 
 from api.app import create_app
 from api.settings import Settings
-from tests.conftest import with_database
+from tests.conftest import LogCollector, with_database
 
 Client = AsyncTestClient[Litestar]
 
@@ -33,6 +34,23 @@ async def test_every_response_carries_a_request_id(client: Client) -> None:
 async def test_a_request_id_sent_by_the_caller_is_echoed(client: Client) -> None:
     response = await client.get("/health", headers={"X-Request-ID": "trace-abc-123"})
     assert response.headers["x-request-id"] == "trace-abc-123"
+
+
+async def test_a_path_no_route_matches_carries_a_request_id_and_is_logged(client: Client) -> None:
+    handler = LogCollector()
+    access = logging.getLogger("counterfact.access")
+    level = access.level
+    access.addHandler(handler)
+    access.setLevel(logging.INFO)
+    try:
+        response = await client.get("/v1/no-such-thing", headers={"X-Request-ID": "trace-404"})
+    finally:
+        access.removeHandler(handler)
+        access.setLevel(level)
+    assert response.status_code == 404
+    assert response.headers["x-request-id"] == "trace-404"
+    logged = [r for r in handler.records if getattr(r, "request_id", None) == "trace-404"]
+    assert [(getattr(r, "path", None), getattr(r, "status", None)) for r in logged] == [("/v1/no-such-thing", 404)]
 
 
 @pytest.fixture
