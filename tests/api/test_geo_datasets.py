@@ -10,7 +10,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from api.geo import service
+from api.geo import panel_parsing
 from tests.conftest import DATA_DIR
 
 Client = AsyncTestClient[Litestar]
@@ -162,7 +162,7 @@ async def test_other_content_types_are_refused(client: Client) -> None:
 async def test_a_csv_is_parsed_and_copied_block_by_block(
     client: Client, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(service, "BLOCK_BYTES", 16 * 1024)  # about 25 blocks
+    monkeypatch.setattr(panel_parsing, "BLOCK_BYTES", 16 * 1024)  # about 25 blocks
     days = [f"{2000 + y}-{m:02d}-{d:02d}" for y in range(3) for m in range(1, 13) for d in range(1, 29)]
     lines = ["date,geo,kpi,spend"] + [f"{day},market_{g:03d},{1000 + g}.25,12.5" for g in range(12) for day in days]
     response = await client.post("/v1/geo/datasets", content="\n".join(lines) + "\n", headers=CSV)
