@@ -164,12 +164,12 @@ async def test_a_csv_upload_whose_connection_is_terminated_is_503_with_retry_aft
     async with httpx.AsyncClient(base_url=live_isolated, headers=headers, timeout=60) as client:
         experiment_id = (await client.post("/v1/experiments", json=HOLDOUT)).json()["id"]
 
-        async def units() -> AsyncIterator[bytes]:
+        async def units() -> AsyncIterator[bytes]:  # 1,000,000 units; the connections die halfway
             yield b"unit\n"
             for batch in range(40):
                 if batch == 20:
                     await _terminate_connections(isolated_url)
-                yield b"".join(f"user-{batch}-{i}\n".encode() for i in range(5_000))
+                yield b"".join(b"user-%d-%d\n" % (batch, i) for i in range(25_000))
 
         response = await client.post(
             f"/v1/experiments/{experiment_id}/assignments", content=units(), headers={"Content-Type": "text/csv"}
