@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -34,10 +35,21 @@ def write_openapi(output: Path | None) -> None:
         output.write_text(text, encoding="utf-8")
 
 
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
 def serve(host: str, port: int, workers: int, job_workers: int) -> None:
     """Run the API with uvicorn and ``job_workers`` ``counterfact worker`` processes beside it; without
-    ``DATABASE_URL``, start the embedded PostgreSQL first (shared by all, stopped when this process exits)."""
+    ``DATABASE_URL``, start the embedded PostgreSQL first (shared by all, stopped when this process exits).
+
+    On SIGTERM, as on Ctrl-C, uvicorn finishes the requests in flight, then this process stops its workers
+    (each hands its jobs back to the queue) and the embedded PostgreSQL before it exits. (uvicorn re-raises
+    the signal once it has shut down; SIGTERM's default action would end the process at once and leave
+    them running.)"""
     import uvicorn
+
+    signal.signal(signal.SIGTERM, _exit_cleanly)
 
     from api.database import resolve_database_url
 

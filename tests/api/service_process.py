@@ -31,18 +31,32 @@ class ServiceProcess:
     url: str
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
 
 
+def wait_for_health(url: str, process: subprocess.Popen[bytes], seconds: float = 60.0) -> None:
+    """Wait until ``url``'s ``/health`` answers 200 (RuntimeError if ``process`` ends or time runs out)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if httpx.get(url + "/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("the service did not start")
+        time.sleep(0.1)
+
+
 @contextmanager
 def service_process(database_url: str) -> Iterator[ServiceProcess]:
     """Start ``uvicorn api.app:create_app`` on a free port and wait until ``/health`` answers; on exit,
     SIGKILL it if it still runs."""
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "COUNTERFACT_LOG_LEVEL": "WARNING"}
     command = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--port", str(port)]
     process = subprocess.Popen(
@@ -54,16 +68,7 @@ def service_process(database_url: str) -> Iterator[ServiceProcess]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(url + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the service did not start")
-            time.sleep(0.1)
+        wait_for_health(url, process)
         yield ServiceProcess(process, url)
     finally:
         if process.poll() is None:

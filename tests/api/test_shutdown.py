@@ -1,5 +1,6 @@
 """Graceful shutdown of the API process: SIGTERM stops it taking connections, lets the requests in flight
-finish (here a streamed CSV upload, half of it still to be sent when the signal arrives), then it exits.
+finish (here a streamed CSV upload, half of it still to be sent when the signal arrives), then it exits;
+``counterfact serve`` then stops the workers and the embedded PostgreSQL it started.
 
 (Workers on SIGTERM hand their jobs back to the queue: ``tests/api/test_jobs.py``.)
 """
@@ -7,15 +8,20 @@ finish (here a streamed CSV upload, half of it still to be sent when the signal 
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import asyncpg
 import httpx
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from tests.api.service_process import service_process, wait_for_service_backend
+from tests.api.service_process import ROOT, free_port, service_process, wait_for_health, wait_for_service_backend
 
 Client = AsyncTestClient[Litestar]
 HOLDOUT = {
@@ -76,3 +82,49 @@ async def test_sigterm_lets_an_upload_in_flight_finish_then_the_service_exits(
     assert response.status_code == 200, response.text
     assert response.json()["units_received"] == 120_000
     assert stored == 2 * 120_000
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][0] != "Z"  # a zombie has ended
+
+
+def _gone_within(pids: list[int], seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while any(_alive(pid) for pid in pids):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def test_sigterm_to_serve_stops_its_workers_and_the_embedded_database(tmp_path: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | {"COUNTERFACT_DATA_DIR": str(tmp_path)}
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--job-workers", "1"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    started: list[int] = []
+    try:
+        wait_for_health(f"http://127.0.0.1:{port}", serve, seconds=120)
+        postgres = int((tmp_path / "postgres" / "postmaster.pid").read_text().split()[0])
+        children = [int(c) for c in Path(f"/proc/{serve.pid}/task/{serve.pid}/children").read_text().split()]
+        started = [postgres, *children]
+        assert _alive(postgres) and children  # the embedded server and the worker run
+        serve.send_signal(signal.SIGTERM)
+        assert serve.wait(timeout=90) == 0
+        assert _gone_within(started, 30)
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+            serve.wait(timeout=30)
+        for pid in started:  # what a failed run left behind
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
