@@ -18,6 +18,7 @@ from api.geo.schemas import GeoDataset, GeoDatasetUpload, GeoRowIn, GeoSeries
 from api.openapi_examples import ExampleOperation
 from api.request_bodies import JSON_OR_CSV, Upload, decode_json_body, json_or_csv_operation
 from api.text_fields import NO_NUL
+from stats.magnitude import MAX_MAGNITUDE
 
 UPLOAD_EXAMPLES = [
     Example(
@@ -66,10 +67,16 @@ JSON_REQUEST_SCHEMA = Schema(
                         description="Market name, as in the panel.",
                     ),
                     "kpi": Schema(
-                        type=OpenAPIType.NUMBER, minimum=0.0, description="The outcome; must not be negative."
+                        type=OpenAPIType.NUMBER,
+                        minimum=0.0,
+                        maximum=MAX_MAGNITUDE,
+                        description="The outcome; must not be negative.",
                     ),
                     "spend": Schema(
-                        one_of=[Schema(type=OpenAPIType.NUMBER, minimum=0.0), Schema(type=OpenAPIType.NULL)],
+                        one_of=[
+                            Schema(type=OpenAPIType.NUMBER, minimum=0.0, maximum=MAX_MAGNITUDE),
+                            Schema(type=OpenAPIType.NULL),
+                        ],
                         description="Media spend in that market on that date.",
                     ),
                 },

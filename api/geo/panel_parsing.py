@@ -20,6 +20,7 @@ import numpy.typing as npt
 
 from api.errors import InvalidInput, invalid_field
 from api.geo.schemas import GeoDatasetUpload
+from stats.magnitude import MAX_MAGNITUDE
 
 REQUIRED_COLUMNS = ("date", "geo", "kpi")
 OPTIONAL_COLUMNS = ("spend",)
@@ -243,6 +244,10 @@ class CsvPanelParser:
         if negative.any():
             row = int(np.flatnonzero(negative)[0])
             raise self._error(row, name, f"must not be negative, got {values[row]:g}")
+        huge = present & (values > MAX_MAGNITUDE)
+        if huge.any():
+            row = int(np.flatnonzero(huge)[0])
+            raise self._error(row, name, f"must be at most {MAX_MAGNITUDE:g}, got {values[row]:g}")
         return values
 
     def _geos(self, column: np.ndarray, length: IntArray) -> IntArray:

@@ -11,11 +11,13 @@ from msgspec import Meta, Struct, field
 from api.geo.backtest_schemas import GeoBacktest
 from api.interval import Interval
 from api.text_fields import MarketName, Name
+from stats.magnitude import MAX_MAGNITUDE
 
 GeoMethod = Literal["synthetic_control", "augmented_synthetic_control", "tbr", "trimmed_match"]
 GeoMissingPolicy = Literal["drop_market", "interpolate", "zero"]  # stats.panel_gaps.MissingPolicy
 
-NonNegative = Annotated[float, Meta(ge=0.0)]
+# Panel values: not negative, and within the range the estimators can square and sum (stats.magnitude).
+PanelValue = Annotated[float, Meta(ge=0.0, le=MAX_MAGNITUDE)]
 
 
 class GeoRowIn(Struct, frozen=True, forbid_unknown_fields=True):
@@ -23,8 +25,8 @@ class GeoRowIn(Struct, frozen=True, forbid_unknown_fields=True):
 
     date: date
     geo: MarketName
-    kpi: Annotated[NonNegative, Meta(description="The outcome; must not be negative.")]
-    spend: Annotated[NonNegative, Meta(description="Media spend in that market on that date.")] | None = None
+    kpi: Annotated[PanelValue, Meta(description="The outcome; must not be negative.")]
+    spend: Annotated[PanelValue, Meta(description="Media spend in that market on that date.")] | None = None
 
 
 class GeoDatasetUpload(Struct, frozen=True, forbid_unknown_fields=True):

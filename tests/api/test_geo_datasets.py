@@ -212,3 +212,20 @@ async def test_google_matched_markets_file_uploads_with_its_gaps_reported(client
     assert response.status_code == 201, response.text
     assert response.json()["geo_count"] == 100
     assert response.json()["quality"]["total_missing"] == 75
+
+
+async def test_a_kpi_beyond_the_estimators_range_is_refused_at_upload_naming_its_row(client: Client) -> None:
+    rows = small_rows()
+    rows[4]["kpi"] = 1e300  # its square overflows: no estimator could use the panel
+    name, reason = _param(await client.post("/v1/geo/datasets", json={"rows": rows}))
+    assert name == "rows[4].kpi"
+    lines = ["date,geo,kpi,spend"] + [f"{r['date']},{r['geo']},{r['kpi']!r},{r['spend']}" for r in rows]
+    name, reason = _param(await client.post("/v1/geo/datasets", content="\n".join(lines) + "\n", headers=CSV))
+    assert (name, reason) == ("line 6, column kpi", "must be at most 1e+100, got 1e+300")
+
+
+async def test_a_kpi_at_the_top_of_the_range_is_accepted(client: Client) -> None:
+    rows = small_rows()
+    rows[4]["kpi"] = 1e100
+    response = await client.post("/v1/geo/datasets", json={"rows": rows})
+    assert response.status_code == 201, response.text
