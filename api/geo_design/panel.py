@@ -117,5 +117,10 @@ def _pivot(dataset_id: UUID, rows: list[Row], geos: list[str]) -> DesignPanel:
             f"The dataset has no value for {gi.size} market-dates of the history (for example {listed}); a design "
             "needs every market on every date: fill the gaps or choose a `history` without them"
         )
+    if not panel.sum() > 0.0:
+        raise Conflict(
+            "The dataset's KPI is 0 on every market and date of the history: a design has no lift to measure "
+            "(and no share of KPI to treat); choose a `history` with data"
+        )
     panel.setflags(write=False)
     return DesignPanel(dataset_id=dataset_id, panel=panel, geos=tuple(geos), dates=tuple(dates))

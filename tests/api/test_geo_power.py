@@ -198,3 +198,19 @@ async def test_each_durations_backtest_compares_the_other_design_method_on_the_s
 
         best = min(compared.values(), key=rank)["method"]
         assert backtest["best_method"] == (None if best == "synthetic_control" else best)
+
+
+async def test_a_history_whose_kpi_is_all_zero_is_409_for_power_and_market_selection(client: Client) -> None:
+    rows = [{"date": f"2024-01-{day:02d}", "geo": f"m{g}", "kpi": 0.0} for g in range(6) for day in range(1, 31)]
+    dataset = (await client.post("/v1/geo/datasets", json={"rows": rows})).json()["id"]
+    power = await client.post(
+        "/v1/geo/power",
+        json={"dataset_id": dataset, "treatment_markets": ["m0"], "durations": [5], "effect_sizes": [0, 0.1]},
+    )
+    selection = await client.post(
+        "/v1/geo/market-selection",
+        json={"dataset_id": dataset, "treatment_sizes": [1], "durations": [5], "effect_sizes": [0, 0.1]},
+    )
+    for response in (power, selection):
+        assert response.status_code == 409, response.text
+        assert "KPI is 0 on every market and date" in response.json()["detail"]
