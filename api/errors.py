@@ -7,6 +7,7 @@ Litestar's own HTTP errors and anything unexpected to one problem document shape
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -155,12 +156,23 @@ def problem_response(
     return Response(problem, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=dict(headers or {}))
 
 
+_MISSING_FIELD = re.compile(r"^Object missing required field `([^`]+)`")
+
+
 def _field_path_from_key(key: str | None, message: str) -> str:
-    """Extract the JSON path msgspec names (``at `$.metric.baseline```) as ``metric.baseline``."""
+    """Extract the JSON path msgspec names (``at `$.metric.baseline```) as ``metric.baseline``; a missing
+    required field is named itself (``metric.baseline``, not the object that lacks it)."""
     marker = "at `$"
+    path: str | None = None
     if marker in message:
-        path = message.split(marker, 1)[1].split("`", 1)[0]
-        return path.lstrip(".") or "body"
+        path = message.split(marker, 1)[1].split("`", 1)[0].lstrip(".")
+    elif key and key not in ("data", "body"):  # Litestar moved msgspec's path into the key
+        path = key
+    missing = _MISSING_FIELD.match(message)
+    if missing is not None:
+        return f"{path}.{missing.group(1)}" if path else missing.group(1)
+    if path is not None:
+        return path or "body"
     return key or "body"
 
 

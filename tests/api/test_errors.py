@@ -102,3 +102,16 @@ async def test_database_failures_are_retryable_problems_not_500s(
     assert response.headers["content-type"].startswith("application/problem+json")
     assert response.headers["retry-after"] == retry_after
     assert "instance" not in response.json()
+
+
+async def test_a_missing_required_field_is_400_naming_that_field(client: Client) -> None:
+    response = await client.post("/v1/power/holdout", json={"mde": {"relative": 0.1}})
+    assert response.status_code == 400
+    assert [p["name"] for p in response.json()["invalid_params"]] == ["metric"]
+
+
+async def test_a_missing_nested_field_is_named_by_its_path(client: Client) -> None:
+    body = {"kind": "holdout", "name": "x", "metric": {"kind": "proportion"}, "channels": [{"name": "meta"}]}
+    response = await client.post("/v1/experiments", json=body)
+    assert response.status_code == 400
+    assert [p["name"] for p in response.json()["invalid_params"]] == ["channels[0].holdout_fraction"]
