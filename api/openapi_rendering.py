@@ -16,7 +16,12 @@ handler, which Litestar writes as ``oneOf: [X, null]`` (or an ``enum`` with ``nu
 cannot carry a JSON ``null``: an absent parameter is how a request says nothing, and the ``null``
 alternative only made generators invent types such as ``GetExperimentResultsMethodType2Type1``.
 
-Both are applied as the document is rendered (:class:`RenderedOpenAPI`), for ``/schema/openapi.json``
+**Links from what a request creates to what acts on it.** The id in a created experiment, geo dataset or
+job is the path parameter of the operations that read, change or delete it; OpenAPI ``links`` on the
+creating response say so (``$response.body#/id`` → ``experiment_id``), so clients and stateful testers
+(schemathesis) can follow a create with the calls that use its answer instead of guessing ids.
+
+All three are applied as the document is rendered (:class:`RenderedOpenAPI`), for ``/schema/openapi.json``
 and ``counterfact openapi`` alike.
 """
 
@@ -99,13 +104,92 @@ def parameters_without_null(document: dict[str, Any]) -> None:
                     without_null(parameter["schema"])
 
 
+@dataclasses.dataclass(frozen=True)
+class Link:
+    """Responses ``statuses`` of ``source`` name, at ``value``, the ``parameter`` of each of ``targets``."""
+
+    source: str
+    statuses: tuple[str, ...]
+    parameter: str
+    targets: tuple[str, ...]
+    value: str = "$response.body#/id"
+    also: tuple[tuple[str, str], ...] = ()  # further parameters of every target: (name, runtime expression)
+
+
+EXPERIMENT_OPERATIONS = (
+    "GetExperiment",
+    "UpdateExperiment",
+    "CreateAssignments",
+    "GetAssignmentSummary",
+    "ListAssignments",
+    "CreateObservations",
+    "CreateOutcomes",
+    "PutChannelSpend",
+    "GetExperimentResults",
+    "GetCalibrationExport",
+    "ListExperimentEvents",
+    "DeleteExperiment",
+)
+JOB_OPERATIONS = ("GetJob", "CancelJob")
+#: Every create and the operations its answer's id feeds (a job is created by any operation answering 202).
+LINKS = (
+    Link("CreateExperiment", ("200", "201"), "experiment_id", EXPERIMENT_OPERATIONS),
+    Link("CreateExperimentFromDesign", ("200", "201"), "experiment_id", EXPERIMENT_OPERATIONS),
+    Link("CreateExperimentFromPairDesign", ("200", "201"), "experiment_id", EXPERIMENT_OPERATIONS),
+    Link(
+        "CreateAssignments",
+        ("200",),
+        "unit",
+        ("GetAssignment",),
+        value="$response.body#/assignments/0/unit",
+        also=(("experiment_id", "$request.path.experiment_id"),),
+    ),
+    Link(
+        "CreateGeoDataset",
+        ("201",),
+        "dataset_id",
+        ("GetGeoDataset", "GetGeoDatasetSeries", "ListGeoDatasetEvents", "DeleteGeoDataset"),
+    ),
+    Link("CreateMarketSelection", ("202",), "job_id", (*JOB_OPERATIONS, "CreateExperimentFromDesign")),
+    Link("CreateMatchedPairDesign", ("202",), "job_id", (*JOB_OPERATIONS, "CreateExperimentFromPairDesign")),
+    Link("GetGeoPower", ("202",), "job_id", JOB_OPERATIONS),
+    Link("GetExperimentResults", ("202",), "job_id", JOB_OPERATIONS),
+    Link("GetCalibrationExport", ("202",), "job_id", JOB_OPERATIONS),
+)
+
+
+def add_links(document: dict[str, Any], links: tuple[Link, ...] = LINKS) -> None:
+    """Put each of ``links`` on its source's responses, named after the target operation (in place).
+
+    A link whose source or target is not in the document is an error: the table must follow the API.
+    """
+    operations = {
+        operation["operationId"]: operation
+        for path_item in document.get("paths", {}).values()
+        for operation in path_item.values()
+        if isinstance(operation, dict) and "operationId" in operation
+    }
+    for link in links:
+        unknown = {link.source, *link.targets} - operations.keys()
+        if unknown:
+            raise KeyError(f"links name operations the API does not have: {sorted(unknown)}")
+        for status in link.statuses:
+            response = operations[link.source]["responses"][status]
+            for target in link.targets:
+                response.setdefault("links", {})[target] = {
+                    "operationId": target,
+                    "parameters": {link.parameter: link.value, **dict(link.also)},
+                }
+
+
 class RenderedOpenAPI(OpenAPI):
-    """The OpenAPI object Litestar builds, rendered with discriminators and parameters without ``null``."""
+    """The OpenAPI object Litestar builds, rendered with discriminators, parameters without ``null`` and links."""
 
     def to_schema(self) -> dict[str, Any]:
         document = super().to_schema()
         add_discriminators(document, document.get("components", {}).get("schemas", {}))
         parameters_without_null(document)
+        add_links(document)
         return document
 
 

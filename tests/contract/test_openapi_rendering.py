@@ -1,4 +1,5 @@
-"""The document typed client generators read: unions of tagged structs carry a discriminator, parameters no null."""
+"""The document typed client generators read: unions of tagged structs carry a discriminator, parameters no null,
+creates link to the operations that use their ids."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from api.openapi_rendering import add_discriminators, without_null
+from api.openapi_rendering import Link, add_discriminators, add_links, without_null
 
 DOCUMENT: dict[str, Any] = json.loads(
     (Path(__file__).resolve().parents[2] / "openapi" / "openapi.json").read_text(encoding="utf-8")
@@ -88,3 +89,59 @@ def test_members_that_share_no_constant_property_get_no_discriminator() -> None:
     union: dict[str, Any] = {"oneOf": [{"$ref": "#/components/schemas/A"}, {"$ref": "#/components/schemas/B"}]}
     add_discriminators(union, schemas)
     assert "discriminator" not in union
+
+
+def operations_by_id() -> dict[str, dict[str, Any]]:
+    return {
+        operation["operationId"]: {"path": path, **operation}
+        for path, item in DOCUMENT["paths"].items()
+        for operation in item.values()
+        if "operationId" in operation
+    }
+
+
+def test_a_created_experiment_links_to_every_operation_on_it_by_its_id() -> None:
+    links = operations_by_id()["CreateExperiment"]["responses"]["201"]["links"]
+    assert {name: link["parameters"] for name, link in links.items()} == {
+        target: {"experiment_id": "$response.body#/id"}
+        for target in (
+            "GetExperiment",
+            "UpdateExperiment",
+            "CreateAssignments",
+            "GetAssignmentSummary",
+            "ListAssignments",
+            "CreateObservations",
+            "CreateOutcomes",
+            "PutChannelSpend",
+            "GetExperimentResults",
+            "GetCalibrationExport",
+            "ListExperimentEvents",
+            "DeleteExperiment",
+        )
+    }
+
+
+def test_a_job_answered_with_202_links_to_polling_and_cancelling_it() -> None:
+    for source in ("CreateMarketSelection", "CreateMatchedPairDesign", "GetGeoPower", "GetExperimentResults"):
+        links = operations_by_id()[source]["responses"]["202"]["links"]
+        assert links["GetJob"]["parameters"] == {"job_id": "$response.body#/id"}, source
+        assert links["CancelJob"]["parameters"] == {"job_id": "$response.body#/id"}, source
+
+
+def test_every_link_names_an_operation_and_only_its_path_parameters() -> None:
+    operations = operations_by_id()
+    checked = 0
+    for source in operations.values():
+        for response in source["responses"].values():
+            for link in response.get("links", {}).values():
+                target = operations[link["operationId"]]
+                path_parameters = {p["name"] for p in target.get("parameters", []) if p["in"] == "path"}
+                assert set(link["parameters"]) == path_parameters, link
+                checked += 1
+    assert checked >= 40
+
+
+def test_a_link_to_an_operation_the_api_does_not_have_is_refused() -> None:
+    document: dict[str, Any] = {"paths": {"/a": {"post": {"operationId": "CreateA", "responses": {"201": {}}}}}}
+    with pytest.raises(KeyError, match="GetA"):
+        add_links(document, (Link("CreateA", ("201",), "a_id", ("GetA",)),))
