@@ -16,20 +16,31 @@ handler, which Litestar writes as ``oneOf: [X, null]`` (or an ``enum`` with ``nu
 cannot carry a JSON ``null``: an absent parameter is how a request says nothing, and the ``null``
 alternative only made generators invent types such as ``GetExperimentResultsMethodType2Type1``.
 
+**Closed request objects.** A msgspec Struct declared ``forbid_unknown_fields=True`` answers an unknown
+field with 400; its schema says so with ``additionalProperties: false`` (without it the document promises
+that extra properties are accepted, and a client or a fuzzer sending one is refused against the contract).
+
+**Bounds of zero on optional numbers.** Litestar writes a field typed ``Annotated[float, Meta(ge=0.0)] | None``
+with the bounds beside its ``oneOf`` but skips a bound whose value is falsy, so ``ge=0.0`` and ``gt=0.0``
+vanished from the document while the server still enforced them. Each Struct field's bounds are read back
+from msgspec and any missing one is restored.
+
 **Links from what a request creates to what acts on it.** The id in a created experiment, geo dataset or
 job is the path parameter of the operations that read, change or delete it; OpenAPI ``links`` on the
 creating response say so (``$response.body#/id`` → ``experiment_id``), so clients and stateful testers
 (schemathesis) can follow a create with the calls that use its answer instead of guessing ids.
 
-All three are applied as the document is rendered (:class:`RenderedOpenAPI`), for ``/schema/openapi.json``
+All five are applied as the document is rendered (:class:`RenderedOpenAPI`), for ``/schema/openapi.json``
 and ``counterfact openapi`` alike.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from typing import Any
 
+import msgspec
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import OpenAPI
 
@@ -102,6 +113,67 @@ def parameters_without_null(document: dict[str, Any]) -> None:
             for parameter in operation.get("parameters", []):
                 if isinstance(parameter, dict) and isinstance(parameter.get("schema"), dict):
                     without_null(parameter["schema"])
+
+
+def struct_classes(base: type[msgspec.Struct] = msgspec.Struct) -> Iterator[type[msgspec.Struct]]:
+    """Every subclass of ``base`` defined in the ``api`` package, at any depth."""
+    for subclass in base.__subclasses__():
+        if subclass.__module__.startswith("api."):
+            yield subclass
+        yield from struct_classes(subclass)
+
+
+def closed_struct_names() -> set[str]:
+    """Names of the API's Structs that refuse unknown fields (a name two Structs share is left out)."""
+    closed: dict[str, bool] = {}
+    for struct in struct_classes():
+        forbids = bool(struct.__struct_config__.forbid_unknown_fields)
+        closed[struct.__name__] = forbids if struct.__name__ not in closed else False
+    return {name for name, forbids in closed.items() if forbids}
+
+
+def close_schemas(schemas: dict[str, Any], names: set[str]) -> None:
+    """``additionalProperties: false`` on the object schemas named ``names`` (in place)."""
+    for name in names & schemas.keys():
+        if schemas[name].get("type") == "object":
+            schemas[name]["additionalProperties"] = False
+
+
+#: msgspec's numeric constraints and the JSON Schema keywords that say the same.
+BOUND_KEYWORDS = {"ge": "minimum", "gt": "exclusiveMinimum", "le": "maximum", "lt": "exclusiveMaximum"}
+
+
+def numeric_bounds(type_info: msgspec.inspect.Type) -> dict[str, float | int]:
+    """The bounds a number (or an optional number) must keep, as JSON Schema keywords."""
+    while isinstance(type_info, msgspec.inspect.Metadata):
+        type_info = type_info.type
+    members = type_info.types if isinstance(type_info, msgspec.inspect.UnionType) else (type_info,)
+    for member in members:
+        while isinstance(member, msgspec.inspect.Metadata):  # a description or an example around the type
+            member = member.type
+        if isinstance(member, msgspec.inspect.FloatType | msgspec.inspect.IntType):
+            return {
+                keyword: getattr(member, constraint)
+                for constraint, keyword in BOUND_KEYWORDS.items()
+                if getattr(member, constraint) is not None
+            }
+    return {}
+
+
+def restore_bounds(schemas: dict[str, Any], structs: list[type[msgspec.Struct]]) -> None:
+    """Every bound a Struct field declares, on its property's schema where Litestar left it out (in place)."""
+    names = [struct.__name__ for struct in structs]
+    for struct in structs:
+        schema = schemas.get(struct.__name__)
+        if schema is None or names.count(struct.__name__) > 1:
+            continue
+        info = msgspec.inspect.type_info(struct)
+        assert isinstance(info, msgspec.inspect.StructType)
+        for field in info.fields:
+            prop = schema.get("properties", {}).get(field.encode_name)
+            if isinstance(prop, dict):
+                for keyword, bound in numeric_bounds(field.type).items():
+                    prop.setdefault(keyword, bound)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -183,12 +255,16 @@ def add_links(document: dict[str, Any], links: tuple[Link, ...] = LINKS) -> None
 
 
 class RenderedOpenAPI(OpenAPI):
-    """The OpenAPI object Litestar builds, rendered with discriminators, parameters without ``null`` and links."""
+    """The OpenAPI object Litestar builds, rendered with discriminators, parameters without ``null``, closed
+    request objects and links."""
 
     def to_schema(self) -> dict[str, Any]:
         document = super().to_schema()
-        add_discriminators(document, document.get("components", {}).get("schemas", {}))
+        schemas = document.get("components", {}).get("schemas", {})
+        add_discriminators(document, schemas)
         parameters_without_null(document)
+        close_schemas(schemas, closed_struct_names())
+        restore_bounds(schemas, list(struct_classes()))
         add_links(document)
         return document
 

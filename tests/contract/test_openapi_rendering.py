@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+import msgspec
 import pytest
 
-from api.openapi_rendering import Link, add_discriminators, add_links, without_null
+from api.openapi_rendering import Link, add_discriminators, add_links, restore_bounds, without_null
 
 DOCUMENT: dict[str, Any] = json.loads(
     (Path(__file__).resolve().parents[2] / "openapi" / "openapi.json").read_text(encoding="utf-8")
@@ -145,3 +146,28 @@ def test_a_link_to_an_operation_the_api_does_not_have_is_refused() -> None:
     document: dict[str, Any] = {"paths": {"/a": {"post": {"operationId": "CreateA", "responses": {"201": {}}}}}}
     with pytest.raises(KeyError, match="GetA"):
         add_links(document, (Link("CreateA", ("201",), "a_id", ("GetA",)),))
+
+
+def test_a_request_object_that_refuses_unknown_fields_says_so() -> None:
+    # schemathesis' positive_data_acceptance sent an extra property the document allowed and got 400
+    for name in ("ExperimentFromPairDesign", "HoldoutExperimentCreate", "GeoPowerRequest", "ExperimentPatch"):
+        assert SCHEMAS[name]["additionalProperties"] is False, name
+
+
+def test_a_response_object_stays_open() -> None:
+    assert "additionalProperties" not in SCHEMAS["HoldoutExperiment"]
+
+
+def test_a_bound_of_zero_on_an_optional_number_is_in_the_document() -> None:
+    # Litestar skipped falsy bounds: ge=0.0 vanished while the server refused negative spend with 400
+    assert SCHEMAS["ExperimentFromPairDesign"]["properties"]["spend"]["minimum"] == 0.0
+    assert SCHEMAS["ProportionMetricSpec"]["properties"]["baseline"]["exclusiveMinimum"] == 0.0
+
+
+def test_restored_bounds_come_from_the_structs_fields() -> None:
+    class Spend(msgspec.Struct):
+        amount: Annotated[float, msgspec.Meta(ge=0.0, description="Money.")] | None = None
+
+    schemas: dict[str, Any] = {"Spend": {"type": "object", "properties": {"amount": {"oneOf": []}}}}
+    restore_bounds(schemas, [Spend])
+    assert schemas["Spend"]["properties"]["amount"]["minimum"] == 0.0
