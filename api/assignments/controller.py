@@ -14,8 +14,9 @@ from litestar.response import Stream
 
 from api.assignments import service
 from api.assignments.schemas import (
-    MAX_UNIT_BYTES,
+    MAX_UNIT_LENGTH,
     MAX_UNITS_PER_REQUEST,
+    UNIT_ID_PATTERN,
     AssignmentBatch,
     AssignmentPage,
     AssignmentSummary,
@@ -46,8 +47,9 @@ JSON_REQUEST_SCHEMA = Schema(
             items=Schema(
                 type=OpenAPIType.STRING,
                 min_length=1,
-                max_length=MAX_UNIT_BYTES,
-                description="1 to 256 bytes of UTF-8, without NUL, carriage return or line feed.",
+                max_length=MAX_UNIT_LENGTH,
+                pattern=UNIT_ID_PATTERN,
+                description="1 to 256 characters, without NUL, carriage return or line feed.",
             ),
         )
     },
