@@ -20,10 +20,11 @@ alternative only made generators invent types such as ``GetExperimentResultsMeth
 field with 400; its schema says so with ``additionalProperties: false`` (without it the document promises
 that extra properties are accepted, and a client or a fuzzer sending one is refused against the contract).
 
-**Bounds of zero on optional numbers.** Litestar writes a field typed ``Annotated[float, Meta(ge=0.0)] | None``
-with the bounds beside its ``oneOf`` but skips a bound whose value is falsy, so ``ge=0.0`` and ``gt=0.0``
-vanished from the document while the server still enforced them. Each Struct field's bounds are read back
-from msgspec and any missing one is restored.
+**Every constraint the server enforces.** Litestar writes a field typed ``Annotated[float, Meta(ge=0.0)] | None``
+with the bounds beside its ``oneOf`` but skips a bound whose value is falsy (``ge=0.0``, ``gt=0.0``), and
+drops the constraints of a list's items (``list[GeoName]``: each a non-empty string) — while msgspec still
+enforces them, so schema-valid requests were refused with 400. Each Struct field's constraints are read back
+from msgspec (``msgspec.inspect``) and any missing one is restored.
 
 **Links from what a request creates to what acts on it.** The id in a created experiment, geo dataset or
 job is the path parameter of the operations that read, change or delete it; OpenAPI ``links`` on the
@@ -139,29 +140,56 @@ def close_schemas(schemas: dict[str, Any], names: set[str]) -> None:
             schemas[name]["additionalProperties"] = False
 
 
-#: msgspec's numeric constraints and the JSON Schema keywords that say the same.
-BOUND_KEYWORDS = {"ge": "minimum", "gt": "exclusiveMinimum", "le": "maximum", "lt": "exclusiveMaximum"}
+_NUMBER = {"ge": "minimum", "gt": "exclusiveMinimum", "le": "maximum", "lt": "exclusiveMaximum"}
+_ARRAY = {"min_length": "minItems", "max_length": "maxItems"}
+#: msgspec's constraints of each kind of type and the JSON Schema keywords that say the same.
+CONSTRAINT_KEYWORDS: tuple[tuple[tuple[type[msgspec.inspect.Type], ...], dict[str, str]], ...] = (
+    ((msgspec.inspect.FloatType, msgspec.inspect.IntType), _NUMBER),
+    ((msgspec.inspect.StrType,), {"min_length": "minLength", "max_length": "maxLength", "pattern": "pattern"}),
+    ((msgspec.inspect.ListType, msgspec.inspect.SetType, msgspec.inspect.VarTupleType), _ARRAY),
+)
+ARRAY_TYPES = (msgspec.inspect.ListType, msgspec.inspect.SetType, msgspec.inspect.VarTupleType)
 
 
-def numeric_bounds(type_info: msgspec.inspect.Type) -> dict[str, float | int]:
-    """The bounds a number (or an optional number) must keep, as JSON Schema keywords."""
+def unwrapped(type_info: msgspec.inspect.Type) -> msgspec.inspect.Type:
+    """The type inside any description or example wrapped around it."""
     while isinstance(type_info, msgspec.inspect.Metadata):
         type_info = type_info.type
+    return type_info
+
+
+def array_items(schema: dict[str, Any]) -> dict[str, Any] | None:
+    """The ``items`` schema of an array schema, or of the array alternative of an optional array."""
+    for candidate in (schema, *schema.get("oneOf", [])):
+        if isinstance(candidate, dict) and isinstance(candidate.get("items"), dict):
+            items: dict[str, Any] = candidate["items"]
+            return items
+    return None
+
+
+def restore_constraints(schema: dict[str, Any], type_info: msgspec.inspect.Type) -> None:
+    """Every constraint msgspec enforces on ``type_info`` (an optional one's too, and its items'), on
+    ``schema`` where it is missing (in place). A union of several non-null types is left alone."""
+    type_info = unwrapped(type_info)
     members = type_info.types if isinstance(type_info, msgspec.inspect.UnionType) else (type_info,)
-    for member in members:
-        while isinstance(member, msgspec.inspect.Metadata):  # a description or an example around the type
-            member = member.type
-        if isinstance(member, msgspec.inspect.FloatType | msgspec.inspect.IntType):
-            return {
-                keyword: getattr(member, constraint)
-                for constraint, keyword in BOUND_KEYWORDS.items()
-                if getattr(member, constraint) is not None
-            }
-    return {}
+    kept = [unwrapped(member) for member in members if not isinstance(member, msgspec.inspect.NoneType)]
+    if len(kept) != 1:
+        return
+    member = kept[0]
+    for kinds, keywords in CONSTRAINT_KEYWORDS:
+        if isinstance(member, kinds):
+            for constraint, keyword in keywords.items():
+                value = getattr(member, constraint)
+                if value is not None:
+                    schema.setdefault(keyword, value)
+    if isinstance(member, ARRAY_TYPES):
+        items = array_items(schema)
+        if items is not None:
+            restore_constraints(items, member.item_type)
 
 
-def restore_bounds(schemas: dict[str, Any], structs: list[type[msgspec.Struct]]) -> None:
-    """Every bound a Struct field declares, on its property's schema where Litestar left it out (in place)."""
+def restore_field_constraints(schemas: dict[str, Any], structs: list[type[msgspec.Struct]]) -> None:
+    """Every constraint of every Struct field on its property's schema where Litestar left it out (in place)."""
     names = [struct.__name__ for struct in structs]
     for struct in structs:
         schema = schemas.get(struct.__name__)
@@ -172,8 +200,7 @@ def restore_bounds(schemas: dict[str, Any], structs: list[type[msgspec.Struct]])
         for field in info.fields:
             prop = schema.get("properties", {}).get(field.encode_name)
             if isinstance(prop, dict):
-                for keyword, bound in numeric_bounds(field.type).items():
-                    prop.setdefault(keyword, bound)
+                restore_constraints(prop, field.type)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -185,7 +212,6 @@ class Link:
     parameter: str
     targets: tuple[str, ...]
     value: str = "$response.body#/id"
-    also: tuple[tuple[str, str], ...] = ()  # further parameters of every target: (name, runtime expression)
 
 
 EXPERIMENT_OPERATIONS = (
@@ -208,14 +234,6 @@ LINKS = (
     Link("CreateExperiment", ("200", "201"), "experiment_id", EXPERIMENT_OPERATIONS),
     Link("CreateExperimentFromDesign", ("200", "201"), "experiment_id", EXPERIMENT_OPERATIONS),
     Link("CreateExperimentFromPairDesign", ("200", "201"), "experiment_id", EXPERIMENT_OPERATIONS),
-    Link(
-        "CreateAssignments",
-        ("200",),
-        "unit",
-        ("GetAssignment",),
-        value="$response.body#/assignments/0/unit",
-        also=(("experiment_id", "$request.path.experiment_id"),),
-    ),
     Link(
         "CreateGeoDataset",
         ("201",),
@@ -250,7 +268,7 @@ def add_links(document: dict[str, Any], links: tuple[Link, ...] = LINKS) -> None
             for target in link.targets:
                 response.setdefault("links", {})[target] = {
                     "operationId": target,
-                    "parameters": {link.parameter: link.value, **dict(link.also)},
+                    "parameters": {link.parameter: link.value},
                 }
 
 
@@ -264,7 +282,7 @@ class RenderedOpenAPI(OpenAPI):
         add_discriminators(document, schemas)
         parameters_without_null(document)
         close_schemas(schemas, closed_struct_names())
-        restore_bounds(schemas, list(struct_classes()))
+        restore_field_constraints(schemas, list(struct_classes()))
         add_links(document)
         return document
 

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import msgspec
 import pytest
 
-from api.openapi_rendering import Link, add_discriminators, add_links, restore_bounds, without_null
+from api.openapi_rendering import Link, add_discriminators, add_links, restore_field_constraints, without_null
 
 DOCUMENT: dict[str, Any] = json.loads(
     (Path(__file__).resolve().parents[2] / "openapi" / "openapi.json").read_text(encoding="utf-8")
@@ -164,10 +164,16 @@ def test_a_bound_of_zero_on_an_optional_number_is_in_the_document() -> None:
     assert SCHEMAS["ProportionMetricSpec"]["properties"]["baseline"]["exclusiveMinimum"] == 0.0
 
 
+def test_the_items_of_a_list_keep_their_constraints() -> None:
+    # Litestar dropped them: a market named "" or a duration of 0 days was schema-valid, then refused with 400
+    assert SCHEMAS["GeoPowerRequest"]["properties"]["treatment_markets"]["items"]["minLength"] == 1
+    assert SCHEMAS["MarketSelectionRequest"]["properties"]["durations"]["items"]["minimum"] == 1
+
+
 def test_restored_bounds_come_from_the_structs_fields() -> None:
     class Spend(msgspec.Struct):
         amount: Annotated[float, msgspec.Meta(ge=0.0, description="Money.")] | None = None
 
     schemas: dict[str, Any] = {"Spend": {"type": "object", "properties": {"amount": {"oneOf": []}}}}
-    restore_bounds(schemas, [Spend])
+    restore_field_constraints(schemas, [Spend])
     assert schemas["Spend"]["properties"]["amount"]["minimum"] == 0.0
