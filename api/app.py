@@ -14,6 +14,7 @@ from litestar.di import Provide
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Contact, License, Server, Tag
 
+from api.allow_header import allow_every_method, methods_by_path
 from api.assignments.controller import AssignmentController
 from api.audit.controller import AuditController, GeoDatasetAuditController
 from api.auth.guard import ApiKeyGuard
@@ -171,5 +172,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
         debug=False,
     )
     # Around the router, not a route's middleware: requests no route matches (404, 405) are counted too.
-    app.asgi_handler = measure_requests(request_metrics, app.asgi_handler)
+    app.asgi_handler = measure_requests(request_metrics, allow_every_method(methods_by_path(app), app.asgi_handler))
     return app

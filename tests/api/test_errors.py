@@ -43,6 +43,30 @@ async def test_a_wrong_method_is_405_problem_json(client: Client) -> None:
     assert response.headers["content-type"].startswith("application/problem+json")
 
 
+@pytest.mark.parametrize(
+    ("path", "allowed"),
+    [
+        ("/v1/experiments", "GET, OPTIONS, POST"),
+        ("/v1/experiments/3f0c8f7e-3a55-4c1e-9a51-2f0a4f6a9b10", "DELETE, GET, OPTIONS, PATCH"),
+        ("/v1/geo/datasets/3f0c8f7e-3a55-4c1e-9a51-2f0a4f6a9b10", "DELETE, GET, OPTIONS"),
+        ("/v1/jobs/3f0c8f7e-3a55-4c1e-9a51-2f0a4f6a9b10", "DELETE, GET, OPTIONS"),
+    ],
+)
+async def test_options_lists_every_method_of_a_path_served_by_several_controllers(
+    client: Client, path: str, allowed: str
+) -> None:
+    # schemathesis' allow_header_conformance: Litestar's OPTIONS kept the methods of the first controller only
+    response = await client.options(path)
+    assert response.status_code == 204
+    assert response.headers["allow"] == allowed
+
+
+async def test_a_405_lists_every_method_of_the_path(client: Client) -> None:
+    response = await client.put("/v1/experiments/3f0c8f7e-3a55-4c1e-9a51-2f0a4f6a9b10")
+    assert response.status_code == 405
+    assert set(response.headers["allow"].split(", ")) == {"DELETE", "GET", "OPTIONS", "PATCH"}
+
+
 class _Collect(logging.Handler):
     def __init__(self) -> None:
         super().__init__()
