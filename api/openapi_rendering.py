@@ -212,6 +212,7 @@ class Link:
     parameter: str
     targets: tuple[str, ...]
     value: str = "$response.body#/id"
+    in_body: bool = False  # ``parameter`` is a field of the target's JSON body, not a path parameter
 
 
 EXPERIMENT_OPERATIONS = (
@@ -240,6 +241,13 @@ LINKS = (
         "dataset_id",
         ("GetGeoDataset", "GetGeoDatasetSeries", "ListGeoDatasetEvents", "DeleteGeoDataset"),
     ),
+    Link(
+        "CreateGeoDataset",
+        ("201",),
+        "dataset_id",
+        ("GetGeoPower", "CreateMarketSelection", "CreateMatchedPairDesign"),
+        in_body=True,
+    ),
     Link("CreateMarketSelection", ("202",), "job_id", (*JOB_OPERATIONS, "CreateExperimentFromDesign")),
     Link("CreateMatchedPairDesign", ("202",), "job_id", (*JOB_OPERATIONS, "CreateExperimentFromPairDesign")),
     Link("GetGeoPower", ("202",), "job_id", JOB_OPERATIONS),
@@ -266,9 +274,10 @@ def add_links(document: dict[str, Any], links: tuple[Link, ...] = LINKS) -> None
         for status in link.statuses:
             response = operations[link.source]["responses"][status]
             for target in link.targets:
+                where = "requestBody" if link.in_body else "parameters"
                 response.setdefault("links", {})[target] = {
                     "operationId": target,
-                    "parameters": {link.parameter: link.value},
+                    where: {link.parameter: link.value},
                 }
 
 

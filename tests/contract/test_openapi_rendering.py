@@ -137,9 +137,15 @@ def test_every_link_names_an_operation_and_only_its_path_parameters() -> None:
             for link in response.get("links", {}).values():
                 target = operations[link["operationId"]]
                 path_parameters = {p["name"] for p in target.get("parameters", []) if p["in"] == "path"}
-                assert set(link["parameters"]) == path_parameters, link
+                assert set(link.get("parameters", {})) == path_parameters, link
                 checked += 1
     assert checked >= 40
+
+
+def test_an_uploaded_dataset_links_to_the_designs_that_read_it_by_their_bodys_dataset_id() -> None:
+    links = operations_by_id()["CreateGeoDataset"]["responses"]["201"]["links"]
+    for target in ("GetGeoPower", "CreateMarketSelection", "CreateMatchedPairDesign"):
+        assert links[target]["requestBody"] == {"dataset_id": "$response.body#/id"}, target
 
 
 def test_a_link_to_an_operation_the_api_does_not_have_is_refused() -> None:
