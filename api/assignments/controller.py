@@ -24,7 +24,7 @@ from api.assignments.schemas import (
     UnitAssignment,
 )
 from api.errors import problem_responses
-from api.openapi_examples import ExampleOperation
+from api.openapi_examples import CsvExportOperation, ExampleOperation
 from api.request_bodies import CSV_MEDIA_TYPE, JSON_OR_CSV, Upload, json_or_csv_operation
 
 HASH_DESCRIPTION = (
@@ -100,7 +100,7 @@ class AssignmentController(Controller):
     @get(
         "/{experiment_id:uuid}/assignments",
         operation_id="ListAssignments",
-        operation_class=ExampleOperation,
+        operation_class=CsvExportOperation,
         summary="List stored assignments",
         description="`format=json` (default): a page of units in byte order, `limit` per page; pass "
         "`next_cursor` back as `cursor`. `format=csv`: every stored unit streamed as `text/csv` with the "

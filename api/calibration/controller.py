@@ -28,7 +28,7 @@ from api.geo.schemas import GeoMethod
 from api.jobs.answer import answer_or_submit, answer_response
 from api.jobs.progress import ProgressReporter, preferred_wait
 from api.jobs.schemas import Job
-from api.openapi_examples import AcceptedOperation
+from api.openapi_examples import AcceptedCsvOperation
 from api.request_bodies import CSV_MEDIA_TYPE
 from api.settings import Settings
 
@@ -74,7 +74,7 @@ class CalibrationController(Controller):
         operation_id="GetCalibrationExport",
         summary="Lift results as Robyn, Meridian or PyMC-Marketing calibration input",
         description=DESCRIPTION,
-        operation_class=AcceptedOperation,
+        operation_class=AcceptedCsvOperation,
         responses={
             HTTP_202_ACCEPTED: ResponseSpec(
                 data_container=Job,

@@ -353,3 +353,10 @@ async def test_a_geo_experiment_has_no_unit_assignments(client: Client, database
     refused = await client.post(f"/v1/experiments/{experiment_id}/assignments", json={"units": ["u1"]})
     assert refused.status_code == 409
     assert (await client.get(f"/v1/experiments/{experiment_id}/assignments/summary")).status_code == 409
+
+
+async def test_the_csv_export_is_documented_as_text_csv(client: Client) -> None:
+    # schemathesis' content_type_conformance: format=csv answered text/csv, the document said JSON only
+    document = (await client.get("/schema/openapi.json")).json()
+    ok = document["paths"]["/v1/experiments/{experiment_id}/assignments"]["get"]["responses"]["200"]["content"]
+    assert set(ok) == {"application/json", "text/csv"}
