@@ -121,3 +121,21 @@ async def test_database_failures_are_retryable_problems_not_500s(
     assert response.headers["content-type"].startswith("application/problem+json")
     assert response.headers["retry-after"] == retry_after
     assert "instance" not in response.json()
+
+
+async def test_a_query_parameter_given_twice_is_400_naming_it(client: Client) -> None:
+    # schemathesis' negative_data_rejection: ?status=null&status=null listed every experiment
+    response = await client.get("/v1/experiments?status=draft&status=running")
+    assert response.status_code == 400
+    assert response.json()["invalid_params"][0]["name"] == "status"
+
+
+async def test_null_for_an_enum_query_parameter_is_400_not_absent(client: Client) -> None:
+    response = await client.get("/v1/experiments?status=null")
+    assert response.status_code == 400
+    assert response.json()["invalid_params"][0]["name"] == "status"
+
+
+async def test_null_for_a_string_query_parameter_is_the_string(client: Client) -> None:
+    response = await client.get("/v1/experiments?cursor=null")
+    assert response.json()["invalid_params"][0]["reason"] == "is not a cursor this service issued"
