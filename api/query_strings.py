@@ -1,6 +1,8 @@
 """Refuse query strings the document does not allow but the parsing would quietly accept (400).
 
-Every query parameter of the API is a single value. Litestar reads a parameter given twice as one of its
+A ``/v1`` operation reads the query parameters it documents and no other: an unknown one (a typo such as
+``confidence=0.9``, or ``=null``) is refused as an unknown body field is. Every query parameter of the API
+is a single value. Litestar reads a parameter given twice as one of its
 values, and msgspec reads the word ``null`` as "absent" for an optional number or enum, so
 ``?status=null&status=null`` listed every experiment (schemathesis' ``negative_data_rejection``). A
 repeated parameter, or ``null`` for a parameter that is not a string, is refused naming the parameter.
@@ -36,12 +38,17 @@ def query_parameter_types(request: Request[Any, Any, Any]) -> dict[str, Any]:
 
 
 def refuse_ambiguous_query(request: Request[Any, Any, Any]) -> None:
-    """400 naming a query parameter given more than once, or ``null`` for a parameter that is not a string."""
+    """400 naming a query parameter given more than once, unknown to a ``/v1`` operation, or ``null`` for a
+    parameter that is not a string."""
     pairs = list(request.query_params.multi_items())
     repeated = [name for name, count in Counter(name for name, _ in pairs).items() if count > 1]
     if repeated:
         raise invalid_field(repeated[0], "is given more than once; it takes one value")
     types_by_name = query_parameter_types(request)
+    if request.url.path.startswith("/v1/"):
+        unknown = [name for name, _ in pairs if name not in types_by_name]
+        if unknown:
+            raise invalid_field(unknown[0] or "(empty name)", "is not a query parameter of this operation")
     for name, value in pairs:
         if value == "null" and name in types_by_name and not takes_strings(types_by_name[name]):
             raise invalid_field(name, "null is not one of its values; leave the parameter out instead")

@@ -139,3 +139,10 @@ async def test_null_for_an_enum_query_parameter_is_400_not_absent(client: Client
 async def test_null_for_a_string_query_parameter_is_the_string(client: Client) -> None:
     response = await client.get("/v1/experiments?cursor=null")
     assert response.json()["invalid_params"][0]["reason"] == "is not a cursor this service issued"
+
+
+async def test_an_unknown_query_parameter_is_400_naming_it(client: Client) -> None:
+    # schemathesis' negative_data_rejection: ?kind=geo&=null listed the geo experiments
+    response = await client.get("/v1/experiments?kind=geo&confidence=0.9")
+    assert response.status_code == 400
+    assert response.json()["invalid_params"][0]["name"] == "confidence"
