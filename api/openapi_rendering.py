@@ -1,4 +1,4 @@
-"""The OpenAPI document as rendered: Litestar's, with two touches that typed client generators need.
+"""The OpenAPI document as rendered: Litestar's, with what typed client generators and fuzzers need.
 
 **Discriminators on the unions of tagged structs**, so generators can tell the members apart.
 
@@ -29,7 +29,8 @@ from msgspec (``msgspec.inspect``) and any missing one is restored.
 **Links from what a request creates to what acts on it.** The id in a created experiment, geo dataset or
 job is the path parameter of the operations that read, change or delete it; OpenAPI ``links`` on the
 creating response say so (``$response.body#/id`` → ``experiment_id``), so clients and stateful testers
-(schemathesis) can follow a create with the calls that use its answer instead of guessing ids.
+(schemathesis) can follow a create with the calls that use its answer instead of guessing ids. An uploaded
+dataset's id also goes into the ``dataset_id`` of the design requests' bodies (``requestBody`` links).
 
 All five are applied as the document is rendered (:class:`RenderedOpenAPI`), for ``/schema/openapi.json``
 and ``counterfact openapi`` alike.

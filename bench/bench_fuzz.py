@@ -1,6 +1,6 @@
 """Schemathesis over the whole committed document against ``counterfact serve``: every check, stateless and stateful.
 
-Run: ``.venv/bin/python bench/bench_fuzz.py [--max-examples 25] [--seed 12] [--keep-report DIR]``.
+Run: ``.venv/bin/python bench/bench_fuzz.py [--max-examples 100] [--seed 12] [--keep-report DIR]``.
 
 1. Creates a throwaway database on ``DATABASE_URL``'s server (default
    ``postgresql://postgres@127.0.0.1:5432/test``) and starts ``counterfact serve`` on it, as ``make serve``
@@ -143,7 +143,7 @@ def run_report(report: Path) -> dict[str, Any]:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--max-examples", type=int, default=25, help="generated cases per operation and phase")
+    parser.add_argument("--max-examples", type=int, default=100, help="generated cases per operation and phase")
     parser.add_argument("--seed", type=int, default=12)
     parser.add_argument("--keep-report", type=Path, default=None, help="keep schemathesis' HAR report here")
     args = parser.parse_args()
