@@ -14,7 +14,7 @@ from litestar.status_codes import HTTP_201_CREATED
 
 from api.errors import invalid_field, problem_responses
 from api.geo import service
-from api.geo.schemas import NO_NUL, GeoDataset, GeoDatasetUpload, GeoRowIn, GeoSeries
+from api.geo.schemas import MAX_PANEL_VALUE, NO_NUL, GeoDataset, GeoDatasetUpload, GeoRowIn, GeoSeries
 from api.openapi_examples import ExampleOperation
 from api.request_bodies import JSON_OR_CSV, Upload, decode_json_body, json_or_csv_operation
 
@@ -65,10 +65,16 @@ JSON_REQUEST_SCHEMA = Schema(
                         description="Market name, as in the panel.",
                     ),
                     "kpi": Schema(
-                        type=OpenAPIType.NUMBER, minimum=0.0, description="The outcome; must not be negative."
+                        type=OpenAPIType.NUMBER,
+                        minimum=0.0,
+                        maximum=MAX_PANEL_VALUE,
+                        description="The outcome: from 0 to 1e100.",
                     ),
                     "spend": Schema(
-                        one_of=[Schema(type=OpenAPIType.NUMBER, minimum=0.0), Schema(type=OpenAPIType.NULL)],
+                        one_of=[
+                            Schema(type=OpenAPIType.NUMBER, minimum=0.0, maximum=MAX_PANEL_VALUE),
+                            Schema(type=OpenAPIType.NULL),
+                        ],
                         description="Media spend in that market on that date.",
                     ),
                 },

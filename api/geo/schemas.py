@@ -10,6 +10,7 @@ from msgspec import Meta, Struct, field
 
 from api.geo.backtest_schemas import GeoBacktest
 from api.interval import Interval
+from stats.magnitude import MAX_MAGNITUDE
 
 GeoMethod = Literal["synthetic_control", "augmented_synthetic_control", "tbr", "trimmed_match"]
 GeoMissingPolicy = Literal["drop_market", "interpolate", "zero"]  # stats.panel_gaps.MissingPolicy
@@ -19,7 +20,10 @@ DatasetName = Annotated[str, Meta(min_length=1, max_length=200, pattern=NO_NUL, 
 GeoLabel = Annotated[
     str, Meta(min_length=1, max_length=200, pattern=NO_NUL, description="Market name, as in the panel.")
 ]
-NonNegative = Annotated[float, Meta(ge=0.0)]
+#: A panel value the analyses can use: beyond 1e100 its square could not be summed (stats.magnitude), and
+#: every power, selection and result over the panel was refused after the upload had been accepted.
+MAX_PANEL_VALUE = MAX_MAGNITUDE
+NonNegative = Annotated[float, Meta(ge=0.0, le=MAX_PANEL_VALUE)]
 
 
 class GeoRowIn(Struct, frozen=True, forbid_unknown_fields=True):
@@ -27,7 +31,7 @@ class GeoRowIn(Struct, frozen=True, forbid_unknown_fields=True):
 
     date: date
     geo: GeoLabel
-    kpi: Annotated[NonNegative, Meta(description="The outcome; must not be negative.")]
+    kpi: Annotated[NonNegative, Meta(description="The outcome: from 0 to 1e100.")]
     spend: Annotated[NonNegative, Meta(description="Media spend in that market on that date.")] | None = None
 
 

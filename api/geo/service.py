@@ -33,6 +33,7 @@ from api.errors import InvalidInput, NotFound, invalid_field
 from api.geo.binary_copy import encode_observations
 from api.geo.repository import GeoRepository, Row
 from api.geo.schemas import (
+    MAX_PANEL_VALUE,
     DataQuality,
     GeoDataset,
     GeoDatasetUpload,
@@ -66,6 +67,9 @@ def _line_locator(row: int, column: str) -> str:
 
 def _json_locator(row: int, column: str) -> str:
     return f"rows[{row}].{column}"
+
+
+TOO_LARGE = "must be at most 1e+100 (the analyses square and sum the values)"
 
 
 def _refuse(name: str, reason: str) -> InvalidInput:
@@ -274,6 +278,10 @@ class CsvPanelParser:
         if negative.any():
             row = int(np.flatnonzero(negative)[0])
             raise self._error(row, name, f"must not be negative, got {values[row]:g}")
+        huge = present & (values > MAX_PANEL_VALUE)
+        if huge.any():
+            row = int(np.flatnonzero(huge)[0])
+            raise self._error(row, name, f"{TOO_LARGE}, got {values[row]:g}")
         return values
 
     def _geos(self, column: np.ndarray, length: IntArray) -> IntArray:
