@@ -8,12 +8,13 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
-from litestar import Litestar, Router
+from litestar import Litestar, Request, Router
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Contact, License, Server, Tag
 
+from api.allow_header import allow_every_method, methods_by_path
 from api.assignments.controller import AssignmentController
 from api.audit.controller import AuditController, GeoDatasetAuditController
 from api.auth.guard import ApiKeyGuard
@@ -41,6 +42,7 @@ from api.observations.controller import ObservationController
 from api.openapi_rendering import RenderedOpenAPIConfig
 from api.outcomes.controller import OutcomeController
 from api.power.controller import PowerController
+from api.query_strings import refuse_ambiguous_query
 from api.request_logging import configure_logging, request_logging_middleware
 from api.results.controller import ResultsController
 from api.settings import Settings, get_settings
@@ -99,6 +101,12 @@ def rate_limiter(settings: Settings) -> RateLimiter:
             Scope.ADMIN: settings.rate_limit_admin_per_minute,
         }
     )
+
+
+async def check_request(request: Request[Any, Any, Any]) -> None:
+    """``before_request``: what routing and decoding would let through but the document refuses (400, 415)."""
+    refuse_ambiguous_query(request)
+    await require_declared_content_type(request)
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -162,7 +170,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         dependencies=dependencies,
         lifespan=[database_lifespan],
         exception_handlers=exception_handlers(),
-        before_request=require_declared_content_type,
+        before_request=check_request,
         state=State({"request_metrics": request_metrics}),
         openapi_config=openapi_config(),
         request_max_body_size=settings.max_body_bytes,
@@ -170,6 +178,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         debug=False,
     )
     # Around the router, not a route's middleware: requests no route matches (404, 405) are counted and
-    # logged (with their X-Request-ID) too.
-    app.asgi_handler = request_logging_middleware(measure_requests(request_metrics, app.asgi_handler))
+    # logged (with their X-Request-ID) too, and get the full Allow header.
+    app.asgi_handler = request_logging_middleware(
+        measure_requests(request_metrics, allow_every_method(methods_by_path(app), app.asgi_handler))
+    )
     return app

@@ -18,7 +18,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from litestar.openapi.spec import Example, OpenAPIHeader, OpenAPIResponse, OpenAPIType, Operation, Schema
+from litestar.openapi.spec import (
+    Example,
+    OpenAPIHeader,
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    OpenAPIType,
+    Operation,
+    Schema,
+)
 
 from api.auth.openapi import add_auth_problems
 from api.idempotency.openapi import add_idempotency_docs
@@ -73,3 +81,28 @@ class AcceptedOperation(ExampleOperation):
                     required=True,
                 )
             }
+
+
+def add_csv_answer(operation: Operation, description: str) -> None:
+    """Document ``text/csv`` beside the JSON of the operation's ``200`` (an export the caller may ask for)."""
+    ok = (operation.responses or {}).get("200")
+    if isinstance(ok, OpenAPIResponse) and ok.content:
+        ok.content["text/csv"] = OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING, description=description))
+
+
+@dataclass
+class CsvExportOperation(ExampleOperation):
+    """An operation whose ``200`` is JSON or, with ``format=csv``, the whole table as ``text/csv``."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        add_csv_answer(self, "With `format=csv`: every row, streamed, a header line first.")
+
+
+@dataclass
+class AcceptedCsvOperation(AcceptedOperation):
+    """An operation that may answer ``202`` with a job and whose ``200`` may also be ``text/csv``."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        add_csv_answer(self, "With `media=csv` or `Accept: text/csv`: the rows as CSV, a header line first.")

@@ -1,4 +1,4 @@
-"""The OpenAPI document as rendered: Litestar's, with two touches that typed client generators need.
+"""The OpenAPI document as rendered: Litestar's, with what typed client generators and fuzzers need.
 
 **Discriminators on the unions of tagged structs**, so generators can tell the members apart.
 
@@ -16,15 +16,33 @@ handler, which Litestar writes as ``oneOf: [X, null]`` (or an ``enum`` with ``nu
 cannot carry a JSON ``null``: an absent parameter is how a request says nothing, and the ``null``
 alternative only made generators invent types such as ``GetExperimentResultsMethodType2Type1``.
 
-Both are applied as the document is rendered (:class:`RenderedOpenAPI`), for ``/schema/openapi.json``
+**Closed request objects.** A msgspec Struct declared ``forbid_unknown_fields=True`` answers an unknown
+field with 400; its schema says so with ``additionalProperties: false`` (without it the document promises
+that extra properties are accepted, and a client or a fuzzer sending one is refused against the contract).
+
+**Every constraint the server enforces.** Litestar writes a field typed ``Annotated[float, Meta(ge=0.0)] | None``
+with the bounds beside its ``oneOf`` but skips a bound whose value is falsy (``ge=0.0``, ``gt=0.0``), and
+drops the constraints of a list's items (``list[GeoName]``: each a non-empty string) — while msgspec still
+enforces them, so schema-valid requests were refused with 400. Each Struct field's constraints are read back
+from msgspec (``msgspec.inspect``) and any missing one is restored.
+
+**Links from what a request creates to what acts on it.** The id in a created experiment, geo dataset or
+job is the path parameter of the operations that read, change or delete it; OpenAPI ``links`` on the
+creating response say so (``$response.body#/id`` → ``experiment_id``), so clients and stateful testers
+(schemathesis) can follow a create with the calls that use its answer instead of guessing ids. An uploaded
+dataset's id also goes into the ``dataset_id`` of the design requests' bodies (``requestBody`` links).
+
+All five are applied as the document is rendered (:class:`RenderedOpenAPI`), for ``/schema/openapi.json``
 and ``counterfact openapi`` alike.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from typing import Any
 
+import msgspec
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import OpenAPI
 
@@ -99,13 +117,183 @@ def parameters_without_null(document: dict[str, Any]) -> None:
                     without_null(parameter["schema"])
 
 
+def struct_classes(base: type[msgspec.Struct] = msgspec.Struct) -> Iterator[type[msgspec.Struct]]:
+    """Every subclass of ``base`` defined in the ``api`` package, at any depth."""
+    for subclass in base.__subclasses__():
+        if subclass.__module__.startswith("api."):
+            yield subclass
+        yield from struct_classes(subclass)
+
+
+def closed_struct_names() -> set[str]:
+    """Names of the API's Structs that refuse unknown fields (a name two Structs share is left out)."""
+    closed: dict[str, bool] = {}
+    for struct in struct_classes():
+        forbids = bool(struct.__struct_config__.forbid_unknown_fields)
+        closed[struct.__name__] = forbids if struct.__name__ not in closed else False
+    return {name for name, forbids in closed.items() if forbids}
+
+
+def close_schemas(schemas: dict[str, Any], names: set[str]) -> None:
+    """``additionalProperties: false`` on the object schemas named ``names`` (in place)."""
+    for name in names & schemas.keys():
+        if schemas[name].get("type") == "object":
+            schemas[name]["additionalProperties"] = False
+
+
+_NUMBER = {"ge": "minimum", "gt": "exclusiveMinimum", "le": "maximum", "lt": "exclusiveMaximum"}
+_ARRAY = {"min_length": "minItems", "max_length": "maxItems"}
+#: msgspec's constraints of each kind of type and the JSON Schema keywords that say the same.
+CONSTRAINT_KEYWORDS: tuple[tuple[tuple[type[msgspec.inspect.Type], ...], dict[str, str]], ...] = (
+    ((msgspec.inspect.FloatType, msgspec.inspect.IntType), _NUMBER),
+    ((msgspec.inspect.StrType,), {"min_length": "minLength", "max_length": "maxLength", "pattern": "pattern"}),
+    ((msgspec.inspect.ListType, msgspec.inspect.SetType, msgspec.inspect.VarTupleType), _ARRAY),
+)
+ARRAY_TYPES = (msgspec.inspect.ListType, msgspec.inspect.SetType, msgspec.inspect.VarTupleType)
+
+
+def unwrapped(type_info: msgspec.inspect.Type) -> msgspec.inspect.Type:
+    """The type inside any description or example wrapped around it."""
+    while isinstance(type_info, msgspec.inspect.Metadata):
+        type_info = type_info.type
+    return type_info
+
+
+def array_items(schema: dict[str, Any]) -> dict[str, Any] | None:
+    """The ``items`` schema of an array schema, or of the array alternative of an optional array."""
+    for candidate in (schema, *schema.get("oneOf", [])):
+        if isinstance(candidate, dict) and isinstance(candidate.get("items"), dict):
+            items: dict[str, Any] = candidate["items"]
+            return items
+    return None
+
+
+def restore_constraints(schema: dict[str, Any], type_info: msgspec.inspect.Type) -> None:
+    """Every constraint msgspec enforces on ``type_info`` (an optional one's too, and its items'), on
+    ``schema`` where it is missing (in place). A union of several non-null types is left alone."""
+    type_info = unwrapped(type_info)
+    members = type_info.types if isinstance(type_info, msgspec.inspect.UnionType) else (type_info,)
+    kept = [unwrapped(member) for member in members if not isinstance(member, msgspec.inspect.NoneType)]
+    if len(kept) != 1:
+        return
+    member = kept[0]
+    for kinds, keywords in CONSTRAINT_KEYWORDS:
+        if isinstance(member, kinds):
+            for constraint, keyword in keywords.items():
+                value = getattr(member, constraint)
+                if value is not None:
+                    schema.setdefault(keyword, value)
+    if isinstance(member, ARRAY_TYPES):
+        items = array_items(schema)
+        if items is not None:
+            restore_constraints(items, member.item_type)
+
+
+def restore_field_constraints(schemas: dict[str, Any], structs: list[type[msgspec.Struct]]) -> None:
+    """Every constraint of every Struct field on its property's schema where Litestar left it out (in place)."""
+    names = [struct.__name__ for struct in structs]
+    for struct in structs:
+        schema = schemas.get(struct.__name__)
+        if schema is None or names.count(struct.__name__) > 1:
+            continue
+        info = msgspec.inspect.type_info(struct)
+        assert isinstance(info, msgspec.inspect.StructType)
+        for field in info.fields:
+            prop = schema.get("properties", {}).get(field.encode_name)
+            if isinstance(prop, dict):
+                restore_constraints(prop, field.type)
+
+
+@dataclasses.dataclass(frozen=True)
+class Link:
+    """Responses ``statuses`` of ``source`` name, at ``value``, the ``parameter`` of each of ``targets``."""
+
+    source: str
+    statuses: tuple[str, ...]
+    parameter: str
+    targets: tuple[str, ...]
+    value: str = "$response.body#/id"
+    in_body: bool = False  # ``parameter`` is a field of the target's JSON body, not a path parameter
+
+
+EXPERIMENT_OPERATIONS = (
+    "GetExperiment",
+    "UpdateExperiment",
+    "CreateAssignments",
+    "GetAssignmentSummary",
+    "ListAssignments",
+    "CreateObservations",
+    "CreateOutcomes",
+    "PutChannelSpend",
+    "GetExperimentResults",
+    "GetCalibrationExport",
+    "ListExperimentEvents",
+    "DeleteExperiment",
+)
+JOB_OPERATIONS = ("GetJob", "CancelJob")
+#: Every create and the operations its answer's id feeds (a job is created by any operation answering 202).
+LINKS = (
+    Link("CreateExperiment", ("200", "201"), "experiment_id", EXPERIMENT_OPERATIONS),
+    Link("CreateExperimentFromDesign", ("200", "201"), "experiment_id", EXPERIMENT_OPERATIONS),
+    Link("CreateExperimentFromPairDesign", ("200", "201"), "experiment_id", EXPERIMENT_OPERATIONS),
+    Link(
+        "CreateGeoDataset",
+        ("201",),
+        "dataset_id",
+        ("GetGeoDataset", "GetGeoDatasetSeries", "ListGeoDatasetEvents", "DeleteGeoDataset"),
+    ),
+    Link(
+        "CreateGeoDataset",
+        ("201",),
+        "dataset_id",
+        ("GetGeoPower", "CreateMarketSelection", "CreateMatchedPairDesign"),
+        in_body=True,
+    ),
+    Link("CreateMarketSelection", ("202",), "job_id", (*JOB_OPERATIONS, "CreateExperimentFromDesign")),
+    Link("CreateMatchedPairDesign", ("202",), "job_id", (*JOB_OPERATIONS, "CreateExperimentFromPairDesign")),
+    Link("GetGeoPower", ("202",), "job_id", JOB_OPERATIONS),
+    Link("GetExperimentResults", ("202",), "job_id", JOB_OPERATIONS),
+    Link("GetCalibrationExport", ("202",), "job_id", JOB_OPERATIONS),
+)
+
+
+def add_links(document: dict[str, Any], links: tuple[Link, ...] = LINKS) -> None:
+    """Put each of ``links`` on its source's responses, named after the target operation (in place).
+
+    A link whose source or target is not in the document is an error: the table must follow the API.
+    """
+    operations = {
+        operation["operationId"]: operation
+        for path_item in document.get("paths", {}).values()
+        for operation in path_item.values()
+        if isinstance(operation, dict) and "operationId" in operation
+    }
+    for link in links:
+        unknown = {link.source, *link.targets} - operations.keys()
+        if unknown:
+            raise KeyError(f"links name operations the API does not have: {sorted(unknown)}")
+        for status in link.statuses:
+            response = operations[link.source]["responses"][status]
+            for target in link.targets:
+                where = "requestBody" if link.in_body else "parameters"
+                response.setdefault("links", {})[target] = {
+                    "operationId": target,
+                    where: {link.parameter: link.value},
+                }
+
+
 class RenderedOpenAPI(OpenAPI):
-    """The OpenAPI object Litestar builds, rendered with discriminators and parameters without ``null``."""
+    """The OpenAPI object Litestar builds, rendered with discriminators, parameters without ``null``, closed
+    request objects and links."""
 
     def to_schema(self) -> dict[str, Any]:
         document = super().to_schema()
-        add_discriminators(document, document.get("components", {}).get("schemas", {}))
+        schemas = document.get("components", {}).get("schemas", {})
+        add_discriminators(document, schemas)
         parameters_without_null(document)
+        close_schemas(schemas, closed_struct_names())
+        restore_field_constraints(schemas, list(struct_classes()))
+        add_links(document)
         return document
 
 

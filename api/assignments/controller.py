@@ -14,8 +14,9 @@ from litestar.response import Stream
 
 from api.assignments import service
 from api.assignments.schemas import (
-    MAX_UNIT_BYTES,
+    MAX_UNIT_LENGTH,
     MAX_UNITS_PER_REQUEST,
+    UNIT_ID_PATTERN,
     AssignmentBatch,
     AssignmentPage,
     AssignmentSummary,
@@ -23,7 +24,7 @@ from api.assignments.schemas import (
     UnitAssignment,
 )
 from api.errors import problem_responses
-from api.openapi_examples import ExampleOperation
+from api.openapi_examples import CsvExportOperation, ExampleOperation
 from api.request_bodies import CSV_MEDIA_TYPE, JSON_OR_CSV, Upload, json_or_csv_operation
 
 HASH_DESCRIPTION = (
@@ -46,8 +47,9 @@ JSON_REQUEST_SCHEMA = Schema(
             items=Schema(
                 type=OpenAPIType.STRING,
                 min_length=1,
-                max_length=MAX_UNIT_BYTES,
-                description="1 to 256 bytes of UTF-8, without NUL, carriage return or line feed.",
+                max_length=MAX_UNIT_LENGTH,
+                pattern=UNIT_ID_PATTERN,
+                description="1 to 256 characters, without NUL, carriage return or line feed.",
             ),
         )
     },
@@ -98,7 +100,7 @@ class AssignmentController(Controller):
     @get(
         "/{experiment_id:uuid}/assignments",
         operation_id="ListAssignments",
-        operation_class=ExampleOperation,
+        operation_class=CsvExportOperation,
         summary="List stored assignments",
         description="`format=json` (default): a page of units in byte order, `limit` per page; pass "
         "`next_cursor` back as `cursor`. `format=csv`: every stored unit streamed as `text/csv` with the "

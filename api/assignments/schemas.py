@@ -9,15 +9,18 @@ from uuid import UUID
 from msgspec import Meta, Struct
 
 MAX_UNITS_PER_REQUEST = 10_000
-MAX_UNIT_BYTES = 256
+MAX_UNIT_LENGTH = 256  # characters: a JSON Schema's maxLength counts characters, so the document can say it
+#: A unit id holds no NUL, carriage return or line feed (a CSV line or a log line could not carry it).
+UNIT_ID_PATTERN = "^[^\\u0000\\r\\n]*$"
 
 Arm = Literal["treatment", "holdout"]
 UnitId = Annotated[
     str,
     Meta(
         min_length=1,
-        max_length=MAX_UNIT_BYTES,
-        description="A unit (user) id: 1 to 256 bytes of UTF-8, without NUL, carriage return or line feed.",
+        max_length=MAX_UNIT_LENGTH,
+        pattern=UNIT_ID_PATTERN,
+        description="A unit (user) id: 1 to 256 characters, without NUL, carriage return or line feed.",
         examples=["user-8f3a2c"],
     ),
 ]

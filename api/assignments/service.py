@@ -23,7 +23,7 @@ import asyncpg
 
 from api.assignments.repository import AssignmentRepository, Row
 from api.assignments.schemas import (
-    MAX_UNIT_BYTES,
+    MAX_UNIT_LENGTH,
     ArmCount,
     AssignmentBatch,
     AssignmentPage,
@@ -42,7 +42,7 @@ from stats.assignment_hash import ARM_NAMES, assign_channels, holdout_masks
 from stats.srm import SRM_THRESHOLD, sample_ratio_mismatch
 
 CSV_BATCH_UNITS = 50_000
-MAX_CSV_LINE_BYTES = 1024  # a 256-byte unit id, quoted with every quote doubled, fits
+MAX_CSV_LINE_BYTES = 2048  # a 256-character unit id (at most 1,024 bytes), quoted with every quote doubled, fits
 CSV_HEADER = "unit"
 _FORBIDDEN = ("\x00", "\r", "\n")
 
@@ -65,11 +65,11 @@ def unit_problem(unit: str) -> str | None:
     if not unit:
         return "is empty"
     try:
-        size = len(unit.encode("utf-8"))
+        unit.encode("utf-8")
     except UnicodeEncodeError:
         return "is not valid UTF-8"
-    if size > MAX_UNIT_BYTES:
-        return f"is {size} bytes of UTF-8; at most {MAX_UNIT_BYTES} are allowed"
+    if len(unit) > MAX_UNIT_LENGTH:
+        return f"is {len(unit)} characters long; at most {MAX_UNIT_LENGTH} are allowed"
     if any(c in unit for c in _FORBIDDEN):
         return "contains NUL, carriage return or line feed"
     return None

@@ -25,7 +25,7 @@ from api.errors import invalid_field, problem_responses
 from api.geo.schemas import GeoMethod
 from api.jobs.answer import PreferHeader, answer_response, wait_budget
 from api.jobs.schemas import Job
-from api.openapi_examples import AcceptedOperation
+from api.openapi_examples import AcceptedCsvOperation
 from api.request_bodies import CSV_MEDIA_TYPE
 from api.settings import Settings
 
@@ -71,7 +71,7 @@ class CalibrationController(Controller):
         operation_id="GetCalibrationExport",
         summary="Lift results as Robyn, Meridian or PyMC-Marketing calibration input",
         description=DESCRIPTION,
-        operation_class=AcceptedOperation,
+        operation_class=AcceptedCsvOperation,
         responses={
             HTTP_202_ACCEPTED: ResponseSpec(
                 data_container=Job,

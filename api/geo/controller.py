@@ -126,7 +126,7 @@ class GeoDatasetController(Controller):
         name: Annotated[
             str | None,
             QueryParameter(
-                min_length=1, max_length=200, pattern=r"^[^\x00]*$", description="Name of a CSV upload (JSON: `name`)."
+                min_length=1, max_length=200, pattern=NO_NUL, description="Name of a CSV upload (JSON: `name`)."
             ),
         ] = None,
     ) -> Response[GeoDataset]:

@@ -11,6 +11,7 @@ from litestar.di import NamedDependency
 from litestar.openapi.spec import Example, OpenAPIType, Schema
 from litestar.params import Body, FromPath
 
+from api.assignments.schemas import MAX_UNIT_LENGTH, UNIT_ID_PATTERN
 from api.errors import problem_responses
 from api.openapi_examples import ExampleOperation
 from api.outcomes import service
@@ -42,8 +43,9 @@ JSON_REQUEST_SCHEMA = Schema(
                     "unit": Schema(
                         type=OpenAPIType.STRING,
                         min_length=1,
-                        max_length=256,
-                        description="The unit id, as assigned: 1 to 256 bytes of UTF-8.",
+                        max_length=MAX_UNIT_LENGTH,
+                        pattern=UNIT_ID_PATTERN,
+                        description="The unit id, as assigned: 1 to 256 characters, without NUL, CR or LF.",
                     ),
                     "value": Schema(
                         type=OpenAPIType.NUMBER,

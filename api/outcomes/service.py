@@ -40,7 +40,7 @@ from api.outcomes.schemas import (
 from api.request_bodies import decode_json_body, line_batches
 
 CSV_BATCH_ROWS = 50_000
-MAX_CSV_LINE_BYTES = 2048  # a quoted 256-byte unit id and two numbers fit many times over
+MAX_CSV_LINE_BYTES = 2048  # a quoted 256-character unit id (at most 1,024 bytes) and two numbers fit
 CSV_HEADERS = {("unit", "value"): False, ("unit", "value", "covariate"): True}
 
 

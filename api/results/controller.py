@@ -110,7 +110,9 @@ class ResultsController(Controller):
         minimum_lift: Annotated[
             float | None,
             QueryParameter(
-                gt=0.0, description="Smallest relative lift worth having; lets `stop` call a test conclusive."
+                gt=0.0,
+                description="Smallest relative lift worth having; lets `stop` call a test conclusive.",
+                schema_extra={"exclusiveMinimum": 0.0},  # Litestar leaves a falsy bound out of the document
             ),
         ] = None,
         prefer: PreferHeader = None,

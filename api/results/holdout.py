@@ -331,7 +331,17 @@ async def holdout_results(
                 horizon = _planned_final_variance(
                     treatment, holdout, experiment["design"].get("planned_units"), data.holdout_fraction
                 )
-                tau2 = await _mixing_variance(repository, experiment_id, data.position, horizon or variance, alpha)
+                try:
+                    tau2 = await _mixing_variance(repository, experiment_id, data.position, horizon or variance, alpha)
+                except InvalidProblem as problem:  # sums so large the mixture's variance overflows: the data's state
+                    reason = (
+                        f"the variance of the lift ({horizon or variance:.3g}) is too large for the always-valid "
+                        "test; the fixed-horizon results (sequential=false) can still be read"
+                    )
+                    raise Conflict(
+                        f"The stored {source} cannot be analysed sequentially: {source}[{channel}]: {reason}",
+                        [(f"{source}[{channel}]", reason)],
+                    ) from problem
                 earlier = [
                     EarlierLook(r["ci_low"], r["ci_high"], r["p_value"])
                     for r in await repository.earlier_looks(experiment_id, data.position, alpha, tau2)

@@ -21,6 +21,8 @@ from stats.power.proportions import mde_two_proportions, power_two_proportions, 
 MIN_EXPECTED_EVENTS: Final = 200.0
 #: Warn above this duration.
 MAX_SENSIBLE_DAYS: Final = 365
+#: Refuse above this duration: the largest whole number a JSON client reads exactly (2**53).
+MAX_DURATION_DAYS: Final = 2**53
 #: Warn for power targets at or above this.
 HIGH_POWER: Final = 0.99
 #: Warn for fewer units per arm than this in a t-test.
@@ -109,7 +111,7 @@ def solve_holdout_design(problem: HoldoutDesignProblem) -> HoldoutDesign:
         raise InvalidProblem(
             "metric.baseline", "is so close to 0 next to the MDE that the relative MDE exceeds the range of a double"
         )
-    duration = None if spec.daily_units is None else max(1, math.ceil(solved.arms.total / spec.daily_units))
+    duration = None if spec.daily_units is None else _duration_days(solved.arms.total, spec.daily_units)
     design = HoldoutDesign(
         sample_size=solved.arms,
         sample_size_unrounded=solved.unrounded,
@@ -210,6 +212,15 @@ def _mde_at(spec: DesignSpec, n_t: float, n_h: float, power: float) -> float:
         spec.alternative,
         spec.r_squared,
     )
+
+
+def _duration_days(total: int, daily_units: float) -> int:
+    """Whole days for ``total`` units to enter at ``daily_units`` a day (at least 1); refused past
+    :data:`MAX_DURATION_DAYS`, which a rate near 0 (5e-324 a day) would pass, to infinity."""
+    days = total / daily_units
+    if not days <= MAX_DURATION_DAYS:
+        raise InvalidProblem("daily_units", f"is so low that the test would run more than {MAX_DURATION_DAYS:,} days")
+    return max(1, math.ceil(days))
 
 
 def _warnings(

@@ -57,6 +57,30 @@ async def test_a_wrong_method_is_405_problem_json(client: Client) -> None:
     assert response.headers["content-type"].startswith("application/problem+json")
 
 
+@pytest.mark.parametrize(
+    ("path", "allowed"),
+    [
+        ("/v1/experiments", "GET, OPTIONS, POST"),
+        ("/v1/experiments/3f0c8f7e-3a55-4c1e-9a51-2f0a4f6a9b10", "DELETE, GET, OPTIONS, PATCH"),
+        ("/v1/geo/datasets/3f0c8f7e-3a55-4c1e-9a51-2f0a4f6a9b10", "DELETE, GET, OPTIONS"),
+        ("/v1/jobs/3f0c8f7e-3a55-4c1e-9a51-2f0a4f6a9b10", "DELETE, GET, OPTIONS"),
+    ],
+)
+async def test_options_lists_every_method_of_a_path_served_by_several_controllers(
+    client: Client, path: str, allowed: str
+) -> None:
+    # schemathesis' allow_header_conformance: Litestar's OPTIONS kept the methods of the first controller only
+    response = await client.options(path)
+    assert response.status_code == 204
+    assert response.headers["allow"] == allowed
+
+
+async def test_a_405_lists_every_method_of_the_path(client: Client) -> None:
+    response = await client.put("/v1/experiments/3f0c8f7e-3a55-4c1e-9a51-2f0a4f6a9b10")
+    assert response.status_code == 405
+    assert set(response.headers["allow"].split(", ")) == {"DELETE", "GET", "OPTIONS", "PATCH"}
+
+
 async def test_an_unexpected_failure_is_500_with_an_instance_id_logged_and_no_leak(settings: Settings) -> None:
     @get("/boom", include_in_schema=False)
     async def boom() -> None:
@@ -115,3 +139,28 @@ async def test_a_missing_nested_field_is_named_by_its_path(client: Client) -> No
     response = await client.post("/v1/experiments", json=body)
     assert response.status_code == 400
     assert [p["name"] for p in response.json()["invalid_params"]] == ["channels[0].holdout_fraction"]
+
+
+async def test_a_query_parameter_given_twice_is_400_naming_it(client: Client) -> None:
+    # schemathesis' negative_data_rejection: ?status=null&status=null listed every experiment
+    response = await client.get("/v1/experiments?status=draft&status=running")
+    assert response.status_code == 400
+    assert response.json()["invalid_params"][0]["name"] == "status"
+
+
+async def test_null_for_an_enum_query_parameter_is_400_not_absent(client: Client) -> None:
+    response = await client.get("/v1/experiments?status=null")
+    assert response.status_code == 400
+    assert response.json()["invalid_params"][0]["name"] == "status"
+
+
+async def test_null_for_a_string_query_parameter_is_the_string(client: Client) -> None:
+    response = await client.get("/v1/experiments?cursor=null")
+    assert response.json()["invalid_params"][0]["reason"] == "is not a cursor this service issued"
+
+
+async def test_an_unknown_query_parameter_is_400_naming_it(client: Client) -> None:
+    # schemathesis' negative_data_rejection: ?kind=geo&=null listed the geo experiments
+    response = await client.get("/v1/experiments?kind=geo&confidence=0.9")
+    assert response.status_code == 400
+    assert response.json()["invalid_params"][0]["name"] == "confidence"

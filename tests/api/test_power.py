@@ -103,6 +103,10 @@ async def test_bonferroni_divides_alpha_over_comparisons(client: Client) -> None
             },
             "power",
         ),
+        (  # found by schemathesis: the smallest double a day made the duration infinite, a 500
+            {"metric": {"kind": "proportion", "baseline": 0.02}, "mde": {"absolute": 0.002}, "daily_units": 5e-324},
+            "daily_units",
+        ),
     ],
 )
 async def test_impossible_input_is_400_naming_the_field(client: Client, body: dict[str, Any], field: str) -> None:

@@ -299,3 +299,19 @@ async def test_sums_inconsistent_with_sums_of_squares_are_400(client: Client) ->
     )
     assert response.status_code == 400
     assert response.json()["invalid_params"][0]["name"].startswith("observations[0]")
+
+
+async def test_sequential_results_of_sums_too_large_for_the_mixture_are_409_naming_the_stored_channel(
+    client: Client,
+) -> None:
+    # they were a 400 naming `final_variance`, which no request has
+    experiment_id = await _experiment(client, metric="mean")
+    huge = [
+        {"channel": "meta", "arm": "treatment", "units": 3, "sum": 1e154, "sum_squares": 1.7e308},
+        {"channel": "meta", "arm": "holdout", "units": 3, "sum": -1e154, "sum_squares": 1.7e308},
+    ]
+    assert (await _post(client, experiment_id, huge)).status_code == 200
+    response = await client.get(f"/v1/experiments/{experiment_id}/results", params={"sequential": "true"})
+    assert response.status_code == 409
+    assert response.json()["invalid_params"][0]["name"] == "observations[meta]"
+    assert (await client.get(f"/v1/experiments/{experiment_id}/results")).status_code == 200

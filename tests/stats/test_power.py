@@ -668,6 +668,8 @@ INVALID = [
     pytest.param(proportion_problem(alternative="less"), "alternative", id="alternative-unknown"),
     pytest.param(proportion_problem(solve_for="alpha"), "solve_for", id="solve-for-unknown"),
     pytest.param(proportion_problem(daily_units=0.0), "daily_units", id="daily-units-zero"),
+    # found by schemathesis: the smallest double made the duration infinite (a 500 from math.ceil)
+    pytest.param(proportion_problem(daily_units=5e-324), "daily_units", id="daily-units-denormal"),
 ]
 
 
