@@ -180,6 +180,18 @@ GeoCells = Annotated[
 ]
 
 
+TrimRate = Annotated[
+    float,
+    Meta(
+        ge=0.0,
+        lt=0.5,
+        description="Trimmed match (paired experiments): the share of pairs trimmed at each end, fixed before the "
+        "test. Default (null): chosen from the data, as Google's package does, which can narrow the interval under "
+        "heavy-tailed pair noise; a rate fixed in advance keeps its level.",
+    ),
+]
+
+
 class GeoExperimentCreate(Struct, frozen=True, tag="geo", tag_field="kind", forbid_unknown_fields=True):
     """A market-level test on a stored geo panel: one treatment group (`treatment_markets`) or several `cells`."""
 
@@ -202,6 +214,7 @@ class GeoExperimentCreate(Struct, frozen=True, tag="geo", tag_field="kind", forb
     test_type: TestTypeField | None = None
     spend_change: SpendChange | None = None
     cooldown_period: CooldownPeriod | None = None
+    trim_rate: TrimRate | None = None
 
 
 ExperimentCreate = HoldoutExperimentCreate | GeoExperimentCreate
@@ -226,6 +239,7 @@ class ExperimentPatch(Struct, frozen=True, forbid_unknown_fields=True, omit_defa
     test_type: TestTypeField | UnsetType | None = UNSET
     spend_change: SpendChange | UnsetType | None = UNSET
     cooldown_period: CooldownPeriod | UnsetType | None = UNSET
+    trim_rate: TrimRate | UnsetType | None = UNSET
 
 
 class HoldoutExperiment(Struct, frozen=True, tag="holdout", tag_field="kind"):
@@ -280,6 +294,9 @@ class GeoExperiment(Struct, frozen=True, tag="geo", tag_field="kind"):
     test_type: GeoTestType | None
     spend_change: dict[str, float] | None
     cooldown_period: Period | None
+    trim_rate: Annotated[
+        float | None, Meta(description="Trimmed match's trim rate fixed in advance; null: chosen from the data.")
+    ]
     design_source: Annotated[
         DesignSource | None,
         Meta(

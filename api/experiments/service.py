@@ -33,6 +33,7 @@ from api.experiments.schemas import (
     Period,
 )
 from api.geo.service import validate_geo_design
+from stats.trimmed_match import trimmed_per_side
 
 ALLOWED_TRANSITIONS = frozenset({("draft", "running"), ("running", "stopped")})
 HOLDOUT_DESIGN_FIELDS = ("metric", "channels", "alpha", "planned_units")
@@ -47,6 +48,7 @@ GEO_DESIGN_FIELDS = (
     "spend_change",
     "cooldown_period",
     "cells",
+    "trim_rate",
 )
 SPEND_SIGN = {"holdback": -1.0, "go-dark": -1.0, "heavy-up": 1.0}
 
@@ -125,6 +127,21 @@ def _validate_markets(markets: list[str], pairs: list[list[str]] | None) -> None
     geos = [geo for pair in pairs for geo in pair]
     if len(set(geos)) != len(geos):
         raise invalid_field("pairs", "a geo appears in more than one place")
+
+
+def _validate_trim_rate(design: dict[str, Any]) -> None:
+    """A fixed trim rate applies to a paired experiment and must leave at least 2 of its pairs untrimmed."""
+    rate = design.get("trim_rate")
+    if rate is None:
+        return
+    pairs = design.get("pairs") or []
+    if not pairs:
+        raise invalid_field("trim_rate", "applies to paired experiments (`pairs`): it is trimmed match's")
+    trimmed = trimmed_per_side(float(rate), len(pairs))
+    if len(pairs) - 2 * trimmed < 2:
+        raise invalid_field(
+            "trim_rate", f"trims {trimmed} of the {len(pairs)} pairs at each end; at least 2 pairs must remain"
+        )
 
 
 def _markets_used(design: dict[str, Any]) -> list[str]:
@@ -207,6 +224,7 @@ def experiment_from_row(row: Row) -> Experiment:
         "test_type": None,
         "spend_change": None,
         "cooldown_period": None,
+        "trim_rate": None,
     }
     return msgspec.convert({**defaults, **design, **common}, GeoExperiment)
 
@@ -262,6 +280,7 @@ async def create_experiment(
         check_cells(body.cells, body.treatment_markets, body.spend, body.pairs)
         design = _geo_design(body, {})
         _validate_markets(design["treatment_markets"], body.pairs)
+        _validate_trim_rate(design)
         _validate_timing_and_type(design)
         if design_source is not None:
             design["design_source"] = msgspec.to_builtins(design_source)
@@ -404,6 +423,7 @@ async def patch_experiment(pool: asyncpg.Pool, experiment_id: UUID, patch: Exper
             test = msgspec.convert(design["test_period"], Period)
             _validate_periods(pre, test)
             _validate_markets(design["treatment_markets"], design.get("pairs"))
+            _validate_trim_rate(design)
             _validate_timing_and_type(design)
             await validate_geo_design(
                 connection,

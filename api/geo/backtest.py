@@ -76,6 +76,7 @@ class BacktestInput:
     method: str
     interval: TBRMethod
     planned_effect: float | None
+    trim_rate: float | None = None  # trimmed match's rate fixed by the design; None: the result's own choice
 
 
 def shape_backtest(
@@ -176,7 +177,9 @@ def method_analyses(data: BacktestInput, alpha: float, duration: int) -> dict[st
         test = data.panel[:, data.post]
         if np.max(np.abs(spend)) >= 1e-10 and np.isfinite(test[t_rows + c_rows]).all():
             response = test[t_rows].sum(axis=1) - test[c_rows].sum(axis=1)
-            trim_rate = trimmed_match(response, spend, 1.0 - alpha).trim_rate  # the result's own choice
+            trim_rate = data.trim_rate
+            if trim_rate is None:  # the result's own choice
+                trim_rate = trimmed_match(response, spend, 1.0 - alpha).trim_rate
             analyses["trimmed_match"] = trimmed_match_window_test(
                 history[t_rows], history[c_rows], spend, duration, alpha, trim_rate
             )

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from msgspec import Meta, Struct
 
-from api.experiments.schemas import ChannelName
+from api.experiments.schemas import ChannelName, TrimRate
 from api.geo_design.schemas import HistoryPeriod
 from api.text_fields import MarketName, Name
 
@@ -178,3 +178,4 @@ class ExperimentFromPairDesign(Struct, frozen=True, forbid_unknown_fields=True):
         ),
     ] = None
     spend: Annotated[float, Meta(ge=0.0, description="Money spent on the test in the treated markets.")] | None = None
+    trim_rate: TrimRate | None = None

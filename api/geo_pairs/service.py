@@ -233,6 +233,7 @@ async def create_experiment_from_pair_design(
         test_period=test,
         spend=body.spend,
         pairs=[[p.treatment, p.control] for p in design.pairs],
+        trim_rate=body.trim_rate,
     )
     source = DesignSource(job_id=job_id, kind="matched_pairs", pairs_kept=body.pairs_kept, seed=result.seed)
     return await create_experiment(pool, create, idempotency_key, source)

@@ -61,6 +61,7 @@ def _backtest_input(run: GeoRun) -> BacktestInput:
         method=run.method,
         interval=run.interval,
         planned_effect=run.planned_effect,
+        trim_rate=run.trim_rate,
     )
 
 
@@ -156,7 +157,13 @@ async def _cooldown_effect(run: GeoRun, test: GeoResults, *, n_permutations: int
     assert window is not None
     if run.method == "trimmed_match" and run.pairs is not None:
         lagged = await asyncio.to_thread(
-            trimmed_match_lagged, run.experiment_id, run.window, window, run.pairs, run.confidence_level
+            trimmed_match_lagged,
+            run.experiment_id,
+            run.window,
+            window,
+            run.pairs,
+            run.confidence_level,
+            run.trim_rate,
         )
     else:
         sub = replace(run, window=window, cooldown_window=None)
@@ -186,7 +193,9 @@ async def _estimate_run(
     window, treated, controls = run.window, run.treated, run.controls
     if run.method == "trimmed_match" and run.pairs is not None:
         pairs = run.pairs
-        return await asyncio.to_thread(trimmed_match_results, run.experiment_id, window, pairs, run.confidence_level)
+        return await asyncio.to_thread(
+            trimmed_match_results, run.experiment_id, window, pairs, run.confidence_level, None, run.trim_rate
+        )
     if run.method == "tbr":
         treated_set = set(treated)
         rows = np.array([i for i, g in enumerate(window.geos) if g in treated_set])

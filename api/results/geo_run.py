@@ -105,6 +105,7 @@ class GeoRun:
     cooldown_window: GeoWindow | None = None  # pre-period then cool-down dates, when the test has a cool-down
     interval: TBRMethod = "conformal"
     planned_effect: float | None = None
+    trim_rate: float | None = None  # trimmed match's rate fixed by the design; None: chosen from the data
     cells: list[GeoCell] | None = None  # a multi-cell experiment (api/results/geo_cells.py), each with its cost's size
 
 
@@ -196,5 +197,6 @@ async def load_geo_run(
         cooldown_window=cooldown_window(prepared),
         interval=tbr_interval,
         planned_effect=planned,
+        trim_rate=None if design.get("trim_rate") is None else float(design["trim_rate"]),
         cells=_cells_with_cost(design),
     )

@@ -119,11 +119,13 @@ def trimmed_match_results(
     pairs: list[tuple[str, str]],
     confidence_level: float,
     spend_delta: np.ndarray | None = None,
+    trim_rate: float | None = None,
 ) -> GeoResults:
-    """Trimmed match on the pairs' test-period deltas (``spend_delta``, when given, replaces their spend deltas)."""
+    """Trimmed match on the pairs' test-period deltas (``spend_delta``, when given, replaces their spend deltas),
+    at the design's ``trim_rate`` when it fixes one, else at the rate chosen from the data."""
     y, x = pair_deltas(window, pairs)
     x = x if spend_delta is None else spend_delta
-    result = trimmed_match(y, x, confidence_level)
+    result = trimmed_match(y, x, confidence_level, trim_rate=trim_rate)
     p_value, p_value_method = trimmed_match_p_value(y, x, result)
     t, c = pair_rows(window, pairs)
     treated_total = window.panel[t].sum(axis=0)
@@ -166,6 +168,7 @@ def trimmed_match_results(
         "roi_kind": "average",
         "iroas_definition": "incremental KPI per unit of incremental spend over the test period",
         "trim_rate": result.trim_rate,
+        "trim_rate_source": "data" if trim_rate is None else "design",
         "trimmed_per_side": result.trimmed_per_side,
         "trimmed_pairs": [list(pairs[k]) for k in result.trimmed_pairs],
         "n_pairs": result.n_pairs,
@@ -209,8 +212,13 @@ def trimmed_match_results(
 
 
 def trimmed_match_lagged(
-    experiment_id: UUID, test: GeoWindow, cooldown: GeoWindow, pairs: list[tuple[str, str]], confidence_level: float
+    experiment_id: UUID,
+    test: GeoWindow,
+    cooldown: GeoWindow,
+    pairs: list[tuple[str, str]],
+    confidence_level: float,
+    trim_rate: float | None = None,
 ) -> GeoResults:
     """Trimmed match on each pair's KPI delta over the cool-down against its spend delta over the test."""
     _, spend_delta = pair_deltas(test, pairs)
-    return trimmed_match_results(experiment_id, cooldown, pairs, confidence_level, spend_delta)
+    return trimmed_match_results(experiment_id, cooldown, pairs, confidence_level, spend_delta, trim_rate)

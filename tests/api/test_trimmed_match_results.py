@@ -43,7 +43,9 @@ def _post_analysis() -> tuple[str, list[list[str]]]:
     return "\n".join(lines) + "\n", pairs
 
 
-async def _experiment(client: Client, panel_csv: str, pairs: list[list[str]] | None, **periods: Any) -> str:
+async def _experiment(
+    client: Client, panel_csv: str, pairs: list[list[str]] | None, trim_rate: float | None = None, **periods: Any
+) -> str:
     upload = await client.post("/v1/geo/datasets", content=panel_csv, headers=CSV)
     assert upload.status_code == 201, upload.text
     treated = [p[0] for p in pairs] if pairs else ["g1", "g3"]
@@ -58,6 +60,8 @@ async def _experiment(client: Client, panel_csv: str, pairs: list[list[str]] | N
     }
     if pairs is not None:
         body["pairs"] = pairs
+    if trim_rate is not None:
+        body["trim_rate"] = trim_rate
     created = await client.post("/v1/experiments", json=body)
     assert created.status_code == 201, created.text
     return str(created.json()["id"])
@@ -104,6 +108,59 @@ async def test_iroas_matches_the_colab_and_its_interval_uses_the_t_quantile(clie
     assert (f"{iroas['ci_low']:.3f}", f"{iroas['ci_high']:.3f}") == ("0.086", "0.355")
     assert f"{result['fit']['std_error']:.3f}" == "0.093"
     assert f"{result['fit']['trim_rate']:.2f}" == "0.20"
+
+
+async def test_the_data_driven_trim_rate_is_reported_as_such(client: Client) -> None:
+    fit = (await _colab_results(client))["fit"]
+    assert fit["trim_rate_source"] == "data"
+
+
+async def test_a_trim_rate_fixed_by_the_design_is_the_one_used(client: Client) -> None:
+    panel_csv, pairs = _post_analysis()
+    experiment = await _experiment(client, panel_csv, pairs, trim_rate=0.1)
+    assert (await client.get(f"/v1/experiments/{experiment}")).json()["trim_rate"] == 0.1
+    answer = await client.get(
+        f"/v1/experiments/{experiment}/results", params={"method": "trimmed_match", "confidence_level": 0.8}
+    )
+    assert answer.status_code == 200, answer.text
+    fit = answer.json()["fit"]
+    assert (fit["trim_rate"], fit["trim_rate_source"]) == (0.1, "design")
+    assert fit["trimmed_per_side"] == 6  # ceil(0.1 x 55)
+    assert [c["trim_rate"] for c in fit["trim_candidates"]] == [0.1]
+
+
+async def test_a_trim_rate_needs_a_paired_experiment(client: Client) -> None:
+    upload = await client.post("/v1/geo/datasets", content=_small_panel(True), headers=CSV)
+    body = {
+        "kind": "geo",
+        "name": "unpaired",
+        "dataset_id": upload.json()["id"],
+        "channel": "search",
+        "treatment_markets": ["g1", "g3"],
+        **SMALL_PERIODS,
+        "trim_rate": 0.1,
+    }
+    response = await client.post("/v1/experiments", json=body)
+    assert response.status_code == 400, response.text
+    assert response.json()["invalid_params"][0]["name"] == "trim_rate"
+
+
+async def test_a_trim_rate_that_leaves_fewer_than_two_pairs_is_refused(client: Client) -> None:
+    upload = await client.post("/v1/geo/datasets", content=_small_panel(True), headers=CSV)
+    body = {
+        "kind": "geo",
+        "name": "over-trimmed",
+        "dataset_id": upload.json()["id"],
+        "channel": "search",
+        "treatment_markets": [p[0] for p in SMALL_PAIRS],
+        "pairs": SMALL_PAIRS,
+        **SMALL_PERIODS,
+        "trim_rate": 0.3,  # ceil(0.3 x 3) = 1 at each end: 1 pair left
+    }
+    response = await client.post("/v1/experiments", json=body)
+    assert response.status_code == 400, response.text
+    assert response.json()["invalid_params"][0]["name"] == "trim_rate"
+    assert "at least 2 pairs must remain" in response.json()["detail"]
 
 
 async def test_incremental_response_and_cost_match_the_colab(client: Client) -> None:
