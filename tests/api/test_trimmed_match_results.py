@@ -44,7 +44,7 @@ def _post_analysis() -> tuple[str, list[list[str]]]:
 
 
 async def _experiment(
-    client: Client, panel_csv: str, pairs: list[list[str]] | None, trim_rate: float | None = None, **periods: Any
+    client: Client, panel_csv: str, pairs: list[list[str]] | None, *, trim_rate: float | None = None, **periods: Any
 ) -> str:
     upload = await client.post("/v1/geo/datasets", content=panel_csv, headers=CSV)
     assert upload.status_code == 201, upload.text
