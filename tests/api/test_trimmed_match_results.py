@@ -44,8 +44,13 @@ def _post_analysis() -> tuple[str, list[list[str]]]:
 
 
 async def _experiment(
-    client: Client, panel_csv: str, pairs: list[list[str]] | None, *, trim_rate: float | None = None, **periods: Any
+    client: Client,
+    panel_csv: str,
+    pairs: list[list[str]] | None,
+    periods: dict[str, dict[str, str]] | None = None,
+    trim_rate: float | None = None,
 ) -> str:
+    periods = periods or {}
     upload = await client.post("/v1/geo/datasets", content=panel_csv, headers=CSV)
     assert upload.status_code == 201, upload.text
     treated = [p[0] for p in pairs] if pairs else ["g1", "g3"]
@@ -199,14 +204,14 @@ async def test_result_names_the_trimmed_pairs_and_average_roi(client: Client) ->
 
 
 async def test_method_needs_pairs(client: Client) -> None:
-    experiment = await _experiment(client, _small_panel(with_spend=True), None, **SMALL_PERIODS)
+    experiment = await _experiment(client, _small_panel(with_spend=True), None, SMALL_PERIODS)
     answer = await client.get(f"/v1/experiments/{experiment}/results", params={"method": "trimmed_match"})
     assert answer.status_code == 400, answer.text
     assert [p["name"] for p in answer.json()["invalid_params"]] == ["method"]
 
 
 async def test_panel_without_spend_is_refused(client: Client) -> None:
-    experiment = await _experiment(client, _small_panel(with_spend=False), SMALL_PAIRS, **SMALL_PERIODS)
+    experiment = await _experiment(client, _small_panel(with_spend=False), SMALL_PAIRS, SMALL_PERIODS)
     answer = await client.get(f"/v1/experiments/{experiment}/results", params={"method": "trimmed_match"})
     assert answer.status_code == 409, answer.text
     assert "spend" in answer.json()["detail"]
@@ -214,14 +219,14 @@ async def test_panel_without_spend_is_refused(client: Client) -> None:
 
 async def test_pairs_with_equal_spend_are_refused(client: Client) -> None:
     panel = _small_panel(with_spend=True, spend_delta=0.0)
-    experiment = await _experiment(client, panel, SMALL_PAIRS, **SMALL_PERIODS)
+    experiment = await _experiment(client, panel, SMALL_PAIRS, SMALL_PERIODS)
     answer = await client.get(f"/v1/experiments/{experiment}/results", params={"method": "trimmed_match"})
     assert answer.status_code == 409, answer.text
     assert "spend delta" in answer.json()["detail"]
 
 
 async def test_small_paired_experiment_answers(client: Client) -> None:
-    experiment = await _experiment(client, _small_panel(with_spend=True), SMALL_PAIRS, **SMALL_PERIODS)
+    experiment = await _experiment(client, _small_panel(with_spend=True), SMALL_PAIRS, SMALL_PERIODS)
     answer = await client.get(
         f"/v1/experiments/{experiment}/results", params={"method": "trimmed_match", "confidence_level": 0.9}
     )
