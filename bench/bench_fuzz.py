@@ -34,55 +34,17 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from support import ROOT, admin, admin_headers, free_port, with_database
+from support import ROOT, admin, admin_headers, free_port, server, with_database
 
 DOCUMENT = ROOT / "openapi" / "openapi.json"
 PHASES = "examples,coverage,fuzzing,stateful"
 CONFIG = ROOT / "schemathesis.toml"  # every check but the two it turns off, with the reasons
 #: schemathesis' names for an answer that does not match its schema.
 SCHEMA_MISMATCHES = {"JsonSchemaError", "MalformedJson", "MissingContentType", "UndefinedContentType"}
-
-
-@contextmanager
-def counterfact_serve(database_url: str, port: int) -> Iterator[str]:
-    """``counterfact serve`` (uvicorn and one job worker) on ``database_url``, until the block ends."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "COUNTERFACT_LOG_LEVEL": "WARNING",
-        "COUNTERFACT_RATE_LIMIT_ADMIN": "0",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("counterfact serve did not start")
-            time.sleep(0.2)
-        yield base
-    finally:
-        process.terminate()  # SIGTERM: uvicorn drains, the worker hands its jobs back
-        process.wait(timeout=60)
 
 
 def run_schemathesis(base: str, headers: dict[str, str], max_examples: int, seed: int, report: Path) -> None:
@@ -155,7 +117,7 @@ async def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as scratch:
             report = args.keep_report or Path(scratch)
-            with counterfact_serve(url, free_port()) as base:
+            with server(url, free_port(), serve=True, extra_env={"COUNTERFACT_RATE_LIMIT_ADMIN": "0"}) as base:
                 headers = admin_headers(url)
                 started = time.perf_counter()
                 run_schemathesis(base, headers, args.max_examples, args.seed, report)

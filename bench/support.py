@@ -38,10 +38,17 @@ async def admin(url: str, statement: str) -> None:
 
 
 @contextmanager
-def server(database_url: str, port: int) -> Iterator[str]:
-    env = {**os.environ, "DATABASE_URL": database_url, "COUNTERFACT_LOG_LEVEL": "WARNING"}
+def server(
+    database_url: str, port: int, *, serve: bool = False, extra_env: dict[str, str] | None = None
+) -> Iterator[str]:
+    """The service on ``database_url`` and ``port`` until the block ends: uvicorn alone, or with ``serve``
+    ``counterfact serve`` (uvicorn and one job worker, as ``make serve``); SIGTERM at the end, which drains
+    the requests in flight and hands the worker's jobs back."""
+    env = {**os.environ, "DATABASE_URL": database_url, "COUNTERFACT_LOG_LEVEL": "WARNING", **(extra_env or {})}
+    uvicorn = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--no-access-log"]
+    command = [sys.executable, "-m", "api.cli", "serve"] if serve else uvicorn
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--port", str(port), "--no-access-log"],
+        [*command, "--port", str(port)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -62,7 +69,7 @@ def server(database_url: str, port: int) -> Iterator[str]:
         yield base
     finally:
         process.terminate()
-        process.wait(timeout=30)
+        process.wait(timeout=60)
 
 
 def admin_headers(database_url: str) -> dict[str, str]:
