@@ -106,6 +106,7 @@ from scipy import stats
 from stats.errors import InvalidProblem
 from stats.intervals import Interval
 from stats.magnitude import check_magnitude
+from stats.tbr_conformal import Inversion, conformal_bands, invert, window_sums
 
 FloatArray = npt.NDArray[np.float64]
 TBRMethod = Literal["conformal", "kerman"]
@@ -128,10 +129,6 @@ METHODS: tuple[TBRMethod, ...] = ("conformal", "kerman")
 # Lag-1 residual autocorrelation above which a conformal result is flagged: the default interval was
 # calibrated on residuals up to about this dependence (see the module docstring).
 STRONG_AUTOCORRELATION = 0.5
-# Relative tolerance for "S_k >= S_0", so that windows reproducing the observed sum count as ties.
-_TIE_RTOL = 1e-9
-# Elements of the (rows, candidates, windows) comparison array processed at once.
-_CHUNK_ELEMENTS = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -281,16 +278,6 @@ class _PreFit(NamedTuple):
     df: int
 
 
-class _Inversion(NamedTuple):
-    """The conformal test of every row inverted (arrays of shape ``(R,)``; NaN = unbounded side)."""
-
-    p_value: FloatArray
-    ci_low: FloatArray
-    ci_high: FloatArray
-    one_sided_p_value: FloatArray
-    one_sided_low: FloatArray
-
-
 def _windows(pre_slice: slice, post_slice: slice, length: int) -> _Windows:
     """Normalize the two slices to unit-step windows inside ``[0, length)`` and check them."""
     normalized: list[slice] = []
@@ -396,108 +383,14 @@ def tbr_effect_batch(
     return delta, se, fit.df
 
 
-# --- the block-permutation conformal test ---------------------------------------------------------
+# --- the block-permutation conformal test (its inversion: stats.tbr_conformal) ---------------------
 
 
-def _window_sums(y: FloatArray, x: FloatArray, d: int) -> tuple[FloatArray, FloatArray]:
-    """``(a, b)`` of shape ``(R, T)``: ``S_k(theta) = |a_k - theta b_k|`` for the cyclic windows.
-
-    ``y`` and ``x`` are ``(R, T)`` with the ``d`` test days last. ``a_k`` sums the all-days OLS
-    residuals of ``y`` over window ``k`` (``d`` days from day ``T - d + k`` mod ``T``), ``b_k``
-    those of the test-day indicator divided by ``d``; ``k = 0`` is the test window.
-    """
-    rows, length = y.shape
-    xc = x - x.mean(axis=1, keepdims=True)
-    sxx = np.einsum("rt,rt->r", xc, xc)
-
-    def residuals(v: FloatArray) -> FloatArray:
-        vc = v - v.mean(axis=1, keepdims=True)
-        beta = np.einsum("rt,rt->r", xc, vc) / sxx
-        return np.asarray(vc - beta[:, None] * xc, dtype=np.float64)
-
-    indicator = np.zeros((rows, length))
-    indicator[:, length - d :] = 1.0 / d
-    starts = (length - d + np.arange(length)) % length
-
-    def sums(v: FloatArray) -> FloatArray:
-        running = np.concatenate([np.zeros((rows, 1)), np.cumsum(np.concatenate([v, v], axis=1), axis=1)], axis=1)
-        return np.asarray(running[:, starts + d] - running[:, starts], dtype=np.float64)
-
-    return sums(residuals(y)), sums(residuals(indicator))
-
-
-def _row_chunks(rows: int, per_row: int) -> list[slice]:
-    step = max(1, _CHUNK_ELEMENTS // max(per_row, 1))
-    return [slice(i, min(i + step, rows)) for i in range(0, rows, step)]
-
-
-def _counts(a: FloatArray, b: FloatArray, theta: FloatArray, signed: bool) -> FloatArray:
-    """``#{k : S_k(theta) >= S_0(theta)}`` (``k = 0`` included) for each row and each ``theta[:, c]``."""
-    a0, b0 = a[:, :1, None], b[:, :1, None]
-    ak, bk = a[:, None, 1:], b[:, None, 1:]
-    th = theta[:, :, None]
-    s0, sk = a0 - th * b0, ak - th * bk
-    tolerance = _TIE_RTOL * (np.abs(a0) + np.abs(ak) + np.abs(th) * (np.abs(b0) + np.abs(bk)))
-    if not signed:
-        s0, sk = np.abs(s0), np.abs(sk)
-    return np.asarray(1.0 + np.count_nonzero(sk >= s0 - tolerance, axis=2), dtype=np.float64)
-
-
-def _lowest_and_highest(candidates: FloatArray, accepted: npt.NDArray[np.bool_]) -> tuple[FloatArray, FloatArray]:
-    ok = accepted & np.isfinite(candidates)
-    low = np.where(ok, candidates, np.inf).min(axis=1)
-    high = np.where(ok, candidates, -np.inf).max(axis=1)
-    return np.where(np.isfinite(low), low, np.nan), np.where(np.isfinite(high), high, np.nan)
-
-
-def _invert(a: FloatArray, b: FloatArray, alpha: float) -> _Inversion:
-    """p-values at ``theta = 0`` and the hulls of ``{theta : p(theta) > alpha}`` (two- and one-sided).
-
-    The accepted sets change only where some ``S_k = S_0``, i.e. at the roots
-    ``(a_0 - a_k) / (b_0 - b_k)`` and ``(a_0 + a_k) / (b_0 + b_k)``, and every ``S_k >= S_0`` set
-    is closed, so the hull's ends are roots; ``a_0 / b_0`` (where ``S_0 = 0``) is always accepted
-    when any point is. A side is unbounded when the test accepts at infinity, i.e. when
-    ``#{k : |b_k| >= b_0} / T > alpha``.
-    """
-    rows, length = a.shape
-    p_value = np.empty(rows)
-    one_p = np.empty(rows)
-    low = np.empty(rows)
-    high = np.empty(rows)
-    one_low = np.empty(rows)
-    for chunk in _row_chunks(rows, 2 * length * length):
-        ac, bc = a[chunk], b[chunk]
-        a0, b0, ak, bk = ac[:, :1], bc[:, :1], ac[:, 1:], bc[:, 1:]
-        zero = np.zeros((ac.shape[0], 1))
-        p_value[chunk] = _counts(ac, bc, zero, signed=False)[:, 0] / length
-        one_p[chunk] = _counts(ac, bc, zero, signed=True)[:, 0] / length
-        with np.errstate(divide="ignore", invalid="ignore"):
-            crossing = (a0 - ak) / (b0 - bk)
-            reflected = (a0 + ak) / (b0 + bk)
-            centre = a0 / b0
-        crossing = np.where(np.isfinite(crossing), crossing, np.nan)
-        reflected = np.where(np.isfinite(reflected), reflected, np.nan)
-        centre = np.where(np.isfinite(centre), centre, np.nan)
-        two = np.concatenate([crossing, reflected, centre], axis=1)
-        accepted = _counts(ac, bc, two, signed=False) / length > alpha
-        lo, hi = _lowest_and_highest(two, accepted)
-        margin = 1e-12 * np.abs(b0)
-        unbounded = (1.0 + np.count_nonzero(np.abs(bk) >= np.abs(b0) - margin, axis=1)) / length > alpha
-        low[chunk] = np.where(unbounded, np.nan, lo)
-        high[chunk] = np.where(unbounded, np.nan, hi)
-        one = np.concatenate([crossing, centre], axis=1)
-        accepted_one = _counts(ac, bc, one, signed=True) / length > alpha
-        lo_one, _ = _lowest_and_highest(one, accepted_one)
-        unbounded_one = (1.0 + np.count_nonzero(bk >= b0 - margin, axis=1)) / length > alpha
-        one_low[chunk] = np.where(unbounded_one, np.nan, lo_one)
-    return _Inversion(p_value, low, high, one_p, one_low)
-
-
-def _conformal(treated: FloatArray, control: FloatArray, windows: _Windows, alpha: float) -> _Inversion:
+def _conformal(treated: FloatArray, control: FloatArray, windows: _Windows, alpha: float) -> Inversion:
     """The conformal test of ``Delta`` over the analysed days (pre-period then test days) of each row."""
     y = np.concatenate([treated[:, windows.pre], treated[:, windows.post]], axis=1)
     x = np.concatenate([control[:, windows.pre], control[:, windows.post]], axis=1)
-    return _invert(*_window_sums(y, x, windows.n_post), alpha)
+    return invert(*window_sums(y, x, windows.n_post), alpha)
 
 
 def tbr_conformal_batch(
@@ -527,24 +420,6 @@ def tbr_conformal_batch(
         one_sided_p_value=inversion.one_sided_p_value,
         residual_autocorrelation=fit.lag1,
     )
-
-
-def _conformal_bands(
-    y_pre: FloatArray, x_pre: FloatArray, y_post: FloatArray, x_post: FloatArray, alpha: float
-) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
-    """Per-day effect bands (pre-period plus that day) and cumulative bands (pre plus the first j days)."""
-    n_post = y_post.size
-    day_y = np.column_stack([np.broadcast_to(y_pre, (n_post, y_pre.size)), y_post])
-    day_x = np.column_stack([np.broadcast_to(x_pre, (n_post, x_pre.size)), x_post])
-    daily = _invert(*_window_sums(day_y, day_x, 1), alpha)
-    cum_low = np.empty(n_post)
-    cum_high = np.empty(n_post)
-    for j in range(1, n_post + 1):
-        y = np.concatenate([y_pre, y_post[:j]])[None, :]
-        x = np.concatenate([x_pre, x_post[:j]])[None, :]
-        prefix = _invert(*_window_sums(y, x, j), alpha)
-        cum_low[j - 1], cum_high[j - 1] = prefix.ci_low[0], prefix.ci_high[0]
-    return daily.ci_low, daily.ci_high, cum_low, cum_high
 
 
 # --- the single-problem analysis ------------------------------------------------------------------
@@ -654,7 +529,7 @@ def _conformal_inference(
     whole = _conformal(y, x, windows, alpha)
     y_pre, x_pre = y[0, windows.pre], x[0, windows.pre]
     y_post, x_post = y[0, windows.post], x[0, windows.post]
-    day_low, day_high, cum_low, cum_high = _conformal_bands(y_pre, x_pre, y_post, x_post, alpha)
+    day_low, day_high, cum_low, cum_high = conformal_bands(y_pre, x_pre, y_post, x_post, alpha)
     return _Inference(
         incremental=Interval(estimate=delta, ci_low=_bound(whole.ci_low[0]), ci_high=_bound(whole.ci_high[0])),
         p_value=float(whole.p_value[0]),
