@@ -16,6 +16,7 @@ from collections import Counter
 from typing import Any
 
 from litestar import Request
+from litestar.enums import ParamType
 from litestar.params import ParameterKwarg
 
 from api.errors import invalid_field
@@ -30,9 +31,17 @@ def takes_strings(annotation: Any) -> bool:
 def query_parameter_types(request: Request[Any, Any, Any]) -> dict[str, Any]:
     """The handler's query parameters by the name they have in the query string, and their types."""
     found: dict[str, Any] = {}
-    for name, field in request.route_handler.parsed_fn_signature.parameters.items():
+    handler = request.route_handler
+    not_query = set(handler.resolve_dependencies()) | set(request.path_params)
+    for name, field in handler.parsed_fn_signature.parameters.items():
         kwarg = field.kwarg_definition
-        if isinstance(kwarg, ParameterKwarg) and kwarg.header is None and kwarg.cookie is None:
+        if (
+            isinstance(kwarg, ParameterKwarg)
+            and kwarg.param_type is ParamType.QUERY
+            and kwarg.header is None
+            and kwarg.cookie is None
+            and name not in not_query
+        ):
             found[kwarg.query or name] = field.annotation
     return found
 
@@ -40,12 +49,15 @@ def query_parameter_types(request: Request[Any, Any, Any]) -> dict[str, Any]:
 def refuse_ambiguous_query(request: Request[Any, Any, Any]) -> None:
     """400 naming a query parameter given more than once, unknown to a ``/v1`` operation, or ``null`` for a
     parameter that is not a string."""
+    if request.method == "OPTIONS":  # a CORS preflight carries the real request's query string
+        return
     pairs = list(request.query_params.multi_items())
-    repeated = [name for name, count in Counter(name for name, _ in pairs).items() if count > 1]
+    types_by_name = query_parameter_types(request)
+    counts = Counter(name for name, _ in pairs)
+    repeated = [name for name, count in counts.items() if count > 1 and name in types_by_name]
     if repeated:
         raise invalid_field(repeated[0], "is given more than once; it takes one value")
-    types_by_name = query_parameter_types(request)
-    if request.url.path.startswith("/v1/"):
+    if str(request.scope["path"]).startswith("/v1/"):
         unknown = [name for name, _ in pairs if name not in types_by_name]
         if unknown:
             raise invalid_field(unknown[0] or "(empty name)", "is not a query parameter of this operation")

@@ -164,3 +164,20 @@ async def test_an_unknown_query_parameter_is_400_naming_it(client: Client) -> No
     response = await client.get("/v1/experiments?kind=geo&confidence=0.9")
     assert response.status_code == 400
     assert response.json()["invalid_params"][0]["name"] == "confidence"
+
+
+async def test_options_with_a_query_string_still_lists_the_methods(client: Client) -> None:
+    response = await client.options("/v1/experiments?status=running")  # as a CORS preflight sends it
+    assert response.status_code == 204
+    assert response.headers["allow"] == "GET, OPTIONS, POST"
+
+
+async def test_a_header_or_dependency_name_in_the_query_string_is_400_as_unknown(client: Client) -> None:
+    for query in ("prefer=respond-async", "pool=1", "idempotency_key=x"):
+        response = await client.get(f"/v1/experiments?{query}")
+        assert response.status_code == 400, query
+        assert response.json()["invalid_params"][0]["reason"] == "is not a query parameter of this operation"
+
+
+async def test_repeated_parameters_an_endpoint_does_not_read_are_left_alone_outside_v1(client: Client) -> None:
+    assert (await client.get("/health?utm=a&utm=b")).status_code == 200
