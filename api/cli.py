@@ -56,10 +56,10 @@ def serve(host: str, port: int, workers: int, job_workers: int) -> None:
     settings = get_settings()
     os.environ["DATABASE_URL"] = resolve_database_url(settings)
     announce_first_admin_key(os.environ["DATABASE_URL"], f"http://{host}:{port}")
-    job_processes = [
-        subprocess.Popen([sys.executable, "-m", "api.cli", "worker"], env=os.environ.copy()) for _ in range(job_workers)
-    ]
+    job_processes: list[subprocess.Popen[bytes]] = []
     try:
+        for _ in range(job_workers):
+            job_processes.append(subprocess.Popen([sys.executable, "-m", "api.cli", "worker"], env=os.environ.copy()))
         uvicorn.run(
             "api.app:create_app",
             factory=True,
@@ -71,6 +71,7 @@ def serve(host: str, port: int, workers: int, job_workers: int) -> None:
             proxy_headers=False,
         )
     finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the workers' hand-back short
         for process in job_processes:
             process.terminate()
         for process in job_processes:

@@ -60,11 +60,22 @@ class DesignPanel:
         if treated_too:
             raise invalid_field(field, f"{', '.join(map(repr, treated_too))} cannot be both treated and excluded")
         keep = np.setdiff1d(np.arange(len(self.geos)), rows)
+        refuse_zero_kpi(self.panel[keep], f"once {field} are left out")
         return DesignPanel(
             dataset_id=self.dataset_id,
             panel=self.panel[keep],
             geos=tuple(self.geos[i] for i in keep),
             dates=self.dates,
+        )
+
+
+def refuse_zero_kpi(kpi: np.ndarray, where: str = "") -> None:
+    """409 when the KPI is 0 on every market and date: a design has no lift to measure (nor a share of KPI
+    to treat, nor a pair to match on)."""
+    if not kpi.sum() > 0.0:
+        raise Conflict(
+            f"The dataset's KPI is 0 on every market and date of the history{' ' + where if where else ''}: a design "
+            "has no lift to measure (and no share of KPI to treat); choose a `history` with data"
         )
 
 
@@ -117,10 +128,6 @@ def _pivot(dataset_id: UUID, rows: list[Row], geos: list[str]) -> DesignPanel:
             f"The dataset has no value for {gi.size} market-dates of the history (for example {listed}); a design "
             "needs every market on every date: fill the gaps or choose a `history` without them"
         )
-    if not panel.sum() > 0.0:
-        raise Conflict(
-            "The dataset's KPI is 0 on every market and date of the history: a design has no lift to measure "
-            "(and no share of KPI to treat); choose a `history` with data"
-        )
+    refuse_zero_kpi(panel)
     panel.setflags(write=False)
     return DesignPanel(dataset_id=dataset_id, panel=panel, geos=tuple(geos), dates=tuple(dates))

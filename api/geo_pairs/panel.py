@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 from api.database import Connection
 from api.errors import Conflict, NotFound, invalid_field
 from api.geo.repository import GeoRepository
+from api.geo_design.panel import refuse_zero_kpi
 from api.geo_design.schemas import HistoryPeriod
 from api.geo_pairs.repository import PairDesignRepository, Row
 from api.geo_pairs.schemas import MatchedPairsRequest
@@ -153,6 +154,7 @@ async def load_pair_panel(connection: Connection, request: MatchedPairsRequest) 
     _refuse_gaps(rows, geos, len(dates), pre)
     by_geo = {row["geo"]: row for row in rows}
     available = len(given) if given is not None else len(geos) // 2
+    refuse_zero_kpi(_column(by_geo, geos, "training_response"))
     evaluation_spend = _column(by_geo, geos, "evaluation_spend")
     proxy = "spend" if dataset["has_spend"] and evaluation_spend.sum() > 0.0 else "response"
     spend_name = "spend" if proxy == "spend" else "response"

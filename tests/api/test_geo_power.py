@@ -214,3 +214,39 @@ async def test_a_history_whose_kpi_is_all_zero_is_409_for_power_and_market_selec
     for response in (power, selection):
         assert response.status_code == 409, response.text
         assert "KPI is 0 on every market and date" in response.json()["detail"]
+
+
+async def test_excluding_the_only_market_with_kpi_is_409_too(client: Client) -> None:
+    rows = [
+        {"date": f"2024-01-{day:02d}", "geo": f"m{g}", "kpi": 100.0 if g == 6 else 0.0}
+        for g in range(7)
+        for day in range(1, 31)
+    ]
+    dataset = (await client.post("/v1/geo/datasets", json={"rows": rows})).json()["id"]
+    body = {
+        "dataset_id": dataset,
+        "treatment_markets": ["m0"],
+        "exclude_from_controls": ["m6"],
+        "durations": [5],
+        "effect_sizes": [0, 0.1],
+    }
+    response = await client.post("/v1/geo/power", json=body)
+    assert response.status_code == 409, response.text
+    assert "once exclude_from_controls are left out" in response.json()["detail"]
+
+
+async def test_a_matched_pair_design_on_an_all_zero_kpi_is_409(client: Client) -> None:
+    rows = [
+        {"date": f"2024-01-{day:02d}", "geo": f"m{g}", "kpi": 0.0, "spend": 10.0}
+        for g in range(8)
+        for day in range(1, 31)
+    ]
+    dataset = (await client.post("/v1/geo/datasets", json={"rows": rows})).json()["id"]
+    body = {
+        "dataset_id": dataset,
+        "evaluation_period": {"start": "2024-01-24", "end": "2024-01-30"},
+        "budgets": [1000],
+    }
+    response = await client.post("/v1/geo/matched-pairs", json=body)
+    assert response.status_code == 409, response.text
+    assert "KPI is 0 on every market and date" in response.json()["detail"]
