@@ -9,11 +9,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import socket
 import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -32,6 +32,7 @@ from api.auth.service import create_key
 from api.embedded_database import start_embedded_postgres
 from api.jobs.worker import run_worker
 from api.settings import Settings, settings_from_environment
+from tests.api.service_process import free_port
 
 DATA_DIR = Path(__file__).parent / "data"
 
@@ -97,19 +98,11 @@ def app(settings: Settings) -> Litestar:
     return create_app(replace(settings, job_after_seconds=300.0))
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@pytest.fixture(scope="session")
-def live_server_url(settings: Settings) -> Iterator[str]:
-    """A live server (uvicorn in a thread) on the test database, for tests over real HTTP or in a browser."""
-    port = _free_port()
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
+@contextmanager
+def app_in_thread(app: Litestar) -> Iterator[str]:
+    """``app`` under uvicorn in a thread on a free port, its URL once ``/health`` answers; stopped at the end."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
@@ -122,9 +115,18 @@ def live_server_url(settings: Settings) -> Iterator[str]:
             time.sleep(0.05)
     else:
         raise RuntimeError("the live server did not start")
-    yield url
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def live_server_url(settings: Settings) -> Iterator[str]:
+    """A live server (uvicorn in a thread) on the test database, for tests over real HTTP or in a browser."""
+    with app_in_thread(create_app(settings)) as url:
+        yield url
 
 
 async def _truncate_all(url: str) -> None:

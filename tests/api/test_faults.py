@@ -17,15 +17,11 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from tests.api.service_process import SERVICE_BACKENDS
 from tests.api.test_geo_results import create_geolift_experiment
 
 Client = AsyncTestClient[Litestar]
 CSV = {"Content-Type": "text/csv"}
-
-SERVICE_BACKENDS = (
-    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-    "AND application_name = 'counterfact' AND pid <> pg_backend_pid()"
-)
 
 
 @pytest.fixture

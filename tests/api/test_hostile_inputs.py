@@ -6,9 +6,6 @@ float64; a CSV upload whose database connection is terminated mid-stream.
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
@@ -17,7 +14,6 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-import uvicorn
 from litestar import Litestar, get
 from litestar.testing import AsyncTestClient
 
@@ -26,7 +22,7 @@ from api.auth.keys import Scope
 from api.errors import exception_handlers
 from api.json_depth import MAX_JSON_DEPTH, check_json_depth
 from api.settings import Settings
-from tests.conftest import make_key, with_database
+from tests.conftest import app_in_thread, make_key, with_database
 
 Client = AsyncTestClient[Litestar]
 JSON = {"Content-Type": "application/json"}
@@ -137,24 +133,8 @@ async def _terminate_connections(url: str) -> None:
 @pytest.fixture
 def live_isolated(settings: Settings, isolated_url: str) -> Iterator[str]:
     """The service under uvicorn on the isolated database: real HTTP, so a body really streams."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    app = create_app(replace(settings, database_url=isolated_url))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    yield url
-    server.should_exit = True
-    thread.join(timeout=10)
+    with app_in_thread(create_app(replace(settings, database_url=isolated_url))) as url:
+        yield url
 
 
 async def test_a_csv_upload_whose_connection_is_terminated_is_503_with_retry_after_and_writes_nothing(
