@@ -1,0 +1,228 @@
+"""Interim geo results valid at a look every day: the conformal tests made group-sequential.
+
+A running geo test is read every morning.  Each read's fixed-horizon p-value is valid for that day
+alone; read daily over a 28-day test it reaches "significant" on about a quarter of tests with no
+effect at all.  Here every look's test is the conformal test the final result uses (the synthetic
+control's block-permutation test of a constant effect on the refit over the pre-period and the test days
+so far, statistic ``|sum of residuals|``; TBR's moving-block test), and the looks are tied together by
+Lan & DeMets' alpha spending (:mod:`stats.group_sequential`):
+
+* look ``j`` (``j`` test days observed of ``K`` planned) has information fraction ``t_j = j / K``: the
+  variance of a sum of ``j`` weakly dependent daily effects grows in proportion to ``j``;
+* the boundaries are those of a look on *every* day ``1..j`` (``t = 1/K, 2/K, ...``), so the guarantee
+  holds for a marketer who reads the test daily and, a fortiori, for one who reads it less often;
+* look ``j`` rejects when its conformal p-value is at or below that look's nominal level; the test stops
+  at the first look that does (``stop: effect detected``).  No futility stop is offered: a futility rule
+  would have to be fixed before the test and costs power, and a test without a detectable effect simply
+  runs to its planned end, where the final boundary decides;
+* the reported p-value is the repeated p-value (the smallest alpha at which some look so far rejects),
+  and the interval is the repeated confidence interval of the current look: the conformal test inverted
+  at the look's nominal level (Jennison & Turnbull 1989, JRSS B 51(3)).  Both hold their level at every
+  look; the fixed-horizon p-value and interval are reported beside them, labelled as such.
+
+The joint null over looks follows from the canonical Brownian form only approximately (each look refits
+on more days, and permutation p-values are discrete), so the false-positive rate of the whole procedure
+is checked by simulation (``tests/stats/test_geo_monitoring.py``; ``bench/bench_geo_monitoring.py``).
+O'Brien-Fleming-type spending makes early looks demand overwhelming evidence, and with ``T0 + j``
+placements a block-permutation p-value cannot fall below ``1 / (T0 + j)``: the first days of a test
+cannot stop it, which is as it should be.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from stats.conformal import ConformalTest, NullRefit, invert_test
+from stats.errors import InvalidProblem
+from stats.group_sequential import SpendingFunction, spending_boundaries
+from stats.tbr_conformal import invert, window_sums
+
+FloatArray = NDArray[np.float64]
+Decision = Literal["continue", "stop: effect detected", "stop: planned end"]
+
+__all__ = ["Look", "MonitoredTest", "daily_boundaries", "monitor_looks", "scm_look_p_values", "tbr_look_p_values"]
+
+
+@dataclass(frozen=True)
+class Look:
+    """One daily look: its fixed-horizon p-value, the nominal level it is held to, and whether it crossed."""
+
+    day: int
+    p_value_fixed_horizon: float
+    nominal_level: float
+    critical_value: float
+    crossed: bool
+
+
+@dataclass(frozen=True)
+class MonitoredTest:
+    """The group-sequential reading of a test after ``days_observed`` of ``planned_days`` test days.
+
+    ``decision_day`` is the first look that crossed its boundary (``None`` if none has);
+    ``nominal_level`` the current look's level, at which the repeated interval is built.  The repeated
+    p-value is :func:`stats.group_sequential.repeated_p_value` of the looks' p-values.
+    """
+
+    planned_days: int
+    days_observed: int
+    looks: tuple[Look, ...]
+    decision: Decision
+    decision_day: int | None
+    nominal_level: float
+    alpha: float
+    spending: SpendingFunction
+
+
+@lru_cache(maxsize=512)
+def _boundaries(planned_days: int, looks: int, alpha: float, spending: SpendingFunction) -> tuple[float, ...]:
+    fractions = np.arange(1, looks + 1, dtype=np.float64) / planned_days
+    return spending_boundaries(fractions, alpha=alpha, spending=spending).nominal_levels
+
+
+def daily_boundaries(
+    planned_days: int, days_observed: int, *, alpha: float, spending: SpendingFunction = "obrien_fleming"
+) -> tuple[float, ...]:
+    """Nominal two-sided levels of looks on days ``1..days_observed`` of a ``planned_days``-day test.
+
+    Days past the planned end spend nothing more (their level is 0: the final look at day ``K`` is the
+    last that can reject).
+    """
+    if planned_days < 1:
+        raise InvalidProblem("test_period", "must plan at least one test day")
+    if days_observed < 1:
+        raise InvalidProblem("test_period", "has no test day observed yet")
+    within = min(days_observed, planned_days)
+    levels = _boundaries(planned_days, within, float(alpha), spending)
+    return levels + (0.0,) * (days_observed - within)
+
+
+def monitor_looks(
+    p_values: Sequence[float],
+    planned_days: int,
+    *,
+    alpha: float,
+    spending: SpendingFunction = "obrien_fleming",
+) -> MonitoredTest:
+    """Hold each daily look's fixed-horizon p-value (``p_values[j - 1]`` for day ``j``) to its boundary."""
+    days = len(p_values)
+    levels = daily_boundaries(planned_days, days, alpha=alpha, spending=spending)
+    fractions = np.arange(1, min(days, planned_days) + 1, dtype=np.float64) / planned_days
+    critical = spending_boundaries(fractions, alpha=alpha, spending=spending).critical_values if fractions.size else ()
+    critical = tuple(critical) + (float("inf"),) * (days - len(critical))
+    looks = tuple(
+        Look(day=j + 1, p_value_fixed_horizon=float(p), nominal_level=lvl, critical_value=c, crossed=bool(p <= lvl))
+        for j, (p, lvl, c) in enumerate(zip(p_values, levels, critical, strict=True))
+    )
+    crossed = [look.day for look in looks if look.crossed]
+    decision_day = crossed[0] if crossed else None
+    decision: Decision
+    if decision_day is not None:
+        decision = "stop: effect detected"
+    elif days >= planned_days:
+        decision = "stop: planned end"
+    else:
+        decision = "continue"
+    return MonitoredTest(
+        planned_days=planned_days,
+        days_observed=days,
+        looks=looks,
+        decision=decision,
+        decision_day=decision_day,
+        nominal_level=levels[-1],
+        alpha=float(alpha),
+        spending=spending,
+    )
+
+
+def _check_panel(treated: FloatArray, other: FloatArray, pre_days: int) -> tuple[FloatArray, FloatArray, int]:
+    a = np.asarray(treated, dtype=np.float64)
+    b = np.asarray(other, dtype=np.float64)
+    if a.ndim != 1 or b.shape[0] != a.size:
+        raise InvalidProblem("treated", "needs one value per day, as the controls have")
+    days = a.size - pre_days
+    if pre_days < 2 or days < 1:
+        raise InvalidProblem("test_period", "needs at least two pre-period days and one test day observed")
+    return a, b, days
+
+
+def scm_look_p_values(
+    treated: FloatArray,
+    donors: FloatArray,
+    pre_days: int,
+    *,
+    fixed_effects: bool = True,
+    ridge_lambda: float | None = None,
+) -> list[float]:
+    """The synthetic control's fixed-horizon block-permutation p-value of no effect at every daily look.
+
+    ``treated`` ``(T0 + d,)`` and ``donors`` ``(T0 + d, J)`` hold the pre-period then the ``d`` test days
+    observed; look ``j`` refits on the pre-period and the first ``j`` test days, as the result on that
+    day did (statistic ``|sum of residuals|``, all ``T0 + j`` cyclic placements).
+    """
+    a, b, days = _check_panel(treated, donors, pre_days)
+    p_values: list[float] = []
+    for j in range(1, days + 1):
+        rows = pre_days + j
+        post = np.zeros(rows, dtype=bool)
+        post[pre_days:] = True
+        model = NullRefit(a[:rows], b[:rows], post, fixed_effects=fixed_effects, ridge_lambda=ridge_lambda)
+        test = ConformalTest(model, post, statistic="mean", n_permutations=0)
+        p_values.append(float(test.p_values(np.zeros(1), "block")[0]))
+    return p_values
+
+
+def scm_repeated_interval(
+    treated: FloatArray,
+    donors: FloatArray,
+    pre_days: int,
+    level: float,
+    *,
+    estimate: float,
+    scale: float,
+    fixed_effects: bool = True,
+    ridge_lambda: float | None = None,
+) -> tuple[float | None, float | None]:
+    """The current look's conformal interval inverted at its nominal ``level`` (``None``: unbounded side)."""
+    a, b, _ = _check_panel(treated, donors, pre_days)
+    if level <= 0.0:
+        return None, None
+    post = np.zeros(a.size, dtype=bool)
+    post[pre_days:] = True
+    model = NullRefit(a, b, post, fixed_effects=fixed_effects, ridge_lambda=ridge_lambda)
+    test = ConformalTest(model, post, statistic="mean", n_permutations=0)
+    inversion = invert_test(lambda th: test.p_values(th, "block"), level, estimate, scale)
+    return inversion.low, inversion.high
+
+
+def tbr_look_p_values(treated: FloatArray, control: FloatArray, pre_days: int) -> list[float]:
+    """TBR's fixed-horizon moving-block p-value of no effect at every daily look.
+
+    ``treated`` and ``control`` are ``(T0 + d,)`` (the treated and control totals); look ``j`` is the
+    test on the pre-period and the first ``j`` test days, as :func:`stats.tbr.estimate_tbr` runs it.
+    """
+    a, b, days = _check_panel(treated, control, pre_days)
+    p_values: list[float] = []
+    for j in range(1, days + 1):
+        rows = pre_days + j
+        sums_a, sums_b = window_sums(a[None, :rows], b[None, :rows], j)
+        p_values.append(float(invert(sums_a, sums_b, 0.5).p_value[0]))
+    return p_values
+
+
+def tbr_repeated_interval(
+    treated: FloatArray, control: FloatArray, pre_days: int, level: float
+) -> tuple[float | None, float | None]:
+    """TBR's current-look interval for the incremental KPI so far (summed over the test days), inverted at ``level``."""
+    a, b, days = _check_panel(treated, control, pre_days)
+    if level <= 0.0:
+        return None, None
+    sums_a, sums_b = window_sums(a[None, :], b[None, :], days)
+    inversion = invert(sums_a, sums_b, level)
+    low, high = float(inversion.ci_low[0]), float(inversion.ci_high[0])
+    return (None if np.isnan(low) else low), (None if np.isnan(high) else high)
