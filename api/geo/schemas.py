@@ -153,6 +153,56 @@ class GeoCooldownEffect(Struct, frozen=True):
     ]
 
 
+class GeoLook(Struct, frozen=True):
+    """One daily look of a monitored geo test (``sequential=true``)."""
+
+    day: Annotated[int, Meta(description="Test days observed at this look (1 = the first test day).")]
+    date: date
+    p_value_fixed_horizon: Annotated[
+        float, Meta(description="The fixed-horizon p-value of that day's data: valid for that look alone.")
+    ]
+    nominal_level: Annotated[
+        float,
+        Meta(
+            description="The level this look is held to (O'Brien-Fleming-type alpha spending over a look on every "
+            "planned test day); 0 past the planned end."
+        ),
+    ]
+    crossed: Annotated[bool, Meta(description="`p_value_fixed_horizon <= nominal_level`: the boundary was crossed.")]
+
+
+class GeoMonitoring(Struct, frozen=True):
+    """A geo result read as a group-sequential test with a look every day (``sequential=true``)."""
+
+    spending: Literal["obrien_fleming"]
+    planned_days: Annotated[int, Meta(description="Days of the experiment's test period.")]
+    days_observed: Annotated[int, Meta(description="Test days in the data read.")]
+    p_value: Annotated[
+        float,
+        Meta(
+            description="Repeated p-value: the smallest alpha at which some look so far crossed its boundary. "
+            "Valid however often the test is read; `p_value <= 1 - confidence_level` exactly when a look crossed."
+        ),
+    ]
+    att: Annotated[
+        Interval,
+        Meta(description="ATT with the repeated confidence interval of this look (valid at every daily look)."),
+    ]
+    incremental: Annotated[Interval, Meta(description="Incremental KPI so far with the repeated interval.")]
+    decision: Annotated[
+        Literal["continue", "stop: effect detected", "stop: planned end"],
+        Meta(
+            description="`stop: effect detected` once a look crossed its boundary (the test may stop there with "
+            "its error rate kept); `continue` before; `stop: planned end` when the planned days are in and no look "
+            "crossed. No futility stop is offered: a test without a detectable effect runs to its planned end."
+        ),
+    ]
+    decision_day: Annotated[int | None, Meta(description="The first look that crossed its boundary.")]
+    decision_date: date | None
+    nominal_level: Annotated[float, Meta(description="The level of the current look, at which `att` is inverted.")]
+    looks: list[GeoLook]
+
+
 class GeoResults(Struct, frozen=True, tag="geo", tag_field="kind"):
     """Results of a geo experiment (see DESIGN.md "Result shapes")."""
 
@@ -234,6 +284,20 @@ class GeoResults(Struct, frozen=True, tag="geo", tag_field="kind"):
             description="The method on placebo windows of the test's length in the pre-period (same markets, no real "
             "effect), with the other methods on the same windows; null when the pre-period is too short (a warning "
             "says so)."
+        ),
+    ] = None
+    interim: Annotated[
+        bool,
+        Meta(
+            description="True while the experiment runs and its test period is not yet covered: the result is "
+            "over the test days so far (`monitoring.days_observed` of `monitoring.planned_days`)."
+        ),
+    ] = False
+    monitoring: Annotated[
+        GeoMonitoring | None,
+        Meta(
+            description="`sequential=true` (the default of an interim result): the test held to a boundary at a "
+            "look every day; the fixed-horizon `p_value` and intervals above stay beside it, valid for one look."
         ),
     ] = None
 

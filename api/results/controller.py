@@ -105,7 +105,14 @@ class ResultsController(Controller):
             ),
         ] = None,
         sequential: Annotated[
-            bool, QueryParameter(description="Always-valid inference, safe to look at every day (holdout).")
+            bool,
+            QueryParameter(
+                description="Inference safe to look at every day. Holdout: always-valid p-values and confidence "
+                "sequences (mixture SPRT). Geo (synthetic_control, augmented_synthetic_control, tbr; a running or "
+                "stopped experiment): `monitoring`, the method's conformal test on every test day so far held to "
+                "O'Brien-Fleming-type alpha-spending boundaries of a look on every planned day, with its repeated "
+                "p-value and interval and a decision."
+            ),
         ] = False,
         minimum_lift: Annotated[
             float | None,

@@ -34,6 +34,7 @@ from api.geo.schemas import (
 )
 from api.interval import Interval as Estimate
 from api.results.geo_cells import cell_run, multi_cell_results
+from api.results.geo_monitoring import monitored_reading
 from api.results.geo_run import GeoRun
 from api.results.geo_shapes import from_geo_lift, from_tbr
 from api.results.geo_trimmed_match import pair_deltas, trimmed_match_lagged, trimmed_match_results
@@ -82,6 +83,9 @@ async def compute_geo_results(
         return await _multi_cell_run(run, run.cells, n_permutations=n_permutations, seed=seed, progress=progress)
     result = await _estimate_run(run, n_permutations=n_permutations, seed=seed, progress=progress)
     estimated = await _post_processed(run, result, n_permutations=n_permutations, seed=seed)
+    if run.sequential:
+        monitoring = await asyncio.to_thread(monitored_reading, run, estimated, run.planned_days)
+        estimated = msgspec.structs.replace(estimated, monitoring=monitoring)
     return await asyncio.to_thread(complete_result, estimated, _backtest_input(run))
 
 

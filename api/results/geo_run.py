@@ -107,6 +107,23 @@ class GeoRun:
     planned_effect: float | None = None
     trim_rate: float | None = None  # trimmed match's rate fixed by the design; None: chosen from the data
     cells: list[GeoCell] | None = None  # a multi-cell experiment (api/results/geo_cells.py), each with its cost's size
+    sequential: bool = False  # read as a group-sequential test with a look every day (api/results/geo_monitoring.py)
+    planned_days: int = 0  # days of the experiment's test period, as planned
+
+
+MONITORED_METHODS = ("synthetic_control", "augmented_synthetic_control", "tbr")
+
+
+def check_monitorable(method: str, multi_cell: bool) -> None:
+    """400 naming ``sequential`` for a method or design that has no daily process to monitor."""
+    if method not in MONITORED_METHODS:
+        raise invalid_field(
+            "sequential",
+            "applies to synthetic_control, augmented_synthetic_control and tbr: trimmed match analyses each pair's "
+            "test-period totals, one observation per pair, so it has no daily looks to hold to a boundary",
+        )
+    if multi_cell:
+        raise invalid_field("sequential", "is not offered for multi-cell experiments yet: read each cell at its end")
 
 
 async def load_geo_run(
@@ -116,6 +133,7 @@ async def load_geo_run(
     confidence_level: float = 0.9,
     missing: str = "drop_market",
     interval: str | None = None,
+    sequential: bool = False,
 ) -> GeoRun:
     """Validate the request and load the panel window a geo result needs.
 
@@ -123,7 +141,8 @@ async def load_geo_run(
     markets missing from the dataset or ``trimmed_match`` on an experiment without ``pairs``; 409 when
     the dataset does not cover the periods, when a treated market (a pair geo for ``trimmed_match``) has
     no value on a test date and ``missing`` is not ``zero``, when too few controls or pre-period dates
-    remain, or (``trimmed_match``) when it has no spend for the pairs' test period.
+    remain, or (``trimmed_match``) when it has no spend for the pairs' test period. ``sequential`` on a draft,
+    with ``trimmed_match`` or on a multi-cell experiment is 400 naming it.
     """
     if method not in METHODS:
         raise invalid_field("method", f"must be one of {', '.join(METHODS)}")
@@ -139,6 +158,12 @@ async def load_geo_run(
     if interval is not None and interval not in TBR_INTERVALS:
         raise invalid_field("interval", f"must be one of {', '.join(TBR_INTERVALS)}")
     design = _design(experiment_row)
+    if sequential:
+        check_monitorable(method, bool(design.get("cells")))
+        if experiment_row["status"] == "draft":
+            raise invalid_field(
+                "sequential", "the experiment is a draft: its test has not started, so there is no look"
+            )
     pairs: list[tuple[str, str]] | None = None
     if method == "trimmed_match":
         if not design.get("pairs"):
@@ -199,4 +224,6 @@ async def load_geo_run(
         planned_effect=planned,
         trim_rate=None if design.get("trim_rate") is None else float(design["trim_rate"]),
         cells=_cells_with_cost(design),
+        sequential=sequential,
+        planned_days=(test[1] - test[0]).days + 1,
     )

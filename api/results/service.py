@@ -58,6 +58,7 @@ async def compute_results(pool: asyncpg.Pool, query: ResultsQuery, progress: Pro
                 query.confidence_level or 0.9,
                 query.missing or "drop_market",
                 query.interval,
+                query.sequential,
             )
         return await compute_geo_results(run, progress=progress)  # no connection held meanwhile
     async with pool.acquire() as connection, connection.transaction():

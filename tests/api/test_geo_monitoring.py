@@ -1,0 +1,85 @@
+"""``sequential=true`` on geo results: GeoLift's walkthrough test read as a test with a look every day."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from tests.api.test_geo_results import create_geolift_experiment
+
+Client = AsyncTestClient[Litestar]
+
+
+async def running_geolift_experiment(client: Client, **overrides: Any) -> str:
+    experiment_id = await create_geolift_experiment(client, **overrides)
+    started = await client.patch(f"/v1/experiments/{experiment_id}", json={"status": "running"})
+    assert started.status_code == 200, started.text
+    return experiment_id
+
+
+async def monitored(client: Client, experiment_id: str, method: str) -> dict[str, Any]:
+    answer = await client.get(
+        f"/v1/experiments/{experiment_id}/results", params={"method": method, "sequential": "true"}
+    )
+    assert answer.status_code == 200, answer.text
+    body: dict[str, Any] = answer.json()
+    return body
+
+
+@pytest.mark.parametrize("method", ["synthetic_control", "tbr"])
+async def test_every_test_day_is_a_look_held_to_its_boundary(client: Client, method: str) -> None:
+    experiment_id = await running_geolift_experiment(client)
+    monitoring = (await monitored(client, experiment_id, method))["monitoring"]
+    assert monitoring["planned_days"] == 15 and monitoring["days_observed"] == 15
+    looks = monitoring["looks"]
+    assert [look["day"] for look in looks] == list(range(1, 16))
+    assert looks[0]["date"] == "2021-04-01" and looks[-1]["date"] == "2021-04-15"
+    levels = [look["nominal_level"] for look in looks]
+    assert levels == sorted(levels) and levels[-1] < 0.1  # spending at 1 - confidence_level = 0.1
+    for look in looks:
+        assert look["crossed"] == (look["p_value_fixed_horizon"] <= look["nominal_level"])
+    crossed = [look["day"] for look in looks if look["crossed"]]
+    assert monitoring["decision_day"] == (crossed[0] if crossed else None)
+    assert monitoring["decision"] == ("stop: effect detected" if crossed else "stop: planned end")
+    assert (monitoring["p_value"] <= 0.1) == bool(crossed)
+
+
+@pytest.mark.parametrize("method", ["synthetic_control", "tbr"])
+async def test_the_repeated_interval_contains_the_fixed_horizon_interval(client: Client, method: str) -> None:
+    experiment_id = await running_geolift_experiment(client)
+    body = await monitored(client, experiment_id, method)
+    repeated, fixed = body["monitoring"]["att"], body["att"]
+    assert repeated["estimate"] == pytest.approx(fixed["estimate"])
+    assert fixed["ci_low"] is not None and fixed["ci_high"] is not None
+    assert repeated["ci_low"] is None or repeated["ci_low"] <= fixed["ci_low"] + 1e-6 * abs(fixed["ci_low"])
+    assert repeated["ci_high"] is None or repeated["ci_high"] >= fixed["ci_high"] - 1e-6 * abs(fixed["ci_high"])
+    # The repeated p-value is never below the last look's fixed-horizon p-value's smallest over the looks.
+    smallest = min(look["p_value_fixed_horizon"] for look in body["monitoring"]["looks"])
+    assert body["monitoring"]["p_value"] >= smallest
+
+
+async def test_a_result_without_sequential_has_no_monitoring(client: Client) -> None:
+    experiment_id = await running_geolift_experiment(client)
+    answer = await client.get(f"/v1/experiments/{experiment_id}/results")
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["monitoring"] is None and answer.json()["interim"] is False
+
+
+async def test_sequential_on_a_draft_is_400_naming_it(client: Client) -> None:
+    experiment_id = await create_geolift_experiment(client)
+    answer = await client.get(f"/v1/experiments/{experiment_id}/results", params={"sequential": "true"})
+    assert answer.status_code == 400, answer.text
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    assert [p["name"] for p in answer.json()["invalid_params"]] == ["sequential"]
+
+
+async def test_sequential_with_trimmed_match_is_400_naming_it(client: Client) -> None:
+    experiment_id = await running_geolift_experiment(client)
+    answer = await client.get(
+        f"/v1/experiments/{experiment_id}/results", params={"sequential": "true", "method": "trimmed_match"}
+    )
+    assert answer.status_code == 400, answer.text
+    assert [p["name"] for p in answer.json()["invalid_params"]] == ["sequential"]
