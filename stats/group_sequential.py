@@ -52,7 +52,15 @@ from stats.errors import InvalidProblem
 FloatArray = NDArray[np.float64]
 SpendingFunction = Literal["obrien_fleming", "pocock"]
 
-__all__ = ["Boundaries", "SpendingFunction", "alpha_spent", "repeated_p_value", "spending_boundaries"]
+__all__ = [
+    "Boundaries",
+    "MonitoredPower",
+    "SpendingFunction",
+    "alpha_spent",
+    "monitored_power",
+    "repeated_p_value",
+    "spending_boundaries",
+]
 
 # Points of the grid on which the continuation density is carried from look to look (odd, for Simpson).
 _GRID_POINTS = 201
@@ -163,9 +171,9 @@ def repeated_p_value(
 ) -> float:
     """The smallest ``alpha`` at which some look's fixed-horizon p-value falls at or below its nominal level.
 
-        ``p_values[k]`` is look ``k``'s two-sided fixed-horizon p-value, ``fractions`` the looks' information
-        fractions.  Rejecting when this is ``<= alpha`` is the group-sequential test itself, so it holds its
-        level over all looks.  Found by bisection in ``log alpha`` (nominal levels grow with ``alpha``) to
+    ``p_values[k]`` is look ``k``'s two-sided fixed-horizon p-value, ``fractions`` the looks' information
+    fractions.  Rejecting when this is ``<= alpha`` is the group-sequential test itself, so it holds its
+    level over all looks.  Found by bisection in ``log alpha`` (nominal levels grow with ``alpha``) to
     ``relative_tolerance``, rounding up (never smaller than the exact value).
     """
     p = np.asarray(p_values, dtype=np.float64)
@@ -190,3 +198,78 @@ def repeated_p_value(
         else:
             low = middle
     return high
+
+
+@dataclass(frozen=True)
+class MonitoredPower:
+    """What monitoring costs and gains at one effect: power, the share stopped early, the expected looks.
+
+    ``power`` is the chance some look crosses its boundary; ``stopped_early`` the chance one before the last
+    does; ``expected_looks`` the mean number of looks until a decision (a test that never crosses runs all).
+    """
+
+    fixed_horizon_power: float
+    power: float
+    stopped_early: float
+    expected_looks: float
+
+
+def _first_crossings(fractions: FloatArray, critical: Sequence[float], drift: float) -> FloatArray:
+    """P(first crossing at look k) for ``B(t) = drift t + W(t)`` and two-sided critical values ``c_k``."""
+    grid = np.zeros(1)
+    density = np.ones(1)
+    previous = 0.0
+    out = np.zeros(fractions.size)
+    for k, bound in enumerate(critical):
+        step = float(fractions[k] - previous)
+        sd, shift, scale = float(np.sqrt(step)), drift * step, float(np.sqrt(fractions[k]))
+        moved = grid + shift
+        if np.isfinite(bound):
+            b = bound * scale
+            out[k] = float(np.dot(density, special.ndtr((moved - b) / sd) + special.ndtr((-b - moved) / sd)))
+            half = b
+        else:
+            half = scale * 12.0 + abs(drift) * float(fractions[k]) + float(np.max(np.abs(grid)))
+        new_grid = np.linspace(-half, half, _GRID_POINTS)
+        kernel = np.exp(-0.5 * ((new_grid[:, None] - moved[None, :]) / sd) ** 2) / (sd * _SQRT_2PI)
+        density = (kernel @ density) * _simpson_weights(_GRID_POINTS, new_grid[1] - new_grid[0])
+        grid = new_grid
+        previous = float(fractions[k])
+    return out
+
+
+def monitored_power(
+    fixed_horizon_power: float, looks: int, *, alpha: float, spending: SpendingFunction = "obrien_fleming"
+) -> MonitoredPower:
+    """The power of ``looks`` equally spaced looks (the last at full information) for an effect that the
+    fixed-horizon two-sided test at ``alpha`` detects with probability ``fixed_horizon_power``.
+
+    The effect is the drift ``delta`` of the canonical process that gives the fixed test that power,
+    ``Phi(delta - z) + Phi(-delta - z) = power`` with ``z = z_{1 - alpha/2}``; the looks' first-crossing
+    probabilities under that drift follow from the same recursion as the boundaries (Jennison & Turnbull
+    2000, section 19.2).
+    """
+    if not 0.0 < alpha < 1.0:
+        raise InvalidProblem("alpha", "must be strictly between 0 and 1")
+    if not 0.0 <= fixed_horizon_power <= 1.0:
+        raise InvalidProblem("power", "must lie between 0 and 1")
+    if looks < 1:
+        raise InvalidProblem("looks", "must be at least 1")
+    z = float(stats.norm.isf(alpha / 2.0))
+
+    def fixed(delta: float) -> float:
+        return float(special.ndtr(delta - z) + special.ndtr(-delta - z))
+
+    target = min(max(fixed_horizon_power, alpha), 1.0 - 1e-12)
+    delta = 0.0 if target <= alpha else float(optimize.brentq(lambda d: fixed(d) - target, 0.0, 40.0, xtol=1e-12))
+    fractions = np.arange(1, looks + 1, dtype=np.float64) / looks
+    bounds = spending_boundaries(fractions, alpha=alpha, spending=spending)
+    first = _first_crossings(fractions, bounds.critical_values, delta)
+    power = float(np.clip(first.sum(), 0.0, 1.0))
+    expected = float(np.dot(np.arange(1, looks + 1), first) + looks * (1.0 - power))
+    return MonitoredPower(
+        fixed_horizon_power=float(fixed_horizon_power),
+        power=power,
+        stopped_early=float(np.clip(first[:-1].sum(), 0.0, 1.0)),
+        expected_looks=expected,
+    )

@@ -76,6 +76,14 @@ class GeoPowerRequest(Struct, frozen=True, forbid_unknown_fields=True):
     cost_per_kpi: CostPerKpi | None = None
     history: HistoryPeriod | None = None
     exclude_from_controls: DesignExclusions = []
+    monitoring: Annotated[
+        Literal["none", "daily"],
+        Meta(
+            description="`daily`: the test will be read every day with `sequential=true`; each duration then "
+            "reports `monitored`, the power of that plan, the share stopped early and the expected days to a "
+            "decision (two-sided tests only)."
+        ),
+    ] = "none"
 
 
 class PowerCurvePoint(Struct, frozen=True):
@@ -96,6 +104,19 @@ class PowerCurvePoint(Struct, frozen=True):
             description="Share of the simulated windows in which the test on the actual history detected the "
             'effect (GeoLift\'s "power": 0 or 1 with one window).'
         ),
+    ]
+
+
+class MonitoredPowerPoint(Struct, frozen=True):
+    """The test of one effect size read every day (`monitoring: daily`) against the same test read once."""
+
+    effect_size: float
+    power: Annotated[float, Meta(description="Chance some daily look crosses its boundary.")]
+    fixed_horizon_power: Annotated[float, Meta(description="`power_curve`'s power: the test read once, at its end.")]
+    power_cost: Annotated[float, Meta(description="`fixed_horizon_power - power`: what the daily looks cost.")]
+    stopped_early: Annotated[float, Meta(description="Chance the test stops before its last day.")]
+    expected_days_to_decision: Annotated[
+        float, Meta(description="Mean days until a look crosses its boundary (the whole test when none does).")
     ]
 
 
@@ -136,6 +157,10 @@ class DurationDesign(Struct, frozen=True):
     treated_kpi: Annotated[float, Meta(description="The treated markets' KPI over the latest window of this length.")]
     fit: DesignFit
     backtest: GeoBacktest | None
+    monitored: Annotated[
+        list[MonitoredPowerPoint] | None,
+        Meta(description="With `monitoring: daily`: the power of the test read every day, per effect size."),
+    ] = None
 
 
 class GeoPowerResult(Struct, frozen=True, tag="geo_power", tag_field="kind"):

@@ -23,6 +23,7 @@ from api.experiments.service import create_experiment, design_test_period
 from api.geo.backtest import ASCM_COMPARISON_MARKET_DAYS, shape_backtest
 from api.geo.backtest_schemas import GeoBacktest
 from api.geo_design.charts import power_curve_chart
+from api.geo_design.monitoring import check_monitoring, with_monitoring
 from api.geo_design.panel import DesignPanel, load_design_panel
 from api.geo_design.repository import MarketSelectionRepository
 from api.geo_design.schemas import (
@@ -196,6 +197,8 @@ def compute_geo_power(request: GeoPowerRequest, panel: DesignPanel, progress: Pr
         backtest = _design_backtest(panel, rows, power, request.alpha, request.side, request.fixed_effects, ridge)
         compared = _other_method_backtest(panel, rows, power, request, ridge) if backtest is not None else []
         designs.append(_duration_design(power, _backtest(backtest, panel, compared)))
+        if request.monitoring == "daily":
+            designs[-1] = with_monitoring(designs[-1], request.alpha)
         if progress is not None:
             progress((i + 1) / len(durations))
     total = float(data.sum())
@@ -483,6 +486,7 @@ async def answer_geo_power(
     """The power of the design if it is computed within ``wait_seconds``, else the ``geo_power`` job now
     computing it. The panel is read first, so an unknown dataset (404) or a history it cannot answer (400, 409)
     is refused before any job is queued."""
+    check_monitoring(request.monitoring, request.side)
     async with pool.acquire() as connection:
         panel = await load_design_panel(connection, request.dataset_id, request.history)
 

@@ -8,6 +8,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from tests.api.test_geo_power import pretest_csv
 from tests.api.test_geo_results import create_geolift_experiment
 
 Client = AsyncTestClient[Litestar]
@@ -83,3 +84,45 @@ async def test_sequential_with_trimmed_match_is_400_naming_it(client: Client) ->
     )
     assert answer.status_code == 400, answer.text
     assert [p["name"] for p in answer.json()["invalid_params"]] == ["sequential"]
+
+
+async def test_a_daily_monitored_design_reports_its_power_early_stops_and_days_to_decision(client: Client) -> None:
+    upload = await client.post("/v1/geo/datasets", content=pretest_csv(), headers={"Content-Type": "text/csv"})
+    assert upload.status_code == 201, upload.text
+    answer = await client.post(
+        "/v1/geo/power",
+        json={
+            "dataset_id": upload.json()["id"],
+            "treatment_markets": ["chicago", "portland"],
+            "durations": [15],
+            "effect_sizes": [0.0, 0.05, 0.1],
+            "alpha": 0.1,
+            "monitoring": "daily",
+        },
+    )
+    assert answer.status_code == 200, answer.text
+    design = answer.json()["durations"][0]
+    assert [p["effect_size"] for p in design["monitored"]] == [0.0, 0.05, 0.1]
+    for fixed, daily in zip(design["power_curve"], design["monitored"], strict=True):
+        assert daily["fixed_horizon_power"] == fixed["power"]
+        assert daily["power"] <= fixed["power"] + 1e-9
+        assert daily["power_cost"] == pytest.approx(fixed["power"] - daily["power"], abs=1e-9)
+        assert 1.0 <= daily["expected_days_to_decision"] <= 15.0
+        assert 0.0 <= daily["stopped_early"] <= daily["power"] + 1e-9
+
+
+async def test_daily_monitoring_of_a_one_sided_design_is_400_naming_it(client: Client) -> None:
+    upload = await client.post("/v1/geo/datasets", content=pretest_csv(), headers={"Content-Type": "text/csv"})
+    answer = await client.post(
+        "/v1/geo/power",
+        json={
+            "dataset_id": upload.json()["id"],
+            "treatment_markets": ["chicago"],
+            "durations": [15],
+            "effect_sizes": [0.05],
+            "side": "larger",
+            "monitoring": "daily",
+        },
+    )
+    assert answer.status_code == 400, answer.text
+    assert [p["name"] for p in answer.json()["invalid_params"]] == ["monitoring"]

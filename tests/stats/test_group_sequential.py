@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import stats as scipy_stats
 
 from stats.errors import InvalidProblem
-from stats.group_sequential import alpha_spent, repeated_p_value, spending_boundaries
+from stats.group_sequential import alpha_spent, monitored_power, repeated_p_value, spending_boundaries
 
 FIVE_LOOKS = [0.2, 0.4, 0.6, 0.8, 1.0]
 
@@ -74,3 +75,31 @@ def test_looks_must_be_increasing_and_alpha_a_probability() -> None:
     with pytest.raises(InvalidProblem) as raised:
         spending_boundaries([1.0], alpha=1.5)
     assert raised.value.field == "alpha"
+
+
+def test_monitored_power_at_no_effect_is_alpha() -> None:
+    assert monitored_power(0.05, 15, alpha=0.05).power == pytest.approx(0.05, abs=1e-6)
+
+
+@pytest.mark.parametrize("fixed_power", [0.5, 0.8])
+def test_monitored_power_matches_simulated_brownian_paths_with_drift(fixed_power: float) -> None:
+    looks = 15
+    predicted = monitored_power(fixed_power, looks, alpha=0.05)
+    # The drift giving the fixed-horizon test that power, then 200,000 simulated paths observed daily.
+    z = 1.959964
+    drifts = np.linspace(0.0, 6.0, 60_001)
+    fixed = scipy_stats.norm.cdf(drifts - z) + scipy_stats.norm.cdf(-drifts - z)
+    drift = float(drifts[np.argmin(np.abs(fixed - fixed_power))])
+    fractions = np.arange(1, looks + 1) / looks
+    bounds = np.asarray(spending_boundaries(fractions, alpha=0.05).critical_values)
+    rng = np.random.default_rng(17)
+    steps = np.full(looks, 1.0 / looks)
+    paths = np.cumsum(drift * steps + rng.standard_normal((200_000, looks)) * np.sqrt(steps), axis=1)
+    crossed = np.abs(paths / np.sqrt(fractions)) >= bounds
+    power = float(np.mean(crossed.any(axis=1)))
+    first = np.where(crossed.any(axis=1), np.argmax(crossed, axis=1) + 1, looks)
+    se = np.sqrt(power * (1.0 - power) / 200_000)
+    assert predicted.power == pytest.approx(power, abs=4.0 * se + 1e-3)
+    assert predicted.stopped_early == pytest.approx(float(np.mean(crossed[:, :-1].any(axis=1))), abs=5e-3)
+    assert predicted.expected_looks == pytest.approx(float(np.mean(first)), abs=0.05)
+    assert predicted.power <= fixed_power  # monitoring costs a little power, never adds

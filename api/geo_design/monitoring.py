@@ -1,0 +1,41 @@
+"""``monitoring: "daily"`` on a geo power request: what reading the test every day costs and gains.
+
+Each duration's fixed-horizon power at an effect (the simulation's) is carried to the group-sequential test
+the results run with ``sequential=true`` (a look on every test day, O'Brien-Fleming-type alpha spending):
+its power, the share of tests stopped before the last day and the expected days to a decision
+(:func:`stats.group_sequential.monitored_power`, the canonical Brownian approximation of daily sums).
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from api.errors import invalid_field
+from api.geo_design.schemas import DurationDesign, MonitoredPowerPoint
+from stats.group_sequential import monitored_power
+
+
+def check_monitoring(monitoring: str, side: str) -> None:
+    """400 naming ``monitoring`` when the daily looks cannot be had for the requested test."""
+    if monitoring == "daily" and side != "two-sided":
+        raise invalid_field(
+            "monitoring", "daily monitoring is two-sided, as the results' sequential test is: use side=two-sided"
+        )
+
+
+def with_monitoring(design: DurationDesign, alpha: float) -> DurationDesign:
+    """``design`` with the power of its test read on every one of its days, per effect size."""
+    points = []
+    for point in design.power_curve:
+        plan = monitored_power(point.power, design.duration, alpha=alpha)
+        points.append(
+            MonitoredPowerPoint(
+                effect_size=point.effect_size,
+                power=plan.power,
+                fixed_horizon_power=point.power,
+                power_cost=max(point.power - plan.power, 0.0),
+                stopped_early=plan.stopped_early,
+                expected_days_to_decision=plan.expected_looks,
+            )
+        )
+    return msgspec.structs.replace(design, monitored=points)
