@@ -223,6 +223,13 @@ class MarketSelectionRequest(Struct, frozen=True, forbid_unknown_fields=True):
         | None
     ) = None
     exclude_from_controls: DesignExclusions = []
+    monitoring: Annotated[
+        Literal["none", "daily"],
+        Meta(
+            description="`daily`: each candidate reports `monitored`, its test read every day with `sequential=true` "
+            "(two-sided, single-cell designs only)."
+        ),
+    ] = "none"
 
 
 class MarketCandidate(Struct, frozen=True):
@@ -245,6 +252,10 @@ class MarketCandidate(Struct, frozen=True):
         Meta(description="GeoLift's correlation sets, or the swap search beyond them."),
     ]
     warnings: list[str]
+    monitored: Annotated[
+        list[MonitoredPowerPoint] | None,
+        Meta(description="With `monitoring: daily`: the power of the test read every day, per effect size."),
+    ] = None
 
 
 class DroppedConstraint(Struct, frozen=True):

@@ -274,6 +274,7 @@ def selection_spec(request: MarketSelectionRequest, panel: DesignPanel) -> Selec
 
 def check_selection_request(request: MarketSelectionRequest, panel: DesignPanel) -> None:
     """Refuse, before queueing, a selection the panel cannot answer (400 naming the field)."""
+    check_monitoring(request.monitoring, request.side, multi_cell=request.cells is not None)
     panel = _selection_panel(request, panel)
     if request.cells is not None:
         check_cell_selection(panel.panel, selection_spec(request, panel), request.cells)
@@ -310,6 +311,8 @@ def selection_result(
         return _cell_selection_result(request, panel, evaluations, spec, request.cells)
     ranked = rank_designs(evaluations, spec)
     candidates = _ranked_candidates(panel, ranked, spec)
+    if request.monitoring == "daily":
+        candidates = [with_monitoring(c, request.alpha) for c in candidates]
     chart = power_curve_chart(
         [(f"#{c.rank} {', '.join(c.markets)} ({c.duration} d)", c.power_curve) for c in candidates],
         request.power_target,
@@ -486,7 +489,7 @@ async def answer_geo_power(
     """The power of the design if it is computed within ``wait_seconds``, else the ``geo_power`` job now
     computing it. The panel is read first, so an unknown dataset (404) or a history it cannot answer (400, 409)
     is refused before any job is queued."""
-    check_monitoring(request.monitoring, request.side)
+    check_monitoring(request.monitoring, request.side, multi_cell=False)
     async with pool.acquire() as connection:
         panel = await load_design_panel(connection, request.dataset_id, request.history)
 

@@ -10,6 +10,7 @@ from litestar.testing import AsyncTestClient
 
 from tests.api.test_geo_power import pretest_csv
 from tests.api.test_geo_results import create_geolift_experiment
+from tests.api.test_market_selection import finished
 
 Client = AsyncTestClient[Litestar]
 
@@ -121,6 +122,50 @@ async def test_daily_monitoring_of_a_one_sided_design_is_400_naming_it(client: C
             "durations": [15],
             "effect_sizes": [0.05],
             "side": "larger",
+            "monitoring": "daily",
+        },
+    )
+    assert answer.status_code == 400, answer.text
+    assert [p["name"] for p in answer.json()["invalid_params"]] == ["monitoring"]
+
+
+async def test_a_daily_monitored_selection_reports_each_candidates_monitored_power(
+    client: Client, worker: None
+) -> None:
+    upload = await client.post("/v1/geo/datasets", content=pretest_csv(), headers={"Content-Type": "text/csv"})
+    submitted = await client.post(
+        "/v1/geo/market-selection",
+        json={
+            "dataset_id": upload.json()["id"],
+            "treatment_sizes": [2],
+            "durations": [15],
+            "effect_sizes": [0, 0.05, 0.1, 0.15],
+            "include": ["chicago"],
+            "alpha": 0.1,
+            "top": 3,
+            "search_budget": 0,
+            "monitoring": "daily",
+        },
+    )
+    assert submitted.status_code == 202, submitted.text
+    job = await finished(client, submitted.headers["location"])
+    assert job["status"] == "succeeded", job
+    for candidate in job["result"]["candidates"]:
+        fixed = [p["power"] for p in candidate["power_curve"]]
+        assert [p["fixed_horizon_power"] for p in candidate["monitored"]] == fixed
+        assert all(p["power"] <= f + 1e-9 for p, f in zip(candidate["monitored"], fixed, strict=True))
+
+
+async def test_daily_monitoring_of_a_multi_cell_selection_is_400_naming_it(client: Client) -> None:
+    upload = await client.post("/v1/geo/datasets", content=pretest_csv(), headers={"Content-Type": "text/csv"})
+    answer = await client.post(
+        "/v1/geo/market-selection",
+        json={
+            "dataset_id": upload.json()["id"],
+            "treatment_sizes": [2],
+            "durations": [15],
+            "effect_sizes": [0.05],
+            "cells": 2,
             "monitoring": "daily",
         },
     )
