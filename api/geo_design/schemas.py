@@ -10,6 +10,7 @@ from msgspec import Meta, Struct
 
 from api.experiments.schemas import ChannelName
 from api.geo.backtest_schemas import GeoBacktest
+from api.geo.schemas import DatasetVersion
 from api.text_fields import MarketName, Name
 
 DesignMethod = Literal["synthetic_control", "augmented_synthetic_control"]
@@ -76,6 +77,7 @@ class GeoPowerRequest(Struct, frozen=True, forbid_unknown_fields=True):
     cost_per_kpi: CostPerKpi | None = None
     history: HistoryPeriod | None = None
     exclude_from_controls: DesignExclusions = []
+    dataset_version: DatasetVersion | None = None
 
 
 class PowerCurvePoint(Struct, frozen=True):
@@ -155,6 +157,7 @@ class GeoPowerResult(Struct, frozen=True, tag="geo_power", tag_field="kind"):
     warnings: list[str]
     chart: Annotated[dict[str, Any], Meta(description="Vega-Lite v5 power curves, one line per duration.")]
     excluded_from_controls: list[str] = []
+    dataset_version: Annotated[int, Meta(description="The version of the dataset the design read.")] = 1
 
 
 class MarketSelectionRequest(Struct, frozen=True, forbid_unknown_fields=True):
@@ -198,6 +201,7 @@ class MarketSelectionRequest(Struct, frozen=True, forbid_unknown_fields=True):
         | None
     ) = None
     exclude_from_controls: DesignExclusions = []
+    dataset_version: DatasetVersion | None = None
 
 
 class MarketCandidate(Struct, frozen=True):
@@ -264,6 +268,7 @@ class MarketSelectionResult(Struct, frozen=True, tag="market_selection", tag_fie
     excluded_from_controls: Annotated[
         list[str], Meta(description="Left out of every simulation; carried into an experiment made of a candidate.")
     ] = []
+    dataset_version: Annotated[int, Meta(description="The version of the dataset the selection read.")] = 1
 
 
 class ExperimentFromDesign(Struct, frozen=True, forbid_unknown_fields=True):

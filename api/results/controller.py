@@ -14,6 +14,7 @@ from litestar.status_codes import HTTP_202_ACCEPTED
 
 from api.chart_images import AcceptedChartOperation, ChartFormatParameter, chart_image
 from api.errors import problem_responses
+from api.geo.controller import DatasetVersionParameter
 from api.geo.schemas import GeoMethod, GeoMissingPolicy, GeoResults, MultiCellGeoResults
 from api.jobs.answer import PreferHeader, answer_response, wait_budget
 from api.jobs.schemas import Job
@@ -44,7 +45,9 @@ class ResultsController(Controller):
         "parameter). Every geo result carries the pre-period residuals' lag-1 "
         "autocorrelation and a `backtest`: the method (and the others) on placebo windows of the test's length in the "
         "pre-period, with its empirical false-positive rate, placebo RMSE and power at the planned effect. "
-        "409 when the panel does not cover the periods. "
+        "409 when the panel does not cover the periods (naming the market-dates the test period still lacks). "
+        "`dataset_version` recomputes the result on the dataset as it was at that version (`dataset_version` in the "
+        "answer says which was read). "
         "`trimmed_match` (experiments with `pairs` only, else 400): Chen & Au's iROAS with its test-inversion CI "
         "and data-driven trim rate from each pair's treatment-minus-control KPI and spend over the test period, "
         "incremental KPI, the pairs trimmed and `fit.roi_kind` = `average`; 409 when the panel has no spend for "
@@ -115,6 +118,7 @@ class ResultsController(Controller):
                 schema_extra={"exclusiveMinimum": 0.0},  # Litestar leaves a falsy bound out of the document
             ),
         ] = None,
+        dataset_version: DatasetVersionParameter = None,
         prefer: PreferHeader = None,
         format: ChartFormatParameter = "json",
     ) -> Response[HoldoutResults | GeoResults | MultiCellGeoResults]:
@@ -126,6 +130,7 @@ class ResultsController(Controller):
             sequential=sequential,
             minimum_lift=minimum_lift,
             missing=missing,
+            dataset_version=dataset_version,
         )
         answer = await experiment_results(pool, queue_pool, query, wait_budget(prefer, settings.job_after_seconds))
         if answer.value is not None and format != "json":

@@ -116,6 +116,7 @@ async def load_geo_run(
     confidence_level: float = 0.9,
     missing: str = "drop_market",
     interval: str | None = None,
+    dataset_version: int | None = None,
 ) -> GeoRun:
     """Validate the request and load the panel window a geo result needs.
 
@@ -123,7 +124,8 @@ async def load_geo_run(
     markets missing from the dataset or ``trimmed_match`` on an experiment without ``pairs``; 409 when
     the dataset does not cover the periods, when a treated market (a pair geo for ``trimmed_match``) has
     no value on a test date and ``missing`` is not ``zero``, when too few controls or pre-period dates
-    remain, or (``trimmed_match``) when it has no spend for the pairs' test period.
+    remain, or (``trimmed_match``) when it has no spend for the pairs' test period. The panel is read as of
+    ``dataset_version`` (the latest by default; 400 naming it when the dataset has no such version).
     """
     if method not in METHODS:
         raise invalid_field("method", f"must be one of {', '.join(METHODS)}")
@@ -157,7 +159,7 @@ async def load_geo_run(
         raise invalid_field("cooldown_period", "must start after the test period ends and not end before it starts")
     cost = _incremental_cost(design)
     spend = abs(cost) if cost is not None and cost != 0 else None
-    raw = await load_window(connection, dataset_id, treated, pre, test, cooldown)
+    raw = await load_window(connection, dataset_id, treated, pre, test, cooldown, dataset_version)
     excluded = _excluded_from_controls(design, raw.geos, treated)
     if pairs is not None:
         pair_rows(raw, pairs)  # 400 for a pair geo the dataset does not have
