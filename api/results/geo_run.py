@@ -18,9 +18,11 @@ from api.errors import Conflict, InvalidInput, invalid_field
 from api.experiments.cells import stored_cells
 from api.experiments.schemas import GeoCell
 from api.geo.backtest import planned_effect
+from api.geo.coverage import not_covered, period_coverage
 from api.geo.schemas import (
     GeoMethod,
 )
+from api.geo.service import dataset_at
 from api.results.geo_trimmed_match import check_pair_spend, pair_rows
 from api.results.geo_window import GeoWindow, cooldown_window, load_window, prepared_window, test_window
 from stats.panel_gaps import MISSING_POLICIES, MissingPolicy
@@ -79,6 +81,33 @@ def _excluded_from_controls(design: dict[str, Any], geos: list[str], treated: li
         if geo in treated_set:
             raise invalid_field(f"exclude_from_controls[{i}]", f"{geo!r} is a treatment market")
     return tuple(sorted(set(excluded)))
+
+
+async def _refuse_uncovered_test(
+    connection: Connection,
+    design: dict[str, Any],
+    dataset_id: UUID,
+    version: int | None,
+    pre: tuple[date, date],
+    test: tuple[date, date],
+) -> None:
+    """409 naming the missing dates when the dataset (as of ``version``) ends before the test period does: the
+    test's days are still arriving (a gap inside a period the dataset spans is the ``missing`` policy's)."""
+    dataset = await dataset_at(connection, dataset_id, version)
+    if dataset is None or dataset["last_date"] >= test[1]:
+        return
+    coverage = await period_coverage(
+        connection,
+        dataset_id,
+        dataset["version"],
+        treated=[str(g) for g in design["treatment_markets"]],
+        pairs=design.get("pairs"),
+        excluded=[str(g) for g in design.get("exclude_from_controls") or []],
+        pre=pre,
+        test=test,
+    )
+    if coverage is not None and not coverage.complete:
+        raise not_covered(coverage, test)
 
 
 @dataclass(frozen=True)
@@ -159,6 +188,7 @@ async def load_geo_run(
         raise invalid_field("cooldown_period", "must start after the test period ends and not end before it starts")
     cost = _incremental_cost(design)
     spend = abs(cost) if cost is not None and cost != 0 else None
+    await _refuse_uncovered_test(connection, design, dataset_id, dataset_version, pre, test)
     raw = await load_window(connection, dataset_id, treated, pre, test, cooldown, dataset_version)
     excluded = _excluded_from_controls(design, raw.geos, treated)
     if pairs is not None:
