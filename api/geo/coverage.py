@@ -54,6 +54,7 @@ def coverage_of(
         covered_through=covered[-1] if covered else None,
         markets_in_use=len(markets),
         missing_count=len(missing),
+        missing_dates=sorted({m.date for m in missing}),
         missing=missing[:LISTED_MISSING],
         listed_limit=LISTED_MISSING,
     )
@@ -113,9 +114,9 @@ async def period_coverage(
 
 def not_covered(coverage: GeoTestCoverage, test: tuple[date, date]) -> Conflict:
     """The 409 of a result asked on a test period the dataset does not cover yet, naming the missing dates."""
-    days = sorted({m.date for m in coverage.missing})
+    days = coverage.missing_dates
     listed = ", ".join(d.isoformat() for d in days[:LISTED_IN_DETAIL])
-    more = " and later" if len(days) > LISTED_IN_DETAIL or coverage.missing_count > len(coverage.missing) else ""
+    more = f" and {len(days) - LISTED_IN_DETAIL} more dates" if len(days) > LISTED_IN_DETAIL else ""
     through = (
         f"covered through {coverage.covered_through}" if coverage.covered_through else "not covered on any day yet"
     )
@@ -124,5 +125,5 @@ def not_covered(coverage: GeoTestCoverage, test: tuple[date, date]) -> Conflict:
         f"The test period {test[0]}..{test[1]} is {through} (dataset version {coverage.dataset_version}): "
         f"{coverage.missing_count} market-date(s) missing, on {listed}{more} (for example {cells}). Append the "
         "missing days with POST /v1/geo/datasets/{id}/rows, then ask again",
-        [("test_period", f"no data yet on {d.isoformat()}") for d in days[:LISTED_IN_DETAIL]],
+        [("test_period", f"no data yet on {d.isoformat()}") for d in days[:LISTED_MISSING]],
     )

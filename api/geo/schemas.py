@@ -220,6 +220,9 @@ class GeoTestCoverage(Struct, frozen=True):
     covered_through: Annotated[date | None, Meta(description="The last covered date; null before the first.")]
     markets_in_use: int
     missing_count: Annotated[int, Meta(description="Market-dates of the test period without a row, in all.")]
+    missing_dates: Annotated[
+        list[date], Meta(description="Every date of the test period on which a market in use has no row.")
+    ]
     missing: Annotated[
         list[GeoMarketDate],
         Meta(description="The missing market-dates, by date then market; at most `listed_limit` of them."),

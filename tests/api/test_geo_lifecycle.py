@@ -115,7 +115,7 @@ async def test_a_geolift_test_runs_from_market_selection_to_final_result_on_one_
 
     before = await client.get(f"/v1/experiments/{experiment_id}/results")
     assert before.status_code == 409
-    assert _missing_days(before.json())[0] == "2021-04-01"
+    assert _missing_days(before.json()) == [(TEST_START + timedelta(days=j)).isoformat() for j in range(15)]
 
     test_rows = [r for r in _geolift("GeoLift_Test.csv") if r["date"] >= TEST_START.isoformat()]
     for k in range(15):
@@ -124,15 +124,15 @@ async def test_a_geolift_test_runs_from_market_selection_to_final_result_on_one_
         if k < 14:
             response = await client.get(f"/v1/experiments/{experiment_id}/results")
             assert response.status_code == 409, response.text
-            next_day = (TEST_START + timedelta(days=k + 1)).isoformat()
-            assert _missing_days(response.json())[0] == next_day
+            remaining = [(TEST_START + timedelta(days=j)).isoformat() for j in range(k + 1, 15)]
+            assert _missing_days(response.json()) == remaining
             assert f"covered through {day}" in response.json()["detail"]
         if k == 4:
             coverage = (await client.get(f"/v1/experiments/{experiment_id}")).json()["coverage"]
             assert coverage["covered_through"] == "2021-04-05" and coverage["covered_dates"] == 5
             assert coverage["test_dates"] == 15 and not coverage["complete"]
             assert coverage["markets_in_use"] == 40  # the 2 treated and every control (honolulu is one)
-            assert coverage["missing_count"] == 40 * 10
+            assert coverage["missing_count"] == 40 * 10 and coverage["missing_dates"][0] == "2021-04-06"
     assert (await client.get(f"/v1/experiments/{experiment_id}")).json()["coverage"]["complete"]
     running = await _results(client, experiment_id)
     await _patch(client, experiment_id, {"status": "stopped"})
