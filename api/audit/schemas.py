@@ -21,6 +21,7 @@ EventAction = Literal[
     "calibration_exported",
     "calibration_requested",
     "deleted",
+    "rows_appended",
 ]
 
 

@@ -22,6 +22,7 @@ from api.calibration.schemas import (
 )
 from api.calibration.service import CalibrationQuery, calibration_answer
 from api.errors import invalid_field, problem_responses
+from api.geo.controller import DatasetVersionParameter
 from api.geo.schemas import GeoMethod
 from api.jobs.answer import PreferHeader, answer_response, wait_budget
 from api.jobs.schemas import Job
@@ -121,6 +122,7 @@ class CalibrationController(Controller):
         period_days: Annotated[
             int, QueryParameter(ge=1, le=366, description="PyMC-Marketing: days in one period of the MMM (7 weekly).")
         ] = 7,
+        dataset_version: DatasetVersionParameter = None,
         prefer: PreferHeader = None,
     ) -> Response[CalibrationExport]:
         csv = _wants_csv(request, media)
@@ -138,6 +140,7 @@ class CalibrationController(Controller):
             method=method,
             confidence_level=confidence_level,
             period_days=period_days,
+            dataset_version=dataset_version,
         )
         answer = await calibration_answer(pool, queue_pool, query, wait_budget(prefer, settings.job_after_seconds))
         export = answer.value

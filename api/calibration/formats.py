@@ -59,6 +59,7 @@ def context(measurements: ExperimentMeasurements) -> CalibrationContext:
         confidence_level=measurements.confidence_level,
         method=measurements.method,
         warnings=measurements.warnings,
+        dataset_version=measurements.dataset_version,
     )
 
 

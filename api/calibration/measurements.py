@@ -11,6 +11,7 @@ holdout tests' Wald intervals, a normal summary of the geo methods' conformal or
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Literal
@@ -88,6 +89,7 @@ class ExperimentMeasurements:
     method: GeoMethod | None
     channels: list[LiftMeasurement]
     warnings: list[str]
+    dataset_version: int | None = None  # geo: the version of the dataset the lift was computed on
 
 
 def standard_error(interval: Interval, confidence_level: float) -> float | None:
@@ -291,23 +293,37 @@ async def measure(
     method: GeoMethod | None,
     confidence_level: float | None,
     progress: ProgressReporter,
+    dataset_version: int | None = None,
 ) -> ExperimentMeasurements:
-    """The experiment's lift per channel from its results (404 unknown, 409 without what they need)."""
+    """The experiment's lift per channel from its results (404 unknown, 409 without what they need); a geo
+    experiment's as of ``dataset_version`` of its dataset (the latest by default)."""
     async with pool.acquire() as connection:
         experiment = await fetch_experiment_row(connection, experiment_id)
     if experiment["kind"] == "geo":
         async with pool.acquire() as connection:
-            run = await load_geo_run(connection, experiment, method or "synthetic_control", confidence_level or 0.9)
+            run = await load_geo_run(
+                connection,
+                experiment,
+                method or "synthetic_control",
+                confidence_level or 0.9,
+                dataset_version=dataset_version,
+            )
+        version = run.window.dataset_version
         if run.cells is not None:  # one measurement per cell, each of its own channel
             runs = [cell_run(run, cell) for cell in run.cells]
             baselines = [_geo_baseline_spend(experiment, r, f"cells[{i}].spend") for i, r in enumerate(runs)]
             cells = await compute_geo_results(run, progress=progress)
             assert isinstance(cells, MultiCellGeoResults)
-            return _multi_cell_measurements(experiment, runs, cells, kpi_type, baselines)
+            measured = _multi_cell_measurements(experiment, runs, cells, kpi_type, baselines)
+            return dataclasses.replace(measured, dataset_version=version)
         baseline = _geo_baseline_spend(experiment, run)  # before the computation: it may be long
         results = await compute_geo_results(run, progress=progress)  # no connection held meanwhile
         assert isinstance(results, GeoResults)
-        return _geo_measurements(experiment, run, results, kpi_type, baseline)
+        return dataclasses.replace(
+            _geo_measurements(experiment, run, results, kpi_type, baseline), dataset_version=version
+        )
+    if dataset_version is not None:
+        raise invalid_field("dataset_version", "applies to geo experiments only (they read a geo dataset)")
     if method is not None:
         raise invalid_field("method", "applies to geo experiments only")
     warnings: list[str] = []

@@ -47,6 +47,10 @@ class CalibrationContext(Struct, frozen=True):
     ]
     method: Annotated[str | None, Meta(description="Geo estimator the lift comes from; null for holdout tests.")]
     warnings: list[str]
+    dataset_version: Annotated[
+        int | None,
+        Meta(description="Geo tests: the version of the dataset the lift was computed on; null for holdout."),
+    ] = None
 
 
 class RobynCalibrationRow(Struct, frozen=True):

@@ -34,6 +34,7 @@ class CalibrationQuery(msgspec.Struct, frozen=True):
     method: GeoMethod | None = None
     confidence_level: float | None = None
     period_days: int = 7
+    dataset_version: int | None = None
 
 
 async def calibration_export(
@@ -47,6 +48,7 @@ async def calibration_export(
         method=query.method,
         confidence_level=query.confidence_level,
         progress=progress,
+        dataset_version=query.dataset_version,
     )
     if query.format == "robyn":
         return formats.robyn(measurements, query.kpi_name)

@@ -30,6 +30,7 @@ from api.auth.keys import Scope
 from api.auth.service import create_key
 from api.embedded_database import start_embedded_postgres
 from api.experiments.controller import CREATE_EXAMPLES
+from api.geo.controller import APPEND_EXAMPLES
 from api.geo_design.controller import FROM_DESIGN_EXAMPLES, SELECTION_EXAMPLES
 from api.geo_design.controller import POWER_EXAMPLES as GEO_POWER_EXAMPLES
 from api.geo_pairs.controller import DESIGN_EXAMPLES as PAIR_DESIGN_EXAMPLES
@@ -180,7 +181,11 @@ async def capture(client: Client, recorder: Recorder) -> None:
     dataset_path = f"/v1/geo/datasets/{dataset['id']}"
     keep("GetGeoDataset", await client.get(dataset_path), "A stored panel")
     keep("GetGeoDatasetSeries", await client.get(f"{dataset_path}/series", params={"geo": "chicago"}), "One market")
+    appended = await client.post(f"{dataset_path}/rows", json=example_value(APPEND_EXAMPLES[0]))
+    keep("AppendGeoDatasetRows", appended, "A day appended: version 2")
+    keep("ListGeoDatasetVersions", await client.get(f"{dataset_path}/versions"), "The upload and one append")
     history = (await client.post("/v1/geo/datasets", content=geolift_csv(PRETEST_CSV), headers=csv_type)).json()
+    keep("ListGeoDatasets", await client.get("/v1/geo/datasets"), "Newest first")
     geo_power = {**example_value(GEO_POWER_EXAMPLES[0]), "dataset_id": history["id"]}
     keep("GetGeoPower", await client.post("/v1/geo/power", json=geo_power), "Power curves for 10 and 15 days")
     queued_power = await client.post("/v1/geo/power", json=geo_power, headers={"Prefer": "respond-async"})

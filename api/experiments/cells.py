@@ -72,10 +72,10 @@ def stored_cells(design: dict[str, Any]) -> list[GeoCell] | None:
 async def check_cells_in_dataset(connection: Connection, dataset_id: UUID, cells: list[GeoCell]) -> None:
     """400 naming ``cells[i].treatment_markets`` for a market the dataset does not have (a missing dataset is
     left to :func:`api.geo.service.validate_geo_design`, which names ``dataset_id``)."""
-    geos = await GeoRepository(connection).geos(dataset_id)
-    if geos is None:
+    dataset = await GeoRepository(connection).get(dataset_id)
+    if dataset is None:
         return
-    known = set(geos)
+    known = set(dataset["geos"])
     for i, cell in enumerate(cells):
         unknown = [g for g in cell.treatment_markets if g not in known]
         if unknown:

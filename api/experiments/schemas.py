@@ -9,6 +9,7 @@ from uuid import UUID
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
+from api.geo.schemas import GeoTestCoverage
 from api.text_fields import NO_NUL, MarketName, Name
 
 ExperimentStatus = Literal["draft", "running", "stopped"]
@@ -240,6 +241,16 @@ class ExperimentPatch(Struct, frozen=True, forbid_unknown_fields=True, omit_defa
     spend_change: SpendChange | UnsetType | None = UNSET
     cooldown_period: CooldownPeriod | UnsetType | None = UNSET
     trim_rate: TrimRate | UnsetType | None = UNSET
+    dataset_id: (
+        Annotated[
+            UUID,
+            Meta(
+                description="Geo drafts: read another dataset (one holding the experiment's markets and pre-period, "
+                "else 400 naming `dataset_id`), e.g. the one its test's days are appended to."
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
 
 
 class HoldoutExperiment(Struct, frozen=True, tag="holdout", tag_field="kind"):
@@ -310,6 +321,14 @@ class GeoExperiment(Struct, frozen=True, tag="geo", tag_field="kind"):
     stopped_at: datetime | None
     created_by: CreatedBy
     updated_by: UpdatedBy
+    coverage: Annotated[
+        GeoTestCoverage | None,
+        Meta(
+            description="What the test period still lacks in the latest version of the dataset (`GET "
+            "/v1/experiments/{id}` only; null in lists): covered through the last day on which every market in use "
+            "has a row, and the missing market-dates. Results on a period not yet covered answer 409 naming them."
+        ),
+    ] = None
 
 
 Experiment = HoldoutExperiment | GeoExperiment

@@ -32,6 +32,8 @@ from api.experiments.schemas import (
     HoldoutExperimentCreate,
     Period,
 )
+from api.geo.coverage import period_coverage
+from api.geo.repository import GeoRepository
 from api.geo.service import validate_geo_design
 from stats.trimmed_match import trimmed_per_side
 
@@ -49,6 +51,7 @@ GEO_DESIGN_FIELDS = (
     "cooldown_period",
     "cells",
     "trim_rate",
+    "dataset_id",
 )
 SPEND_SIGN = {"holdback": -1.0, "go-dark": -1.0, "heavy-up": 1.0}
 
@@ -340,8 +343,46 @@ async def lock_holdout_experiment(connection: Connection, experiment_id: UUID, r
 
 
 async def get_experiment(pool: asyncpg.Pool, experiment_id: UUID) -> Experiment:
+    """The experiment; a geo one with the coverage of its test period by its dataset's latest version."""
     async with pool.acquire() as connection:
-        return experiment_from_row(await fetch_experiment_row(connection, experiment_id))
+        experiment = experiment_from_row(await fetch_experiment_row(connection, experiment_id))
+        if not isinstance(experiment, GeoExperiment):
+            return experiment
+        coverage = await period_coverage(
+            connection,
+            experiment.dataset_id,
+            None,
+            treated=experiment.treatment_markets,
+            pairs=experiment.pairs,
+            excluded=experiment.exclude_from_controls,
+            pre=(experiment.pre_period.start, experiment.pre_period.end),
+            test=(experiment.test_period.start, experiment.test_period.end),
+        )
+    return msgspec.structs.replace(experiment, coverage=coverage)
+
+
+async def _check_repointed_dataset(connection: Connection, design: dict[str, Any]) -> None:
+    """400 naming ``dataset_id`` when the dataset a draft is re-pointed to lacks one of its markets or part of
+    its pre-period (its test period may still be arriving)."""
+    dataset_id = UUID(str(design["dataset_id"]))
+    dataset = await GeoRepository(connection).get(dataset_id)
+    if dataset is None:
+        raise invalid_field("dataset_id", f"no geo dataset {dataset_id}; upload one with POST /v1/geo/datasets")
+    known = set(dataset["geos"])
+    used = [*design["treatment_markets"], *(g for pair in design.get("pairs") or [] for g in pair)]
+    used += list(design.get("exclude_from_controls") or [])
+    lacking = sorted({g for g in used if g not in known})
+    if lacking:
+        raise invalid_field(
+            "dataset_id", f"dataset {dataset_id} lacks the experiment's markets {', '.join(map(repr, lacking))}"
+        )
+    pre = msgspec.convert(design["pre_period"], Period)
+    if dataset["first_date"] > pre.start or dataset["last_date"] < pre.end:
+        raise invalid_field(
+            "dataset_id",
+            f"dataset {dataset_id} spans {dataset['first_date']}..{dataset['last_date']}, not the whole pre-period "
+            f"{pre.start}..{pre.end}",
+        )
 
 
 def encode_cursor(created_at: datetime, experiment_id: UUID) -> str:
@@ -416,6 +457,8 @@ async def patch_experiment(pool: asyncpg.Pool, experiment_id: UUID, patch: Exper
                 raise invalid_field("treatment_markets", "this experiment's markets are set per cell: patch `cells`")
             design = _geo_design(patch, design)
             cells = stored_cells(design)
+            if patch.dataset_id is not UNSET:
+                await _check_repointed_dataset(connection, design)
             if cells is not None:
                 check_cells(cells, None, design.get("spend"), design.get("pairs"))
                 await check_cells_in_dataset(connection, UUID(str(design["dataset_id"])), cells)

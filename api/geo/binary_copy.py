@@ -4,11 +4,11 @@ Building a Python tuple per row and letting asyncpg encode it costs about as muc
 work; for panels of millions of rows the payload is instead laid out column by column in one byte
 buffer (PostgreSQL documentation, "COPY — Binary Format"): the 19-byte signature header, then per row
 a 16-bit field count and, per field, a 32-bit byte length (−1 for NULL) followed by the value in
-network byte order, and a 16-bit −1 trailer. The row layout of ``(dataset_id uuid, geo text,
-date date, kpi float8, spend float8)``::
+network byte order, and a 16-bit −1 trailer. The row layout of ``(dataset_id uuid, version_added int4,
+geo text, date date, kpi float8, spend float8)``::
 
-    int16 5 | int32 16, uuid | int32 L, geo (L bytes UTF-8) | int32 4, int32 days since 2000-01-01
-    | int32 8, float8 kpi | int32 8, float8 spend   or   int32 -1 (no spend)
+    int16 6 | int32 16, uuid | int32 4, int32 version | int32 L, geo (L bytes UTF-8)
+    | int32 4, int32 days since 2000-01-01 | int32 8, float8 kpi | int32 8, float8 spend   or   int32 -1 (no spend)
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ import numpy.typing as npt
 
 SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
 TRAILER = (-1).to_bytes(2, "big", signed=True)
-COLUMNS = ("dataset_id", "geo", "date", "kpi", "spend")
+COLUMNS = ("dataset_id", "version_added", "geo", "date", "kpi", "spend")
 POSTGRES_EPOCH = np.datetime64("2000-01-01", "D")
-_HEAD = 2 + 4 + 16 + 4  # field count, uuid length and value, geo length
+_HEAD = 2 + 4 + 16 + 4 + 4 + 4  # field count, uuid length and value, version length and value, geo length
 _TAIL = 4 + 4 + 4 + 8 + 4  # date length and value, kpi length and value, spend length
 
 
@@ -44,8 +44,10 @@ def encode_observations(
     days: npt.NDArray[np.datetime64],
     kpi: npt.NDArray[np.float64],
     spend: npt.NDArray[np.float64] | None,
+    version: int = 1,
 ) -> bytes:
-    """The binary COPY payload of the rows ``(dataset_id, geo_labels[codes[i]], days[i], kpi[i], spend[i])``.
+    """The binary COPY payload of the rows ``(dataset_id, version, geo_labels[codes[i]], days[i], kpi[i],
+    spend[i])`` (the columns :data:`COLUMNS`).
 
     ``geo_labels`` are UTF-8 encoded; a NaN (or absent) spend is written as NULL.
     """
@@ -60,7 +62,13 @@ def encode_observations(
     out[-len(TRAILER) :] = np.frombuffer(TRAILER, dtype=np.uint8)
 
     head = np.empty((n, _HEAD), dtype=np.uint8)
-    constant = (5).to_bytes(2, "big") + (16).to_bytes(4, "big") + dataset_id.bytes
+    constant = (
+        (6).to_bytes(2, "big")
+        + (16).to_bytes(4, "big")
+        + dataset_id.bytes
+        + (4).to_bytes(4, "big")
+        + version.to_bytes(4, "big", signed=True)
+    )
     head[:, : len(constant)] = np.frombuffer(constant, dtype=np.uint8)
     head[:, len(constant) :] = _big_endian_bytes(lengths, ">i4")
     _scatter(out, starts, head)

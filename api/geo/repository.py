@@ -1,22 +1,26 @@
-"""Geo datasets in PostgreSQL: the statements in ``queries.sql``, run with asyncpg."""
+"""Geo datasets in PostgreSQL: the statements in ``queries.sql``, run with asyncpg.
+
+Every read of a panel is as of a version (:mod:`sql/0017_geo_dataset_versions.sql`): the rows that version
+had, whatever was appended or corrected after it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from datetime import date
+from collections.abc import AsyncIterator, Sequence
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 
-from api.database import Connection
+from api.database import Connection, affected_rows
+from api.geo.binary_copy import COLUMNS
 from api.sql_queries import load_queries
 
 QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
 
 Row = asyncpg.Record
-OBSERVATION_COLUMNS = ("dataset_id", "geo", "date", "kpi", "spend")
 
 
 class GeoRepository:
@@ -57,29 +61,149 @@ class GeoRepository:
         assert row is not None
         return row
 
+    async def insert_version(
+        self,
+        dataset_id: UUID,
+        version: int,
+        *,
+        created_by: UUID | None,
+        idempotency_key: str | None,
+        rows_added: int,
+        rows_replaced: int,
+        added: tuple[date, date],
+        new_geos: list[str],
+        summary: Row,
+        created_at: datetime | None = None,
+    ) -> Row:
+        """Record ``version``: what it added, and the dataset as it stands now (``summary``, a dataset row)."""
+        row: Row | None = await self.connection.fetchrow(
+            QUERIES["insert_dataset_version"],
+            dataset_id,
+            version,
+            created_by,
+            idempotency_key,
+            rows_added,
+            rows_replaced,
+            added[0],
+            added[1],
+            new_geos,
+            summary["geo_count"],
+            summary["date_count"],
+            summary["row_count"],
+            summary["first_date"],
+            summary["last_date"],
+            summary["has_spend"],
+            summary["geos"],
+            summary["quality"],
+            created_at,
+        )
+        assert row is not None
+        return row
+
+    async def update_latest(
+        self,
+        dataset_id: UUID,
+        version: int,
+        *,
+        geo_count: int,
+        date_count: int,
+        row_count: int,
+        first_date: date,
+        last_date: date,
+        has_spend: bool,
+        geos: list[str],
+        quality: dict[str, Any],
+    ) -> Row:
+        row: Row | None = await self.connection.fetchrow(
+            QUERIES["update_dataset_latest"],
+            dataset_id,
+            version,
+            geo_count,
+            date_count,
+            row_count,
+            first_date,
+            last_date,
+            has_spend,
+            geos,
+            quality,
+        )
+        assert row is not None, "the caller holds the row lock"
+        return row
+
     async def copy_observations(self, payload: bytes) -> None:
-        """Write observation rows ``(dataset_id, geo, date, kpi, spend)`` from a binary ``COPY`` payload
-        (``api.geo.binary_copy``)."""
+        """Write observation rows (:data:`api.geo.binary_copy.COLUMNS`) from a binary ``COPY`` payload."""
 
         async def chunks() -> AsyncIterator[bytes]:  # (raw bytes would be taken for a file path)
             yield payload
 
-        await self.connection.copy_to_table(
-            "geo_observations", source=chunks(), columns=list(OBSERVATION_COLUMNS), format="binary"
-        )
+        await self.connection.copy_to_table("geo_observations", source=chunks(), columns=list(COLUMNS), format="binary")
 
-    async def get(self, dataset_id: UUID) -> Row | None:
-        row: Row | None = await self.connection.fetchrow(QUERIES["select_dataset"], dataset_id)
+    async def get(self, dataset_id: UUID, version: int | None = None) -> Row | None:
+        """The dataset as of ``version`` (latest when ``None``): ``None`` when the dataset or version is unknown."""
+        row: Row | None = await self.connection.fetchrow(QUERIES["select_dataset"], dataset_id, version)
         return row
 
-    async def geos(self, dataset_id: UUID) -> list[str] | None:
-        geos: list[str] | None = await self.connection.fetchval(QUERIES["select_dataset_geos"], dataset_id)
-        return geos
+    async def latest_version(self, dataset_id: UUID) -> int | None:
+        version: int | None = await self.connection.fetchval(QUERIES["select_dataset_latest_version"], dataset_id)
+        return version
 
-    async def series(self, dataset_id: UUID, geo: str | None) -> list[Row]:
-        rows: list[Row] = await self.connection.fetch(QUERIES["select_series"], dataset_id, geo)
+    async def lock_for_append(self, dataset_id: UUID) -> Row | None:
+        row: Row | None = await self.connection.fetchrow(QUERIES["lock_dataset_for_append"], dataset_id)
+        return row
+
+    async def versions(self, dataset_id: UUID) -> list[Row]:
+        rows: list[Row] = await self.connection.fetch(QUERIES["select_versions"], dataset_id)
         return rows
 
-    async def panel_window(self, dataset_id: UUID, start: date, end: date) -> list[Row]:
-        rows: list[Row] = await self.connection.fetch(QUERIES["select_panel_window"], dataset_id, start, end)
+    async def list_page(self, *, name: str | None, after: tuple[datetime, UUID] | None, limit: int) -> list[Row]:
+        created_at, last_id = after if after else (None, None)
+        rows: list[Row] = await self.connection.fetch(QUERIES["list_datasets"], name, created_at, last_id, limit)
         return rows
+
+    async def series(self, dataset_id: UUID, geo: str | None, version: int) -> list[Row]:
+        rows: list[Row] = await self.connection.fetch(QUERIES["select_series"], dataset_id, geo, version)
+        return rows
+
+    async def panel_window(self, dataset_id: UUID, start: date, end: date, version: int) -> list[Row]:
+        rows: list[Row] = await self.connection.fetch(QUERIES["select_panel_window"], dataset_id, start, end, version)
+        return rows
+
+    async def current_panel_csv(self, dataset_id: UUID) -> bytes:
+        """Every current row as CSV ``geo,date,kpi`` with a header line (``COPY ... TO STDOUT``: no record per row
+        is built in Python; the CSV parser of uploads reads it back as columns)."""
+        received = bytearray()
+
+        async def keep(chunk: bytes) -> None:
+            received.extend(chunk)
+
+        await self.connection.copy_from_query(
+            QUERIES["select_current_panel"], dataset_id, output=keep, format="csv", header=True
+        )
+        return bytes(received)
+
+    async def collisions(self, dataset_id: UUID, version: int, limit: int) -> list[Row]:
+        """Market-dates of ``version`` already held by an earlier one (each row carries the ``total``)."""
+        rows: list[Row] = await self.connection.fetch(QUERIES["select_collisions"], dataset_id, version, limit)
+        return rows
+
+    async def mark_replaced(self, dataset_id: UUID, version: int) -> int:
+        """Mark the earlier rows of the market-dates ``version`` holds as replaced by it; how many."""
+        return affected_rows(await self.connection.execute(QUERIES["mark_replaced"], dataset_id, version))
+
+    async def market_dates(
+        self, dataset_id: UUID, markets: Sequence[str], start: date, end: date, version: int
+    ) -> dict[str, list[date]]:
+        """The dates between ``start`` and ``end`` on which each of ``markets`` has a row, as of ``version``."""
+        rows = await self.connection.fetch(
+            QUERIES["select_market_dates"], dataset_id, list(markets), start, end, version
+        )
+        return {row["geo"]: list(row["dates"]) for row in rows}
+
+    async def market_row_counts(
+        self, dataset_id: UUID, markets: Sequence[str], start: date, end: date, version: int
+    ) -> dict[str, int]:
+        """How many rows each of ``markets`` has between ``start`` and ``end``, as of ``version``."""
+        rows = await self.connection.fetch(
+            QUERIES["select_market_row_counts"], dataset_id, list(markets), start, end, version
+        )
+        return {row["geo"]: int(row["days"]) for row in rows}

@@ -76,8 +76,24 @@ class DataQuality(Struct, frozen=True):
     outliers: list[Outlier]
 
 
+class GeoRowsAppend(Struct, frozen=True, forbid_unknown_fields=True):
+    """Rows to add to a stored panel (a test's days as they arrive); the same rows may be sent as `text/csv`."""
+
+    rows: Annotated[list[GeoRowIn], Meta(min_length=1, description="One row per (geo, date).")]
+
+
+DatasetVersion = Annotated[
+    int,
+    Meta(
+        ge=1,
+        le=2**31 - 1,
+        description="The dataset version to read (1 is the upload, each append the next); default the latest.",
+    ),
+]
+
+
 class GeoDataset(Struct, frozen=True):
-    """A stored geo panel: its markets, its date axis and the data-quality findings."""
+    """A stored geo panel: its markets, its date axis and the data-quality findings, as of `version`."""
 
     id: UUID
     name: str
@@ -97,6 +113,73 @@ class GeoDataset(Struct, frozen=True):
             "`GET /v1/geo/datasets/{id}/events` has its trail)."
         ),
     ]
+    version: Annotated[
+        int, Meta(description="The version described: 1 is the upload, each append adds one (the latest by default).")
+    ] = 1
+    latest_version: Annotated[int, Meta(description="The dataset's latest version.")] = 1
+    version_created_at: Annotated[datetime | None, Meta(description="When the version described was written.")] = None
+
+
+class GeoDatasetVersion(Struct, frozen=True):
+    """One version of a dataset: what its upload or append added, and the dataset as it stood once written."""
+
+    dataset_id: UUID
+    version: int
+    created_at: datetime
+    created_by: Annotated[UUID | None, Meta(description="The id of the API key that wrote it.")]
+    idempotency_key: Annotated[str | None, Meta(description="The `Idempotency-Key` it was sent with, if any.")]
+    rows_added: int
+    rows_replaced: Annotated[
+        int,
+        Meta(description="Earlier rows it corrected (`on_conflict=replace`); readable still at earlier versions."),
+    ]
+    added_first_date: Annotated[date, Meta(description="The earliest date among the rows it added.")]
+    added_last_date: Annotated[date, Meta(description="The latest date among the rows it added.")]
+    new_geos: Annotated[list[str], Meta(description="Markets it brought that no earlier version had.")]
+    geo_count: int
+    date_count: int
+    row_count: Annotated[int, Meta(description="Rows of the dataset as of this version.")]
+    first_date: date
+    last_date: date
+    has_spend: bool
+
+
+class GeoDatasetVersions(Struct, frozen=True):
+    """Every version of a dataset, oldest first."""
+
+    dataset_id: UUID
+    versions: list[GeoDatasetVersion]
+
+
+class GeoDatasetAppend(Struct, frozen=True):
+    """The version an append wrote, and the dataset as of it (its data-quality findings recomputed)."""
+
+    appended: GeoDatasetVersion
+    dataset: GeoDataset
+
+
+class GeoDatasetSummary(Struct, frozen=True):
+    """A dataset in a list: its name, markets, dates and versions (the latest)."""
+
+    id: UUID
+    name: str
+    created_at: datetime
+    created_by: UUID | None
+    versions: Annotated[int, Meta(description="How many versions it has (its latest version's number).")]
+    geo_count: int
+    geos: list[str]
+    date_count: int
+    row_count: int
+    first_date: date
+    last_date: date
+    has_spend: bool
+
+
+class GeoDatasetPage(Struct, frozen=True):
+    """One page of datasets, newest first."""
+
+    items: list[GeoDatasetSummary]
+    next_cursor: str | None = None
 
 
 class GeoObservation(Struct, frozen=True):
@@ -109,11 +192,42 @@ class GeoObservation(Struct, frozen=True):
 
 
 class GeoSeries(Struct, frozen=True):
-    """Rows of one market (`geo`) or of all markets (`geo` null), by market then date."""
+    """Rows of one market (`geo`) or of all markets (`geo` null), by market then date, as of `dataset_version`."""
 
     dataset_id: UUID
     geo: str | None
     rows: list[GeoObservation]
+    dataset_version: int = 1
+
+
+class GeoMarketDate(Struct, frozen=True):
+    """A market and a date (a row the dataset lacks)."""
+
+    geo: str
+    date: date
+
+
+class GeoTestCoverage(Struct, frozen=True):
+    """What data a geo test's period holds so far: covered from its first day through `covered_through`, the last
+    day on which every treated market and every control in use (a pair's geos; else every other market not
+    excluded from the controls that has a row on every pre-period date) has a row, counting from the first test
+    day, as of `dataset_version` (the dataset's latest)."""
+
+    dataset_version: int
+    complete: Annotated[bool, Meta(description="Every market in use has a row on every date of the test period.")]
+    test_dates: Annotated[int, Meta(description="Dates of the test period on the dataset's date axis.")]
+    covered_dates: Annotated[int, Meta(description="Dates covered, from the first test day.")]
+    covered_through: Annotated[date | None, Meta(description="The last covered date; null before the first.")]
+    markets_in_use: int
+    missing_count: Annotated[int, Meta(description="Market-dates of the test period without a row, in all.")]
+    missing_dates: Annotated[
+        list[date], Meta(description="Every date of the test period on which a market in use has no row.")
+    ]
+    missing: Annotated[
+        list[GeoMarketDate],
+        Meta(description="The missing market-dates, by date then market; at most `listed_limit` of them."),
+    ]
+    listed_limit: int
 
 
 class GeoLiftInterval(Struct, frozen=True):
@@ -290,15 +404,26 @@ class GeoResults(Struct, frozen=True, tag="geo", tag_field="kind"):
         bool,
         Meta(
             description="True while the experiment runs and its test period is not yet covered: the result is "
-            "over the test days so far (`monitoring.days_observed` of `monitoring.planned_days`)."
+            "over the test days so far (`monitoring.days_observed` of `monitoring.planned_days`), read as a "
+            "sequential test unless `sequential=false`."
         ),
     ] = False
+    final: Annotated[
+        bool,
+        Meta(
+            description="The experiment's final result: its whole test period, or the days it had when it was "
+            "stopped early (by its decision or by its owner)."
+        ),
+    ] = True
     monitoring: Annotated[
         GeoMonitoring | None,
         Meta(
             description="`sequential=true` (the default of an interim result): the test held to a boundary at a "
             "look every day; the fixed-horizon `p_value` and intervals above stay beside it, valid for one look."
         ),
+    ] = None
+    dataset_version: Annotated[
+        int | None, Meta(description="The version of the experiment's dataset the result read (`dataset_version`).")
     ] = None
 
 
@@ -360,3 +485,6 @@ class MultiCellGeoResults(Struct, frozen=True, tag="geo_cells", tag_field="kind"
     comparisons: Annotated[list[GeoCellComparison], Meta(description="Every pair of cells, in the cells' order.")]
     chart: dict[str, Any]
     warnings: list[str]
+    dataset_version: Annotated[
+        int | None, Meta(description="The version of the experiment's dataset the result read (`dataset_version`).")
+    ] = None

@@ -8,10 +8,12 @@ records are built in a worker thread while the previous chunk is copied; any err
 from __future__ import annotations
 
 import asyncio
+import base64
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
+from typing import Literal
 from uuid import UUID
 
 import asyncpg
@@ -21,9 +23,10 @@ import numpy as np
 from api.audit import service as audit
 from api.auth.caller import current_key_id
 from api.database import Connection
-from api.errors import NotFound, invalid_field
+from api.errors import Conflict, NotFound, invalid_field
 from api.geo.binary_copy import encode_observations
 from api.geo.panel_parsing import (
+    BLOCK_BYTES,
     CsvPanelParser,
     LongPanel,
     csv_blocks,
@@ -35,8 +38,14 @@ from api.geo.repository import GeoRepository, Row
 from api.geo.schemas import (
     DataQuality,
     GeoDataset,
+    GeoDatasetAppend,
+    GeoDatasetPage,
+    GeoDatasetSummary,
     GeoDatasetUpload,
+    GeoDatasetVersion,
+    GeoDatasetVersions,
     GeoObservation,
+    GeoRowsAppend,
     GeoSeries,
     MissingDates,
     Outlier,
@@ -48,6 +57,9 @@ COPY_CHUNK_ROWS = 100_000
 LISTED_FINDINGS = 1000
 MAX_PANEL_CELLS = 10_000_000
 DEFAULT_NAME = "Geo panel"
+LISTED_COLLISIONS = 5
+
+OnConflict = Literal["error", "replace"]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -146,11 +158,11 @@ def _record_chunks(long: LongPanel) -> Iterator[tuple[int, int]]:
         yield start, min(n, start + COPY_CHUNK_ROWS)
 
 
-def _payload(dataset_id: UUID, long: LongPanel, labels: list[bytes], start: int, stop: int) -> bytes:
-    """Rows ``start:stop`` as a binary COPY payload (worker thread)."""
+def _payload(dataset_id: UUID, long: LongPanel, labels: list[bytes], start: int, stop: int, version: int = 1) -> bytes:
+    """Rows ``start:stop`` as a binary COPY payload of ``version`` (worker thread)."""
     spend = None if long.spend is None else long.spend[start:stop]
     return encode_observations(
-        dataset_id, labels, long.codes[start:stop], long.days[start:stop], long.kpi[start:stop], spend
+        dataset_id, labels, long.codes[start:stop], long.days[start:stop], long.kpi[start:stop], spend, version
     )
 
 
@@ -169,26 +181,46 @@ async def _insert_dataset_row(repository: GeoRepository, dataset_id: UUID, name:
         quality=msgspec.to_builtins(checked.quality),
         created_by=current_key_id(),
     )
+    await repository.insert_version(
+        dataset_id,
+        1,
+        created_by=row["created_by"],
+        idempotency_key=None,
+        rows_added=row["row_count"],
+        rows_replaced=0,
+        added=(checked.first_date, checked.last_date),
+        new_geos=checked.geos,
+        summary=row,
+        created_at=row["created_at"],
+    )
     counts = {"geos": row["geo_count"], "dates": row["date_count"], "rows": row["row_count"]}
     await audit.record_dataset_event(repository.connection, dataset_id, "created", {"name": name, **counts})
     return row
 
 
+async def _copy_panel(repository: GeoRepository, dataset_id: UUID, long: LongPanel, version: int) -> None:
+    """COPY the rows of ``long`` as ``version``, each chunk's payload built while the previous one is copied."""
+    labels = [geo.encode() for geo in long.geos]
+    chunks = list(_record_chunks(long))
+    if not chunks:
+        return
+    building = asyncio.ensure_future(asyncio.to_thread(_payload, dataset_id, long, labels, *chunks[0], version))
+    for k in range(len(chunks)):
+        payload = await building
+        if k + 1 < len(chunks):
+            building = asyncio.ensure_future(
+                asyncio.to_thread(_payload, dataset_id, long, labels, *chunks[k + 1], version)
+            )
+        await repository.copy_observations(payload)
+
+
 async def store_panel(pool: asyncpg.Pool, name: str, checked: CheckedPanel) -> Row:
     """Insert the dataset row and COPY its observations, in one transaction."""
     dataset_id = uuid.uuid4()
-    long = checked.long
-    labels = [geo.encode() for geo in long.geos]
-    chunks = list(_record_chunks(long))
     async with pool.acquire() as connection, connection.transaction():
         repository = GeoRepository(connection)
         row = await _insert_dataset_row(repository, dataset_id, name, checked)
-        building = asyncio.ensure_future(asyncio.to_thread(_payload, dataset_id, long, labels, *chunks[0]))
-        for k in range(len(chunks)):
-            payload = await building
-            if k + 1 < len(chunks):
-                building = asyncio.ensure_future(asyncio.to_thread(_payload, dataset_id, long, labels, *chunks[k + 1]))
-            await repository.copy_observations(payload)
+        await _copy_panel(repository, dataset_id, checked.long, 1)
     return row
 
 
@@ -198,7 +230,7 @@ async def create_dataset(pool: asyncpg.Pool, name: str | None, long: LongPanel) 
     return dataset_from_row(row)
 
 
-def _parse_and_build(parser: CsvPanelParser, block: bytes, dataset_id: UUID) -> bytes | None:
+def _parse_and_build(parser: CsvPanelParser, block: bytes, dataset_id: UUID, version: int = 1) -> bytes | None:
     """Parse one block and build its binary COPY payload (worker thread); ``None`` when it has no rows."""
     first = parser.rows_done
     parser.parse_block(block)
@@ -209,7 +241,7 @@ def _parse_and_build(parser: CsvPanelParser, block: bytes, dataset_id: UUID) -> 
     block_panel = LongPanel(
         geos=[], codes=parser.codes[-1], days=parser.days[-1], kpi=parser.kpi[-1], spend=spend, locate=line_locator
     )
-    return _payload(dataset_id, block_panel, labels, 0, parser.rows_done - first)
+    return _payload(dataset_id, block_panel, labels, 0, parser.rows_done - first, version)
 
 
 async def create_dataset_from_csv(pool: asyncpg.Pool, name: str | None, stream: AsyncIterator[bytes]) -> GeoDataset:
@@ -219,36 +251,47 @@ async def create_dataset_from_csv(pool: asyncpg.Pool, name: str | None, stream: 
     at least 2 geos) run at the end, and the dataset row is inserted last: any refusal rolls it all back.
     """
     dataset_id = uuid.uuid4()
-    parser = CsvPanelParser()
     async with pool.acquire() as connection, connection.transaction():
         repository = GeoRepository(connection)
-        copying: asyncio.Future[None] | None = None
-        copy_error: asyncpg.PostgresError | None = None
-
-        async def settle() -> None:
-            nonlocal copy_error
-            if copying is not None:
-                try:
-                    await copying
-                except asyncpg.UniqueViolationError as exc:  # a repeated (geo, date): named by check_panel
-                    copy_error = exc
-
-        async for block in csv_blocks(stream):
-            building = asyncio.ensure_future(asyncio.to_thread(_parse_and_build, parser, block, dataset_id))
-            try:
-                payload = await building
-            finally:
-                await settle()
-            copying = None
-            if payload is not None and copy_error is None:
-                copying = asyncio.ensure_future(repository.copy_observations(payload))
-        await settle()
-        long = parser.finish()
+        long, copy_error = await _copy_csv(repository, stream, dataset_id, 1)
         checked = await asyncio.to_thread(check_panel, long)
         if copy_error is not None:
             raise copy_error
         row = await _insert_dataset_row(repository, dataset_id, name or DEFAULT_NAME, checked)
     return dataset_from_row(row)
+
+
+async def _copy_csv(
+    repository: GeoRepository, stream: AsyncIterator[bytes], dataset_id: UUID, version: int
+) -> tuple[LongPanel, asyncpg.PostgresError | None]:
+    """Parse the CSV as it streams in and COPY each parsed block as ``version`` while the next one is parsed.
+
+    Returns the parsed columns and the unique violation a repeated (geo, date) caused, if any: the caller
+    names the repeated row from the columns (a clearer message than the server's) and re-raises it.
+    """
+    parser = CsvPanelParser()
+    copying: asyncio.Future[None] | None = None
+    copy_error: asyncpg.PostgresError | None = None
+
+    async def settle() -> None:
+        nonlocal copy_error
+        if copying is not None:
+            try:
+                await copying
+            except asyncpg.UniqueViolationError as exc:  # a repeated (geo, date): named by the caller's checks
+                copy_error = exc
+
+    async for block in csv_blocks(stream):
+        building = asyncio.ensure_future(asyncio.to_thread(_parse_and_build, parser, block, dataset_id, version))
+        try:
+            payload = await building
+        finally:
+            await settle()
+        copying = None
+        if payload is not None and copy_error is None:
+            copying = asyncio.ensure_future(repository.copy_observations(payload))
+    await settle()
+    return parser.finish(), copy_error
 
 
 async def create_dataset_from_json(pool: asyncpg.Pool, upload: GeoDatasetUpload) -> GeoDataset:
@@ -257,10 +300,16 @@ async def create_dataset_from_json(pool: asyncpg.Pool, upload: GeoDatasetUpload)
 
 
 def dataset_from_row(row: Row) -> GeoDataset:
+    """A dataset row (``geo_datasets``, or :meth:`GeoRepository.get`'s as of a version) for the API."""
     quality = row["quality"]
     if isinstance(quality, str):
         quality = msgspec.json.decode(quality)
+    keys = row.keys()
+    version = row["version"]
     return GeoDataset(
+        version=version,
+        latest_version=row["latest_version"] if "latest_version" in keys else version,
+        version_created_at=row["version_created_at"] if "version_created_at" in keys else row["created_at"],
         id=row["id"],
         name=row["name"],
         created_at=row["created_at"],
@@ -276,27 +325,289 @@ def dataset_from_row(row: Row) -> GeoDataset:
     )
 
 
-async def get_dataset(pool: asyncpg.Pool, dataset_id: UUID) -> GeoDataset:
+async def dataset_at(connection: Connection, dataset_id: UUID, version: int | None) -> Row | None:
+    """The dataset as of ``version`` (the latest when ``None``; see :meth:`GeoRepository.get`): ``None`` when no
+    such dataset, a 400 naming ``dataset_version`` when the dataset has no such version."""
+    repository = GeoRepository(connection)
+    row = await repository.get(dataset_id, version)
+    if row is None and version is not None:
+        latest = await repository.latest_version(dataset_id)
+        if latest is not None:
+            raise invalid_field(
+                "dataset_version", f"dataset {dataset_id} has no version {version}; its versions are 1 to {latest}"
+            )
+    return row
+
+
+async def get_dataset(pool: asyncpg.Pool, dataset_id: UUID, version: int | None = None) -> GeoDataset:
     async with pool.acquire() as connection:
-        row = await GeoRepository(connection).get(dataset_id)
+        row = await dataset_at(connection, dataset_id, version)
     if row is None:
         raise NotFound(f"No geo dataset {dataset_id}")
     return dataset_from_row(row)
 
 
-async def get_series(pool: asyncpg.Pool, dataset_id: UUID, geo: str | None) -> GeoSeries:
+async def get_series(pool: asyncpg.Pool, dataset_id: UUID, geo: str | None, version: int | None = None) -> GeoSeries:
     async with pool.acquire() as connection:
-        repository = GeoRepository(connection)
-        geos = await repository.geos(dataset_id)
-        if geos is None:
+        dataset = await dataset_at(connection, dataset_id, version)
+        if dataset is None:
             raise NotFound(f"No geo dataset {dataset_id}")
-        if geo is not None and geo not in set(geos):
+        if geo is not None and geo not in set(dataset["geos"]):
             raise invalid_field("geo", f"{geo!r} is not a geo of dataset {dataset_id}")
-        rows = await repository.series(dataset_id, geo)
+        rows = await GeoRepository(connection).series(dataset_id, geo, dataset["version"])
     return GeoSeries(
         dataset_id=dataset_id,
         geo=geo,
         rows=[GeoObservation(date=r["date"], geo=r["geo"], kpi=r["kpi"], spend=r["spend"]) for r in rows],
+        dataset_version=dataset["version"],
+    )
+
+
+# ---------------------------------------------------------------------------------------------------
+# Versions: appends, the list of versions, the list of datasets
+
+
+def version_from_row(row: Row) -> GeoDatasetVersion:
+    return GeoDatasetVersion(
+        dataset_id=row["dataset_id"],
+        version=row["version"],
+        created_at=row["created_at"],
+        created_by=row["created_by"],
+        idempotency_key=row["idempotency_key"],
+        rows_added=row["rows_added"],
+        rows_replaced=row["rows_replaced"],
+        added_first_date=row["added_first_date"],
+        added_last_date=row["added_last_date"],
+        new_geos=list(row["new_geos"]),
+        geo_count=row["geo_count"],
+        date_count=row["date_count"],
+        row_count=row["row_count"],
+        first_date=row["first_date"],
+        last_date=row["last_date"],
+        has_spend=row["has_spend"],
+    )
+
+
+def check_appended(long: LongPanel) -> None:
+    """Refuse an append without rows, or with a (geo, date) twice (400 naming the later row)."""
+    if long.codes.size == 0:
+        raise invalid_field("rows" if long.locate is json_locator else "body", "has no rows to append")
+    day_numbers = long.days.astype(np.int64)
+    key = long.codes * (int(day_numbers.max()) - int(day_numbers.min()) + 1) + (day_numbers - int(day_numbers.min()))
+    order = np.argsort(key, kind="stable")
+    ordered = key[order]
+    repeated = np.flatnonzero(ordered[1:] == ordered[:-1])
+    if repeated.size:
+        later = order[repeated + 1]
+        pick = int(np.argmin(later))
+        row, earlier = int(later[pick]), int(order[repeated[pick]])
+        geo = long.geos[int(long.codes[row])]
+        raise invalid_field(
+            long.locate(row, "date"),
+            f"geo {geo!r} on {long.days[row]} appears twice (first at {long.locate(earlier, 'date')})",
+        )
+
+
+def _row_of(long: LongPanel, geo: str, day: date) -> int:
+    code = long.geos.index(geo)
+    return int(np.flatnonzero((long.codes == code) & (long.days == np.datetime64(day, "D")))[0])
+
+
+async def _refuse_collisions(repository: GeoRepository, dataset_id: UUID, version: int, long: LongPanel) -> None:
+    """409 naming the first few appended market-dates the dataset already holds (with the row of each)."""
+    found = await repository.collisions(dataset_id, version, LISTED_COLLISIONS)
+    if not found:
+        return
+    total = int(found[0]["total"])
+    listed = ", ".join(f"{r['geo']!r} on {r['date']}" for r in found)
+    more = f" and {total - len(found)} more" if total > len(found) else ""
+    raise Conflict(
+        f"{total} appended market-date(s) are already in dataset {dataset_id}: {listed}{more}. Send only new "
+        "market-dates, or append with on_conflict=replace to record these rows as corrections (the earlier "
+        "values stay readable with dataset_version)",
+        [
+            (long.locate(_row_of(long, r["geo"], r["date"]), "date"), f"{r['geo']!r} on {r['date']} is already stored")
+            for r in found
+        ],
+    )
+
+
+def _parse_stored(payload: bytes) -> LongPanel:
+    """The stored rows ``COPY``'d out as CSV, as columns (worker thread)."""
+    parser = CsvPanelParser()
+    start = 0
+    while start < len(payload):
+        cut = payload.rfind(b"\n", start, start + BLOCK_BYTES) + 1
+        if cut <= start:
+            cut = payload.find(b"\n", start + BLOCK_BYTES) + 1 or len(payload)
+        parser.parse_block(payload[start:cut])
+        start = cut
+    long = parser.finish()
+    return LongPanel(geos=long.geos, codes=long.codes, days=long.days, kpi=long.kpi, spend=None, locate=_rows_locator)
+
+
+def _rows_locator(_row: int, _column: str) -> str:
+    return "rows"
+
+
+async def _finish_append(
+    repository: GeoRepository,
+    dataset: Row,
+    version: int,
+    long: LongPanel,
+    on_conflict: OnConflict,
+    idempotency_key: str | None,
+) -> GeoDatasetAppend:
+    """After the appended rows are copied as ``version``: refuse or record collisions, recompute the dataset's
+    summary and findings on its new panel, record the version and its audit event."""
+    dataset_id: UUID = dataset["id"]
+    if on_conflict == "error":
+        await _refuse_collisions(repository, dataset_id, version, long)
+        replaced = 0
+    else:
+        replaced = await repository.mark_replaced(dataset_id, version)
+    before = await repository.get(dataset_id)
+    assert before is not None
+    stored = await repository.current_panel_csv(dataset_id)
+    checked = await asyncio.to_thread(lambda: check_panel(_parse_stored(stored)))
+    appended_spend = long.spend is not None and bool((~np.isnan(long.spend)).any())
+    updated = await repository.update_latest(
+        dataset_id,
+        version,
+        geo_count=len(checked.geos),
+        date_count=checked.date_count,
+        row_count=int(checked.long.codes.size),
+        first_date=checked.first_date,
+        last_date=checked.last_date,
+        has_spend=bool(dataset["has_spend"]) or appended_spend,
+        geos=checked.geos,
+        quality=msgspec.to_builtins(checked.quality),
+    )
+    known = set(before["geos"])
+    new_geos = sorted(g for g in set(long.geos) if g not in known)
+    days = long.days
+    written = await repository.insert_version(
+        dataset_id,
+        version,
+        created_by=current_key_id(),
+        idempotency_key=idempotency_key,
+        rows_added=int(long.codes.size),
+        rows_replaced=replaced,
+        added=(_to_date(days.min()), _to_date(days.max())),
+        new_geos=new_geos,
+        summary=updated,
+    )
+    await audit.record_dataset_event(
+        repository.connection,
+        dataset_id,
+        "rows_appended",
+        {
+            "version": version,
+            "rows": int(long.codes.size),
+            "replaced": replaced,
+            "first_date": written["added_first_date"].isoformat(),
+            "last_date": written["added_last_date"].isoformat(),
+            "new_geos": len(new_geos),
+        },
+    )
+    at_version = await repository.get(dataset_id, version)
+    assert at_version is not None
+    return GeoDatasetAppend(appended=version_from_row(written), dataset=dataset_from_row(at_version))
+
+
+async def _lock_for_append(repository: GeoRepository, dataset_id: UUID) -> Row:
+    dataset = await repository.lock_for_append(dataset_id)
+    if dataset is None:
+        raise NotFound(f"No geo dataset {dataset_id}")
+    return dataset
+
+
+async def append_rows_from_csv(
+    pool: asyncpg.Pool,
+    dataset_id: UUID,
+    stream: AsyncIterator[bytes],
+    on_conflict: OnConflict,
+    idempotency_key: str | None = None,
+) -> GeoDatasetAppend:
+    """Append a CSV's rows as the dataset's next version, streamed as an upload is (same parser, same checks),
+    in one transaction: any refusal stores nothing."""
+    async with pool.acquire() as connection, connection.transaction():
+        repository = GeoRepository(connection)
+        dataset = await _lock_for_append(repository, dataset_id)
+        version = int(dataset["version"]) + 1
+        long, copy_error = await _copy_csv(repository, stream, dataset_id, version)
+        await asyncio.to_thread(check_appended, long)
+        if copy_error is not None:
+            raise copy_error
+        return await _finish_append(repository, dataset, version, long, on_conflict, idempotency_key)
+
+
+async def append_rows_from_json(
+    pool: asyncpg.Pool,
+    dataset_id: UUID,
+    rows: GeoRowsAppend,
+    on_conflict: OnConflict,
+    idempotency_key: str | None = None,
+) -> GeoDatasetAppend:
+    """Append JSON rows as the dataset's next version (the checks of :func:`append_rows_from_csv`)."""
+    long = await asyncio.to_thread(panel_from_json, GeoDatasetUpload(rows=rows.rows))
+    await asyncio.to_thread(check_appended, long)
+    async with pool.acquire() as connection, connection.transaction():
+        repository = GeoRepository(connection)
+        dataset = await _lock_for_append(repository, dataset_id)
+        version = int(dataset["version"]) + 1
+        await _copy_panel(repository, dataset_id, long, version)
+        return await _finish_append(repository, dataset, version, long, on_conflict, idempotency_key)
+
+
+async def list_versions(pool: asyncpg.Pool, dataset_id: UUID) -> GeoDatasetVersions:
+    async with pool.acquire() as connection:
+        repository = GeoRepository(connection)
+        rows = await repository.versions(dataset_id)
+    if not rows:
+        raise NotFound(f"No geo dataset {dataset_id}")
+    return GeoDatasetVersions(dataset_id=dataset_id, versions=[version_from_row(r) for r in rows])
+
+
+def _encode_cursor(created_at: datetime, dataset_id: UUID) -> str:
+    raw = f"{created_at.isoformat()}|{dataset_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, UUID]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        created, dataset_id = base64.urlsafe_b64decode(padded).decode().split("|")
+        return datetime.fromisoformat(created), UUID(dataset_id)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise invalid_field("cursor", "is not a cursor this service issued") from exc
+
+
+async def list_datasets(pool: asyncpg.Pool, *, name: str | None, cursor: str | None, limit: int) -> GeoDatasetPage:
+    after = _decode_cursor(cursor) if cursor else None
+    async with pool.acquire() as connection:
+        rows = await GeoRepository(connection).list_page(name=name, after=after, limit=limit + 1)
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    return GeoDatasetPage(
+        items=[
+            GeoDatasetSummary(
+                id=r["id"],
+                name=r["name"],
+                created_at=r["created_at"],
+                created_by=r["created_by"],
+                versions=r["version"],
+                geo_count=r["geo_count"],
+                geos=list(r["geos"]),
+                date_count=r["date_count"],
+                row_count=r["row_count"],
+                first_date=r["first_date"],
+                last_date=r["last_date"],
+                has_spend=r["has_spend"],
+            )
+            for r in rows
+        ],
+        next_cursor=_encode_cursor(rows[-1]["created_at"], rows[-1]["id"]) if has_more else None,
     )
 
 
@@ -310,10 +621,10 @@ async def validate_geo_design(
     """Refuse a geo design whose dataset does not exist or whose markets are not in it (400); also a
     market excluded from the controls that is unknown, listed twice, treated or a pair's control, or
     exclusions that leave fewer than 2 controls."""
-    geos = await GeoRepository(connection).geos(dataset_id)
-    if geos is None:
+    dataset = await GeoRepository(connection).get(dataset_id)
+    if dataset is None:
         raise invalid_field("dataset_id", f"no geo dataset {dataset_id}; upload one with POST /v1/geo/datasets")
-    known = set(geos)
+    known = set(dataset["geos"])
     unknown = [g for g in treatment_markets if g not in known]
     if unknown:
         raise invalid_field("treatment_markets", f"not in dataset {dataset_id}: {', '.join(map(repr, unknown))}")

@@ -1,7 +1,8 @@
 """The history a geo design simulates on: a stored dataset's KPI panel over the chosen dates.
 
-Datasets never change once stored, so a worker process keeps the panels it loaded (a few, least
-recently used first out) and the chunks of one market selection read the database once.
+A dataset's version never changes once written (appends make new versions), so a worker process keeps
+the panels it loaded by dataset, version and history (a few, least recently used first out) and the chunks
+of one market selection read the database once.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from api.database import Connection
 from api.errors import Conflict, NotFound, invalid_field
 from api.geo.pivot import pivot_rows
 from api.geo.repository import GeoRepository, Row
+from api.geo.service import dataset_at
 from api.geo_design.schemas import HistoryPeriod
 
 FloatArray = NDArray[np.float64]
@@ -35,6 +37,7 @@ class DesignPanel:
     panel: FloatArray
     geos: tuple[str, ...]
     dates: tuple[date, ...]
+    dataset_version: int = 1
 
     @property
     def history(self) -> HistoryPeriod:
@@ -66,6 +69,7 @@ class DesignPanel:
             panel=self.panel[keep],
             geos=tuple(self.geos[i] for i in keep),
             dates=self.dates,
+            dataset_version=self.dataset_version,
         )
 
 
@@ -79,7 +83,7 @@ def refuse_zero_kpi(kpi: np.ndarray, where: str = "") -> None:
         )
 
 
-_cache: OrderedDict[tuple[UUID, date | None, date | None], DesignPanel] = OrderedDict()
+_cache: OrderedDict[tuple[UUID, int, date | None, date | None], DesignPanel] = OrderedDict()
 
 
 def _forget(dataset_id: UUID) -> None:
@@ -87,17 +91,20 @@ def _forget(dataset_id: UUID) -> None:
         del _cache[key]
 
 
-async def load_design_panel(connection: Connection, dataset_id: UUID, history: HistoryPeriod | None) -> DesignPanel:
-    """The dataset's panel over ``history`` (all of it by default): 404 unknown, 400 bad dates, 409 holes.
+async def load_design_panel(
+    connection: Connection, dataset_id: UUID, history: HistoryPeriod | None, version: int | None = None
+) -> DesignPanel:
+    """The dataset's panel over ``history`` (all of it by default) as of ``version`` (the latest by default): 404
+    unknown dataset, 400 bad dates or unknown ``dataset_version``, 409 holes.
 
     The dataset's row is read every time, so a deleted dataset is never answered from the cache.
     """
-    repository = GeoRepository(connection)
-    dataset = await repository.get(dataset_id)
+    dataset = await dataset_at(connection, dataset_id, version)
     if dataset is None:
         _forget(dataset_id)
         raise NotFound(f"No geo dataset with id {dataset_id}")
-    key = (dataset_id, history.start if history else None, history.end if history else None)
+    at: int = dataset["version"]
+    key = (dataset_id, at, history.start if history else None, history.end if history else None)
     if key in _cache:
         _cache.move_to_end(key)
         return _cache[key]
@@ -110,15 +117,15 @@ async def load_design_panel(connection: Connection, dataset_id: UUID, history: H
             raise invalid_field(
                 "history", f"must lie within the dataset's dates {dataset['first_date']}..{dataset['last_date']}"
             )
-    rows = await repository.panel_window(dataset_id, start, end)
-    panel = await asyncio.to_thread(_pivot, dataset_id, rows, sorted(dataset["geos"]))
+    rows = await GeoRepository(connection).panel_window(dataset_id, start, end, at)
+    panel = await asyncio.to_thread(_pivot, dataset_id, rows, sorted(dataset["geos"]), at)
     _cache[key] = panel
     while len(_cache) > CACHED_PANELS:
         _cache.popitem(last=False)
     return panel
 
 
-def _pivot(dataset_id: UUID, rows: list[Row], geos: list[str]) -> DesignPanel:
+def _pivot(dataset_id: UUID, rows: list[Row], geos: list[str], version: int) -> DesignPanel:
     dates = sorted({r["date"] for r in rows})
     panel = pivot_rows(rows, geos, dates)
     if np.isnan(panel).any():
@@ -130,4 +137,6 @@ def _pivot(dataset_id: UUID, rows: list[Row], geos: list[str]) -> DesignPanel:
         )
     refuse_zero_kpi(panel)
     panel.setflags(write=False)
-    return DesignPanel(dataset_id=dataset_id, panel=panel, geos=tuple(geos), dates=tuple(dates))
+    return DesignPanel(
+        dataset_id=dataset_id, panel=panel, geos=tuple(geos), dates=tuple(dates), dataset_version=version
+    )

@@ -10,6 +10,7 @@ from msgspec import Meta, Struct
 
 from api.experiments.schemas import ChannelName
 from api.geo.backtest_schemas import GeoBacktest
+from api.geo.schemas import DatasetVersion
 from api.text_fields import MarketName, Name
 
 DesignMethod = Literal["synthetic_control", "augmented_synthetic_control"]
@@ -84,6 +85,7 @@ class GeoPowerRequest(Struct, frozen=True, forbid_unknown_fields=True):
             "decision (two-sided tests only)."
         ),
     ] = "none"
+    dataset_version: DatasetVersion | None = None
 
 
 class PowerCurvePoint(Struct, frozen=True):
@@ -180,6 +182,7 @@ class GeoPowerResult(Struct, frozen=True, tag="geo_power", tag_field="kind"):
     warnings: list[str]
     chart: Annotated[dict[str, Any], Meta(description="Vega-Lite v5 power curves, one line per duration.")]
     excluded_from_controls: list[str] = []
+    dataset_version: Annotated[int, Meta(description="The version of the dataset the design read.")] = 1
 
 
 class MarketSelectionRequest(Struct, frozen=True, forbid_unknown_fields=True):
@@ -230,6 +233,7 @@ class MarketSelectionRequest(Struct, frozen=True, forbid_unknown_fields=True):
             "(two-sided, single-cell designs only)."
         ),
     ] = "none"
+    dataset_version: DatasetVersion | None = None
 
 
 class MarketCandidate(Struct, frozen=True):
@@ -300,6 +304,7 @@ class MarketSelectionResult(Struct, frozen=True, tag="market_selection", tag_fie
     excluded_from_controls: Annotated[
         list[str], Meta(description="Left out of every simulation; carried into an experiment made of a candidate.")
     ] = []
+    dataset_version: Annotated[int, Meta(description="The version of the dataset the selection read.")] = 1
 
 
 class ExperimentFromDesign(Struct, frozen=True, forbid_unknown_fields=True):

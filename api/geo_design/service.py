@@ -231,6 +231,7 @@ def compute_geo_power(request: GeoPowerRequest, panel: DesignPanel, progress: Pr
         warnings=warnings,
         chart=chart,
         excluded_from_controls=list(request.exclude_from_controls),
+        dataset_version=panel.dataset_version,
     )
 
 
@@ -333,6 +334,7 @@ def selection_result(
         warnings=warnings,
         chart=chart,
         excluded_from_controls=list(request.exclude_from_controls),
+        dataset_version=panel.dataset_version,
     )
 
 
@@ -384,6 +386,7 @@ def _cell_selection_result(
         chart=chart,
         cells=shaped,
         excluded_from_controls=list(request.exclude_from_controls),
+        dataset_version=panel.dataset_version,
     )
 
 
@@ -491,7 +494,9 @@ async def answer_geo_power(
     is refused before any job is queued."""
     check_monitoring(request.monitoring, request.side, multi_cell=False)
     async with pool.acquire() as connection:
-        panel = await load_design_panel(connection, request.dataset_id, request.history)
+        panel = await load_design_panel(connection, request.dataset_id, request.history, request.dataset_version)
+    # A queued job reads the version read here, whatever is appended meanwhile.
+    request = msgspec.structs.replace(request, dataset_version=panel.dataset_version)
 
     async def compute(progress: ProgressReporter) -> GeoPowerResult:
         return await asyncio.to_thread(compute_geo_power, request, panel, progress)
@@ -505,8 +510,10 @@ async def submit_market_selection(pool: asyncpg.Pool, queue_pool: asyncpg.Pool, 
     """The ``geo_market_selection`` job for ``request``, queued once the panel can answer it (else 400, 404,
     409 at once)."""
     async with pool.acquire() as connection:
-        panel = await load_design_panel(connection, request.dataset_id, request.history)
+        panel = await load_design_panel(connection, request.dataset_id, request.history, request.dataset_version)
     check_selection_request(request, panel)
+    # Every chunk of the job reads the version read here, whatever is appended meanwhile.
+    request = msgspec.structs.replace(request, dataset_version=panel.dataset_version)
     return await submit(
         pool, queue_pool, MARKET_SELECTION_TASK, "/v1/geo/market-selection", msgspec.json.encode(request)
     )

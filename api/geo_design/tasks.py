@@ -52,7 +52,7 @@ def chunk_plans(plans: Sequence[CandidatePlan]) -> list[list[CandidatePlan]]:
 
 async def _panel(pool: asyncpg.Pool, request: MarketSelectionRequest) -> DesignPanel:
     async with pool.acquire() as connection:
-        return await load_design_panel(connection, request.dataset_id, request.history)
+        return await load_design_panel(connection, request.dataset_id, request.history, request.dataset_version)
 
 
 async def plan_chunks(pool: asyncpg.Pool, payload: bytes) -> list[bytes]:
@@ -106,7 +106,7 @@ async def geo_power_task(context: TaskContext) -> bytes:
 
 async def load_design_panel_from_pool(pool: asyncpg.Pool, request: GeoPowerRequest) -> DesignPanel:
     async with pool.acquire() as connection:
-        return await load_design_panel(connection, request.dataset_id, request.history)
+        return await load_design_panel(connection, request.dataset_id, request.history, request.dataset_version)
 
 
 def register_geo_design_tasks(registry: TaskRegistry) -> None:

@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 
 from api.database import Connection
 from api.errors import Conflict, NotFound, invalid_field
-from api.geo.repository import GeoRepository
+from api.geo.service import dataset_at
 from api.geo_design.panel import refuse_zero_kpi
 from api.geo_design.schemas import HistoryPeriod
 from api.geo_pairs.repository import PairDesignRepository, Row
@@ -36,6 +36,7 @@ class PairPanel:
     """Per-geo sums of the design's geos (sorted by name), its windows and its spend proxy."""
 
     dataset_id: UUID
+    dataset_version: int
     geos: tuple[str, ...]
     training_response: FloatArray
     training_spend: FloatArray
@@ -127,14 +128,15 @@ def _column(rows: dict[str, Row], geos: list[str], name: str) -> FloatArray:
 
 async def load_pair_panel(connection: Connection, request: MatchedPairsRequest) -> PairPanel:
     """The checked per-geo sums the request's design needs (errors as the module docstring says)."""
-    dataset = await GeoRepository(connection).get(request.dataset_id)
+    dataset = await dataset_at(connection, request.dataset_id, request.dataset_version)
     if dataset is None:
         raise NotFound(f"No geo dataset with id {request.dataset_id}")
     if not request.budgets and request.target_iroas is None:
         raise invalid_field("budgets", "give the budgets to evaluate, a target_iroas, or both")
     pre, evaluation = _periods(request, dataset["first_date"], dataset["last_date"])
     repository = PairDesignRepository(connection)
-    dates = await repository.window_dates(request.dataset_id, pre.start, pre.end)
+    version: int = dataset["version"]
+    dates = await repository.window_dates(request.dataset_id, pre.start, pre.end, version)
     evaluation_days = sum(evaluation.start <= d <= evaluation.end for d in dates)
     training_days = len(dates) - evaluation_days
     if evaluation_days == 0:
@@ -149,7 +151,7 @@ async def load_pair_panel(connection: Connection, request: MatchedPairsRequest) 
     given = _given_pairs(request, geos, excluded) if request.pairs is not None else None
     latest_start = dates[-evaluation_days]
     rows = await repository.geo_sums(
-        request.dataset_id, (pre.start, pre.end), (evaluation.start, evaluation.end), latest_start
+        request.dataset_id, (pre.start, pre.end), (evaluation.start, evaluation.end), latest_start, version
     )
     _refuse_gaps(rows, geos, len(dates), pre)
     by_geo = {row["geo"]: row for row in rows}
@@ -160,6 +162,7 @@ async def load_pair_panel(connection: Connection, request: MatchedPairsRequest) 
     spend_name = "spend" if proxy == "spend" else "response"
     return PairPanel(
         dataset_id=request.dataset_id,
+        dataset_version=version,
         geos=tuple(geos),
         training_response=_column(by_geo, geos, "training_response"),
         training_spend=_column(by_geo, geos, f"training_{spend_name}"),

@@ -1,13 +1,14 @@
 -- name: select_window_dates
--- Every date of the dataset within the design's pre-period, in order.
+-- Every date of the dataset within the design's pre-period, in order, as of version $4.
 SELECT DISTINCT date FROM geo_observations
 WHERE dataset_id = $1 AND date BETWEEN $2 AND $3
+  AND version_added <= $4 AND (version_replaced IS NULL OR version_replaced > $4)
 ORDER BY date;
 
 -- name: select_pair_design_sums
 -- Per geo over the pre-period $2..$3: the dates it has, and response and spend summed over the
 -- training days (outside the evaluation window $4..$5), over the evaluation window, and the response
--- over the latest days (from $6), which the randomization's sign test compares.
+-- over the latest days (from $6), which the randomization's sign test compares; as of version $7.
 SELECT geo,
        count(*) AS days,
        coalesce(sum(kpi) FILTER (WHERE date NOT BETWEEN $4 AND $5), 0) AS training_response,
@@ -17,6 +18,7 @@ SELECT geo,
        coalesce(sum(kpi) FILTER (WHERE date >= $6), 0) AS latest_response
 FROM geo_observations
 WHERE dataset_id = $1 AND date BETWEEN $2 AND $3
+  AND version_added <= $7 AND (version_replaced IS NULL OR version_replaced > $7)
 GROUP BY geo
 ORDER BY geo;
 

@@ -23,16 +23,22 @@ class PairDesignRepository:
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
 
-    async def window_dates(self, dataset_id: UUID, start: date, end: date) -> list[date]:
-        rows = await self.connection.fetch(QUERIES["select_window_dates"], dataset_id, start, end)
+    async def window_dates(self, dataset_id: UUID, start: date, end: date, version: int) -> list[date]:
+        rows = await self.connection.fetch(QUERIES["select_window_dates"], dataset_id, start, end, version)
         return [row["date"] for row in rows]
 
     async def geo_sums(
-        self, dataset_id: UUID, pre_period: tuple[date, date], evaluation: tuple[date, date], latest_start: date
+        self,
+        dataset_id: UUID,
+        pre_period: tuple[date, date],
+        evaluation: tuple[date, date],
+        latest_start: date,
+        version: int,
     ) -> list[Row]:
-        """Per geo: dates present, training/evaluation response and spend, latest-window response."""
+        """Per geo: dates present, training/evaluation response and spend, latest-window response (as of
+        ``version``)."""
         rows: list[Row] = await self.connection.fetch(
-            QUERIES["select_pair_design_sums"], dataset_id, *pre_period, *evaluation, latest_start
+            QUERIES["select_pair_design_sums"], dataset_id, *pre_period, *evaluation, latest_start, version
         )
         return rows
 

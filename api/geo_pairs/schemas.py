@@ -8,6 +8,7 @@ from uuid import UUID
 from msgspec import Meta, Struct
 
 from api.experiments.schemas import ChannelName, TrimRate
+from api.geo.schemas import DatasetVersion
 from api.geo_design.schemas import HistoryPeriod
 from api.text_fields import MarketName, Name
 
@@ -67,6 +68,7 @@ class MatchedPairsRequest(Struct, frozen=True, forbid_unknown_fields=True):
     alpha: Annotated[float, Meta(gt=0.0, lt=0.5, description="Level of the one-sided test of iROAS = 0.")] = 0.1
     power_target: Annotated[float, Meta(gt=0.0, lt=1.0, description="Power at the minimum detectable iROAS.")] = 0.8
     seed: Seed | None = None
+    dataset_version: DatasetVersion | None = None
 
 
 class DesignPair(Struct, frozen=True):
@@ -162,6 +164,7 @@ class MatchedPairsResult(Struct, frozen=True, tag="matched_pairs", tag_field="ki
     ]
     method: str
     warnings: list[str]
+    dataset_version: Annotated[int, Meta(description="The version of the dataset the design read.")] = 1
 
 
 class ExperimentFromPairDesign(Struct, frozen=True, forbid_unknown_fields=True):

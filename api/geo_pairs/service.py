@@ -198,6 +198,7 @@ def compute_pair_design(
         recommended=recommended,
         method=METHOD,
         warnings=warnings,
+        dataset_version=panel.dataset_version,
     )
 
 
@@ -248,4 +249,5 @@ async def submit_matched_pairs(pool: asyncpg.Pool, queue_pool: asyncpg.Pool, req
     async with pool.acquire() as connection:
         panel = await load_pair_panel(connection, request)
     check_design_request(request, panel)
+    request = msgspec.structs.replace(request, dataset_version=panel.dataset_version)  # the job reads this version
     return await submit(pool, queue_pool, MATCHED_PAIRS_TASK, "/v1/geo/matched-pairs", msgspec.json.encode(request))

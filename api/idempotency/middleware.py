@@ -40,6 +40,7 @@ IDEMPOTENT_OPERATIONS = frozenset(
         "CreateObservations",
         "CreateOutcomes",
         "CreateGeoDataset",
+        "AppendGeoDatasetRows",
         "CreateMarketSelection",
         "CreateMatchedPairDesign",
     }

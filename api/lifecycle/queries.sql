@@ -45,6 +45,9 @@ ORDER BY status <> 'running', created_at, id;
 -- name: delete_geo_observations
 DELETE FROM geo_observations WHERE dataset_id = $1;
 
+-- name: delete_geo_dataset_versions
+DELETE FROM geo_dataset_versions WHERE dataset_id = $1;
+
 -- name: delete_design_jobs
 -- The jobs that computed market selections or matched-pair designs on the dataset (their results hold its
 -- markets' figures).

@@ -25,6 +25,7 @@ EXPERIMENT_TABLES = {
 }
 DATASET_TABLES = {
     "geo_observations": "delete_geo_observations",
+    "geo_dataset_versions": "delete_geo_dataset_versions",
     "jobs": "delete_design_jobs",
     "geo_market_selections": "delete_market_selections",
     "geo_matched_pair_designs": "delete_matched_pair_designs",

@@ -14,6 +14,7 @@ from litestar.status_codes import HTTP_202_ACCEPTED
 
 from api.chart_images import AcceptedChartOperation, ChartFormatParameter, chart_image
 from api.errors import problem_responses
+from api.geo.controller import DatasetVersionParameter
 from api.geo.schemas import GeoMethod, GeoMissingPolicy, GeoResults, MultiCellGeoResults
 from api.jobs.answer import PreferHeader, answer_response, wait_budget
 from api.jobs.schemas import Job
@@ -44,7 +45,9 @@ class ResultsController(Controller):
         "parameter). Every geo result carries the pre-period residuals' lag-1 "
         "autocorrelation and a `backtest`: the method (and the others) on placebo windows of the test's length in the "
         "pre-period, with its empirical false-positive rate, placebo RMSE and power at the planned effect. "
-        "409 when the panel does not cover the periods. "
+        "409 when the panel does not cover the periods (naming the market-dates the test period still lacks). "
+        "`dataset_version` recomputes the result on the dataset as it was at that version (`dataset_version` in the "
+        "answer says which was read). "
         "`trimmed_match` (experiments with `pairs` only, else 400): Chen & Au's iROAS with its test-inversion CI "
         "and data-driven trim rate from each pair's treatment-minus-control KPI and spend over the test period, "
         "incremental KPI, the pairs trimmed and `fit.roi_kind` = `average`; 409 when the panel has no spend for "
@@ -105,15 +108,16 @@ class ResultsController(Controller):
             ),
         ] = None,
         sequential: Annotated[
-            bool,
+            bool | None,
             QueryParameter(
                 description="Inference safe to look at every day. Holdout: always-valid p-values and confidence "
                 "sequences (mixture SPRT). Geo (synthetic_control, augmented_synthetic_control, tbr; a running or "
                 "stopped experiment): `monitoring`, the method's conformal test on every test day so far held to "
                 "O'Brien-Fleming-type alpha-spending boundaries of a look on every planned day, with its repeated "
-                "p-value and interval and a decision."
+                "p-value and interval and a decision; the default of an interim result (a running test whose "
+                "period the data does not cover yet)."
             ),
-        ] = False,
+        ] = None,
         minimum_lift: Annotated[
             float | None,
             QueryParameter(
@@ -122,6 +126,7 @@ class ResultsController(Controller):
                 schema_extra={"exclusiveMinimum": 0.0},  # Litestar leaves a falsy bound out of the document
             ),
         ] = None,
+        dataset_version: DatasetVersionParameter = None,
         prefer: PreferHeader = None,
         format: ChartFormatParameter = "json",
     ) -> Response[HoldoutResults | GeoResults | MultiCellGeoResults]:
@@ -133,6 +138,7 @@ class ResultsController(Controller):
             sequential=sequential,
             minimum_lift=minimum_lift,
             missing=missing,
+            dataset_version=dataset_version,
         )
         answer = await experiment_results(pool, queue_pool, query, wait_budget(prefer, settings.job_after_seconds))
         if answer.value is not None and format != "json":

@@ -79,14 +79,19 @@ async def compute_geo_results(
     A multi-cell run (``run.cells``) gives each cell's result (:mod:`api.results.geo_cells`) the same treatment as
     a single-cell one (excluded markets, test type, signed iROAS, cool-down) except the backtest, with
     what the data preparation did in the multi-cell ``warnings``."""
+    version = run.window.dataset_version
     if run.cells is not None:
-        return await _multi_cell_run(run, run.cells, n_permutations=n_permutations, seed=seed, progress=progress)
+        cells = await _multi_cell_run(run, run.cells, n_permutations=n_permutations, seed=seed, progress=progress)
+        return msgspec.structs.replace(cells, dataset_version=version)
     result = await _estimate_run(run, n_permutations=n_permutations, seed=seed, progress=progress)
     estimated = await _post_processed(run, result, n_permutations=n_permutations, seed=seed)
     if run.sequential:
         monitoring = await asyncio.to_thread(monitored_reading, run, estimated, run.planned_days)
         estimated = msgspec.structs.replace(estimated, monitoring=monitoring)
-    return await asyncio.to_thread(complete_result, estimated, _backtest_input(run))
+    completed = await asyncio.to_thread(complete_result, estimated, _backtest_input(run))
+    return msgspec.structs.replace(
+        completed, dataset_version=version, interim=run.partial and run.running, final=not (run.partial and run.running)
+    )
 
 
 async def _multi_cell_run(

@@ -18,9 +18,11 @@ from api.errors import Conflict, InvalidInput, invalid_field
 from api.experiments.cells import stored_cells
 from api.experiments.schemas import GeoCell
 from api.geo.backtest import planned_effect
+from api.geo.coverage import not_covered, period_coverage
 from api.geo.schemas import (
     GeoMethod,
 )
+from api.geo.service import dataset_at
 from api.results.geo_trimmed_match import check_pair_spend, pair_rows
 from api.results.geo_window import GeoWindow, cooldown_window, load_window, prepared_window, test_window
 from stats.panel_gaps import MISSING_POLICIES, MissingPolicy
@@ -81,6 +83,50 @@ def _excluded_from_controls(design: dict[str, Any], geos: list[str], treated: li
     return tuple(sorted(set(excluded)))
 
 
+async def _test_period_read(
+    connection: Connection,
+    experiment_row: Any,
+    design: dict[str, Any],
+    dataset_id: UUID,
+    version: int | None,
+    pre: tuple[date, date],
+    test: tuple[date, date],
+    method: str,
+) -> tuple[tuple[date, date], int | None]:
+    """The test dates a result reads and, when they are only the first part of the test period, how many dates
+    the whole period has (``None`` when the result reads it all).
+
+    When the dataset (as of ``version``) ends before the test period does, the test's days are still arriving
+    (a gap inside a period the dataset spans is the ``missing`` policy's). A running or stopped experiment whose
+    method can be monitored is then read over the days covered so far (an interim result, or a test stopped
+    early); otherwise, or before its first day is covered, 409 naming the missing dates.
+    """
+    dataset = await dataset_at(connection, dataset_id, version)
+    if dataset is None or dataset["last_date"] >= test[1]:
+        return test, None
+    coverage = await period_coverage(
+        connection,
+        dataset_id,
+        dataset["version"],
+        treated=[str(g) for g in design["treatment_markets"]],
+        pairs=design.get("pairs"),
+        excluded=[str(g) for g in design.get("exclude_from_controls") or []],
+        pre=pre,
+        test=test,
+    )
+    if coverage is None or coverage.complete:
+        return test, None
+    readable = (
+        experiment_row.get("status") in ("running", "stopped")
+        and method in MONITORED_METHODS
+        and not design.get("cells")
+        and coverage.covered_through is not None
+    )
+    if not readable or coverage.covered_through is None:
+        raise not_covered(coverage, test)
+    return (test[0], coverage.covered_through), coverage.test_dates
+
+
 @dataclass(frozen=True)
 class GeoRun:
     """Everything a geo result is computed from, loaded from the database: no connection needed after.
@@ -108,7 +154,9 @@ class GeoRun:
     trim_rate: float | None = None  # trimmed match's rate fixed by the design; None: chosen from the data
     cells: list[GeoCell] | None = None  # a multi-cell experiment (api/results/geo_cells.py), each with its cost's size
     sequential: bool = False  # read as a group-sequential test with a look every day (api/results/geo_monitoring.py)
-    planned_days: int = 0  # days of the experiment's test period, as planned
+    planned_days: int = 0  # dates of the experiment's whole test period (the looks a monitored test plans)
+    partial: bool = False  # only the first days of the test period are read (they are all the data has yet)
+    running: bool = False  # the experiment is running: a partial read is an interim result
 
 
 MONITORED_METHODS = ("synthetic_control", "augmented_synthetic_control", "tbr")
@@ -133,7 +181,8 @@ async def load_geo_run(
     confidence_level: float = 0.9,
     missing: str = "drop_market",
     interval: str | None = None,
-    sequential: bool = False,
+    sequential: bool | None = None,
+    dataset_version: int | None = None,
 ) -> GeoRun:
     """Validate the request and load the panel window a geo result needs.
 
@@ -141,8 +190,11 @@ async def load_geo_run(
     markets missing from the dataset or ``trimmed_match`` on an experiment without ``pairs``; 409 when
     the dataset does not cover the periods, when a treated market (a pair geo for ``trimmed_match``) has
     no value on a test date and ``missing`` is not ``zero``, when too few controls or pre-period dates
-    remain, or (``trimmed_match``) when it has no spend for the pairs' test period. ``sequential`` on a draft,
-    with ``trimmed_match`` or on a multi-cell experiment is 400 naming it.
+    remain, or (``trimmed_match``) when it has no spend for the pairs' test period. The panel is read as of
+    ``dataset_version`` (the latest by default; 400 naming it when the dataset has no such version).
+    ``sequential`` on a draft, with ``trimmed_match`` or on a multi-cell experiment is 400 naming it. A running
+    or stopped experiment whose test period the data covers only in part is read over the days covered, as a
+    sequential result unless ``sequential`` is false (:func:`_test_period_read`).
     """
     if method not in METHODS:
         raise invalid_field("method", f"must be one of {', '.join(METHODS)}")
@@ -158,9 +210,9 @@ async def load_geo_run(
     if interval is not None and interval not in TBR_INTERVALS:
         raise invalid_field("interval", f"must be one of {', '.join(TBR_INTERVALS)}")
     design = _design(experiment_row)
-    if sequential:
+    if sequential:  # asked for explicitly
         check_monitorable(method, bool(design.get("cells")))
-        if experiment_row["status"] == "draft":
+        if experiment_row.get("status") == "draft":
             raise invalid_field(
                 "sequential", "the experiment is a draft: its test has not started, so there is no look"
             )
@@ -182,7 +234,13 @@ async def load_geo_run(
         raise invalid_field("cooldown_period", "must start after the test period ends and not end before it starts")
     cost = _incremental_cost(design)
     spend = abs(cost) if cost is not None and cost != 0 else None
-    raw = await load_window(connection, dataset_id, treated, pre, test, cooldown)
+    test, planned_dates = await _test_period_read(
+        connection, experiment_row, design, dataset_id, dataset_version, pre, test, method
+    )
+    partial = planned_dates is not None
+    if partial:
+        cooldown = None  # the cool-down follows the whole test
+    raw = await load_window(connection, dataset_id, treated, pre, test, cooldown, dataset_version)
     excluded = _excluded_from_controls(design, raw.geos, treated)
     if pairs is not None:
         pair_rows(raw, pairs)  # 400 for a pair geo the dataset does not have
@@ -224,6 +282,8 @@ async def load_geo_run(
         planned_effect=planned,
         trim_rate=None if design.get("trim_rate") is None else float(design["trim_rate"]),
         cells=_cells_with_cost(design),
-        sequential=sequential,
-        planned_days=(test[1] - test[0]).days + 1,
+        sequential=bool(sequential) or (partial and sequential is None),
+        planned_days=planned_dates if planned_dates is not None else window.post.stop - window.post.start,
+        partial=partial,
+        running=experiment_row.get("status") == "running",
     )

@@ -5,7 +5,7 @@ as column slices, read from the dataset and made complete under the request's mi
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from uuid import UUID
 
@@ -16,6 +16,7 @@ from api.errors import Conflict, invalid_field
 from api.geo.pivot import pivot_rows
 from api.geo.preparation import prepare_panel
 from api.geo.repository import GeoRepository, Row
+from api.geo.service import dataset_at
 from stats.panel_gaps import MissingPolicy
 
 
@@ -30,6 +31,7 @@ class GeoWindow:
     post: slice
     spend: np.ndarray  # same shape as ``panel``; NaN where a row has no spend
     cooldown: slice | None = None  # the cool-down dates after the test, when the experiment has them
+    dataset_version: int = 1  # the version of the dataset read
 
 
 async def load_window(
@@ -39,10 +41,12 @@ async def load_window(
     pre: tuple[date, date],
     test: tuple[date, date],
     cooldown: tuple[date, date] | None = None,
+    version: int | None = None,
 ) -> GeoWindow:
-    """The panel of the pre-period, test and cool-down dates, NaN where a market has no value."""
+    """The panel of the pre-period, test and cool-down dates as of ``version`` (the latest by default), NaN where
+    a market has no value."""
     repository = GeoRepository(connection)
-    dataset = await repository.get(dataset_id)
+    dataset = await dataset_at(connection, dataset_id, version)
     if dataset is None:
         raise Conflict(f"The experiment's geo dataset {dataset_id} no longer exists")
     geos: list[str] = list(dataset["geos"])
@@ -62,8 +66,9 @@ async def load_window(
     if uncovered:
         raise Conflict("The dataset does not cover the experiment's periods: " + "; ".join(uncovered))
     last = test[1] if cooldown is None else cooldown[1]
-    rows = await repository.panel_window(dataset_id, pre[0], last)
-    return await asyncio.to_thread(_pivot, rows, sorted(geos), pre, test, cooldown)
+    rows = await repository.panel_window(dataset_id, pre[0], last, dataset["version"])
+    window = await asyncio.to_thread(_pivot, rows, sorted(geos), pre, test, cooldown)
+    return replace(window, dataset_version=dataset["version"])
 
 
 def _pivot(
@@ -119,6 +124,7 @@ def prepared_window(
         post=slice(done.n_pre, end_of_test),
         spend=done.spend,
         cooldown=slice(end_of_test, end_of_test + done.n_cooldown) if done.n_cooldown else None,
+        dataset_version=window.dataset_version,
     )
     return prepared, done.notes
 
@@ -127,7 +133,13 @@ def test_window(window: GeoWindow) -> GeoWindow:
     """The pre-period and test dates only (the cool-down left out)."""
     end = window.post.stop
     return GeoWindow(
-        window.panel[:, :end], window.geos, window.dates[:end], window.pre, window.post, window.spend[:, :end]
+        window.panel[:, :end],
+        window.geos,
+        window.dates[:end],
+        window.pre,
+        window.post,
+        window.spend[:, :end],
+        dataset_version=window.dataset_version,
     )
 
 
@@ -146,4 +158,5 @@ def cooldown_window(window: GeoWindow) -> GeoWindow | None:
         pre=slice(0, n_pre),
         post=slice(n_pre, columns.size),
         spend=window.spend[:, columns],
+        dataset_version=window.dataset_version,
     )

@@ -40,9 +40,10 @@ class ResultsQuery(msgspec.Struct, frozen=True):
     confidence_level: float | None = None
     method: GeoMethod | None = None
     interval: TBRMethod | None = None
-    sequential: bool = False
+    sequential: bool | None = None
     minimum_lift: float | None = None
     missing: GeoMissingPolicy | None = None
+    dataset_version: int | None = None
 
 
 async def compute_results(pool: asyncpg.Pool, query: ResultsQuery, progress: ProgressReporter) -> ExperimentResults:
@@ -58,7 +59,8 @@ async def compute_results(pool: asyncpg.Pool, query: ResultsQuery, progress: Pro
                 query.confidence_level or 0.9,
                 query.missing or "drop_market",
                 query.interval,
-                query.sequential,
+                sequential=query.sequential,
+                dataset_version=query.dataset_version,
             )
         return await compute_geo_results(run, progress=progress)  # no connection held meanwhile
     async with pool.acquire() as connection, connection.transaction():
@@ -67,7 +69,7 @@ async def compute_results(pool: asyncpg.Pool, query: ResultsQuery, progress: Pro
             connection,
             experiment,
             confidence_level=query.confidence_level or 0.95,
-            sequential=query.sequential,
+            sequential=bool(query.sequential),
             minimum_lift=query.minimum_lift,
         )
 
@@ -84,6 +86,8 @@ async def experiment_results(
         raise invalid_field("method", "applies to geo experiments only")
     if experiment["kind"] == "holdout" and query.missing is not None:
         raise invalid_field("missing", "applies to geo experiments only")
+    if experiment["kind"] == "holdout" and query.dataset_version is not None:
+        raise invalid_field("dataset_version", "applies to geo experiments only (they read a geo dataset)")
     if query.interval is not None and query.method != "tbr":
         raise invalid_field("interval", "chooses TBR's interval: it applies to geo experiments with method=tbr only")
 

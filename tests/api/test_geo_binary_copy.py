@@ -13,8 +13,8 @@ from api.geo.binary_copy import COLUMNS, encode_observations
 
 TABLE = """
 CREATE TEMPORARY TABLE {name} (
-    dataset_id uuid NOT NULL, geo text NOT NULL, date date NOT NULL, kpi double precision NOT NULL,
-    spend double precision
+    dataset_id uuid NOT NULL, version_added integer NOT NULL, geo text NOT NULL, date date NOT NULL,
+    kpi double precision NOT NULL, spend double precision
 )
 """
 
@@ -33,9 +33,9 @@ async def test_binary_payload_round_trips_like_copy_records(database_url: str) -
     kpi[:3] = [0.0, 1e-300, 1.5e12]
     spend = np.where(rng.random(n) < 0.3, np.nan, rng.random(n) * 1000)
     dataset_id = uuid.uuid4()
-    payload = encode_observations(dataset_id, [g.encode() for g in labels], codes, days, kpi, spend)
+    payload = encode_observations(dataset_id, [g.encode() for g in labels], codes, days, kpi, spend, version=7)
     records = [
-        (dataset_id, labels[c], d.item(), k, None if math.isnan(s) else s)
+        (dataset_id, 7, labels[c], d.item(), k, None if math.isnan(s) else s)
         for c, d, k, s in zip(codes.tolist(), days, kpi.tolist(), spend.tolist(), strict=True)
     ]
     connection = await asyncpg.connect(database_url)
@@ -44,7 +44,7 @@ async def test_binary_payload_round_trips_like_copy_records(database_url: str) -
         await connection.execute(TABLE.format(name="from_records"))
         await connection.copy_to_table("from_payload", source=_once(payload), columns=list(COLUMNS), format="binary")
         await connection.copy_records_to_table("from_records", records=records, columns=list(COLUMNS))
-        ordered = "SELECT dataset_id, geo, date, kpi, spend FROM {} ORDER BY ctid"
+        ordered = "SELECT dataset_id, version_added, geo, date, kpi, spend FROM {} ORDER BY ctid"
         assert await connection.fetch(ordered.format("from_payload")) == await connection.fetch(
             ordered.format("from_records")
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from litestar.testing import AsyncTestClient
 from tests.api.test_geo_power import pretest_csv
 from tests.api.test_geo_results import create_geolift_experiment
 from tests.api.test_market_selection import finished
+from tests.conftest import DATA_DIR
 
 Client = AsyncTestClient[Litestar]
 
@@ -171,3 +173,49 @@ async def test_daily_monitoring_of_a_multi_cell_selection_is_400_naming_it(clien
     )
     assert answer.status_code == 400, answer.text
     assert [p["name"] for p in answer.json()["invalid_params"]] == ["monitoring"]
+
+
+async def _experiment_on_the_first_days(client: Client, days: int) -> str:
+    """GeoLift's walkthrough test whose dataset holds the pre-period and only the first ``days`` test days."""
+    with (DATA_DIR / "geolift" / "GeoLift_Test.csv").open() as fh:
+        rows = [r for r in csv.DictReader(fh) if r["date"] <= f"2021-04-{days:02d}"]
+    body = "geo,kpi,date\n" + "".join(f"{r['location']},{r['Y']},{r['date']}\n" for r in rows)
+    upload = await client.post("/v1/geo/datasets", content=body, headers={"Content-Type": "text/csv"})
+    assert upload.status_code == 201, upload.text
+    experiment_id = await create_geolift_experiment(client, dataset_id=upload.json()["id"])
+    assert (await client.patch(f"/v1/experiments/{experiment_id}", json={"status": "running"})).status_code == 200
+    return experiment_id
+
+
+async def test_a_running_test_partly_covered_answers_an_interim_sequential_result(client: Client) -> None:
+    experiment_id = await _experiment_on_the_first_days(client, 6)
+    answer = await client.get(f"/v1/experiments/{experiment_id}/results")
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["interim"] is True and body["final"] is False
+    assert body["monitoring"]["days_observed"] == 6 and body["monitoring"]["planned_days"] == 15
+    assert len(body["monitoring"]["looks"]) == 6 and body["series"][-1]["date"] == "2021-04-06"
+
+
+async def test_an_interim_result_can_be_read_at_a_fixed_horizon_when_asked(client: Client) -> None:
+    experiment_id = await _experiment_on_the_first_days(client, 6)
+    answer = await client.get(f"/v1/experiments/{experiment_id}/results", params={"sequential": "false"})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["interim"] is True and answer.json()["monitoring"] is None
+
+
+async def test_a_test_stopped_early_answers_its_last_look_as_its_final_result(client: Client) -> None:
+    experiment_id = await _experiment_on_the_first_days(client, 8)
+    assert (await client.patch(f"/v1/experiments/{experiment_id}", json={"status": "stopped"})).status_code == 200
+    body = (await client.get(f"/v1/experiments/{experiment_id}/results")).json()
+    assert body["final"] is True and body["interim"] is False
+    assert body["monitoring"]["days_observed"] == 8 and body["monitoring"]["planned_days"] == 15
+
+
+async def test_tbr_reads_a_partly_covered_test_with_its_own_looks(client: Client) -> None:
+    experiment_id = await _experiment_on_the_first_days(client, 6)
+    answer = await client.get(
+        f"/v1/experiments/{experiment_id}/results", params={"method": "tbr", "sequential": "true"}
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["monitoring"]["days_observed"] == 6
