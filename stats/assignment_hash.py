@@ -1,6 +1,21 @@
 """Deterministic holdout assignment: a unit's arm in a channel is a pure function of (salt, channel, unit).
 
-The formula (stable: changing it would reassign every stored unit, so it is pinned by test vectors)::
+Two rules, chosen per experiment (its ``assignment_rule``) and never changed after: ``sha256``, which any
+SQL warehouse can compute, and ``blake2b``, the first one. Both hash the same message and are stable:
+changing one would reassign every stored unit, so each is pinned by test vectors.
+
+``sha256`` (the default for new experiments) is integer arithmetic only::
+
+    message   = UTF-8(salt) || 0x1F || UTF-8(channel) || 0x1F || UTF-8(unit)
+    h         = the first 13 hex digits of SHA-256(message) as an integer     # FIPS 180-4; top 52 bits
+    threshold = floor(holdout_fraction * 2**52 + 1/2)                         # exact; the API states it
+    arm       = holdout   if h < threshold
+                treatment otherwise
+
+52 bits because 13 hex digits are an integer every SQL dialect reads (below 2**63) and a float64 holds
+exactly (JavaScript). Comparing against an integer threshold leaves no floating point in the rule.
+
+``blake2b`` (experiments created before ``sha256`` existed keep it)::
 
     message  = UTF-8(salt + "\\x1f" + channel + "\\x1f" + unit)          # 0x1F = ASCII unit separator
     h        = BLAKE2b(message, digest_size=8)                             # RFC 7693, 64-bit output
@@ -22,7 +37,8 @@ channel's ``holdout_fraction`` only moves treatment units into the holdout, neve
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from fractions import Fraction
 
 import numpy as np
 import numpy.typing as npt
@@ -33,6 +49,8 @@ TREATMENT = 0
 HOLDOUT = 1
 ARM_NAMES = ("treatment", "holdout")
 _SCALE = 2.0**-53
+SHA256_BITS = 52
+_SHA256_SHIFT = np.uint64(64 - SHA256_BITS)
 
 
 def unit_hashes(salt: str, channel: str, units: Sequence[str]) -> npt.NDArray[np.uint64]:
@@ -57,9 +75,55 @@ def assign_arms(salt: str, channel: str, holdout_fraction: float, units: Sequenc
 
 def assign_channels(salt: str, channels: Sequence[tuple[str, float]], units: Sequence[str]) -> npt.NDArray[np.int8]:
     """Arms of every unit in every channel: an array of shape ``(len(channels), len(units))``."""
+    return _assign_channels(assign_arms, salt, channels, units)
+
+
+def message_prefix(salt: str, channel: str) -> bytes:
+    """The bytes every unit's message starts with: ``UTF-8(salt␟channel␟)``."""
+    return (salt + SEPARATOR + channel + SEPARATOR).encode("utf-8")
+
+
+def sha256_unit_hashes(salt: str, channel: str, units: Sequence[str]) -> npt.NDArray[np.uint64]:
+    """The top 52 bits of SHA-256 of ``salt␟channel␟unit`` for each unit (the first 13 hex digits)."""
+    prefix = message_prefix(salt, channel)
+    sha256 = hashlib.sha256
+    heads = b"".join([sha256(prefix + unit.encode("utf-8")).digest()[:8] for unit in units])
+    return np.frombuffer(heads, dtype=">u8").astype(np.uint64) >> _SHA256_SHIFT
+
+
+def sha256_threshold(holdout_fraction: float) -> int:
+    """``floor(holdout_fraction · 2**52 + 1/2)``, exactly: units whose hash is below it are held out."""
+    if not 0.0 <= holdout_fraction <= 1.0:
+        raise ValueError("holdout_fraction must be between 0 and 1")
+    return int(Fraction(holdout_fraction) * 2**SHA256_BITS + Fraction(1, 2))
+
+
+def sha256_assign_arms(
+    salt: str, channel: str, holdout_fraction: float, units: Sequence[str]
+) -> npt.NDArray[np.int8]:
+    """Each unit's arm in one channel by the ``sha256`` rule: 1 (holdout) when its hash is below the threshold."""
+    threshold = np.uint64(sha256_threshold(holdout_fraction))
+    return (sha256_unit_hashes(salt, channel, units) < threshold).astype(np.int8)
+
+
+ArmRule = Callable[[str, str, float, Sequence[str]], npt.NDArray[np.int8]]
+#: Each assignment rule's arms of units in one channel, by the rule's name.
+RULES: dict[str, ArmRule] = {"sha256": sha256_assign_arms, "blake2b": assign_arms}
+
+
+def assign_channels_by_rule(
+    rule: str, salt: str, channels: Sequence[tuple[str, float]], units: Sequence[str]
+) -> npt.NDArray[np.int8]:
+    """Arms of every unit in every channel by the rule named ``rule``: shape ``(len(channels), len(units))``."""
+    return _assign_channels(RULES[rule], salt, channels, units)
+
+
+def _assign_channels(
+    arms_of: ArmRule, salt: str, channels: Sequence[tuple[str, float]], units: Sequence[str]
+) -> npt.NDArray[np.int8]:
     arms = np.empty((len(channels), len(units)), dtype=np.int8)
     for index, (channel, fraction) in enumerate(channels):
-        arms[index] = assign_arms(salt, channel, fraction, units)
+        arms[index] = arms_of(salt, channel, fraction, units)
     return arms
 
 

@@ -12,13 +12,14 @@ from litestar.openapi.spec import Example, OpenAPIType, Schema
 from litestar.params import FromPath, Parameter, QueryParameter
 from litestar.response import Stream
 
-from api.assignments import service
+from api.assignments import rule, service
 from api.assignments.schemas import (
     MAX_UNIT_LENGTH,
     MAX_UNITS_PER_REQUEST,
     UNIT_ID_PATTERN,
     AssignmentBatch,
     AssignmentPage,
+    AssignmentRule,
     AssignmentSummary,
     BulkAssignmentResult,
     UnitAssignment,
@@ -28,10 +29,13 @@ from api.openapi_examples import CsvExportOperation, ExampleOperation
 from api.request_bodies import CSV_MEDIA_TYPE, JSON_OR_CSV, Upload, json_or_csv_operation
 
 HASH_DESCRIPTION = (
-    "The arm is a pure function of (experiment salt, channel name, unit id): "
-    '`u = BLAKE2b-64(UTF-8(salt + "\\x1f" + channel + "\\x1f" + unit))` read big-endian, '
-    "`fraction = (u >> 11) / 2^53` in [0, 1), and the unit is `holdout` in that channel when "
-    "`fraction < holdout_fraction`, else `treatment`. Channels hash independently."
+    "The arm is a pure function of (experiment salt, channel name, unit id) by the experiment's "
+    "`assignment_rule`: `sha256` (the default) takes the first 13 hex digits of "
+    '`SHA-256(UTF-8(salt + "\\x1f" + channel + "\\x1f" + unit))` as an integer `h` and the unit is `holdout` '
+    "in that channel when `h < floor(holdout_fraction × 2^52 + 1/2)`; `blake2b` (older experiments) reads "
+    "`u = BLAKE2b-64(…the same message)` big-endian, `fraction = (u >> 11) / 2^53`, and the unit is `holdout` "
+    "when `fraction < holdout_fraction`; otherwise `treatment`. Channels hash independently. "
+    "`GET /v1/experiments/{id}/assignment-rule` gives the rule and SQL that computes it in a warehouse."
 )
 
 JSON_REQUEST_SCHEMA = Schema(
@@ -139,6 +143,23 @@ class AssignmentController(Controller):
     )
     async def summary(self, pool: NamedDependency[asyncpg.Pool], experiment_id: FromPath[UUID]) -> AssignmentSummary:
         return await service.summarize(pool, experiment_id)
+
+    @get(
+        "/{experiment_id:uuid}/assignment-rule",
+        operation_id="GetAssignmentRule",
+        operation_class=ExampleOperation,
+        summary="The assignment rule, and SQL that computes it in a warehouse",
+        description="What a caller needs to compute a holdout experiment's arms itself (an ad server, a "
+        "warehouse): the rule, the salt, each channel's fraction and, for the `sha256` rule, its integer "
+        "threshold and message prefix, and `sql` by dialect (`postgresql`, `duckdb`, `bigquery`, `snowflake`): a "
+        "query over a table `units(unit)` returning `unit, channel, arm` for every unit in every channel, the "
+        "arms the API gives. The PostgreSQL and DuckDB queries are tested against the API on a million units; "
+        "the BigQuery and Snowflake ones use the same arithmetic and are untested here. `sql` is null for a "
+        "`blake2b` experiment (no warehouse has BLAKE2b). 409 for a geo experiment.",
+        responses=problem_responses(400, 404, 409, 503),
+    )
+    async def get_rule(self, pool: NamedDependency[asyncpg.Pool], experiment_id: FromPath[UUID]) -> AssignmentRule:
+        return await rule.assignment_rule(pool, experiment_id)
 
     @get(
         "/{experiment_id:uuid}/assignments/{unit:path}",

@@ -55,7 +55,7 @@ ORDER BY unit;
 
 -- name: select_unit_with_design
 -- One round trip for a single-unit read: the experiment, its channels and the unit's stored arms.
-SELECT e.kind, e.status, e.salt,
+SELECT e.kind, e.status, e.salt, e.assignment_rule,
        (SELECT array_agg(c.name ORDER BY c.position) FROM experiment_channels AS c WHERE c.experiment_id = e.id)
            AS channel_names,
        (SELECT array_agg(c.holdout_fraction ORDER BY c.position) FROM experiment_channels AS c

@@ -97,3 +97,47 @@ class AssignmentSummary(Struct, frozen=True):
     srm_threshold: float
     srm_flagged: Annotated[bool, Meta(description="True when any channel is flagged.")]
     channels: list[ChannelSummary]
+
+
+class RuleChannel(Struct, frozen=True):
+    """One channel as the assignment rule sees it."""
+
+    name: str
+    holdout_fraction: float
+    threshold: Annotated[
+        int | None,
+        Meta(
+            description="`sha256`: `floor(holdout_fraction × 2^52 + 1/2)`, the integer a unit's 52-bit hash is "
+            "compared with (holdout when below). Null for `blake2b`, which compares a fraction."
+        ),
+    ]
+    message_prefix_hex: Annotated[
+        str,
+        Meta(
+            description="The bytes every unit's message starts with, `UTF-8(salt ␟ channel ␟)` (␟ = 0x1F), in "
+            "lowercase hex: append the unit's UTF-8 bytes and hash."
+        ),
+    ]
+
+
+class WarehouseQueries(Struct, frozen=True):
+    """The rule as SQL, by dialect: a query over a table `units(unit)` returning `unit, channel, arm`."""
+
+    postgresql: Annotated[str, Meta(description="PostgreSQL 11 or later (tested on a million units).")]
+    duckdb: Annotated[str, Meta(description="DuckDB 1.1 or later (tested on a million units).")]
+    bigquery: Annotated[str, Meta(description="BigQuery (GoogleSQL): the same arithmetic, untested here.")]
+    snowflake: Annotated[str, Meta(description="Snowflake: the same arithmetic, untested here.")]
+
+
+class AssignmentRule(Struct, frozen=True):
+    """What a caller needs to compute a holdout experiment's arms itself, where its data lives."""
+
+    experiment_id: UUID
+    rule: Annotated[Literal["sha256", "blake2b"], Meta(description="The experiment's `assignment_rule`.")]
+    formula: Annotated[str, Meta(description="The rule in words and integer arithmetic.")]
+    salt: str
+    channels: list[RuleChannel]
+    sql: Annotated[
+        WarehouseQueries | None,
+        Meta(description="Ready-to-run queries; null for `blake2b`, which no SQL warehouse computes."),
+    ]

@@ -1,9 +1,9 @@
 """Rules of the assignments resource: validate unit ids, hash them off the event loop, store once.
 
-A unit's arm in a channel is ``stats.assignment_hash`` of (experiment salt, channel name, unit id): the
-same on every call and every replica. The first call stores it with its timestamp; later calls read the
-stored arm back (``INSERT … ON CONFLICT DO NOTHING`` then ``SELECT``), so what was recorded is what is
-served, forever.
+A unit's arm in a channel is ``stats.assignment_hash`` of (experiment salt, channel name, unit id) by the
+experiment's assignment rule (``sha256`` or ``blake2b``): the same on every call and every replica. The
+first call stores it with its timestamp; later calls read the stored arm back (``INSERT … ON CONFLICT DO
+NOTHING`` then ``SELECT``), so what was recorded is what is served, forever.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from api.database import Connection
 from api.errors import Conflict, InvalidInput, NotFound, invalid_field
 from api.experiments.repository import ExperimentRepository
 from api.request_bodies import decode_json_body, line_batches
-from stats.assignment_hash import ARM_NAMES, assign_channels, holdout_masks
+from stats.assignment_hash import ARM_NAMES, assign_channels_by_rule, holdout_masks
 from stats.srm import SRM_THRESHOLD, sample_ratio_mismatch
 
 CSV_BATCH_UNITS = 50_000
@@ -55,6 +55,7 @@ class HoldoutDesign:
     status: str
     salt: str
     channels: tuple[tuple[str, float], ...]  # (name, holdout_fraction) by position
+    rule: str  # the experiment's assignment rule: a name in stats.assignment_hash.RULES
 
 
 # --- unit ids -------------------------------------------------------------------------------------
@@ -129,12 +130,13 @@ async def load_design(connection: Connection, experiment_id: UUID, *, for_write:
     if for_write and row["status"] == "stopped":
         raise Conflict(f"Experiment {experiment_id} is stopped: no new units can be assigned")
     channels = tuple((c["name"], float(c["holdout_fraction"])) for c in await experiments.channels(experiment_id))
-    return HoldoutDesign(experiment_id, row["status"], row["salt"], channels)
+    return HoldoutDesign(experiment_id, row["status"], row["salt"], channels, row["assignment_rule"])
 
 
 def compute_masks(design: HoldoutDesign, units: Sequence[str]) -> list[int]:
     """Holdout masks (bit k = holdout in channel k) of ``units``: CPU-bound, run it in a thread."""
-    masks: list[int] = holdout_masks(assign_channels(design.salt, design.channels, units)).tolist()
+    arms = assign_channels_by_rule(design.rule, design.salt, design.channels, units)
+    masks: list[int] = holdout_masks(arms).tolist()
     return masks
 
 
@@ -178,7 +180,7 @@ async def get_unit(pool: asyncpg.Pool, experiment_id: UUID, unit: str, *, assign
         raise Conflict(f"Experiment {experiment_id} is a geo experiment: it assigns markets, not units")
     if row["positions"] is not None:
         channels = tuple(zip(row["channel_names"] or [], row["holdout_fractions"] or [], strict=True))
-        design = HoldoutDesign(experiment_id, row["status"], row["salt"], channels)
+        design = HoldoutDesign(experiment_id, row["status"], row["salt"], channels, row["assignment_rule"])
         return unit_assignment(design, unit, row["positions"], row["arms"], row["assigned_at"])
     if not assign:
         raise NotFound(
@@ -214,7 +216,7 @@ class PreparedBatch:
 def _prepare_batch(design: HoldoutDesign, first: int, lines: list[bytes], assigned_at: datetime) -> PreparedBatch:
     """Parse, validate and hash one batch of CSV lines (in a worker thread)."""
     units = list(dict.fromkeys([parse_csv_line(raw, first + offset) for offset, raw in enumerate(lines)]))
-    arms = assign_channels(design.salt, design.channels, units)
+    arms = assign_channels_by_rule(design.rule, design.salt, design.channels, units)
     experiment_id = design.experiment_id
     rows = [
         (experiment_id, unit, position, arm, assigned_at)

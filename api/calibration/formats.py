@@ -37,6 +37,7 @@ import msgspec
 from api.calibration.measurements import ExperimentMeasurements, LiftMeasurement
 from api.calibration.schemas import (
     CalibrationContext,
+    CalibrationTestDates,
     MeridianCalibration,
     MeridianExperimentResult,
     PymcMarketingCalibration,
@@ -50,6 +51,12 @@ ROBYN_LOW_CONFIDENCE = 0.8  # check_calibration warns below it
 MERIDIAN_Z_95 = 1.96  # meridian.model.calibration.constants.CONFIDENCE_LEVEL_Z_SCORE_95
 
 
+def context_dates(measurements: ExperimentMeasurements) -> CalibrationTestDates:
+    start = min(m.start for m in measurements.channels)
+    end = max(m.end for m in measurements.channels)
+    return CalibrationTestDates(start=start, end=end, days=(end - start).days + 1, basis=measurements.dates_basis)
+
+
 def context(measurements: ExperimentMeasurements) -> CalibrationContext:
     return CalibrationContext(
         experiment_id=measurements.experiment_id,
@@ -60,6 +67,7 @@ def context(measurements: ExperimentMeasurements) -> CalibrationContext:
         method=measurements.method,
         warnings=measurements.warnings,
         dataset_version=measurements.dataset_version,
+        test_dates=context_dates(measurements),
     )
 
 

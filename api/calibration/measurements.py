@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any, Literal
 from uuid import UUID
 
@@ -23,6 +23,8 @@ from scipy import special
 
 from api.calibration.schemas import KpiType
 from api.errors import Conflict, invalid_field
+from api.experiments.holdout_dates import holdout_test_dates, utc_today
+from api.experiments.schemas import HoldoutTestDates, TestDatesBasis
 from api.experiments.service import fetch_experiment_row
 from api.geo.schemas import GeoMethod, GeoResults, MultiCellGeoResults
 from api.interval import Interval
@@ -90,6 +92,7 @@ class ExperimentMeasurements:
     channels: list[LiftMeasurement]
     warnings: list[str]
     dataset_version: int | None = None  # geo: the version of the dataset the lift was computed on
+    dates_basis: TestDatesBasis = "planned"  # geo tests: their test_period
 
 
 def standard_error(interval: Interval, confidence_level: float) -> float | None:
@@ -107,23 +110,27 @@ def _scaled(interval: Interval, factor: float) -> Interval:
     return Interval(scale(interval.estimate), scale(interval.ci_low), scale(interval.ci_high))
 
 
-def _holdout_period(experiment: Any, warnings: list[str]) -> tuple[date, date]:
-    started: datetime | None = experiment["started_at"]
-    if started is None:
+def _holdout_period(experiment: Any, warnings: list[str]) -> HoldoutTestDates:
+    """The test's actual dates, else its planned ones (with a warning); 409 when it has neither."""
+    dates = holdout_test_dates(experiment, utc_today())
+    if dates is None:
         raise Conflict(
-            "The experiment never started, so the test has no dates: PATCH its status to `running` when the test "
-            "begins (and to `stopped` when it ends)",
-            [("status", "never running: no start date")],
+            "The test has no dates: it never ran and has no planned `test_period`. PATCH its status to `running` "
+            "when the test begins (and to `stopped` when it ends), or state the days it ran as `actual_period`",
+            [("actual_period", "missing: the test never ran and has no test_period")],
         )
-    stopped: datetime | None = experiment["stopped_at"]
-    if stopped is None:
+    if dates.basis == "so_far":
         warnings.append("The experiment is still running: the test's end date is today and its lift so far.")
-        return started.astimezone(UTC).date(), datetime.now(UTC).date()
-    return started.astimezone(UTC).date(), stopped.astimezone(UTC).date()
+    elif dates.basis == "planned":
+        warnings.append(
+            "The test has no actual dates: these are its planned test_period. State the days it ran as "
+            "`actual_period` (PATCH) if they differ."
+        )
+    return dates
 
 
 def _holdout_channel(
-    channel: ChannelResult, period: tuple[date, date], kpi_type: KpiType, confidence_level: float
+    channel: ChannelResult, period: HoldoutTestDates, kpi_type: KpiType, confidence_level: float
 ) -> LiftMeasurement:
     where = f"channels[{channel.channel}]"
     if channel.spend is None or channel.spend <= 0.0:
@@ -148,8 +155,8 @@ def _holdout_channel(
     assert incremental.estimate is not None
     return LiftMeasurement(
         channel=channel.channel,
-        start=period[0],
-        end=period[1],
+        start=period.start,
+        end=period.end,
         incremental=incremental.estimate,
         incremental_se=standard_error(incremental, confidence_level),
         spend=channel.spend,
@@ -159,7 +166,7 @@ def _holdout_channel(
 
 
 def _holdout_measurements(
-    experiment: Any, results: HoldoutResults, kpi_type: KpiType | None, period: tuple[date, date], warnings: list[str]
+    experiment: Any, results: HoldoutResults, kpi_type: KpiType | None, period: HoldoutTestDates, warnings: list[str]
 ) -> ExperimentMeasurements:
     # One KPI for every channel, as an MMM has one: revenue when every channel's lift is money (a mean
     # metric, or conversions with a value per conversion), else conversions.
@@ -175,6 +182,7 @@ def _holdout_measurements(
         method=None,
         channels=channels,
         warnings=warnings,
+        dates_basis=period.basis,
     )
 
 

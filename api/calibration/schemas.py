@@ -29,6 +29,22 @@ RoiKind = Annotated[
 ExperimentKind = Literal["holdout", "geo"]
 
 
+class CalibrationTestDates(Struct, frozen=True):
+    """The days of the test the lift was measured over (what Robyn's and Meridian's date fields carry)."""
+
+    start: Annotated[date, Meta(description="First day of the test.")]
+    end: Annotated[date, Meta(description="Last day of the test.")]
+    days: Annotated[int, Meta(ge=1, description="Days from `start` to `end`, both included.")]
+    basis: Annotated[
+        Literal["actual", "so_far", "planned"],
+        Meta(
+            description="Holdout tests: `actual` (the days the test ran, its `actual_period`), `so_far` (still "
+            "running: the end is today, UTC) or `planned` (no actual dates: its `test_period`). Geo tests: "
+            "`planned`, their `test_period`."
+        ),
+    ]
+
+
 class CalibrationContext(Struct, frozen=True):
     """What every export says about the measurement behind it."""
 
@@ -47,6 +63,9 @@ class CalibrationContext(Struct, frozen=True):
     ]
     method: Annotated[str | None, Meta(description="Geo estimator the lift comes from; null for holdout tests.")]
     warnings: list[str]
+    test_dates: Annotated[
+        CalibrationTestDates, Meta(description="The test's dates (from the first channel's start to the last's end).")
+    ]
     dataset_version: Annotated[
         int | None,
         Meta(description="Geo tests: the version of the dataset the lift was computed on; null for holdout."),

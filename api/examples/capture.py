@@ -150,6 +150,7 @@ async def capture(client: Client, recorder: Recorder) -> None:
     keep("GetAssignment", await client.get(f"{path}/assignments/user-1"), "One unit")
     keep("ListAssignments", await client.get(f"{path}/assignments", params={"limit": 3}), "A page of units")
     keep("GetAssignmentSummary", await client.get(f"{path}/assignments/summary"), "Counts and SRM")
+    keep("GetAssignmentRule", await client.get(f"{path}/assignment-rule"), "The sha256 rule and its warehouse SQL")
     outcomes = [{"unit": unit, "value": int(i % 17 == 0 or i % 23 == 0)} for i, unit in enumerate(units)]
     keep("CreateOutcomes", await client.post(f"{path}/outcomes", json={"outcomes": outcomes}), "Stored")
     spend = example_value(SPEND_EXAMPLES[0])
@@ -223,6 +224,9 @@ async def capture(client: Client, recorder: Recorder) -> None:
     keep("GetCalibrationExport", queued, "Queued for a worker: a job whose result is the export")
     await finished(client, queued.headers["location"])
 
+    keep("ListJobs", await client.get("/v1/jobs", params={"kind": "geo_power"}), "Geo power jobs only")
+    imported = {**example_value(CREATE_EXAMPLES[-1]), "salt": "example-salt"}
+    keep("CreateExperiment", await client.post("/v1/experiments", json=imported), "A test registered after it ran")
     retired = (await client.post("/v1/experiments", json={**design, "name": "Retired test"})).json()["id"]
     await client.post(f"/v1/experiments/{retired}/assignments", json={"units": units[:100]})
     deleted = await client.delete(f"/v1/experiments/{retired}")

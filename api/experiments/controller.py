@@ -87,6 +87,17 @@ CREATE_EXAMPLES = [
             "exclude_from_controls": ["milwaukee"],
         },
     ),
+    Example(
+        summary="Holdout test registered after it ran: the days it ran stated, its observations sent next",
+        value={
+            "kind": "holdout",
+            "name": "February meta holdout",
+            "metric": {"kind": "proportion"},
+            "channels": [{"name": "meta", "holdout_fraction": 0.1}],
+            "test_period": {"start": "2026-02-02", "end": "2026-02-15"},
+            "actual_period": {"start": "2026-02-02", "end": "2026-02-15"},
+        },
+    ),
 ]
 
 CreateIdempotencyKey = Annotated[
@@ -119,6 +130,10 @@ PATCH_EXAMPLES = [
     Example(
         summary="Change the holdout while a draft",
         value={"channels": [{"name": "meta", "holdout_fraction": 0.2}]},
+    ),
+    Example(
+        summary="State the days a holdout test actually ran (any status)",
+        value={"actual_period": {"start": "2026-02-02", "end": "2026-02-15"}},
     ),
 ]
 
@@ -190,8 +205,10 @@ class ExperimentController(Controller):
         operation_id="UpdateExperiment",
         operation_class=ExampleOperation,
         summary="Change an experiment's status or design",
-        description="`status` moves `draft → running → stopped` (anything else is 409). Design fields "
-        "(metric, channels, alpha; channel, markets, periods, spend) change only while `draft`. A geo "
+        description="`status` moves `draft → running → stopped` (anything else is 409); a holdout test's "
+        "`actual_period` takes its start from `running` and its end from `stopped`, unless stated (any status). "
+        "Design fields (metric, channels, alpha, test_period; channel, markets, periods, spend) change only "
+        "while `draft`. A geo "
         "experiment cannot start (or change) into the markets and test dates of another running one (409).",
         responses=problem_responses(400, 404, 409, 415, 503),
     )

@@ -1,8 +1,10 @@
 -- name: insert_experiment
 -- $8: the API key that creates it (also its last changer). An `Idempotency-Key` already used by that key
--- inserts nothing (and returns no row).
-INSERT INTO experiments (id, kind, name, status, design, salt, idempotency_key, request_hash, created_by, updated_by)
-VALUES ($1, $2, $3, 'draft', $4, $5, $6, $7, $8, $8)
+-- inserts nothing (and returns no row). $9: a holdout experiment's assignment rule; $10, $11: its stated
+-- actual period.
+INSERT INTO experiments (id, kind, name, status, design, salt, idempotency_key, request_hash, created_by, updated_by,
+                         assignment_rule, actual_start, actual_end)
+VALUES ($1, $2, $3, 'draft', $4, $5, $6, $7, $8, $8, $9, $10, $11)
 ON CONFLICT (created_by, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 RETURNING *;
 
@@ -44,6 +46,20 @@ UPDATE experiments
 SET name = $2, status = $3, design = $4, updated_at = clock_timestamp(), updated_by = $5,
     started_at = CASE WHEN $3 = 'running' AND started_at IS NULL THEN clock_timestamp() ELSE started_at END,
     stopped_at = CASE WHEN $3 = 'stopped' AND stopped_at IS NULL THEN clock_timestamp() ELSE stopped_at END
+WHERE id = $1
+RETURNING *;
+
+-- name: update_actual_period
+-- A holdout test's actual period after a change: $2, $3 as stated (or as stored); a missing start is the day
+-- it started running, a missing end the day it stopped (never before the start), in UTC.
+UPDATE experiments
+SET actual_start = CASE WHEN $2::date IS NULL THEN (started_at AT TIME ZONE 'UTC')::date ELSE $2::date END,
+    actual_end = CASE
+        WHEN $3::date IS NOT NULL THEN $3::date
+        WHEN status = 'stopped' THEN greatest(
+            (stopped_at AT TIME ZONE 'UTC')::date, COALESCE($2::date, (started_at AT TIME ZONE 'UTC')::date)
+        )
+    END
 WHERE id = $1
 RETURNING *;
 

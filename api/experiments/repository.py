@@ -35,6 +35,8 @@ class ExperimentRepository:
         idempotency_key: str | None,
         request_hash: str,
         created_by: UUID | None,
+        assignment_rule: str | None = None,
+        actual: tuple[date, date | None] | None = None,
     ) -> Row | None:
         """Insert a draft; ``None`` when ``created_by`` has used the idempotency key already."""
         row: Row | None = await self.connection.fetchrow(
@@ -47,6 +49,9 @@ class ExperimentRepository:
             idempotency_key,
             request_hash,
             created_by,
+            assignment_rule,
+            None if actual is None else actual[0],
+            None if actual is None else actual[1],
         )
         return row
 
@@ -103,6 +108,12 @@ class ExperimentRepository:
         row: Row | None = await self.connection.fetchrow(
             QUERIES["update_experiment"], experiment_id, name, status, design, updated_by
         )
+        assert row is not None, "the caller holds the row lock"
+        return row
+
+    async def update_actual_period(self, experiment_id: UUID, start: date | None, end: date | None) -> Row:
+        """Store a holdout test's actual period (``None`` parts filled from its status changes)."""
+        row: Row | None = await self.connection.fetchrow(QUERIES["update_actual_period"], experiment_id, start, end)
         assert row is not None, "the caller holds the row lock"
         return row
 

@@ -120,6 +120,53 @@ class Period(Struct, frozen=True, forbid_unknown_fields=True):
     end: date
 
 
+AssignmentRuleName = Literal["sha256", "blake2b"]
+AssignmentRuleField = Annotated[
+    AssignmentRuleName,
+    Meta(
+        description="How (salt, channel, unit) becomes an arm: `sha256` (the default; a warehouse can compute it, "
+        "`GET /v1/experiments/{id}/assignment-rule` gives the SQL) or `blake2b` (the rule of experiments made "
+        "before `sha256` existed). Fixed at creation, like the salt."
+    ),
+]
+
+
+class ActualPeriod(Struct, frozen=True, forbid_unknown_fields=True):
+    """The days a holdout test actually ran (UTC calendar dates): `end` is null while it runs."""
+
+    start: Annotated[date, Meta(description="First day of the test.")]
+    end: Annotated[date | None, Meta(description="Last day of the test; null while it still runs.")] = None
+
+
+HoldoutTestPeriod = Annotated[
+    Period,
+    Meta(description="The planned dates of the test (first and last day); the actual ones are `actual_period`."),
+]
+StatedActualPeriod = Annotated[
+    ActualPeriod,
+    Meta(
+        description="The days the test actually ran, stated in any status (a test imported after it ran, with "
+        "its observations). Otherwise set from status changes: `running` sets `start` (today, UTC), `stopped` "
+        "sets `end`, each unless already stated. Neither day may be later than tomorrow (UTC)."
+    ),
+]
+TestDatesBasis = Literal["actual", "so_far", "planned"]
+
+
+class HoldoutTestDates(Struct, frozen=True):
+    """The dates results and exports use: the actual period, else the plan."""
+
+    start: date
+    end: date
+    basis: Annotated[
+        TestDatesBasis,
+        Meta(
+            description="`actual`: the days the test ran (`actual_period`); `so_far`: it started but has no end yet, "
+            "so the end is today (UTC); `planned`: it has no actual dates, these are its `test_period`."
+        ),
+    ]
+
+
 CooldownPeriod = Annotated[
     Period,
     Meta(
@@ -138,6 +185,9 @@ class HoldoutExperimentCreate(Struct, frozen=True, tag="holdout", tag_field="kin
     alpha: Alpha = 0.05
     salt: Salt | None = None
     planned_units: PlannedUnits | None = None
+    test_period: HoldoutTestPeriod | None = None
+    actual_period: StatedActualPeriod | None = None
+    assignment_rule: AssignmentRuleField = "sha256"
 
 
 CellName = Annotated[
@@ -251,6 +301,7 @@ class ExperimentPatch(Struct, frozen=True, forbid_unknown_fields=True, omit_defa
         ]
         | UnsetType
     ) = UNSET
+    actual_period: StatedActualPeriod | UnsetType = UNSET
 
 
 class HoldoutExperiment(Struct, frozen=True, tag="holdout", tag_field="kind"):
@@ -264,6 +315,16 @@ class HoldoutExperiment(Struct, frozen=True, tag="holdout", tag_field="kind"):
     alpha: float
     salt: str
     planned_units: int | None
+    assignment_rule: AssignmentRuleField
+    test_period: Annotated[Period | None, Meta(description="The planned dates of the test; null when not planned.")]
+    actual_period: Annotated[
+        ActualPeriod | None,
+        Meta(description="The days the test actually ran, stated or set by `running` and `stopped`; null before."),
+    ]
+    test_dates: Annotated[
+        HoldoutTestDates | None,
+        Meta(description="The dates its results and calibration exports use: actual, else planned; null if neither."),
+    ]
     created_at: datetime
     updated_at: datetime
     started_at: datetime | None

@@ -18,6 +18,13 @@ from api.auth.caller import current_key_id
 from api.database import Connection
 from api.errors import Conflict, IdempotencyKeyReused, InvalidInput, NotFound, invalid_field
 from api.experiments.cells import check_cells, check_cells_in_dataset, stored_cells, treated_markets
+from api.experiments.holdout_dates import (
+    actual_period,
+    check_actual_period,
+    check_test_period,
+    holdout_test_dates,
+    utc_today,
+)
 from api.experiments.repository import ExperimentRepository, Row
 from api.experiments.schemas import (
     ChannelSpec,
@@ -38,7 +45,7 @@ from api.geo.service import validate_geo_design
 from stats.trimmed_match import trimmed_per_side
 
 ALLOWED_TRANSITIONS = frozenset({("draft", "running"), ("running", "stopped")})
-HOLDOUT_DESIGN_FIELDS = ("metric", "channels", "alpha", "planned_units")
+HOLDOUT_DESIGN_FIELDS = ("metric", "channels", "alpha", "planned_units", "test_period")
 GEO_DESIGN_FIELDS = (
     "channel",
     "treatment_markets",
@@ -215,8 +222,14 @@ def experiment_from_row(row: Row) -> Experiment:
     }
     design = row["design"]
     if row["kind"] == "holdout":
+        dates = {
+            "actual_period": msgspec.to_builtins(actual_period(row)),
+            "test_dates": msgspec.to_builtins(holdout_test_dates(row, utc_today())),
+            "assignment_rule": row["assignment_rule"],
+        }
         return msgspec.convert(
-            {"planned_units": None, **design, **common, "salt": row["salt"]}, HoldoutExperiment, from_attributes=False
+            {"planned_units": None, "test_period": None, **design, **common, **dates, "salt": row["salt"]},
+            HoldoutExperiment,
         )
     defaults: dict[str, Any] = {
         "spend": None,
@@ -276,6 +289,10 @@ async def create_experiment(
     """
     if isinstance(body, HoldoutExperimentCreate):
         _validate_channels(body.channels)
+        if body.test_period is not None:
+            check_test_period(body.test_period)
+        if body.actual_period is not None:
+            check_actual_period(body.actual_period, "draft", utc_today())
         design = _holdout_design(body, {})
         salt: str | None = body.salt or secrets.token_hex(16)
     else:
@@ -309,6 +326,7 @@ async def create_experiment(
             idempotency_key=idempotency_key,
             request_hash=request_hash,
             created_by=caller,
+            **_holdout_columns(body),
         )
         if row is None:
             assert idempotency_key is not None
@@ -321,6 +339,17 @@ async def create_experiment(
             await repository.replace_channels(row["id"], [(c.name, c.holdout_fraction) for c in body.channels])
         await audit.record(connection, row["id"], "created", {"kind": row["kind"], "name": row["name"]})
         return experiment_from_row(row), True
+
+
+def _holdout_columns(body: ExperimentCreate) -> dict[str, Any]:
+    """A new holdout experiment's assignment rule and stated actual period (nothing for a geo one)."""
+    if not isinstance(body, HoldoutExperimentCreate):
+        return {}
+    stated = body.actual_period
+    return {
+        "assignment_rule": body.assignment_rule,
+        "actual": None if stated is None else (stated.start, stated.end),
+    }
 
 
 async def fetch_experiment_row(connection: Connection, experiment_id: UUID) -> Row:
@@ -412,7 +441,8 @@ async def list_experiments(
 
 
 def _changed_design_fields(patch: ExperimentPatch) -> list[str]:
-    return [f for f in (*HOLDOUT_DESIGN_FIELDS, *GEO_DESIGN_FIELDS) if getattr(patch, f) is not UNSET]
+    fields = dict.fromkeys((*HOLDOUT_DESIGN_FIELDS, *GEO_DESIGN_FIELDS))  # test_period is in both
+    return [f for f in fields if getattr(patch, f) is not UNSET]
 
 
 async def patch_experiment(pool: asyncpg.Pool, experiment_id: UUID, patch: ExperimentPatch) -> Experiment:
@@ -441,8 +471,14 @@ async def patch_experiment(pool: asyncpg.Pool, experiment_id: UUID, patch: Exper
                 f"Cannot move an experiment from {current!r} to {status!r}; allowed: draft → running → stopped",
                 [("status", f"illegal transition {current} → {status}")],
             )
+        if patch.actual_period is not UNSET and kind != "holdout":
+            raise invalid_field("actual_period", "not a field of a geo experiment: its dates are its test_period")
         design: dict[str, Any] = row["design"]
         if kind == "holdout":
+            if patch.test_period is not UNSET:
+                check_test_period(patch.test_period)
+            if patch.actual_period is not UNSET:
+                check_actual_period(patch.actual_period, status, utc_today())
             if patch.channels is not UNSET:
                 _validate_channels(patch.channels)
                 if await repository.has_assignments(experiment_id):
@@ -481,6 +517,12 @@ async def patch_experiment(pool: asyncpg.Pool, experiment_id: UUID, patch: Exper
         updated = await repository.update(
             experiment_id, name=name, status=status, design=design, updated_by=current_key_id()
         )
+        if kind == "holdout":
+            stated = patch.actual_period
+            start, end = (row["actual_start"], row["actual_end"]) if stated is UNSET else (stated.start, stated.end)
+            updated = await repository.update_actual_period(experiment_id, start, end)
+            if stated is not UNSET:
+                changed.append("actual_period")
         if status != current:
             await audit.record(connection, experiment_id, "status_changed", {"from": current, "to": status})
         if changed or name != row["name"]:

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 import asyncpg
 import msgspec
 from litestar import Controller, Response, delete, get
 from litestar.di import NamedDependency
-from litestar.params import FromPath
+from litestar.params import FromPath, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
 from api.chart_images import ChartFormatParameter, ChartOperation, chart_image
 from api.errors import Conflict, NotFound, problem_responses
+from api.jobs.listing import list_jobs
 from api.jobs.queue import cancel_job, get_job
-from api.jobs.schemas import Job
+from api.jobs.schemas import Job, JobKind, JobPage, JobStatus
 from api.openapi_examples import ExampleOperation
 
 
@@ -33,6 +34,26 @@ def result_chart(job: Job) -> dict[str, Any]:
 class JobController(Controller):
     path = "/v1/jobs"
     tags = ["jobs"]
+
+    @get(
+        operation_id="ListJobs",
+        operation_class=ExampleOperation,
+        summary="List jobs",
+        description="Jobs newest first, `limit` per page (pass `next_cursor` back as `cursor`), optionally of one "
+        "`kind` and `status`; each without its result (`GET /v1/jobs/{id}` has it). Finished jobs are kept 30 days.",
+        responses=problem_responses(400, 503),
+    )
+    async def list(
+        self,
+        pool: NamedDependency[asyncpg.Pool],
+        kind: Annotated[JobKind | None, QueryParameter(description="Only jobs of this kind.")] = None,
+        status: Annotated[JobStatus | None, QueryParameter(description="Only jobs in this status.")] = None,
+        cursor: Annotated[
+            str | None, QueryParameter(max_length=200, description="`next_cursor` from the previous page.")
+        ] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=200, description="Page size.")] = 50,
+    ) -> JobPage:
+        return await list_jobs(pool, kind=kind, status=status, cursor=cursor, limit=limit)
 
     @get(
         "/{job_id:uuid}",

@@ -8,6 +8,17 @@ SELECT id, kind, subject, status, progress, attempts, result, error, created_at,
        created_by
 FROM jobs WHERE id = $1;
 
+-- name: list_jobs
+-- Newest first, optionally of one kind and status; the cursor is the (created_at, id) of the last row of the
+-- previous page (index jobs_created_idx).
+SELECT id, kind, subject, status, progress, attempts, created_at, heartbeat_at, finished_at, created_by
+FROM jobs
+WHERE ($1::text IS NULL OR kind = $1)
+  AND ($2::text IS NULL OR status = $2)
+  AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4::uuid))
+ORDER BY created_at DESC, id DESC
+LIMIT $5;
+
 -- name: start_attempt
 -- A worker takes the job (again, when the worker before it died): one more attempt, unless it has ended.
 -- A job already fanned out runs as its parts: taking it again is no new attempt.

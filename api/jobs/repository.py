@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -34,6 +34,13 @@ class JobRepository:
     async def get(self, job_id: UUID) -> Row | None:
         row: Row | None = await self.connection.fetchrow(QUERIES["select_job"], job_id)
         return row
+
+    async def page(
+        self, *, kind: str | None, status: str | None, after: tuple[datetime, UUID] | None, limit: int
+    ) -> list[Row]:
+        created_at, last_id = after if after else (None, None)
+        rows: list[Row] = await self.connection.fetch(QUERIES["list_jobs"], kind, status, created_at, last_id, limit)
+        return rows
 
     async def start_attempt(self, job_id: UUID) -> Row | None:
         row: Row | None = await self.connection.fetchrow(QUERIES["start_attempt"], job_id)

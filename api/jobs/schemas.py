@@ -16,6 +16,10 @@ from api.geo_pairs.schemas import MatchedPairsResult
 from api.results.schemas import HoldoutResults
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+#: The tasks jobs run (``api/worker_tasks.py`` registers one for each; a test keeps the two in step).
+JobKind = Literal[
+    "experiment_results", "experiment_calibration", "geo_market_selection", "geo_power", "geo_matched_pairs"
+]
 
 # The answers a job can hold, told apart by their `kind` tag (a discriminator in the OpenAPI document):
 # `experiment_results` jobs hold holdout, geo or multi-cell geo results, `experiment_calibration` jobs an
@@ -80,3 +84,25 @@ class Job(Struct, frozen=True):
     error: Annotated[
         Problem | None, Meta(description="The RFC 9457 problem the request would have answered with, if failed.")
     ] = None
+
+
+class JobSummary(Struct, frozen=True):
+    """A job as listed: its status and progress, without its result (`GET /v1/jobs/{id}` has it)."""
+
+    id: str
+    kind: Annotated[str, Meta(description="What is computed (the `kind` filter's values).")]
+    subject: Annotated[str, Meta(description="The path of the resource the job answers for.")]
+    status: JobStatus
+    progress: Annotated[float, Meta(ge=0.0, le=1.0)]
+    attempts: Annotated[int, Meta(ge=0)]
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+    created_by: UUID | None
+
+
+class JobPage(Struct, frozen=True):
+    """One page of jobs, newest first."""
+
+    items: list[JobSummary]
+    next_cursor: Annotated[str | None, Meta(description="Pass as `cursor` for the next page; null at the end.")]

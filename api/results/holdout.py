@@ -9,8 +9,11 @@ from functools import partial
 from typing import Any
 from uuid import UUID
 
+import msgspec
+
 from api.database import Connection
 from api.errors import Conflict
+from api.experiments.holdout_dates import holdout_test_dates, utc_today
 from api.interval import Interval
 from api.outcomes.repository import OutcomeRepository
 from api.results.repository import ResultsRepository
@@ -372,7 +375,10 @@ async def holdout_results(
                 continue
         analyses.append(await asyncio.to_thread(partial(analyze_channel, treatment, holdout, **common)))
     # The numerics run in worker threads, never on the event loop.
-    return await asyncio.to_thread(_assemble, experiment_id, confidence_level, sequential, coverage, channels, analyses)
+    results = await asyncio.to_thread(
+        _assemble, experiment_id, confidence_level, sequential, coverage, channels, analyses
+    )
+    return msgspec.structs.replace(results, test_dates=holdout_test_dates(experiment, utc_today()))
 
 
 def _assemble(

@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from msgspec import Meta, Struct
 
+from api.experiments.schemas import HoldoutTestDates
 from api.interval import Interval
 
 
@@ -89,3 +90,7 @@ class HoldoutResults(Struct, frozen=True, tag="holdout", tag_field="kind"):
     outcomes: OutcomeCoverage | None
     channels: list[ChannelResult]
     chart: Annotated[dict[str, Any], Meta(description="Vega-Lite v5 forest plot of relative lift per channel.")]
+    test_dates: Annotated[
+        HoldoutTestDates | None,
+        Meta(description="The test's dates: the days it actually ran, else its planned `test_period`; null if none."),
+    ] = None

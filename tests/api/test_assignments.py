@@ -14,7 +14,7 @@ from scipy import stats as scipy_stats
 
 from api.app import create_app
 from api.settings import Settings
-from stats.assignment_hash import assign_arms
+from stats.assignment_hash import assign_arms, sha256_assign_arms
 
 Client = AsyncTestClient[Litestar]
 SALT = "pinned-salt"
@@ -41,7 +41,7 @@ async def create_experiment(client: Client, **overrides: Any) -> str:
 
 def expected_arms(unit: str, salt: str = SALT) -> dict[str, str]:
     return {
-        c["name"]: ("holdout" if assign_arms(salt, c["name"], c["holdout_fraction"], [unit])[0] else "treatment")
+        c["name"]: ("holdout" if sha256_assign_arms(salt, c["name"], c["holdout_fraction"], [unit])[0] else "treatment")
         for c in CHANNELS
     }
 
@@ -143,7 +143,7 @@ async def test_csv_bulk_upload_of_20k_units_is_counted_in_the_summary(client: Cl
     summary = (await client.get(f"/v1/experiments/{experiment_id}/assignments/summary")).json()
     for channel in summary["channels"]:
         fraction = channel["holdout_fraction"]
-        held_out = int(assign_arms(SALT, channel["channel"], fraction, units).sum())
+        held_out = int(sha256_assign_arms(SALT, channel["channel"], fraction, units).sum())
         assert channel["units"] == 20_000
         assert channel["holdout"]["observed"] == held_out
         assert channel["treatment"]["observed"] == 20_000 - held_out
@@ -360,3 +360,16 @@ async def test_the_csv_export_is_documented_as_text_csv(client: Client) -> None:
     document = (await client.get("/schema/openapi.json")).json()
     ok = document["paths"]["/v1/experiments/{experiment_id}/assignments"]["get"]["responses"]["200"]["content"]
     assert set(ok) == {"application/json", "text/csv"}
+
+
+async def test_an_experiment_on_the_blake2b_rule_assigns_by_blake2b(client: Client) -> None:
+    """Experiments made before the sha256 rule keep theirs; a new one may still choose it."""
+    experiment_id = await create_experiment(client, assignment_rule="blake2b")
+    units = [f"user-{i}" for i in range(200)]
+    response = await client.post(f"/v1/experiments/{experiment_id}/assignments", json={"units": units})
+    assert response.status_code == 200, response.text
+    arms = {a["unit"]: a["arms"]["meta"] for a in response.json()["assignments"]}
+    fraction = next(c["holdout_fraction"] for c in CHANNELS if c["name"] == "meta")
+    expected = assign_arms(SALT, "meta", fraction, units)
+    assert [arms[u] for u in units] == ["holdout" if held else "treatment" for held in expected]
+    assert expected.tolist() != sha256_assign_arms(SALT, "meta", fraction, units).tolist()

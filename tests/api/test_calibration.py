@@ -92,8 +92,8 @@ async def holdout_experiment(
     stored = await client.post(f"/v1/experiments/{experiment_id}/observations", json={"observations": observations})
     assert stored.status_code == 200, stored.text
     await connection.execute(
-        "UPDATE experiments SET status = 'stopped', started_at = '2026-03-01T09:00Z', "
-        "stopped_at = '2026-03-14T18:00Z' WHERE id = $1",
+        "UPDATE experiments SET status = 'stopped', started_at = '2026-03-01T09:00Z', actual_start = '2026-03-01', "
+        "stopped_at = '2026-03-14T18:00Z', actual_end = '2026-03-14' WHERE id = $1",
         experiment_id,
     )
     return experiment_id
@@ -220,7 +220,10 @@ async def test_a_holdout_test_with_a_channel_without_value_exports_conversions_f
     ]
     observations = [{**TREATMENT, "value_per_conversion": VALUE}, HOLDOUT, *search]
     await client.post(f"/v1/experiments/{experiment_id}/observations", json={"observations": observations})
-    await connection.execute("UPDATE experiments SET started_at = '2026-03-01T09:00Z' WHERE id = $1", experiment_id)
+    await connection.execute(
+        "UPDATE experiments SET started_at = '2026-03-01T09:00Z', actual_start = '2026-03-01' WHERE id = $1",
+        experiment_id,
+    )
     exported = await export(client, experiment_id, "robyn")
     meta, search_row = exported["calibration_input"]
     assert exported["context"]["kpi_type"] == "non-revenue"
@@ -356,7 +359,73 @@ async def test_a_holdout_test_never_started_is_409_for_want_of_dates(client: Cli
     await client.post(f"/v1/experiments/{experiment_id}/observations", json={"observations": observations})
     response = await client.get(f"/v1/experiments/{experiment_id}/calibration", params={"format": "robyn"})
     assert response.status_code == 409
-    assert response.json()["invalid_params"] == [{"name": "status", "reason": "never running: no start date"}]
+    assert response.json()["invalid_params"] == [
+        {"name": "actual_period", "reason": "missing: the test never ran and has no test_period"}
+    ]
+
+
+async def imported_holdout_test(client: Client, **dates: Any) -> str:
+    """A holdout test registered after it ran: its dates stated at creation, its observations posted, still draft."""
+    body = {
+        "kind": "holdout",
+        "name": "imported meta holdout",
+        "metric": {"kind": "proportion"},
+        "channels": [{"name": "meta", "holdout_fraction": 0.1}],
+        **dates,
+    }
+    created = await client.post("/v1/experiments", json=body)
+    assert created.status_code == 201, created.text
+    experiment_id: str = created.json()["id"]
+    observations = [{**TREATMENT, "value_per_conversion": VALUE}, HOLDOUT]
+    stored = await client.post(f"/v1/experiments/{experiment_id}/observations", json={"observations": observations})
+    assert stored.status_code == 200, stored.text
+    return experiment_id
+
+
+async def test_a_holdout_test_registered_after_it_ran_exports_to_meridian_with_its_stated_dates(
+    client: Client,
+) -> None:
+    """It never moved through `running` here (that would date it today, a one-day test Meridian refuses)."""
+    period = {"start": "2026-02-02", "end": "2026-02-15"}
+    experiment_id = await imported_holdout_test(client, actual_period=period)
+    body = await export(client, experiment_id, "meridian")
+    (result,) = body["experiment_results"]
+    assert result["experiment_start_dates"] == ["2026-02-02"]
+    assert result["experiment_end_dates"] == ["2026-02-15"]
+    assert body["context"]["test_dates"] == {**period, "days": 14, "basis": "actual"}
+
+
+async def test_robyn_rows_of_a_registered_test_carry_its_stated_dates(client: Client) -> None:
+    experiment_id = await imported_holdout_test(client, actual_period={"start": "2026-02-02", "end": "2026-02-15"})
+    (row,) = (await export(client, experiment_id, "robyn"))["calibration_input"]
+    assert (row["liftStartDate"], row["liftEndDate"]) == ("2026-02-02", "2026-02-15")
+
+
+async def test_pymc_marketing_context_states_the_dates_its_periods_are_counted_over(client: Client) -> None:
+    """21 stated days at period_days=7 are 3 periods: delta_x is a third of the spend."""
+    experiment_id = await imported_holdout_test(client, actual_period={"start": "2026-01-05", "end": "2026-01-25"})
+    body = await export(client, experiment_id, "pymc-marketing")
+    assert body["context"]["test_dates"] == {"start": "2026-01-05", "end": "2026-01-25", "days": 21, "basis": "actual"}
+    assert body["df_lift_test"][0]["delta_x"] == pytest.approx(25000 / 3)
+
+
+async def test_a_test_with_only_a_plan_exports_the_planned_dates_with_a_warning(client: Client) -> None:
+    experiment_id = await imported_holdout_test(client, test_period={"start": "2026-03-02", "end": "2026-03-29"})
+    body = await export(client, experiment_id, "robyn")
+    (row,) = body["calibration_input"]
+    assert (row["liftStartDate"], row["liftEndDate"]) == ("2026-03-02", "2026-03-29")
+    assert body["context"]["test_dates"]["basis"] == "planned"
+    assert any("planned test_period" in warning for warning in body["context"]["warnings"])
+
+
+async def test_stated_actual_dates_win_over_the_plan_in_exports(client: Client) -> None:
+    experiment_id = await imported_holdout_test(
+        client,
+        test_period={"start": "2026-03-02", "end": "2026-03-29"},
+        actual_period={"start": "2026-03-09", "end": "2026-04-05"},
+    )
+    (row,) = (await export(client, experiment_id, "robyn"))["calibration_input"]
+    assert (row["liftStartDate"], row["liftEndDate"]) == ("2026-03-09", "2026-04-05")
 
 
 async def test_meridian_as_csv_and_a_geo_method_on_a_holdout_test_are_400(

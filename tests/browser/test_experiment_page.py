@@ -89,3 +89,25 @@ async def test_an_unknown_experiment_is_reported_not_drawn(page: Page) -> None:
     await expect(alert).to_contain_text("(404)")
     await expect(alert).to_contain_text(str(unknown))
     await expect(page.locator("#results")).to_be_hidden()
+
+
+async def test_a_holdout_experiment_page_shows_the_days_the_test_ran(page: Page, client: Client) -> None:
+    experiment_id = await holdout_experiment_with_observations(client)
+    stated = await client.patch(
+        f"/v1/experiments/{experiment_id}", json={"actual_period": {"start": "2026-01-05", "end": "2026-01-25"}}
+    )
+    assert stated.status_code == 200, stated.text
+    await page.goto(f"/app/experiment.html?id={experiment_id}")
+    await expect(page.locator("#results-dates")).to_have_text("Ran 2026-01-05 to 2026-01-25 (21 days).")
+
+
+async def test_a_holdout_experiment_page_shows_a_planned_period_as_a_plan(page: Page, client: Client) -> None:
+    experiment_id = await holdout_experiment_with_observations(client)
+    planned = await client.patch(
+        f"/v1/experiments/{experiment_id}", json={"test_period": {"start": "2026-03-02", "end": "2026-03-29"}}
+    )
+    assert planned.status_code == 200, planned.text
+    await page.goto(f"/app/experiment.html?id={experiment_id}")
+    await expect(page.locator("#results-dates")).to_have_text(
+        "Planned for 2026-03-02 to 2026-03-29 (28 days); no actual dates yet."
+    )

@@ -56,6 +56,22 @@ function decisionCell(decision) {
   return wrap;
 }
 
+// A holdout test's dates as its results state them: the days it ran, else its plan.
+function holdoutDates(dates) {
+  if (!dates) return "No dates yet: start the test (status running), or state its planned or actual period.";
+  const days = Math.round((Date.parse(dates.end) - Date.parse(dates.start)) / 86_400_000) + 1;
+  const span = `${dates.start} to ${dates.end} (${days} ${days === 1 ? "day" : "days"})`;
+  if (dates.basis === "actual") return `Ran ${span}.`;
+  if (dates.basis === "so_far") return `Running since ${dates.start}: ${span} so far.`;
+  return `Planned for ${span}; no actual dates yet.`;
+}
+
+function showDates(results) {
+  const element = document.getElementById("results-dates");
+  element.hidden = results.kind !== "holdout";
+  element.textContent = results.kind === "holdout" ? holdoutDates(results.test_dates) : "";
+}
+
 function showHoldout(results) {
   const level = percent(results.confidence_level, 0);
   document.getElementById("results-summary").textContent =
@@ -110,6 +126,7 @@ async function load(id) {
       results = finished.result;
     }
     document.getElementById("results-title").textContent = `${experiment.name} (${experiment.kind}, ${experiment.status})`;
+    showDates(results);
     const warnings = results.kind === "geo" ? showGeo(results) : showHoldout(results);
     document
       .getElementById("results-warnings")
