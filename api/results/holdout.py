@@ -165,7 +165,8 @@ def forest_plot(channels: list[ChannelResult], confidence_level: float) -> dict[
                     "color": {"field": "decision", "type": "nominal"},
                 },
             },
-            {"mark": {"type": "rule", "strokeDash": [4, 4]}, "encoding": {"x": {"datum": 0}}},
+            # Its own datum: on the channels' data it drew one rule per channel, one over the other.
+            {"data": {"values": [{}]}, "mark": {"type": "rule", "strokeDash": [4, 4]}, "encoding": {"x": {"datum": 0}}},
         ],
     }
 
