@@ -73,6 +73,7 @@ class ChartMarks:
     marks: tuple[Mark, ...]
     legend: tuple[LegendEntry, ...]
     axis_titles: tuple[str, ...]
+    axis_labels: tuple[str, ...]  # every axis' tick labels, in document order
     titles: tuple[str, ...]  # chart titles and subtitles, line by line
 
     def drawn(self, kind: str) -> list[Mark]:
@@ -163,6 +164,7 @@ def chart_marks(svg: str | bytes) -> ChartMarks:
     marks: list[Mark] = []
     legend: list[LegendEntry] = []
     axis_titles: list[str] = []
+    axis_labels: list[str] = []
     titles: list[str] = []
     for group in root.iter():
         classes = _classes(group)
@@ -173,6 +175,8 @@ def chart_marks(svg: str | bytes) -> ChartMarks:
             marks.extend(_mark(kind.group(1), item) for item in group if _local(item.tag) in ("path", "line", "text"))
         elif "role-axis-title" in classes:
             axis_titles.extend(_text(t) for t in group if _local(t.tag) == "text")
+        elif "role-axis-label" in classes:
+            axis_labels.extend(_text(t) for t in group if _local(t.tag) == "text")
         elif "role-title-text" in classes or "role-title-subtitle" in classes:
             titles.extend(line for t in group if _local(t.tag) == "text" for line in _lines(t))
-    return ChartMarks(tuple(marks), tuple(legend), tuple(axis_titles), tuple(titles))
+    return ChartMarks(tuple(marks), tuple(legend), tuple(axis_titles), tuple(axis_labels), tuple(titles))

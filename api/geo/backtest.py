@@ -309,8 +309,12 @@ def complete_result(result: GeoResults, data: BacktestInput) -> GeoResults:
         chart = {
             "$schema": chart.get("$schema"),
             "vconcat": [top, backtest_chart(figures)],
-            # Each view keeps its own colours and legend: a shared colour scale took the lines' colours away.
-            "resolve": {"scale": {"color": "independent"}, "legend": {"color": "independent"}},
+            # Each view keeps its own colours and legends (beside it, not under both): a shared colour scale
+            # took the lines' colours away.
+            "resolve": {
+                "scale": {"color": "independent"},
+                "legend": {c: "independent" for c in ("color", "fill", "stroke", "strokeDash")},
+            },
         }
     return msgspec.structs.replace(
         result,

@@ -38,7 +38,7 @@ def pair_design_chart(
         "field": "pairs_kept",
         "type": "quantitative",
         "title": "Pairs kept",
-        "scale": {"zero": False},
+        "scale": {"zero": False, "padding": 16},  # the end designs off the axes, the recommended often one
         "axis": {"tickMinStep": 1, "format": "d"},
     }
     layers: list[dict[str, Any]] = [
@@ -64,6 +64,7 @@ def pair_design_chart(
     ]
     if recommended is not None:
         layers.append(_marker({"pairs_kept": recommended, "label": f"recommended: {recommended} pairs"}, x, "x"))
+        layers.append(_rings([v for v in values if v["pairs_kept"] == recommended], x))
     if target_iroas is not None:
         layers.append(
             _marker({"minimum_detectable_iroas": target_iroas, "label": f"target iROAS {target_iroas:g}"}, x, "y")
@@ -74,6 +75,22 @@ def pair_design_chart(
         "width": 640,
         "height": 300,
         "layer": layers,
+    }
+
+
+def _rings(recommended: list[dict[str, Any]], x: dict[str, Any]) -> dict[str, Any]:
+    """An open circle around each budget's point of the recommended design."""
+    return {
+        "data": {"values": recommended},
+        "mark": {
+            "type": "point",
+            "shape": "circle",
+            "size": 220,
+            "filled": False,
+            "color": "black",
+            "strokeWidth": 1.5,
+        },
+        "encoding": {"x": x, "y": {"field": "minimum_detectable_iroas", "type": "quantitative"}},
     }
 
 

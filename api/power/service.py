@@ -150,6 +150,8 @@ def _chart(curve: str, points: list[CurvePoint], x_scale: Literal["linear", "log
                 "type": "quantitative",
                 "title": "Total sample size" + (" (log scale)" if x_scale == "log" else ""),
                 "scale": {"type": x_scale},
+                # A log axis labels 1-2-5 steps: short labels (30k, 50k) keep them apart on a phone.
+                "axis": {"labelOverlap": "greedy", "format": "~s"} if x_scale == "log" else {},
             },
             "y": {
                 "field": y_field,

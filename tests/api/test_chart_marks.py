@@ -121,6 +121,7 @@ async def test_the_holdout_forest_plot_draws_each_channels_interval_and_estimate
     assert len(marks.drawn("symbol")) == 2
     assert len(marks.drawn("rule")) == 3  # an interval per channel and the line at zero
     assert marks.axis_titles == ("Relative lift (95% CI)",)
+    assert [label for label in marks.axis_labels if not label.endswith("%")] == ["meta", "search"]
 
 
 async def test_a_geo_result_draws_observed_and_counterfactual_lines_its_band_and_the_test_start(
@@ -233,5 +234,7 @@ async def test_a_matched_pair_design_draws_its_precision_against_pairs_kept_with
     for label, drawn in per_series.items():
         assert drawn["line"] == 1 and drawn["symbol"] == 3, label
     assert f"recommended: {job['result']['recommended']} pairs" in marks.texts()
+    rings = [m for m in marks.drawn("symbol") if m.stroke == "black" and m.fill in (None, "transparent", "none")]
+    assert len(rings) == 2  # the recommended design's point on each budget's line, circled
     assert "target iROAS 3" in marks.texts()
     assert marks.axis_titles == ("Pairs kept", "Minimum detectable iROAS")

@@ -2,14 +2,19 @@
 
 The browser is the system's (`/usr/bin/chromium`, apt package `chromium`, which .ci/run installs), never
 a build Playwright downloads. Without it these tests fail: a browser test that skips would hide that the
-pages were never tried. Screenshots go to ``test-artefacts/browser/`` (gitignored); the path is printed
-at the end of the run.
+pages were never tried. Screenshots of every page at 1280 and 390 px go to ``test-artefacts/browser/``
+(gitignored; CI keeps them as artefacts); the path is printed at the end of the run.
+
+A tab fails its test on an uncaught script error and on any error the page logs to the console, save those
+the test said it provokes (:func:`expect_console_errors`, e.g. the browser's own line for a 404 it asked for).
+Charts are read back as the SVG the page drew and checked with :mod:`tests.chart_marks`.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -17,12 +22,25 @@ from pathlib import Path
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
+
+from tests.chart_marks import ChartMarks, chart_marks
 
 CHROMIUM = Path(os.environ.get("COUNTERFACT_CHROMIUM", "/usr/bin/chromium"))
 ARTEFACTS = Path(__file__).resolve().parents[2] / "test-artefacts" / "browser"
 DESKTOP, PHONE = 1280, 390
 KEY_STORAGE = "counterfact.apiKey"  # api/webapp/static/common.js
+CHART_TIMEOUT_MS = 60_000
+_expected_console_errors: dict[int, list[re.Pattern[str]]] = {}  # id(page) -> what its test provokes
+
+
+def expect_console_errors(page: Page, pattern: str) -> None:
+    """Console errors matching ``pattern`` are what the test provokes (not a failure of the page)."""
+    _expected_console_errors.setdefault(id(page), []).append(re.compile(pattern))
+
+
+def _unexpected(page: Page, message: str) -> bool:
+    return not any(p.search(message) for p in _expected_console_errors.get(id(page), []))
 
 
 @pytest.fixture
@@ -51,12 +69,22 @@ async def tab(browser: Browser, base_url: str, key: str | None) -> AsyncIterator
         await context.add_init_script(f"sessionStorage.setItem({json.dumps(KEY_STORAGE)}, {json.dumps(key)})")
     opened = await context.new_page()
     script_errors: list[str] = []
+    console_errors: list[str] = []
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            console_errors.append(f"{message.text} ({message.location.get('url', '')})")
+
     opened.on("pageerror", lambda error: script_errors.append(str(error)))
+    opened.on("console", on_console)
     try:
         yield opened
     finally:
         await context.close()
-    assert script_errors == [], "uncaught errors in the page's scripts"
+        unexpected = [m for m in console_errors if _unexpected(opened, m)]
+        _expected_console_errors.pop(id(opened), None)
+    assert script_errors == [], f"uncaught errors in the page's scripts: {script_errors}"
+    assert unexpected == [], f"errors in the page's console: {unexpected}"
 
 
 @pytest.fixture
@@ -86,6 +114,31 @@ async def screenshots_fit_a_phone(page: Page, name: str) -> int:
         overflow = await page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
     await page.set_viewport_size({"width": DESKTOP, "height": 900})
     return int(overflow)
+
+
+async def drawn_chart(page: Page, selector: str) -> ChartMarks:
+    """The marks of the chart the page drew into ``selector`` (once drawn), read from its SVG."""
+    await page.wait_for_selector(f"{selector}[data-rendered='true'] svg", timeout=CHART_TIMEOUT_MS)
+    svg: str = await page.eval_on_selector(f"{selector} svg", "svg => new XMLSerializer().serializeToString(svg)")
+    return chart_marks(svg)
+
+
+async def chart_overflow(page: Page, selector: str) -> float:
+    """How far, in px, the chart's drawing (its title included) reaches past its box on either side."""
+    overflow: float = await page.eval_on_selector(
+        selector,
+        """box => {
+          const outer = box.getBoundingClientRect();
+          let worst = 0;
+          for (const item of box.querySelectorAll("svg text, svg path")) {
+            const r = item.getBoundingClientRect();
+            if (r.width === 0 && r.height === 0) continue;
+            worst = Math.max(worst, outer.left - r.left, r.right - outer.right);
+          }
+          return worst;
+        }""",
+    )
+    return overflow
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
