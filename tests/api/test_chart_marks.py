@@ -22,6 +22,8 @@ from tests.api.test_geo_power import pretest_csv
 from tests.api.test_geo_results import create_geolift_experiment
 from tests.api.test_market_selection import finished
 from tests.api.test_matched_pairs import design_csv, upload
+from tests.api.test_multi_cell_market_selection import TWO_CELLS
+from tests.api.test_trimmed_match_results import SMALL_PAIRS, SMALL_PERIODS, _experiment, _small_panel
 from tests.chart_marks import ChartMarks, chart_marks
 
 Client = AsyncTestClient[Litestar]
@@ -141,6 +143,32 @@ async def test_a_geo_result_draws_observed_and_counterfactual_lines_its_band_and
     assert {"Date", "KPI (treated markets' total)"} <= set(marks.axis_titles)
 
 
+@pytest.mark.parametrize("method", ["augmented_synthetic_control", "tbr"])
+async def test_every_geo_method_draws_both_lines_and_the_band(client: Client, method: str) -> None:
+    experiment_id = await create_geolift_experiment(client)
+    response = await client.get(
+        f"/v1/experiments/{experiment_id}/results", params={"method": method, "format": "svg"}, headers=WAIT
+    )
+    marks = await svg_marks(response)
+    per_series = marks.per_series()
+    assert per_series["observed"]["line"] == 1 and per_series["counterfactual"]["line"] == 1
+    assert per_series["90% interval"]["area"] == 1
+    assert sorted(m.points for m in marks.drawn("line")) == [GEO_DAYS, GEO_DAYS]
+
+
+async def test_a_trimmed_match_result_draws_both_groups_and_no_band(client: Client) -> None:
+    experiment_id = await _experiment(client, _small_panel(with_spend=True), SMALL_PAIRS, SMALL_PERIODS)
+    response = await client.get(
+        f"/v1/experiments/{experiment_id}/results", params={"method": "trimmed_match", "format": "svg"}
+    )
+    marks = await svg_marks(response)
+    per_series = marks.per_series()
+    assert per_series["observed"]["line"] == 1 and per_series["counterfactual"]["line"] == 1
+    assert not any(label.endswith("interval") for label in per_series)  # trimmed match has no band to draw
+    assert marks.drawn("area") == []
+    assert "test starts" in marks.texts()
+
+
 async def test_a_geo_results_backtest_panel_draws_each_placebo_window_under_a_title_in_short_lines(
     client: Client,
 ) -> None:
@@ -198,6 +226,21 @@ async def test_market_selection_lists_its_designs_in_rank_order_each_with_its_cu
     for label, drawn in marks.per_series().items():
         assert drawn["line"] == 1 and drawn["symbol"] == 3, label
     assert marks.axis_titles == ("Effect size (relative lift)", "Power")
+
+
+async def test_a_multi_cell_market_selection_lists_each_cells_designs_in_rank_order(
+    client: Client, worker: None
+) -> None:
+    upload_response = await client.post("/v1/geo/datasets", content=pretest_csv(), headers=CSV)
+    started = await client.post(
+        "/v1/geo/market-selection", json={"dataset_id": upload_response.json()["id"], **TWO_CELLS}
+    )
+    job = await finished(client, started.headers["location"])
+    assert job["status"] == "succeeded", job
+    expected = [f"cell {cell['cell']} #{c['rank']}" for cell in job["result"]["cells"] for c in cell["candidates"]]
+    marks = await svg_marks(await client.get(f"{started.headers['location']}?format=svg"))
+    assert [" ".join(entry.label.split(" ")[:3]) for entry in marks.legend] == expected
+    assert all(drawn["line"] == 1 for drawn in marks.per_series().values())
 
 
 async def test_geo_power_lists_durations_in_order_each_with_its_curve(client: Client) -> None:
