@@ -58,18 +58,20 @@ class LegendEntry:
     dash: str | None  # None when the legend is not for dashes
 
     def draws(self, mark: Mark) -> bool:
-        """Whether ``mark`` is painted as this entry says: its colour (on stroke or fill, as the legend is for) and
-        its dash."""
-        colours = {c for c in (self.stroke, self.fill) if c is not None}
-        if colours and not colours & {
-            c for c in (mark.stroke if self.stroke else None, mark.fill if self.fill else None) if c
-        }:
+        """Whether ``mark`` is painted as this entry's symbol: its colour (as the legend's stroke or fill) and dash."""
+        by_colour = self.stroke is not None or self.fill is not None
+        coloured = (self.stroke is not None and mark.stroke == self.stroke) or (
+            self.fill is not None and mark.fill == self.fill
+        )
+        if by_colour and not coloured:
             return False
         return self.dash is None or self.dash == mark.dash
 
 
 @dataclass(frozen=True)
 class ChartMarks:
+    """Everything a chart drew that a reader sees: marks, legend entries, axis titles and labels, titles."""
+
     marks: tuple[Mark, ...]
     legend: tuple[LegendEntry, ...]
     axis_titles: tuple[str, ...]

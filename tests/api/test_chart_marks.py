@@ -16,6 +16,7 @@ import vl_convert
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from api.chart_images import render_chart
 from tests.api import test_multi_cell_geo as multi_cell
 from tests.api.test_chart_images import svg_text
 from tests.api.test_geo_power import pretest_csv
@@ -202,6 +203,16 @@ async def test_a_multi_cell_result_draws_both_lines_of_each_cell(client: Client)
             assert line.points == GEO_DAYS
     assert "test starts" in marks.texts()
     assert marks.axis_titles == ("Date", "KPI (cell's treated markets' total)")
+
+
+async def test_each_cell_of_a_multi_cell_result_has_its_own_chart_with_both_lines_and_its_band(client: Client) -> None:
+    created = await multi_cell.create(client)
+    result = await multi_cell.results(client, created["id"], "augmented_synthetic_control")
+    for cell in result["cells"]:
+        marks = chart_marks(render_chart(cell["results"]["chart"], "svg"))
+        per_series = marks.per_series()
+        assert per_series["observed"]["line"] == 1 and per_series["counterfactual"]["line"] == 1, cell["name"]
+        assert per_series["90% interval"]["area"] == 1, cell["name"]
 
 
 async def test_market_selection_lists_its_designs_in_rank_order_each_with_its_curve(
