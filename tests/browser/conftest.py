@@ -31,6 +31,11 @@ ARTEFACTS = Path(__file__).resolve().parents[2] / "test-artefacts" / "browser"
 DESKTOP, PHONE = 1280, 390
 KEY_STORAGE = "counterfact.apiKey"  # api/webapp/static/common.js
 CHART_TIMEOUT_MS = 60_000
+# Every chart drawn (common.js's drawChart) has been redrawn for its box's current width.
+CHARTS_SETTLED = """() => [...document.querySelectorAll(".chart[data-width]")].every(
+  (chart) => chart.clientWidth === 0
+    || (chart.dataset.rendered === "true" && chart.dataset.width === String(chart.clientWidth))
+)"""
 _expected_console_errors: dict[int, list[re.Pattern[str]]] = {}  # id(page) -> what its test provokes
 
 
@@ -102,14 +107,21 @@ async def keyless_page(browser: Browser, live_server_url: str) -> AsyncIterator[
 
 
 async def screenshots_fit_a_phone(page: Page, name: str) -> int:
-    """Screenshots at 1280 and 390 px wide into ARTEFACTS; the page's horizontal overflow at 390 px."""
+    """Screenshots at 1280 and 390 px wide into ARTEFACTS, each once every chart has been redrawn for that width
+    and checked to stay inside its box; the page's horizontal overflow at 390 px."""
     ARTEFACTS.mkdir(parents=True, exist_ok=True)
     overflow = 0
     for width in (DESKTOP, PHONE):
         await page.set_viewport_size({"width": width, "height": 900})
         # Charts are as wide as their container and redraw on resize: wait for that frame.
         await page.evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+        await page.wait_for_function(CHARTS_SETTLED, timeout=CHART_TIMEOUT_MS)
         await page.wait_for_timeout(150)
+        for chart in await page.query_selector_all(".chart[data-width]"):
+            if await chart.is_visible():
+                chart_id = await chart.get_attribute("id")
+                cut = await chart_overflow(page, f"#{chart_id}")
+                assert cut <= 0.5, f"#{chart_id} reaches {cut:.0f} px past its box at {width} px"
         await page.screenshot(path=ARTEFACTS / f"{name}-{width}px.png", full_page=True)
         overflow = await page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
     await page.set_viewport_size({"width": DESKTOP, "height": 900})

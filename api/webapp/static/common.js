@@ -123,7 +123,8 @@ const queues = new WeakMap(); // chart element -> its last draw, so that draws n
 
 function narrowConfig(element, spec) {
   if (element.clientWidth >= NARROW) return spec.config || {};
-  return { ...(spec.config || {}), legend: { ...((spec.config || {}).legend || {}), orient: "bottom", direction: "vertical" } };
+  const config = spec.config || {};
+  return { ...config, legend: { ...(config.legend || {}), orient: "bottom", direction: "vertical" } };
 }
 
 /** A single or layered view: Vega-Lite fits it to the container (and follows the container's width). */
@@ -179,7 +180,8 @@ const resizes = new ResizeObserver((entries) => {
   for (const entry of entries) {
     const element = entry.target;
     const spec = watched.get(element);
-    if (spec && String(element.clientWidth) !== element.dataset.width) {
+    // A hidden chart (width 0) waits until it is shown again.
+    if (spec && element.clientWidth > 0 && String(element.clientWidth) !== element.dataset.width) {
       element.dataset.rendered = "false";
       draw(element, spec);
     }
