@@ -227,12 +227,15 @@ def backtest_chart(backtest_figures: GeoBacktest) -> dict[str, Any]:
         for w in backtest_figures.placebo_windows
     ]
     b = backtest_figures
-    power = "" if b.detection_rate is None else f", detected {b.detection_rate:.0%} at an effect of {b.effect:+.1%}"
-    rmse = "" if b.placebo_rmse is None else f", placebo RMSE {b.placebo_rmse:.1%}"
-    title = (
-        f"Backtest ({b.method}): {round(b.false_positive_rate * b.windows)} of {b.windows} placebo windows "
-        f"significant at alpha {b.alpha:g}{power}{rmse}"
-    )
+    # Short lines anchored left: one long centred line ran past the chart's left edge on the page.
+    subtitle = [
+        f"{round(b.false_positive_rate * b.windows)} of {b.windows} placebo windows significant at alpha {b.alpha:g}"
+    ]
+    if b.detection_rate is not None:
+        subtitle.append(f"detected {b.detection_rate:.0%} at an effect of {b.effect:+.1%}")
+    if b.placebo_rmse is not None:
+        subtitle.append(f"placebo RMSE {b.placebo_rmse:.1%}")
+    title = {"text": f"Backtest ({b.method})", "subtitle": subtitle, "anchor": "start", "frame": "group"}
     x = {"field": "start", "type": "temporal", "title": "Placebo window (pre-period)"}
     return {
         "title": title,
@@ -240,7 +243,11 @@ def backtest_chart(backtest_figures: GeoBacktest) -> dict[str, Any]:
         "height": 120,
         "data": {"values": values},
         "layer": [
-            {"mark": {"type": "rule", "color": "gray", "strokeDash": [2, 2]}, "encoding": {"y": {"datum": 0}}},
+            {
+                "data": {"values": [{}]},  # one rule, not one per window
+                "mark": {"type": "rule", "color": "gray", "strokeDash": [2, 2]},
+                "encoding": {"y": {"datum": 0}},
+            },
             {
                 "transform": [{"filter": "datum.relative_lift != null"}],
                 "mark": {"type": "rule", "strokeWidth": 3},
@@ -299,7 +306,16 @@ def complete_result(result: GeoResults, data: BacktestInput) -> GeoResults:
                 "(see `backtest.compared`)."
             )
         top = {k: v for k, v in chart.items() if k != "$schema"}
-        chart = {"$schema": chart.get("$schema"), "vconcat": [top, backtest_chart(figures)]}
+        chart = {
+            "$schema": chart.get("$schema"),
+            "vconcat": [top, backtest_chart(figures)],
+            # Each view keeps its own colours and legends (beside it, not under both): a shared colour scale
+            # took the lines' colours away.
+            "resolve": {
+                "scale": {"color": "independent"},
+                "legend": {c: "independent" for c in ("color", "fill", "stroke", "strokeDash")},
+            },
+        }
     return msgspec.structs.replace(
         result,
         residual_autocorrelation=None if not math.isfinite(r1) else r1,

@@ -13,7 +13,10 @@ VEGA_LITE_SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"
 def power_curve_chart(
     curves: Sequence[tuple[str, Sequence[PowerCurvePoint]]], power_target: float, series_title: str
 ) -> dict[str, Any]:
-    """Power against effect size, one line per labelled curve, with a rule at the power target."""
+    """Power against effect size, one line per labelled curve, with a rule at the power target.
+
+    The legend lists the curves in the order given (ranks, durations), not sorted as text (#1, #10, #2).
+    """
     values = [
         {"series": label, "effect_size": point.effect_size, "power": point.power}
         for label, points in curves
@@ -37,7 +40,14 @@ def power_curve_chart(
                 "encoding": {
                     "x": x,
                     "y": {"field": "power", "type": "quantitative", "title": "Power", "scale": {"domain": [0, 1]}},
-                    "color": {"field": "series", "type": "nominal", "title": series_title},
+                    "color": {
+                        "field": "series",
+                        "type": "nominal",
+                        "title": series_title,
+                        "sort": [label for label, _ in curves],
+                        # More curves than 10 colours: twenty, so that no two designs share one.
+                        **({"scale": {"scheme": "tableau20"}} if len(curves) > 10 else {}),
+                    },
                 },
             },
             {

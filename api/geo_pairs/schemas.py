@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from msgspec import Meta, Struct
+from msgspec import Meta, Struct, field
 
 from api.experiments.schemas import ChannelName, TrimRate
 from api.geo.schemas import DatasetVersion
@@ -164,6 +164,13 @@ class MatchedPairsResult(Struct, frozen=True, tag="matched_pairs", tag_field="ki
     ]
     method: str
     warnings: list[str]
+    chart: Annotated[
+        dict[str, Any],
+        Meta(
+            description="Vega-Lite v5 spec: minimum detectable iROAS against pairs kept, one line per budget, the "
+            "recommended design marked (as trimmed_match's design colab plots it); also `GET /v1/jobs/{id}?format=svg`."
+        ),
+    ] = field(default_factory=dict)  # designs stored before charts were added have none
     dataset_version: Annotated[int, Meta(description="The version of the dataset the design read.")] = 1
 
 

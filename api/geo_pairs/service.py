@@ -18,6 +18,7 @@ import numpy as np
 from api.errors import NotFound, invalid_field
 from api.experiments.schemas import DesignSource, Experiment, GeoExperimentCreate, Period
 from api.experiments.service import create_experiment, design_test_period
+from api.geo_pairs.charts import pair_design_chart
 from api.geo_pairs.panel import RECOMMENDED_MIN_PAIRS, FloatArray, PairPanel, load_pair_panel
 from api.geo_pairs.repository import PairDesignRepository
 from api.geo_pairs.schemas import (
@@ -199,6 +200,7 @@ def compute_pair_design(
         method=METHOD,
         warnings=warnings,
         dataset_version=panel.dataset_version,
+        chart=pair_design_chart(designs, recommended, request.target_iroas, budgets_given=bool(request.budgets)),
     )
 
 

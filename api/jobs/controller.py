@@ -26,7 +26,7 @@ def result_chart(job: Job) -> dict[str, Any]:
         raise Conflict(f"Job {job.id} is {job.status}: only a succeeded job's result has a chart")
     result = msgspec.to_builtins(job.result)
     chart = result.get("chart") if isinstance(result, dict) else None
-    if not isinstance(chart, dict):
+    if not isinstance(chart, dict) or not chart:
         raise Conflict(f"The result of job {job.id} ({job.kind}) has no chart")
     return chart
 

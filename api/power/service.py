@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from scipy import stats as scipy_stats
@@ -136,7 +136,8 @@ def _grid(request: HoldoutPowerCurveRequest) -> np.ndarray:
     return np.unique(np.round(points))
 
 
-def _chart(curve: str, points: list[CurvePoint]) -> dict[str, Any]:
+def _chart(curve: str, points: list[CurvePoint], x_scale: Literal["linear", "log"]) -> dict[str, Any]:
+    """The curve against total sample size, on the axis the grid was spaced on (log-spaced sizes on a log axis)."""
     y_field, y_title = ("power", "Power") if curve == "power" else ("mde_relative", "Relative MDE")
     return {
         "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
@@ -144,7 +145,14 @@ def _chart(curve: str, points: list[CurvePoint]) -> dict[str, Any]:
         "data": {"values": [{"sample_size": p.sample_size, y_field: getattr(p, y_field)} for p in points]},
         "mark": {"type": "line", "point": True},
         "encoding": {
-            "x": {"field": "sample_size", "type": "quantitative", "title": "Total sample size"},
+            "x": {
+                "field": "sample_size",
+                "type": "quantitative",
+                "title": "Total sample size" + (" (log scale)" if x_scale == "log" else ""),
+                "scale": {"type": x_scale},
+                # A log axis labels 1-2-5 steps: short labels (30k, 50k) keep them apart on a phone.
+                "axis": {"labelOverlap": "greedy", "format": "~s"} if x_scale == "log" else {},
+            },
             "y": {
                 "field": y_field,
                 "type": "quantitative",
@@ -153,6 +161,11 @@ def _chart(curve: str, points: list[CurvePoint]) -> dict[str, Any]:
             },
         },
     }
+
+
+def _x_scale(request: HoldoutPowerCurveRequest) -> Literal["linear", "log"]:
+    grid = request.sample_size_range
+    return "log" if grid is not None and grid.scale == "log" else "linear"
 
 
 def holdout_power_curve(request: HoldoutPowerCurveRequest) -> HoldoutPowerCurveResponse:
@@ -178,5 +191,8 @@ def holdout_power_curve(request: HoldoutPowerCurveRequest) -> HoldoutPowerCurveR
         for n, p, m in zip(sizes, powers, mdes, strict=True)
     ]
     return HoldoutPowerCurveResponse(
-        curve=request.curve, points=points, chart=_chart(request.curve, points), warnings=list(reference.warnings)
+        curve=request.curve,
+        points=points,
+        chart=_chart(request.curve, points, _x_scale(request)),
+        warnings=list(reference.warnings),
     )

@@ -205,7 +205,10 @@ def trimmed_match_results(
         fit=fit,
         series=series,
         chart=observed_vs_counterfactual_chart(
-            series, window.dates[window.post.start], "KPI (treatment geos' total vs control geos' total)"
+            series,
+            window.dates[window.post.start],
+            "KPI (treatment geos' total vs control geos' total)",
+            confidence_level,
         ),
         warnings=warnings,
     )

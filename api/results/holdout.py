@@ -148,15 +148,16 @@ def forest_plot(channels: list[ChannelResult], confidence_level: float) -> dict[
         )
     title = "Relative lift" if use_relative else "Absolute lift"
     x_axis = {"title": f"{title} ({confidence_level:.0%} CI)"} | ({"format": "%"} if use_relative else {})
+    y = {"field": "channel", "type": "nominal", "title": None}
     return {
         "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
         "description": f"{title} per channel with {confidence_level:.0%} confidence intervals",
         "data": {"values": values},
-        "encoding": {"y": {"field": "channel", "type": "nominal", "title": None}},
         "layer": [
             {
                 "mark": "rule",
                 "encoding": {
+                    "y": y,
                     "x": {"field": "ci_low", "type": "quantitative", "axis": x_axis},
                     "x2": {"field": "ci_high"},
                 },
@@ -164,11 +165,13 @@ def forest_plot(channels: list[ChannelResult], confidence_level: float) -> dict[
             {
                 "mark": {"type": "point", "filled": True, "size": 80},
                 "encoding": {
+                    "y": y,
                     "x": {"field": "estimate", "type": "quantitative"},
-                    "color": {"field": "decision", "type": "nominal"},
+                    "color": {"field": "decision", "type": "nominal", "title": "Decision"},
                 },
             },
-            {"mark": {"type": "rule", "strokeDash": [4, 4]}, "encoding": {"x": {"datum": 0}}},
+            # Its own datum (one rule, not one per channel) and no y: it spans every channel's row.
+            {"data": {"values": [{}]}, "mark": {"type": "rule", "strokeDash": [4, 4]}, "encoding": {"x": {"datum": 0}}},
         ],
     }
 

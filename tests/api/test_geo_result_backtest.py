@@ -112,7 +112,7 @@ async def test_the_chart_shows_the_placebo_windows_and_their_figures(client: Cli
     assert [v["start"] for v in values] == [w["start"] for w in result["backtest"]["placebo_windows"]]
     assert [v["relative_lift"] for v in values] == [w["relative_lift"] for w in result["backtest"]["placebo_windows"]]
     windows = result["backtest"]["windows"]
-    assert f"of {windows} placebo windows significant" in backtest_panel["title"]
+    assert f"of {windows} placebo windows significant" in backtest_panel["title"]["subtitle"][0]
 
 
 async def test_a_pre_period_too_short_for_a_window_gives_no_backtest_and_says_why(client: Client) -> None:

@@ -8,8 +8,14 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from playwright.async_api import Page, Route, expect
 
+from tests.api import test_multi_cell_geo as multi_cell
 from tests.api.test_geo_results import create_geolift_experiment
-from tests.browser.conftest import PHONE, screenshots_fit_a_phone
+from tests.browser.conftest import (
+    PHONE,
+    drawn_chart,
+    expect_console_errors,
+    screenshots_fit_a_phone,
+)
 
 Client = AsyncTestClient[Litestar]
 
@@ -45,6 +51,12 @@ async def test_a_holdout_experiment_shows_its_forest_plot_and_each_channels_deci
     await expect(page.locator("#results-chart svg")).to_be_visible()
     # The forest plot draws one point per channel, coloured by decision.
     await expect(page.locator("#results-chart svg .mark-symbol.role-mark path")).to_have_count(2)
+    marks = await drawn_chart(page, "#results-chart")
+    decisions = [c["decision"]["action"] for c in results["channels"]]
+    assert {label: drawn["symbol"] for label, drawn in marks.per_series().items()} == {
+        d: decisions.count(d) for d in decisions
+    }
+    assert len(marks.drawn("rule")) == 3  # each channel's interval and the line at zero
     rows = page.locator("#results-table-wrap tbody tr")
     await expect(rows).to_have_count(2)
     for row, channel in zip(await rows.all(), results["channels"], strict=True):
@@ -61,11 +73,32 @@ async def test_a_geo_experiment_shows_observed_against_counterfactual_with_its_b
     await page.press("#experiment-id", "Enter")
     await expect(page.locator("#results-chart svg")).to_be_visible(timeout=30_000)
     await expect(page.locator("#results-summary")).to_contain_text("counterfactual")
-    # The band is an area mark; observed and counterfactual are lines.
-    await expect(page.locator("#results-chart svg .mark-area path")).not_to_have_count(0)
-    await expect(page.locator("#results-chart svg .mark-line path")).not_to_have_count(0)
+    marks = await drawn_chart(page, "#results-chart")
+    per_series = marks.per_series()
+    assert per_series["observed"]["line"] == 1 and per_series["counterfactual"]["line"] == 1
+    assert per_series["90% interval"]["area"] == 1
+    assert "test starts" in marks.texts()
+    assert marks.titles[0] == "Backtest (synthetic_control)"
     await expect(page.locator("#results-table-wrap")).to_contain_text("Relative lift")
+    # The screenshots check the chart, its backtest's title included, stays inside its box at both widths.
     assert await screenshots_fit_a_phone(page, "experiment-geo") <= 0, f"horizontal overflow at {PHONE} px"
+
+
+async def test_a_multi_cell_geo_experiment_shows_each_cell_against_its_counterfactual(
+    page: Page, client: Client
+) -> None:
+    created = await multi_cell.create(client)
+    await page.goto(f"/app/experiment.html?id={created['id']}")
+    await expect(page.locator("#results-title")).to_have_text("Social vs search (geo, draft)", timeout=60_000)
+    marks = await drawn_chart(page, "#results-chart")
+    per_series = marks.per_series()
+    for series in ("social", "search", "observed", "counterfactual"):
+        assert per_series[series]["line"] == 2, series
+    rows = page.locator("#results-table-wrap table").first.locator("tbody tr")
+    await expect(rows).to_have_count(2)
+    await expect(rows.first.locator("td").first).to_have_text("social")
+    await expect(page.locator("#results-table-wrap")).to_contain_text("social vs search")
+    assert await screenshots_fit_a_phone(page, "experiment-multi-cell") <= 0, f"horizontal overflow at {PHONE} px"
 
 
 async def test_results_that_became_a_job_are_followed_to_their_chart(page: Page, client: Client, worker: None) -> None:
@@ -84,6 +117,7 @@ async def test_results_that_became_a_job_are_followed_to_their_chart(page: Page,
 
 async def test_an_unknown_experiment_is_reported_not_drawn(page: Page) -> None:
     unknown = uuid.uuid4()
+    expect_console_errors(page, "status of 404")  # Chromium's own line for the 404 the page asked for
     await page.goto(f"/app/experiment.html?id={unknown}")
     alert = page.get_by_role("alert")
     await expect(alert).to_contain_text("(404)")

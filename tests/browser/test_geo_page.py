@@ -10,7 +10,8 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from playwright.async_api import Page, expect
 
-from tests.browser.conftest import PHONE, screenshots_fit_a_phone
+from tests.api.test_matched_pairs import design_csv
+from tests.browser.conftest import PHONE, drawn_chart, expect_console_errors, screenshots_fit_a_phone
 from tests.conftest import DATA_DIR
 
 MARKETS = 8  # a small panel keeps the job to a second or two
@@ -63,6 +64,10 @@ async def test_a_panel_upload_and_market_selection_show_progress_and_create_the_
     await expect(page.locator("#selection-chart svg")).to_be_visible()
     rows = page.locator("#candidate-rows tr")
     assert await rows.count() >= 2
+    marks = await drawn_chart(page, "#selection-chart")
+    ranks = [label.split(" ")[0] for label in marks.per_series()]
+    assert ranks == [f"#{rank}" for rank in range(1, await rows.count() + 1)]
+    assert all(drawn["line"] == 1 and drawn["symbol"] == 3 for drawn in marks.per_series().values())
 
     await page.check("#rank-2")
     await page.fill("#experiment-name", "TV in two markets")
@@ -81,6 +86,7 @@ async def test_a_panel_upload_and_market_selection_show_progress_and_create_the_
 
 
 async def test_a_refused_market_selection_names_the_field_on_the_form(page: Page) -> None:
+    expect_console_errors(page, "status of 400")  # Chromium's own line for the refusal the test provokes
     await page.goto("/app/geo.html")
     await page.fill("#dataset-id", str(uuid.uuid4()))
     await page.fill("#treatment-sizes", "0, 2")
@@ -90,3 +96,31 @@ async def test_a_refused_market_selection_names_the_field_on_the_form(page: Page
     await expect(alert).to_contain_text("treatment_sizes")
     await expect(page.locator("#treatment-sizes")).to_have_attribute("aria-invalid", "true")
     await expect(page.locator("#job-progress")).to_be_hidden()
+
+
+async def test_a_matched_pair_design_shows_its_precision_against_pairs_kept(
+    page: Page, worker: None, tmp_path: Path
+) -> None:
+    panel = tmp_path / "pairs.csv"
+    panel.write_text(design_csv(geos=24, since="2020-10-01"))  # 12 pairs of trimmed_match's example
+    await page.goto("/app/geo.html")
+    await page.set_input_files("#panel-file", panel)
+    await page.click("#upload-submit")
+    await expect(page.locator("#dataset-summary")).to_contain_text("24 markets")
+    assert await page.input_value("#pairs-dataset-id") == await page.input_value("#dataset-id")
+    await page.fill("#budgets", "20000, 40000")
+    await page.fill("#pair-counts", "12, 10, 8")
+    await page.fill("#simulations", "30")
+    await page.click("#pairs-submit")
+    await expect(page.locator("#pairs-job-status")).to_contain_text("succeeded, 100% done", timeout=60_000)
+    marks = await drawn_chart(page, "#pairs-chart")
+    per_series = marks.per_series()
+    assert list(per_series) == ["budget 20,000", "budget 40,000"]
+    assert all(drawn["line"] == 1 and drawn["symbol"] == 3 for drawn in per_series.values())
+    recommended = [text for text in marks.texts() if text.startswith("recommended: ")]
+    assert len(recommended) == 1
+    rows = page.locator("#pair-design-rows tr")
+    await expect(rows).to_have_count(3)
+    pairs = recommended[0].removeprefix("recommended: ").removesuffix(" pairs")
+    await expect(page.locator("#pair-design-rows")).to_contain_text(f"{pairs} (recommended)")
+    assert await screenshots_fit_a_phone(page, "geo-matched-pairs") <= 0, f"horizontal overflow at {PHONE} px"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 from playwright.async_api import Page, expect
 
-from tests.browser.conftest import PHONE, screenshots_fit_a_phone
+from tests.browser.conftest import PHONE, drawn_chart, expect_console_errors, screenshots_fit_a_phone
 
 DESIGN = {"baseline": "0.03", "mde": "0.08", "holdout-fraction": "0.15", "daily-units": "25000"}
 
@@ -51,6 +51,10 @@ async def test_the_power_calculator_shows_the_sample_size_the_api_computes(
     await expect(page.locator("#sample-holdout")).to_have_text(f"{sample_size['holdout']:,}")
     await expect(page.locator("#duration")).to_have_text(f"{answer['duration_days']} days")
     await expect(page.locator("#power-chart svg")).to_be_visible()
+    marks = await drawn_chart(page, "#power-chart")
+    (line,) = marks.drawn("line")
+    assert line.points == len(marks.drawn("symbol")) > 1
+    assert marks.axis_titles[1] == "Power"
     assert await screenshots_fit_a_phone(page, "power") <= 0, f"horizontal overflow at {PHONE} px"
 
 
@@ -93,6 +97,7 @@ async def test_the_power_form_works_with_the_keyboard_alone(
 
 
 async def test_a_problem_from_the_api_is_shown_with_the_field_named(page: Page) -> None:
+    expect_console_errors(page, "status of 400")  # Chromium's own line for the refusal the test provokes
     await page.goto("/app/")
     await page.fill("#baseline", "1.5")
     await page.click("#power-submit")

@@ -115,15 +115,87 @@ function labelOf(control) {
   return label ? label.firstChild.textContent.trim() : control.name;
 }
 
+const NARROW = 560; // px: below this a chart's legend goes under the plot, not beside it
+const EMBED_OPTIONS = { actions: false, renderer: "svg" };
+const watched = new WeakMap(); // chart element -> the spec it draws, redrawn when its width changes
+const embeds = new WeakMap(); // chart element -> its vega-embed result, finalized before a redraw
+const queues = new WeakMap(); // chart element -> its last draw, so that draws never overlap
+
+function narrowConfig(element, spec) {
+  if (element.clientWidth >= NARROW) return spec.config || {};
+  const config = spec.config || {};
+  return { ...config, legend: { ...(config.legend || {}), orient: "bottom", direction: "vertical" } };
+}
+
+/** A single or layered view: Vega-Lite fits it to the container (and follows the container's width). */
+async function drawSingle(element, spec) {
+  const fitted = {
+    ...spec,
+    width: "container",
+    autosize: { type: "fit-x", contains: "padding" },
+    config: narrowConfig(element, spec),
+  };
+  embeds.set(element, await window.vegaEmbed(element, fitted, EMBED_OPTIONS));
+}
+
 /**
- * Draws one of the API's Vega-Lite specs into `element`, as wide as its container.
- * The spec is the API's; only its width is set to follow the page (so it fits a phone).
+ * Views stacked with `vconcat` (a result and its backtest): Vega-Lite cannot fit those to a container, so each
+ * view's width is set from the container's, then narrowed by whatever the drawing still overflows.
+ */
+async function drawStacked(element, spec) {
+  const config = narrowConfig(element, spec);
+  const legendBeside = element.clientWidth >= NARROW;
+  let width = element.clientWidth - 80 - (legendBeside ? 180 : 0);
+  for (let attempt = 0; attempt < 3; attempt += 1) {
+    const views = spec.vconcat.map((view) => ({ ...view, width: Math.max(100, Math.floor(width)) }));
+    clear(element);
+    embeds.set(element, await window.vegaEmbed(element, { ...spec, vconcat: views, config }, EMBED_OPTIONS));
+    const svg = element.querySelector("svg");
+    const overflow = svg ? svg.getBoundingClientRect().width - element.clientWidth : 0;
+    if (overflow <= 0.5 || width <= 100) return;
+    width -= overflow;
+  }
+}
+
+function clear(element) {
+  const previous = embeds.get(element);
+  if (previous) previous.finalize(); // its listeners (window resize) go with it
+  embeds.delete(element);
+  element.replaceChildren();
+}
+
+function draw(element, spec) {
+  const drawn = (queues.get(element) || Promise.resolve()).then(async () => {
+    element.dataset.width = String(element.clientWidth);
+    clear(element);
+    if (Array.isArray(spec.vconcat)) await drawStacked(element, spec);
+    else await drawSingle(element, spec);
+    element.dataset.rendered = "true";
+  });
+  queues.set(element, drawn.catch(() => {}));
+  return drawn;
+}
+
+const resizes = new ResizeObserver((entries) => {
+  for (const entry of entries) {
+    const element = entry.target;
+    const spec = watched.get(element);
+    // A hidden chart (width 0) waits until it is shown again.
+    if (spec && element.clientWidth > 0 && String(element.clientWidth) !== element.dataset.width) {
+      element.dataset.rendered = "false";
+      draw(element, spec);
+    }
+  }
+});
+
+/**
+ * Draws one of the API's Vega-Lite specs into `element`, as wide as its container, and again when that width
+ * changes. Only the width (and, on a narrow screen, the legend's place) is changed: the spec is the API's.
  */
 export async function drawChart(element, spec) {
-  const fitted = { ...spec, width: "container", autosize: { type: "fit-x", contains: "padding" } };
-  element.replaceChildren();
-  await window.vegaEmbed(element, fitted, { actions: false, renderer: "svg" });
-  element.dataset.rendered = "true";
+  watched.set(element, spec);
+  resizes.observe(element);
+  await draw(element, spec);
 }
 
 export function parseNumberList(text) {

@@ -1,5 +1,6 @@
-// An experiment's results: a holdout test's lift per channel (forest plot and decisions) or a geo test's
-// observed vs counterfactual series with its band, both charts as the API draws them.
+// An experiment's results: a holdout test's lift per channel (forest plot and decisions), a geo test's
+// observed vs counterfactual series with its band, or each cell's of a multi-cell geo test; charts as the API
+// draws them.
 import {
   api,
   clearProblem,
@@ -106,6 +107,50 @@ function showGeo(results) {
   return results.warnings;
 }
 
+function showCells(results) {
+  const level = percent(results.confidence_level, 0);
+  const names = results.cells.map((cell) => cell.name).join(", ");
+  document.getElementById("results-summary").textContent =
+    `Each cell's treated markets against the counterfactual the untreated markets predict (cells ${names}), ` +
+    `with ${level} intervals.`;
+  document
+    .getElementById("results-chart")
+    .setAttribute("aria-label", `Observed KPI against the counterfactual, one colour per cell (${names})`);
+  const rows = results.cells.map((cell) => [
+    cell.name,
+    cell.treatment_markets.join(", "),
+    interval(cell.results.lift.relative, signedPercent),
+    interval(cell.results.incremental, whole),
+    cell.results.iroas ? interval(cell.results.iroas, (x) => x.toFixed(2)) : "—",
+    cell.results.p_value === null ? "—" : cell.results.p_value.toFixed(3),
+  ]);
+  const cellTable = table(
+    ["Cell", "Markets", `Relative lift (${level} CI)`, "Incremental KPI", "iROAS", "p-value"],
+    rows,
+  );
+  const compared = results.comparisons.map((c) => [
+    `${c.first} vs ${c.second}`,
+    c.compared === "iroas" ? "iROAS" : "relative lift",
+    interval(c.difference, c.compared === "iroas" ? (x) => x.toFixed(2) : signedPercent),
+    c.p_value === null ? "—" : c.p_value.toFixed(3),
+  ]);
+  const wrap = document.getElementById("results-table-wrap");
+  wrap.replaceChildren(cellTable);
+  if (compared.length) {
+    wrap.append(table(["Cells compared", "On", `Difference (${level} CI)`, "p-value"], compared));
+  }
+  return [
+    ...results.warnings,
+    ...results.cells.flatMap((cell) => cell.results.warnings.map((text) => `${cell.name}: ${text}`)),
+  ];
+}
+
+function show(results) {
+  if (results.kind === "geo_cells") return showCells(results);
+  if (results.kind === "geo") return showGeo(results);
+  return showHoldout(results);
+}
+
 async function load(id) {
   clearProblem(problemBox, form);
   const section = document.getElementById("results");
@@ -127,7 +172,7 @@ async function load(id) {
     }
     document.getElementById("results-title").textContent = `${experiment.name} (${experiment.kind}, ${experiment.status})`;
     showDates(results);
-    const warnings = results.kind === "geo" ? showGeo(results) : showHoldout(results);
+    const warnings = show(results);
     document
       .getElementById("results-warnings")
       .replaceChildren(...warnings.map((text) => Object.assign(document.createElement("li"), { textContent: text })));

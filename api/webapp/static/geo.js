@@ -1,4 +1,5 @@
-// Geo design: upload a panel, run a market selection job, follow its progress, create the experiment.
+// Geo design: upload a panel, run a market selection job, follow its progress, create the experiment; or a
+// matched-pair design (a job too) with its precision against the number of pairs kept.
 import {
   api,
   clearProblem,
@@ -40,6 +41,7 @@ async function upload(event) {
   try {
     const dataset = await api(`/v1/geo/datasets${query}`, { method: "POST", body: file, contentType: "text/csv" });
     document.getElementById("dataset-id").value = dataset.id;
+    document.getElementById("pairs-dataset-id").value = dataset.id;
     document.getElementById("dataset-summary").textContent =
       `Stored "${dataset.name}": ${dataset.geo_count} markets, ${dataset.date_count} dates ` +
       `(${dataset.first_date} to ${dataset.last_date}). Dataset ID ${dataset.id}.`;
@@ -171,7 +173,77 @@ async function createExperiment(event) {
   }
 }
 
+function pairsRequest() {
+  const request = {
+    dataset_id: document.getElementById("pairs-dataset-id").value.trim(),
+    budgets: parseNumberList(document.getElementById("budgets").value),
+    target_iroas: optionalNumber("target-iroas"),
+    pair_counts: parseNumberList(document.getElementById("pair-counts").value),
+    simulations: optionalNumber("simulations"),
+  };
+  for (const [key, value] of Object.entries(request)) {
+    if (value === undefined || (Array.isArray(value) && !value.length)) delete request[key];
+  }
+  return request;
+}
+
+async function runPairs(event) {
+  event.preventDefault();
+  const form = event.target;
+  const problemBox = document.getElementById("pairs-problem");
+  clearProblem(problemBox, form);
+  document.getElementById("pair-designs").hidden = true;
+  const button = document.getElementById("pairs-submit");
+  button.disabled = true;
+  try {
+    const job = await api("/v1/geo/matched-pairs", { method: "POST", json: pairsRequest() });
+    document.getElementById("pairs-job-progress").hidden = false;
+    const bar = document.getElementById("pairs-job-bar");
+    const finished = await followJob(job, bar, document.getElementById("pairs-job-status"));
+    if (finished.status === "succeeded") {
+      await showPairDesigns(finished.result);
+    } else {
+      showProblem(problemBox, jobProblem(finished, "The matched-pair design"), form);
+    }
+  } catch (error) {
+    showProblem(problemBox, error, form);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function showPairDesigns(result) {
+  const rows = document.getElementById("pair-design-rows");
+  rows.replaceChildren();
+  for (const design of result.designs) {
+    const first = design.budgets[0];
+    const kept = design.pairs_kept === result.recommended ? `${design.pairs_kept} (recommended)` : String(design.pairs_kept);
+    const row = document.createElement("tr");
+    row.append(
+      cell(kept),
+      cell(first.minimum_detectable_iroas.toFixed(2)),
+      cell(first.minimum_detectable_lift === null ? "—" : percent(first.minimum_detectable_lift)),
+      cell(percent(design.share_of_spend, 0)),
+      cell(design.treatment_markets.join(", ")),
+    );
+    rows.append(row);
+  }
+  const headings = [...document.querySelectorAll("#pair-designs thead th")].map((th) => th.textContent);
+  for (const row of rows.rows) {
+    for (const [index, td] of [...row.cells].entries()) td.dataset.label = headings[index];
+  }
+  const budget = result.designs.length ? whole(result.designs[0].budgets[0].budget) : "—";
+  document.getElementById("pairs-summary").textContent =
+    result.recommended === null
+      ? "No design could be ranked."
+      : `Recommended: ${result.recommended} pairs (the smallest error per share of spend). Table figures at a ` +
+        `budget of ${budget}.`;
+  document.getElementById("pair-designs").hidden = false;
+  await drawChart(document.getElementById("pairs-chart"), result.chart);
+}
+
 document.getElementById("upload-form").addEventListener("submit", upload);
+document.getElementById("pairs-form").addEventListener("submit", runPairs);
 document.getElementById("selection-form").addEventListener("submit", runSelection);
 document.getElementById("experiment-form").addEventListener("submit", createExperiment);
 setUpKeyForm();
