@@ -160,3 +160,15 @@ async def test_a_series_is_read_by_a_market_name_in_any_case(client: Client) -> 
     assert response.status_code == 200, response.text
     assert response.json()["geo"] == "chicago"
     assert {row["geo"] for row in response.json()["rows"]} == {"chicago"}
+
+
+async def test_spend_change_is_keyed_by_the_dataset_spelling(client: Client) -> None:
+    experiment_id = await create_geolift_experiment(
+        client,
+        treatment_markets=["Chicago", "portland"],
+        spend=None,
+        test_type="heavy-up",
+        spend_change={"CHICAGO": 4000, "Portland": 6000},
+    )
+    stored = (await client.get(f"/v1/experiments/{experiment_id}")).json()
+    assert stored["spend_change"] == {"chicago": 4000, "portland": 6000}
