@@ -70,16 +70,3 @@ def case_variants(names: Iterable[str]) -> list[list[str]]:
         if name not in group:
             group.append(name)
     return [group for group in groups.values() if len(group) > 1]
-
-
-def refuse_case_variants(field: str, names: Iterable[str]) -> None:
-    """400 naming ``field`` when two markets differ only by case: requests match markets regardless of case
-    (as GeoLift, which lower-cases them), so such a pair would be one market named two ways."""
-    variants = case_variants(names)
-    if variants:
-        described = "; ".join(" and ".join(map(repr, group)) for group in variants[:5])
-        raise invalid_field(
-            field,
-            f"markets that differ only by case: {described}; markets are matched regardless of case, so give "
-            "each market one spelling",
-        )
