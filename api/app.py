@@ -37,7 +37,7 @@ from api.jobs.queue import forget_old_jobs, install_queue_schema
 from api.json_depth import DepthCheckedRequest
 from api.lifecycle.controller import DeletionController
 from api.metrics.controller import MetricsController
-from api.metrics.requests import RequestMetrics, measure_requests
+from api.metrics.requests import RequestMetrics, RouteTemplates, measure_requests
 from api.observations.controller import ObservationController
 from api.openapi_rendering import RenderedOpenAPIConfig
 from api.outcomes.controller import OutcomeController
@@ -179,7 +179,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     # Around the router, not a route's middleware: requests no route matches (404, 405) are counted and
     # logged (with their X-Request-ID) too, and get the full Allow header.
+    allowed = methods_by_path(app)
     app.asgi_handler = request_logging_middleware(
-        measure_requests(request_metrics, allow_every_method(methods_by_path(app), app.asgi_handler))
+        measure_requests(request_metrics, allow_every_method(allowed, app.asgi_handler), RouteTemplates(allowed))
     )
     return app

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import asyncpg
-from litestar import Controller, Response, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.openapi.spec import Example, OpenAPIType, Schema
 from litestar.params import FromPath, Parameter, QueryParameter
@@ -70,6 +70,13 @@ CREATE_ASSIGNMENTS_OPERATION = json_or_csv_operation(
 )
 
 
+def wants_csv(request: Request[Any, Any, Any], format: Literal["json", "csv"] | None) -> bool:
+    """``format`` when given, else what ``Accept`` prefers of JSON and CSV (JSON when it says neither)."""
+    if format is not None:
+        return format == "csv"
+    return request.accept.best_match(["application/json", CSV_MEDIA_TYPE], "application/json") == CSV_MEDIA_TYPE
+
+
 class AssignmentController(Controller):
     path = "/v1/experiments"
     tags = ["assignments"]
@@ -106,24 +113,27 @@ class AssignmentController(Controller):
         operation_id="ListAssignments",
         operation_class=CsvExportOperation,
         summary="List stored assignments",
-        description="`format=json` (default): a page of units in byte order, `limit` per page; pass "
+        description="`format=json` (the default): a page of units in byte order, `limit` per page; pass "
         "`next_cursor` back as `cursor`. `format=csv`: every stored unit streamed as `text/csv` with the "
-        "columns `unit`, one per channel (its arm) and `assigned_at`.",
+        "columns `unit`, one per channel (its arm) and `assigned_at`. Without `format`, the `Accept` header "
+        "chooses (`Accept: text/csv` for the CSV).",
         responses=problem_responses(400, 404, 409, 503),
     )
     async def list(
         self,
+        request: Request[Any, Any, Any],
         pool: NamedDependency[asyncpg.Pool],
         experiment_id: FromPath[UUID],
         format: Annotated[
-            Literal["json", "csv"], QueryParameter(description="`json` pages, or the whole table as `csv`.")
-        ] = "json",
+            Literal["json", "csv"] | None,
+            QueryParameter(description="`json` pages, or the whole table as `csv`; by `Accept` when absent."),
+        ] = None,
         cursor: Annotated[
             str | None, QueryParameter(max_length=400, description="`next_cursor` from the previous page.")
         ] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=10_000, description="Page size (JSON).")] = 1000,
     ) -> Response[AssignmentPage]:
-        if format == "csv":
+        if wants_csv(request, format):
             design = await service.open_export(pool, experiment_id)
             return Stream(  # type: ignore[return-value]
                 service.export_csv(pool, design),

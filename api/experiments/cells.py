@@ -15,6 +15,7 @@ import msgspec
 from api.database import Connection
 from api.errors import invalid_field
 from api.experiments.schemas import GeoCell
+from api.geo.markets import MarketNames
 from api.geo.repository import GeoRepository
 
 
@@ -75,10 +76,6 @@ async def check_cells_in_dataset(connection: Connection, dataset_id: UUID, cells
     dataset = await GeoRepository(connection).get(dataset_id)
     if dataset is None:
         return
-    known = set(dataset["geos"])
+    names = MarketNames(dataset["geos"], dataset_id)
     for i, cell in enumerate(cells):
-        unknown = [g for g in cell.treatment_markets if g not in known]
-        if unknown:
-            raise invalid_field(
-                f"cells[{i}].treatment_markets", f"not in dataset {dataset_id}: {', '.join(map(repr, unknown))}"
-            )
+        names.resolve(f"cells[{i}].treatment_markets", cell.treatment_markets)

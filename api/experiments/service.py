@@ -41,7 +41,7 @@ from api.experiments.schemas import (
 )
 from api.geo.coverage import period_coverage
 from api.geo.repository import GeoRepository
-from api.geo.service import validate_geo_design
+from api.geo.service import canonical_geo_design, validate_geo_design
 from stats.trimmed_match import trimmed_per_side
 
 ALLOWED_TRANSITIONS = frozenset({("draft", "running"), ("running", "stopped")})
@@ -124,6 +124,17 @@ def _validate_timing_and_type(design: dict[str, Any]) -> None:
             raise invalid_field(f"spend_change.{geo}", f"a {test_type} test {direction} (got {value:g})")
     if not any(value != 0 for value in change.values()):
         raise invalid_field("spend_change", "every change is 0: the test changes no spend")
+
+
+async def _spelt_as_in_dataset(connection: Connection, design: dict[str, Any]) -> dict[str, Any]:
+    """``design`` with its markets in the dataset's spelling (requests match them regardless of case); its
+    cells checked again once spelt so, where ``Chicago`` and ``chicago`` become one market."""
+    design = await canonical_geo_design(connection, design)
+    cells = stored_cells(design)
+    if cells is not None:
+        check_cells(cells, None, None, None)
+        design["treatment_markets"] = treated_markets(cells)
+    return design
 
 
 def _validate_markets(markets: list[str], pairs: list[list[str]] | None) -> None:
@@ -298,8 +309,9 @@ async def create_experiment(
     else:
         _validate_periods(body.pre_period, body.test_period)
         check_cells(body.cells, body.treatment_markets, body.spend, body.pairs)
-        design = _geo_design(body, {})
-        _validate_markets(design["treatment_markets"], body.pairs)
+        async with pool.acquire() as connection:
+            design = await _spelt_as_in_dataset(connection, _geo_design(body, {}))
+        _validate_markets(design["treatment_markets"], design.get("pairs"))
         _validate_trim_rate(design)
         _validate_timing_and_type(design)
         if design_source is not None:
@@ -311,10 +323,15 @@ async def create_experiment(
         repository = ExperimentRepository(connection)
         experiment_id = uuid4()
         if isinstance(body, GeoExperimentCreate):
-            if body.cells is not None:
-                await check_cells_in_dataset(connection, body.dataset_id, body.cells)
+            cells = stored_cells(design)
+            if cells is not None:
+                await check_cells_in_dataset(connection, body.dataset_id, cells)
             await validate_geo_design(
-                connection, body.dataset_id, design["treatment_markets"], body.pairs, body.exclude_from_controls
+                connection,
+                body.dataset_id,
+                design["treatment_markets"],
+                design.get("pairs"),
+                design.get("exclude_from_controls") or [],
             )
             await refuse_colliding_geo_experiment(repository, experiment_id, design)
         row = await repository.insert(
@@ -491,7 +508,7 @@ async def patch_experiment(pool: asyncpg.Pool, experiment_id: UUID, patch: Exper
         else:
             if "cells" in design and patch.treatment_markets is not UNSET:
                 raise invalid_field("treatment_markets", "this experiment's markets are set per cell: patch `cells`")
-            design = _geo_design(patch, design)
+            design = await _spelt_as_in_dataset(connection, _geo_design(patch, design))
             cells = stored_cells(design)
             if patch.dataset_id is not UNSET:
                 await _check_repointed_dataset(connection, design)

@@ -14,11 +14,13 @@ from litestar.status_codes import HTTP_201_CREATED
 
 from api.errors import invalid_field, problem_responses
 from api.geo import service
+from api.geo.panel_parsing import panel_from_text_dates
 from api.geo.schemas import (
     DatasetVersion,
     GeoDataset,
     GeoDatasetAppend,
     GeoDatasetPage,
+    GeoDatasetTextDates,
     GeoDatasetUpload,
     GeoDatasetVersions,
     GeoRowIn,
@@ -167,7 +169,8 @@ class GeoDatasetController(Controller):
         'line (columns in any order; `?name=` names it) or as JSON `{"name", "rows": [...]}`. Returns the '
         "markets, the date range and data-quality findings (missing dates per market, runs of zeros, robust "
         "outliers). Refused with 400 naming the row and column (`rows[12].kpi` or `line 13, column kpi`): "
-        "unparsable dates or numbers, a repeated (geo, date), a negative KPI, fewer than 2 markets. The rows "
+        "unparsable dates or numbers (dates as `?date_format=` says, else `YYYY-MM-DD`), a repeated (geo, "
+        "date), a negative KPI, fewer than 2 markets, two markets that differ only by case. The rows "
         "are written in one transaction: a refused upload stores nothing.",
         status_code=HTTP_201_CREATED,
         request_max_body_size=None,  # the upload is capped by the app's settings (api.request_bodies.Upload)
@@ -184,14 +187,27 @@ class GeoDatasetController(Controller):
                 min_length=1, max_length=200, pattern=NO_NUL, description="Name of a CSV upload (JSON: `name`)."
             ),
         ] = None,
+        date_format: Annotated[
+            str | None,
+            QueryParameter(
+                min_length=2,
+                max_length=100,
+                pattern=NO_NUL,
+                description="How the dates are written, strftime style (`%m/%d/%Y`, `%d.%m.%Y`, `%Y%m%d`), for CSV "
+                "and JSON alike; `YYYY-MM-DD` (a midnight time allowed) when absent.",
+            ),
+        ] = None,
     ) -> Response[GeoDataset]:
         if upload.is_csv:
-            dataset = await service.create_dataset_from_csv(pool, name, upload.csv_stream())
+            dataset = await service.create_dataset_from_csv(pool, name, upload.csv_stream(), date_format)
         else:
             body = await upload.json_body()
             if body.strip() in (b"", b"null"):
                 raise invalid_field("body", "send the panel as JSON rows or as text/csv")
-            data = decode_json_body(body, GeoDatasetUpload)
+            if date_format is None:
+                data = decode_json_body(body, GeoDatasetUpload)
+            else:
+                data = panel_from_text_dates(decode_json_body(body, GeoDatasetTextDates), date_format)
             if data.name is None and name is not None:
                 data = GeoDatasetUpload(rows=data.rows, name=name)
             dataset = await service.create_dataset_from_json(pool, data)

@@ -5,6 +5,9 @@ column-wise with numpy (newline and comma positions, fixed-width byte columns, v
 conversion), off the event loop; only a block holding a double quote goes through the ``csv`` module.
 Errors name the line and column (``line 13, column kpi``); JSON errors name the row (``rows[12].kpi``).
 Headers as GeoLift and Google's libraries write them are read as they are (:data:`COLUMN_ALIASES`).
+Dates are ``YYYY-MM-DD`` (a midnight time allowed), or as a ``date_format`` in strftime style says
+(``%m/%d/%Y``, ``%d.%m.%Y``; GeoLift's reader takes such a ``format``): :func:`check_date_format`,
+:func:`parse_dates`, used by the CSV parser and :func:`panel_from_text_dates` alike.
 """
 
 from __future__ import annotations
@@ -12,14 +15,15 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
 
 import numpy as np
 import numpy.typing as npt
 
 from api.errors import InvalidInput, invalid_field
-from api.geo.schemas import GeoDatasetUpload
+from api.geo.schemas import GeoDatasetTextDates, GeoDatasetUpload, GeoRowIn
 from stats.magnitude import MAX_MAGNITUDE
 
 REQUIRED_COLUMNS = ("date", "geo", "kpi")
@@ -55,6 +59,55 @@ class LongPanel:
 
 
 # ---------------------------------------------------------------------------------------------------
+# Dates in a format of the uploader's
+
+DATE_FORMAT_FIELD = "date_format"
+_PROBE = date(2001, 2, 3)  # year, month and day all different, so a format that drops one is seen
+
+
+def check_date_format(date_format: str) -> None:
+    """400 naming ``date_format`` unless it writes and reads back a whole date (year, month and day)."""
+    try:
+        written = _PROBE.strftime(date_format)
+        read = datetime.strptime(written, date_format).date()
+    except ValueError as exc:
+        raise invalid_field(DATE_FORMAT_FIELD, f"{date_format!r} is not a strftime format: {exc}") from None
+    if read != _PROBE:
+        raise invalid_field(
+            DATE_FORMAT_FIELD,
+            f"{date_format!r} does not name the year, month and day (e.g. %m/%d/%Y, %d.%m.%Y, %Y%m%d)",
+        )
+
+
+def parse_dates(values: Sequence[str], date_format: str, locate: Callable[[int], str]) -> list[date]:
+    """Each of ``values`` read with ``date_format`` (each distinct text parsed once); a value that does not
+    match is a 400 naming ``locate(i)`` (its line and column, or its row) and the value."""
+    parsed: dict[str, date] = {}
+    days: list[date] = []
+    for i, text in enumerate(values):
+        day = parsed.get(text)
+        if day is None:
+            try:
+                day = datetime.strptime(text.strip(), date_format).date()
+            except ValueError:
+                raise invalid_field(locate(i), f"{text!r} is not a date in the date_format {date_format!r}") from None
+            parsed[text] = day
+        days.append(day)
+    return days
+
+
+def panel_from_text_dates(upload: GeoDatasetTextDates, date_format: str) -> GeoDatasetUpload:
+    """A JSON upload whose dates are written as ``date_format`` says, with its dates read."""
+    check_date_format(date_format)
+    days = parse_dates([row.date for row in upload.rows], date_format, lambda i: json_locator(i, "date"))
+    rows = [
+        GeoRowIn(date=day, geo=row.geo, kpi=row.kpi, spend=row.spend)
+        for row, day in zip(upload.rows, days, strict=True)
+    ]
+    return GeoDatasetUpload(rows=rows, name=upload.name)
+
+
+# ---------------------------------------------------------------------------------------------------
 # CSV parsing
 
 
@@ -67,7 +120,11 @@ MIDNIGHT = np.frombuffer(b"00:00:00", dtype=np.uint8)
 class CsvPanelParser:
     """Parses a CSV panel block by block (each block ends at a line end); :meth:`finish` gives the columns."""
 
-    def __init__(self) -> None:
+    def __init__(self, date_format: str | None = None) -> None:
+        """``date_format``: how the date column is written (strftime style); ``YYYY-MM-DD`` when ``None``."""
+        if date_format is not None:
+            check_date_format(date_format)
+        self.date_format = date_format
         self.columns: list[str] | None = None
         self.rows_done = 0
         self.geo_index: dict[str, int] = {}
@@ -189,7 +246,10 @@ class CsvPanelParser:
         self.rows_done += n
 
     def _dates(self, column: np.ndarray, length: IntArray) -> DayArray:
-        """``YYYY-MM-DD``, or with a midnight time as some tools write it (``2020-01-01T00:00:00``)."""
+        """``YYYY-MM-DD``, or with a midnight time as some tools write it (``2020-01-01T00:00:00``); or as
+        ``date_format`` says."""
+        if self.date_format is not None:
+            return self._formatted_dates(column)
         n = column.size
         width = max(column.dtype.itemsize, 19)
         raw = np.zeros((n, width), dtype=np.uint8)
@@ -222,6 +282,20 @@ class CsvPanelParser:
         day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
         days: DayArray = (era * 146097 + day_of_era - 719468).astype("datetime64[D]")
         return days
+
+    def _formatted_dates(self, column: np.ndarray) -> DayArray:
+        """Each distinct text parsed once; the first line holding one that does not parse is named."""
+        assert self.date_format is not None
+        labels, first, inverse = np.unique(column, return_index=True, return_inverse=True)
+        by_line = np.argsort(first, kind="stable")  # labels in the order their first line comes
+        texts = [labels[k].decode("utf-8", "replace") for k in by_line.tolist()]
+        days = parse_dates(
+            texts, self.date_format, lambda i: line_locator(self.rows_done + int(first[by_line[i]]), "date")
+        )
+        label_days = np.empty(labels.size, dtype="datetime64[D]")
+        label_days[by_line] = np.array(days, dtype="datetime64[D]")
+        formatted: DayArray = label_days[inverse.reshape(-1)]
+        return formatted
 
     def _numbers(self, column: np.ndarray, length: IntArray, name: str, *, allow_empty: bool) -> FloatArray:
         empty = length == 0

@@ -29,6 +29,22 @@ class GeoRowIn(Struct, frozen=True, forbid_unknown_fields=True):
     spend: Annotated[PanelValue, Meta(description="Media spend in that market on that date.")] | None = None
 
 
+class GeoRowTextDate(Struct, frozen=True, forbid_unknown_fields=True):
+    """A panel cell whose date is written as the upload's `date_format` says (read into a `GeoRowIn`)."""
+
+    date: str
+    geo: MarketName
+    kpi: PanelValue
+    spend: PanelValue | None = None
+
+
+class GeoDatasetTextDates(Struct, frozen=True, forbid_unknown_fields=True):
+    """A JSON panel sent with `?date_format=`: its dates are read with that format."""
+
+    rows: Annotated[list[GeoRowTextDate], Meta(min_length=2)]
+    name: Name | None = None
+
+
 class GeoDatasetUpload(Struct, frozen=True, forbid_unknown_fields=True):
     """A panel sent as JSON; the same columns may be sent as `text/csv` with a header line."""
 

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID
 
 import asyncpg
@@ -25,6 +25,7 @@ from api.auth.caller import current_key_id
 from api.database import Connection
 from api.errors import Conflict, NotFound, invalid_field
 from api.geo.binary_copy import encode_observations
+from api.geo.markets import MarketNames, case_variants
 from api.geo.panel_parsing import (
     BLOCK_BYTES,
     CsvPanelParser,
@@ -77,12 +78,28 @@ class CheckedPanel:
     quality: DataQuality
 
 
+def _refuse_case_variants(long: LongPanel) -> None:
+    """400 naming the first row of a market spelt like an earlier one but for case (``Chicago``, ``chicago``):
+    requests match markets regardless of case, as GeoLift does, so the two would be one market."""
+    variants = case_variants(long.geos)
+    if not variants:
+        return
+    first, later = variants[0][0], variants[0][1]
+    row = int(np.argmax(long.codes == long.geos.index(later)))
+    raise invalid_field(
+        long.locate(row, "geo"),
+        f"{later!r} differs from the market {first!r} only by case; markets are matched regardless of case, "
+        "so give each market one spelling",
+    )
+
+
 def check_panel(long: LongPanel) -> CheckedPanel:
     """Refuse fewer than 2 geos and repeated (geo, date); assess the panel on its regular date axis."""
     if len(long.geos) < 2:
         found = f"only {long.geos[0]!r}" if long.geos else "none"
         name = "rows" if long.locate is json_locator else "column geo"
         raise invalid_field(name, f"a geo panel needs at least 2 geos; found {found}")
+    _refuse_case_variants(long)
     day_numbers = long.days.astype(np.int64)
     first, last = int(day_numbers.min()), int(day_numbers.max())
     distinct = np.unique(day_numbers)
@@ -244,7 +261,9 @@ def _parse_and_build(parser: CsvPanelParser, block: bytes, dataset_id: UUID, ver
     return _payload(dataset_id, block_panel, labels, 0, parser.rows_done - first, version)
 
 
-async def create_dataset_from_csv(pool: asyncpg.Pool, name: str | None, stream: AsyncIterator[bytes]) -> GeoDataset:
+async def create_dataset_from_csv(
+    pool: asyncpg.Pool, name: str | None, stream: AsyncIterator[bytes], date_format: str | None = None
+) -> GeoDataset:
     """Parse the CSV as it streams in and COPY each parsed block while the next one is parsed.
 
     The rows go into an open transaction; the checks that need the whole panel (repeated geo and date,
@@ -253,7 +272,7 @@ async def create_dataset_from_csv(pool: asyncpg.Pool, name: str | None, stream: 
     dataset_id = uuid.uuid4()
     async with pool.acquire() as connection, connection.transaction():
         repository = GeoRepository(connection)
-        long, copy_error = await _copy_csv(repository, stream, dataset_id, 1)
+        long, copy_error = await _copy_csv(repository, stream, dataset_id, 1, date_format)
         checked = await asyncio.to_thread(check_panel, long)
         if copy_error is not None:
             raise copy_error
@@ -262,14 +281,19 @@ async def create_dataset_from_csv(pool: asyncpg.Pool, name: str | None, stream: 
 
 
 async def _copy_csv(
-    repository: GeoRepository, stream: AsyncIterator[bytes], dataset_id: UUID, version: int
+    repository: GeoRepository,
+    stream: AsyncIterator[bytes],
+    dataset_id: UUID,
+    version: int,
+    date_format: str | None = None,
 ) -> tuple[LongPanel, asyncpg.PostgresError | None]:
     """Parse the CSV as it streams in and COPY each parsed block as ``version`` while the next one is parsed.
 
     Returns the parsed columns and the unique violation a repeated (geo, date) caused, if any: the caller
-    names the repeated row from the columns (a clearer message than the server's) and re-raises it.
+    names the repeated row from the columns (a clearer message than the server's) and re-raises it. Dates are
+    read as ``date_format`` says (``YYYY-MM-DD`` without one).
     """
-    parser = CsvPanelParser()
+    parser = CsvPanelParser(date_format)
     copying: asyncio.Future[None] | None = None
     copy_error: asyncpg.PostgresError | None = None
 
@@ -352,8 +376,8 @@ async def get_series(pool: asyncpg.Pool, dataset_id: UUID, geo: str | None, vers
         dataset = await dataset_at(connection, dataset_id, version)
         if dataset is None:
             raise NotFound(f"No geo dataset {dataset_id}")
-        if geo is not None and geo not in set(dataset["geos"]):
-            raise invalid_field("geo", f"{geo!r} is not a geo of dataset {dataset_id}")
+        if geo is not None:
+            geo = MarketNames(dataset["geos"], dataset_id).resolve("geo", [geo])[0]
         rows = await GeoRepository(connection).series(dataset_id, geo, dataset["version"])
     return GeoSeries(
         dataset_id=dataset_id,
@@ -611,6 +635,29 @@ async def list_datasets(pool: asyncpg.Pool, *, name: str | None, cursor: str | N
     )
 
 
+async def canonical_geo_design(connection: Connection, design: dict[str, Any]) -> dict[str, Any]:
+    """``design`` (a stored geo design) with every market it names in its dataset's spelling, matched
+    regardless of case; unknown names (and an unknown dataset) are left for :func:`validate_geo_design`."""
+    dataset = await GeoRepository(connection).get(UUID(str(design["dataset_id"])))
+    if dataset is None:
+        return design
+    names = MarketNames(dataset["geos"], str(design["dataset_id"]))
+    spelt = dict(design)
+    for field in ("treatment_markets", "exclude_from_controls"):
+        if spelt.get(field) is not None:
+            spelt[field] = [names.canonical(m) for m in spelt[field]]
+    if spelt.get("pairs") is not None:
+        spelt["pairs"] = [[names.canonical(m) for m in pair] for pair in spelt["pairs"]]
+    if spelt.get("cells") is not None:
+        spelt["cells"] = [
+            {**cell, "treatment_markets": [names.canonical(m) for m in cell["treatment_markets"]]}
+            for cell in spelt["cells"]
+        ]
+    if spelt.get("spend_change") is not None:
+        spelt["spend_change"] = {names.canonical(m): v for m, v in spelt["spend_change"].items()}
+    return spelt
+
+
 async def validate_geo_design(
     connection: Connection,
     dataset_id: UUID,
@@ -625,23 +672,20 @@ async def validate_geo_design(
     if dataset is None:
         raise invalid_field("dataset_id", f"no geo dataset {dataset_id}; upload one with POST /v1/geo/datasets")
     known = set(dataset["geos"])
-    unknown = [g for g in treatment_markets if g not in known]
-    if unknown:
-        raise invalid_field("treatment_markets", f"not in dataset {dataset_id}: {', '.join(map(repr, unknown))}")
+    names = MarketNames(dataset["geos"], dataset_id)
+    names.resolve("treatment_markets", treatment_markets)
     if len(set(treatment_markets)) != len(treatment_markets):
         raise invalid_field("treatment_markets", "lists a market twice")
     if len(known - set(treatment_markets)) < 2:
         raise invalid_field("treatment_markets", "leaves fewer than 2 control markets in the dataset")
     for i, pair in enumerate(pairs or []):
         for j, geo in enumerate(pair):
-            if geo not in known:
-                raise invalid_field(f"pairs[{i}][{j}]", f"{geo!r} is not in dataset {dataset_id}")
+            names.resolve(f"pairs[{i}][{j}]", [geo])
     excluded = exclude_from_controls or []
     treated, paired = set(treatment_markets), {geo for pair in pairs or [] for geo in pair}
     for i, geo in enumerate(excluded):
         field = f"exclude_from_controls[{i}]"
-        if geo not in known:
-            raise invalid_field(field, f"{geo!r} is not in dataset {dataset_id}")
+        names.resolve(field, [geo])
         if geo in treated:
             raise invalid_field(field, f"{geo!r} is a treatment market; only controls can be excluded")
         if geo in paired:

@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 
 from api.database import Connection
 from api.errors import Conflict, NotFound, invalid_field
+from api.geo.markets import MarketNames
 from api.geo.pivot import pivot_rows
 from api.geo.repository import GeoRepository, Row
 from api.geo.service import dataset_at
@@ -43,12 +44,20 @@ class DesignPanel:
     def history(self) -> HistoryPeriod:
         return HistoryPeriod(start=self.dates[0], end=self.dates[-1])
 
+    @property
+    def names(self) -> MarketNames:
+        """The panel's markets, for matching requested names regardless of case."""
+        return MarketNames(self.geos, self.dataset_id)
+
+    def spelt(self, markets: Sequence[str]) -> list[str]:
+        """``markets`` in the dataset's spelling (unknown names unchanged, refused where they are used)."""
+        names = self.names
+        return [names.canonical(m) for m in markets]
+
     def rows_of(self, field: str, markets: Sequence[str]) -> tuple[int, ...]:
         """Panel rows of ``markets``; a 400 naming ``field`` for an unknown or repeated market."""
         index = {g: i for i, g in enumerate(self.geos)}
-        unknown = [m for m in markets if m not in index]
-        if unknown:
-            raise invalid_field(field, f"not in dataset {self.dataset_id}: {', '.join(map(repr, unknown))}")
+        markets = self.names.resolve(field, markets)
         if len(set(markets)) != len(markets):
             raise invalid_field(field, "lists a market twice")
         return tuple(index[m] for m in markets)
@@ -59,7 +68,7 @@ class DesignPanel:
         rows = self.rows_of(field, markets)
         if not rows:
             return self
-        treated_too = sorted(set(markets) & set(treated))
+        treated_too = sorted({self.names.canonical(m) for m in markets} & {self.names.canonical(m) for m in treated})
         if treated_too:
             raise invalid_field(field, f"{', '.join(map(repr, treated_too))} cannot be both treated and excluded")
         keep = np.setdiff1d(np.arange(len(self.geos)), rows)

@@ -43,6 +43,7 @@ from api.interval import finite_or_none
 from api.jobs.answer import Answer, answer_or_submit, submit
 from api.jobs.progress import ProgressReporter
 from api.jobs.schemas import Job
+from api.percents import percent_warnings
 from stats.errors import InvalidProblem
 from stats.geo_backtest import Backtest, backtest_design
 from stats.geo_power import DurationPower, Side, duration_power
@@ -203,7 +204,10 @@ def compute_geo_power(request: GeoPowerRequest, panel: DesignPanel, progress: Pr
             progress((i + 1) / len(durations))
     total = float(data.sum())
     share = float(treated.sum() / total) if total > 0.0 else 0.0
-    warnings = design_warnings(len(panel.geos), len(panel.dates), durations, share)
+    warnings = [
+        *percent_warnings("effect_sizes", request.effect_sizes),
+        *design_warnings(len(panel.geos), len(panel.dates), durations, share),
+    ]
     for design in designs:
         if design.backtest is not None:
             warnings.extend(f"{design.duration} days: {w}" for w in design.backtest.warnings)
@@ -319,7 +323,10 @@ def selection_result(
         request.power_target,
         "Design",
     )
-    warnings = design_warnings(len(panel.geos), len(panel.dates), request.durations)
+    warnings = [
+        *percent_warnings("effect_sizes", request.effect_sizes),
+        *design_warnings(len(panel.geos), len(panel.dates), request.durations),
+    ]
     if not candidates:
         warnings.append("no design met every constraint: see `dropped` for what removed them and what to relax")
     return MarketSelectionResult(
@@ -367,7 +374,10 @@ def _cell_selection_result(
         request.power_target,
         "Design",
     )
-    warnings = design_warnings(len(panel.geos), len(panel.dates), request.durations)
+    warnings = [
+        *percent_warnings("effect_sizes", request.effect_sizes),
+        *design_warnings(len(panel.geos), len(panel.dates), request.durations),
+    ]
     empty = [str(cell.cell) for cell in shaped if not cell.candidates]
     if empty:
         warnings.append(
@@ -496,7 +506,12 @@ async def answer_geo_power(
     async with pool.acquire() as connection:
         panel = await load_design_panel(connection, request.dataset_id, request.history, request.dataset_version)
     # A queued job reads the version read here, whatever is appended meanwhile.
-    request = msgspec.structs.replace(request, dataset_version=panel.dataset_version)
+    request = msgspec.structs.replace(
+        request,
+        dataset_version=panel.dataset_version,
+        treatment_markets=panel.spelt(request.treatment_markets),
+        exclude_from_controls=panel.spelt(request.exclude_from_controls),
+    )
 
     async def compute(progress: ProgressReporter) -> GeoPowerResult:
         return await asyncio.to_thread(compute_geo_power, request, panel, progress)
@@ -511,6 +526,12 @@ async def submit_market_selection(pool: asyncpg.Pool, queue_pool: asyncpg.Pool, 
     409 at once)."""
     async with pool.acquire() as connection:
         panel = await load_design_panel(connection, request.dataset_id, request.history, request.dataset_version)
+    request = msgspec.structs.replace(
+        request,
+        include=panel.spelt(request.include),
+        exclude=panel.spelt(request.exclude),
+        exclude_from_controls=panel.spelt(request.exclude_from_controls),
+    )
     check_selection_request(request, panel)
     # Every chunk of the job reads the version read here, whatever is appended meanwhile.
     request = msgspec.structs.replace(request, dataset_version=panel.dataset_version)

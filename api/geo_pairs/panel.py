@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 
 from api.database import Connection
 from api.errors import Conflict, NotFound, invalid_field
+from api.geo.markets import MarketNames
 from api.geo.service import dataset_at
 from api.geo_design.panel import refuse_zero_kpi
 from api.geo_design.schemas import HistoryPeriod
@@ -74,24 +75,20 @@ def _periods(request: MatchedPairsRequest, first: date, last: date) -> tuple[His
 
 
 def _design_geos(request: MatchedPairsRequest, known: list[str]) -> tuple[list[str], list[str]]:
-    known_set = set(known)
-    unknown = [g for g in request.exclude if g not in known_set]
-    if unknown:
-        raise invalid_field("exclude", f"not in dataset {request.dataset_id}: {', '.join(map(repr, unknown))}")
-    excluded = sorted(set(request.exclude))
+    excluded = sorted(set(MarketNames(known, request.dataset_id).resolve("exclude", request.exclude)))
     return [g for g in sorted(known) if g not in set(excluded)], excluded
 
 
 def _given_pairs(request: MatchedPairsRequest, geos: list[str], excluded: list[str]) -> tuple[tuple[int, int], ...]:
     index = {g: i for i, g in enumerate(geos)}
+    names = MarketNames([*geos, *excluded], request.dataset_id)
     pairs: list[tuple[int, int]] = []
     for i, pair in enumerate(request.pairs or []):
-        for j, geo in enumerate(pair):
+        spelt = [names.resolve(f"pairs[{i}][{j}]", [geo])[0] for j, geo in enumerate(pair)]
+        for j, geo in enumerate(spelt):
             if geo in excluded:
                 raise invalid_field(f"pairs[{i}][{j}]", f"{geo!r} is also in `exclude`")
-            if geo not in index:
-                raise invalid_field(f"pairs[{i}][{j}]", f"{geo!r} is not in dataset {request.dataset_id}")
-        pairs.append((index[pair[0]], index[pair[1]]))
+        pairs.append((index[spelt[0]], index[spelt[1]]))
     return tuple(pairs)
 
 

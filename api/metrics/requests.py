@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import time
+from collections.abc import Iterable
 
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -10,7 +12,27 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessColl
 
 # Seconds; from a cached key check (~1 ms) to a geo result computed within its request (2 s, then a job).
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
-UNMATCHED_ROUTE = "unmatched"  # a path no route has (404, 405): never the raw path, which anyone can vary
+UNMATCHED_ROUTE = "unmatched"  # a path no route has (404): never the raw path, which anyone can vary
+_PATH_PARAMETER = re.compile(r"\\\{[^/]*?\\\}")  # ``{job_id}`` or ``{job_id:uuid}``, once re.escape'd
+
+
+class RouteTemplates:
+    """Finds the template of a path whose route exists but whose method does not (a 405).
+
+    The router sets ``path_template`` only when path and method both match, so a ``DELETE`` on
+    ``/v1/power/holdout`` would otherwise be counted as ``unmatched`` though its route is known. Templates
+    with fewer parameters are tried first, so ``…/assignments/summary`` wins over ``…/assignments/{unit}``.
+    """
+
+    def __init__(self, templates: Iterable[str]) -> None:
+        ordered = sorted(set(templates), key=lambda template: (template.count("{"), template))
+        self._patterns = [
+            (re.compile("^" + _PATH_PARAMETER.sub("[^/]+", re.escape(template)) + "/?$"), template)
+            for template in ordered
+        ]
+
+    def of(self, path: str) -> str | None:
+        return next((template for pattern, template in self._patterns if pattern.match(path)), None)
 
 
 class RequestMetrics:
@@ -40,8 +62,9 @@ class RequestMetrics:
         self.latency.labels(method, route, str(status)).observe(seconds)
 
 
-def measure_requests(metrics: RequestMetrics, app: ASGIApp) -> ASGIApp:
-    """``app`` counting and timing each HTTP request under its route template (``/v1/jobs/{job_id}``)."""
+def measure_requests(metrics: RequestMetrics, app: ASGIApp, routes: RouteTemplates | None = None) -> ASGIApp:
+    """``app`` counting and timing each HTTP request under its route template (``/v1/jobs/{job_id}``); a 405
+    is counted under the template of its path when ``routes`` knows it."""
 
     async def measured(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
@@ -59,7 +82,9 @@ def measure_requests(metrics: RequestMetrics, app: ASGIApp) -> ASGIApp:
         try:
             await app(scope, receive, send_noting_status)
         finally:
-            route = scope.get("path_template") or UNMATCHED_ROUTE  # set by the router once matched
-            metrics.observe(scope["method"], route, status, time.perf_counter() - started)
+            template: str | None = scope.get("path_template")  # set by the router once path and method matched
+            if not template and status == 405 and routes is not None:
+                template = routes.of(scope["path"])
+            metrics.observe(scope["method"], template or UNMATCHED_ROUTE, status, time.perf_counter() - started)
 
     return measured

@@ -6,10 +6,12 @@ import math
 from dataclasses import replace
 from typing import Any, Literal
 
+import msgspec
 import numpy as np
 from scipy import stats as scipy_stats
 
 from api.errors import invalid_field
+from api.percents import percent_warning
 from api.power.schemas import (
     CurvePoint,
     HoldoutPowerCurveRequest,
@@ -88,6 +90,31 @@ def refuse_undetectable_mde(request: HoldoutPowerRequest) -> None:
         )
 
 
+def _check_mde_as_percent(request: HoldoutPowerRequest) -> list[str]:
+    """Warnings for a relative MDE of 100% or more (a percent sent for a fraction?); 400 naming the field when
+    the MDE would lift a conversion rate past 1."""
+    mde = request.mde
+    if mde is None or request.solve_for == "mde":
+        return []
+    metric = request.metric
+    if isinstance(metric, ProportionMetric) and request.alternative != "smaller":
+        field, lifted = (
+            ("mde.relative", metric.baseline * (1.0 + mde.relative))
+            if mde.relative is not None
+            else ("mde.absolute", metric.baseline + (mde.absolute or 0.0))
+        )
+        if lifted >= 1.0:
+            percent = percent_warning(field, mde.relative or mde.absolute or 0.0)
+            hint = "" if percent is None else f" ({percent.split(': ', 1)[1]})"
+            raise invalid_field(
+                field,
+                f"lifts the conversion rate from {metric.baseline:g} to {lifted:g}, past 1: a proportion cannot "
+                f"exceed 1{hint}",
+            )
+    warning = None if mde.relative is None else percent_warning("mde.relative", mde.relative)
+    return [] if warning is None else [warning]
+
+
 def _require_finite(design: power_stats.HoldoutDesign, solve_for: str) -> None:
     """A design whose figures are not all finite is refused (400), never answered with NaN or infinity."""
     figures = [design.mde_absolute, design.mde_relative, design.power, *design.sample_size_unrounded]
@@ -97,6 +124,7 @@ def _require_finite(design: power_stats.HoldoutDesign, solve_for: str) -> None:
 
 def solve_holdout_power(request: HoldoutPowerRequest) -> HoldoutPowerResponse:
     """Solve the design for ``request.solve_for``."""
+    percent = _check_mde_as_percent(request)
     refuse_undetectable_mde(request)
     design = power_stats.solve_holdout_design(_problem(request, request.solve_for))
     _require_finite(design, request.solve_for)
@@ -116,7 +144,7 @@ def solve_holdout_power(request: HoldoutPowerRequest) -> HoldoutPowerResponse:
         duration_days=design.duration_days,
         expected_conversions=PerArmFigures(*expected) if expected is not None else None,
         method=design.method,
-        warnings=list(design.warnings),
+        warnings=[*percent, *design.warnings],
     )
 
 
@@ -171,6 +199,7 @@ def _x_scale(request: HoldoutPowerCurveRequest) -> Literal["linear", "log"]:
 def holdout_power_curve(request: HoldoutPowerCurveRequest) -> HoldoutPowerCurveResponse:
     """Power (or MDE) at each total sample size of the grid, and a chart of it."""
     sizes = _grid(request)
+    percent = _check_mde_as_percent(msgspec.structs.replace(request, solve_for=request.curve))
     problem = _problem(request, "power" if request.curve == "power" else "mde")
     # The design at the largest size gives the absolute MDE (or target power) and the warnings.
     reference = power_stats.solve_holdout_design(replace(problem, sample_size=int(sizes[-1])))
@@ -194,5 +223,5 @@ def holdout_power_curve(request: HoldoutPowerCurveRequest) -> HoldoutPowerCurveR
         curve=request.curve,
         points=points,
         chart=_chart(request.curve, points, _x_scale(request)),
-        warnings=list(reference.warnings),
+        warnings=[*percent, *reference.warnings],
     )

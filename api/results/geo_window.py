@@ -13,6 +13,7 @@ import numpy as np
 
 from api.database import Connection
 from api.errors import Conflict, invalid_field
+from api.geo.markets import MarketNames
 from api.geo.pivot import pivot_rows
 from api.geo.preparation import prepare_panel
 from api.geo.repository import GeoRepository, Row
@@ -50,10 +51,7 @@ async def load_window(
     if dataset is None:
         raise Conflict(f"The experiment's geo dataset {dataset_id} no longer exists")
     geos: list[str] = list(dataset["geos"])
-    known = set(geos)
-    unknown = [g for g in treated if g not in known]
-    if unknown:
-        raise invalid_field("treatment_markets", f"not in dataset {dataset_id}: {', '.join(map(repr, unknown))}")
+    MarketNames(geos, dataset_id).resolve("treatment_markets", treated)  # stored in the dataset's spelling
     if pre[0] > pre[1] or test[0] > test[1] or test[0] <= pre[1]:
         raise invalid_field("test_period", "the pre-period must end before the test period starts")
     uncovered: list[str] = []

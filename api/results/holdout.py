@@ -47,6 +47,13 @@ SEQUENTIAL_METHOD = (
     "mixture SPRT always-valid p-value and confidence sequence (Johari, Pekelis, Walsh 2017), combined over "
     "the looks so far: running minimum of the p-value, running intersection of the bounds"
 )
+SEQUENTIAL_RELATIVE_UNAVAILABLE = (
+    "sequential=true: the mixture SPRT's confidence sequence is always valid for the absolute lift (a difference "
+    "of means) only; a ratio to the holdout's mean, itself still moving between looks, has no always-valid "
+    "interval here, so the relative lift is left out rather than given an interval that would not hold at every "
+    "look. Read `lift.absolute` (divide by `holdout.mean` for a rough relative figure), or the fixed-horizon "
+    "relative lift with sequential=false once the test has ended"
+)
 
 
 def _arm(row: Mapping[str, Any], kind: str, field: str) -> ArmSummary:
@@ -88,6 +95,7 @@ def _channel_result(name: str, analysis: ChannelAnalysis, data: _ChannelData) ->
         lift = Lift(
             absolute=Interval(absolute.estimate, absolute.ci_low, absolute.ci_high),
             relative=Interval(None, None, None),
+            relative_unavailable=SEQUENTIAL_RELATIVE_UNAVAILABLE,
         )
     else:
         fieller = relative.fieller

@@ -23,6 +23,13 @@ class Lift(Struct, frozen=True):
     absolute: Interval
     relative: Interval
     relative_fieller: Interval | None = None
+    relative_unavailable: Annotated[
+        str | None,
+        Meta(
+            description="Why `relative` is null (a sequential result's always-valid interval is for the "
+            "absolute lift only)."
+        ),
+    ] = None
 
 
 class Cuped(Struct, frozen=True):

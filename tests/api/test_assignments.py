@@ -204,6 +204,23 @@ async def test_csv_export_streams_every_stored_unit(client: Client) -> None:
         assert {"meta": row["meta"], "search": row["search"]} == expected_arms(row["unit"])
 
 
+async def test_accept_text_csv_on_the_listing_answers_the_csv_export(client: Client) -> None:
+    experiment_id = await create_experiment(client)
+    units = ["u1", "u2", "u3"]
+    await client.post(f"/v1/experiments/{experiment_id}/assignments", json={"units": units})
+    path = f"/v1/experiments/{experiment_id}/assignments"
+    negotiated = await client.get(path, headers={"Accept": "text/csv"})
+    assert negotiated.status_code == 200
+    assert negotiated.headers["content-type"].startswith("text/csv")
+    assert negotiated.text == (await client.get(path, params={"format": "csv"})).text
+    assert sorted(row["unit"] for row in csv.DictReader(io.StringIO(negotiated.text))) == units
+    preferred = await client.get(path, headers={"Accept": "application/json;q=0.5, text/csv"})
+    assert preferred.headers["content-type"].startswith("text/csv")
+    explicit = await client.get(path, params={"format": "json"}, headers={"Accept": "text/csv"})
+    assert explicit.headers["content-type"].startswith("application/json")
+    assert (await client.get(path)).json()["items"][0]["unit"] == "u1"
+
+
 async def test_json_listing_pages_through_units_in_order(client: Client) -> None:
     experiment_id = await create_experiment(client)
     units = [f"u{i:03d}" for i in range(25)]

@@ -250,3 +250,17 @@ async def test_a_matched_pair_design_on_an_all_zero_kpi_is_409(client: Client) -
     response = await client.post("/v1/geo/matched-pairs", json=body)
     assert response.status_code == 409, response.text
     assert "KPI is 0 on every market and date" in response.json()["detail"]
+
+
+async def test_effect_sizes_of_2_5_to_10_are_answered_with_a_warning_asking_whether_percents_were_meant(
+    client: Client, dataset_id: str
+) -> None:
+    response = await power(client, dataset_id, effect_sizes=[0, 2.5, 5, 10], durations=[10])
+    assert response.status_code == 200, response.text
+    warnings = response.json()["warnings"]
+    percent = [w for w in warnings if w.startswith("effect_sizes[1]:")]
+    assert len(percent) == 1
+    assert "2.5 (+250%), 5 (+500%), 10 (+1000%)" in percent[0]
+    assert "send 0.025, 0.05, 0.1" in percent[0]
+    usual = await power(client, dataset_id, durations=[10])
+    assert not [w for w in usual.json()["warnings"] if w.startswith("effect_sizes")]

@@ -129,3 +129,26 @@ async def test_every_listed_candidate_carries_its_backtest(client: Client, worke
     for candidate in job["result"]["candidates"]:
         assert candidate["backtest"]["effect"] == candidate["mde"]
         assert candidate["backtest"]["windows"] > 0
+
+
+async def test_a_selection_with_percent_effect_sizes_warns_and_spells_markets_as_the_dataset(
+    client: Client, worker: None, dataset_id: str
+) -> None:
+    response = await select(
+        client,
+        dataset_id,
+        treatment_sizes=[2],
+        durations=[10],
+        effect_sizes=[0, 5, 10],
+        include=["Chicago"],
+        exclude=["HONOLULU"],
+        exclude_from_controls=["New York"],
+        budget=None,
+    )
+    assert response.status_code == 202, response.text
+    job = await finished(client, response.headers["location"])
+    assert job["status"] == "succeeded", job
+    result = job["result"]
+    assert result["warnings"][0].startswith("effect_sizes[1]: 5 (+500%), 10 (+1000%) are lifts of 100% or more")
+    assert result["excluded_from_controls"] == ["new york"]
+    assert all("chicago" in c["markets"] and "honolulu" not in c["markets"] for c in result["candidates"])

@@ -64,6 +64,17 @@ async def test_a_path_no_route_has_is_counted_as_unmatched_not_by_its_path(clien
     assert not [sample for sample in samples if "/no/such/path/42" in sample.labels.values()]
 
 
+async def test_a_method_an_existing_path_lacks_is_counted_under_the_path_template(client: Client) -> None:
+    job_path = "/v1/jobs/00000000-0000-4000-8000-000000000000"
+    assert (await client.put(job_path)).status_code == 405
+    assert (await client.delete("/v1/power/holdout")).status_code == 405
+    samples = await scrape(client)
+    total = "counterfact_http_requests_total"
+    assert value(samples, total, method="PUT", route="/v1/jobs/{job_id}", status="405") == 1
+    assert value(samples, total, method="DELETE", route="/v1/power/holdout", status="405") == 1
+    assert value(samples, "counterfact_http_requests_total", route="unmatched", status="405") == 0
+
+
 async def test_queued_jobs_are_counted_by_kind(client: Client) -> None:
     queued = {"kind": "experiment_results", "status": "queued"}
     before = await scrape(client)

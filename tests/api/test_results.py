@@ -176,6 +176,19 @@ async def test_sequential_results_fix_the_mixing_variance_at_the_first_look(clie
     assert "mixture SPRT" in first["channels"][0]["method"]
 
 
+async def test_a_sequential_result_says_why_its_relative_lift_is_null(client: Client) -> None:
+    experiment_id = await _experiment(client)
+    await _post(client, experiment_id, CONVERSIONS)
+    sequential = (await client.get(f"/v1/experiments/{experiment_id}/results", params={"sequential": "true"})).json()
+    fixed = (await client.get(f"/v1/experiments/{experiment_id}/results")).json()
+    lift = sequential["channels"][0]["lift"]
+    assert lift["relative"] == {"estimate": None, "ci_low": None, "ci_high": None}
+    assert "absolute lift" in lift["relative_unavailable"]
+    assert "sequential=false" in lift["relative_unavailable"]
+    assert fixed["channels"][0]["lift"]["relative_unavailable"] is None
+    assert fixed["channels"][0]["lift"]["relative"]["estimate"] == pytest.approx((4725 / 90000) / 0.048 - 1)
+
+
 async def test_a_sequential_look_combines_with_the_earlier_looks(client: Client, database_url: str) -> None:
     """Day 1 shows a clear lift; day 2's totals alone would not. Day 2 reports the running minimum of
     the p-value and the running intersection of the bounds, each look's own figures recomputed here."""

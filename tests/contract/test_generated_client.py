@@ -17,17 +17,22 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from enum import Enum
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import attrs
+import httpx
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from tests.conftest import DATA_DIR
+from api.app import create_app
+from api.settings import Settings
+from tests.api.test_geo_results import create_geolift_experiment
+from tests.conftest import DATA_DIR, app_in_thread
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCUMENT = ROOT / "openapi" / "openapi.json"
@@ -311,3 +316,33 @@ async def test_a_multi_cell_geo_test_parses_into_its_typed_models_through_the_ge
     (comparison,) = results.comparisons
     assert type(comparison).__name__ == "GeoCellComparison"
     assert (comparison.first, comparison.second) == ("social", "search")
+
+
+def readme_client_lines() -> str:
+    """The README's Python block (under "A typed Python client"), as a reader copies it."""
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("```python\n", readme.index("### A typed Python client")) + len("```python\n")
+    return readme[start : readme.index("```", start)]
+
+
+async def test_the_readmes_client_lines_wait_for_a_results_job_and_take_its_result(
+    generated: ModuleType, client: AsyncTestClient[Litestar], worker: None, settings: Settings
+) -> None:
+    """The lines run as written, only the URL and the key replaced, on a service that answers every
+    results call with a job (``job_after_seconds=0``), as a slow one does after 2 s."""
+    experiment_id = await create_geolift_experiment(client)
+    code = readme_client_lines()
+    assert 'base_url="http://127.0.0.1:8000"' in code and 'token="cf_..."' in code
+    token = client.headers["Authorization"].removeprefix("Bearer ")
+    with app_in_thread(create_app(replace(settings, job_after_seconds=0.0))) as url:
+        direct = httpx.get(
+            f"{url}/v1/experiments/{experiment_id}/results", headers={"Authorization": f"Bearer {token}"}
+        )
+        assert direct.status_code == 202  # so the lines below do meet a Job
+        code = code.replace("http://127.0.0.1:8000", url).replace("cf_...", token)
+        namespace: dict[str, Any] = {"experiment_id": uuid.UUID(experiment_id)}
+        await asyncio.to_thread(exec, compile(code, "README.md", "exec"), namespace)
+    results = namespace["results"]
+    assert type(results).__name__ == "GeoResults"
+    # GeoLift's vignette: ATT 155.556 on this panel and these periods (tests/api/test_geo_results.py).
+    assert results.att.estimate == pytest.approx(155.556, abs=5e-4)
