@@ -30,6 +30,7 @@ from api.experiments.controller import ExperimentController
 from api.geo.controller import GeoDatasetController
 from api.geo_design.controller import GeoDesignController
 from api.geo_pairs.controller import MatchedPairsController
+from api.head_requests import head_as_get
 from api.health.controller import HealthController
 from api.idempotency.middleware import idempotency_middleware
 from api.jobs.controller import JobController
@@ -39,7 +40,7 @@ from api.lifecycle.controller import DeletionController
 from api.metrics.controller import MetricsController
 from api.metrics.requests import RequestMetrics, measure_requests
 from api.observations.controller import ObservationController
-from api.openapi_rendering import RenderedOpenAPIConfig
+from api.openapi_rendering import RenderedOpenAPIConfig, schema_router
 from api.outcomes.controller import OutcomeController
 from api.power.controller import PowerController
 from api.query_strings import refuse_ambiguous_query
@@ -85,6 +86,7 @@ def openapi_config() -> RenderedOpenAPIConfig:
         servers=[Server(url="/", description="This server")],
         tags=TAGS,
         path="/schema",
+        openapi_router=schema_router(),
         render_plugins=[ScalarRenderPlugin()],
         components=security_components(),
         use_handler_docstrings=False,
@@ -180,6 +182,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
     # Around the router, not a route's middleware: requests no route matches (404, 405) are counted and
     # logged (with their X-Request-ID) too, and get the full Allow header.
     app.asgi_handler = request_logging_middleware(
-        measure_requests(request_metrics, allow_every_method(methods_by_path(app), app.asgi_handler))
+        measure_requests(request_metrics, head_as_get(allow_every_method(methods_by_path(app), app.asgi_handler)))
     )
     return app

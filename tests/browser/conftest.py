@@ -52,11 +52,14 @@ async def tab(browser: Browser, base_url: str, key: str | None) -> AsyncIterator
     opened = await context.new_page()
     script_errors: list[str] = []
     opened.on("pageerror", lambda error: script_errors.append(str(error)))
+    blocked: list[str] = []  # what the /app Content-Security-Policy refused (api/webapp)
+    opened.on("console", lambda message: blocked.extend([message.text] if "Security Policy" in message.text else []))
     try:
         yield opened
     finally:
         await context.close()
     assert script_errors == [], "uncaught errors in the page's scripts"
+    assert blocked == [], "the Content-Security-Policy blocked part of the page"
 
 
 @pytest.fixture
