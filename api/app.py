@@ -20,7 +20,7 @@ from api.audit.controller import AuditController, GeoDatasetAuditController
 from api.auth.guard import ApiKeyGuard
 from api.auth.keys import Scope
 from api.auth.openapi import SECURITY, security_components
-from api.auth.rate_limit import RateLimiter
+from api.auth.rate_limit import FailureLimiter, RateLimiter
 from api.calibration.controller import CalibrationController
 from api.content_types import require_declared_content_type
 from api.database import apply_migrations, create_pool, load_migrations, resolve_database_url
@@ -144,7 +144,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
     }
     request_metrics = RequestMetrics(job_kinds=tuple(sorted(task_registry().jobs)))
     # Every /v1 operation needs an API key; /health, /metrics, /schema and the /app pages stay open.
-    guard = ApiKeyGuard(settings.api_key_cache_seconds, rate_limiter(settings))
+    guard = ApiKeyGuard(
+        settings.api_key_cache_seconds,
+        rate_limiter(settings),
+        FailureLimiter(settings.auth_failures_per_minute),
+        settings.api_key_negative_cache_seconds,
+    )
     v1 = Router(
         path="/",
         route_handlers=[
