@@ -7,10 +7,13 @@ inside a JSON string (msgspec's ``UnicodeDecodeError``), sent to every operation
 
 from __future__ import annotations
 
+import asyncio
+import math
 import re
 import uuid
 from typing import Any
 
+import asyncpg
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -107,13 +110,12 @@ async def test_no_json_body_that_is_not_utf8_answers_500_on_any_operation(
         ("/v1/experiments/{experiment_id}/assignments", b"unit\nu\xff\xfe\n"),
         ("/v1/experiments/{experiment_id}/outcomes", b"unit,value\nu\xff,1\n"),
         ("/v1/geo/datasets", b"date,geo,kpi\n2026-01-01,g\xff,1\n"),
-        ("/v1/geo/datasets/{dataset_id}/rows", b"date,geo,kpi\n2026-02-01,\xfe,1\n"),
     ],
 )
-async def test_a_csv_body_that_is_not_utf8_is_a_4xx_problem(client: Client, path: str, body: bytes) -> None:
+async def test_a_csv_body_that_is_not_utf8_is_400_naming_the_line(client: Client, path: str, body: bytes) -> None:
     response = await client.post(await _concrete(client, path), content=body, headers={"Content-Type": "text/csv"})
-    assert 400 <= response.status_code < 500, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
+    names = [param["name"] for param in _problem(response, 400)["invalid_params"]]
+    assert names and all("2" in name for name in names), names
 
 
 # --- HEAD -----------------------------------------------------------------------------------------------
@@ -142,3 +144,81 @@ async def test_head_where_there_is_no_get_is_405(client: Client) -> None:
     response = await client.head("/v1/power/holdout")
     assert response.status_code == 405
     assert "POST" in response.headers["allow"]
+
+
+# --- numbers a job would use, checked before it is queued -----------------------------------------------
+
+
+async def _pair_panel(client: Client) -> str:
+    from tests.api.test_matched_pairs import design_csv, upload
+
+    return await upload(client, design_csv(geos=24, since="2020-10-01"))
+
+
+async def _jobs(database_url: str) -> int:
+    connection = await asyncpg.connect(database_url)
+    try:
+        count: int = await connection.fetchval("SELECT count(*) FROM jobs")
+        return count
+    finally:
+        await connection.close()
+
+
+@pytest.mark.parametrize("budget", [5e-324, 1e-200, 1.0])
+async def test_a_matched_pair_budget_too_small_for_the_panel_is_400_before_any_job(
+    client: Client, database_url: str, budget: float
+) -> None:
+    body = {"dataset_id": await _pair_panel(client), "budgets": [1000, budget], "pair_counts": [12]}
+    problem = _problem(await client.post("/v1/geo/matched-pairs", json=body), 400)
+    assert problem["invalid_params"][0]["name"] == "budgets[1]"
+    assert "a millionth of the design geos' response" in problem["detail"]
+    assert await _jobs(database_url) == 0
+
+
+async def test_a_target_iroas_whose_budget_would_overflow_is_400_before_any_job(
+    client: Client, database_url: str
+) -> None:
+    body = {"dataset_id": await _pair_panel(client), "target_iroas": 5e-324, "pair_counts": [12]}
+    assert _problem(await client.post("/v1/geo/matched-pairs", json=body), 400)["invalid_params"][0]["name"] == (
+        "target_iroas"
+    )
+    assert await _jobs(database_url) == 0
+
+
+async def test_the_smallest_budget_accepted_designs_with_finite_numbers(client: Client, worker: None) -> None:
+    from tests.api.test_matched_pairs import design
+
+    dataset_id = await _pair_panel(client)
+    refused = await client.post("/v1/geo/matched-pairs", json={"dataset_id": dataset_id, "budgets": [1.0]})
+    floor = float(refused.json()["detail"].split("at least ")[1].split(" ")[0])
+    body = {"dataset_id": dataset_id, "budgets": [floor * 1.001], "pair_counts": [12], "simulations": 10, "seed": 1}
+    (evaluation,) = (await design(client, body))["designs"][0]["budgets"]
+    assert all(math.isfinite(evaluation[name]) for name in ("rmse", "minimum_detectable_iroas", "bias"))
+
+
+async def _job_outcome(client: Client, path: str, body: dict[str, Any]) -> str:
+    """``"refused"`` for a 4xx, else the status its job ends in."""
+    response = await client.post(path, json=body, headers={"Prefer": "respond-async"})
+    if 400 <= response.status_code < 500:
+        return "refused"
+    assert response.status_code == 202, response.text
+    for _ in range(2400):
+        job = (await client.get(response.headers["location"])).json()
+        if job["status"] not in ("queued", "running"):
+            return str(job["status"])
+        await asyncio.sleep(0.05)
+    raise AssertionError("the job did not finish in 2 minutes")
+
+
+async def test_geo_power_and_market_selection_at_the_extremes_are_refused_or_finish(
+    client: Client, worker: None
+) -> None:
+    from tests.api.test_geo_power import pretest_csv
+
+    dataset = (await client.post("/v1/geo/datasets", content=pretest_csv(), headers={"Content-Type": "text/csv"}))
+    common = {"dataset_id": dataset.json()["id"], "durations": [10], "alpha": 5e-324}
+    tiny_and_huge = {"effect_sizes": [5e-324, -0.9999999999999999, 10.0], "cost_per_kpi": 1e12}
+    power = {**common, **tiny_and_huge, "treatment_markets": ["chicago", "portland"], "power_target": 5e-324}
+    selection = {**common, **tiny_and_huge, "treatment_sizes": [2], "budget": 5e-324}
+    assert await _job_outcome(client, "/v1/geo/power", power) in ("refused", "succeeded")
+    assert await _job_outcome(client, "/v1/geo/market-selection", selection) in ("refused", "succeeded")
