@@ -222,3 +222,18 @@ async def test_geo_power_and_market_selection_at_the_extremes_are_refused_or_fin
     selection = {**common, **tiny_and_huge, "treatment_sizes": [2], "budget": 5e-324}
     assert await _job_outcome(client, "/v1/geo/power", power) in ("refused", "succeeded")
     assert await _job_outcome(client, "/v1/geo/market-selection", selection) in ("refused", "succeeded")
+
+
+async def test_trimmed_match_results_of_an_unpaired_experiment_are_400_before_any_job(
+    client: Client, database_url: str
+) -> None:
+    from tests.api.test_geo_results import create_geolift_experiment
+
+    experiment = await create_geolift_experiment(client)
+    response = await client.get(
+        f"/v1/experiments/{experiment}/results",
+        params={"method": "trimmed_match"},
+        headers={"Prefer": "respond-async"},
+    )
+    assert _problem(response, 400)["invalid_params"][0]["name"] == "method"
+    assert await _jobs(database_url) == 0
