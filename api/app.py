@@ -20,7 +20,7 @@ from api.audit.controller import AuditController, GeoDatasetAuditController
 from api.auth.guard import ApiKeyGuard
 from api.auth.keys import Scope
 from api.auth.openapi import SECURITY, security_components
-from api.auth.rate_limit import RateLimiter
+from api.auth.rate_limit import FailureLimiter, RateLimiter
 from api.calibration.controller import CalibrationController
 from api.content_types import require_declared_content_type
 from api.database import apply_migrations, create_pool, load_migrations, resolve_database_url
@@ -30,6 +30,7 @@ from api.experiments.controller import ExperimentController
 from api.geo.controller import GeoDatasetController
 from api.geo_design.controller import GeoDesignController
 from api.geo_pairs.controller import MatchedPairsController
+from api.head_requests import head_as_get
 from api.health.controller import HealthController
 from api.idempotency.middleware import idempotency_middleware
 from api.jobs.controller import JobController
@@ -39,7 +40,7 @@ from api.lifecycle.controller import DeletionController
 from api.metrics.controller import MetricsController
 from api.metrics.requests import RequestMetrics, RouteTemplates, measure_requests
 from api.observations.controller import ObservationController
-from api.openapi_rendering import RenderedOpenAPIConfig
+from api.openapi_rendering import RenderedOpenAPIConfig, schema_router
 from api.outcomes.controller import OutcomeController
 from api.power.controller import PowerController
 from api.query_strings import refuse_ambiguous_query
@@ -85,6 +86,7 @@ def openapi_config() -> RenderedOpenAPIConfig:
         servers=[Server(url="/", description="This server")],
         tags=TAGS,
         path="/schema",
+        openapi_router=schema_router(),
         render_plugins=[ScalarRenderPlugin()],
         components=security_components(),
         use_handler_docstrings=False,
@@ -142,7 +144,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
     }
     request_metrics = RequestMetrics(job_kinds=tuple(sorted(task_registry().jobs)))
     # Every /v1 operation needs an API key; /health, /metrics, /schema and the /app pages stay open.
-    guard = ApiKeyGuard(settings.api_key_cache_seconds, rate_limiter(settings))
+    guard = ApiKeyGuard(
+        settings.api_key_cache_seconds,
+        rate_limiter(settings),
+        FailureLimiter(settings.auth_failures_per_minute),
+        settings.api_key_negative_cache_seconds,
+    )
     v1 = Router(
         path="/",
         route_handlers=[
@@ -181,6 +188,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     # logged (with their X-Request-ID) too, and get the full Allow header.
     allowed = methods_by_path(app)
     app.asgi_handler = request_logging_middleware(
-        measure_requests(request_metrics, allow_every_method(allowed, app.asgi_handler), RouteTemplates(allowed))
+        measure_requests(
+            request_metrics, head_as_get(allow_every_method(allowed, app.asgi_handler)), RouteTemplates(allowed)
+        )
     )
     return app

@@ -52,6 +52,7 @@ def serve(host: str, port: int, workers: int, job_workers: int) -> None:
     signal.signal(signal.SIGTERM, _exit_cleanly)
 
     from api.database import resolve_database_url
+    from api.http_limits import uvicorn_options
 
     settings = get_settings()
     os.environ["DATABASE_URL"] = resolve_database_url(settings)
@@ -69,6 +70,7 @@ def serve(host: str, port: int, workers: int, job_workers: int) -> None:
             log_level="warning",
             access_log=False,
             proxy_headers=False,
+            **uvicorn_options(settings),
         )
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the workers' hand-back short

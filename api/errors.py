@@ -94,8 +94,7 @@ class IdempotencyKeyReused(DomainError):
     slug = "unprocessable-content"
     title = "Unprocessable content"
 
-    def __init__(self) -> None:
-        reason = "was already used with another body"
+    def __init__(self, reason: str = "was already used with another body") -> None:
         super().__init__(f"Idempotency-Key: {reason}", [("Idempotency-Key", reason)])
 
 

@@ -1,8 +1,12 @@
-"""A bound on JSON nesting depth, checked on the raw bytes before any decoder sees them.
+"""A bound on JSON nesting depth, checked on the raw bytes before any decoder sees them; and UTF-8.
 
 Decoders recurse once per level: a body of 100,000 ``[`` makes msgspec raise ``RecursionError``. Every
 JSON body the API reads passes :func:`check_json_depth` first — Litestar's (through
 :class:`DepthCheckedRequest`) and the hand-read ones (``api.request_bodies.decode_json_body``).
+
+msgspec raises ``UnicodeDecodeError`` (not its ``DecodeError``) for bytes that are not UTF-8 inside a
+JSON string (``{"kind": "a\xff"}``); both paths turn it into a 400 naming the body
+(:func:`not_utf8`), never a 500.
 """
 
 from __future__ import annotations
@@ -11,8 +15,9 @@ import re
 from typing import Any
 
 from litestar import Request
+from litestar.exceptions import SerializationException
 
-from api.errors import invalid_field
+from api.errors import InvalidInput, invalid_field
 
 MAX_JSON_DEPTH = 64
 # A whole string (skipped: brackets inside it are text) or one bracket.
@@ -37,9 +42,19 @@ def check_json_depth(body: bytes, limit: int = MAX_JSON_DEPTH) -> None:
             depth -= 1
 
 
+def not_utf8(error: UnicodeDecodeError) -> InvalidInput:
+    """The 400 for a JSON body that is not UTF-8 (RFC 8259 §8.1), naming the first bad byte's offset."""
+    return invalid_field("body", f"is not UTF-8, as JSON text must be ({error.reason})")
+
+
 class DepthCheckedRequest(Request[Any, Any, Any]):
     """Litestar's request, with the nesting depth of a JSON body checked before it is decoded."""
 
     async def json(self) -> Any:
         check_json_depth(await self.body())
-        return await super().json()
+        try:
+            return await super().json()
+        except UnicodeDecodeError as error:
+            raise not_utf8(error) from error
+        except SerializationException as error:
+            raise invalid_field("body", f"is not valid JSON ({error.detail})") from error

@@ -43,8 +43,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import msgspec
+from litestar import Response, Router
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import OpenAPI
+
+from api.errors import problem_response
 
 SCHEMA_PREFIX = "#/components/schemas/"
 NULL_SCHEMA = {"type": "null"}
@@ -304,3 +307,18 @@ class RenderedOpenAPIConfig(OpenAPIConfig):
     def to_openapi_schema(self) -> OpenAPI:
         openapi = super().to_openapi_schema()
         return RenderedOpenAPI(**{field.name: getattr(openapi, field.name) for field in dataclasses.fields(openapi)})
+
+
+async def missing_schema_page_as_problem(response: Response[Any]) -> Response[Any]:
+    """``after_request`` of the ``/schema`` router: Litestar answers an unknown ``/schema/…`` page with an HTML
+    404; every other error of the API is problem+json, so this one is too."""
+    if response.status_code != 404:
+        return response
+    return problem_response(404, "No such page of the API's documentation: see /schema or /schema/openapi.json")
+
+
+def schema_router() -> Router:
+    """The router Litestar fills with the documentation pages (``openapi_router``), its 404 as problem+json."""
+    return Router(
+        path="/schema", route_handlers=[], include_in_schema=False, after_request=missing_schema_page_as_problem
+    )

@@ -26,7 +26,7 @@ from litestar.openapi.spec import Example, OpenAPIFormat, OpenAPIMediaType, Open
 from litestar.status_codes import HTTP_413_REQUEST_ENTITY_TOO_LARGE
 
 from api.errors import invalid_field
-from api.json_depth import check_json_depth
+from api.json_depth import check_json_depth, not_utf8
 from api.openapi_examples import ExampleOperation
 from api.settings import Settings
 
@@ -123,6 +123,8 @@ def decode_json_body(body: bytes, type: type[T]) -> T:
         raise invalid_field(path, message.split(" - at `$", 1)[0]) from exc
     except msgspec.DecodeError as exc:
         raise invalid_field("body", f"is not valid JSON ({exc})") from exc
+    except UnicodeDecodeError as exc:
+        raise not_utf8(exc) from exc
 
 
 async def complete_lines(chunks: AsyncIterator[bytes], *, max_line_bytes: int) -> AsyncIterator[list[bytes]]:

@@ -32,6 +32,12 @@ class Settings:
     rate_limit_read_per_minute: int = 6000
     rate_limit_write_per_minute: int = 1200
     rate_limit_admin_per_minute: int = 1200
+    api_key_negative_cache_seconds: float = 10.0
+    auth_failures_per_minute: int = 60
+    max_header_bytes: int = 32 * 1024
+    header_timeout_seconds: float = 10.0
+    keep_alive_seconds: float = 5.0
+    limit_concurrency: int = 1000
 
 
 def _int_env(name: str, default: int) -> int:
@@ -73,6 +79,12 @@ def settings_from_environment() -> Settings:
         rate_limit_read_per_minute=_int_env("COUNTERFACT_RATE_LIMIT_READ", 6000),
         rate_limit_write_per_minute=_int_env("COUNTERFACT_RATE_LIMIT_WRITE", 1200),
         rate_limit_admin_per_minute=_int_env("COUNTERFACT_RATE_LIMIT_ADMIN", 1200),
+        api_key_negative_cache_seconds=_float_env("COUNTERFACT_API_KEY_NEGATIVE_CACHE_SECONDS", 10.0),
+        auth_failures_per_minute=_int_env("COUNTERFACT_AUTH_FAILURES_PER_MINUTE", 60),
+        max_header_bytes=_int_env("COUNTERFACT_MAX_HEADER_BYTES", 32 * 1024),
+        header_timeout_seconds=_float_env("COUNTERFACT_HEADER_TIMEOUT_SECONDS", 10.0),
+        keep_alive_seconds=_float_env("COUNTERFACT_KEEP_ALIVE_SECONDS", 5.0),
+        limit_concurrency=_int_env("COUNTERFACT_LIMIT_CONCURRENCY", 1000),
     )
 
 

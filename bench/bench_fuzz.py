@@ -5,8 +5,10 @@ Run: ``.venv/bin/python bench/bench_fuzz.py [--max-examples 100] [--seed 12] [--
 1. Creates a throwaway database on ``DATABASE_URL``'s server (default
    ``postgresql://postgres@127.0.0.1:5432/test``) and starts ``counterfact serve`` on it, as ``make serve``
    does (the API and one job worker), on a free port; then an admin key with ``counterfact keys create``.
-   The admin scope's rate limit is lifted (``COUNTERFACT_RATE_LIMIT_ADMIN=0``): the run is about what the
-   handlers answer, and a 429 for most requests would hide them (the limiter has its own tests).
+   The admin scope's rate limit is lifted (``COUNTERFACT_RATE_LIMIT_ADMIN=0``), and so is the limit on failed
+   authentications per address (``COUNTERFACT_AUTH_FAILURES_PER_MINUTE=0``; the fuzzer sends many requests
+   without a key): the run is about what the handlers answer, and a 429 for most requests would hide them
+   (the limiters have their own tests).
 2. Runs the ``schemathesis`` command line on ``openapi/openapi.json`` (the committed document, not the one
    the server would serve) with every check (schemathesis' default) but what ``schemathesis.toml`` turns
    off, with its reasons (``positive_data_acceptance``; ``use_after_free`` on the audit trails), the hooks of
@@ -45,6 +47,7 @@ PHASES = "examples,coverage,fuzzing,stateful"
 CONFIG = ROOT / "schemathesis.toml"  # every check but the two it turns off, with the reasons
 #: schemathesis' names for an answer that does not match its schema.
 SCHEMA_MISMATCHES = {"JsonSchemaError", "MalformedJson", "MissingContentType", "UndefinedContentType"}
+FUZZ_ENV = {"COUNTERFACT_RATE_LIMIT_ADMIN": "0", "COUNTERFACT_AUTH_FAILURES_PER_MINUTE": "0"}
 
 
 def run_schemathesis(base: str, headers: dict[str, str], max_examples: int, seed: int, report: Path) -> None:
@@ -117,7 +120,7 @@ async def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as scratch:
             report = args.keep_report or Path(scratch)
-            with server(url, free_port(), serve=True, extra_env={"COUNTERFACT_RATE_LIMIT_ADMIN": "0"}) as base:
+            with server(url, free_port(), serve=True, extra_env=FUZZ_ENV) as base:
                 headers = admin_headers(url)
                 started = time.perf_counter()
                 run_schemathesis(base, headers, args.max_examples, args.seed, report)

@@ -34,6 +34,7 @@ from api.assignments.schemas import (
     UnitAssignment,
 )
 from api.audit import service as audit
+from api.csv_cells import spreadsheet_safe
 from api.database import Connection
 from api.errors import Conflict, InvalidInput, NotFound, invalid_field
 from api.experiments.repository import ExperimentRepository
@@ -369,11 +370,12 @@ async def open_export(pool: asyncpg.Pool, experiment_id: UUID) -> HoldoutDesign:
 
 
 async def export_csv(pool: asyncpg.Pool, design: HoldoutDesign, rows_per_chunk: int = 5_000) -> AsyncIterator[bytes]:
-    """CSV lines ``unit,<channel>…,assigned_at`` in unit order, read through a server-side cursor."""
+    """CSV lines ``unit,<channel>…,assigned_at`` in unit order, read through a server-side cursor; text that a
+    spreadsheet would take for a formula is prefixed with ``'`` (:mod:`api.csv_cells`)."""
     names = [name for name, _ in design.channels]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["unit", *names, "assigned_at"])
+    writer.writerow(["unit", *map(spreadsheet_safe, names), "assigned_at"])
     async with pool.acquire() as connection, connection.transaction(readonly=True, isolation="repeatable_read"):
         count = 0
         async for row in AssignmentRepository(connection).iterate(design.experiment_id):
@@ -381,7 +383,7 @@ async def export_csv(pool: asyncpg.Pool, design: HoldoutDesign, rows_per_chunk: 
             for position, arm in zip(row["positions"], row["arms"], strict=True):
                 if position < len(names):
                     arms[position] = ARM_NAMES[arm]
-            writer.writerow([row["unit"], *arms, row["assigned_at"].isoformat()])
+            writer.writerow([spreadsheet_safe(row["unit"]), *arms, row["assigned_at"].isoformat()])
             count += 1
             if count % rows_per_chunk == 0:
                 yield out.getvalue().encode("utf-8")

@@ -20,7 +20,7 @@ from litestar.handlers.base import BaseRouteHandler
 from api.auth import service
 from api.auth.caller import set_current_key
 from api.auth.keys import ApiKey, Scope, hash_key
-from api.auth.rate_limit import RateLimiter
+from api.auth.rate_limit import FailureLimiter, RateLimiter
 
 logger = logging.getLogger("counterfact.auth")
 
@@ -49,25 +49,41 @@ def bearer_token(authorization: str | None) -> str | None:
 
 
 class ApiKeyGuard:
-    """Checks the bearer key of each request; valid keys are remembered for ``cache_seconds``.
+    """Checks the bearer key of each request; valid keys are remembered for ``cache_seconds``, unknown ones
+    for ``negative_cache_seconds`` (a client repeating a wrong key costs one lookup, not one a request).
 
-    The cache is keyed by the key's hash, never the key. A revoked key therefore works for at most
+    The caches are keyed by the key's hash, never the key. A revoked key therefore works for at most
     ``cache_seconds`` more on a replica that had just seen it; an expiry is checked on every request.
+    With ``failures`` (a :class:`FailureLimiter`), a client address that keeps failing is refused with 429
+    before any lookup, and logged once when it starts to be.
     """
 
-    def __init__(self, cache_seconds: float, limiter: RateLimiter | None = None) -> None:
+    def __init__(
+        self,
+        cache_seconds: float,
+        limiter: RateLimiter | None = None,
+        failures: FailureLimiter | None = None,
+        negative_cache_seconds: float = 0.0,
+    ) -> None:
         self.cache_seconds = cache_seconds
         self.limiter = limiter
+        self.failures = failures
+        self.negative_cache_seconds = negative_cache_seconds
         self._cache: dict[bytes, tuple[float, ApiKey]] = {}
+        self._unknown: dict[bytes, float] = {}
 
     async def __call__(self, connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
         if isinstance(connection.scope.get("auth"), ApiKey):
             return  # already checked for this request (by the idempotency middleware)
         method = str(connection.scope.get("method", "GET"))
         token = bearer_token(connection.headers.get("authorization"))
+        key = None if token is None else self._cached(hash_key(token))
+        if key is None:
+            self._refuse_a_failing_address(connection)
         if token is None:
             self._refuse(connection, "missing", "Send an `Authorization: Bearer <key>` header with an API key.")
-        key = await self._lookup(connection, token)
+        if key is None:
+            key = await self._lookup(connection, token)
         if key is None:
             self._refuse(connection, "unknown", "The API key is not valid.")
         refusal = key.refusal(datetime.now(UTC))
@@ -92,12 +108,19 @@ class ApiKeyGuard:
         connection.scope["auth"] = key
         set_current_key(key)
 
+    def _cached(self, digest: bytes) -> ApiKey | None:
+        """The key remembered under ``digest``, if it was seen less than ``cache_seconds`` ago."""
+        cached = self._cache.get(digest)
+        if cached is not None and time.monotonic() - cached[0] < self.cache_seconds:
+            return cached[1]
+        return None
+
     async def _lookup(self, connection: ASGIConnection[Any, Any, Any, Any], token: str) -> ApiKey | None:
         digest = hash_key(token)
-        cached = self._cache.get(digest)
         now = time.monotonic()
-        if cached is not None and now - cached[0] < self.cache_seconds:
-            return cached[1]
+        unknown_since = self._unknown.get(digest)
+        if unknown_since is not None and now - unknown_since < self.negative_cache_seconds:
+            return None
         pool: asyncpg.Pool = connection.app.state.pool
         async with pool.acquire() as database:
             key = await service.find_key(database, token)
@@ -105,19 +128,43 @@ class ApiKeyGuard:
             if len(self._cache) >= _CACHE_MAX_ENTRIES:
                 self._cache.clear()
             self._cache[digest] = (now, key)
+        if key is None and self.negative_cache_seconds > 0:
+            if len(self._unknown) >= _CACHE_MAX_ENTRIES:
+                self._unknown.clear()
+            self._unknown[digest] = now
         return key
 
-    @staticmethod
+    def _refuse_a_failing_address(self, connection: ASGIConnection[Any, Any, Any, Any]) -> None:
+        """429 with ``Retry-After`` when the client's address has used up its failures (nothing logged)."""
+        if self.failures is None:
+            return
+        wait = self.failures.retry_after(_address(connection))
+        if wait is not None:
+            raise TooManyRequestsException(
+                detail=f"Too many failed authentications from this address; retry in {wait} s with a valid key.",
+                headers={"Retry-After": str(wait)},
+            )
+
     def _refuse(
-        connection: ASGIConnection[Any, Any, Any, Any], reason: str, detail: str, key: ApiKey | None = None
+        self, connection: ASGIConnection[Any, Any, Any, Any], reason: str, detail: str, key: ApiKey | None = None
     ) -> NoReturn:
-        """Log the failed attempt (never the key) and answer 401."""
+        """Log the failed attempt (never the key), count it against the client's address and answer 401."""
+        if self.failures is not None and self.failures.record_failure(_address(connection)):
+            logger.warning(
+                "client address out of authentication failures",
+                extra={**_where(connection), "per_minute": self.failures.per_minute},
+            )
         extra = {**_where(connection), "reason": reason}
         if key is not None:
             extra["key_id"] = str(key.id)
         logger.warning("api key refused", extra=extra)
         challenge = REALM if reason == "missing" else f'{REALM}, error="invalid_token"'
         raise NotAuthorizedException(detail=detail, headers={"WWW-Authenticate": challenge})
+
+
+def _address(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    client = connection.client
+    return client.host if client else ""
 
 
 def _where(connection: ASGIConnection[Any, Any, Any, Any]) -> dict[str, str]:

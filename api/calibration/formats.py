@@ -45,6 +45,7 @@ from api.calibration.schemas import (
     RobynCalibration,
     RobynCalibrationRow,
 )
+from api.csv_cells import spreadsheet_safe
 from api.errors import Conflict, Unprocessable
 
 ROBYN_LOW_CONFIDENCE = 0.8  # check_calibration warns below it
@@ -196,11 +197,13 @@ def pymc_marketing(measurements: ExperimentMeasurements, period_days: int) -> Py
 
 
 def as_csv(rows: list[RobynCalibrationRow] | list[PymcMarketingLiftTest]) -> str:
-    """The rows as CSV with a header line; the columns are the structs' fields (``geo`` only when set)."""
+    """The rows as CSV with a header line; the columns are the structs' fields (``geo`` only when set). Text that
+    a spreadsheet would take for a formula (a channel named ``=1+1``) is prefixed with ``'`` (:mod:`api.csv_cells`);
+    numbers are written as they are."""
     records = msgspec.to_builtins(rows)
     columns = list(dict.fromkeys(key for record in records for key in record))
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(records)
+    writer.writerows({key: spreadsheet_safe(value) for key, value in record.items()} for record in records)
     return out.getvalue()

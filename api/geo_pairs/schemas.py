@@ -14,7 +14,15 @@ from api.text_fields import MarketName, Name
 
 PairTestType = Literal["holdback", "go-dark", "heavy-up"]
 Budget = Annotated[float, Meta(gt=0.0, le=1e15, description="Money spent on the test in the treated markets.")]
-Iroas = Annotated[float, Meta(gt=0.0, le=1e6, description="Incremental return on ad spend (response per unit spend).")]
+Iroas = Annotated[
+    float,
+    Meta(
+        ge=1e-6,
+        le=1e6,
+        description="Incremental return on ad spend (response per unit spend); at least 1e-6, or the budget "
+        "that reaches it overflows.",
+    ),
+]
 Seed = Annotated[int, Meta(ge=0, le=2**63 - 1, description="Seed of the randomization (generated when absent).")]
 
 

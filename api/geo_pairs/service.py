@@ -56,6 +56,7 @@ METHOD = (
 
 
 MATCHED_PAIRS_TASK = "geo_matched_pairs"
+MIN_BUDGET_SHARE_OF_RESPONSE = 1e-6
 
 
 def pairing_of(request: MatchedPairsRequest, panel: PairPanel) -> GeoPairing:
@@ -68,10 +69,31 @@ def pairing_of(request: MatchedPairsRequest, panel: PairPanel) -> GeoPairing:
 
 
 def check_design_request(request: MatchedPairsRequest, panel: PairPanel) -> None:
-    """Refuse, before queueing, what only the pairing reveals (a pair of a geo with itself, a geo twice)."""
+    """Refuse, before queueing, what only the panel or the pairing reveals (a budget too small for the panel, a
+    pair of a geo with itself, a geo twice): every number the job will use is checked here, so that a queued
+    job does not fail on its input."""
     if request.matching_weights.response + request.matching_weights.spend <= 0.0:
         raise invalid_field("matching_weights", "must not all be zero")
+    for index, budget in enumerate(request.budgets):
+        _refuse_a_budget_too_small(f"budgets[{index}]", budget, panel)
     pairing_of(request, panel)
+
+
+def _refuse_a_budget_too_small(field: str, budget: float, panel: PairPanel) -> None:
+    """400 for a budget below a millionth of the design geos' evaluation-window response, or so small that a
+    geo's incremental spend (its share of the budget) is not a normal float: its simulated estimates are
+    meaningless (an RMSE of millions of iROAS) or fail outright (``budgets: [5e-324]`` underflowed every
+    spend delta to 0, and the trimmed match had nothing to divide by)."""
+    floor = MIN_BUDGET_SHARE_OF_RESPONSE * float(panel.evaluation_response.sum())
+    spend = panel.evaluation_spend
+    positive = spend[spend > 0.0]
+    smallest_change = 2.0 * budget / float(spend.sum()) * float(positive.min()) if positive.size else 0.0
+    if budget < floor or not smallest_change >= np.finfo(np.float64).tiny:
+        raise invalid_field(
+            field,
+            f"is too small for this panel: at least {floor:.6g} (a millionth of the design geos' response over "
+            "the evaluation window), or the test cannot move the response measurably",
+        )
 
 
 def _sums(pairing: GeoPairing, values: FloatArray) -> FloatArray:

@@ -1,11 +1,14 @@
 """ASGI middleware: ``Idempotency-Key`` on the POSTs that create or load data.
 
 The first request with a key (per caller: keys are scoped to the API key that sent them) runs and,
-when it succeeds (2xx), its answer is stored with the SHA-256 of its body, hashed as the body streams
-through (a CSV of millions of lines is never buffered). A retry with the same key and body gets that
-answer again, with ``Idempotent-Replayed: true``, and nothing runs twice; the same key with another
-body is 422; while the first is still running, 409. A first request that fails leaves the key free.
-Answers are kept at least 24 hours, in PostgreSQL.
+when it succeeds (2xx), its answer is stored with the SHA-256 of its method, path, query string and
+body, the body hashed as it streams through (a CSV of millions of lines is never buffered). A retry
+with the same key and the same request gets that answer again, with ``Idempotent-Replayed: true``, and
+nothing runs twice; the same key with another path, query or body is 422 (Stripe's contract: a key
+names one request, so sending it to another experiment must not replay the first one's answer); while
+the first is still running, 409. A first request that fails leaves the key free. Answers are kept at
+least 24 hours, in PostgreSQL, and deleted with the experiment or dataset they are about
+(:func:`api.idempotency.repository.forget_replies_about`).
 
 ``CreateExperiment`` and ``CreateExperimentFromDesign`` keep their own mechanism, with the same rules
 (per caller, 422 for another body, ``Idempotent-Replayed: true`` on a replay): the key is stored on the
@@ -50,6 +53,7 @@ TRANSACTIONAL_OPERATIONS = frozenset(
     {"CreateExperiment", "CreateExperimentFromDesign", "CreateExperimentFromPairDesign"}
 )
 MAX_KEY_LENGTH = 200
+REUSED = "was already used for another request: a key must come with the same method, path, query and body"
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:
@@ -73,8 +77,17 @@ async def _send_problem(send: Send, error: DomainError) -> None:
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
-async def _body_hash(receive: Receive) -> bytes:
+def _request_digest(scope: Scope) -> hashlib._Hash:
+    """A SHA-256 started with the request's method, path and query string; the body is added as it streams."""
     digest = hashlib.sha256()
+    digest.update(str(scope.get("method", "")).encode("ascii") + b" ")
+    digest.update(str(scope["path"]).encode("utf-8", "surrogateescape") + b"?")
+    digest.update(bytes(scope.get("query_string", b"")) + b"\n")
+    return digest
+
+
+async def _request_hash(scope: Scope, receive: Receive) -> bytes:
+    digest = _request_digest(scope)
     while True:
         message = await receive()
         if message["type"] != "http.request":
@@ -128,8 +141,8 @@ async def _idempotent(app: ASGIApp, scope: Scope, receive: Receive, send: Send, 
         await _send_problem(send, Conflict(f"Idempotency-Key: {reason}", [("Idempotency-Key", reason)]))
         return
     if isinstance(first, StoredResponse):
-        if await _body_hash(receive) != first.request_hash:
-            await _send_problem(send, IdempotencyKeyReused())
+        if await _request_hash(scope, receive) != first.request_hash:
+            await _send_problem(send, IdempotencyKeyReused(REUSED))
             return
         await _replay(send, first)
         return
@@ -139,8 +152,8 @@ async def _idempotent(app: ASGIApp, scope: Scope, receive: Receive, send: Send, 
 async def _run_first(
     app: ASGIApp, scope: Scope, receive: Receive, send: Send, store: IdempotencyRepository, caller: bytes, key: str
 ) -> None:
-    """Run the first request with ``key``, hashing its body and keeping its answer when it succeeds."""
-    digest = hashlib.sha256()
+    """Run the first request with ``key``, hashing it and keeping its answer when it succeeds."""
+    digest = _request_digest(scope)
     status = 0
     headers: list[tuple[str, str]] = []
     chunks: list[bytes] = []

@@ -13,9 +13,10 @@ PARAMETER = Parameter(
     param_in=ParamType.HEADER,
     required=False,
     schema=Schema(type=OpenAPIType.STRING, min_length=1, max_length=MAX_KEY_LENGTH),
-    description="Makes a retry safe: the same key and body within 24 h get the first answer again (with "
-    "`Idempotent-Replayed: true`) and nothing is stored twice; the same key with another body is 422. Keys "
-    "belong to the API key that sent them.",
+    description="Makes a retry safe: the same key with the same path, query and body within 24 h gets the first "
+    "answer again (with `Idempotent-Replayed: true`) and nothing is stored twice; the same key with another path, "
+    "query or body is 422. Keys belong to the API key that sent them; deleting an experiment or a dataset deletes "
+    "the answers stored about it.",
 )
 
 
@@ -38,5 +39,5 @@ def add_idempotency_docs(operation: Operation) -> None:
         422,
         "unprocessable-content",
         "Unprocessable content",
-        "The `Idempotency-Key` was already used with another body.",
+        "The `Idempotency-Key` was already used with another request (path, query or body).",
     )

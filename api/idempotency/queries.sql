@@ -18,9 +18,23 @@ RETURNING created_at;
 SELECT * FROM idempotent_requests WHERE caller = $1 AND idempotency_key = $2;
 
 -- name: complete
-UPDATE idempotent_requests SET request_hash = $3, status = $4, headers = $5, body = $6
+UPDATE idempotent_requests SET request_hash = $3, status = $4, headers = $5, body = $6, location = $7
 WHERE caller = $1 AND idempotency_key = $2;
 
 -- name: release
 -- The first request failed: a retry with the same key may try again.
 DELETE FROM idempotent_requests WHERE caller = $1 AND idempotency_key = $2 AND status IS NULL;
+
+-- name: forget_replies_about
+-- Every caller's stored replies about the resource at path $1 (an experiment or a dataset being deleted):
+-- the reply that created it (its `Location`) and those of requests under it (`<path>/assignments`, ...).
+DELETE FROM idempotent_requests WHERE location = $1 OR left(path, length($1) + 1) = $1 || '/';
+
+-- name: forget_design_job_replies
+-- The stored replies (202 and the job's `Location`) of the market selections and matched-pair designs made on
+-- dataset $1, whose jobs are deleted with it.
+DELETE FROM idempotent_requests WHERE location IN (
+    SELECT '/v1/jobs/' || id FROM geo_market_selections WHERE dataset_id = $1
+    UNION ALL
+    SELECT '/v1/jobs/' || id FROM geo_matched_pair_designs WHERE dataset_id = $1
+);

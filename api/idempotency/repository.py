@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from uuid import UUID
 
 import asyncpg
 
+from api.database import Connection
 from api.sql_queries import load_queries
 
 QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
@@ -21,6 +23,11 @@ class StoredResponse:
     status: int
     headers: list[tuple[str, str]]
     body: bytes
+
+    @property
+    def location(self) -> str | None:
+        """The ``Location`` header: the path of what the first request created (a dataset, a job)."""
+        return next((value for name, value in self.headers if name.lower() == "location"), None)
 
 
 @dataclass(frozen=True)
@@ -60,8 +67,20 @@ class IdempotencyRepository:
                 response.status,
                 [list(header) for header in response.headers],
                 response.body,
+                response.location,
             )
 
     async def release(self, caller: bytes, key: str) -> None:
         async with self.pool.acquire() as connection:
             await connection.execute(QUERIES["release"], caller, key)
+
+
+async def forget_replies_about(connection: Connection, path: str) -> None:
+    """Delete every stored reply about the resource at ``path`` (``/v1/geo/datasets/<id>``), in the caller's
+    transaction: the one that created it and those of requests under it."""
+    await connection.execute(QUERIES["forget_replies_about"], path)
+
+
+async def forget_design_job_replies(connection: Connection, dataset_id: UUID) -> None:
+    """Delete the stored replies of the design jobs made on ``dataset_id`` (before the jobs are deleted)."""
+    await connection.execute(QUERIES["forget_design_job_replies"], dataset_id)

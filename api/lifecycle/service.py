@@ -9,6 +9,7 @@ import asyncpg
 from api.audit import service as audit
 from api.errors import Conflict, NotFound
 from api.experiments.repository import ExperimentRepository
+from api.idempotency.repository import forget_design_job_replies, forget_replies_about
 from api.lifecycle.repository import DeletionRepository
 from api.lifecycle.schemas import Deletion
 
@@ -26,6 +27,7 @@ async def delete_experiment(pool: asyncpg.Pool, experiment_id: UUID) -> Deletion
                 f"Experiment {experiment_id} ({experiment['name']!r}) is running; stop it before deleting it",
                 [("status", "running")],
             )
+        await forget_replies_about(connection, f"/v1/experiments/{experiment_id}")
         counts = await DeletionRepository(connection).delete_experiment(experiment_id)
         details = {"kind": experiment["kind"], "name": experiment["name"], "status": experiment["status"]}
         await audit.record(connection, experiment_id, "deleted", {**details, "rows_deleted": counts})
@@ -49,6 +51,8 @@ async def delete_geo_dataset(pool: asyncpg.Pool, dataset_id: UUID) -> Deletion:
                 "stop it before deleting the dataset",
                 [("experiment_id", str(first["id"]))],
             )
+        await forget_replies_about(connection, f"/v1/geo/datasets/{dataset_id}")
+        await forget_design_job_replies(connection, dataset_id)
         counts = await repository.delete_dataset(dataset_id)
         left = [row["id"] for row in dependents]
         await audit.record_dataset_event(

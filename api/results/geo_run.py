@@ -32,6 +32,17 @@ from stats.tbr import TBRMethod
 METHODS: tuple[GeoMethod, ...] = ("synthetic_control", "augmented_synthetic_control", "tbr", "trimmed_match")
 
 
+def refuse_unpaired_trimmed_match(experiment_row: Any) -> None:
+    """400 naming ``method`` when ``trimmed_match`` is asked of a geo experiment without ``pairs`` (checked
+    before a results job is queued, and again by the job)."""
+    if not _design(experiment_row).get("pairs"):
+        raise invalid_field(
+            "method",
+            "trimmed_match needs a paired geo experiment: this experiment has no `pairs` "
+            "([treatment_geo, control_geo] per pair); use synthetic_control, augmented_synthetic_control or tbr",
+        )
+
+
 def _design(experiment_row: Any) -> dict[str, Any]:
     design = experiment_row["design"]
     if isinstance(design, str | bytes):
@@ -218,12 +229,7 @@ async def load_geo_run(
             )
     pairs: list[tuple[str, str]] | None = None
     if method == "trimmed_match":
-        if not design.get("pairs"):
-            raise invalid_field(
-                "method",
-                "trimmed_match needs a paired geo experiment: this experiment has no `pairs` "
-                "([treatment_geo, control_geo] per pair); use synthetic_control, augmented_synthetic_control or tbr",
-            )
+        refuse_unpaired_trimmed_match(experiment_row)
         pairs = [(str(p[0]), str(p[1])) for p in design["pairs"]]
     experiment_id = UUID(str(experiment_row["id"]))
     dataset_id = UUID(str(design["dataset_id"]))

@@ -23,7 +23,7 @@ from api.jobs.answer import Answer, answer_or_submit
 from api.jobs.progress import ProgressReporter
 from api.jobs.tasks import TaskContext
 from api.results.geo import compute_geo_results
-from api.results.geo_run import load_geo_run
+from api.results.geo_run import load_geo_run, refuse_unpaired_trimmed_match
 from api.results.holdout import holdout_results
 from api.results.schemas import HoldoutResults
 from stats.tbr import TBRMethod
@@ -79,7 +79,7 @@ async def experiment_results(
 ) -> Answer[ExperimentResults]:
     """The results if they are computed within ``wait_seconds``, else the job now computing them; either way
     recorded in the experiment's audit trail. 404 for an unknown experiment, 400 for a geo ``method`` asked of
-    a holdout experiment, before any job is queued."""
+    a holdout experiment or ``trimmed_match`` of one without pairs, before any job is queued."""
     async with pool.acquire() as connection:
         experiment = await fetch_experiment_row(connection, query.experiment_id)
     if experiment["kind"] == "holdout" and query.method is not None:
@@ -90,6 +90,8 @@ async def experiment_results(
         raise invalid_field("dataset_version", "applies to geo experiments only (they read a geo dataset)")
     if query.interval is not None and query.method != "tbr":
         raise invalid_field("interval", "chooses TBR's interval: it applies to geo experiments with method=tbr only")
+    if experiment["kind"] == "geo" and query.method == "trimmed_match":
+        refuse_unpaired_trimmed_match(experiment)
 
     async def compute(progress: ProgressReporter) -> ExperimentResults:
         return await compute_results(pool, query, progress)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from typing import Any
 
@@ -218,3 +219,81 @@ async def test_an_idempotent_request_counts_once_against_the_rate_limit(settings
         loaded = await client.post(path, json={"units": ["a"]}, headers={"Idempotency-Key": "once"})
         read = await client.get(f"/v1/experiments/{experiment_id}")
     assert (loaded.status_code, read.status_code) == (200, 200)
+
+
+# --- scoped to the request (issue 22): method, path and query as well as the body -----------------------
+
+
+async def test_the_same_key_and_body_sent_to_another_experiment_is_422_and_loads_nothing_there(
+    client: Client,
+) -> None:
+    first, second = await _experiment(client), await _experiment(client)
+    once = {"Idempotency-Key": "load-a", **CSV}
+    loaded = await client.post(f"/v1/experiments/{first}/assignments", content=b"unit\nu1\n", headers=once)
+    elsewhere = await client.post(f"/v1/experiments/{second}/assignments", content=b"unit\nu1\n", headers=once)
+    assert (loaded.status_code, elsewhere.status_code) == (200, 422)
+    assert elsewhere.json()["invalid_params"][0]["name"] == "Idempotency-Key"
+    summary = (await client.get(f"/v1/experiments/{second}/assignments/summary")).json()
+    assert [channel["units"] for channel in summary["channels"]] == [0]
+
+
+async def test_the_same_key_and_body_with_another_query_is_422(client: Client) -> None:
+    body = "date,geo,kpi\n" + "".join(f"2026-01-{d:02d},{g},{10 + d}\n" for g in ("a", "b") for d in range(1, 29))
+    once = {"Idempotency-Key": "named-panel", **CSV}
+    first = await client.post("/v1/geo/datasets?name=north", content=body, headers=once)
+    renamed = await client.post("/v1/geo/datasets?name=south", content=body, headers=once)
+    same = await client.post("/v1/geo/datasets?name=north", content=body, headers=once)
+    assert (first.status_code, renamed.status_code, same.status_code) == (201, 422, 201)
+    assert same.headers["idempotent-replayed"] == "true"
+    assert same.json() == first.json()
+
+
+async def test_a_deleted_datasets_upload_resent_with_its_key_creates_a_new_dataset(
+    client: Client, database_url: str
+) -> None:
+    body = "date,geo,kpi\n" + "".join(f"2026-01-{d:02d},{g},{10 + d}\n" for g in ("a", "b") for d in range(1, 29))
+    once = {"Idempotency-Key": "panel-to-delete", **CSV}
+    first = (await client.post("/v1/geo/datasets", content=body, headers=once)).json()
+    assert (await client.delete(f"/v1/geo/datasets/{first['id']}")).status_code == 200
+    again = await client.post("/v1/geo/datasets", content=body, headers=once)
+    assert again.status_code == 201
+    assert "idempotent-replayed" not in again.headers
+    assert again.json()["id"] != first["id"]
+    assert (await client.get(f"/v1/geo/datasets/{again.json()['id']}")).status_code == 200
+
+
+async def test_a_deleted_experiments_stored_replies_are_deleted_with_it(client: Client, database_url: str) -> None:
+    kept, deleted = await _experiment(client), await _experiment(client)
+    await client.post(f"/v1/experiments/{kept}/assignments", json={"units": ["a"]}, headers={"Idempotency-Key": "k"})
+    path = f"/v1/experiments/{deleted}/assignments"
+    await client.post(path, json={"units": ["a"]}, headers={"Idempotency-Key": "d"})
+    assert (await client.delete(f"/v1/experiments/{deleted}")).status_code == 200
+    connection = await asyncpg.connect(database_url)
+    try:
+        paths = await connection.fetch("SELECT path FROM idempotent_requests")
+    finally:
+        await connection.close()
+    assert [row["path"] for row in paths] == [f"/v1/experiments/{kept}/assignments"]
+    assert (await client.post(path, json={"units": ["a"]}, headers={"Idempotency-Key": "d"})).status_code == 404
+
+
+async def test_a_deleted_datasets_design_job_replies_are_deleted_with_it(
+    client: Client, database_url: str, worker: None
+) -> None:
+    dataset = (await client.post("/v1/geo/datasets", content=pretest_csv(), headers=CSV)).json()["id"]
+    body = {"dataset_id": dataset, "treatment_sizes": [2], "durations": [10], "effect_sizes": [0, 0.1]}
+    once = {"Idempotency-Key": "selection-to-delete", "Prefer": "respond-async"}
+    job = await client.post("/v1/geo/market-selection", json=body, headers=once)
+    assert job.status_code == 202
+    for _ in range(600):
+        status = (await client.get(job.headers["location"])).json()["status"]
+        if status not in ("queued", "running"):
+            break
+        await asyncio.sleep(0.5)
+    assert status == "succeeded"
+    assert (await client.delete(f"/v1/geo/datasets/{dataset}")).status_code == 200
+    connection = await asyncpg.connect(database_url)
+    try:
+        assert await connection.fetchval("SELECT count(*) FROM idempotent_requests") == 0
+    finally:
+        await connection.close()

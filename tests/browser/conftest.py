@@ -81,7 +81,9 @@ async def tab(browser: Browser, base_url: str, key: str | None) -> AsyncIterator
             console_errors.append(f"{message.text} ({message.location.get('url', '')})")
 
     opened.on("pageerror", lambda error: script_errors.append(str(error)))
+    blocked: list[str] = []  # what the /app Content-Security-Policy refused (api/webapp)
     opened.on("console", on_console)
+    opened.on("console", lambda message: blocked.extend([message.text] if "Security Policy" in message.text else []))
     try:
         yield opened
     finally:
@@ -89,6 +91,7 @@ async def tab(browser: Browser, base_url: str, key: str | None) -> AsyncIterator
         unexpected = [m for m in console_errors if _unexpected(opened, m)]
         _expected_console_errors.pop(id(opened), None)
     assert script_errors == [], f"uncaught errors in the page's scripts: {script_errors}"
+    assert blocked == [], f"the Content-Security-Policy blocked part of the page: {blocked}"
     assert unexpected == [], f"errors in the page's console: {unexpected}"
 
 

@@ -1,0 +1,129 @@
+"""What one HTTP connection may cost the server: a cap on request headers (431) and on the time to send them.
+
+uvicorn's httptools protocol buffers a request's head without limit (a 64 MB header was read whole and
+answered 200) and waits for it for ever: a client that opens a connection and sends nothing, or trickles
+a header a byte at a time (slowloris), holds a connection and its memory as long as it likes.
+:func:`limited_http_protocol` makes the protocol :func:`uvicorn_options` gives ``counterfact serve``:
+
+* the bytes of a request's head (request line and headers) are counted *before* the parser buffers them;
+  past ``max_header_bytes`` the answer is ``431 Request Header Fields Too Large`` and the connection closes;
+* a head not complete ``header_timeout_seconds`` after the connection opened (or after the first byte of a
+  later request on a kept-alive connection) is answered ``408 Request Timeout`` and the connection closes.
+
+Idle kept-alive connections close after ``keep_alive_seconds`` (uvicorn's ``timeout_keep_alive``) and past
+``limit_concurrency`` connections or tasks uvicorn answers 503: together these bound what idle, trickling
+or merely numerous connections can hold. A request body is not timed: a large upload may legitimately
+pause while the server, not the client, is slow (flow control).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import msgspec
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from api.errors import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_BASE, Problem
+from api.settings import Settings, get_settings
+
+_REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
+
+
+class LimitedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a size and a time limit on each request's head.
+
+    The limits are the process's settings (:func:`api.settings.get_settings`, read from the environment in
+    each uvicorn worker process, which is why this class is not configured by arguments: uvicorn pickles the
+    class by name to start its workers); :func:`limited_http_protocol` makes one with other limits.
+    """
+
+    max_header_bytes: int | None = None
+    header_timeout_seconds: float | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        settings = get_settings()
+        self._max_head = settings.max_header_bytes if self.max_header_bytes is None else self.max_header_bytes
+        self._head_seconds = (
+            settings.header_timeout_seconds if self.header_timeout_seconds is None else self.header_timeout_seconds
+        )
+        self._head_open = True
+        self._head_bytes = 0
+        self._head_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._start_head_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_head_timer()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._head_open:
+            self._head_bytes += len(data)
+            if self._head_bytes > self._max_head:
+                self._refuse(431, f"The request's headers exceed {self._max_head} bytes.")
+                return
+        super().data_received(data)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self._head_timer is None:
+            self._start_head_timer()
+
+    def on_headers_complete(self) -> None:
+        self._head_open = False
+        self._stop_head_timer()
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._head_open = True  # what arrives next is the next request's head
+        self._head_bytes = 0
+
+    def _start_head_timer(self) -> None:
+        self._head_timer = self.loop.call_later(self._head_seconds, self._head_timed_out)
+
+    def _stop_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if self._head_open and not self.transport.is_closing():
+            self._refuse(408, f"The request's headers did not arrive within {self._head_seconds:g} s.")
+
+    def _refuse(self, status: int, message: str) -> None:
+        """Answer ``status`` as a problem document and close the connection (the rest is never read)."""
+        self._stop_head_timer()
+        slug = "request-header-fields-too-large" if status == 431 else "request-timeout"
+        title = _REASONS[status].decode()
+        body = msgspec.json.encode(Problem(type=PROBLEM_TYPE_BASE + slug, title=title, status=status, detail=message))
+        head = b"HTTP/1.1 %d %s\r\n" % (status, _REASONS[status])
+        length = b"content-length: %d\r\n" % len(body)
+        headers = b"content-type: " + PROBLEM_MEDIA_TYPE.encode() + b"\r\n" + length + b"connection: close\r\n\r\n"
+        self.transport.write(head + headers + body)
+        self.transport.close()
+
+
+def limited_http_protocol(settings: Settings) -> type[LimitedHttpToolsProtocol]:
+    """The protocol with the limits of ``settings`` rather than the environment's (one process only: the
+    class it makes cannot be pickled)."""
+    return type(
+        "ConfiguredHttpToolsProtocol",
+        (LimitedHttpToolsProtocol,),
+        {"max_header_bytes": settings.max_header_bytes, "header_timeout_seconds": settings.header_timeout_seconds},
+    )
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """The keyword arguments of ``uvicorn.run`` that bound connections, for the process's ``settings``."""
+    return {
+        "http": LimitedHttpToolsProtocol,
+        "timeout_keep_alive": settings.keep_alive_seconds,
+        "limit_concurrency": settings.limit_concurrency or None,
+        "h11_max_incomplete_event_size": settings.max_header_bytes,
+    }
