@@ -10,6 +10,7 @@ from uuid import UUID
 
 import asyncpg
 
+from api.bulk_copy import copy_until_lost
 from api.database import Connection
 from api.sql_queries import load_queries
 
@@ -64,8 +65,11 @@ class GeoRepository:
         async def chunks() -> AsyncIterator[bytes]:  # (raw bytes would be taken for a file path)
             yield payload
 
-        await self.connection.copy_to_table(
-            "geo_observations", source=chunks(), columns=list(OBSERVATION_COLUMNS), format="binary"
+        await copy_until_lost(
+            self.connection,
+            self.connection.copy_to_table(
+                "geo_observations", source=chunks(), columns=list(OBSERVATION_COLUMNS), format="binary"
+            ),
         )
 
     async def get(self, dataset_id: UUID) -> Row | None:
