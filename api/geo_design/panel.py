@@ -87,20 +87,14 @@ def _forget(dataset_id: UUID) -> None:
         del _cache[key]
 
 
-async def load_design_panel(connection: Connection, dataset_id: UUID, history: HistoryPeriod | None) -> DesignPanel:
-    """The dataset's panel over ``history`` (all of it by default): 404 unknown, 400 bad dates, 409 holes.
-
-    The dataset's row is read every time, so a deleted dataset is never answered from the cache.
-    """
-    repository = GeoRepository(connection)
+async def _dataset_window(
+    repository: GeoRepository, dataset_id: UUID, history: HistoryPeriod | None
+) -> tuple[Row, date, date]:
+    """The dataset's row and the first and last date of ``history`` in it: 404 unknown, 400 bad dates."""
     dataset = await repository.get(dataset_id)
     if dataset is None:
         _forget(dataset_id)
         raise NotFound(f"No geo dataset with id {dataset_id}")
-    key = (dataset_id, history.start if history else None, history.end if history else None)
-    if key in _cache:
-        _cache.move_to_end(key)
-        return _cache[key]
     start: date = dataset["first_date"] if history is None else history.start
     end: date = dataset["last_date"] if history is None else history.end
     if history is not None:
@@ -110,6 +104,51 @@ async def load_design_panel(connection: Connection, dataset_id: UUID, history: H
             raise invalid_field(
                 "history", f"must lie within the dataset's dates {dataset['first_date']}..{dataset['last_date']}"
             )
+    return dataset, start, end
+
+
+@dataclass(frozen=True)
+class PanelOutline:
+    """What the dataset's row says of a design's panel, without reading its observations."""
+
+    dataset_id: UUID
+    geos: tuple[str, ...]
+    days: int
+
+    @property
+    def cells(self) -> int:
+        return len(self.geos) * self.days
+
+    def check_markets(self, field: str, markets: Sequence[str]) -> None:
+        """A 400 naming ``field`` for a market the dataset does not have, or one listed twice."""
+        known = set(self.geos)
+        unknown = [m for m in markets if m not in known]
+        if unknown:
+            raise invalid_field(field, f"not in dataset {self.dataset_id}: {', '.join(map(repr, unknown))}")
+        if len(set(markets)) != len(markets):
+            raise invalid_field(field, "lists a market twice")
+
+
+async def outline_design_panel(
+    connection: Connection, dataset_id: UUID, history: HistoryPeriod | None
+) -> PanelOutline:
+    """The markets and days of the design's panel from the dataset's row alone (404 unknown, 400 bad dates):
+    cheap whatever the panel's size, so a request can decide to hand a large panel to a worker unread."""
+    dataset, start, end = await _dataset_window(GeoRepository(connection), dataset_id, history)
+    return PanelOutline(dataset_id=dataset_id, geos=tuple(sorted(dataset["geos"])), days=(end - start).days + 1)
+
+
+async def load_design_panel(connection: Connection, dataset_id: UUID, history: HistoryPeriod | None) -> DesignPanel:
+    """The dataset's panel over ``history`` (all of it by default): 404 unknown, 400 bad dates, 409 holes.
+
+    The dataset's row is read every time, so a deleted dataset is never answered from the cache.
+    """
+    repository = GeoRepository(connection)
+    dataset, start, end = await _dataset_window(repository, dataset_id, history)
+    key = (dataset_id, history.start if history else None, history.end if history else None)
+    if key in _cache:
+        _cache.move_to_end(key)
+        return _cache[key]
     rows = await repository.panel_window(dataset_id, start, end)
     panel = await asyncio.to_thread(_pivot, dataset_id, rows, sorted(dataset["geos"]))
     _cache[key] = panel
