@@ -8,6 +8,7 @@ it: after a database restart the API answered again, but jobs stayed ``queued`` 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
 import signal
@@ -17,7 +18,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -27,9 +28,12 @@ import pytest
 
 from api.auth.keys import Scope
 from api.embedded_database import start_embedded_postgres, stop_embedded_postgres
+from api.jobs.tasks import TaskRegistry
+from api.jobs.worker import run_worker
+from api.settings import Settings
 from tests.api.service_process import ROOT, free_port, wait_for_health
 from tests.api.test_geo_results import Client, create_geolift_experiment
-from tests.conftest import make_key, with_database
+from tests.conftest import LogCollector, make_key, with_database
 
 WAIT = 120.0  # seconds, for every wait below: a failure fails, it does not hang
 GEOLIFT_ATT = 155.556  # GeoLift's walkthrough: ATT of TV in Chicago and Portland (see test_geo_results)
@@ -174,3 +178,24 @@ async def test_a_worker_killed_under_serve_is_replaced_and_the_next_job_finishes
             job = await _finished_job(client, await _geo_results_job(client, experiment_id))
             assert job["status"] == "succeeded", job
             assert job["result"]["att"]["estimate"] == pytest.approx(GEOLIFT_ATT, rel=0.005)
+
+
+async def test_a_worker_whose_database_is_unreachable_keeps_trying_until_stopped(settings: Settings) -> None:
+    collector = LogCollector()
+    log = logging.getLogger("counterfact.worker")
+    log.addHandler(collector)
+    stop = asyncio.Event()
+    unreachable = replace(settings, database_url=f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere")
+    try:
+        running = asyncio.create_task(run_worker(unreachable, TaskRegistry(), stop))
+        for _ in range(1200):  # two failed connections, backed off (a failure fails within a minute)
+            if len(collector.records) >= 2 or running.done():
+                break
+            await asyncio.sleep(0.05)
+        assert len(collector.records) >= 2
+        assert not running.done()  # it did not exit
+        stop.set()
+        await asyncio.wait_for(running, timeout=30)  # and it ends cleanly when asked
+    finally:
+        log.removeHandler(collector)
+    assert all("cannot reach its database" in record.getMessage() for record in collector.records)
