@@ -7,13 +7,13 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
 import sys
 from pathlib import Path
 
 import msgspec
 
 from api.auth.cli import add_key_commands, announce_first_admin_key, run_key_command
+from api.jobs.supervision import WorkerSupervisor
 from api.settings import get_settings
 
 
@@ -43,6 +43,7 @@ def serve(host: str, port: int, workers: int, job_workers: int) -> None:
     """Run the API with uvicorn and ``job_workers`` ``counterfact worker`` processes beside it; without
     ``DATABASE_URL``, start the embedded PostgreSQL first (shared by all, stopped when this process exits).
 
+    A worker process that dies (SIGKILL, out of memory) is started again (:mod:`api.jobs.supervision`).
     On SIGTERM, as on Ctrl-C, uvicorn finishes the requests in flight, then this process stops its workers
     (each hands its jobs back to the queue) and the embedded PostgreSQL before it exits. (uvicorn re-raises
     the signal once it has shut down; SIGTERM's default action would end the process at once and leave
@@ -57,10 +58,9 @@ def serve(host: str, port: int, workers: int, job_workers: int) -> None:
     settings = get_settings()
     os.environ["DATABASE_URL"] = resolve_database_url(settings)
     announce_first_admin_key(os.environ["DATABASE_URL"], f"http://{host}:{port}")
-    job_processes: list[subprocess.Popen[bytes]] = []
+    supervisor = WorkerSupervisor(job_workers, [sys.executable, "-m", "api.cli", "worker"], os.environ.copy())
     try:
-        for _ in range(job_workers):
-            job_processes.append(subprocess.Popen([sys.executable, "-m", "api.cli", "worker"], env=os.environ.copy()))
+        supervisor.start()
         uvicorn.run(
             "api.app:create_app",
             factory=True,
@@ -74,10 +74,7 @@ def serve(host: str, port: int, workers: int, job_workers: int) -> None:
         )
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the workers' hand-back short
-        for process in job_processes:
-            process.terminate()
-        for process in job_processes:
-            process.wait(timeout=60)
+        supervisor.stop(timeout=60)
 
 
 def worker() -> None:

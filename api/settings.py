@@ -27,6 +27,7 @@ class Settings:
     job_after_seconds: float = 2.0
     job_max_attempts: int = 3
     job_heartbeat_timeout_seconds: float = 30.0
+    health_queue_seconds: float = 60.0
     worker_concurrency: int = 1
     api_key_cache_seconds: float = 5.0
     rate_limit_read_per_minute: int = 6000
@@ -74,6 +75,7 @@ def settings_from_environment() -> Settings:
         job_after_seconds=_float_env("COUNTERFACT_JOB_AFTER_SECONDS", 2.0),
         job_max_attempts=_int_env("COUNTERFACT_JOB_MAX_ATTEMPTS", 3),
         job_heartbeat_timeout_seconds=_float_env("COUNTERFACT_JOB_HEARTBEAT_TIMEOUT_SECONDS", 30.0),
+        health_queue_seconds=_float_env("COUNTERFACT_HEALTH_QUEUE_SECONDS", 60.0),
         worker_concurrency=_int_env("COUNTERFACT_WORKER_CONCURRENCY", 1),
         api_key_cache_seconds=_float_env("COUNTERFACT_API_KEY_CACHE_SECONDS", 5.0),
         rate_limit_read_per_minute=_int_env("COUNTERFACT_RATE_LIMIT_READ", 6000),

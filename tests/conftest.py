@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
+import tempfile
 import threading
 import time
 import uuid
@@ -29,7 +31,7 @@ from litestar.testing import AsyncTestClient
 from api.app import create_app
 from api.auth.keys import Scope
 from api.auth.service import create_key
-from api.embedded_database import start_embedded_postgres
+from api.embedded_database import start_embedded_postgres, stop_embedded_postgres
 from api.jobs.worker import run_worker
 from api.settings import Settings, settings_from_environment
 from tests.api.service_process import free_port
@@ -52,12 +54,23 @@ def with_database(url: str, database: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def server_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A real PostgreSQL server: ``DATABASE_URL``'s, or an embedded one."""
+def server_url() -> Iterator[str]:
+    """A real PostgreSQL server: ``DATABASE_URL``'s, or an embedded one.
+
+    The embedded server's cluster is not under pytest's temporary directory: run as root, the server runs
+    as an unprivileged user, and every pytest session that starts on the machine makes
+    ``/tmp/pytest-of-root`` private again (0700), which crashed a server living below it (PANIC: could
+    not open pg_control) in the middle of another session's tests."""
     configured = os.environ.get("DATABASE_URL")
     if configured:
-        return configured
-    return start_embedded_postgres(tmp_path_factory.mktemp("embedded"))
+        yield configured
+        return
+    data_dir = Path(tempfile.mkdtemp(prefix="counterfact-tests-"))
+    try:
+        yield start_embedded_postgres(data_dir)
+    finally:
+        stop_embedded_postgres(data_dir)
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 async def _admin(url: str, statement: str) -> None:

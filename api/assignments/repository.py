@@ -9,6 +9,7 @@ from uuid import UUID
 
 import asyncpg
 
+from api.bulk_copy import copy_until_lost
 from api.database import Connection, affected_rows, lift_statement_timeout
 from api.sql_queries import load_queries
 
@@ -48,11 +49,14 @@ class AssignmentRepository:
 
     async def copy_rows(self, rows: Iterable[tuple[UUID, str, int, int, datetime]]) -> int:
         """COPY complete assignment rows straight into ``assignments`` (fails on any existing key)."""
-        status = await self.connection.copy_records_to_table(
-            "assignments",
-            records=rows,
-            columns=("experiment_id", "unit", "position", "arm", "assigned_at"),
-            timeout=BULK_TIMEOUT_SECONDS,
+        status = await copy_until_lost(
+            self.connection,
+            self.connection.copy_records_to_table(
+                "assignments",
+                records=rows,
+                columns=("experiment_id", "unit", "position", "arm", "assigned_at"),
+                timeout=BULK_TIMEOUT_SECONDS,
+            ),
         )
         return affected_rows(status)
 
@@ -63,8 +67,11 @@ class AssignmentRepository:
     async def stage(self, records: Iterable[tuple[str, int]]) -> None:
         """Replace the staging table's content with these (unit, holdout mask) records."""
         await self.connection.execute(QUERIES["truncate_staging"])
-        await self.connection.copy_records_to_table(
-            STAGING_TABLE, records=records, columns=("unit", "mask"), timeout=BULK_TIMEOUT_SECONDS
+        await copy_until_lost(
+            self.connection,
+            self.connection.copy_records_to_table(
+                STAGING_TABLE, records=records, columns=("unit", "mask"), timeout=BULK_TIMEOUT_SECONDS
+            ),
         )
 
     async def insert_staged(self, experiment_id: UUID, channels: int) -> int:

@@ -124,7 +124,7 @@ async def finished(client: Client, location: str) -> Any:
 
 async def capture(client: Client, recorder: Recorder) -> None:
     keep = recorder.keep
-    keep("GetHealth", await client.get("/health"), "Up, database reachable")
+    keep("GetHealth", await client.get("/health"), "Up: database reachable, one worker alive, nothing queued")
     power = await client.post("/v1/power/holdout", json=example_value(POWER_EXAMPLES[0]))
     keep("GetHoldoutPower", power, "Sample size")
     curve = await client.post("/v1/power/holdout/curve", json=example_value(CURVE_EXAMPLES[0]))

@@ -14,6 +14,7 @@ from uuid import UUID
 
 import asyncpg
 
+from api.bulk_copy import copy_until_lost
 from api.database import Connection, affected_rows
 from api.geo.binary_copy import COLUMNS
 from api.sql_queries import load_queries
@@ -136,7 +137,10 @@ class GeoRepository:
         async def chunks() -> AsyncIterator[bytes]:  # (raw bytes would be taken for a file path)
             yield payload
 
-        await self.connection.copy_to_table("geo_observations", source=chunks(), columns=list(COLUMNS), format="binary")
+        await copy_until_lost(
+            self.connection,
+            self.connection.copy_to_table("geo_observations", source=chunks(), columns=list(COLUMNS), format="binary"),
+        )
 
     async def get(self, dataset_id: UUID, version: int | None = None) -> Row | None:
         """The dataset as of ``version`` (latest when ``None``): ``None`` when the dataset or version is unknown."""

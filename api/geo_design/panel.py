@@ -100,23 +100,15 @@ def _forget(dataset_id: UUID) -> None:
         del _cache[key]
 
 
-async def load_design_panel(
-    connection: Connection, dataset_id: UUID, history: HistoryPeriod | None, version: int | None = None
-) -> DesignPanel:
-    """The dataset's panel over ``history`` (all of it by default) as of ``version`` (the latest by default): 404
-    unknown dataset, 400 bad dates or unknown ``dataset_version``, 409 holes.
-
-    The dataset's row is read every time, so a deleted dataset is never answered from the cache.
-    """
+async def _dataset_window(
+    connection: Connection, dataset_id: UUID, history: HistoryPeriod | None, version: int | None
+) -> tuple[Row, date, date]:
+    """The dataset's row as of ``version`` (the latest by default) and the first and last date of ``history`` in
+    it: 404 unknown dataset, 400 bad dates or unknown ``dataset_version``."""
     dataset = await dataset_at(connection, dataset_id, version)
     if dataset is None:
         _forget(dataset_id)
         raise NotFound(f"No geo dataset with id {dataset_id}")
-    at: int = dataset["version"]
-    key = (dataset_id, at, history.start if history else None, history.end if history else None)
-    if key in _cache:
-        _cache.move_to_end(key)
-        return _cache[key]
     start: date = dataset["first_date"] if history is None else history.start
     end: date = dataset["last_date"] if history is None else history.end
     if history is not None:
@@ -126,6 +118,59 @@ async def load_design_panel(
             raise invalid_field(
                 "history", f"must lie within the dataset's dates {dataset['first_date']}..{dataset['last_date']}"
             )
+    return dataset, start, end
+
+
+@dataclass(frozen=True)
+class PanelOutline:
+    """What the dataset's row says of a design's panel, without reading its observations."""
+
+    dataset_id: UUID
+    dataset_version: int
+    geos: tuple[str, ...]
+    days: int
+
+    @property
+    def cells(self) -> int:
+        return len(self.geos) * self.days
+
+    def resolve_markets(self, field: str, markets: Sequence[str]) -> list[str]:
+        """``markets`` in the dataset's spelling; a 400 naming ``field`` for an unknown market (with the closest
+        known names) or one listed twice."""
+        spelt = MarketNames(self.geos, self.dataset_id).resolve(field, markets)
+        if len(set(spelt)) != len(spelt):
+            raise invalid_field(field, "lists a market twice")
+        return spelt
+
+
+async def outline_design_panel(
+    connection: Connection, dataset_id: UUID, history: HistoryPeriod | None, version: int | None = None
+) -> PanelOutline:
+    """The markets and days of the design's panel from the dataset's row alone (404 unknown, 400 bad dates or
+    version): cheap whatever the panel's size, so a request can decide to hand a large panel to a worker unread."""
+    dataset, start, end = await _dataset_window(connection, dataset_id, history, version)
+    return PanelOutline(
+        dataset_id=dataset_id,
+        dataset_version=int(dataset["version"]),
+        geos=tuple(sorted(dataset["geos"])),
+        days=(end - start).days + 1,
+    )
+
+
+async def load_design_panel(
+    connection: Connection, dataset_id: UUID, history: HistoryPeriod | None, version: int | None = None
+) -> DesignPanel:
+    """The dataset's panel over ``history`` (all of it by default) as of ``version`` (the latest by default): 404
+    unknown dataset, 400 bad dates or unknown ``dataset_version``, 409 holes.
+
+    The dataset's row is read every time, so a deleted dataset is never answered from the cache.
+    """
+    dataset, start, end = await _dataset_window(connection, dataset_id, history, version)
+    at: int = dataset["version"]
+    key = (dataset_id, at, history.start if history else None, history.end if history else None)
+    if key in _cache:
+        _cache.move_to_end(key)
+        return _cache[key]
     rows = await GeoRepository(connection).panel_window(dataset_id, start, end, at)
     panel = await asyncio.to_thread(_pivot, dataset_id, rows, sorted(dataset["geos"]), at)
     _cache[key] = panel

@@ -24,7 +24,7 @@ from api.geo.backtest import ASCM_COMPARISON_MARKET_DAYS, shape_backtest
 from api.geo.backtest_schemas import GeoBacktest
 from api.geo_design.charts import power_curve_chart
 from api.geo_design.monitoring import check_monitoring, with_monitoring
-from api.geo_design.panel import DesignPanel, load_design_panel
+from api.geo_design.panel import DesignPanel, load_design_panel, outline_design_panel
 from api.geo_design.repository import MarketSelectionRepository
 from api.geo_design.schemas import (
     DesignFit,
@@ -64,6 +64,9 @@ from stats.multi_cell_selection import check_cell_selection, plan_cell_candidate
 Progress = Callable[[float], None]
 
 GEO_POWER_TASK = "geo_power"
+# Market-days above which a geo power request is queued without its panel being read in the API process
+# (a 5,000-market panel took 8.5 s and 694 MB there before it became a job).
+PANEL_CELLS_IN_REQUEST = 250_000
 MARKET_SELECTION_TASK = "geo_market_selection"
 
 TEST_DESCRIPTION = (
@@ -165,6 +168,11 @@ def _check_controls(panel: DesignPanel, treated: int, field: str) -> None:
         raise invalid_field(field, f"{treated} treated markets leave fewer than 2 of the {len(panel.geos)} as controls")
 
 
+def scaled_progress(progress: Progress, start: float, width: float) -> Progress:
+    """``progress`` for one step of a computation: the step's 0..1 reported as ``start`` .. ``start + width``."""
+    return lambda fraction: progress(start + width * fraction)
+
+
 def compute_geo_power(request: GeoPowerRequest, panel: DesignPanel, progress: Progress | None = None) -> GeoPowerResult:
     """Simulated power of the requested treatment markets for each duration (CPU work)."""
     panel = panel.without("exclude_from_controls", request.exclude_from_controls, request.treatment_markets)
@@ -194,6 +202,8 @@ def compute_geo_power(request: GeoPowerRequest, panel: DesignPanel, progress: Pr
             fixed_effects=request.fixed_effects,
             ridge_lambda=ridge,
             cost_per_kpi=request.cost_per_kpi,
+            # Within its duration's share of the job: the simulation, then (the last fifth) its backtests.
+            progress=None if progress is None else scaled_progress(progress, i / len(durations), 0.8 / len(durations)),
         )
         backtest = _design_backtest(panel, rows, power, request.alpha, request.side, request.fixed_effects, ridge)
         compared = _other_method_backtest(panel, rows, power, request, ridge) if backtest is not None else []
@@ -501,14 +511,27 @@ async def answer_geo_power(
 ) -> Answer[GeoPowerResult]:
     """The power of the design if it is computed within ``wait_seconds``, else the ``geo_power`` job now
     computing it. The panel is read first, so an unknown dataset (404) or a history it cannot answer (400, 409)
-    is refused before any job is queued."""
+    is refused before any job is queued; a panel of more than ``PANEL_CELLS_IN_REQUEST`` market-days is not
+    read here at all (only its dataset's row: 404, 400 for dates and markets) and goes to a worker at once,
+    whose job fails with the 409 a gap or an all-zero KPI would have answered. A queued job reads the dataset
+    version read here, whatever is appended meanwhile."""
     check_monitoring(request.monitoring, request.side, multi_cell=False)
     async with pool.acquire() as connection:
+        outline = await outline_design_panel(connection, request.dataset_id, request.history, request.dataset_version)
+        request = msgspec.structs.replace(request, dataset_version=outline.dataset_version)
+        if outline.cells > PANEL_CELLS_IN_REQUEST:
+            # Loading it here would hold the API for seconds and hundreds of MB: the worker loads it.
+            request = msgspec.structs.replace(
+                request,
+                treatment_markets=outline.resolve_markets("treatment_markets", request.treatment_markets),
+                exclude_from_controls=outline.resolve_markets("exclude_from_controls", request.exclude_from_controls),
+            )
+            return Answer(
+                job=await submit(pool, queue_pool, GEO_POWER_TASK, "/v1/geo/power", msgspec.json.encode(request))
+            )
         panel = await load_design_panel(connection, request.dataset_id, request.history, request.dataset_version)
-    # A queued job reads the version read here, whatever is appended meanwhile.
     request = msgspec.structs.replace(
         request,
-        dataset_version=panel.dataset_version,
         treatment_markets=panel.spelt(request.treatment_markets),
         exclude_from_controls=panel.spelt(request.exclude_from_controls),
     )

@@ -103,3 +103,23 @@ SELECT result FROM job_parts WHERE job_id = $1 AND status = 'done' ORDER BY part
 -- name: forget_old_jobs
 -- Finished jobs are kept for JOB_RETENTION (their answers can always be computed again).
 DELETE FROM jobs WHERE finished_at < clock_timestamp() - $1::interval;
+
+-- name: worker_heartbeat
+-- A worker says it is alive (the first time, or after its row was removed, the row is written).
+INSERT INTO job_workers (id, host, pid) VALUES ($1, $2, $3)
+ON CONFLICT (id) DO UPDATE SET heartbeat_at = clock_timestamp();
+
+-- name: forget_worker
+DELETE FROM job_workers WHERE id = $1;
+
+-- name: forget_dead_workers
+-- Rows of workers silent for a day (killed): kept that long so /health can say when one was last seen.
+DELETE FROM job_workers WHERE heartbeat_at < clock_timestamp() - interval '1 day';
+
+-- name: worker_health
+-- Workers heard from within $1, the last heartbeat of any worker, and the oldest queued job's age.
+SELECT (SELECT count(*) FROM job_workers WHERE heartbeat_at >= clock_timestamp() - $1::interval) AS live,
+       (SELECT max(heartbeat_at) FROM job_workers) AS last_heartbeat,
+       (SELECT count(*) FROM jobs WHERE status = 'queued') AS queued,
+       (SELECT extract(epoch FROM clock_timestamp() - min(created_at)) FROM jobs WHERE status = 'queued')
+           AS oldest_queued_seconds;

@@ -101,3 +101,26 @@ class JobRepository:
 
     async def forget_old(self, retention: timedelta) -> None:
         await self.connection.execute(QUERIES["forget_old_jobs"], retention)
+
+
+class WorkerRepository:
+    """The ``job_workers`` rows: which worker processes are alive (their heartbeats), for ``/health``."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+
+    async def heartbeat(self, worker_id: UUID, host: str, pid: int) -> None:
+        await self.connection.execute(QUERIES["worker_heartbeat"], worker_id, host, pid)
+
+    async def forget(self, worker_id: UUID) -> None:
+        await self.connection.execute(QUERIES["forget_worker"], worker_id)
+
+    async def forget_dead(self) -> None:
+        await self.connection.execute(QUERIES["forget_dead_workers"])
+
+    async def health(self, silence: timedelta) -> Row:
+        """``live`` (workers heard from within ``silence``), ``last_heartbeat``, ``queued`` and
+        ``oldest_queued_seconds`` (``None`` when nothing is queued)."""
+        row: Row | None = await self.connection.fetchrow(QUERIES["worker_health"], silence)
+        assert row is not None
+        return row

@@ -8,6 +8,7 @@ from uuid import UUID
 
 import asyncpg
 
+from api.bulk_copy import copy_until_lost
 from api.database import Connection, affected_rows, lift_statement_timeout
 from api.sql_queries import load_queries
 
@@ -43,8 +44,11 @@ class OutcomeRepository:
 
     async def stage(self, rows: Iterable[StagedRow]) -> int:
         """``COPY`` parsed rows into the staging table; returns how many."""
-        status = await self.connection.copy_records_to_table(
-            STAGING_TABLE, records=rows, columns=STAGING_COLUMNS, timeout=BULK_TIMEOUT_SECONDS
+        status = await copy_until_lost(
+            self.connection,
+            self.connection.copy_records_to_table(
+                STAGING_TABLE, records=rows, columns=STAGING_COLUMNS, timeout=BULK_TIMEOUT_SECONDS
+            ),
         )
         return affected_rows(status)
 

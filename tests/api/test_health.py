@@ -7,6 +7,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
@@ -14,6 +15,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from api.app import create_app
+from api.health.controller import Health, QueueHealth, WorkerHealth, stalled
 from api.settings import Settings
 from tests.conftest import LogCollector, with_database
 
@@ -23,7 +25,63 @@ Client = AsyncTestClient[Litestar]
 async def test_health_is_ok_when_the_database_answers(client: Client) -> None:
     response = await client.get("/health")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok"}
+    assert response.json() == {
+        "status": "ok",
+        "database": "ok",
+        "workers": {"live": 0, "last_heartbeat": None},
+        "queue": {"queued": 0, "oldest_queued_seconds": None},
+    }
+
+
+async def _queue_job_created_ago(database_url: str, seconds: float) -> None:
+    """A queued job row as old as ``seconds`` (as a request made then would have left it)."""
+    admin = await asyncpg.connect(database_url)
+    try:
+        await admin.execute(
+            "INSERT INTO jobs (id, kind, subject, status, created_at) "
+            "VALUES ($1, 'geo_results', 'health-test', 'queued', clock_timestamp() - $2::interval)",
+            uuid.uuid4(),
+            timedelta(seconds=seconds),
+        )
+    finally:
+        await admin.close()
+
+
+async def test_health_counts_a_running_worker_and_its_heartbeat(client: Client, worker: None) -> None:
+    for _ in range(100):  # until the worker has connected and written its first heartbeat
+        body = (await client.get("/health")).json()
+        if body["workers"]["live"] == 1:
+            break
+        await asyncio.sleep(0.1)
+    assert body["workers"]["live"] == 1
+    assert datetime.fromisoformat(body["workers"]["last_heartbeat"]) <= datetime.now(UTC)
+
+
+async def test_a_job_queued_past_the_threshold_with_no_live_worker_is_503(client: Client, database_url: str) -> None:
+    await _queue_job_created_ago(database_url, 61.0)  # the default threshold is 60 s
+    response = await client.get("/health")
+    assert response.status_code == 503
+    assert response.headers["content-type"].startswith("application/problem+json")
+    detail = response.json()["detail"]
+    assert "No worker is alive (none has ever run)" in detail
+    assert "a job has waited 61 s in the queue" in detail
+
+
+async def test_a_job_queued_for_less_than_the_threshold_is_reported_but_healthy(
+    client: Client, database_url: str
+) -> None:
+    await _queue_job_created_ago(database_url, 30.0)
+    response = await client.get("/health")
+    assert response.status_code == 200
+    assert response.json()["queue"]["queued"] == 1
+    assert 30.0 <= response.json()["queue"]["oldest_queued_seconds"] < 60.0
+
+
+def test_an_old_queue_with_a_live_worker_is_a_backlog_not_a_fault() -> None:
+    busy = Health(workers=WorkerHealth(live=1), queue=QueueHealth(queued=5, oldest_queued_seconds=600.0))
+    assert stalled(busy, 60.0) is None
+    idle = Health(workers=WorkerHealth(live=0), queue=QueueHealth(queued=5, oldest_queued_seconds=600.0))
+    assert stalled(idle, 60.0) is not None
 
 
 async def test_every_response_carries_a_request_id(client: Client) -> None:
