@@ -69,3 +69,11 @@ LEFT JOIN LATERAL (
     WHERE s.experiment_id = e.id AND s.unit = $2
 ) AS a ON true
 WHERE e.id = $1;
+
+-- name: statistics_outdated
+-- Whether the $1 rows a bulk load just wrote are a tenth of the rows the statistics last counted or more
+-- (autovacuum's default threshold), or the table was never analysed.
+SELECT reltuples < 0 OR $1 >= 0.1 * reltuples FROM pg_class WHERE oid = 'assignments'::regclass;
+
+-- name: analyze_assignments
+ANALYZE assignments;

@@ -9,7 +9,7 @@ from uuid import UUID
 
 import asyncpg
 
-from api.database import Connection, affected_rows, lift_statement_timeout
+from api.database import Connection, affected_rows, lift_statement_timeout, refresh_statistics
 from api.sql_queries import load_queries
 
 QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
@@ -73,6 +73,12 @@ class AssignmentRepository:
             QUERIES["insert_from_staging"], experiment_id, channels, timeout=BULK_TIMEOUT_SECONDS
         )
         return affected_rows(status)
+
+    async def refresh_statistics(self, rows_written: int) -> None:
+        """After a bulk load has committed: ``ANALYZE assignments`` when it wrote a tenth of the table or more."""
+        await refresh_statistics(
+            self.connection, QUERIES["statistics_outdated"], QUERIES["analyze_assignments"], rows_written
+        )
 
     async def counts(self, experiment_id: UUID) -> list[Row]:
         rows: list[Row] = await self.connection.fetch(QUERIES["count_by_channel_and_arm"], experiment_id)

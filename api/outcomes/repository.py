@@ -8,7 +8,7 @@ from uuid import UUID
 
 import asyncpg
 
-from api.database import Connection, affected_rows, lift_statement_timeout
+from api.database import Connection, affected_rows, lift_statement_timeout, refresh_statistics
 from api.sql_queries import load_queries
 
 QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
@@ -56,6 +56,7 @@ class OutcomeRepository:
 
     async def unassigned(self, experiment_id: UUID, examples: int) -> Row:
         """How many staged units were never assigned (``units``) and the first ``examples`` of them."""
+        await self.connection.execute(QUERIES["plan_joins_without_nested_loops"])
         row: Row | None = await self.connection.fetchrow(
             QUERIES["unassigned"], experiment_id, examples, timeout=BULK_TIMEOUT_SECONDS
         )
@@ -69,6 +70,12 @@ class OutcomeRepository:
         )
         assert row is not None  # an aggregate always returns one row
         return row
+
+    async def refresh_statistics(self, rows_written: int) -> None:
+        """After the upload has committed: ``ANALYZE holdout_outcomes`` when it wrote a tenth of the table or more."""
+        await refresh_statistics(
+            self.connection, QUERIES["statistics_outdated"], QUERIES["analyze_outcomes"], rows_written
+        )
 
     async def upsert_spend(
         self,
