@@ -47,20 +47,22 @@ async def lift_statement_timeout(connection: Connection) -> None:
     await connection.execute(QUERIES["lift_statement_timeout"])
 
 
-async def refresh_statistics(connection: Connection, outdated: str, analyze: str, rows_written: int) -> None:
-    """After a bulk load has committed: run ``analyze`` (the loaded table's ``ANALYZE``) when ``outdated`` (a
-    query of one boolean, given ``rows_written``) says the table's statistics no longer describe it.
+async def refresh_statistics(connection: Connection, outdated: str, vacuum: str, rows_written: int) -> None:
+    """After a bulk load has committed (outside any transaction): run ``vacuum`` (the loaded table's
+    ``VACUUM (ANALYZE, SKIP_LOCKED, INDEX_CLEANUP OFF)``) when ``outdated`` (a query of one boolean, given
+    ``rows_written``) says the table's statistics no longer describe it.
 
     The planner's estimates for an experiment come from these statistics; until autovacuum gets to the table
-    (a minute or more on a busy server) a new experiment's rows are estimated at one. The data is committed
-    already, so a failure here (a concurrent ANALYZE or VACUUM holding the table past the lock timeout, a
-    lost connection) is logged and left to autovacuum, never turned into an error of the load.
+    (a minute or more on a busy server) a new experiment's rows are estimated at one. The vacuum also sets the
+    hint bits and visibility of the new rows, which the first read would otherwise do (index-only scans
+    fetching every row from the heap); it visits only pages not all-visible yet, and leaves the indexes to
+    autovacuum. The data is committed already, so a failure here (a lost connection, the statement timeout)
+    is logged and left to autovacuum, never turned into an error of the load; a table another session is
+    vacuuming or analysing is skipped.
     """
     try:
-        async with connection.transaction():
-            if await connection.fetchval(outdated, rows_written):
-                await connection.execute(QUERIES["bound_lock_wait"])
-                await connection.execute(analyze)
+        if await connection.fetchval(outdated, rows_written):
+            await connection.execute(vacuum)
     except (asyncpg.PostgresError, OSError) as error:
         logger.warning("statistics not refreshed after a bulk load", extra={"error": str(error)})
 

@@ -7,10 +7,6 @@ SELECT 1;
 -- name: lift_statement_timeout
 SET LOCAL statement_timeout = 0;
 
--- name: bound_lock_wait
--- An ANALYZE after a bulk load waits at most this long for a concurrent ANALYZE or VACUUM of the table.
-SET LOCAL lock_timeout = '5s';
-
 -- name: lock_migrations
 SELECT pg_advisory_lock($1);
 

@@ -75,5 +75,6 @@ WHERE e.id = $1;
 -- (autovacuum's default threshold), or the table was never analysed.
 SELECT reltuples < 0 OR $1 >= 0.1 * reltuples FROM pg_class WHERE oid = 'assignments'::regclass;
 
--- name: analyze_assignments
-ANALYZE assignments;
+-- name: vacuum_assignments
+-- Outside a transaction: statistics, hint bits and visibility of the rows a bulk load wrote.
+VACUUM (ANALYZE, SKIP_LOCKED, INDEX_CLEANUP OFF) assignments;

@@ -75,9 +75,10 @@ class AssignmentRepository:
         return affected_rows(status)
 
     async def refresh_statistics(self, rows_written: int) -> None:
-        """After a bulk load has committed: ``ANALYZE assignments`` when it wrote a tenth of the table or more."""
+        """After a bulk load has committed: ``VACUUM ANALYZE assignments`` when it wrote a tenth of the table or
+        more (:func:`api.database.refresh_statistics`)."""
         await refresh_statistics(
-            self.connection, QUERIES["statistics_outdated"], QUERIES["analyze_assignments"], rows_written
+            self.connection, QUERIES["statistics_outdated"], QUERIES["vacuum_assignments"], rows_written
         )
 
     async def counts(self, experiment_id: UUID) -> list[Row]:

@@ -56,5 +56,6 @@ ON CONFLICT (experiment_id, channel_position) DO UPDATE
 -- (autovacuum's default threshold), or the table was never analysed.
 SELECT reltuples < 0 OR $1 >= 0.1 * reltuples FROM pg_class WHERE oid = 'holdout_outcomes'::regclass;
 
--- name: analyze_outcomes
-ANALYZE holdout_outcomes;
+-- name: vacuum_outcomes
+-- Outside a transaction: statistics, hint bits and visibility of the rows a bulk load wrote.
+VACUUM (ANALYZE, SKIP_LOCKED, INDEX_CLEANUP OFF) holdout_outcomes;

@@ -72,9 +72,10 @@ class OutcomeRepository:
         return row
 
     async def refresh_statistics(self, rows_written: int) -> None:
-        """After the upload has committed: ``ANALYZE holdout_outcomes`` when it wrote a tenth of the table or more."""
+        """After the upload has committed: ``VACUUM ANALYZE holdout_outcomes`` when it wrote a tenth of the table
+        or more (:func:`api.database.refresh_statistics`)."""
         await refresh_statistics(
-            self.connection, QUERIES["statistics_outdated"], QUERIES["analyze_outcomes"], rows_written
+            self.connection, QUERIES["statistics_outdated"], QUERIES["vacuum_outcomes"], rows_written
         )
 
     async def upsert_spend(

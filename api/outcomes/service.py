@@ -4,8 +4,8 @@ An upload (JSON or streamed CSV) is one transaction. Its rows are parsed and che
 ``COPY``-ed into a temporary staging table, checked for repeated units, compared with the stored
 assignments (units never assigned are counted and named, and still stored), and then upserted into
 ``holdout_outcomes``: re-sending a unit replaces its outcome, so a nightly job can re-send everything.
-Once committed, an upload that grew the table by a tenth or more refreshes its statistics (``ANALYZE``), so
-that what is read next is planned for the rows now there.
+Once committed, an upload that grew the table by a tenth or more refreshes its statistics (``VACUUM ANALYZE``),
+so that what is read next is planned for the rows now there.
 
 An experiment's results come either from aggregate observations or from unit-level outcomes, never a
 mix of the two: sending one kind when the other is stored is refused (409).
@@ -28,6 +28,7 @@ from api.audit import service as audit
 from api.database import Connection
 from api.errors import Conflict, InvalidInput, invalid_field
 from api.experiments.repository import ExperimentRepository
+from api.experiments.revisions import bump_data_revision
 from api.experiments.service import lock_holdout_experiment
 from api.observations.repository import ObservationRepository
 from api.outcomes.repository import OutcomeRepository, StagedRow
@@ -182,6 +183,7 @@ class _Stager:
             raise invalid_field(where, f"unit {repeat['unit']!r} already has an outcome in this upload ({earlier})")
         unassigned = await self.repository.unassigned(target.experiment_id, MAX_UNASSIGNED_EXAMPLES)
         written = await self.repository.upsert_staged(target.experiment_id)
+        await bump_data_revision(self.repository.connection, target.experiment_id)
         return OutcomesAccepted(
             experiment_id=str(target.experiment_id),
             received=self.rows,
@@ -273,6 +275,7 @@ async def store_spend(pool: asyncpg.Pool, experiment_id: UUID, upload: SpendUplo
             [c.spend for c in upload.channels],
             [c.value_per_conversion for c in upload.channels],
         )
+        await bump_data_revision(connection, experiment_id)
         await audit.record(
             connection,
             experiment_id,
