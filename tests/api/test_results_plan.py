@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -70,11 +71,13 @@ async def _explain(connection: asyncpg.Connection, experiment_id: uuid.UUID) -> 
 
 
 @pytest.fixture(scope="module")
-def embedded_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The embedded PostgreSQL the service falls back to (a server of its own, for this module)."""
-    data_dir: Path = tmp_path_factory.mktemp("embedded_for_plans")
-    yield start_embedded_postgres(data_dir)
-    stop_embedded_postgres(data_dir)
+def embedded_server_url() -> Iterator[str]:
+    """The embedded PostgreSQL the service falls back to (a server of its own, for this module), in a
+    directory of its own: pytest prunes its numbered temporary directories when other sessions start."""
+    with tempfile.TemporaryDirectory(prefix="counterfact_plans_") as directory:
+        data_dir = Path(directory)
+        yield start_embedded_postgres(data_dir)
+        stop_embedded_postgres(data_dir)
 
 
 @pytest.fixture(params=["machine", "embedded"])
