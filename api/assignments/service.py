@@ -263,7 +263,8 @@ async def bulk_assign(pool: asyncpg.Pool, experiment_id: UUID, chunks: AsyncIter
     Each batch is parsed and hashed in a worker thread while the previous one is being written (see
     :class:`_BulkWriter`); units already assigned, or repeated, are skipped. Every row carries the
     transaction's timestamp as ``assigned_at``. Once committed, a load that grew the table by a tenth or more
-    refreshes its statistics (``VACUUM ANALYZE``), so that the experiment's next reads are planned for its rows.
+    refreshes its statistics in the background (``VACUUM ANALYZE``), so that the experiment's next reads are
+    planned for its rows.
     """
     received = 0
     async with pool.acquire() as connection, connection.transaction():
@@ -296,8 +297,7 @@ async def bulk_assign(pool: asyncpg.Pool, experiment_id: UUID, chunks: AsyncIter
             "assignments_loaded",
             {"source": "csv", "units_received": received, "units_assigned": assigned},
         )
-    async with pool.acquire() as connection:
-        await AssignmentRepository(connection).refresh_statistics(inserted)
+    AssignmentRepository.refresh_statistics_soon(pool, inserted)
     return BulkAssignmentResult(
         experiment_id=experiment_id,
         units_received=received,

@@ -8,7 +8,7 @@ from uuid import UUID
 
 import asyncpg
 
-from api.database import Connection, affected_rows, lift_statement_timeout, refresh_statistics
+from api.database import Connection, affected_rows, lift_statement_timeout, refresh_statistics_soon
 from api.sql_queries import load_queries
 
 QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
@@ -71,12 +71,11 @@ class OutcomeRepository:
         assert row is not None  # an aggregate always returns one row
         return row
 
-    async def refresh_statistics(self, rows_written: int) -> None:
-        """After the upload has committed: ``VACUUM ANALYZE holdout_outcomes`` when it wrote a tenth of the table
-        or more (:func:`api.database.refresh_statistics`)."""
-        await refresh_statistics(
-            self.connection, QUERIES["statistics_outdated"], QUERIES["vacuum_outcomes"], rows_written
-        )
+    @staticmethod
+    def refresh_statistics_soon(pool: asyncpg.Pool, rows_written: int) -> None:
+        """After the upload has committed: ``VACUUM ANALYZE holdout_outcomes`` in the background when it wrote a
+        tenth of the table or more (:func:`api.database.refresh_statistics`)."""
+        refresh_statistics_soon(pool, QUERIES["statistics_outdated"], QUERIES["vacuum_outcomes"], rows_written)
 
     async def upsert_spend(
         self,

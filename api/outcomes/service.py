@@ -4,8 +4,8 @@ An upload (JSON or streamed CSV) is one transaction. Its rows are parsed and che
 ``COPY``-ed into a temporary staging table, checked for repeated units, compared with the stored
 assignments (units never assigned are counted and named, and still stored), and then upserted into
 ``holdout_outcomes``: re-sending a unit replaces its outcome, so a nightly job can re-send everything.
-Once committed, an upload that grew the table by a tenth or more refreshes its statistics (``VACUUM ANALYZE``),
-so that what is read next is planned for the rows now there.
+Once committed, an upload that grew the table by a tenth or more refreshes its statistics in the background
+(``VACUUM ANALYZE``), so that what is read next is planned for the rows now there.
 
 An experiment's results come either from aggregate observations or from unit-level outcomes, never a
 mix of the two: sending one kind when the other is stored is refused (409).
@@ -196,38 +196,36 @@ class _Stager:
 
 async def store_json_outcomes(pool: asyncpg.Pool, experiment_id: UUID, body: bytes) -> OutcomesAccepted:
     """Store up to 10,000 outcomes sent as JSON; all or nothing."""
-    async with pool.acquire() as connection:
-        async with connection.transaction():
-            target = await open_target(connection, experiment_id)
-            rows = decode_upload(body, conversion=target.conversion)
-            stager = _Stager(connection)
-            await stager.add(rows)
-            accepted = await stager.commit_rows(target, json_body=True)
-            await _record_outcomes(connection, experiment_id, "json", accepted)
-        await OutcomeRepository(connection).refresh_statistics(accepted.inserted)
+    async with pool.acquire() as connection, connection.transaction():
+        target = await open_target(connection, experiment_id)
+        rows = decode_upload(body, conversion=target.conversion)
+        stager = _Stager(connection)
+        await stager.add(rows)
+        accepted = await stager.commit_rows(target, json_body=True)
+        await _record_outcomes(connection, experiment_id, "json", accepted)
+    OutcomeRepository.refresh_statistics_soon(pool, accepted.inserted)
     return accepted
 
 
 async def store_csv_outcomes(pool: asyncpg.Pool, experiment_id: UUID, chunks: AsyncIterator[bytes]) -> OutcomesAccepted:
     """Stream a CSV of outcomes into the experiment in one transaction; all rows are stored or none."""
-    async with pool.acquire() as connection:
-        async with connection.transaction():
-            target = await open_target(connection, experiment_id)
-            stager = _Stager(connection)
-            covariate = False
-            async for header, first, lines in csv_batches(chunks):
-                if header is not None:
-                    covariate = parse_csv_header(header)
-                    continue
-                rows = await anyio.to_thread.run_sync(
-                    partial(parse_csv_rows, lines, first, covariate=covariate, conversion=target.conversion)
-                )
-                await stager.add(rows)
-            if stager.rows == 0:
-                raise invalid_field("line 2", "no outcome rows after the header")
-            accepted = await stager.commit_rows(target, json_body=False)
-            await _record_outcomes(connection, experiment_id, "csv", accepted)
-        await OutcomeRepository(connection).refresh_statistics(accepted.inserted)
+    async with pool.acquire() as connection, connection.transaction():
+        target = await open_target(connection, experiment_id)
+        stager = _Stager(connection)
+        covariate = False
+        async for header, first, lines in csv_batches(chunks):
+            if header is not None:
+                covariate = parse_csv_header(header)
+                continue
+            rows = await anyio.to_thread.run_sync(
+                partial(parse_csv_rows, lines, first, covariate=covariate, conversion=target.conversion)
+            )
+            await stager.add(rows)
+        if stager.rows == 0:
+            raise invalid_field("line 2", "no outcome rows after the header")
+        accepted = await stager.commit_rows(target, json_body=False)
+        await _record_outcomes(connection, experiment_id, "csv", accepted)
+    OutcomeRepository.refresh_statistics_soon(pool, accepted.inserted)
     return accepted
 
 
