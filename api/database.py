@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -45,6 +46,46 @@ async def lift_statement_timeout(connection: Connection) -> None:
     """Lift the service-wide statement timeout (:func:`create_pool`) until this transaction ends: for bulk
     loads, and for computations that have become jobs by the time they run long."""
     await connection.execute(QUERIES["lift_statement_timeout"])
+
+
+# Statistics refreshes running after the loads that started them answered (kept until they end).
+_refreshing: set[asyncio.Task[None]] = set()
+
+
+def refresh_statistics_soon(pool: asyncpg.Pool, outdated: str, vacuum: str, rows_written: int) -> None:
+    """:func:`refresh_statistics` on a connection of its own, in the background: the load it follows answers
+    without waiting for it (a vacuum of 2,000,000 new rows takes a second or two)."""
+
+    async def refresh() -> None:
+        try:
+            async with pool.acquire() as connection:
+                await refresh_statistics(connection, outdated, vacuum, rows_written)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:  # e.g. the pool closing
+            logger.warning("statistics not refreshed after a bulk load", extra={"error": str(error)})
+
+    task = asyncio.get_running_loop().create_task(refresh())
+    _refreshing.add(task)
+    task.add_done_callback(_refreshing.discard)
+
+
+async def refresh_statistics(connection: Connection, outdated: str, vacuum: str, rows_written: int) -> None:
+    """After a bulk load has committed (outside any transaction): run ``vacuum`` (the loaded table's
+    ``VACUUM (ANALYZE, SKIP_LOCKED, INDEX_CLEANUP OFF)``) when ``outdated`` (a query of one boolean, given
+    ``rows_written``) says the table's statistics no longer describe it.
+
+    The planner's estimates for an experiment come from these statistics; until autovacuum gets to the table
+    (a minute or more on a busy server) a new experiment's rows are estimated at one. The vacuum also sets the
+    hint bits and visibility of the new rows, which the first read would otherwise do (index-only scans
+    fetching every row from the heap); it visits only pages not all-visible yet, and leaves the indexes to
+    autovacuum. The data is committed already, so a failure here (a lost connection, the statement timeout)
+    is logged and left to autovacuum, never turned into an error of the load; a table another session is
+    vacuuming or analysing is skipped.
+    """
+    try:
+        if await connection.fetchval(outdated, rows_written):
+            await connection.execute(vacuum)
+    except (asyncpg.PostgresError, OSError) as error:
+        logger.warning("statistics not refreshed after a bulk load", extra={"error": str(error)})
 
 
 @asynccontextmanager

@@ -69,3 +69,12 @@ LEFT JOIN LATERAL (
     WHERE s.experiment_id = e.id AND s.unit = $2
 ) AS a ON true
 WHERE e.id = $1;
+
+-- name: statistics_outdated
+-- Whether the $1 rows a bulk load just wrote are a tenth of the rows the statistics last counted or more
+-- (autovacuum's default threshold), or the table was never analysed.
+SELECT reltuples < 0 OR $1 >= 0.1 * reltuples FROM pg_class WHERE oid = 'assignments'::regclass;
+
+-- name: vacuum_assignments
+-- Outside a transaction: statistics, hint bits and visibility of the rows a bulk load wrote.
+VACUUM (ANALYZE, SKIP_LOCKED, INDEX_CLEANUP OFF) assignments;

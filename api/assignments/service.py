@@ -38,6 +38,7 @@ from api.csv_cells import spreadsheet_safe
 from api.database import Connection
 from api.errors import Conflict, InvalidInput, NotFound, invalid_field
 from api.experiments.repository import ExperimentRepository
+from api.experiments.revisions import bump_data_revision
 from api.request_bodies import decode_json_body, line_batches
 from stats.assignment_hash import ARM_NAMES, assign_channels_by_rule, holdout_masks
 from stats.srm import SRM_THRESHOLD, sample_ratio_mismatch
@@ -163,7 +164,8 @@ async def assign_units(pool: asyncpg.Pool, experiment_id: UUID, units: Sequence[
         design = await load_design(connection, experiment_id, for_write=True)
         masks = await anyio.to_thread.run_sync(compute_masks, design, unique)
         repository = AssignmentRepository(connection)
-        await repository.insert(experiment_id, unique, masks, len(design.channels))
+        if await repository.insert(experiment_id, unique, masks, len(design.channels)):
+            await bump_data_revision(connection, experiment_id)
         rows = {row["unit"]: row for row in await repository.select_units(experiment_id, unique)}
         await audit.record(connection, experiment_id, "assignments_loaded", {"source": "json", "units": len(unique)})
     return AssignmentBatch(experiment_id=experiment_id, assignments=[_from_row(design, rows[unit]) for unit in unique])
@@ -263,7 +265,9 @@ async def bulk_assign(pool: asyncpg.Pool, experiment_id: UUID, chunks: AsyncIter
 
     Each batch is parsed and hashed in a worker thread while the previous one is being written (see
     :class:`_BulkWriter`); units already assigned, or repeated, are skipped. Every row carries the
-    transaction's timestamp as ``assigned_at``.
+    transaction's timestamp as ``assigned_at``. Once committed, a load that grew the table by a tenth or more
+    refreshes its statistics in the background (``VACUUM ANALYZE``), so that the experiment's next reads are
+    planned for its rows.
     """
     received = 0
     async with pool.acquire() as connection, connection.transaction():
@@ -287,6 +291,8 @@ async def bulk_assign(pool: asyncpg.Pool, experiment_id: UUID, chunks: AsyncIter
                 pending.cancel()
                 await asyncio.gather(pending, return_exceptions=True)
         inserted = writer.inserted
+        if inserted:
+            await bump_data_revision(connection, experiment_id)
         assigned = inserted // max(len(design.channels), 1)
         await audit.record(
             connection,
@@ -294,6 +300,7 @@ async def bulk_assign(pool: asyncpg.Pool, experiment_id: UUID, chunks: AsyncIter
             "assignments_loaded",
             {"source": "csv", "units_received": received, "units_assigned": assigned},
         )
+    AssignmentRepository.refresh_statistics_soon(pool, inserted)
     return BulkAssignmentResult(
         experiment_id=experiment_id,
         units_received=received,

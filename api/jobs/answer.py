@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from email.utils import format_datetime
 from typing import Annotated, Generic, TypeVar
 
 import asyncpg
@@ -45,11 +47,13 @@ def wait_budget(prefer: str | None, default_seconds: float) -> float:
 
 
 class Answer(Generic[T]):
-    """Either the computation's value (``value``) or the job now computing it (``job``)."""
+    """Either the computation's value (``value``) or the job now computing it (``job``); ``computed_at`` when
+    the value is a kept answer (:mod:`api.jobs.questions`) rather than computed for this request."""
 
-    def __init__(self, value: T | None = None, job: Job | None = None) -> None:
+    def __init__(self, value: T | None = None, job: Job | None = None, computed_at: datetime | None = None) -> None:
         self.value = value
         self.job = job
+        self.computed_at = computed_at
 
 
 async def submit(pool: asyncpg.Pool, queue_pool: asyncpg.Pool, kind: str, subject: str, payload: bytes) -> Job:
@@ -88,7 +92,8 @@ async def answer_or_submit(
 
 
 def answer_response(answer: Answer[T]) -> Response[T]:
-    """The value as the response, or ``202 Accepted`` with the job and its ``Location``."""
+    """The value as the response, or ``202 Accepted`` with the job and its ``Location``. A kept answer states
+    its age in seconds (``Age``, RFC 9111) and when it was computed (``Last-Modified``)."""
     if answer.job is not None:
         return Response(
             answer.job,  # type: ignore[arg-type]
@@ -96,4 +101,9 @@ def answer_response(answer: Answer[T]) -> Response[T]:
             headers={"Location": f"/v1/jobs/{answer.job.id}"},
         )
     assert answer.value is not None
+    if answer.computed_at is not None:
+        age = max(0, int((datetime.now(UTC) - answer.computed_at).total_seconds()))
+        return Response(
+            answer.value, headers={"Age": str(age), "Last-Modified": format_datetime(answer.computed_at, usegmt=True)}
+        )
     return Response(answer.value)

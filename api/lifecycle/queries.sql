@@ -23,6 +23,12 @@ DELETE FROM sequential_looks WHERE experiment_id = $1;
 -- name: delete_sequential_mixing_variances
 DELETE FROM sequential_mixing_variances WHERE experiment_id = $1;
 
+-- name: delete_kept_answers
+DELETE FROM kept_answers WHERE experiment_id = $1;
+
+-- name: delete_experiment_revisions
+DELETE FROM experiment_revisions WHERE experiment_id = $1;
+
 -- name: delete_experiment_channels
 DELETE FROM experiment_channels WHERE experiment_id = $1;
 

@@ -21,6 +21,8 @@ EXPERIMENT_TABLES = {
     "channel_spend": "delete_channel_spend",
     "sequential_looks": "delete_sequential_looks",
     "sequential_mixing_variances": "delete_sequential_mixing_variances",
+    "kept_answers": "delete_kept_answers",
+    "experiment_revisions": "delete_experiment_revisions",
     "experiment_channels": "delete_experiment_channels",
 }
 DATASET_TABLES = {

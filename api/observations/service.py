@@ -10,6 +10,7 @@ import asyncpg
 from api.audit import service as audit
 from api.errors import Conflict, invalid_field
 from api.experiments.repository import ExperimentRepository
+from api.experiments.revisions import bump_data_revision
 from api.experiments.service import lock_holdout_experiment
 from api.observations.repository import ObservationRepository
 from api.observations.schemas import ArmObservation, ObservationsAccepted, ObservationsUpload
@@ -94,6 +95,7 @@ async def store_observations(
             )
         )
         replaced = await ObservationRepository(connection).replace(experiment_id, columns)
+        await bump_data_revision(connection, experiment_id)
         await audit.record(
             connection,
             experiment_id,

@@ -22,6 +22,12 @@ HAVING count(*) > 1
 ORDER BY min(line)
 LIMIT 1;
 
+-- name: plan_joins_without_nested_loops
+-- Until the transaction ends, joins are hashed or merged: right after a bulk load the statistics of
+-- assignments may not know the experiment yet (one row expected), and a nested loop on `unit` as a join
+-- filter would then be quadratic in its units. See api/results/queries.sql.
+SET LOCAL enable_nestloop = off;
+
 -- name: unassigned
 -- $2: how many example ids to return.
 SELECT count(*) AS units, (array_agg(s.unit ORDER BY s.unit))[1:$2] AS examples
@@ -44,3 +50,12 @@ INSERT INTO channel_spend (experiment_id, channel_position, spend, value_per_con
 SELECT $1, t.* FROM unnest($2::smallint[], $3::float8[], $4::float8[]) AS t (channel_position, spend, value_per_conversion)
 ON CONFLICT (experiment_id, channel_position) DO UPDATE
     SET spend = EXCLUDED.spend, value_per_conversion = EXCLUDED.value_per_conversion, recorded_at = clock_timestamp();
+
+-- name: statistics_outdated
+-- Whether the $1 rows an upload just wrote are a tenth of the rows the statistics last counted or more
+-- (autovacuum's default threshold), or the table was never analysed.
+SELECT reltuples < 0 OR $1 >= 0.1 * reltuples FROM pg_class WHERE oid = 'holdout_outcomes'::regclass;
+
+-- name: vacuum_outcomes
+-- Outside a transaction: statistics, hint bits and visibility of the rows a bulk load wrote.
+VACUUM (ANALYZE, SKIP_LOCKED, INDEX_CLEANUP OFF) holdout_outcomes;

@@ -9,7 +9,7 @@ from uuid import UUID
 import asyncpg
 
 from api.bulk_copy import copy_until_lost
-from api.database import Connection, affected_rows, lift_statement_timeout
+from api.database import Connection, affected_rows, lift_statement_timeout, refresh_statistics_soon
 from api.sql_queries import load_queries
 
 QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
@@ -60,6 +60,7 @@ class OutcomeRepository:
 
     async def unassigned(self, experiment_id: UUID, examples: int) -> Row:
         """How many staged units were never assigned (``units``) and the first ``examples`` of them."""
+        await self.connection.execute(QUERIES["plan_joins_without_nested_loops"])
         row: Row | None = await self.connection.fetchrow(
             QUERIES["unassigned"], experiment_id, examples, timeout=BULK_TIMEOUT_SECONDS
         )
@@ -73,6 +74,12 @@ class OutcomeRepository:
         )
         assert row is not None  # an aggregate always returns one row
         return row
+
+    @staticmethod
+    def refresh_statistics_soon(pool: asyncpg.Pool, rows_written: int) -> None:
+        """After the upload has committed: ``VACUUM ANALYZE holdout_outcomes`` in the background when it wrote a
+        tenth of the table or more (:func:`api.database.refresh_statistics`)."""
+        refresh_statistics_soon(pool, QUERIES["statistics_outdated"], QUERIES["vacuum_outcomes"], rows_written)
 
     async def upsert_spend(
         self,

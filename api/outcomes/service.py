@@ -4,6 +4,8 @@ An upload (JSON or streamed CSV) is one transaction. Its rows are parsed and che
 ``COPY``-ed into a temporary staging table, checked for repeated units, compared with the stored
 assignments (units never assigned are counted and named, and still stored), and then upserted into
 ``holdout_outcomes``: re-sending a unit replaces its outcome, so a nightly job can re-send everything.
+Once committed, an upload that grew the table by a tenth or more refreshes its statistics in the background
+(``VACUUM ANALYZE``), so that what is read next is planned for the rows now there.
 
 An experiment's results come either from aggregate observations or from unit-level outcomes, never a
 mix of the two: sending one kind when the other is stored is refused (409).
@@ -26,6 +28,7 @@ from api.audit import service as audit
 from api.database import Connection
 from api.errors import Conflict, InvalidInput, invalid_field
 from api.experiments.repository import ExperimentRepository
+from api.experiments.revisions import bump_data_revision
 from api.experiments.service import lock_holdout_experiment
 from api.observations.repository import ObservationRepository
 from api.outcomes.repository import OutcomeRepository, StagedRow
@@ -180,6 +183,7 @@ class _Stager:
             raise invalid_field(where, f"unit {repeat['unit']!r} already has an outcome in this upload ({earlier})")
         unassigned = await self.repository.unassigned(target.experiment_id, MAX_UNASSIGNED_EXAMPLES)
         written = await self.repository.upsert_staged(target.experiment_id)
+        await bump_data_revision(self.repository.connection, target.experiment_id)
         return OutcomesAccepted(
             experiment_id=str(target.experiment_id),
             received=self.rows,
@@ -199,7 +203,8 @@ async def store_json_outcomes(pool: asyncpg.Pool, experiment_id: UUID, body: byt
         await stager.add(rows)
         accepted = await stager.commit_rows(target, json_body=True)
         await _record_outcomes(connection, experiment_id, "json", accepted)
-        return accepted
+    OutcomeRepository.refresh_statistics_soon(pool, accepted.inserted)
+    return accepted
 
 
 async def store_csv_outcomes(pool: asyncpg.Pool, experiment_id: UUID, chunks: AsyncIterator[bytes]) -> OutcomesAccepted:
@@ -220,7 +225,8 @@ async def store_csv_outcomes(pool: asyncpg.Pool, experiment_id: UUID, chunks: As
             raise invalid_field("line 2", "no outcome rows after the header")
         accepted = await stager.commit_rows(target, json_body=False)
         await _record_outcomes(connection, experiment_id, "csv", accepted)
-        return accepted
+    OutcomeRepository.refresh_statistics_soon(pool, accepted.inserted)
+    return accepted
 
 
 async def _record_outcomes(
@@ -267,6 +273,7 @@ async def store_spend(pool: asyncpg.Pool, experiment_id: UUID, upload: SpendUplo
             [c.spend for c in upload.channels],
             [c.value_per_conversion for c in upload.channels],
         )
+        await bump_data_revision(connection, experiment_id)
         await audit.record(
             connection,
             experiment_id,

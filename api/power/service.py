@@ -8,7 +8,6 @@ from typing import Any, Literal
 
 import msgspec
 import numpy as np
-from scipy import stats as scipy_stats
 
 from api.errors import invalid_field
 from api.percents import percent_warning
@@ -24,6 +23,7 @@ from api.power.schemas import (
     SampleSize,
 )
 from stats import power as power_stats
+from stats.power.inputs import norm_isf
 
 
 def _problem(request: HoldoutPowerRequest, solve_for: str) -> power_stats.HoldoutDesignProblem:
@@ -80,7 +80,7 @@ def refuse_undetectable_mde(request: HoldoutPowerRequest) -> None:
     effect = lift / (noise * math.sqrt(1.0 - r_squared))
     alpha = request.alpha / (request.comparisons if request.correction == "bonferroni" else 1)
     tails = 2 if request.alternative == "two-sided" else 1
-    z = float(scipy_stats.norm.isf(alpha / tails) + scipy_stats.norm.ppf(request.power or 0.8))
+    z = norm_isf(alpha / tails) - norm_isf(request.power or 0.8)  # scipy.stats' norm.isf took a fifth of a call
     fraction = request.holdout_fraction
     if z > 0 and effect < z / math.sqrt(MAX_TOTAL_UNITS * fraction * (1.0 - fraction)):
         raise invalid_field(

@@ -41,7 +41,10 @@ class ResultsRepository:
         return row
 
     async def aggregate_outcomes(self, experiment_id: UUID, shift: float, covariate_shift: float) -> list[Row]:
-        """Sufficient statistics per channel position and arm, about the shifts (``aggregate_outcomes``)."""
+        """Sufficient statistics per channel position and arm, about the shifts (``aggregate_outcomes``), joined
+        by hash or merge whatever the tables' statistics say (``plan_joins_without_nested_loops``: the rest of
+        the caller's transaction is planned so too)."""
+        await self.connection.execute(QUERIES["plan_joins_without_nested_loops"])
         rows: list[Row] = await self.connection.fetch(
             QUERIES["aggregate_outcomes"], experiment_id, shift, covariate_shift, timeout=AGGREGATE_TIMEOUT_SECONDS
         )

@@ -9,18 +9,21 @@ computed by :mod:`api.results.holdout`, geo results by :mod:`api.results.geo`.
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 import asyncpg
 import msgspec
 
 from api.audit.headlines import record_results_read, record_results_requested
-from api.database import lift_statement_timeout
+from api.database import Connection, lift_statement_timeout
 from api.errors import invalid_field
+from api.experiments.revisions import experiment_revision, geo_data_revision
 from api.experiments.service import fetch_experiment_row
 from api.geo.schemas import GeoMethod, GeoMissingPolicy, GeoResults, MultiCellGeoResults
-from api.jobs.answer import Answer, answer_or_submit
+from api.jobs.answer import Answer
 from api.jobs.progress import ProgressReporter
+from api.jobs.questions import Question, answer_once, ask, keep_answer
 from api.jobs.tasks import TaskContext
 from api.results.geo import compute_geo_results
 from api.results.geo_run import load_geo_run, refuse_unpaired_trimmed_match
@@ -44,6 +47,15 @@ class ResultsQuery(msgspec.Struct, frozen=True):
     minimum_lift: float | None = None
     missing: GeoMissingPolicy | None = None
     dataset_version: int | None = None
+
+
+async def results_question(connection: Connection, experiment: Any, query: ResultsQuery) -> Question:
+    """The question a results request asks: its parameters on the experiment's settings and data as they are
+    now (a geo experiment's data is its dataset's, :func:`geo_data_revision`)."""
+    revision = await experiment_revision(connection, query.experiment_id)
+    if experiment["kind"] == "geo":
+        revision += "/" + await geo_data_revision(connection, UUID(str(experiment["design"]["dataset_id"])))
+    return ask(RESULTS_TASK, msgspec.json.encode(query), query.experiment_id, revision)
 
 
 async def compute_results(pool: asyncpg.Pool, query: ResultsQuery, progress: ProgressReporter) -> ExperimentResults:
@@ -77,11 +89,13 @@ async def compute_results(pool: asyncpg.Pool, query: ResultsQuery, progress: Pro
 async def experiment_results(
     pool: asyncpg.Pool, queue_pool: asyncpg.Pool, query: ResultsQuery, wait_seconds: float
 ) -> Answer[ExperimentResults]:
-    """The results if they are computed within ``wait_seconds``, else the job now computing them; either way
-    recorded in the experiment's audit trail. 404 for an unknown experiment, 400 for a geo ``method`` asked of
-    a holdout experiment or ``trimmed_match`` of one without pairs, before any job is queued."""
+    """The results kept for this question (:mod:`api.jobs.questions`), else computed within ``wait_seconds``
+    (joining an identical computation in flight), else the job now computing them; either way recorded in the
+    experiment's audit trail. 404 for an unknown experiment, 400 for a geo ``method`` asked of a holdout
+    experiment or ``trimmed_match`` of one without pairs, before any job is queued."""
     async with pool.acquire() as connection:
         experiment = await fetch_experiment_row(connection, query.experiment_id)
+        question = await results_question(connection, experiment, query)
     if experiment["kind"] == "holdout" and query.method is not None:
         raise invalid_field("method", "applies to geo experiments only")
     if experiment["kind"] == "holdout" and query.missing is not None:
@@ -96,12 +110,14 @@ async def experiment_results(
     async def compute(progress: ProgressReporter) -> ExperimentResults:
         return await compute_results(pool, query, progress)
 
-    answer = await answer_or_submit(
+    answer = await answer_once(
         pool,
         queue_pool,
         RESULTS_TASK,
         f"/v1/experiments/{query.experiment_id}/results",
         msgspec.json.encode(query),
+        question,
+        ExperimentResults,
         compute,
         wait_seconds,
     )
@@ -114,6 +130,13 @@ async def experiment_results(
 
 
 async def results_task(context: TaskContext) -> bytes:
-    """The ``experiment_results`` job: the same computation, its answer as JSON."""
+    """The ``experiment_results`` job: the same computation, its answer as JSON, kept for the question it
+    answers on the data as they were when it started."""
     query = msgspec.json.decode(context.payload, type=ResultsQuery)
-    return msgspec.json.encode(await compute_results(context.pool, query, context.progress))
+    async with context.pool.acquire() as connection:
+        experiment = await fetch_experiment_row(connection, query.experiment_id)
+        question = await results_question(connection, experiment, query)
+    results = await compute_results(context.pool, query, context.progress)
+    async with context.pool.acquire() as connection:
+        await keep_answer(connection, question, results)
+    return msgspec.json.encode(results)

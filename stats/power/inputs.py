@@ -6,6 +6,8 @@ Every check raises :class:`stats.errors.InvalidProblem` whose ``field`` is the H
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from statistics import _normal_dist_inv_cdf  # type: ignore[attr-defined]
 from typing import Final, Literal
 
 import numpy as np
@@ -28,10 +30,19 @@ MAX_TOTAL_UNITS: Final = 1e15
 
 _ALTERNATIVES: Final = ("two-sided", "larger", "smaller")
 
+#: ``normal_quantile(p, mu, sigma)``: the normal distribution's quantile for ``0 < p < 1``, Wichura's AS 241,
+#: the C kernel of ``statistics.NormalDist.inv_cdf`` without the object and its checks around it.
+normal_quantile: Callable[[float, float, float], float] = _normal_dist_inv_cdf
+
 
 def norm_isf(q: float) -> float:
-    """Upper-tail standard normal quantile ``z`` with ``P(Z > z) = q``; ``scipy.special.ndtri``
-    on a float is ~1 µs, faster than ``statistics.NormalDist().inv_cdf`` (~1.5 µs)."""
+    """Upper-tail standard normal quantile ``z`` with ``P(Z > z) = q``.
+
+    Wichura's AS 241 (PPND16, relative error about 1e-16), as the standard library's ``statistics`` computes
+    ``NormalDist.inv_cdf`` in C: 0.08 µs a call on a float, against 0.18 µs for ``scipy.special.ndtri`` and its
+    conversion back from a NumPy scalar; the two agree to 1e-15 on (1e-12, 1 − 1e-12) and in the tails."""
+    if 0.0 < q < 1.0:
+        return -normal_quantile(q, 0.0, 1.0)
     return -float(special.ndtri(q))
 
 
@@ -87,9 +98,10 @@ def split_ratio(holdout_fraction: float, minimum: float) -> tuple[float, float]:
     """``(r, n_min)``: the arm ratio ``r = h / (1 − h)`` and the smallest treatment arm ``n_min`` that
     gives both arms ``minimum`` units. A split so lopsided that those minimal arms alone exceed
     :data:`MAX_TOTAL_UNITS` (``h`` within ~1e-15 of 0 or 1) is refused before any division by it."""
-    check_holdout_fraction(holdout_fraction)
+    if not 0.0 < holdout_fraction < 1.0:
+        check_holdout_fraction(holdout_fraction)
     ratio = holdout_fraction / (1.0 - holdout_fraction)
-    n_min = minimum * max(1.0, 1.0 / ratio)
+    n_min = minimum if ratio >= 1.0 else minimum / ratio
     if not n_min * (1.0 + ratio) <= MAX_TOTAL_UNITS:
         raise InvalidProblem(
             "holdout_fraction", f"so close to 0 or 1 that arms of {minimum:g} units need more than {MAX_TOTAL_UNITS:g}"
@@ -118,6 +130,10 @@ def check_mde(mde_absolute: float) -> None:
 
 
 def check_proportion_inputs(baseline: float, mde_absolute: float, alternative: str) -> float:
+    """``p1`` (:func:`treatment_rate`) once the baseline, MDE and alternative are checked."""
+    p1 = baseline - mde_absolute if alternative == "smaller" else baseline + mde_absolute
+    if 0.0 < baseline < 1.0 and mde_absolute > 0.0 and alternative in _ALTERNATIVES and 0.0 < p1 < 1.0:
+        return p1  # one comparison chain on the way every valid call takes; the checks below name a failure
     if not 0.0 < baseline < 1.0:
         raise InvalidProblem("metric.baseline", "a conversion rate must be strictly between 0 and 1")
     check_mde(mde_absolute)

@@ -25,6 +25,7 @@ from stats.power.inputs import (
     check_proportion_inputs,
     check_r_squared,
     norm_isf,
+    normal_quantile,
     split_ratio,
     tail_alpha,
 )
@@ -157,18 +158,38 @@ def sample_size_two_proportions(
     The answer is at least one unit per arm; when that minimum already reaches the power
     (huge effects) the minimum is returned.
     """
-    p1 = check_proportion_inputs(baseline, mde_absolute, alternative)
-    check_alpha(alpha)
-    check_power(power, alpha)
-    check_r_squared(r_squared)
-    ratio, n_min = split_ratio(holdout_fraction, MIN_UNITS_PER_ARM_PROPORTION)
+    p1 = baseline - mde_absolute if alternative == "smaller" else baseline + mde_absolute
+    # One comparison chain on the way every valid call takes; the checks one by one, which name what is
+    # wrong, only when it fails (calling them on every call was a third of its time).
+    if not (
+        0.0 < baseline < 1.0
+        and mde_absolute > 0.0
+        and alternative in ("two-sided", "larger", "smaller")
+        and 0.0 < p1 < 1.0
+        and 0.0 < alpha < power < 1.0
+        and 0.0 <= r_squared < 1.0
+        and 0.0 < holdout_fraction < 1.0
+    ):
+        check_proportion_inputs(baseline, mde_absolute, alternative)
+        check_alpha(alpha)
+        check_power(power, alpha)
+        check_r_squared(r_squared)
+        split_ratio(holdout_fraction, MIN_UNITS_PER_ARM_PROPORTION)
+    # split_ratio's arithmetic, for one unit per arm at least (it refuses the splits this check catches).
+    ratio = holdout_fraction / (1.0 - holdout_fraction)
+    n_min = MIN_UNITS_PER_ARM_PROPORTION if ratio >= 1.0 else MIN_UNITS_PER_ARM_PROPORTION / ratio
+    if not n_min * (1.0 + ratio) <= MAX_TOTAL_UNITS:
+        split_ratio(holdout_fraction, MIN_UNITS_PER_ARM_PROPORTION)
     std_null, std_alt = proportion_stds(p1, baseline, ratio, 1.0 - r_squared)
-    crit = norm_isf(tail_alpha(alpha, alternative))
-    sqrt_n = max((crit * std_null + norm_isf(1.0 - power) * std_alt) / mde_absolute, 0.0)
-    # Compared before squaring: a tiny MDE makes sqrt_n overflow-sized (or inf).
-    if not sqrt_n <= math.sqrt(MAX_TOTAL_UNITS / (1.0 + ratio)):
+    # z_{1-α'} and z_power: inside (0, 1) once checked, as the quantile needs, but for α/2 of a subnormal α.
+    tail = 0.5 * alpha if alternative == "two-sided" else alpha
+    crit = -normal_quantile(tail, 0.0, 1.0) if tail > 0.0 else norm_isf(tail)
+    sqrt_n = max((crit * std_null + normal_quantile(power, 0.0, 1.0) * std_alt) / mde_absolute, 0.0)
+    # A tiny MDE makes sqrt_n overflow-sized (or inf): its square is then inf, never below the limit.
+    n_treatment = sqrt_n * sqrt_n
+    if not n_treatment <= MAX_TOTAL_UNITS / (1.0 + ratio):
         raise InvalidProblem("mde", f"needs more than {MAX_TOTAL_UNITS:g} units: too small to detect")
-    n_treatment = max(sqrt_n * sqrt_n, n_min)
+    n_treatment = max(n_treatment, n_min)
     return n_treatment, n_treatment * ratio
 
 

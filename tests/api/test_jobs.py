@@ -42,6 +42,13 @@ async def _geo_experiment(client: Client, test_end: str = "2021-04-15") -> str:
     return await create_geolift_experiment(client, test_period={"start": "2021-04-01", "end": test_end}, spend=None)
 
 
+async def _ask_afresh(client: Client, experiment_id: str) -> None:
+    """Rename the experiment: a change of its settings, so that the next results request is a new question,
+    computed again (by a job when asked so), not the answer kept from the last one."""
+    renamed = await client.patch(f"/v1/experiments/{experiment_id}", json={"name": "renamed"})
+    assert renamed.status_code == 200, renamed.text
+
+
 async def _finished(client: Client, location: str, seconds: float = 60.0) -> dict[str, Any]:
     for _ in range(int(seconds / 0.05)):
         job: dict[str, Any] = (await client.get(location)).json()
@@ -117,6 +124,7 @@ async def test_a_worker_finishes_the_job_with_the_same_result_as_the_synchronous
 ) -> None:
     experiment_id = await _geo_experiment(client)
     direct = (await client.get(f"/v1/experiments/{experiment_id}/results")).json()
+    await _ask_afresh(client, experiment_id)
     started = await client.get(f"/v1/experiments/{experiment_id}/results", headers=ASYNC)
     job = await _finished(client, started.headers["location"])
     assert job["status"] == "succeeded"
@@ -176,6 +184,7 @@ async def test_jobs_are_stored_in_postgres_and_readable_by_another_instance(
 async def test_a_stored_result_keeps_the_order_of_its_keys(client: Client, worker: None) -> None:
     experiment_id = await _geo_experiment(client)
     direct = await client.get(f"/v1/experiments/{experiment_id}/results")
+    await _ask_afresh(client, experiment_id)
     started = await client.get(f"/v1/experiments/{experiment_id}/results", headers=ASYNC)
     job = await _finished(client, started.headers["location"])
     assert list(job["result"]["weights"]) == list(direct.json()["weights"])
