@@ -25,6 +25,7 @@ from api.geo.schemas import (
     GeoDatasetVersions,
     GeoRowIn,
     GeoRowsAppend,
+    GeoRowsAppendTextDates,
     GeoSeries,
 )
 from api.openapi_examples import ExampleOperation
@@ -157,6 +158,18 @@ DatasetVersionParameter = Annotated[
 ]
 
 
+DateFormatParameter = Annotated[
+    str | None,
+    QueryParameter(
+        min_length=2,
+        max_length=100,
+        pattern=NO_NUL,
+        description="How the dates are written, strftime style (`%m/%d/%Y`, `%d.%m.%Y`, `%Y%m%d`), for CSV "
+        "and JSON alike; `YYYY-MM-DD` (a midnight time allowed) when absent.",
+    ),
+]
+
+
 class GeoDatasetController(Controller):
     path = "/v1/geo/datasets"
     tags = ["geo"]
@@ -187,16 +200,7 @@ class GeoDatasetController(Controller):
                 min_length=1, max_length=200, pattern=NO_NUL, description="Name of a CSV upload (JSON: `name`)."
             ),
         ] = None,
-        date_format: Annotated[
-            str | None,
-            QueryParameter(
-                min_length=2,
-                max_length=100,
-                pattern=NO_NUL,
-                description="How the dates are written, strftime style (`%m/%d/%Y`, `%d.%m.%Y`, `%Y%m%d`), for CSV "
-                "and JSON alike; `YYYY-MM-DD` (a midnight time allowed) when absent.",
-            ),
-        ] = None,
+        date_format: DateFormatParameter = None,
     ) -> Response[GeoDataset]:
         if upload.is_csv:
             dataset = await service.create_dataset_from_csv(pool, name, upload.csv_stream(), date_format)
@@ -281,15 +285,22 @@ class GeoDatasetController(Controller):
                 description="A market-date the dataset already holds: `error` (409) or `replace` (a correction)."
             ),
         ] = "error",
+        date_format: DateFormatParameter = None,
     ) -> Response[GeoDatasetAppend]:
         key = upload.request.headers.get("idempotency-key")
         if upload.is_csv:
-            appended = await service.append_rows_from_csv(pool, dataset_id, upload.csv_stream(), on_conflict, key)
+            appended = await service.append_rows_from_csv(
+                pool, dataset_id, upload.csv_stream(), on_conflict, key, date_format
+            )
         else:
             body = await upload.json_body()
             if body.strip() in (b"", b"null"):
                 raise invalid_field("body", "send the rows as JSON or as text/csv")
-            data = decode_json_body(body, GeoRowsAppend)
+            if date_format is None:
+                data = decode_json_body(body, GeoRowsAppend)
+            else:
+                text = decode_json_body(body, GeoRowsAppendTextDates)
+                data = GeoRowsAppend(rows=panel_from_text_dates(GeoDatasetTextDates(rows=text.rows), date_format).rows)
             appended = await service.append_rows_from_json(pool, dataset_id, data, on_conflict, key)
         location = f"{self.path}/{dataset_id}?dataset_version={appended.appended.version}"
         return Response(appended, status_code=HTTP_201_CREATED, headers={"Location": location})

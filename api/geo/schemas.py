@@ -98,6 +98,12 @@ class GeoRowsAppend(Struct, frozen=True, forbid_unknown_fields=True):
     rows: Annotated[list[GeoRowIn], Meta(min_length=1, description="One row per (geo, date).")]
 
 
+class GeoRowsAppendTextDates(Struct, frozen=True, forbid_unknown_fields=True):
+    """Rows to append sent with `?date_format=`: their dates are read with that format."""
+
+    rows: Annotated[list[GeoRowTextDate], Meta(min_length=1)]
+
+
 DatasetVersion = Annotated[
     int,
     Meta(

@@ -412,10 +412,27 @@ def version_from_row(row: Row) -> GeoDatasetVersion:
     )
 
 
+def _refuse_case_twins_of_known(long: LongPanel, known: list[str]) -> None:
+    """400 naming the first appended row of a market spelt like one of the dataset's but for case: requests match
+    markets regardless of case, so the two would be one market."""
+    spelling = {geo.casefold(): geo for geo in known}
+    for code, geo in enumerate(long.geos):
+        twin = spelling.get(geo.casefold())
+        if twin is not None and twin != geo:
+            row = int(np.argmax(long.codes == code))
+            raise invalid_field(
+                long.locate(row, "geo"),
+                f"{geo!r} differs from the dataset's market {twin!r} only by case; markets are matched regardless "
+                f"of case, so send it as {twin!r}",
+            )
+
+
 def check_appended(long: LongPanel) -> None:
-    """Refuse an append without rows, or with a (geo, date) twice (400 naming the later row)."""
+    """Refuse an append without rows, with two markets that differ only by case, or with a (geo, date) twice
+    (400 naming the later row)."""
     if long.codes.size == 0:
         raise invalid_field("rows" if long.locate is json_locator else "body", "has no rows to append")
+    _refuse_case_variants(long)
     day_numbers = long.days.astype(np.int64)
     key = long.codes * (int(day_numbers.max()) - int(day_numbers.min()) + 1) + (day_numbers - int(day_numbers.min()))
     order = np.argsort(key, kind="stable")
@@ -485,13 +502,14 @@ async def _finish_append(
     """After the appended rows are copied as ``version``: refuse or record collisions, recompute the dataset's
     summary and findings on its new panel, record the version and its audit event."""
     dataset_id: UUID = dataset["id"]
+    before = await repository.get(dataset_id)
+    assert before is not None
+    _refuse_case_twins_of_known(long, before["geos"])
     if on_conflict == "error":
         await _refuse_collisions(repository, dataset_id, version, long)
         replaced = 0
     else:
         replaced = await repository.mark_replaced(dataset_id, version)
-    before = await repository.get(dataset_id)
-    assert before is not None
     stored = await repository.current_panel_csv(dataset_id)
     checked = await asyncio.to_thread(lambda: check_panel(_parse_stored(stored)))
     appended_spend = long.spend is not None and bool((~np.isnan(long.spend)).any())
@@ -552,14 +570,15 @@ async def append_rows_from_csv(
     stream: AsyncIterator[bytes],
     on_conflict: OnConflict,
     idempotency_key: str | None = None,
+    date_format: str | None = None,
 ) -> GeoDatasetAppend:
-    """Append a CSV's rows as the dataset's next version, streamed as an upload is (same parser, same checks),
-    in one transaction: any refusal stores nothing."""
+    """Append a CSV's rows as the dataset's next version, streamed as an upload is (same parser, same checks,
+    ``date_format`` as the upload's), in one transaction: any refusal stores nothing."""
     async with pool.acquire() as connection, connection.transaction():
         repository = GeoRepository(connection)
         dataset = await _lock_for_append(repository, dataset_id)
         version = int(dataset["version"]) + 1
-        long, copy_error = await _copy_csv(repository, stream, dataset_id, version)
+        long, copy_error = await _copy_csv(repository, stream, dataset_id, version, date_format)
         await asyncio.to_thread(check_appended, long)
         if copy_error is not None:
             raise copy_error

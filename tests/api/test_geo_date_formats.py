@@ -108,3 +108,34 @@ def test_the_parser_reads_formatted_dates_block_by_block_as_datetime_does() -> N
         parser.parse_block(b"01/02/2024,a,4\n13/01/2024,a,5\n")
     assert refused.value.invalid_params[0][0] == "line 6, column date"
     check_date_format("%Y-%m-%d")
+
+
+async def test_an_append_reads_its_dates_in_the_date_format_of_its_own(client: Client) -> None:
+    first = "date,geo,kpi\n2024-01-01,a,1\n2024-01-01,b,2\n2024-01-02,a,3\n2024-01-02,b,4\n"
+    dataset = (await client.post("/v1/geo/datasets", content=first, headers=CSV)).json()
+    csv_rows = "date,geo,kpi\n01/03/2024,a,5\n01/03/2024,b,6\n"
+    appended = await client.post(
+        f"/v1/geo/datasets/{dataset['id']}/rows", params={"date_format": "%m/%d/%Y"}, content=csv_rows, headers=CSV
+    )
+    assert appended.status_code == 201, appended.text
+    assert appended.json()["dataset"]["last_date"] == "2024-01-03"
+    json_rows = {"rows": [{"date": "04.01.2024", "geo": "a", "kpi": 7}, {"date": "04.01.2024", "geo": "b", "kpi": 8}]}
+    again = await client.post(
+        f"/v1/geo/datasets/{dataset['id']}/rows", params={"date_format": "%d.%m.%Y"}, json=json_rows
+    )
+    assert again.status_code == 201, again.text
+    assert again.json()["dataset"]["last_date"] == "2024-01-04"
+
+
+async def test_an_append_naming_a_known_market_in_another_case_is_400_naming_its_row(client: Client) -> None:
+    first = "date,geo,kpi\n2024-01-01,chicago,1\n2024-01-01,boston,2\n"
+    dataset = (await client.post("/v1/geo/datasets", content=first, headers=CSV)).json()
+    response = await client.post(
+        f"/v1/geo/datasets/{dataset['id']}/rows", content="date,geo,kpi\n2024-01-02,Chicago,3\n", headers=CSV
+    )
+    assert response.status_code == 400, response.text
+    (param,) = response.json()["invalid_params"]
+    assert param["name"] == "line 2, column geo"
+    assert "'chicago'" in param["reason"]
+    versions = (await client.get(f"/v1/geo/datasets/{dataset['id']}/versions")).json()
+    assert len(versions["versions"]) == 1  # nothing written
