@@ -22,13 +22,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
-from uuid import UUID
 
 import msgspec
 import numpy as np
 from scipy import stats as scipy_stats
 
 from api.database import Connection
+from api.experiments.schemas import DesignSource
 from api.geo.backtest_schemas import (
     EffectSource,
     GeoBacktest,
@@ -37,6 +37,7 @@ from api.geo.backtest_schemas import (
 )
 from api.geo.schemas import GeoResults
 from api.geo_design.repository import MarketSelectionRepository
+from api.geo_design.schemas import MarketSelectionResult
 from api.interval import finite_or_none
 from stats.errors import InvalidProblem
 from stats.geo_backtest import (
@@ -122,20 +123,22 @@ def shape_backtest(
     )
 
 
-async def planned_effect(connection: Connection, design: dict[str, Any]) -> float | None:
+async def planned_effect(connection: Connection, source: DesignSource | None) -> float | None:
     """The MDE of the market-selection candidate the experiment was created from (``None`` when none)."""
-    source = design.get("design_source")
-    if not isinstance(source, dict):
+    if source is None or source.kind != "market_selection":
         return None
-    row = await MarketSelectionRepository(connection).get(UUID(str(source["job_id"])))
+    row = await MarketSelectionRepository(connection).get(source.job_id)
     if row is None:
         return None
     result = row["result"]
-    if isinstance(result, str | bytes):
-        result = msgspec.json.decode(result)
-    for candidate in result.get("candidates", []):
-        if candidate.get("rank") == source.get("rank"):
-            effect = candidate.get("mde_exact") or candidate.get("mde")
+    selection = (
+        msgspec.json.decode(result, type=MarketSelectionResult)
+        if isinstance(result, str | bytes)
+        else (msgspec.convert(result, MarketSelectionResult))
+    )
+    for candidate in selection.candidates:
+        if candidate.rank == source.rank:
+            effect = candidate.mde_exact or candidate.mde
             return float(effect) if effect else None
     return None
 

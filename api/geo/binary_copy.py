@@ -94,3 +94,29 @@ def encode_observations(
     if spend is not None and has_spend.any():
         _scatter(out, tail_starts[has_spend] + _TAIL, _big_endian_bytes(spend[has_spend], ">f8"))
     return out.tobytes()
+
+
+# One row of ``COPY (SELECT code::int4, day::int4, kpi::float8) TO STDOUT (FORMAT binary)``, no NULL: the field
+# count, then each field's length and value, big-endian.
+PANEL_ROW = np.dtype(
+    [
+        ("fields", ">i2"),
+        ("code_length", ">i4"),
+        ("code", ">i4"),
+        ("day_length", ">i4"),
+        ("day", ">i4"),
+        ("kpi_length", ">i4"),
+        ("kpi", ">f8"),
+    ]
+)
+_HEADER = len(SIGNATURE)  # the 11-byte signature, flags and header-extension length (0)
+
+
+def decode_panel(payload: bytes) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.datetime64], npt.NDArray[np.float64]]:
+    """Market codes, days and KPI of a binary COPY of ``(code int4, day int4, kpi float8)`` rows."""
+    body = memoryview(payload)[_HEADER : len(payload) - len(TRAILER)]
+    rows = np.frombuffer(body, dtype=PANEL_ROW)
+    if rows.size and not ((rows["fields"] == 3).all() and (rows["kpi_length"] == 8).all()):
+        raise ValueError("not a COPY of (int4, int4, float8) rows without NULL")
+    days = POSTGRES_EPOCH + rows["day"].astype(np.int64).astype("timedelta64[D]")
+    return rows["code"].astype(np.int64), days, rows["kpi"].astype(np.float64)

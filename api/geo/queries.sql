@@ -65,8 +65,12 @@ WHERE dataset_id = $1 AND date BETWEEN $2 AND $3
   AND version_added <= $4 AND (version_replaced IS NULL OR version_replaced > $4);
 
 -- name: select_current_panel
--- Every current row (the latest version's panel), for the data-quality findings after an append.
-SELECT geo, date, kpi FROM geo_observations WHERE dataset_id = $1 AND version_replaced IS NULL;
+-- Every current row (the latest version's panel) as fixed-width columns, for the data-quality findings after an
+-- append: the market's position in $2 (from 0), days since 2000-01-01, KPI.
+SELECT (g.position - 1)::int4 AS code, (o.date - DATE '2000-01-01')::int4 AS day, o.kpi
+FROM geo_observations o
+JOIN unnest($2::text[]) WITH ORDINALITY AS g (geo, position) ON g.geo = o.geo
+WHERE o.dataset_id = $1 AND o.version_replaced IS NULL;
 
 -- name: select_collisions
 -- Market-dates of version $2 that an earlier version already holds (current rows): the first $3, by date,

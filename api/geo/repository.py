@@ -172,16 +172,17 @@ class GeoRepository:
         rows: list[Row] = await self.connection.fetch(QUERIES["select_panel_window"], dataset_id, start, end, version)
         return rows
 
-    async def current_panel_csv(self, dataset_id: UUID) -> bytes:
-        """Every current row as CSV ``geo,date,kpi`` with a header line (``COPY ... TO STDOUT``: no record per row
-        is built in Python; the CSV parser of uploads reads it back as columns)."""
+    async def current_panel(self, dataset_id: UUID, geos: Sequence[str]) -> bytes:
+        """Every current row as a binary ``COPY ... TO STDOUT`` of ``(code int4, day int4, kpi float8)``: the
+        market's position in ``geos`` (which must hold every market of the dataset), days since 2000-01-01 and
+        the KPI (:func:`api.geo.binary_copy.decode_panel` reads it as columns; no record per row in Python)."""
         received = bytearray()
 
         async def keep(chunk: bytes) -> None:
             received.extend(chunk)
 
         await self.connection.copy_from_query(
-            QUERIES["select_current_panel"], dataset_id, output=keep, format="csv", header=True
+            QUERIES["select_current_panel"], dataset_id, list(geos), output=keep, format="binary"
         )
         return bytes(received)
 

@@ -24,10 +24,9 @@ from api.audit import service as audit
 from api.auth.caller import current_key_id
 from api.database import Connection
 from api.errors import Conflict, NotFound, invalid_field
-from api.geo.binary_copy import encode_observations
+from api.geo.binary_copy import decode_panel, encode_observations
 from api.geo.markets import MarketNames, case_variants
 from api.geo.panel_parsing import (
-    BLOCK_BYTES,
     CsvPanelParser,
     LongPanel,
     csv_blocks,
@@ -473,18 +472,10 @@ async def _refuse_collisions(repository: GeoRepository, dataset_id: UUID, versio
     )
 
 
-def _parse_stored(payload: bytes) -> LongPanel:
-    """The stored rows ``COPY``'d out as CSV, as columns (worker thread)."""
-    parser = CsvPanelParser()
-    start = 0
-    while start < len(payload):
-        cut = payload.rfind(b"\n", start, start + BLOCK_BYTES) + 1
-        if cut <= start:
-            cut = payload.find(b"\n", start + BLOCK_BYTES) + 1 or len(payload)
-        parser.parse_block(payload[start:cut])
-        start = cut
-    long = parser.finish()
-    return LongPanel(geos=long.geos, codes=long.codes, days=long.days, kpi=long.kpi, spend=None, locate=_rows_locator)
+def _stored_panel(payload: bytes, geos: list[str]) -> LongPanel:
+    """The stored rows ``COPY``'d out in binary (:meth:`GeoRepository.current_panel`), as columns."""
+    codes, days, kpi = decode_panel(payload)
+    return LongPanel(geos=geos, codes=codes, days=days, kpi=kpi, spend=None, locate=_rows_locator)
 
 
 def _rows_locator(_row: int, _column: str) -> str:
@@ -510,8 +501,9 @@ async def _finish_append(
         replaced = 0
     else:
         replaced = await repository.mark_replaced(dataset_id, version)
-    stored = await repository.current_panel_csv(dataset_id)
-    checked = await asyncio.to_thread(lambda: check_panel(_parse_stored(stored)))
+    geos = sorted({*before["geos"], *long.geos})
+    stored = await repository.current_panel(dataset_id, geos)
+    checked = await asyncio.to_thread(lambda: check_panel(_stored_panel(stored, geos)))
     appended_spend = long.spend is not None and bool((~np.isnan(long.spend)).any())
     updated = await repository.update_latest(
         dataset_id,

@@ -14,9 +14,9 @@ from uuid import UUID
 import msgspec
 
 from api.database import Connection
-from api.errors import Conflict, InvalidInput, invalid_field
-from api.experiments.cells import stored_cells
-from api.experiments.schemas import GeoCell
+from api.errors import Conflict, invalid_field
+from api.experiments.schemas import GeoCell, Period
+from api.experiments.stored_design import StoredGeoDesign, stored_geo_design
 from api.geo.backtest import planned_effect
 from api.geo.coverage import not_covered, period_coverage
 from api.geo.schemas import (
@@ -30,79 +30,64 @@ from stats.tbr import METHODS as TBR_INTERVALS
 from stats.tbr import TBRMethod
 
 METHODS: tuple[GeoMethod, ...] = ("synthetic_control", "augmented_synthetic_control", "tbr", "trimmed_match")
+MONITORED_METHODS = ("synthetic_control", "augmented_synthetic_control", "tbr")
+UNPAIRED_TRIMMED_MATCH = (
+    "trimmed_match needs a paired geo experiment: this experiment has no `pairs` "
+    "([treatment_geo, control_geo] per pair); use synthetic_control, augmented_synthetic_control or tbr"
+)
 
 
 def refuse_unpaired_trimmed_match(experiment_row: Any) -> None:
     """400 naming ``method`` when ``trimmed_match`` is asked of a geo experiment without ``pairs`` (checked
     before a results job is queued, and again by the job)."""
-    if not _design(experiment_row).get("pairs"):
+    if not stored_geo_design(experiment_row["design"]).pairs:
+        raise invalid_field("method", UNPAIRED_TRIMMED_MATCH)
+
+
+def check_monitorable(method: str, multi_cell: bool) -> None:
+    """400 naming ``sequential`` for a method or design that has no daily process to monitor."""
+    if method not in MONITORED_METHODS:
         raise invalid_field(
-            "method",
-            "trimmed_match needs a paired geo experiment: this experiment has no `pairs` "
-            "([treatment_geo, control_geo] per pair); use synthetic_control, augmented_synthetic_control or tbr",
+            "sequential",
+            "applies to synthetic_control, augmented_synthetic_control and tbr: trimmed match analyses each pair's "
+            "test-period totals, one observation per pair, so it has no daily looks to hold to a boundary",
         )
+    if multi_cell:
+        raise invalid_field("sequential", "is not offered for multi-cell experiments yet: read each cell at its end")
 
 
-def _design(experiment_row: Any) -> dict[str, Any]:
-    design = experiment_row["design"]
-    if isinstance(design, str | bytes):
-        design = msgspec.json.decode(design)
-    if not isinstance(design, dict):
-        raise InvalidInput("The experiment carries no geo design")
-    return design
-
-
-def _period(design: dict[str, Any], key: str) -> tuple[date, date]:
-    period = design[key]
-    return date.fromisoformat(str(period["start"])), date.fromisoformat(str(period["end"]))
-
-
-def _incremental_cost(design: dict[str, Any]) -> float | None:
-    """What iROAS divides by: the sum of ``spend_change`` (negative when the test cuts spend), else ``spend``."""
-    change = design.get("spend_change")
-    if change:
-        return float(sum(float(v) for v in change.values()))
-    spend = design.get("spend")
-    return float(spend) if spend is not None else None
-
-
-def _cells_with_cost(design: dict[str, Any]) -> list[GeoCell] | None:
+def _cells_with_cost(design: StoredGeoDesign) -> list[GeoCell] | None:
     """The design's cells, each ``spend`` the size of the cell's incremental cost: its own ``spend``, or with
     a test type the sum of ``spend_change`` over its markets (its sign is the run's ``spend_cut``, one for
     every cell as the test type is the experiment's); ``None`` when that is 0 or absent."""
-    cells = stored_cells(design)
-    if cells is None:
+    if design.cells is None:
         return None
-    change = design.get("spend_change") or {}
+    change = design.spend_change or {}
     sized: list[GeoCell] = []
-    for cell in cells:
-        cost = sum(float(change[g]) for g in cell.treatment_markets if g in change) if change else cell.spend
+    for cell in design.cells:
+        cost = sum(change[g] for g in cell.treatment_markets if g in change) if change else cell.spend
         spend = abs(cost) if cost is not None and cost != 0 else None
-        sized.append(msgspec.structs.replace(cell, spend=spend))
+        sized.append(msgspec.structs.replace(cell, spend=spend, channel=cell.channel or design.channel))
     return sized
 
 
-def _excluded_from_controls(design: dict[str, Any], geos: list[str], treated: list[str]) -> tuple[str, ...]:
+def _excluded_from_controls(design: StoredGeoDesign, geos: list[str], treated: list[str]) -> tuple[str, ...]:
     """The design's ``exclude_from_controls``, checked again against the dataset (400 naming the entry)."""
-    excluded = [str(g) for g in design.get("exclude_from_controls") or []]
     known, treated_set = set(geos), set(treated)
-    for i, geo in enumerate(excluded):
+    for i, geo in enumerate(design.exclude_from_controls):
         if geo not in known:
             raise invalid_field(f"exclude_from_controls[{i}]", f"{geo!r} is not in the experiment's dataset")
         if geo in treated_set:
             raise invalid_field(f"exclude_from_controls[{i}]", f"{geo!r} is a treatment market")
-    return tuple(sorted(set(excluded)))
+    return tuple(sorted(set(design.exclude_from_controls)))
+
+
+def _dates(period: Period) -> tuple[date, date]:
+    return period.start, period.end
 
 
 async def _test_period_read(
-    connection: Connection,
-    experiment_row: Any,
-    design: dict[str, Any],
-    dataset_id: UUID,
-    version: int | None,
-    pre: tuple[date, date],
-    test: tuple[date, date],
-    method: str,
+    connection: Connection, status: str | None, design: StoredGeoDesign, version: int | None, method: str
 ) -> tuple[tuple[date, date], int | None]:
     """The test dates a result reads and, when they are only the first part of the test period, how many dates
     the whole period has (``None`` when the result reads it all).
@@ -112,27 +97,23 @@ async def _test_period_read(
     method can be monitored is then read over the days covered so far (an interim result, or a test stopped
     early); otherwise, or before its first day is covered, 409 naming the missing dates.
     """
-    dataset = await dataset_at(connection, dataset_id, version)
+    test = _dates(design.test_period)
+    dataset = await dataset_at(connection, design.dataset_id, version)
     if dataset is None or dataset["last_date"] >= test[1]:
         return test, None
     coverage = await period_coverage(
         connection,
-        dataset_id,
+        design.dataset_id,
         dataset["version"],
-        treated=[str(g) for g in design["treatment_markets"]],
-        pairs=design.get("pairs"),
-        excluded=[str(g) for g in design.get("exclude_from_controls") or []],
-        pre=pre,
+        treated=design.treatment_markets,
+        pairs=design.pairs,
+        excluded=design.exclude_from_controls,
+        pre=_dates(design.pre_period),
         test=test,
     )
     if coverage is None or coverage.complete:
         return test, None
-    readable = (
-        experiment_row.get("status") in ("running", "stopped")
-        and method in MONITORED_METHODS
-        and not design.get("cells")
-        and coverage.covered_through is not None
-    )
+    readable = status in ("running", "stopped") and method in MONITORED_METHODS and design.cells is None
     if not readable or coverage.covered_through is None:
         raise not_covered(coverage, test)
     return (test[0], coverage.covered_through), coverage.test_dates
@@ -170,21 +151,6 @@ class GeoRun:
     running: bool = False  # the experiment is running: a partial read is an interim result
 
 
-MONITORED_METHODS = ("synthetic_control", "augmented_synthetic_control", "tbr")
-
-
-def check_monitorable(method: str, multi_cell: bool) -> None:
-    """400 naming ``sequential`` for a method or design that has no daily process to monitor."""
-    if method not in MONITORED_METHODS:
-        raise invalid_field(
-            "sequential",
-            "applies to synthetic_control, augmented_synthetic_control and tbr: trimmed match analyses each pair's "
-            "test-period totals, one observation per pair, so it has no daily looks to hold to a boundary",
-        )
-    if multi_cell:
-        raise invalid_field("sequential", "is not offered for multi-cell experiments yet: read each cell at its end")
-
-
 async def load_geo_run(
     connection: Connection,
     experiment_row: Any,
@@ -220,29 +186,29 @@ async def load_geo_run(
         raise invalid_field("interval", "chooses TBR's interval: it applies to method=tbr only")
     if interval is not None and interval not in TBR_INTERVALS:
         raise invalid_field("interval", f"must be one of {', '.join(TBR_INTERVALS)}")
-    design = _design(experiment_row)
+    design = stored_geo_design(experiment_row["design"])
+    status = experiment_row.get("status")
     if sequential:  # asked for explicitly
-        check_monitorable(method, bool(design.get("cells")))
-        if experiment_row.get("status") == "draft":
+        check_monitorable(method, design.cells is not None)
+        if status == "draft":
             raise invalid_field(
                 "sequential", "the experiment is a draft: its test has not started, so there is no look"
             )
     pairs: list[tuple[str, str]] | None = None
     if method == "trimmed_match":
-        refuse_unpaired_trimmed_match(experiment_row)
-        pairs = [(str(p[0]), str(p[1])) for p in design["pairs"]]
+        if not design.pairs:
+            raise invalid_field("method", UNPAIRED_TRIMMED_MATCH)
+        pairs = [(p[0], p[1]) for p in design.pairs]
     experiment_id = UUID(str(experiment_row["id"]))
-    dataset_id = UUID(str(design["dataset_id"]))
-    treated = [str(g) for g in design["treatment_markets"]]
-    pre, test = _period(design, "pre_period"), _period(design, "test_period")
-    cooldown = _period(design, "cooldown_period") if design.get("cooldown_period") else None
+    dataset_id = design.dataset_id
+    treated = list(design.treatment_markets)
+    pre, test = _dates(design.pre_period), _dates(design.test_period)
+    cooldown = None if design.cooldown_period is None else _dates(design.cooldown_period)
     if cooldown is not None and (cooldown[0] <= test[1] or cooldown[1] < cooldown[0]):
         raise invalid_field("cooldown_period", "must start after the test period ends and not end before it starts")
-    cost = _incremental_cost(design)
+    cost = design.incremental_cost
     spend = abs(cost) if cost is not None and cost != 0 else None
-    test, planned_dates = await _test_period_read(
-        connection, experiment_row, design, dataset_id, dataset_version, pre, test, method
-    )
+    test, planned_dates = await _test_period_read(connection, status, design, dataset_version, method)
     partial = planned_dates is not None
     if partial:
         cooldown = None  # the cool-down follows the whole test
@@ -268,7 +234,7 @@ async def load_geo_run(
     if pairs is not None:
         check_pair_spend(window, pairs)
     tbr_interval: TBRMethod = "kerman" if interval == "kerman" else "conformal"
-    planned = await planned_effect(connection, design)
+    planned = await planned_effect(connection, design.design_source)
     return GeoRun(
         experiment_id,
         method,
@@ -281,15 +247,15 @@ async def load_geo_run(
         missing=policy,
         notes=tuple(notes),
         excluded=excluded,
-        test_type=design.get("test_type"),
+        test_type=design.test_type,
         spend_cut=cost is not None and cost < 0,
         cooldown_window=cooldown_window(prepared),
         interval=tbr_interval,
         planned_effect=planned,
-        trim_rate=None if design.get("trim_rate") is None else float(design["trim_rate"]),
+        trim_rate=design.trim_rate,
         cells=_cells_with_cost(design),
         sequential=bool(sequential) or (partial and sequential is None),
         planned_days=planned_dates if planned_dates is not None else window.post.stop - window.post.start,
         partial=partial,
-        running=experiment_row.get("status") == "running",
+        running=status == "running",
     )

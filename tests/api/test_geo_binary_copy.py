@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import numpy as np
 
-from api.geo.binary_copy import COLUMNS, encode_observations
+from api.geo.binary_copy import COLUMNS, decode_panel, encode_observations
 
 TABLE = """
 CREATE TEMPORARY TABLE {name} (
@@ -64,3 +64,29 @@ async def test_a_panel_without_spend_stores_null_spend(database_url: str) -> Non
         assert [tuple(r) for r in rows] == [("a", 1.0, None), ("a", 2.0, None)]
     finally:
         await connection.close()
+
+
+async def test_a_binary_panel_copied_out_decodes_as_asyncpg_reads_it(database_url: str) -> None:
+    rng = np.random.default_rng(2)
+    n = 500
+    codes = rng.integers(0, 40, size=n).tolist()
+    days = (np.datetime64("1999-12-25", "D") + rng.integers(0, 9000, size=n).astype("timedelta64[D]")).tolist()
+    kpi = rng.gamma(2.0, 100.0, size=n).tolist()
+    connection = await asyncpg.connect(database_url)
+    try:
+        await connection.execute("CREATE TEMPORARY TABLE panel (code int4, date date, kpi float8)")
+        await connection.copy_records_to_table("panel", records=list(zip(codes, days, kpi, strict=True)))
+        query = "SELECT code, (date - DATE '2000-01-01')::int4 AS day, kpi FROM panel ORDER BY ctid"
+        received = bytearray()
+
+        async def keep(chunk: bytes) -> None:
+            received.extend(chunk)
+
+        await connection.copy_from_query(query, output=keep, format="binary")
+        expected = await connection.fetch("SELECT code, date, kpi FROM panel ORDER BY ctid")
+    finally:
+        await connection.close()
+    decoded_codes, decoded_days, decoded_kpi = decode_panel(bytes(received))
+    assert decoded_codes.tolist() == [r["code"] for r in expected]
+    assert decoded_days.tolist() == [r["date"] for r in expected]
+    assert decoded_kpi.tolist() == [r["kpi"] for r in expected]
