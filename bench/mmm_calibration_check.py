@@ -82,7 +82,8 @@ async def gather_exports(database_url: str) -> dict[str, Any]:
         try:
             await connection.execute(
                 "UPDATE experiments SET status = 'stopped', started_at = '2026-03-02T08:00Z', "
-                "stopped_at = '2026-03-29T20:00Z' WHERE id = $1",
+                "stopped_at = '2026-03-29T20:00Z', actual_start = '2026-03-02', actual_end = '2026-03-29' "
+                "WHERE id = $1",
                 experiment_id,
             )
         finally:

@@ -29,7 +29,7 @@ from api.app import create_app
 from api.auth.keys import Scope
 from api.auth.service import create_key
 from api.embedded_database import start_embedded_postgres
-from api.experiments.controller import CREATE_EXAMPLES
+from api.experiments.controller import CREATE_EXAMPLES, IMPORTED_HOLDOUT_EXAMPLE
 from api.geo.controller import APPEND_EXAMPLES
 from api.geo_design.controller import FROM_DESIGN_EXAMPLES, SELECTION_EXAMPLES
 from api.geo_design.controller import POWER_EXAMPLES as GEO_POWER_EXAMPLES
@@ -225,7 +225,7 @@ async def capture(client: Client, recorder: Recorder) -> None:
     await finished(client, queued.headers["location"])
 
     keep("ListJobs", await client.get("/v1/jobs", params={"kind": "geo_power"}), "Geo power jobs only")
-    imported = {**example_value(CREATE_EXAMPLES[-1]), "salt": "example-salt"}
+    imported = {**example_value(IMPORTED_HOLDOUT_EXAMPLE), "salt": "example-salt"}
     keep("CreateExperiment", await client.post("/v1/experiments", json=imported), "A test registered after it ran")
     retired = (await client.post("/v1/experiments", json={**design, "name": "Retired test"})).json()["id"]
     await client.post(f"/v1/experiments/{retired}/assignments", json={"units": units[:100]})

@@ -27,6 +27,18 @@ from api.experiments.schemas import (
 )
 from api.openapi_examples import ExampleOperation
 
+IMPORTED_HOLDOUT_EXAMPLE = Example(
+    summary="Holdout test registered after it ran: the days it ran stated, its observations sent next",
+    value={
+        "kind": "holdout",
+        "name": "February meta holdout",
+        "metric": {"kind": "proportion"},
+        "channels": [{"name": "meta", "holdout_fraction": 0.1}],
+        "test_period": {"start": "2026-02-02", "end": "2026-02-15"},
+        "actual_period": {"start": "2026-02-02", "end": "2026-02-15"},
+    },
+)
+
 CREATE_EXAMPLES = [
     Example(
         summary="Holdout test on two channels",
@@ -87,17 +99,7 @@ CREATE_EXAMPLES = [
             "exclude_from_controls": ["milwaukee"],
         },
     ),
-    Example(
-        summary="Holdout test registered after it ran: the days it ran stated, its observations sent next",
-        value={
-            "kind": "holdout",
-            "name": "February meta holdout",
-            "metric": {"kind": "proportion"},
-            "channels": [{"name": "meta", "holdout_fraction": 0.1}],
-            "test_period": {"start": "2026-02-02", "end": "2026-02-15"},
-            "actual_period": {"start": "2026-02-02", "end": "2026-02-15"},
-        },
-    ),
+    IMPORTED_HOLDOUT_EXAMPLE,
 ]
 
 CreateIdempotencyKey = Annotated[

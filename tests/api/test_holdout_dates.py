@@ -16,8 +16,9 @@ Client = AsyncTestClient[Litestar]
 PLAN = {"start": "2026-03-02", "end": "2026-03-29"}
 
 
-def today() -> str:
-    return datetime.now(UTC).date().isoformat()
+def utc_date(timestamp: str) -> str:
+    """The UTC calendar date of an ISO timestamp the API answered."""
+    return datetime.fromisoformat(timestamp).astimezone(UTC).date().isoformat()
 
 
 async def create(client: Client, **fields: Any) -> dict[str, Any]:
@@ -44,10 +45,11 @@ async def test_a_planned_test_period_is_stored_and_used_until_the_test_runs(clie
 async def test_running_sets_the_actual_start_and_stopping_the_actual_end(client: Client) -> None:
     created = await create(client, test_period=PLAN)
     running = await patch(client, created["id"], status="running")
-    assert running["actual_period"] == {"start": today(), "end": None}
-    assert running["test_dates"] == {"start": today(), "end": today(), "basis": "so_far"}
+    started = utc_date(running["started_at"])
+    assert running["actual_period"] == {"start": started, "end": None}
+    assert running["test_dates"]["start"] == started and running["test_dates"]["basis"] == "so_far"
     stopped = await patch(client, created["id"], status="stopped")
-    assert stopped["actual_period"] == {"start": today(), "end": today()}
+    assert stopped["actual_period"] == {"start": started, "end": utc_date(stopped["stopped_at"])}
     assert stopped["test_dates"]["basis"] == "actual"
     assert stopped["test_period"] == PLAN
 
