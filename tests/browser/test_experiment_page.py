@@ -110,6 +110,8 @@ async def test_results_that_became_a_job_are_followed_to_their_chart(page: Page,
     await page.route("**/v1/experiments/*/results", ask_for_a_job)
     await page.goto(f"/app/experiment.html?id={experiment_id}")
     await expect(page.locator("#results-chart svg")).to_be_visible(timeout=60_000)
+    marks = await drawn_chart(page, "#results-chart")
+    assert len(marks.drawn("symbol")) == 2  # the job's result drew each channel's estimate
     await expect(page.locator("#results-table-wrap tbody tr")).to_have_count(2)
     await expect(page.locator("#job-status")).to_contain_text("succeeded")
     await expect(page.locator("#job-progress")).to_be_hidden()
