@@ -97,20 +97,17 @@ def _check_mde_as_percent(request: HoldoutPowerRequest) -> list[str]:
     if mde is None or request.solve_for == "mde":
         return []
     metric = request.metric
-    if isinstance(metric, ProportionMetric) and request.alternative != "smaller":
-        field, lifted = (
-            ("mde.relative", metric.baseline * (1.0 + mde.relative))
-            if mde.relative is not None
-            else ("mde.absolute", metric.baseline + (mde.absolute or 0.0))
-        )
-        if lifted >= 1.0:
+    if isinstance(metric, ProportionMetric):
+        field, change = ("mde.relative", metric.baseline * (mde.relative or 0.0))
+        if mde.relative is None:
+            field, change = "mde.absolute", mde.absolute or 0.0
+        sign = -1.0 if request.alternative == "smaller" else 1.0
+        moved = metric.baseline + sign * change
+        if not 0.0 < moved < 1.0:
             percent = percent_warning(field, mde.relative or mde.absolute or 0.0)
             hint = "" if percent is None else f" ({percent.split(': ', 1)[1]})"
-            raise invalid_field(
-                field,
-                f"lifts the conversion rate from {metric.baseline:g} to {lifted:g}, past 1: a proportion cannot "
-                f"exceed 1{hint}",
-            )
+            side = "past 1: a proportion cannot exceed 1" if sign > 0 else "to 0 or below: a proportion cannot"
+            raise invalid_field(field, f"moves the conversion rate from {metric.baseline:g} to {moved:g}, {side}{hint}")
     warning = None if mde.relative is None else percent_warning("mde.relative", mde.relative)
     return [] if warning is None else [warning]
 

@@ -206,3 +206,13 @@ async def test_the_power_curve_warns_about_a_percent_mde_and_refuses_an_impossib
     impossible = await client.post("/v1/power/holdout/curve", json={**body, "mde": {"relative": 25}})
     assert impossible.status_code == 400
     assert impossible.json()["invalid_params"][0]["name"] == "mde.relative"
+
+
+async def test_a_decrease_taking_a_proportion_to_zero_is_refused_naming_the_relative_mde(client: Client) -> None:
+    body = {"metric": {"kind": "proportion", "baseline": 0.05}, "mde": {"relative": 2}, "alternative": "smaller"}
+    response = await client.post("/v1/power/holdout", json=body)
+    assert response.status_code == 400
+    (param,) = response.json()["invalid_params"]
+    assert param["name"] == "mde.relative"
+    assert "from 0.05 to -0.05, to 0 or below" in param["reason"]
+    assert "if you meant 2%, send 0.02" in param["reason"]

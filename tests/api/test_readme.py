@@ -375,7 +375,12 @@ def test_every_shell_block_of_the_readme_runs_and_answers_what_the_readme_says(
     assert shutil.which("jq"), "jq is needed by the README's walkthroughs: apt-get install jq (.ci/run does)"
     _, env = live_service
     (tmp_path / "tests").symlink_to(ROOT / "tests", target_is_directory=True)
-    run, _ = readme_commands()
+    run, skipped = readme_commands()
+    print(
+        "skipped (set-up block and placeholders):",
+        *(f"line {c.line}: {c.code.splitlines()[0]}" for c in skipped),
+        sep="\n  ",
+    )
     completed = subprocess.run(
         ["bash", "--noprofile", "--norc"],
         input=script(run),
