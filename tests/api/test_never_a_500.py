@@ -237,3 +237,8 @@ async def test_trimmed_match_results_of_an_unpaired_experiment_are_400_before_an
     )
     assert _problem(response, 400)["invalid_params"][0]["name"] == "method"
     assert await _jobs(database_url) == 0
+
+
+async def test_allow_lists_head_wherever_get_is_served(client: Client) -> None:
+    assert "HEAD" in (await client.options("/health")).headers["allow"].split(", ")
+    assert "HEAD" not in (await client.options("/v1/power/holdout")).headers["allow"].split(", ")
