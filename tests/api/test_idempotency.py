@@ -248,9 +248,7 @@ async def test_the_same_key_and_body_with_another_query_is_422(client: Client) -
     assert same.json() == first.json()
 
 
-async def test_a_deleted_datasets_upload_resent_with_its_key_creates_a_new_dataset(
-    client: Client, database_url: str
-) -> None:
+async def test_a_deleted_datasets_upload_resent_with_its_key_creates_a_new_dataset(client: Client) -> None:
     body = "date,geo,kpi\n" + "".join(f"2026-01-{d:02d},{g},{10 + d}\n" for g in ("a", "b") for d in range(1, 29))
     once = {"Idempotency-Key": "panel-to-delete", **CSV}
     first = (await client.post("/v1/geo/datasets", content=body, headers=once)).json()

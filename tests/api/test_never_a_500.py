@@ -215,7 +215,7 @@ async def test_geo_power_and_market_selection_at_the_extremes_are_refused_or_fin
 ) -> None:
     from tests.api.test_geo_power import pretest_csv
 
-    dataset = (await client.post("/v1/geo/datasets", content=pretest_csv(), headers={"Content-Type": "text/csv"}))
+    dataset = await client.post("/v1/geo/datasets", content=pretest_csv(), headers={"Content-Type": "text/csv"})
     common = {"dataset_id": dataset.json()["id"], "durations": [10], "alpha": 5e-324}
     tiny_and_huge = {"effect_sizes": [5e-324, -0.9999999999999999, 10.0], "cost_per_kpi": 1e12}
     power = {**common, **tiny_and_huge, "treatment_markets": ["chicago", "portland"], "power_target": 5e-324}
