@@ -33,6 +33,7 @@ from api.experiments.schemas import (
     Period,
 )
 from api.geo.service import validate_geo_design
+from api.idempotency.repository import KEY_REUSED_REASON, key_names_a_stored_request
 from stats.trimmed_match import trimmed_per_side
 
 ALLOWED_TRANSITIONS = frozenset({("draft", "running"), ("running", "stopped")})
@@ -297,6 +298,8 @@ async def create_experiment(
                 connection, body.dataset_id, design["treatment_markets"], body.pairs, body.exclude_from_controls
             )
             await refuse_colliding_geo_experiment(repository, experiment_id, design)
+        if idempotency_key is not None and await key_names_a_stored_request(connection, caller, idempotency_key):
+            raise IdempotencyKeyReused(KEY_REUSED_REASON)
         row = await repository.insert(
             experiment_id=experiment_id,
             kind="holdout" if isinstance(body, HoldoutExperimentCreate) else "geo",
