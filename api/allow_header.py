@@ -18,8 +18,13 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 
 def methods_by_path(app: Litestar) -> dict[str, str]:
-    """Each HTTP route's template (``/v1/jobs/{job_id}``, as the router names it) and its ``Allow`` value."""
-    return {route.path_format: ", ".join(sorted(route.methods)) for route in app.routes if isinstance(route, HTTPRoute)}
+    """Each HTTP route's template (``/v1/jobs/{job_id}``, as the router names it) and its ``Allow`` value (with
+    ``HEAD`` wherever ``GET`` is: :mod:`api.head_requests` answers it)."""
+    return {
+        route.path_format: ", ".join(sorted(route.methods | ({"HEAD"} if "GET" in route.methods else set())))
+        for route in app.routes
+        if isinstance(route, HTTPRoute)
+    }
 
 
 def allow_every_method(allowed: Mapping[str, str], app: ASGIApp) -> ASGIApp:
@@ -34,6 +39,8 @@ def allow_every_method(allowed: Mapping[str, str], app: ASGIApp) -> ASGIApp:
             if message["type"] == "http.response.start":
                 methods = allowed.get(scope.get("path_template") or "")  # set by the router once matched
                 headers = list(message.get("headers", []))
+                if methods is None:  # a 405: the route was not matched; Litestar's header lists it whole, but HEAD
+                    methods = _with_head(next((bytes(v) for n, v in headers if n.lower() == b"allow"), b""))
                 if methods is not None and any(name.lower() == b"allow" for name, _ in headers):
                     headers = [(name, value) for name, value in headers if name.lower() != b"allow"]
                     message = {**message, "headers": [*headers, (b"allow", methods.encode("latin-1"))]}
@@ -42,3 +49,11 @@ def allow_every_method(allowed: Mapping[str, str], app: ASGIApp) -> ASGIApp:
         await app(scope, receive, send_with_allow)
 
     return with_allow
+
+
+def _with_head(allow: bytes) -> str | None:
+    """Litestar's ``Allow`` value with ``HEAD`` where ``GET`` is (``None`` without a header)."""
+    methods = {method.strip() for method in allow.decode("latin-1").split(",") if method.strip()}
+    if not methods:
+        return None
+    return ", ".join(sorted(methods | ({"HEAD"} if "GET" in methods else set())))

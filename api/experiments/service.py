@@ -42,6 +42,7 @@ from api.experiments.schemas import (
 from api.geo.coverage import period_coverage
 from api.geo.repository import GeoRepository
 from api.geo.service import canonical_geo_design, validate_geo_design
+from api.idempotency.repository import KEY_REUSED_REASON, key_names_a_stored_request
 from stats.trimmed_match import trimmed_per_side
 
 ALLOWED_TRANSITIONS = frozenset({("draft", "running"), ("running", "stopped")})
@@ -334,6 +335,8 @@ async def create_experiment(
                 design.get("exclude_from_controls") or [],
             )
             await refuse_colliding_geo_experiment(repository, experiment_id, design)
+        if idempotency_key is not None and await key_names_a_stored_request(connection, caller, idempotency_key):
+            raise IdempotencyKeyReused(KEY_REUSED_REASON)
         row = await repository.insert(
             experiment_id=experiment_id,
             kind="holdout" if isinstance(body, HoldoutExperimentCreate) else "geo",

@@ -12,7 +12,8 @@ least 24 hours, in PostgreSQL, and deleted with the experiment or dataset they a
 
 ``CreateExperiment`` and ``CreateExperimentFromDesign`` keep their own mechanism, with the same rules
 (per caller, 422 for another body, ``Idempotent-Replayed: true`` on a replay): the key is stored on the
-experiment in the transaction that creates it, so no crash can leave a key without its experiment.
+experiment in the transaction that creates it, so no crash can leave a key without its experiment. A key
+names one request across both: one that created an experiment is 422 here, and one held here is 422 there.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from api.errors import (
     InvalidInput,
     problem_for_exception,
 )
-from api.idempotency.repository import IdempotencyRepository, InProgress, StoredResponse
+from api.idempotency.repository import KEY_REUSED_REASON, IdempotencyRepository, InProgress, StoredResponse
 
 HEADER = b"idempotency-key"
 IDEMPOTENT_OPERATIONS = frozenset(
@@ -53,7 +54,6 @@ TRANSACTIONAL_OPERATIONS = frozenset(
     {"CreateExperiment", "CreateExperimentFromDesign", "CreateExperimentFromPairDesign"}
 )
 MAX_KEY_LENGTH = 200
-REUSED = "was already used for another request: a key must come with the same method, path, query and body"
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:
@@ -135,6 +135,9 @@ async def _idempotent(app: ASGIApp, scope: Scope, receive: Receive, send: Send, 
         return
     caller: bytes = scope["auth"].id.bytes
     store = IdempotencyRepository(scope["app"].state.pool)
+    if await store.names_an_experiment(scope["auth"].id, key):
+        await _send_problem(send, IdempotencyKeyReused(KEY_REUSED_REASON))
+        return
     first = await store.claim(caller, key, str(_operation(scope)), scope["path"])
     if isinstance(first, InProgress):
         reason = "a request with this key is still running; retry later"
@@ -142,7 +145,7 @@ async def _idempotent(app: ASGIApp, scope: Scope, receive: Receive, send: Send, 
         return
     if isinstance(first, StoredResponse):
         if await _request_hash(scope, receive) != first.request_hash:
-            await _send_problem(send, IdempotencyKeyReused(REUSED))
+            await _send_problem(send, IdempotencyKeyReused(KEY_REUSED_REASON))
             return
         await _replay(send, first)
         return

@@ -38,3 +38,14 @@ DELETE FROM idempotent_requests WHERE location IN (
     UNION ALL
     SELECT '/v1/jobs/' || id FROM geo_matched_pair_designs WHERE dataset_id = $1
 );
+
+-- name: key_names_an_experiment
+-- Whether caller $1 (an API key's id) created an experiment with Idempotency-Key $2 (those keys are kept on
+-- the experiment, api/experiments): the key then names that request, and another one with it is 422.
+SELECT EXISTS (
+    SELECT 1 FROM experiments WHERE created_by IS NOT DISTINCT FROM $1 AND idempotency_key = $2
+);
+
+-- name: key_names_a_stored_request
+-- Whether caller $1 (the key id's bytes) holds Idempotency-Key $2 for another request in this table.
+SELECT EXISTS (SELECT 1 FROM idempotent_requests WHERE caller = $1 AND idempotency_key = $2);

@@ -13,6 +13,7 @@ from api.sql_queries import load_queries
 
 QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
 RETENTION_SECONDS = 24 * 3600
+KEY_REUSED_REASON = "was already used for another request: a key must come with the same method, path, query and body"
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,11 @@ class IdempotencyRepository:
             body=bytes(row["body"]),
         )
 
+    async def names_an_experiment(self, caller: UUID, key: str) -> bool:
+        """Whether ``caller`` used ``key`` to create an experiment (then it names that request only)."""
+        async with self.pool.acquire() as connection:
+            return await key_names_an_experiment(connection, caller, key)
+
     async def complete(self, caller: bytes, key: str, response: StoredResponse) -> None:
         async with self.pool.acquire() as connection:
             await connection.execute(
@@ -84,3 +90,15 @@ async def forget_replies_about(connection: Connection, path: str) -> None:
 async def forget_design_job_replies(connection: Connection, dataset_id: UUID) -> None:
     """Delete the stored replies of the design jobs made on ``dataset_id`` (before the jobs are deleted)."""
     await connection.execute(QUERIES["forget_design_job_replies"], dataset_id)
+
+
+async def key_names_an_experiment(connection: Connection, caller: UUID | None, key: str) -> bool:
+    """Whether ``caller`` created an experiment with ``key`` (the experiments' own idempotency mechanism)."""
+    return bool(await connection.fetchval(QUERIES["key_names_an_experiment"], caller, key))
+
+
+async def key_names_a_stored_request(connection: Connection, caller: UUID | None, key: str) -> bool:
+    """Whether ``caller`` holds ``key`` for a request of this table (an upload, a design, ...)."""
+    if caller is None:
+        return False
+    return bool(await connection.fetchval(QUERIES["key_names_a_stored_request"], caller.bytes, key))

@@ -11,7 +11,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import replace
 
 import httpx
@@ -26,10 +26,9 @@ from tests.api.service_process import free_port
 HEAD = b"GET /health HTTP/1.1\r\nHost: localhost\r\n"
 
 
-@pytest.fixture(scope="module")
-def limited(settings: Settings) -> Iterator[tuple[str, int]]:
-    """The service under uvicorn with an 8 KiB header cap, 1 s for a head, 3 concurrent connections."""
-    limits = replace(settings, max_header_bytes=8192, header_timeout_seconds=1.0, limit_concurrency=3)
+@contextmanager
+def _serving(limits: Settings) -> Iterator[tuple[str, int]]:
+    """The service under uvicorn with the connection limits of ``limits``; its address once it answers."""
     port = free_port()
     options = {**uvicorn_options(limits), "http": limited_http_protocol(limits)}
     config = uvicorn.Config(create_app(limits), host="127.0.0.1", port=port, log_level="warning", **options)
@@ -47,6 +46,20 @@ def limited(settings: Settings) -> Iterator[tuple[str, int]]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def limited(settings: Settings) -> Iterator[tuple[str, int]]:
+    """The service with an 8 KiB header cap and 1 s for a request head."""
+    with _serving(replace(settings, max_header_bytes=8192, header_timeout_seconds=1.0)) as address:
+        yield address
+
+
+@pytest.fixture(scope="module")
+def three_at_most(settings: Settings) -> Iterator[tuple[str, int]]:
+    """The service with room for 3 connections (and a minute for a head, so that idle ones stay open)."""
+    with _serving(replace(settings, limit_concurrency=3, header_timeout_seconds=60.0)) as address:
+        yield address
 
 
 def _answer(connection: socket.socket) -> bytes:
@@ -102,10 +115,10 @@ def test_a_kept_alive_connection_serves_several_requests(limited: tuple[str, int
     assert second.startswith(b"HTTP/1.1 200 ")
 
 
-def test_past_the_concurrency_limit_a_request_is_503(limited: tuple[str, int]) -> None:
-    held = [socket.create_connection(limited) for _ in range(3)]
+def test_past_the_concurrency_limit_a_request_is_503(three_at_most: tuple[str, int]) -> None:
+    held = [socket.create_connection(three_at_most) for _ in range(3)]
     try:
-        with closing(socket.create_connection(limited)) as connection:
+        with closing(socket.create_connection(three_at_most)) as connection:
             connection.sendall(HEAD + b"Connection: close\r\n\r\n")
             assert _answer(connection).startswith(b"HTTP/1.1 503 ")
     finally:

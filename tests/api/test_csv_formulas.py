@@ -65,9 +65,7 @@ async def test_the_calibration_csv_prefixes_a_formula_like_kpi_name_and_keeps_ne
     assert row["metric"] == "'=1+1"
     assert row["channel"] == "meta"
     json_row = (
-        await client.get(
-            f"/v1/experiments/{experiment_id}/calibration", params={"format": "robyn", "kpi_name": "=1+1"}
-        )
+        await client.get(f"/v1/experiments/{experiment_id}/calibration", params={"format": "robyn", "kpi_name": "=1+1"})
     ).json()["calibration_input"][0]
     assert json_row["metric"] == "=1+1"  # JSON is not a spreadsheet: the value as given
     assert float(row["liftAbs"]) == json_row["liftAbs"]

@@ -60,10 +60,10 @@ async def test_a_wrong_method_is_405_problem_json(client: Client) -> None:
 @pytest.mark.parametrize(
     ("path", "allowed"),
     [
-        ("/v1/experiments", "GET, OPTIONS, POST"),
-        ("/v1/experiments/3f0c8f7e-3a55-4c1e-9a51-2f0a4f6a9b10", "DELETE, GET, OPTIONS, PATCH"),
-        ("/v1/geo/datasets/3f0c8f7e-3a55-4c1e-9a51-2f0a4f6a9b10", "DELETE, GET, OPTIONS"),
-        ("/v1/jobs/3f0c8f7e-3a55-4c1e-9a51-2f0a4f6a9b10", "DELETE, GET, OPTIONS"),
+        ("/v1/experiments", "GET, HEAD, OPTIONS, POST"),
+        ("/v1/experiments/3f0c8f7e-3a55-4c1e-9a51-2f0a4f6a9b10", "DELETE, GET, HEAD, OPTIONS, PATCH"),
+        ("/v1/geo/datasets/3f0c8f7e-3a55-4c1e-9a51-2f0a4f6a9b10", "DELETE, GET, HEAD, OPTIONS"),
+        ("/v1/jobs/3f0c8f7e-3a55-4c1e-9a51-2f0a4f6a9b10", "DELETE, GET, HEAD, OPTIONS"),
     ],
 )
 async def test_options_lists_every_method_of_a_path_served_by_several_controllers(
@@ -78,7 +78,7 @@ async def test_options_lists_every_method_of_a_path_served_by_several_controller
 async def test_a_405_lists_every_method_of_the_path(client: Client) -> None:
     response = await client.put("/v1/experiments/3f0c8f7e-3a55-4c1e-9a51-2f0a4f6a9b10")
     assert response.status_code == 405
-    assert set(response.headers["allow"].split(", ")) == {"DELETE", "GET", "OPTIONS", "PATCH"}
+    assert set(response.headers["allow"].split(", ")) == {"DELETE", "GET", "HEAD", "OPTIONS", "PATCH"}
 
 
 async def test_an_unexpected_failure_is_500_with_an_instance_id_logged_and_no_leak(settings: Settings) -> None:
@@ -169,7 +169,7 @@ async def test_an_unknown_query_parameter_is_400_naming_it(client: Client) -> No
 async def test_options_with_a_query_string_still_lists_the_methods(client: Client) -> None:
     response = await client.options("/v1/experiments?status=running")  # as a CORS preflight sends it
     assert response.status_code == 204
-    assert response.headers["allow"] == "GET, OPTIONS, POST"
+    assert response.headers["allow"] == "GET, HEAD, OPTIONS, POST"
 
 
 async def test_a_header_or_dependency_name_in_the_query_string_is_400_as_unknown(client: Client) -> None:

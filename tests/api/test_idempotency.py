@@ -248,9 +248,7 @@ async def test_the_same_key_and_body_with_another_query_is_422(client: Client) -
     assert same.json() == first.json()
 
 
-async def test_a_deleted_datasets_upload_resent_with_its_key_creates_a_new_dataset(
-    client: Client, database_url: str
-) -> None:
+async def test_a_deleted_datasets_upload_resent_with_its_key_creates_a_new_dataset(client: Client) -> None:
     body = "date,geo,kpi\n" + "".join(f"2026-01-{d:02d},{g},{10 + d}\n" for g in ("a", "b") for d in range(1, 29))
     once = {"Idempotency-Key": "panel-to-delete", **CSV}
     first = (await client.post("/v1/geo/datasets", content=body, headers=once)).json()
@@ -297,3 +295,15 @@ async def test_a_deleted_datasets_design_job_replies_are_deleted_with_it(
         assert await connection.fetchval("SELECT count(*) FROM idempotent_requests") == 0
     finally:
         await connection.close()
+
+
+async def test_a_key_that_created_an_experiment_is_422_on_an_upload_and_the_other_way_round(client: Client) -> None:
+    created = await client.post("/v1/experiments", json=HOLDOUT, headers={"Idempotency-Key": "made-it"})
+    path = f"/v1/experiments/{created.json()['id']}/assignments"
+    upload = await client.post(path, json={"units": ["a"]}, headers={"Idempotency-Key": "made-it"})
+    assert (created.status_code, upload.status_code) == (201, 422)
+    loaded = await client.post(path, json={"units": ["a"]}, headers={"Idempotency-Key": "loaded-it"})
+    another = await client.post("/v1/experiments", json=HOLDOUT, headers={"Idempotency-Key": "loaded-it"})
+    assert (loaded.status_code, another.status_code) == (200, 422)
+    assert another.json()["invalid_params"][0]["name"] == "Idempotency-Key"
+    assert len((await client.get("/v1/experiments")).json()["items"]) == 1

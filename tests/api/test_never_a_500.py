@@ -215,7 +215,7 @@ async def test_geo_power_and_market_selection_at_the_extremes_are_refused_or_fin
 ) -> None:
     from tests.api.test_geo_power import pretest_csv
 
-    dataset = (await client.post("/v1/geo/datasets", content=pretest_csv(), headers={"Content-Type": "text/csv"}))
+    dataset = await client.post("/v1/geo/datasets", content=pretest_csv(), headers={"Content-Type": "text/csv"})
     common = {"dataset_id": dataset.json()["id"], "durations": [10], "alpha": 5e-324}
     tiny_and_huge = {"effect_sizes": [5e-324, -0.9999999999999999, 10.0], "cost_per_kpi": 1e12}
     power = {**common, **tiny_and_huge, "treatment_markets": ["chicago", "portland"], "power_target": 5e-324}
@@ -237,3 +237,8 @@ async def test_trimmed_match_results_of_an_unpaired_experiment_are_400_before_an
     )
     assert _problem(response, 400)["invalid_params"][0]["name"] == "method"
     assert await _jobs(database_url) == 0
+
+
+async def test_allow_lists_head_wherever_get_is_served(client: Client) -> None:
+    assert "HEAD" in (await client.options("/health")).headers["allow"].split(", ")
+    assert "HEAD" not in (await client.options("/v1/power/holdout")).headers["allow"].split(", ")
