@@ -50,6 +50,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         )
         self._head_open = True
         self._head_bytes = 0
+        self._head_tail = b""  # the last bytes of the head so far, to find its end across reads
         self._head_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -62,7 +63,11 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         if self._head_open:
-            self._head_bytes += len(data)
+            # Only the head counts: a read often carries the head and the first part of the body together.
+            seen = self._head_tail + data
+            end = seen.find(b"\r\n\r\n")
+            self._head_bytes += len(data) if end < 0 else max(end + 4 - len(self._head_tail), 0)
+            self._head_tail = seen[-3:]
             if self._head_bytes > self._max_head:
                 self._refuse(431, f"The request's headers exceed {self._max_head} bytes.")
                 return
@@ -82,6 +87,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_complete()
         self._head_open = True  # what arrives next is the next request's head
         self._head_bytes = 0
+        self._head_tail = b""
 
     def _start_head_timer(self) -> None:
         self._head_timer = self.loop.call_later(self._head_seconds, self._head_timed_out)

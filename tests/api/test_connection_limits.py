@@ -132,3 +132,17 @@ def test_serve_passes_the_limits_from_the_settings(settings: Settings) -> None:
     assert options["h11_max_incomplete_event_size"] == 1000
     assert options["timeout_keep_alive"] == 3.0
     assert options["limit_concurrency"] is None
+
+
+def test_a_body_sent_with_its_head_in_one_write_is_not_counted_as_head(limited: tuple[str, int]) -> None:
+    # curl sends a 100 KB upload's head and the start of its body in the same segments: only the head is capped.
+    body = b'{"metric": {"kind": "proportion", "baseline": 0.05}, "mde": {"relative": 0.1}}' + b" " * 100_000
+    head = (
+        b"POST /v1/power/holdout HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body)
+    )
+    with closing(socket.create_connection(limited)) as connection:
+        connection.sendall(head + body)
+        answer = _answer(connection)
+    assert not answer.startswith(b"HTTP/1.1 431 "), answer[:200]
+    assert answer.startswith(b"HTTP/1.1 401 ")  # no key: the request reached the application
