@@ -425,16 +425,17 @@ class GeoResults(Struct, frozen=True, tag="geo", tag_field="kind"):
     interim: Annotated[
         bool,
         Meta(
-            description="True while the experiment runs and its test period is not yet covered: the result is "
-            "over the test days so far (`monitoring.days_observed` of `monitoring.planned_days`), read as a "
-            "sequential test unless `sequential=false`."
+            description="True when the data read does not cover the test period yet (the experiment runs, or an "
+            "earlier `dataset_version` is read): the result is over the test days so far "
+            "(`monitoring.days_observed` of `monitoring.planned_days`), read as a sequential test unless "
+            "`sequential=false`."
         ),
     ] = False
     final: Annotated[
         bool,
         Meta(
-            description="The experiment's final result: its whole test period, or the days it had when it was "
-            "stopped early (by its decision or by its owner)."
+            description="The experiment's final result: its whole test period, or, once it is stopped, the days "
+            "its latest data holds (a test stopped early, by its decision or by its owner)."
         ),
     ] = True
     monitoring: Annotated[

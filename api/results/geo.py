@@ -90,7 +90,7 @@ async def compute_geo_results(
         estimated = msgspec.structs.replace(estimated, monitoring=monitoring)
     completed = await asyncio.to_thread(complete_result, estimated, _backtest_input(run))
     return msgspec.structs.replace(
-        completed, dataset_version=version, interim=run.partial and run.running, final=not (run.partial and run.running)
+        completed, dataset_version=version, interim=run.partial and not run.closed, final=not run.partial or run.closed
     )
 
 

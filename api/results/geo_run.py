@@ -19,6 +19,7 @@ from api.experiments.schemas import GeoCell, Period
 from api.experiments.stored_design import StoredGeoDesign, stored_geo_design
 from api.geo.backtest import planned_effect
 from api.geo.coverage import not_covered, period_coverage
+from api.geo.repository import GeoRepository
 from api.geo.schemas import (
     GeoMethod,
 )
@@ -119,6 +120,11 @@ async def _test_period_read(
     return (test[0], coverage.covered_through), coverage.test_dates
 
 
+async def _reads_latest(connection: Connection, design: StoredGeoDesign, version: int | None) -> bool:
+    """Whether a result as of ``version`` reads the dataset's latest version."""
+    return version is None or version == await GeoRepository(connection).latest_version(design.dataset_id)
+
+
 @dataclass(frozen=True)
 class GeoRun:
     """Everything a geo result is computed from, loaded from the database: no connection needed after.
@@ -148,7 +154,7 @@ class GeoRun:
     sequential: bool = False  # read as a group-sequential test with a look every day (api/results/geo_monitoring.py)
     planned_days: int = 0  # dates of the experiment's whole test period (the looks a monitored test plans)
     partial: bool = False  # only the first days of the test period are read (they are all the data has yet)
-    running: bool = False  # the experiment is running: a partial read is an interim result
+    closed: bool = False  # stopped, and read on its latest data: a partial read is its final result (stopped early)
 
 
 async def load_geo_run(
@@ -257,5 +263,5 @@ async def load_geo_run(
         sequential=bool(sequential) or (partial and sequential is None),
         planned_days=planned_dates if planned_dates is not None else window.post.stop - window.post.start,
         partial=partial,
-        running=status == "running",
+        closed=status == "stopped" and await _reads_latest(connection, design, dataset_version),
     )
