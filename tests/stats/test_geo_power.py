@@ -6,8 +6,8 @@ References for the expected numbers:
   periods at ``theta = 0``, statistic ``|sum_{t test} u_t|``, ``T`` cyclic block permutations, reject
   when ``p <= alpha``), run here independently on the panel with the effect injected
   (``y_t (1 + e 1{t test})``); one-sided tests against the signed sum computed by hand;
-* the power formula: the module docstring, ``power(e) = (1/T) sum_r 1{test rejects on shift_r(u^0) + m^e}``,
-  recomputed here with a naive loop over the ``T`` rotations;
+* the power formula: the module docstring, ``power(e) = (1/T) sum_r 1{test rejects on d + shift_r(u^0 - d) +
+  m^e}`` with ``d`` the residuals' level drift, recomputed here with loops over the ``T`` rotations;
 * the MDE and investment: GeoLift's ``GeoLiftMarketSelection`` rule and ``cpic * sum(Y_treated) * es``;
 * GeoLift's walkthrough panel ``GeoLift_PreTest`` (first 90 days of ``GeoLift_Test.csv``; treated
   chicago + portland, 15 days);
