@@ -9,7 +9,9 @@ A panel of ``N`` markets over ``T`` days is multiplicative::
 * ``f_t`` a shared trend factor, stationary AR(1) (coefficient ``trend_ar`` ~ 0.9, marginal sd
   ``trend_sd``) that every market follows with its loading ``lambda_i ~ U(0.6, 1.4)``;
 * ``s`` a fixed weekly pattern (weekend peak, mean 0) with market amplitudes ``a_i ~ U(0.6, 1.4)``;
-* ``e_it`` idiosyncratic noise, stationary AR(1) with coefficient ``rho`` and marginal sd ``noise_sd``.
+* ``e_it`` idiosyncratic noise, stationary AR(1) with coefficient ``rho`` and marginal sd ``noise_sd``;
+* optionally (:func:`history_and_futures`) a shared growth ``g t`` in the exponent (issue 23's trending
+  markets), and noise added in KPI (``L_i (exp(...) + e_it)``) instead of multiplying the level.
 
 The market structure (levels, loadings, amplitudes, which markets are treated) is drawn once per
 design seed; every replication draws a fresh trend path and fresh noise for the history and the
@@ -61,6 +63,10 @@ class PanelModel:
     trend_sd: float = 0.10
     noise_ar: float = 0.3
     noise_sd: float = 0.05
+    # Shared log-linear growth per day (every market's level drifts by this much a day).
+    growth: float = 0.0
+    # False: the noise is added in KPI (L_i * noise, constant over time) instead of multiplying the level.
+    multiplicative_noise: bool = True
 
     def markets(self, seed: int) -> Markets:
         """Draw the market structure and pick the treated markets nearest the median (see the module docstring)."""
@@ -91,4 +97,52 @@ def _stationary_ar1(rng: np.random.Generator, coefficient: float, sd: float, sha
     out[:, 0] = rng.standard_normal(shape[0]) * sd
     for t in range(1, shape[1]):
         out[:, t] = coefficient * out[:, t - 1] + innovations[:, t]
+    return out
+
+
+@dataclass(frozen=True)
+class HistoryAndFutures:
+    """One history ``(N, history)`` and ``futures`` fresh continuations of it ``(futures, N, duration)``."""
+
+    history: FloatArray
+    futures: FloatArray
+
+
+def history_and_futures(
+    model: PanelModel, markets: Markets, history: int, duration: int, futures: int, rng: np.random.Generator
+) -> HistoryAndFutures:
+    """A history and fresh futures that continue it: the trend and noise AR(1) recursions carry on from the
+    history's last day with new innovations (the process a test run after the design meets)."""
+    trend = _stationary_ar1(rng, model.trend_ar, model.trend_sd, (1, history))[0]
+    noise = _stationary_ar1(rng, model.noise_ar, model.noise_sd, (model.n_markets, history))
+    days = np.arange(history + duration)
+    weekly = WEEKLY_PATTERN[days % 7]
+
+    def levels(trend_path: FloatArray, noise_path: FloatArray, day: IntArray) -> FloatArray:
+        log_y = (
+            model.growth * day[None, :]
+            + markets.loadings[:, None] * trend_path[None, :]
+            + markets.amplitudes[:, None] * weekly[day][None, :]
+        )
+        if model.multiplicative_noise:
+            return np.asarray(markets.levels[:, None] * np.exp(log_y + noise_path), dtype=np.float64)
+        return np.asarray(markets.levels[:, None] * (np.exp(log_y) + noise_path), dtype=np.float64)
+
+    past = levels(trend, noise, days[:history])
+    ahead = np.empty((futures, model.n_markets, duration))
+    for k in range(futures):
+        trend_k = _continued_ar1(rng, model.trend_ar, model.trend_sd, trend[None, -1], duration)[0]
+        noise_k = _continued_ar1(rng, model.noise_ar, model.noise_sd, noise[:, -1], duration)
+        ahead[k] = levels(trend_k, noise_k, days[history:])
+    return HistoryAndFutures(past, ahead)
+
+
+def _continued_ar1(rng: np.random.Generator, coefficient: float, sd: float, last: FloatArray, days: int) -> FloatArray:
+    """``days`` more steps of the stationary AR(1) rows whose last values are ``last``."""
+    innovations = rng.standard_normal((last.size, days)) * sd * np.sqrt(1.0 - coefficient**2)
+    out = np.empty((last.size, days))
+    previous = last
+    for t in range(days):
+        previous = coefficient * previous + innovations[:, t]
+        out[:, t] = previous
     return out
