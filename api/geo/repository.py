@@ -87,3 +87,13 @@ class GeoRepository:
     async def panel_window(self, dataset_id: UUID, start: date, end: date) -> list[Row]:
         rows: list[Row] = await self.connection.fetch(QUERIES["select_panel_window"], dataset_id, start, end)
         return rows
+
+    async def panel_window_batches(
+        self, dataset_id: UUID, start: date, end: date, batch_rows: int
+    ) -> AsyncIterator[list[Row]]:
+        """:meth:`panel_window`'s rows in batches of ``batch_rows`` (a server-side cursor, in a transaction):
+        a large panel is never held as rows all at once, and its reader can report progress."""
+        async with self.connection.transaction():
+            cursor = await self.connection.cursor(QUERIES["select_panel_window"], dataset_id, start, end)
+            while batch := await cursor.fetch(batch_rows):
+                yield batch
