@@ -212,3 +212,13 @@ class GeoRepository:
             QUERIES["select_market_row_counts"], dataset_id, list(markets), start, end, version
         )
         return {row["geo"]: int(row["days"]) for row in rows}
+
+    async def panel_window_batches(
+        self, dataset_id: UUID, start: date, end: date, version: int, batch_rows: int
+    ) -> AsyncIterator[list[Row]]:
+        """:meth:`panel_window`'s rows in batches of ``batch_rows`` (a server-side cursor, in a transaction):
+        a large panel is never held as rows all at once, and its reader can report progress."""
+        async with self.connection.transaction():
+            cursor = await self.connection.cursor(QUERIES["select_panel_window"], dataset_id, start, end, version)
+            while batch := await cursor.fetch(batch_rows):
+                yield batch

@@ -8,8 +8,9 @@ of one market selection read the database once.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from uuid import UUID
@@ -20,14 +21,15 @@ from numpy.typing import NDArray
 from api.database import Connection
 from api.errors import Conflict, NotFound, invalid_field
 from api.geo.markets import MarketNames
-from api.geo.pivot import pivot_rows
 from api.geo.repository import GeoRepository, Row
 from api.geo.service import dataset_at
 from api.geo_design.schemas import HistoryPeriod
+from stats.panel_quality import pivot_long_to_panel
 
 FloatArray = NDArray[np.float64]
 LISTED_GAPS = 5
 CACHED_PANELS = 8
+PANEL_BATCH_ROWS = 50_000
 
 
 @dataclass(frozen=True)
@@ -158,12 +160,18 @@ async def outline_design_panel(
 
 
 async def load_design_panel(
-    connection: Connection, dataset_id: UUID, history: HistoryPeriod | None, version: int | None = None
+    connection: Connection,
+    dataset_id: UUID,
+    history: HistoryPeriod | None,
+    version: int | None = None,
+    progress: Callable[[float], None] | None = None,
 ) -> DesignPanel:
     """The dataset's panel over ``history`` (all of it by default) as of ``version`` (the latest by default): 404
     unknown dataset, 400 bad dates or unknown ``dataset_version``, 409 holes.
 
-    The dataset's row is read every time, so a deleted dataset is never answered from the cache.
+    The dataset's row is read every time, so a deleted dataset is never answered from the cache. The
+    observations are read in batches of ``PANEL_BATCH_ROWS``, each turned into index and value columns at
+    once (not kept as rows), with the share read so far reported to ``progress``.
     """
     dataset, start, end = await _dataset_window(connection, dataset_id, history, version)
     at: int = dataset["version"]
@@ -171,17 +179,48 @@ async def load_design_panel(
     if key in _cache:
         _cache.move_to_end(key)
         return _cache[key]
-    rows = await GeoRepository(connection).panel_window(dataset_id, start, end, at)
-    panel = await asyncio.to_thread(_pivot, dataset_id, rows, sorted(dataset["geos"]), at)
+    geos = sorted(dataset["geos"])
+    expected = max(len(geos) * ((end - start).days + 1), 1)
+    geo_index = {g: i for i, g in enumerate(geos)}
+    columns: list[tuple[NDArray[np.int64], NDArray[np.int64], FloatArray]] = []
+    read = 0
+    repository = GeoRepository(connection)
+    async for batch in repository.panel_window_batches(dataset_id, start, end, at, PANEL_BATCH_ROWS):
+        columns.append(await asyncio.to_thread(_batch_columns, batch, geo_index))
+        read += len(batch)
+        if progress is not None:
+            progress(min(1.0, read / expected))
+    panel = await asyncio.to_thread(_pivot, dataset_id, columns, geos, at)
     _cache[key] = panel
     while len(_cache) > CACHED_PANELS:
         _cache.popitem(last=False)
     return panel
 
 
-def _pivot(dataset_id: UUID, rows: list[Row], geos: list[str], version: int) -> DesignPanel:
-    dates = sorted({r["date"] for r in rows})
-    panel = pivot_rows(rows, geos, dates)
+def _batch_columns(
+    batch: list[Row], geo_index: dict[str, int]
+) -> tuple[NDArray[np.int64], NDArray[np.int64], FloatArray]:
+    """A batch of ``(geo, date, kpi)`` rows as columns: market index, date ordinal, KPI (NaN for NULL)."""
+    count = len(batch)
+    return (
+        np.fromiter((geo_index[r["geo"]] for r in batch), dtype=np.int64, count=count),
+        np.fromiter((r["date"].toordinal() for r in batch), dtype=np.int64, count=count),
+        np.fromiter((math.nan if r["kpi"] is None else r["kpi"] for r in batch), dtype=np.float64, count=count),
+    )
+
+
+def _pivot(
+    dataset_id: UUID,
+    columns: list[tuple[NDArray[np.int64], NDArray[np.int64], FloatArray]],
+    geos: list[str],
+    version: int,
+) -> DesignPanel:
+    geo_rows = np.concatenate([c[0] for c in columns]) if columns else np.zeros(0, dtype=np.int64)
+    ordinals = np.concatenate([c[1] for c in columns]) if columns else np.zeros(0, dtype=np.int64)
+    kpi = np.concatenate([c[2] for c in columns]) if columns else np.zeros(0)
+    days, date_rows = np.unique(ordinals, return_inverse=True)
+    dates = [date.fromordinal(int(d)) for d in days]
+    panel = pivot_long_to_panel(geo_rows, date_rows.astype(np.int64), kpi, len(geos), len(dates))
     if np.isnan(panel).any():
         gi, dj = np.nonzero(np.isnan(panel))
         listed = ", ".join(f"{geos[g]} on {dates[d]}" for g, d in zip(gi[:LISTED_GAPS], dj[:LISTED_GAPS], strict=True))

@@ -202,10 +202,12 @@ def compute_geo_power(request: GeoPowerRequest, panel: DesignPanel, progress: Pr
             fixed_effects=request.fixed_effects,
             ridge_lambda=ridge,
             cost_per_kpi=request.cost_per_kpi,
-            # Within its duration's share of the job: the simulation, then (the last fifth) its backtests.
+            # Within its duration's share of the job: the simulation, then (the last fifth) its two backtests.
             progress=None if progress is None else scaled_progress(progress, i / len(durations), 0.8 / len(durations)),
         )
         backtest = _design_backtest(panel, rows, power, request.alpha, request.side, request.fixed_effects, ridge)
+        if progress is not None:
+            progress((i + 0.9) / len(durations))
         compared = _other_method_backtest(panel, rows, power, request, ridge) if backtest is not None else []
         designs.append(_duration_design(power, _backtest(backtest, panel, compared)))
         if request.monitoring == "daily":

@@ -23,6 +23,7 @@ from api.geo_design.service import (
     compute_geo_power,
     evaluate_selection_chunk,
     plan_selection,
+    scaled_progress,
     selection_result,
 )
 from api.jobs.tasks import FannedOut, TaskContext, TaskRegistry
@@ -34,6 +35,8 @@ RANK_TASK = "geo_market_selection_rank"
 # chunk's fixed cost (a task round trip, the panel from the cache) stays negligible.
 CHUNK_CANDIDATES = 24
 MIN_CHUNKS = 4
+# The share of a geo power job's progress its panel's reading takes (the rest is the simulation).
+PANEL_LOAD_SHARE = 0.1
 
 
 class ChunkPayload(msgspec.Struct, frozen=True):
@@ -99,14 +102,20 @@ async def rank_task(context: TaskContext, parts: list[bytes]) -> bytes:
 async def geo_power_task(context: TaskContext) -> bytes:
     """The ``geo_power`` job: the power a request would have answered, for long histories."""
     request = msgspec.json.decode(context.payload, type=GeoPowerRequest)
-    panel = await load_design_panel_from_pool(context.pool, request)
-    result = await asyncio.to_thread(compute_geo_power, request, panel, context.progress)
+    loading = scaled_progress(context.progress, 0.0, PANEL_LOAD_SHARE)
+    panel = await load_design_panel_from_pool(context.pool, request, loading)
+    computing = scaled_progress(context.progress, PANEL_LOAD_SHARE, 1.0 - PANEL_LOAD_SHARE)
+    result = await asyncio.to_thread(compute_geo_power, request, panel, computing)
     return msgspec.json.encode(result)
 
 
-async def load_design_panel_from_pool(pool: asyncpg.Pool, request: GeoPowerRequest) -> DesignPanel:
+async def load_design_panel_from_pool(
+    pool: asyncpg.Pool, request: GeoPowerRequest, progress: Callable[[float], None] | None = None
+) -> DesignPanel:
     async with pool.acquire() as connection:
-        return await load_design_panel(connection, request.dataset_id, request.history, request.dataset_version)
+        return await load_design_panel(
+            connection, request.dataset_id, request.history, request.dataset_version, progress
+        )
 
 
 def register_geo_design_tasks(registry: TaskRegistry) -> None:

@@ -14,8 +14,9 @@ import asyncio
 import csv
 from datetime import date
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
+import asyncpg
 import numpy as np
 import pytest
 from litestar import Litestar
@@ -111,3 +112,23 @@ def test_geo_power_reports_progress_within_a_duration_not_only_after_it() -> Non
     assert reported == sorted(reported)
     assert [f for f in reported if 0.0 < f < 1.0], reported  # before, progress stayed 0 until the end
     assert reported[-1] == 1.0
+
+
+async def test_the_panel_is_read_in_batches_reporting_progress_and_equals_the_csv(
+    client: Client,
+    dataset_id: str,  # noqa: F811
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(design_panel, "PANEL_BATCH_ROWS", 500)  # GeoLift's 3,600 market-days: 8 batches
+    design_panel._cache.clear()
+    reported: list[float] = []
+    connection = await asyncpg.connect(database_url)
+    try:
+        loaded = await design_panel.load_design_panel(connection, UUID(dataset_id), None, reported.append)
+    finally:
+        await connection.close()
+    assert reported == sorted(reported) and len(reported) == 8 and reported[-1] == 1.0
+    expected = _pretest_panel()
+    assert loaded.geos == expected.geos and loaded.dates == expected.dates
+    np.testing.assert_array_equal(loaded.panel, expected.panel)
