@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -46,12 +47,14 @@ class AssignmentRepository:
         now: datetime = await self.connection.fetchval(QUERIES["transaction_timestamp"])
         return now
 
-    async def copy_rows(self, rows: Iterable[tuple[UUID, str, int, int, datetime]]) -> int:
-        """COPY complete assignment rows straight into ``assignments`` (fails on any existing key)."""
-        status = await self.connection.copy_records_to_table(
+    async def copy_text(self, data: bytes) -> int:
+        """COPY complete assignment rows, in COPY's text format, straight into ``assignments`` (fails on any
+        existing key)."""
+        status = await self.connection.copy_to_table(
             "assignments",
-            records=rows,
+            source=io.BytesIO(data),
             columns=("experiment_id", "unit", "position", "arm", "assigned_at"),
+            format="text",
             timeout=BULK_TIMEOUT_SECONDS,
         )
         return affected_rows(status)
