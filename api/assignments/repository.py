@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -47,12 +46,17 @@ class AssignmentRepository:
         now: datetime = await self.connection.fetchval(QUERIES["transaction_timestamp"])
         return now
 
-    async def copy_text(self, data: bytes) -> int:
-        """COPY complete assignment rows, in COPY's text format, straight into ``assignments`` (fails on any
-        existing key)."""
+    async def copy_text(self, pieces: list[bytes]) -> int:
+        """COPY complete assignment rows, in COPY's text format (in pieces), straight into ``assignments``
+        (fails on any existing key)."""
+
+        async def source() -> AsyncIterator[bytes]:
+            for piece in pieces:
+                yield piece
+
         status = await self.connection.copy_to_table(
             "assignments",
-            source=io.BytesIO(data),
+            source=source(),
             columns=("experiment_id", "unit", "position", "arm", "assigned_at"),
             format="text",
             timeout=BULK_TIMEOUT_SECONDS,

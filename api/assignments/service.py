@@ -43,6 +43,7 @@ from stats.assignment_hash import ARM_NAMES, assign_channels, holdout_masks
 from stats.srm import SRM_THRESHOLD, sample_ratio_mismatch
 
 CSV_BATCH_UNITS = 50_000
+COPY_PIECE_ROWS = 1_000  # about 80 kB of COPY text
 MAX_CSV_LINE_BYTES = 2048  # a 256-character unit id (at most 1,024 bytes), quoted with every quote doubled, fits
 CSV_HEADER = "unit"
 _FORBIDDEN = ("\x00", "\r", "\n")
@@ -210,7 +211,7 @@ class PreparedBatch:
     lines: int
     units: list[str]  # repeats within the batch removed, first occurrence kept
     masks: list[int]  # holdout mask per unit (bit k = holdout in channel k)
-    copy_data: bytes  # the assignment rows in COPY's text format, for a direct COPY
+    copy_data: list[bytes]  # the assignment rows in COPY's text format, in pieces, for a direct COPY
 
 
 def parse_csv_units(first: int, lines: list[bytes]) -> list[str]:
@@ -236,20 +237,22 @@ def parse_csv_units(first: int, lines: list[bytes]) -> list[str]:
 _COPY_TEXT_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t"})
 
 
-def copy_text(experiment_id: UUID, units: list[str], arms: Any, assigned_at: datetime) -> bytes:
+def copy_text(experiment_id: UUID, units: list[str], arms: Any, assigned_at: datetime) -> list[bytes]:
     """The assignment rows of ``units`` (``arms``: one row of 0/1 per channel position) in ``COPY``'s text
     format: built as strings and sent as they are, not as 2,000,000 tuples for the driver to encode one by one
-    (which took as long as the COPY itself)."""
+    (which took as long as the COPY itself). In pieces of :data:`COPY_PIECE_ROWS` rows: buffers of megabytes,
+    freed from another thread, made the allocator keep growing the process upload after upload."""
     joined = "".join(units)
     if "\\" in joined or "\t" in joined:
         units = [unit.translate(_COPY_TEXT_ESCAPES) for unit in units]
     head = f"{experiment_id}\t"
     stamp = assigned_at.isoformat(sep=" ")
-    parts: list[str] = []
+    pieces: list[bytes] = []
     for position, channel_arms in enumerate(arms):
         tails = (f"\t{position}\t0\t{stamp}\n", f"\t{position}\t1\t{stamp}\n")
-        parts.extend([head + unit + tails[arm] for unit, arm in zip(units, channel_arms.tolist(), strict=True)])
-    return "".join(parts).encode("utf-8")
+        rows = [head + unit + tails[arm] for unit, arm in zip(units, channel_arms.tolist(), strict=True)]
+        pieces.extend("".join(rows[i : i + COPY_PIECE_ROWS]).encode() for i in range(0, len(rows), COPY_PIECE_ROWS))
+    return pieces
 
 
 def _prepare_batch(design: HoldoutDesign, first: int, lines: list[bytes], assigned_at: datetime) -> PreparedBatch:
