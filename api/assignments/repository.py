@@ -9,7 +9,7 @@ from uuid import UUID
 
 import asyncpg
 
-from api.database import Connection, affected_rows, lift_statement_timeout, refresh_statistics_soon
+from api.database import Connection, affected_rows, lift_statement_timeout, refresh_statistics_after_load
 from api.sql_queries import load_queries
 
 QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
@@ -82,10 +82,12 @@ class AssignmentRepository:
         return affected_rows(status)
 
     @staticmethod
-    def refresh_statistics_soon(pool: asyncpg.Pool, rows_written: int) -> None:
-        """After a bulk load has committed: ``VACUUM ANALYZE assignments`` in the background when it wrote a tenth
-        of the table or more (:func:`api.database.refresh_statistics`)."""
-        refresh_statistics_soon(pool, QUERIES["statistics_outdated"], QUERIES["vacuum_assignments"], rows_written)
+    async def refresh_statistics(pool: asyncpg.Pool, rows_written: int) -> None:
+        """After a load has committed: ``VACUUM ANALYZE assignments`` when it wrote a tenth of the table or more
+        (:func:`api.database.refresh_statistics`)."""
+        await refresh_statistics_after_load(
+            pool, QUERIES["statistics_outdated"], QUERIES["vacuum_assignments"], rows_written
+        )
 
     async def counts(self, experiment_id: UUID) -> list[Row]:
         rows: list[Row] = await self.connection.fetch(QUERIES["count_by_channel_and_arm"], experiment_id)

@@ -300,7 +300,7 @@ async def bulk_assign(pool: asyncpg.Pool, experiment_id: UUID, chunks: AsyncIter
     Each batch is parsed and hashed in a worker thread while the previous one is being written (see
     :class:`_BulkWriter`); units already assigned, or repeated, are skipped. Every row carries the
     transaction's timestamp as ``assigned_at``. Once committed, a load that grew the table by a tenth or more
-    refreshes its statistics in the background (``VACUUM ANALYZE``), so that the experiment's next reads are
+    refreshes its statistics (``VACUUM ANALYZE``) before answering, so that the experiment's next reads are
     planned for its rows.
     """
     received = 0
@@ -334,7 +334,7 @@ async def bulk_assign(pool: asyncpg.Pool, experiment_id: UUID, chunks: AsyncIter
             "assignments_loaded",
             {"source": "csv", "units_received": received, "units_assigned": assigned},
         )
-    AssignmentRepository.refresh_statistics_soon(pool, inserted)
+    await AssignmentRepository.refresh_statistics(pool, inserted)
     return BulkAssignmentResult(
         experiment_id=experiment_id,
         units_received=received,
