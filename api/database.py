@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -48,24 +47,14 @@ async def lift_statement_timeout(connection: Connection) -> None:
     await connection.execute(QUERIES["lift_statement_timeout"])
 
 
-# Statistics refreshes running after the loads that started them answered (kept until they end).
-_refreshing: set[asyncio.Task[None]] = set()
-
-
-def refresh_statistics_soon(pool: asyncpg.Pool, outdated: str, vacuum: str, rows_written: int) -> None:
-    """:func:`refresh_statistics` on a connection of its own, in the background: the load it follows answers
-    without waiting for it (a vacuum of 2,000,000 new rows takes a second or two)."""
-
-    async def refresh() -> None:
-        try:
-            async with pool.acquire() as connection:
-                await refresh_statistics(connection, outdated, vacuum, rows_written)
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:  # e.g. the pool closing
-            logger.warning("statistics not refreshed after a bulk load", extra={"error": str(error)})
-
-    task = asyncio.get_running_loop().create_task(refresh())
-    _refreshing.add(task)
-    task.add_done_callback(_refreshing.discard)
+async def refresh_statistics_after_load(pool: asyncpg.Pool, outdated: str, vacuum: str, rows_written: int) -> None:
+    """:func:`refresh_statistics` on a connection of its own, once the load has committed (a vacuum of
+    2,000,000 new assignment rows beside 1,400,000 others took 0.4 s, against 15 s or more for the load)."""
+    try:
+        async with pool.acquire() as connection:
+            await refresh_statistics(connection, outdated, vacuum, rows_written)
+    except (asyncpg.InterfaceError, OSError) as error:  # e.g. the pool closing under it
+        logger.warning("statistics not refreshed after a bulk load", extra={"error": str(error)})
 
 
 async def refresh_statistics(connection: Connection, outdated: str, vacuum: str, rows_written: int) -> None:

@@ -10,7 +10,7 @@ from uuid import UUID
 import asyncpg
 
 from api.bulk_copy import copy_until_lost
-from api.database import Connection, affected_rows, lift_statement_timeout, refresh_statistics_soon
+from api.database import Connection, affected_rows, lift_statement_timeout, refresh_statistics_after_load
 from api.sql_queries import load_queries
 
 QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
@@ -47,14 +47,21 @@ class AssignmentRepository:
         now: datetime = await self.connection.fetchval(QUERIES["transaction_timestamp"])
         return now
 
-    async def copy_rows(self, rows: Iterable[tuple[UUID, str, int, int, datetime]]) -> int:
-        """COPY complete assignment rows straight into ``assignments`` (fails on any existing key)."""
+    async def copy_text(self, pieces: list[bytes]) -> int:
+        """COPY complete assignment rows, in COPY's text format (in pieces), straight into ``assignments``
+        (fails on any existing key)."""
+
+        async def source() -> AsyncIterator[bytes]:
+            for piece in pieces:
+                yield piece
+
         status = await copy_until_lost(
             self.connection,
-            self.connection.copy_records_to_table(
+            self.connection.copy_to_table(
                 "assignments",
-                records=rows,
+                source=source(),
                 columns=("experiment_id", "unit", "position", "arm", "assigned_at"),
+                format="text",
                 timeout=BULK_TIMEOUT_SECONDS,
             ),
         )
@@ -82,10 +89,12 @@ class AssignmentRepository:
         return affected_rows(status)
 
     @staticmethod
-    def refresh_statistics_soon(pool: asyncpg.Pool, rows_written: int) -> None:
-        """After a bulk load has committed: ``VACUUM ANALYZE assignments`` in the background when it wrote a tenth
-        of the table or more (:func:`api.database.refresh_statistics`)."""
-        refresh_statistics_soon(pool, QUERIES["statistics_outdated"], QUERIES["vacuum_assignments"], rows_written)
+    async def refresh_statistics(pool: asyncpg.Pool, rows_written: int) -> None:
+        """After a load has committed: ``VACUUM ANALYZE assignments`` when it wrote a tenth of the table or more
+        (:func:`api.database.refresh_statistics`)."""
+        await refresh_statistics_after_load(
+            pool, QUERIES["statistics_outdated"], QUERIES["vacuum_assignments"], rows_written
+        )
 
     async def counts(self, experiment_id: UUID) -> list[Row]:
         rows: list[Row] = await self.connection.fetch(QUERIES["count_by_channel_and_arm"], experiment_id)

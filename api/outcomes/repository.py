@@ -9,7 +9,7 @@ from uuid import UUID
 import asyncpg
 
 from api.bulk_copy import copy_until_lost
-from api.database import Connection, affected_rows, lift_statement_timeout, refresh_statistics_soon
+from api.database import Connection, affected_rows, lift_statement_timeout, refresh_statistics_after_load
 from api.sql_queries import load_queries
 
 QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
@@ -76,10 +76,12 @@ class OutcomeRepository:
         return row
 
     @staticmethod
-    def refresh_statistics_soon(pool: asyncpg.Pool, rows_written: int) -> None:
-        """After the upload has committed: ``VACUUM ANALYZE holdout_outcomes`` in the background when it wrote a
-        tenth of the table or more (:func:`api.database.refresh_statistics`)."""
-        refresh_statistics_soon(pool, QUERIES["statistics_outdated"], QUERIES["vacuum_outcomes"], rows_written)
+    async def refresh_statistics(pool: asyncpg.Pool, rows_written: int) -> None:
+        """After a load has committed: ``VACUUM ANALYZE holdout_outcomes`` when it wrote a tenth of the table or more
+        (:func:`api.database.refresh_statistics`)."""
+        await refresh_statistics_after_load(
+            pool, QUERIES["statistics_outdated"], QUERIES["vacuum_outcomes"], rows_written
+        )
 
     async def upsert_spend(
         self,

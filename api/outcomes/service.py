@@ -4,8 +4,8 @@ An upload (JSON or streamed CSV) is one transaction. Its rows are parsed and che
 ``COPY``-ed into a temporary staging table, checked for repeated units, compared with the stored
 assignments (units never assigned are counted and named, and still stored), and then upserted into
 ``holdout_outcomes``: re-sending a unit replaces its outcome, so a nightly job can re-send everything.
-Once committed, an upload that grew the table by a tenth or more refreshes its statistics in the background
-(``VACUUM ANALYZE``), so that what is read next is planned for the rows now there.
+Once committed, an upload that grew the table by a tenth or more refreshes its statistics (``VACUUM ANALYZE``)
+before answering, so that what is read next is planned for the rows now there, and finds them all-visible.
 
 An experiment's results come either from aggregate observations or from unit-level outcomes, never a
 mix of the two: sending one kind when the other is stored is refused (409).
@@ -203,7 +203,7 @@ async def store_json_outcomes(pool: asyncpg.Pool, experiment_id: UUID, body: byt
         await stager.add(rows)
         accepted = await stager.commit_rows(target, json_body=True)
         await _record_outcomes(connection, experiment_id, "json", accepted)
-    OutcomeRepository.refresh_statistics_soon(pool, accepted.inserted)
+    await OutcomeRepository.refresh_statistics(pool, accepted.inserted)
     return accepted
 
 
@@ -225,7 +225,7 @@ async def store_csv_outcomes(pool: asyncpg.Pool, experiment_id: UUID, chunks: As
             raise invalid_field("line 2", "no outcome rows after the header")
         accepted = await stager.commit_rows(target, json_body=False)
         await _record_outcomes(connection, experiment_id, "csv", accepted)
-    OutcomeRepository.refresh_statistics_soon(pool, accepted.inserted)
+    await OutcomeRepository.refresh_statistics(pool, accepted.inserted)
     return accepted
 
 

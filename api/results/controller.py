@@ -7,6 +7,7 @@ from uuid import UUID
 
 import asyncpg
 from litestar import Controller, Response, get
+from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, QueryParameter
@@ -59,10 +60,27 @@ class ResultsController(Controller):
         "\n\nA computation that takes longer than about 2 s (large panels, millions of unit-level outcomes) "
         "answers `202 Accepted` with a job (`Location: /v1/jobs/{id}`) to poll for progress and the result; "
         "`Prefer: respond-async` asks for the job at once, `Prefer: wait=N` waits longer."
+        "\n\nOne computation per question: identical requests (same experiment, parameters and data) made while "
+        "one is computing wait for it, or get its job; a finished answer is kept until the experiment's data "
+        "(assignments, outcomes, observations, spend; a geo experiment's dataset) or settings change, and an "
+        "identical request is then answered from it at once, even with `respond-async`, stating its age in "
+        "`Age` (seconds) and when it was computed in `Last-Modified`. A kept sequential answer is not a new look."
         "\n\n`?format=svg` or `png` answers the result's chart (forest plot of the channels' lift; a geo "
         "result's observed vs counterfactual series) as an image; a job's chart is had from `GET /v1/jobs/{id}` "
         "with the same parameter.",
         operation_class=AcceptedChartOperation,
+        response_headers=[
+            ResponseHeader(
+                name="Age",
+                documentation_only=True,
+                description="Seconds since a kept answer was computed (absent when computed for this request).",
+            ),
+            ResponseHeader(
+                name="Last-Modified",
+                documentation_only=True,
+                description="When a kept answer was computed (absent when computed for this request).",
+            ),
+        ],
         responses={
             HTTP_202_ACCEPTED: ResponseSpec(
                 data_container=Job,

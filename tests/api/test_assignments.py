@@ -171,6 +171,27 @@ async def test_csv_units_match_json_units_and_duplicates_are_skipped(client: Cli
     assert again["assignments"] == json_arms
 
 
+async def test_csv_units_with_tabs_backslashes_and_crlf_are_stored_as_sent(client: Client, database_url: str) -> None:
+    experiment_id = await create_experiment(client)
+    units = ["tab\there", "back\\slash", "\\N", "\\.", "trailing\\", "é\tß", "plain"]
+    response = await post_csv(client, experiment_id, ("unit\r\n" + "\r\n".join(units) + "\r\n").encode())
+    assert response.status_code == 200, response.text
+    assert response.json()["units_assigned"] == len(units)
+    connection = await asyncpg.connect(database_url)
+    try:
+        stored = await connection.fetch(
+            "SELECT unit, array_agg(arm ORDER BY position) AS arms FROM assignments WHERE experiment_id = $1 "
+            "GROUP BY unit",
+            uuid.UUID(experiment_id),
+        )
+    finally:
+        await connection.close()
+    names = [c["name"] for c in CHANNELS]
+    assert {
+        r["unit"]: {n: ("holdout" if a else "treatment") for n, a in zip(names, r["arms"], strict=True)} for r in stored
+    } == {unit: expected_arms(unit) for unit in units}
+
+
 async def test_a_unit_repeated_in_a_later_csv_batch_is_skipped(client: Client) -> None:
     experiment_id = await create_experiment(client)
     units = [f"user-{i}" for i in range(50_000)] + ["user-1", "user-2", "late-new"]

@@ -125,7 +125,7 @@ async def test_the_panel_is_read_in_batches_reporting_progress_and_equals_the_cs
     reported: list[float] = []
     connection = await asyncpg.connect(database_url)
     try:
-        loaded = await design_panel.load_design_panel(connection, UUID(dataset_id), None, reported.append)
+        loaded = await design_panel.load_design_panel(connection, UUID(dataset_id), None, progress=reported.append)
     finally:
         await connection.close()
     assert reported == sorted(reported) and len(reported) == 8 and reported[-1] == 1.0
