@@ -247,7 +247,8 @@ def monitored_power(
     The effect is the drift ``delta`` of the canonical process that gives the fixed test that power,
     ``Phi(delta - z) + Phi(-delta - z) = power`` with ``z = z_{1 - alpha/2}``; the looks' first-crossing
     probabilities under that drift follow from the same recursion as the boundaries (Jennison & Turnbull
-    2000, section 19.2).
+    2000, section 19.2). A power below ``alpha`` (a test more conservative than its level) scales the
+    no-effect plan's crossings by ``power / alpha``.
     """
     if not 0.0 < alpha < 1.0:
         raise InvalidProblem("alpha", "must be strictly between 0 and 1")
@@ -265,6 +266,10 @@ def monitored_power(
     fractions = np.arange(1, looks + 1, dtype=np.float64) / looks
     bounds = spending_boundaries(fractions, alpha=alpha, spending=spending)
     first = _first_crossings(fractions, bounds.critical_values, delta)
+    if fixed_horizon_power < alpha:
+        # A test below its level (a conservative one) has no drift in the canonical form: the monitored plan
+        # rejects in the same proportion at every look as the level-alpha test with no effect does.
+        first = first * (fixed_horizon_power / alpha)
     power = float(np.clip(first.sum(), 0.0, 1.0))
     expected = float(np.dot(np.arange(1, looks + 1), first) + looks * (1.0 - power))
     return MonitoredPower(

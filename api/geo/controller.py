@@ -16,7 +16,6 @@ from api.errors import invalid_field, problem_responses
 from api.geo import service
 from api.geo.panel_parsing import panel_from_text_dates
 from api.geo.schemas import (
-    DatasetVersion,
     GeoDataset,
     GeoDatasetAppend,
     GeoDatasetPage,
@@ -150,8 +149,10 @@ APPEND_GEO_DATASET_ROWS_OPERATION = json_or_csv_operation(
 )
 
 DatasetVersionParameter = Annotated[
-    DatasetVersion | None,
+    int | None,
     QueryParameter(
+        ge=1,
+        le=2**31 - 1,
         description="Read the dataset as it was at this version (1 is the upload, each append the next); default "
         "the latest. 400 naming `dataset_version` when the dataset has no such version."
     ),

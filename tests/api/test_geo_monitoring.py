@@ -81,7 +81,9 @@ async def test_sequential_on_a_draft_is_400_naming_it(client: Client) -> None:
 
 
 async def test_sequential_with_trimmed_match_is_400_naming_it(client: Client) -> None:
-    experiment_id = await running_geolift_experiment(client)
+    experiment_id = await running_geolift_experiment(
+        client, treatment_markets=["chicago", "portland"], pairs=[["chicago", "boston"], ["portland", "atlanta"]]
+    )
     answer = await client.get(
         f"/v1/experiments/{experiment_id}/results", params={"sequential": "true", "method": "trimmed_match"}
     )

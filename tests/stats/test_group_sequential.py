@@ -103,3 +103,9 @@ def test_monitored_power_matches_simulated_brownian_paths_with_drift(fixed_power
     assert predicted.stopped_early == pytest.approx(float(np.mean(crossed[:, :-1].any(axis=1))), abs=5e-3)
     assert predicted.expected_looks == pytest.approx(float(np.mean(first)), abs=0.05)
     assert predicted.power <= fixed_power  # monitoring costs a little power, never adds
+
+
+def test_a_conservative_test_keeps_its_power_when_monitored() -> None:
+    plan = monitored_power(0.03, 15, alpha=0.05)
+    assert plan.power == pytest.approx(0.03, abs=1e-9)
+    assert plan.stopped_early <= plan.power
