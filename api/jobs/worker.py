@@ -269,19 +269,17 @@ async def run_worker(settings: Settings, registry: TaskRegistry, stop: asyncio.E
         try:
             await _serve_queue(settings, registry, stopping, worker_id, connected)
         except Exception as error:  # the database went away or is not there yet: connect again
-            if connected.is_set():
-                delay = RECONNECT_FIRST_SECONDS
-            logger.warning(
-                "worker cannot reach its database (%s: %s); connecting again in %.1f s",
-                type(error).__name__,
-                error,
-                delay,
-            )
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), timeout=delay)
-            delay = min(2 * delay, RECONNECT_MAX_SECONDS)
+            reason = f"{type(error).__name__}: {error}"
         else:
-            return
+            if stopping.is_set():
+                return
+            reason = "its queue stopped by itself"
+        if connected.is_set():
+            delay = RECONNECT_FIRST_SECONDS
+        logger.warning("worker cannot reach its database (%s); connecting again in %.1f s", reason, delay)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), timeout=delay)
+        delay = min(2 * delay, RECONNECT_MAX_SECONDS)
 
 
 def _stop_on_signals() -> asyncio.Event:
