@@ -12,6 +12,7 @@ import asyncio
 import csv
 import datetime
 import importlib
+import io
 import json
 import subprocess
 import sys
@@ -346,3 +347,115 @@ async def test_the_readmes_client_lines_wait_for_a_results_job_and_take_its_resu
     assert type(results).__name__ == "GeoResults"
     # GeoLift's vignette: ATT 155.556 on this panel and these periods (tests/api/test_geo_results.py).
     assert results.att.estimate == pytest.approx(155.556, abs=5e-4)
+
+
+def geolift_csv_file(rows: list[str], header: str) -> Any:
+    """CSV lines as the generated client's ``File`` body (sent as ``text/csv``)."""
+    payload = io.BytesIO((header + "".join(rows)).encode())
+    return module("types").File(payload=payload, file_name="rows.csv", mime_type="text/csv")
+
+
+async def send_csv(operation: Any, **kwargs: Any) -> Any:
+    """A CSV body sent with the operation's sync call, in a thread: the generated code hands the
+    ``File``'s ``BytesIO`` to httpx as ``content``, a sync stream, which an ``AsyncClient`` refuses
+    (openapi-python-client issue 1239: async calls want an async file there)."""
+    return await asyncio.to_thread(operation.sync_detailed, **kwargs)
+
+
+async def test_a_geo_test_grows_day_by_day_to_its_final_result_through_the_generated_client(
+    generated: ModuleType, live_server_url: str, client: AsyncTestClient[Litestar]
+) -> None:
+    """Issue 20's walkthrough through the client: the history uploaded, the experiment running while the
+    15 test days are appended one CSV day at a time, interim after day 3, final once stopped."""
+    models = module("models")
+    create_dataset = module("api.geo.create_geo_dataset")
+    append_rows = module("api.geo.append_geo_dataset_rows")
+    create_experiment = module("api.experiments.create_experiment")
+    update_experiment = module("api.experiments.update_experiment")
+    get_results = module("api.results.get_experiment_results")
+    header = (DATA_DIR / "geolift" / "GeoLift_PreTest.csv").read_text().splitlines(keepends=True)
+    test_lines = (DATA_DIR / "geolift" / "GeoLift_Test.csv").read_text().splitlines(keepends=True)
+    days = [(datetime.date(2021, 4, 1) + datetime.timedelta(days=k)).isoformat() for k in range(15)]
+    async with api_client(live_server_url, client) as api:
+        with api:  # the sync httpx client too, for the CSV bodies (send_csv)
+            dataset = parsed(
+                await send_csv(
+                    create_dataset, client=api, body=geolift_csv_file(header[1:], header[0]), name="GeoLift history"
+                ),
+                "GeoDataset",
+                201,
+            )
+            experiment = parsed(
+                await create_experiment.asyncio_detailed(
+                    client=api,
+                    body=models.GeoExperimentCreate(
+                        kind="geo",
+                        name="TV in Chicago and Portland",
+                        dataset_id=dataset.id,
+                        channel="tv",
+                        treatment_markets=["chicago", "portland"],
+                        pre_period=models.Period(start=datetime.date(2021, 1, 1), end=datetime.date(2021, 3, 31)),
+                        test_period=models.Period(start=datetime.date(2021, 4, 1), end=datetime.date(2021, 4, 15)),
+                        spend=10_000.0,
+                    ),
+                ),
+                "GeoExperiment",
+                201,
+            )
+            running = parsed(
+                await update_experiment.asyncio_detailed(
+                    experiment_id=experiment.id,
+                    client=api,
+                    body=models.ExperimentPatch(status=models.ExperimentPatchStatusType0("running")),
+                ),
+                "GeoExperiment",
+                200,
+            )
+            assert running.status.value == "running"
+            for k, day in enumerate(days):
+                appended = parsed(
+                    await send_csv(
+                        append_rows,
+                        dataset_id=dataset.id,
+                        client=api,
+                        body=geolift_csv_file(
+                            [line for line in test_lines if line.rstrip().endswith(day)], "location,Y,date\n"
+                        ),
+                    ),
+                    "GeoDatasetAppend",
+                    201,
+                )
+                assert appended.appended.version == k + 2 and appended.appended.added_last_date.isoformat() == day
+                if k == 2:
+                    third_day = parsed(
+                        await get_results.asyncio_detailed(experiment_id=experiment.id, client=api, prefer="wait=300"),
+                        "GeoResults",
+                        200,
+                    )
+                    assert third_day.interim is True and third_day.monitoring.days_observed == 3
+            parsed(
+                await update_experiment.asyncio_detailed(
+                    experiment_id=experiment.id,
+                    client=api,
+                    body=models.ExperimentPatch(status=models.ExperimentPatchStatusType0("stopped")),
+                ),
+                "GeoExperiment",
+                200,
+            )
+            final = parsed(
+                await get_results.asyncio_detailed(experiment_id=experiment.id, client=api, prefer="wait=300"),
+                "GeoResults",
+                200,
+            )
+            as_of_day_three = parsed(
+                await get_results.asyncio_detailed(
+                    experiment_id=experiment.id, client=api, dataset_version=4, prefer="wait=300"
+                ),
+                "GeoResults",
+                200,
+            )
+    # GeoLift's vignette: ATT 155.556 on this panel and these periods (tests/api/test_geo_results.py).
+    assert final.att.estimate == pytest.approx(155.556, rel=0.005)
+    assert final.dataset_version == 16 and final.interim is False
+    assert as_of_day_three.dataset_version == 4
+    assert as_of_day_three.interim is True and as_of_day_three.monitoring.days_observed == 3
