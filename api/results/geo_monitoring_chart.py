@@ -3,9 +3,9 @@
 x is the look's date; y, on a log scale, is the look's fixed-horizon p-value (a line with a point per look)
 and the level O'Brien-Fleming-type spending holds that look to (the boundary, a dashed step line centred on
 each look). A look crosses when its p-value falls to or under its boundary; the first crossing, where the
-test may stop, is ringed and labelled. Early boundaries are tiny (1e-60 on day 1 of a month-long test) and 0 past the planned
-end: a log scale cannot draw them, so every value is drawn at least at :data:`LOG_FLOOR`, and the axis title
-says so (the tooltip keeps the exact values).
+test may stop, is ringed and labelled. Early boundaries are tiny (1e-60 on day 1 of a month-long test) and
+0 past the planned end: a log scale cannot draw them, so every value is drawn at least at
+:data:`LOG_FLOOR`, and the axis title says so (the tooltip keeps the exact values).
 """
 
 from __future__ import annotations
