@@ -337,6 +337,13 @@ class GeoMonitoring(Struct, frozen=True):
     decision_date: date | None
     nominal_level: Annotated[float, Meta(description="The level of the current look, at which `att` is inverted.")]
     looks: list[GeoLook]
+    chart: Annotated[
+        dict[str, Any],
+        Meta(
+            description="Vega-Lite v5 chart of the daily looks: each look's fixed-horizon p-value against its "
+            "boundary on a log scale (values below 1e-6 drawn at 1e-6), the first crossing marked."
+        ),
+    ] = field(default_factory=dict)
 
 
 class GeoResults(Struct, frozen=True, tag="geo", tag_field="kind"):

@@ -14,6 +14,7 @@ import numpy as np
 
 from api.geo.schemas import GeoLook, GeoMonitoring, GeoResults
 from api.interval import Interval, finite_or_none
+from api.results.geo_monitoring_chart import monitoring_chart
 from api.results.geo_run import GeoRun
 from stats.geo_monitoring import (
     monitor_looks,
@@ -87,6 +88,7 @@ def monitored_reading(run: GeoRun, result: GeoResults, planned_days: int) -> Geo
         decision_date=decision_date,
         nominal_level=reading.nominal_level,
         looks=looks,
+        chart=monitoring_chart(looks, reading.decision_day),
     )
 
 

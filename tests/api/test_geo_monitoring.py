@@ -9,9 +9,11 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from api.chart_images import render_chart
 from tests.api.test_geo_power import pretest_csv
 from tests.api.test_geo_results import create_geolift_experiment
 from tests.api.test_market_selection import finished
+from tests.chart_marks import chart_marks
 from tests.conftest import DATA_DIR
 
 Client = AsyncTestClient[Litestar]
@@ -49,6 +51,21 @@ async def test_every_test_day_is_a_look_held_to_its_boundary(client: Client, met
     assert monitoring["decision_day"] == (crossed[0] if crossed else None)
     assert monitoring["decision"] == ("stop: effect detected" if crossed else "stop: planned end")
     assert (monitoring["p_value"] <= 0.1) == bool(crossed)
+
+
+async def test_the_monitoring_chart_draws_each_looks_p_value_against_its_boundary(client: Client) -> None:
+    experiment_id = await running_geolift_experiment(client)
+    monitoring = (await monitored(client, experiment_id, "synthetic_control"))["monitoring"]
+    marks = chart_marks(render_chart(monitoring["chart"], "svg"))
+    per_series = marks.per_series()
+    assert list(per_series) == ["fixed-horizon p-value", "boundary (nominal level)"]
+    # One line per series; a point on the p-value line for each of the 15 looks.
+    assert per_series["fixed-horizon p-value"] == {"line": 1, "symbol": 15}
+    assert per_series["boundary (nominal level)"] == {"line": 1}
+    assert marks.axis_titles == ("Look date", "p-value and boundary (log scale; values below 1e-6 drawn at 1e-6)")
+    assert marks.titles[0] == "Daily looks against the boundary"
+    day = monitoring["decision_day"]
+    assert marks.texts() == ([f"crossed on day {day}"] if day is not None else [])
 
 
 @pytest.mark.parametrize("method", ["synthetic_control", "tbr"])
