@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import secrets
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any, Protocol
 from uuid import UUID, uuid4
 
@@ -15,6 +14,7 @@ from msgspec import UNSET
 
 from api.audit import service as audit
 from api.auth.caller import current_key_id
+from api.cursors import decode_cursor, encode_cursor
 from api.database import Connection
 from api.errors import Conflict, IdempotencyKeyReused, InvalidInput, NotFound, invalid_field
 from api.experiments.cells import check_cells, check_cells_in_dataset, stored_cells, treated_markets
@@ -434,18 +434,8 @@ async def _check_repointed_dataset(connection: Connection, design: dict[str, Any
         )
 
 
-def encode_cursor(created_at: datetime, experiment_id: UUID) -> str:
-    raw = f"{created_at.isoformat()}|{experiment_id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        created, experiment_id = base64.urlsafe_b64decode(padded).decode().split("|")
-        return datetime.fromisoformat(created), UUID(experiment_id)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise invalid_field("cursor", "is not a cursor this service issued") from exc
 
 
 async def list_experiments(

@@ -8,11 +8,10 @@ records are built in a worker thread while the previous chunk is copied; any err
 from __future__ import annotations
 
 import asyncio
-import base64
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Any, Literal
 from uuid import UUID
 
@@ -22,6 +21,7 @@ import numpy as np
 
 from api.audit import service as audit
 from api.auth.caller import current_key_id
+from api.cursors import decode_cursor, encode_cursor
 from api.database import Connection
 from api.errors import Conflict, NotFound, invalid_field
 from api.geo.binary_copy import decode_panel, encode_observations
@@ -604,22 +604,12 @@ async def list_versions(pool: asyncpg.Pool, dataset_id: UUID) -> GeoDatasetVersi
     return GeoDatasetVersions(dataset_id=dataset_id, versions=[version_from_row(r) for r in rows])
 
 
-def _encode_cursor(created_at: datetime, dataset_id: UUID) -> str:
-    raw = f"{created_at.isoformat()}|{dataset_id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str) -> tuple[datetime, UUID]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        created, dataset_id = base64.urlsafe_b64decode(padded).decode().split("|")
-        return datetime.fromisoformat(created), UUID(dataset_id)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise invalid_field("cursor", "is not a cursor this service issued") from exc
 
 
 async def list_datasets(pool: asyncpg.Pool, *, name: str | None, cursor: str | None, limit: int) -> GeoDatasetPage:
-    after = _decode_cursor(cursor) if cursor else None
+    after = decode_cursor(cursor) if cursor else None
     async with pool.acquire() as connection:
         rows = await GeoRepository(connection).list_page(name=name, after=after, limit=limit + 1)
     has_more = len(rows) > limit
@@ -642,7 +632,7 @@ async def list_datasets(pool: asyncpg.Pool, *, name: str | None, cursor: str | N
             )
             for r in rows
         ],
-        next_cursor=_encode_cursor(rows[-1]["created_at"], rows[-1]["id"]) if has_more else None,
+        next_cursor=encode_cursor(rows[-1]["created_at"], rows[-1]["id"]) if has_more else None,
     )
 
 

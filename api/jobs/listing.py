@@ -2,29 +2,11 @@
 
 from __future__ import annotations
 
-import base64
-from datetime import datetime
-from uuid import UUID
-
 import asyncpg
 
-from api.errors import invalid_field
+from api.cursors import decode_cursor, encode_cursor
 from api.jobs.repository import JobRepository, Row
 from api.jobs.schemas import JobPage, JobSummary
-
-
-def encode_cursor(created_at: datetime, job_id: UUID) -> str:
-    raw = f"{created_at.isoformat()}|{job_id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        created, job_id = base64.urlsafe_b64decode(padded).decode().split("|")
-        return datetime.fromisoformat(created), UUID(job_id)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise invalid_field("cursor", "is not a cursor this service issued") from exc
 
 
 def summary_from_row(row: Row) -> JobSummary:

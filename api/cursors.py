@@ -1,0 +1,28 @@
+"""The page cursor of the lists ordered newest first (experiments, jobs, geo datasets).
+
+A cursor is the last item's ``(created_at, id)``, the list's sort key, as URL-safe base64 without padding: the
+next page starts strictly after it, so an item created meanwhile never repeats or skips one already listed.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from uuid import UUID
+
+from api.errors import invalid_field
+
+
+def encode_cursor(created_at: datetime, item_id: UUID) -> str:
+    raw = f"{created_at.isoformat()}|{item_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
+    """The ``(created_at, id)`` a cursor holds; 400 naming ``cursor`` for one this service did not issue."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        created, item_id = base64.urlsafe_b64decode(padded).decode().split("|")
+        return datetime.fromisoformat(created), UUID(item_id)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise invalid_field("cursor", "is not a cursor this service issued") from exc
