@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -10,6 +11,9 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from api.chart_images import render_chart
+from api.geo.schemas import GeoLook
+from api.results.geo_monitoring_chart import monitoring_chart
+from stats.geo_monitoring import daily_boundaries
 from tests.api.test_geo_power import pretest_csv
 from tests.api.test_geo_results import create_geolift_experiment
 from tests.api.test_market_selection import finished
@@ -238,3 +242,22 @@ async def test_tbr_reads_a_partly_covered_test_with_its_own_looks(client: Client
     )
     assert answer.status_code == 200, answer.text
     assert answer.json()["monitoring"]["days_observed"] == 6
+
+
+def test_the_monitoring_chart_marks_the_look_that_crossed_its_boundary() -> None:
+    levels = daily_boundaries(15, 15, alpha=0.1)
+    p_values = [0.29, 0.74, 0.81, 0.49, 0.69, 0.76, 0.75, 0.42, 0.38, 0.12, 0.05, 0.03, 0.02, 0.015, 0.01]
+    looks = [
+        GeoLook(
+            day=i + 1,
+            date=date(2021, 4, 1) + timedelta(days=i),
+            p_value_fixed_horizon=p,
+            nominal_level=level,
+            crossed=p <= level,
+        )
+        for i, (p, level) in enumerate(zip(p_values, levels, strict=True))
+    ]
+    first = next(look.day for look in looks if look.crossed)
+    svg = render_chart(monitoring_chart(looks, first), "svg").decode()
+    assert f"crossed on day {first}" in svg
+    assert "crossed on day" not in render_chart(monitoring_chart(looks, None), "svg").decode()
