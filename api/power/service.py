@@ -10,7 +10,7 @@ import msgspec
 import numpy as np
 
 from api.errors import invalid_field
-from api.percents import percent_warning
+from api.percents import RARE_LIFT, percent_warning
 from api.power.schemas import (
     CurvePoint,
     HoldoutPowerCurveRequest,
@@ -18,6 +18,7 @@ from api.power.schemas import (
     HoldoutPowerRequest,
     HoldoutPowerResponse,
     MdeResult,
+    MeanMetric,
     PerArmFigures,
     ProportionMetric,
     SampleSize,
@@ -108,8 +109,21 @@ def _check_mde_as_percent(request: HoldoutPowerRequest) -> list[str]:
             hint = "" if percent is None else f" ({percent.split(': ', 1)[1]})"
             side = "past 1: a proportion cannot exceed 1" if sign > 0 else "to 0 or below: a proportion cannot"
             raise invalid_field(field, f"moves the conversion rate from {metric.baseline:g} to {moved:g}, {side}{hint}")
-    warning = None if mde.relative is None else percent_warning("mde.relative", mde.relative)
+    if mde.relative is None:
+        return _absolute_percent_warning(metric, mde.absolute)
+    warning = percent_warning("mde.relative", mde.relative)
     return [] if warning is None else [warning]
+
+
+def _absolute_percent_warning(metric: ProportionMetric | MeanMetric, absolute: float | None) -> list[str]:
+    """A proportion's absolute MDE that lifts its rate by 100% or more: percentage points sent for a fraction?"""
+    if not isinstance(metric, ProportionMetric) or absolute is None or abs(absolute) < RARE_LIFT * metric.baseline:
+        return []
+    return [
+        f"mde.absolute: {absolute:g} moves the conversion rate by {absolute * 100:g} percentage points, a lift of "
+        f"{absolute / metric.baseline:+.0%} on the baseline {metric.baseline:g}; absolute MDEs are fractions "
+        f"(0.005 = half a percentage point): if you meant {absolute:g} percentage points, send {absolute / 100:g}"
+    ]
 
 
 def _require_finite(design: power_stats.HoldoutDesign, solve_for: str) -> None:

@@ -216,3 +216,13 @@ async def test_a_decrease_taking_a_proportion_to_zero_is_refused_naming_the_rela
     assert param["name"] == "mde.relative"
     assert "from 0.05 to -0.05, to 0 or below" in param["reason"]
     assert "if you meant 2%, send 0.02" in param["reason"]
+
+
+async def test_an_absolute_mde_of_half_a_rate_point_typed_as_0_5_is_warned_about(client: Client) -> None:
+    body = {"metric": {"kind": "proportion", "baseline": 0.05}, "mde": {"absolute": 0.5}}
+    response = await client.post("/v1/power/holdout", json=body)
+    assert response.status_code == 200, response.text
+    (warning,) = [w for w in response.json()["warnings"] if w.startswith("mde.absolute:")]
+    assert "a lift of +1000%" in warning and "if you meant 0.5 percentage points, send 0.005" in warning
+    usual = await client.post("/v1/power/holdout", json={**body, "mde": {"absolute": 0.005}})
+    assert not [w for w in usual.json()["warnings"] if w.startswith("mde.")]
