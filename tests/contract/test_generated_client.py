@@ -121,6 +121,20 @@ def parsed(response: Any, model: str, status: int) -> Any:
     return body
 
 
+
+def geolift_experiment(models: Any, dataset_id: Any) -> Any:
+    """GeoLift's walkthrough test as the generated model: chicago + portland, April 1-15 after Q1, 10,000 spent."""
+    return models.GeoExperimentCreate(
+        kind="geo",
+        name="TV in Chicago and Portland",
+        dataset_id=dataset_id,
+        channel="tv",
+        treatment_markets=["chicago", "portland"],
+        pre_period=models.Period(start=datetime.date(2021, 1, 1), end=datetime.date(2021, 3, 31)),
+        test_period=models.Period(start=datetime.date(2021, 4, 1), end=datetime.date(2021, 4, 15)),
+        spend=10_000.0,
+    )
+
 async def test_a_holdout_test_runs_end_to_end_through_the_generated_client(
     generated: ModuleType, live_server_url: str, client: AsyncTestClient[Litestar]
 ) -> None:
@@ -226,16 +240,7 @@ async def test_a_geo_test_runs_end_to_end_through_the_generated_client_with_its_
         experiment = parsed(
             await create_experiment.asyncio_detailed(
                 client=api,
-                body=models.GeoExperimentCreate(
-                    kind="geo",
-                    name="TV in Chicago and Portland",
-                    dataset_id=dataset.id,
-                    channel="tv",
-                    treatment_markets=["chicago", "portland"],
-                    pre_period=models.Period(start=datetime.date(2021, 1, 1), end=datetime.date(2021, 3, 31)),
-                    test_period=models.Period(start=datetime.date(2021, 4, 1), end=datetime.date(2021, 4, 15)),
-                    spend=10_000.0,
-                ),
+                body=geolift_experiment(models, dataset.id),
             ),
             "GeoExperiment",
             201,
@@ -388,16 +393,7 @@ async def test_a_geo_test_grows_day_by_day_to_its_final_result_through_the_gener
             experiment = parsed(
                 await create_experiment.asyncio_detailed(
                     client=api,
-                    body=models.GeoExperimentCreate(
-                        kind="geo",
-                        name="TV in Chicago and Portland",
-                        dataset_id=dataset.id,
-                        channel="tv",
-                        treatment_markets=["chicago", "portland"],
-                        pre_period=models.Period(start=datetime.date(2021, 1, 1), end=datetime.date(2021, 3, 31)),
-                        test_period=models.Period(start=datetime.date(2021, 4, 1), end=datetime.date(2021, 4, 15)),
-                        spend=10_000.0,
-                    ),
+                    body=geolift_experiment(models, dataset.id),
                 ),
                 "GeoExperiment",
                 201,
