@@ -15,10 +15,10 @@ $(UV):
 	$(PYTHON) -m venv $(UV_ENV)
 	$(UV_ENV)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
-# Installs exactly what uv.lock pins (the project editable, with the test extra) into .venv, removing anything
+# Installs exactly what uv.lock pins (the project editable, with the dev dependency group) into .venv, removing anything
 # else. --locked fails loudly when pyproject.toml changed without `make lock`.
 $(STAMP): pyproject.toml uv.lock | $(UV)
-	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --locked --extra test --python $(PYTHON) --quiet
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --locked --group dev --python $(PYTHON) --quiet
 	touch $(STAMP)
 
 # After changing dependencies in pyproject.toml (or merging branches that did): re-resolve and commit uv.lock.
