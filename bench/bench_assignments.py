@@ -5,8 +5,9 @@ Run: ``.venv/bin/python bench/bench_assignments.py [--units 1000000] [--rate 500
 1. Creates a throwaway database on ``DATABASE_URL``'s server (default
    ``postgresql://postgres@127.0.0.1:5432/test``) and starts the service on it with uvicorn on a free port.
 2. **Service**: a holdout experiment with two channels; N units (``user-0`` …) streamed as ``text/csv``
-   to ``POST /v1/experiments/{id}/assignments`` — parsing, hashing (BLAKE2b per unit and channel), COPY
-   into a staging table and ``INSERT … ON CONFLICT DO NOTHING`` into ``assignments``, one transaction.
+   to ``POST /v1/experiments/{id}/assignments`` — parsing, hashing (the SHA-256 rule new experiments use,
+   per unit and channel), COPY into a staging table and ``INSERT … ON CONFLICT DO NOTHING`` into
+   ``assignments``, one transaction.
    Timed from the first byte sent to the JSON answer.
 3. **Raw COPY**: the same 2·N (experiment_id, unit, position, arm, assigned_at) rows, built in memory
    beforehand, ``COPY``-ed (asyncpg ``copy_records_to_table``) into a table keyed like ``assignments``.
@@ -35,7 +36,7 @@ import asyncpg
 import httpx
 import numpy as np
 
-from stats.assignment_hash import assign_channels
+from stats.assignment_hash import assign_channels_by_rule
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from open_loop import OpenLoopResult, run_open_loop
@@ -91,7 +92,7 @@ async def bench_service(base: str, units: int, headers: dict[str, str]) -> tuple
 
 async def bench_raw_copy(database_url: str, units: int) -> float:
     names = [f"user-{i}" for i in range(units)]
-    arms = assign_channels(SALT, CHANNELS, names)
+    arms = assign_channels_by_rule("sha256", SALT, CHANNELS, names)
     experiment_id = uuid.uuid4()
     now = datetime.now(UTC)
     records = [
