@@ -96,11 +96,10 @@ async def bench_raw_copy(database_url: str, units: int) -> float:
     experiment_id = uuid.uuid4()
     now = datetime.now(UTC)
     records = [
-        (experiment_id, name, position, int(arm))
+        (experiment_id, name, position, int(arm), now)
         for position in range(len(CHANNELS))
         for name, arm in zip(names, arms[position].tolist(), strict=True)
     ]
-    records = [(*r, now) for r in records]
     connection = await asyncpg.connect(database_url)
     try:
         await connection.execute(RAW_TABLE)
