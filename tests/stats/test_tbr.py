@@ -562,6 +562,17 @@ def test_conformal_p_value_matches_a_brute_force_statsmodels_permutation_oracle(
     assert result.one_sided.p_value == pytest.approx(np.mean(signed >= signed[0] - 1e-9 * abs(signed[0])))
 
 
+def test_window_statistics_are_unscaled_when_some_window_of_the_control_sums_to_zero_or_less() -> None:
+    # A control centred on 0 (a difference series, say) is no level to scale by: every c_k is then 1.
+    treated, control = _autocorrelated_problem(12, 0.3)
+    control = control - control.mean()
+    scaled = _held_out_window_statistics(treated, control, 56, 0.0)
+    windows = np.array([np.roll(control, -k)[56:].sum() for k in range(70)])
+    assert (windows <= 0).any()
+    a, _ = held_out_window_sums(treated[None, :], control[None, :], 14)
+    np.testing.assert_allclose(a[0], scaled * windows, rtol=1e-8)
+
+
 @pytest.mark.parametrize("seed", [5, 6, 7])
 def test_conformal_interval_ends_are_where_the_brute_force_test_starts_rejecting(seed: int) -> None:
     # The interval inverts the test exactly: its ends are accepted, anything beyond them rejected.
