@@ -21,8 +21,9 @@ The window tests, one per method, each the decision the results endpoint makes:
   re-fit exactly) and the relative lift of the fit on the days before the window;
 * :func:`tbr_window_test` -- TBR (treated total on control total) with the ``"conformal"`` or
   ``"kerman"`` test (:mod:`stats.tbr`), all effects of a window in one vectorised batch: the conformal
-  decision at ``Delta = 0`` is the block-permutation test on the residuals of the all-days OLS fit (what
-  :func:`stats.tbr.estimate_tbr` reports as ``p_value <= alpha``, without inverting it into an interval);
+  decision at ``Delta = 0`` is the block-permutation test on the held-out, level-scaled window sums of
+  :func:`stats.tbr_conformal.held_out_window_sums` (what :func:`stats.tbr.estimate_tbr` reports as
+  ``p_value <= alpha``, without inverting it into an interval);
   Kerman's is ``|Delta_hat| / se`` against t with ``T0 - 2`` degrees of freedom;
 * :func:`trimmed_match_window_test` -- trimmed match on each pair's treatment-minus-control KPI summed
   over the window, against the experiment's own spend deltas (no spend moved in the history, so the
@@ -52,9 +53,10 @@ from scipy import stats as scipy_stats
 from scipy.stats import binom
 
 from stats.errors import InvalidProblem
-from stats.geo_power import Side, WindowTest, block_sums, block_test_rejects, pre_period_fit
+from stats.geo_power import Side, WindowTest, pre_period_fit
 from stats.magnitude import check_magnitude
 from stats.tbr import TBRMethod, tbr_effect_batch
+from stats.tbr_conformal import held_out_window_sums, two_sided_p_values
 from stats.trimmed_match import trimmed_match, trimmed_mean_test_p_value, trimmed_per_side
 
 FloatArray = NDArray[np.float64]
@@ -237,10 +239,8 @@ def tbr_window_test(
         control = np.repeat(x[None, :end], effects.size, axis=0)
         delta, se, df = tbr_effect_batch(treated, control, pre, post)
         if interval == "conformal":
-            design = np.column_stack([np.ones(end), x[:end]])
-            coefficients = np.linalg.lstsq(design, treated.T, rcond=None)[0]
-            residuals = treated - (design @ coefficients).T
-            rejects = block_test_rejects(block_sums(residuals, end - duration, duration), alpha, "two-sided")
+            sums = held_out_window_sums(treated, control, duration)
+            rejects = np.asarray(two_sided_p_values(*sums) <= alpha, dtype=np.float64)
         else:
             with np.errstate(divide="ignore", invalid="ignore"):
                 t = np.where(se > 0.0, np.abs(delta) / np.where(se > 0.0, se, 1.0), np.inf)

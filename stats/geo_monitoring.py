@@ -204,7 +204,9 @@ def tbr_look_p_values(treated: FloatArray, control: FloatArray, pre_days: int) -
     """TBR's fixed-horizon moving-block p-value of no effect at every daily look.
 
     ``treated`` and ``control`` are ``(T0 + d,)`` (the treated and control totals); look ``j`` is the
-    test on the pre-period and the first ``j`` test days, as :func:`stats.tbr.estimate_tbr` runs it.
+    test on the pre-period and the first ``j`` test days with the all-days residuals of
+    :func:`stats.tbr_conformal.window_sums` (:func:`stats.tbr.estimate_tbr` now tests held-out, level-scaled
+    windows; these looks were calibrated on this statistic).
     """
     a, b, days = _check_panel(treated, control, pre_days)
     p_values: list[float] = []

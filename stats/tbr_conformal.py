@@ -1,11 +1,14 @@
 """TBR's moving-block conformal test (Chernozhukov, Wüthrich & Zhu 2021), inverted exactly.
 
 The test and its inversion as :mod:`stats.tbr`'s docstring states them: for a stack of problems whose
-``d`` test days come last, the window sums ``S_k(theta) = |a_k - theta b_k|`` of the all-days OLS residuals
-(:func:`window_sums`), the p-value at ``theta = 0`` and the hull of the accepted ``theta`` found among the
-finitely many points where some ``S_k = S_0`` (:func:`invert`), and the per-day and cumulative bands
-(:func:`conformal_bands`). Pure numpy; :mod:`stats.tbr` checks the inputs and shapes the answers.
-"""
+``d`` test days come last, the window statistics ``S_k(theta) = |a_k - theta b_k|`` -- each window's
+prediction errors from the OLS fit on the days outside it, over the window's control level
+(:func:`held_out_window_sums`) --, the p-value at ``theta = 0`` and the hull of the accepted ``theta``
+found among the finitely many points where some ``S_k = S_0`` (:func:`invert`), whether that hull is
+all accepted (:func:`accepted_set_is_interval`), and the per-day and cumulative bands
+(:func:`conformal_bands`). :func:`window_sums` is the earlier statistic (the residuals of one OLS fit
+on all days, unscaled), which the sequential looks of :mod:`stats.geo_monitoring` still use. Pure numpy;
+:mod:`stats.tbr` checks the inputs and shapes the answers."""
 
 from __future__ import annotations
 
@@ -60,6 +63,50 @@ def window_sums(y: FloatArray, x: FloatArray, d: int) -> tuple[FloatArray, Float
         return np.asarray(running[:, starts + d] - running[:, starts], dtype=np.float64)
 
     return sums(residuals(y)), sums(residuals(indicator))
+
+
+def held_out_window_sums(y: FloatArray, x: FloatArray, d: int) -> tuple[FloatArray, FloatArray]:
+    """``(a, b)`` of shape ``(R, T)``: ``S_k(theta) = |a_k - theta b_k|`` for the held-out, level-scaled test.
+
+    ``y`` and ``x`` are ``(R, T)`` with the ``d`` test days last; window ``k`` is the ``d`` days from
+    day ``T - d + k`` (mod ``T``), ``k = 0`` the test window. ``a_k`` is the sum over window ``k`` of
+    the prediction errors of the OLS line ``y = alpha + beta x`` fitted on the other ``T - d`` days,
+    ``b_k`` the same for the test-day indicator divided by ``d``, both divided by ``c_k``, the
+    window's control total ``sum_{W_k} x`` (1 for every window when some ``c_k <= 0``, where the
+    control level is no scale). Window 0 is fitted on the pre-period alone, so ``a_0 / b_0`` is the
+    pre-period fit's cumulative prediction error. A constant control outside a window leaves the
+    slope undefined; the minimum-norm fit (slope 0) is used there.
+    """
+    rows, length = y.shape
+    n_out = float(length - d)
+    starts = (length - d + np.arange(length)) % length
+
+    def window(v: FloatArray) -> FloatArray:
+        running = np.concatenate([np.zeros((rows, 1)), np.cumsum(np.concatenate([v, v], axis=1), axis=1)], axis=1)
+        return np.asarray(running[:, starts + d] - running[:, starts], dtype=np.float64)
+
+    # Centring first keeps the complement's sums of squares free of cancellation at large levels.
+    xc = x - x.mean(axis=1, keepdims=True)
+    x_in = window(xc)
+    xx_in = window(xc * xc)
+    x_out = xc.sum(axis=1, keepdims=True) - x_in
+    x_out_mean = x_out / n_out
+    sxx_out = (np.einsum("rt,rt->r", xc, xc)[:, None] - xx_in) - n_out * x_out_mean * x_out_mean
+    usable = sxx_out > 1e-12 * np.maximum(np.einsum("rt,rt->r", xc, xc)[:, None], 1e-300)
+
+    def errors(v: FloatArray) -> FloatArray:
+        vc = v - v.mean(axis=1, keepdims=True)
+        v_in = window(vc)
+        v_out_mean = (vc.sum(axis=1, keepdims=True) - v_in) / n_out
+        sxv_out = (np.einsum("rt,rt->r", xc, vc)[:, None] - window(xc * vc)) - n_out * x_out_mean * v_out_mean
+        slope = np.where(usable, sxv_out / np.where(usable, sxx_out, 1.0), 0.0)
+        return np.asarray(v_in - d * (v_out_mean - slope * x_out_mean) - slope * x_in, dtype=np.float64)
+
+    indicator = np.zeros((rows, length))
+    indicator[:, length - d :] = 1.0 / d
+    level = window(x)
+    scale = np.where((level > 0).all(axis=1, keepdims=True), level, 1.0)
+    return errors(y) / scale, errors(indicator) / scale
 
 
 def _row_chunks(rows: int, per_row: int) -> list[slice]:
@@ -129,19 +176,44 @@ def invert(a: FloatArray, b: FloatArray, alpha: float) -> Inversion:
     return Inversion(p_value, low, high, one_p, one_low)
 
 
+def two_sided_p_values(a: FloatArray, b: FloatArray) -> FloatArray:
+    """``p(0) = #{k : S_k(0) >= S_0(0)} / T`` for each row of window sums ``(a, b)``, as :func:`invert` reports it."""
+    counts = _counts(a, b, np.zeros((a.shape[0], 1)), signed=False)
+    return np.asarray(counts[:, 0] / a.shape[1], dtype=np.float64)
+
+
+def accepted_set_is_interval(a: FloatArray, b: FloatArray, alpha: float, low: float, high: float) -> bool:
+    """Whether every ``theta`` in ``[low, high]`` is accepted (one row of window sums, ``a`` and ``b`` ``(T,)``).
+
+    The accepted set changes only at the roots where some ``S_k = S_0``, so it is the whole hull when
+    every root inside it and every midpoint between consecutive ones is accepted.
+    """
+    a0, b0, ak, bk = a[0], b[0], a[1:], b[1:]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        roots = np.concatenate([(a0 - ak) / (b0 - bk), (a0 + ak) / (b0 + bk)])
+    roots = np.unique(np.concatenate([[low, high], roots[np.isfinite(roots) & (roots > low) & (roots < high)]]))
+    points = np.concatenate([roots, (roots[:-1] + roots[1:]) / 2.0])
+    accepted = _counts(a[None, :], b[None, :], points[None, :], signed=False)[0] / a.size > alpha
+    return bool(accepted.all())
+
+
 def conformal_bands(
     y_pre: FloatArray, x_pre: FloatArray, y_post: FloatArray, x_post: FloatArray, alpha: float
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
-    """Per-day effect bands (pre-period plus that day) and cumulative bands (pre plus the first j days)."""
+    """Per-day effect bands (pre-period plus that day) and cumulative bands (pre plus the first j days).
+
+    Both invert the held-out, level-scaled test (:func:`held_out_window_sums`), so each band contains the
+    pre-period fit's effect of that day and its running sum.
+    """
     n_post = y_post.size
     day_y = np.column_stack([np.broadcast_to(y_pre, (n_post, y_pre.size)), y_post])
     day_x = np.column_stack([np.broadcast_to(x_pre, (n_post, x_pre.size)), x_post])
-    daily = invert(*window_sums(day_y, day_x, 1), alpha)
+    daily = invert(*held_out_window_sums(day_y, day_x, 1), alpha)
     cum_low = np.empty(n_post)
     cum_high = np.empty(n_post)
     for j in range(1, n_post + 1):
         y = np.concatenate([y_pre, y_post[:j]])[None, :]
         x = np.concatenate([x_pre, x_post[:j]])[None, :]
-        prefix = invert(*window_sums(y, x, j), alpha)
+        prefix = invert(*held_out_window_sums(y, x, j), alpha)
         cum_low[j - 1], cum_high[j - 1] = prefix.ci_low[0], prefix.ci_high[0]
     return daily.ci_low, daily.ci_high, cum_low, cum_high

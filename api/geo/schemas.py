@@ -383,7 +383,13 @@ class GeoResults(Struct, frozen=True, tag="geo", tag_field="kind"):
     ci_status: Annotated[
         str | None,
         Meta(
-            description="`interval`, or `non_convex` / `empty` when the accepted set of the inverted test is not one."
+            description=(
+                "`interval`, or `non_convex` / `empty` when the accepted set of the inverted test is not one (the "
+                "interval is then its hull). TBR: `interval` (its accepted set, always containing the estimate), "
+                "`non_convex` (its hull), `unbounded` (the test accepts arbitrarily large effects: a side is null) "
+                "or `could_not_be_built` (no interval around the estimate came out of the inversion: both sides "
+                "null)."
+            )
         ),
     ]
     iroas: Interval | None

@@ -234,7 +234,7 @@ def from_tbr(
         p_value_iid=None,
         p_value_sharp_null=None,
         placebo_p_value=None,
-        ci_status="interval",
+        ci_status=result.ci_status,
         iroas=None if result.iroas is None else estimate_of(result.iroas),
         # The control series is the plain sum of the other markets: each enters with weight 1.
         weights={g: 1.0 for g in controls},

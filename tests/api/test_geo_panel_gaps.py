@@ -94,6 +94,17 @@ async def test_tbr_on_matched_markets_example_with_missing_zero_gives_its_publis
     assert any("filled with 0" in w for w in result["warnings"])
 
 
+async def test_tbr_interval_on_matched_markets_example_contains_its_published_estimate(client: Client) -> None:
+    # Issue 23: the all-days fit answered 147,337 with an 80% interval of [125,758, 144,553].
+    experiment_id = await _matched_markets_experiment(client)
+    for level in (0.8, 0.9):
+        result = await _results(client, experiment_id, method="tbr", missing="zero", confidence_level=level)
+        incremental = result["incremental"]
+        assert result["ci_status"] == "interval"
+        assert incremental["ci_low"] < incremental["estimate"] < incremental["ci_high"]
+        assert result["iroas"]["ci_low"] < result["iroas"]["estimate"] < result["iroas"]["ci_high"]
+
+
 async def test_a_treated_market_gap_in_the_test_period_is_409_naming_market_and_dates(client: Client) -> None:
     experiment_id = await _matched_markets_experiment(client)
     for missing in ("drop_market", "interpolate", None):

@@ -24,7 +24,8 @@ import statsmodels.api as sm
 from scipy import stats
 
 from stats.errors import InvalidProblem
-from stats.tbr import TBRResult, estimate_tbr, tbr_effect_batch
+from stats.tbr import TBRResult, _ci_status, estimate_tbr, tbr_effect_batch
+from stats.tbr_conformal import held_out_window_sums
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "matched_markets"
 FloatArray = npt.NDArray[np.float64]
@@ -514,16 +515,26 @@ def _autocorrelated_problem(seed: int, rho: float, effect: float = 0.0) -> tuple
     return treated, control
 
 
-def _brute_force_block_p_value(treated: FloatArray, control: FloatArray, n_pre: int, theta: float) -> float:
-    """Independent oracle: statsmodels OLS on all days under H0, then every cyclic shift by np.roll."""
+def _held_out_window_statistics(treated: FloatArray, control: FloatArray, n_pre: int, theta: float) -> FloatArray:
+    """Independent oracle: for every cyclic shift (np.roll), statsmodels OLS on the days outside the test
+    window's position under H0, its prediction errors summed over that position, over the control there."""
     days = treated.size
     d = days - n_pre
     shifted = treated.copy()
     shifted[n_pre:] -= theta / d
-    resid = np.asarray(sm.OLS(shifted, sm.add_constant(control)).fit().resid)
-    observed = abs(resid[n_pre:].sum())
-    sums = [abs(np.roll(resid, -k)[n_pre:].sum()) for k in range(days)]
-    return float(np.mean(np.asarray(sums) >= observed * (1 - 1e-9)))
+    statistics = []
+    for k in range(days):
+        y, x = np.roll(shifted, -k), np.roll(control, -k)
+        fit = sm.OLS(y[:n_pre], sm.add_constant(x[:n_pre])).fit()
+        errors = y[n_pre:] - fit.predict(sm.add_constant(x[n_pre:], has_constant="add"))
+        statistics.append(errors.sum() / x[n_pre:].sum())
+    return np.asarray(statistics)
+
+
+def _brute_force_block_p_value(treated: FloatArray, control: FloatArray, n_pre: int, theta: float) -> float:
+    """The two-sided p-value of ``Delta = theta`` from :func:`_held_out_window_statistics`."""
+    sums = np.abs(_held_out_window_statistics(treated, control, n_pre, theta))
+    return float(np.mean(sums >= sums[0] * (1 - 1e-9)))
 
 
 def test_default_method_is_the_block_conformal_test_with_the_same_point_estimate(
@@ -546,10 +557,20 @@ def test_conformal_p_value_matches_a_brute_force_statsmodels_permutation_oracle(
     treated, control = _autocorrelated_problem(seed, rho, effect)
     result = estimate_tbr(treated, control, slice(0, 56), slice(56, 70), 0.9)
     assert result.p_value == pytest.approx(_brute_force_block_p_value(treated, control, 56, 0.0), abs=1e-12)
-    # The one-sided test counts signed sums: shifts at least as large as the observed one.
-    resid = np.asarray(sm.OLS(treated, sm.add_constant(control)).fit().resid)
-    signed = np.array([np.roll(resid, -k)[56:].sum() for k in range(70)])
+    # The one-sided test counts signed statistics: shifts at least as large as the observed one.
+    signed = _held_out_window_statistics(treated, control, 56, 0.0)
     assert result.one_sided.p_value == pytest.approx(np.mean(signed >= signed[0] - 1e-9 * abs(signed[0])))
+
+
+def test_window_statistics_are_unscaled_when_some_window_of_the_control_sums_to_zero_or_less() -> None:
+    # A control centred on 0 (a difference series, say) is no level to scale by: every c_k is then 1.
+    treated, control = _autocorrelated_problem(12, 0.3)
+    control = control - control.mean()
+    scaled = _held_out_window_statistics(treated, control, 56, 0.0)
+    windows = np.array([np.roll(control, -k)[56:].sum() for k in range(70)])
+    assert (windows <= 0).any()
+    a, _ = held_out_window_sums(treated[None, :], control[None, :], 14)
+    np.testing.assert_allclose(a[0], scaled * windows, rtol=1e-8)
 
 
 @pytest.mark.parametrize("seed", [5, 6, 7])
@@ -590,6 +611,59 @@ def test_conformal_bands_end_at_the_incremental_interval_and_map_to_att_relative
     assert _brute_force_block_p_value(day_y, day_x, 56, day_low - 1e-6 * abs(day_low)) <= 0.1
 
 
+@pytest.mark.parametrize("level", [0.8, 0.9, 0.95])
+def test_tbr_interval_contains_its_estimate_on_matched_markets_example(experiment: GeoExperiment, level: float) -> None:
+    # Issue 23: the all-days fit answered 147,337 with an 80% interval of [125,758, 144,553]. The test
+    # now predicts each window from a fit without it, so the test window's statistic is the published
+    # estimate's (R TBR package: 147337.122) and vanishes there: p(estimate) = 1.
+    result = estimate_tbr(experiment.treated_sales, experiment.control_sales, experiment.pre, experiment.post, level)
+    low, high = result.incremental.ci_low, result.incremental.ci_high
+    assert result.incremental.estimate == pytest.approx(147337.122, abs=1e-3)
+    assert result.ci_status == "interval"
+    assert low is not None and high is not None and low < result.incremental.estimate < high
+    y = np.concatenate([experiment.treated_sales[experiment.pre], experiment.treated_sales[experiment.post]])
+    x = np.concatenate([experiment.control_sales[experiment.pre], experiment.control_sales[experiment.post]])
+    assert _brute_force_block_p_value(y, x, 42, result.incremental.estimate) == 1.0
+
+
+@pytest.mark.parametrize("seed", [5, 6, 7, 8])
+def test_conformal_interval_and_its_bands_contain_the_pre_period_fit_estimates(seed: int) -> None:
+    treated, control = _autocorrelated_problem(seed, 0.5, 4.0)
+    result = estimate_tbr(treated, control, slice(0, 56), slice(56, 70), 0.9)
+    s = result.series
+    assert result.ci_status == "interval"
+    assert result.incremental.ci_low is not None and result.incremental.ci_high is not None
+    assert result.incremental.ci_low <= result.incremental.estimate <= result.incremental.ci_high
+    assert np.all((s.cumulative_ci_low <= s.cumulative_effect) & (s.cumulative_effect <= s.cumulative_ci_high))
+    assert np.all((s.ci_low <= s.counterfactual) & (s.counterfactual <= s.ci_high))
+
+
+def test_a_non_convex_accepted_set_is_reported_as_its_hull_with_status_non_convex() -> None:
+    # 10 pre-period days and 4 test days: the accepted set of the 80% test has a gap, found by the brute
+    # force oracle on a grid across the reported hull, whose ends it accepts.
+    rng = np.random.default_rng(30)
+    sizes = (int(rng.integers(8, 30)), int(rng.integers(2, 12)))
+    assert sizes == (10, 4)
+    control = 10 + 3 * rng.standard_normal(14) + np.linspace(0, rng.uniform(0, 20), 14)
+    treated = 5 + 2 * control + rng.uniform(0.1, 2) * rng.standard_normal(14)
+    result = estimate_tbr(treated, control, slice(0, 10), slice(10, 14), 0.8)
+    low, high = result.incremental.ci_low, result.incremental.ci_high
+    assert result.ci_status == "non_convex" and low is not None and high is not None
+    assert any("has gaps" in w for w in result.warnings)
+    grid = np.linspace(low, high, 401)
+    accepted = np.array([_brute_force_block_p_value(treated, control, 10, theta) > 0.2 for theta in grid])
+    assert accepted[0] and accepted[-1] and not accepted.all()
+
+
+def test_an_interval_that_would_exclude_its_estimate_is_reported_as_not_built() -> None:
+    # The status rule behind ci_status: never an interval without its estimate.
+    assert _ci_status(10.0, 8.0, 12.0, unbounded=False, convex=True) == "interval"
+    assert _ci_status(10.0, 8.0, 12.0, unbounded=False, convex=False) == "non_convex"
+    assert _ci_status(10.0, 11.0, 12.0, unbounded=False, convex=True) == "could_not_be_built"
+    assert _ci_status(10.0, float("nan"), 12.0, unbounded=False, convex=True) == "could_not_be_built"
+    assert _ci_status(10.0, float("nan"), 12.0, unbounded=True, convex=True) == "unbounded"
+
+
 def test_residual_lag1_autocorrelation_is_reported_from_the_pre_period_residuals(
     experiment: GeoExperiment, oracle: StatsmodelsOracle
 ) -> None:
@@ -623,7 +697,25 @@ def test_conformal_interval_is_unbounded_when_too_few_days_to_reach_alpha() -> N
     assert result.iroas is not None and (result.iroas.ci_low, result.iroas.ci_high) == (None, None)
     assert result.att.ci_low is None and result.relative.ci_high is None
     assert any("at least 10 days" in w for w in result.warnings)
-    assert estimate_tbr(treated, control, slice(0, 5), slice(5, 9), 0.8).incremental.ci_low is not None
+    assert result.ci_status == "unbounded"
+
+
+def test_conformal_interval_is_unbounded_when_windows_respond_to_the_effect_like_the_test_window() -> None:
+    # 4 test days after 5 pre-period days: placements of the window sharing test days move with a
+    # hypothesised effect (b_k) as much as the test window (b_0) once scaled by their control level; when
+    # more than alpha T of them do, the test accepts arbitrarily large effects, though 1/9 < 0.2.
+    rng = np.random.default_rng(12)
+    control = 10 + 3 * rng.standard_normal(44)
+    treated = 5 + 2 * control + 0.3 * rng.standard_normal(44)
+    treated[40:] += 3.0
+    _, b = held_out_window_sums(treated[None, 35:], control[None, 35:], 4)
+    assert np.count_nonzero(np.abs(b[0]) >= b[0, 0]) / 9 > 0.2
+    short = estimate_tbr(treated[35:], control[35:], slice(0, 5), slice(5, 9), 0.8)
+    assert short.ci_status == "unbounded" and short.incremental.ci_high is None
+    assert any("a longer pre-period bounds it" in w for w in short.warnings)
+    long = estimate_tbr(treated, control, slice(0, 40), slice(40, 44), 0.8)
+    assert long.ci_status == "interval"
+    assert long.incremental.ci_low is not None and long.incremental.ci_high is not None
 
 
 def test_an_unknown_interval_method_is_refused() -> None:
