@@ -43,14 +43,7 @@ from api.geo_design.schemas import (
 from api.interval import finite_or_none
 from api.jobs.answer import Answer
 from api.jobs.progress import ProgressReporter
-from api.jobs.questions import (
-    Question,
-    answer_once,
-    answered_job,
-    ask_of_dataset,
-    kept_answer,
-    submit_question_job,
-)
+from api.jobs.questions import Question, answer_by_job, answer_once, ask_of_dataset, kept_answer
 from api.jobs.schemas import Job
 from api.percents import percent_warnings
 from stats.errors import InvalidProblem
@@ -582,10 +575,4 @@ async def submit_market_selection(
     payload = msgspec.json.encode(request)
     revision = geo_version_revision(request.dataset_id, panel.dataset_version)
     question = ask_of_dataset(MARKET_SELECTION_TASK, payload, request.dataset_id, revision)
-    answered = await answered_job(pool, question)
-    if answered is not None:
-        return Answer(value=answered, computed_at=answered.finished_at)
-    job = await submit_question_job(
-        pool, queue_pool, MARKET_SELECTION_TASK, "/v1/geo/market-selection", payload, question
-    )
-    return Answer(job=job)
+    return await answer_by_job(pool, queue_pool, MARKET_SELECTION_TASK, "/v1/geo/market-selection", payload, question)
