@@ -83,6 +83,30 @@ class AcceptedOperation(ExampleOperation):
             }
 
 
+@dataclass
+class KeptJobOperation(AcceptedOperation):
+    """An operation that is always a job and answers ``200`` with the finished job of an identical request:
+    documents that answer's ``Location``, ``Age`` and ``Last-Modified`` headers."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        answered = (self.responses or {}).get("200")
+        if isinstance(answered, OpenAPIResponse):
+            answered.headers = {
+                "Location": OpenAPIHeader(
+                    schema=Schema(type=OpenAPIType.STRING), description="The job: `/v1/jobs/{id}`.", required=True
+                ),
+                "Age": OpenAPIHeader(
+                    schema=Schema(type=OpenAPIType.STRING),
+                    description="Seconds since the job finished.",
+                    required=True,
+                ),
+                "Last-Modified": OpenAPIHeader(
+                    schema=Schema(type=OpenAPIType.STRING), description="When the job finished.", required=True
+                ),
+            }
+
+
 def add_csv_answer(operation: Operation, description: str) -> None:
     """Document ``text/csv`` beside the JSON of the operation's ``200`` (an export the caller may ask for)."""
     ok = (operation.responses or {}).get("200")

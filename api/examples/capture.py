@@ -105,6 +105,8 @@ async def capture_matched_pairs(client: Client, recorder: Recorder) -> None:
     queued = await client.post("/v1/geo/matched-pairs", json=request)
     keep("CreateMatchedPairDesign", queued, "Queued")
     await finished(client, queued.headers["location"])
+    again = await client.post("/v1/geo/matched-pairs", json=request)
+    keep("CreateMatchedPairDesign", again, "The same design again, once finished: its job, with its age")
     path = f"/v1/geo/matched-pairs/{queued.json()['id']}/experiments"
     once = {"Idempotency-Key": "pairs-60"}
     body = example_value(FROM_PAIR_DESIGN_EXAMPLES[0])
@@ -189,7 +191,10 @@ async def capture(client: Client, recorder: Recorder) -> None:
     keep("ListGeoDatasets", await client.get("/v1/geo/datasets"), "Newest first")
     geo_power = {**example_value(GEO_POWER_EXAMPLES[0]), "dataset_id": history["id"]}
     keep("GetGeoPower", await client.post("/v1/geo/power", json=geo_power), "Power curves for 10 and 15 days")
-    queued_power = await client.post("/v1/geo/power", json=geo_power, headers={"Prefer": "respond-async"})
+    # Another question (the first is answered now, and would be read back): 15 days only.
+    queued_power = await client.post(
+        "/v1/geo/power", json={**geo_power, "durations": [15]}, headers={"Prefer": "respond-async"}
+    )
     keep("GetGeoPower", queued_power, "Asked for a job (Prefer: respond-async)")
     await finished(client, queued_power.headers["location"])
     selection = {**example_value(SELECTION_EXAMPLES[0]), "dataset_id": history["id"]}
@@ -197,6 +202,8 @@ async def capture(client: Client, recorder: Recorder) -> None:
     keep("CreateMarketSelection", selected, "Queued")
     done = await finished(client, selected.headers["location"])
     keep("GetJob", done, "A finished market selection on GeoLift's walkthrough")
+    again = await client.post("/v1/geo/market-selection", json=selection)
+    keep("CreateMarketSelection", again, "The same selection again, once finished: its job, with its age")
     from_design = example_value(FROM_DESIGN_EXAMPLES[0])
     design_path = f"/v1/geo/market-selection/{selected.json()['id']}/experiments"
     once_more = {"Idempotency-Key": "design-rank-1"}

@@ -2,8 +2,9 @@
 
 A holdout experiment's data revision is bumped by every write to its assignments, outcomes, observations or
 spend, in the writing transaction (:func:`bump_data_revision`); its settings change its row's
-``updated_at``. A geo experiment reads its dataset: :func:`geo_data_revision` is the one place that says
-which state of a dataset an answer was computed from.
+``updated_at``. A geo experiment reads its dataset: :func:`geo_data_revision` (its latest version) and
+:func:`geo_version_revision` (a given one) are the one place that says which state of a dataset an answer was
+computed from. A version never changes once written, so an answer at a version is never stale.
 """
 
 from __future__ import annotations
@@ -32,3 +33,8 @@ async def geo_data_revision(connection: Connection, dataset_id: UUID) -> str:
     """The state of a geo dataset that an answer reads: its id and latest version (``""`` when gone)."""
     marker: str | None = await connection.fetchval(QUERIES["geo_dataset_marker"], dataset_id)
     return marker or ""
+
+
+def geo_version_revision(dataset_id: UUID, version: int) -> str:
+    """The state of a geo dataset at ``version`` (what :func:`geo_data_revision` says of its latest)."""
+    return f"{dataset_id}:v{version}"

@@ -19,9 +19,9 @@ from api.experiments.controller import CreateIdempotencyKey, created_response
 from api.experiments.schemas import GeoExperiment
 from api.geo_design.schemas import ExperimentFromDesign, GeoPowerRequest, GeoPowerResult, MarketSelectionRequest
 from api.geo_design.service import answer_geo_power, create_experiment_from_design, submit_market_selection
-from api.jobs.answer import PreferHeader, answer_response, wait_budget
+from api.jobs.answer import KEPT_ANSWER_HEADERS, PreferHeader, answer_response, job_response, wait_budget
 from api.jobs.schemas import Job
-from api.openapi_examples import AcceptedOperation, ExampleOperation
+from api.openapi_examples import ExampleOperation, KeptJobOperation
 from api.settings import Settings
 
 POWER_EXAMPLES = [
@@ -74,6 +74,14 @@ SELECTION_EXAMPLES = [
 ]
 
 
+ANSWERED_JOB = ResponseSpec(
+    data_container=Job,
+    generate_examples=False,
+    description="An identical request already answered on this dataset version: its finished job (`Location`), "
+    "with its age (`Age`, `Last-Modified`).",
+)
+"""The ``200`` of a design that is always a job: the job that succeeded on an identical request."""
+
 SELECTION_DESCRIPTION = """\
 Always a job (`202` + `Location: /v1/jobs/{id}`): GeoLift's `GeoLiftMarketSelection` with the power of
 `POST /v1/geo/power`. Candidates: for each treatment size, GeoLift's sets (each market with its most correlated
@@ -85,6 +93,11 @@ were ordered, and `dropped` how many designs each constraint removed (no MDE in 
 `holdout`) and what to relax. A request the panel cannot answer is refused at once (400 naming the field); a
 selection where nothing qualifies succeeds with an empty list and its reasons. `POST
 /v1/geo/market-selection/{job_id}/experiments` turns a candidate into an experiment.
+
+One computation per question: an identical request (the same parameters, markets spelt as the dataset does, on
+the same dataset version) made while one is queued or running gets the same job; once that job has succeeded, an
+identical request answers `200` with it (`Location`, `Age` in seconds since it finished, `Last-Modified`) for as
+long as jobs are kept (30 days), until the dataset gets a new version or is deleted.
 
 `cells: k` selects a multi-cell test, as GeoLift's `MultiCellMarketSelection`: the markets are dealt into `k`
 partitions by total KPI and each cell is selected within its own partition (controls too), so no market is in two
@@ -105,6 +118,11 @@ verdict on the actual history (GeoLift's "power"). `mde` is the smallest effect 
 `cost_per_kpi` x treated KPI over the window x MDE. `warnings` apply GeoLift's guidance (history at least 4x the
 test and 25 days, at least 20 markets, treated share of KPI).
 
+One computation per question: identical requests (the same parameters, markets spelt as the dataset does, on
+the same dataset version) made while one is computing wait for it, or get its job; a finished answer is kept
+until the dataset gets a new version or is deleted, and an identical request is then answered from it at once,
+even with `respond-async`, stating its age in `Age` (seconds) and when it was computed in `Last-Modified`.
+
 `?format=svg` or `png` answers the power curves as an image (a job's, from `GET /v1/jobs/{id}` with the same
 parameter)."""
 
@@ -121,6 +139,7 @@ class GeoDesignController(Controller):
         summary="Power, MDE and investment of a geo-lift test on given markets",
         description=POWER_DESCRIPTION,
         status_code=HTTP_200_OK,
+        response_headers=KEPT_ANSWER_HEADERS,
         responses={
             HTTP_202_ACCEPTED: ResponseSpec(
                 data_container=Job,
@@ -147,11 +166,11 @@ class GeoDesignController(Controller):
     @post(
         "/market-selection",
         operation_id="CreateMarketSelection",
-        operation_class=AcceptedOperation,
+        operation_class=KeptJobOperation,
         summary="Rank candidate treatment markets, test lengths and effect sizes (a job)",
         description=SELECTION_DESCRIPTION,
         status_code=HTTP_202_ACCEPTED,
-        responses=problem_responses(400, 404, 409, 413, 415, 503),
+        responses={HTTP_200_OK: ANSWERED_JOB, **problem_responses(400, 404, 409, 413, 415, 503)},
     )
     async def market_selection(
         self,
@@ -159,8 +178,7 @@ class GeoDesignController(Controller):
         queue_pool: NamedDependency[asyncpg.Pool],
         data: Annotated[MarketSelectionRequest, Body(examples=SELECTION_EXAMPLES)],
     ) -> Response[Job]:
-        job = await submit_market_selection(pool, queue_pool, data)
-        return Response(job, status_code=HTTP_202_ACCEPTED, headers={"Location": f"/v1/jobs/{job.id}"})
+        return job_response(await submit_market_selection(pool, queue_pool, data))
 
     @post(
         "/market-selection/{job_id:uuid}/experiments",

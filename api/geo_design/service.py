@@ -18,6 +18,7 @@ import msgspec
 import numpy as np
 
 from api.errors import NotFound, invalid_field
+from api.experiments.revisions import geo_version_revision
 from api.experiments.schemas import DesignSource, Experiment, GeoCell, GeoExperimentCreate, Period
 from api.experiments.service import create_experiment, design_test_period
 from api.geo.backtest import ASCM_COMPARISON_MARKET_DAYS, shape_backtest
@@ -40,8 +41,9 @@ from api.geo_design.schemas import (
     PowerCurvePoint,
 )
 from api.interval import finite_or_none
-from api.jobs.answer import Answer, answer_or_submit, submit
+from api.jobs.answer import Answer
 from api.jobs.progress import ProgressReporter
+from api.jobs.questions import Question, answer_by_job, answer_once, ask_of_dataset, kept_answer
 from api.jobs.schemas import Job
 from api.percents import percent_warnings
 from stats.errors import InvalidProblem
@@ -508,47 +510,57 @@ async def create_experiment_from_design(
     return await create_experiment(pool, create, idempotency_key, DesignSource(job_id=job_id, rank=body.rank))
 
 
+def geo_power_question(payload: bytes, dataset_id: UUID, version: int) -> Question:
+    """The question a geo power request asks: its parameters (``payload``, the request with its markets spelt as
+    the dataset spells them and the version it reads) on that version of the dataset."""
+    return ask_of_dataset(GEO_POWER_TASK, payload, dataset_id, geo_version_revision(dataset_id, version))
+
+
 async def answer_geo_power(
     pool: asyncpg.Pool, queue_pool: asyncpg.Pool, request: GeoPowerRequest, wait_seconds: float
 ) -> Answer[GeoPowerResult]:
-    """The power of the design if it is computed within ``wait_seconds``, else the ``geo_power`` job now
-    computing it. The panel is read first, so an unknown dataset (404) or a history it cannot answer (400, 409)
-    is refused before any job is queued; a panel of more than ``PANEL_CELLS_IN_REQUEST`` market-days is not
-    read here at all (only its dataset's row: 404, 400 for dates and markets) and goes to a worker at once,
-    whose job fails with the 409 a gap or an all-zero KPI would have answered. A queued job reads the dataset
-    version read here, whatever is appended meanwhile."""
+    """The power of the design kept for this question (:mod:`api.jobs.questions`: the same parameters on the
+    same dataset version), else computed within ``wait_seconds`` (joining an identical computation in flight),
+    else the ``geo_power`` job computing it (one per question). The dataset's row is read first (404, 400 for
+    dates and markets), then the panel, so a history it cannot answer (409) is refused before any job is
+    queued; a panel of more than ``PANEL_CELLS_IN_REQUEST`` market-days is not read here at all and goes to a
+    worker at once, whose job fails with the 409 a gap or an all-zero KPI would have answered. A queued job
+    reads the dataset version read here, whatever is appended meanwhile."""
     check_monitoring(request.monitoring, request.side, multi_cell=False)
     async with pool.acquire() as connection:
         outline = await outline_design_panel(connection, request.dataset_id, request.history, request.dataset_version)
-        request = msgspec.structs.replace(request, dataset_version=outline.dataset_version)
+        request = msgspec.structs.replace(
+            request,
+            treatment_markets=outline.resolve_markets("treatment_markets", request.treatment_markets),
+            exclude_from_controls=outline.resolve_markets("exclude_from_controls", request.exclude_from_controls),
+            dataset_version=outline.dataset_version,
+        )
+        payload = msgspec.json.encode(request)
+        question = geo_power_question(payload, request.dataset_id, outline.dataset_version)
+        kept = await kept_answer(connection, question, GeoPowerResult)
+        if kept is not None:
+            return Answer(value=kept[0], computed_at=kept[1])
         if outline.cells > PANEL_CELLS_IN_REQUEST:
-            # Loading it here would hold the API for seconds and hundreds of MB: the worker loads it.
-            request = msgspec.structs.replace(
-                request,
-                treatment_markets=outline.resolve_markets("treatment_markets", request.treatment_markets),
-                exclude_from_controls=outline.resolve_markets("exclude_from_controls", request.exclude_from_controls),
-            )
-            return Answer(
-                job=await submit(pool, queue_pool, GEO_POWER_TASK, "/v1/geo/power", msgspec.json.encode(request))
-            )
-        panel = await load_design_panel(connection, request.dataset_id, request.history, request.dataset_version)
-    request = msgspec.structs.replace(
-        request,
-        treatment_markets=panel.spelt(request.treatment_markets),
-        exclude_from_controls=panel.spelt(request.exclude_from_controls),
-    )
+            wait_seconds = 0.0  # loading it here would hold the API for seconds and hundreds of MB: a worker does
+        else:
+            await load_design_panel(connection, request.dataset_id, request.history, request.dataset_version)
 
     async def compute(progress: ProgressReporter) -> GeoPowerResult:
+        async with pool.acquire() as connection:  # the panel just read, from this process's cache
+            panel = await load_design_panel(connection, request.dataset_id, request.history, request.dataset_version)
         return await asyncio.to_thread(compute_geo_power, request, panel, progress)
 
-    return await answer_or_submit(
-        pool, queue_pool, GEO_POWER_TASK, "/v1/geo/power", msgspec.json.encode(request), compute, wait_seconds
+    return await answer_once(
+        pool, queue_pool, GEO_POWER_TASK, "/v1/geo/power", payload, question, GeoPowerResult, compute, wait_seconds
     )
 
 
-async def submit_market_selection(pool: asyncpg.Pool, queue_pool: asyncpg.Pool, request: MarketSelectionRequest) -> Job:
+async def submit_market_selection(
+    pool: asyncpg.Pool, queue_pool: asyncpg.Pool, request: MarketSelectionRequest
+) -> Answer[Job]:
     """The ``geo_market_selection`` job for ``request``, queued once the panel can answer it (else 400, 404,
-    409 at once)."""
+    409 at once); the job already queued or running for an identical request (the same parameters on the same
+    dataset version), or the finished job that answered one (as the answer's value)."""
     async with pool.acquire() as connection:
         panel = await load_design_panel(connection, request.dataset_id, request.history, request.dataset_version)
     request = msgspec.structs.replace(
@@ -560,6 +572,7 @@ async def submit_market_selection(pool: asyncpg.Pool, queue_pool: asyncpg.Pool, 
     check_selection_request(request, panel)
     # Every chunk of the job reads the version read here, whatever is appended meanwhile.
     request = msgspec.structs.replace(request, dataset_version=panel.dataset_version)
-    return await submit(
-        pool, queue_pool, MARKET_SELECTION_TASK, "/v1/geo/market-selection", msgspec.json.encode(request)
-    )
+    payload = msgspec.json.encode(request)
+    revision = geo_version_revision(request.dataset_id, panel.dataset_version)
+    question = ask_of_dataset(MARKET_SELECTION_TASK, payload, request.dataset_id, revision)
+    return await answer_by_job(pool, queue_pool, MARKET_SELECTION_TASK, "/v1/geo/market-selection", payload, question)

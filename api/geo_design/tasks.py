@@ -22,10 +22,12 @@ from api.geo_design.service import (
     MARKET_SELECTION_TASK,
     compute_geo_power,
     evaluate_selection_chunk,
+    geo_power_question,
     plan_selection,
     scaled_progress,
     selection_result,
 )
+from api.jobs.questions import keep_answer
 from api.jobs.tasks import FannedOut, TaskContext, TaskRegistry
 from stats.market_selection import CandidatePlan, DesignEvaluation
 
@@ -100,12 +102,16 @@ async def rank_task(context: TaskContext, parts: list[bytes]) -> bytes:
 
 
 async def geo_power_task(context: TaskContext) -> bytes:
-    """The ``geo_power`` job: the power a request would have answered, for long histories."""
+    """The ``geo_power`` job: the power a request would have answered, for long histories; kept for the
+    question it answers (the request on the dataset version it read)."""
     request = msgspec.json.decode(context.payload, type=GeoPowerRequest)
     loading = scaled_progress(context.progress, 0.0, PANEL_LOAD_SHARE)
     panel = await load_design_panel_from_pool(context.pool, request, loading)
     computing = scaled_progress(context.progress, PANEL_LOAD_SHARE, 1.0 - PANEL_LOAD_SHARE)
     result = await asyncio.to_thread(compute_geo_power, request, panel, computing)
+    async with context.pool.acquire() as connection:
+        question = geo_power_question(context.payload, request.dataset_id, panel.dataset_version)
+        await keep_answer(connection, question, result)
     return msgspec.json.encode(result)
 
 

@@ -16,10 +16,12 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPT
 from api.errors import problem_responses
 from api.experiments.controller import CreateIdempotencyKey, created_response
 from api.experiments.schemas import GeoExperiment
+from api.geo_design.controller import ANSWERED_JOB
 from api.geo_pairs.schemas import ExperimentFromPairDesign, MatchedPairsRequest
 from api.geo_pairs.service import create_experiment_from_pair_design, submit_matched_pairs
+from api.jobs.answer import job_response
 from api.jobs.schemas import Job
-from api.openapi_examples import AcceptedOperation, ExampleOperation
+from api.openapi_examples import ExampleOperation, KeptJobOperation
 
 DESIGN_EXAMPLES = [
     Example(
@@ -59,7 +61,13 @@ test. `recommended` is the design with the smallest RMSE per share of spend (the
 deltas take both signs are solved by a slower sweep (about 1.5 s per design of 87 pairs and budget). Bad input
 is refused at once: 400 naming the field (unknown or excluded geo, a pair of a geo with itself, a geo in two pairs,
 too short a history, more pairs than the design has), 409 for geos with missing dates. `POST
-/v1/geo/matched-pairs/{job_id}/experiments` turns a design into a paired experiment."""
+/v1/geo/matched-pairs/{job_id}/experiments` turns a design into a paired experiment.
+
+One computation per question: an identical request (the same parameters on the same dataset version; requests
+without `seed` are identical whatever seed the first was given) made while one is queued or running gets the same
+job; once that job has succeeded, an identical request answers `200` with it (`Location`, `Age` in seconds since it
+finished, `Last-Modified`) for as long as jobs are kept (30 days), until the dataset gets a new version or is
+deleted. Send another `seed` for another randomization."""
 
 
 class MatchedPairsController(Controller):
@@ -69,11 +77,11 @@ class MatchedPairsController(Controller):
     @post(
         "",
         operation_id="CreateMatchedPairDesign",
-        operation_class=AcceptedOperation,
+        operation_class=KeptJobOperation,
         summary="Design a randomized matched-pair geo test (a job)",
         description=DESIGN_DESCRIPTION,
         status_code=HTTP_202_ACCEPTED,
-        responses=problem_responses(400, 404, 409, 413, 415, 503),
+        responses={HTTP_200_OK: ANSWERED_JOB, **problem_responses(400, 404, 409, 413, 415, 503)},
     )
     async def matched_pairs(
         self,
@@ -81,8 +89,7 @@ class MatchedPairsController(Controller):
         queue_pool: NamedDependency[asyncpg.Pool],
         data: Annotated[MatchedPairsRequest, Body(examples=DESIGN_EXAMPLES)],
     ) -> Response[Job]:
-        job = await submit_matched_pairs(pool, queue_pool, data)
-        return Response(job, status_code=HTTP_202_ACCEPTED, headers={"Location": f"/v1/jobs/{job.id}"})
+        return job_response(await submit_matched_pairs(pool, queue_pool, data))
 
     @post(
         "/{job_id:uuid}/experiments",

@@ -16,6 +16,7 @@ import msgspec
 import numpy as np
 
 from api.errors import NotFound, invalid_field
+from api.experiments.revisions import geo_version_revision
 from api.experiments.schemas import DesignSource, Experiment, GeoExperimentCreate, Period
 from api.experiments.service import create_experiment, design_test_period
 from api.geo_pairs.charts import pair_design_chart
@@ -31,7 +32,8 @@ from api.geo_pairs.schemas import (
     PairDesign,
 )
 from api.interval import finite_or_none
-from api.jobs.answer import submit
+from api.jobs.answer import Answer
+from api.jobs.questions import answer_by_job, ask_of_dataset
 from api.jobs.schemas import Job
 from stats.pair_design import (
     GeoPairing,
@@ -264,14 +266,21 @@ async def create_experiment_from_pair_design(
     return await create_experiment(pool, create, idempotency_key, source)
 
 
-async def submit_matched_pairs(pool: asyncpg.Pool, queue_pool: asyncpg.Pool, request: MatchedPairsRequest) -> Job:
+async def submit_matched_pairs(
+    pool: asyncpg.Pool, queue_pool: asyncpg.Pool, request: MatchedPairsRequest
+) -> Answer[Job]:
     """The ``geo_matched_pairs`` job for ``request``, queued once the panel can answer it (else 400, 404, 409
-    at once). A request without a seed gets a random one here, so that a retried job designs (and randomizes)
-    exactly what the first try did."""
-    if request.seed is None:
-        request = msgspec.structs.replace(request, seed=secrets.randbits(62))
+    at once); the job already queued or running for an identical request (the same parameters on the same
+    dataset version), or the finished job that answered one (as the answer's value). A request without a seed
+    gets a random one here, so that a retried job designs (and randomizes) exactly what the first try did; it
+    asks the same question as every other request without one, so it joins or reuses their design and seed."""
     async with pool.acquire() as connection:
         panel = await load_pair_panel(connection, request)
     check_design_request(request, panel)
     request = msgspec.structs.replace(request, dataset_version=panel.dataset_version)  # the job reads this version
-    return await submit(pool, queue_pool, MATCHED_PAIRS_TASK, "/v1/geo/matched-pairs", msgspec.json.encode(request))
+    revision = geo_version_revision(request.dataset_id, panel.dataset_version)
+    question = ask_of_dataset(MATCHED_PAIRS_TASK, msgspec.json.encode(request), request.dataset_id, revision)
+    if request.seed is None:  # asked without one; the job's payload has it
+        request = msgspec.structs.replace(request, seed=secrets.randbits(62))
+    payload = msgspec.json.encode(request)
+    return await answer_by_job(pool, queue_pool, MATCHED_PAIRS_TASK, "/v1/geo/matched-pairs", payload, question)

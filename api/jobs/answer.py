@@ -18,8 +18,9 @@ from typing import Annotated, Generic, TypeVar
 
 import asyncpg
 from litestar import Response
+from litestar.datastructures import ResponseHeader
 from litestar.params import HeaderParameter
-from litestar.status_codes import HTTP_202_ACCEPTED
+from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
 from api.jobs.progress import ProgressReporter, preferred_wait
 from api.jobs.queue import get_job, submit_job
@@ -37,6 +38,20 @@ PreferHeader = Annotated[
     ),
 ]
 """The ``Prefer`` header of every endpoint that answers within the request or turns into a job."""
+
+KEPT_ANSWER_HEADERS = [
+    ResponseHeader(
+        name="Age",
+        documentation_only=True,
+        description="Seconds since a kept answer was computed (absent when computed for this request).",
+    ),
+    ResponseHeader(
+        name="Last-Modified",
+        documentation_only=True,
+        description="When a kept answer was computed (absent when computed for this request).",
+    ),
+]
+"""The headers of an answer that may be kept (:mod:`api.jobs.questions`), as :func:`answer_response` sets them."""
 
 
 def wait_budget(prefer: str | None, default_seconds: float) -> float:
@@ -89,6 +104,18 @@ async def answer_or_submit(
         progress.cancel()
         task.cancel()
     return Answer(job=await submit(pool, queue_pool, kind, subject, payload))
+
+
+def job_response(answer: Answer[Job]) -> Response[Job]:
+    """Work that is always a job: ``202 Accepted`` with the job now computing it, or ``200`` with the finished
+    job that already answered the question, its age stated as a kept answer's; ``Location`` names the job."""
+    if answer.job is not None:
+        return answer_response(answer)
+    assert answer.value is not None
+    response = answer_response(answer)
+    response.headers["Location"] = f"/v1/jobs/{answer.value.id}"
+    response.status_code = HTTP_200_OK
+    return response
 
 
 def answer_response(answer: Answer[T]) -> Response[T]:

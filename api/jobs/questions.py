@@ -7,11 +7,16 @@ question). Otherwise, while the question is being computed in this process, an i
 same computation; once it has become a job, identical requests are answered with that job (the jobs table holds
 at most one queued or running job per question, across processes). A computation started here that outlasts the
 wait budget becomes a job, as :func:`api.jobs.answer.answer_or_submit` does, and the job keeps its answer too.
+
+A question reads an experiment (results: :func:`ask`) or a geo dataset (geo power and designs:
+:func:`ask_of_dataset`), whose answers are forgotten with it. Work that is always a job (market selections,
+matched-pair designs) keeps its answer as the job that succeeded on the question (:func:`answer_by_job`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import uuid
 from collections.abc import Awaitable, Callable
@@ -38,20 +43,33 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Question:
-    """A computation's identity: ``key`` hashes its kind, parameters (the job payload) and data revision."""
+    """A computation's identity: ``key`` hashes its kind, parameters (the job payload), what it reads (an
+    experiment or a geo dataset, whichever is set) and that one's revision."""
 
     key: str
-    experiment_id: uuid.UUID
+    experiment_id: uuid.UUID | None
     revision: str
+    dataset_id: uuid.UUID | None = None
+
+
+def question_key(kind: str, payload: bytes, subject: uuid.UUID, revision: str) -> str:
+    """The key of every question: what a computation of ``kind`` answers from ``payload`` on ``subject`` (the
+    experiment or dataset it reads) at ``revision``."""
+    digest = hashlib.sha256()
+    for part in (kind.encode(), payload, subject.bytes, revision.encode()):
+        digest.update(len(part).to_bytes(8, "big"))
+        digest.update(part)
+    return digest.hexdigest()
 
 
 def ask(kind: str, payload: bytes, experiment_id: uuid.UUID, revision: str) -> Question:
     """The question ``kind`` answers from ``payload`` on the experiment's data at ``revision``."""
-    digest = hashlib.sha256()
-    for part in (kind.encode(), payload, experiment_id.bytes, revision.encode()):
-        digest.update(len(part).to_bytes(8, "big"))
-        digest.update(part)
-    return Question(digest.hexdigest(), experiment_id, revision)
+    return Question(question_key(kind, payload, experiment_id, revision), experiment_id, revision)
+
+
+def ask_of_dataset(kind: str, payload: bytes, dataset_id: uuid.UUID, revision: str) -> Question:
+    """The question ``kind`` answers from ``payload`` on the geo dataset at ``revision`` (its version read)."""
+    return Question(question_key(kind, payload, dataset_id, revision), None, revision, dataset_id)
 
 
 async def kept_answer(connection: Connection, question: Question, answer_type: Any) -> tuple[Any, datetime] | None:
@@ -63,10 +81,17 @@ async def kept_answer(connection: Connection, question: Question, answer_type: A
 
 
 async def keep_answer(connection: Connection, question: Question, answer: Any) -> None:
-    """Keep the question's answer (an identical one kept meanwhile stays)."""
-    await connection.execute(
-        QUERIES["keep_answer"], question.key, question.experiment_id, question.revision, msgspec.json.encode(answer)
-    )
+    """Keep the question's answer (an identical one kept meanwhile stays; nothing when what it read has been
+    deleted meanwhile)."""
+    with contextlib.suppress(asyncpg.ForeignKeyViolationError):  # it is gone, and its answers with it
+        await connection.execute(
+            QUERIES["keep_answer"],
+            question.key,
+            question.experiment_id,
+            question.revision,
+            msgspec.json.encode(answer),
+            question.dataset_id,
+        )
 
 
 async def submit_question_job(
@@ -92,6 +117,24 @@ async def job_in_flight(pool: asyncpg.Pool, question: Question) -> Job | None:
     async with pool.acquire() as connection:
         job_id = await connection.fetchval(QUERIES["select_job_in_flight"], question.key)
         return None if job_id is None else await get_job(connection, job_id)
+
+
+async def answered_job(pool: asyncpg.Pool, question: Question) -> Job | None:
+    """The newest job that succeeded on the question, if it is still kept."""
+    async with pool.acquire() as connection:
+        job_id = await connection.fetchval(QUERIES["select_answered_job"], question.key)
+        return None if job_id is None else await get_job(connection, job_id)
+
+
+async def answer_by_job(
+    pool: asyncpg.Pool, queue_pool: asyncpg.Pool, kind: str, subject: str, payload: bytes, question: Question
+) -> Answer[Job]:
+    """For work that is always a job: the finished job that answered ``question`` (as the value, computed when
+    it finished), else the job queued or running for it, else a new one."""
+    answered = await answered_job(pool, question)
+    if answered is not None:
+        return Answer(value=answered, computed_at=answered.finished_at)
+    return Answer(job=await submit_question_job(pool, queue_pool, kind, subject, payload, question))
 
 
 @dataclass
@@ -132,7 +175,8 @@ async def answer_once(
             return Answer(job=job)
         if wait_seconds <= 0:
             return Answer(job=await submit_question_job(pool, queue_pool, kind, subject, payload, question))
-        flight = _start(pool, slot, question, compute)
+        # An identical request may have started it while this one looked for a job.
+        flight = _flights.get(slot) or _start(pool, slot, question, compute)
     flight.waiters += 1
     try:
         await asyncio.wait({flight.task}, timeout=wait_seconds)

@@ -2,11 +2,11 @@
 SELECT answer, computed_at FROM kept_answers WHERE question = $1;
 
 -- name: keep_answer
--- An answer at a newer revision forgets the experiment's answers at every other one.
+-- An answer at a newer revision forgets the experiment's (or dataset's, $5) answers at every other one.
 WITH forgotten AS (
-    DELETE FROM kept_answers WHERE experiment_id = $2 AND revision <> $3
+    DELETE FROM kept_answers WHERE (experiment_id = $2 OR dataset_id = $5) AND revision <> $3
 )
-INSERT INTO kept_answers (question, experiment_id, revision, answer) VALUES ($1, $2, $3, $4)
+INSERT INTO kept_answers (question, experiment_id, revision, answer, dataset_id) VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT (question) DO NOTHING;
 
 -- name: insert_question_job
@@ -22,3 +22,7 @@ SELECT id FROM jobs WHERE question = $1 ORDER BY (status IN ('queued', 'running'
 
 -- name: select_job_in_flight
 SELECT id FROM jobs WHERE question = $1 AND status IN ('queued', 'running');
+
+-- name: select_answered_job
+-- The newest job that succeeded on the question (jobs_question_answered_idx).
+SELECT id FROM jobs WHERE question = $1 AND status = 'succeeded' ORDER BY finished_at DESC LIMIT 1;

@@ -51,6 +51,10 @@ ORDER BY status <> 'running', created_at, id;
 -- name: delete_geo_observations
 DELETE FROM geo_observations WHERE dataset_id = $1;
 
+-- name: delete_dataset_kept_answers
+-- Geo power answers kept for the dataset (api/jobs/questions.py).
+DELETE FROM kept_answers WHERE dataset_id = $1;
+
 -- name: delete_geo_dataset_versions
 DELETE FROM geo_dataset_versions WHERE dataset_id = $1;
 

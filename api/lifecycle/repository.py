@@ -27,6 +27,7 @@ EXPERIMENT_TABLES = {
 }
 DATASET_TABLES = {
     "geo_observations": "delete_geo_observations",
+    "kept_answers": "delete_dataset_kept_answers",
     "geo_dataset_versions": "delete_geo_dataset_versions",
     "jobs": "delete_design_jobs",
     "geo_market_selections": "delete_market_selections",

@@ -7,7 +7,6 @@ from uuid import UUID
 
 import asyncpg
 from litestar import Controller, Response, get
-from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, QueryParameter
@@ -17,7 +16,7 @@ from api.chart_images import AcceptedChartOperation, ChartFormatParameter, chart
 from api.errors import problem_responses
 from api.geo.controller import DatasetVersionParameter
 from api.geo.schemas import GeoMethod, GeoMissingPolicy, GeoResults, MultiCellGeoResults
-from api.jobs.answer import PreferHeader, answer_response, wait_budget
+from api.jobs.answer import KEPT_ANSWER_HEADERS, PreferHeader, answer_response, wait_budget
 from api.jobs.schemas import Job
 from api.results.schemas import HoldoutResults
 from api.results.service import ResultsQuery, experiment_results
@@ -69,18 +68,7 @@ class ResultsController(Controller):
         "result's observed vs counterfactual series) as an image; a job's chart is had from `GET /v1/jobs/{id}` "
         "with the same parameter.",
         operation_class=AcceptedChartOperation,
-        response_headers=[
-            ResponseHeader(
-                name="Age",
-                documentation_only=True,
-                description="Seconds since a kept answer was computed (absent when computed for this request).",
-            ),
-            ResponseHeader(
-                name="Last-Modified",
-                documentation_only=True,
-                description="When a kept answer was computed (absent when computed for this request).",
-            ),
-        ],
+        response_headers=KEPT_ANSWER_HEADERS,
         responses={
             HTTP_202_ACCEPTED: ResponseSpec(
                 data_container=Job,

@@ -196,6 +196,7 @@ async def test_deleting_a_geo_dataset_removes_its_panel(client: Client, database
     assert response.status_code == 200
     assert response.json()["rows_deleted"] == {
         "geo_observations": 240,
+        "kept_answers": 0,
         "geo_dataset_versions": 1,
         "jobs": 0,
         "geo_market_selections": 0,
