@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import asyncpg
 import msgspec
 
-from api.auth.caller import current_key_id
+from api.auth.caller import acting_workspace, current_key_id
 from api.database import Connection
 from api.jobs.answer import Answer
 from api.jobs.progress import ProgressReporter
@@ -46,9 +46,10 @@ class Question:
 
 
 def ask(kind: str, payload: bytes, experiment_id: uuid.UUID, revision: str) -> Question:
-    """The question ``kind`` answers from ``payload`` on the experiment's data at ``revision``."""
+    """The question ``kind`` answers from ``payload`` on the experiment's data at ``revision``, asked in the
+    request's workspace (another workspace's identical question is another question: its job is not ours)."""
     digest = hashlib.sha256()
-    for part in (kind.encode(), payload, experiment_id.bytes, revision.encode()):
+    for part in (kind.encode(), payload, experiment_id.bytes, revision.encode(), acting_workspace().encode()):
         digest.update(len(part).to_bytes(8, "big"))
         digest.update(part)
     return Question(digest.hexdigest(), experiment_id, revision)
@@ -75,7 +76,14 @@ async def submit_question_job(
     """Queue a job for the question, or the job already queued or running for it."""
     async with queue_pool.acquire() as connection, connection.transaction():
         job_id = await connection.fetchval(
-            QUERIES["insert_question_job"], uuid.uuid4(), kind, subject, payload, current_key_id(), question.key
+            QUERIES["insert_question_job"],
+            uuid.uuid4(),
+            kind,
+            subject,
+            payload,
+            current_key_id(),
+            question.key,
+            acting_workspace(),
         )
         if job_id is not None:
             await queue_queries(connection).enqueue(JOB_ENTRYPOINT, job_id.bytes)
