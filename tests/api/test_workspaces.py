@@ -4,6 +4,7 @@ reads every workspace and writes into the one its request names."""
 
 from __future__ import annotations
 
+import contextvars
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -16,8 +17,10 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from api.auth.caller import set_current_key
 from api.auth.keys import Scope
 from api.auth.service import create_key
+from api.jobs.questions import ask
 from api.workspaces.repository import create_workspace
 
 Client = AsyncTestClient[Litestar]
@@ -319,3 +322,19 @@ async def test_an_all_workspaces_keys_idempotency_key_is_its_own_in_each_workspa
 async def test_keys_made_without_a_workspace_work_in_default(client: Client) -> None:
     made = await client.post("/v1/experiments", json=HOLDOUT)  # the fixture's key: `keys create` without --workspace
     assert made.json()["workspace"] == "default"
+
+
+def test_the_same_question_asked_in_two_workspaces_is_two_questions() -> None:
+    """A question's key holds the workspace it is asked in, so no workspace is handed another's job or
+    kept answer (questions on data all workspaces could name, such as a design's parameters, included)."""
+    experiment_id = uuid.uuid4()
+
+    def asked_in(workspace: str) -> str:
+        def ask_there() -> str:
+            set_current_key(None, workspace)
+            return ask("experiment_results", b"{}", experiment_id, "r1").key
+
+        return contextvars.copy_context().run(ask_there)
+
+    assert asked_in("brand-a") == asked_in("brand-a")
+    assert asked_in("brand-a") != asked_in("brand-b")
