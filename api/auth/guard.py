@@ -79,7 +79,6 @@ class ApiKeyGuard:
         self.negative_cache_seconds = negative_cache_seconds
         self._cache: dict[bytes, tuple[float, ApiKey]] = {}
         self._unknown: dict[bytes, float] = {}
-        self._workspaces: set[str] = set()  # workspaces never change nor go away: kept once seen
 
     async def __call__(self, connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
         if isinstance(connection.scope.get("auth"), ApiKey):
@@ -134,15 +133,12 @@ class ApiKeyGuard:
                 WORKSPACE_HEADER,
                 "this key works in every workspace: name the one this request writes into with the header",
             )
-        if named not in self._workspaces:
-            pool: asyncpg.Pool = connection.app.state.pool
-            async with pool.acquire() as database:
-                found = await WorkspaceRepository(database).find(named)
-            if found is None:
-                raise invalid_field(WORKSPACE_HEADER, f"no workspace named {named!r}")
-            if len(self._workspaces) >= _CACHE_MAX_ENTRIES:
-                self._workspaces.clear()
-            self._workspaces.add(named)
+        # Looked up every time (admin traffic is light): a name remembered after its row went would be a 500.
+        pool: asyncpg.Pool = connection.app.state.pool
+        async with pool.acquire() as database:
+            found = await WorkspaceRepository(database).find(named)
+        if found is None:
+            raise invalid_field(WORKSPACE_HEADER, f"no workspace named {named!r}")
         return named
 
     def _cached(self, digest: bytes) -> ApiKey | None:
