@@ -1,4 +1,5 @@
-"""The ``counterfact`` command: ``serve`` (API and a worker), ``worker``, API ``keys``, the ``openapi`` document."""
+"""The ``counterfact`` command: ``serve`` (API and a worker), ``worker``, API ``keys``, ``workspaces``, the
+``openapi`` document."""
 
 from __future__ import annotations
 
@@ -12,7 +13,13 @@ from pathlib import Path
 
 import msgspec
 
-from api.auth.cli import add_key_commands, announce_first_admin_key, run_key_command
+from api.auth.cli import (
+    add_key_commands,
+    add_workspace_commands,
+    announce_first_admin_key,
+    run_key_command,
+    run_workspace_command,
+)
 from api.jobs.supervision import WorkerSupervisor
 from api.settings import get_settings
 
@@ -116,6 +123,7 @@ def main(argv: list[str] | None = None) -> None:
     openapi_parser = commands.add_parser("openapi", help="write the OpenAPI document (no database needed)")
     openapi_parser.add_argument("--output", type=Path, default=None, help="file to write (default: stdout)")
     add_key_commands(commands)
+    add_workspace_commands(commands)
     args = parser.parse_args(argv)
     if args.command == "serve":
         serve(args.host, args.port, args.workers, args.job_workers)
@@ -125,6 +133,10 @@ def main(argv: list[str] | None = None) -> None:
         from api.database import resolve_database_url
 
         sys.exit(run_key_command(args, resolve_database_url(get_settings())))
+    elif args.command == "workspaces":
+        from api.database import resolve_database_url
+
+        sys.exit(run_workspace_command(args, resolve_database_url(get_settings())))
     else:
         write_openapi(args.output)
 

@@ -147,11 +147,13 @@ async def _truncate_all(url: str) -> None:
     connection = await asyncpg.connect(url)
     try:
         tables = await connection.fetch(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'schema_migrations'"
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+            " AND tablename NOT IN ('schema_migrations', 'workspaces')"
         )
         if tables:
             names = ", ".join(f'"{t["tablename"]}"' for t in tables)
             await connection.execute(f"TRUNCATE {names} CASCADE")
+        await connection.execute("DELETE FROM workspaces WHERE name <> 'default'")  # the migration's row stays
     finally:
         await connection.close()
 

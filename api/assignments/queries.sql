@@ -54,7 +54,8 @@ GROUP BY unit
 ORDER BY unit;
 
 -- name: select_unit_with_design
--- One round trip for a single-unit read: the experiment, its channels and the unit's stored arms.
+-- One round trip for a single-unit read: the experiment (if in workspace $3, or any when NULL), its channels and
+-- the unit's stored arms.
 SELECT e.kind, e.status, e.salt, e.assignment_rule,
        (SELECT array_agg(c.name ORDER BY c.position) FROM experiment_channels AS c WHERE c.experiment_id = e.id)
            AS channel_names,
@@ -68,7 +69,7 @@ LEFT JOIN LATERAL (
     FROM assignments AS s
     WHERE s.experiment_id = e.id AND s.unit = $2
 ) AS a ON true
-WHERE e.id = $1;
+WHERE e.id = $1 AND ($3::text IS NULL OR e.workspace = $3);
 
 -- name: statistics_outdated
 -- Whether the $1 rows a bulk load just wrote are a tenth of the rows the statistics last counted or more

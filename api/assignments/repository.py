@@ -9,6 +9,7 @@ from uuid import UUID
 
 import asyncpg
 
+from api.auth.caller import workspace_filter
 from api.bulk_copy import copy_until_lost
 from api.database import Connection, affected_rows, lift_statement_timeout, refresh_statistics_after_load
 from api.sql_queries import load_queries
@@ -38,7 +39,9 @@ class AssignmentRepository:
 
     async def select_unit_with_design(self, experiment_id: UUID, unit: str) -> Row | None:
         """The experiment (kind, status, salt, channels) and the unit's stored arms, in one round trip."""
-        row: Row | None = await self.connection.fetchrow(QUERIES["select_unit_with_design"], experiment_id, unit)
+        row: Row | None = await self.connection.fetchrow(
+            QUERIES["select_unit_with_design"], experiment_id, unit, workspace_filter()
+        )
         return row
 
     async def begin_bulk(self) -> datetime:

@@ -8,6 +8,7 @@ from uuid import UUID
 
 import asyncpg
 
+from api.auth.caller import acting_workspace, workspace_filter
 from api.database import Connection
 from api.sql_queries import load_queries
 
@@ -31,16 +32,16 @@ class AuditRepository:
         details: dict[str, Any],
     ) -> None:
         await self.connection.execute(
-            QUERIES["insert_event"], subject_kind, subject_id, action, key_id, key_name, details
+            QUERIES["insert_event"], subject_kind, subject_id, action, key_id, key_name, details, acting_workspace()
         )
 
     async def list(self, subject_kind: str, subject_id: UUID, after_id: int, limit: int) -> list[asyncpg.Record]:
         rows: list[asyncpg.Record] = await self.connection.fetch(
-            QUERIES["list_events"], subject_kind, subject_id, after_id, limit
+            QUERIES["list_events"], subject_kind, subject_id, after_id, limit, workspace_filter()
         )
         return rows
 
     async def subject_exists(self, subject_kind: str, subject_id: UUID) -> bool:
-        """Whether the experiment or geo dataset (``subject_kind``) exists now."""
+        """Whether the experiment or geo dataset (``subject_kind``) exists now, in the request's workspace."""
         query = QUERIES["experiment_exists"] if subject_kind == "experiment" else QUERIES["geo_dataset_exists"]
-        return bool(await self.connection.fetchval(query, subject_id))
+        return bool(await self.connection.fetchval(query, subject_id, workspace_filter()))

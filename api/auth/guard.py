@@ -3,6 +3,12 @@
 Applied once, on the router that holds the ``/v1`` controllers (see ``api/app.py``). The scope an
 operation needs follows from its method — ``GET`` reads, ``POST``/``PUT``/``PATCH`` write, ``DELETE``
 is ``admin`` — unless its handler declares ``opt={"scope": "read"}`` (a ``POST`` that only computes).
+
+The guard also settles the request's workspace (:mod:`api.auth.caller`): a key's own, or for an
+all-workspaces admin key the one named by the ``Counterfact-Workspace`` header — which an operation
+needing more than ``read`` requires (400 without it), since what it writes must land in one workspace.
+A key of one workspace may send the header only with its own workspace's name (400 otherwise, whether
+or not the name exists, so names cannot be probed with it).
 """
 
 from __future__ import annotations
@@ -18,9 +24,11 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.handlers.base import BaseRouteHandler
 
 from api.auth import service
-from api.auth.caller import set_current_key
+from api.auth.caller import WORKSPACE_HEADER, set_current_key
 from api.auth.keys import ApiKey, Scope, hash_key
 from api.auth.rate_limit import FailureLimiter, RateLimiter
+from api.errors import invalid_field
+from api.workspaces.repository import WorkspaceRepository
 
 logger = logging.getLogger("counterfact.auth")
 
@@ -105,8 +113,33 @@ class ApiKeyGuard:
                 detail=f"This key may make {self.limiter.per_minute[key.scope]} requests a minute; retry in {wait} s.",
                 headers={"Retry-After": str(wait)},
             )
+        workspace = await self._workspace(connection, key, needed)
         connection.scope["auth"] = key
-        set_current_key(key)
+        set_current_key(key, workspace)
+
+    async def _workspace(
+        self, connection: ASGIConnection[Any, Any, Any, Any], key: ApiKey, needed: Scope
+    ) -> str | None:
+        """The workspace the request works in; ``None`` when an all-workspaces key reads in every one."""
+        named = connection.headers.get(WORKSPACE_HEADER)
+        if key.workspace is not None:
+            if named is not None and named != key.workspace:
+                raise invalid_field(WORKSPACE_HEADER, f"this key works in the workspace {key.workspace!r} only")
+            return key.workspace
+        if named is None:
+            if needed is Scope.READ:
+                return None
+            raise invalid_field(
+                WORKSPACE_HEADER,
+                "this key works in every workspace: name the one this request writes into with the header",
+            )
+        # Looked up every time (admin traffic is light): a name remembered after its row went would be a 500.
+        pool: asyncpg.Pool = connection.app.state.pool
+        async with pool.acquire() as database:
+            found = await WorkspaceRepository(database).find(named)
+        if found is None:
+            raise invalid_field(WORKSPACE_HEADER, f"no workspace named {named!r}")
+        return named
 
     def _cached(self, digest: bytes) -> ApiKey | None:
         """The key remembered under ``digest``, if it was seen less than ``cache_seconds`` ago."""

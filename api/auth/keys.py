@@ -73,7 +73,8 @@ def hashes_match(stored: bytes, presented: bytes) -> bool:
 
 @dataclass(frozen=True)
 class ApiKey:
-    """A stored key as the service knows it (never the key itself)."""
+    """A stored key as the service knows it (never the key itself). ``workspace`` is ``None`` for an admin
+    key that works in every workspace."""
 
     id: UUID
     name: str
@@ -81,6 +82,7 @@ class ApiKey:
     created_at: datetime
     expires_at: datetime | None
     revoked_at: datetime | None
+    workspace: str | None
 
     def refusal(self, now: datetime) -> str | None:
         """Why this key cannot be used at ``now``, or ``None`` when it can."""

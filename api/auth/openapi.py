@@ -23,7 +23,12 @@ An API key in `Authorization: Bearer <key>`, made with `counterfact keys create 
 (`make serve` prints an admin key on its first start). Scopes: `read` (every `GET`, and the `POST`s that
 only compute: holdout power, power curves, geo power), `write` (every other `POST`, `PUT` and `PATCH`),
 `admin` (`DELETE`); `admin` implies `write`, which implies `read`. Each key may make a number of requests a
-minute set by its scope (429 with `Retry-After` beyond it)."""
+minute set by its scope (429 with `Retry-After` beyond it).
+
+A key works in one workspace (`counterfact keys create --workspace NAME`; `default` without it): another
+workspace's ids answer 404, and lists hold its workspace's items only. An admin key made with
+`--all-workspaces` reads every workspace and writes into the one a request names with the header
+`Counterfact-Workspace: NAME` (400 naming the header without it; with it, reads see that workspace only)."""
 
 _PROBLEMS = {
     401: (

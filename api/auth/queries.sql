@@ -1,6 +1,7 @@
 -- name: insert_key
-INSERT INTO api_keys (id, name, key_hash, scope, expires_at)
-VALUES ($1, $2, $3, $4, $5)
+-- $6: the key's workspace; NULL (an admin key only) for every workspace.
+INSERT INTO api_keys (id, name, key_hash, scope, expires_at, workspace)
+VALUES ($1, $2, $3, $4, $5, $6)
 RETURNING *;
 
 -- name: select_key_by_hash

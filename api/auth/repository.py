@@ -23,6 +23,7 @@ def _api_key(row: asyncpg.Record) -> ApiKey:
         created_at=row["created_at"],
         expires_at=row["expires_at"],
         revoked_at=row["revoked_at"],
+        workspace=row["workspace"],
     )
 
 
@@ -33,9 +34,19 @@ class ApiKeyRepository:
         self.connection = connection
 
     async def insert(
-        self, *, key_id: UUID, name: str, key_hash: bytes, scope: Scope, expires_at: datetime | None
+        self,
+        *,
+        key_id: UUID,
+        name: str,
+        key_hash: bytes,
+        scope: Scope,
+        expires_at: datetime | None,
+        workspace: str | None,
     ) -> ApiKey:
-        row = await self.connection.fetchrow(QUERIES["insert_key"], key_id, name, key_hash, scope.value, expires_at)
+        """Store a key working in ``workspace`` (``None``: every workspace, for an admin key)."""
+        row = await self.connection.fetchrow(
+            QUERIES["insert_key"], key_id, name, key_hash, scope.value, expires_at, workspace
+        )
         assert row is not None
         return _api_key(row)
 

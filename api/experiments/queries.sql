@@ -1,11 +1,11 @@
 -- name: insert_experiment
 -- $8: the API key that creates it (also its last changer). An `Idempotency-Key` already used by that key
--- inserts nothing (and returns no row). $9: a holdout experiment's assignment rule; $10, $11: its stated
--- actual period.
+-- in workspace $12 inserts nothing (and returns no row). $9: a holdout experiment's assignment rule; $10, $11:
+-- its stated actual period.
 INSERT INTO experiments (id, kind, name, status, design, salt, idempotency_key, request_hash, created_by, updated_by,
-                         assignment_rule, actual_start, actual_end)
-VALUES ($1, $2, $3, 'draft', $4, $5, $6, $7, $8, $8, $9, $10, $11)
-ON CONFLICT (created_by, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+                         assignment_rule, actual_start, actual_end, workspace)
+VALUES ($1, $2, $3, 'draft', $4, $5, $6, $7, $8, $8, $9, $10, $11, $12)
+ON CONFLICT (workspace, created_by, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 RETURNING *;
 
 -- name: insert_channels
@@ -20,22 +20,25 @@ SELECT position, name, holdout_fraction FROM experiment_channels WHERE experimen
 DELETE FROM experiment_channels WHERE experiment_id = $1;
 
 -- name: select_by_idempotency_key
-SELECT * FROM experiments WHERE created_by IS NOT DISTINCT FROM $1 AND idempotency_key = $2;
+SELECT * FROM experiments WHERE created_by IS NOT DISTINCT FROM $1 AND idempotency_key = $2 AND workspace = $3;
 
 -- name: select_experiment
-SELECT * FROM experiments WHERE id = $1;
+-- In workspace $2 (any when NULL): another workspace's experiment is not found.
+SELECT * FROM experiments WHERE id = $1 AND ($2::text IS NULL OR workspace = $2);
 
 -- name: select_experiment_for_share
 -- Locks the experiment against a concurrent status, design or channel change while data is written to it.
-SELECT * FROM experiments WHERE id = $1 FOR SHARE;
+SELECT * FROM experiments WHERE id = $1 AND ($2::text IS NULL OR workspace = $2) FOR SHARE;
 
 -- name: select_experiment_for_update
-SELECT * FROM experiments WHERE id = $1 FOR UPDATE;
+SELECT * FROM experiments WHERE id = $1 AND ($2::text IS NULL OR workspace = $2) FOR UPDATE;
 
 -- name: list_experiments
--- Newest first; the cursor is the (created_at, id) of the last row of the previous page.
+-- Newest first, in workspace $6 (every one when NULL); the cursor is the (created_at, id) of the last row of
+-- the previous page.
 SELECT * FROM experiments
-WHERE ($1::text IS NULL OR kind = $1)
+WHERE ($6::text IS NULL OR workspace = $6)
+  AND ($1::text IS NULL OR kind = $1)
   AND ($2::text IS NULL OR status = $2)
   AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4::uuid))
 ORDER BY created_at DESC, id DESC

@@ -10,6 +10,7 @@ from uuid import UUID
 
 import asyncpg
 
+from api.auth.caller import acting_workspace, adopt_workspace, workspace_filter
 from api.database import Connection
 from api.sql_queries import load_queries
 
@@ -52,6 +53,7 @@ class ExperimentRepository:
             assignment_rule,
             None if actual is None else actual[0],
             None if actual is None else actual[1],
+            acting_workspace(),
         )
         return row
 
@@ -72,20 +74,26 @@ class ExperimentRepository:
 
     async def get_by_idempotency_key(self, created_by: UUID | None, key: str) -> Row | None:
         """The experiment ``created_by`` created with the idempotency key ``key``."""
-        row: Row | None = await self.connection.fetchrow(QUERIES["select_by_idempotency_key"], created_by, key)
+        row: Row | None = await self.connection.fetchrow(
+            QUERIES["select_by_idempotency_key"], created_by, key, acting_workspace()
+        )
         return row
 
     async def get(self, experiment_id: UUID) -> Row | None:
-        row: Row | None = await self.connection.fetchrow(QUERIES["select_experiment"], experiment_id)
-        return row
+        """The experiment, if it is in the request's workspace (:func:`api.auth.caller.workspace_filter`)."""
+        return await self._by_id("select_experiment", experiment_id)
 
     async def get_for_share(self, experiment_id: UUID) -> Row | None:
         """The experiment, locked against a concurrent change until the transaction ends (its data is written)."""
-        row: Row | None = await self.connection.fetchrow(QUERIES["select_experiment_for_share"], experiment_id)
-        return row
+        return await self._by_id("select_experiment_for_share", experiment_id)
 
     async def get_for_update(self, experiment_id: UUID) -> Row | None:
-        row: Row | None = await self.connection.fetchrow(QUERIES["select_experiment_for_update"], experiment_id)
+        return await self._by_id("select_experiment_for_update", experiment_id)
+
+    async def _by_id(self, query: str, experiment_id: UUID) -> Row | None:
+        row: Row | None = await self.connection.fetchrow(QUERIES[query], experiment_id, workspace_filter())
+        if row is not None:
+            adopt_workspace(row["workspace"])
         return row
 
     async def list(
@@ -98,7 +106,7 @@ class ExperimentRepository:
     ) -> list[Row]:
         created_at, last_id = after if after else (None, None)
         rows: list[Row] = await self.connection.fetch(
-            QUERIES["list_experiments"], kind, status, created_at, last_id, limit
+            QUERIES["list_experiments"], kind, status, created_at, last_id, limit, workspace_filter()
         )
         return rows
 

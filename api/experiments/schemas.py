@@ -77,6 +77,7 @@ PlannedUnits = Annotated[
 ]
 
 
+Workspace = Annotated[str, Meta(description="The workspace it belongs to (`counterfact workspaces list`).")]
 CreatedBy = Annotated[
     UUID | None,
     Meta(
@@ -331,6 +332,7 @@ class HoldoutExperiment(Struct, frozen=True, tag="holdout", tag_field="kind"):
     stopped_at: datetime | None
     created_by: CreatedBy
     updated_by: UpdatedBy
+    workspace: Workspace
 
 
 class DesignSource(Struct, frozen=True, omit_defaults=True):
@@ -382,6 +384,7 @@ class GeoExperiment(Struct, frozen=True, tag="geo", tag_field="kind"):
     stopped_at: datetime | None
     created_by: CreatedBy
     updated_by: UpdatedBy
+    workspace: Workspace
     coverage: Annotated[
         GeoTestCoverage | None,
         Meta(

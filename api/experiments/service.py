@@ -231,6 +231,7 @@ def experiment_from_row(row: Row) -> Experiment:
         "stopped_at": row["stopped_at"],
         "created_by": row["created_by"],
         "updated_by": row["updated_by"],
+        "workspace": row["workspace"],
     }
     design = row["design"]
     if row["kind"] == "holdout":

@@ -1,7 +1,9 @@
 -- name: insert_dataset
+-- $12: the workspace it belongs to.
 INSERT INTO geo_datasets
-    (id, name, geo_count, date_count, row_count, first_date, last_date, has_spend, geos, quality, created_by)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+    (id, name, geo_count, date_count, row_count, first_date, last_date, has_spend, geos, quality, created_by,
+     workspace)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 RETURNING *;
 
 -- name: insert_dataset_version
@@ -24,29 +26,36 @@ WHERE id = $1
 RETURNING *;
 
 -- name: select_dataset
--- The dataset as of version $2 (the latest when NULL): no row when either is unknown.
-SELECT d.id, d.name, d.created_at, d.created_by, d.version AS latest_version, v.version,
+-- The dataset as of version $2 (the latest when NULL), in workspace $3 (any when NULL): no row when either is
+-- unknown or the dataset is another workspace's.
+SELECT d.id, d.name, d.created_at, d.created_by, d.workspace, d.version AS latest_version, v.version,
        v.created_at AS version_created_at, v.geo_count, v.date_count, v.row_count, v.first_date, v.last_date,
        v.has_spend, v.geos, v.quality
 FROM geo_datasets d
 JOIN geo_dataset_versions v ON v.dataset_id = d.id AND v.version = coalesce($2::integer, d.version)
-WHERE d.id = $1;
+WHERE d.id = $1 AND ($3::text IS NULL OR d.workspace = $3);
 
 -- name: select_dataset_latest_version
-SELECT version FROM geo_datasets WHERE id = $1;
+SELECT version FROM geo_datasets WHERE id = $1 AND ($2::text IS NULL OR workspace = $2);
 
 -- name: lock_dataset_for_append
 -- Serialises the appends to one dataset (each takes the next version number) and a deletion.
-SELECT id, name, version, has_spend FROM geo_datasets WHERE id = $1 FOR UPDATE;
+SELECT id, name, version, has_spend, workspace FROM geo_datasets
+WHERE id = $1 AND ($2::text IS NULL OR workspace = $2)
+FOR UPDATE;
 
 -- name: select_versions
-SELECT * FROM geo_dataset_versions WHERE dataset_id = $1 ORDER BY version;
+-- None when the dataset is in another workspace than $2 (any when NULL).
+SELECT v.* FROM geo_dataset_versions AS v
+JOIN geo_datasets AS d ON d.id = v.dataset_id AND ($2::text IS NULL OR d.workspace = $2)
+WHERE v.dataset_id = $1 ORDER BY v.version;
 
 -- name: list_datasets
--- Newest first, optionally only names containing $1 (case-insensitive); the cursor is the (created_at, id)
--- of the last row of the previous page.
+-- Newest first, in workspace $5 (every one when NULL), optionally only names containing $1 (case-insensitive);
+-- the cursor is the (created_at, id) of the last row of the previous page.
 SELECT * FROM geo_datasets
-WHERE ($1::text IS NULL OR strpos(lower(name), lower($1)) > 0)
+WHERE ($5::text IS NULL OR workspace = $5)
+  AND ($1::text IS NULL OR strpos(lower(name), lower($1)) > 0)
   AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3::uuid))
 ORDER BY created_at DESC, id DESC
 LIMIT $4;

@@ -14,6 +14,7 @@ from uuid import UUID
 
 import asyncpg
 
+from api.auth.caller import acting_workspace, adopt_workspace, workspace_filter
 from api.bulk_copy import copy_until_lost
 from api.database import Connection, affected_rows
 from api.geo.binary_copy import COLUMNS
@@ -58,6 +59,7 @@ class GeoRepository:
             geos,
             quality,
             created_by,
+            acting_workspace(),
         )
         assert row is not None
         return row
@@ -143,25 +145,36 @@ class GeoRepository:
         )
 
     async def get(self, dataset_id: UUID, version: int | None = None) -> Row | None:
-        """The dataset as of ``version`` (latest when ``None``): ``None`` when the dataset or version is unknown."""
-        row: Row | None = await self.connection.fetchrow(QUERIES["select_dataset"], dataset_id, version)
+        """The dataset as of ``version`` (latest when ``None``): ``None`` when the dataset or version is unknown,
+        or the dataset is not in the request's workspace (:func:`api.auth.caller.workspace_filter`)."""
+        row: Row | None = await self.connection.fetchrow(
+            QUERIES["select_dataset"], dataset_id, version, workspace_filter()
+        )
+        if row is not None:
+            adopt_workspace(row["workspace"])
         return row
 
     async def latest_version(self, dataset_id: UUID) -> int | None:
-        version: int | None = await self.connection.fetchval(QUERIES["select_dataset_latest_version"], dataset_id)
+        version: int | None = await self.connection.fetchval(
+            QUERIES["select_dataset_latest_version"], dataset_id, workspace_filter()
+        )
         return version
 
     async def lock_for_append(self, dataset_id: UUID) -> Row | None:
-        row: Row | None = await self.connection.fetchrow(QUERIES["lock_dataset_for_append"], dataset_id)
+        row: Row | None = await self.connection.fetchrow(
+            QUERIES["lock_dataset_for_append"], dataset_id, workspace_filter()
+        )
         return row
 
     async def versions(self, dataset_id: UUID) -> list[Row]:
-        rows: list[Row] = await self.connection.fetch(QUERIES["select_versions"], dataset_id)
+        rows: list[Row] = await self.connection.fetch(QUERIES["select_versions"], dataset_id, workspace_filter())
         return rows
 
     async def list_page(self, *, name: str | None, after: tuple[datetime, UUID] | None, limit: int) -> list[Row]:
         created_at, last_id = after if after else (None, None)
-        rows: list[Row] = await self.connection.fetch(QUERIES["list_datasets"], name, created_at, last_id, limit)
+        rows: list[Row] = await self.connection.fetch(
+            QUERIES["list_datasets"], name, created_at, last_id, limit, workspace_filter()
+        )
         return rows
 
     async def series(self, dataset_id: UUID, geo: str | None, version: int) -> list[Row]:

@@ -135,6 +135,7 @@ class GeoDataset(Struct, frozen=True):
             "`GET /v1/geo/datasets/{id}/events` has its trail)."
         ),
     ]
+    workspace: Annotated[str, Meta(description="The workspace it belongs to (`counterfact workspaces list`).")]
     version: Annotated[
         int, Meta(description="The version described: 1 is the upload, each append adds one (the latest by default).")
     ] = 1
@@ -187,6 +188,7 @@ class GeoDatasetSummary(Struct, frozen=True):
     name: str
     created_at: datetime
     created_by: UUID | None
+    workspace: Annotated[str, Meta(description="The workspace it belongs to (`counterfact workspaces list`).")]
     versions: Annotated[int, Meta(description="How many versions it has (its latest version's number).")]
     geo_count: int
     geos: list[str]

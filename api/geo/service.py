@@ -345,6 +345,7 @@ def dataset_from_row(row: Row) -> GeoDataset:
         has_spend=row["has_spend"],
         quality=msgspec.convert(quality, DataQuality),
         created_by=row["created_by"],
+        workspace=row["workspace"],
     )
 
 
@@ -621,6 +622,7 @@ async def list_datasets(pool: asyncpg.Pool, *, name: str | None, cursor: str | N
                 name=r["name"],
                 created_at=r["created_at"],
                 created_by=r["created_by"],
+                workspace=r["workspace"],
                 versions=r["version"],
                 geo_count=r["geo_count"],
                 geos=list(r["geos"]),

@@ -8,6 +8,7 @@ from uuid import UUID
 
 import asyncpg
 
+from api.auth.caller import workspace_filter
 from api.database import Connection
 from api.sql_queries import load_queries
 
@@ -27,5 +28,7 @@ class MarketSelectionRepository:
         await self.connection.execute(QUERIES["upsert_market_selection"], selection_id, dataset_id, request, result)
 
     async def get(self, selection_id: UUID) -> Row | None:
-        row: Row | None = await self.connection.fetchrow(QUERIES["select_market_selection"], selection_id)
+        row: Row | None = await self.connection.fetchrow(
+            QUERIES["select_market_selection"], selection_id, workspace_filter()
+        )
         return row

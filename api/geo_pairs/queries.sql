@@ -29,4 +29,7 @@ VALUES ($1, $2, $3, $4)
 ON CONFLICT (id) DO UPDATE SET request = EXCLUDED.request, result = EXCLUDED.result;
 
 -- name: select_matched_pair_design
-SELECT id, dataset_id, request, result, created_at FROM geo_matched_pair_designs WHERE id = $1;
+-- In workspace $2 (any when NULL), its dataset's: another workspace's design is not found.
+SELECT s.id, s.dataset_id, s.request, s.result, s.created_at FROM geo_matched_pair_designs AS s
+JOIN geo_datasets AS d ON d.id = s.dataset_id AND ($2::text IS NULL OR d.workspace = $2)
+WHERE s.id = $1;

@@ -9,6 +9,7 @@ from uuid import UUID
 
 import asyncpg
 
+from api.auth.caller import workspace_filter
 from api.database import Connection
 from api.sql_queries import load_queries
 
@@ -47,5 +48,7 @@ class PairDesignRepository:
         await self.connection.execute(QUERIES["upsert_matched_pair_design"], design_id, dataset_id, request, result)
 
     async def get(self, design_id: UUID) -> Row | None:
-        row: Row | None = await self.connection.fetchrow(QUERIES["select_matched_pair_design"], design_id)
+        row: Row | None = await self.connection.fetchrow(
+            QUERIES["select_matched_pair_design"], design_id, workspace_filter()
+        )
         return row

@@ -35,7 +35,13 @@ from api.errors import (
     InvalidInput,
     problem_for_exception,
 )
-from api.idempotency.repository import KEY_REUSED_REASON, IdempotencyRepository, InProgress, StoredResponse
+from api.idempotency.repository import (
+    KEY_REUSED_REASON,
+    IdempotencyRepository,
+    InProgress,
+    StoredResponse,
+    caller_in_workspace,
+)
 
 HEADER = b"idempotency-key"
 IDEMPOTENT_OPERATIONS = frozenset(
@@ -133,7 +139,7 @@ async def _idempotent(app: ASGIApp, scope: Scope, receive: Receive, send: Send, 
         reason = f"must be 1 to {MAX_KEY_LENGTH} printable characters"
         await _send_problem(send, InvalidInput(f"Idempotency-Key: {reason}", [("Idempotency-Key", reason)]))
         return
-    caller: bytes = scope["auth"].id.bytes
+    caller = caller_in_workspace(scope["auth"].id)
     store = IdempotencyRepository(scope["app"].state.pool)
     if await store.names_an_experiment(scope["auth"].id, key):
         await _send_problem(send, IdempotencyKeyReused(KEY_REUSED_REASON))

@@ -40,12 +40,12 @@ DELETE FROM idempotent_requests WHERE location IN (
 );
 
 -- name: key_names_an_experiment
--- Whether caller $1 (an API key's id) created an experiment with Idempotency-Key $2 (those keys are kept on
--- the experiment, api/experiments): the key then names that request, and another one with it is 422.
+-- Whether caller $1 (an API key's id) created an experiment in workspace $3 with Idempotency-Key $2 (those keys
+-- are kept on the experiment, api/experiments): the key then names that request, and another one with it is 422.
 SELECT EXISTS (
-    SELECT 1 FROM experiments WHERE created_by IS NOT DISTINCT FROM $1 AND idempotency_key = $2
+    SELECT 1 FROM experiments WHERE created_by IS NOT DISTINCT FROM $1 AND idempotency_key = $2 AND workspace = $3
 );
 
 -- name: key_names_a_stored_request
--- Whether caller $1 (the key id's bytes) holds Idempotency-Key $2 for another request in this table.
+-- Whether caller $1 (the key id's and workspace's bytes) holds Idempotency-Key $2 for another request in this table.
 SELECT EXISTS (SELECT 1 FROM idempotent_requests WHERE caller = $1 AND idempotency_key = $2);

@@ -8,6 +8,7 @@ from uuid import UUID
 
 import asyncpg
 
+from api.auth.caller import acting_workspace
 from api.database import Connection
 from api.sql_queries import load_queries
 
@@ -92,13 +93,20 @@ async def forget_design_job_replies(connection: Connection, dataset_id: UUID) ->
     await connection.execute(QUERIES["forget_design_job_replies"], dataset_id)
 
 
+def caller_in_workspace(caller: UUID) -> bytes:
+    """The ``caller`` of this table: the API key's id and the request's workspace, so that an all-workspaces
+    key's key in one workspace never replays (nor blocks) its request in another."""
+    return caller.bytes + acting_workspace().encode()
+
+
 async def key_names_an_experiment(connection: Connection, caller: UUID | None, key: str) -> bool:
-    """Whether ``caller`` created an experiment with ``key`` (the experiments' own idempotency mechanism)."""
-    return bool(await connection.fetchval(QUERIES["key_names_an_experiment"], caller, key))
+    """Whether ``caller`` created an experiment with ``key`` in the request's workspace (the experiments' own
+    idempotency mechanism)."""
+    return bool(await connection.fetchval(QUERIES["key_names_an_experiment"], caller, key, acting_workspace()))
 
 
 async def key_names_a_stored_request(connection: Connection, caller: UUID | None, key: str) -> bool:
     """Whether ``caller`` holds ``key`` for a request of this table (an upload, a design, ...)."""
     if caller is None:
         return False
-    return bool(await connection.fetchval(QUERIES["key_names_a_stored_request"], caller.bytes, key))
+    return bool(await connection.fetchval(QUERIES["key_names_a_stored_request"], caller_in_workspace(caller), key))

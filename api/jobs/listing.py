@@ -21,6 +21,7 @@ def summary_from_row(row: Row) -> JobSummary:
         updated_at=row["heartbeat_at"],
         finished_at=row["finished_at"],
         created_by=row["created_by"],
+        workspace=row["workspace"],
     )
 
 

@@ -1,19 +1,24 @@
 -- name: insert_job
-INSERT INTO jobs (id, kind, subject, status, payload, created_by) VALUES ($1, $2, $3, 'queued', $4, $5)
+-- $6: the workspace it belongs to.
+INSERT INTO jobs (id, kind, subject, status, payload, created_by, workspace)
+VALUES ($1, $2, $3, 'queued', $4, $5, $6)
 RETURNING id, kind, subject, status, progress, attempts, result, error, created_at, heartbeat_at, finished_at,
-          created_by;
+          created_by, workspace;
 
 -- name: select_job
+-- In workspace $2 (any when NULL): another workspace's job is not found.
 SELECT id, kind, subject, status, progress, attempts, result, error, created_at, heartbeat_at, finished_at,
-       created_by
-FROM jobs WHERE id = $1;
+       created_by, workspace
+FROM jobs WHERE id = $1 AND ($2::text IS NULL OR workspace = $2);
 
 -- name: list_jobs
--- Newest first, optionally of one kind and status; the cursor is the (created_at, id) of the last row of the
--- previous page (index jobs_created_idx).
-SELECT id, kind, subject, status, progress, attempts, created_at, heartbeat_at, finished_at, created_by
+-- Newest first, in workspace $6 (every one when NULL), optionally of one kind and status; the cursor is the
+-- (created_at, id) of the last row of the previous page (index jobs_workspace_created_idx, jobs_created_idx).
+SELECT id, kind, subject, status, progress, attempts, created_at, heartbeat_at, finished_at, created_by,
+       workspace
 FROM jobs
-WHERE ($1::text IS NULL OR kind = $1)
+WHERE ($6::text IS NULL OR workspace = $6)
+  AND ($1::text IS NULL OR kind = $1)
   AND ($2::text IS NULL OR status = $2)
   AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4::uuid))
 ORDER BY created_at DESC, id DESC
@@ -41,7 +46,7 @@ WHERE id = $1 AND status = 'running' AND (attempts = $2 OR $2 = 0);
 
 -- name: cancel_job
 UPDATE jobs SET status = 'cancelled', finished_at = clock_timestamp(), heartbeat_at = clock_timestamp()
-WHERE id = $1 AND status IN ('queued', 'running');
+WHERE id = $1 AND status IN ('queued', 'running') AND ($2::text IS NULL OR workspace = $2);
 
 -- name: set_parts
 UPDATE jobs SET parts_total = $2, parts_done = 0, reduce_task = $3 WHERE id = $1 AND status = 'running';

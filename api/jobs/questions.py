@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 import asyncpg
 import msgspec
 
-from api.auth.caller import current_key_id
+from api.auth.caller import acting_workspace, current_key_id
 from api.database import Connection
 from api.jobs.answer import Answer
 from api.jobs.progress import ProgressReporter
@@ -54,9 +54,10 @@ class Question:
 
 def question_key(kind: str, payload: bytes, subject: uuid.UUID, revision: str) -> str:
     """The key of every question: what a computation of ``kind`` answers from ``payload`` on ``subject`` (the
-    experiment or dataset it reads) at ``revision``."""
+    experiment or dataset it reads) at ``revision``, asked in the request's workspace (another workspace's
+    identical question is another question: its job is not ours)."""
     digest = hashlib.sha256()
-    for part in (kind.encode(), payload, subject.bytes, revision.encode()):
+    for part in (kind.encode(), payload, subject.bytes, revision.encode(), acting_workspace().encode()):
         digest.update(len(part).to_bytes(8, "big"))
         digest.update(part)
     return digest.hexdigest()
@@ -100,7 +101,14 @@ async def submit_question_job(
     """Queue a job for the question, or the job already queued or running for it."""
     async with queue_pool.acquire() as connection, connection.transaction():
         job_id = await connection.fetchval(
-            QUERIES["insert_question_job"], uuid.uuid4(), kind, subject, payload, current_key_id(), question.key
+            QUERIES["insert_question_job"],
+            uuid.uuid4(),
+            kind,
+            subject,
+            payload,
+            current_key_id(),
+            question.key,
+            acting_workspace(),
         )
         if job_id is not None:
             await queue_queries(connection).enqueue(JOB_ENTRYPOINT, job_id.bytes)

@@ -11,8 +11,8 @@ ON CONFLICT (question) DO NOTHING;
 
 -- name: insert_question_job
 -- Nothing when a job for the same question is queued or running already (jobs_question_in_flight_idx).
-INSERT INTO jobs (id, kind, subject, status, payload, created_by, question)
-VALUES ($1, $2, $3, 'queued', $4, $5, $6)
+INSERT INTO jobs (id, kind, subject, status, payload, created_by, question, workspace)
+VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7)
 ON CONFLICT (question) WHERE status IN ('queued', 'running') DO NOTHING
 RETURNING id;
 

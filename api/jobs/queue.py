@@ -47,6 +47,7 @@ def job_from_row(row: Row) -> Job:
         result=row["result"],
         error=error,
         created_by=row["created_by"],
+        workspace=row["workspace"],
     )
 
 

@@ -9,6 +9,7 @@ from uuid import UUID
 
 import asyncpg
 
+from api.auth.caller import acting_workspace, adopt_workspace, workspace_filter
 from api.database import Connection
 from api.errors import Problem
 from api.sql_queries import load_queries
@@ -26,20 +27,25 @@ class JobRepository:
 
     async def insert(self, job_id: UUID, kind: str, subject: str, payload: bytes, created_by: UUID | None) -> Row:
         row: Row | None = await self.connection.fetchrow(
-            QUERIES["insert_job"], job_id, kind, subject, payload, created_by
+            QUERIES["insert_job"], job_id, kind, subject, payload, created_by, acting_workspace()
         )
         assert row is not None
         return row
 
     async def get(self, job_id: UUID) -> Row | None:
-        row: Row | None = await self.connection.fetchrow(QUERIES["select_job"], job_id)
+        """The job, if it is in the request's workspace (:func:`api.auth.caller.workspace_filter`)."""
+        row: Row | None = await self.connection.fetchrow(QUERIES["select_job"], job_id, workspace_filter())
+        if row is not None:
+            adopt_workspace(row["workspace"])
         return row
 
     async def page(
         self, *, kind: str | None, status: str | None, after: tuple[datetime, UUID] | None, limit: int
     ) -> list[Row]:
         created_at, last_id = after if after else (None, None)
-        rows: list[Row] = await self.connection.fetch(QUERIES["list_jobs"], kind, status, created_at, last_id, limit)
+        rows: list[Row] = await self.connection.fetch(
+            QUERIES["list_jobs"], kind, status, created_at, last_id, limit, workspace_filter()
+        )
         return rows
 
     async def start_attempt(self, job_id: UUID) -> Row | None:
@@ -59,7 +65,7 @@ class JobRepository:
         return done == "UPDATE 1"
 
     async def cancel(self, job_id: UUID) -> None:
-        await self.connection.execute(QUERIES["cancel_job"], job_id)
+        await self.connection.execute(QUERIES["cancel_job"], job_id, workspace_filter())
 
     async def set_parts(self, job_id: UUID, task: str, payloads: list[bytes], reduce_task: str) -> None:
         await self.connection.execute(QUERIES["set_parts"], job_id, len(payloads), reduce_task)

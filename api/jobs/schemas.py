@@ -74,6 +74,7 @@ class Job(Struct, frozen=True):
         UUID | None,
         Meta(description="The id of the API key whose request made the job (`counterfact keys list` names it)."),
     ]
+    workspace: Annotated[str, Meta(description="The workspace it belongs to (`counterfact workspaces list`).")]
     result: Annotated[
         JobResult | None,
         Meta(
@@ -99,6 +100,7 @@ class JobSummary(Struct, frozen=True):
     updated_at: datetime
     finished_at: datetime | None
     created_by: UUID | None
+    workspace: Annotated[str, Meta(description="The workspace it belongs to (`counterfact workspaces list`).")]
 
 
 class JobPage(Struct, frozen=True):

@@ -40,7 +40,8 @@ DELETE FROM jobs WHERE left(subject, length($1)) = $1;
 DELETE FROM experiments WHERE id = $1;
 
 -- name: lock_dataset
-SELECT id, name FROM geo_datasets WHERE id = $1 FOR UPDATE;
+-- In workspace $2 (any when NULL): another workspace's dataset is not found.
+SELECT id, name FROM geo_datasets WHERE id = $1 AND ($2::text IS NULL OR workspace = $2) FOR UPDATE;
 
 -- name: experiments_on_dataset
 -- Geo experiments whose design reads dataset $1, running ones first.

@@ -7,6 +7,7 @@ from uuid import UUID
 
 import asyncpg
 
+from api.auth.caller import workspace_filter
 from api.database import Connection, affected_rows
 from api.sql_queries import load_queries
 
@@ -55,7 +56,9 @@ class DeletionRepository:
         return counts
 
     async def lock_dataset(self, dataset_id: UUID) -> asyncpg.Record | None:
-        row: asyncpg.Record | None = await self.connection.fetchrow(QUERIES["lock_dataset"], dataset_id)
+        row: asyncpg.Record | None = await self.connection.fetchrow(
+            QUERIES["lock_dataset"], dataset_id, workspace_filter()
+        )
         return row
 
     async def experiments_on_dataset(self, dataset_id: UUID) -> list[asyncpg.Record]:

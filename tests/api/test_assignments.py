@@ -384,7 +384,9 @@ async def test_a_geo_experiment_has_no_unit_assignments(client: Client, database
     connection = await asyncpg.connect(database_url)
     try:
         await connection.execute(
-            "INSERT INTO experiments (id, kind, name, design) VALUES ($1, 'geo', 'TV', '{}'::jsonb)", experiment_id
+            "INSERT INTO experiments (id, kind, name, design, workspace)"
+            " VALUES ($1, 'geo', 'TV', '{}'::jsonb, 'default')",
+            experiment_id,
         )
     finally:
         await connection.close()

@@ -38,8 +38,8 @@ async def _queue_job_created_ago(database_url: str, seconds: float) -> None:
     admin = await asyncpg.connect(database_url)
     try:
         await admin.execute(
-            "INSERT INTO jobs (id, kind, subject, status, created_at) "
-            "VALUES ($1, 'geo_results', 'health-test', 'queued', clock_timestamp() - $2::interval)",
+            "INSERT INTO jobs (id, kind, subject, status, created_at, workspace) "
+            "VALUES ($1, 'geo_results', 'health-test', 'queued', clock_timestamp() - $2::interval, 'default')",
             uuid.uuid4(),
             timedelta(seconds=seconds),
         )

@@ -36,8 +36,8 @@ async def stored_jobs(client: Client, database_url: str) -> AsyncIterator[list[s
     try:
         for index, ((kind, status), job_id) in enumerate(zip(JOBS, ids, strict=True)):
             await connection.execute(
-                "INSERT INTO jobs (id, kind, subject, status, result, error, created_at) "
-                "VALUES ($1, $2, $3, $4, $5::text::json, $6::text::json, $7)",
+                "INSERT INTO jobs (id, kind, subject, status, result, error, created_at, workspace) "
+                "VALUES ($1, $2, $3, $4, $5::text::json, $6::text::json, $7, 'default')",
                 job_id,
                 kind,
                 f"/v1/experiments/{uuid.uuid4()}/results",

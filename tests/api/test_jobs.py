@@ -455,9 +455,9 @@ async def test_jobs_finished_more_than_30_days_ago_are_forgotten_at_start_up(
     try:
         for job_id, age in ((old, timedelta(days=31)), (recent, timedelta(days=29))):
             await connection.execute(
-                "INSERT INTO jobs (id, kind, subject, status, error, finished_at) VALUES ($1, 'experiment_results', "
-                '\'/x\', \'failed\', \'{"type": "about:blank", "title": "Conflict", "status": 409, '
-                '"detail": "missing data"}\', now() - $2::interval)',
+                "INSERT INTO jobs (id, kind, subject, status, error, finished_at, workspace) VALUES ($1, "
+                '\'experiment_results\', \'/x\', \'failed\', \'{"type": "about:blank", "title": "Conflict", '
+                '"status": 409, "detail": "missing data"}\', now() - $2::interval, \'default\')',
                 job_id,
                 age,
             )

@@ -1,0 +1,1 @@
+"""Workspaces: the teams a service shared by several keeps apart (issue 22)."""
