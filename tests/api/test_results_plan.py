@@ -1,8 +1,9 @@
 """The holdout results aggregate cannot fall back to a quadratic plan: right after a bulk load, before the
 statistics know the new experiment, its join is still hashed or merged (checked with ``EXPLAIN (FORMAT
-JSON)`` on the machine's PostgreSQL and on the embedded one), and a bulk load through the API refreshes the
-statistics of what it grew. The probes for an experiment's first outcome read the primary key, never a
-sequential scan through the rows of the experiments loaded before it."""
+JSON)`` on the machine's PostgreSQL and on the embedded one) and its rows are grouped by hashing, not
+sorted; a bulk load through the API refreshes the statistics of what it grew. The probes for an
+experiment's first outcome read the primary key, never a sequential scan through the rows of the
+experiments loaded before it."""
 
 from __future__ import annotations
 
@@ -123,6 +124,24 @@ async def test_results_aggregate_is_hashed_or_merged_when_the_statistics_do_not_
     expected = await connection.fetch(EXPECTED, 5_000)
     got = sorted(rows, key=lambda r: r["arm"])
     assert [(r["arm"], r["units"], r["sum"]) for r in got] == [(e["arm"], e["units"], e["sum"]) for e in expected]
+
+
+async def test_results_aggregate_groups_by_hashing_without_sorting_the_joined_rows(
+    fresh_connection: asyncpg.Connection,
+) -> None:
+    connection = fresh_connection
+    first, second = uuid.uuid4(), uuid.uuid4()
+    await connection.execute(FILL_ASSIGNMENTS, first, 20_000)
+    await connection.execute(FILL_OUTCOMES, first, 20_000)
+    await connection.execute("ANALYZE assignments")
+    await connection.execute("ANALYZE holdout_outcomes")
+    await connection.execute(FILL_ASSIGNMENTS, second, 5_000)  # loaded after the last ANALYZE
+    await connection.execute(FILL_OUTCOMES, second, 5_000)
+    async with connection.transaction():
+        await ResultsRepository(connection).aggregate_outcomes(second, 0.0, 0.0)
+        plan = await _explain(connection, second)
+    assert [node["Node Type"] for node in _plan_nodes(plan) if node["Node Type"] == "Sort"] == []
+    assert {node["Strategy"] for node in _plan_nodes(plan) if node["Node Type"] == "Aggregate"} == {"Hashed"}
 
 
 async def test_the_probes_for_an_experiments_first_outcome_read_the_primary_key_not_the_table(
