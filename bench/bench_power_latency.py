@@ -12,7 +12,8 @@ for a CPU). With ``--access-log`` the service logs every request (the production
 ``COUNTERFACT_LOG_LEVEL=INFO``) and the time each power call spent inside the service, from the first byte
 of the request reaching the application to its last byte sent, is summarised beside what the client saw: a
 tail the client sees and the service does not lies outside our code (the socket, the event loop's wake-up,
-the scheduler of a shared machine).
+the scheduler of a shared machine). Beside each run, the time the server's event loop ran on a CPU and the
+time it was ready to run but waited for one (``/proc/<pid>/schedstat``, Linux).
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ import argparse
 import asyncio
 import json
 import os
+import subprocess
 import tempfile
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -41,6 +44,11 @@ POWER_BODY = json.dumps(
 ).encode()
 
 
+def constant(path: str) -> Callable[[int], str]:
+    """The same path for every request."""
+    return lambda _: path
+
+
 def machine_state() -> str:
     """The load average, and the share of the last 10 s in which some runnable task waited for a CPU (PSI)."""
     state = "load average " + " ".join(Path("/proc/loadavg").read_text().split()[:3])
@@ -49,6 +57,12 @@ def machine_state() -> str:
         some = pressure.read_text().split()[1]  # avg10=…
         state += f", CPU pressure {some.partition('=')[2]}%"
     return state
+
+
+def scheduling(pid: int) -> tuple[float, float]:
+    """Seconds the process's main thread (uvicorn's event loop) has run on a CPU and waited for one."""
+    on_cpu, waiting, _ = Path(f"/proc/{pid}/schedstat").read_text().split()
+    return int(on_cpu) / 1e9, int(waiting) / 1e9
 
 
 def service_times(log: Path, offset: int, path: str) -> np.ndarray:
@@ -82,7 +96,9 @@ async def main() -> None:
     if args.access_log:
         env["COUNTERFACT_LOG_LEVEL"] = "INFO"
     try:
-        with server(database_url, free_port(), serve=True, extra_env=env, log=log) as base:
+        processes: list[subprocess.Popen[bytes]] = []
+        with server(database_url, free_port(), serve=True, extra_env=env, log=log, started=processes.append) as base:
+            pid = processes[0].pid
             address = urlsplit(base)
             assert address.hostname is not None and address.port is not None
             headers = key_headers(database_url, "read")
@@ -95,7 +111,7 @@ async def main() -> None:
                 await run_open_loop(
                     address.hostname,
                     address.port,
-                    lambda _, path=path: path,
+                    constant(path),
                     rate=100,
                     seconds=1,
                     headers=sent_headers,
@@ -107,17 +123,24 @@ async def main() -> None:
                 for label, (path, method, body, sent_headers) in calls.items():
                     before = machine_state()
                     offset = log.stat().st_size
+                    cpu_before, waited_before = scheduling(pid)
                     result = await run_open_loop(
                         address.hostname,
                         address.port,
-                        lambda _, path=path: path,
+                        constant(path),
                         rate=args.rate,
                         seconds=args.seconds,
                         headers=sent_headers,
                         method=method,
                         body=body,
                     )
+                    cpu_after, waited_after = scheduling(pid)
+                    cpu, waited = cpu_after - cpu_before, waited_after - waited_before
                     print(f"run {repeat}, {label} ({before}): {result.summary()}")
+                    print(
+                        f"  the server's event loop ran {cpu:.2f} s on a CPU ({cpu / result.scheduled * 1000:.2f} ms a "
+                        f"call) and waited {waited:.2f} s for one"
+                    )
                     if args.access_log:
                         inside = service_times(log, offset, path)
                         p50, p99 = np.percentile(inside, [50, 99]) if len(inside) else (np.nan, np.nan)

@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -45,10 +45,12 @@ def server(
     serve: bool = False,
     extra_env: dict[str, str] | None = None,
     log: Path | None = None,
+    started: Callable[[subprocess.Popen[bytes]], None] | None = None,
 ) -> Iterator[str]:
     """The service on ``database_url`` and ``port`` until the block ends: uvicorn alone, or with ``serve``
-    ``counterfact serve`` (uvicorn and one job worker, as ``make serve``); SIGTERM at the end, which drains
-    the requests in flight and hands the worker's jobs back. Its log lines go to ``log`` (else nowhere)."""
+        ``counterfact serve`` (uvicorn and one job worker, as ``make serve``); SIGTERM at the end, which drains
+        the requests in flight and hands the worker's jobs back. Its log lines go to ``log`` (else nowhere); ``started``
+    is handed its process once it answers."""
     env = {**os.environ, "DATABASE_URL": database_url, "COUNTERFACT_LOG_LEVEL": "WARNING", **(extra_env or {})}
     uvicorn = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--no-access-log"]
     command = [sys.executable, "-m", "api.cli", "serve"] if serve else uvicorn
@@ -72,6 +74,8 @@ def server(
             if time.monotonic() > deadline or process.poll() is not None:
                 raise RuntimeError("the server did not start")
             time.sleep(0.2)
+        if started is not None:
+            started(process)
         yield base
     finally:
         process.terminate()
