@@ -69,10 +69,14 @@ async def run_open_loop(
     seconds: float,
     max_connections: int = 64,
     headers: Mapping[str, str] | None = None,
+    method: str = "GET",
+    body: bytes = b"",
 ) -> OpenLoopResult:
-    """GET ``path_for(i)`` for i = 0, 1, … at ``rate`` per second for ``seconds`` with ``headers`` (an API key,
-    say); 2xx counts as answered."""
+    """``method`` ``path_for(i)`` (with ``body``, if any) for i = 0, 1, … at ``rate`` per second for ``seconds``
+    with ``headers`` (an API key, say); 2xx counts as answered."""
     extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
+    if body:
+        extra += f"Content-Length: {len(body)}\r\n"
     idle: list[_Connection] = []
     opened = 0
     latencies: list[float] = []
@@ -82,7 +86,7 @@ async def run_open_loop(
 
     async def one(index: int, due: float) -> None:
         nonlocal opened, failed
-        request = f"GET {path_for(index)} HTTP/1.1\r\nHost: {host}:{port}\r\n{extra}\r\n".encode()
+        request = f"{method} {path_for(index)} HTTP/1.1\r\nHost: {host}:{port}\r\n{extra}\r\n".encode() + body
         async with limit:
             connection = idle.pop() if idle else None
             reused = connection is not None

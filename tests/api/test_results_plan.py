@@ -1,7 +1,9 @@
 """The holdout results aggregate cannot fall back to a quadratic plan: right after a bulk load, before the
 statistics know the new experiment, its join is still hashed or merged (checked with ``EXPLAIN (FORMAT
-JSON)`` on the machine's PostgreSQL and on the embedded one), and a bulk load through the API refreshes the
-statistics of what it grew."""
+JSON)`` on the machine's PostgreSQL and on the embedded one) and its rows are grouped by hashing, not
+sorted; a bulk load through the API refreshes the statistics of what it grew. The probes for an
+experiment's first outcome read the primary key, never a sequential scan through the rows of the
+experiments loaded before it."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from litestar.testing import AsyncTestClient
 
 from api.database import apply_migrations, load_migrations
 from api.embedded_database import start_embedded_postgres, stop_embedded_postgres
+from api.outcomes.repository import QUERIES as OUTCOME_QUERIES
 from api.results.repository import QUERIES as RESULTS_QUERIES
 from api.results.repository import ResultsRepository
 from tests.conftest import _admin, with_database
@@ -121,6 +124,38 @@ async def test_results_aggregate_is_hashed_or_merged_when_the_statistics_do_not_
     expected = await connection.fetch(EXPECTED, 5_000)
     got = sorted(rows, key=lambda r: r["arm"])
     assert [(r["arm"], r["units"], r["sum"]) for r in got] == [(e["arm"], e["units"], e["sum"]) for e in expected]
+
+
+async def test_results_aggregate_groups_by_hashing_without_sorting_the_joined_rows(
+    fresh_connection: asyncpg.Connection,
+) -> None:
+    connection = fresh_connection
+    first, second = uuid.uuid4(), uuid.uuid4()
+    await connection.execute(FILL_ASSIGNMENTS, first, 20_000)
+    await connection.execute(FILL_OUTCOMES, first, 20_000)
+    await connection.execute("ANALYZE assignments")
+    await connection.execute("ANALYZE holdout_outcomes")
+    await connection.execute(FILL_ASSIGNMENTS, second, 5_000)  # loaded after the last ANALYZE
+    await connection.execute(FILL_OUTCOMES, second, 5_000)
+    async with connection.transaction():
+        await ResultsRepository(connection).aggregate_outcomes(second, 0.0, 0.0)
+        plan = await _explain(connection, second)
+    assert [node["Node Type"] for node in _plan_nodes(plan) if node["Node Type"] == "Sort"] == []
+    assert {node["Strategy"] for node in _plan_nodes(plan) if node["Node Type"] == "Aggregate"} == {"Hashed"}
+
+
+async def test_the_probes_for_an_experiments_first_outcome_read_the_primary_key_not_the_table(
+    fresh_connection: asyncpg.Connection,
+) -> None:
+    connection = fresh_connection
+    first, second = uuid.uuid4(), uuid.uuid4()
+    await connection.execute(FILL_OUTCOMES, first, 20_000)
+    await connection.execute(FILL_OUTCOMES, second, 5_000)  # its rows after all of the first's
+    await connection.execute("ANALYZE holdout_outcomes")  # the statistics know it: a fifth of the table
+    for query in (OUTCOME_QUERIES["has_outcomes"], RESULTS_QUERIES["outcome_shifts"]):
+        text = await connection.fetchval("EXPLAIN (FORMAT JSON) " + query, second)
+        scans = [node["Node Type"] for node in _plan_nodes(json.loads(text)[0]["Plan"]) if "Scan" in node["Node Type"]]
+        assert scans and all(scan in ("Index Scan", "Index Only Scan") for scan in scans), (query, scans)
 
 
 async def _post_csv(client: Client, path: str, text: str) -> None:
