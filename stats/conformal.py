@@ -23,31 +23,36 @@ Data: the treated series ``y_t`` (several treated units averaged) and donors ``Y
 
 **The test runs on the panel deflated by the donors' common level.** Before step 2 every series is divided by
 ``s_t = m_t / mean_u(m_u)``, ``m_t`` the donors' total ``sum_j Y_jt`` averaged over the centred week
-(:func:`donor_level`), so the estimator is re-fitted on ``y~_t / s_t`` and ``Y_jt / s_t`` and the residuals
-are in "KPI at the average level" (the null's direction becomes ``-1{t post} / s_t``, still affine in
-``theta``).  Why: in geo panels the noise grows with the markets' level (multiplicative noise), and on growing
-markets the test days are the noisiest, best-leveraged days of the panel; with the raw residuals the
-permutations drew the test's reference from a quieter past, and the test rejected 12% of true nulls at alpha
-5% with a 365-day history on issue 23's trending process (markets +0.3% a day, noise sd 15% of the level;
-2,000 tests, SE 0.5).  Two other statistics were measured and rejected: the raw residuals divided by the level
-(``u_t / s_t``, or by the re-fit's counterfactual) rejected 2% (the fit, in levels, is best on the high-level
-test days and its constant fixed effect becomes a drift once divided by a growing level), and moving blocks
+(:func:`donor_level`), so the estimator is re-fitted on ``y~_t / s_t`` and ``Y_jt / s_t`` and the residuals are
+in "KPI at the average level" (the null's direction becomes ``-1{t post} / s_t``, still affine in ``theta``).
+Why: in geo panels the noise grows with the markets' level (multiplicative noise), and on growing markets the
+test days are the noisiest, best-leveraged days of the panel; with the raw residuals the permutations drew the
+test's reference from a quieter past, and the test rejected 12% of true nulls at alpha 5% with a 365-day history
+on issue 23's trending process (markets +0.3% a day, noise sd 15% of the level; 2,000 tests, SE 0.5); on the
+deflated panel it rejects 4.5%, 4.5% and 4.8% at 90, 180 and 365 pre-days, with or without growth
+(``bench/calibrate_geo_false_positives.py``; with 10 treated markets and 365 pre-days 6.4% against 17.9%, 1,000
+tests).  Two other statistics were measured and rejected: the raw residuals divided by the level (``u_t / s_t``,
+or by the re-fit's counterfactual) rejected 2% (800 tests; the fit, in levels, is best on the high-level test
+days and its constant fixed effect becomes a drift once divided by a growing level), and moving blocks
 restricted to the recent history trade the problem for a tuning constant.  Deflating the panel makes the
-residual noise homoskedastic when the markets share their growth (it removes a shared ``exp(g t)`` exactly)
-and turns the fixed effect into one proportional to the common level.  The week's average keeps the daily
-pattern out of ``s``: the synthetic control fits the treated market's own weekly pattern, and dividing by the
-donors' (whose total swings by +-50% within the week on GeoLift's walkthrough panel) would impose theirs on it
-(the walkthrough's p-value went from 0.11 to 0.35).  Validity: ``s`` depends on the donors alone, which the
-treatment does not touch, and on every period symmetrically, so conditionally on the donors the deflated fit
-is an estimator fitted on all ``T`` periods under the null, which is all the procedure asks of it
-(Chernozhukov, Wüthrich & Zhu 2021, Section 2: any estimator and any statistic); the test is exact when the
-deflated residuals are exchangeable and approximately valid when they are weakly dependent and stationary --
-the assumption the undeflated test made of the raw residuals, now made where it holds for multiplicative
-noise.  Without growth ``s_t`` hovers around 1 and the test is the undeflated one up to the donors' daily
-fluctuations.  When the donors' total is not positive on every period (a KPI that can be zero or negative for
-all donors on a day) ``s = 1``: the undeflated test.  The point estimate stays the pre-period fit on the raw
-panel; the in-space placebo, GeoLift's sharp-null p-value and the pointwise intervals stay the raw-panel tests
-augsynth and GeoLift report.
+residual noise homoskedastic when the markets share their growth (it removes a shared ``exp(g t)`` exactly) and
+turns the fixed effect into one proportional to the common level.  The week's average keeps the daily pattern
+out of ``s``: the synthetic control fits the treated market's own weekly pattern, and dividing by the donors'
+(whose total swings by +-50% within the week on GeoLift's walkthrough panel) would impose theirs on it (the
+walkthrough's p-value went from 0.11 to 0.35).  Validity: ``s`` depends on the donors alone, which the treatment
+does not touch, and on every period symmetrically, so conditionally on the donors the deflated fit is an
+estimator fitted on all ``T`` periods under the null, which is all the procedure asks of it (Chernozhukov,
+Wüthrich & Zhu 2021: any estimator fitted on all periods under the null, any statistic of its residuals); the
+test is exact when the deflated residuals are exchangeable and approximately valid when they are weakly
+dependent and stationary -- the assumption the undeflated test made of the raw residuals, now made where it
+holds for multiplicative noise.  Without growth ``s_t`` hovers around 1 and the test is the undeflated one up to
+the slow fluctuations of the donors' weekly total.  When the donors' total is not positive on every period (a
+KPI that can be zero or negative for all donors on a day) ``s = 1``: the undeflated test.  The point estimate
+stays the pre-period fit on the raw panel; the in-space placebo, GeoLift's sharp-null p-value and the pointwise
+intervals stay the raw-panel tests augsynth and GeoLift report.  The iid permutations assume exchangeable
+periods, which the week's average breaks when the noise is additive and the treated level lies far from its
+synthetic control's (14% false positives at 10% on ``tests/stats/test_conformal.py``'s additive panels, against
+10% on the raw panel); the block permutations, the default, hold their level there.
 
 The confidence interval inverts the *same* test: ``CI = {theta : p(theta) > alpha}`` (reported as
 its hull; see :func:`invert_test`), so ``p(0) <= alpha`` exactly when ``0`` is outside the interval.
