@@ -245,7 +245,7 @@ def test_false_positive_rate_at_365_pre_days_is_within_alpha_plus_1_point(growth
     """Issue 23: no effect, 365 pre-days, alpha 5%: the results' test rejects at most alpha + 1 point (2,000
     seeded panels, binomial SE 0.5 point), and is not conservative by more than 2 points.
 
-    On growing markets (+0.3% a day, noise proportional to the level) the raw-panel test rejected 11-12% of
+    On growing markets (+0.3% a day, noise proportional to the level) the raw-panel test rejected 12% of
     the same panels (the module docstring's reason for deflating); without growth both hold their level.
     """
     alpha = 0.05
