@@ -4,8 +4,8 @@ A running geo test is read every morning.  Each read's fixed-horizon p-value is 
 alone; read daily over a 28-day test it reaches "significant" on about a quarter of tests with no
 effect at all.  Here every look's test is the conformal test the final result uses (the synthetic
 control's block-permutation test of a constant effect on the refit over the pre-period and the test days
-so far, statistic ``|sum of residuals|``; TBR's moving-block test), and the looks are tied together by
-Lan & DeMets' alpha spending (:mod:`stats.group_sequential`):
+so far, statistic ``|sum of residuals|`` on the panel deflated by the donors' level; TBR's moving-block
+test), and the looks are tied together by Lan & DeMets' alpha spending (:mod:`stats.group_sequential`):
 
 * look ``j`` (``j`` test days observed of ``K`` planned) has information fraction ``t_j = j / K``: the
   variance of a sum of ``j`` weakly dependent daily effects grows in proportion to ``j``;
@@ -38,7 +38,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from stats.conformal import ConformalTest, NullRefit, invert_test
+from stats.conformal import ConformalTest, NullRefit, donor_level, invert_test
 from stats.errors import InvalidProblem
 from stats.group_sequential import SpendingFunction, spending_boundaries
 from stats.tbr_conformal import invert, window_sums
@@ -163,7 +163,8 @@ def scm_look_p_values(
 
     ``treated`` ``(T0 + d,)`` and ``donors`` ``(T0 + d, J)`` hold the pre-period then the ``d`` test days
     observed; look ``j`` refits on the pre-period and the first ``j`` test days, as the result on that
-    day did (statistic ``|sum of residuals|``, all ``T0 + j`` cyclic placements).
+    day did (statistic ``|sum of residuals|`` on the panel deflated by its donors' level, all ``T0 + j`` cyclic
+    placements).
     """
     a, b, days = _check_panel(treated, donors, pre_days)
     p_values: list[float] = []
@@ -171,7 +172,14 @@ def scm_look_p_values(
         rows = pre_days + j
         post = np.zeros(rows, dtype=bool)
         post[pre_days:] = True
-        model = NullRefit(a[:rows], b[:rows], post, fixed_effects=fixed_effects, ridge_lambda=ridge_lambda)
+        model = NullRefit(
+            a[:rows],
+            b[:rows],
+            post,
+            fixed_effects=fixed_effects,
+            ridge_lambda=ridge_lambda,
+            level=donor_level(b[:rows]),
+        )
         test = ConformalTest(model, post, statistic="mean", n_permutations=0)
         p_values.append(float(test.p_values(np.zeros(1), "block")[0]))
     return p_values
@@ -194,7 +202,7 @@ def scm_repeated_interval(
         return None, None
     post = np.zeros(a.size, dtype=bool)
     post[pre_days:] = True
-    model = NullRefit(a, b, post, fixed_effects=fixed_effects, ridge_lambda=ridge_lambda)
+    model = NullRefit(a, b, post, fixed_effects=fixed_effects, ridge_lambda=ridge_lambda, level=donor_level(b))
     test = ConformalTest(model, post, statistic="mean", n_permutations=0)
     inversion = invert_test(lambda th: test.p_values(th, "block"), level, estimate, scale)
     return inversion.low, inversion.high

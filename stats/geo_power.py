@@ -10,7 +10,8 @@ decides it.
 
 Here each window runs the *same* test as ``GET /v1/experiments/{id}/results`` (the conformal test of
 Chernozhukov, Wüthrich & Zhu 2021 as :mod:`stats.conformal` implements it: the estimator re-fitted on
-every period of the cut panel under ``H0: no effect``, statistic ``|sum_{t test} u_t|`` -- or the
+every period of the cut panel, deflated by its donors' level (:func:`stats.conformal.donor_level`), under
+``H0: no effect``, statistic ``|sum_{t test} u_t|`` -- or the
 signed sum for a one-sided test -- against its ``T`` cyclic block permutations, reject when
 ``p <= alpha``), and its decision is reported as ``detected``.  The reported ``power`` is that test's
 probability of rejecting when the test period's noise is drawn afresh, conditional on the design and
@@ -28,21 +29,21 @@ the whole history and the test (``T_h + d``), and with unit fixed effects the tr
 prediction was 3-5 points low for 21-day tests on 110-day histories in the simulation of
 ``tests/stats/test_geo_power.py``; with it the gaps were within +-2.5 points).
 
-Only the noise is shifted, not the fit's systematic misfit.  When the markets trend, the simplex weights
-match the treated market's level only up to an attenuation (the donors' noise pulls them toward a
-combination about 8% too small), and the residuals then carry a slow drift that follows the markets'
-level: in the process of issue 23 with growth (180-day histories, 21 markets, one treated) the mean
-residual sum over the last 15 days was +0.17 of a day's treated KPI against -0.17 over the first 15.  The
-drift sits on the test days in every future, so shifting it away with the noise made the power 6-10
-points pessimistic for positive effects (and optimistic for negative ones).  The drift is ``d = beta z``
-with ``z`` the synthetic control's level (the fitted series averaged over a centred week, so the weekly
-pattern does not count, then demeaned) and ``beta`` fitted on the window's pre-period alone (so the test
-days' own noise does not enter it, which would double it); the noise paths are ``d_t + (u^0 - d)_{t+r}``
-(:func:`level_drift`, :meth:`WindowTest.noise_paths`).  Without a trend ``beta`` is about 0 and the paths
-are the plain rotations.  At ``e = 0`` the power is ``#{r : p_r <= alpha} / T``: at most ``alpha`` by
-construction without drift, and with one the rate at which the drift makes the test reject without an
-effect.  The paths' block sums are the drift's block sums plus the rest's shifted, so all ``T`` noise
-paths cost one ``T x T`` comparison per effect size.
+Only the noise is shifted, not the fit's systematic misfit.  When the markets trend, the simplex weights match the
+treated market's level only up to an attenuation (the donors' noise pulls them toward a combination about 8% too
+small), and the residuals then carry a slow drift that follows the markets' level: in the process of issue 23 with
+growth (180-day histories, 21 markets, one treated; measured before the test ran on the deflated panel, which
+divides a shared growth out and leaves the drift only where the treated level moves apart from the donors') the
+mean residual sum over the last 15 days was +0.17 of a day's treated KPI against -0.17 over the first 15.  The
+drift sits on the test days in every future, so shifting it away with the noise made the power 6-10 points
+pessimistic for positive effects (and optimistic for negative ones).  The drift is ``d = beta z`` with ``z`` the
+synthetic control's level (the fitted deflated series averaged over a centred week, so the weekly pattern does not
+count, then demeaned) and ``beta`` fitted on the window's pre-period alone (so the test days' own noise does not
+enter it, which would double it); the noise paths are ``d_t + (u^0 - d)_{t+r}`` (:func:`level_drift`,
+:meth:`WindowTest.noise_paths`).  Without a trend ``beta`` is about 0 and the paths are the plain rotations.  At
+``e = 0`` the power is ``#{r : p_r <= alpha} / T``: at most ``alpha`` by construction without drift, and with one
+the rate at which the drift makes the test reject without an effect.  The paths' block sums are the drift's block
+sums plus the rest's shifted, so all ``T`` noise paths cost one ``T x T`` comparison per effect size.
 
 The MDE is the smallest effect in the grid (in absolute value, positive ones winning ties, as
 GeoLift) whose power reaches ``power_target``; ``mde_exact`` refines it between that grid point and
@@ -65,7 +66,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from stats.augmented_synthetic_control import AugmentedSyntheticControlFit, fit_augmented_synthetic_control
-from stats.conformal import LinearRefit
+from stats.conformal import LinearRefit, donor_level
 from stats.errors import InvalidProblem
 from stats.magnitude import check_magnitude
 from stats.synthetic_control import SyntheticControlFit, fit_synthetic_control
@@ -233,8 +234,9 @@ class WindowTest:
         # With fixed effects the treated mean absorbs duration / T of an effect in a T-day panel; the real
         # test will run on real_length days (the whole history and the test), not on the t of this cut.
         self._signal_scale = (1.0 - duration / real_length) / (1.0 - duration / t) if fixed_effects else 1.0
+        level = donor_level(donors)
         self._refit = LinearRefit(
-            treated, donors, treated * post, fixed_effects=fixed_effects, ridge_lambda=ridge_lambda
+            treated, donors, treated * post, fixed_effects=fixed_effects, ridge_lambda=ridge_lambda, level=level
         )
         self._start = t - duration
         self._duration = duration
@@ -242,7 +244,7 @@ class WindowTest:
         self._side: Side = side
         residuals = self._refit.residuals(np.zeros(1))[0]
         self._noise = block_sums(residuals, self._start, duration)
-        self._drift = level_drift(residuals, treated - residuals, t - duration)
+        self._drift = level_drift(residuals, treated / level - residuals, t - duration)
         self._residuals = residuals
         self._paths: FloatArray | None = None
 

@@ -3,9 +3,10 @@
 For each of ``histories`` histories (:func:`tests.stats.geo_simulation.history_and_futures`; a new market
 layout per history, seeded), the design's power is predicted by :func:`stats.geo_power.duration_power`;
 then ``futures`` fresh futures continue the history, each effect is injected (``y (1 + e)`` on the test
-days) and the results' synthetic-control test (:mod:`stats.conformal`: ``NullRefit`` on every day,
-``|sum u|`` over the test days, cyclic block permutations; what ``GET /v1/experiments/{id}/results``
-reports as ``p_value``) runs on the history and the future, counting ``p <= alpha``.
+days) and the results' synthetic-control test (:mod:`stats.conformal`: ``NullRefit`` on every day of the
+panel deflated by the donors' level, ``|sum u|`` over the test days, cyclic block permutations; what
+``GET /v1/experiments/{id}/results`` reports as ``p_value``) runs on the history and the future, counting
+``p <= alpha``.
 
 Targets (the issue's): per effect, ``|mean predicted - realized| <= 0.03 + 2 SE``; by bin of predicted
 power (0-20%, ..., 80-100%), ``<= 0.08 + 2 SE``.  Standard errors count the futures of one history as one
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from stats.conformal import ConformalTest, NullRefit
+from stats.conformal import ConformalTest, NullRefit, donor_level
 from stats.geo_power import duration_power
 from tests.stats.geo_simulation import FloatArray, PanelModel, history_and_futures
 
@@ -90,8 +91,9 @@ class PowerCalibration:
 
 
 def results_p_value(y: FloatArray, donors: FloatArray, post: NDArray[np.bool_]) -> float:
-    """The block p-value of no effect the results report (``statistic="mean"``)."""
-    test = ConformalTest(NullRefit(y, donors, post), post, statistic="mean", n_permutations=0)
+    """The block p-value of no effect the results report (``statistic="mean"``, panel deflated by the donors' level)."""
+    model = NullRefit(y, donors, post, level=donor_level(donors))
+    test = ConformalTest(model, post, statistic="mean", n_permutations=0)
     return float(test.p_values(np.zeros(1), "block")[0])
 
 

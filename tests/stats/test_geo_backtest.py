@@ -1,8 +1,8 @@
 """The backtest (``stats.geo_backtest``) on GeoLift's walkthrough history (``GeoLift_PreTest``).
 
-Every rate is checked against each method's own scalar analysis run independently on each placebo window:
-the results' conformal test (``stats.conformal.ConformalTest``, block permutations, ``|sum of test-period
-residuals|``), ``stats.tbr.estimate_tbr`` and ``stats.trimmed_match.trimmed_match``.
+Every rate is checked against each method's own scalar analysis run independently on each placebo window: the
+results' conformal test (``stats.conformal.ConformalTest``, block permutations, ``|sum of test-period residuals|``
+on the panel deflated by the donors' level), ``stats.tbr.estimate_tbr`` and ``stats.trimmed_match.trimmed_match``.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy.stats import binom
 
-from stats.conformal import ConformalTest, NullRefit
+from stats.conformal import ConformalTest, NullRefit, donor_level
 from stats.errors import InvalidProblem
 from stats.geo_backtest import (
     Backtest,
@@ -43,7 +43,8 @@ def rejects(treated: np.ndarray, donors: np.ndarray, end: int, effect: float) ->
     post = np.zeros(end, dtype=bool)
     post[-DURATION:] = True
     y[post] *= 1.0 + effect
-    test = ConformalTest(NullRefit(y, donors[:end], post), post, statistic="mean", n_permutations=1)
+    model = NullRefit(y, donors[:end], post, level=donor_level(donors[:end]))
+    test = ConformalTest(model, post, statistic="mean", n_permutations=1)
     return bool(test.p_values(np.zeros(1), "block")[0] <= ALPHA)
 
 
