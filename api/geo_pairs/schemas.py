@@ -138,7 +138,12 @@ class PairDesign(Struct, frozen=True):
     treatment_response: Annotated[float, Meta(description="The treatment group's response over that window.")]
     share_of_spend: Annotated[float, Meta(description="The pairs' share of all the design's geos' spend.")]
     rmse_cost_adjusted: Annotated[
-        float, Meta(description="The first budget's rmse over share_of_spend (the design colab's ranking).")
+        float,
+        Meta(
+            description="The first budget's RMSE over share_of_spend (the design colab's ranking), the RMSE from a "
+            "second set of simulated assignments, independent of `budgets`' figures: the recommended design's "
+            "reported figures are then not the luck of being ranked first."
+        ),
     ]
     budgets: list[BudgetEvaluation]
     assignment: AssignmentCheck | None
