@@ -19,7 +19,7 @@ from api.assignments.controller import AssignmentController
 from api.audit.controller import AuditController, GeoDatasetAuditController
 from api.auth.guard import ApiKeyGuard
 from api.auth.keys import Scope
-from api.auth.openapi import SECURITY, security_components
+from api.auth.openapi import SECURITY, add_auth_problems, security_components
 from api.auth.rate_limit import FailureLimiter, RateLimiter
 from api.calibration.controller import CalibrationController
 from api.content_types import require_declared_content_type
@@ -33,7 +33,9 @@ from api.geo_pairs.controller import MatchedPairsController
 from api.head_requests import head_as_get
 from api.health.controller import HealthController
 from api.idempotency.middleware import idempotency_middleware
+from api.idempotency.openapi import add_idempotency_docs
 from api.jobs.controller import JobController
+from api.jobs.openapi import JobResultSchema
 from api.jobs.queue import forget_old_jobs, install_queue_schema
 from api.json_depth import DepthCheckedRequest
 from api.lifecycle.controller import DeletionController
@@ -89,6 +91,7 @@ def openapi_config() -> RenderedOpenAPIConfig:
         openapi_router=schema_router(),
         render_plugins=[ScalarRenderPlugin()],
         components=security_components(),
+        operation_documenters=(add_auth_problems, add_idempotency_docs),
         use_handler_docstrings=False,
         create_examples=False,
     )
@@ -142,7 +145,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         "settings": Provide(provide_settings, sync_to_thread=False),
         "upload": Provide(provide_upload, sync_to_thread=False),
     }
-    request_metrics = RequestMetrics(job_kinds=tuple(sorted(task_registry().jobs)))
+    tasks = task_registry()
+    request_metrics = RequestMetrics(job_kinds=tuple(sorted(tasks.jobs)))
     # Every /v1 operation needs an API key; /health, /metrics, /schema and the /app pages stay open.
     guard = ApiKeyGuard(
         settings.api_key_cache_seconds,
@@ -180,6 +184,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         before_request=check_request,
         state=State({"request_metrics": request_metrics}),
         openapi_config=openapi_config(),
+        plugins=[JobResultSchema(tasks.answers)],
         request_max_body_size=settings.max_body_bytes,
         request_class=DepthCheckedRequest,
         debug=False,

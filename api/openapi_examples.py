@@ -28,9 +28,6 @@ from litestar.openapi.spec import (
     Schema,
 )
 
-from api.auth.openapi import add_auth_problems
-from api.idempotency.openapi import add_idempotency_docs
-
 EXAMPLES_DIR = Path(__file__).with_name("examples")
 
 
@@ -55,8 +52,6 @@ class ExampleOperation(Operation):
     """An operation whose JSON responses carry the captured examples of its operation id."""
 
     def __post_init__(self) -> None:
-        add_auth_problems(self)
-        add_idempotency_docs(self)
         for status, example in response_examples().get(self.operation_id or "", {}).items():
             response = (self.responses or {}).get(status)
             if not isinstance(response, OpenAPIResponse) or not response.content:

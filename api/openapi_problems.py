@@ -1,6 +1,6 @@
-"""Problem responses and parameters added to generated operations (by ``ExampleOperation``), for
-behaviour applied once outside the handlers: API keys (``api.auth``) and ``Idempotency-Key``
-(``api.idempotency``)."""
+"""Problem responses added to generated operations, for behaviour applied once outside the handlers: API
+keys (``api.auth``) and ``Idempotency-Key`` (``api.idempotency``), whose documenters the app factory hands
+to :class:`api.openapi_rendering.RenderedOpenAPIConfig`."""
 
 from __future__ import annotations
 

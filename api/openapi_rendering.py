@@ -38,14 +38,15 @@ and ``counterfact openapi`` alike.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import msgspec
 from litestar import Response, Router
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.spec import OpenAPI
+from litestar.openapi.spec import OpenAPI, Operation, Paths
 
 from api.errors import problem_response
 
@@ -285,12 +286,45 @@ def add_links(document: dict[str, Any], links: tuple[Link, ...] = LINKS) -> None
                 }
 
 
+#: Adds what applies to operations beyond their handlers (API keys' 401/403/429, ``Idempotency-Key``); the app
+#: factory hands them over, so this module names no resource.
+OperationDocumenter = Callable[[Operation], None]
+
+
+def operations(paths: Paths | None) -> Iterator[Operation]:
+    for path_item in (paths or {}).values():
+        for name in ("get", "put", "post", "delete", "options", "head", "patch", "trace"):
+            operation = getattr(path_item, name)
+            if operation is not None:
+                yield operation
+
+
+@dataclasses.dataclass
 class RenderedOpenAPI(OpenAPI):
-    """The OpenAPI object Litestar builds, rendered with discriminators, parameters without ``null``, closed
-    request objects and links."""
+    """The OpenAPI object Litestar builds, rendered with its operations documented, discriminators, parameters
+    without ``null``, closed request objects and links."""
+
+    operation_documenters: tuple[OperationDocumenter, ...] = ()
+
+    @property
+    def _exclude_fields(self) -> set[str]:
+        return {*super()._exclude_fields, "operation_documenters"}
+
+    def documented(self) -> OpenAPI:
+        """A copy whose operations went through every documenter (rendering twice documents nothing twice)."""
+        plain = OpenAPI(
+            **{field.name: getattr(self, field.name) for field in dataclasses.fields(OpenAPI)},
+        )
+        if not self.operation_documenters:
+            return plain
+        plain.paths = copy.deepcopy(self.paths)
+        for operation in operations(plain.paths):
+            for document in self.operation_documenters:
+                document(operation)
+        return plain
 
     def to_schema(self) -> dict[str, Any]:
-        document = super().to_schema()
+        document = self.documented().to_schema()
         schemas = document.get("components", {}).get("schemas", {})
         add_discriminators(document, schemas)
         parameters_without_null(document)
@@ -302,11 +336,17 @@ class RenderedOpenAPI(OpenAPI):
 
 @dataclasses.dataclass
 class RenderedOpenAPIConfig(OpenAPIConfig):
-    """``OpenAPIConfig`` whose document is a :class:`RenderedOpenAPI`."""
+    """``OpenAPIConfig`` whose document is a :class:`RenderedOpenAPI`, its operations documented by
+    ``operation_documenters``."""
+
+    operation_documenters: tuple[OperationDocumenter, ...] = ()
 
     def to_openapi_schema(self) -> OpenAPI:
         openapi = super().to_openapi_schema()
-        return RenderedOpenAPI(**{field.name: getattr(openapi, field.name) for field in dataclasses.fields(openapi)})
+        return RenderedOpenAPI(
+            **{field.name: getattr(openapi, field.name) for field in dataclasses.fields(openapi)},
+            operation_documenters=self.operation_documenters,
+        )
 
 
 async def missing_schema_page_as_problem(response: Response[Any]) -> Response[Any]:

@@ -12,8 +12,8 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
-from api.audit.headlines import record_calibration_read, record_calibration_requested
 from api.calibration import formats
+from api.calibration.audit_headline import record_calibration_read, record_calibration_requested
 from api.calibration.measurements import measure
 from api.calibration.schemas import CalibrationExport, CalibrationFormat, KpiType
 from api.geo.schemas import GeoMethod

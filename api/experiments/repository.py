@@ -135,6 +135,16 @@ class ExperimentRepository:
         observations and outcomes (and its deletion)."""
         await self.connection.execute(QUERIES["lock_results_data"], experiment_id)
 
+    async def has_observations(self, experiment_id: UUID) -> bool:
+        """Whether the experiment has aggregate observations (then its results come from them)."""
+        found: bool = await self.connection.fetchval(QUERIES["has_observations"], experiment_id)
+        return found
+
+    async def has_outcomes(self, experiment_id: UUID) -> bool:
+        """Whether the experiment has unit-level outcomes (then its results come from them)."""
+        found: bool | None = await self.connection.fetchval(QUERIES["has_outcomes"], experiment_id)
+        return found is not None
+
     async def lock_geo_dataset_schedule(self, dataset_id: UUID) -> None:
         """Hold, until the transaction ends, the lock that serialises geo scheduling on one dataset."""
         await self.connection.execute(QUERIES["lock_geo_dataset_schedule"], dataset_id)

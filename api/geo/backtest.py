@@ -27,8 +27,6 @@ import msgspec
 import numpy as np
 from scipy import stats as scipy_stats
 
-from api.database import Connection
-from api.experiments.schemas import DesignSource
 from api.geo.backtest_schemas import (
     EffectSource,
     GeoBacktest,
@@ -36,8 +34,6 @@ from api.geo.backtest_schemas import (
     PlaceboWindowResult,
 )
 from api.geo.schemas import GeoResults
-from api.geo_design.repository import MarketSelectionRepository
-from api.geo_design.schemas import MarketSelectionResult
 from api.interval import finite_or_none
 from stats.errors import InvalidProblem
 from stats.geo_backtest import (
@@ -121,26 +117,6 @@ def shape_backtest(
         ],
         warnings=list(result.warnings),
     )
-
-
-async def planned_effect(connection: Connection, source: DesignSource | None) -> float | None:
-    """The MDE of the market-selection candidate the experiment was created from (``None`` when none)."""
-    if source is None or source.kind != "market_selection":
-        return None
-    row = await MarketSelectionRepository(connection).get(source.job_id)
-    if row is None:
-        return None
-    result = row["result"]
-    selection = (
-        msgspec.json.decode(result, type=MarketSelectionResult)
-        if isinstance(result, str | bytes)
-        else (msgspec.convert(result, MarketSelectionResult))
-    )
-    for candidate in selection.candidates:
-        if candidate.rank == source.rank:
-            effect = candidate.mde_exact or candidate.mde
-            return float(effect) if effect else None
-    return None
 
 
 def result_mde(result: GeoResults) -> float | None:

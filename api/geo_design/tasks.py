@@ -16,7 +16,7 @@ import msgspec
 
 from api.geo_design.panel import DesignPanel, load_design_panel
 from api.geo_design.repository import MarketSelectionRepository
-from api.geo_design.schemas import GeoPowerRequest, MarketSelectionRequest
+from api.geo_design.schemas import GeoPowerRequest, GeoPowerResult, MarketSelectionRequest, MarketSelectionResult
 from api.geo_design.service import (
     GEO_POWER_TASK,
     MARKET_SELECTION_TASK,
@@ -126,7 +126,7 @@ async def load_design_panel_from_pool(
 
 def register_geo_design_tasks(registry: TaskRegistry) -> None:
     """The geo design tasks a worker runs."""
-    registry.job(GEO_POWER_TASK, geo_power_task)
-    registry.job(MARKET_SELECTION_TASK, market_selection_task)
+    registry.job(GEO_POWER_TASK, geo_power_task, answers=(GeoPowerResult,))
+    registry.job(MARKET_SELECTION_TASK, market_selection_task, answers=(MarketSelectionResult,))
     registry.part(CHUNK_TASK, chunk_task)
     registry.reduce(RANK_TASK, rank_task)

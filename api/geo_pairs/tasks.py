@@ -12,7 +12,7 @@ import msgspec
 
 from api.geo_pairs.panel import load_pair_panel
 from api.geo_pairs.repository import PairDesignRepository
-from api.geo_pairs.schemas import MatchedPairsRequest
+from api.geo_pairs.schemas import MatchedPairsRequest, MatchedPairsResult
 from api.geo_pairs.service import MATCHED_PAIRS_TASK, compute_pair_design
 from api.jobs.tasks import TaskContext, TaskRegistry
 
@@ -30,4 +30,4 @@ async def matched_pairs_task(context: TaskContext) -> bytes:
 
 def register_matched_pairs_tasks(registry: TaskRegistry) -> None:
     """The matched-pair design task a worker runs."""
-    registry.job(MATCHED_PAIRS_TASK, matched_pairs_task)
+    registry.job(MATCHED_PAIRS_TASK, matched_pairs_task, answers=(MatchedPairsResult,))

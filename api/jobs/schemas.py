@@ -8,12 +8,7 @@ from uuid import UUID
 
 from msgspec import Meta, Struct
 
-from api.calibration.schemas import MeridianCalibration, PymcMarketingCalibration, RobynCalibration
 from api.errors import Problem
-from api.geo.schemas import GeoResults, MultiCellGeoResults
-from api.geo_design.schemas import GeoPowerResult, MarketSelectionResult
-from api.geo_pairs.schemas import MatchedPairsResult
-from api.results.schemas import HoldoutResults
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 #: The tasks jobs run (``api/worker_tasks.py`` registers one for each; a test keeps the two in step).
@@ -21,20 +16,15 @@ JobKind = Literal[
     "experiment_results", "experiment_calibration", "geo_market_selection", "geo_power", "geo_matched_pairs"
 ]
 
-# The answers a job can hold, told apart by their `kind` tag (a discriminator in the OpenAPI document):
-# `experiment_results` jobs hold holdout, geo or multi-cell geo results, `experiment_calibration` jobs an
-# MMM export, and `geo_power`, `geo_market_selection` and `geo_matched_pairs` jobs theirs.
-JobResult = (
-    HoldoutResults
-    | GeoResults
-    | MultiCellGeoResults
-    | GeoPowerResult
-    | MarketSelectionResult
-    | MatchedPairsResult
-    | RobynCalibration
-    | MeridianCalibration
-    | PymcMarketingCalibration
-)
+
+class JobResult:
+    """The answer a succeeded job holds: one of the result types the resources register with their tasks.
+
+    Only a name here, so that ``api.jobs`` names no resource: a job keeps the JSON its task stored, and the
+    document's union of the registered types (tagged by `kind`, a discriminator in the OpenAPI document) is
+    drawn by :class:`api.jobs.openapi.JobResultSchema`, which the app factory hands the task registry's
+    :attr:`~api.jobs.tasks.TaskRegistry.answers`.
+    """
 
 
 class Job(Struct, frozen=True):

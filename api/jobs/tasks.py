@@ -1,7 +1,7 @@
 """What workers run: tasks registered by name, and the context each one receives.
 
 A resource registers its tasks in ``api/worker_tasks.py`` (the worker's counterpart of the app factory),
-so ``api.jobs`` names no resource. Three kinds:
+with the types of the answers its job tasks give, so ``api.jobs`` names no resource. Three kinds:
 
 * a **job task** runs a job from its payload and returns its answer (any JSON-encodable value, or JSON
   bytes), or calls :meth:`TaskContext.fan_out` and returns its :data:`FANNED_OUT` marker;
@@ -57,9 +57,18 @@ class TaskRegistry:
     jobs: dict[str, JobTask] = field(default_factory=dict)
     parts: dict[str, PartTask] = field(default_factory=dict)
     reducers: dict[str, ReduceTask] = field(default_factory=dict)
+    #: Each job task's answer types (structs told apart by their ``kind`` tag).
+    job_answers: dict[str, tuple[type, ...]] = field(default_factory=dict)
 
-    def job(self, name: str, task: JobTask) -> None:
+    def job(self, name: str, task: JobTask, answers: tuple[type, ...] = ()) -> None:
+        """Register a job task and the types of the answers it gives."""
         self.jobs[name] = task
+        self.job_answers[name] = answers
+
+    @property
+    def answers(self) -> list[type]:
+        """What a succeeded job's ``result`` may hold, in the order registered (the document's ``oneOf``)."""
+        return list(dict.fromkeys(answer for answers in self.job_answers.values() for answer in answers))
 
     def part(self, name: str, task: PartTask) -> None:
         self.parts[name] = task

@@ -22,6 +22,3 @@ ON CONFLICT (experiment_id, channel_position, arm) DO UPDATE SET
     covariate_sum_squares = EXCLUDED.covariate_sum_squares, cross_sum = EXCLUDED.cross_sum,
     spend = EXCLUDED.spend, value_per_conversion = EXCLUDED.value_per_conversion,
     recorded_at = clock_timestamp();
-
--- name: has_observations
-SELECT EXISTS (SELECT 1 FROM holdout_observations WHERE experiment_id = $1);

@@ -19,11 +19,6 @@ class ObservationRepository:
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
 
-    async def any_stored(self, experiment_id: UUID) -> bool:
-        """Whether the experiment has aggregate observations (then its results come from them)."""
-        found: bool = await self.connection.fetchval(QUERIES["has_observations"], experiment_id)
-        return found
-
     async def replace(self, experiment_id: UUID, columns: Sequence[Sequence[Any]]) -> int:
         """Upsert the rows given column by column (``channel_position``, ``arm``, ``units``, … as in
         ``upsert_observations``), keeping the rows they replace in the history; returns how many were replaced."""

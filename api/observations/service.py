@@ -14,7 +14,6 @@ from api.experiments.revisions import bump_data_revision
 from api.experiments.service import lock_holdout_experiment
 from api.observations.repository import ObservationRepository
 from api.observations.schemas import ArmObservation, ObservationsAccepted, ObservationsUpload
-from api.outcomes.repository import OutcomeRepository
 from stats.arm_statistics import ArmSummary
 
 ARM_CODES = {"treatment": 0, "holdout": 1}
@@ -53,7 +52,7 @@ async def store_observations(
         )
         experiments = ExperimentRepository(connection)
         await experiments.lock_results_data(experiment_id)
-        if await OutcomeRepository(connection).any_stored(experiment_id):
+        if await experiments.has_outcomes(experiment_id):
             raise Conflict(
                 "This experiment's results come from unit-level outcomes; it cannot take aggregate observations too",
                 [("observations", "the experiment already has unit-level outcomes")],

@@ -1,10 +1,3 @@
--- name: has_outcomes
--- The experiment's first outcome in key order (a row, or none): one probe of the primary key. EXISTS let the
--- planner expect a match within the first rows of a sequential scan whenever the statistics know the
--- experiment as a large share of the table, but its rows lie together where its load put them: after a bulk
--- load at the table's end, so the scan read every other experiment's rows first (75 ms past 1,000,000).
-SELECT true FROM holdout_outcomes WHERE experiment_id = $1 ORDER BY unit LIMIT 1;
-
 -- name: create_staging
 -- One upload's rows with their line (CSV) or index (JSON) number, for naming repeats.
 CREATE TEMPORARY TABLE outcome_staging (

@@ -32,11 +32,6 @@ class OutcomeRepository:
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
 
-    async def any_stored(self, experiment_id: UUID) -> bool:
-        """Whether the experiment has unit-level outcomes (then its results come from them)."""
-        found: bool | None = await self.connection.fetchval(QUERIES["has_outcomes"], experiment_id)
-        return found is not None
-
     async def create_staging(self) -> None:
         """The transaction's staging table, with the statement timeout lifted for the bulk statements."""
         await lift_statement_timeout(self.connection)

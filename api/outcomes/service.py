@@ -30,7 +30,6 @@ from api.errors import Conflict, InvalidInput, invalid_field
 from api.experiments.repository import ExperimentRepository
 from api.experiments.revisions import bump_data_revision
 from api.experiments.service import lock_holdout_experiment
-from api.observations.repository import ObservationRepository
 from api.outcomes.repository import OutcomeRepository, StagedRow
 from api.outcomes.schemas import (
     MAX_ABS_VALUE,
@@ -151,8 +150,9 @@ async def open_target(connection: Connection, experiment_id: UUID) -> OutcomeTar
     row = await lock_holdout_experiment(
         connection, experiment_id, "Unit-level outcomes are for holdout experiments; geo experiments read their dataset"
     )
-    await ExperimentRepository(connection).lock_results_data(experiment_id)
-    if await ObservationRepository(connection).any_stored(experiment_id):
+    experiments = ExperimentRepository(connection)
+    await experiments.lock_results_data(experiment_id)
+    if await experiments.has_observations(experiment_id):
         raise Conflict(
             "This experiment's results come from aggregate observations; it cannot take unit-level outcomes too",
             [("outcomes", "the experiment already has aggregate observations")],

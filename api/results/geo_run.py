@@ -17,13 +17,13 @@ from api.database import Connection
 from api.errors import Conflict, invalid_field
 from api.experiments.schemas import GeoCell, Period
 from api.experiments.stored_design import StoredGeoDesign, stored_geo_design
-from api.geo.backtest import planned_effect
 from api.geo.coverage import not_covered, period_coverage
 from api.geo.repository import GeoRepository
 from api.geo.schemas import (
     GeoMethod,
 )
 from api.geo.service import dataset_at
+from api.geo_design.planned_effect import planned_effect
 from api.results.geo_trimmed_match import check_pair_spend, pair_rows
 from api.results.geo_window import GeoWindow, cooldown_window, load_window, prepared_window, test_window
 from stats.panel_gaps import MISSING_POLICIES, MissingPolicy

@@ -14,8 +14,8 @@ import msgspec
 from api.database import Connection
 from api.errors import Conflict
 from api.experiments.holdout_dates import holdout_test_dates, utc_today
+from api.experiments.repository import ExperimentRepository
 from api.interval import Interval
-from api.outcomes.repository import OutcomeRepository
 from api.results.repository import ResultsRepository
 from api.results.schemas import (
     ArmFigures,
@@ -316,7 +316,7 @@ async def holdout_results(
     alpha = 1.0 - confidence_level
     coverage: OutcomeCoverage | None = None
     repository = ResultsRepository(connection)
-    if await OutcomeRepository(connection).any_stored(experiment_id):
+    if await ExperimentRepository(connection).has_outcomes(experiment_id):
         channels, coverage = await _from_outcomes(repository, experiment_id, kind)
     else:
         channels = await _from_observations(repository, experiment_id)

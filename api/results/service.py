@@ -15,7 +15,6 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
-from api.audit.headlines import record_results_read, record_results_requested
 from api.database import Connection, lift_statement_timeout
 from api.errors import invalid_field
 from api.experiments.revisions import experiment_revision, geo_data_revision
@@ -25,6 +24,7 @@ from api.jobs.answer import Answer
 from api.jobs.progress import ProgressReporter
 from api.jobs.questions import Question, answer_once, ask, keep_answer
 from api.jobs.tasks import TaskContext
+from api.results.audit_headline import record_results_read, record_results_requested
 from api.results.geo import compute_geo_results
 from api.results.geo_run import load_geo_run, refuse_unpaired_trimmed_match
 from api.results.holdout import holdout_results

@@ -99,3 +99,10 @@ async def test_an_unknown_filter_value_is_400_naming_the_parameter(client: Clien
 
 def test_the_kind_filter_knows_exactly_the_kinds_workers_run() -> None:
     assert set(typing.get_args(JobKind)) == set(task_registry().jobs)
+
+
+def test_every_job_task_names_the_types_of_its_answers() -> None:
+    """The document's union of a job's results is assembled from them (``api.jobs`` names no resource)."""
+    assert {kind: bool(answers) for kind, answers in task_registry().job_answers.items()} == dict.fromkeys(
+        typing.get_args(JobKind), True
+    )
