@@ -7,8 +7,7 @@ count, the RMSE of the placebo lift estimates, the empirical power at the planne
 the false-positive rate exceeds alpha by more than the window count explains, and the method that
 backtests best when it is not the one asked for.  The injected effect is the planned one (the MDE of
 the market-selection design the experiment was created from), else the result's own MDE (the relative
-effect its interval detects with 80% power: ``(z_{1-alpha/2} + z_{0.8})`` standard errors, the standard
-error being the relative-lift interval's half-width over ``z_{1-alpha/2}``), else
+effect its relative-lift interval detects with 80% power, :func:`stats.geo_backtest.interval_mde`), else
 :data:`DEFAULT_EFFECT`.  Budget: 0.1-0.3 s on GeoLift's walkthrough panel (``bench/bench_geo_backtest.py``);
 ridge-augmented SCM, whose re-fits cost ``O(T0^2)`` per window, is compared only on pre-periods of at most
 :data:`ASCM_COMPARISON_MARKET_DAYS` control market-days unless it is the method asked for.  CPU work:
@@ -25,7 +24,6 @@ from typing import Any
 
 import msgspec
 import numpy as np
-from scipy import stats as scipy_stats
 
 from api.database import Connection
 from api.experiments.schemas import DesignSource
@@ -46,12 +44,13 @@ from stats.geo_backtest import (
     backtest,
     best_backtest,
     conformal_window_test,
+    interval_mde,
     tbr_window_test,
     trimmed_match_window_test,
 )
 from stats.market_selection import design_ridge_lambda
 from stats.serial_correlation import is_strong, lag1_autocorrelation
-from stats.tbr import TBRMethod
+from stats.tbr import TBRIntervalKind
 from stats.trimmed_match import trimmed_match
 
 DEFAULT_EFFECT = 0.05
@@ -75,7 +74,7 @@ class BacktestInput:
     pairs: list[tuple[str, str]] | None
     pair_spend_delta: np.ndarray | None  # per pair, test-period spend treatment minus control
     method: str
-    interval: TBRMethod
+    interval: TBRIntervalKind
     planned_effect: float | None
     trim_rate: float | None = None  # trimmed match's rate fixed by the design; None: the result's own choice
 
@@ -144,14 +143,11 @@ async def planned_effect(connection: Connection, source: DesignSource | None) ->
 
 
 def result_mde(result: GeoResults) -> float | None:
-    """The relative effect the result's interval detects with 80% power (see the module docstring)."""
+    """The relative effect the result's interval detects with 80% power (:func:`stats.geo_backtest.interval_mde`)."""
     relative = result.lift.relative
     if relative.ci_low is None or relative.ci_high is None:
         return None
-    z = float(scipy_stats.norm.ppf(0.5 + result.confidence_level / 2.0))
-    half_width = 0.5 * (relative.ci_high - relative.ci_low)
-    mde = half_width / z * (z + float(scipy_stats.norm.ppf(MDE_POWER)))
-    return mde if math.isfinite(mde) and mde > 0.0 else None
+    return interval_mde(relative.ci_low, relative.ci_high, result.confidence_level, MDE_POWER)
 
 
 def _rows(geos: list[str], names: Sequence[str]) -> list[int]:
