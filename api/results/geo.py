@@ -25,8 +25,8 @@ from typing import Literal
 import msgspec
 import numpy as np
 
+from api.backtests.service import BacktestInput, complete_result
 from api.experiments.schemas import GeoCell
-from api.geo.backtest import BacktestInput, complete_result
 from api.geo.schemas import (
     GeoCooldownEffect,
     GeoResults,

@@ -13,11 +13,11 @@ from uuid import UUID
 
 import msgspec
 
+from api.backtests.service import planned_effect
 from api.database import Connection
 from api.errors import Conflict, invalid_field
 from api.experiments.schemas import GeoCell, Period
 from api.experiments.stored_design import StoredGeoDesign, stored_geo_design
-from api.geo.backtest import planned_effect
 from api.geo.coverage import not_covered, period_coverage
 from api.geo.repository import GeoRepository
 from api.geo.schemas import (

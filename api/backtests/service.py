@@ -25,14 +25,14 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from api.database import Connection
-from api.experiments.schemas import DesignSource
-from api.geo.backtest_schemas import (
+from api.backtests.schemas import (
     EffectSource,
     GeoBacktest,
     MethodBacktestSummary,
     PlaceboWindowResult,
 )
+from api.database import Connection
+from api.experiments.schemas import DesignSource
 from api.geo.schemas import GeoResults
 from api.geo_design.repository import MarketSelectionRepository
 from api.geo_design.schemas import MarketSelectionResult
