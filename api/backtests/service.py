@@ -1,4 +1,4 @@
-"""The backtest shipped with every geo result and design, the residual autocorrelation, and their chart.
+"""The backtest shipped with every geo result and design, and the residual autocorrelation.
 
 A geo result's backtest (:func:`result_backtest`) runs the result's own method, and every other method
 the experiment allows, on placebo windows of the test's length in the pre-period with the same treated
@@ -19,8 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
-from typing import Any
+from datetime import date
 
 import msgspec
 import numpy as np
@@ -31,6 +30,7 @@ from api.backtests.schemas import (
     MethodBacktestSummary,
     PlaceboWindowResult,
 )
+from api.charts.backtest import with_backtest
 from api.database import Connection
 from api.experiments.schemas import DesignSource
 from api.geo.schemas import GeoResults
@@ -214,66 +214,6 @@ def _pre_residuals(result: GeoResults, test_start: date) -> np.ndarray:
     return np.array([p.observed - p.counterfactual for p in result.series if p.date < test_start])
 
 
-def backtest_chart(backtest_figures: GeoBacktest) -> dict[str, Any]:
-    """Vega-Lite layer: each placebo window as a segment at the lift estimated in it, coloured by the verdict."""
-    values = [
-        {
-            "start": w.start.isoformat(),
-            "end": (w.end + timedelta(days=1)).isoformat(),
-            "relative_lift": w.relative_lift,
-            "verdict": "significant (false positive)" if w.significant else "not significant",
-        }
-        for w in backtest_figures.placebo_windows
-    ]
-    b = backtest_figures
-    # Short lines anchored left: one long centred line ran past the chart's left edge on the page.
-    subtitle = [
-        f"{round(b.false_positive_rate * b.windows)} of {b.windows} placebo windows significant at alpha {b.alpha:g}"
-    ]
-    if b.detection_rate is not None:
-        subtitle.append(f"detected {b.detection_rate:.0%} at an effect of {b.effect:+.1%}")
-    if b.placebo_rmse is not None:
-        subtitle.append(f"placebo RMSE {b.placebo_rmse:.1%}")
-    title = {"text": f"Backtest ({b.method})", "subtitle": subtitle, "anchor": "start", "frame": "group"}
-    x = {"field": "start", "type": "temporal", "title": "Placebo window (pre-period)"}
-    return {
-        "title": title,
-        "width": 640,
-        "height": 120,
-        "data": {"values": values},
-        "layer": [
-            {
-                "data": {"values": [{}]},  # one rule, not one per window
-                "mark": {"type": "rule", "color": "gray", "strokeDash": [2, 2]},
-                "encoding": {"y": {"datum": 0}},
-            },
-            {
-                "transform": [{"filter": "datum.relative_lift != null"}],
-                "mark": {"type": "rule", "strokeWidth": 3},
-                "encoding": {
-                    "x": x,
-                    "x2": {"field": "end"},
-                    "y": {
-                        "field": "relative_lift",
-                        "type": "quantitative",
-                        "title": "Placebo lift",
-                        "axis": {"format": "%"},
-                    },
-                    "color": {
-                        "field": "verdict",
-                        "type": "nominal",
-                        "title": None,
-                        "scale": {
-                            "domain": ["not significant", "significant (false positive)"],
-                            "range": ["#4c78a8", "#e45756"],
-                        },
-                    },
-                },
-            },
-        ],
-    }
-
-
 def complete_result(result: GeoResults, data: BacktestInput) -> GeoResults:
     """The result with its backtest (and its chart), its residual lag-1 autocorrelation and their warnings."""
     test_start = data.dates[data.post.start]
@@ -304,17 +244,7 @@ def complete_result(result: GeoResults, data: BacktestInput) -> GeoResults:
                 f"On placebo windows of this pre-period, {figures.best_method} backtests better than {figures.method} "
                 "(see `backtest.compared`)."
             )
-        top = {k: v for k, v in chart.items() if k != "$schema"}
-        chart = {
-            "$schema": chart.get("$schema"),
-            "vconcat": [top, backtest_chart(figures)],
-            # Each view keeps its own colours and legends (beside it, not under both): a shared colour scale
-            # took the lines' colours away.
-            "resolve": {
-                "scale": {"color": "independent"},
-                "legend": {c: "independent" for c in ("color", "fill", "stroke", "strokeDash")},
-            },
-        }
+        chart = with_backtest(chart, figures)
     return msgspec.structs.replace(
         result,
         residual_autocorrelation=None if not math.isfinite(r1) else r1,

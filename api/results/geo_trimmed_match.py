@@ -11,6 +11,7 @@ from uuid import UUID
 
 import numpy as np
 
+from api.charts.geo_series import observed_vs_counterfactual_chart
 from api.errors import Conflict, invalid_field
 from api.geo.schemas import (
     GeoLiftInterval,
@@ -18,7 +19,6 @@ from api.geo.schemas import (
     GeoSeriesPoint,
 )
 from api.interval import estimate_of, finite_or_none
-from api.results.geo_shapes import observed_vs_counterfactual_chart
 from api.results.geo_window import GeoWindow
 from stats.intervals import Interval
 from stats.trimmed_match import trimmed_match, trimmed_match_p_value
