@@ -68,7 +68,8 @@ the test's p-value (``theta`` is in the accepted set exactly when that of ``e(th
 reported interval (that test's, or the interval's own inversion where the two disagree).
 
 Incremental response: ``theta_hat * sum x`` with the interval's ends times ``sum x`` (swapped when
-``sum x < 0``), as the package's post analysis reports it. The trimmed pairs are the ``m`` pairs with
+``sum x < 0``), as the package's post analysis reports it; :func:`relative_lift` divides it by the
+counterfactual total (observed minus incremental). The trimmed pairs are the ``m`` pairs with
 the smallest and the ``m`` with the largest residuals at ``theta_hat`` (ties by pair order).
 
 Cost: the ``n (n - 1) / 2`` kinks are visited in vectorised blocks, ``O(n^3 log n)`` work and memory
@@ -101,6 +102,7 @@ __all__ = [
     "TrimCandidate",
     "TrimmedMatchResult",
     "critical_value",
+    "relative_lift",
     "studentized_trimmed_mean",
     "trimmed_match",
     "trimmed_match_p_value",
@@ -557,3 +559,25 @@ def trimmed_match_p_value(
         else:
             low = mid
     return high, "interval_inversion"
+
+
+def relative_lift(incremental: Interval, observed_total: float) -> Interval:
+    """The incremental response relative to the counterfactual total, ``d / (observed_total - d)``.
+
+    Applied to the estimate and to each bound of ``incremental``: the map increases with ``d`` while the
+    counterfactual ``observed_total - d`` is positive, so the bounds keep their order. A figure is NaN where
+    the counterfactual is not positive or the bound is missing.
+
+    >>> relative_lift(Interval(10.0, 4.0, 16.0), 110.0).estimate  # 10 / (110 - 10)
+    0.1
+    """
+
+    def ratio(value: float | None) -> float:
+        if value is None:
+            return math.nan
+        counterfactual = observed_total - float(value)
+        return float(value) / counterfactual if counterfactual > 0.0 else math.nan
+
+    return Interval(
+        estimate=ratio(incremental.estimate), ci_low=ratio(incremental.ci_low), ci_high=ratio(incremental.ci_high)
+    )

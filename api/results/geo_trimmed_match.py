@@ -21,7 +21,7 @@ from api.geo.schemas import (
 from api.interval import estimate_of, finite_or_none
 from api.results.geo_window import GeoWindow
 from stats.intervals import Interval
-from stats.trimmed_match import trimmed_match, trimmed_match_p_value
+from stats.trimmed_match import relative_lift, trimmed_match, trimmed_match_p_value
 
 LISTED_GAPS = 5
 
@@ -96,14 +96,7 @@ def trimmed_match_results(
     ]
     att = Interval(estimate=ends[0] / per_unit, ci_low=ends[1] / per_unit, ci_high=ends[2] / per_unit)
 
-    def relative(value: float) -> float:
-        baseline = observed - value
-        return value / baseline if baseline > 0.0 else math.nan
-
-    # value / (observed - value) increases with value while the counterfactual stays positive.
-    relative_estimate = estimate_of(
-        Interval(estimate=relative(ends[0]), ci_low=relative(ends[1]), ci_high=relative(ends[2]))
-    )
+    relative_estimate = estimate_of(relative_lift(incremental, observed))
     series = [
         GeoSeriesPoint(date=d, observed=float(o), counterfactual=float(k), ci_low=None, ci_high=None)
         for d, o, k in zip(window.dates, treated_total, control_total, strict=True)

@@ -27,9 +27,11 @@ import pytest
 from scipy import stats
 
 from stats.errors import InvalidProblem
+from stats.intervals import Interval
 from stats.trimmed_match import (
     TrimmedMatchResult,
     critical_value,
+    relative_lift,
     studentized_trimmed_mean,
     trimmed_match,
     trimmed_match_p_value,
@@ -504,3 +506,15 @@ def test_p_value_never_contradicts_the_interval_on_small_noisy_experiments() -> 
         assert 0.0 < p_value <= 1.0
         assert (p_value <= 1.0 - level) == (result.ci_low > 0.0 or result.ci_high < 0.0)
     assert methods == {"t_test", "interval_inversion"}
+
+
+def test_relative_lift_divides_each_end_by_its_own_counterfactual() -> None:
+    lift = relative_lift(Interval(10.0, 4.0, 16.0), 110.0)
+    assert (lift.estimate, lift.ci_low, lift.ci_high) == pytest.approx((10.0 / 100.0, 4.0 / 106.0, 16.0 / 94.0))
+
+
+def test_relative_lift_is_nan_where_the_counterfactual_is_not_positive_or_a_bound_is_missing() -> None:
+    lift = relative_lift(Interval(50.0, None, 120.0), 100.0)
+    assert lift.estimate == pytest.approx(1.0)
+    assert lift.ci_low is not None and np.isnan(lift.ci_low)
+    assert lift.ci_high is not None and np.isnan(lift.ci_high)
