@@ -1,4 +1,4 @@
-"""Benchmark the backtest every geo result carries (``api.geo.backtest.result_backtest``).
+"""Benchmark the backtest every geo result carries (``api.backtests.service.result_backtest``).
 
 On Meta GeoLift's walkthrough panel (40 cities, 90 pre-period days, a 15-day test, chicago + portland
 treated) and on trimmed_match's post-analysis panel (``example_data_for_post_analysis.csv``: 114 geos in
@@ -27,7 +27,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from api.geo.backtest import BacktestInput, method_analyses, result_backtest  # noqa: E402
+from api.backtests.service import BacktestInput, method_analyses, result_backtest  # noqa: E402
 from stats.geo_backtest import WindowAnalysis, backtest  # noqa: E402
 from tests.stats.geolift_data import load_geolift_panel  # noqa: E402
 

@@ -14,7 +14,7 @@ and the fitted line predicts the counterfactual ``yhat_t = a_hat + b_hat * x_t``
 test days. The cumulative causal effect is ``Delta = sum_test (y_t - yhat_t)``; this point estimate
 is the same for both interval methods.
 
-Interval methods (:data:`TBRMethod`).
+Interval kinds (:data:`TBRIntervalKind`).
 
 ``"kerman"`` -- the paper's exact predictive interval (its eqn. 5), valid for iid normal ``e_t``.
 With ``theta_hat - theta ~ N(0, sigma^2 (X'X)^-1)`` independent of the test-period noise,
@@ -130,16 +130,16 @@ from stats.tbr_conformal import (
 )
 
 FloatArray = npt.NDArray[np.float64]
-TBRMethod = Literal["conformal", "kerman"]
+TBRIntervalKind = Literal["conformal", "kerman"]
 TBRCiStatus = Literal["interval", "non_convex", "unbounded", "could_not_be_built"]
 
 __all__ = [
-    "METHODS",
     "STRONG_AUTOCORRELATION",
+    "TBR_INTERVAL_KINDS",
     "TBRCiStatus",
     "TBRConformalBatch",
     "TBRFit",
-    "TBRMethod",
+    "TBRIntervalKind",
     "TBROneSided",
     "TBRResult",
     "TBRSeries",
@@ -148,7 +148,7 @@ __all__ = [
     "tbr_effect_batch",
 ]
 
-METHODS: tuple[TBRMethod, ...] = ("conformal", "kerman")
+TBR_INTERVAL_KINDS: tuple[TBRIntervalKind, ...] = ("conformal", "kerman")
 # Lag-1 residual autocorrelation above which a conformal result is flagged: the default interval was
 # calibrated on residuals up to about this dependence (see the module docstring).
 STRONG_AUTOCORRELATION = 0.5
@@ -222,7 +222,7 @@ class TBROneSided:
 class TBRResult:
     """Outcome of :func:`estimate_tbr`.
 
-    * ``method``: the interval method (:data:`TBRMethod`, see the module docstring).
+    * ``method``: the interval method (:data:`TBRIntervalKind`, see the module docstring).
     * ``incremental``: cumulative effect Delta over the test days (the same point estimate for both
       methods), two-sided CI at ``confidence_level``. ``standard_error`` is Kerman's iid
       predictive standard error of it, reported for both methods (under ``"conformal"`` it does
@@ -250,7 +250,7 @@ class TBRResult:
       or unbuilt interval).
     """
 
-    method: TBRMethod
+    method: TBRIntervalKind
     incremental: Interval
     att: Interval
     relative: Interval
@@ -601,7 +601,7 @@ def _conformal_inference(
 
 
 def _warnings(
-    method: TBRMethod, lag1: float, n_pre: int, n_days: int, inference: _Inference, confidence_level: float
+    method: TBRIntervalKind, lag1: float, n_pre: int, n_days: int, inference: _Inference, confidence_level: float
 ) -> tuple[str, ...]:
     notes: list[str] = []
     critical = float(stats.norm.ppf(0.975)) / np.sqrt(n_pre)
@@ -649,7 +649,7 @@ def estimate_tbr(
     incremental_cost: float | None = None,
     *,
     n_treated_geos: int = 1,
-    method: TBRMethod = "conformal",
+    method: TBRIntervalKind = "conformal",
 ) -> TBRResult:
     """Estimate the cumulative causal effect of a geo experiment by Time-Based Regression.
 
@@ -668,8 +668,8 @@ def estimate_tbr(
     constant control pre-period, a confidence level outside (0, 1), a zero or non-finite cost, an
     unknown method).
     """
-    if method not in METHODS:
-        raise InvalidProblem("method", f"must be one of {', '.join(METHODS)}")
+    if method not in TBR_INTERVAL_KINDS:
+        raise InvalidProblem("method", f"must be one of {', '.join(TBR_INTERVAL_KINDS)}")
     if not 0.0 < confidence_level < 1.0:
         raise InvalidProblem("confidence_level", "must lie strictly between 0 and 1")
     if isinstance(n_treated_geos, bool) or not isinstance(n_treated_geos, (int, np.integer)):

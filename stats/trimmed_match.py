@@ -64,10 +64,12 @@ exactly; the interval reported is its hull, searched within ``|theta| <= 1e10``.
 when that hull is wider than ``1e6 * se`` (the test accepts essentially every ``theta``) the interval
 becomes ``theta_hat -+ 3 q se`` and ``ci_is_fallback`` says so. :func:`trimmed_mean_test_p_value` is
 the test's p-value (``theta`` is in the accepted set exactly when that of ``e(theta)`` exceeds
-``1 - level``).
+``1 - level``); :func:`trimmed_match_p_value` is a p-value of ``theta = 0`` that never contradicts the
+reported interval (that test's, or the interval's own inversion where the two disagree).
 
 Incremental response: ``theta_hat * sum x`` with the interval's ends times ``sum x`` (swapped when
-``sum x < 0``), as the package's post analysis reports it. The trimmed pairs are the ``m`` pairs with
+``sum x < 0``), as the package's post analysis reports it; :func:`relative_lift` divides it by the
+counterfactual total (observed minus incremental). The trimmed pairs are the ``m`` pairs with
 the smallest and the ``m`` with the largest residuals at ``theta_hat`` (ties by pair order).
 
 Cost: the ``n (n - 1) / 2`` kinks are visited in vectorised blocks, ``O(n^3 log n)`` work and memory
@@ -92,14 +94,18 @@ from stats.magnitude import check_magnitude
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
 Quantile = Literal["student_t", "normal"]
+PValueMethod = Literal["t_test", "interval_inversion"]
 
 __all__ = [
+    "PValueMethod",
     "Quantile",
     "TrimCandidate",
     "TrimmedMatchResult",
     "critical_value",
+    "relative_lift",
     "studentized_trimmed_mean",
     "trimmed_match",
+    "trimmed_match_p_value",
     "trimmed_mean_roots",
     "trimmed_mean_test_p_value",
 ]
@@ -505,4 +511,73 @@ def trimmed_match(
         candidates=tuple(candidates),
         ci_is_fallback=fallback,
         n_pairs=n,
+    )
+
+
+def _excludes_zero(low: float, high: float) -> bool:
+    return low > 0.0 or high < 0.0
+
+
+def trimmed_match_p_value(
+    response_delta: npt.ArrayLike, spend_delta: npt.ArrayLike, result: TrimmedMatchResult
+) -> tuple[float, PValueMethod]:
+    """Two-sided p-value of iROAS = 0 consistent with ``result``'s interval, and how it was found.
+
+    ``result`` is :func:`trimmed_match` of these pair deltas. ``"t_test"``: :func:`trimmed_mean_test_p_value`
+    of the response deltas (the residuals at iROAS 0) at the chosen trim rate, ``2 P(T_{h-1} > |t(0)|)``
+    with ``t(0)`` their studentized trimmed mean and ``h`` the untrimmed pairs -- the test whose accepted
+    set the interval is the hull of (Chen & Au 2022, eqns. 5.6-5.7). When that disagrees with the reported
+    interval (the accepted set has a gap around 0, or the interval is the 3-standard-error fallback),
+    ``"interval_inversion"``: the level at which the interval, recomputed at the same trim rate, starts to
+    exclude 0, found by 50 bisection steps on the side of ``1 - confidence_level`` the reported interval
+    is on, so that ``p <= 1 - confidence_level`` exactly when the interval excludes 0. The p-value lies in
+    ``(0, 1]``.
+    """
+    y = np.asarray(response_delta, dtype=np.float64)
+    alpha = 1.0 - result.confidence_level
+    p = trimmed_mean_test_p_value(y, result.trimmed_per_side)
+    excludes = _excludes_zero(result.ci_low, result.ci_high)
+    if (p <= alpha) == excludes:
+        return p, "t_test"
+
+    def excluded(a: float) -> bool:
+        again = trimmed_match(y, spend_delta, 1.0 - a, trim_rate=result.trim_rate)
+        return _excludes_zero(again.ci_low, again.ci_high)
+
+    if excludes:  # p in (0, alpha]: the smallest level's complement still excluding 0
+        low, high = 1e-12, alpha
+        if excluded(low):
+            return low, "interval_inversion"
+    else:  # p in (alpha, 1]
+        low, high = alpha, 1.0 - 1e-12
+        if not excluded(high):
+            return 1.0, "interval_inversion"
+    for _ in range(50):
+        mid = 0.5 * (low + high)
+        if excluded(mid):
+            high = mid
+        else:
+            low = mid
+    return high, "interval_inversion"
+
+
+def relative_lift(incremental: Interval, observed_total: float) -> Interval:
+    """The incremental response relative to the counterfactual total, ``d / (observed_total - d)``.
+
+    Applied to the estimate and to each bound of ``incremental``: the map increases with ``d`` while the
+    counterfactual ``observed_total - d`` is positive, so the bounds keep their order. A figure is NaN where
+    the counterfactual is not positive or the bound is missing.
+
+    >>> relative_lift(Interval(10.0, 4.0, 16.0), 110.0).estimate  # 10 / (110 - 10)
+    0.1
+    """
+
+    def ratio(value: float | None) -> float:
+        if value is None:
+            return math.nan
+        counterfactual = observed_total - float(value)
+        return float(value) / counterfactual if counterfactual > 0.0 else math.nan
+
+    return Interval(
+        estimate=ratio(incremental.estimate), ci_low=ratio(incremental.ci_low), ci_high=ratio(incremental.ci_high)
     )

@@ -19,7 +19,6 @@ from uuid import UUID
 
 import asyncpg
 import numpy as np
-from scipy import special
 
 from api.calibration.schemas import KpiType
 from api.errors import Conflict, invalid_field
@@ -34,6 +33,7 @@ from api.results.geo_cells import cell_run
 from api.results.geo_run import GeoRun, load_geo_run
 from api.results.schemas import ChannelResult, HoldoutResults
 from api.results.service import ResultsQuery, compute_results
+from stats.intervals import interval_standard_error
 
 RoiKindName = Literal["average", "marginal"]
 AVERAGE_ROI_TEST_TYPES = frozenset({"holdback", "go-dark"})
@@ -95,14 +95,6 @@ class ExperimentMeasurements:
     dates_basis: TestDatesBasis = "planned"  # geo tests: their test_period
 
 
-def standard_error(interval: Interval, confidence_level: float) -> float | None:
-    """``(ci_high − ci_low) / (2·z_{(1+c)/2})``; None when a bound is missing."""
-    if interval.ci_low is None or interval.ci_high is None:
-        return None
-    z = float(special.ndtri(0.5 + confidence_level / 2.0))
-    return (interval.ci_high - interval.ci_low) / (2.0 * z)
-
-
 def _scaled(interval: Interval, factor: float) -> Interval:
     def scale(value: float | None) -> float | None:
         return None if value is None else value * factor
@@ -158,7 +150,7 @@ def _holdout_channel(
         start=period.start,
         end=period.end,
         incremental=incremental.estimate,
-        incremental_se=standard_error(incremental, confidence_level),
+        incremental_se=interval_standard_error(incremental.ci_low, incremental.ci_high, confidence_level),
         spend=channel.spend,
         p_value=channel.p_value,
         kpi_type=kpi_type,
@@ -284,7 +276,7 @@ def _geo_measurement(
         start=test_start,
         end=test_end,
         incremental=incremental.estimate,
-        incremental_se=standard_error(incremental, results.confidence_level),
+        incremental_se=interval_standard_error(incremental.ci_low, incremental.ci_high, results.confidence_level),
         spend=spend,
         p_value=results.p_value,
         kpi_type=kpi_type or "revenue",

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from msgspec import Meta, Struct, field
 
-from api.geo.backtest_schemas import GeoBacktest
+from api.backtests.schemas import GeoBacktest
 from api.interval import Interval
 from api.text_fields import MarketName, Name
 from stats.magnitude import MAX_MAGNITUDE

@@ -8,8 +8,8 @@ from uuid import UUID
 
 from msgspec import Meta, Struct
 
+from api.backtests.schemas import GeoBacktest
 from api.experiments.schemas import ChannelName
-from api.geo.backtest_schemas import GeoBacktest
 from api.geo.schemas import DatasetVersion
 from api.text_fields import MarketName, Name
 

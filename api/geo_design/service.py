@@ -17,13 +17,13 @@ import asyncpg
 import msgspec
 import numpy as np
 
+from api.backtests.schemas import GeoBacktest
+from api.backtests.service import ASCM_COMPARISON_MARKET_DAYS, shape_backtest
+from api.charts.power_curve import power_curve_chart
 from api.errors import NotFound, invalid_field
 from api.experiments.revisions import geo_version_revision
 from api.experiments.schemas import DesignSource, Experiment, GeoCell, GeoExperimentCreate, Period
 from api.experiments.service import create_experiment, design_test_period
-from api.geo.backtest import ASCM_COMPARISON_MARKET_DAYS, shape_backtest
-from api.geo.backtest_schemas import GeoBacktest
-from api.geo_design.charts import power_curve_chart
 from api.geo_design.monitoring import check_monitoring, with_monitoring
 from api.geo_design.panel import DesignPanel, load_design_panel, outline_design_panel
 from api.geo_design.repository import MarketSelectionRepository

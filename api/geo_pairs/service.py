@@ -15,11 +15,11 @@ import asyncpg
 import msgspec
 import numpy as np
 
+from api.charts.pair_design import pair_design_chart
 from api.errors import NotFound, invalid_field
 from api.experiments.revisions import geo_version_revision
 from api.experiments.schemas import DesignSource, Experiment, GeoExperimentCreate, Period
 from api.experiments.service import create_experiment, design_test_period
-from api.geo_pairs.charts import pair_design_chart
 from api.geo_pairs.panel import RECOMMENDED_MIN_PAIRS, FloatArray, PairPanel, load_pair_panel
 from api.geo_pairs.repository import PairDesignRepository
 from api.geo_pairs.schemas import (

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from typing import Any, Literal
+from typing import Literal
 
 import msgspec
 import numpy as np
 
+from api.charts.power_curve import sample_size_curve_chart
 from api.errors import invalid_field
 from api.percents import RARE_LIFT, percent_warning
 from api.power.schemas import (
@@ -175,33 +176,6 @@ def _grid(request: HoldoutPowerCurveRequest) -> np.ndarray:
     return np.unique(np.round(points))
 
 
-def _chart(curve: str, points: list[CurvePoint], x_scale: Literal["linear", "log"]) -> dict[str, Any]:
-    """The curve against total sample size, on the axis the grid was spaced on (log-spaced sizes on a log axis)."""
-    y_field, y_title = ("power", "Power") if curve == "power" else ("mde_relative", "Relative MDE")
-    return {
-        "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
-        "description": f"{y_title} against total sample size",
-        "data": {"values": [{"sample_size": p.sample_size, y_field: getattr(p, y_field)} for p in points]},
-        "mark": {"type": "line", "point": True},
-        "encoding": {
-            "x": {
-                "field": "sample_size",
-                "type": "quantitative",
-                "title": "Total sample size" + (" (log scale)" if x_scale == "log" else ""),
-                "scale": {"type": x_scale},
-                # A log axis labels 1-2-5 steps: short labels (30k, 50k) keep them apart on a phone.
-                "axis": {"labelOverlap": "greedy", "format": "~s"} if x_scale == "log" else {},
-            },
-            "y": {
-                "field": y_field,
-                "type": "quantitative",
-                "title": y_title,
-                "axis": {"format": ".0%" if curve == "power" else ".1%"},
-            },
-        },
-    }
-
-
 def _x_scale(request: HoldoutPowerCurveRequest) -> Literal["linear", "log"]:
     grid = request.sample_size_range
     return "log" if grid is not None and grid.scale == "log" else "linear"
@@ -233,6 +207,10 @@ def holdout_power_curve(request: HoldoutPowerCurveRequest) -> HoldoutPowerCurveR
     return HoldoutPowerCurveResponse(
         curve=request.curve,
         points=points,
-        chart=_chart(request.curve, points, _x_scale(request)),
+        chart=sample_size_curve_chart(
+            request.curve,
+            [(p.sample_size, p.power if request.curve == "power" else p.mde_relative) for p in points],
+            _x_scale(request),
+        ),
         warnings=[*percent, *reference.warnings],
     )

@@ -21,7 +21,7 @@ from api.jobs.schemas import Job
 from api.results.schemas import HoldoutResults
 from api.results.service import ResultsQuery, experiment_results
 from api.settings import Settings
-from stats.tbr import TBRMethod
+from stats.tbr import TBRIntervalKind
 
 
 class ResultsController(Controller):
@@ -105,7 +105,7 @@ class ResultsController(Controller):
             ),
         ] = None,
         interval: Annotated[
-            TBRMethod | None,
+            TBRIntervalKind | None,
             QueryParameter(
                 description="Geo experiments, `method=tbr`: the interval and p-value. `conformal` (default): the "
                 "block-permutation test on TBR's prediction errors (each window predicted from the fit without it, "

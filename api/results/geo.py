@@ -25,14 +25,14 @@ from typing import Literal
 import msgspec
 import numpy as np
 
+from api.backtests.service import BacktestInput, complete_result
 from api.experiments.schemas import GeoCell
-from api.geo.backtest import BacktestInput, complete_result
 from api.geo.schemas import (
     GeoCooldownEffect,
     GeoResults,
     MultiCellGeoResults,
 )
-from api.interval import Interval as Estimate
+from api.interval import Interval
 from api.results.geo_cells import cell_run, multi_cell_results
 from api.results.geo_monitoring import monitored_reading
 from api.results.geo_run import GeoRun
@@ -147,7 +147,7 @@ def _test_type(value: str | None) -> Literal["holdback", "go-dark", "heavy-up"] 
     return "holdback" if value == "holdback" else "go-dark" if value == "go-dark" else "heavy-up" if value else None
 
 
-def _signed_iroas(iroas: Estimate | None, run: GeoRun) -> Estimate | None:
+def _signed_iroas(iroas: Interval | None, run: GeoRun) -> Interval | None:
     """iROAS over the signed incremental cost: a test that cuts spend divides by a negative cost, so the
     estimator's iROAS over the cost's size changes sign and its bounds swap."""
     if iroas is None or not run.spend_cut:
@@ -156,7 +156,7 @@ def _signed_iroas(iroas: Estimate | None, run: GeoRun) -> Estimate | None:
     def negated(value: float | None) -> float | None:
         return None if value is None else -value
 
-    return Estimate(estimate=negated(iroas.estimate), ci_low=negated(iroas.ci_high), ci_high=negated(iroas.ci_low))
+    return Interval(estimate=negated(iroas.estimate), ci_low=negated(iroas.ci_high), ci_high=negated(iroas.ci_low))
 
 
 async def _cooldown_effect(run: GeoRun, test: GeoResults, *, n_permutations: int, seed: int) -> GeoCooldownEffect:

@@ -18,24 +18,16 @@ import asyncio
 import math
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import date
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 
+from api.charts.geo_series import cells_chart
 from api.experiments.schemas import GeoCell
 from api.geo.schemas import GeoCellComparison, GeoCellResult, GeoResults, MultiCellGeoResults
 from api.interval import estimate_of, finite_or_none
 from api.results.geo_run import GeoRun
-from api.results.geo_shapes import (
-    COUNTERFACTUAL,
-    OBSERVED,
-    SERIES_DASHES,
-    VEGA_LITE_SCHEMA,
-    from_geo_lift,
-    from_tbr,
-    test_start_layer,
-)
+from api.results.geo_shapes import from_geo_lift, from_tbr
 from api.results.geo_window import GeoWindow
 from stats.geo_lift import estimate_geo_lift
 from stats.intervals import Interval
@@ -140,51 +132,6 @@ def _signed(interval: Interval, sign: float) -> Interval:
     return Interval(estimate, negated(interval.ci_high), negated(interval.ci_low))
 
 
-def observed_vs_counterfactual_chart(cells: list[GeoCellResult], test_start: date) -> dict[str, Any]:
-    """Each cell's observed (solid) and counterfactual (dashed) total, one colour per cell, the test's start marked."""
-    values = [
-        {"cell": cell.name, "date": p.date.isoformat(), "series": series, "value": value}
-        for cell in cells
-        for p in cell.results.series
-        for series, value in ((OBSERVED, p.observed), (COUNTERFACTUAL, p.counterfactual))
-    ]
-    x = {"field": "date", "type": "temporal", "title": "Date"}
-    return {
-        "$schema": VEGA_LITE_SCHEMA,
-        "description": "Each cell's treated markets: observed vs counterfactual total.",
-        "width": 640,
-        "height": 300,
-        "layer": [
-            {
-                "data": {"values": values},
-                "mark": {"type": "line", "strokeWidth": 2},
-                "encoding": {
-                    "x": x,
-                    "y": {
-                        "field": "value",
-                        "type": "quantitative",
-                        "title": "KPI (cell's treated markets' total)",
-                        "scale": {"zero": False},
-                    },
-                    "color": {
-                        "field": "cell",
-                        "type": "nominal",
-                        "title": "Cell",
-                        "sort": [cell.name for cell in cells],
-                    },
-                    "strokeDash": {
-                        "field": "series",
-                        "type": "nominal",
-                        "title": None,
-                        "scale": {"domain": list(SERIES_DASHES), "range": list(SERIES_DASHES.values())},
-                    },
-                },
-            },
-            test_start_layer(test_start, x),
-        ],
-    }
-
-
 def _multi_cell_results(
     run: GeoRun, cells: list[GeoCell], seed: int, n_permutations: int, progress: Callable[[float], None] | None
 ) -> MultiCellGeoResults:
@@ -244,7 +191,9 @@ def _multi_cell_results(
             )
             for c in comparisons
         ],
-        chart=observed_vs_counterfactual_chart(results, run.window.dates[run.window.post.start]),
+        chart=cells_chart(
+            [(cell.name, cell.results.series) for cell in results], run.window.dates[run.window.post.start]
+        ),
         warnings=warnings,
     )
 

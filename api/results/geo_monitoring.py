@@ -12,9 +12,9 @@ import math
 
 import numpy as np
 
+from api.charts.monitoring import monitoring_chart
 from api.geo.schemas import GeoLook, GeoMonitoring, GeoResults
 from api.interval import Interval, finite_or_none
-from api.results.geo_monitoring_chart import monitoring_chart
 from api.results.geo_run import GeoRun
 from stats.geo_monitoring import (
     monitor_looks,

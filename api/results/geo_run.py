@@ -27,8 +27,7 @@ from api.geo_design.planned_effect import planned_effect
 from api.results.geo_trimmed_match import check_pair_spend, pair_rows
 from api.results.geo_window import GeoWindow, cooldown_window, load_window, prepared_window, test_window
 from stats.panel_gaps import MISSING_POLICIES, MissingPolicy
-from stats.tbr import METHODS as TBR_INTERVALS
-from stats.tbr import TBRMethod
+from stats.tbr import TBR_INTERVAL_KINDS, TBRIntervalKind
 
 METHODS: tuple[GeoMethod, ...] = ("synthetic_control", "augmented_synthetic_control", "tbr", "trimmed_match")
 MONITORED_METHODS = ("synthetic_control", "augmented_synthetic_control", "tbr")
@@ -147,7 +146,7 @@ class GeoRun:
     test_type: str | None = None
     spend_cut: bool = False  # the test cuts spend (holdback, go-dark): incremental cost and iROAS change sign
     cooldown_window: GeoWindow | None = None  # pre-period then cool-down dates, when the test has a cool-down
-    interval: TBRMethod = "conformal"
+    interval: TBRIntervalKind = "conformal"
     planned_effect: float | None = None
     trim_rate: float | None = None  # trimmed match's rate fixed by the design; None: chosen from the data
     cells: list[GeoCell] | None = None  # a multi-cell experiment (api/results/geo_cells.py), each with its cost's size
@@ -190,8 +189,8 @@ async def load_geo_run(
         raise invalid_field("confidence_level", "must be strictly between 0 and 1")
     if interval is not None and method != "tbr":
         raise invalid_field("interval", "chooses TBR's interval: it applies to method=tbr only")
-    if interval is not None and interval not in TBR_INTERVALS:
-        raise invalid_field("interval", f"must be one of {', '.join(TBR_INTERVALS)}")
+    if interval is not None and interval not in TBR_INTERVAL_KINDS:
+        raise invalid_field("interval", f"must be one of {', '.join(TBR_INTERVAL_KINDS)}")
     design = stored_geo_design(experiment_row["design"])
     status = experiment_row.get("status")
     if sequential:  # asked for explicitly
@@ -239,7 +238,7 @@ async def load_geo_run(
         )
     if pairs is not None:
         check_pair_spend(window, pairs)
-    tbr_interval: TBRMethod = "kerman" if interval == "kerman" else "conformal"
+    tbr_interval: TBRIntervalKind = "kerman" if interval == "kerman" else "conformal"
     planned = await planned_effect(connection, design.design_source)
     return GeoRun(
         experiment_id,

@@ -11,18 +11,17 @@ from uuid import UUID
 
 import numpy as np
 
+from api.charts.geo_series import observed_vs_counterfactual_chart
 from api.errors import Conflict, invalid_field
 from api.geo.schemas import (
     GeoLiftInterval,
     GeoResults,
     GeoSeriesPoint,
 )
-from api.interval import Interval as Estimate
 from api.interval import estimate_of, finite_or_none
-from api.results.geo_shapes import observed_vs_counterfactual_chart
 from api.results.geo_window import GeoWindow
 from stats.intervals import Interval
-from stats.trimmed_match import TrimmedMatchResult, trimmed_match, trimmed_mean_test_p_value
+from stats.trimmed_match import relative_lift, trimmed_match, trimmed_match_p_value
 
 LISTED_GAPS = 5
 
@@ -71,48 +70,6 @@ def check_pair_spend(window: GeoWindow, pairs: list[tuple[str, str]]) -> None:
         )
 
 
-def _excludes_zero(low: float, high: float) -> bool:
-    return low > 0.0 or high < 0.0
-
-
-def trimmed_match_p_value(y: np.ndarray, x: np.ndarray, result: TrimmedMatchResult) -> tuple[float, str]:
-    """Two-sided p-value of iROAS = 0 consistent with the reported interval, and how it was found.
-
-    ``t_test``: :func:`stats.trimmed_match.trimmed_mean_test_p_value` of the response deltas (the
-    residuals at iROAS 0) at the chosen trim rate, ``2 P(T_{h-1} > |t(0)|)`` with ``t(0)`` their
-    studentized trimmed mean and ``h`` the untrimmed pairs: the test whose acceptance set the interval is
-    the hull of. When that disagrees with the reported interval (the accepted set has a gap around 0, or the
-    interval is the 3-standard-error fallback), ``interval_inversion``: the level at which the interval,
-    recomputed at the same trim rate, starts to exclude 0, found by bisection on the side of
-    ``1 - confidence_level`` the reported interval is on, so the two never contradict.
-    """
-    alpha = 1.0 - result.confidence_level
-    p = trimmed_mean_test_p_value(y, result.trimmed_per_side)
-    excludes = _excludes_zero(result.ci_low, result.ci_high)
-    if (p <= alpha) == excludes:
-        return p, "t_test"
-
-    def excluded(a: float) -> bool:
-        again = trimmed_match(y, x, 1.0 - a, trim_rate=result.trim_rate)
-        return _excludes_zero(again.ci_low, again.ci_high)
-
-    if excludes:  # p in (0, alpha]: the smallest level's complement still excluding 0
-        low, high = 1e-12, alpha
-        if excluded(low):
-            return low, "interval_inversion"
-    else:  # p in (alpha, 1]
-        low, high = alpha, 1.0 - 1e-12
-        if not excluded(high):
-            return 1.0, "interval_inversion"
-    for _ in range(50):
-        mid = 0.5 * (low + high)
-        if excluded(mid):
-            high = mid
-        else:
-            low = mid
-    return high, "interval_inversion"
-
-
 def trimmed_match_results(
     experiment_id: UUID,
     window: GeoWindow,
@@ -139,16 +96,7 @@ def trimmed_match_results(
     ]
     att = Interval(estimate=ends[0] / per_unit, ci_low=ends[1] / per_unit, ci_high=ends[2] / per_unit)
 
-    def relative(value: float) -> float | None:
-        baseline = observed - value
-        return value / baseline if baseline > 0.0 else None
-
-    # value / (observed - value) increases with value while the counterfactual stays positive.
-    relative_estimate = Estimate(
-        estimate=finite_or_none(relative(ends[0])),
-        ci_low=finite_or_none(relative(ends[1])),
-        ci_high=finite_or_none(relative(ends[2])),
-    )
+    relative_estimate = estimate_of(relative_lift(incremental, observed))
     series = [
         GeoSeriesPoint(date=d, observed=float(o), counterfactual=float(k), ci_low=None, ci_high=None)
         for d, o, k in zip(window.dates, treated_total, control_total, strict=True)

@@ -11,6 +11,7 @@ from uuid import UUID
 
 import msgspec
 
+from api.charts.forest_plot import forest_plot
 from api.database import Connection
 from api.errors import Conflict
 from api.experiments.holdout_dates import holdout_test_dates, utc_today
@@ -137,51 +138,6 @@ def _channel_result(name: str, analysis: ChannelAnalysis, data: _ChannelData) ->
         decision=Decision(action=analysis.decision.action, reason=analysis.decision.reason),
         warnings=[*analysis.data_problems, *data.notes, *analysis.warnings],
     )
-
-
-def forest_plot(channels: list[ChannelResult], confidence_level: float) -> dict[str, Any]:
-    """A Vega-Lite v5 forest plot: relative lift (absolute in sequential mode) per channel with its CI."""
-    use_relative = all(c.lift.relative.estimate is not None for c in channels)
-    values = []
-    for channel in channels:
-        interval = channel.lift.relative if use_relative else channel.lift.absolute
-        values.append(
-            {
-                "channel": channel.channel,
-                "estimate": interval.estimate,
-                "ci_low": interval.ci_low,
-                "ci_high": interval.ci_high,
-                "decision": channel.decision.action,
-            }
-        )
-    title = "Relative lift" if use_relative else "Absolute lift"
-    x_axis = {"title": f"{title} ({confidence_level:.0%} CI)"} | ({"format": "%"} if use_relative else {})
-    y = {"field": "channel", "type": "nominal", "title": None}
-    return {
-        "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
-        "description": f"{title} per channel with {confidence_level:.0%} confidence intervals",
-        "data": {"values": values},
-        "layer": [
-            {
-                "mark": "rule",
-                "encoding": {
-                    "y": y,
-                    "x": {"field": "ci_low", "type": "quantitative", "axis": x_axis},
-                    "x2": {"field": "ci_high"},
-                },
-            },
-            {
-                "mark": {"type": "point", "filled": True, "size": 80},
-                "encoding": {
-                    "y": y,
-                    "x": {"field": "estimate", "type": "quantitative"},
-                    "color": {"field": "decision", "type": "nominal", "title": "Decision"},
-                },
-            },
-            # Its own datum (one rule, not one per channel) and no y: it spans every channel's row.
-            {"data": {"values": [{}]}, "mark": {"type": "rule", "strokeDash": [4, 4]}, "encoding": {"x": {"datum": 0}}},
-        ],
-    }
 
 
 def _planned_final_variance(

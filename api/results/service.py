@@ -29,7 +29,7 @@ from api.results.geo import compute_geo_results
 from api.results.geo_run import load_geo_run, refuse_unpaired_trimmed_match
 from api.results.holdout import holdout_results
 from api.results.schemas import HoldoutResults
-from stats.tbr import TBRMethod
+from stats.tbr import TBRIntervalKind
 
 RESULTS_TASK = "experiment_results"
 
@@ -42,7 +42,7 @@ class ResultsQuery(msgspec.Struct, frozen=True):
     experiment_id: UUID
     confidence_level: float | None = None
     method: GeoMethod | None = None
-    interval: TBRMethod | None = None
+    interval: TBRIntervalKind | None = None
     sequential: bool | None = None
     minimum_lift: float | None = None
     missing: GeoMissingPolicy | None = None

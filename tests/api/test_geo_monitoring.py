@@ -11,8 +11,8 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from api.chart_images import render_chart
+from api.charts.monitoring import monitoring_chart
 from api.geo.schemas import GeoLook
-from api.results.geo_monitoring_chart import monitoring_chart
 from stats.geo_monitoring import daily_boundaries
 from tests.api.test_geo_power import pretest_csv
 from tests.api.test_geo_results import create_geolift_experiment

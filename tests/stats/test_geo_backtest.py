@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.stats import binom
+from scipy.stats import binom, norm
 
 from stats.conformal import ConformalTest, NullRefit, donor_level
 from stats.errors import InvalidProblem
@@ -19,6 +19,7 @@ from stats.geo_backtest import (
     backtest_design,
     backtest_window_ends,
     best_backtest,
+    interval_mde,
     tbr_window_test,
     trimmed_match_window_test,
 )
@@ -169,3 +170,25 @@ def test_the_best_method_holds_its_level_first_then_detects_most_then_errs_least
     best = best_backtest([liberal, powerful, precise])
     assert best is not None and best.method == "augmented_synthetic_control"
     assert best_backtest([liberal, _summary("synthetic_control", 2, 0.9, 0.05), precise]).method == "synthetic_control"  # type: ignore[union-attr]
+
+
+def test_interval_mde_is_the_normal_minimum_detectable_effect_of_the_intervals_standard_error() -> None:
+    z, z_power = norm.ppf(0.95), norm.ppf(0.8)
+    expected = (0.31 - -0.07) / 2 / z * (z + z_power)
+    assert interval_mde(-0.07, 0.31, 0.9) == pytest.approx(expected, rel=1e-12)
+
+
+def test_an_effect_of_the_interval_mde_is_detected_with_the_stated_power_in_simulation() -> None:
+    rng = np.random.default_rng(7)
+    se, level = 0.04, 0.9
+    z = norm.ppf(0.5 + level / 2)
+    mde = interval_mde(-z * se, z * se, level)
+    assert mde is not None
+    estimates = rng.normal(mde, se, size=200_000)
+    detected = np.mean(np.abs(estimates) / se > z)
+    assert detected == pytest.approx(0.8, abs=0.005)
+
+
+@pytest.mark.parametrize("ends", [(0.1, 0.1), (0.2, 0.1), (-np.inf, 0.3), (np.nan, 0.3)])
+def test_interval_mde_is_none_for_an_empty_or_unbounded_interval(ends: tuple[float, float]) -> None:
+    assert interval_mde(*ends, 0.9) is None

@@ -27,11 +27,14 @@ import pytest
 from scipy import stats
 
 from stats.errors import InvalidProblem
+from stats.intervals import Interval
 from stats.trimmed_match import (
     TrimmedMatchResult,
     critical_value,
+    relative_lift,
     studentized_trimmed_mean,
     trimmed_match,
+    trimmed_match_p_value,
     trimmed_mean_roots,
     trimmed_mean_test_p_value,
 )
@@ -482,3 +485,36 @@ def test_invalid_input_names_the_field(response: object, spend: object, kwargs: 
     with pytest.raises(InvalidProblem) as info:
         trimmed_match(response, spend, level, **options)  # type: ignore[arg-type]
     assert info.value.field == field
+
+
+def test_p_value_never_contradicts_the_interval_on_small_noisy_experiments() -> None:
+    # Few pairs and heavy tails: the accepted set of the trimmed-mean test may have a gap around 0 or be
+    # unbounded (the 3-standard-error fallback), where the t-test p-value is replaced by inverting the interval.
+    rng = np.random.default_rng(1)
+    methods: set[str] = set()
+    for _ in range(400):
+        n = int(rng.integers(3, 15))
+        x = rng.normal(size=n) * rng.choice([0.1, 1.0, 10.0])
+        y = 0.3 * x + rng.standard_t(2, size=n)
+        level = float(rng.choice([0.8, 0.9, 0.95]))
+        try:
+            result = trimmed_match(y, x, level)
+        except InvalidProblem:
+            continue
+        p_value, method = trimmed_match_p_value(y, x, result)
+        methods.add(method)
+        assert 0.0 < p_value <= 1.0
+        assert (p_value <= 1.0 - level) == (result.ci_low > 0.0 or result.ci_high < 0.0)
+    assert methods == {"t_test", "interval_inversion"}
+
+
+def test_relative_lift_divides_each_end_by_its_own_counterfactual() -> None:
+    lift = relative_lift(Interval(10.0, 4.0, 16.0), 110.0)
+    assert (lift.estimate, lift.ci_low, lift.ci_high) == pytest.approx((10.0 / 100.0, 4.0 / 106.0, 16.0 / 94.0))
+
+
+def test_relative_lift_is_nan_where_the_counterfactual_is_not_positive_or_a_bound_is_missing() -> None:
+    lift = relative_lift(Interval(50.0, None, 120.0), 100.0)
+    assert lift.estimate == pytest.approx(1.0)
+    assert lift.ci_low is not None and np.isnan(lift.ci_low)
+    assert lift.ci_high is not None and np.isnan(lift.ci_high)

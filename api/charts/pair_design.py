@@ -8,11 +8,29 @@ line per budget, the recommended design marked.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
-from api.geo_pairs.schemas import PairDesign
+from api.charts import VEGA_LITE_SCHEMA
 
-VEGA_LITE_SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"
+
+class BudgetPrecision(Protocol):
+    """A design's precision at one budget."""
+
+    @property
+    def budget(self) -> float: ...
+    @property
+    def minimum_detectable_iroas(self) -> float: ...
+    @property
+    def rmse(self) -> float: ...
+
+
+class PairDesign(Protocol):
+    """A matched-pair design: the pairs it keeps and its precision at each budget."""
+
+    @property
+    def pairs_kept(self) -> int: ...
+    @property
+    def budgets(self) -> Sequence[BudgetPrecision]: ...
 
 
 def _budget_label(budget: float) -> str:

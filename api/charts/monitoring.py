@@ -10,11 +10,11 @@ test may stop, is ringed and labelled. Early boundaries are tiny (1e-60 on day 1
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from datetime import date
+from typing import Any, Protocol
 
-from api.geo.schemas import GeoLook
-
-VEGA_LITE_SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"
+from api.charts import VEGA_LITE_SCHEMA
 
 LOG_FLOOR = 1e-6
 LOG_FLOOR_TEXT = "1e-6"
@@ -24,7 +24,20 @@ SERIES_DASHES = {P_VALUE: [1, 0], BOUNDARY: [6, 3]}
 TITLE = "Daily looks against the boundary"
 
 
-def monitoring_chart(looks: list[GeoLook], decision_day: int | None) -> dict[str, Any]:
+class GeoLook(Protocol):
+    """One daily look: its test day and date, its fixed-horizon p-value and the boundary it is held to."""
+
+    @property
+    def day(self) -> int: ...
+    @property
+    def date(self) -> date: ...
+    @property
+    def p_value_fixed_horizon(self) -> float: ...
+    @property
+    def nominal_level(self) -> float: ...
+
+
+def monitoring_chart(looks: Sequence[GeoLook], decision_day: int | None) -> dict[str, Any]:
     """The looks' fixed-horizon p-values and boundaries by date (log scale), the first crossing marked."""
     values: list[dict[str, Any]] = []
     for look in looks:

@@ -1,13 +1,21 @@
-"""Vega-Lite power curves of geo designs (one line per duration or per candidate)."""
+"""Vega-Lite power curves: geo designs' power against effect size (one line per duration or per candidate), and a
+holdout test's power or MDE against sample size."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal, Protocol
 
-from api.geo_design.schemas import PowerCurvePoint
+from api.charts import VEGA_LITE_SCHEMA
 
-VEGA_LITE_SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"
+
+class PowerCurvePoint(Protocol):
+    """Power at one effect size."""
+
+    @property
+    def effect_size(self) -> float: ...
+    @property
+    def power(self) -> float: ...
 
 
 def power_curve_chart(
@@ -56,4 +64,36 @@ def power_curve_chart(
                 "encoding": {"y": {"field": "power", "type": "quantitative"}},
             },
         ],
+    }
+
+
+def sample_size_curve_chart(
+    curve: Literal["power", "mde"],
+    points: Sequence[tuple[int, float]],
+    x_scale: Literal["linear", "log"],
+) -> dict[str, Any]:
+    """A holdout test's ``curve`` (power, or the relative MDE) against total sample size, ``points`` as
+    ``(sample_size, power or relative MDE)``, on the axis the grid was spaced on (log-spaced sizes on a log axis)."""
+    y_field, y_title = ("power", "Power") if curve == "power" else ("mde_relative", "Relative MDE")
+    return {
+        "$schema": VEGA_LITE_SCHEMA,
+        "description": f"{y_title} against total sample size",
+        "data": {"values": [{"sample_size": size, y_field: value} for size, value in points]},
+        "mark": {"type": "line", "point": True},
+        "encoding": {
+            "x": {
+                "field": "sample_size",
+                "type": "quantitative",
+                "title": "Total sample size" + (" (log scale)" if x_scale == "log" else ""),
+                "scale": {"type": x_scale},
+                # A log axis labels 1-2-5 steps: short labels (30k, 50k) keep them apart on a phone.
+                "axis": {"labelOverlap": "greedy", "format": "~s"} if x_scale == "log" else {},
+            },
+            "y": {
+                "field": y_field,
+                "type": "quantitative",
+                "title": y_title,
+                "axis": {"format": ".0%" if curve == "power" else ".1%"},
+            },
+        },
     }

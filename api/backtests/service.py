@@ -1,4 +1,4 @@
-"""The backtest shipped with every geo result and design, the residual autocorrelation, and their chart.
+"""The backtest shipped with every geo result and design, and the residual autocorrelation.
 
 A geo result's backtest (:func:`result_backtest`) runs the result's own method, and every other method
 the experiment allows, on placebo windows of the test's length in the pre-period with the same treated
@@ -7,8 +7,7 @@ count, the RMSE of the placebo lift estimates, the empirical power at the planne
 the false-positive rate exceeds alpha by more than the window count explains, and the method that
 backtests best when it is not the one asked for.  The injected effect is the planned one (the MDE of
 the market-selection design the experiment was created from), else the result's own MDE (the relative
-effect its interval detects with 80% power: ``(z_{1-alpha/2} + z_{0.8})`` standard errors, the standard
-error being the relative-lift interval's half-width over ``z_{1-alpha/2}``), else
+effect its relative-lift interval detects with 80% power, :func:`stats.geo_backtest.interval_mde`), else
 :data:`DEFAULT_EFFECT`.  Budget: 0.1-0.3 s on GeoLift's walkthrough panel (``bench/bench_geo_backtest.py``);
 ridge-augmented SCM, whose re-fits cost ``O(T0^2)`` per window, is compared only on pre-periods of at most
 :data:`ASCM_COMPARISON_MARKET_DAYS` control market-days unless it is the method asked for.  CPU work:
@@ -20,19 +19,18 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
-from typing import Any
+from datetime import date
 
 import msgspec
 import numpy as np
-from scipy import stats as scipy_stats
 
-from api.geo.backtest_schemas import (
+from api.backtests.schemas import (
     EffectSource,
     GeoBacktest,
     MethodBacktestSummary,
     PlaceboWindowResult,
 )
+from api.charts.backtest import with_backtest
 from api.geo.schemas import GeoResults
 from api.interval import finite_or_none
 from stats.errors import InvalidProblem
@@ -42,12 +40,13 @@ from stats.geo_backtest import (
     backtest,
     best_backtest,
     conformal_window_test,
+    interval_mde,
     tbr_window_test,
     trimmed_match_window_test,
 )
 from stats.market_selection import design_ridge_lambda
 from stats.serial_correlation import is_strong, lag1_autocorrelation
-from stats.tbr import TBRMethod
+from stats.tbr import TBRIntervalKind
 from stats.trimmed_match import trimmed_match
 
 DEFAULT_EFFECT = 0.05
@@ -71,7 +70,7 @@ class BacktestInput:
     pairs: list[tuple[str, str]] | None
     pair_spend_delta: np.ndarray | None  # per pair, test-period spend treatment minus control
     method: str
-    interval: TBRMethod
+    interval: TBRIntervalKind
     planned_effect: float | None
     trim_rate: float | None = None  # trimmed match's rate fixed by the design; None: the result's own choice
 
@@ -120,14 +119,11 @@ def shape_backtest(
 
 
 def result_mde(result: GeoResults) -> float | None:
-    """The relative effect the result's interval detects with 80% power (see the module docstring)."""
+    """The relative effect the result's interval detects with 80% power (:func:`stats.geo_backtest.interval_mde`)."""
     relative = result.lift.relative
     if relative.ci_low is None or relative.ci_high is None:
         return None
-    z = float(scipy_stats.norm.ppf(0.5 + result.confidence_level / 2.0))
-    half_width = 0.5 * (relative.ci_high - relative.ci_low)
-    mde = half_width / z * (z + float(scipy_stats.norm.ppf(MDE_POWER)))
-    return mde if math.isfinite(mde) and mde > 0.0 else None
+    return interval_mde(relative.ci_low, relative.ci_high, result.confidence_level, MDE_POWER)
 
 
 def _rows(geos: list[str], names: Sequence[str]) -> list[int]:
@@ -194,66 +190,6 @@ def _pre_residuals(result: GeoResults, test_start: date) -> np.ndarray:
     return np.array([p.observed - p.counterfactual for p in result.series if p.date < test_start])
 
 
-def backtest_chart(backtest_figures: GeoBacktest) -> dict[str, Any]:
-    """Vega-Lite layer: each placebo window as a segment at the lift estimated in it, coloured by the verdict."""
-    values = [
-        {
-            "start": w.start.isoformat(),
-            "end": (w.end + timedelta(days=1)).isoformat(),
-            "relative_lift": w.relative_lift,
-            "verdict": "significant (false positive)" if w.significant else "not significant",
-        }
-        for w in backtest_figures.placebo_windows
-    ]
-    b = backtest_figures
-    # Short lines anchored left: one long centred line ran past the chart's left edge on the page.
-    subtitle = [
-        f"{round(b.false_positive_rate * b.windows)} of {b.windows} placebo windows significant at alpha {b.alpha:g}"
-    ]
-    if b.detection_rate is not None:
-        subtitle.append(f"detected {b.detection_rate:.0%} at an effect of {b.effect:+.1%}")
-    if b.placebo_rmse is not None:
-        subtitle.append(f"placebo RMSE {b.placebo_rmse:.1%}")
-    title = {"text": f"Backtest ({b.method})", "subtitle": subtitle, "anchor": "start", "frame": "group"}
-    x = {"field": "start", "type": "temporal", "title": "Placebo window (pre-period)"}
-    return {
-        "title": title,
-        "width": 640,
-        "height": 120,
-        "data": {"values": values},
-        "layer": [
-            {
-                "data": {"values": [{}]},  # one rule, not one per window
-                "mark": {"type": "rule", "color": "gray", "strokeDash": [2, 2]},
-                "encoding": {"y": {"datum": 0}},
-            },
-            {
-                "transform": [{"filter": "datum.relative_lift != null"}],
-                "mark": {"type": "rule", "strokeWidth": 3},
-                "encoding": {
-                    "x": x,
-                    "x2": {"field": "end"},
-                    "y": {
-                        "field": "relative_lift",
-                        "type": "quantitative",
-                        "title": "Placebo lift",
-                        "axis": {"format": "%"},
-                    },
-                    "color": {
-                        "field": "verdict",
-                        "type": "nominal",
-                        "title": None,
-                        "scale": {
-                            "domain": ["not significant", "significant (false positive)"],
-                            "range": ["#4c78a8", "#e45756"],
-                        },
-                    },
-                },
-            },
-        ],
-    }
-
-
 def complete_result(result: GeoResults, data: BacktestInput) -> GeoResults:
     """The result with its backtest (and its chart), its residual lag-1 autocorrelation and their warnings."""
     test_start = data.dates[data.post.start]
@@ -284,17 +220,7 @@ def complete_result(result: GeoResults, data: BacktestInput) -> GeoResults:
                 f"On placebo windows of this pre-period, {figures.best_method} backtests better than {figures.method} "
                 "(see `backtest.compared`)."
             )
-        top = {k: v for k, v in chart.items() if k != "$schema"}
-        chart = {
-            "$schema": chart.get("$schema"),
-            "vconcat": [top, backtest_chart(figures)],
-            # Each view keeps its own colours and legends (beside it, not under both): a shared colour scale
-            # took the lines' colours away.
-            "resolve": {
-                "scale": {"color": "independent"},
-                "legend": {c: "independent" for c in ("color", "fill", "stroke", "strokeDash")},
-            },
-        }
+        chart = with_backtest(chart, figures)
     return msgspec.structs.replace(
         result,
         residual_autocorrelation=None if not math.isfinite(r1) else r1,
