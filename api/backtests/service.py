@@ -11,17 +11,15 @@ effect its relative-lift interval detects with 80% power, :func:`stats.geo_backt
 :data:`DEFAULT_EFFECT`.  Budget: 0.1-0.3 s on GeoLift's walkthrough panel (``bench/bench_geo_backtest.py``);
 ridge-augmented SCM, whose re-fits cost ``O(T0^2)`` per window, is compared only on pre-periods of at most
 :data:`ASCM_COMPARISON_MARKET_DAYS` control market-days unless it is the method asked for.  CPU work:
-callers run :func:`complete_result` in a worker thread.
+callers (``api/results/geo_backtest.py``) run it in a worker thread.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
-import msgspec
 import numpy as np
 
 from api.backtests.schemas import (
@@ -30,8 +28,6 @@ from api.backtests.schemas import (
     MethodBacktestSummary,
     PlaceboWindowResult,
 )
-from api.charts.backtest import with_backtest
-from api.geo.schemas import GeoResults
 from api.interval import finite_or_none
 from stats.errors import InvalidProblem
 from stats.geo_backtest import (
@@ -40,12 +36,10 @@ from stats.geo_backtest import (
     backtest,
     best_backtest,
     conformal_window_test,
-    interval_mde,
     tbr_window_test,
     trimmed_match_window_test,
 )
 from stats.market_selection import design_ridge_lambda
-from stats.serial_correlation import is_strong, lag1_autocorrelation
 from stats.tbr import TBRIntervalKind
 from stats.trimmed_match import trimmed_match
 
@@ -118,14 +112,6 @@ def shape_backtest(
     )
 
 
-def result_mde(result: GeoResults) -> float | None:
-    """The relative effect the result's interval detects with 80% power (:func:`stats.geo_backtest.interval_mde`)."""
-    relative = result.lift.relative
-    if relative.ci_low is None or relative.ci_high is None:
-        return None
-    return interval_mde(relative.ci_low, relative.ci_high, result.confidence_level, MDE_POWER)
-
-
 def _rows(geos: list[str], names: Sequence[str]) -> list[int]:
     index = {g: i for i, g in enumerate(geos)}
     return [index[g] for g in names]
@@ -184,47 +170,3 @@ def result_backtest(data: BacktestInput, alpha: float, effect: float, effect_sou
                 raise
     own = runs.pop(data.method)
     return shape_backtest(own, data.dates[data.pre], effect_source, list(runs.values()))
-
-
-def _pre_residuals(result: GeoResults, test_start: date) -> np.ndarray:
-    return np.array([p.observed - p.counterfactual for p in result.series if p.date < test_start])
-
-
-def complete_result(result: GeoResults, data: BacktestInput) -> GeoResults:
-    """The result with its backtest (and its chart), its residual lag-1 autocorrelation and their warnings."""
-    test_start = data.dates[data.post.start]
-    r1 = lag1_autocorrelation(_pre_residuals(result, test_start))
-    warnings = list(result.warnings)
-    if is_strong(r1) and result.method != "tbr":  # TBR flags its own residuals (stats.tbr)
-        warnings.append(
-            f"The pre-period residuals are strongly serially correlated (lag-1 autocorrelation {r1:.2f}), beyond the "
-            "dependence the method was calibrated on: read the interval with care and check the backtest."
-        )
-    alpha = 1.0 - result.confidence_level
-    if data.planned_effect is not None:
-        effect, source = data.planned_effect, "planned"
-    else:
-        mde = result_mde(result)
-        effect, source = (mde, "result_mde") if mde is not None else (DEFAULT_EFFECT, "default")
-    figures: GeoBacktest | None
-    try:
-        figures = result_backtest(data, alpha, effect, source)  # type: ignore[arg-type]
-    except InvalidProblem as problem:
-        figures = None
-        warnings.append(f"No backtest: {problem.field} {problem.reason}.")
-    chart = result.chart
-    if figures is not None:
-        warnings.extend(figures.warnings)
-        if figures.best_method is not None:
-            warnings.append(
-                f"On placebo windows of this pre-period, {figures.best_method} backtests better than {figures.method} "
-                "(see `backtest.compared`)."
-            )
-        chart = with_backtest(chart, figures)
-    return msgspec.structs.replace(
-        result,
-        residual_autocorrelation=None if not math.isfinite(r1) else r1,
-        backtest=figures,
-        chart=chart,
-        warnings=warnings,
-    )

@@ -25,7 +25,7 @@ from typing import Literal
 import msgspec
 import numpy as np
 
-from api.backtests.service import BacktestInput, complete_result
+from api.backtests.service import BacktestInput
 from api.experiments.schemas import GeoCell
 from api.geo.schemas import (
     GeoCooldownEffect,
@@ -33,6 +33,7 @@ from api.geo.schemas import (
     MultiCellGeoResults,
 )
 from api.interval import Interval
+from api.results.geo_backtest import complete_result
 from api.results.geo_cells import cell_run, multi_cell_results
 from api.results.geo_monitoring import monitored_reading
 from api.results.geo_run import GeoRun
