@@ -477,6 +477,21 @@ def pre_period_effects(
     return resid[post], rmse
 
 
+def _sharp_null_p_value(
+    treated: FloatArray,
+    donors: FloatArray,
+    post: BoolArray,
+    fixed_effects: bool,
+    ridge_lambda: float | None,
+    n_permutations: int,
+    seed: int,
+) -> tuple[float, int]:
+    """GeoLift's test of no effect on any post period (``sum |u_t|``, iid permutations, raw panel); its QP solves."""
+    raw = NullRefit(treated, donors, post, fixed_effects=fixed_effects, ridge_lambda=ridge_lambda)
+    sharp = ConformalTest(raw, post, statistic="total", q=1.0, n_permutations=n_permutations, seed=seed)
+    return float(sharp.p_values(np.zeros(1), "iid")[0]), raw.refits
+
+
 def _check_options(
     treated: FloatArray,
     post: BoolArray,
@@ -511,19 +526,25 @@ class _PointwiseIntervals:
     refits: int
 
 
+@dataclass(frozen=True)
+class _PointwiseSettings:
+    """What the one-period tests share with the main one: level, fit, statistic's ``q`` and grid resolution."""
+
+    alpha: float
+    fixed_effects: bool
+    ridge_lambda: float | None
+    q: float
+    grid_points: int
+    rtol: float
+
+
 def _pointwise_intervals(
     treated: FloatArray,
     donors: FloatArray,
     post: BoolArray,
     effects: FloatArray,
-    *,
-    alpha: float,
-    fixed_effects: bool,
-    ridge_lambda: float | None,
-    q: float,
     scale: float,
-    grid_points: int,
-    rtol: float,
+    settings: _PointwiseSettings,
     progress: Callable[[float], None] | None,
 ) -> _PointwiseIntervals:
     """Invert, for each post period alone (after the pre-period), the test of a constant effect.
@@ -541,21 +562,23 @@ def _pointwise_intervals(
     refits = 0
     for k, t in enumerate(post_idx):
         rows = np.append(pre_idx, t)
-        sub = NullRefit(treated[rows], donors[rows], one, fixed_effects=fixed_effects, ridge_lambda=ridge_lambda)
-        sub_test = ConformalTest(sub, one, statistic="total", q=q, n_permutations=0)
+        sub = NullRefit(
+            treated[rows], donors[rows], one, fixed_effects=settings.fixed_effects, ridge_lambda=settings.ridge_lambda
+        )
+        sub_test = ConformalTest(sub, one, statistic="total", q=settings.q, n_permutations=0)
 
         def sub_p(thetas: FloatArray, sub_test: ConformalTest = sub_test) -> FloatArray:
             return sub_test.p_values(thetas, "block")
 
         inv = invert_test(
             sub_p,
-            alpha,
+            settings.alpha,
             float(effects[k]),
             scale,
             include=(),
-            grid_points=max(grid_points // 4, 11),
+            grid_points=max(settings.grid_points // 4, 11),
             half_width=5.0,
-            rtol=max(rtol, 1e-6),
+            rtol=max(settings.rtol, 1e-6),
         )
         lows.append(inv.low)
         highs.append(inv.high)
@@ -601,9 +624,7 @@ def conformal_inference(
     model = NullRefit(a, b, mask, fixed_effects=fixed_effects, ridge_lambda=ridge_lambda, level=donor_level(b))
     test = ConformalTest(model, mask, statistic=statistic, q=q, n_permutations=n_permutations, seed=seed)
     p_block0, p_iid0 = test.both_p_values(np.zeros(1))
-    raw = NullRefit(a, b, mask, fixed_effects=fixed_effects, ridge_lambda=ridge_lambda)
-    sharp = ConformalTest(raw, mask, statistic="total", q=1.0, n_permutations=n_permutations, seed=seed)
-    p_sharp0 = float(sharp.p_values(np.zeros(1), "iid")[0])
+    p_sharp0, sharp_refits = _sharp_null_p_value(a, b, mask, fixed_effects, ridge_lambda, n_permutations, seed)
     # Grid scale: the residual spread of the re-fit at the estimate.  The grid is wide (+-10 spreads)
     # because with heterogeneous effects the accepted set need not surround the estimate.
     resid_hat = model.residuals(np.array([estimate]))[0]
@@ -619,25 +640,11 @@ def conformal_inference(
     p_main = float(p0) if p0 is not None else float(p_block0[0] if scheme == "block" else p_iid0[0])
     if progress is not None:
         progress(0.4)
-    point_low: tuple[float | None, ...] | None = None
-    point_high: tuple[float | None, ...] | None = None
-    refits = model.refits + raw.refits
+    refits = model.refits + sharp_refits
+    bands = None
     if pointwise:
-        bands = _pointwise_intervals(
-            a,
-            b,
-            mask,
-            effects,
-            alpha=alpha,
-            fixed_effects=fixed_effects,
-            ridge_lambda=ridge_lambda,
-            q=q,
-            scale=rmse or spread,
-            grid_points=grid_points,
-            rtol=rtol,
-            progress=progress,
-        )
-        point_low, point_high = bands.low, bands.high
+        settings = _PointwiseSettings(alpha, fixed_effects, ridge_lambda, q, grid_points, rtol)
+        bands = _pointwise_intervals(a, b, mask, effects, rmse or spread, settings, progress)
         refits += bands.refits
     return ConformalInference(
         estimate=estimate,
@@ -655,7 +662,7 @@ def conformal_inference(
         n_permutations=n_permutations,
         n_block_permutations=a.size,
         effects=effects,
-        pointwise_low=point_low,
-        pointwise_high=point_high,
+        pointwise_low=None if bands is None else bands.low,
+        pointwise_high=None if bands is None else bands.high,
         refits=refits,
     )
