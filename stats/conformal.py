@@ -477,6 +477,117 @@ def pre_period_effects(
     return resid[post], rmse
 
 
+def _sharp_null_p_value(
+    treated: FloatArray,
+    donors: FloatArray,
+    post: BoolArray,
+    fixed_effects: bool,
+    ridge_lambda: float | None,
+    n_permutations: int,
+    seed: int,
+) -> tuple[float, int]:
+    """GeoLift's test of no effect on any post period (``sum |u_t|``, iid permutations, raw panel); its QP solves."""
+    raw = NullRefit(treated, donors, post, fixed_effects=fixed_effects, ridge_lambda=ridge_lambda)
+    sharp = ConformalTest(raw, post, statistic="total", q=1.0, n_permutations=n_permutations, seed=seed)
+    return float(sharp.p_values(np.zeros(1), "iid")[0]), raw.refits
+
+
+def _check_options(
+    treated: FloatArray,
+    post: BoolArray,
+    *,
+    alpha: float,
+    statistic: Statistic,
+    scheme: Scheme,
+    q: float,
+    n_permutations: int,
+) -> None:
+    """Refuse a level outside ``(0, 1)``, a post mask without pre or post periods, and unknown options."""
+    if not 0.0 < alpha < 1.0:
+        raise InvalidProblem("confidence_level", "must be strictly between 0 and 1")
+    if post.shape != treated.shape or not post.any() or post.all():
+        raise InvalidProblem("test_period", "needs both pre-period and test-period observations")
+    if statistic not in ("total", "mean"):
+        raise InvalidProblem("statistic", "must be 'total' or 'mean'")
+    if scheme not in ("block", "iid"):
+        raise InvalidProblem("scheme", "must be 'block' or 'iid'")
+    if not (np.isfinite(q) and q >= 1.0):
+        raise InvalidProblem("q", "must be a finite number >= 1")
+    if n_permutations < 1:
+        raise InvalidProblem("n_permutations", "must be at least 1")
+
+
+@dataclass(frozen=True)
+class _PointwiseIntervals:
+    """One-period intervals of the effect per post period (``None`` where unbounded) and the QP solves they took."""
+
+    low: tuple[float | None, ...]
+    high: tuple[float | None, ...]
+    refits: int
+
+
+@dataclass(frozen=True)
+class _PointwiseSettings:
+    """What the one-period tests share with the main one: level, fit, statistic's ``q`` and grid resolution."""
+
+    alpha: float
+    fixed_effects: bool
+    ridge_lambda: float | None
+    q: float
+    grid_points: int
+    rtol: float
+
+
+def _pointwise_intervals(
+    treated: FloatArray,
+    donors: FloatArray,
+    post: BoolArray,
+    effects: FloatArray,
+    scale: float,
+    settings: _PointwiseSettings,
+    progress: Callable[[float], None] | None,
+) -> _PointwiseIntervals:
+    """Invert, for each post period alone (after the pre-period), the test of a constant effect.
+
+    Each period's panel is the pre-period plus that one period, so all its permutations are the block
+    ones; the grid is centred on that period's effect (``effects``) with spread ``scale``.
+    ``progress`` receives fractions from 0.4 to 1 as the periods are done.
+    """
+    pre_idx = np.flatnonzero(~post)
+    post_idx = np.flatnonzero(post)
+    one = np.zeros(pre_idx.size + 1, dtype=bool)
+    one[-1] = True
+    lows: list[float | None] = []
+    highs: list[float | None] = []
+    refits = 0
+    for k, t in enumerate(post_idx):
+        rows = np.append(pre_idx, t)
+        sub = NullRefit(
+            treated[rows], donors[rows], one, fixed_effects=settings.fixed_effects, ridge_lambda=settings.ridge_lambda
+        )
+        sub_test = ConformalTest(sub, one, statistic="total", q=settings.q, n_permutations=0)
+
+        def sub_p(thetas: FloatArray, sub_test: ConformalTest = sub_test) -> FloatArray:
+            return sub_test.p_values(thetas, "block")
+
+        inv = invert_test(
+            sub_p,
+            settings.alpha,
+            float(effects[k]),
+            scale,
+            include=(),
+            grid_points=max(settings.grid_points // 4, 11),
+            half_width=5.0,
+            rtol=max(settings.rtol, 1e-6),
+        )
+        lows.append(inv.low)
+        highs.append(inv.high)
+        refits += sub.refits
+        if progress is not None:
+            progress(0.4 + 0.6 * (k + 1) / post_idx.size)
+    return _PointwiseIntervals(tuple(lows), tuple(highs), refits)
+
+
 def conformal_inference(
     treated: FloatArray,
     donors: FloatArray,
@@ -507,26 +618,13 @@ def conformal_inference(
     a = np.asarray(treated, dtype=np.float64)
     b = np.asarray(donors, dtype=np.float64)
     mask = np.asarray(post, dtype=bool)
-    if not 0.0 < alpha < 1.0:
-        raise InvalidProblem("confidence_level", "must be strictly between 0 and 1")
-    if mask.shape != a.shape or not mask.any() or mask.all():
-        raise InvalidProblem("test_period", "needs both pre-period and test-period observations")
-    if statistic not in ("total", "mean"):
-        raise InvalidProblem("statistic", "must be 'total' or 'mean'")
-    if scheme not in ("block", "iid"):
-        raise InvalidProblem("scheme", "must be 'block' or 'iid'")
-    if not (np.isfinite(q) and q >= 1.0):
-        raise InvalidProblem("q", "must be a finite number >= 1")
-    if n_permutations < 1:
-        raise InvalidProblem("n_permutations", "must be at least 1")
+    _check_options(a, mask, alpha=alpha, statistic=statistic, scheme=scheme, q=q, n_permutations=n_permutations)
     effects, rmse = pre_period_effects(a, b, mask, fixed_effects, ridge_lambda)
     estimate = float(np.mean(effects))
     model = NullRefit(a, b, mask, fixed_effects=fixed_effects, ridge_lambda=ridge_lambda, level=donor_level(b))
     test = ConformalTest(model, mask, statistic=statistic, q=q, n_permutations=n_permutations, seed=seed)
     p_block0, p_iid0 = test.both_p_values(np.zeros(1))
-    raw = NullRefit(a, b, mask, fixed_effects=fixed_effects, ridge_lambda=ridge_lambda)
-    sharp = ConformalTest(raw, mask, statistic="total", q=1.0, n_permutations=n_permutations, seed=seed)
-    p_sharp0 = float(sharp.p_values(np.zeros(1), "iid")[0])
+    p_sharp0, sharp_refits = _sharp_null_p_value(a, b, mask, fixed_effects, ridge_lambda, n_permutations, seed)
     # Grid scale: the residual spread of the re-fit at the estimate.  The grid is wide (+-10 spreads)
     # because with heterogeneous effects the accepted set need not surround the estimate.
     resid_hat = model.residuals(np.array([estimate]))[0]
@@ -542,40 +640,12 @@ def conformal_inference(
     p_main = float(p0) if p0 is not None else float(p_block0[0] if scheme == "block" else p_iid0[0])
     if progress is not None:
         progress(0.4)
-    point_low: tuple[float | None, ...] | None = None
-    point_high: tuple[float | None, ...] | None = None
-    refits = model.refits + raw.refits
+    refits = model.refits + sharp_refits
+    bands = None
     if pointwise:
-        pre_idx = np.flatnonzero(~mask)
-        post_idx = np.flatnonzero(mask)
-        one = np.zeros(pre_idx.size + 1, dtype=bool)
-        one[-1] = True
-        lows: list[float | None] = []
-        highs: list[float | None] = []
-        for k, t in enumerate(post_idx):
-            rows = np.append(pre_idx, t)
-            sub = NullRefit(a[rows], b[rows], one, fixed_effects=fixed_effects, ridge_lambda=ridge_lambda)
-            sub_test = ConformalTest(sub, one, statistic="total", q=q, n_permutations=0)
-
-            def sub_p(thetas: FloatArray, sub_test: ConformalTest = sub_test) -> FloatArray:
-                return sub_test.p_values(thetas, "block")
-
-            inv = invert_test(
-                sub_p,
-                alpha,
-                float(effects[k]),
-                rmse or spread,
-                include=(),
-                grid_points=max(grid_points // 4, 11),
-                half_width=5.0,
-                rtol=max(rtol, 1e-6),
-            )
-            lows.append(inv.low)
-            highs.append(inv.high)
-            refits += sub.refits
-            if progress is not None:
-                progress(0.4 + 0.6 * (k + 1) / post_idx.size)
-        point_low, point_high = tuple(lows), tuple(highs)
+        settings = _PointwiseSettings(alpha, fixed_effects, ridge_lambda, q, grid_points, rtol)
+        bands = _pointwise_intervals(a, b, mask, effects, rmse or spread, settings, progress)
+        refits += bands.refits
     return ConformalInference(
         estimate=estimate,
         p_value=p_main,
@@ -592,7 +662,7 @@ def conformal_inference(
         n_permutations=n_permutations,
         n_block_permutations=a.size,
         effects=effects,
-        pointwise_low=point_low,
-        pointwise_high=point_high,
+        pointwise_low=None if bands is None else bands.low,
+        pointwise_high=None if bands is None else bands.high,
         refits=refits,
     )

@@ -43,7 +43,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from stats.augmented_synthetic_control import fit_augmented_synthetic_control
-from stats.conformal import CiStatus, Scheme, Statistic, conformal_inference
+from stats.conformal import CiStatus, ConformalInference, Scheme, Statistic, conformal_inference
 from stats.errors import InvalidProblem
 from stats.intervals import Interval
 from stats.placebo import in_space_placebo
@@ -144,6 +144,163 @@ def _relative(theta: float | None, observed_total: float, scale: float) -> float
     return scale * theta / cf
 
 
+def _check_options(method: str, confidence_level: float, spend: float | None) -> None:
+    """Refuse an unknown method, a confidence level outside ``(0, 1)`` or a spend that is not positive."""
+    if method not in ("synthetic_control", "augmented_synthetic_control"):
+        raise InvalidProblem("method", "must be 'synthetic_control' or 'augmented_synthetic_control'")
+    if not (isinstance(confidence_level, float | int) and 0.0 < confidence_level < 1.0):
+        raise InvalidProblem("confidence_level", "must be strictly between 0 and 1")
+    if spend is not None and not (np.isfinite(spend) and spend > 0.0):
+        raise InvalidProblem("spend", "must be a positive number")
+
+
+@dataclass(frozen=True)
+class _Design:
+    """The checked panel: market names, treated and donor rows, periods, and the analysed block.
+
+    ``block`` holds the treated rows then the donor rows, over the pre-period columns then the test
+    columns (``columns``, panel indices).
+    """
+
+    names: list[str]
+    treated_names: list[str]
+    treated_rows: list[int]
+    donor_rows: list[int]
+    pre: range
+    post: range
+    columns: NDArray[np.intp]
+    block: FloatArray
+
+
+def _markets(names: list[str], treated: Sequence[str]) -> tuple[list[str], list[int], list[int]]:
+    """Treated names, treated rows and donor rows; refuses duplicates, unknown markets and < 2 donors."""
+    if len(set(names)) != len(names):
+        raise InvalidProblem("dataset", "lists a market twice")
+    treated_names = [str(g) for g in treated]
+    if not treated_names:
+        raise InvalidProblem("treatment_markets", "must name at least one market")
+    if len(set(treated_names)) != len(treated_names):
+        raise InvalidProblem("treatment_markets", "lists a market twice")
+    index = {g: i for i, g in enumerate(names)}
+    unknown = [g for g in treated_names if g not in index]
+    if unknown:
+        raise InvalidProblem("treatment_markets", f"not in the dataset: {', '.join(unknown)}")
+    treated_rows = [index[g] for g in treated_names]
+    donor_rows = [i for i in range(len(names)) if i not in set(treated_rows)]
+    if len(donor_rows) < 2:
+        raise InvalidProblem("treatment_markets", "leaves fewer than 2 control markets")
+    return treated_names, treated_rows, donor_rows
+
+
+def _periods(pre_slice: slice, post_slice: slice, n_periods: int) -> tuple[range, range]:
+    """The pre-period and the test period; refuses too short ones and a test that does not follow the pre-period."""
+    pre = _period(pre_slice, n_periods, "pre_period")
+    post = _period(post_slice, n_periods, "test_period")
+    if len(pre) < 2:
+        raise InvalidProblem("pre_period", "needs at least 2 periods")
+    if len(post) < 1:
+        raise InvalidProblem("test_period", "needs at least 1 period")
+    if post.start < pre.stop:
+        raise InvalidProblem("test_period", "must come after the pre-period ends")
+    return pre, post
+
+
+def _design(
+    panel: FloatArray, geos: Sequence[str], treated: Sequence[str], pre_slice: slice, post_slice: slice
+) -> _Design:
+    """Check the panel, the markets and the periods, and cut out the block the analysis uses."""
+    data = np.asarray(panel, dtype=np.float64)
+    names = [str(g) for g in geos]
+    if data.ndim != 2 or data.shape[0] != len(names):
+        raise InvalidProblem("dataset", "the panel must have one row per market")
+    treated_names, treated_rows, donor_rows = _markets(names, treated)
+    pre, post = _periods(pre_slice, post_slice, data.shape[1])
+    columns = np.concatenate([np.arange(pre.start, pre.stop), np.arange(post.start, post.stop)])
+    block = data[np.ix_(np.asarray(treated_rows + donor_rows, dtype=np.intp), columns)]
+    if not np.isfinite(block).all():
+        raise InvalidProblem("dataset", "outcomes must be finite numbers (no NaN or missing values)")
+    return _Design(names, treated_names, treated_rows, donor_rows, pre, post, columns, block)
+
+
+@dataclass(frozen=True)
+class _Fit:
+    """Donor weights, the counterfactual over all analysed periods, and the pre-period fit."""
+
+    weights: FloatArray
+    counterfactual: FloatArray
+    fit: GeoLiftFit
+
+
+def _fit(method: Method, y: FloatArray, donors: FloatArray, t0: int, fixed_effects: bool) -> _Fit:
+    """Fit the synthetic control (or its ridge augmentation) on the first ``t0`` periods and predict all."""
+    if method == "synthetic_control":
+        scm = fit_synthetic_control(y[:t0], donors[:t0], fixed_effects=fixed_effects)
+        fit = GeoLiftFit(rmse=scm.pre_rmse, scaled_l2_imbalance=scm.scaled_l2_imbalance, ridge_lambda=None)
+        return _Fit(scm.weights, scm.predict(donors), fit)
+    ascm = fit_augmented_synthetic_control(y[:t0], donors[:t0], fixed_effects=fixed_effects)
+    fit = GeoLiftFit(rmse=ascm.pre_rmse, scaled_l2_imbalance=ascm.scaled_l2_imbalance, ridge_lambda=ascm.ridge_lambda)
+    return _Fit(ascm.weights, ascm.predict(donors), fit)
+
+
+def _counterfactual_bands(
+    inference: ConformalInference, y: FloatArray, n_treated: int, t0: int, t1: int
+) -> tuple[tuple[float | None, ...], tuple[float | None, ...]]:
+    """Bounds of the counterfactual total per period: ``None`` before the test and where unbounded."""
+    series_low: list[float | None] = [None] * t0
+    series_high: list[float | None] = [None] * t0
+    if inference.pointwise_low is not None and inference.pointwise_high is not None:
+        for k in range(t1):
+            e_lo, e_hi = inference.pointwise_low[k], inference.pointwise_high[k]
+            # Counterfactual total = n (y_t - effect): the effect's upper bound gives its lower bound.
+            series_low.append(None if e_hi is None else float(n_treated * (y[t0 + k] - e_hi)))
+            series_high.append(None if e_lo is None else float(n_treated * (y[t0 + k] - e_lo)))
+    else:
+        series_low += [None] * t1
+        series_high += [None] * t1
+    return tuple(series_low), tuple(series_high)
+
+
+@dataclass(frozen=True)
+class _Intervals:
+    """The ATT interval and its images: incremental, relative lift and iROAS (``None`` without spend)."""
+
+    att: Interval
+    incremental: Interval
+    relative: Interval
+    iroas: Interval | None
+
+
+def _intervals(
+    att: float,
+    inference: ConformalInference,
+    observed_total: float,
+    counterfactual_total: float,
+    per_effect: float,
+    spend: float | None,
+) -> _Intervals:
+    """Map the estimate and the ATT interval through the incremental, relative-lift and iROAS formulas.
+
+    ``per_effect`` is ``n T1``, the number of market-periods a constant effect ``theta`` adds up over.
+    """
+    lo, hi = inference.ci_low, inference.ci_high
+    incremental = per_effect * att
+    relative_estimate = incremental / counterfactual_total if counterfactual_total > 0.0 else float("nan")
+    relative = Interval(
+        relative_estimate,
+        _relative(lo, observed_total, per_effect),
+        _relative(hi, observed_total, per_effect),
+    )
+    iroas = None
+    if spend is not None:
+        iroas = Interval(incremental / spend, _scale(lo, per_effect / spend), _scale(hi, per_effect / spend))
+    return _Intervals(
+        att=Interval(att, lo, hi),
+        incremental=Interval(incremental, _scale(lo, per_effect), _scale(hi, per_effect)),
+        relative=relative,
+        iroas=iroas,
+    )
+
+
 def estimate_geo_lift(
     panel: FloatArray,
     geos: Sequence[str],
@@ -179,68 +336,24 @@ def estimate_geo_lift(
     """
     report = progress if progress is not None else (lambda _fraction: None)
     report(0.0)
-    if method not in ("synthetic_control", "augmented_synthetic_control"):
-        raise InvalidProblem("method", "must be 'synthetic_control' or 'augmented_synthetic_control'")
-    if not (isinstance(confidence_level, float | int) and 0.0 < confidence_level < 1.0):
-        raise InvalidProblem("confidence_level", "must be strictly between 0 and 1")
-    if spend is not None and not (np.isfinite(spend) and spend > 0.0):
-        raise InvalidProblem("spend", "must be a positive number")
-    data = np.asarray(panel, dtype=np.float64)
-    names = [str(g) for g in geos]
-    if data.ndim != 2 or data.shape[0] != len(names):
-        raise InvalidProblem("dataset", "the panel must have one row per market")
-    if len(set(names)) != len(names):
-        raise InvalidProblem("dataset", "lists a market twice")
-    treated_names = [str(g) for g in treated]
-    if not treated_names:
-        raise InvalidProblem("treatment_markets", "must name at least one market")
-    if len(set(treated_names)) != len(treated_names):
-        raise InvalidProblem("treatment_markets", "lists a market twice")
-    index = {g: i for i, g in enumerate(names)}
-    unknown = [g for g in treated_names if g not in index]
-    if unknown:
-        raise InvalidProblem("treatment_markets", f"not in the dataset: {', '.join(unknown)}")
-    treated_rows = [index[g] for g in treated_names]
-    donor_rows = [i for i in range(len(names)) if i not in set(treated_rows)]
-    if len(donor_rows) < 2:
-        raise InvalidProblem("treatment_markets", "leaves fewer than 2 control markets")
-    n_periods = data.shape[1]
-    pre = _period(pre_slice, n_periods, "pre_period")
-    post = _period(post_slice, n_periods, "test_period")
-    if len(pre) < 2:
-        raise InvalidProblem("pre_period", "needs at least 2 periods")
-    if len(post) < 1:
-        raise InvalidProblem("test_period", "needs at least 1 period")
-    if post.start < pre.stop:
-        raise InvalidProblem("test_period", "must come after the pre-period ends")
-    columns = np.concatenate([np.arange(pre.start, pre.stop), np.arange(post.start, post.stop)])
-    block = data[np.ix_(np.asarray(treated_rows + donor_rows, dtype=np.intp), columns)]
-    if not np.isfinite(block).all():
-        raise InvalidProblem("dataset", "outcomes must be finite numbers (no NaN or missing values)")
+    _check_options(method, confidence_level, spend)
+    design = _design(panel, geos, treated, pre_slice, post_slice)
+    block, columns = design.block, design.columns
     alpha = 1.0 - float(confidence_level)
-    n_treated = len(treated_rows)
-    t0, t1 = len(pre), len(post)
+    n_treated = len(design.treated_rows)
+    t0, t1 = len(design.pre), len(design.post)
     y = block[:n_treated].mean(axis=0)
     donors = block[n_treated:].T  # T x J
     post_mask = np.zeros(columns.size, dtype=bool)
     post_mask[t0:] = True
 
-    ridge_lambda: float | None = None
-    if method == "synthetic_control":
-        scm = fit_synthetic_control(y[:t0], donors[:t0], fixed_effects=fixed_effects)
-        weights, counterfactual = scm.weights, scm.predict(donors)
-        rmse, imbalance = scm.pre_rmse, scm.scaled_l2_imbalance
-    else:
-        ascm = fit_augmented_synthetic_control(y[:t0], donors[:t0], fixed_effects=fixed_effects)
-        weights, counterfactual = ascm.weights, ascm.predict(donors)
-        rmse, imbalance = ascm.pre_rmse, ascm.scaled_l2_imbalance
-        ridge_lambda = ascm.ridge_lambda
+    fitted = _fit(method, y, donors, t0, fixed_effects)
+    counterfactual, ridge_lambda = fitted.counterfactual, fitted.fit.ridge_lambda
     report(0.1)
 
     effects = y - counterfactual
     att = float(effects[t0:].mean())
     per_effect = float(n_treated * t1)
-    incremental = per_effect * att
     observed_total = float(block[:n_treated, t0:].sum())
     counterfactual_total = float(n_treated * counterfactual[t0:].sum())
 
@@ -266,53 +379,31 @@ def estimate_geo_lift(
             y, donors, post_mask, fixed_effects=fixed_effects, ridge_lambda=ridge_lambda
         ).p_value
 
-    lo, hi = inference.ci_low, inference.ci_high
-    att_interval = Interval(att, lo, hi)
-    relative_estimate = incremental / counterfactual_total if counterfactual_total > 0.0 else float("nan")
-    relative = Interval(
-        relative_estimate,
-        _relative(lo, observed_total, per_effect),
-        _relative(hi, observed_total, per_effect),
-    )
-    iroas = None
-    if spend is not None:
-        iroas = Interval(incremental / spend, _scale(lo, per_effect / spend), _scale(hi, per_effect / spend))
-
-    series_low: list[float | None] = [None] * t0
-    series_high: list[float | None] = [None] * t0
-    if inference.pointwise_low is not None and inference.pointwise_high is not None:
-        for k in range(t1):
-            e_lo, e_hi = inference.pointwise_low[k], inference.pointwise_high[k]
-            # Counterfactual total = n (y_t - effect): the effect's upper bound gives its lower bound.
-            series_low.append(None if e_hi is None else float(n_treated * (y[t0 + k] - e_hi)))
-            series_high.append(None if e_lo is None else float(n_treated * (y[t0 + k] - e_lo)))
-    else:
-        series_low += [None] * t1
-        series_high += [None] * t1
-    donor_names = [names[i] for i in donor_rows]
-    weight_map = {donor_names[j]: float(w) for j, w in enumerate(weights) if abs(w) >= WEIGHT_FLOOR}
+    intervals = _intervals(att, inference, observed_total, counterfactual_total, per_effect, spend)
+    series_low, series_high = _counterfactual_bands(inference, y, n_treated, t0, t1)
+    donor_names = [design.names[i] for i in design.donor_rows]
     report(1.0)
     return GeoLiftEstimate(
         method=method,
         confidence_level=float(confidence_level),
-        treated=tuple(treated_names),
+        treated=tuple(design.treated_names),
         n_test_periods=t1,
-        att=att_interval,
-        incremental=Interval(incremental, _scale(lo, per_effect), _scale(hi, per_effect)),
-        lift=Lift(absolute=att_interval, relative=relative),
+        att=intervals.att,
+        incremental=intervals.incremental,
+        lift=Lift(absolute=intervals.att, relative=intervals.relative),
         p_value=inference.p_value,
         p_value_iid=inference.p_value_iid,
         p_value_sharp_null=inference.p_value_sharp_null,
         placebo_p_value=placebo_p,
-        iroas=iroas,
-        weights=weight_map,
-        fit=GeoLiftFit(rmse=rmse, scaled_l2_imbalance=imbalance, ridge_lambda=ridge_lambda),
+        iroas=intervals.iroas,
+        weights={donor_names[j]: float(w) for j, w in enumerate(fitted.weights) if abs(w) >= WEIGHT_FLOOR},
+        fit=fitted.fit,
         series=GeoLiftSeries(
             period=tuple(int(c) for c in columns),
             observed=tuple(float(v) for v in n_treated * y),
             counterfactual=tuple(float(v) for v in n_treated * counterfactual),
-            ci_low=tuple(series_low),
-            ci_high=tuple(series_high),
+            ci_low=series_low,
+            ci_high=series_high,
         ),
         observed_total=observed_total,
         counterfactual_total=counterfactual_total,

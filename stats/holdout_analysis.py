@@ -173,15 +173,10 @@ class _Common:
     data_problems: tuple[str, ...]
 
 
-def _common(
-    treatment: ArmSummary,
-    holdout: ArmSummary,
-    *,
-    holdout_fraction: float | None,
-    minimum_relative_lift: float | None,
-    spend: float | None,
-    value_per_conversion: float | None,
-) -> _Common:
+def _metric_kind(
+    treatment: ArmSummary, holdout: ArmSummary, spend: float | None, value_per_conversion: float | None
+) -> MetricKind:
+    """The arms' common metric kind; refuses mixed kinds and a value per conversion that cannot apply."""
     if treatment.kind != holdout.kind:
         raise InvalidProblem(f"{holdout.field_path}.kind", "must be the same metric kind as the treatment arm")
     kind = treatment.kind
@@ -191,9 +186,13 @@ def _common(
         )
     if value_per_conversion is not None and spend is None:
         raise InvalidProblem("spend", "is needed to turn value_per_conversion into a return on spend")
+    return kind
+
+
+def _sample_size_warnings(kind: MetricKind, arms: tuple[ArmSummary, ArmSummary]) -> list[str]:
+    """One warning per arm too small for the normal approximation behind the intervals."""
     warnings: list[str] = []
-    problems: list[str] = []
-    for arm in (treatment, holdout):
+    for arm in arms:
         if kind == "proportion":
             if min(arm.total, arm.units - arm.total) < MIN_CONVERSIONS_FOR_NORMAL:
                 warnings.append(
@@ -204,7 +203,26 @@ def _common(
             warnings.append(
                 f"{arm.field_path} has fewer than {MIN_UNITS_FOR_NORMAL} units; the intervals are only rough."
             )
+    return warnings
 
+
+@dataclass(frozen=True)
+class _Means:
+    """The arms' means and standard errors the lift is taken from: CUPED-adjusted when covariates are given."""
+
+    cuped: CupedAdjustment | None
+    treatment_mean: float
+    treatment_std_error: float
+    holdout_mean: float
+    holdout_std_error: float
+    warnings: tuple[str, ...]
+    data_problems: tuple[str, ...]
+
+
+def _means(treatment: ArmSummary, holdout: ArmSummary) -> _Means:
+    """CUPED-adjust the means when both arms carry covariate aggregates (refused when only one does)."""
+    warnings: list[str] = []
+    problems: list[str] = []
     cuped: CupedAdjustment | None = None
     if treatment.has_covariate != holdout.has_covariate:
         missing = holdout if treatment.has_covariate else treatment
@@ -224,36 +242,58 @@ def _common(
         h_mean, h_se = cuped.holdout.mean, cuped.holdout.std_error
     if not (t_se > 0.0 or h_se > 0.0):
         problems.append("Neither arm shows any variation in the metric, so no test is possible.")
+    return _Means(cuped, t_mean, t_se, h_mean, h_se, tuple(warnings), tuple(problems))
+
+
+def _minimum_effect(minimum_relative_lift: float | None, holdout_mean: float) -> tuple[float | None, tuple[str, ...]]:
+    """The smallest absolute lift worth having (relative lift times the holdout mean), with any warning."""
+    if minimum_relative_lift is None:
+        return None, ()
+    if not math.isfinite(minimum_relative_lift) or not minimum_relative_lift > 0.0:
+        raise InvalidProblem("minimum_relative_lift", "must be a finite number greater than 0")
+    if holdout_mean > 0.0:
+        return minimum_relative_lift * holdout_mean, ()
+    return None, ("The holdout mean is not above 0, so the minimum relative lift cannot be used.",)
+
+
+def _common(
+    treatment: ArmSummary,
+    holdout: ArmSummary,
+    *,
+    holdout_fraction: float | None,
+    minimum_relative_lift: float | None,
+    spend: float | None,
+    value_per_conversion: float | None,
+) -> _Common:
+    """Check the arms and compute what both analyses share: means, SRM check, minimum effect, warnings."""
+    kind = _metric_kind(treatment, holdout, spend, value_per_conversion)
+    warnings = _sample_size_warnings(kind, (treatment, holdout))
+    means = _means(treatment, holdout)
+    warnings.extend(means.warnings)
 
     srm: SrmResult | None = None
     if holdout_fraction is not None:
         fraction = validate_probability(holdout_fraction, "holdout_fraction")
         srm = sample_ratio_mismatch([treatment.units, holdout.units], [1.0 - fraction, fraction], field="units")
 
-    minimum_effect: float | None = None
-    if minimum_relative_lift is not None:
-        if not math.isfinite(minimum_relative_lift) or not minimum_relative_lift > 0.0:
-            raise InvalidProblem("minimum_relative_lift", "must be a finite number greater than 0")
-        if holdout.mean > 0.0:
-            minimum_effect = minimum_relative_lift * holdout.mean
-        else:
-            warnings.append("The holdout mean is not above 0, so the minimum relative lift cannot be used.")
+    minimum_effect, minimum_warnings = _minimum_effect(minimum_relative_lift, holdout.mean)
+    warnings.extend(minimum_warnings)
 
     return _Common(
         kind=kind,
         treatment=ArmResult(treatment.units, treatment.mean, treatment.std_error),
         holdout=ArmResult(holdout.units, holdout.mean, holdout.std_error),
-        cuped=cuped,
-        treatment_mean=t_mean,
-        treatment_std_error=t_se,
-        holdout_mean=h_mean,
-        holdout_std_error=h_se,
+        cuped=means.cuped,
+        treatment_mean=means.treatment_mean,
+        treatment_std_error=means.treatment_std_error,
+        holdout_mean=means.holdout_mean,
+        holdout_std_error=means.holdout_std_error,
         srm=srm,
         minimum_effect=minimum_effect,
         spend=spend,
         value_per_conversion=value_per_conversion,
         warnings=tuple(warnings),
-        data_problems=tuple(problems),
+        data_problems=means.data_problems,
     )
 
 

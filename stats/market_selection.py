@@ -149,6 +149,14 @@ class RankedSelection:
 
 def check_selection(spec: SelectionSpec, n_markets: int, n_periods: int) -> None:
     """Refuse a specification no panel of that size can answer (``InvalidProblem`` naming the field)."""
+    _check_lists(spec)
+    _check_treatment_sizes(spec, n_markets)
+    _check_durations(spec, n_periods)
+    _check_effect_sides(spec)
+
+
+def _check_lists(spec: SelectionSpec) -> None:
+    """Refuse an empty list of sizes, durations or effects, all-zero effects, and a market both in and out."""
     if not spec.treatment_sizes:
         raise InvalidProblem("treatment_sizes", "must list at least one size")
     if not spec.durations:
@@ -159,6 +167,10 @@ def check_selection(spec: SelectionSpec, n_markets: int, n_periods: int) -> None
         raise InvalidProblem("effect_sizes", "must contain a non-zero effect size")
     if set(spec.include) & set(spec.exclude):
         raise InvalidProblem("include", "a market cannot be both included and excluded")
+
+
+def _check_treatment_sizes(spec: SelectionSpec, n_markets: int) -> None:
+    """Each size must hold the included markets and leave at least 2 controls among the markets not excluded."""
     eligible = n_markets - len(set(spec.exclude))
     for size in spec.treatment_sizes:
         if size < len(set(spec.include)):
@@ -168,6 +180,10 @@ def check_selection(spec: SelectionSpec, n_markets: int, n_periods: int) -> None
                 "treatment_sizes",
                 f"{size} leaves fewer than 2 control markets among the {eligible} markets not excluded",
             )
+
+
+def _check_durations(spec: SelectionSpec, n_periods: int) -> None:
+    """Each test length needs a pre-period at least as long (and >= 2 days) in every lookback window."""
     for duration in spec.durations:
         if n_periods - duration - spec.lookback_windows + 1 < max(duration, 2):
             raise InvalidProblem(
@@ -175,6 +191,10 @@ def check_selection(spec: SelectionSpec, n_markets: int, n_periods: int) -> None
                 f"{duration} days with {spec.lookback_windows} lookback windows needs at least "
                 f"{2 * duration + spec.lookback_windows - 1} days of history; the dataset has {n_periods}",
             )
+
+
+def _check_effect_sides(spec: SelectionSpec) -> None:
+    """A one-sided test needs at least one effect size on its side."""
     if spec.side == "larger" and not any(e > 0.0 for e in spec.effects):
         raise InvalidProblem("effect_sizes", "a 'larger' test needs a positive effect size")
     if spec.side == "smaller" and not any(e < 0.0 for e in spec.effects):

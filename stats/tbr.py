@@ -640,6 +640,101 @@ def _warnings(
     return tuple(notes)
 
 
+def _check_options(method: str, confidence_level: float, n_treated_geos: int, incremental_cost: float | None) -> None:
+    """Refuse an unknown method, a level outside (0, 1), a treated-geo count below 1 and a zero or non-finite cost."""
+    if method not in TBR_INTERVAL_KINDS:
+        raise InvalidProblem("method", f"must be one of {', '.join(TBR_INTERVAL_KINDS)}")
+    if not 0.0 < confidence_level < 1.0:
+        raise InvalidProblem("confidence_level", "must lie strictly between 0 and 1")
+    if isinstance(n_treated_geos, bool) or not isinstance(n_treated_geos, (int, np.integer)):
+        raise InvalidProblem("n_treated_geos", "must be a whole number")
+    if n_treated_geos < 1:
+        raise InvalidProblem("n_treated_geos", "must be at least 1")
+    if incremental_cost is not None and (not np.isfinite(incremental_cost) or incremental_cost == 0):
+        raise InvalidProblem("incremental_cost", "must be a finite, non-zero amount")
+
+
+def _check_series(treated: npt.ArrayLike, control: npt.ArrayLike) -> None:
+    """Refuse series that are not one-dimensional or not of the same length."""
+    if np.ndim(treated) != 1:
+        raise InvalidProblem("treated", "must be a one-dimensional daily series")
+    if np.ndim(control) != 1:
+        raise InvalidProblem("control", "must be a one-dimensional daily series")
+    if np.shape(treated) != np.shape(control):
+        raise InvalidProblem(
+            "control",
+            f"has {np.shape(control)[0]} days but treated has {np.shape(treated)[0]}; they must match",
+        )
+
+
+def _fit_summary(fit: _PreFit, n_pre: int) -> TBRFit:
+    """The pre-period regression as reported: coefficients, residual spread, RMSE, R² and lag-1 autocorrelation."""
+    sst = float(fit.sst[0])
+    sse = float(fit.sse[0])
+    return TBRFit(
+        intercept=float(fit.intercept[0]),
+        slope=float(fit.slope[0]),
+        sigma=float(fit.sigma[0]),
+        df=fit.df,
+        rmse=float(np.sqrt(sse / n_pre)),
+        r_squared=1.0 - sse / sst if sst > 0 else float("nan"),
+        n_pre=n_pre,
+        residual_autocorrelation=float(fit.lag1[0]),
+    )
+
+
+def _one_sided(
+    inference: _Inference, delta: float, observed_total: float, incremental_cost: float | None
+) -> TBROneSided:
+    """The one-sided test of a positive effect, its lower bound mapped to relative lift and iROAS."""
+    one_sided_incremental = inference.one_sided
+    return TBROneSided(
+        p_value=inference.one_sided_p_value,
+        incremental=one_sided_incremental,
+        relative=_relative(delta, one_sided_incremental.ci_low, None, observed_total),
+        iroas=(None if incremental_cost is None else _divide(one_sided_incremental, incremental_cost)),
+    )
+
+
+class _Paths(NamedTuple):
+    """The fitted line over the windows: observed and fitted pre-period, observed, counterfactual and effect after."""
+
+    y_pre: FloatArray
+    pre_fitted: FloatArray
+    y_post: FloatArray
+    x_post: FloatArray
+    counterfactual: FloatArray
+    effect: FloatArray
+    cumulative: FloatArray
+
+
+def _paths(y: FloatArray, x: FloatArray, windows: _Windows, fit: _PreFit) -> _Paths:
+    """Apply the pre-period line to the control: fitted pre-period, counterfactual and (cumulative) effect."""
+    intercept, slope = float(fit.intercept[0]), float(fit.slope[0])
+    y_pre, x_pre = y[0, windows.pre], x[0, windows.pre]
+    y_post, x_post = y[0, windows.post], x[0, windows.post]
+    pre_fitted = intercept + slope * x_pre
+    counterfactual = intercept + slope * x_post
+    effect = y_post - counterfactual
+    return _Paths(y_pre, pre_fitted, y_post, x_post, counterfactual, effect, np.cumsum(effect))
+
+
+def _series(paths: _Paths, inference: _Inference) -> TBRSeries:
+    """The read-only daily series of the result, with the inference's pointwise and cumulative bands."""
+    return TBRSeries(
+        observed=_read_only(paths.y_post),
+        counterfactual=_read_only(paths.counterfactual),
+        ci_low=_read_only(inference.point_low),
+        ci_high=_read_only(inference.point_high),
+        effect=_read_only(paths.effect),
+        cumulative_effect=_read_only(paths.cumulative),
+        cumulative_ci_low=_read_only(inference.cumulative_low),
+        cumulative_ci_high=_read_only(inference.cumulative_high),
+        pre_observed=_read_only(paths.y_pre),
+        pre_fitted=_read_only(paths.pre_fitted),
+    )
+
+
 def estimate_tbr(
     treated: npt.ArrayLike,
     control: npt.ArrayLike,
@@ -668,83 +763,27 @@ def estimate_tbr(
     constant control pre-period, a confidence level outside (0, 1), a zero or non-finite cost, an
     unknown method).
     """
-    if method not in TBR_INTERVAL_KINDS:
-        raise InvalidProblem("method", f"must be one of {', '.join(TBR_INTERVAL_KINDS)}")
-    if not 0.0 < confidence_level < 1.0:
-        raise InvalidProblem("confidence_level", "must lie strictly between 0 and 1")
-    if isinstance(n_treated_geos, bool) or not isinstance(n_treated_geos, (int, np.integer)):
-        raise InvalidProblem("n_treated_geos", "must be a whole number")
-    if n_treated_geos < 1:
-        raise InvalidProblem("n_treated_geos", "must be at least 1")
-    if incremental_cost is not None and (not np.isfinite(incremental_cost) or incremental_cost == 0):
-        raise InvalidProblem("incremental_cost", "must be a finite, non-zero amount")
-    if np.ndim(treated) != 1:
-        raise InvalidProblem("treated", "must be a one-dimensional daily series")
-    if np.ndim(control) != 1:
-        raise InvalidProblem("control", "must be a one-dimensional daily series")
-    if np.shape(treated) != np.shape(control):
-        raise InvalidProblem(
-            "control",
-            f"has {np.shape(control)[0]} days but treated has {np.shape(treated)[0]}; they must match",
-        )
-
+    _check_options(method, confidence_level, n_treated_geos, incremental_cost)
+    _check_series(treated, control)
     y, x, windows = _checked_inputs(treated, control, pre_slice, post_slice)
     fit = _fit_pre(y, x, windows)
     delta_arr, se_arr = _effect_and_se(y, x, windows, fit)
     delta, se = float(delta_arr[0]), float(se_arr[0])
-    intercept, slope = float(fit.intercept[0]), float(fit.slope[0])
-
-    y_pre, x_pre = y[0, windows.pre], x[0, windows.pre]
-    y_post, x_post = y[0, windows.post], x[0, windows.post]
+    paths = _paths(y, x, windows, fit)
     n_pre, n_post = windows.n_pre, windows.n_post
-    pre_fitted = intercept + slope * x_pre
-    counterfactual = intercept + slope * x_post
-    effect = y_post - counterfactual
-    cumulative = np.cumsum(effect)
     if method == "kerman":
-        inference = _kerman_inference(delta, se, fit, windows, x_post, counterfactual, cumulative, confidence_level)
+        inference = _kerman_inference(
+            delta, se, fit, windows, paths.x_post, paths.counterfactual, paths.cumulative, confidence_level
+        )
     else:
         inference = _conformal_inference(delta, y, x, windows, confidence_level)
-    series = TBRSeries(
-        observed=_read_only(y_post),
-        counterfactual=_read_only(counterfactual),
-        ci_low=_read_only(inference.point_low),
-        ci_high=_read_only(inference.point_high),
-        effect=_read_only(effect),
-        cumulative_effect=_read_only(cumulative),
-        cumulative_ci_low=_read_only(inference.cumulative_low),
-        cumulative_ci_high=_read_only(inference.cumulative_high),
-        pre_observed=_read_only(y_pre),
-        pre_fitted=_read_only(pre_fitted),
-    )
+    fit_summary = _fit_summary(fit, n_pre)
 
-    sst = float(fit.sst[0])
-    sse = float(fit.sse[0])
-    lag1 = float(fit.lag1[0])
-    fit_summary = TBRFit(
-        intercept=intercept,
-        slope=slope,
-        sigma=float(fit.sigma[0]),
-        df=fit.df,
-        rmse=float(np.sqrt(sse / n_pre)),
-        r_squared=1.0 - sse / sst if sst > 0 else float("nan"),
-        n_pre=n_pre,
-        residual_autocorrelation=lag1,
-    )
-
-    observed_total = float(y_post.sum())
+    observed_total = float(paths.y_post.sum())
     incremental = inference.incremental
     att = _divide(incremental, float(n_post * n_treated_geos))
     relative = _relative(delta, incremental.ci_low, incremental.ci_high, observed_total)
     iroas = None if incremental_cost is None else _divide(incremental, incremental_cost)
-
-    one_sided_incremental = inference.one_sided
-    one_sided = TBROneSided(
-        p_value=inference.one_sided_p_value,
-        incremental=one_sided_incremental,
-        relative=_relative(delta, one_sided_incremental.ci_low, None, observed_total),
-        iroas=(None if incremental_cost is None else _divide(one_sided_incremental, incremental_cost)),
-    )
 
     return TBRResult(
         method=method,
@@ -755,14 +794,16 @@ def estimate_tbr(
         ci_status=inference.ci_status,
         standard_error=se,
         iroas=iroas,
-        one_sided=one_sided,
+        one_sided=_one_sided(inference, delta, observed_total, incremental_cost),
         fit=fit_summary,
-        series=series,
+        series=_series(paths, inference),
         confidence_level=confidence_level,
         n_test_days=n_post,
         n_treated_geos=int(n_treated_geos),
         observed_total=observed_total,
         counterfactual_total=observed_total - delta,
         incremental_cost=None if incremental_cost is None else float(incremental_cost),
-        warnings=_warnings(method, lag1, n_pre, n_pre + n_post, inference, confidence_level),
+        warnings=_warnings(
+            method, fit_summary.residual_autocorrelation, n_pre, n_pre + n_post, inference, confidence_level
+        ),
     )

@@ -84,6 +84,21 @@ def _validate_periods(pre: Period, test: Period) -> None:
 def _validate_timing_and_type(design: dict[str, Any]) -> None:
     """400 naming the field for a cool-down that does not follow the test, or a test type whose spend change
     per market is missing, names a market that is not treated, or has the wrong sign for the type."""
+    _validate_cooldown(design)
+    test_type, change = design.get("test_type"), design.get("spend_change")
+    if test_type is None and change is None:
+        return
+    if test_type is None:
+        raise invalid_field("test_type", "is required with spend_change: holdback, go-dark or heavy-up")
+    if change is None:
+        raise invalid_field("spend_change", f"is required with test_type {test_type!r}: the spend change per market")
+    _validate_spend_given_once(design)
+    _validate_change_markets(change, design["treatment_markets"])
+    _validate_change_signs(test_type, change)
+
+
+def _validate_cooldown(design: dict[str, Any]) -> None:
+    """400 for a cool-down that starts before the test period ends or ends before it starts."""
     test = msgspec.convert(design["test_period"], Period)
     cooldown = design.get("cooldown_period")
     if cooldown is not None:
@@ -94,13 +109,10 @@ def _validate_timing_and_type(design: dict[str, Any]) -> None:
             )
         if period.end < period.start:
             raise invalid_field("cooldown_period.end", "ends before it starts")
-    test_type, change = design.get("test_type"), design.get("spend_change")
-    if test_type is None and change is None:
-        return
-    if test_type is None:
-        raise invalid_field("test_type", "is required with spend_change: holdback, go-dark or heavy-up")
-    if change is None:
-        raise invalid_field("spend_change", f"is required with test_type {test_type!r}: the spend change per market")
+
+
+def _validate_spend_given_once(design: dict[str, Any]) -> None:
+    """400 for a spend (of the design or of a cell) given next to spend_change, which already says it."""
     if design.get("spend") is not None:
         raise invalid_field("spend", "give either spend or spend_change; with a test_type, spend_change says it")
     for index, cell in enumerate(design.get("cells") or []):
@@ -109,13 +121,20 @@ def _validate_timing_and_type(design: dict[str, Any]) -> None:
                 f"cells[{index}].spend",
                 "give either the cells' spend or spend_change; with a test_type, spend_change says it",
             )
-    markets = design["treatment_markets"]
+
+
+def _validate_change_markets(change: dict[str, float], markets: list[str]) -> None:
+    """400 unless spend_change has an entry for each treatment market and for no other market."""
     for geo in change:
         if geo not in markets:
             raise invalid_field(f"spend_change.{geo}", "is not a treatment market")
     for geo in markets:
         if geo not in change:
             raise invalid_field("spend_change", f"has no entry for treatment market {geo!r}")
+
+
+def _validate_change_signs(test_type: str, change: dict[str, float]) -> None:
+    """400 for a change against the test type's direction, or for changes that are all 0."""
     sign = SPEND_SIGN[test_type]
     for geo, value in change.items():
         if value * sign < 0:
@@ -465,65 +484,12 @@ async def patch_experiment(pool: asyncpg.Pool, experiment_id: UUID, patch: Exper
             raise NotFound(f"No experiment with id {experiment_id}")
         kind, current = row["kind"], row["status"]
         changed = _changed_design_fields(patch)
-        foreign = [f for f in changed if f not in (HOLDOUT_DESIGN_FIELDS if kind == "holdout" else GEO_DESIGN_FIELDS)]
-        if foreign:
-            raise InvalidInput(
-                f"{foreign[0]}: not a field of a {kind} experiment",
-                [(f, f"not a field of a {kind} experiment") for f in foreign],
-            )
-        if changed and current != "draft":
-            raise Conflict(
-                f"Design fields are frozen once an experiment leaves draft (status is {current!r})",
-                [(f, "frozen: the experiment is not a draft") for f in changed],
-            )
-        status = current if patch.status is UNSET else patch.status
-        if status != current and (current, status) not in ALLOWED_TRANSITIONS:
-            raise Conflict(
-                f"Cannot move an experiment from {current!r} to {status!r}; allowed: draft → running → stopped",
-                [("status", f"illegal transition {current} → {status}")],
-            )
-        if patch.actual_period is not UNSET and kind != "holdout":
-            raise invalid_field("actual_period", "not a field of a geo experiment: its dates are its test_period")
+        status = _checked_patch_status(kind, current, changed, patch)
         design: dict[str, Any] = row["design"]
         if kind == "holdout":
-            if patch.test_period is not UNSET:
-                check_test_period(patch.test_period)
-            if patch.actual_period is not UNSET:
-                check_actual_period(patch.actual_period, status, utc_today())
-            if patch.channels is not UNSET:
-                _validate_channels(patch.channels)
-                if await repository.has_assignments(experiment_id):
-                    raise Conflict(
-                        "Channels cannot change once units are assigned: their stored arms refer to these channels",
-                        [("channels", "frozen: units are assigned")],
-                    )
-                await repository.replace_channels(experiment_id, [(c.name, c.holdout_fraction) for c in patch.channels])
-            design = _holdout_design(patch, design)
+            design = await _patched_holdout_design(repository, experiment_id, patch, design, status)
         else:
-            if "cells" in design and patch.treatment_markets is not UNSET:
-                raise invalid_field("treatment_markets", "this experiment's markets are set per cell: patch `cells`")
-            design = await _spelt_as_in_dataset(connection, _geo_design(patch, design))
-            cells = stored_cells(design)
-            if patch.dataset_id is not UNSET:
-                await _check_repointed_dataset(connection, design)
-            if cells is not None:
-                check_cells(cells, None, design.get("spend"), design.get("pairs"))
-                await check_cells_in_dataset(connection, UUID(str(design["dataset_id"])), cells)
-            pre = msgspec.convert(design["pre_period"], Period)
-            test = msgspec.convert(design["test_period"], Period)
-            _validate_periods(pre, test)
-            _validate_markets(design["treatment_markets"], design.get("pairs"))
-            _validate_trim_rate(design)
-            _validate_timing_and_type(design)
-            await validate_geo_design(
-                connection,
-                UUID(str(design["dataset_id"])),
-                design["treatment_markets"],
-                design.get("pairs"),
-                design.get("exclude_from_controls") or [],
-            )
-            if status != "stopped":
-                await refuse_colliding_geo_experiment(repository, experiment_id, design)
+            design = await _patched_geo_design(connection, repository, experiment_id, patch, design, status)
         name = row["name"] if patch.name is UNSET else patch.name
         updated = await repository.update(
             experiment_id, name=name, status=status, design=design, updated_by=current_key_id()
@@ -540,3 +506,85 @@ async def patch_experiment(pool: asyncpg.Pool, experiment_id: UUID, patch: Exper
             fields = changed + (["name"] if name != row["name"] else [])
             await audit.record(connection, experiment_id, "design_changed", {"fields": fields})
         return experiment_from_row(updated)
+
+
+def _checked_patch_status(kind: str, current: str, changed: list[str], patch: ExperimentPatch) -> str:
+    """The status after the patch; refuses fields of the other kind of experiment, design changes after
+    draft, an illegal transition, and an actual_period on a geo experiment."""
+    foreign = [f for f in changed if f not in (HOLDOUT_DESIGN_FIELDS if kind == "holdout" else GEO_DESIGN_FIELDS)]
+    if foreign:
+        raise InvalidInput(
+            f"{foreign[0]}: not a field of a {kind} experiment",
+            [(f, f"not a field of a {kind} experiment") for f in foreign],
+        )
+    if changed and current != "draft":
+        raise Conflict(
+            f"Design fields are frozen once an experiment leaves draft (status is {current!r})",
+            [(f, "frozen: the experiment is not a draft") for f in changed],
+        )
+    status: str = current if patch.status is UNSET else patch.status
+    if status != current and (current, status) not in ALLOWED_TRANSITIONS:
+        raise Conflict(
+            f"Cannot move an experiment from {current!r} to {status!r}; allowed: draft → running → stopped",
+            [("status", f"illegal transition {current} → {status}")],
+        )
+    if patch.actual_period is not UNSET and kind != "holdout":
+        raise invalid_field("actual_period", "not a field of a geo experiment: its dates are its test_period")
+    return status
+
+
+async def _patched_holdout_design(
+    repository: ExperimentRepository, experiment_id: UUID, patch: ExperimentPatch, design: dict[str, Any], status: str
+) -> dict[str, Any]:
+    """A holdout experiment's design with the patch applied, its dates and channels checked; new channels
+    replace the stored ones (refused once units are assigned)."""
+    if patch.test_period is not UNSET:
+        check_test_period(patch.test_period)
+    if patch.actual_period is not UNSET:
+        check_actual_period(patch.actual_period, status, utc_today())
+    if patch.channels is not UNSET:
+        _validate_channels(patch.channels)
+        if await repository.has_assignments(experiment_id):
+            raise Conflict(
+                "Channels cannot change once units are assigned: their stored arms refer to these channels",
+                [("channels", "frozen: units are assigned")],
+            )
+        await repository.replace_channels(experiment_id, [(c.name, c.holdout_fraction) for c in patch.channels])
+    return _holdout_design(patch, design)
+
+
+async def _patched_geo_design(
+    connection: Connection,
+    repository: ExperimentRepository,
+    experiment_id: UUID,
+    patch: ExperimentPatch,
+    design: dict[str, Any],
+    status: str,
+) -> dict[str, Any]:
+    """A geo experiment's design with the patch applied, spelt as in its dataset and checked as a new one
+    is: cells, periods, markets, trim rate, timing and test type, and no collision unless it is stopped."""
+    if "cells" in design and patch.treatment_markets is not UNSET:
+        raise invalid_field("treatment_markets", "this experiment's markets are set per cell: patch `cells`")
+    design = await _spelt_as_in_dataset(connection, _geo_design(patch, design))
+    cells = stored_cells(design)
+    if patch.dataset_id is not UNSET:
+        await _check_repointed_dataset(connection, design)
+    if cells is not None:
+        check_cells(cells, None, design.get("spend"), design.get("pairs"))
+        await check_cells_in_dataset(connection, UUID(str(design["dataset_id"])), cells)
+    pre = msgspec.convert(design["pre_period"], Period)
+    test = msgspec.convert(design["test_period"], Period)
+    _validate_periods(pre, test)
+    _validate_markets(design["treatment_markets"], design.get("pairs"))
+    _validate_trim_rate(design)
+    _validate_timing_and_type(design)
+    await validate_geo_design(
+        connection,
+        UUID(str(design["dataset_id"])),
+        design["treatment_markets"],
+        design.get("pairs"),
+        design.get("exclude_from_controls") or [],
+    )
+    if status != "stopped":
+        await refuse_colliding_geo_experiment(repository, experiment_id, design)
+    return design

@@ -258,6 +258,83 @@ async def _from_outcomes(
     return channels, coverage
 
 
+def _channel_arms(data: _ChannelData, kind: str, source: str, channel: str) -> tuple[ArmSummary, ArmSummary]:
+    """The channel's treatment and holdout arms; 409 for stored data that cannot be analysed yet."""
+    arms = data.arms
+    try:
+        treatment = _arm(arms[0], kind, f"{source}[{channel}].treatment")
+        holdout = _arm(arms[1], kind, f"{source}[{channel}].holdout")
+    except InvalidProblem as problem:  # stored data that cannot be analysed yet: a state, not a bad request
+        raise Conflict(
+            f"The stored {source} cannot be analysed yet: {problem.field}: {problem.reason}",
+            [(problem.field, problem.reason)],
+        ) from problem
+    return treatment, holdout
+
+
+async def _sequential_mixing_variance(
+    repository: ResultsRepository,
+    experiment_id: UUID,
+    data: _ChannelData,
+    variance: float,
+    alpha: float,
+    source: str,
+    channel: str,
+) -> float:
+    """The channel's stored τ² (see :func:`_mixing_variance`); 409 when the lift's variance overflows it."""
+    try:
+        return await _mixing_variance(repository, experiment_id, data.position, variance, alpha)
+    except InvalidProblem as problem:  # sums so large the mixture's variance overflows: the data's state
+        reason = (
+            f"the variance of the lift ({variance:.3g}) is too large for the always-valid "
+            "test; the fixed-horizon results (sequential=false) can still be read"
+        )
+        raise Conflict(
+            f"The stored {source} cannot be analysed sequentially: {source}[{channel}]: {reason}",
+            [(f"{source}[{channel}]", reason)],
+        ) from problem
+
+
+async def _sequential_analysis(
+    repository: ResultsRepository,
+    experiment_id: UUID,
+    data: _ChannelData,
+    treatment: ArmSummary,
+    holdout: ArmSummary,
+    tau2: float,
+    common: dict[str, Any],
+) -> ChannelAnalysis:
+    """The always-valid analysis of one channel given its earlier looks; this look is recorded for the next."""
+    alpha = common["alpha"]
+    earlier = [
+        EarlierLook(r["ci_low"], r["ci_high"], r["p_value"])
+        for r in await repository.earlier_looks(experiment_id, data.position, alpha, tau2)
+    ]
+    sequential_analysis = await asyncio.to_thread(
+        partial(
+            analyze_sequential_channel,
+            treatment,
+            holdout,
+            mixing_variance=tau2,
+            earlier_looks=earlier,
+            **common,
+        )
+    )
+    assert sequential_analysis.sequential is not None
+    look = sequential_analysis.sequential.this_look
+    await repository.record_look(
+        experiment_id,
+        data.position,
+        alpha,
+        tau2,
+        look.estimate,
+        look.ci_low,
+        look.ci_high,
+        look.p_value,
+    )
+    return sequential_analysis
+
+
 async def holdout_results(
     connection: Connection,
     experiment: Any,
@@ -278,69 +355,28 @@ async def holdout_results(
         channels = await _from_observations(repository, experiment_id)
     analyses: list[ChannelAnalysis] = []
     for channel, data in channels.items():
-        arms = data.arms
         source = "outcomes" if coverage else "observations"
-        try:
-            treatment = _arm(arms[0], kind, f"{source}[{channel}].treatment")
-            holdout = _arm(arms[1], kind, f"{source}[{channel}].holdout")
-        except InvalidProblem as problem:  # stored data that cannot be analysed yet: a state, not a bad request
-            raise Conflict(
-                f"The stored {source} cannot be analysed yet: {problem.field}: {problem.reason}",
-                [(problem.field, problem.reason)],
-            ) from problem
+        treatment, holdout = _channel_arms(data, kind, source, channel)
         common = {
             "alpha": alpha,
-            "spend": arms[0]["spend"],
-            "value_per_conversion": arms[0]["value_per_conversion"],
+            "spend": data.arms[0]["spend"],
+            "value_per_conversion": data.arms[0]["value_per_conversion"],
             "holdout_fraction": data.holdout_fraction,
             "minimum_relative_lift": minimum_lift,
         }
-        if sequential:
-            variance = treatment.std_error**2 + holdout.std_error**2
-            if variance > 0:
-                horizon = _planned_final_variance(
-                    treatment, holdout, experiment["design"].get("planned_units"), data.holdout_fraction
-                )
-                try:
-                    tau2 = await _mixing_variance(repository, experiment_id, data.position, horizon or variance, alpha)
-                except InvalidProblem as problem:  # sums so large the mixture's variance overflows: the data's state
-                    reason = (
-                        f"the variance of the lift ({horizon or variance:.3g}) is too large for the always-valid "
-                        "test; the fixed-horizon results (sequential=false) can still be read"
-                    )
-                    raise Conflict(
-                        f"The stored {source} cannot be analysed sequentially: {source}[{channel}]: {reason}",
-                        [(f"{source}[{channel}]", reason)],
-                    ) from problem
-                earlier = [
-                    EarlierLook(r["ci_low"], r["ci_high"], r["p_value"])
-                    for r in await repository.earlier_looks(experiment_id, data.position, alpha, tau2)
-                ]
-                sequential_analysis = await asyncio.to_thread(
-                    partial(
-                        analyze_sequential_channel,
-                        treatment,
-                        holdout,
-                        mixing_variance=tau2,
-                        earlier_looks=earlier,
-                        **common,
-                    )
-                )
-                assert sequential_analysis.sequential is not None
-                look = sequential_analysis.sequential.this_look
-                await repository.record_look(
-                    experiment_id,
-                    data.position,
-                    alpha,
-                    tau2,
-                    look.estimate,
-                    look.ci_low,
-                    look.ci_high,
-                    look.p_value,
-                )
-                analyses.append(sequential_analysis)
-                continue
-        analyses.append(await asyncio.to_thread(partial(analyze_channel, treatment, holdout, **common)))
+        variance = treatment.std_error**2 + holdout.std_error**2
+        if sequential and variance > 0:
+            horizon = _planned_final_variance(
+                treatment, holdout, experiment["design"].get("planned_units"), data.holdout_fraction
+            )
+            tau2 = await _sequential_mixing_variance(
+                repository, experiment_id, data, horizon or variance, alpha, source, channel
+            )
+            analyses.append(
+                await _sequential_analysis(repository, experiment_id, data, treatment, holdout, tau2, common)
+            )
+        else:
+            analyses.append(await asyncio.to_thread(partial(analyze_channel, treatment, holdout, **common)))
     # The numerics run in worker threads, never on the event loop.
     results = await asyncio.to_thread(
         _assemble, experiment_id, confidence_level, sequential, coverage, channels, analyses
