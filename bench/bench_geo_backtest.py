@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from api.backtests.service import BacktestInput, method_analyses, result_backtest  # noqa: E402
-from stats.geo_backtest import WindowAnalysis, backtest  # noqa: E402
+from stats.geo.backtest import WindowAnalysis, backtest  # noqa: E402
 from tests.stats.geolift_data import load_geolift_panel  # noqa: E402
 
 

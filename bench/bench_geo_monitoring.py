@@ -6,7 +6,7 @@ tests/stats/geo_simulation.py) get ``--pre`` pre-period days and ``--days`` test
 ``--effect`` on the treated markets.  Every test is read on every test day, by the synthetic control and by
 TBR, three ways:
 
-* ``monitored``: the group-sequential test of :mod:`stats.geo_monitoring` (significant at some look);
+* ``monitored``: the group-sequential test of :mod:`stats.geo.monitoring` (significant at some look);
 * ``daily fixed-horizon``: each day's fixed-horizon p-value <= alpha at some look (GeoLift-style peeking);
 * ``final only``: the fixed-horizon p-value on the last day (the test as designed, never peeked at).
 
@@ -28,7 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stats.geo_monitoring import monitor_looks, scm_look_p_values, tbr_look_p_values
+from stats.geo.monitoring import monitor_looks, scm_look_p_values, tbr_look_p_values
 from tests.stats.geo_simulation import PanelModel
 
 

@@ -4,9 +4,9 @@ The design colab's settings: holdback, evaluation window 2020-12-02..2020-12-29 
 rest of the year), matching weights response 1 and spend 0.01, 200 simulated assignments per design,
 every number of pairs kept from 87 down to 10 (78 designs).
 
-* ``core``: the numerics alone (``stats.pair_design``) on the per-geo sums: the pairing, then every
+* ``core``: the numerics alone (``stats.geo.pair_design``) on the per-geo sums: the pairing, then every
   design's RMSE at a 300,000 budget; against the same simulations estimated one by one with
-  ``stats.trimmed_match`` (the estimator the reference design calls per simulation; the package's own
+  ``stats.geo.trimmed_match`` (the estimator the reference design calls per simulation; the package's own
   needs a Bazel C++ build), timed on three designs. Prints the designs' figures.
 * ``http``: ``POST /v1/geo/matched-pairs`` to the finished job over HTTP with ``--workers`` worker
   processes (budgets 125,000 and 300,000, target iROAS 3, the balanced randomization of every design).
@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.bench_geo_design import workers  # noqa: E402
 from bench.support import admin, admin_headers, free_port, server, with_database  # noqa: E402
-from stats.pair_design import (  # noqa: E402
+from stats.geo.pair_design import (  # noqa: E402
     GeoPairing,
     minimum_detectable_iroas,
     pair_deltas,
@@ -44,7 +44,7 @@ from stats.pair_design import (  # noqa: E402
     random_flips,
     simulate_rmse,
 )
-from stats.trimmed_match import trimmed_match  # noqa: E402
+from stats.geo.trimmed_match import trimmed_match  # noqa: E402
 
 DATA = ROOT / "tests" / "data" / "trimmed_match" / "example_data_for_design.csv"
 EVALUATION = ("2020-12-02", "2020-12-29")
@@ -106,7 +106,7 @@ def bench_core() -> None:
         row_by_row += time.perf_counter() - start
         assert np.allclose(fast.estimates, slow, rtol=1e-9, atol=1e-12)
     print(
-        f"designs keeping 87, 47 and 10 pairs: vectorized {vectorized:.2f} s, row by row with stats.trimmed_match "
+        f"designs keeping 87, 47 and 10 pairs: vectorized {vectorized:.2f} s, row by row with stats.geo.trimmed_match "
         f"{row_by_row:.2f} s ({row_by_row / vectorized:.0f}x), same estimates"
     )
     best = min(designs, key=lambda d: d[3])

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from stats.tbr import STRONG_AUTOCORRELATION
+from stats.geo.tbr import STRONG_AUTOCORRELATION
 
 __all__ = ["STRONG_AUTOCORRELATION", "is_strong", "lag1_autocorrelation"]
 

@@ -1,4 +1,4 @@
-"""The backtest every geo result and every geo design carries, in one shape (see :mod:`stats.geo_backtest`)."""
+"""The backtest every geo result and every geo design carries, in one shape (see :mod:`stats.geo.backtest`)."""
 
 from __future__ import annotations
 

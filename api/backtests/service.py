@@ -2,12 +2,12 @@
 
 A geo result's backtest (:func:`result_backtest`) runs the result's own method, and every other method
 the experiment allows, on placebo windows of the test's length in the pre-period with the same treated
-(and control) markets (:mod:`stats.geo_backtest`): the empirical false-positive rate with its window
+(and control) markets (:mod:`stats.geo.backtest`): the empirical false-positive rate with its window
 count, the RMSE of the placebo lift estimates, the empirical power at the planned effect, a warning when
 the false-positive rate exceeds alpha by more than the window count explains, and the method that
 backtests best when it is not the one asked for.  The injected effect is the planned one (the MDE of
 the market-selection design the experiment was created from), else the result's own MDE (the relative
-effect its relative-lift interval detects with 80% power, :func:`stats.geo_backtest.interval_mde`), else
+effect its relative-lift interval detects with 80% power, :func:`stats.geo.backtest.interval_mde`), else
 :data:`DEFAULT_EFFECT`.  Budget: 0.1-0.3 s on GeoLift's walkthrough panel (``bench/bench_geo_backtest.py``);
 ridge-augmented SCM, whose re-fits cost ``O(T0^2)`` per window, is compared only on pre-periods of at most
 :data:`ASCM_COMPARISON_MARKET_DAYS` control market-days unless it is the method asked for.  CPU work:
@@ -30,7 +30,7 @@ from api.backtests.schemas import (
 )
 from api.interval import finite_or_none
 from stats.errors import InvalidProblem
-from stats.geo_backtest import (
+from stats.geo.backtest import (
     Backtest,
     WindowAnalysis,
     backtest,
@@ -39,9 +39,9 @@ from stats.geo_backtest import (
     tbr_window_test,
     trimmed_match_window_test,
 )
-from stats.market_selection import design_ridge_lambda
-from stats.tbr import TBRIntervalKind
-from stats.trimmed_match import trimmed_match
+from stats.geo.market_selection import design_ridge_lambda
+from stats.geo.tbr import TBRIntervalKind
+from stats.geo.trimmed_match import trimmed_match
 
 DEFAULT_EFFECT = 0.05
 MDE_POWER = 0.8

@@ -43,7 +43,7 @@ from api.geo.coverage import period_coverage
 from api.geo.repository import GeoRepository
 from api.geo.service import canonical_geo_design, validate_geo_design
 from api.idempotency.repository import KEY_REUSED_REASON, key_names_a_stored_request
-from stats.trimmed_match import trimmed_per_side
+from stats.geo.trimmed_match import trimmed_per_side
 
 ALLOWED_TRANSITIONS = frozenset({("draft", "running"), ("running", "stopped")})
 HOLDOUT_DESIGN_FIELDS = ("metric", "channels", "alpha", "planned_units", "test_period")

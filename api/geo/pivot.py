@@ -11,7 +11,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from api.geo.repository import Row
-from stats.panel_quality import pivot_long_to_panel
+from stats.geo.panel_quality import pivot_long_to_panel
 
 
 def pivot_rows(
@@ -21,7 +21,7 @@ def pivot_rows(
     row gives one (or gives NULL, as spend may be).
 
     Rows on a date outside ``dates`` are left out (the gap between an experiment's periods); every
-    row's market must be in ``geos``. The pivot itself is :func:`stats.panel_quality.pivot_long_to_panel`.
+    row's market must be in ``geos``. The pivot itself is :func:`stats.geo.panel_quality.pivot_long_to_panel`.
     """
     geo_index = {g: i for i, g in enumerate(geos)}
     date_index = {d: j for j, d in enumerate(dates)}

@@ -1,5 +1,5 @@
 """The analysed panel of a geo result before any estimator sees it: markets left out of the controls,
-missing market-dates handled under the requested policy (:mod:`stats.panel_gaps`), what was done said in
+missing market-dates handled under the requested policy (:mod:`stats.geo.panel_gaps`), what was done said in
 plain words for the result's ``warnings``.
 
 The panel's columns are the pre-period dates, then the test dates, then the cool-down dates (if any).
@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from api.errors import Conflict
-from stats.panel_gaps import MissingPolicy, complete_panel, protected_gaps
+from stats.geo.panel_gaps import MissingPolicy, complete_panel, protected_gaps
 
 FloatArray = npt.NDArray[np.float64]
 LISTED = 5

@@ -14,7 +14,7 @@ from api.text_fields import MarketName, Name
 from stats.magnitude import MAX_MAGNITUDE
 
 GeoMethod = Literal["synthetic_control", "augmented_synthetic_control", "tbr", "trimmed_match"]
-GeoMissingPolicy = Literal["drop_market", "interpolate", "zero"]  # stats.panel_gaps.MissingPolicy
+GeoMissingPolicy = Literal["drop_market", "interpolate", "zero"]  # stats.geo.panel_gaps.MissingPolicy
 
 # Panel values: not negative, and within the range the estimators can square and sum (stats.magnitude).
 PanelValue = Annotated[float, Meta(ge=0.0, le=MAX_MAGNITUDE)]

@@ -51,7 +51,7 @@ from api.geo.schemas import (
     Outlier,
     ZeroRun,
 )
-from stats.panel_quality import PanelQuality, assess_panel, pivot_long_to_panel
+from stats.geo.panel_quality import PanelQuality, assess_panel, pivot_long_to_panel
 
 COPY_CHUNK_ROWS = 100_000
 LISTED_FINDINGS = 1000

@@ -24,7 +24,7 @@ from api.geo.markets import MarketNames
 from api.geo.repository import GeoRepository, Row
 from api.geo.service import dataset_at
 from api.geo_design.schemas import HistoryPeriod
-from stats.panel_quality import pivot_long_to_panel
+from stats.geo.panel_quality import pivot_long_to_panel
 
 FloatArray = NDArray[np.float64]
 LISTED_GAPS = 5

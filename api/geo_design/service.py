@@ -1,6 +1,6 @@
 """Geo-lift test design: power for given markets and market selection, shaped for the API.
 
-The numerics are :mod:`stats.geo_power` and :mod:`stats.market_selection`; every function here that
+The numerics are :mod:`stats.geo.power` and :mod:`stats.geo.market_selection`; every function here that
 calls them is CPU work and runs in a worker thread (``asyncio.to_thread``), never on the event loop.
 A market selection runs in three steps that a job spreads over workers: :func:`plan_selection`
 (candidates), :func:`evaluate_selection_chunk` (their power, one chunk at a time) and
@@ -47,9 +47,8 @@ from api.jobs.questions import Question, answer_by_job, answer_once, ask_of_data
 from api.jobs.schemas import Job
 from api.percents import percent_warnings
 from stats.errors import InvalidProblem
-from stats.geo_backtest import Backtest, backtest_design
-from stats.geo_power import DurationPower, Side, duration_power
-from stats.market_selection import (
+from stats.geo.backtest import Backtest, backtest_design
+from stats.geo.market_selection import (
     CandidatePlan,
     DesignEvaluation,
     RankedSelection,
@@ -61,7 +60,8 @@ from stats.market_selection import (
     plan_candidates,
     rank_designs,
 )
-from stats.multi_cell_selection import check_cell_selection, plan_cell_candidates, rank_cells, systematic_partitions
+from stats.geo.multi_cell_selection import check_cell_selection, plan_cell_candidates, rank_cells, systematic_partitions
+from stats.geo.power import DurationPower, Side, duration_power
 
 Progress = Callable[[float], None]
 
@@ -366,7 +366,7 @@ def _cell_selection_result(
     spec: SelectionSpec,
     cells: int,
 ) -> MarketSelectionResult:
-    """A multi-cell selection's result: each cell's ranked candidates (:mod:`stats.multi_cell_selection`)."""
+    """A multi-cell selection's result: each cell's ranked candidates (:mod:`stats.geo.multi_cell_selection`)."""
     partitions = systematic_partitions(panel.panel, spec.exclude, cells)
     ranked = rank_cells(evaluations, spec, cells)
     shaped = [

@@ -29,7 +29,7 @@ from api.geo_design.service import (
 )
 from api.jobs.questions import keep_answer
 from api.jobs.tasks import FannedOut, TaskContext, TaskRegistry
-from stats.market_selection import CandidatePlan, DesignEvaluation
+from stats.geo.market_selection import CandidatePlan, DesignEvaluation
 
 CHUNK_TASK = "geo_market_selection_chunk"
 RANK_TASK = "geo_market_selection_rank"

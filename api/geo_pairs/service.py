@@ -1,6 +1,6 @@
 """Matched-pair geo designs shaped for the API, and the paired experiment made of one.
 
-The numerics are :mod:`stats.pair_design`; :func:`compute_pair_design` is CPU work and runs in a
+The numerics are :mod:`stats.geo.pair_design`; :func:`compute_pair_design` is CPU work and runs in a
 worker thread of a ``counterfact worker`` (a job), never on the event loop.
 """
 
@@ -35,7 +35,7 @@ from api.interval import finite_or_none
 from api.jobs.answer import Answer
 from api.jobs.questions import answer_by_job, ask_of_dataset
 from api.jobs.schemas import Job
-from stats.pair_design import (
+from stats.geo.pair_design import (
     BoolArray,
     GeoPairing,
     balanced_assignment,

@@ -21,7 +21,7 @@ from api.jobs.schemas import Job
 from api.results.schemas import HoldoutResults
 from api.results.service import ResultsQuery, experiment_results
 from api.settings import Settings
-from stats.tbr import TBRIntervalKind
+from stats.geo.tbr import TBRIntervalKind
 
 
 class ResultsController(Controller):

@@ -2,14 +2,14 @@
 
 The results service (:mod:`api.results.service`) calls :func:`api.results.geo_run.load_geo_run` on a connection, then
 :func:`compute_geo_results` without one, for a ``geo`` experiment.
-Methods: ``synthetic_control`` and ``augmented_synthetic_control`` (:func:`stats.geo_lift.estimate_geo_lift`,
-conformal inference), ``tbr`` (:func:`stats.tbr.estimate_tbr`, the treated markets' sum regressed on
+Methods: ``synthetic_control`` and ``augmented_synthetic_control`` (:func:`stats.geo.lift.estimate_geo_lift`,
+conformal inference), ``tbr`` (:func:`stats.geo.tbr.estimate_tbr`, the treated markets' sum regressed on
 the sum of every other market) and, for experiments with matched ``pairs``, ``trimmed_match``
-(:func:`stats.trimmed_match.trimmed_match` on each pair's treatment-minus-control KPI and spend summed
+(:func:`stats.geo.trimmed_match.trimmed_match` on each pair's treatment-minus-control KPI and spend summed
 over the test period).
 
 Missing market-dates are handled before any estimator runs, under the request's ``missing`` policy
-(:mod:`api.geo.preparation`, :mod:`stats.panel_gaps`; default ``drop_market``, which invents no value).
+(:mod:`api.geo.preparation`, :mod:`stats.geo.panel_gaps`; default ``drop_market``, which invents no value).
 TBR then regresses the per-date sum of the treated markets on the per-date sum of the controls, so
 ``missing=zero`` is exactly Google's matched_markets convention (an absent row adds nothing to its
 group's sum) and reproduces its published figures.
@@ -39,8 +39,8 @@ from api.results.geo_monitoring import monitored_reading
 from api.results.geo_run import GeoRun
 from api.results.geo_shapes import from_geo_lift, from_tbr
 from api.results.geo_trimmed_match import pair_deltas, trimmed_match_lagged, trimmed_match_results
-from stats.geo_lift import estimate_geo_lift
-from stats.tbr import estimate_tbr
+from stats.geo.lift import estimate_geo_lift
+from stats.geo.tbr import estimate_tbr
 
 DEFAULT_PERMUTATIONS = 1000
 

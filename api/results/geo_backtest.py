@@ -2,7 +2,7 @@
 
 The injected effect is the planned one (the MDE of the market-selection design the experiment was created
 from), else the result's own MDE (the relative effect its relative-lift interval detects with 80% power,
-:func:`stats.geo_backtest.interval_mde`), else :data:`api.backtests.service.DEFAULT_EFFECT`. CPU work: callers
+:func:`stats.geo.backtest.interval_mde`), else :data:`api.backtests.service.DEFAULT_EFFECT`. CPU work: callers
 run :func:`complete_result` in a worker thread.
 """
 
@@ -19,12 +19,12 @@ from api.backtests.service import DEFAULT_EFFECT, MDE_POWER, BacktestInput, resu
 from api.charts.backtest import with_backtest
 from api.geo.schemas import GeoResults
 from stats.errors import InvalidProblem
-from stats.geo_backtest import interval_mde
+from stats.geo.backtest import interval_mde
 from stats.serial_correlation import is_strong, lag1_autocorrelation
 
 
 def result_mde(result: GeoResults) -> float | None:
-    """The relative effect the result's interval detects with 80% power (:func:`stats.geo_backtest.interval_mde`)."""
+    """The relative effect the result's interval detects with 80% power (:func:`stats.geo.backtest.interval_mde`)."""
     relative = result.lift.relative
     if relative.ci_low is None or relative.ci_high is None:
         return None
@@ -40,7 +40,7 @@ def complete_result(result: GeoResults, data: BacktestInput) -> GeoResults:
     test_start = data.dates[data.post.start]
     r1 = lag1_autocorrelation(_pre_residuals(result, test_start))
     warnings = list(result.warnings)
-    if is_strong(r1) and result.method != "tbr":  # TBR flags its own residuals (stats.tbr)
+    if is_strong(r1) and result.method != "tbr":  # TBR flags its own residuals (stats.geo.tbr)
         warnings.append(
             f"The pre-period residuals are strongly serially correlated (lag-1 autocorrelation {r1:.2f}), beyond the "
             "dependence the method was calibrated on: read the interval with care and check the backtest."

@@ -2,7 +2,7 @@
 
 Each cell is a single-cell analysis (:mod:`api.results.geo`, same methods and result shape) on the panel
 of its own markets and the markets treated by no cell; the cells' iROAS (relative lift when a cell has
-no spend) are compared pairwise by :func:`stats.multi_cell.compare_cells`, whose interval accounts for
+no spend) are compared pairwise by :func:`stats.geo.multi_cell.compare_cells`, whose interval accounts for
 the controls the cells share.
 
 Each cell's result is then finished by :func:`api.results.geo.compute_geo_results` as a single-cell run
@@ -29,10 +29,10 @@ from api.interval import estimate_of, finite_or_none
 from api.results.geo_run import GeoRun
 from api.results.geo_shapes import from_geo_lift, from_tbr
 from api.results.geo_window import GeoWindow
-from stats.geo_lift import estimate_geo_lift
+from stats.geo.lift import estimate_geo_lift
+from stats.geo.multi_cell import Compared, ComparedCell, compare_cells, synthetic_control_cell, tbr_cell
+from stats.geo.tbr import estimate_tbr
 from stats.intervals import Interval
-from stats.multi_cell import Compared, ComparedCell, compare_cells, synthetic_control_cell, tbr_cell
-from stats.tbr import estimate_tbr
 
 
 def _cell_window(window: GeoWindow, rows: list[int]) -> GeoWindow:

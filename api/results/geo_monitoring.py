@@ -1,6 +1,6 @@
 """``sequential=true`` on a geo result: the test read as a group-sequential test with a look every day.
 
-:mod:`stats.geo_monitoring` runs the method's own conformal test on every day of the test observed so far
+:mod:`stats.geo.monitoring` runs the method's own conformal test on every day of the test observed so far
 and holds each look to the nominal level of O'Brien-Fleming-type alpha spending over the planned test
 days. This module picks the series the method uses from the run's window (the treated markets' mean and
 the controls for the synthetic controls, their sums for TBR) and shapes the answer.
@@ -16,7 +16,7 @@ from api.charts.monitoring import monitoring_chart
 from api.geo.schemas import GeoLook, GeoMonitoring, GeoResults
 from api.interval import Interval, finite_or_none
 from api.results.geo_run import GeoRun
-from stats.geo_monitoring import (
+from stats.geo.monitoring import (
     monitor_looks,
     scm_look_p_values,
     scm_repeated_interval,

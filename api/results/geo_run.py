@@ -26,8 +26,8 @@ from api.geo.service import dataset_at
 from api.geo_design.planned_effect import planned_effect
 from api.results.geo_trimmed_match import check_pair_spend, pair_rows
 from api.results.geo_window import GeoWindow, cooldown_window, load_window, prepared_window, test_window
-from stats.panel_gaps import MISSING_POLICIES, MissingPolicy
-from stats.tbr import TBR_INTERVAL_KINDS, TBRIntervalKind
+from stats.geo.panel_gaps import MISSING_POLICIES, MissingPolicy
+from stats.geo.tbr import TBR_INTERVAL_KINDS, TBRIntervalKind
 
 METHODS: tuple[GeoMethod, ...] = ("synthetic_control", "augmented_synthetic_control", "tbr", "trimmed_match")
 MONITORED_METHODS = ("synthetic_control", "augmented_synthetic_control", "tbr")

@@ -1,5 +1,5 @@
 """Geo results shaped for the API from an estimator's answer: synthetic control and ridge ASCM
-(:func:`stats.geo_lift.estimate_geo_lift`) and TBR (:func:`stats.tbr.estimate_tbr`), each with its series
+(:func:`stats.geo.lift.estimate_geo_lift`) and TBR (:func:`stats.geo.tbr.estimate_tbr`), each with its series
 of observed vs counterfactual totals and a Vega-Lite chart of them.
 """
 
@@ -17,8 +17,8 @@ from api.geo.schemas import (
 )
 from api.interval import estimate_of, finite_or_none
 from api.results.geo_window import GeoWindow
-from stats.geo_lift import GeoLiftEstimate
-from stats.tbr import TBRResult
+from stats.geo.lift import GeoLiftEstimate
+from stats.geo.tbr import TBRResult
 
 
 def from_geo_lift(experiment_id: UUID, result: GeoLiftEstimate, window: GeoWindow) -> GeoResults:

@@ -1,4 +1,4 @@
-"""Trimmed match (Chen and Au 2019, :mod:`stats.trimmed_match`) on a paired geo experiment: each pair's
+"""Trimmed match (Chen and Au 2019, :mod:`stats.geo.trimmed_match`) on a paired geo experiment: each pair's
 treatment-minus-control KPI and spend over the test period, the iROAS interval, a p-value consistent with
 it, and the lagged effect over a cool-down.
 """
@@ -20,8 +20,8 @@ from api.geo.schemas import (
 )
 from api.interval import estimate_of, finite_or_none
 from api.results.geo_window import GeoWindow
+from stats.geo.trimmed_match import relative_lift, trimmed_match, trimmed_match_p_value
 from stats.intervals import Interval
-from stats.trimmed_match import relative_lift, trimmed_match, trimmed_match_p_value
 
 LISTED_GAPS = 5
 

@@ -18,7 +18,7 @@ from api.geo.pivot import pivot_rows
 from api.geo.preparation import prepare_panel
 from api.geo.repository import GeoRepository, Row
 from api.geo.service import dataset_at
-from stats.panel_gaps import MissingPolicy
+from stats.geo.panel_gaps import MissingPolicy
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from api.results.geo import compute_geo_results
 from api.results.geo_run import load_geo_run, refuse_unpaired_trimmed_match
 from api.results.holdout import holdout_results
 from api.results.schemas import HoldoutResults
-from stats.tbr import TBRIntervalKind
+from stats.geo.tbr import TBRIntervalKind
 
 RESULTS_TASK = "experiment_results"
 

@@ -13,7 +13,7 @@ from litestar.testing import AsyncTestClient
 from api.chart_images import render_chart
 from api.charts.monitoring import monitoring_chart
 from api.geo.schemas import GeoLook
-from stats.geo_monitoring import daily_boundaries
+from stats.geo.monitoring import daily_boundaries
 from tests.api.test_geo_power import pretest_csv
 from tests.api.test_geo_results import create_geolift_experiment
 from tests.api.test_market_selection import finished

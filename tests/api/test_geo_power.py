@@ -67,7 +67,7 @@ async def test_investment_at_the_mde_matches_geolift(client: Client, dataset_id:
 
 async def test_power_is_a_probability_with_false_positive_rate_near_alpha(client: Client, dataset_id: str) -> None:
     """Power at effect 0 is the predicted false-positive rate: a share of the 90 noise paths, at most alpha
-    without drift and off it by what the drift the residuals carry makes the test reject (stats.geo_power:
+    without drift and off it by what the drift the residuals carry makes the test reject (stats.geo.power:
     11.1% at 15 days on this walkthrough, 10 of 90 paths)."""
     response = await power(client, dataset_id, effect_sizes=[0.0, 0.01, 0.02, 0.03, 0.05])
     curves = [d["power_curve"] for d in response.json()["durations"]]

@@ -26,7 +26,7 @@ from api.database import create_pool
 from api.geo_design import tasks
 from api.geo_design.schemas import HistoryPeriod, MarketSelectionRequest
 from api.settings import Settings
-from stats.geo_backtest import backtest_window_ends
+from stats.geo.backtest import backtest_window_ends
 from stats.serial_correlation import lag1_autocorrelation
 from tests.api.test_geo_results import create_geolift_experiment, geolift_csv
 from tests.conftest import DATA_DIR

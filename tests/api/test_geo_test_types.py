@@ -2,7 +2,7 @@
 result reports, and the lagged effect over a `cooldown_period` estimated apart from the test.
 
 References: the same estimator run as an ordinary experiment whose test period is the cool-down
-(same pre-period), and, for trimmed match, :func:`stats.trimmed_match.trimmed_match` on the pairs'
+(same pre-period), and, for trimmed match, :func:`stats.geo.trimmed_match.trimmed_match` on the pairs'
 cool-down KPI deltas against their test-period spend deltas computed here from Google's
 post-analysis file (its colab uses a cool-down to 2020-12-16).
 """
@@ -18,7 +18,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from stats.trimmed_match import trimmed_match
+from stats.geo.trimmed_match import trimmed_match
 from tests.api.test_trimmed_match_results import POST_ANALYSIS, _post_analysis
 from tests.conftest import DATA_DIR
 

@@ -101,7 +101,7 @@ SMALL_PAIRS = [["g1", "g2"], ["g3", "g4"], ["g5", "g6"]]
 async def test_iroas_matches_the_colab_and_its_interval_uses_the_t_quantile(client: Client) -> None:
     # The colab's [0.089, 0.352] inverts the test at the normal quantile (reproduced with quantile="normal" in
     # tests/stats/test_trimmed_match.py); the API uses Student's t with 55 - 2 x 11 - 1 = 32 degrees of
-    # freedom (calibrated with few pairs, stats/trimmed_match.py), a slightly wider interval around it.
+    # freedom (calibrated with few pairs, stats/geo/trimmed_match.py), a slightly wider interval around it.
     result = await _colab_results(client)
     assert result["kind"] == "geo" and result["method"] == "trimmed_match" and result["confidence_level"] == 0.8
     iroas = result["iroas"]

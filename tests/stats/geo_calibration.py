@@ -9,14 +9,14 @@ excludes 0) and with one (coverage of the true effect):
 
 * ``synthetic_control`` / ``augmented_synthetic_control`` -- the ``n_treated`` markets nearest the median
   layout are treated and lifted by 5% over the test; the truth is the realised ATT of the treated average,
-  ``0.05 * mean_test y0``; the analysis is what :func:`stats.geo_lift.estimate_geo_lift` runs (fit on the
-  pre-period, ridge penalty cross-validated there for ASCM, then :func:`stats.conformal.conformal_inference`
+  ``0.05 * mean_test y0``; the analysis is what :func:`stats.geo.lift.estimate_geo_lift` runs (fit on the
+  pre-period, ridge penalty cross-validated there for ASCM, then :func:`stats.geo.conformal.conformal_inference`
   with ``|sum u|`` and block permutations), minus the pointwise bands and placebo it does not need;
-* ``tbr`` -- the same panels through :func:`stats.tbr.tbr_conformal_batch` (the default interval);
+* ``tbr`` -- the same panels through :func:`stats.geo.tbr.tbr_conformal_batch` (the default interval);
 * ``trimmed_match`` -- ``n_treated`` matched pairs: the 20 markets sorted by level and paired with their
   neighbour, ``n_treated`` pairs drawn, a fair coin picks the treated geo of each; the treated geo spends
   ``x_i = 0.05 * L_i * d`` more over the test and gains ``theta x_i`` with iROAS ``theta = 1`` (the model of
-  Chen & Au); :func:`stats.trimmed_match.trimmed_match` on the pairs' test-period sums.  It needs at least
+  Chen & Au); :func:`stats.geo.trimmed_match.trimmed_match` on the pairs' test-period sums.  It needs at least
   3 pairs: one treated market is not a trimmed-match design.
 
 Replications are seeded per (method, scenario); the same seed gives the same panels to SC, ASCM and TBR.
@@ -29,10 +29,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stats.augmented_synthetic_control import fit_augmented_synthetic_control
-from stats.conformal import conformal_inference
-from stats.tbr import tbr_conformal_batch
-from stats.trimmed_match import trimmed_match
+from stats.geo.augmented_synthetic_control import fit_augmented_synthetic_control
+from stats.geo.conformal import conformal_inference
+from stats.geo.tbr import tbr_conformal_batch
+from stats.geo.trimmed_match import trimmed_match
 from tests.stats.geo_simulation import WEEKLY_PATTERN, FloatArray, PanelModel
 
 N_MARKETS = 20

@@ -1,9 +1,9 @@
 """Predicted power against the results' detection rate on fresh futures of simulated histories (issue 23).
 
 For each of ``histories`` histories (:func:`tests.stats.geo_simulation.history_and_futures`; a new market
-layout per history, seeded), the design's power is predicted by :func:`stats.geo_power.duration_power`;
+layout per history, seeded), the design's power is predicted by :func:`stats.geo.power.duration_power`;
 then ``futures`` fresh futures continue the history, each effect is injected (``y (1 + e)`` on the test
-days) and the results' synthetic-control test (:mod:`stats.conformal`: ``NullRefit`` on every day of the
+days) and the results' synthetic-control test (:mod:`stats.geo.conformal`: ``NullRefit`` on every day of the
 panel deflated by the donors' level, ``|sum u|`` over the test days, cyclic block permutations; what
 ``GET /v1/experiments/{id}/results`` reports as ``p_value``) runs on the history and the future, counting
 ``p <= alpha``.
@@ -23,8 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from stats.conformal import ConformalTest, NullRefit, donor_level
-from stats.geo_power import duration_power
+from stats.geo.conformal import ConformalTest, NullRefit, donor_level
+from stats.geo.power import duration_power
 from tests.stats.geo_simulation import FloatArray, PanelModel, history_and_futures
 
 BINS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0 + 1e-9)

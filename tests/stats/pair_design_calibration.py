@@ -9,12 +9,12 @@ For each *origin* ``end`` (28-day steps from day 56 to day 336) a marketer desig
   ``recommended`` design's ``rmse`` and ``minimum_detectable_iroas``;
 * **realized**: the next 28 days, which the design never saw (the test period an experiment made from the
   design gets by default). The design's own randomization is applied ``assignments`` times (the first draw of
-  seed ``k`` passing its sign and A/A checks, :func:`stats.pair_design.balanced_assignment`, as the design draws
+  seed ``k`` passing its sign and A/A checks, :func:`stats.geo.pair_design.balanced_assignment`, as the design draws
   its seed's), the budget is spent on the treated geos of the window as the design models it (each geo ``r s``
   of its window spend ``s``), the reported minimum detectable iROAS is added to their response, and the
-  results path's estimator analyses the pairs' window sums: :mod:`stats.trimmed_match` (what
+  results path's estimator analyses the pairs' window sums: :mod:`stats.geo.trimmed_match` (what
   ``GET /v1/experiments/{id}/results?method=trimmed_match`` runs), trim rate chosen from the data up to 0.25,
-  point estimate by :func:`stats.trimmed_match_batch.trimmed_match_estimates` (equal row by row), and the
+  point estimate by :func:`stats.geo.trimmed_match_batch.trimmed_match_estimates` (equal row by row), and the
   one-sided test of iROAS = 0 at alpha: Student's t test of the studentized trimmed mean of the response
   deltas at the chosen trim, the test whose two-sided form is the result's ``p_value`` (rejects when the
   estimate is positive and that p-value is at most ``2 alpha``, i.e. the result's interval at confidence
@@ -53,9 +53,9 @@ from api.geo_design.schemas import HistoryPeriod
 from api.geo_pairs.panel import RECOMMENDED_MIN_PAIRS, PairPanel
 from api.geo_pairs.schemas import MatchedPairsRequest, PairDesign
 from api.geo_pairs.service import compute_pair_design, pairing_of
-from stats.pair_design import DESIGN_MAX_TRIM_RATE, GeoPairing, balanced_assignment, pair_deltas, random_flips
-from stats.trimmed_match import trimmed_mean_test_p_value, trimmed_per_side
-from stats.trimmed_match_batch import trimmed_match_estimates
+from stats.geo.pair_design import DESIGN_MAX_TRIM_RATE, GeoPairing, balanced_assignment, pair_deltas, random_flips
+from stats.geo.trimmed_match import trimmed_mean_test_p_value, trimmed_per_side
+from stats.geo.trimmed_match_batch import trimmed_match_estimates
 
 FloatArray = NDArray[np.float64]
 
@@ -64,7 +64,7 @@ WINDOW_DAYS = 28  # the design's evaluation window and the test: the design cola
 FIRST_ORIGIN = 2 * WINDOW_DAYS  # the API wants at least as many training days as evaluation days
 ORIGIN_STEP = WINDOW_DAYS  # consecutive held-out windows do not overlap
 RESIMULATION_SEED = 23  # issue 23; the design's own streams start with its seed
-RESULTS_MAX_TRIM_RATE = 0.25  # stats.trimmed_match's default: the results path's, unless the experiment fixes one
+RESULTS_MAX_TRIM_RATE = 0.25  # stats.geo.trimmed_match's default: the results path's, unless the experiment fixes one
 
 
 @dataclass(frozen=True)

@@ -7,14 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stats.augmented_synthetic_control import (
+from stats.errors import InvalidProblem
+from stats.geo.augmented_synthetic_control import (
     AugmentedSyntheticControlFit,
     cross_validate_lambda,
     fit_augmented_synthetic_control,
     ridge_correction,
 )
-from stats.errors import InvalidProblem
-from stats.synthetic_control import fit_synthetic_control, simplex_least_squares
+from stats.geo.synthetic_control import fit_synthetic_control, simplex_least_squares
 from tests.stats.geolift_data import load_geolift_panel
 
 DATA = Path(__file__).resolve().parents[1] / "data"

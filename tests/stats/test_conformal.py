@@ -8,9 +8,9 @@ from typing import Any, Literal
 import numpy as np
 import pytest
 
-from stats.conformal import ConformalTest, NullRefit, conformal_inference, donor_level, invert_test
 from stats.errors import InvalidProblem
-from stats.synthetic_control import simplex_least_squares
+from stats.geo.conformal import ConformalTest, NullRefit, conformal_inference, donor_level, invert_test
+from stats.geo.synthetic_control import simplex_least_squares
 from tests.stats.geo_simulation import PanelModel, history_and_futures
 from tests.stats.geolift_data import load_geolift_panel
 

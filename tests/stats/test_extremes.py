@@ -29,14 +29,17 @@ from hypothesis import strategies as st
 from stats.arm_statistics import ArmSummary
 from stats.decision import decide
 from stats.errors import InvalidProblem
-from stats.geo_backtest import backtest_design
-from stats.geo_lift import estimate_geo_lift
-from stats.geo_power import block_sums, duration_power, minimum_detectable_effect
+from stats.geo.backtest import backtest_design
+from stats.geo.lift import estimate_geo_lift
+from stats.geo.market_selection import SelectionSpec, evaluate_candidates, plan_candidates
+from stats.geo.panel_quality import assess_panel
+from stats.geo.power import block_sums, duration_power, minimum_detectable_effect
+from stats.geo.synthetic_control import fit_synthetic_control
+from stats.geo.tbr import estimate_tbr
+from stats.geo.trimmed_match import trimmed_match
 from stats.holdout_analysis import analyze_channel, analyze_sequential_channel, apply_holm
 from stats.lift import absolute_lift, fieller_ratio_interval, relative_lift
-from stats.market_selection import SelectionSpec, evaluate_candidates, plan_candidates
 from stats.multiplicity import holm_adjust, holm_adjust_with_missing
-from stats.panel_quality import assess_panel
 from stats.power import (
     HoldoutDesignProblem,
     MeanMetric,
@@ -58,9 +61,6 @@ from stats.sequential import (
     sequential_detectable_effect,
 )
 from stats.srm import sample_ratio_mismatch
-from stats.synthetic_control import fit_synthetic_control
-from stats.tbr import estimate_tbr
-from stats.trimmed_match import trimmed_match
 
 T = TypeVar("T")
 

@@ -1,8 +1,9 @@
-"""The backtest (``stats.geo_backtest``) on GeoLift's walkthrough history (``GeoLift_PreTest``).
+"""The backtest (``stats.geo.backtest``) on GeoLift's walkthrough history (``GeoLift_PreTest``).
 
 Every rate is checked against each method's own scalar analysis run independently on each placebo window: the
-results' conformal test (``stats.conformal.ConformalTest``, block permutations, ``|sum of test-period residuals|``
-on the panel deflated by the donors' level), ``stats.tbr.estimate_tbr`` and ``stats.trimmed_match.trimmed_match``.
+results' conformal test (``stats.geo.conformal.ConformalTest``, block permutations, ``|sum of test-period residuals|``
+on the panel deflated by the donors' level), ``stats.geo.tbr.estimate_tbr`` and
+``stats.geo.trimmed_match.trimmed_match``.
 """
 
 from __future__ import annotations
@@ -11,9 +12,8 @@ import numpy as np
 import pytest
 from scipy.stats import binom, norm
 
-from stats.conformal import ConformalTest, NullRefit, donor_level
 from stats.errors import InvalidProblem
-from stats.geo_backtest import (
+from stats.geo.backtest import (
     Backtest,
     backtest,
     backtest_design,
@@ -23,8 +23,9 @@ from stats.geo_backtest import (
     tbr_window_test,
     trimmed_match_window_test,
 )
-from stats.tbr import estimate_tbr
-from stats.trimmed_match import trimmed_match
+from stats.geo.conformal import ConformalTest, NullRefit, donor_level
+from stats.geo.tbr import estimate_tbr
+from stats.geo.trimmed_match import trimmed_match
 from tests.stats.geolift_data import load_geolift_panel
 
 ALPHA = 0.1

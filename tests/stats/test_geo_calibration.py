@@ -28,7 +28,7 @@ import math
 import numpy as np
 import pytest
 
-from stats.geo_lift import GeoLiftEstimate, Method, estimate_geo_lift
+from stats.geo.lift import GeoLiftEstimate, Method, estimate_geo_lift
 from tests.stats.geo_calibration import (
     ALPHA,
     LEVEL,

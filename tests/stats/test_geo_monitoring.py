@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from stats.errors import InvalidProblem
-from stats.geo_monitoring import (
+from stats.geo.monitoring import (
     daily_boundaries,
     monitor_looks,
     scm_look_p_values,

@@ -1,8 +1,8 @@
-"""Simulated power of a geo-lift design (``stats.geo_power``): the results' own test, and honest power.
+"""Simulated power of a geo-lift design (``stats.geo.power``): the results' own test, and honest power.
 
 References for the expected numbers:
 
-* the decision: the conformal test the results use (``stats.conformal``: ``NullRefit`` re-fitted on all periods
+* the decision: the conformal test the results use (``stats.geo.conformal``: ``NullRefit`` re-fitted on all periods
   of the panel deflated by the donors' level at ``theta = 0``, statistic ``|sum_{t test} u_t|``, ``T`` cyclic block
   permutations, reject when ``p <= alpha``), run here independently on the panel with the effect injected
   (``y_t (1 + e 1{t test})``); one-sided tests against the signed sum computed by hand;
@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from stats.conformal import ConformalTest, NullRefit, conformal_inference, donor_level
-from stats.geo_power import Side, block_sums, duration_power, minimum_detectable_effect, noise_rotation_power
+from stats.geo.conformal import ConformalTest, NullRefit, conformal_inference, donor_level
+from stats.geo.power import Side, block_sums, duration_power, minimum_detectable_effect, noise_rotation_power
 from tests.stats.geo_power_calibration import Agreement, calibrate_power
 from tests.stats.geo_simulation import PanelModel
 from tests.stats.geolift_data import load_geolift_panel
@@ -331,7 +331,7 @@ class Design:
 
 
 # Effects chosen on pilot runs with other seeds (41-74) so that the predicted power is about 0.6-0.8.
-# Before the signal was scaled for the real test's length (stats.geo_power's docstring), the prediction
+# Before the signal was scaled for the real test's length (stats.geo.power's docstring), the prediction
 # was conservative for long tests: for 5 markets / 21 days the pilots read predicted - observed = -0.003
 # to -0.045 (seeds 23-73).  With the scaling, 600 replications of these designs read +0.024, +0.016,
 # -0.020 and -0.014.
@@ -418,10 +418,10 @@ def test_predicted_power_varies_with_the_history(design: Design) -> None:
 # 21 markets of lognormal sizes, the one nearest the median treated, the shared AR(0.9) trend, weekly
 # pattern, AR(1) noise (rho 0.3, sd 0.15 of the level), 15-day tests, 20 lookback windows, alpha 5%; "trending"
 # adds a shared growth of 0.3% a day (+54% over the history).  Before the drift was kept in place
-# (stats.geo_power's docstring), the trending process read predicted 0.047 / 0.123 / 0.344 / 0.643 against
+# (stats.geo.power's docstring), the trending process read predicted 0.047 / 0.123 / 0.344 / 0.643 against
 # realized 0.080 / 0.213 / 0.416 / 0.671 (150 histories, 3 futures, seed 23: 9.0 points low at 5%, SE 2.3);
 # with the drift kept, 0.056 / 0.159 / 0.404 / 0.688; since the test runs on the panel deflated by the donors'
-# level (stats.conformal), predicted 0.048 / 0.129 / 0.366 / 0.677 against realized 0.049 / 0.156 / 0.371 / 0.638.
+# level (stats.geo.conformal), predicted 0.048 / 0.129 / 0.366 / 0.677 against realized 0.049 / 0.156 / 0.371 / 0.638.
 ISSUE_PROCESSES = {
     "trending": PanelModel(n_markets=21, n_treated=1, noise_ar=0.3, noise_sd=0.15, growth=0.003),
     "stationary": PanelModel(n_markets=21, n_treated=1, noise_ar=0.3, noise_sd=0.15),

@@ -1,4 +1,4 @@
-"""Market selection (``stats.market_selection``, ``stats.market_candidates``) against GeoLift's walkthrough.
+"""Market selection (``stats.geo.market_selection``, ``stats.geo.market_candidates``) against GeoLift's walkthrough.
 
 GeoLift 2.7.5's ``GeoLiftMarketSelection`` on ``GeoLift_PreTest`` (40 cities x 90 days; treatment sizes
 2-5, durations 10 and 15, effect sizes 0..0.2 by 0.05, two-sided, include chicago, exclude honolulu,
@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from stats.errors import InvalidProblem
-from stats.market_candidates import correlation_candidates, noise_to_signal, partner_ranking, swap_search
-from stats.market_selection import SelectionSpec, evaluate_candidates, plan_candidates, rank_designs
+from stats.geo.market_candidates import correlation_candidates, noise_to_signal, partner_ranking, swap_search
+from stats.geo.market_selection import SelectionSpec, evaluate_candidates, plan_candidates, rank_designs
 from tests.stats.geolift_data import load_geolift_panel
 
 EFFECTS = (0.0, 0.05, 0.1, 0.15, 0.2)

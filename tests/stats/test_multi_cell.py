@@ -1,5 +1,5 @@
 """Multi-cell geo tests: per-cell estimates against GeoLift's multi-cell walkthrough, and the interval of
-the difference between two cells (joint conformal test, :mod:`stats.multi_cell`) covering the truth by
+the difference between two cells (joint conformal test, :mod:`stats.geo.multi_cell`) covering the truth by
 seeded simulation."""
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from stats.augmented_synthetic_control import fit_augmented_synthetic_control
 from stats.errors import InvalidProblem
-from stats.geo_lift import GeoLiftEstimate, estimate_geo_lift
-from stats.multi_cell import ComparedCell, compare_cells, compare_two_cells, synthetic_control_cell, tbr_cell
-from stats.tbr import estimate_tbr
+from stats.geo.augmented_synthetic_control import fit_augmented_synthetic_control
+from stats.geo.lift import GeoLiftEstimate, estimate_geo_lift
+from stats.geo.multi_cell import ComparedCell, compare_cells, compare_two_cells, synthetic_control_cell, tbr_cell
+from stats.geo.tbr import estimate_tbr
 from tests.stats.geo_simulation import PanelModel
 
 MULTI_CELL_CSV = Path(__file__).resolve().parents[1] / "data" / "geolift" / "GeoLift_Test_MultiCell.csv"

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from stats.errors import InvalidProblem
-from stats.market_selection import SelectionSpec, evaluate_candidates
-from stats.multi_cell_selection import (
+from stats.geo.market_selection import SelectionSpec, evaluate_candidates
+from stats.geo.multi_cell_selection import (
     check_cell_selection,
     plan_cell_candidates,
     rank_cells,

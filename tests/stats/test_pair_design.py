@@ -1,4 +1,4 @@
-"""Tests for stats.pair_design (trimmed_match's randomized matched-pair design).
+"""Tests for stats.geo.pair_design (trimmed_match's randomized matched-pair design).
 
 Expected numbers come from Google's ``trimmed_match`` package (github.com/google/trimmed_match,
 Apache-2.0), named at each use:
@@ -8,7 +8,7 @@ Apache-2.0), named at each use:
   run on its ``example_data_for_design.csv`` (174 geos) with the design colab's settings, by
   ``tests/data/trimmed_match/reference_design/run_design_reference.py``: the cross-validated pairing
   and every simulated estimate of ``report_candidate_designs`` for three numbers of pairs kept. The
-  package needs a Bazel C++ build, so there its estimator was Counterfact's ``stats.trimmed_match``
+  package needs a Bazel C++ build, so there its estimator was Counterfact's ``stats.geo.trimmed_match``
   (itself tested against the package's published numbers); these tests therefore check the design
   itself: pairing, potential outcomes, which geo each simulated assignment treats, RMSE.
 
@@ -28,7 +28,7 @@ import numpy.typing as npt
 import pytest
 
 from stats.errors import InvalidProblem
-from stats.pair_design import (
+from stats.geo.pair_design import (
     GeoPairing,
     balanced_assignment,
     minimum_detectable_iroas,
@@ -38,7 +38,7 @@ from stats.pair_design import (
     rank_given_pairs,
     simulate_rmse,
 )
-from stats.trimmed_match_batch import trimmed_match_estimates
+from stats.geo.trimmed_match_batch import trimmed_match_estimates
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "trimmed_match"
 FloatArray = npt.NDArray[np.float64]

@@ -1,4 +1,4 @@
-"""stats.panel_gaps: each missing-data policy on small hand-made panels (expected values by hand or numpy)."""
+"""stats.geo.panel_gaps: each missing-data policy on small hand-made panels (expected values by hand or numpy)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from stats.errors import InvalidProblem
-from stats.panel_gaps import complete_panel, protected_gaps
+from stats.geo.panel_gaps import complete_panel, protected_gaps
 
 NAN = np.nan
 # Rows: a treated market, two controls; columns: 4 pre-period dates then 2 test dates.

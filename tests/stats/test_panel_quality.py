@@ -1,4 +1,4 @@
-"""Tests for stats.panel_quality (data-quality findings on a geo x date panel).
+"""Tests for stats.geo.panel_quality (data-quality findings on a geo x date panel).
 
 Expected numbers come from hand-built panels (the arithmetic is in the comments), from plain
 per-geo Python loops used as independent oracles, from ``scipy.stats.median_abs_deviation``, and
@@ -17,7 +17,7 @@ import pytest
 from scipy import stats
 
 from stats.errors import InvalidProblem
-from stats.panel_quality import MAD_TO_SIGMA, PanelQuality, assess_panel, pivot_long_to_panel
+from stats.geo.panel_quality import MAD_TO_SIGMA, PanelQuality, assess_panel, pivot_long_to_panel
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 FloatArray = npt.NDArray[np.float64]

@@ -1,4 +1,4 @@
-"""Tests for stats.tbr (Time-Based Regression, Kerman, Wang & Vaver 2017).
+"""Tests for stats.geo.tbr (Time-Based Regression, Kerman, Wang & Vaver 2017).
 
 Expected numbers come from three places, named at each use:
 
@@ -24,8 +24,8 @@ import statsmodels.api as sm
 from scipy import stats
 
 from stats.errors import InvalidProblem
-from stats.tbr import TBRResult, _ci_status, estimate_tbr, tbr_effect_batch
-from stats.tbr_conformal import held_out_window_sums
+from stats.geo.tbr import TBRResult, _ci_status, estimate_tbr, tbr_effect_batch
+from stats.geo.tbr_conformal import held_out_window_sums
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "matched_markets"
 FloatArray = npt.NDArray[np.float64]

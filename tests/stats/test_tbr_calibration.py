@@ -33,7 +33,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from stats.tbr import estimate_tbr, tbr_conformal_batch, tbr_effect_batch
+from stats.geo.tbr import estimate_tbr, tbr_conformal_batch, tbr_effect_batch
 from tests.stats.geo_simulation import WEEKLY_PATTERN, FloatArray, PanelModel, history_and_futures
 
 REPLICATIONS = 2000

@@ -1,4 +1,4 @@
-"""Tests for stats.trimmed_match (Chen & Au's trimmed match estimator of iROAS).
+"""Tests for stats.geo.trimmed_match (Chen & Au's trimmed match estimator of iROAS).
 
 Expected numbers come from Google's ``trimmed_match`` package (github.com/google/trimmed_match,
 Apache-2.0), named at each use:
@@ -27,8 +27,7 @@ import pytest
 from scipy import stats
 
 from stats.errors import InvalidProblem
-from stats.intervals import Interval
-from stats.trimmed_match import (
+from stats.geo.trimmed_match import (
     TrimmedMatchResult,
     critical_value,
     relative_lift,
@@ -38,6 +37,7 @@ from stats.trimmed_match import (
     trimmed_mean_roots,
     trimmed_mean_test_p_value,
 )
+from stats.intervals import Interval
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "trimmed_match"
 FloatArray = npt.NDArray[np.float64]

@@ -1,6 +1,6 @@
-"""Tests for stats.trimmed_match_batch: many trimmed match estimates at once, each as trimmed_match gives it.
+"""Tests for stats.geo.trimmed_match_batch: many trimmed match estimates at once, each as trimmed_match gives it.
 
-The reference is :func:`stats.trimmed_match.trimmed_match` row by row (itself checked against Google's
+The reference is :func:`stats.geo.trimmed_match.trimmed_match` row by row (itself checked against Google's
 trimmed_match package), on seeded random pair deltas of every shape the design simulates.
 """
 
@@ -11,8 +11,8 @@ import numpy.typing as npt
 import pytest
 
 from stats.errors import InvalidProblem
-from stats.trimmed_match import trimmed_match
-from stats.trimmed_match_batch import trimmed_match_estimates
+from stats.geo.trimmed_match import trimmed_match
+from stats.geo.trimmed_match_batch import trimmed_match_estimates
 
 FloatArray = npt.NDArray[np.float64]
 

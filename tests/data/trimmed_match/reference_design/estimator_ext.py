@@ -1,6 +1,6 @@
 """Stand-in for trimmed_match's C++ extension (``trimmed_match/core/python/estimator_ext``), used only
 to regenerate ``design_reference.json``: the package's pure-Python design code runs with Counterfact's
-``stats.trimmed_match`` (itself checked against the package's published examples) as its estimator,
+``stats.geo.trimmed_match`` (itself checked against the package's published examples) as its estimator,
 because the package needs a Bazel C++ build to install. Copy it over the extension's path in a checkout
 of google/trimmed_match; see ``run_design_reference.py``."""
 
@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 from scipy import stats
 
-from stats.trimmed_match import trimmed_match
+from stats.geo.trimmed_match import trimmed_match
 
 TrimAndError = SimpleNamespace
 

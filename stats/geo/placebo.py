@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from stats.augmented_synthetic_control import pre_period_fit_residuals
 from stats.errors import InvalidProblem
+from stats.geo.augmented_synthetic_control import pre_period_fit_residuals
 
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]

@@ -1,10 +1,10 @@
 """Geo-lift market selection: candidate sets, their simulated power, and a ranking that explains itself.
 
-The procedure of GeoLift's ``GeoLiftMarketSelection`` (Meta), with the power of :mod:`stats.geo_power`:
+The procedure of GeoLift's ``GeoLiftMarketSelection`` (Meta), with the power of :mod:`stats.geo.power`:
 
 1. :func:`plan_candidates` -- for each treatment size, GeoLift's correlation sets
-   (:func:`stats.market_candidates.correlation_candidates`) plus the sets a swap search finds
-   (:func:`stats.market_candidates.swap_search`), every one containing the ``include`` markets and
+   (:func:`stats.geo.market_candidates.correlation_candidates`) plus the sets a swap search finds
+   (:func:`stats.geo.market_candidates.swap_search`), every one containing the ``include`` markets and
    none of the ``exclude`` ones;
 2. :func:`evaluate_candidates` -- for each candidate and test length, the simulated power over the
    effect grid, the MDE at ``power_target``, the investment and the pre-period fit (independent per
@@ -30,12 +30,12 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from stats.augmented_synthetic_control import cross_validate_lambda
 from stats.errors import InvalidProblem
-from stats.geo_power import DurationPower, Side, duration_power
+from stats.geo.augmented_synthetic_control import cross_validate_lambda
+from stats.geo.market_candidates import Candidate, correlation_candidates, partner_ranking, swap_search
+from stats.geo.power import DurationPower, Side, duration_power
+from stats.geo.synthetic_control import demean
 from stats.magnitude import check_magnitude
-from stats.market_candidates import Candidate, correlation_candidates, partner_ranking, swap_search
-from stats.synthetic_control import demean
 
 FloatArray = NDArray[np.float64]
 Estimator = Literal["synthetic_control", "augmented_synthetic_control"]
@@ -94,7 +94,7 @@ class CandidatePlan:
     """A candidate set of treatment markets (panel rows) and where it came from.
 
     ``donors``: the rows its synthetic control may use (every other market when ``None``); ``cell``: the
-    cell of a multi-cell selection it belongs to (:mod:`stats.multi_cell_selection`).
+    cell of a multi-cell selection it belongs to (:mod:`stats.geo.multi_cell_selection`).
     """
 
     markets: Candidate

@@ -3,7 +3,7 @@
 GeoLift's ``MultiCellMarketSelection`` (``sampling_method = "systematic"``): the eligible markets are ordered
 by their total KPI over the history and dealt out in turn into ``k`` partitions (market ``i`` of that order
 goes to partition ``i mod k``), so every partition spans big and small markets alike; then each partition
-runs the single-cell selection (:mod:`stats.market_selection`) on its own markets alone.  A cell's
+runs the single-cell selection (:mod:`stats.geo.market_selection`) on its own markets alone.  A cell's
 candidates therefore come from its partition only -- no market can be in two cells -- and each candidate's
 synthetic control is fitted on the other markets of its partition, none of which any cell treats.  The
 test itself will have more controls (the untreated markets of every partition), so the simulated power is,
@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from stats.errors import InvalidProblem
-from stats.market_selection import (
+from stats.geo.market_selection import (
     CandidatePlan,
     DesignEvaluation,
     RankedSelection,
@@ -79,5 +79,5 @@ def plan_cell_candidates(panel: FloatArray, spec: SelectionSpec, cells: int) -> 
 
 
 def rank_cells(evaluations: Sequence[DesignEvaluation], spec: SelectionSpec, cells: int) -> list[RankedSelection]:
-    """Each cell's designs ranked on their own (:func:`stats.market_selection.rank_designs`)."""
+    """Each cell's designs ranked on their own (:func:`stats.geo.market_selection.rank_designs`)."""
     return [rank_designs([e for e in evaluations if e.cell == cell], spec) for cell in range(cells)]

@@ -27,7 +27,7 @@ With ``theta_hat - theta ~ N(0, sigma^2 (X'X)^-1)`` independent of the test-peri
 t with ``T0 - 2`` degrees of freedom. This reproduces matched_markets / the R TBR package exactly.
 
 ``"conformal"`` (the default) -- the moving-block conformal test of Chernozhukov, Wüthrich & Zhu
-(2021, JASA 116(536)), the test :mod:`stats.conformal` uses for the synthetic controls, applied to
+(2021, JASA 116(536)), the test :mod:`stats.geo.conformal` uses for the synthetic controls, applied to
 TBR's regression with a statistic built for the estimate. Number the ``T = T0 + d`` analysed days
 ``0..T-1`` (pre-period, then the test days) and let ``W_k`` be the ``T`` cyclic windows of ``d``
 consecutive days starting at day ``T0 + k (mod T)`` (``W_0`` is the test period). To test ``H0:
@@ -119,15 +119,15 @@ import numpy.typing as npt
 from scipy import stats
 
 from stats.errors import InvalidProblem
-from stats.intervals import Interval
-from stats.magnitude import check_magnitude
-from stats.tbr_conformal import (
+from stats.geo.tbr_conformal import (
     Inversion,
     accepted_set_is_interval,
     conformal_bands,
     held_out_window_sums,
     invert,
 )
+from stats.intervals import Interval
+from stats.magnitude import check_magnitude
 
 FloatArray = npt.NDArray[np.float64]
 TBRIntervalKind = Literal["conformal", "kerman"]
@@ -414,7 +414,7 @@ def tbr_effect_batch(
     return delta, se, fit.df
 
 
-# --- the block-permutation conformal test (its inversion: stats.tbr_conformal) ---------------------
+# --- the block-permutation conformal test (its inversion: stats.geo.tbr_conformal) ---------------------
 
 
 def _window_sums(treated: FloatArray, control: FloatArray, windows: _Windows) -> tuple[FloatArray, FloatArray]:

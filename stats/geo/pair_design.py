@@ -3,7 +3,7 @@
 The design of Google's ``trimmed_match`` package (``trimmed_match/design``: ``TrimmedMatchGeoXDesign``,
 ``MatchedPairsRMSE``, ``geo_assignment``), after Chen, Longfils & Remy, "Trimmed Match Design for
 randomized paired geo experiments" (Google, 2021, arXiv:2105.07060), analysed with the estimator of
-Chen & Au (2022), :mod:`stats.trimmed_match`. Written here from those definitions; the package's own
+Chen & Au (2022), :mod:`stats.geo.trimmed_match`. Written here from those definitions; the package's own
 outputs on its example data are the tests' oracles.
 
 Inputs are per-geo sums (sufficient statistics) over two windows of the history: the *training*
@@ -56,7 +56,7 @@ package's do).
 The same seed always gives the same assignment.
 
 Vectorised: the simulations of a design run as one array, their trimmed match estimates all at once
-(:mod:`stats.trimmed_match_batch`).
+(:mod:`stats.geo.trimmed_match_batch`).
 """
 
 from __future__ import annotations
@@ -71,8 +71,8 @@ import numpy.typing as npt
 from scipy import stats
 
 from stats.errors import InvalidProblem
-from stats.trimmed_match import trimmed_match
-from stats.trimmed_match_batch import trimmed_match_estimates
+from stats.geo.trimmed_match import trimmed_match
+from stats.geo.trimmed_match_batch import trimmed_match_estimates
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]

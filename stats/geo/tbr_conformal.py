@@ -1,14 +1,14 @@
 """TBR's moving-block conformal test (Chernozhukov, Wüthrich & Zhu 2021), inverted exactly.
 
-The test and its inversion as :mod:`stats.tbr`'s docstring states them: for a stack of problems whose
+The test and its inversion as :mod:`stats.geo.tbr`'s docstring states them: for a stack of problems whose
 ``d`` test days come last, the window statistics ``S_k(theta) = |a_k - theta b_k|`` -- each window's
 prediction errors from the OLS fit on the days outside it, over the window's control level
 (:func:`held_out_window_sums`) --, the p-value at ``theta = 0`` and the hull of the accepted ``theta``
 found among the finitely many points where some ``S_k = S_0`` (:func:`invert`), whether that hull is
 all accepted (:func:`accepted_set_is_interval`), and the per-day and cumulative bands
 (:func:`conformal_bands`). :func:`window_sums` is the earlier statistic (the residuals of one OLS fit
-on all days, unscaled), which the sequential looks of :mod:`stats.geo_monitoring` still use. Pure numpy;
-:mod:`stats.tbr` checks the inputs and shapes the answers."""
+on all days, unscaled), which the sequential looks of :mod:`stats.geo.monitoring` still use. Pure numpy;
+:mod:`stats.geo.tbr` checks the inputs and shapes the answers."""
 
 from __future__ import annotations
 

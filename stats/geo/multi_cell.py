@@ -4,7 +4,7 @@ Cells.  Cell ``c`` treats the markets ``M_c``; the cells are disjoint and the co
 treated by *no* cell (a market treated by another cell carries that cell's effect, so it cannot
 stand for "no campaign").  Each cell is estimated on its own, exactly as a single-cell test whose
 donor pool (synthetic controls) or control group (TBR) is the shared controls
-(:func:`stats.geo_lift.estimate_geo_lift`, :func:`stats.tbr.estimate_tbr`), as GeoLift's
+(:func:`stats.geo.lift.estimate_geo_lift`, :func:`stats.geo.tbr.estimate_tbr`), as GeoLift's
 ``GeoLiftMultiCell`` does (it drops the other cells' markets before running ``GeoLift`` per cell).
 
 Compared quantity.  ``q_c = incremental_c / s_c``: the iROAS when every cell has a spend ``s_c``,
@@ -16,7 +16,7 @@ control series, so their errors are correlated (a shock in the controls during t
 counterfactuals) and the difference's interval cannot be built from the two marginal intervals
 (GeoLift's "winner" rule compares them for overlap, which ignores the correlation and is
 conservative or not by accident).  The test behind each cell's own interval (Chernozhukov, Wüthrich &
-Zhu 2021, :mod:`stats.conformal`; TBR's in :mod:`stats.tbr`) extends to the difference:
+Zhu 2021, :mod:`stats.geo.conformal`; TBR's in :mod:`stats.geo.tbr`) extends to the difference:
 
 1. under a null ``(q_a, q_b)`` each cell's model is re-fitted on all ``T = T0 + T1`` periods with its
    test-period outcomes reduced by the null effect (``q_c s_c`` spread evenly over the test days), and
@@ -39,7 +39,7 @@ moving both cells from their estimates by half the gap, ``q_a = q^_a + (delta - 
 then off their true values by the *same* amount ``(e_a + e_b)/2`` (``e_c`` the estimation errors),
 whose effect on ``w`` cancels up to the difference in how much of it the two re-fits absorb (a
 ``T1 / T`` share at most), so the test is nearly free of the nuisance.  The interval inverts this
-test, ``{delta : p(delta) > alpha}`` (:func:`stats.conformal.invert_test`), and ``p_value`` is
+test, ``{delta : p(delta) > alpha}`` (:func:`stats.geo.conformal.invert_test`), and ``p_value`` is
 ``p(0)``: the interval excludes 0 exactly when ``p_value <= alpha``.
 
 Calibration (``tests/stats/test_multi_cell.py``, seeded panels of ``tests/stats/geo_simulation.py``:
@@ -60,8 +60,8 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from stats.conformal import CiStatus, NullRefit, invert_test, pre_period_effects
 from stats.errors import InvalidProblem
+from stats.geo.conformal import CiStatus, NullRefit, invert_test, pre_period_effects
 
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
@@ -136,7 +136,7 @@ def synthetic_control_cell(
     ``treated_average`` ``(T,)`` is the average of the cell's ``n_markets`` markets, ``donors`` ``(T, J)``
     the shared controls, ``post`` ``(T,)`` marks the test periods, ``scale`` is ``s_c``.  With ``T1`` test
     periods the effect per market and period ``theta`` gives ``q = n T1 theta / s``; the residuals of
-    the re-fit under ``theta`` (:class:`stats.conformal.NullRefit`) are scaled by ``n / s``.
+    the re-fit under ``theta`` (:class:`stats.geo.conformal.NullRefit`) are scaled by ``n / s``.
     """
     y, x, mask = _checked(treated_average, donors, post, scale)
     t1 = float(mask.sum())

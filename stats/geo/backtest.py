@@ -16,13 +16,13 @@ method's own analysis (a :data:`WindowTest`) is run
 The window tests, one per method, each the decision the results endpoint makes:
 
 * :func:`conformal_window_test` -- synthetic control or ridge-augmented SCM (the penalty held fixed):
-  the conformal test of no average effect (:class:`stats.geo_power.WindowTest`, block permutations of
+  the conformal test of no average effect (:class:`stats.geo.power.WindowTest`, block permutations of
   ``|sum of test-day residuals|``, the estimator re-fitted on every day; the injected effect enters the
   re-fit exactly) and the relative lift of the fit on the days before the window;
 * :func:`tbr_window_test` -- TBR (treated total on control total) with the ``"conformal"`` or
-  ``"kerman"`` test (:mod:`stats.tbr`), all effects of a window in one vectorised batch: the conformal
+  ``"kerman"`` test (:mod:`stats.geo.tbr`), all effects of a window in one vectorised batch: the conformal
   decision at ``Delta = 0`` is the block-permutation test on the held-out, level-scaled window sums of
-  :func:`stats.tbr_conformal.held_out_window_sums` (what :func:`stats.tbr.estimate_tbr` reports as
+  :func:`stats.geo.tbr_conformal.held_out_window_sums` (what :func:`stats.geo.tbr.estimate_tbr` reports as
   ``p_value <= alpha``, without inverting it into an interval);
   Kerman's is ``|Delta_hat| / se`` against t with ``T0 - 2`` degrees of freedom;
 * :func:`trimmed_match_window_test` -- trimmed match on each pair's treatment-minus-control KPI summed
@@ -56,11 +56,11 @@ from scipy import stats as scipy_stats
 from scipy.stats import binom
 
 from stats.errors import InvalidProblem
-from stats.geo_power import Side, WindowTest, pre_period_fit
+from stats.geo.power import Side, WindowTest, pre_period_fit
+from stats.geo.tbr import TBRIntervalKind, tbr_effect_batch
+from stats.geo.tbr_conformal import held_out_window_sums, two_sided_p_values
+from stats.geo.trimmed_match import trimmed_match, trimmed_mean_test_p_value, trimmed_per_side
 from stats.magnitude import check_magnitude
-from stats.tbr import TBRIntervalKind, tbr_effect_batch
-from stats.tbr_conformal import held_out_window_sums, two_sided_p_values
-from stats.trimmed_match import trimmed_match, trimmed_mean_test_p_value, trimmed_per_side
 
 FloatArray = NDArray[np.float64]
 MIN_PRE_DAYS = 7

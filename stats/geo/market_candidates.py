@@ -22,8 +22,8 @@ from collections.abc import Callable, Iterable, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from stats.conformal import LinearRefit
-from stats.geo_power import block_sums
+from stats.geo.conformal import LinearRefit
+from stats.geo.power import block_sums
 
 FloatArray = NDArray[np.float64]
 Candidate = tuple[int, ...]
@@ -80,7 +80,7 @@ def noise_to_signal(
     """Spread of the ``duration``-day block sums of the no-effect residuals over the treated window KPI.
 
     The residuals are those of the estimator re-fitted on every day of the history with its last
-    ``duration`` days as the test window (the test of :mod:`stats.geo_power` at effect 0).
+    ``duration`` days as the test window (the test of :mod:`stats.geo.power` at effect 0).
     """
     data = np.asarray(panel, dtype=np.float64)
     treated = data[list(candidate)].mean(axis=0)

@@ -81,9 +81,9 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from stats.augmented_synthetic_control import pre_period_fit_residuals, ridge_correction
 from stats.errors import InvalidProblem
-from stats.synthetic_control import AffinePiece, SimplexQP, demean
+from stats.geo.augmented_synthetic_control import pre_period_fit_residuals, ridge_correction
+from stats.geo.synthetic_control import AffinePiece, SimplexQP, demean
 
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
@@ -130,7 +130,7 @@ class LinearRefit:
     of re-fits costs a handful of KKT solves.  With ``level`` ``(T,)`` every series is divided by it first
     (the deflated panel of the module docstring) and the residuals are deflated ones.  With ``ridge_lambda``
     the estimator is the ridge-augmented SCM with that (fixed) penalty.  :class:`NullRefit` is the family of
-    constant-effect nulls; :mod:`stats.geo_power` injects a multiplicative effect along ``direction = y * 1{post}``.
+    constant-effect nulls; :mod:`stats.geo.power` injects a multiplicative effect along ``direction = y * 1{post}``.
     """
 
     def __init__(

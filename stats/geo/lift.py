@@ -1,9 +1,9 @@
 """Geo-lift estimation: synthetic control (or its ridge augmentation) with conformal inference.
 
 The analysis GeoLift (Meta) runs through ``augsynth``: the treated markets are averaged into one
-series ``y_t``; the synthetic control (:mod:`stats.synthetic_control`, Abadie, Diamond &
+series ``y_t``; the synthetic control (:mod:`stats.geo.synthetic_control`, Abadie, Diamond &
 Hainmueller 2010, with unit fixed effects) or the ridge-augmented synthetic control
-(:mod:`stats.augmented_synthetic_control`, Ben-Michael, Feller & Rothstein 2021) is fitted on the
+(:mod:`stats.geo.augmented_synthetic_control`, Ben-Michael, Feller & Rothstein 2021) is fitted on the
 pre-period and predicts the counterfactual ``y0_t``; then, with ``n`` treated markets and ``T1``
 test periods,
 
@@ -12,7 +12,7 @@ test periods,
 * relative lift ``= incremental / counterfactual total``, counterfactual total ``= n sum_t y0_t``;
 * iROAS ``= incremental / spend``.
 
-Inference (:mod:`stats.conformal`, Chernozhukov, Wüthrich & Zhu 2021): the p-value tests "no effect"
+Inference (:mod:`stats.geo.conformal`, Chernozhukov, Wüthrich & Zhu 2021): the p-value tests "no effect"
 and the interval inverts the same test over constant effects ``theta`` (so ``p <= alpha`` exactly when
 ``0`` is outside the interval).  The default test statistic is ``|sum_{t test} u_t|``, aimed at the
 average effect (the ATT the interval is about).  GeoLift's own statistic ``sum |u_t|`` tests the
@@ -25,7 +25,7 @@ holds 0, and the two then answer different questions, not contradicting each oth
 
 Incremental, relative lift and iROAS intervals are the ATT interval
 mapped through the formulas above (relative: ``n T1 theta / (observed total - n T1 theta)``, which
-increases with ``theta``).  The in-space placebo p-value (:mod:`stats.placebo`) is reported as well.
+increases with ``theta``).  The in-space placebo p-value (:mod:`stats.geo.placebo`) is reported as well.
 
 The series covers the pre and test periods: ``observed`` and ``counterfactual`` are the treated
 markets' *totals* per period (``n y_t`` and ``n y0_t``); ``ci_low``/``ci_high`` bound the
@@ -42,12 +42,12 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from stats.augmented_synthetic_control import fit_augmented_synthetic_control
-from stats.conformal import CiStatus, ConformalInference, Scheme, Statistic, conformal_inference
 from stats.errors import InvalidProblem
+from stats.geo.augmented_synthetic_control import fit_augmented_synthetic_control
+from stats.geo.conformal import CiStatus, ConformalInference, Scheme, Statistic, conformal_inference
+from stats.geo.placebo import in_space_placebo
+from stats.geo.synthetic_control import fit_synthetic_control
 from stats.intervals import Interval
-from stats.placebo import in_space_placebo
-from stats.synthetic_control import fit_synthetic_control
 
 FloatArray = NDArray[np.float64]
 Method = Literal["synthetic_control", "augmented_synthetic_control"]
@@ -91,7 +91,7 @@ class GeoLiftEstimate:
     """Result of :func:`estimate_geo_lift`; ``None`` interval bounds are unbounded or unavailable.
 
     ``ci_status`` says how the accepted set of the inverted test looked (``"interval"``,
-    ``"non_convex"`` or ``"empty"``, see :class:`stats.conformal.Inversion`); ``estimate_in_ci`` is
+    ``"non_convex"`` or ``"empty"``, see :class:`stats.geo.conformal.Inversion`); ``estimate_in_ci`` is
     false when the interval does not contain the point estimate: the re-fit under each null moves the
     counterfactual, so with a poor pre-period fit or a very short test the accepted set can sit beside
     the estimate.

@@ -9,8 +9,8 @@ the share of the ``L`` windows in which the test rejected -- with GeoLift's defa
 decides it.
 
 Here each window runs the *same* test as ``GET /v1/experiments/{id}/results`` (the conformal test of
-Chernozhukov, Wüthrich & Zhu 2021 as :mod:`stats.conformal` implements it: the estimator re-fitted on
-every period of the cut panel, deflated by its donors' level (:func:`stats.conformal.donor_level`), under
+Chernozhukov, Wüthrich & Zhu 2021 as :mod:`stats.geo.conformal` implements it: the estimator re-fitted on
+every period of the cut panel, deflated by its donors' level (:func:`stats.geo.conformal.donor_level`), under
 ``H0: no effect``, statistic ``|sum_{t test} u_t|`` -- or the
 signed sum for a one-sided test -- against its ``T`` cyclic block permutations, reject when
 ``p <= alpha``), and its decision is reported as ``detected``.  The reported ``power`` is that test's
@@ -65,11 +65,11 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from stats.augmented_synthetic_control import AugmentedSyntheticControlFit, fit_augmented_synthetic_control
-from stats.conformal import LinearRefit, donor_level
 from stats.errors import InvalidProblem
+from stats.geo.augmented_synthetic_control import AugmentedSyntheticControlFit, fit_augmented_synthetic_control
+from stats.geo.conformal import LinearRefit, donor_level
+from stats.geo.synthetic_control import SyntheticControlFit, fit_synthetic_control
 from stats.magnitude import check_magnitude
-from stats.synthetic_control import SyntheticControlFit, fit_synthetic_control
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.intp]
@@ -88,7 +88,7 @@ __all__ = [
     "pre_period_fit",
 ]
 
-# Relative tolerance for "S_k >= S_0" (ties count as at least as extreme, as in stats.conformal).
+# Relative tolerance for "S_k >= S_0" (ties count as at least as extreme, as in stats.geo.conformal).
 _TIE_RTOL = 1e-10
 
 
@@ -188,7 +188,7 @@ def block_test_rejects(blocks: FloatArray, alpha: float, side: Side) -> FloatArr
     """The block-permutation test on residual block sums ``(E, T)`` (block 0 tested): 1.0 where it rejects.
 
     ``p = #{k : S_k >= S_0} / T`` with ``S`` the oriented block sums; rejects when ``p <= alpha`` (the
-    decision :class:`stats.conformal.ConformalTest` makes at ``theta = 0`` with block permutations).
+    decision :class:`stats.geo.conformal.ConformalTest` makes at ``theta = 0`` with block permutations).
     """
     stats = _oriented(np.atleast_2d(np.asarray(blocks, dtype=np.float64)), side)
     t = stats.shape[1]

@@ -38,10 +38,10 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from stats.conformal import ConformalTest, NullRefit, donor_level, invert_test
 from stats.errors import InvalidProblem
+from stats.geo.conformal import ConformalTest, NullRefit, donor_level, invert_test
+from stats.geo.tbr_conformal import invert, window_sums
 from stats.group_sequential import SpendingFunction, spending_boundaries
-from stats.tbr_conformal import invert, window_sums
 
 FloatArray = NDArray[np.float64]
 Decision = Literal["continue", "stop: effect detected", "stop: planned end"]
@@ -213,7 +213,7 @@ def tbr_look_p_values(treated: FloatArray, control: FloatArray, pre_days: int) -
 
     ``treated`` and ``control`` are ``(T0 + d,)`` (the treated and control totals); look ``j`` is the
     test on the pre-period and the first ``j`` test days with the all-days residuals of
-    :func:`stats.tbr_conformal.window_sums` (:func:`stats.tbr.estimate_tbr` now tests held-out, level-scaled
+    :func:`stats.geo.tbr_conformal.window_sums` (:func:`stats.geo.tbr.estimate_tbr` now tests held-out, level-scaled
     windows; these looks were calibrated on this statistic).
     """
     a, b, days = _check_panel(treated, control, pre_days)

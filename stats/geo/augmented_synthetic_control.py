@@ -7,7 +7,7 @@ Meta's GeoLift with ``model = "Ridge"``.
 With (optionally fixed-effect demeaned) pre-period outcomes ``a~`` (treated, ``T0``) and ``B~``
 (donors, ``T0 x J``), centre every period across donors, ``X_c = (B~ - rowmean(B~))'`` (``J x T0``)
 and ``x_1 = a~ - rowmean(B~)``.  With the synthetic control weights ``w_scm`` (see
-:mod:`stats.synthetic_control`) the ridge-augmented weights are
+:mod:`stats.geo.synthetic_control`) the ridge-augmented weights are
 
     w_aug = w_scm + X_c (X_c' X_c + lambda I)^{-1} (x_1 - X_c' w_scm)
           = w_scm + (X_c X_c' + lambda I)^{-1} X_c (a~ - B~ w_scm),
@@ -36,7 +36,7 @@ from numpy.typing import NDArray
 from scipy.linalg import eigh
 
 from stats.errors import InvalidProblem
-from stats.synthetic_control import SimplexQP, check_series, demean, scaled_imbalance
+from stats.geo.synthetic_control import SimplexQP, check_series, demean, scaled_imbalance
 
 FloatArray = NDArray[np.float64]
 

@@ -1,7 +1,7 @@
 """Trimmed match point estimates of many experiments at once (the design's simulations).
 
 Each row of ``response_delta`` / ``spend_delta`` is one experiment's pair deltas; each row gets the
-point estimate and trim rate that :func:`stats.trimmed_match.trimmed_match` gives it (Chen & Au 2022;
+point estimate and trim rate that :func:`stats.geo.trimmed_match.trimmed_match` gives it (Chen & Au 2022;
 definitions in that module's docstring): for every trim ``m`` the roots of the trimmed-mean equation
 ``T_m(theta) = 0`` (the one with the smallest trimmed symmetric norm when several), the standard error
 (eqn. 8.2) at it, and the smallest trim whose standard error is within ``1 + 0.25 / sqrt(n)`` of the
@@ -15,7 +15,7 @@ least. Two exact ways to the roots, both vectorised across rows:
   changes ``B``, so ``sum_B y`` and ``sum_B x`` are updated in O(1) and each piece's root
   ``sum_B y / sum_B x`` is kept when it lies on the piece. ``O(n^2)`` steps, each over all rows at
   once, instead of sorting ``n`` residuals at every kink of every row. A row whose kinks coincide
-  (three residuals crossing at one point) goes through :func:`~stats.trimmed_match.trimmed_match`.
+  (three residuals crossing at one point) goes through :func:`~stats.geo.trimmed_match.trimmed_match`.
 """
 
 from __future__ import annotations
@@ -26,14 +26,14 @@ import numpy as np
 import numpy.typing as npt
 
 from stats.errors import InvalidProblem
-from stats.trimmed_match import trimmed_match
+from stats.geo.trimmed_match import trimmed_match
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
 
 __all__ = ["trimmed_match_estimates"]
 
-# stats.trimmed_match's constants: the trim choice's tolerance, the search bound, a piece's root may
+# stats.geo.trimmed_match's constants: the trim choice's tolerance, the search bound, a piece's root may
 # sit this far (relative) outside it, and roots this close are one.
 _SE_TOLERANCE = 0.25
 _IROAS_BOUND = 1e10
