@@ -14,7 +14,6 @@ from litestar.di import Provide
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Contact, License, Server, Tag
 
-from api.allow_header import allow_every_method, methods_by_path
 from api.assignments.controller import AssignmentController
 from api.audit.controller import AuditController, GeoDatasetAuditController
 from api.auth.guard import ApiKeyGuard
@@ -22,31 +21,32 @@ from api.auth.keys import Scope
 from api.auth.openapi import SECURITY, add_auth_problems, security_components
 from api.auth.rate_limit import FailureLimiter, RateLimiter
 from api.calibration.controller import CalibrationController
-from api.content_types import require_declared_content_type
-from api.database import apply_migrations, create_pool, load_migrations, resolve_database_url
-from api.dependencies import provide_pool, provide_queue_pool, provide_settings, provide_upload
-from api.errors import exception_handlers
+from api.db.database import apply_migrations, create_pool, load_migrations, resolve_database_url
 from api.experiments.controller import ExperimentController
 from api.geo.controller import GeoDatasetController
 from api.geo_design.controller import GeoDesignController
 from api.geo_pairs.controller import MatchedPairsController
-from api.head_requests import head_as_get
 from api.health.controller import HealthController
+from api.http.allow_header import allow_every_method, methods_by_path
+from api.http.content_types import require_declared_content_type
+from api.http.dependencies import provide_pool, provide_queue_pool, provide_settings, provide_upload
+from api.http.errors import exception_handlers
+from api.http.head_requests import head_as_get
+from api.http.json_depth import DepthCheckedRequest
+from api.http.query_strings import refuse_ambiguous_query
+from api.http.request_logging import configure_logging, request_logging_middleware
 from api.idempotency.middleware import idempotency_middleware
 from api.idempotency.openapi import add_idempotency_docs
 from api.jobs.controller import JobController
 from api.jobs.openapi import JobResultSchema
 from api.jobs.queue import forget_old_jobs, install_queue_schema
-from api.json_depth import DepthCheckedRequest
 from api.lifecycle.controller import DeletionController
 from api.metrics.controller import MetricsController
 from api.metrics.requests import RequestMetrics, RouteTemplates, measure_requests
 from api.observations.controller import ObservationController
-from api.openapi_rendering import RenderedOpenAPIConfig, schema_router
+from api.openapi.rendering import RenderedOpenAPIConfig, schema_router
 from api.outcomes.controller import OutcomeController
 from api.power.controller import PowerController
-from api.query_strings import refuse_ambiguous_query
-from api.request_logging import configure_logging, request_logging_middleware
 from api.results.controller import ResultsController
 from api.settings import Settings, get_settings
 from api.webapp import webapp_router

@@ -59,8 +59,8 @@ def serve(host: str, port: int, workers: int, job_workers: int) -> None:
 
     signal.signal(signal.SIGTERM, _exit_cleanly)
 
-    from api.database import resolve_database_url
-    from api.http_limits import uvicorn_options
+    from api.db.database import resolve_database_url
+    from api.http.limits import uvicorn_options
 
     settings = get_settings()
     os.environ["DATABASE_URL"] = resolve_database_url(settings)
@@ -95,8 +95,8 @@ def worker() -> None:
     threads = os.environ.get("COUNTERFACT_WORKER_CONCURRENCY", "1")
     for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(variable, threads)
+    from api.http.request_logging import configure_logging
     from api.jobs.worker import run_worker
-    from api.request_logging import configure_logging
     from api.worker_tasks import task_registry
 
     settings = get_settings()
@@ -130,11 +130,11 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "worker":
         worker()
     elif args.command == "keys":
-        from api.database import resolve_database_url
+        from api.db.database import resolve_database_url
 
         sys.exit(run_key_command(args, resolve_database_url(get_settings())))
     elif args.command == "workspaces":
-        from api.database import resolve_database_url
+        from api.db.database import resolve_database_url
 
         sys.exit(run_workspace_command(args, resolve_database_url(get_settings())))
     else:

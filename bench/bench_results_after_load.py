@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from support import ROOT, admin, admin_headers, free_port, server, with_database
 
 sys.path.insert(0, str(ROOT))
-from api.embedded_database import start_embedded_postgres, stop_embedded_postgres
+from api.db.embedded import start_embedded_postgres, stop_embedded_postgres
 
 FILL_ASSIGNMENTS = """
 INSERT INTO assignments (experiment_id, unit, position, arm, assigned_at)

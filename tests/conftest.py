@@ -31,7 +31,7 @@ from litestar.testing import AsyncTestClient
 from api.app import create_app
 from api.auth.keys import Scope
 from api.auth.service import create_key
-from api.embedded_database import start_embedded_postgres, stop_embedded_postgres
+from api.db.embedded import start_embedded_postgres, stop_embedded_postgres
 from api.jobs.worker import run_worker
 from api.settings import Settings, settings_from_environment
 from tests.api.service_process import free_port

@@ -172,7 +172,7 @@ def test_the_check_finds_a_circle_between_two_folders() -> None:
     edges = {
         ("api/jobs", "api/results"): [Import("api.jobs.schemas", 3, "api.results.schemas")],
         ("api/results", "api/jobs"): [Import("api.results.service", 7, "api.jobs.answer")],
-        ("api/results", "api"): [Import("api.results.service", 8, "api.errors")],
+        ("api/results", "api"): [Import("api.results.service", 8, "api.http.errors")],
     }
     assert circles(edges) == [["api/jobs", "api/results"]]
     assert "api.jobs.schemas:3 imports api.results.schemas" in describe(["api/jobs", "api/results"], edges)

@@ -24,9 +24,10 @@ from api.assignments.schemas import (
     BulkAssignmentResult,
     UnitAssignment,
 )
-from api.errors import problem_responses
-from api.openapi_examples import CsvExportOperation, ExampleOperation
-from api.request_bodies import CSV_MEDIA_TYPE, JSON_OR_CSV, Upload, json_or_csv_operation
+from api.http.errors import problem_responses
+from api.http.request_bodies import CSV_MEDIA_TYPE, JSON_OR_CSV, Upload
+from api.openapi.examples import CsvExportOperation, ExampleOperation
+from api.openapi.uploads import json_or_csv_operation
 
 HASH_DESCRIPTION = (
     "The arm is a pure function of (experiment salt, channel name, unit id) by the experiment's "
@@ -95,7 +96,7 @@ class AssignmentController(Controller):
         "Either way the request is one transaction: an invalid id (400 naming `units[i]` or `line N`) "
         "stores nothing. Stopped and geo experiments refuse assignments (409).",
         opt={"accepts": JSON_OR_CSV},
-        request_max_body_size=None,  # the upload is capped by the app's settings (api.request_bodies.Upload)
+        request_max_body_size=None,  # the upload is capped by the app's settings (api.http.request_bodies.Upload)
         operation_class=CREATE_ASSIGNMENTS_OPERATION,
         status_code=200,
         responses=problem_responses(400, 404, 409, 413, 415, 503),

@@ -16,7 +16,7 @@ import asyncpg
 
 from api.assignments.schemas import AssignmentRule, RuleChannel, WarehouseQueries
 from api.assignments.service import load_design
-from api.sql_queries import load_queries
+from api.db.sql_queries import load_queries
 from stats.assignment_hash import message_prefix, sha256_threshold
 
 TEMPLATES = load_queries(Path(__file__).with_name("warehouse.sql"))

@@ -34,12 +34,12 @@ from api.assignments.schemas import (
     UnitAssignment,
 )
 from api.audit import service as audit
-from api.csv_cells import spreadsheet_safe
-from api.database import Connection
-from api.errors import Conflict, InvalidInput, NotFound, invalid_field
+from api.db.database import Connection
 from api.experiments.repository import ExperimentRepository
 from api.experiments.revisions import bump_data_revision
-from api.request_bodies import decode_json_body, line_batches
+from api.http.csv_cells import spreadsheet_safe
+from api.http.errors import Conflict, InvalidInput, NotFound, invalid_field
+from api.http.request_bodies import decode_json_body, line_batches
 from stats.assignment_hash import ARM_NAMES, assign_channels_by_rule, holdout_masks
 from stats.srm import SRM_THRESHOLD, sample_ratio_mismatch
 
@@ -415,7 +415,7 @@ async def open_export(pool: asyncpg.Pool, experiment_id: UUID) -> HoldoutDesign:
 
 async def export_csv(pool: asyncpg.Pool, design: HoldoutDesign, rows_per_chunk: int = 5_000) -> AsyncIterator[bytes]:
     """CSV lines ``unit,<channel>…,assigned_at`` in unit order, read through a server-side cursor; text that a
-    spreadsheet would take for a formula is prefixed with ``'`` (:mod:`api.csv_cells`)."""
+    spreadsheet would take for a formula is prefixed with ``'`` (:mod:`api.http.csv_cells`)."""
     names = [name for name, _ in design.channels]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")

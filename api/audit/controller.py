@@ -13,8 +13,8 @@ from litestar.params import FromPath, QueryParameter
 
 from api.audit import service
 from api.audit.schemas import AuditEventPage, GeoDatasetEventPage
-from api.errors import problem_responses
-from api.openapi_examples import ExampleOperation
+from api.http.errors import problem_responses
+from api.openapi.examples import ExampleOperation
 
 Cursor = Annotated[str | None, QueryParameter(max_length=20, description="`next_cursor` from the previous page.")]
 Limit = Annotated[int, QueryParameter(ge=1, le=500, description="Page size.")]

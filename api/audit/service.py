@@ -15,8 +15,8 @@ import msgspec
 from api.audit.repository import AuditRepository
 from api.audit.schemas import AuditEvent, AuditEventPage, EventAction, EventKey, GeoDatasetEvent, GeoDatasetEventPage
 from api.auth.caller import current_key
-from api.database import Connection
-from api.errors import NotFound, invalid_field
+from api.db.database import Connection
+from api.http.errors import NotFound, invalid_field
 
 EXPERIMENT = "experiment"
 GEO_DATASET = "geo_dataset"

@@ -15,7 +15,7 @@ import asyncpg
 from api.auth import service
 from api.auth.caller import DEFAULT_WORKSPACE
 from api.auth.keys import ApiKey, highest_scope
-from api.database import Connection, apply_migrations, load_migrations
+from api.db.database import Connection, apply_migrations, load_migrations
 from api.workspaces.repository import WorkspaceRepository, create_workspace
 
 T = TypeVar("T")

@@ -27,7 +27,7 @@ from api.auth import service
 from api.auth.caller import WORKSPACE_HEADER, set_current_key
 from api.auth.keys import ApiKey, Scope, hash_key
 from api.auth.rate_limit import FailureLimiter, RateLimiter
-from api.errors import invalid_field
+from api.http.errors import invalid_field
 from api.workspaces.repository import WorkspaceRepository
 
 logger = logging.getLogger("counterfact.auth")

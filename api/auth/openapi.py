@@ -13,7 +13,7 @@ from litestar.openapi.spec import (
     SecurityScheme,
 )
 
-from api.openapi_problems import add_problem_response
+from api.openapi.problems import add_problem_response
 
 SCHEME_NAME = "apiKey"
 SECURITY: list[SecurityRequirement] = [{SCHEME_NAME: []}]

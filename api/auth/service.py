@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from api.auth.caller import DEFAULT_WORKSPACE
 from api.auth.keys import ApiKey, Scope, generate_key, hash_key, hashes_match
 from api.auth.repository import ApiKeyRepository
-from api.database import Connection
+from api.db.database import Connection
 from api.workspaces.repository import WorkspaceRepository
 
 FIRST_ADMIN_KEY_MARKER = "first_admin_key"

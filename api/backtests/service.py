@@ -28,7 +28,7 @@ from api.backtests.schemas import (
     MethodBacktestSummary,
     PlaceboWindowResult,
 )
-from api.interval import finite_or_none
+from api.fields.interval import finite_or_none
 from stats.errors import InvalidProblem
 from stats.geo.backtest import (
     Backtest,

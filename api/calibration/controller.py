@@ -21,13 +21,13 @@ from api.calibration.schemas import (
     PymcMarketingCalibration,
 )
 from api.calibration.service import CalibrationQuery, calibration_answer
-from api.errors import invalid_field, problem_responses
 from api.geo.controller import DatasetVersionParameter
 from api.geo.schemas import GeoMethod
+from api.http.errors import invalid_field, problem_responses
+from api.http.request_bodies import CSV_MEDIA_TYPE
 from api.jobs.answer import PreferHeader, answer_response, wait_budget
 from api.jobs.schemas import Job
-from api.openapi_examples import AcceptedCsvOperation
-from api.request_bodies import CSV_MEDIA_TYPE
+from api.openapi.examples import AcceptedCsvOperation
 from api.settings import Settings
 
 DESCRIPTION = (

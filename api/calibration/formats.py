@@ -45,8 +45,8 @@ from api.calibration.schemas import (
     RobynCalibration,
     RobynCalibrationRow,
 )
-from api.csv_cells import spreadsheet_safe
-from api.errors import Conflict, Unprocessable
+from api.http.csv_cells import spreadsheet_safe
+from api.http.errors import Conflict, Unprocessable
 
 ROBYN_LOW_CONFIDENCE = 0.8  # check_calibration warns below it
 MERIDIAN_Z_95 = 1.96  # meridian.model.calibration.constants.CONFIDENCE_LEVEL_Z_SCORE_95
@@ -197,9 +197,9 @@ def pymc_marketing(measurements: ExperimentMeasurements, period_days: int) -> Py
 
 
 def as_csv(rows: list[RobynCalibrationRow] | list[PymcMarketingLiftTest]) -> str:
-    """The rows as CSV with a header line; the columns are the structs' fields (``geo`` only when set). Text that
-    a spreadsheet would take for a formula (a channel named ``=1+1``) is prefixed with ``'`` (:mod:`api.csv_cells`);
-    numbers are written as they are."""
+    """The rows as CSV with a header line; the columns are the structs' fields (``geo`` only when set). Text
+    that a spreadsheet would take for a formula (a channel named ``=1+1``) is prefixed with ``'``
+    (:mod:`api.http.csv_cells`); numbers are written as they are."""
     records = msgspec.to_builtins(rows)
     columns = list(dict.fromkeys(key for record in records for key in record))
     out = io.StringIO()

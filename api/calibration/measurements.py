@@ -21,12 +21,12 @@ import asyncpg
 import numpy as np
 
 from api.calibration.schemas import KpiType
-from api.errors import Conflict, invalid_field
 from api.experiments.holdout_dates import holdout_test_dates, utc_today
 from api.experiments.schemas import HoldoutTestDates, TestDatesBasis
 from api.experiments.service import fetch_experiment_row
+from api.fields.interval import Interval
 from api.geo.schemas import GeoMethod, GeoResults, MultiCellGeoResults
-from api.interval import Interval
+from api.http.errors import Conflict, invalid_field
 from api.jobs.progress import ProgressReporter
 from api.results.geo import compute_geo_results
 from api.results.geo_cells import cell_run

@@ -1,1 +1,1 @@
-"""Captured response examples for the OpenAPI document (see ``api.openapi_examples``)."""
+"""Captured response examples for the OpenAPI document (see ``api.openapi.examples``)."""

@@ -28,7 +28,7 @@ from litestar.testing import AsyncTestClient
 from api.app import create_app
 from api.auth.keys import Scope
 from api.auth.service import create_key
-from api.embedded_database import start_embedded_postgres
+from api.db.embedded import start_embedded_postgres
 from api.experiments.controller import CREATE_EXAMPLES, IMPORTED_HOLDOUT_EXAMPLE
 from api.geo.controller import APPEND_EXAMPLES
 from api.geo_design.controller import FROM_DESIGN_EXAMPLES, SELECTION_EXAMPLES
@@ -37,7 +37,7 @@ from api.geo_pairs.controller import DESIGN_EXAMPLES as PAIR_DESIGN_EXAMPLES
 from api.geo_pairs.controller import FROM_DESIGN_EXAMPLES as FROM_PAIR_DESIGN_EXAMPLES
 from api.jobs.worker import run_worker
 from api.observations.controller import EXAMPLES as OBSERVATION_EXAMPLES
-from api.openapi_examples import EXAMPLES_DIR
+from api.openapi.examples import EXAMPLES_DIR
 from api.outcomes.controller import SPEND_EXAMPLES
 from api.power.controller import CURVE_EXAMPLES, POWER_EXAMPLES
 from api.settings import settings_from_environment

@@ -12,11 +12,11 @@ from uuid import UUID
 
 import msgspec
 
-from api.database import Connection
-from api.errors import invalid_field
+from api.db.database import Connection
 from api.experiments.schemas import GeoCell
 from api.geo.markets import MarketNames
 from api.geo.repository import GeoRepository
+from api.http.errors import invalid_field
 
 
 def check_cells(

@@ -13,7 +13,6 @@ from litestar.openapi.spec import Example
 from litestar.params import Body, FromPath, FromQuery, HeaderParameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
-from api.errors import problem_responses
 from api.experiments import service
 from api.experiments.schemas import (
     Experiment,
@@ -25,7 +24,8 @@ from api.experiments.schemas import (
     GeoExperiment,
     HoldoutExperiment,
 )
-from api.openapi_examples import ExampleOperation
+from api.http.errors import problem_responses
+from api.openapi.examples import ExampleOperation
 
 IMPORTED_HOLDOUT_EXAMPLE = Example(
     summary="Holdout test registered after it ran: the days it ran stated, its observations sent next",

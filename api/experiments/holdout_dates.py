@@ -13,8 +13,8 @@ from typing import Any
 
 import msgspec
 
-from api.errors import invalid_field
 from api.experiments.schemas import ActualPeriod, HoldoutTestDates, Period
+from api.http.errors import invalid_field
 
 #: A stated day may be tomorrow in UTC: it is already today in the time zones ahead of UTC.
 DAYS_AHEAD_ALLOWED = 1

@@ -12,8 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from uuid import UUID
 
-from api.database import Connection
-from api.sql_queries import load_queries
+from api.db.database import Connection
+from api.db.sql_queries import load_queries
 
 QUERIES = load_queries(Path(__file__).with_name("revisions.sql"))
 

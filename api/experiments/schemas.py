@@ -9,8 +9,8 @@ from uuid import UUID
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
+from api.fields.text import NO_NUL, MarketName, Name
 from api.geo.schemas import GeoTestCoverage
-from api.text_fields import NO_NUL, MarketName, Name
 
 ExperimentStatus = Literal["draft", "running", "stopped"]
 ExperimentKind = Literal["holdout", "geo"]

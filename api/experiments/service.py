@@ -14,9 +14,7 @@ from msgspec import UNSET
 
 from api.audit import service as audit
 from api.auth.caller import current_key_id
-from api.cursors import decode_cursor, encode_cursor
-from api.database import Connection
-from api.errors import Conflict, IdempotencyKeyReused, InvalidInput, NotFound, invalid_field
+from api.db.database import Connection
 from api.experiments.cells import check_cells, check_cells_in_dataset, stored_cells, treated_markets
 from api.experiments.holdout_dates import (
     actual_period,
@@ -42,6 +40,8 @@ from api.experiments.schemas import (
 from api.geo.coverage import period_coverage
 from api.geo.repository import GeoRepository
 from api.geo.service import canonical_geo_design, validate_geo_design
+from api.http.cursors import decode_cursor, encode_cursor
+from api.http.errors import Conflict, IdempotencyKeyReused, InvalidInput, NotFound, invalid_field
 from api.idempotency.repository import KEY_REUSED_REASON, key_names_a_stored_request
 from stats.geo.trimmed_match import trimmed_per_side
 

@@ -13,8 +13,8 @@ from uuid import UUID
 import msgspec
 from msgspec import Struct
 
-from api.errors import InvalidInput
 from api.experiments.schemas import DesignSource, GeoCell, GeoTestType, Period
+from api.http.errors import InvalidInput
 
 
 class StoredGeoDesign(Struct, frozen=True):

@@ -12,7 +12,7 @@ from litestar.openapi.spec import Example, OpenAPIFormat, OpenAPIType, Schema
 from litestar.params import FromPath, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED
 
-from api.errors import invalid_field, problem_responses
+from api.fields.text import NO_NUL
 from api.geo import service
 from api.geo.panel_parsing import panel_from_text_dates
 from api.geo.schemas import (
@@ -27,9 +27,10 @@ from api.geo.schemas import (
     GeoRowsAppendTextDates,
     GeoSeries,
 )
-from api.openapi_examples import ExampleOperation
-from api.request_bodies import JSON_OR_CSV, Upload, decode_json_body, json_or_csv_operation
-from api.text_fields import NO_NUL
+from api.http.errors import invalid_field, problem_responses
+from api.http.request_bodies import JSON_OR_CSV, Upload, decode_json_body
+from api.openapi.examples import ExampleOperation
+from api.openapi.uploads import json_or_csv_operation
 from stats.magnitude import MAX_MAGNITUDE
 
 UPLOAD_EXAMPLES = [
@@ -187,7 +188,7 @@ class GeoDatasetController(Controller):
         "date), a negative KPI, fewer than 2 markets, two markets that differ only by case. The rows "
         "are written in one transaction: a refused upload stores nothing.",
         status_code=HTTP_201_CREATED,
-        request_max_body_size=None,  # the upload is capped by the app's settings (api.request_bodies.Upload)
+        request_max_body_size=None,  # the upload is capped by the app's settings (api.http.request_bodies.Upload)
         opt={"accepts": JSON_OR_CSV},
         responses=problem_responses(400, 413, 415, 503),
     )
@@ -271,7 +272,7 @@ class GeoDatasetController(Controller):
         "refused append stores nothing. `Idempotency-Key` makes a retried append add nothing (the first answer is "
         "replayed).",
         status_code=HTTP_201_CREATED,
-        request_max_body_size=None,  # capped by the app's settings (api.request_bodies.Upload)
+        request_max_body_size=None,  # capped by the app's settings (api.http.request_bodies.Upload)
         opt={"accepts": JSON_OR_CSV},
         responses=problem_responses(400, 404, 409, 413, 415, 503),
     )

@@ -16,11 +16,11 @@ from uuid import UUID
 
 import msgspec
 
-from api.database import Connection
-from api.errors import Conflict
+from api.db.database import Connection
 from api.geo.repository import GeoRepository, Row
 from api.geo.schemas import GeoMarketDate, GeoTestCoverage
 from api.geo.service import dataset_at
+from api.http.errors import Conflict
 
 LISTED_MISSING = 100
 LISTED_IN_DETAIL = 5

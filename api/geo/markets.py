@@ -12,7 +12,7 @@ import difflib
 from collections.abc import Iterable, Sequence
 from uuid import UUID
 
-from api.errors import InvalidInput, invalid_field
+from api.http.errors import InvalidInput, invalid_field
 
 CLOSEST = 3  # known names suggested for an unknown one
 LISTED_WHEN_NONE_CLOSE = 5  # known names shown when none is close

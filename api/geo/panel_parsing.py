@@ -22,8 +22,8 @@ from datetime import date, datetime
 import numpy as np
 import numpy.typing as npt
 
-from api.errors import InvalidInput, invalid_field
 from api.geo.schemas import GeoDatasetTextDates, GeoDatasetUpload, GeoRowIn
+from api.http.errors import InvalidInput, invalid_field
 from stats.magnitude import MAX_MAGNITUDE
 
 REQUIRED_COLUMNS = ("date", "geo", "kpi")

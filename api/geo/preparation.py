@@ -14,7 +14,7 @@ from datetime import date
 import numpy as np
 import numpy.typing as npt
 
-from api.errors import Conflict
+from api.http.errors import Conflict
 from stats.geo.panel_gaps import MissingPolicy, complete_panel, protected_gaps
 
 FloatArray = npt.NDArray[np.float64]

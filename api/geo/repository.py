@@ -15,10 +15,10 @@ from uuid import UUID
 import asyncpg
 
 from api.auth.caller import acting_workspace, adopt_workspace, workspace_filter
-from api.bulk_copy import copy_until_lost
-from api.database import Connection, affected_rows
+from api.db.bulk_copy import copy_until_lost
+from api.db.database import Connection, affected_rows
+from api.db.sql_queries import load_queries
 from api.geo.binary_copy import COLUMNS
-from api.sql_queries import load_queries
 
 QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
 

@@ -9,8 +9,8 @@ from uuid import UUID
 from msgspec import Meta, Struct, field
 
 from api.backtests.schemas import GeoBacktest
-from api.interval import Interval
-from api.text_fields import MarketName, Name
+from api.fields.interval import Interval
+from api.fields.text import MarketName, Name
 from stats.magnitude import MAX_MAGNITUDE
 
 GeoMethod = Literal["synthetic_control", "augmented_synthetic_control", "tbr", "trimmed_match"]

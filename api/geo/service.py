@@ -21,9 +21,7 @@ import numpy as np
 
 from api.audit import service as audit
 from api.auth.caller import current_key_id
-from api.cursors import decode_cursor, encode_cursor
-from api.database import Connection
-from api.errors import Conflict, NotFound, invalid_field
+from api.db.database import Connection
 from api.geo.binary_copy import decode_panel, encode_observations
 from api.geo.markets import MarketNames, case_variants
 from api.geo.panel_parsing import (
@@ -51,6 +49,8 @@ from api.geo.schemas import (
     Outlier,
     ZeroRun,
 )
+from api.http.cursors import decode_cursor, encode_cursor
+from api.http.errors import Conflict, NotFound, invalid_field
 from stats.geo.panel_quality import PanelQuality, assess_panel, pivot_long_to_panel
 
 COPY_CHUNK_ROWS = 100_000

@@ -13,15 +13,15 @@ from litestar.openapi.spec import Example
 from litestar.params import Body, FromPath
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
 
-from api.chart_images import AcceptedChartOperation, ChartFormatParameter, chart_image
-from api.errors import problem_responses
+from api.charts.images import AcceptedChartOperation, ChartFormatParameter, chart_image
 from api.experiments.controller import CreateIdempotencyKey, created_response
 from api.experiments.schemas import GeoExperiment
 from api.geo_design.schemas import ExperimentFromDesign, GeoPowerRequest, GeoPowerResult, MarketSelectionRequest
 from api.geo_design.service import answer_geo_power, create_experiment_from_design, submit_market_selection
+from api.http.errors import problem_responses
 from api.jobs.answer import KEPT_ANSWER_HEADERS, PreferHeader, answer_response, job_response, wait_budget
 from api.jobs.schemas import Job
-from api.openapi_examples import ExampleOperation, KeptJobOperation
+from api.openapi.examples import ExampleOperation, KeptJobOperation
 from api.settings import Settings
 
 POWER_EXAMPLES = [

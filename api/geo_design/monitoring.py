@@ -12,8 +12,8 @@ from typing import TypeVar
 
 import msgspec
 
-from api.errors import invalid_field
 from api.geo_design.schemas import DurationDesign, MarketCandidate, MonitoredPowerPoint
+from api.http.errors import invalid_field
 from stats.group_sequential import monitored_power
 
 

@@ -18,12 +18,12 @@ from uuid import UUID
 import numpy as np
 from numpy.typing import NDArray
 
-from api.database import Connection
-from api.errors import Conflict, NotFound, invalid_field
+from api.db.database import Connection
 from api.geo.markets import MarketNames
 from api.geo.repository import GeoRepository, Row
 from api.geo.service import dataset_at
 from api.geo_design.schemas import HistoryPeriod
+from api.http.errors import Conflict, NotFound, invalid_field
 from stats.geo.panel_quality import pivot_long_to_panel
 
 FloatArray = NDArray[np.float64]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from api.database import Connection
+from api.db.database import Connection
 from api.experiments.schemas import DesignSource
 from api.geo_design.repository import MarketSelectionRepository
 from api.geo_design.schemas import MarketSelectionResult

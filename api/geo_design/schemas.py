@@ -10,8 +10,8 @@ from msgspec import Meta, Struct
 
 from api.backtests.schemas import GeoBacktest
 from api.experiments.schemas import ChannelName
+from api.fields.text import MarketName, Name
 from api.geo.schemas import DatasetVersion
-from api.text_fields import MarketName, Name
 
 DesignMethod = Literal["synthetic_control", "augmented_synthetic_control"]
 TestSide = Literal["two-sided", "larger", "smaller"]

@@ -20,10 +20,11 @@ import numpy as np
 from api.backtests.schemas import GeoBacktest
 from api.backtests.service import ASCM_COMPARISON_MARKET_DAYS, shape_backtest
 from api.charts.power_curve import power_curve_chart
-from api.errors import NotFound, invalid_field
 from api.experiments.revisions import geo_version_revision
 from api.experiments.schemas import DesignSource, Experiment, GeoCell, GeoExperimentCreate, Period
 from api.experiments.service import create_experiment, design_test_period
+from api.fields.interval import finite_or_none
+from api.fields.percents import percent_warnings
 from api.geo_design.monitoring import check_monitoring, with_monitoring
 from api.geo_design.panel import DesignPanel, load_design_panel, outline_design_panel
 from api.geo_design.repository import MarketSelectionRepository
@@ -40,12 +41,11 @@ from api.geo_design.schemas import (
     MarketSelectionResult,
     PowerCurvePoint,
 )
-from api.interval import finite_or_none
+from api.http.errors import NotFound, invalid_field
 from api.jobs.answer import Answer
 from api.jobs.progress import ProgressReporter
 from api.jobs.questions import Question, answer_by_job, answer_once, ask_of_dataset, kept_answer
 from api.jobs.schemas import Job
-from api.percents import percent_warnings
 from stats.errors import InvalidProblem
 from stats.geo.backtest import Backtest, backtest_design
 from stats.geo.market_selection import (

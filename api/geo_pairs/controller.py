@@ -13,15 +13,15 @@ from litestar.openapi.spec import Example
 from litestar.params import Body, FromPath
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
 
-from api.errors import problem_responses
 from api.experiments.controller import CreateIdempotencyKey, created_response
 from api.experiments.schemas import GeoExperiment
 from api.geo_design.controller import ANSWERED_JOB
 from api.geo_pairs.schemas import ExperimentFromPairDesign, MatchedPairsRequest
 from api.geo_pairs.service import create_experiment_from_pair_design, submit_matched_pairs
+from api.http.errors import problem_responses
 from api.jobs.answer import job_response
 from api.jobs.schemas import Job
-from api.openapi_examples import ExampleOperation, KeptJobOperation
+from api.openapi.examples import ExampleOperation, KeptJobOperation
 
 DESIGN_EXAMPLES = [
     Example(

@@ -16,14 +16,14 @@ from uuid import UUID
 import numpy as np
 from numpy.typing import NDArray
 
-from api.database import Connection
-from api.errors import Conflict, NotFound, invalid_field
+from api.db.database import Connection
 from api.geo.markets import MarketNames
 from api.geo.service import dataset_at
 from api.geo_design.panel import refuse_zero_kpi
 from api.geo_design.schemas import HistoryPeriod
 from api.geo_pairs.repository import PairDesignRepository, Row
 from api.geo_pairs.schemas import MatchedPairsRequest
+from api.http.errors import Conflict, NotFound, invalid_field
 
 FloatArray = NDArray[np.float64]
 DEFAULT_EVALUATION_DAYS = 28  # the design colab's default: the most recent 4 weeks

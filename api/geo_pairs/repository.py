@@ -10,8 +10,8 @@ from uuid import UUID
 import asyncpg
 
 from api.auth.caller import workspace_filter
-from api.database import Connection
-from api.sql_queries import load_queries
+from api.db.database import Connection
+from api.db.sql_queries import load_queries
 
 QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
 

@@ -8,9 +8,9 @@ from uuid import UUID
 from msgspec import Meta, Struct, field
 
 from api.experiments.schemas import ChannelName, TrimRate
+from api.fields.text import MarketName, Name
 from api.geo.schemas import DatasetVersion
 from api.geo_design.schemas import HistoryPeriod
-from api.text_fields import MarketName, Name
 
 PairTestType = Literal["holdback", "go-dark", "heavy-up"]
 Budget = Annotated[float, Meta(gt=0.0, le=1e15, description="Money spent on the test in the treated markets.")]

@@ -16,10 +16,10 @@ import msgspec
 import numpy as np
 
 from api.charts.pair_design import pair_design_chart
-from api.errors import NotFound, invalid_field
 from api.experiments.revisions import geo_version_revision
 from api.experiments.schemas import DesignSource, Experiment, GeoExperimentCreate, Period
 from api.experiments.service import create_experiment, design_test_period
+from api.fields.interval import finite_or_none
 from api.geo_pairs.panel import RECOMMENDED_MIN_PAIRS, FloatArray, PairPanel, load_pair_panel
 from api.geo_pairs.repository import PairDesignRepository
 from api.geo_pairs.schemas import (
@@ -31,7 +31,7 @@ from api.geo_pairs.schemas import (
     MatchedPairsResult,
     PairDesign,
 )
-from api.interval import finite_or_none
+from api.http.errors import NotFound, invalid_field
 from api.jobs.answer import Answer
 from api.jobs.questions import answer_by_job, ask_of_dataset
 from api.jobs.schemas import Job

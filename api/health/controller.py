@@ -10,9 +10,9 @@ import msgspec
 from litestar import Controller, get
 from litestar.di import NamedDependency
 
-from api.errors import ServiceUnavailable, problem_responses
+from api.http.errors import ServiceUnavailable, problem_responses
 from api.jobs.repository import WorkerRepository
-from api.openapi_examples import ExampleOperation
+from api.openapi.examples import ExampleOperation
 from api.settings import Settings
 
 DATABASE_CHECK_TIMEOUT_S = 2.0

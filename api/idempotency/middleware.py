@@ -27,7 +27,7 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
 
 from api.auth.guard import ApiKeyGuard
-from api.errors import (
+from api.http.errors import (
     PROBLEM_MEDIA_TYPE,
     Conflict,
     DomainError,

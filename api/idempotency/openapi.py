@@ -6,7 +6,7 @@ from litestar.enums import ParamType
 from litestar.openapi.spec import OpenAPIType, Operation, Parameter, Schema
 
 from api.idempotency.middleware import IDEMPOTENT_OPERATIONS, MAX_KEY_LENGTH, TRANSACTIONAL_OPERATIONS
-from api.openapi_problems import add_problem_response
+from api.openapi.problems import add_problem_response
 
 PARAMETER = Parameter(
     name="Idempotency-Key",

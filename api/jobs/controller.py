@@ -12,12 +12,12 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
-from api.chart_images import ChartFormatParameter, ChartOperation, chart_image
-from api.errors import Conflict, NotFound, problem_responses
+from api.charts.images import ChartFormatParameter, ChartOperation, chart_image
+from api.http.errors import Conflict, NotFound, problem_responses
 from api.jobs.listing import list_jobs
 from api.jobs.queue import cancel_job, get_job
 from api.jobs.schemas import Job, JobKind, JobPage, JobStatus
-from api.openapi_examples import ExampleOperation
+from api.openapi.examples import ExampleOperation
 
 
 def result_chart(job: Job) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from api.cursors import decode_cursor, encode_cursor
+from api.http.cursors import decode_cursor, encode_cursor
 from api.jobs.repository import JobRepository, Row
 from api.jobs.schemas import JobPage, JobSummary
 

@@ -29,12 +29,12 @@ import asyncpg
 import msgspec
 
 from api.auth.caller import acting_workspace, current_key_id
-from api.database import Connection
+from api.db.database import Connection
+from api.db.sql_queries import load_queries
 from api.jobs.answer import Answer
 from api.jobs.progress import ProgressReporter
 from api.jobs.queue import JOB_ENTRYPOINT, get_job, queue_queries
 from api.jobs.schemas import Job
-from api.sql_queries import load_queries
 
 QUERIES = load_queries(Path(__file__).with_name("questions.sql"))
 

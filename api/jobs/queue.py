@@ -21,8 +21,8 @@ import msgspec
 from pgqueuer import Queries
 
 from api.auth.caller import current_key_id
-from api.database import Connection, migration_lock
-from api.errors import Problem
+from api.db.database import Connection, migration_lock
+from api.http.errors import Problem
 from api.jobs.repository import JobRepository, Row
 from api.jobs.schemas import Job
 

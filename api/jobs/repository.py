@@ -10,9 +10,9 @@ from uuid import UUID
 import asyncpg
 
 from api.auth.caller import acting_workspace, adopt_workspace, workspace_filter
-from api.database import Connection
-from api.errors import Problem
-from api.sql_queries import load_queries
+from api.db.database import Connection
+from api.db.sql_queries import load_queries
+from api.http.errors import Problem
 
 QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
 

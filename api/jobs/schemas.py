@@ -8,7 +8,7 @@ from uuid import UUID
 
 from msgspec import Meta, Struct
 
-from api.errors import Problem
+from api.http.errors import Problem
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 #: The tasks jobs run (``api/worker_tasks.py`` registers one for each; a test keeps the two in step).

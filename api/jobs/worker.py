@@ -6,7 +6,7 @@ past ``max_attempts`` the job fails with a 503 problem saying so. Only the attem
 finish it (``finish_job`` checks status and attempt in one ``UPDATE``), so a job is never finished
 twice. While a task runs, its progress is written every ``HEARTBEAT_SECONDS`` and the job's status read
 back: a cancelled job's computation is stopped at its next progress report. Exceptions become the
-problem document a request would have answered (:func:`api.errors.problem_for_exception`).
+problem document a request would have answered (:func:`api.http.errors.problem_for_exception`).
 
 A worker asked to stop (SIGTERM or SIGINT, or ``stop``) takes no new work and hands back what it is
 running: each computation is stopped (a thread at its next progress report) and its job, part or reduce
@@ -36,8 +36,8 @@ import asyncpg
 from pgqueuer import Job as QueueJob
 from pgqueuer import Queries, QueueManager
 
-from api.database import apply_migrations, create_pool, load_migrations, resolve_database_url
-from api.errors import ServiceUnavailable, problem_for_exception
+from api.db.database import apply_migrations, create_pool, load_migrations, resolve_database_url
+from api.http.errors import ServiceUnavailable, problem_for_exception
 from api.jobs.progress import JobCancelled, ProgressReporter
 from api.jobs.queue import (
     JOB_ENTRYPOINT,

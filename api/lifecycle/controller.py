@@ -10,10 +10,10 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.status_codes import HTTP_200_OK
 
-from api.errors import problem_responses
+from api.http.errors import problem_responses
 from api.lifecycle import service
 from api.lifecycle.schemas import Deletion
-from api.openapi_examples import ExampleOperation
+from api.openapi.examples import ExampleOperation
 
 
 class DeletionController(Controller):

@@ -7,8 +7,8 @@ from uuid import UUID
 import asyncpg
 
 from api.audit import service as audit
-from api.errors import Conflict, NotFound
 from api.experiments.repository import ExperimentRepository
+from api.http.errors import Conflict, NotFound
 from api.idempotency.repository import forget_design_job_replies, forget_replies_about
 from api.lifecycle.repository import DeletionRepository
 from api.lifecycle.schemas import Deletion

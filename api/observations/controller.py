@@ -12,10 +12,10 @@ from litestar.openapi.spec import Example
 from litestar.params import Body, FromPath
 from litestar.status_codes import HTTP_200_OK
 
-from api.errors import problem_responses
+from api.http.errors import problem_responses
 from api.observations.schemas import ObservationsAccepted, ObservationsUpload
 from api.observations.service import store_observations
-from api.openapi_examples import ExampleOperation
+from api.openapi.examples import ExampleOperation
 
 EXAMPLES = [
     Example(

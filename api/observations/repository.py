@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from api.database import Connection, affected_rows
-from api.sql_queries import load_queries
+from api.db.database import Connection, affected_rows
+from api.db.sql_queries import load_queries
 
 QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
 

@@ -8,10 +8,10 @@ from uuid import UUID
 import asyncpg
 
 from api.audit import service as audit
-from api.errors import Conflict, invalid_field
 from api.experiments.repository import ExperimentRepository
 from api.experiments.revisions import bump_data_revision
 from api.experiments.service import lock_holdout_experiment
+from api.http.errors import Conflict, invalid_field
 from api.observations.repository import ObservationRepository
 from api.observations.schemas import ArmObservation, ObservationsAccepted, ObservationsUpload
 from stats.arm_statistics import ArmSummary

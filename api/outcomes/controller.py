@@ -12,8 +12,10 @@ from litestar.openapi.spec import Example, OpenAPIType, Schema
 from litestar.params import Body, FromPath
 
 from api.assignments.schemas import MAX_UNIT_LENGTH, UNIT_ID_PATTERN
-from api.errors import problem_responses
-from api.openapi_examples import ExampleOperation
+from api.http.errors import problem_responses
+from api.http.request_bodies import JSON_OR_CSV, Upload
+from api.openapi.examples import ExampleOperation
+from api.openapi.uploads import json_or_csv_operation
 from api.outcomes import service
 from api.outcomes.schemas import (
     MAX_ABS_VALUE,
@@ -22,7 +24,6 @@ from api.outcomes.schemas import (
     SpendAccepted,
     SpendUpload,
 )
-from api.request_bodies import JSON_OR_CSV, Upload, json_or_csv_operation
 
 _NUMBER = Schema(type=OpenAPIType.NUMBER, minimum=-MAX_ABS_VALUE, maximum=MAX_ABS_VALUE)
 JSON_REQUEST_SCHEMA = Schema(
@@ -116,7 +117,7 @@ class OutcomeController(Controller):
         "`line N, column C`) or a unit repeated within the upload stores nothing. 409 for geo experiments "
         "and for experiments whose results come from aggregate observations.",
         opt={"accepts": JSON_OR_CSV},
-        request_max_body_size=None,  # the upload is capped by the app's settings (api.request_bodies.Upload)
+        request_max_body_size=None,  # the upload is capped by the app's settings (api.http.request_bodies.Upload)
         operation_class=CREATE_OUTCOMES_OPERATION,
         status_code=200,
         responses=problem_responses(400, 404, 409, 413, 415, 503),

@@ -8,9 +8,9 @@ from uuid import UUID
 
 import asyncpg
 
-from api.bulk_copy import copy_until_lost
-from api.database import Connection, affected_rows, lift_statement_timeout, refresh_statistics_after_load
-from api.sql_queries import load_queries
+from api.db.bulk_copy import copy_until_lost
+from api.db.database import Connection, affected_rows, lift_statement_timeout, refresh_statistics_after_load
+from api.db.sql_queries import load_queries
 
 QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
 STAGING_TABLE = "outcome_staging"
@@ -73,7 +73,7 @@ class OutcomeRepository:
     @staticmethod
     async def refresh_statistics(pool: asyncpg.Pool, rows_written: int) -> None:
         """After a load has committed: ``VACUUM ANALYZE holdout_outcomes`` when it wrote a tenth of the table or more
-        (:func:`api.database.refresh_statistics`)."""
+        (:func:`api.db.database.refresh_statistics`)."""
         await refresh_statistics_after_load(
             pool, QUERIES["statistics_outdated"], QUERIES["vacuum_outcomes"], rows_written
         )

@@ -25,11 +25,12 @@ import asyncpg
 
 from api.assignments.service import unit_problem
 from api.audit import service as audit
-from api.database import Connection
-from api.errors import Conflict, InvalidInput, invalid_field
+from api.db.database import Connection
 from api.experiments.repository import ExperimentRepository
 from api.experiments.revisions import bump_data_revision
 from api.experiments.service import lock_holdout_experiment
+from api.http.errors import Conflict, InvalidInput, invalid_field
+from api.http.request_bodies import decode_json_body, line_batches
 from api.outcomes.repository import OutcomeRepository, StagedRow
 from api.outcomes.schemas import (
     MAX_ABS_VALUE,
@@ -39,7 +40,6 @@ from api.outcomes.schemas import (
     SpendAccepted,
     SpendUpload,
 )
-from api.request_bodies import decode_json_body, line_batches
 
 CSV_BATCH_ROWS = 50_000
 MAX_CSV_LINE_BYTES = 2048  # a quoted 256-character unit id (at most 1,024 bytes) and two numbers fit

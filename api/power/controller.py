@@ -9,9 +9,9 @@ from litestar.openapi.spec import Example
 from litestar.params import Body
 from litestar.status_codes import HTTP_200_OK
 
-from api.chart_images import ChartFormatParameter, ChartOperation, chart_image
-from api.errors import problem_responses
-from api.openapi_examples import ExampleOperation
+from api.charts.images import ChartFormatParameter, ChartOperation, chart_image
+from api.http.errors import problem_responses
+from api.openapi.examples import ExampleOperation
 from api.power.schemas import (
     HoldoutPowerCurveRequest,
     HoldoutPowerCurveResponse,

@@ -10,8 +10,8 @@ import msgspec
 import numpy as np
 
 from api.charts.power_curve import sample_size_curve_chart
-from api.errors import invalid_field
-from api.percents import RARE_LIFT, percent_warning
+from api.fields.percents import RARE_LIFT, percent_warning
+from api.http.errors import invalid_field
 from api.power.schemas import (
     CurvePoint,
     HoldoutPowerCurveRequest,

@@ -12,10 +12,10 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, QueryParameter
 from litestar.status_codes import HTTP_202_ACCEPTED
 
-from api.chart_images import AcceptedChartOperation, ChartFormatParameter, chart_image
-from api.errors import problem_responses
+from api.charts.images import AcceptedChartOperation, ChartFormatParameter, chart_image
 from api.geo.controller import DatasetVersionParameter
 from api.geo.schemas import GeoMethod, GeoMissingPolicy, GeoResults, MultiCellGeoResults
+from api.http.errors import problem_responses
 from api.jobs.answer import KEPT_ANSWER_HEADERS, PreferHeader, answer_response, wait_budget
 from api.jobs.schemas import Job
 from api.results.schemas import HoldoutResults

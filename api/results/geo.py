@@ -27,12 +27,12 @@ import numpy as np
 
 from api.backtests.service import BacktestInput
 from api.experiments.schemas import GeoCell
+from api.fields.interval import Interval
 from api.geo.schemas import (
     GeoCooldownEffect,
     GeoResults,
     MultiCellGeoResults,
 )
-from api.interval import Interval
 from api.results.geo_backtest import complete_result
 from api.results.geo_cells import cell_run, multi_cell_results
 from api.results.geo_monitoring import monitored_reading

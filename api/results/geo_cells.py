@@ -24,8 +24,8 @@ import numpy as np
 
 from api.charts.geo_series import cells_chart
 from api.experiments.schemas import GeoCell
+from api.fields.interval import estimate_of, finite_or_none
 from api.geo.schemas import GeoCellComparison, GeoCellResult, GeoResults, MultiCellGeoResults
-from api.interval import estimate_of, finite_or_none
 from api.results.geo_run import GeoRun
 from api.results.geo_shapes import from_geo_lift, from_tbr
 from api.results.geo_window import GeoWindow

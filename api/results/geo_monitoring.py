@@ -13,8 +13,8 @@ import math
 import numpy as np
 
 from api.charts.monitoring import monitoring_chart
+from api.fields.interval import Interval, finite_or_none
 from api.geo.schemas import GeoLook, GeoMonitoring, GeoResults
-from api.interval import Interval, finite_or_none
 from api.results.geo_run import GeoRun
 from stats.geo.monitoring import (
     monitor_looks,

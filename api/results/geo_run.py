@@ -13,8 +13,7 @@ from uuid import UUID
 
 import msgspec
 
-from api.database import Connection
-from api.errors import Conflict, invalid_field
+from api.db.database import Connection
 from api.experiments.schemas import GeoCell, Period
 from api.experiments.stored_design import StoredGeoDesign, stored_geo_design
 from api.geo.coverage import not_covered, period_coverage
@@ -24,6 +23,7 @@ from api.geo.schemas import (
 )
 from api.geo.service import dataset_at
 from api.geo_design.planned_effect import planned_effect
+from api.http.errors import Conflict, invalid_field
 from api.results.geo_trimmed_match import check_pair_spend, pair_rows
 from api.results.geo_window import GeoWindow, cooldown_window, load_window, prepared_window, test_window
 from stats.geo.panel_gaps import MISSING_POLICIES, MissingPolicy

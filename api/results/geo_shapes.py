@@ -10,12 +10,12 @@ from typing import Any
 from uuid import UUID
 
 from api.charts.geo_series import observed_vs_counterfactual_chart
+from api.fields.interval import estimate_of, finite_or_none
 from api.geo.schemas import (
     GeoLiftInterval,
     GeoResults,
     GeoSeriesPoint,
 )
-from api.interval import estimate_of, finite_or_none
 from api.results.geo_window import GeoWindow
 from stats.geo.lift import GeoLiftEstimate
 from stats.geo.tbr import TBRResult

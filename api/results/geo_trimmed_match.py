@@ -12,13 +12,13 @@ from uuid import UUID
 import numpy as np
 
 from api.charts.geo_series import observed_vs_counterfactual_chart
-from api.errors import Conflict, invalid_field
+from api.fields.interval import estimate_of, finite_or_none
 from api.geo.schemas import (
     GeoLiftInterval,
     GeoResults,
     GeoSeriesPoint,
 )
-from api.interval import estimate_of, finite_or_none
+from api.http.errors import Conflict, invalid_field
 from api.results.geo_window import GeoWindow
 from stats.geo.trimmed_match import relative_lift, trimmed_match, trimmed_match_p_value
 from stats.intervals import Interval

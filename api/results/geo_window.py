@@ -11,13 +11,13 @@ from uuid import UUID
 
 import numpy as np
 
-from api.database import Connection
-from api.errors import Conflict, invalid_field
+from api.db.database import Connection
 from api.geo.markets import MarketNames
 from api.geo.pivot import pivot_rows
 from api.geo.preparation import prepare_panel
 from api.geo.repository import GeoRepository, Row
 from api.geo.service import dataset_at
+from api.http.errors import Conflict, invalid_field
 from stats.geo.panel_gaps import MissingPolicy
 
 

@@ -12,11 +12,11 @@ from uuid import UUID
 import msgspec
 
 from api.charts.forest_plot import forest_plot
-from api.database import Connection
-from api.errors import Conflict
+from api.db.database import Connection
 from api.experiments.holdout_dates import holdout_test_dates, utc_today
 from api.experiments.repository import ExperimentRepository
-from api.interval import Interval
+from api.fields.interval import Interval
+from api.http.errors import Conflict
 from api.results.repository import ResultsRepository
 from api.results.schemas import (
     ArmFigures,

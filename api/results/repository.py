@@ -7,8 +7,8 @@ from uuid import UUID
 
 import asyncpg
 
-from api.database import Connection
-from api.sql_queries import load_queries
+from api.db.database import Connection
+from api.db.sql_queries import load_queries
 
 QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
 # Aggregating tens of millions of outcomes may outlast the service-wide statement timeout; the request

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from msgspec import Meta, Struct
 
 from api.experiments.schemas import HoldoutTestDates
-from api.interval import Interval
+from api.fields.interval import Interval
 
 
 class ArmFigures(Struct, frozen=True):

@@ -15,11 +15,11 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
-from api.database import Connection, lift_statement_timeout
-from api.errors import invalid_field
+from api.db.database import Connection, lift_statement_timeout
 from api.experiments.revisions import experiment_revision, geo_data_revision
 from api.experiments.service import fetch_experiment_row
 from api.geo.schemas import GeoMethod, GeoMissingPolicy, GeoResults, MultiCellGeoResults
+from api.http.errors import invalid_field
 from api.jobs.answer import Answer
 from api.jobs.progress import ProgressReporter
 from api.jobs.questions import Question, answer_once, ask, keep_answer

@@ -1,4 +1,4 @@
-"""A COPY whose connection is lost while it waits for the socket to drain fails at once (api.bulk_copy).
+"""A COPY whose connection is lost while it waits for the socket to drain fails at once (api.db.bulk_copy).
 
 asyncpg's COPY waits on the transport's flow control and is never woken when the connection is lost;
 on the embedded server's Unix socket the buffer fills at once, so an upload whose database connection
@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from api.bulk_copy import copy_until_lost
+from api.db.bulk_copy import copy_until_lost
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from api.chart_images import render_chart
+from api.charts.images import render_chart
 from api.cli import openapi_document
 from tests.api.test_geo_power import pretest_csv
 from tests.api.test_geo_results import create_geolift_experiment

@@ -16,7 +16,7 @@ import vl_convert
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from api.chart_images import render_chart
+from api.charts.images import render_chart
 from tests.api import test_multi_cell_geo as multi_cell
 from tests.api.test_chart_images import svg_text
 from tests.api.test_geo_power import pretest_csv

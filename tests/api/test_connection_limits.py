@@ -1,6 +1,6 @@
 """Limits on what a connection may hold (issue 22): a 64 MB header was read and answered 200, and 500
 connections that trickled their headers were all kept open. The service, under uvicorn with the options
-``counterfact serve`` uses (:func:`api.http_limits.uvicorn_options`), now answers 431 past the header cap
+``counterfact serve`` uses (:func:`api.http.limits.uvicorn_options`), now answers 431 past the header cap
 and 408 to a head that does not arrive in time, closing the connection; past ``limit_concurrency`` it
 answers 503. Raw sockets, so that what is sent is exactly what a hostile client sends."""
 
@@ -19,7 +19,7 @@ import pytest
 import uvicorn
 
 from api.app import create_app
-from api.http_limits import LimitedHttpToolsProtocol, limited_http_protocol, uvicorn_options
+from api.http.limits import LimitedHttpToolsProtocol, limited_http_protocol, uvicorn_options
 from api.settings import Settings
 from tests.api.service_process import free_port
 

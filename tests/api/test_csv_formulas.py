@@ -14,7 +14,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from api.csv_cells import spreadsheet_safe
+from api.http.csv_cells import spreadsheet_safe
 from tests.api.test_calibration import connection, holdout_experiment  # noqa: F401 (a fixture)
 
 Client = AsyncTestClient[Litestar]

@@ -12,7 +12,7 @@ from litestar.testing import AsyncTestClient
 
 from api.app import create_app
 from api.auth.keys import Scope
-from api.errors import exception_handlers
+from api.http.errors import exception_handlers
 from api.settings import Settings
 from tests.conftest import LogCollector, make_key
 

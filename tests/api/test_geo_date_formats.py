@@ -11,8 +11,8 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from api.errors import InvalidInput
 from api.geo.panel_parsing import CsvPanelParser, check_date_format
+from api.http.errors import InvalidInput
 from tests.conftest import DATA_DIR
 
 Client = AsyncTestClient[Litestar]

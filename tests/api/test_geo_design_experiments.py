@@ -16,7 +16,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from api.database import create_pool
+from api.db.database import create_pool
 from api.geo_design import tasks
 from api.geo_design.schemas import MarketSelectionRequest
 from api.settings import Settings

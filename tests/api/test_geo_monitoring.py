@@ -10,7 +10,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from api.chart_images import render_chart
+from api.charts.images import render_chart
 from api.charts.monitoring import monitoring_chart
 from api.geo.schemas import GeoLook
 from stats.geo.monitoring import daily_boundaries

@@ -22,7 +22,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from scipy import stats as scipy_stats
 
-from api.database import create_pool
+from api.db.database import create_pool
 from api.geo_design import tasks
 from api.geo_design.schemas import HistoryPeriod, MarketSelectionRequest
 from api.settings import Settings

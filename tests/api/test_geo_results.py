@@ -18,9 +18,9 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from api.errors import Conflict, InvalidInput
 from api.geo.schemas import GeoResults
 from api.geo.service import validate_geo_design
+from api.http.errors import Conflict, InvalidInput
 from api.results.geo import DEFAULT_PERMUTATIONS, compute_geo_results
 from api.results.geo_run import load_geo_run
 from tests.conftest import DATA_DIR

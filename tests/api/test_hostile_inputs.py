@@ -19,8 +19,8 @@ from litestar.testing import AsyncTestClient
 
 from api.app import create_app
 from api.auth.keys import Scope
-from api.errors import exception_handlers
-from api.json_depth import MAX_JSON_DEPTH, check_json_depth
+from api.http.errors import exception_handlers
+from api.http.json_depth import MAX_JSON_DEPTH, check_json_depth
 from api.settings import Settings
 from tests.conftest import app_in_thread, make_key, with_database
 

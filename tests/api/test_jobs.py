@@ -388,7 +388,7 @@ async def test_a_fan_out_into_no_parts_is_reduced_at_once(
 async def test_parts_delivered_again_after_the_job_ended_change_nothing(
     client: Client, database_url: str, settings: Settings
 ) -> None:
-    from api.database import create_pool
+    from api.db.database import create_pool
     from api.jobs.worker import Worker
     from tests.api.toy_tasks import toy_registry
 

@@ -10,8 +10,8 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from api.errors import InvalidInput
 from api.geo.markets import MarketNames, case_variants
+from api.http.errors import InvalidInput
 from tests.api.test_geo_power import pretest_csv
 from tests.api.test_geo_results import create_geolift_experiment
 

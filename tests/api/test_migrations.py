@@ -9,7 +9,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from api.database import apply_migrations, load_migrations
+from api.db.database import apply_migrations, load_migrations
 from tests.conftest import with_database
 
 

@@ -9,7 +9,7 @@ from litestar.testing import AsyncTestClient
 
 from api.app import create_app
 from api.auth.keys import Scope
-from api.embedded_database import start_embedded_postgres, stop_embedded_postgres
+from api.db.embedded import start_embedded_postgres, stop_embedded_postgres
 from api.settings import Settings
 from tests.conftest import make_key
 

@@ -14,8 +14,8 @@ from litestar.testing import AsyncTestClient
 
 from api.app import create_app
 from api.auth.keys import Scope
-from api.errors import InvalidInput
-from api.request_bodies import complete_lines, line_batches
+from api.http.errors import InvalidInput
+from api.http.request_bodies import complete_lines, line_batches
 from api.settings import Settings
 from tests.conftest import make_key
 

@@ -21,8 +21,8 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from api.database import apply_migrations, load_migrations
-from api.embedded_database import start_embedded_postgres, stop_embedded_postgres
+from api.db.database import apply_migrations, load_migrations
+from api.db.embedded import start_embedded_postgres, stop_embedded_postgres
 from api.outcomes.repository import QUERIES as OUTCOME_QUERIES
 from api.results.repository import QUERIES as RESULTS_QUERIES
 from api.results.repository import ResultsRepository

@@ -27,7 +27,7 @@ import httpx
 import pytest
 
 from api.auth.keys import Scope
-from api.embedded_database import start_embedded_postgres, stop_embedded_postgres
+from api.db.embedded import start_embedded_postgres, stop_embedded_postgres
 from api.jobs.tasks import TaskRegistry
 from api.jobs.worker import run_worker
 from api.settings import Settings

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from api.database import apply_migrations, load_migrations
+from api.db.database import apply_migrations, load_migrations
 from tests.api.test_migrations import _drop, _fresh_database
 from tests.conftest import with_database
 

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import msgspec
 import pytest
 
-from api.openapi_rendering import Link, add_discriminators, add_links, restore_field_constraints, without_null
+from api.openapi.rendering import Link, add_discriminators, add_links, restore_field_constraints, without_null
 
 DOCUMENT: dict[str, Any] = json.loads(
     (Path(__file__).resolve().parents[2] / "openapi" / "openapi.json").read_text(encoding="utf-8")

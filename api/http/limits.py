@@ -24,7 +24,7 @@ from typing import Any
 import msgspec
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from api.errors import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_BASE, Problem
+from api.http.errors import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_BASE, Problem
 from api.settings import Settings, get_settings
 
 _REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}

@@ -13,13 +13,13 @@ import asyncpg
 import msgspec
 from asyncpg.pool import PoolConnectionProxy
 
-from api.embedded_database import start_embedded_postgres
+from api.db.embedded import start_embedded_postgres
+from api.db.sql_queries import load_queries
 from api.settings import Settings
-from api.sql_queries import load_queries
 
 logger = logging.getLogger("counterfact.database")
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "sql"
+MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "sql"
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 # Any fixed 64-bit key; two replicas starting together serialise on it.
 MIGRATION_LOCK_KEY = 0x436F756E74657266  # "Counterf"

@@ -21,7 +21,7 @@ from litestar import Response
 from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Operation, Schema
 from litestar.params import QueryParameter
 
-from api.openapi_examples import AcceptedOperation, ExampleOperation
+from api.openapi.examples import AcceptedOperation, ExampleOperation
 
 ChartFormat = Literal["json", "svg", "png"]
 IMAGE_MEDIA_TYPES = {"svg": "image/svg+xml", "png": "image/png"}

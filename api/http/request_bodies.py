@@ -3,7 +3,7 @@
 Litestar decodes a declared ``data`` parameter itself, whole. An upload that may also be a CSV of
 millions of lines must stream instead, so every JSON-or-CSV operation follows one pattern:
 
-* the handler declares ``opt={"accepts": JSON_OR_CSV}`` (``api.content_types`` refuses any other type),
+* the handler declares ``opt={"accepts": JSON_OR_CSV}`` (``api.http.content_types`` refuses any other type),
   ``request_max_body_size=None`` (Litestar must not cap it with a limit fixed at import time) and an
   ``upload: NamedDependency[Upload]`` parameter (``api.dependencies.provide_upload``);
 * it streams :meth:`Upload.csv_stream` when :attr:`Upload.is_csv`, else decodes :meth:`Upload.json_body`
@@ -15,19 +15,17 @@ millions of lines must stream instead, so every JSON-or-CSV operation follows on
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import msgspec
 from litestar import Request
 from litestar.exceptions import HTTPException
-from litestar.openapi.spec import Example, OpenAPIFormat, OpenAPIMediaType, OpenAPIType, RequestBody, Schema
 from litestar.status_codes import HTTP_413_REQUEST_ENTITY_TOO_LARGE
 
-from api.errors import invalid_field
-from api.json_depth import check_json_depth, not_utf8
-from api.openapi_examples import ExampleOperation
+from api.http.errors import invalid_field
+from api.http.json_depth import check_json_depth, not_utf8
 from api.settings import Settings
 
 CSV_MEDIA_TYPE = "text/csv"
@@ -79,35 +77,6 @@ class Upload:
         limit = self.settings.max_body_bytes
         refusal = f"A JSON body may be at most {limit} bytes; send large uploads as text/csv"
         return b"".join([chunk async for chunk in capped_stream(self.request, limit, refusal)])
-
-
-def json_or_csv_operation(
-    description: str,
-    json_schema: Schema,
-    json_examples: Mapping[str, Example],
-    csv_description: str,
-    csv_examples: Mapping[str, Example],
-) -> type[ExampleOperation]:
-    """The ``operation_class`` of a JSON-or-CSV upload: its request body, which Litestar cannot infer."""
-    request_body = RequestBody(
-        required=True,
-        description=description,
-        content={
-            "application/json": OpenAPIMediaType(schema=json_schema, examples=dict(json_examples)),
-            CSV_MEDIA_TYPE: OpenAPIMediaType(
-                schema=Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY, description=csv_description),
-                examples=dict(csv_examples),
-            ),
-        },
-    )
-
-    @dataclass
-    class UploadOperation(ExampleOperation):
-        def __post_init__(self) -> None:
-            super().__post_init__()
-            self.request_body = request_body
-
-    return UploadOperation
 
 
 def decode_json_body(body: bytes, type: type[T]) -> T:

@@ -1,12 +1,12 @@
 """Problem responses added to generated operations, for behaviour applied once outside the handlers: API
 keys (``api.auth``) and ``Idempotency-Key`` (``api.idempotency``), whose documenters the app factory hands
-to :class:`api.openapi_rendering.RenderedOpenAPIConfig`."""
+to :class:`api.openapi.rendering.RenderedOpenAPIConfig`."""
 
 from __future__ import annotations
 
 from litestar.openapi.spec import Example, OpenAPIHeader, OpenAPIMediaType, OpenAPIResponse, Operation, Reference
 
-from api.errors import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_BASE
+from api.http.errors import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_BASE
 
 
 def add_problem_response(

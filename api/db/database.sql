@@ -1,5 +1,5 @@
 -- The service's own statements (not a resource's): health, statement timeout, the migration lock and
--- the table of applied migrations. Loaded by api/database.py.
+-- the table of applied migrations. Loaded by api/db/database.py.
 
 -- name: ping
 SELECT 1;

@@ -9,7 +9,7 @@ from litestar import Request
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 
-from api.request_bodies import Upload
+from api.http.request_bodies import Upload
 from api.settings import Settings
 
 

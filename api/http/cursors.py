@@ -10,7 +10,7 @@ import base64
 from datetime import datetime
 from uuid import UUID
 
-from api.errors import invalid_field
+from api.http.errors import invalid_field
 
 
 def encode_cursor(created_at: datetime, item_id: UUID) -> str:

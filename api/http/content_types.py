@@ -6,7 +6,7 @@ from typing import Any
 
 from litestar import Request
 
-from api.errors import UnsupportedMediaType
+from api.http.errors import UnsupportedMediaType
 
 JSON_ONLY = ("application/json",)
 

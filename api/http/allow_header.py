@@ -19,7 +19,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 def methods_by_path(app: Litestar) -> dict[str, str]:
     """Each HTTP route's template (``/v1/jobs/{job_id}``, as the router names it) and its ``Allow`` value (with
-    ``HEAD`` wherever ``GET`` is: :mod:`api.head_requests` answers it)."""
+    ``HEAD`` wherever ``GET`` is: :mod:`api.http.head_requests` answers it)."""
     return {
         route.path_format: ", ".join(sorted(route.methods | ({"HEAD"} if "GET" in route.methods else set())))
         for route in app.routes

@@ -2,7 +2,7 @@
 
 Decoders recurse once per level: a body of 100,000 ``[`` makes msgspec raise ``RecursionError``. Every
 JSON body the API reads passes :func:`check_json_depth` first — Litestar's (through
-:class:`DepthCheckedRequest`) and the hand-read ones (``api.request_bodies.decode_json_body``).
+:class:`DepthCheckedRequest`) and the hand-read ones (``api.http.request_bodies.decode_json_body``).
 
 msgspec raises ``UnicodeDecodeError`` (not its ``DecodeError``) for bytes that are not UTF-8 inside a
 JSON string (``{"kind": "a\xff"}``); both paths turn it into a 400 naming the body
@@ -17,7 +17,7 @@ from typing import Any
 from litestar import Request
 from litestar.exceptions import SerializationException
 
-from api.errors import InvalidInput, invalid_field
+from api.http.errors import InvalidInput, invalid_field
 
 MAX_JSON_DEPTH = 64
 # A whole string (skipped: brackets inside it are text) or one bracket.

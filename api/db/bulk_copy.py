@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from api.database import Connection
+from api.db.database import Connection
 
 T = TypeVar("T")
 

@@ -19,7 +19,7 @@ from litestar import Request
 from litestar.enums import ParamType
 from litestar.params import ParameterKwarg
 
-from api.errors import invalid_field
+from api.http.errors import invalid_field
 
 
 def takes_strings(annotation: Any) -> bool:

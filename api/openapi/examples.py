@@ -28,7 +28,7 @@ from litestar.openapi.spec import (
     Schema,
 )
 
-EXAMPLES_DIR = Path(__file__).with_name("examples")
+EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
 
 
 @lru_cache(maxsize=1)

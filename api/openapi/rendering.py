@@ -48,7 +48,7 @@ from litestar import Response, Router
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import OpenAPI, Operation, Paths
 
-from api.errors import problem_response
+from api.http.errors import problem_response
 
 SCHEMA_PREFIX = "#/components/schemas/"
 NULL_SCHEMA = {"type": "null"}

@@ -1,0 +1,1 @@
+"""The database: connection pool and migrations, named SQL, bulk COPY, the embedded PostgreSQL."""

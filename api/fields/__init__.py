@@ -1,0 +1,1 @@
+"""Field types requests and responses share: intervals, percents, free text."""

@@ -1,0 +1,1 @@
+"""HTTP plumbing every resource shares: limits, bodies, content types, query strings, problems, logs."""

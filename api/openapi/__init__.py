@@ -1,0 +1,1 @@
+"""The OpenAPI document as rendered: examples, problem responses, what client generators need."""
