@@ -47,6 +47,7 @@ from api.query_strings import refuse_ambiguous_query
 from api.request_logging import configure_logging, request_logging_middleware
 from api.results.controller import ResultsController
 from api.settings import Settings, get_settings
+from api.unread_bodies import close_after_unread_body
 from api.webapp import webapp_router
 from api.worker_tasks import task_registry
 
@@ -185,11 +186,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
         debug=False,
     )
     # Around the router, not a route's middleware: requests no route matches (404, 405) are counted and
-    # logged (with their X-Request-ID) too, and get the full Allow header.
+    # logged (with their X-Request-ID) too, and get the full Allow header; and every answer given before its
+    # request's body was read, an error handler's included, closes the connection.
     allowed = methods_by_path(app)
-    app.asgi_handler = request_logging_middleware(
-        measure_requests(
-            request_metrics, head_as_get(allow_every_method(allowed, app.asgi_handler)), RouteTemplates(allowed)
+    app.asgi_handler = close_after_unread_body(
+        request_logging_middleware(
+            measure_requests(
+                request_metrics, head_as_get(allow_every_method(allowed, app.asgi_handler)), RouteTemplates(allowed)
+            )
         )
     )
     return app
