@@ -14,8 +14,9 @@ a header a byte at a time (slowloris), holds a connection and its memory as long
   ``Connection: close``: :mod:`api.unread_bodies`) is closed the way RFC 9112 §9.6 asks: its sending side
   first, then the rest of the body is read and discarded for at most ``LINGER_SECONDS`` (or until the client
   closes too), then the whole connection. Closed at once, the socket would answer the client's next bytes
-  with a reset, and a client that reads only once its body is sent (httpx's ``AsyncClient``: anyio leaves
-  the answer in the kernel, which drops it on the reset) would get a connection error instead of the answer.
+  with a reset, and a client that reads only once its body is sent would get a connection error instead of
+  the answer (httpx's ``AsyncClient`` on a connection it has read from before: anyio leaves the answer
+  unread in the socket, and asyncio closes the socket when the write fails).
 
 Idle kept-alive connections close after ``keep_alive_seconds`` (uvicorn's ``timeout_keep_alive``) and past
 ``limit_concurrency`` connections or tasks uvicorn answers 503: together these bound what idle, trickling
