@@ -35,6 +35,7 @@ from api.http.head_requests import head_as_get
 from api.http.json_depth import DepthCheckedRequest
 from api.http.query_strings import refuse_ambiguous_query
 from api.http.request_logging import configure_logging, request_logging_middleware
+from api.http.unread_bodies import close_after_unread_body
 from api.idempotency.middleware import idempotency_middleware
 from api.idempotency.openapi import add_idempotency_docs
 from api.jobs.controller import JobController
@@ -190,11 +191,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
         debug=False,
     )
     # Around the router, not a route's middleware: requests no route matches (404, 405) are counted and
-    # logged (with their X-Request-ID) too, and get the full Allow header.
+    # logged (with their X-Request-ID) too, and get the full Allow header; and every answer given before its
+    # request's body was read, an error handler's included, closes the connection.
     allowed = methods_by_path(app)
-    app.asgi_handler = request_logging_middleware(
-        measure_requests(
-            request_metrics, head_as_get(allow_every_method(allowed, app.asgi_handler)), RouteTemplates(allowed)
+    app.asgi_handler = close_after_unread_body(
+        request_logging_middleware(
+            measure_requests(
+                request_metrics, head_as_get(allow_every_method(allowed, app.asgi_handler)), RouteTemplates(allowed)
+            )
         )
     )
     return app

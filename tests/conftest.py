@@ -32,6 +32,7 @@ from api.app import create_app
 from api.auth.keys import Scope
 from api.auth.service import create_key
 from api.db.embedded import start_embedded_postgres, stop_embedded_postgres
+from api.http.limits import limited_http_protocol, uvicorn_options
 from api.jobs.worker import run_worker
 from api.settings import Settings, settings_from_environment
 from tests.api.service_process import free_port
@@ -113,10 +114,13 @@ def app(settings: Settings) -> Litestar:
 
 
 @contextmanager
-def app_in_thread(app: Litestar) -> Iterator[str]:
-    """``app`` under uvicorn in a thread on a free port, its URL once ``/health`` answers; stopped at the end."""
+def app_in_thread(app: Litestar, settings: Settings) -> Iterator[str]:
+    """``app`` under uvicorn in a thread on a free port, with the HTTP protocol and connection limits
+    ``counterfact serve`` gives it for ``settings``; its URL once ``/health`` answers; stopped at the end."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    options = {**uvicorn_options(settings), "http": limited_http_protocol(settings)}
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", **options)
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
@@ -139,7 +143,7 @@ def app_in_thread(app: Litestar) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def live_server_url(settings: Settings) -> Iterator[str]:
     """A live server (uvicorn in a thread) on the test database, for tests over real HTTP or in a browser."""
-    with app_in_thread(create_app(settings)) as url:
+    with app_in_thread(create_app(settings), settings) as url:
         yield url
 
 

@@ -10,6 +10,14 @@ a header a byte at a time (slowloris), holds a connection and its memory as long
 * a head not complete ``header_timeout_seconds`` after the connection opened (or after the first byte of a
   later request on a kept-alive connection) is answered ``408 Request Timeout`` and the connection closes.
 
+* a connection closed while its request's body is still arriving (the answer came first and said
+  ``Connection: close``: :mod:`api.http.unread_bodies`) is closed the way RFC 9112 §9.6 asks: its sending side
+  first, then the rest of the body is read and discarded for at most ``LINGER_SECONDS`` (or until the client
+  closes too), then the whole connection. Closed at once, the socket would answer the client's next bytes
+  with a reset, and a client that reads only once its body is sent would get a connection error instead of
+  the answer (httpx's ``AsyncClient`` on a connection it has read from before: anyio leaves the answer
+  unread in the socket, and asyncio closes the socket when the write fails).
+
 Idle kept-alive connections close after ``keep_alive_seconds`` (uvicorn's ``timeout_keep_alive``) and past
 ``limit_concurrency`` connections or tasks uvicorn answers 503: together these bound what idle, trickling
 or merely numerous connections can hold. A request body is not timed: a large upload may legitimately
@@ -19,7 +27,8 @@ pause while the server, not the client, is slow (flow control).
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 import msgspec
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -28,6 +37,44 @@ from api.http.errors import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_BASE, Problem
 from api.settings import Settings, get_settings
 
 _REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
+# How long the rest of a request's body is read (and discarded) after its early answer, at most: a client
+# that sends a few more megabytes reads its answer; one that would send for ever is cut off in seconds.
+LINGER_SECONDS = 5.0
+
+
+class LingeringTransport:
+    """A connection's transport whose ``close`` lingers while the request's body is still arriving: it closes
+    the sending side (the answer is flushed first), keeps reading for up to ``LINGER_SECONDS``, then closes.
+    Every other attribute is the transport's own."""
+
+    def __init__(self, transport: asyncio.Transport, body_pending: Callable[[], bool]) -> None:
+        self.transport = transport
+        self.body_pending = body_pending
+        self.lingering = False
+        self._timer: asyncio.TimerHandle | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.transport, name)
+
+    def is_closing(self) -> bool:
+        return self.lingering or self.transport.is_closing()
+
+    def close(self) -> None:
+        if (
+            self.lingering
+            or not self.body_pending()
+            or self.transport.is_closing()
+            or not self.transport.can_write_eof()
+        ):
+            self.lingering = False
+            if self._timer is not None:
+                self._timer.cancel()
+            self.transport.close()
+            return
+        self.lingering = True
+        self.transport.write_eof()
+        self.transport.resume_reading()
+        self._timer = asyncio.get_running_loop().call_later(LINGER_SECONDS, self.close)
 
 
 class LimitedHttpToolsProtocol(HttpToolsProtocol):
@@ -52,16 +99,28 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._head_tail = b""  # the last bytes of the head so far, to find its end across reads
         self._head_timer: asyncio.TimerHandle | None = None
+        self._body_pending = False  # a request's head has arrived, not yet the end of its body
+        self._lingering: LingeringTransport | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        self._lingering = LingeringTransport(transport, lambda: self._body_pending)
+        super().connection_made(cast(asyncio.Transport, self._lingering))
         self._start_head_timer()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_head_timer()
+        if self._lingering is not None and self._lingering.lingering:
+            self._lingering.close()  # stops its timer
         super().connection_lost(exc)
 
+    def eof_received(self) -> None:
+        if self._lingering is not None and self._lingering.lingering:
+            self._lingering.close()  # the client has stopped sending: nothing left to wait for
+        super().eof_received()
+
     def data_received(self, data: bytes) -> None:
+        if self._lingering is not None and self._lingering.lingering:
+            return  # the rest of a body whose request was answered: discarded, never parsed
         if self._head_open:
             # Only the head counts: a read often carries the head and the first part of the body together.
             seen = self._head_tail + data
@@ -80,10 +139,12 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._head_open = False
+        self._body_pending = True
         self._stop_head_timer()
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
+        self._body_pending = False
         super().on_message_complete()
         self._head_open = True  # what arrives next is the next request's head
         self._head_bytes = 0

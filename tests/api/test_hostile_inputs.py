@@ -6,6 +6,7 @@ float64; a CSV upload whose database connection is terminated mid-stream.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
@@ -22,6 +23,7 @@ from api.auth.keys import Scope
 from api.http.errors import exception_handlers
 from api.http.json_depth import MAX_JSON_DEPTH, check_json_depth
 from api.settings import Settings
+from tests.api.streaming_client import stream_upload
 from tests.conftest import app_in_thread, make_key, with_database
 
 Client = AsyncTestClient[Litestar]
@@ -133,7 +135,8 @@ async def _terminate_connections(url: str) -> None:
 @pytest.fixture
 def live_isolated(settings: Settings, isolated_url: str) -> Iterator[str]:
     """The service under uvicorn on the isolated database: real HTTP, so a body really streams."""
-    with app_in_thread(create_app(replace(settings, database_url=isolated_url))) as url:
+    isolated = replace(settings, database_url=isolated_url)
+    with app_in_thread(create_app(isolated), isolated) as url:
         yield url
 
 
@@ -160,6 +163,38 @@ async def test_a_csv_upload_whose_connection_is_terminated_is_503_with_retry_aft
         summary = await client.get(f"/v1/experiments/{experiment_id}/assignments/summary")
         assert summary.status_code == 200, summary.text
         assert [channel["units"] for channel in summary.json()["channels"]] == [0]
+
+
+async def test_a_csv_upload_whose_connection_is_terminated_is_answered_and_closed_while_the_client_still_sends(
+    live_isolated: str, isolated_url: str
+) -> None:
+    # A client that keeps streaming after the fault (as httpx does until a write fails): the 503 comes, and
+    # the connection closes, without the service reading the rest of the body (issue 22).
+    key = await make_key(isolated_url, Scope.ADMIN)
+    async with httpx.AsyncClient(base_url=live_isolated, headers={"Authorization": f"Bearer {key}"}) as client:
+        experiment_id = (await client.post("/v1/experiments", json=HOLDOUT)).json()["id"]
+    batches_after_fault = 600  # 60 s of 25,000 units every 0.1 s: longer than any answer may take
+
+    async def units() -> AsyncIterator[bytes]:
+        yield b"unit\n"
+        for batch in range(20 + batches_after_fault):
+            if batch == 20:
+                await _terminate_connections(isolated_url)
+            elif batch > 20:
+                await asyncio.sleep(0.1)
+            yield b"".join(b"user-%d-%d\n" % (batch, i) for i in range(25_000))
+
+    head = (
+        f"POST /v1/experiments/{experiment_id}/assignments HTTP/1.1\r\nHost: localhost\r\n"
+        f"Authorization: Bearer {key}\r\nContent-Type: text/csv\r\nTransfer-Encoding: chunked\r\n\r\n"
+    ).encode()
+    host, port = live_isolated.removeprefix("http://").split(":")
+    streamed = await stream_upload((host, int(port)), head, units())
+    assert streamed.status == 503, streamed.answer[:300]
+    assert streamed.header("retry-after")
+    assert streamed.header("connection") == "close"
+    assert streamed.closed
+    assert not streamed.body_finished
 
 
 @pytest.mark.parametrize(

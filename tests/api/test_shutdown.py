@@ -9,19 +9,23 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
 import httpx
+import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from tests.api.service_process import ROOT, free_port, service_process, wait_for_health, wait_for_service_backend
+from tests.api.streaming_client import stream_upload
 
 Client = AsyncTestClient[Litestar]
 HOLDOUT = {
@@ -128,3 +132,100 @@ def test_sigterm_to_serve_stops_its_workers_and_the_embedded_database(tmp_path: 
         for pid in started:  # what a failed run left behind
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def _first_admin_key(output: str) -> str:
+    """The admin key ``counterfact serve`` prints once on a fresh data directory."""
+    lines = output.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("Created the first admin API key"))
+    return next(line.strip() for line in lines[start + 1 :] if line.strip())
+
+
+def _children(pid: int) -> list[int]:
+    return [
+        int(child) for task in Path(f"/proc/{pid}/task").iterdir() for child in (task / "children").read_text().split()
+    ]
+
+
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    """A data directory for ``counterfact serve`` outside pytest's: the embedded server runs as another user,
+    and every pytest session on the machine makes ``/tmp/pytest-of-root`` private again (see conftest)."""
+    path = Path(tempfile.mkdtemp(prefix="counterfact-serve-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+async def test_sigterm_during_an_upload_whose_database_was_killed_answers_503_and_serve_exits_in_seconds(
+    data_dir: Path,
+) -> None:
+    # Issue 22: under `make serve`, the embedded PostgreSQL's postmaster killed during a streamed 1M-unit upload;
+    # the client never got an answer, and SIGTERM could not stop the service while that request hung.
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | {"COUNTERFACT_DATA_DIR": str(data_dir)}
+    output = data_dir / "serve.out"
+    with output.open("wb") as out:
+        serve = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "api.cli",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--job-workers",
+                "1",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.DEVNULL,
+        )
+    database_processes: list[int] = []
+    signalled = 0.0
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_for_health(url, serve, seconds=120)
+        key = _first_admin_key(output.read_text())
+        postmaster = int((data_dir / "postgres" / "postmaster.pid").read_text().split()[0])
+        database_processes = [postmaster, *_children(postmaster)]
+        async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {key}"}) as http:
+            experiment_id = (await http.post("/v1/experiments", json=HOLDOUT)).json()["id"]
+
+        async def units() -> AsyncIterator[bytes]:  # 1,000,000 units, then more, until the service hangs up
+            nonlocal signalled
+            yield b"unit\n"
+            for batch in range(10 + 600):
+                if batch == 10:
+                    os.kill(postmaster, signal.SIGKILL)
+                    serve.send_signal(signal.SIGTERM)  # while the upload is in flight
+                    signalled = time.monotonic()
+                elif batch > 10:
+                    await asyncio.sleep(0.1)
+                yield b"".join(b"user-%d-%d\n" % (batch, i) for i in range(25_000))
+
+        head = (
+            f"POST /v1/experiments/{experiment_id}/assignments HTTP/1.1\r\nHost: localhost\r\n"
+            f"Authorization: Bearer {key}\r\nContent-Type: text/csv\r\nTransfer-Encoding: chunked\r\n\r\n"
+        ).encode()
+        streamed = await stream_upload(("127.0.0.1", port), head, units())
+        exit_code = await asyncio.to_thread(serve.wait, 120)
+        stopped_after = time.monotonic() - signalled
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+            serve.wait(timeout=30)
+        for pid in database_processes:  # what a failed run left behind
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+    assert streamed.status == 503, streamed.answer[:300]
+    assert streamed.header("retry-after")
+    assert streamed.closed
+    assert not streamed.body_finished
+    assert exit_code == 0
+    assert stopped_after < 20, stopped_after
+    print("STOPPED AFTER", stopped_after)

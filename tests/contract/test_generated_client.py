@@ -121,7 +121,6 @@ def parsed(response: Any, model: str, status: int) -> Any:
     return body
 
 
-
 def geolift_experiment(models: Any, dataset_id: Any) -> Any:
     """GeoLift's walkthrough test as the generated model: chicago + portland, April 1-15 after Q1, 10,000 spent."""
     return models.GeoExperimentCreate(
@@ -134,6 +133,7 @@ def geolift_experiment(models: Any, dataset_id: Any) -> Any:
         test_period=models.Period(start=datetime.date(2021, 4, 1), end=datetime.date(2021, 4, 15)),
         spend=10_000.0,
     )
+
 
 async def test_a_holdout_test_runs_end_to_end_through_the_generated_client(
     generated: ModuleType, live_server_url: str, client: AsyncTestClient[Litestar]
@@ -340,7 +340,8 @@ async def test_the_readmes_client_lines_wait_for_a_results_job_and_take_its_resu
     code = readme_client_lines()
     assert 'base_url="http://127.0.0.1:8000"' in code and 'token="cf_..."' in code
     token = client.headers["Authorization"].removeprefix("Bearer ")
-    with app_in_thread(create_app(replace(settings, job_after_seconds=0.0))) as url:
+    immediate_jobs = replace(settings, job_after_seconds=0.0)
+    with app_in_thread(create_app(immediate_jobs), immediate_jobs) as url:
         direct = httpx.get(
             f"{url}/v1/experiments/{experiment_id}/results", headers={"Authorization": f"Bearer {token}"}
         )
