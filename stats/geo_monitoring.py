@@ -234,10 +234,12 @@ def tbr_repeated_interval(
 
     It is :func:`stats.tbr.estimate_tbr`'s conformal interval at confidence ``1 - level``: ``None`` on a side
     the test leaves unbounded, and both ``None`` when no interval around the estimate could be built
-    (its ``ci_status``).
+    (its ``ci_status``).  The p-value is a multiple of ``1 / T`` (``T = T0 + d`` windows), so a level below
+    ``1 / T`` -- the first looks' (about 1e-17 on day 1 of 15, where ``1 - level`` is 1 in floating point) --
+    accepts every effect: unbounded on both sides.
     """
     a, b, _ = _check_panel(treated, control, pre_days)
-    if level <= 0.0:
+    if level * a.size < 1.0:
         return None, None
     result = estimate_tbr(a, b, slice(0, pre_days), slice(pre_days, a.size), 1.0 - level)
     return result.incremental.ci_low, result.incremental.ci_high

@@ -166,6 +166,14 @@ def test_the_tbr_repeated_interval_is_the_tbr_result_interval_at_the_looks_level
     )
 
 
+def test_a_tbr_look_held_below_one_over_its_windows_has_an_unbounded_interval() -> None:
+    # Day 1 of 15 is held to about 1e-17: no p-value of 1 / (T0 + 1) or more rejects any effect there.
+    treated, _, control = growing_panel()
+    level = daily_boundaries(TEST_DAYS, 1, alpha=ALPHA)[0]
+    assert level < 1.0 / (PRE_DAYS + 1)
+    assert tbr_repeated_interval(treated[: PRE_DAYS + 1], control[: PRE_DAYS + 1], PRE_DAYS, level) == (None, None)
+
+
 def test_an_interim_look_needs_an_observed_test_day() -> None:
     with pytest.raises(InvalidProblem) as raised:
         scm_look_p_values(np.ones(10), np.ones((10, 3)), 10)
