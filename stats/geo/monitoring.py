@@ -5,7 +5,8 @@ alone; read daily over a 28-day test it reaches "significant" on about a quarter
 effect at all.  Here every look's test is the conformal test the final result uses (the synthetic
 control's block-permutation test of a constant effect on the refit over the pre-period and the test days
 so far, statistic ``|sum of residuals|`` on the panel deflated by the donors' level; TBR's moving-block
-test), and the looks are tied together by Lan & DeMets' alpha spending (:mod:`stats.group_sequential`):
+test of each window's errors predicted from the fit on the days outside it, over the window's control
+level), and the looks are tied together by Lan & DeMets' alpha spending (:mod:`stats.group_sequential`):
 
 * look ``j`` (``j`` test days observed of ``K`` planned) has information fraction ``t_j = j / K``: the
   variance of a sum of ``j`` weakly dependent daily effects grows in proportion to ``j``;
@@ -40,7 +41,8 @@ from numpy.typing import NDArray
 
 from stats.errors import InvalidProblem
 from stats.geo.conformal import ConformalTest, NullRefit, donor_level, invert_test
-from stats.geo.tbr_conformal import invert, window_sums
+from stats.geo.tbr import estimate_tbr
+from stats.geo.tbr_conformal import held_out_window_sums, two_sided_p_values
 from stats.group_sequential import SpendingFunction, spending_boundaries
 
 FloatArray = NDArray[np.float64]
@@ -212,27 +214,32 @@ def tbr_look_p_values(treated: FloatArray, control: FloatArray, pre_days: int) -
     """TBR's fixed-horizon moving-block p-value of no effect at every daily look.
 
     ``treated`` and ``control`` are ``(T0 + d,)`` (the treated and control totals); look ``j`` is the
-    test on the pre-period and the first ``j`` test days with the all-days residuals of
-    :func:`stats.geo.tbr_conformal.window_sums` (:func:`stats.geo.tbr.estimate_tbr` now tests held-out, level-scaled
-    windows; these looks were calibrated on this statistic).
+    test :func:`stats.geo.tbr.estimate_tbr` runs on the pre-period and the first ``j`` test days: each
+    window's errors predicted from the fit on the days outside it, scaled by the window's control level
+    (:func:`stats.geo.tbr_conformal.held_out_window_sums`), ``p = #{k : S_k >= S_0} / (T0 + j)``.
     """
     a, b, days = _check_panel(treated, control, pre_days)
     p_values: list[float] = []
     for j in range(1, days + 1):
         rows = pre_days + j
-        sums_a, sums_b = window_sums(a[None, :rows], b[None, :rows], j)
-        p_values.append(float(invert(sums_a, sums_b, 0.5).p_value[0]))
+        sums_a, sums_b = held_out_window_sums(a[None, :rows], b[None, :rows], j)
+        p_values.append(float(two_sided_p_values(sums_a, sums_b)[0]))
     return p_values
 
 
 def tbr_repeated_interval(
     treated: FloatArray, control: FloatArray, pre_days: int, level: float
 ) -> tuple[float | None, float | None]:
-    """TBR's current-look interval for the incremental KPI so far (summed over the test days), inverted at ``level``."""
-    a, b, days = _check_panel(treated, control, pre_days)
-    if level <= 0.0:
+    """TBR's current-look interval for the incremental KPI so far (summed over the test days), inverted at ``level``.
+
+    It is :func:`stats.geo.tbr.estimate_tbr`'s conformal interval at confidence ``1 - level``: ``None`` on a side
+    the test leaves unbounded, and both ``None`` when no interval around the estimate could be built
+    (its ``ci_status``).  The p-value is a multiple of ``1 / T`` (``T = T0 + d`` windows), so a level below
+    ``1 / T`` -- the first looks' (about 1e-17 on day 1 of 15, where ``1 - level`` is 1 in floating point) --
+    accepts every effect: unbounded on both sides.
+    """
+    a, b, _ = _check_panel(treated, control, pre_days)
+    if level * a.size < 1.0:
         return None, None
-    sums_a, sums_b = window_sums(a[None, :], b[None, :], days)
-    inversion = invert(sums_a, sums_b, level)
-    low, high = float(inversion.ci_low[0]), float(inversion.ci_high[0])
-    return (None if np.isnan(low) else low), (None if np.isnan(high) else high)
+    result = estimate_tbr(a, b, slice(0, pre_days), slice(pre_days, a.size), 1.0 - level)
+    return result.incremental.ci_low, result.incremental.ci_high

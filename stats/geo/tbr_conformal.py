@@ -6,8 +6,7 @@ prediction errors from the OLS fit on the days outside it, over the window's con
 (:func:`held_out_window_sums`) --, the p-value at ``theta = 0`` and the hull of the accepted ``theta``
 found among the finitely many points where some ``S_k = S_0`` (:func:`invert`), whether that hull is
 all accepted (:func:`accepted_set_is_interval`), and the per-day and cumulative bands
-(:func:`conformal_bands`). :func:`window_sums` is the earlier statistic (the residuals of one OLS fit
-on all days, unscaled), which the sequential looks of :mod:`stats.geo.monitoring` still use. Pure numpy;
+(:func:`conformal_bands`); the daily looks of :mod:`stats.geo.monitoring` run the same test. Pure numpy;
 :mod:`stats.geo.tbr` checks the inputs and shapes the answers."""
 
 from __future__ import annotations
@@ -36,33 +35,6 @@ class Inversion(NamedTuple):
     ci_high: FloatArray
     one_sided_p_value: FloatArray
     one_sided_low: FloatArray
-
-
-def window_sums(y: FloatArray, x: FloatArray, d: int) -> tuple[FloatArray, FloatArray]:
-    """``(a, b)`` of shape ``(R, T)``: ``S_k(theta) = |a_k - theta b_k|`` for the cyclic windows.
-
-    ``y`` and ``x`` are ``(R, T)`` with the ``d`` test days last. ``a_k`` sums the all-days OLS
-    residuals of ``y`` over window ``k`` (``d`` days from day ``T - d + k`` mod ``T``), ``b_k``
-    those of the test-day indicator divided by ``d``; ``k = 0`` is the test window.
-    """
-    rows, length = y.shape
-    xc = x - x.mean(axis=1, keepdims=True)
-    sxx = np.einsum("rt,rt->r", xc, xc)
-
-    def residuals(v: FloatArray) -> FloatArray:
-        vc = v - v.mean(axis=1, keepdims=True)
-        beta = np.einsum("rt,rt->r", xc, vc) / sxx
-        return np.asarray(vc - beta[:, None] * xc, dtype=np.float64)
-
-    indicator = np.zeros((rows, length))
-    indicator[:, length - d :] = 1.0 / d
-    starts = (length - d + np.arange(length)) % length
-
-    def sums(v: FloatArray) -> FloatArray:
-        running = np.concatenate([np.zeros((rows, 1)), np.cumsum(np.concatenate([v, v], axis=1), axis=1)], axis=1)
-        return np.asarray(running[:, starts + d] - running[:, starts], dtype=np.float64)
-
-    return sums(residuals(y)), sums(residuals(indicator))
 
 
 def held_out_window_sums(y: FloatArray, x: FloatArray, d: int) -> tuple[FloatArray, FloatArray]:

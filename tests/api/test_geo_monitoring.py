@@ -244,6 +244,15 @@ async def test_tbr_reads_a_partly_covered_test_with_its_own_looks(client: Client
     assert answer.json()["monitoring"]["days_observed"] == 6
 
 
+@pytest.mark.parametrize("method", ["synthetic_control", "tbr"])
+async def test_a_test_read_on_its_first_day_answers_an_unbounded_repeated_interval(client: Client, method: str) -> None:
+    # Day 1 of 15 is held to about 1e-17, below what a p-value over the pre-period and one day can reach.
+    experiment_id = await _experiment_on_the_first_days(client, 1)
+    monitoring = (await monitored(client, experiment_id, method))["monitoring"]
+    assert monitoring["days_observed"] == 1 and monitoring["decision"] == "continue"
+    assert (monitoring["incremental"]["ci_low"], monitoring["incremental"]["ci_high"]) == (None, None)
+
+
 def test_the_monitoring_chart_marks_the_look_that_crossed_its_boundary() -> None:
     levels = daily_boundaries(15, 15, alpha=0.1)
     p_values = [0.29, 0.74, 0.81, 0.49, 0.69, 0.76, 0.75, 0.42, 0.38, 0.12, 0.05, 0.03, 0.02, 0.015, 0.01]

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from stats.errors import InvalidProblem
+from stats.geo.conformal import conformal_inference
 from stats.geo.monitoring import (
     daily_boundaries,
     monitor_looks,
@@ -22,6 +23,7 @@ from stats.geo.monitoring import (
     tbr_look_p_values,
     tbr_repeated_interval,
 )
+from stats.geo.tbr import estimate_tbr
 from tests.stats.geo_simulation import PanelModel
 
 ALPHA = 0.05
@@ -121,6 +123,55 @@ def test_the_repeated_interval_is_wider_than_the_fixed_horizon_interval_and_hold
     tbr_fixed_low, tbr_fixed_high = tbr_repeated_interval(treated, control, PRE_DAYS, ALPHA)
     assert tbr_low is not None and tbr_high is not None and tbr_fixed_low is not None and tbr_fixed_high is not None
     assert tbr_low <= tbr_fixed_low < tbr_fixed_high <= tbr_high
+
+
+@cache
+def growing_panel() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One test on issue 23's trending markets (+0.3% a day, noise 15% of the level), +10% on the treated market."""
+    model = PanelModel(n_markets=21, n_treated=1, noise_sd=0.15)
+    markets = model.markets(23)
+    panel = model.panel(markets, PRE_DAYS + TEST_DAYS, np.random.default_rng(23))
+    panel *= np.exp(0.003 * np.arange(PRE_DAYS + TEST_DAYS))[None, :]
+    panel[markets.treated, PRE_DAYS:] *= 1.1
+    return panel[markets.treated].mean(axis=0), panel[markets.donors].T, panel[markets.donors].sum(axis=0)
+
+
+@pytest.mark.parametrize("day", [1, 8, TEST_DAYS])
+def test_each_tbr_look_is_the_p_value_tbr_reports_on_that_days_data(day: int) -> None:
+    treated, _, control = growing_panel()
+    looks = tbr_look_p_values(treated, control, PRE_DAYS)
+    rows = PRE_DAYS + day
+    result = estimate_tbr(treated[:rows], control[:rows], slice(0, PRE_DAYS), slice(PRE_DAYS, rows), 1.0 - ALPHA)
+    assert looks[day - 1] == result.p_value
+
+
+@pytest.mark.parametrize("day", [1, 8, TEST_DAYS])
+def test_each_synthetic_control_look_is_the_block_p_value_the_result_reports_on_that_days_data(day: int) -> None:
+    treated, donors, _ = growing_panel()
+    looks = scm_look_p_values(treated, donors, PRE_DAYS)
+    rows = PRE_DAYS + day
+    post = np.arange(rows) >= PRE_DAYS
+    result = conformal_inference(treated[:rows], donors[:rows], post, alpha=ALPHA, n_permutations=1, pointwise=False)
+    assert looks[day - 1] == result.p_value_block
+
+
+def test_the_tbr_repeated_interval_is_the_tbr_result_interval_at_the_looks_level() -> None:
+    treated, _, control = growing_panel()
+    level = daily_boundaries(TEST_DAYS, TEST_DAYS, alpha=ALPHA)[-1]
+    result = estimate_tbr(treated, control, slice(0, PRE_DAYS), slice(PRE_DAYS, treated.size), 1.0 - level)
+    assert result.ci_status == "interval"
+    assert tbr_repeated_interval(treated, control, PRE_DAYS, level) == (
+        result.incremental.ci_low,
+        result.incremental.ci_high,
+    )
+
+
+def test_a_tbr_look_held_below_one_over_its_windows_has_an_unbounded_interval() -> None:
+    # Day 1 of 15 is held to about 1e-17: no p-value of 1 / (T0 + 1) or more rejects any effect there.
+    treated, _, control = growing_panel()
+    level = daily_boundaries(TEST_DAYS, 1, alpha=ALPHA)[0]
+    assert level < 1.0 / (PRE_DAYS + 1)
+    assert tbr_repeated_interval(treated[: PRE_DAYS + 1], control[: PRE_DAYS + 1], PRE_DAYS, level) == (None, None)
 
 
 def test_an_interim_look_needs_an_observed_test_day() -> None:
