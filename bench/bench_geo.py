@@ -29,11 +29,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from simulations.geolift_data import load_geolift_panel  # noqa: E402
 from stats.augmented_synthetic_control import fit_augmented_synthetic_control  # noqa: E402
 from stats.conformal import conformal_inference  # noqa: E402
 from stats.geo_lift import estimate_geo_lift  # noqa: E402
 from stats.synthetic_control import fit_synthetic_control  # noqa: E402
-from tests.stats.geolift_data import load_geolift_panel  # noqa: E402
 
 
 def load_smoking() -> tuple[np.ndarray, np.ndarray] | None:

@@ -40,7 +40,7 @@ from litestar.testing import AsyncTestClient  # noqa: E402
 
 from api.app import create_app  # noqa: E402
 from api.settings import settings_from_environment  # noqa: E402
-from bench.support import admin_headers  # noqa: E402
+from testkit.service import admin_headers  # noqa: E402
 
 CSV = {"Content-Type": "text/csv"}
 

@@ -28,8 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from api.geo.backtest import BacktestInput, method_analyses, result_backtest  # noqa: E402
+from simulations.geolift_data import load_geolift_panel  # noqa: E402
 from stats.geo_backtest import WindowAnalysis, backtest  # noqa: E402
-from tests.stats.geolift_data import load_geolift_panel  # noqa: E402
 
 
 def geolift_input() -> BacktestInput:

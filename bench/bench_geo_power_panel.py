@@ -31,7 +31,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.support import admin, admin_headers, free_port, with_database  # noqa: E402
+from testkit.database import execute, with_database  # noqa: E402
+from testkit.service import admin_headers, free_port  # noqa: E402
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -60,7 +61,7 @@ async def panel_csv(markets: int, days: int, seed: int) -> AsyncIterator[bytes]:
 async def run(args: argparse.Namespace) -> None:
     server_url = os.environ["DATABASE_URL"]
     name = f"counterfact_bench_{uuid.uuid4().hex[:10]}"
-    await admin(server_url, f'CREATE DATABASE "{name}"')
+    await execute(server_url, f'CREATE DATABASE "{name}"')
     url = with_database(server_url, name)
     env = {**os.environ, "DATABASE_URL": url, "COUNTERFACT_LOG_LEVEL": "WARNING"}
     port = free_port()
@@ -120,7 +121,7 @@ async def run(args: argparse.Namespace) -> None:
         for process in (api, worker):
             process.terminate()
             process.wait(timeout=60)
-        await admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await execute(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def main() -> None:

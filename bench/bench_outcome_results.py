@@ -34,11 +34,10 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from support import ROOT, admin, admin_headers, free_port, server, with_database
-
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from api.results.repository import QUERIES as RESULTS_QUERIES
+from testkit.database import execute, with_database
+from testkit.service import admin_headers, free_port, server
 
 CHANNELS = [("meta", 0.1), ("search", 0.05), ("tv", 0.2)]
 
@@ -80,7 +79,7 @@ async def main() -> None:
     args = parser.parse_args()
     server_url = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
     name = f"counterfact_bench_{uuid.uuid4().hex[:12]}"
-    await admin(server_url, f'CREATE DATABASE "{name}"')
+    await execute(server_url, f'CREATE DATABASE "{name}"')
     database_url = with_database(server_url, name)
     try:
         with server(database_url, free_port()) as base:
@@ -145,7 +144,7 @@ async def main() -> None:
         if args.keep_database:
             print(f"kept database {name}")
         else:
-            await admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await execute(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ import asyncio
 import json
 import os
 import subprocess
+import sys
 import tempfile
 import uuid
 from collections.abc import Callable
@@ -30,8 +31,12 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from open_loop import run_open_loop
-from support import admin, free_port, key_headers, server, with_database
+
+from testkit.database import execute, with_database
+from testkit.service import free_port, key_headers, server
 
 POWER_BODY = json.dumps(
     {
@@ -89,7 +94,7 @@ async def main() -> None:
     args = parser.parse_args()
     server_url = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
     name = f"counterfact_bench_{uuid.uuid4().hex[:12]}"
-    await admin(server_url, f'CREATE DATABASE "{name}"')
+    await execute(server_url, f'CREATE DATABASE "{name}"')
     database_url = with_database(server_url, name)
     log = Path(tempfile.mkstemp(prefix="counterfact_power_", suffix=".log")[1])
     env = {f"COUNTERFACT_RATE_LIMIT_{scope}": "0" for scope in ("READ", "WRITE", "ADMIN")}
@@ -146,7 +151,7 @@ async def main() -> None:
                         p50, p99 = np.percentile(inside, [50, 99]) if len(inside) else (np.nan, np.nan)
                         print(f"  inside the service: p50 {p50:.2f} ms, p99 {p99:.2f} ms, {len(inside)} requests")
     finally:
-        await admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await execute(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         log.unlink(missing_ok=True)
 
 

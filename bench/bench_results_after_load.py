@@ -38,11 +38,10 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from support import ROOT, admin, admin_headers, free_port, server, with_database
-
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from api.embedded_database import start_embedded_postgres, stop_embedded_postgres
+from testkit.database import execute, with_database
+from testkit.service import admin_headers, free_port, server
 
 FILL_ASSIGNMENTS = """
 INSERT INTO assignments (experiment_id, unit, position, arm, assigned_at)
@@ -162,11 +161,11 @@ async def main() -> None:
         else os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
     )
     name = f"counterfact_bench_{uuid.uuid4().hex[:12]}"
-    await admin(server_url, f'CREATE DATABASE "{name}"')
+    await execute(server_url, f'CREATE DATABASE "{name}"')
     try:
         await run(with_database(server_url, name), args)
     finally:
-        await admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await execute(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         if data_dir is not None:
             stop_embedded_postgres(data_dir)
 

@@ -93,7 +93,7 @@ async def gather_exports(database_url: str) -> dict[str, Any]:
     async def get(client: httpx.AsyncClient, path: str, **params: Any) -> httpx.Response:
         return await client.get(path, params=params)
 
-    from support import admin_headers, free_port, server
+    from testkit.service import admin_headers, free_port, server
 
     exports: dict[str, Any] = {}
     with server(database_url, free_port()) as base:
@@ -128,15 +128,15 @@ async def gather_exports(database_url: str) -> dict[str, Any]:
 
 
 async def exports_from_a_throwaway_database() -> dict[str, Any]:
-    from support import admin, with_database
+    from testkit.database import execute, with_database
 
     server_url = os.environ["DATABASE_URL"]
     name = f"counterfact_mmm_{uuid.uuid4().hex[:12]}"
-    await admin(server_url, f'CREATE DATABASE "{name}"')
+    await execute(server_url, f'CREATE DATABASE "{name}"')
     try:
         return await gather_exports(with_database(server_url, name))
     finally:
-        await admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await execute(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def ensure_venv(venv: Path) -> Path:
@@ -306,7 +306,6 @@ def main() -> None:
         check(args.check)
         return
     sys.path.insert(0, str(ROOT))
-    sys.path.insert(0, str(ROOT / "bench"))
     started = time.monotonic()
     exports = asyncio.run(exports_from_a_throwaway_database())
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as out:

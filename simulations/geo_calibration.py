@@ -1,7 +1,7 @@
 """Calibration of every geo method on simulated panels: coverage of 95% intervals and false positives.
 
 The panels are those of ``tests/stats/test_tbr_calibration.py`` (the model of
-:mod:`tests.stats.geo_simulation`): ``N = 20`` markets with lognormal levels, a shared AR(0.9) trend with
+:mod:`simulations.geo_simulation`): ``N = 20`` markets with lognormal levels, a shared AR(0.9) trend with
 market loadings, a weekly pattern with market amplitudes, AR(1) market noise with ``rho`` in {0, 0.25,
 0.5}; the layout is redrawn in every replication; a 12-week pre-period and a 4-week test.  Each
 replication is analysed twice, without an effect (false positive: ``p <= alpha``, i.e. the interval
@@ -29,11 +29,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from simulations.geo_simulation import WEEKLY_PATTERN, FloatArray, PanelModel
 from stats.augmented_synthetic_control import fit_augmented_synthetic_control
 from stats.conformal import conformal_inference
 from stats.tbr import tbr_conformal_batch
 from stats.trimmed_match import trimmed_match
-from tests.stats.geo_simulation import WEEKLY_PATTERN, FloatArray, PanelModel
 
 N_MARKETS = 20
 PRE_DAYS, TEST_DAYS = 84, 28

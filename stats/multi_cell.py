@@ -42,7 +42,7 @@ whose effect on ``w`` cancels up to the difference in how much of it the two re-
 test, ``{delta : p(delta) > alpha}`` (:func:`stats.conformal.invert_test`), and ``p_value`` is
 ``p(0)``: the interval excludes 0 exactly when ``p_value <= alpha``.
 
-Calibration (``tests/stats/test_multi_cell.py``, seeded panels of ``tests/stats/geo_simulation.py``:
+Calibration (``tests/stats/test_multi_cell.py``, seeded panels of ``simulations/geo_simulation.py``:
 lognormal market levels, a shared AR(0.9) trend with market loadings, a weekly pattern, AR(0.3)
 market noise; two cells of 2 markets among 25; +8% and +3% multiplicative effects, so the
 effects are not constant per day): the 90% interval of the iROAS difference covers the truth at

@@ -1,6 +1,7 @@
 """Capture the response examples of the OpenAPI document from the running service.
 
-Run: ``DATABASE_URL=postgresql://… .venv/bin/python -m api.examples.capture`` (without ``DATABASE_URL``
+Run from the repository root (it uses ``testkit``, a development package that is not shipped):
+``DATABASE_URL=postgresql://… .venv/bin/python -m api.examples.capture`` (without ``DATABASE_URL``
 the embedded server is used). Creates a throwaway database, sends each operation its documented request
 example (the GeoLift walkthrough panel for the geo operations), and writes every answer to
 ``api/examples/<operationId>.json``, lists longer than ``MAX_LIST`` cut to their first items. Then run
@@ -14,20 +15,16 @@ import csv
 import json
 import os
 import tempfile
-import uuid
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 from litestar import Litestar
 from litestar.openapi.spec import Example
 from litestar.testing import AsyncTestClient
 
 from api.app import create_app
 from api.auth.keys import Scope
-from api.auth.service import create_key
 from api.embedded_database import start_embedded_postgres
 from api.experiments.controller import CREATE_EXAMPLES, IMPORTED_HOLDOUT_EXAMPLE
 from api.geo.controller import APPEND_EXAMPLES
@@ -42,6 +39,7 @@ from api.outcomes.controller import SPEND_EXAMPLES
 from api.power.controller import CURVE_EXAMPLES, POWER_EXAMPLES
 from api.settings import settings_from_environment
 from api.worker_tasks import task_registry
+from testkit.database import make_key, throwaway_database
 
 MAX_LIST = 3
 DATA = Path(__file__).resolve().parents[2] / "tests" / "data" / "geolift"
@@ -242,39 +240,22 @@ async def capture(client: Client, recorder: Recorder) -> None:
     keep("ListGeoDatasetEvents", await client.get(f"{dataset_path}/events"), "Uploaded, then deleted: by whom and when")
 
 
-async def authorize(client: Client, url: str) -> None:
-    """Send an admin key (made in the throwaway database) on every request of ``client``."""
-    connection = await asyncpg.connect(url)
-    try:
-        made = await create_key(connection, name="examples", scope=Scope.ADMIN)
-    finally:
-        await connection.close()
-    client.headers["Authorization"] = f"Bearer {made.secret}"
-
-
 async def main() -> None:
     settings = settings_from_environment()
     server = settings.database_url or start_embedded_postgres(Path(tempfile.mkdtemp(prefix="counterfact-examples-")))
-    name = f"counterfact_examples_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(server)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        url = urlunsplit(urlsplit(server)._replace(path="/" + name))
+    async with throwaway_database(server, "counterfact_examples") as url:
         app = create_app(replace(settings, database_url=url, log_level="WARNING"))
         recorder = Recorder()
         stop = asyncio.Event()
         worker = asyncio.create_task(run_worker(replace(settings, database_url=url), task_registry(), stop))
         async with AsyncTestClient(app=app) as client:
-            await authorize(client, url)
+            client.headers["Authorization"] = f"Bearer {await make_key(url, Scope.ADMIN, name='examples')}"
             await capture(client, recorder)
             await capture_matched_pairs(client, recorder)
         stop.set()
         await worker
         recorder.write()
         print(f"wrote {len(recorder.examples)} operations' examples to {EXAMPLES_DIR}")
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from api.auth.keys import Scope
-from tests.conftest import make_key
+from testkit.database import make_key
 
 Client = AsyncTestClient[Litestar]
 HOLDOUT = {

@@ -22,7 +22,8 @@ from api.auth.keys import Scope
 from api.errors import exception_handlers
 from api.json_depth import MAX_JSON_DEPTH, check_json_depth
 from api.settings import Settings
-from tests.conftest import app_in_thread, make_key, with_database
+from testkit.database import make_key, with_database
+from tests.conftest import app_in_thread
 
 Client = AsyncTestClient[Litestar]
 JSON = {"Content-Type": "application/json"}

@@ -19,8 +19,8 @@ from api.auth.service import create_key
 from api.cli import openapi_document
 from api.idempotency.middleware import IDEMPOTENT_OPERATIONS
 from api.settings import Settings
+from testkit.database import make_key
 from tests.api.test_geo_power import pretest_csv
-from tests.conftest import make_key
 
 Client = AsyncTestClient[Litestar]
 HOLDOUT = {

@@ -29,8 +29,8 @@ from api.auth.keys import Scope
 from api.jobs.answer import submit
 from api.jobs.progress import JobCancelled, ProgressReporter, preferred_wait
 from api.settings import Settings
+from testkit.database import make_key
 from tests.api.test_geo_results import create_geolift_experiment
-from tests.conftest import make_key
 
 Client = AsyncTestClient[Litestar]
 ASYNC = {"Prefer": "respond-async"}

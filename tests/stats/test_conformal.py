@@ -8,10 +8,10 @@ from typing import Any, Literal
 import numpy as np
 import pytest
 
+from simulations.geolift_data import load_geolift_panel
 from stats.conformal import ConformalTest, NullRefit, conformal_inference, invert_test
 from stats.errors import InvalidProblem
 from stats.synthetic_control import simplex_least_squares
-from tests.stats.geolift_data import load_geolift_panel
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 LEVELS = (0.5, 0.8, 0.9, 0.95, 0.99)

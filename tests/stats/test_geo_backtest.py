@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from scipy.stats import binom
 
+from simulations.geolift_data import load_geolift_panel
 from stats.conformal import ConformalTest, NullRefit
 from stats.errors import InvalidProblem
 from stats.geo_backtest import (
@@ -24,7 +25,6 @@ from stats.geo_backtest import (
 )
 from stats.tbr import estimate_tbr
 from stats.trimmed_match import trimmed_match
-from tests.stats.geolift_data import load_geolift_panel
 
 ALPHA = 0.1
 DURATION = 15

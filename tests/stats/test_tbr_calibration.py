@@ -1,6 +1,6 @@
 """Calibration of TBR's intervals and p-values on simulated geo panels (seeded).
 
-Panels shaped like real geo data, built as in :mod:`tests.stats.geo_simulation` (its
+Panels shaped like real geo data, built as in :mod:`simulations.geo_simulation` (its
 :class:`PanelModel` parameters), vectorised over replications: ``N = 20`` markets with lognormal
 levels, a shared AR(0.9) trend with market loadings, a weekly pattern with market amplitudes, and
 AR(1) market noise with ``rho`` in {0, 0.25, 0.5}; 1, 3 or 10 treated markets (those nearest the
@@ -14,7 +14,7 @@ a 12-week pre-period with a 4-week test, and an 8-week pre-period with a 2-week 
 * false positives: the same panels without the effect; the share with ``p_value <= 0.05`` (the CI
   excludes 0 exactly then) is at most 5% + 2 pp, two-sided and one-sided;
 * Kerman's iid interval misses on the same panels (the issue this calibration guards);
-* false positives on a long trending history (issue 23's process, :func:`tests.stats.geo_simulation.
+* false positives on a long trending history (issue 23's process, :func:`simulations.geo_simulation.
   history_and_futures`: 0.3% a day of shared growth and noise proportional to the level, 365 pre-period
   days, a 15-day test, the seeds of ``bench/calibrate_geo_false_positives.py``): at most alpha + 1 point,
   the issue's target (the all-days residuals without a level scale rejected 15.0% there).
@@ -33,8 +33,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from simulations.geo_simulation import WEEKLY_PATTERN, FloatArray, PanelModel, history_and_futures
 from stats.tbr import estimate_tbr, tbr_conformal_batch, tbr_effect_batch
-from tests.stats.geo_simulation import WEEKLY_PATTERN, FloatArray, PanelModel, history_and_futures
 
 REPLICATIONS = 2000
 N_MARKETS = 20
