@@ -12,8 +12,8 @@ from litestar.testing import AsyncTestClient
 
 from api.chart_images import render_chart
 from api.cli import openapi_document
-from tests.api.test_geo_power import pretest_csv
-from tests.api.test_geo_results import create_geolift_experiment
+from testkit.panels import pretest_csv
+from tests.api.helpers import create_geolift_experiment
 from tests.api.test_jobs import _finished
 
 Client = AsyncTestClient[Litestar]

@@ -17,10 +17,10 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from api.chart_images import render_chart
+from testkit.panels import pretest_csv
 from tests.api import test_multi_cell_geo as multi_cell
+from tests.api.helpers import create_geolift_experiment
 from tests.api.test_chart_images import svg_text
-from tests.api.test_geo_power import pretest_csv
-from tests.api.test_geo_results import create_geolift_experiment
 from tests.api.test_market_selection import finished
 from tests.api.test_matched_pairs import design_csv, upload
 from tests.api.test_multi_cell_market_selection import TWO_CELLS

@@ -15,7 +15,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from api.csv_cells import spreadsheet_safe
-from tests.api.test_calibration import connection, holdout_experiment  # noqa: F401 (a fixture)
+from tests.api.test_calibration import holdout_experiment
 
 Client = AsyncTestClient[Litestar]
 HOLDOUT = {
@@ -52,7 +52,7 @@ async def test_the_assignments_export_prefixes_formula_like_unit_ids(client: Cli
 
 async def test_the_calibration_csv_prefixes_a_formula_like_kpi_name_and_keeps_negative_numbers(
     client: Client,
-    connection: asyncpg.Connection,  # noqa: F811 (the fixture imported above)
+    connection: asyncpg.Connection,
 ) -> None:
     experiment_id = await holdout_experiment(client, connection)
     response = await client.get(

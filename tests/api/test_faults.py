@@ -17,8 +17,8 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from tests.api.helpers import create_geolift_experiment
 from tests.api.service_process import SERVICE_BACKENDS
-from tests.api.test_geo_results import create_geolift_experiment
 
 Client = AsyncTestClient[Litestar]
 CSV = {"Content-Type": "text/csv"}

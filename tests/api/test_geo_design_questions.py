@@ -20,7 +20,6 @@ from litestar.testing import AsyncTestClient
 
 from api.geo_design import service as design_service
 from api.geo_design.schemas import GeoPowerRequest, GeoPowerResult
-from tests.api.test_geo_power import pretest_csv
 from tests.api.test_matched_pairs import design_csv
 from tests.conftest import DATA_DIR
 
@@ -36,14 +35,6 @@ POWER = {
 }
 SELECTION = {"treatment_sizes": [2], "durations": [10], "effect_sizes": [0, 0.1], "include": ["chicago"], "top": 2}
 PAIRS = {"budgets": [30000], "pair_counts": [12], "simulations": 20}
-
-
-@pytest.fixture
-async def dataset_id(client: Client) -> str:
-    """GeoLift's walkthrough history: 40 cities x 90 days (2021-01-01..2021-03-31)."""
-    upload = await client.post("/v1/geo/datasets", content=pretest_csv(), headers=CSV)
-    assert upload.status_code == 201, upload.text
-    return str(upload.json()["id"])
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ from api.chart_images import render_chart
 from api.geo.schemas import GeoLook
 from api.results.geo_monitoring_chart import monitoring_chart
 from stats.geo_monitoring import daily_boundaries
-from tests.api.test_geo_power import pretest_csv
-from tests.api.test_geo_results import create_geolift_experiment
+from testkit.panels import pretest_csv
+from tests.api.helpers import create_geolift_experiment
 from tests.api.test_market_selection import finished
 from tests.chart_marks import chart_marks
 from tests.conftest import DATA_DIR

@@ -20,7 +20,7 @@ from api.cli import openapi_document
 from api.idempotency.middleware import IDEMPOTENT_OPERATIONS
 from api.settings import Settings
 from testkit.database import make_key
-from tests.api.test_geo_power import pretest_csv
+from testkit.panels import pretest_csv
 
 Client = AsyncTestClient[Litestar]
 HOLDOUT = {

@@ -30,7 +30,7 @@ from api.jobs.answer import submit
 from api.jobs.progress import JobCancelled, ProgressReporter, preferred_wait
 from api.settings import Settings
 from testkit.database import make_key
-from tests.api.test_geo_results import create_geolift_experiment
+from tests.api.helpers import create_geolift_experiment
 
 Client = AsyncTestClient[Litestar]
 ASYNC = {"Prefer": "respond-async"}

@@ -13,8 +13,6 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from tests.api.test_geo_power import pretest_csv
-
 Client = AsyncTestClient[Litestar]
 CSV = {"Content-Type": "text/csv"}
 WALKTHROUGH = {
@@ -27,13 +25,6 @@ WALKTHROUGH = {
     "budget": 100000,
     "alpha": 0.1,
 }
-
-
-@pytest.fixture
-async def dataset_id(client: Client) -> str:
-    upload = await client.post("/v1/geo/datasets", content=pretest_csv(), headers=CSV)
-    assert upload.status_code == 201, upload.text
-    return str(upload.json()["id"])
 
 
 async def select(client: Client, dataset_id: str, **overrides: Any) -> Any:

@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from api.settings import Settings
-from tests.api.test_geo_results import create_geolift_experiment
+from tests.api.helpers import create_geolift_experiment
 from tests.api.test_jobs import _finished, _submit_toy
 
 Client = AsyncTestClient[Litestar]

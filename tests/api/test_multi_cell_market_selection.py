@@ -9,7 +9,6 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from tests.api.test_geo_power import pretest_csv
 from tests.api.test_market_selection import finished
 
 Client = AsyncTestClient[Litestar]
@@ -23,13 +22,6 @@ TWO_CELLS = {
     "search_budget": 40,
     "top": 5,
 }
-
-
-@pytest.fixture
-async def dataset_id(client: Client) -> str:
-    upload = await client.post("/v1/geo/datasets", content=pretest_csv(), headers=CSV)
-    assert upload.status_code == 201, upload.text
-    return str(upload.json()["id"])
 
 
 async def select(client: Client, dataset_id: str, **overrides: Any) -> Any:

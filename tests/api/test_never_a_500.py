@@ -213,7 +213,7 @@ async def _job_outcome(client: Client, path: str, body: dict[str, Any]) -> str:
 async def test_geo_power_and_market_selection_at_the_extremes_are_refused_or_finish(
     client: Client, worker: None
 ) -> None:
-    from tests.api.test_geo_power import pretest_csv
+    from testkit.panels import pretest_csv
 
     dataset = await client.post("/v1/geo/datasets", content=pretest_csv(), headers={"Content-Type": "text/csv"})
     common = {"dataset_id": dataset.json()["id"], "durations": [10], "alpha": 5e-324}
@@ -227,7 +227,7 @@ async def test_geo_power_and_market_selection_at_the_extremes_are_refused_or_fin
 async def test_trimmed_match_results_of_an_unpaired_experiment_are_400_before_any_job(
     client: Client, database_url: str
 ) -> None:
-    from tests.api.test_geo_results import create_geolift_experiment
+    from tests.api.helpers import create_geolift_experiment
 
     experiment = await create_geolift_experiment(client)
     response = await client.get(

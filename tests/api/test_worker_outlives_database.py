@@ -33,7 +33,7 @@ from api.jobs.worker import run_worker
 from api.settings import Settings
 from testkit.database import make_key, with_database
 from testkit.service import ROOT, free_port, wait_for_health
-from tests.api.test_geo_results import Client, create_geolift_experiment
+from tests.api.helpers import Client, create_geolift_experiment
 from tests.conftest import LogCollector
 
 WAIT = 120.0  # seconds, for every wait below: a failure fails, it does not hang
