@@ -5,13 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import asyncpg
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 
 from api.auth.keys import Scope
 from testkit.database import make_key
+from tests.api.helpers import Client, create_experiment
 
-Client = AsyncTestClient[Litestar]
 HOLDOUT = {
     "kind": "holdout",
     "name": "audited",
@@ -25,8 +23,7 @@ OBSERVATIONS = [
 
 
 async def _experiment(client: Client, body: dict[str, Any] = HOLDOUT) -> str:
-    experiment_id: str = (await client.post("/v1/experiments", json=body)).json()["id"]
-    return experiment_id
+    return await create_experiment(client, body)
 
 
 async def _events(client: Client, experiment_id: str) -> list[dict[str, Any]]:

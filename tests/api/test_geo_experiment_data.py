@@ -7,12 +7,10 @@ import csv
 from typing import Any
 
 import asyncpg
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 
+from tests.api.helpers import Client, create_experiment, geolift_design
 from tests.conftest import DATA_DIR
 
-Client = AsyncTestClient[Litestar]
 CSV = {"Content-Type": "text/csv"}
 PRE = {"start": "2021-01-01", "end": "2021-03-31"}
 TEST = {"start": "2021-04-01", "end": "2021-04-15"}
@@ -32,19 +30,7 @@ async def _upload(client: Client, body: str) -> str:
 
 
 async def _experiment(client: Client, dataset_id: str, **changes: Any) -> str:
-    body = {
-        "kind": "geo",
-        "name": "TV in Chicago and Portland",
-        "dataset_id": dataset_id,
-        "channel": "tv",
-        "treatment_markets": ["chicago", "portland"],
-        "pre_period": PRE,
-        "test_period": TEST,
-        "spend": 10000,
-    } | changes
-    response = await client.post("/v1/experiments", json=body)
-    assert response.status_code == 201, response.text
-    return str(response.json()["id"])
+    return await create_experiment(client, geolift_design(dataset_id, **changes))
 
 
 async def _design(database_url: str, experiment_id: str) -> str:

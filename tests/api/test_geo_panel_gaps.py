@@ -15,12 +15,10 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 
+from tests.api.helpers import Client, create_experiment, geolift_design, results, upload_dataset
 from tests.conftest import DATA_DIR
 
-Client = AsyncTestClient[Litestar]
 CSV = {"Content-Type": "text/csv"}
 MM = DATA_DIR / "matched_markets"
 
@@ -45,30 +43,7 @@ def _without(cells: set[tuple[str, str]], rows: list[dict[str, str]] | None = No
 
 
 async def _experiment(client: Client, body: str, **overrides: Any) -> str:
-    upload = await client.post("/v1/geo/datasets", content=body, headers=CSV)
-    assert upload.status_code == 201, upload.text
-    design: dict[str, Any] = {
-        "kind": "geo",
-        "name": "TV in Chicago and Portland",
-        "dataset_id": upload.json()["id"],
-        "channel": "tv",
-        "treatment_markets": ["chicago", "portland"],
-        "pre_period": {"start": "2021-01-01", "end": "2021-03-31"},
-        "test_period": {"start": "2021-04-01", "end": "2021-04-15"},
-        "spend": 10_000.0,
-    }
-    design.update(overrides)
-    created = await client.post("/v1/experiments", json=design)
-    assert created.status_code == 201, created.text
-    experiment_id: str = created.json()["id"]
-    return experiment_id
-
-
-async def _results(client: Client, experiment_id: str, **params: Any) -> dict[str, Any]:
-    response = await client.get(f"/v1/experiments/{experiment_id}/results", params=params)
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
+    return await create_experiment(client, geolift_design(await upload_dataset(client, body), **overrides))
 
 
 async def _matched_markets_experiment(client: Client) -> str:
@@ -86,7 +61,7 @@ async def _matched_markets_experiment(client: Client) -> str:
 
 async def test_tbr_on_matched_markets_example_with_missing_zero_gives_its_published_figures(client: Client) -> None:
     experiment_id = await _matched_markets_experiment(client)
-    result = await _results(client, experiment_id, method="tbr", missing="zero")
+    result = await results(client, experiment_id, method="tbr", missing="zero")
     assert result["incremental"]["estimate"] == pytest.approx(147337.122, abs=1e-3)
     assert result["fit"]["slope"] == pytest.approx(0.9997001, abs=5e-8)
     assert result["iroas"]["estimate"] == pytest.approx(2.946742, abs=1e-6)
@@ -98,7 +73,7 @@ async def test_tbr_interval_on_matched_markets_example_contains_its_published_es
     # Issue 23: the all-days fit answered 147,337 with an 80% interval of [125,758, 144,553].
     experiment_id = await _matched_markets_experiment(client)
     for level in (0.8, 0.9):
-        result = await _results(client, experiment_id, method="tbr", missing="zero", confidence_level=level)
+        result = await results(client, experiment_id, method="tbr", missing="zero", confidence_level=level)
         incremental = result["incremental"]
         assert result["ci_status"] == "interval"
         assert incremental["ci_low"] < incremental["estimate"] < incremental["ci_high"]
@@ -125,8 +100,8 @@ async def test_drop_market_is_the_analysis_without_the_gappy_donor_and_the_treat
     by_hand_rows = [r for r in _geolift_rows() if r["location"] != "atlanta" and r["date"] != TREATED_PRE_GAP[1]]
     by_hand = await _experiment(client, _csv(by_hand_rows))
     for method in ("tbr", "synthetic_control"):
-        result = await _results(client, gappy, method=method)
-        expected = await _results(client, by_hand, method=method)
+        result = await results(client, gappy, method=method)
+        expected = await results(client, by_hand, method=method)
         assert result["incremental"] == pytest.approx(expected["incremental"], rel=1e-9)
         assert result["p_value"] == pytest.approx(expected["p_value"], rel=1e-9)
         assert "atlanta" not in result["weights"] and result["weights"].keys() == expected["weights"].keys()
@@ -150,8 +125,8 @@ async def test_interpolate_is_the_analysis_of_the_panel_filled_by_time_interpola
         for day in wide.index
     ]
     by_pandas = await _experiment(client, _csv(filled))
-    result = await _results(client, gappy, method="tbr", missing="interpolate")
-    expected = await _results(client, by_pandas, method="tbr")
+    result = await results(client, gappy, method="tbr", missing="interpolate")
+    expected = await results(client, by_pandas, method="tbr")
     assert result["incremental"] == pytest.approx(expected["incremental"], rel=1e-9)
     assert len(result["weights"]) == 38
     assert any("4 missing market-date(s) filled by linear interpolation" in w for w in result["warnings"])
@@ -163,15 +138,15 @@ async def test_zero_counts_a_treated_test_day_gap_as_zero_and_says_so(client: Cl
     refused = await client.get(f"/v1/experiments/{experiment_id}/results", params={"method": "synthetic_control"})
     assert refused.status_code == 409 and "'chicago' on 2021-04-05" in refused.json()["detail"]
     zero = [r if (r["location"], r["date"]) != gap else {**r, "Y": "0"} for r in _geolift_rows()]
-    expected = await _results(client, await _experiment(client, _csv(zero)), method="tbr")
-    result = await _results(client, experiment_id, method="tbr", missing="zero")
+    expected = await results(client, await _experiment(client, _csv(zero)), method="tbr")
+    result = await results(client, experiment_id, method="tbr", missing="zero")
     assert result["incremental"] == pytest.approx(expected["incremental"], rel=1e-9)
     assert any("1 of them are treated market dates inside the test period" in w for w in result["warnings"])
 
 
 async def test_a_complete_panel_reports_no_missing_data_warning(client: Client) -> None:
     experiment_id = await _experiment(client, _csv(_geolift_rows()))
-    result = await _results(client, experiment_id, method="tbr", missing="interpolate")
+    result = await results(client, experiment_id, method="tbr", missing="interpolate")
     assert not any(w.startswith("missing=") for w in result["warnings"])
 
 

@@ -8,7 +8,6 @@ from typing import Any
 
 import asyncpg
 import pytest
-from litestar import Litestar
 from litestar.routes import HTTPRoute
 from litestar.testing import AsyncTestClient
 
@@ -21,8 +20,8 @@ from api.idempotency.middleware import IDEMPOTENT_OPERATIONS
 from api.settings import Settings
 from testkit.database import make_key
 from testkit.panels import pretest_csv
+from tests.api.helpers import Client, create_experiment
 
-Client = AsyncTestClient[Litestar]
 HOLDOUT = {
     "kind": "holdout",
     "name": "idempotent",
@@ -33,8 +32,7 @@ CSV = {"Content-Type": "text/csv"}
 
 
 async def _experiment(client: Client) -> str:
-    experiment_id: str = (await client.post("/v1/experiments", json=HOLDOUT)).json()["id"]
-    return experiment_id
+    return await create_experiment(client, HOLDOUT)
 
 
 async def _events(client: Client, experiment_id: str, action: str) -> list[dict[str, Any]]:

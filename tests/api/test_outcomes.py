@@ -8,12 +8,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 from statsmodels.stats import proportion as sm_proportion
 from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
 
-Client = AsyncTestClient[Litestar]
+from tests.api.helpers import Client, create_experiment
+
 UNITS = [f"user-{i}" for i in range(4000)]
 
 
@@ -25,8 +24,7 @@ async def _experiment(client: Client, metric: str = "mean", channels: tuple[str,
         "channels": [{"name": c, "holdout_fraction": 0.3} for c in channels],
         "salt": "outcomes-salt",
     }
-    experiment_id: str = (await client.post("/v1/experiments", json=body)).json()["id"]
-    return experiment_id
+    return await create_experiment(client, body)
 
 
 async def _assign(client: Client, experiment_id: str, units: list[str], channel: str = "meta") -> np.ndarray:

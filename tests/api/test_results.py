@@ -8,14 +8,11 @@ from typing import Any
 
 import asyncpg
 import pytest
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 from scipy import stats as scipy_stats
 from statsmodels.stats import proportion as sm_proportion
 
 from stats.sequential import always_valid_difference, mixing_variance_for_horizon
-
-Client = AsyncTestClient[Litestar]
+from tests.api.helpers import Client, create_experiment
 
 
 async def _experiment(client: Client, metric: str = "proportion", channels: tuple[str, ...] = ("meta",)) -> str:
@@ -25,8 +22,7 @@ async def _experiment(client: Client, metric: str = "proportion", channels: tupl
         "metric": {"kind": metric},
         "channels": [{"name": c, "holdout_fraction": 0.1} for c in channels],
     }
-    experiment_id: str = (await client.post("/v1/experiments", json=body)).json()["id"]
-    return experiment_id
+    return await create_experiment(client, body)
 
 
 async def _post(client: Client, experiment_id: str, observations: list[dict[str, Any]]) -> Any:

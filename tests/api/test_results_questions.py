@@ -9,13 +9,11 @@ from typing import Any
 
 import asyncpg
 import pytest
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 
 from api.jobs.progress import ProgressReporter
 from api.results import service as results_service
+from tests.api.helpers import Client, create_experiment
 
-Client = AsyncTestClient[Litestar]
 UNITS = [f"user-{i}" for i in range(600)]
 
 
@@ -27,7 +25,7 @@ async def _experiment(client: Client) -> str:
         "channels": [{"name": "meta", "holdout_fraction": 0.3}, {"name": "search", "holdout_fraction": 0.2}],
         "salt": "questions-salt",
     }
-    experiment_id: str = (await client.post("/v1/experiments", json=body)).json()["id"]
+    experiment_id = await create_experiment(client, body)
     assert (await client.post(f"/v1/experiments/{experiment_id}/assignments", json={"units": UNITS})).status_code == 200
     outcomes = [{"unit": u, "value": int(i % 9 == 0)} for i, u in enumerate(UNITS)]
     response = await client.post(f"/v1/experiments/{experiment_id}/outcomes", json={"outcomes": outcomes})

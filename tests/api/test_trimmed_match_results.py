@@ -16,15 +16,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 
 from api.results.geo_trimmed_match import trimmed_match_p_value
 from stats.errors import InvalidProblem
 from stats.trimmed_match import trimmed_match
+from tests.api.helpers import Client, create_experiment, upload_dataset
 from tests.conftest import DATA_DIR
 
-Client = AsyncTestClient[Litestar]
 CSV = {"Content-Type": "text/csv"}
 POST_ANALYSIS = DATA_DIR / "trimmed_match" / "example_data_for_post_analysis.csv"
 EXCLUDED_PAIRS = {"41", "43"}
@@ -51,13 +49,12 @@ async def _experiment(
     trim_rate: float | None = None,
 ) -> str:
     periods = periods or {}
-    upload = await client.post("/v1/geo/datasets", content=panel_csv, headers=CSV)
-    assert upload.status_code == 201, upload.text
+    dataset_id = await upload_dataset(client, panel_csv)
     treated = [p[0] for p in pairs] if pairs else ["g1", "g3"]
     body: dict[str, Any] = {
         "kind": "geo",
         "name": "Paired search test",
-        "dataset_id": upload.json()["id"],
+        "dataset_id": dataset_id,
         "channel": "search",
         "treatment_markets": treated,
         "pre_period": periods.get("pre_period", {"start": "2020-01-01", "end": "2020-11-03"}),
@@ -67,9 +64,7 @@ async def _experiment(
         body["pairs"] = pairs
     if trim_rate is not None:
         body["trim_rate"] = trim_rate
-    created = await client.post("/v1/experiments", json=body)
-    assert created.status_code == 201, created.text
-    return str(created.json()["id"])
+    return await create_experiment(client, body)
 
 
 async def _colab_results(client: Client) -> dict[str, Any]:
