@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulations.geo_simulation import WEEKLY_PATTERN, FloatArray, PanelModel
+from simulations.geo_simulation import WEEKLY_PATTERN, FloatArray, PanelModel, stationary_ar1
 from stats.augmented_synthetic_control import fit_augmented_synthetic_control
 from stats.conformal import conformal_inference
 from stats.tbr import tbr_conformal_batch
@@ -71,15 +71,6 @@ class Calibration:
         return math.sqrt(rate * (1.0 - rate) / self.replications)
 
 
-def _stationary_ar1(rng: np.random.Generator, coefficient: float, sd: float, shape: tuple[int, ...]) -> FloatArray:
-    innovations = rng.standard_normal(shape) * sd * np.sqrt(1.0 - coefficient**2)
-    out = np.empty(shape)
-    out[..., 0] = rng.standard_normal(shape[:-1]) * sd
-    for t in range(1, shape[-1]):
-        out[..., t] = coefficient * out[..., t - 1] + innovations[..., t]
-    return out
-
-
 def simulate(replications: int, rho: float, seed: int) -> tuple[FloatArray, FloatArray]:
     """``(panels (R, N, T), levels (R, N))``: fresh layouts, trends and noise (vectorised over replications)."""
     model = PanelModel(n_markets=N_MARKETS, noise_ar=rho)
@@ -89,8 +80,8 @@ def simulate(replications: int, rho: float, seed: int) -> tuple[FloatArray, Floa
     levels = np.exp(np.log(1000.0) + model.level_sigma * rng.standard_normal(shape))
     loadings = rng.uniform(0.6, 1.4, shape)
     amplitudes = rng.uniform(0.6, 1.4, shape)
-    trend = _stationary_ar1(rng, model.trend_ar, model.trend_sd, (replications, 1, days))
-    noise = _stationary_ar1(rng, model.noise_ar, model.noise_sd, (replications, N_MARKETS, days))
+    trend = stationary_ar1(rng, model.trend_ar, model.trend_sd, (replications, 1, days))
+    noise = stationary_ar1(rng, model.noise_ar, model.noise_sd, (replications, N_MARKETS, days))
     weekly = WEEKLY_PATTERN[np.arange(days) % 7]
     log_y = loadings[..., None] * trend + amplitudes[..., None] * weekly + noise
     features = np.stack([np.log(levels), loadings, amplitudes], axis=-1)

@@ -33,7 +33,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from simulations.geo_simulation import WEEKLY_PATTERN, FloatArray, PanelModel, history_and_futures
+from simulations.geo_simulation import WEEKLY_PATTERN, FloatArray, PanelModel, history_and_futures, stationary_ar1
 from stats.tbr import estimate_tbr, tbr_conformal_batch, tbr_effect_batch
 
 REPLICATIONS = 2000
@@ -60,15 +60,6 @@ class Panels:
     truth: FloatArray
 
 
-def _stationary_ar1(rng: np.random.Generator, coefficient: float, sd: float, shape: tuple[int, ...]) -> FloatArray:
-    innovations = rng.standard_normal(shape) * sd * np.sqrt(1.0 - coefficient**2)
-    out = np.empty(shape)
-    out[..., 0] = rng.standard_normal(shape[:-1]) * sd
-    for t in range(1, shape[-1]):
-        out[..., t] = coefficient * out[..., t - 1] + innovations[..., t]
-    return out
-
-
 @functools.cache
 def _panels(design: tuple[int, int], n_treated: int, rho: float, replications: int = REPLICATIONS) -> Panels:
     """``replications`` fresh panels (layout, trend and noise) of the model in the module docstring."""
@@ -86,8 +77,8 @@ def _panels(design: tuple[int, int], n_treated: int, rho: float, replications: i
     order = np.argsort(np.sum(z * z, axis=-1), axis=1, kind="stable")
     treated = np.zeros(shape, dtype=bool)
     np.put_along_axis(treated, order[:, :n_treated], True, axis=1)
-    trend = _stationary_ar1(rng, model.trend_ar, model.trend_sd, (replications, 1, days))
-    noise = _stationary_ar1(rng, model.noise_ar, model.noise_sd, (replications, N_MARKETS, days))
+    trend = stationary_ar1(rng, model.trend_ar, model.trend_sd, (replications, 1, days))
+    noise = stationary_ar1(rng, model.noise_ar, model.noise_sd, (replications, N_MARKETS, days))
     weekly = WEEKLY_PATTERN[np.arange(days) % 7]
     log_y = loadings[..., None] * trend + amplitudes[..., None] * weekly + noise
     y = levels[..., None] * np.exp(log_y)
