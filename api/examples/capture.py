@@ -40,6 +40,7 @@ from api.power.controller import CURVE_EXAMPLES, POWER_EXAMPLES
 from api.settings import settings_from_environment
 from api.worker_tasks import task_registry
 from testkit.database import make_key, throwaway_database
+from testkit.jobs import finished_job
 
 MAX_LIST = 3
 DATA = Path(__file__).resolve().parents[2] / "tests" / "data" / "geolift"
@@ -102,7 +103,7 @@ async def capture_matched_pairs(client: Client, recorder: Recorder) -> None:
     request = {**example_value(PAIR_DESIGN_EXAMPLES[0]), "dataset_id": upload.json()["id"]}
     queued = await client.post("/v1/geo/matched-pairs", json=request)
     keep("CreateMatchedPairDesign", queued, "Queued")
-    await finished(client, queued.headers["location"])
+    await finished_job(client, queued.headers["location"])
     again = await client.post("/v1/geo/matched-pairs", json=request)
     keep("CreateMatchedPairDesign", again, "The same design again, once finished: its job, with its age")
     path = f"/v1/geo/matched-pairs/{queued.json()['id']}/experiments"
@@ -111,15 +112,6 @@ async def capture_matched_pairs(client: Client, recorder: Recorder) -> None:
     keep("CreateExperimentFromPairDesign", await client.post(path, json=body, headers=once), "Created")
     replay = await client.post(path, json=body, headers=once)
     keep("CreateExperimentFromPairDesign", replay, "The same request again with the same Idempotency-Key")
-
-
-async def finished(client: Client, location: str) -> Any:
-    for _ in range(1200):
-        job = await client.get(location)
-        if job.json()["status"] not in ("queued", "running"):
-            return job
-        await asyncio.sleep(0.05)
-    raise RuntimeError(f"{location} did not finish")
 
 
 async def capture(client: Client, recorder: Recorder) -> None:
@@ -194,11 +186,12 @@ async def capture(client: Client, recorder: Recorder) -> None:
         "/v1/geo/power", json={**geo_power, "durations": [15]}, headers={"Prefer": "respond-async"}
     )
     keep("GetGeoPower", queued_power, "Asked for a job (Prefer: respond-async)")
-    await finished(client, queued_power.headers["location"])
+    await finished_job(client, queued_power.headers["location"])
     selection = {**example_value(SELECTION_EXAMPLES[0]), "dataset_id": history["id"]}
     selected = await client.post("/v1/geo/market-selection", json=selection)
     keep("CreateMarketSelection", selected, "Queued")
-    done = await finished(client, selected.headers["location"])
+    await finished_job(client, selected.headers["location"])
+    done = await client.get(selected.headers["location"])
     keep("GetJob", done, "A finished market selection on GeoLift's walkthrough")
     again = await client.post("/v1/geo/market-selection", json=selection)
     keep("CreateMarketSelection", again, "The same selection again, once finished: its job, with its age")
@@ -223,11 +216,11 @@ async def capture(client: Client, recorder: Recorder) -> None:
     geo_id = (await client.post("/v1/experiments", json=geo)).json()["id"]
     started = await client.get(f"/v1/experiments/{geo_id}/results", headers={"Prefer": "respond-async"})
     keep("GetExperimentResults", started, "Queued for a worker: a job")
-    await finished(client, started.headers["location"])
+    await finished_job(client, started.headers["location"])
     calibration = f"/v1/experiments/{geo_id}/calibration"
     queued = await client.get(calibration, params={"format": "pymc-marketing"}, headers={"Prefer": "respond-async"})
     keep("GetCalibrationExport", queued, "Queued for a worker: a job whose result is the export")
-    await finished(client, queued.headers["location"])
+    await finished_job(client, queued.headers["location"])
 
     keep("ListJobs", await client.get("/v1/jobs", params={"kind": "geo_power"}), "Geo power jobs only")
     imported = {**example_value(IMPORTED_HOLDOUT_EXAMPLE), "salt": "example-salt"}

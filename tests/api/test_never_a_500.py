@@ -19,6 +19,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from api.cli import openapi_document
+from tests.api.helpers import upload_dataset
 
 Client = AsyncTestClient[Litestar]
 DOCUMENT: dict[str, Any] = openapi_document()
@@ -150,9 +151,9 @@ async def test_head_where_there_is_no_get_is_405(client: Client) -> None:
 
 
 async def _pair_panel(client: Client) -> str:
-    from tests.api.test_matched_pairs import design_csv, upload
+    from tests.api.test_matched_pairs import design_csv
 
-    return await upload(client, design_csv(geos=24, since="2020-10-01"))
+    return await upload_dataset(client, design_csv(geos=24, since="2020-10-01"))
 
 
 async def _jobs(database_url: str) -> int:
