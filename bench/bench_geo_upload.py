@@ -25,7 +25,6 @@ import time
 import uuid
 from dataclasses import replace
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import numpy as np
@@ -37,6 +36,7 @@ from litestar.testing import AsyncTestClient  # noqa: E402
 
 from api.app import create_app  # noqa: E402
 from api.settings import settings_from_environment  # noqa: E402
+from testkit.database import throwaway_database  # noqa: E402
 
 RAW_TABLE = """
 CREATE TABLE bench_raw_observations (
@@ -65,10 +65,6 @@ def build_panel(geos: int, years: int, seed: int = 7) -> tuple[bytes, list[tuple
             rows.append((name, d, k, s))
             lines.append(f"{text},{name},{k},{s}")
     return ("\n".join(lines) + "\n").encode(), rows
-
-
-def with_database(url: str, database: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path="/" + database))
 
 
 async def time_upload(database_url: str, body: bytes) -> tuple[float, int]:
@@ -108,16 +104,9 @@ async def main() -> None:
     if not args.database_url:
         raise SystemExit("set DATABASE_URL or pass --database-url")
     body, rows = build_panel(args.geos, args.years)
-    name = f"counterfact_bench_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(args.database_url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        url = with_database(args.database_url, name)
+    async with throwaway_database(args.database_url, "counterfact_bench") as url:
         upload, row_count = await time_upload(url, body)
         raw = await time_raw_copy(url, rows)
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
     print("| panel | rows | CSV MB | upload (POST text/csv) | raw COPY (records) | ratio |")
     print("|---|---|---|---|---|---|")
     print(

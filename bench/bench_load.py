@@ -35,7 +35,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from api.auth.keys import Scope
 from api.auth.service import create_key
-from testkit.database import execute, with_database
+from testkit.database import throwaway_database
 from testkit.service import admin_headers, free_port, server
 
 FILL_ASSIGNMENTS = """
@@ -125,16 +125,11 @@ async def main() -> None:
     parser.add_argument("--units", type=int, default=20_000)
     args = parser.parse_args()
     server_url = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
-    name = f"counterfact_bench_{uuid.uuid4().hex[:12]}"
-    await execute(server_url, f'CREATE DATABASE "{name}"')
-    database_url = with_database(server_url, name)
-    try:
+    async with throwaway_database(server_url, "counterfact_bench") as database_url:
         with server(database_url, free_port()) as base:
             assert base.startswith("http://127.0.0.1:")
             experiment_id, keys = await setup(base, database_url, args.units, args.clients)
             latencies, errors, elapsed = await run_load(base, experiment_id, keys, args.units, args.seconds)
-    finally:
-        await execute(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     answered = sum(len(v) for v in latencies.values())
     failed = sum(errors.values())

@@ -24,7 +24,6 @@ import csv
 import os
 import sys
 import time
-import uuid
 from collections import defaultdict
 from pathlib import Path
 
@@ -44,7 +43,7 @@ from stats.pair_design import (  # noqa: E402
     simulate_rmse,
 )
 from stats.trimmed_match import trimmed_match  # noqa: E402
-from testkit.database import execute, with_database  # noqa: E402
+from testkit.database import throwaway_database  # noqa: E402
 from testkit.service import admin_headers, free_port, server  # noqa: E402
 
 DATA = ROOT / "tests" / "data" / "trimmed_match" / "example_data_for_design.csv"
@@ -162,10 +161,7 @@ def bench_http(client: httpx.Client, dataset_id: str, count: int) -> None:
 
 async def main_http(args: argparse.Namespace) -> None:
     server_url = args.database_url or os.environ["DATABASE_URL"]
-    name = f"counterfact_bench_{uuid.uuid4().hex[:12]}"
-    await execute(server_url, f'CREATE DATABASE "{name}"')
-    database_url = with_database(server_url, name)
-    try:
+    async with throwaway_database(server_url, "counterfact_bench") as database_url:
         with (
             server(database_url, free_port()) as base,
             httpx.Client(base_url=base, timeout=600, headers=admin_headers(database_url)) as client,
@@ -174,8 +170,6 @@ async def main_http(args: argparse.Namespace) -> None:
             upload.raise_for_status()
             with workers(database_url, args.workers):
                 bench_http(client, str(upload.json()["id"]), args.workers)
-    finally:
-        await execute(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def main() -> None:

@@ -40,7 +40,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from api.embedded_database import start_embedded_postgres, stop_embedded_postgres
-from testkit.database import execute, with_database
+from testkit.database import throwaway_database
 from testkit.service import admin_headers, free_port, server
 
 FILL_ASSIGNMENTS = """
@@ -160,12 +160,10 @@ async def main() -> None:
         if data_dir is not None
         else os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
     )
-    name = f"counterfact_bench_{uuid.uuid4().hex[:12]}"
-    await execute(server_url, f'CREATE DATABASE "{name}"')
     try:
-        await run(with_database(server_url, name), args)
+        async with throwaway_database(server_url, "counterfact_bench") as database_url:
+            await run(database_url, args)
     finally:
-        await execute(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         if data_dir is not None:
             stop_embedded_postgres(data_dir)
 

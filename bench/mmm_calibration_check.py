@@ -35,7 +35,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -128,15 +127,10 @@ async def gather_exports(database_url: str) -> dict[str, Any]:
 
 
 async def exports_from_a_throwaway_database() -> dict[str, Any]:
-    from testkit.database import execute, with_database
+    from testkit.database import throwaway_database
 
-    server_url = os.environ["DATABASE_URL"]
-    name = f"counterfact_mmm_{uuid.uuid4().hex[:12]}"
-    await execute(server_url, f'CREATE DATABASE "{name}"')
-    try:
-        return await gather_exports(with_database(server_url, name))
-    finally:
-        await execute(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    async with throwaway_database(os.environ["DATABASE_URL"], "counterfact_mmm") as database_url:
+        return await gather_exports(database_url)
 
 
 def ensure_venv(venv: Path) -> Path:
