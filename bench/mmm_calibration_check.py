@@ -39,20 +39,11 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-GEOLIFT_CSV = ROOT / "tests" / "data" / "geolift" / "GeoLift_Test.csv"
 DEFAULT_VENV = Path("/tmp/counterfact-mmm-venv")
 LIBRARIES = ("google-meridian", "pymc-marketing")
 
 
 # --- 1. Exports from the running service (project venv) ---------------------------------------------
-
-
-def geolift_csv() -> str:
-    import csv
-
-    with GEOLIFT_CSV.open() as fh:
-        rows = list(csv.DictReader(fh))
-    return "geo,kpi,date\n" + "".join(f"{r['location']},{r['Y']},{r['date']}\n" for r in rows)
 
 
 async def gather_exports(database_url: str) -> dict[str, Any]:
@@ -92,6 +83,7 @@ async def gather_exports(database_url: str) -> dict[str, Any]:
     async def get(client: httpx.AsyncClient, path: str, **params: Any) -> httpx.Response:
         return await client.get(path, params=params)
 
+    from testkit.panels import geolift_csv
     from testkit.service import admin_headers, free_port, server
 
     exports: dict[str, Any] = {}

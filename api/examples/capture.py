@@ -41,11 +41,10 @@ from api.settings import settings_from_environment
 from api.worker_tasks import task_registry
 from testkit.database import make_key, throwaway_database
 from testkit.jobs import finished_job
+from testkit.panels import geolift_csv, pretest_csv
 
 MAX_LIST = 3
 DATA = Path(__file__).resolve().parents[2] / "tests" / "data" / "geolift"
-GEOLIFT_CSV = DATA / "GeoLift_Test.csv"
-PRETEST_CSV = DATA / "GeoLift_PreTest.csv"
 PAIR_DESIGN_CSV = DATA.parent / "trimmed_match" / "example_data_for_design.csv"
 Client = AsyncTestClient[Litestar]
 
@@ -81,12 +80,6 @@ class Recorder:
         for operation_id, by_status in self.examples.items():
             path = EXAMPLES_DIR / f"{operation_id}.json"
             path.write_text(json.dumps(by_status, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-
-
-def geolift_csv(path: Path = GEOLIFT_CSV) -> str:
-    with path.open() as fh:
-        rows = list(csv.DictReader(fh))
-    return "geo,kpi,date\n" + "".join(f"{r['location']},{r['Y']},{r['date']}\n" for r in rows)
 
 
 def pair_design_csv() -> str:
@@ -177,7 +170,7 @@ async def capture(client: Client, recorder: Recorder) -> None:
     appended = await client.post(f"{dataset_path}/rows", json=example_value(APPEND_EXAMPLES[0]))
     keep("AppendGeoDatasetRows", appended, "A day appended: version 2")
     keep("ListGeoDatasetVersions", await client.get(f"{dataset_path}/versions"), "The upload and one append")
-    history = (await client.post("/v1/geo/datasets", content=geolift_csv(PRETEST_CSV), headers=csv_type)).json()
+    history = (await client.post("/v1/geo/datasets", content=pretest_csv(), headers=csv_type)).json()
     keep("ListGeoDatasets", await client.get("/v1/geo/datasets"), "Newest first")
     geo_power = {**example_value(GEO_POWER_EXAMPLES[0]), "dataset_id": history["id"]}
     keep("GetGeoPower", await client.post("/v1/geo/power", json=geo_power), "Power curves for 10 and 15 days")

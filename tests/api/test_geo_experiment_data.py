@@ -8,6 +8,7 @@ from typing import Any
 
 import asyncpg
 
+from testkit.panels import as_geolift_csv, geolift_rows
 from tests.api.helpers import Client, create_experiment, geolift_design, upload_dataset
 from tests.conftest import DATA_DIR
 
@@ -17,10 +18,9 @@ TEST = {"start": "2021-04-01", "end": "2021-04-15"}
 
 
 def _geolift_csv(last_date: str = "2021-04-15", drop: set[tuple[str, str]] | None = None) -> str:
-    with (DATA_DIR / "geolift" / "GeoLift_Test.csv").open() as handle:
-        rows = [r for r in csv.DictReader(handle) if r["date"] <= last_date]
-    kept = [r for r in rows if (r["location"], r["date"]) not in (drop or set())]
-    return "location,Y,date\n" + "".join(f"{r['location']},{r['Y']},{r['date']}\n" for r in kept)
+    """GeoLift's walkthrough panel up to ``last_date``, without the (market, date) rows in ``drop``."""
+    rows = [r for r in geolift_rows() if r["date"] <= last_date and (r["location"], r["date"]) not in (drop or set())]
+    return as_geolift_csv(rows)
 
 
 async def _experiment(client: Client, dataset_id: str, **changes: Any) -> str:

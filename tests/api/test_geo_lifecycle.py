@@ -9,28 +9,18 @@ The same for a matched-pair design on trimmed_match's example data, cut at a dat
 
 from __future__ import annotations
 
-import csv
 from datetime import date, timedelta
 from typing import Any
 
 import pytest
 
 from testkit.jobs import succeeded_job
+from testkit.panels import GEOLIFT_PRETEST, GEOLIFT_TEST, as_geolift_csv, geolift_rows
 from tests.api.helpers import Client, results, upload_dataset
 from tests.api.test_matched_pairs import design_csv
-from tests.conftest import DATA_DIR
 
 CSV = {"Content-Type": "text/csv"}
 TEST_START = date(2021, 4, 1)
-
-
-def _geolift(name: str) -> list[dict[str, str]]:
-    with (DATA_DIR / "geolift" / name).open() as handle:
-        return list(csv.DictReader(handle))
-
-
-def _geolift_csv(rows: list[dict[str, str]]) -> str:
-    return "location,Y,date\n" + "".join(f"{r['location']},{r['Y']},{r['date']}\n" for r in rows)
 
 
 async def _append_day(client: Client, dataset_id: str, body: str) -> None:
@@ -59,7 +49,7 @@ def _same_estimates(grown: dict[str, Any], one_shot: dict[str, Any]) -> None:
 async def test_a_geolift_test_runs_from_market_selection_to_final_result_on_one_growing_dataset(
     client: Client, worker: None
 ) -> None:
-    dataset_id = await upload_dataset(client, _geolift_csv(_geolift("GeoLift_PreTest.csv")))
+    dataset_id = await upload_dataset(client, as_geolift_csv(geolift_rows(GEOLIFT_PRETEST)))
     selection = await client.post(
         "/v1/geo/market-selection",
         json={
@@ -92,10 +82,10 @@ async def test_a_geolift_test_runs_from_market_selection_to_final_result_on_one_
     assert before.status_code == 409
     assert _missing_days(before.json()) == [(TEST_START + timedelta(days=j)).isoformat() for j in range(15)]
 
-    test_rows = [r for r in _geolift("GeoLift_Test.csv") if r["date"] >= TEST_START.isoformat()]
+    test_rows = [r for r in geolift_rows(GEOLIFT_TEST) if r["date"] >= TEST_START.isoformat()]
     for k in range(15):
         day = (TEST_START + timedelta(days=k)).isoformat()
-        await _append_day(client, dataset_id, _geolift_csv([r for r in test_rows if r["date"] == day]))
+        await _append_day(client, dataset_id, as_geolift_csv([r for r in test_rows if r["date"] == day]))
         if k < 14:  # an interim result over the days so far, read as a test with a look every day
             interim = await results(client, experiment_id)
             assert interim["interim"] is True and interim["final"] is False
@@ -119,7 +109,7 @@ async def test_a_geolift_test_runs_from_market_selection_to_final_result_on_one_
     assert final["dataset_version"] == 16
     assert final["att"] == running["att"]
 
-    one_shot_dataset = await upload_dataset(client, _geolift_csv(_geolift("GeoLift_Test.csv")))
+    one_shot_dataset = await upload_dataset(client, as_geolift_csv(geolift_rows(GEOLIFT_TEST)))
     one_shot = await client.post(
         "/v1/experiments",
         json={

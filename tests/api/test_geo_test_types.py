@@ -17,19 +17,18 @@ import numpy as np
 import pytest
 
 from stats.trimmed_match import trimmed_match
+from testkit.panels import as_geolift_csv, geolift_rows
 from tests.api.helpers import Client, results, upload_dataset
 from tests.api.test_trimmed_match_results import POST_ANALYSIS, _post_analysis
-from tests.conftest import DATA_DIR
 
 CSV = {"Content-Type": "text/csv"}
 TEST = {"start": "2021-04-01", "end": "2021-04-08"}
 COOLDOWN = {"start": "2021-04-09", "end": "2021-04-15"}
 
 
-def _geolift_csv() -> str:
-    with (DATA_DIR / "geolift" / "GeoLift_Test.csv").open() as fh:
-        rows = list(csv.DictReader(fh))
-    return "location,Y,date\n" + "".join(f"{r['location']},{r['Y']},{r['date']}\n" for r in rows)
+async def _geolift_dataset(client: Client) -> str:
+    """GeoLift's walkthrough panel uploaded in its own column names (``location,Y,date``)."""
+    return await upload_dataset(client, as_geolift_csv(geolift_rows()))
 
 
 def _design(dataset_id: str, **overrides: Any) -> dict[str, Any]:
@@ -53,7 +52,7 @@ async def _create(client: Client, body: dict[str, Any]) -> str:
 
 
 async def test_a_holdback_divides_by_the_negative_spend_change_and_reports_average_roi(client: Client) -> None:
-    dataset_id = await upload_dataset(client, _geolift_csv())
+    dataset_id = await _geolift_dataset(client)
     change = {"chicago": -4_000.0, "portland": -6_000.0}
     holdback = await _create(client, _design(dataset_id, test_type="holdback", spend_change=change))
     result = await results(client, holdback, method="tbr")
@@ -65,7 +64,7 @@ async def test_a_holdback_divides_by_the_negative_spend_change_and_reports_avera
 
 
 async def test_a_go_dark_synthetic_control_iroas_is_the_incremental_over_the_negative_cost(client: Client) -> None:
-    dataset_id = await upload_dataset(client, _geolift_csv())
+    dataset_id = await _geolift_dataset(client)
     change = {"chicago": -5_000.0, "portland": -5_000.0}
     go_dark = await _create(client, _design(dataset_id, test_type="go-dark", spend_change=change))
     result = await results(client, go_dark, method="synthetic_control")
@@ -75,7 +74,7 @@ async def test_a_go_dark_synthetic_control_iroas_is_the_incremental_over_the_neg
 
 
 async def test_a_heavy_up_reports_marginal_roi_over_the_added_spend(client: Client) -> None:
-    dataset_id = await upload_dataset(client, _geolift_csv())
+    dataset_id = await _geolift_dataset(client)
     change = {"chicago": 3_000.0, "portland": 2_000.0}
     heavy_up = await _create(client, _design(dataset_id, test_type="heavy-up", spend_change=change))
     result = await results(client, heavy_up, method="tbr")
@@ -84,7 +83,7 @@ async def test_a_heavy_up_reports_marginal_roi_over_the_added_spend(client: Clie
 
 
 async def test_an_experiment_without_test_type_reports_average_roi_of_its_spend(client: Client) -> None:
-    plain = await _create(client, _design(await upload_dataset(client, _geolift_csv()), spend=10_000.0))
+    plain = await _create(client, _design(await _geolift_dataset(client), spend=10_000.0))
     result = await results(client, plain, method="tbr")
     assert result["test_type"] is None and result["roi_kind"] == "average"
     assert result["iroas"]["estimate"] == pytest.approx(result["incremental"]["estimate"] / 10_000.0)
@@ -95,7 +94,7 @@ async def test_an_experiment_without_test_type_reports_average_roi_of_its_spend(
 async def test_the_cooldown_effect_is_the_estimate_with_the_cooldown_as_test_period(
     client: Client, method: str
 ) -> None:
-    dataset_id = await upload_dataset(client, _geolift_csv())
+    dataset_id = await _geolift_dataset(client)
     with_cooldown = await _create(
         client, _design(dataset_id, test_period=TEST, cooldown_period=COOLDOWN, spend=10_000.0)
     )
@@ -154,7 +153,7 @@ async def test_a_cooldown_beyond_the_dataset_is_409(client: Client) -> None:
     late = await _create(
         client,
         _design(
-            await upload_dataset(client, _geolift_csv()),
+            await _geolift_dataset(client),
             test_period=TEST,
             cooldown_period={"start": "2021-04-09", "end": "2021-04-30"},
         ),
@@ -202,9 +201,7 @@ BAD_DESIGNS: list[tuple[dict[str, Any], str, str]] = [
 async def test_bad_test_type_or_timing_is_400_naming_the_field(
     client: Client, overrides: dict[str, Any], field: str, reason: str
 ) -> None:
-    response = await client.post(
-        "/v1/experiments", json=_design(await upload_dataset(client, _geolift_csv()), **overrides)
-    )
+    response = await client.post("/v1/experiments", json=_design(await _geolift_dataset(client), **overrides))
     assert response.status_code == 400, response.text
     problem = response.json()
     assert problem["invalid_params"][0]["name"] == field
@@ -213,7 +210,7 @@ async def test_bad_test_type_or_timing_is_400_naming_the_field(
 
 async def test_an_unknown_test_type_is_400(client: Client) -> None:
     body = _design(
-        await upload_dataset(client, _geolift_csv()),
+        await _geolift_dataset(client),
         test_type="blackout",
         spend_change={"chicago": -1.0, "portland": -1.0},
     )
@@ -224,7 +221,8 @@ async def test_an_unknown_test_type_is_400(client: Client) -> None:
 
 async def test_moving_the_test_onto_the_cooldown_by_patch_is_400(client: Client) -> None:
     experiment_id = await _create(
-        client, _design(await upload_dataset(client, _geolift_csv()), test_period=TEST, cooldown_period=COOLDOWN)
+        client,
+        _design(await _geolift_dataset(client), test_period=TEST, cooldown_period=COOLDOWN),
     )
     shown = (await client.get(f"/v1/experiments/{experiment_id}")).json()
     assert shown["cooldown_period"] == COOLDOWN and shown["test_type"] is None
@@ -236,7 +234,7 @@ async def test_moving_the_test_onto_the_cooldown_by_patch_is_400(client: Client)
 
 
 async def test_patch_sets_a_test_type_and_its_spend_change(client: Client) -> None:
-    experiment_id = await _create(client, _design(await upload_dataset(client, _geolift_csv())))
+    experiment_id = await _create(client, _design(await _geolift_dataset(client)))
     change = {"chicago": 1_000.0, "portland": 500.0}
     patched = await client.patch(
         f"/v1/experiments/{experiment_id}", json={"test_type": "heavy-up", "spend_change": change}
@@ -246,7 +244,7 @@ async def test_patch_sets_a_test_type_and_its_spend_change(client: Client) -> No
 
 
 async def test_a_test_inside_a_running_experiments_cooldown_collides(client: Client) -> None:
-    dataset_id = await upload_dataset(client, _geolift_csv())
+    dataset_id = await _geolift_dataset(client)
     first = await _create(client, _design(dataset_id, test_period=TEST, cooldown_period=COOLDOWN))
     started = await client.patch(f"/v1/experiments/{first}", json={"status": "running"})
     assert started.status_code == 200, started.text
