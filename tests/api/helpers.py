@@ -47,7 +47,12 @@ def geolift_design(dataset_id: str, **overrides: Any) -> dict[str, Any]:
 
 async def create_geolift_experiment(client: Client, **overrides: Any) -> str:
     """A draft geo experiment on GeoLift's walkthrough panel (chicago + portland, April 1-15); its id."""
-    return await create_experiment(client, geolift_design(await upload_dataset(client, geolift_csv()), **overrides))
+    return await create_walkthrough_experiment(client, geolift_csv(), **overrides)
+
+
+async def create_walkthrough_experiment(client: Client, panel_csv: str, **overrides: Any) -> str:
+    """The walkthrough's design (``geolift_design`` with ``overrides``) on ``panel_csv`` uploaded; its id."""
+    return await create_experiment(client, geolift_design(await upload_dataset(client, panel_csv), **overrides))
 
 
 async def results(client: Client, experiment_id: str, **params: Any) -> dict[str, Any]:

@@ -35,8 +35,8 @@ from statsmodels.stats import proportion as sm_proportion
 from api.calibration.measurements import roi_kind
 from tests.api import test_multi_cell_geo as multi_cell
 from tests.api.helpers import create_geolift_experiment
-from tests.api.test_trimmed_match_results import _experiment as create_paired_experiment
 from tests.api.test_trimmed_match_results import _post_analysis as trimmed_match_post_analysis
+from tests.api.test_trimmed_match_results import create_paired_experiment
 from tests.conftest import DATA_DIR
 
 Client = AsyncTestClient[Litestar]

@@ -24,7 +24,7 @@ from tests.api.helpers import create_geolift_experiment, upload_dataset
 from tests.api.test_chart_images import svg_text
 from tests.api.test_matched_pairs import design_csv
 from tests.api.test_multi_cell_market_selection import TWO_CELLS
-from tests.api.test_trimmed_match_results import SMALL_PAIRS, SMALL_PERIODS, _experiment, _small_panel
+from tests.api.test_trimmed_match_results import SMALL_PAIRS, SMALL_PERIODS, _small_panel, create_paired_experiment
 from tests.chart_marks import ChartMarks, chart_marks
 
 Client = AsyncTestClient[Litestar]
@@ -158,7 +158,7 @@ async def test_every_geo_method_draws_both_lines_and_the_band(client: Client, me
 
 
 async def test_a_trimmed_match_result_draws_both_groups_and_no_band(client: Client) -> None:
-    experiment_id = await _experiment(client, _small_panel(with_spend=True), SMALL_PAIRS, SMALL_PERIODS)
+    experiment_id = await create_paired_experiment(client, _small_panel(with_spend=True), SMALL_PAIRS, SMALL_PERIODS)
     response = await client.get(
         f"/v1/experiments/{experiment_id}/results", params={"method": "trimmed_match", "format": "svg"}
     )

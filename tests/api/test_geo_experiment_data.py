@@ -23,7 +23,7 @@ def _geolift_csv(last_date: str = "2021-04-15", drop: set[tuple[str, str]] | Non
     return as_geolift_csv(rows)
 
 
-async def _experiment(client: Client, dataset_id: str, **changes: Any) -> str:
+async def _geolift_experiment(client: Client, dataset_id: str, **changes: Any) -> str:
     return await create_experiment(client, geolift_design(dataset_id, **changes))
 
 
@@ -38,7 +38,7 @@ async def _design(database_url: str, experiment_id: str) -> str:
 
 async def test_the_experiment_lists_the_market_dates_its_test_still_lacks(client: Client) -> None:
     dataset_id = await upload_dataset(client, _geolift_csv("2021-04-03", drop={("portland", "2021-04-02")}))
-    experiment_id = await _experiment(client, dataset_id)
+    experiment_id = await _geolift_experiment(client, dataset_id)
     coverage = (await client.get(f"/v1/experiments/{experiment_id}")).json()["coverage"]
     assert coverage["covered_through"] == "2021-04-01" and coverage["covered_dates"] == 1
     assert coverage["missing"][0] == {"geo": "portland", "date": "2021-04-02"}
@@ -49,14 +49,14 @@ async def test_the_experiment_lists_the_market_dates_its_test_still_lacks(client
 
 async def test_a_control_with_pre_period_gaps_is_not_awaited(client: Client) -> None:
     dataset_id = await upload_dataset(client, _geolift_csv(drop={("atlanta", "2021-02-03"), ("atlanta", "2021-04-07")}))
-    experiment_id = await _experiment(client, dataset_id)
+    experiment_id = await _geolift_experiment(client, dataset_id)
     coverage = (await client.get(f"/v1/experiments/{experiment_id}")).json()["coverage"]
     assert coverage["complete"] and coverage["markets_in_use"] == 39 and coverage["covered_through"] == TEST["end"]
 
 
 async def test_a_draft_can_be_repointed_to_a_dataset_holding_its_markets_and_pre_period(client: Client) -> None:
     history = await upload_dataset(client, _geolift_csv("2021-03-31"))
-    experiment_id = await _experiment(client, history)
+    experiment_id = await _geolift_experiment(client, history)
     whole = await upload_dataset(client, _geolift_csv())
     response = await client.patch(f"/v1/experiments/{experiment_id}", json={"dataset_id": whole})
     assert response.status_code == 200, response.text
@@ -70,7 +70,7 @@ async def test_repointing_to_a_dataset_without_a_market_is_400_naming_dataset_id
     client: Client, database_url: str
 ) -> None:
     history = await upload_dataset(client, _geolift_csv("2021-03-31"))
-    experiment_id = await _experiment(client, history)
+    experiment_id = await _geolift_experiment(client, history)
     before = await _design(database_url, experiment_id)
     with (DATA_DIR / "geolift" / "GeoLift_Test.csv").open() as handle:
         rows = [r for r in csv.DictReader(handle) if r["location"] != "portland"]
@@ -87,7 +87,7 @@ async def test_repointing_to_a_dataset_without_a_market_is_400_naming_dataset_id
 
 async def test_repointing_to_a_dataset_not_spanning_the_pre_period_is_400_naming_dataset_id(client: Client) -> None:
     history = await upload_dataset(client, _geolift_csv("2021-03-31"))
-    experiment_id = await _experiment(client, history)
+    experiment_id = await _geolift_experiment(client, history)
     short = await upload_dataset(client, _geolift_csv("2021-02-28"))
     response = await client.patch(f"/v1/experiments/{experiment_id}", json={"dataset_id": short})
     assert response.status_code == 400
@@ -97,7 +97,7 @@ async def test_repointing_to_a_dataset_not_spanning_the_pre_period_is_400_naming
 
 async def test_repointing_a_running_experiment_is_409(client: Client) -> None:
     dataset_id = await upload_dataset(client, _geolift_csv())
-    experiment_id = await _experiment(client, dataset_id)
+    experiment_id = await _geolift_experiment(client, dataset_id)
     await client.patch(f"/v1/experiments/{experiment_id}", json={"status": "running"})
     response = await client.patch(f"/v1/experiments/{experiment_id}", json={"dataset_id": dataset_id})
     assert response.status_code == 409
@@ -106,7 +106,7 @@ async def test_repointing_a_running_experiment_is_409(client: Client) -> None:
 
 async def test_a_result_at_a_version_the_dataset_lacks_is_400_naming_dataset_version(client: Client) -> None:
     dataset_id = await upload_dataset(client, _geolift_csv())
-    experiment_id = await _experiment(client, dataset_id)
+    experiment_id = await _geolift_experiment(client, dataset_id)
     response = await client.get(f"/v1/experiments/{experiment_id}/results", params={"dataset_version": 2})
     assert response.status_code == 400
     assert [p["name"] for p in response.json()["invalid_params"]] == ["dataset_version"]

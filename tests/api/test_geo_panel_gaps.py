@@ -11,12 +11,11 @@ pandas' time interpolation).
 from __future__ import annotations
 
 import csv
-from typing import Any
 
 import pandas as pd
 import pytest
 
-from tests.api.helpers import Client, create_experiment, geolift_design, results, upload_dataset
+from tests.api.helpers import Client, create_walkthrough_experiment, results
 from tests.conftest import DATA_DIR
 
 CSV = {"Content-Type": "text/csv"}
@@ -42,14 +41,10 @@ def _without(cells: set[tuple[str, str]], rows: list[dict[str, str]] | None = No
     return [r for r in (rows or _geolift_rows()) if (r["location"], r["date"]) not in cells]
 
 
-async def _experiment(client: Client, body: str, **overrides: Any) -> str:
-    return await create_experiment(client, geolift_design(await upload_dataset(client, body), **overrides))
-
-
 async def _matched_markets_experiment(client: Client) -> str:
     with (MM / "geoassignment.csv").open(newline="") as fh:
         treated = sorted(row["geo"] for row in csv.DictReader(fh) if row["geo.group"] == "2")
-    return await _experiment(
+    return await create_walkthrough_experiment(
         client,
         (MM / "salesandcost.csv").read_text(),
         treatment_markets=treated,
@@ -96,9 +91,9 @@ async def test_a_treated_market_gap_in_the_test_period_is_409_naming_market_and_
 
 
 async def test_drop_market_is_the_analysis_without_the_gappy_donor_and_the_treated_gap_date(client: Client) -> None:
-    gappy = await _experiment(client, _csv(_without(DONOR_GAPS | {TREATED_PRE_GAP})))
+    gappy = await create_walkthrough_experiment(client, _csv(_without(DONOR_GAPS | {TREATED_PRE_GAP})))
     by_hand_rows = [r for r in _geolift_rows() if r["location"] != "atlanta" and r["date"] != TREATED_PRE_GAP[1]]
-    by_hand = await _experiment(client, _csv(by_hand_rows))
+    by_hand = await create_walkthrough_experiment(client, _csv(by_hand_rows))
     for method in ("tbr", "synthetic_control"):
         result = await results(client, gappy, method=method)
         expected = await results(client, by_hand, method=method)
@@ -111,7 +106,7 @@ async def test_drop_market_is_the_analysis_without_the_gappy_donor_and_the_treat
 
 
 async def test_interpolate_is_the_analysis_of_the_panel_filled_by_time_interpolation(client: Client) -> None:
-    gappy = await _experiment(client, _csv(_without(DONOR_GAPS | {TREATED_PRE_GAP})))
+    gappy = await create_walkthrough_experiment(client, _csv(_without(DONOR_GAPS | {TREATED_PRE_GAP})))
     frame = pd.DataFrame(_geolift_rows())
     wide = frame.assign(Y=frame["Y"].astype(float), date=pd.to_datetime(frame["date"])).pivot(
         index="date", columns="location", values="Y"
@@ -124,7 +119,7 @@ async def test_interpolate_is_the_analysis_of_the_panel_filled_by_time_interpola
         for geo in wide.columns
         for day in wide.index
     ]
-    by_pandas = await _experiment(client, _csv(filled))
+    by_pandas = await create_walkthrough_experiment(client, _csv(filled))
     result = await results(client, gappy, method="tbr", missing="interpolate")
     expected = await results(client, by_pandas, method="tbr")
     assert result["incremental"] == pytest.approx(expected["incremental"], rel=1e-9)
@@ -134,24 +129,24 @@ async def test_interpolate_is_the_analysis_of_the_panel_filled_by_time_interpola
 
 async def test_zero_counts_a_treated_test_day_gap_as_zero_and_says_so(client: Client) -> None:
     gap = ("chicago", "2021-04-05")
-    experiment_id = await _experiment(client, _csv(_without({gap})))
+    experiment_id = await create_walkthrough_experiment(client, _csv(_without({gap})))
     refused = await client.get(f"/v1/experiments/{experiment_id}/results", params={"method": "synthetic_control"})
     assert refused.status_code == 409 and "'chicago' on 2021-04-05" in refused.json()["detail"]
     zero = [r if (r["location"], r["date"]) != gap else {**r, "Y": "0"} for r in _geolift_rows()]
-    expected = await results(client, await _experiment(client, _csv(zero)), method="tbr")
+    expected = await results(client, await create_walkthrough_experiment(client, _csv(zero)), method="tbr")
     result = await results(client, experiment_id, method="tbr", missing="zero")
     assert result["incremental"] == pytest.approx(expected["incremental"], rel=1e-9)
     assert any("1 of them are treated market dates inside the test period" in w for w in result["warnings"])
 
 
 async def test_a_complete_panel_reports_no_missing_data_warning(client: Client) -> None:
-    experiment_id = await _experiment(client, _csv(_geolift_rows()))
+    experiment_id = await create_walkthrough_experiment(client, _csv(_geolift_rows()))
     result = await results(client, experiment_id, method="tbr", missing="interpolate")
     assert not any(w.startswith("missing=") for w in result["warnings"])
 
 
 async def test_an_unknown_missing_policy_is_400_naming_missing(client: Client) -> None:
-    experiment_id = await _experiment(client, _csv(_geolift_rows()))
+    experiment_id = await create_walkthrough_experiment(client, _csv(_geolift_rows()))
     response = await client.get(f"/v1/experiments/{experiment_id}/results", params={"missing": "mean"})
     assert response.status_code == 400
     assert "missing" in response.text

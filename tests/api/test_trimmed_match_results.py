@@ -41,7 +41,7 @@ def _post_analysis() -> tuple[str, list[list[str]]]:
     return "\n".join(lines) + "\n", pairs
 
 
-async def _experiment(
+async def create_paired_experiment(
     client: Client,
     panel_csv: str,
     pairs: list[list[str]] | None,
@@ -70,7 +70,7 @@ async def _experiment(
 async def _colab_results(client: Client) -> dict[str, Any]:
     panel_csv, pairs = _post_analysis()
     assert len(pairs) == 55
-    experiment = await _experiment(client, panel_csv, pairs)
+    experiment = await create_paired_experiment(client, panel_csv, pairs)
     answer = await client.get(
         f"/v1/experiments/{experiment}/results", params={"method": "trimmed_match", "confidence_level": 0.8}
     )
@@ -117,7 +117,7 @@ async def test_the_data_driven_trim_rate_is_reported_as_such(client: Client) -> 
 
 async def test_a_trim_rate_fixed_by_the_design_is_the_one_used(client: Client) -> None:
     panel_csv, pairs = _post_analysis()
-    experiment = await _experiment(client, panel_csv, pairs, trim_rate=0.1)
+    experiment = await create_paired_experiment(client, panel_csv, pairs, trim_rate=0.1)
     assert (await client.get(f"/v1/experiments/{experiment}")).json()["trim_rate"] == 0.1
     answer = await client.get(
         f"/v1/experiments/{experiment}/results", params={"method": "trimmed_match", "confidence_level": 0.8}
@@ -199,14 +199,14 @@ async def test_result_names_the_trimmed_pairs_and_average_roi(client: Client) ->
 
 
 async def test_method_needs_pairs(client: Client) -> None:
-    experiment = await _experiment(client, _small_panel(with_spend=True), None, SMALL_PERIODS)
+    experiment = await create_paired_experiment(client, _small_panel(with_spend=True), None, SMALL_PERIODS)
     answer = await client.get(f"/v1/experiments/{experiment}/results", params={"method": "trimmed_match"})
     assert answer.status_code == 400, answer.text
     assert [p["name"] for p in answer.json()["invalid_params"]] == ["method"]
 
 
 async def test_panel_without_spend_is_refused(client: Client) -> None:
-    experiment = await _experiment(client, _small_panel(with_spend=False), SMALL_PAIRS, SMALL_PERIODS)
+    experiment = await create_paired_experiment(client, _small_panel(with_spend=False), SMALL_PAIRS, SMALL_PERIODS)
     answer = await client.get(f"/v1/experiments/{experiment}/results", params={"method": "trimmed_match"})
     assert answer.status_code == 409, answer.text
     assert "spend" in answer.json()["detail"]
@@ -214,14 +214,14 @@ async def test_panel_without_spend_is_refused(client: Client) -> None:
 
 async def test_pairs_with_equal_spend_are_refused(client: Client) -> None:
     panel = _small_panel(with_spend=True, spend_delta=0.0)
-    experiment = await _experiment(client, panel, SMALL_PAIRS, SMALL_PERIODS)
+    experiment = await create_paired_experiment(client, panel, SMALL_PAIRS, SMALL_PERIODS)
     answer = await client.get(f"/v1/experiments/{experiment}/results", params={"method": "trimmed_match"})
     assert answer.status_code == 409, answer.text
     assert "spend delta" in answer.json()["detail"]
 
 
 async def test_small_paired_experiment_answers(client: Client) -> None:
-    experiment = await _experiment(client, _small_panel(with_spend=True), SMALL_PAIRS, SMALL_PERIODS)
+    experiment = await create_paired_experiment(client, _small_panel(with_spend=True), SMALL_PAIRS, SMALL_PERIODS)
     answer = await client.get(
         f"/v1/experiments/{experiment}/results", params={"method": "trimmed_match", "confidence_level": 0.9}
     )
