@@ -40,6 +40,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from api.embedded_database import start_embedded_postgres, stop_embedded_postgres
+from bench.bench_outcome_results import BARE_AGGREGATE
 from testkit.database import throwaway_database
 from testkit.service import admin_headers, free_port, server
 
@@ -50,13 +51,6 @@ SELECT $1, $3 || g, 0, (random() < 0.1)::int, now() FROM generate_series(1, $2::
 FILL_OUTCOMES = """
 INSERT INTO holdout_outcomes (experiment_id, unit, value, covariate, recorded_at)
 SELECT $1, $3 || g, (random() < 0.05)::int::float8, NULL, now() FROM generate_series(1, $2::int) AS g
-"""
-BARE_AGGREGATE = """
-SELECT a.position, a.arm, count(*) AS units, sum(o.value) AS sum, sum(o.value * o.value) AS sum_squares
-FROM assignments AS a
-JOIN holdout_outcomes AS o ON o.experiment_id = a.experiment_id AND o.unit = a.unit
-WHERE a.experiment_id = $1
-GROUP BY a.position, a.arm
 """
 EXPERIMENT = {
     "kind": "holdout",
