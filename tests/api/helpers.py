@@ -17,6 +17,16 @@ GEOLIFT_PRE_PERIOD = {"start": "2021-01-01", "end": "2021-03-31"}
 GEOLIFT_TEST_PERIOD = {"start": "2021-04-01", "end": "2021-04-15"}
 
 
+def holdout_design(name: str, **overrides: Any) -> dict[str, Any]:
+    """A holdout experiment called ``name``: a proportion metric, one channel (``meta``) holding out 10%."""
+    return {
+        "kind": "holdout",
+        "name": name,
+        "metric": {"kind": "proportion"},
+        "channels": [{"name": "meta", "holdout_fraction": 0.1}],
+    } | overrides
+
+
 async def upload_dataset(client: Client, body: str) -> str:
     """A geo dataset made of the CSV ``body`` (201 asserted); its id."""
     upload = await client.post("/v1/geo/datasets", content=body, headers=CSV)

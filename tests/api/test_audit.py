@@ -8,14 +8,9 @@ import asyncpg
 
 from api.auth.keys import Scope
 from testkit.database import make_key
-from tests.api.helpers import Client, create_experiment
+from tests.api.helpers import Client, create_experiment, holdout_design
 
-HOLDOUT = {
-    "kind": "holdout",
-    "name": "audited",
-    "metric": {"kind": "proportion"},
-    "channels": [{"name": "meta", "holdout_fraction": 0.1}],
-}
+HOLDOUT = holdout_design("audited")
 OBSERVATIONS = [
     {"channel": "meta", "arm": "treatment", "units": 90000, "conversions": 4725},
     {"channel": "meta", "arm": "holdout", "units": 10000, "conversions": 480},

@@ -15,15 +15,11 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from api.csv_cells import spreadsheet_safe
+from tests.api.helpers import holdout_design
 from tests.api.test_calibration import holdout_experiment
 
 Client = AsyncTestClient[Litestar]
-HOLDOUT = {
-    "kind": "holdout",
-    "name": "formulas",
-    "metric": {"kind": "proportion"},
-    "channels": [{"name": "meta", "holdout_fraction": 0.1}],
-}
+HOLDOUT = holdout_design("formulas")
 HOSTILE = ["=1+1", "+1+1", "-1+1", "@SUM(A1:A9)", "\tcmd", "\rcmd", '=HYPERLINK("http://x","y")']
 HARMLESS = ["u1", "1-2", "a=b", "'quoted", " =lead-space", "ü@x"]
 

@@ -15,7 +15,7 @@ import csv
 import pandas as pd
 import pytest
 
-from tests.api.helpers import Client, create_walkthrough_experiment, results
+from tests.api.helpers import Client, create_experiment, create_walkthrough_experiment, holdout_design, results
 from tests.conftest import DATA_DIR
 
 CSV = {"Content-Type": "text/csv"}
@@ -153,13 +153,7 @@ async def test_an_unknown_missing_policy_is_400_naming_missing(client: Client) -
 
 
 async def test_missing_on_a_holdout_experiment_is_400(client: Client) -> None:
-    body = {
-        "kind": "holdout",
-        "name": "h",
-        "metric": {"kind": "proportion"},
-        "channels": [{"name": "meta", "holdout_fraction": 0.1}],
-    }
-    experiment_id = (await client.post("/v1/experiments", json=body)).json()["id"]
+    experiment_id = await create_experiment(client, holdout_design("h"))
     response = await client.get(f"/v1/experiments/{experiment_id}/results", params={"missing": "zero"})
     assert response.status_code == 400
     assert response.json()["invalid_params"][0]["name"] == "missing"

@@ -19,7 +19,7 @@ from api.geo.schemas import GeoResults
 from api.geo.service import validate_geo_design
 from api.results.geo import DEFAULT_PERMUTATIONS, compute_geo_results
 from api.results.geo_run import load_geo_run
-from tests.api.helpers import Client, create_geolift_experiment
+from tests.api.helpers import Client, create_experiment, create_geolift_experiment, holdout_design
 
 PERMUTATIONS = 200
 
@@ -149,13 +149,7 @@ async def test_the_results_route_answers_a_geo_experiment_with_the_geo_shape(
 
 
 async def test_a_geo_method_on_a_holdout_experiment_is_400(client: Client) -> None:
-    body = {
-        "kind": "holdout",
-        "name": "h",
-        "metric": {"kind": "proportion"},
-        "channels": [{"name": "meta", "holdout_fraction": 0.1}],
-    }
-    experiment_id = (await client.post("/v1/experiments", json=body)).json()["id"]
+    experiment_id = await create_experiment(client, holdout_design("h"))
     response = await client.get(f"/v1/experiments/{experiment_id}/results", params={"method": "tbr"})
     assert response.status_code == 400
     assert response.json()["invalid_params"][0]["name"] == "method"

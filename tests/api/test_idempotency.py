@@ -20,14 +20,9 @@ from api.idempotency.middleware import IDEMPOTENT_OPERATIONS
 from api.settings import Settings
 from testkit.database import make_key
 from testkit.panels import pretest_csv
-from tests.api.helpers import Client, create_experiment
+from tests.api.helpers import Client, create_experiment, holdout_design
 
-HOLDOUT = {
-    "kind": "holdout",
-    "name": "idempotent",
-    "metric": {"kind": "proportion"},
-    "channels": [{"name": "meta", "holdout_fraction": 0.1}],
-}
+HOLDOUT = holdout_design("idempotent")
 CSV = {"Content-Type": "text/csv"}
 
 

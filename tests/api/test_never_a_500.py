@@ -19,16 +19,11 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from api.cli import openapi_document
-from tests.api.helpers import upload_dataset
+from tests.api.helpers import holdout_design, upload_dataset
 
 Client = AsyncTestClient[Litestar]
 DOCUMENT: dict[str, Any] = openapi_document()
-HOLDOUT = {
-    "kind": "holdout",
-    "name": "hostile",
-    "metric": {"kind": "proportion"},
-    "channels": [{"name": "meta", "holdout_fraction": 0.1}],
-}
+HOLDOUT = holdout_design("hostile")
 PANEL = "date,geo,kpi\n" + "".join(f"2026-01-{d:02d},{g},{10 + d}\n" for g in ("a", "b", "c") for d in range(1, 29))
 
 
