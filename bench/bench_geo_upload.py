@@ -35,8 +35,9 @@ sys.path.insert(0, str(ROOT))
 from litestar.testing import AsyncTestClient  # noqa: E402
 
 from api.app import create_app  # noqa: E402
+from api.auth.keys import Scope  # noqa: E402
 from api.settings import settings_from_environment  # noqa: E402
-from testkit.database import throwaway_database  # noqa: E402
+from testkit.database import make_key, throwaway_database  # noqa: E402
 
 RAW_TABLE = """
 CREATE TABLE bench_raw_observations (
@@ -70,6 +71,7 @@ def build_panel(geos: int, years: int, seed: int = 7) -> tuple[bytes, list[tuple
 async def time_upload(database_url: str, body: bytes) -> tuple[float, int]:
     settings = replace(settings_from_environment(), database_url=database_url, log_level="WARNING")
     async with AsyncTestClient(app=create_app(settings), timeout=3600) as client:
+        client.headers["Authorization"] = f"Bearer {await make_key(database_url, Scope.ADMIN, name='bench')}"
         started = time.perf_counter()
         response = await client.post("/v1/geo/datasets?name=bench", content=body, headers={"Content-Type": "text/csv"})
         elapsed = time.perf_counter() - started
