@@ -17,7 +17,7 @@ GEOLIFT_PRE_PERIOD = {"start": "2021-01-01", "end": "2021-03-31"}
 GEOLIFT_TEST_PERIOD = {"start": "2021-04-01", "end": "2021-04-15"}
 
 
-def holdout_design(name: str, **overrides: Any) -> dict[str, Any]:
+def holdout_design(name: str, /, **overrides: Any) -> dict[str, Any]:
     """A holdout experiment called ``name``: a proportion metric, one channel (``meta``) holding out 10%."""
     return {
         "kind": "holdout",
@@ -41,7 +41,7 @@ async def create_experiment(client: Client, body: dict[str, Any]) -> str:
     return str(created.json()["id"])
 
 
-def geolift_design(dataset_id: str, **overrides: Any) -> dict[str, Any]:
+def geolift_design(dataset_id: str, /, **overrides: Any) -> dict[str, Any]:
     """The walkthrough's geo experiment on ``dataset_id``: TV in chicago and portland, $10,000 spend."""
     return {
         "kind": "geo",
@@ -55,12 +55,13 @@ def geolift_design(dataset_id: str, **overrides: Any) -> dict[str, Any]:
     } | overrides
 
 
-async def create_geolift_experiment(client: Client, **overrides: Any) -> str:
-    """A draft geo experiment on GeoLift's walkthrough panel (chicago + portland, April 1-15); its id."""
+async def create_geolift_experiment(client: Client, /, **overrides: Any) -> str:
+    """A draft geo experiment on GeoLift's walkthrough panel (chicago + portland, April 1-15); its id. The
+    overrides replace any field, ``dataset_id`` too."""
     return await create_walkthrough_experiment(client, geolift_csv(), **overrides)
 
 
-async def create_walkthrough_experiment(client: Client, panel_csv: str, **overrides: Any) -> str:
+async def create_walkthrough_experiment(client: Client, panel_csv: str, /, **overrides: Any) -> str:
     """The walkthrough's design (``geolift_design`` with ``overrides``) on ``panel_csv`` uploaded; its id."""
     return await create_experiment(client, geolift_design(await upload_dataset(client, panel_csv), **overrides))
 
