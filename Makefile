@@ -34,8 +34,8 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(UV) lock --check
-	$(BIN)/ruff check api stats tests $(wildcard bench)
-	$(BIN)/mypy api stats tests
+	$(BIN)/ruff check api stats tests simulations testkit $(wildcard bench)
+	$(BIN)/mypy api stats tests simulations testkit
 
 openapi: $(STAMP)
 	$(BIN)/counterfact openapi --output openapi/openapi.json

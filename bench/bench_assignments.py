@@ -39,8 +39,11 @@ import numpy as np
 from stats.assignment_hash import assign_channels_by_rule
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from open_loop import OpenLoopResult, run_open_loop
-from support import admin, admin_headers, free_port, server, with_database
+
+from testkit.database import throwaway_database
+from testkit.service import admin_headers, free_port, server
 
 CHANNELS = [("meta", 0.1), ("search", 0.05)]
 SALT = "bench-salt"
@@ -140,10 +143,7 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     args = parser.parse_args()
     server_url = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
-    name = f"counterfact_bench_{uuid.uuid4().hex[:12]}"
-    await admin(server_url, f'CREATE DATABASE "{name}"')
-    database_url = with_database(server_url, name)
-    try:
+    async with throwaway_database(server_url, "counterfact_bench") as database_url:
         # Rate limits lifted: the lookups are measured, not the admin key's 20 requests a second.
         lifted = {f"COUNTERFACT_RATE_LIMIT_{scope}": "0" for scope in ("READ", "WRITE", "ADMIN")}
         with server(database_url, free_port(), extra_env=lifted) as base:
@@ -159,8 +159,6 @@ async def main() -> None:
         print(f"raw COPY of {rows:,} rows into an equally keyed table: {raw_seconds:.2f} s")
         ratio = service_seconds / raw_seconds
         print(f"ratio service / raw COPY: {ratio:.2f}x (target <= 2x: {'met' if ratio <= 2 else 'MISSED'})")
-    finally:
-        await admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

@@ -34,13 +34,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from support import ROOT, admin, admin_headers, free_port, server, with_database
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from testkit.database import create_database, drop_database, with_database
+from testkit.service import ROOT, admin_headers, free_port, server
 
 DOCUMENT = ROOT / "openapi" / "openapi.json"
 PHASES = "examples,coverage,fuzzing,stateful"
@@ -114,9 +114,7 @@ async def main() -> None:
     args = parser.parse_args()
 
     base_url = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
-    database = f"bench_fuzz_{uuid.uuid4().hex[:8]}"
-    await admin(with_database(base_url, "postgres"), f'CREATE DATABASE "{database}"')
-    url = with_database(base_url, database)
+    url = await create_database(with_database(base_url, "postgres"), "bench_fuzz")
     try:
         with tempfile.TemporaryDirectory() as scratch:
             report = args.keep_report or Path(scratch)
@@ -128,7 +126,7 @@ async def main() -> None:
             statuses = har_statuses(report)
             summary = run_report(report)
     finally:
-        await admin(with_database(base_url, "postgres"), f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        await drop_database(with_database(base_url, "postgres"), url)
 
     by_class = Counter(f"{status // 100}xx" if status else "no answer" for status in statuses.elements())
     failures = summary["failures"]

@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import argparse
 import csv
-import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,11 +27,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.timing import min_and_median  # noqa: E402
+from simulations.geolift_data import load_geolift_panel  # noqa: E402
 from stats.geo.augmented_synthetic_control import fit_augmented_synthetic_control  # noqa: E402
 from stats.geo.conformal import conformal_inference  # noqa: E402
 from stats.geo.lift import estimate_geo_lift  # noqa: E402
 from stats.geo.synthetic_control import fit_synthetic_control  # noqa: E402
-from tests.stats.geolift_data import load_geolift_panel  # noqa: E402
 
 
 def load_smoking() -> tuple[np.ndarray, np.ndarray] | None:
@@ -59,12 +58,7 @@ def load_smoking() -> tuple[np.ndarray, np.ndarray] | None:
 def timed(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
     """(min, median) wall-clock seconds over ``repeat`` calls, after one warm-up call."""
     fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times), statistics.median(times)
+    return min_and_median(fn, repeat)
 
 
 def fmt(seconds: float) -> str:

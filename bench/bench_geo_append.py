@@ -25,12 +25,9 @@ import statistics
 import sys
 import time
 import tracemalloc
-import uuid
 from dataclasses import replace
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,7 +37,8 @@ from litestar.testing import AsyncTestClient  # noqa: E402
 
 from api.app import create_app  # noqa: E402
 from api.settings import settings_from_environment  # noqa: E402
-from bench.support import admin_headers  # noqa: E402
+from testkit.database import create_database, drop_database  # noqa: E402
+from testkit.service import admin_headers  # noqa: E402
 
 CSV = {"Content-Type": "text/csv"}
 
@@ -85,13 +83,10 @@ async def main() -> None:
     first = dt.date(2021, 1, 1)
     history_days = 365 * args.years + args.years // 4
     history = panel_csv(args.geos, first, history_days, seed=7)
-    name = f"counterfact_bench_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(args.database_url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
+    url = await create_database(args.database_url, "counterfact_bench")
     appends: list[tuple[float, float]] = []
     uploads: list[tuple[float, float]] = []
     try:
-        url = urlunsplit(urlsplit(args.database_url)._replace(path="/" + name))
         settings = replace(settings_from_environment(), database_url=url, log_level="WARNING")
         async with AsyncTestClient(app=create_app(settings), timeout=3600) as client:
             client.headers.update(admin_headers(url))  # the app has migrated the database by now
@@ -111,8 +106,7 @@ async def main() -> None:
                 elapsed, peak, _ = await timed(client, "/v1/geo/datasets?name=days", body)
                 uploads.append((elapsed, peak))
     finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+        await drop_database(args.database_url, url)
     append = statistics.median(a for a, _ in appends)
     upload = statistics.median(u for u, _ in uploads)
     print(

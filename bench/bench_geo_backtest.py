@@ -15,10 +15,7 @@ from __future__ import annotations
 
 import argparse
 import csv
-import statistics
 import sys
-import time
-from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -28,8 +25,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from api.backtests.service import BacktestInput, method_analyses, result_backtest  # noqa: E402
+from bench.timing import min_and_median  # noqa: E402
+from simulations.geolift_data import load_geolift_panel  # noqa: E402
 from stats.geo.backtest import WindowAnalysis, backtest  # noqa: E402
-from tests.stats.geolift_data import load_geolift_panel  # noqa: E402
 
 
 def geolift_input() -> BacktestInput:
@@ -90,15 +88,6 @@ def trimmed_match_input() -> BacktestInput:
     )
 
 
-def timed(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times), statistics.median(times)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=5)
@@ -110,7 +99,7 @@ def main() -> None:
         ("trimmed_match colab, 114 x 336, 57 pairs", trimmed_match_input()),
     )
     for label, data in panels:
-        low, mid = timed(lambda d=data: result_backtest(d, 0.1, 0.05, "planned"), args.repeat)
+        low, mid = min_and_median(lambda d=data: result_backtest(d, 0.1, 0.05, "planned"), args.repeat)
         print(f"| {label} | whole result backtest | {low * 1e3:.0f} ms | {mid * 1e3:.0f} ms |")
         duration = data.post.stop - data.post.start
         n_pre = data.pre.stop - data.pre.start
@@ -119,7 +108,7 @@ def main() -> None:
             def run(a: WindowAnalysis = analysis, m: str = method, n: int = n_pre, d: int = duration) -> object:
                 return backtest(n, d, a, method=m, effect=0.05, alpha=0.1)
 
-            low, mid = timed(run, args.repeat)
+            low, mid = min_and_median(run, args.repeat)
             print(f"| {label} | {method} windows | {low * 1e3:.0f} ms | {mid * 1e3:.0f} ms |")
 
 

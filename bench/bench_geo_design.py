@@ -25,7 +25,6 @@ import statistics
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,7 +35,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.support import admin, admin_headers, free_port, server, with_database  # noqa: E402
+from testkit.database import throwaway_database  # noqa: E402
+from testkit.service import admin_headers, free_port, server  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
 WORKER_START_SECONDS = 5.0
@@ -148,10 +148,7 @@ def bench_selection(client: httpx.Client, dataset_id: str, dataset: str, count: 
 
 async def main_async(args: argparse.Namespace) -> None:
     server_url = args.database_url or os.environ["DATABASE_URL"]
-    name = f"counterfact_bench_{uuid.uuid4().hex[:12]}"
-    await admin(server_url, f'CREATE DATABASE "{name}"')
-    database_url = with_database(server_url, name)
-    try:
+    async with throwaway_database(server_url, "counterfact_bench") as database_url:
         with (
             server(database_url, free_port()) as base,
             httpx.Client(base_url=base, timeout=600, headers=admin_headers(database_url)) as client,
@@ -163,8 +160,6 @@ async def main_async(args: argparse.Namespace) -> None:
             else:
                 with workers(database_url, args.workers):
                     bench_selection(client, dataset_id, dataset, args.workers)
-    finally:
-        await admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def main() -> None:

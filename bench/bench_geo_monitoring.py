@@ -2,7 +2,7 @@
 
 For each setting, ``--tests`` seeded panels (21 markets of log-normal sizes, a shared AR(1) trend, weekly
 seasonality, AR(1) noise with coefficient ``--rho``; ``--treated`` markets near the median treated; see
-tests/stats/geo_simulation.py) get ``--pre`` pre-period days and ``--days`` test days with a multiplicative
+simulations/geo_simulation.py) get ``--pre`` pre-period days and ``--days`` test days with a multiplicative
 ``--effect`` on the treated markets.  Every test is read on every test day, by the synthetic control and by
 TBR, three ways:
 
@@ -28,8 +28,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from simulations.geo_simulation import PanelModel
 from stats.geo.monitoring import monitor_looks, scm_look_p_values, tbr_look_p_values
-from tests.stats.geo_simulation import PanelModel
 
 
 def main() -> None:

@@ -20,7 +20,6 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import AsyncIterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -31,7 +30,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.support import admin, admin_headers, free_port, with_database  # noqa: E402
+from testkit.database import create_database, drop_database  # noqa: E402
+from testkit.service import admin_headers, free_port  # noqa: E402
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -59,9 +59,7 @@ async def panel_csv(markets: int, days: int, seed: int) -> AsyncIterator[bytes]:
 
 async def run(args: argparse.Namespace) -> None:
     server_url = os.environ["DATABASE_URL"]
-    name = f"counterfact_bench_{uuid.uuid4().hex[:10]}"
-    await admin(server_url, f'CREATE DATABASE "{name}"')
-    url = with_database(server_url, name)
+    url = await create_database(server_url, "counterfact_bench")
     env = {**os.environ, "DATABASE_URL": url, "COUNTERFACT_LOG_LEVEL": "WARNING"}
     port = free_port()
     api = subprocess.Popen(
@@ -120,7 +118,7 @@ async def run(args: argparse.Namespace) -> None:
         for process in (api, worker):
             process.terminate()
             process.wait(timeout=60)
-        await admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await drop_database(server_url, url)
 
 
 def main() -> None:

@@ -25,7 +25,6 @@ import time
 import uuid
 from dataclasses import replace
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import numpy as np
@@ -36,7 +35,9 @@ sys.path.insert(0, str(ROOT))
 from litestar.testing import AsyncTestClient  # noqa: E402
 
 from api.app import create_app  # noqa: E402
+from api.auth.keys import Scope  # noqa: E402
 from api.settings import settings_from_environment  # noqa: E402
+from testkit.database import make_key, throwaway_database  # noqa: E402
 
 RAW_TABLE = """
 CREATE TABLE bench_raw_observations (
@@ -67,13 +68,10 @@ def build_panel(geos: int, years: int, seed: int = 7) -> tuple[bytes, list[tuple
     return ("\n".join(lines) + "\n").encode(), rows
 
 
-def with_database(url: str, database: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path="/" + database))
-
-
 async def time_upload(database_url: str, body: bytes) -> tuple[float, int]:
     settings = replace(settings_from_environment(), database_url=database_url, log_level="WARNING")
     async with AsyncTestClient(app=create_app(settings), timeout=3600) as client:
+        client.headers["Authorization"] = f"Bearer {await make_key(database_url, Scope.ADMIN, name='bench')}"
         started = time.perf_counter()
         response = await client.post("/v1/geo/datasets?name=bench", content=body, headers={"Content-Type": "text/csv"})
         elapsed = time.perf_counter() - started
@@ -108,16 +106,9 @@ async def main() -> None:
     if not args.database_url:
         raise SystemExit("set DATABASE_URL or pass --database-url")
     body, rows = build_panel(args.geos, args.years)
-    name = f"counterfact_bench_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(args.database_url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        url = with_database(args.database_url, name)
+    async with throwaway_database(args.database_url, "counterfact_bench") as url:
         upload, row_count = await time_upload(url, body)
         raw = await time_raw_copy(url, rows)
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
     print("| panel | rows | CSV MB | upload (POST text/csv) | raw COPY (records) | ratio |")
     print("|---|---|---|---|---|---|")
     print(

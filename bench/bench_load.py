@@ -4,7 +4,7 @@ Run: ``.venv/bin/python bench/bench_load.py [--seconds 60] [--clients 200] [--un
 
 1. Creates a throwaway database on ``DATABASE_URL``'s server (default
    ``postgresql://postgres@127.0.0.1:5432/test``) and starts the service on it with uvicorn, as
-   ``bench/support.py``'s ``server()`` does (one worker, the service's default settings: pool, rate
+   ``testkit/service.py``'s ``server()`` does (one worker, the service's default settings: pool, rate
    limits, job hand-off after 2 s).
 2. With an admin key (``counterfact keys create``) creates a holdout experiment (mean metric, one
    channel at a 10 % holdout) and fills ``--units`` assignments and outcomes inside PostgreSQL.
@@ -32,12 +32,11 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from support import ROOT, admin, admin_headers, free_port, server, with_database
-
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from api.auth.keys import Scope
 from api.auth.service import create_key
+from testkit.database import throwaway_database
+from testkit.service import admin_headers, free_port, server
 
 FILL_ASSIGNMENTS = """
 INSERT INTO assignments (experiment_id, unit, position, arm, assigned_at)
@@ -126,16 +125,11 @@ async def main() -> None:
     parser.add_argument("--units", type=int, default=20_000)
     args = parser.parse_args()
     server_url = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
-    name = f"counterfact_bench_{uuid.uuid4().hex[:12]}"
-    await admin(server_url, f'CREATE DATABASE "{name}"')
-    database_url = with_database(server_url, name)
-    try:
+    async with throwaway_database(server_url, "counterfact_bench") as database_url:
         with server(database_url, free_port()) as base:
             assert base.startswith("http://127.0.0.1:")
             experiment_id, keys = await setup(base, database_url, args.units, args.clients)
             latencies, errors, elapsed = await run_load(base, experiment_id, keys, args.units, args.seconds)
-    finally:
-        await admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     answered = sum(len(v) for v in latencies.values())
     failed = sum(errors.values())

@@ -24,7 +24,6 @@ import csv
 import os
 import sys
 import time
-import uuid
 from collections import defaultdict
 from pathlib import Path
 
@@ -35,7 +34,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_geo_design import workers  # noqa: E402
-from bench.support import admin, admin_headers, free_port, server, with_database  # noqa: E402
 from stats.geo.pair_design import (  # noqa: E402
     GeoPairing,
     minimum_detectable_iroas,
@@ -45,6 +43,8 @@ from stats.geo.pair_design import (  # noqa: E402
     simulate_rmse,
 )
 from stats.geo.trimmed_match import trimmed_match  # noqa: E402
+from testkit.database import throwaway_database  # noqa: E402
+from testkit.service import admin_headers, free_port, server  # noqa: E402
 
 DATA = ROOT / "tests" / "data" / "trimmed_match" / "example_data_for_design.csv"
 EVALUATION = ("2020-12-02", "2020-12-29")
@@ -161,10 +161,7 @@ def bench_http(client: httpx.Client, dataset_id: str, count: int) -> None:
 
 async def main_http(args: argparse.Namespace) -> None:
     server_url = args.database_url or os.environ["DATABASE_URL"]
-    name = f"counterfact_bench_{uuid.uuid4().hex[:12]}"
-    await admin(server_url, f'CREATE DATABASE "{name}"')
-    database_url = with_database(server_url, name)
-    try:
+    async with throwaway_database(server_url, "counterfact_bench") as database_url:
         with (
             server(database_url, free_port()) as base,
             httpx.Client(base_url=base, timeout=600, headers=admin_headers(database_url)) as client,
@@ -173,8 +170,6 @@ async def main_http(args: argparse.Namespace) -> None:
             upload.raise_for_status()
             with workers(database_url, args.workers):
                 bench_http(client, str(upload.json()["id"]), args.workers)
-    finally:
-        await admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def main() -> None:

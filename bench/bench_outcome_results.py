@@ -34,11 +34,10 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from support import ROOT, admin, admin_headers, free_port, server, with_database
-
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from api.results.repository import QUERIES as RESULTS_QUERIES
+from testkit.database import create_database, drop_database
+from testkit.service import admin_headers, free_port, server
 
 CHANNELS = [("meta", 0.1), ("search", 0.05), ("tv", 0.2)]
 
@@ -79,9 +78,7 @@ async def main() -> None:
     parser.add_argument("--keep-database", action="store_true", help="leave the filled database for inspection")
     args = parser.parse_args()
     server_url = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
-    name = f"counterfact_bench_{uuid.uuid4().hex[:12]}"
-    await admin(server_url, f'CREATE DATABASE "{name}"')
-    database_url = with_database(server_url, name)
+    database_url = await create_database(server_url, "counterfact_bench")
     try:
         with server(database_url, free_port()) as base:
             async with httpx.AsyncClient(base_url=base, timeout=3600, headers=admin_headers(database_url)) as client:
@@ -143,9 +140,9 @@ async def main() -> None:
         print(f"ratio service / bare aggregate: {ratio:.2f}x (target <= 1.5x: {'met' if ratio <= 1.5 else 'MISSED'})")
     finally:
         if args.keep_database:
-            print(f"kept database {name}")
+            print(f"kept database {database_url}")
         else:
-            await admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await drop_database(server_url, database_url)
 
 
 if __name__ == "__main__":

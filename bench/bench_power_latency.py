@@ -23,15 +23,19 @@ import asyncio
 import json
 import os
 import subprocess
+import sys
 import tempfile
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from open_loop import run_open_loop
-from support import admin, free_port, key_headers, server, with_database
+
+from testkit.database import create_database, drop_database
+from testkit.service import free_port, key_headers, server
 
 POWER_BODY = json.dumps(
     {
@@ -88,9 +92,7 @@ async def main() -> None:
     parser.add_argument("--access-log", action="store_true", help="log every request, as in production (INFO)")
     args = parser.parse_args()
     server_url = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
-    name = f"counterfact_bench_{uuid.uuid4().hex[:12]}"
-    await admin(server_url, f'CREATE DATABASE "{name}"')
-    database_url = with_database(server_url, name)
+    database_url = await create_database(server_url, "counterfact_bench")
     log = Path(tempfile.mkstemp(prefix="counterfact_power_", suffix=".log")[1])
     env = {f"COUNTERFACT_RATE_LIMIT_{scope}": "0" for scope in ("READ", "WRITE", "ADMIN")}
     if args.access_log:
@@ -146,7 +148,7 @@ async def main() -> None:
                         p50, p99 = np.percentile(inside, [50, 99]) if len(inside) else (np.nan, np.nan)
                         print(f"  inside the service: p50 {p50:.2f} ms, p99 {p99:.2f} ms, {len(inside)} requests")
     finally:
-        await admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await drop_database(server_url, database_url)
         log.unlink(missing_ok=True)
 
 

@@ -38,11 +38,11 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from support import ROOT, admin, admin_headers, free_port, server, with_database
-
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from api.db.embedded import start_embedded_postgres, stop_embedded_postgres
+from bench.bench_outcome_results import BARE_AGGREGATE
+from testkit.database import throwaway_database
+from testkit.service import admin_headers, free_port, server
 
 FILL_ASSIGNMENTS = """
 INSERT INTO assignments (experiment_id, unit, position, arm, assigned_at)
@@ -51,13 +51,6 @@ SELECT $1, $3 || g, 0, (random() < 0.1)::int, now() FROM generate_series(1, $2::
 FILL_OUTCOMES = """
 INSERT INTO holdout_outcomes (experiment_id, unit, value, covariate, recorded_at)
 SELECT $1, $3 || g, (random() < 0.05)::int::float8, NULL, now() FROM generate_series(1, $2::int) AS g
-"""
-BARE_AGGREGATE = """
-SELECT a.position, a.arm, count(*) AS units, sum(o.value) AS sum, sum(o.value * o.value) AS sum_squares
-FROM assignments AS a
-JOIN holdout_outcomes AS o ON o.experiment_id = a.experiment_id AND o.unit = a.unit
-WHERE a.experiment_id = $1
-GROUP BY a.position, a.arm
 """
 EXPERIMENT = {
     "kind": "holdout",
@@ -161,12 +154,10 @@ async def main() -> None:
         if data_dir is not None
         else os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
     )
-    name = f"counterfact_bench_{uuid.uuid4().hex[:12]}"
-    await admin(server_url, f'CREATE DATABASE "{name}"')
     try:
-        await run(with_database(server_url, name), args)
+        async with throwaway_database(server_url, "counterfact_bench") as database_url:
+            await run(database_url, args)
     finally:
-        await admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         if data_dir is not None:
             stop_embedded_postgres(data_dir)
 

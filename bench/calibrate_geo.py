@@ -1,6 +1,6 @@
 """Full-size calibration of every geo method: 95% interval coverage and false positives per scenario.
 
-The simulation and the analyses are :mod:`tests.stats.geo_calibration` (the CI version,
+The simulation and the analyses are :mod:`simulations.geo_calibration` (the CI version,
 ``tests/stats/test_geo_calibration.py``, runs fewer replications); this runs every method in every
 scenario (AR(1) noise rho in {0, 0.25, 0.5}; 1, 3 and 10 treated markets or pairs) with more
 replications and prints a markdown table: coverage of the true effect by the 95% interval (target within
@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.stats.geo_calibration import ALPHA, LEVEL, METHODS, SCENARIOS, calibrate  # noqa: E402
+from simulations.geo_calibration import ALPHA, LEVEL, METHODS, SCENARIOS, calibrate  # noqa: E402
 
 TOLERANCE = 0.02
 

@@ -1,7 +1,7 @@
 """False positives of the results' geo tests (synthetic control and TBR) on issue 23's process.
 
 Each test: a fresh history of ``--pre-days`` days and a 15-day test period (no effect) from
-:func:`tests.stats.geo_simulation.history_and_futures` (21 markets of lognormal sizes, the one nearest the
+:func:`simulations.geo_simulation.history_and_futures` (21 markets of lognormal sizes, the one nearest the
 median treated -- or ``--treated`` -- a shared AR(0.9) trend, ``--growth`` a day of shared growth, a weekly
 pattern, AR(1) noise rho 0.3 with sd 0.15 of the level; a new layout per test).  Synthetic control: the
 block p-value of :mod:`stats.geo.conformal` the results report; TBR: :func:`stats.geo.tbr.tbr_conformal_batch`'s
@@ -23,9 +23,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from simulations.geo_power_calibration import results_p_value  # noqa: E402
+from simulations.geo_simulation import PanelModel, history_and_futures  # noqa: E402
 from stats.geo.tbr import tbr_conformal_batch  # noqa: E402
-from tests.stats.geo_power_calibration import results_p_value  # noqa: E402
-from tests.stats.geo_simulation import PanelModel, history_and_futures  # noqa: E402
 
 ALPHA = 0.05
 DURATION = 15

@@ -1,6 +1,6 @@
 """Is the designed power of a geo-lift test the rate at which the results' test then detects the effect?
 
-The simulation is :mod:`tests.stats.geo_power_calibration` (issue 23's process: ``--histories`` histories of
+The simulation is :mod:`simulations.geo_power_calibration` (issue 23's process: ``--histories`` histories of
 ``--history-days`` days, ``--markets`` markets of lognormal sizes, ``--treated`` treated markets nearest the
 median, a shared AR(0.9) trend with market loadings, a shared growth of ``--growth`` a day (log scale), a
 weekly pattern with market amplitudes, AR(1) noise ``--rho`` proportional to each market's level -- or, with
@@ -22,8 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.stats.geo_power_calibration import Agreement, calibrate_power  # noqa: E402
-from tests.stats.geo_simulation import PanelModel  # noqa: E402
+from simulations.geo_power_calibration import Agreement, calibrate_power  # noqa: E402
+from simulations.geo_simulation import PanelModel  # noqa: E402
 
 
 def table(title: str, rows: list[Agreement]) -> None:

@@ -35,25 +35,15 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-GEOLIFT_CSV = ROOT / "tests" / "data" / "geolift" / "GeoLift_Test.csv"
 DEFAULT_VENV = Path("/tmp/counterfact-mmm-venv")
 LIBRARIES = ("google-meridian", "pymc-marketing")
 
 
 # --- 1. Exports from the running service (project venv) ---------------------------------------------
-
-
-def geolift_csv() -> str:
-    import csv
-
-    with GEOLIFT_CSV.open() as fh:
-        rows = list(csv.DictReader(fh))
-    return "geo,kpi,date\n" + "".join(f"{r['location']},{r['Y']},{r['date']}\n" for r in rows)
 
 
 async def gather_exports(database_url: str) -> dict[str, Any]:
@@ -93,7 +83,8 @@ async def gather_exports(database_url: str) -> dict[str, Any]:
     async def get(client: httpx.AsyncClient, path: str, **params: Any) -> httpx.Response:
         return await client.get(path, params=params)
 
-    from support import admin_headers, free_port, server
+    from testkit.panels import geolift_csv
+    from testkit.service import admin_headers, free_port, server
 
     exports: dict[str, Any] = {}
     with server(database_url, free_port()) as base:
@@ -128,15 +119,10 @@ async def gather_exports(database_url: str) -> dict[str, Any]:
 
 
 async def exports_from_a_throwaway_database() -> dict[str, Any]:
-    from support import admin, with_database
+    from testkit.database import throwaway_database
 
-    server_url = os.environ["DATABASE_URL"]
-    name = f"counterfact_mmm_{uuid.uuid4().hex[:12]}"
-    await admin(server_url, f'CREATE DATABASE "{name}"')
-    try:
-        return await gather_exports(with_database(server_url, name))
-    finally:
-        await admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    async with throwaway_database(os.environ["DATABASE_URL"], "counterfact_mmm") as database_url:
+        return await gather_exports(database_url)
 
 
 def ensure_venv(venv: Path) -> Path:
@@ -306,7 +292,6 @@ def main() -> None:
         check(args.check)
         return
     sys.path.insert(0, str(ROOT))
-    sys.path.insert(0, str(ROOT / "bench"))
     started = time.monotonic()
     exports = asyncio.run(exports_from_a_throwaway_database())
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as out:

@@ -13,12 +13,10 @@ import shutil
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
@@ -30,12 +28,12 @@ from litestar.testing import AsyncTestClient
 
 from api.app import create_app
 from api.auth.keys import Scope
-from api.auth.service import create_key
 from api.db.embedded import start_embedded_postgres, stop_embedded_postgres
 from api.http.limits import limited_http_protocol, uvicorn_options
 from api.jobs.worker import run_worker
 from api.settings import Settings, settings_from_environment
-from tests.api.service_process import free_port
+from testkit.database import create_database, drop_database, make_key
+from testkit.service import free_port
 
 DATA_DIR = Path(__file__).parent / "data"
 
@@ -46,12 +44,6 @@ hypothesis_settings.load_profile("counterfact")
 # The embedded server logs its shutdown from an atexit hook, after pytest has closed its streams.
 logging.getLogger("embedded_postgres").addHandler(logging.NullHandler())
 logging.getLogger("embedded_postgres").propagate = False
-
-
-def with_database(url: str, database: str) -> str:
-    """``url`` pointing at another database on the same server."""
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path="/" + database))
 
 
 @pytest.fixture(scope="session")
@@ -74,23 +66,14 @@ def server_url() -> Iterator[str]:
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
-async def _admin(url: str, statement: str) -> None:
-    connection = await asyncpg.connect(url)
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
 @pytest.fixture(scope="session")
 def database_url(server_url: str) -> Iterator[str]:
     """A fresh database for this test session, dropped afterwards."""
-    name = f"counterfact_test_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin(server_url, f'CREATE DATABASE "{name}"'))
+    url = asyncio.run(create_database(server_url, "counterfact_test"))
     try:
-        yield with_database(server_url, name)
+        yield url
     finally:
-        asyncio.run(_admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(drop_database(server_url, url))
 
 
 @pytest.fixture(scope="session")
@@ -158,15 +141,6 @@ async def _truncate_all(url: str) -> None:
             names = ", ".join(f'"{t["tablename"]}"' for t in tables)
             await connection.execute(f"TRUNCATE {names} CASCADE")
         await connection.execute("DELETE FROM workspaces WHERE name <> 'default'")  # the migration's row stays
-    finally:
-        await connection.close()
-
-
-async def make_key(url: str, scope: Scope, name: str = "tests") -> str:
-    """A new API key with ``scope`` in the database at ``url``; the secret is returned."""
-    connection = await asyncpg.connect(url)
-    try:
-        return (await create_key(connection, name=name, scope=scope)).secret
     finally:
         await connection.close()
 

@@ -1,6 +1,7 @@
 """Capture the response examples of the OpenAPI document from the running service.
 
-Run: ``DATABASE_URL=postgresql://… .venv/bin/python -m api.examples.capture`` (without ``DATABASE_URL``
+Run from the repository root (it uses ``testkit``, a development package that is not shipped):
+``DATABASE_URL=postgresql://… .venv/bin/python -m api.examples.capture`` (without ``DATABASE_URL``
 the embedded server is used). Creates a throwaway database, sends each operation its documented request
 example (the GeoLift walkthrough panel for the geo operations), and writes every answer to
 ``api/examples/<operationId>.json``, lists longer than ``MAX_LIST`` cut to their first items. Then run
@@ -14,20 +15,16 @@ import csv
 import json
 import os
 import tempfile
-import uuid
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 from litestar import Litestar
 from litestar.openapi.spec import Example
 from litestar.testing import AsyncTestClient
 
 from api.app import create_app
 from api.auth.keys import Scope
-from api.auth.service import create_key
 from api.db.embedded import start_embedded_postgres
 from api.experiments.controller import CREATE_EXAMPLES, IMPORTED_HOLDOUT_EXAMPLE
 from api.geo.controller import APPEND_EXAMPLES
@@ -42,11 +39,12 @@ from api.outcomes.controller import SPEND_EXAMPLES
 from api.power.controller import CURVE_EXAMPLES, POWER_EXAMPLES
 from api.settings import settings_from_environment
 from api.worker_tasks import task_registry
+from testkit.database import make_key, throwaway_database
+from testkit.jobs import finished_job
+from testkit.panels import geolift_csv, pretest_csv
 
 MAX_LIST = 3
 DATA = Path(__file__).resolve().parents[2] / "tests" / "data" / "geolift"
-GEOLIFT_CSV = DATA / "GeoLift_Test.csv"
-PRETEST_CSV = DATA / "GeoLift_PreTest.csv"
 PAIR_DESIGN_CSV = DATA.parent / "trimmed_match" / "example_data_for_design.csv"
 Client = AsyncTestClient[Litestar]
 
@@ -84,12 +82,6 @@ class Recorder:
             path.write_text(json.dumps(by_status, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def geolift_csv(path: Path = GEOLIFT_CSV) -> str:
-    with path.open() as fh:
-        rows = list(csv.DictReader(fh))
-    return "geo,kpi,date\n" + "".join(f"{r['location']},{r['Y']},{r['date']}\n" for r in rows)
-
-
 def pair_design_csv() -> str:
     """trimmed_match's design example (174 geos, 2020) as `date,geo,kpi,spend`."""
     with PAIR_DESIGN_CSV.open() as fh:
@@ -104,7 +96,7 @@ async def capture_matched_pairs(client: Client, recorder: Recorder) -> None:
     request = {**example_value(PAIR_DESIGN_EXAMPLES[0]), "dataset_id": upload.json()["id"]}
     queued = await client.post("/v1/geo/matched-pairs", json=request)
     keep("CreateMatchedPairDesign", queued, "Queued")
-    await finished(client, queued.headers["location"])
+    await finished_job(client, queued.headers["location"])
     again = await client.post("/v1/geo/matched-pairs", json=request)
     keep("CreateMatchedPairDesign", again, "The same design again, once finished: its job, with its age")
     path = f"/v1/geo/matched-pairs/{queued.json()['id']}/experiments"
@@ -113,15 +105,6 @@ async def capture_matched_pairs(client: Client, recorder: Recorder) -> None:
     keep("CreateExperimentFromPairDesign", await client.post(path, json=body, headers=once), "Created")
     replay = await client.post(path, json=body, headers=once)
     keep("CreateExperimentFromPairDesign", replay, "The same request again with the same Idempotency-Key")
-
-
-async def finished(client: Client, location: str) -> Any:
-    for _ in range(1200):
-        job = await client.get(location)
-        if job.json()["status"] not in ("queued", "running"):
-            return job
-        await asyncio.sleep(0.05)
-    raise RuntimeError(f"{location} did not finish")
 
 
 async def capture(client: Client, recorder: Recorder) -> None:
@@ -187,7 +170,7 @@ async def capture(client: Client, recorder: Recorder) -> None:
     appended = await client.post(f"{dataset_path}/rows", json=example_value(APPEND_EXAMPLES[0]))
     keep("AppendGeoDatasetRows", appended, "A day appended: version 2")
     keep("ListGeoDatasetVersions", await client.get(f"{dataset_path}/versions"), "The upload and one append")
-    history = (await client.post("/v1/geo/datasets", content=geolift_csv(PRETEST_CSV), headers=csv_type)).json()
+    history = (await client.post("/v1/geo/datasets", content=pretest_csv(), headers=csv_type)).json()
     keep("ListGeoDatasets", await client.get("/v1/geo/datasets"), "Newest first")
     geo_power = {**example_value(GEO_POWER_EXAMPLES[0]), "dataset_id": history["id"]}
     keep("GetGeoPower", await client.post("/v1/geo/power", json=geo_power), "Power curves for 10 and 15 days")
@@ -196,11 +179,12 @@ async def capture(client: Client, recorder: Recorder) -> None:
         "/v1/geo/power", json={**geo_power, "durations": [15]}, headers={"Prefer": "respond-async"}
     )
     keep("GetGeoPower", queued_power, "Asked for a job (Prefer: respond-async)")
-    await finished(client, queued_power.headers["location"])
+    await finished_job(client, queued_power.headers["location"])
     selection = {**example_value(SELECTION_EXAMPLES[0]), "dataset_id": history["id"]}
     selected = await client.post("/v1/geo/market-selection", json=selection)
     keep("CreateMarketSelection", selected, "Queued")
-    done = await finished(client, selected.headers["location"])
+    await finished_job(client, selected.headers["location"])
+    done = await client.get(selected.headers["location"])
     keep("GetJob", done, "A finished market selection on GeoLift's walkthrough")
     again = await client.post("/v1/geo/market-selection", json=selection)
     keep("CreateMarketSelection", again, "The same selection again, once finished: its job, with its age")
@@ -225,11 +209,11 @@ async def capture(client: Client, recorder: Recorder) -> None:
     geo_id = (await client.post("/v1/experiments", json=geo)).json()["id"]
     started = await client.get(f"/v1/experiments/{geo_id}/results", headers={"Prefer": "respond-async"})
     keep("GetExperimentResults", started, "Queued for a worker: a job")
-    await finished(client, started.headers["location"])
+    await finished_job(client, started.headers["location"])
     calibration = f"/v1/experiments/{geo_id}/calibration"
     queued = await client.get(calibration, params={"format": "pymc-marketing"}, headers={"Prefer": "respond-async"})
     keep("GetCalibrationExport", queued, "Queued for a worker: a job whose result is the export")
-    await finished(client, queued.headers["location"])
+    await finished_job(client, queued.headers["location"])
 
     keep("ListJobs", await client.get("/v1/jobs", params={"kind": "geo_power"}), "Geo power jobs only")
     imported = {**example_value(IMPORTED_HOLDOUT_EXAMPLE), "salt": "example-salt"}
@@ -242,39 +226,22 @@ async def capture(client: Client, recorder: Recorder) -> None:
     keep("ListGeoDatasetEvents", await client.get(f"{dataset_path}/events"), "Uploaded, then deleted: by whom and when")
 
 
-async def authorize(client: Client, url: str) -> None:
-    """Send an admin key (made in the throwaway database) on every request of ``client``."""
-    connection = await asyncpg.connect(url)
-    try:
-        made = await create_key(connection, name="examples", scope=Scope.ADMIN)
-    finally:
-        await connection.close()
-    client.headers["Authorization"] = f"Bearer {made.secret}"
-
-
 async def main() -> None:
     settings = settings_from_environment()
     server = settings.database_url or start_embedded_postgres(Path(tempfile.mkdtemp(prefix="counterfact-examples-")))
-    name = f"counterfact_examples_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(server)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        url = urlunsplit(urlsplit(server)._replace(path="/" + name))
+    async with throwaway_database(server, "counterfact_examples") as url:
         app = create_app(replace(settings, database_url=url, log_level="WARNING"))
         recorder = Recorder()
         stop = asyncio.Event()
         worker = asyncio.create_task(run_worker(replace(settings, database_url=url), task_registry(), stop))
         async with AsyncTestClient(app=app) as client:
-            await authorize(client, url)
+            client.headers["Authorization"] = f"Bearer {await make_key(url, Scope.ADMIN, name='examples')}"
             await capture(client, recorder)
             await capture_matched_pairs(client, recorder)
         stop.set()
         await worker
         recorder.write()
         print(f"wrote {len(recorder.examples)} operations' examples to {EXAMPLES_DIR}")
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 if __name__ == "__main__":

@@ -53,7 +53,7 @@ cells still use the residuals of one OLS fit on all periods, unscaled: TBR's own
 window from a fit on the days outside it (:mod:`stats.geo.tbr`), which gives per-window sums rather than one
 residual series for ``w_t``; carrying it over is left to do.
 
-Calibration (``tests/stats/test_multi_cell.py``, seeded panels of ``tests/stats/geo_simulation.py``:
+Calibration (``tests/stats/test_multi_cell.py``, seeded panels of ``simulations/geo_simulation.py``:
 lognormal market levels, a shared AR(0.9) trend with market loadings, a weekly pattern, AR(0.3)
 market noise; two cells of 2 markets among 25; +8% and +3% multiplicative effects, so the
 effects are not constant per day): the 90% interval of the iROAS difference covers the truth at

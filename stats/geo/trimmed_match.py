@@ -39,7 +39,7 @@ default, the ``1/2 + level/2`` quantile of Student's t with ``h - 1`` degrees of
 distribution of the Tukey-McLaughlin trimmed t (Tukey & McLaughlin 1963; Yuen 1974). Google's package
 uses the normal quantile ``Phi^{-1}(1/2 + level/2)`` (``quantile="normal"`` reproduces it, and its
 published numbers). Why the t: the normal quantile is the large-sample form and under-covers with few
-pairs. On panels shaped like real geo data (``tests/stats/geo_calibration.py``, 2,000 replications per
+pairs. On panels shaped like real geo data (``simulations/geo_calibration.py``, 2,000 replications per
 scenario) the package's 95% interval covered 86-88% with 3 pairs and 91% with 10 (false positives
 12-14% and 9% at alpha 5%); with the t quantile it covers 96-97% with 10 pairs (false positives 3-4%)
 and 98% with 3 (2%). With no trimming the t test is exact for normal pair noise and conservative at

@@ -5,19 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import asyncpg
-import httpx
 
-ROOT = Path(__file__).resolve().parents[2]
+from testkit.service import ROOT, free_port, wait_for_health
+
 # The service's connections (the pool names itself), other than the one asking.
 SERVICE_BACKENDS = (
     "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
@@ -29,27 +27,6 @@ SERVICE_BACKENDS = (
 class ServiceProcess:
     process: subprocess.Popen[bytes]
     url: str
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def wait_for_health(url: str, process: subprocess.Popen[bytes], seconds: float = 60.0) -> None:
-    """Wait until ``url``'s ``/health`` answers 200 (RuntimeError if ``process`` ends or time runs out)."""
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            if httpx.get(url + "/health", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError("the service did not start")
-        time.sleep(0.1)
 
 
 @contextmanager

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -31,15 +30,6 @@ CHANNELS: list[dict[str, Any]] = [
 ]
 SPECIAL_UNITS = ["a,b", 'quote"d', "it's", "back\\slash", " spaced ", "é", "ユーザー", "😀", "x;--", "tab\there"]
 MILLION = 1_000_000
-
-
-@pytest.fixture
-async def connection(database_url: str) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(database_url)
-    try:
-        yield conn
-    finally:
-        await conn.close()
 
 
 async def create(client: Client, **overrides: Any) -> str:

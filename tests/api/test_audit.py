@@ -5,28 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 import asyncpg
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 
 from api.auth.keys import Scope
-from tests.conftest import make_key
+from testkit.database import make_key
+from tests.api.helpers import Client, create_experiment, holdout_design
 
-Client = AsyncTestClient[Litestar]
-HOLDOUT = {
-    "kind": "holdout",
-    "name": "audited",
-    "metric": {"kind": "proportion"},
-    "channels": [{"name": "meta", "holdout_fraction": 0.1}],
-}
+HOLDOUT = holdout_design("audited")
 OBSERVATIONS = [
     {"channel": "meta", "arm": "treatment", "units": 90000, "conversions": 4725},
     {"channel": "meta", "arm": "holdout", "units": 10000, "conversions": 480},
 ]
-
-
-async def _experiment(client: Client, body: dict[str, Any] = HOLDOUT) -> str:
-    experiment_id: str = (await client.post("/v1/experiments", json=body)).json()["id"]
-    return experiment_id
 
 
 async def _events(client: Client, experiment_id: str) -> list[dict[str, Any]]:
@@ -49,7 +37,7 @@ async def _key_named(database_url: str, name: str) -> dict[str, Any]:
 async def test_creating_an_experiment_records_created_with_the_key_that_did_it(
     client: Client, database_url: str
 ) -> None:
-    experiment_id = await _experiment(client)
+    experiment_id = await create_experiment(client, HOLDOUT)
     [event] = await _events(client, experiment_id)
     assert event["action"] == "created"
     assert event["experiment_id"] == experiment_id
@@ -59,7 +47,7 @@ async def test_creating_an_experiment_records_created_with_the_key_that_did_it(
 
 async def test_each_key_is_named_on_its_own_changes(client: Client, database_url: str) -> None:
     client.headers["Authorization"] = f"Bearer {await make_key(database_url, Scope.WRITE, name='planner')}"
-    experiment_id = await _experiment(client)
+    experiment_id = await create_experiment(client, HOLDOUT)
     client.headers["Authorization"] = f"Bearer {await make_key(database_url, Scope.WRITE, name='launcher')}"
     await client.patch(f"/v1/experiments/{experiment_id}", json={"status": "running"})
     events = await _events(client, experiment_id)
@@ -67,7 +55,7 @@ async def test_each_key_is_named_on_its_own_changes(client: Client, database_url
 
 
 async def test_a_status_change_records_from_and_to(client: Client) -> None:
-    experiment_id = await _experiment(client)
+    experiment_id = await create_experiment(client, HOLDOUT)
     await client.patch(f"/v1/experiments/{experiment_id}", json={"status": "running"})
     events = await _events(client, experiment_id)
     assert events[-1]["action"] == "status_changed"
@@ -75,7 +63,7 @@ async def test_a_status_change_records_from_and_to(client: Client) -> None:
 
 
 async def test_a_design_change_records_the_fields_changed(client: Client) -> None:
-    experiment_id = await _experiment(client)
+    experiment_id = await create_experiment(client, HOLDOUT)
     await client.patch(f"/v1/experiments/{experiment_id}", json={"alpha": 0.1, "name": "renamed"})
     events = await _events(client, experiment_id)
     assert events[-1]["action"] == "design_changed"
@@ -83,13 +71,13 @@ async def test_a_design_change_records_the_fields_changed(client: Client) -> Non
 
 
 async def test_a_refused_change_records_nothing(client: Client) -> None:
-    experiment_id = await _experiment(client)
+    experiment_id = await create_experiment(client, HOLDOUT)
     assert (await client.patch(f"/v1/experiments/{experiment_id}", json={"status": "stopped"})).status_code == 409
     assert [e["action"] for e in await _events(client, experiment_id)] == ["created"]
 
 
 async def test_assignments_loaded_as_json_and_csv_are_recorded_with_counts(client: Client) -> None:
-    experiment_id = await _experiment(client)
+    experiment_id = await create_experiment(client, HOLDOUT)
     await client.post(f"/v1/experiments/{experiment_id}/assignments", json={"units": ["a", "b", "a"]})
     csv = b"unit\nb\nc\nd\n"
     await client.post(f"/v1/experiments/{experiment_id}/assignments", content=csv, headers={"Content-Type": "text/csv"})
@@ -101,7 +89,7 @@ async def test_assignments_loaded_as_json_and_csv_are_recorded_with_counts(clien
 
 
 async def test_observations_are_recorded_with_their_unit_counts(client: Client) -> None:
-    experiment_id = await _experiment(client)
+    experiment_id = await create_experiment(client, HOLDOUT)
     await client.post(f"/v1/experiments/{experiment_id}/observations", json={"observations": OBSERVATIONS})
     event = (await _events(client, experiment_id))[-1]
     assert event["action"] == "observations_stored"
@@ -112,7 +100,7 @@ async def test_observations_are_recorded_with_their_unit_counts(client: Client) 
 
 
 async def test_outcomes_and_spend_are_recorded_with_counts(client: Client) -> None:
-    experiment_id = await _experiment(client)
+    experiment_id = await create_experiment(client, HOLDOUT)
     await client.post(f"/v1/experiments/{experiment_id}/assignments", json={"units": ["a", "b"]})
     await client.post(
         f"/v1/experiments/{experiment_id}/outcomes",
@@ -125,7 +113,7 @@ async def test_outcomes_and_spend_are_recorded_with_counts(client: Client) -> No
 
 
 async def test_reading_results_records_their_headline_figures(client: Client) -> None:
-    experiment_id = await _experiment(client)
+    experiment_id = await create_experiment(client, HOLDOUT)
     await client.post(f"/v1/experiments/{experiment_id}/observations", json={"observations": OBSERVATIONS})
     results = (await client.get(f"/v1/experiments/{experiment_id}/results")).json()
     event = (await _events(client, experiment_id))[-1]
@@ -143,7 +131,7 @@ async def test_reading_results_records_their_headline_figures(client: Client) ->
 
 async def test_the_trail_never_holds_a_key(client: Client, database_url: str) -> None:
     secret = client.headers["Authorization"].removeprefix("Bearer ")
-    experiment_id = await _experiment(client)
+    experiment_id = await create_experiment(client, HOLDOUT)
     await client.patch(f"/v1/experiments/{experiment_id}", json={"status": "running"})
     connection = await asyncpg.connect(database_url)
     try:
@@ -154,14 +142,14 @@ async def test_the_trail_never_holds_a_key(client: Client, database_url: str) ->
 
 
 async def test_events_cannot_be_changed_or_removed_through_the_api(client: Client) -> None:
-    experiment_id = await _experiment(client)
+    experiment_id = await create_experiment(client, HOLDOUT)
     for method in ("POST", "PUT", "PATCH", "DELETE"):
         response = await client.request(method, f"/v1/experiments/{experiment_id}/events", json={})
         assert response.status_code == 405, method
 
 
 async def test_events_come_in_pages_oldest_first(client: Client) -> None:
-    experiment_id = await _experiment(client)
+    experiment_id = await create_experiment(client, HOLDOUT)
     await client.patch(f"/v1/experiments/{experiment_id}", json={"status": "running"})
     await client.patch(f"/v1/experiments/{experiment_id}", json={"status": "stopped"})
     first = (await client.get(f"/v1/experiments/{experiment_id}/events", params={"limit": 2})).json()
@@ -177,7 +165,7 @@ async def test_the_events_of_an_unknown_experiment_are_404(client: Client) -> No
 
 
 async def test_a_cursor_that_was_not_issued_is_400(client: Client) -> None:
-    experiment_id = await _experiment(client)
+    experiment_id = await create_experiment(client, HOLDOUT)
     response = await client.get(f"/v1/experiments/{experiment_id}/events", params={"cursor": "abc"})
     assert response.status_code == 400
 

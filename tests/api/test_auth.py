@@ -15,7 +15,7 @@ from api.app import create_app
 from api.auth.keys import Scope, generate_key, hash_key, highest_scope
 from api.auth.service import create_key
 from api.settings import Settings
-from tests.conftest import make_key
+from testkit.database import make_key
 
 Client = AsyncTestClient[Litestar]
 HOLDOUT = {

@@ -20,7 +20,7 @@ from api.app import create_app
 from api.auth.guard import required_scope
 from api.auth.keys import Scope
 from api.cli import openapi_document
-from tests.conftest import make_key
+from testkit.database import make_key
 
 Client = AsyncTestClient[Litestar]
 DOCUMENT: dict[str, Any] = openapi_document()

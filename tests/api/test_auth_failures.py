@@ -14,7 +14,8 @@ from api.auth import service
 from api.auth.keys import Scope, generate_key
 from api.auth.rate_limit import FailureLimiter
 from api.settings import Settings
-from tests.conftest import LogCollector, make_key
+from testkit.database import make_key
+from tests.conftest import LogCollector
 
 
 def test_an_address_may_fail_its_minute_in_a_burst_then_waits() -> None:

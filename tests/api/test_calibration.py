@@ -23,7 +23,6 @@ import asyncio
 import csv
 import io
 import math
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -35,9 +34,9 @@ from statsmodels.stats import proportion as sm_proportion
 
 from api.calibration.measurements import roi_kind
 from tests.api import test_multi_cell_geo as multi_cell
-from tests.api.test_geo_results import create_geolift_experiment
-from tests.api.test_trimmed_match_results import _experiment as create_paired_experiment
+from tests.api.helpers import create_geolift_experiment
 from tests.api.test_trimmed_match_results import _post_analysis as trimmed_match_post_analysis
+from tests.api.test_trimmed_match_results import create_paired_experiment
 from tests.conftest import DATA_DIR
 
 Client = AsyncTestClient[Litestar]
@@ -65,15 +64,6 @@ TREATMENT = {"channel": "meta", "arm": "treatment", "units": 90000, "conversions
 HOLDOUT = {"channel": "meta", "arm": "holdout", "units": 10000, "conversions": 480}
 VALUE = 40.0
 Z95 = float(special.ndtri(0.975))
-
-
-@pytest.fixture
-async def connection(database_url: str) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(database_url)
-    try:
-        yield conn
-    finally:
-        await conn.close()
 
 
 async def holdout_experiment(

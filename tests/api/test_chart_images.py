@@ -12,9 +12,9 @@ from litestar.testing import AsyncTestClient
 
 from api.charts.images import render_chart
 from api.cli import openapi_document
-from tests.api.test_geo_power import pretest_csv
-from tests.api.test_geo_results import create_geolift_experiment
-from tests.api.test_jobs import _finished
+from testkit.jobs import finished_job
+from testkit.panels import pretest_csv
+from tests.api.helpers import create_geolift_experiment
 
 Client = AsyncTestClient[Litestar]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -117,7 +117,7 @@ async def test_a_succeeded_jobs_chart_as_svg_and_png(client: Client, worker: Non
         f"/v1/experiments/{experiment_id}/results?format=svg", headers={"Prefer": "respond-async"}
     )
     assert started.status_code == 202  # a job answers as a job, whatever the format
-    job = await _finished(client, started.headers["location"])
+    job = await finished_job(client, started.headers["location"])
     assert job["status"] == "succeeded"
     svg = svg_text(await client.get(f"{started.headers['location']}?format=svg"))
     assert svg == render_chart(job["result"]["chart"], "svg").decode()

@@ -17,14 +17,14 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from api.charts.images import render_chart
+from testkit.jobs import finished_job
+from testkit.panels import pretest_csv
 from tests.api import test_multi_cell_geo as multi_cell
+from tests.api.helpers import create_geolift_experiment, upload_dataset
 from tests.api.test_chart_images import svg_text
-from tests.api.test_geo_power import pretest_csv
-from tests.api.test_geo_results import create_geolift_experiment
-from tests.api.test_market_selection import finished
-from tests.api.test_matched_pairs import design_csv, upload
+from tests.api.test_matched_pairs import design_csv
 from tests.api.test_multi_cell_market_selection import TWO_CELLS
-from tests.api.test_trimmed_match_results import SMALL_PAIRS, SMALL_PERIODS, _experiment, _small_panel
+from tests.api.test_trimmed_match_results import SMALL_PAIRS, SMALL_PERIODS, _small_panel, create_paired_experiment
 from tests.chart_marks import ChartMarks, chart_marks
 
 Client = AsyncTestClient[Litestar]
@@ -158,7 +158,7 @@ async def test_every_geo_method_draws_both_lines_and_the_band(client: Client, me
 
 
 async def test_a_trimmed_match_result_draws_both_groups_and_no_band(client: Client) -> None:
-    experiment_id = await _experiment(client, _small_panel(with_spend=True), SMALL_PAIRS, SMALL_PERIODS)
+    experiment_id = await create_paired_experiment(client, _small_panel(with_spend=True), SMALL_PAIRS, SMALL_PERIODS)
     response = await client.get(
         f"/v1/experiments/{experiment_id}/results", params={"method": "trimmed_match", "format": "svg"}
     )
@@ -228,7 +228,7 @@ async def test_market_selection_lists_its_designs_in_rank_order_each_with_its_cu
         "top": 11,
     }
     started = await client.post("/v1/geo/market-selection", json=body)
-    job = await finished(client, started.headers["location"])
+    job = await finished_job(client, started.headers["location"])
     assert job["status"] == "succeeded", job
     candidates = job["result"]["candidates"]
     assert len(candidates) >= 10  # enough for #10 to sort before #2 as text
@@ -246,7 +246,7 @@ async def test_a_multi_cell_market_selection_lists_each_cells_designs_in_rank_or
     started = await client.post(
         "/v1/geo/market-selection", json={"dataset_id": upload_response.json()["id"], **TWO_CELLS}
     )
-    job = await finished(client, started.headers["location"])
+    job = await finished_job(client, started.headers["location"])
     assert job["status"] == "succeeded", job
     expected = [f"cell {cell['cell']} #{c['rank']}" for cell in job["result"]["cells"] for c in cell["candidates"]]
     marks = await svg_marks(await client.get(f"{started.headers['location']}?format=svg"))
@@ -270,7 +270,7 @@ async def test_geo_power_lists_durations_in_order_each_with_its_curve(client: Cl
 async def test_a_matched_pair_design_draws_its_precision_against_pairs_kept_with_the_recommendation(
     client: Client, worker: None
 ) -> None:
-    dataset_id = await upload(client, design_csv(geos=24, since="2020-10-01"))
+    dataset_id = await upload_dataset(client, design_csv(geos=24, since="2020-10-01"))
     body = {
         "dataset_id": dataset_id,
         "budgets": [20000, 40000],
@@ -280,7 +280,7 @@ async def test_a_matched_pair_design_draws_its_precision_against_pairs_kept_with
         "target_iroas": 3.0,
     }
     started = await client.post("/v1/geo/matched-pairs", json=body)
-    job = await finished(client, started.headers["location"])
+    job = await finished_job(client, started.headers["location"])
     assert job["status"] == "succeeded", job
     marks = await svg_marks(await client.get(f"{started.headers['location']}?format=svg"))
     per_series = marks.per_series()

@@ -21,7 +21,7 @@ import uvicorn
 from api.app import create_app
 from api.http.limits import LimitedHttpToolsProtocol, limited_http_protocol, uvicorn_options
 from api.settings import Settings
-from tests.api.service_process import free_port
+from testkit.service import free_port
 
 HEAD = b"GET /health HTTP/1.1\r\nHost: localhost\r\n"
 

@@ -15,15 +15,11 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from api.http.csv_cells import spreadsheet_safe
-from tests.api.test_calibration import connection, holdout_experiment  # noqa: F401 (a fixture)
+from tests.api.helpers import holdout_design
+from tests.api.test_calibration import holdout_experiment
 
 Client = AsyncTestClient[Litestar]
-HOLDOUT = {
-    "kind": "holdout",
-    "name": "formulas",
-    "metric": {"kind": "proportion"},
-    "channels": [{"name": "meta", "holdout_fraction": 0.1}],
-}
+HOLDOUT = holdout_design("formulas")
 HOSTILE = ["=1+1", "+1+1", "-1+1", "@SUM(A1:A9)", "\tcmd", "\rcmd", '=HYPERLINK("http://x","y")']
 HARMLESS = ["u1", "1-2", "a=b", "'quoted", " =lead-space", "ü@x"]
 
@@ -52,7 +48,7 @@ async def test_the_assignments_export_prefixes_formula_like_unit_ids(client: Cli
 
 async def test_the_calibration_csv_prefixes_a_formula_like_kpi_name_and_keeps_negative_numbers(
     client: Client,
-    connection: asyncpg.Connection,  # noqa: F811 (the fixture imported above)
+    connection: asyncpg.Connection,
 ) -> None:
     experiment_id = await holdout_experiment(client, connection)
     response = await client.get(

@@ -14,7 +14,8 @@ from api.app import create_app
 from api.auth.keys import Scope
 from api.http.errors import exception_handlers
 from api.settings import Settings
-from tests.conftest import LogCollector, make_key
+from testkit.database import make_key
+from tests.conftest import LogCollector
 
 Client = AsyncTestClient[Litestar]
 

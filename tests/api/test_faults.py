@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator
 
 import asyncpg
 import httpx
@@ -17,21 +16,11 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from tests.api.helpers import create_geolift_experiment
 from tests.api.service_process import SERVICE_BACKENDS
-from tests.api.test_geo_results import create_geolift_experiment
 
 Client = AsyncTestClient[Litestar]
 CSV = {"Content-Type": "text/csv"}
-
-
-@pytest.fixture
-async def admin(database_url: str) -> AsyncIterator[asyncpg.Connection]:
-    """A connection of the test's own (not the service's), to count rows."""
-    connection = await asyncpg.connect(database_url)
-    try:
-        yield connection
-    finally:
-        await connection.close()
 
 
 class Terminator:
@@ -99,14 +88,14 @@ def _panel_csv(geos: int, days: int) -> bytes:
     return b"".join(lines)
 
 
-async def _counts(admin: asyncpg.Connection) -> tuple[int, int]:
-    datasets = await admin.fetchval("SELECT count(*) FROM geo_datasets")
-    observations = await admin.fetchval("SELECT count(*) FROM geo_observations")
+async def _counts(connection: asyncpg.Connection) -> tuple[int, int]:
+    datasets = await connection.fetchval("SELECT count(*) FROM geo_datasets")
+    observations = await connection.fetchval("SELECT count(*) FROM geo_observations")
     return int(datasets), int(observations)
 
 
 async def test_connections_terminated_during_a_geo_upload_leave_nothing_and_the_next_upload_succeeds(
-    client: Client, admin: asyncpg.Connection, database_url: str
+    client: Client, connection: asyncpg.Connection, database_url: str
 ) -> None:
     body = _panel_csv(geos=400, days=336)  # 134,400 rows, ~4 MB
     with Terminator(database_url, in_write=True) as fault:
@@ -115,12 +104,12 @@ async def test_connections_terminated_during_a_geo_upload_leave_nothing_and_the_
     assert response.status_code != 201, "the upload survived a terminated COPY: the fault did not land"
     _clean_failure_or(response)
     # All rows of the request or none: here none, as the upload was refused.
-    assert await _counts(admin) == (0, 0)
+    assert await _counts(connection) == (0, 0)
 
     # The service recovers by itself: the same upload, unharmed, succeeds.
     retried = await client.post("/v1/geo/datasets?name=retried", content=body, headers=CSV)
     assert retried.status_code == 201, retried.text
-    assert await _counts(admin) == (1, 400 * 336)
+    assert await _counts(connection) == (1, 400 * 336)
 
 
 async def test_connections_terminated_during_geo_results_answer_cleanly_and_the_next_call_succeeds(

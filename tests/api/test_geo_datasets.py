@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from typing import Any
 
 import asyncpg
@@ -11,18 +10,11 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from api.geo import panel_parsing
+from testkit.panels import geolift_csv
 from tests.conftest import DATA_DIR
 
 Client = AsyncTestClient[Litestar]
 CSV = {"Content-Type": "text/csv"}
-
-
-def geolift_csv() -> str:
-    """GeoLift's walkthrough panel with its columns renamed to ``geo, kpi, date``."""
-    with (DATA_DIR / "geolift" / "GeoLift_Test.csv").open() as fh:
-        rows = list(csv.DictReader(fh))
-    lines = ["geo,kpi,date"] + [f"{r['location']},{r['Y']},{r['date']}" for r in rows]
-    return "\n".join(lines) + "\n"
 
 
 def small_rows(**changes: Any) -> list[dict[str, Any]]:

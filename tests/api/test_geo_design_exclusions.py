@@ -6,13 +6,11 @@ from __future__ import annotations
 import csv
 from typing import Any
 
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
-
-from tests.api.test_market_selection import WALKTHROUGH, finished
+from testkit.jobs import finished_job
+from tests.api.helpers import Client, upload_dataset
+from tests.api.test_market_selection import WALKTHROUGH
 from tests.conftest import DATA_DIR
 
-Client = AsyncTestClient[Litestar]
 CSV = {"Content-Type": "text/csv"}
 NEIGHBOURS = ["milwaukee", "oakland"]
 MARKETS = ["chicago", "cincinnati", "houston", "portland"]
@@ -22,12 +20,6 @@ def _pretest_csv(without: list[str] | None = None) -> str:
     with (DATA_DIR / "geolift" / "GeoLift_PreTest.csv").open() as fh:
         rows = [r for r in csv.DictReader(fh) if r["location"] not in (without or [])]
     return "geo,kpi,date\n" + "".join(f"{r['location']},{r['Y']},{r['date']}\n" for r in rows)
-
-
-async def _dataset(client: Client, without: list[str] | None = None) -> str:
-    upload = await client.post("/v1/geo/datasets", content=_pretest_csv(without), headers=CSV)
-    assert upload.status_code == 201, upload.text
-    return str(upload.json()["id"])
 
 
 async def _power(client: Client, dataset_id: str, **overrides: Any) -> Any:
@@ -42,15 +34,15 @@ async def _power(client: Client, dataset_id: str, **overrides: Any) -> Any:
 
 
 async def test_power_with_exclusions_is_the_power_on_the_panel_without_them(client: Client) -> None:
-    excluded = await _power(client, await _dataset(client), exclude_from_controls=NEIGHBOURS)
+    excluded = await _power(client, await upload_dataset(client, _pretest_csv()), exclude_from_controls=NEIGHBOURS)
     assert excluded.status_code == 200, excluded.text
-    reference = await _power(client, await _dataset(client, without=NEIGHBOURS))
+    reference = await _power(client, await upload_dataset(client, _pretest_csv(without=NEIGHBOURS)))
     assert excluded.json()["durations"] == reference.json()["durations"]
     assert excluded.json()["excluded_from_controls"] == NEIGHBOURS
 
 
 async def test_power_refuses_an_excluded_treated_or_unknown_market_naming_the_field(client: Client) -> None:
-    dataset_id = await _dataset(client)
+    dataset_id = await upload_dataset(client, _pretest_csv())
     for markets in (["chicago"], ["atlantis"]):
         response = await _power(client, dataset_id, exclude_from_controls=markets)
         assert response.status_code == 400, response.text
@@ -58,7 +50,7 @@ async def test_power_refuses_an_excluded_treated_or_unknown_market_naming_the_fi
 
 
 async def test_selection_refuses_a_market_both_included_and_excluded_from_controls(client: Client) -> None:
-    dataset_id = await _dataset(client)
+    dataset_id = await upload_dataset(client, _pretest_csv())
     body = {"dataset_id": dataset_id, **WALKTHROUGH, "exclude_from_controls": ["chicago"]}
     response = await client.post("/v1/geo/market-selection", json=body)
     assert response.status_code == 400
@@ -68,11 +60,11 @@ async def test_selection_refuses_a_market_both_included_and_excluded_from_contro
 async def test_a_selection_leaves_excluded_markets_out_and_its_experiment_keeps_them_out(
     client: Client, worker: None
 ) -> None:
-    dataset_id = await _dataset(client)
+    dataset_id = await upload_dataset(client, _pretest_csv())
     body = {"dataset_id": dataset_id, **WALKTHROUGH, "treatment_sizes": [2, 3], "exclude_from_controls": NEIGHBOURS}
     started = await client.post("/v1/geo/market-selection", json=body)
     assert started.status_code == 202, started.text
-    job = await finished(client, started.headers["location"])
+    job = await finished_job(client, started.headers["location"])
     assert job["status"] == "succeeded", job
     result = job["result"]
     assert result["excluded_from_controls"] == NEIGHBOURS

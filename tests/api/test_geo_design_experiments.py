@@ -7,7 +7,6 @@ on GeoLift's walkthrough history (``GeoLift_PreTest``: 2021-01-01..2021-03-31).
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -16,23 +15,12 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from api.db.database import create_pool
 from api.geo_design import tasks
 from api.geo_design.schemas import MarketSelectionRequest
-from api.settings import Settings
-from tests.api.test_geo_power import pretest_csv
+from testkit.panels import pretest_csv
 
 Client = AsyncTestClient[Litestar]
 CSV = {"Content-Type": "text/csv"}
-
-
-@pytest.fixture
-async def pool(settings: Settings, database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    opened = await create_pool(database_url, settings)
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from litestar.testing import AsyncTestClient
 
 from api.geo_design import service as design_service
 from api.geo_design.schemas import GeoPowerRequest, GeoPowerResult
-from tests.api.test_geo_power import pretest_csv
+from testkit.jobs import finished_job
 from tests.api.test_matched_pairs import design_csv
 from tests.conftest import DATA_DIR
 
@@ -36,14 +36,6 @@ POWER = {
 }
 SELECTION = {"treatment_sizes": [2], "durations": [10], "effect_sizes": [0, 0.1], "include": ["chicago"], "top": 2}
 PAIRS = {"budgets": [30000], "pair_counts": [12], "simulations": 20}
-
-
-@pytest.fixture
-async def dataset_id(client: Client) -> str:
-    """GeoLift's walkthrough history: 40 cities x 90 days (2021-01-01..2021-03-31)."""
-    upload = await client.post("/v1/geo/datasets", content=pretest_csv(), headers=CSV)
-    assert upload.status_code == 201, upload.text
-    return str(upload.json()["id"])
 
 
 @pytest.fixture
@@ -79,15 +71,6 @@ async def _jobs(database_url: str, kind: str) -> int:
 
 async def _power(client: Client, dataset_id: str, headers: dict[str, str] | None = None, **overrides: Any) -> Any:
     return await client.post("/v1/geo/power", json={"dataset_id": dataset_id, **POWER, **overrides}, headers=headers)
-
-
-async def _finished(client: Client, location: str) -> dict[str, Any]:
-    for _ in range(2400):
-        job: dict[str, Any] = (await client.get(location)).json()
-        if job["status"] not in ("queued", "running"):
-            return job
-        await asyncio.sleep(0.05)
-    raise AssertionError("the job did not finish in 120 s")
 
 
 async def test_identical_power_requests_made_together_share_one_job(
@@ -158,7 +141,7 @@ async def test_a_finished_power_job_answers_the_next_identical_request(
 ) -> None:
     started = await _power(client, dataset_id, ASYNC)
     assert started.status_code == 202
-    job = await _finished(client, started.headers["location"])
+    job = await finished_job(client, started.headers["location"], seconds=120)
     assert job["status"] == "succeeded", job
     read = await _power(client, dataset_id)
     assert read.status_code == 200
@@ -208,7 +191,7 @@ async def test_a_finished_selection_answers_an_identical_request_with_its_job_an
     client: Client, worker: None, database_url: str, dataset_id: str
 ) -> None:
     started = await _select(client, dataset_id)
-    job = await _finished(client, started.headers["location"])
+    job = await finished_job(client, started.headers["location"], seconds=120)
     assert job["status"] == "succeeded", job
     again = await _select(client, dataset_id, include=["CHICAGO"])
     assert again.status_code == 200
@@ -226,7 +209,7 @@ async def test_an_append_makes_an_identical_selection_a_new_job(
     client: Client, worker: None, database_url: str, dataset_id: str
 ) -> None:
     started = await _select(client, dataset_id)
-    assert (await _finished(client, started.headers["location"]))["status"] == "succeeded"
+    assert (await finished_job(client, started.headers["location"], seconds=120))["status"] == "succeeded"
     await _append_a_day(client, dataset_id)
     after = await _select(client, dataset_id)
     assert after.status_code == 202
@@ -267,7 +250,7 @@ async def test_a_finished_matched_pair_design_answers_an_identical_request_with_
     client: Client, worker: None, database_url: str, pairs_dataset_id: str
 ) -> None:
     started = await _pairs(client, pairs_dataset_id)
-    job = await _finished(client, started.headers["location"])
+    job = await finished_job(client, started.headers["location"], seconds=120)
     assert job["status"] == "succeeded", job
     again = await _pairs(client, pairs_dataset_id)
     assert again.status_code == 200

@@ -9,46 +9,18 @@ The same for a matched-pair design on trimmed_match's example data, cut at a dat
 
 from __future__ import annotations
 
-import asyncio
-import csv
 from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 
+from testkit.jobs import succeeded_job
+from testkit.panels import GEOLIFT_PRETEST, GEOLIFT_TEST, as_geolift_csv, geolift_rows
+from tests.api.helpers import Client, results, upload_dataset
 from tests.api.test_matched_pairs import design_csv
-from tests.conftest import DATA_DIR
 
-Client = AsyncTestClient[Litestar]
 CSV = {"Content-Type": "text/csv"}
 TEST_START = date(2021, 4, 1)
-
-
-def _geolift(name: str) -> list[dict[str, str]]:
-    with (DATA_DIR / "geolift" / name).open() as handle:
-        return list(csv.DictReader(handle))
-
-
-def _geolift_csv(rows: list[dict[str, str]]) -> str:
-    return "location,Y,date\n" + "".join(f"{r['location']},{r['Y']},{r['date']}\n" for r in rows)
-
-
-async def _finished(client: Client, location: str) -> dict[str, Any]:
-    for _ in range(2400):
-        job: dict[str, Any] = (await client.get(location)).json()
-        if job["status"] in ("succeeded", "failed", "cancelled"):
-            assert job["status"] == "succeeded", job
-            return job
-        await asyncio.sleep(0.05)
-    raise AssertionError("the job did not finish in 120 s")
-
-
-async def _upload(client: Client, body: str) -> str:
-    response = await client.post("/v1/geo/datasets", content=body, headers=CSV)
-    assert response.status_code == 201, response.text
-    return str(response.json()["id"])
 
 
 async def _append_day(client: Client, dataset_id: str, body: str) -> None:
@@ -59,13 +31,6 @@ async def _append_day(client: Client, dataset_id: str, body: str) -> None:
 async def _patch(client: Client, experiment_id: str, body: dict[str, Any]) -> None:
     response = await client.patch(f"/v1/experiments/{experiment_id}", json=body)
     assert response.status_code == 200, response.text
-
-
-async def _results(client: Client, experiment_id: str, **params: Any) -> dict[str, Any]:
-    response = await client.get(f"/v1/experiments/{experiment_id}/results", params=params)
-    assert response.status_code == 200, response.text
-    result: dict[str, Any] = response.json()
-    return result
 
 
 def _missing_days(problem: dict[str, Any]) -> list[str]:
@@ -84,7 +49,7 @@ def _same_estimates(grown: dict[str, Any], one_shot: dict[str, Any]) -> None:
 async def test_a_geolift_test_runs_from_market_selection_to_final_result_on_one_growing_dataset(
     client: Client, worker: None
 ) -> None:
-    dataset_id = await _upload(client, _geolift_csv(_geolift("GeoLift_PreTest.csv")))
+    dataset_id = await upload_dataset(client, as_geolift_csv(geolift_rows(GEOLIFT_PRETEST)))
     selection = await client.post(
         "/v1/geo/market-selection",
         json={
@@ -99,7 +64,7 @@ async def test_a_geolift_test_runs_from_market_selection_to_final_result_on_one_
         },
     )
     assert selection.status_code == 202, selection.text
-    job = await _finished(client, selection.headers["location"])
+    job = await succeeded_job(client, selection.headers["location"], seconds=120)
     assert job["result"]["dataset_version"] == 1
     created = await client.post(
         f"/v1/geo/market-selection/{job['id']}/experiments",
@@ -117,12 +82,12 @@ async def test_a_geolift_test_runs_from_market_selection_to_final_result_on_one_
     assert before.status_code == 409
     assert _missing_days(before.json()) == [(TEST_START + timedelta(days=j)).isoformat() for j in range(15)]
 
-    test_rows = [r for r in _geolift("GeoLift_Test.csv") if r["date"] >= TEST_START.isoformat()]
+    test_rows = [r for r in geolift_rows(GEOLIFT_TEST) if r["date"] >= TEST_START.isoformat()]
     for k in range(15):
         day = (TEST_START + timedelta(days=k)).isoformat()
-        await _append_day(client, dataset_id, _geolift_csv([r for r in test_rows if r["date"] == day]))
+        await _append_day(client, dataset_id, as_geolift_csv([r for r in test_rows if r["date"] == day]))
         if k < 14:  # an interim result over the days so far, read as a test with a look every day
-            interim = await _results(client, experiment_id)
+            interim = await results(client, experiment_id)
             assert interim["interim"] is True and interim["final"] is False
             assert interim["series"][-1]["date"] == day
             monitoring = interim["monitoring"]
@@ -135,16 +100,16 @@ async def test_a_geolift_test_runs_from_market_selection_to_final_result_on_one_
             assert coverage["markets_in_use"] == 40  # the 2 treated and every control (honolulu is one)
             assert coverage["missing_count"] == 40 * 10 and coverage["missing_dates"][0] == "2021-04-06"
     assert (await client.get(f"/v1/experiments/{experiment_id}")).json()["coverage"]["complete"]
-    fifth_day = await _results(client, experiment_id, dataset_version=6)
+    fifth_day = await results(client, experiment_id, dataset_version=6)
     assert fifth_day["interim"] is True and fifth_day["monitoring"]["days_observed"] == 5
-    running = await _results(client, experiment_id)
+    running = await results(client, experiment_id)
     assert running["interim"] is False and running["monitoring"] is None
     await _patch(client, experiment_id, {"status": "stopped"})
-    final = await _results(client, experiment_id)
+    final = await results(client, experiment_id)
     assert final["dataset_version"] == 16
     assert final["att"] == running["att"]
 
-    one_shot_dataset = await _upload(client, _geolift_csv(_geolift("GeoLift_Test.csv")))
+    one_shot_dataset = await upload_dataset(client, as_geolift_csv(geolift_rows(GEOLIFT_TEST)))
     one_shot = await client.post(
         "/v1/experiments",
         json={
@@ -159,7 +124,7 @@ async def test_a_geolift_test_runs_from_market_selection_to_final_result_on_one_
         },
     )
     assert one_shot.status_code == 201, one_shot.text
-    _same_estimates(final, await _results(client, one_shot.json()["id"]))
+    _same_estimates(final, await results(client, one_shot.json()["id"]))
 
     as_designed = await client.get(f"/v1/experiments/{experiment_id}/results", params={"dataset_version": 1})
     assert as_designed.status_code == 409
@@ -177,7 +142,7 @@ async def test_a_matched_pair_test_runs_from_design_to_final_result_on_one_growi
     cut, end = "2020-12-01", "2020-12-14"
     whole = design_csv(geos=24, since="2020-10-01").splitlines()
     header, rows = whole[0], [line for line in whole[1:] if line[:10] <= end]
-    dataset_id = await _upload(client, "\n".join([header, *(r for r in rows if r[:10] < cut)]) + "\n")
+    dataset_id = await upload_dataset(client, "\n".join([header, *(r for r in rows if r[:10] < cut)]) + "\n")
     design = await client.post(
         "/v1/geo/matched-pairs",
         json={
@@ -190,7 +155,7 @@ async def test_a_matched_pair_test_runs_from_design_to_final_result_on_one_growi
         },
     )
     assert design.status_code == 202, design.text
-    job = await _finished(client, design.headers["location"])
+    job = await succeeded_job(client, design.headers["location"], seconds=120)
     assert job["result"]["dataset_version"] == 1
     created = await client.post(
         f"/v1/geo/matched-pairs/{job['id']}/experiments",
@@ -212,10 +177,10 @@ async def test_a_matched_pair_test_runs_from_design_to_final_result_on_one_growi
         else:
             assert response.status_code == 200, response.text
     await _patch(client, experiment["id"], {"status": "stopped"})
-    final = await _results(client, experiment["id"], method="trimmed_match")
+    final = await results(client, experiment["id"], method="trimmed_match")
     assert final["dataset_version"] == 15
 
-    one_shot_dataset = await _upload(client, "\n".join([header, *rows]) + "\n")
+    one_shot_dataset = await upload_dataset(client, "\n".join([header, *rows]) + "\n")
     one_shot = await client.post(
         "/v1/experiments",
         json={
@@ -230,7 +195,7 @@ async def test_a_matched_pair_test_runs_from_design_to_final_result_on_one_growi
         },
     )
     assert one_shot.status_code == 201, one_shot.text
-    expected = await _results(client, one_shot.json()["id"], method="trimmed_match")
+    expected = await results(client, one_shot.json()["id"], method="trimmed_match")
     for key in ("att", "incremental", "iroas"):
         for bound in ("estimate", "ci_low", "ci_high"):
             assert final[key][bound] == pytest.approx(expected[key][bound], rel=1e-9, abs=1e-9), (key, bound)

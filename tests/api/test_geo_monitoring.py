@@ -14,9 +14,9 @@ from api.charts.images import render_chart
 from api.charts.monitoring import monitoring_chart
 from api.geo.schemas import GeoLook
 from stats.geo.monitoring import daily_boundaries
-from tests.api.test_geo_power import pretest_csv
-from tests.api.test_geo_results import create_geolift_experiment
-from tests.api.test_market_selection import finished
+from testkit.jobs import finished_job
+from testkit.panels import pretest_csv
+from tests.api.helpers import create_geolift_experiment
 from tests.chart_marks import chart_marks
 from tests.conftest import DATA_DIR
 
@@ -173,7 +173,7 @@ async def test_a_daily_monitored_selection_reports_each_candidates_monitored_pow
         },
     )
     assert submitted.status_code == 202, submitted.text
-    job = await finished(client, submitted.headers["location"])
+    job = await finished_job(client, submitted.headers["location"])
     assert job["status"] == "succeeded", job
     for candidate in job["result"]["candidates"]:
         fixed = [p["power"] for p in candidate["power_curve"]]

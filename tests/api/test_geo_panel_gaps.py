@@ -11,16 +11,13 @@ pandas' time interpolation).
 from __future__ import annotations
 
 import csv
-from typing import Any
 
 import pandas as pd
 import pytest
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 
+from tests.api.helpers import Client, create_experiment, create_walkthrough_experiment, holdout_design, results
 from tests.conftest import DATA_DIR
 
-Client = AsyncTestClient[Litestar]
 CSV = {"Content-Type": "text/csv"}
 MM = DATA_DIR / "matched_markets"
 
@@ -44,37 +41,10 @@ def _without(cells: set[tuple[str, str]], rows: list[dict[str, str]] | None = No
     return [r for r in (rows or _geolift_rows()) if (r["location"], r["date"]) not in cells]
 
 
-async def _experiment(client: Client, body: str, **overrides: Any) -> str:
-    upload = await client.post("/v1/geo/datasets", content=body, headers=CSV)
-    assert upload.status_code == 201, upload.text
-    design: dict[str, Any] = {
-        "kind": "geo",
-        "name": "TV in Chicago and Portland",
-        "dataset_id": upload.json()["id"],
-        "channel": "tv",
-        "treatment_markets": ["chicago", "portland"],
-        "pre_period": {"start": "2021-01-01", "end": "2021-03-31"},
-        "test_period": {"start": "2021-04-01", "end": "2021-04-15"},
-        "spend": 10_000.0,
-    }
-    design.update(overrides)
-    created = await client.post("/v1/experiments", json=design)
-    assert created.status_code == 201, created.text
-    experiment_id: str = created.json()["id"]
-    return experiment_id
-
-
-async def _results(client: Client, experiment_id: str, **params: Any) -> dict[str, Any]:
-    response = await client.get(f"/v1/experiments/{experiment_id}/results", params=params)
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
 async def _matched_markets_experiment(client: Client) -> str:
     with (MM / "geoassignment.csv").open(newline="") as fh:
         treated = sorted(row["geo"] for row in csv.DictReader(fh) if row["geo.group"] == "2")
-    return await _experiment(
+    return await create_walkthrough_experiment(
         client,
         (MM / "salesandcost.csv").read_text(),
         treatment_markets=treated,
@@ -86,7 +56,7 @@ async def _matched_markets_experiment(client: Client) -> str:
 
 async def test_tbr_on_matched_markets_example_with_missing_zero_gives_its_published_figures(client: Client) -> None:
     experiment_id = await _matched_markets_experiment(client)
-    result = await _results(client, experiment_id, method="tbr", missing="zero")
+    result = await results(client, experiment_id, method="tbr", missing="zero")
     assert result["incremental"]["estimate"] == pytest.approx(147337.122, abs=1e-3)
     assert result["fit"]["slope"] == pytest.approx(0.9997001, abs=5e-8)
     assert result["iroas"]["estimate"] == pytest.approx(2.946742, abs=1e-6)
@@ -98,7 +68,7 @@ async def test_tbr_interval_on_matched_markets_example_contains_its_published_es
     # Issue 23: the all-days fit answered 147,337 with an 80% interval of [125,758, 144,553].
     experiment_id = await _matched_markets_experiment(client)
     for level in (0.8, 0.9):
-        result = await _results(client, experiment_id, method="tbr", missing="zero", confidence_level=level)
+        result = await results(client, experiment_id, method="tbr", missing="zero", confidence_level=level)
         incremental = result["incremental"]
         assert result["ci_status"] == "interval"
         assert incremental["ci_low"] < incremental["estimate"] < incremental["ci_high"]
@@ -121,12 +91,12 @@ async def test_a_treated_market_gap_in_the_test_period_is_409_naming_market_and_
 
 
 async def test_drop_market_is_the_analysis_without_the_gappy_donor_and_the_treated_gap_date(client: Client) -> None:
-    gappy = await _experiment(client, _csv(_without(DONOR_GAPS | {TREATED_PRE_GAP})))
+    gappy = await create_walkthrough_experiment(client, _csv(_without(DONOR_GAPS | {TREATED_PRE_GAP})))
     by_hand_rows = [r for r in _geolift_rows() if r["location"] != "atlanta" and r["date"] != TREATED_PRE_GAP[1]]
-    by_hand = await _experiment(client, _csv(by_hand_rows))
+    by_hand = await create_walkthrough_experiment(client, _csv(by_hand_rows))
     for method in ("tbr", "synthetic_control"):
-        result = await _results(client, gappy, method=method)
-        expected = await _results(client, by_hand, method=method)
+        result = await results(client, gappy, method=method)
+        expected = await results(client, by_hand, method=method)
         assert result["incremental"] == pytest.approx(expected["incremental"], rel=1e-9)
         assert result["p_value"] == pytest.approx(expected["p_value"], rel=1e-9)
         assert "atlanta" not in result["weights"] and result["weights"].keys() == expected["weights"].keys()
@@ -136,7 +106,7 @@ async def test_drop_market_is_the_analysis_without_the_gappy_donor_and_the_treat
 
 
 async def test_interpolate_is_the_analysis_of_the_panel_filled_by_time_interpolation(client: Client) -> None:
-    gappy = await _experiment(client, _csv(_without(DONOR_GAPS | {TREATED_PRE_GAP})))
+    gappy = await create_walkthrough_experiment(client, _csv(_without(DONOR_GAPS | {TREATED_PRE_GAP})))
     frame = pd.DataFrame(_geolift_rows())
     wide = frame.assign(Y=frame["Y"].astype(float), date=pd.to_datetime(frame["date"])).pivot(
         index="date", columns="location", values="Y"
@@ -149,9 +119,9 @@ async def test_interpolate_is_the_analysis_of_the_panel_filled_by_time_interpola
         for geo in wide.columns
         for day in wide.index
     ]
-    by_pandas = await _experiment(client, _csv(filled))
-    result = await _results(client, gappy, method="tbr", missing="interpolate")
-    expected = await _results(client, by_pandas, method="tbr")
+    by_pandas = await create_walkthrough_experiment(client, _csv(filled))
+    result = await results(client, gappy, method="tbr", missing="interpolate")
+    expected = await results(client, by_pandas, method="tbr")
     assert result["incremental"] == pytest.approx(expected["incremental"], rel=1e-9)
     assert len(result["weights"]) == 38
     assert any("4 missing market-date(s) filled by linear interpolation" in w for w in result["warnings"])
@@ -159,37 +129,31 @@ async def test_interpolate_is_the_analysis_of_the_panel_filled_by_time_interpola
 
 async def test_zero_counts_a_treated_test_day_gap_as_zero_and_says_so(client: Client) -> None:
     gap = ("chicago", "2021-04-05")
-    experiment_id = await _experiment(client, _csv(_without({gap})))
+    experiment_id = await create_walkthrough_experiment(client, _csv(_without({gap})))
     refused = await client.get(f"/v1/experiments/{experiment_id}/results", params={"method": "synthetic_control"})
     assert refused.status_code == 409 and "'chicago' on 2021-04-05" in refused.json()["detail"]
     zero = [r if (r["location"], r["date"]) != gap else {**r, "Y": "0"} for r in _geolift_rows()]
-    expected = await _results(client, await _experiment(client, _csv(zero)), method="tbr")
-    result = await _results(client, experiment_id, method="tbr", missing="zero")
+    expected = await results(client, await create_walkthrough_experiment(client, _csv(zero)), method="tbr")
+    result = await results(client, experiment_id, method="tbr", missing="zero")
     assert result["incremental"] == pytest.approx(expected["incremental"], rel=1e-9)
     assert any("1 of them are treated market dates inside the test period" in w for w in result["warnings"])
 
 
 async def test_a_complete_panel_reports_no_missing_data_warning(client: Client) -> None:
-    experiment_id = await _experiment(client, _csv(_geolift_rows()))
-    result = await _results(client, experiment_id, method="tbr", missing="interpolate")
+    experiment_id = await create_walkthrough_experiment(client, _csv(_geolift_rows()))
+    result = await results(client, experiment_id, method="tbr", missing="interpolate")
     assert not any(w.startswith("missing=") for w in result["warnings"])
 
 
 async def test_an_unknown_missing_policy_is_400_naming_missing(client: Client) -> None:
-    experiment_id = await _experiment(client, _csv(_geolift_rows()))
+    experiment_id = await create_walkthrough_experiment(client, _csv(_geolift_rows()))
     response = await client.get(f"/v1/experiments/{experiment_id}/results", params={"missing": "mean"})
     assert response.status_code == 400
     assert "missing" in response.text
 
 
 async def test_missing_on_a_holdout_experiment_is_400(client: Client) -> None:
-    body = {
-        "kind": "holdout",
-        "name": "h",
-        "metric": {"kind": "proportion"},
-        "channels": [{"name": "meta", "holdout_fraction": 0.1}],
-    }
-    experiment_id = (await client.post("/v1/experiments", json=body)).json()["id"]
+    experiment_id = await create_experiment(client, holdout_design("h"))
     response = await client.get(f"/v1/experiments/{experiment_id}/results", params={"missing": "zero"})
     assert response.status_code == 400
     assert response.json()["invalid_params"][0]["name"] == "missing"

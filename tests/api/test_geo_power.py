@@ -22,24 +22,11 @@ PROBLEM = "application/problem+json"
 EFFECTS = [0.0, 0.05, 0.1, 0.15, 0.2]
 
 
-def pretest_csv() -> str:
-    with (DATA_DIR / "geolift" / "GeoLift_PreTest.csv").open() as fh:
-        rows = list(csv.DictReader(fh))
-    return "geo,kpi,date\n" + "".join(f"{r['location']},{r['Y']},{r['date']}\n" for r in rows)
-
-
 def treated_kpi(markets: list[str], last_days: int) -> float:
     with (DATA_DIR / "geolift" / "GeoLift_PreTest.csv").open() as fh:
         rows = list(csv.DictReader(fh))
     dates = sorted({r["date"] for r in rows})[-last_days:]
     return sum(float(r["Y"]) for r in rows if r["location"] in markets and r["date"] in dates)
-
-
-@pytest.fixture
-async def dataset_id(client: Client) -> str:
-    upload = await client.post("/v1/geo/datasets", content=pretest_csv(), headers=CSV)
-    assert upload.status_code == 201, upload.text
-    return str(upload.json()["id"])
 
 
 async def power(client: Client, dataset_id: str, **overrides: Any) -> Any:

@@ -26,7 +26,7 @@ from api.geo_design import panel as design_panel
 from api.geo_design import service
 from api.geo_design.panel import DesignPanel
 from api.geo_design.schemas import GeoPowerRequest
-from tests.api.test_geo_power import EFFECTS, dataset_id, power  # noqa: F401  (dataset_id is a fixture)
+from tests.api.test_geo_power import EFFECTS, power
 from tests.conftest import DATA_DIR
 
 Client = AsyncTestClient[Litestar]
@@ -44,7 +44,7 @@ def _cached(dataset: str) -> bool:
 
 
 async def test_a_panel_above_the_limit_is_queued_at_once_without_being_read(
-    client: Client, dataset_id: str, small_request_limit: None  # noqa: F811
+    client: Client, dataset_id: str, small_request_limit: None
 ) -> None:
     design_panel._cache.clear()
     response = await power(client, dataset_id)
@@ -56,7 +56,7 @@ async def test_a_panel_above_the_limit_is_queued_at_once_without_being_read(
 
 
 async def test_a_market_the_large_panel_lacks_is_still_400_naming_the_field(
-    client: Client, dataset_id: str, small_request_limit: None  # noqa: F811
+    client: Client, dataset_id: str, small_request_limit: None
 ) -> None:
     for field in ("treatment_markets", "exclude_from_controls"):
         response = await power(client, dataset_id, **{field: ["chicago", "atlantis"]})
@@ -67,7 +67,7 @@ async def test_a_market_the_large_panel_lacks_is_still_400_naming_the_field(
 
 async def test_the_worker_answers_the_large_panel_as_the_request_would_have(
     client: Client,
-    dataset_id: str,  # noqa: F811
+    dataset_id: str,
     worker: None,
     monkeypatch: pytest.MonkeyPatch,
     database_url: str,
@@ -122,7 +122,7 @@ def test_geo_power_reports_progress_within_a_duration_not_only_after_it() -> Non
 
 async def test_the_panel_is_read_in_batches_reporting_progress_and_equals_the_csv(
     client: Client,
-    dataset_id: str,  # noqa: F811
+    dataset_id: str,
     database_url: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

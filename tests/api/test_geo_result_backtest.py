@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import uuid
-from collections.abc import AsyncIterator
 from datetime import date
 from typing import Any
 
@@ -22,13 +21,12 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from scipy import stats as scipy_stats
 
-from api.db.database import create_pool
 from api.geo_design import tasks
 from api.geo_design.schemas import HistoryPeriod, MarketSelectionRequest
-from api.settings import Settings
 from stats.geo.backtest import backtest_window_ends
 from stats.serial_correlation import lag1_autocorrelation
-from tests.api.test_geo_results import create_geolift_experiment, geolift_csv
+from testkit.panels import geolift_csv
+from tests.api.helpers import create_geolift_experiment
 from tests.conftest import DATA_DIR
 
 Client = AsyncTestClient[Litestar]
@@ -234,15 +232,6 @@ async def test_an_interval_for_another_method_or_a_holdout_experiment_is_400_nam
 
 
 # --- the planned effect of a design --------------------------------------------------------------
-
-
-@pytest.fixture
-async def pool(settings: Settings, database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    opened = await create_pool(database_url, settings)
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 async def test_an_experiment_made_from_a_design_is_backtested_at_the_designs_mde(

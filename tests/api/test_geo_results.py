@@ -7,42 +7,21 @@ ridge-augmented fit.
 
 from __future__ import annotations
 
-import csv
 import math
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
 import msgspec
 import pytest
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 
 from api.geo.schemas import GeoResults
 from api.geo.service import validate_geo_design
 from api.http.errors import Conflict, InvalidInput
 from api.results.geo import DEFAULT_PERMUTATIONS, compute_geo_results
 from api.results.geo_run import load_geo_run
-from tests.conftest import DATA_DIR
+from tests.api.helpers import Client, create_experiment, create_geolift_experiment, holdout_design
 
-Client = AsyncTestClient[Litestar]
-CSV = {"Content-Type": "text/csv"}
 PERMUTATIONS = 200
-
-
-def geolift_csv() -> str:
-    with (DATA_DIR / "geolift" / "GeoLift_Test.csv").open() as fh:
-        rows = list(csv.DictReader(fh))
-    return "geo,kpi,date\n" + "".join(f"{r['location']},{r['Y']},{r['date']}\n" for r in rows)
-
-
-@pytest.fixture
-async def connection(database_url: str) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(database_url)
-    try:
-        yield conn
-    finally:
-        await conn.close()
 
 
 async def geo_experiment_results(
@@ -58,27 +37,6 @@ async def geo_experiment_results(
     results = await compute_geo_results(run, n_permutations=n_permutations)
     assert isinstance(results, GeoResults)
     return results
-
-
-async def create_geolift_experiment(client: Client, **overrides: Any) -> str:
-    """A draft geo experiment on GeoLift's walkthrough panel (chicago + portland, April 1-15); its id."""
-    upload = await client.post("/v1/geo/datasets", content=geolift_csv(), headers=CSV)
-    assert upload.status_code == 201, upload.text
-    body: dict[str, Any] = {
-        "kind": "geo",
-        "name": "TV in Chicago and Portland",
-        "dataset_id": upload.json()["id"],
-        "channel": "tv",
-        "treatment_markets": ["chicago", "portland"],
-        "pre_period": {"start": "2021-01-01", "end": "2021-03-31"},
-        "test_period": {"start": "2021-04-01", "end": "2021-04-15"},
-        "spend": 10_000.0,
-    }
-    body.update(overrides)
-    created = await client.post("/v1/experiments", json=body)
-    assert created.status_code == 201, created.text
-    experiment_id: str = created.json()["id"]
-    return experiment_id
 
 
 async def _geo_experiment(client: Client, connection: asyncpg.Connection, **overrides: Any) -> asyncpg.Record:
@@ -191,13 +149,7 @@ async def test_the_results_route_answers_a_geo_experiment_with_the_geo_shape(
 
 
 async def test_a_geo_method_on_a_holdout_experiment_is_400(client: Client) -> None:
-    body = {
-        "kind": "holdout",
-        "name": "h",
-        "metric": {"kind": "proportion"},
-        "channels": [{"name": "meta", "holdout_fraction": 0.1}],
-    }
-    experiment_id = (await client.post("/v1/experiments", json=body)).json()["id"]
+    experiment_id = await create_experiment(client, holdout_design("h"))
     response = await client.get(f"/v1/experiments/{experiment_id}/results", params={"method": "tbr"})
     assert response.status_code == 400
     assert response.json()["invalid_params"][0]["name"] == "method"

@@ -15,30 +15,20 @@ from typing import Any
 
 import numpy as np
 import pytest
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 
 from stats.geo.trimmed_match import trimmed_match
+from testkit.panels import as_geolift_csv, geolift_rows
+from tests.api.helpers import Client, results, upload_dataset
 from tests.api.test_trimmed_match_results import POST_ANALYSIS, _post_analysis
-from tests.conftest import DATA_DIR
 
-Client = AsyncTestClient[Litestar]
 CSV = {"Content-Type": "text/csv"}
 TEST = {"start": "2021-04-01", "end": "2021-04-08"}
 COOLDOWN = {"start": "2021-04-09", "end": "2021-04-15"}
 
 
-def _geolift_csv() -> str:
-    with (DATA_DIR / "geolift" / "GeoLift_Test.csv").open() as fh:
-        rows = list(csv.DictReader(fh))
-    return "location,Y,date\n" + "".join(f"{r['location']},{r['Y']},{r['date']}\n" for r in rows)
-
-
-async def _dataset(client: Client, body: str | None = None) -> str:
-    upload = await client.post("/v1/geo/datasets", content=body or _geolift_csv(), headers=CSV)
-    assert upload.status_code == 201, upload.text
-    dataset_id: str = upload.json()["id"]
-    return dataset_id
+async def _geolift_dataset(client: Client) -> str:
+    """GeoLift's walkthrough panel uploaded in its own column names (``location,Y,date``)."""
+    return await upload_dataset(client, as_geolift_csv(geolift_rows()))
 
 
 def _design(dataset_id: str, **overrides: Any) -> dict[str, Any]:
@@ -61,18 +51,11 @@ async def _create(client: Client, body: dict[str, Any]) -> str:
     return experiment_id
 
 
-async def _results(client: Client, experiment_id: str, **params: Any) -> dict[str, Any]:
-    response = await client.get(f"/v1/experiments/{experiment_id}/results", params=params)
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
 async def test_a_holdback_divides_by_the_negative_spend_change_and_reports_average_roi(client: Client) -> None:
-    dataset_id = await _dataset(client)
+    dataset_id = await _geolift_dataset(client)
     change = {"chicago": -4_000.0, "portland": -6_000.0}
     holdback = await _create(client, _design(dataset_id, test_type="holdback", spend_change=change))
-    result = await _results(client, holdback, method="tbr")
+    result = await results(client, holdback, method="tbr")
     incremental = result["incremental"]
     assert result["iroas"]["estimate"] == pytest.approx(incremental["estimate"] / -10_000.0)
     assert result["iroas"]["ci_low"] == pytest.approx(incremental["ci_high"] / -10_000.0)
@@ -81,27 +64,27 @@ async def test_a_holdback_divides_by_the_negative_spend_change_and_reports_avera
 
 
 async def test_a_go_dark_synthetic_control_iroas_is_the_incremental_over_the_negative_cost(client: Client) -> None:
-    dataset_id = await _dataset(client)
+    dataset_id = await _geolift_dataset(client)
     change = {"chicago": -5_000.0, "portland": -5_000.0}
     go_dark = await _create(client, _design(dataset_id, test_type="go-dark", spend_change=change))
-    result = await _results(client, go_dark, method="synthetic_control")
+    result = await results(client, go_dark, method="synthetic_control")
     assert result["iroas"]["estimate"] == pytest.approx(result["incremental"]["estimate"] / -10_000.0)
     assert result["iroas"]["ci_low"] <= result["iroas"]["estimate"] <= result["iroas"]["ci_high"]
     assert result["test_type"] == "go-dark" and result["roi_kind"] == "average"
 
 
 async def test_a_heavy_up_reports_marginal_roi_over_the_added_spend(client: Client) -> None:
-    dataset_id = await _dataset(client)
+    dataset_id = await _geolift_dataset(client)
     change = {"chicago": 3_000.0, "portland": 2_000.0}
     heavy_up = await _create(client, _design(dataset_id, test_type="heavy-up", spend_change=change))
-    result = await _results(client, heavy_up, method="tbr")
+    result = await results(client, heavy_up, method="tbr")
     assert result["iroas"]["estimate"] == pytest.approx(result["incremental"]["estimate"] / 5_000.0)
     assert result["roi_kind"] == "marginal" and result["test_type"] == "heavy-up"
 
 
 async def test_an_experiment_without_test_type_reports_average_roi_of_its_spend(client: Client) -> None:
-    plain = await _create(client, _design(await _dataset(client), spend=10_000.0))
-    result = await _results(client, plain, method="tbr")
+    plain = await _create(client, _design(await _geolift_dataset(client), spend=10_000.0))
+    result = await results(client, plain, method="tbr")
     assert result["test_type"] is None and result["roi_kind"] == "average"
     assert result["iroas"]["estimate"] == pytest.approx(result["incremental"]["estimate"] / 10_000.0)
     assert result["cooldown"] is None
@@ -111,15 +94,15 @@ async def test_an_experiment_without_test_type_reports_average_roi_of_its_spend(
 async def test_the_cooldown_effect_is_the_estimate_with_the_cooldown_as_test_period(
     client: Client, method: str
 ) -> None:
-    dataset_id = await _dataset(client)
+    dataset_id = await _geolift_dataset(client)
     with_cooldown = await _create(
         client, _design(dataset_id, test_period=TEST, cooldown_period=COOLDOWN, spend=10_000.0)
     )
     test_only = await _create(client, _design(dataset_id, test_period=TEST, spend=10_000.0))
     cooldown_as_test = await _create(client, _design(dataset_id, test_period=COOLDOWN, spend=10_000.0))
-    result = await _results(client, with_cooldown, method=method)
-    expected_test = await _results(client, test_only, method=method)
-    expected_lag = await _results(client, cooldown_as_test, method=method)
+    result = await results(client, with_cooldown, method=method)
+    expected_test = await results(client, test_only, method=method)
+    expected_lag = await results(client, cooldown_as_test, method=method)
     assert result["incremental"] == pytest.approx(expected_test["incremental"], rel=1e-9)
     cooldown = result["cooldown"]
     assert (cooldown["start"], cooldown["end"], cooldown["n_periods"]) == ("2021-04-09", "2021-04-15", 7)
@@ -135,7 +118,7 @@ async def test_the_cooldown_effect_is_the_estimate_with_the_cooldown_as_test_per
 
 async def test_trimmed_match_cooldown_divides_the_lagged_response_by_the_test_spend(client: Client) -> None:
     panel_csv, pairs = _post_analysis()
-    dataset_id = await _dataset(client, panel_csv)
+    dataset_id = await upload_dataset(client, panel_csv)
     body = _design(
         dataset_id,
         name="Paired search test",
@@ -145,7 +128,7 @@ async def test_trimmed_match_cooldown_divides_the_lagged_response_by_the_test_sp
         test_period={"start": "2020-11-04", "end": "2020-12-01"},
         cooldown_period={"start": "2020-12-02", "end": "2020-12-16"},
     )
-    result = await _results(client, await _create(client, body), method="trimmed_match", confidence_level=0.8)
+    result = await results(client, await _create(client, body), method="trimmed_match", confidence_level=0.8)
     kpi: dict[str, float] = defaultdict(float)
     cost: dict[str, float] = defaultdict(float)
     with POST_ANALYSIS.open(newline="") as handle:
@@ -169,7 +152,11 @@ async def test_trimmed_match_cooldown_divides_the_lagged_response_by_the_test_sp
 async def test_a_cooldown_beyond_the_dataset_is_409(client: Client) -> None:
     late = await _create(
         client,
-        _design(await _dataset(client), test_period=TEST, cooldown_period={"start": "2021-04-09", "end": "2021-04-30"}),
+        _design(
+            await _geolift_dataset(client),
+            test_period=TEST,
+            cooldown_period={"start": "2021-04-09", "end": "2021-04-30"},
+        ),
     )
     response = await client.get(f"/v1/experiments/{late}/results", params={"method": "tbr"})
     assert response.status_code == 409
@@ -214,7 +201,7 @@ BAD_DESIGNS: list[tuple[dict[str, Any], str, str]] = [
 async def test_bad_test_type_or_timing_is_400_naming_the_field(
     client: Client, overrides: dict[str, Any], field: str, reason: str
 ) -> None:
-    response = await client.post("/v1/experiments", json=_design(await _dataset(client), **overrides))
+    response = await client.post("/v1/experiments", json=_design(await _geolift_dataset(client), **overrides))
     assert response.status_code == 400, response.text
     problem = response.json()
     assert problem["invalid_params"][0]["name"] == field
@@ -222,14 +209,21 @@ async def test_bad_test_type_or_timing_is_400_naming_the_field(
 
 
 async def test_an_unknown_test_type_is_400(client: Client) -> None:
-    body = _design(await _dataset(client), test_type="blackout", spend_change={"chicago": -1.0, "portland": -1.0})
+    body = _design(
+        await _geolift_dataset(client),
+        test_type="blackout",
+        spend_change={"chicago": -1.0, "portland": -1.0},
+    )
     response = await client.post("/v1/experiments", json=body)
     assert response.status_code == 400
     assert "test_type" in response.text
 
 
 async def test_moving_the_test_onto_the_cooldown_by_patch_is_400(client: Client) -> None:
-    experiment_id = await _create(client, _design(await _dataset(client), test_period=TEST, cooldown_period=COOLDOWN))
+    experiment_id = await _create(
+        client,
+        _design(await _geolift_dataset(client), test_period=TEST, cooldown_period=COOLDOWN),
+    )
     shown = (await client.get(f"/v1/experiments/{experiment_id}")).json()
     assert shown["cooldown_period"] == COOLDOWN and shown["test_type"] is None
     response = await client.patch(
@@ -240,7 +234,7 @@ async def test_moving_the_test_onto_the_cooldown_by_patch_is_400(client: Client)
 
 
 async def test_patch_sets_a_test_type_and_its_spend_change(client: Client) -> None:
-    experiment_id = await _create(client, _design(await _dataset(client)))
+    experiment_id = await _create(client, _design(await _geolift_dataset(client)))
     change = {"chicago": 1_000.0, "portland": 500.0}
     patched = await client.patch(
         f"/v1/experiments/{experiment_id}", json={"test_type": "heavy-up", "spend_change": change}
@@ -250,7 +244,7 @@ async def test_patch_sets_a_test_type_and_its_spend_change(client: Client) -> No
 
 
 async def test_a_test_inside_a_running_experiments_cooldown_collides(client: Client) -> None:
-    dataset_id = await _dataset(client)
+    dataset_id = await _geolift_dataset(client)
     first = await _create(client, _design(dataset_id, test_period=TEST, cooldown_period=COOLDOWN))
     started = await client.patch(f"/v1/experiments/{first}", json={"status": "running"})
     assert started.status_code == 200, started.text

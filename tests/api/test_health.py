@@ -17,7 +17,8 @@ from litestar.testing import AsyncTestClient
 from api.app import create_app
 from api.health.controller import Health, QueueHealth, WorkerHealth, stalled
 from api.settings import Settings
-from tests.conftest import LogCollector, with_database
+from testkit.database import with_database
+from tests.conftest import LogCollector
 
 Client = AsyncTestClient[Litestar]
 

@@ -11,8 +11,8 @@ import asyncpg
 import pytest
 
 from api.db.database import apply_migrations, load_migrations
+from testkit.database import with_database
 from tests.api.test_migrations import _drop, _fresh_database
-from tests.conftest import with_database
 
 INSERT = (
     "INSERT INTO experiments (id, kind, name, status, design, salt, started_at, stopped_at) "

@@ -23,8 +23,9 @@ from api.auth.keys import Scope
 from api.http.errors import exception_handlers
 from api.http.json_depth import MAX_JSON_DEPTH, check_json_depth
 from api.settings import Settings
+from testkit.database import make_key, with_database
 from tests.api.streaming_client import stream_upload
-from tests.conftest import app_in_thread, make_key, with_database
+from tests.conftest import app_in_thread
 
 Client = AsyncTestClient[Litestar]
 JSON = {"Content-Type": "application/json"}

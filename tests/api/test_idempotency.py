@@ -8,7 +8,6 @@ from typing import Any
 
 import asyncpg
 import pytest
-from litestar import Litestar
 from litestar.routes import HTTPRoute
 from litestar.testing import AsyncTestClient
 
@@ -19,22 +18,12 @@ from api.auth.service import create_key
 from api.cli import openapi_document
 from api.idempotency.middleware import IDEMPOTENT_OPERATIONS
 from api.settings import Settings
-from tests.api.test_geo_power import pretest_csv
-from tests.conftest import make_key
+from testkit.database import make_key
+from testkit.panels import pretest_csv
+from tests.api.helpers import Client, create_experiment, holdout_design
 
-Client = AsyncTestClient[Litestar]
-HOLDOUT = {
-    "kind": "holdout",
-    "name": "idempotent",
-    "metric": {"kind": "proportion"},
-    "channels": [{"name": "meta", "holdout_fraction": 0.1}],
-}
+HOLDOUT = holdout_design("idempotent")
 CSV = {"Content-Type": "text/csv"}
-
-
-async def _experiment(client: Client) -> str:
-    experiment_id: str = (await client.post("/v1/experiments", json=HOLDOUT)).json()["id"]
-    return experiment_id
 
 
 async def _events(client: Client, experiment_id: str, action: str) -> list[dict[str, Any]]:
@@ -43,7 +32,7 @@ async def _events(client: Client, experiment_id: str, action: str) -> list[dict[
 
 
 async def test_a_retry_with_the_same_key_and_body_gets_the_first_answer_and_runs_once(client: Client) -> None:
-    experiment_id = await _experiment(client)
+    experiment_id = await create_experiment(client, HOLDOUT)
     path = f"/v1/experiments/{experiment_id}/assignments"
     once = {"Idempotency-Key": "load-1", **CSV}
     first = await client.post(path, content=b"unit\nu1\nu2\n", headers=once)
@@ -56,7 +45,7 @@ async def test_a_retry_with_the_same_key_and_body_gets_the_first_answer_and_runs
 
 
 async def test_the_same_key_with_another_body_is_422_naming_the_header(client: Client) -> None:
-    experiment_id = await _experiment(client)
+    experiment_id = await create_experiment(client, HOLDOUT)
     path = f"/v1/experiments/{experiment_id}/assignments"
     await client.post(path, json={"units": ["a"]}, headers={"Idempotency-Key": "k"})
     response = await client.post(path, json={"units": ["b"]}, headers={"Idempotency-Key": "k"})
@@ -81,7 +70,7 @@ async def test_a_retried_dataset_upload_is_stored_once(client: Client, database_
 
 
 async def test_a_failed_first_request_leaves_the_key_free(client: Client) -> None:
-    experiment_id = await _experiment(client)
+    experiment_id = await create_experiment(client, HOLDOUT)
     path = f"/v1/experiments/{experiment_id}/outcomes"
     headers = {"Idempotency-Key": "outcomes-1"}
     assert (
@@ -92,7 +81,7 @@ async def test_a_failed_first_request_leaves_the_key_free(client: Client) -> Non
 
 
 async def test_keys_belong_to_the_api_key_that_sent_them(client: Client, database_url: str) -> None:
-    experiment_id = await _experiment(client)
+    experiment_id = await create_experiment(client, HOLDOUT)
     path = f"/v1/experiments/{experiment_id}/assignments"
     await client.post(path, json={"units": ["a"]}, headers={"Idempotency-Key": "shared"})
     client.headers["Authorization"] = f"Bearer {await make_key(database_url, Scope.WRITE, name='other team')}"
@@ -114,7 +103,7 @@ async def test_an_experiments_key_belongs_to_the_api_key_that_sent_it(client: Cl
 
 @pytest.mark.parametrize(("hours", "replayed"), [(23, True), (25, False)])
 async def test_answers_are_kept_24_hours(client: Client, database_url: str, hours: int, replayed: bool) -> None:
-    experiment_id = await _experiment(client)
+    experiment_id = await create_experiment(client, HOLDOUT)
     path = f"/v1/experiments/{experiment_id}/observations"
     body = {"observations": [{"channel": "meta", "arm": "holdout", "units": 10, "conversions": 1}]}
     await client.post(path, json=body, headers={"Idempotency-Key": "obs"})
@@ -131,7 +120,7 @@ async def test_answers_are_kept_24_hours(client: Client, database_url: str, hour
 
 
 async def test_a_request_without_the_header_is_not_remembered(client: Client, database_url: str) -> None:
-    experiment_id = await _experiment(client)
+    experiment_id = await create_experiment(client, HOLDOUT)
     await client.post(f"/v1/experiments/{experiment_id}/assignments", json={"units": ["a"]})
     connection = await asyncpg.connect(database_url)
     try:
@@ -182,7 +171,7 @@ async def test_a_retried_market_selection_is_one_job(client: Client) -> None:
 async def test_a_request_with_a_key_but_no_api_key_is_401_and_remembers_nothing(
     client: Client, database_url: str
 ) -> None:
-    experiment_id = await _experiment(client)
+    experiment_id = await create_experiment(client, HOLDOUT)
     del client.headers["Authorization"]
     path = f"/v1/experiments/{experiment_id}/assignments"
     response = await client.post(path, json={"units": ["a"]}, headers={"Idempotency-Key": "anon"})
@@ -201,7 +190,7 @@ async def test_a_revoked_key_gets_no_replay(settings: Settings, database_url: st
         try:
             made = await create_key(connection, name="to revoke", scope=Scope.WRITE)
             client.headers["Authorization"] = f"Bearer {made.secret}"
-            experiment_id = await _experiment(client)
+            experiment_id = await create_experiment(client, HOLDOUT)
             path = f"/v1/experiments/{experiment_id}/assignments"
             once = {"Idempotency-Key": "before-revocation"}
             assert (await client.post(path, json={"units": ["a"]}, headers=once)).status_code == 200
@@ -214,7 +203,7 @@ async def test_a_revoked_key_gets_no_replay(settings: Settings, database_url: st
 async def test_an_idempotent_request_counts_once_against_the_rate_limit(settings: Settings, database_url: str) -> None:
     async with AsyncTestClient(app=create_app(replace(settings, rate_limit_write_per_minute=3))) as client:
         client.headers["Authorization"] = f"Bearer {await make_key(database_url, Scope.WRITE)}"
-        experiment_id = await _experiment(client)
+        experiment_id = await create_experiment(client, HOLDOUT)
         path = f"/v1/experiments/{experiment_id}/assignments"
         loaded = await client.post(path, json={"units": ["a"]}, headers={"Idempotency-Key": "once"})
         read = await client.get(f"/v1/experiments/{experiment_id}")
@@ -227,7 +216,7 @@ async def test_an_idempotent_request_counts_once_against_the_rate_limit(settings
 async def test_the_same_key_and_body_sent_to_another_experiment_is_422_and_loads_nothing_there(
     client: Client,
 ) -> None:
-    first, second = await _experiment(client), await _experiment(client)
+    first, second = await create_experiment(client, HOLDOUT), await create_experiment(client, HOLDOUT)
     once = {"Idempotency-Key": "load-a", **CSV}
     loaded = await client.post(f"/v1/experiments/{first}/assignments", content=b"unit\nu1\n", headers=once)
     elsewhere = await client.post(f"/v1/experiments/{second}/assignments", content=b"unit\nu1\n", headers=once)
@@ -261,7 +250,7 @@ async def test_a_deleted_datasets_upload_resent_with_its_key_creates_a_new_datas
 
 
 async def test_a_deleted_experiments_stored_replies_are_deleted_with_it(client: Client, database_url: str) -> None:
-    kept, deleted = await _experiment(client), await _experiment(client)
+    kept, deleted = await create_experiment(client, HOLDOUT), await create_experiment(client, HOLDOUT)
     await client.post(f"/v1/experiments/{kept}/assignments", json={"units": ["a"]}, headers={"Idempotency-Key": "k"})
     path = f"/v1/experiments/{deleted}/assignments"
     await client.post(path, json={"units": ["a"]}, headers={"Idempotency-Key": "d"})

@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import msgspec
@@ -29,8 +28,9 @@ from api.auth.keys import Scope
 from api.jobs.answer import submit
 from api.jobs.progress import JobCancelled, ProgressReporter, preferred_wait
 from api.settings import Settings
-from tests.api.test_geo_results import create_geolift_experiment
-from tests.conftest import make_key
+from testkit.database import make_key
+from testkit.jobs import finished_job
+from tests.api.helpers import create_geolift_experiment
 
 Client = AsyncTestClient[Litestar]
 ASYNC = {"Prefer": "respond-async"}
@@ -47,15 +47,6 @@ async def _ask_afresh(client: Client, experiment_id: str) -> None:
     computed again (by a job when asked so), not the answer kept from the last one."""
     renamed = await client.patch(f"/v1/experiments/{experiment_id}", json={"name": "renamed"})
     assert renamed.status_code == 200, renamed.text
-
-
-async def _finished(client: Client, location: str, seconds: float = 60.0) -> dict[str, Any]:
-    for _ in range(int(seconds / 0.05)):
-        job: dict[str, Any] = (await client.get(location)).json()
-        if job["status"] in FINAL:
-            return job
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"the job did not finish in {seconds} s")
 
 
 async def _submit_toy(database_url: str, settings: Settings, kind: str, payload: bytes) -> str:
@@ -126,7 +117,7 @@ async def test_a_worker_finishes_the_job_with_the_same_result_as_the_synchronous
     direct = (await client.get(f"/v1/experiments/{experiment_id}/results")).json()
     await _ask_afresh(client, experiment_id)
     started = await client.get(f"/v1/experiments/{experiment_id}/results", headers=ASYNC)
-    job = await _finished(client, started.headers["location"])
+    job = await finished_job(client, started.headers["location"])
     assert job["status"] == "succeeded"
     assert job["progress"] == 1.0
     assert job["attempts"] == 1
@@ -137,7 +128,7 @@ async def test_a_worker_finishes_the_job_with_the_same_result_as_the_synchronous
 async def test_a_failing_job_keeps_the_problem_the_request_would_have_answered(client: Client, worker: None) -> None:
     experiment_id = await _geo_experiment(client, test_end="2021-09-30")
     started = await client.get(f"/v1/experiments/{experiment_id}/results", headers=ASYNC)
-    job = await _finished(client, started.headers["location"])
+    job = await finished_job(client, started.headers["location"])
     assert job["status"] == "failed"
     assert job["error"]["status"] == 409
     assert job["result"] is None
@@ -150,7 +141,7 @@ async def test_a_statement_timeout_inside_a_job_is_stored_as_503_like_a_request(
     client: Client, worker: None, database_url: str, settings: Settings
 ) -> None:
     job_id = await _submit_toy(database_url, settings, "toy_timeout", b"")
-    job = await _finished(client, f"/v1/jobs/{job_id}")
+    job = await finished_job(client, f"/v1/jobs/{job_id}")
     assert job["status"] == "failed"
     assert job["error"]["status"] == 503
     assert "took too long" in job["error"]["detail"]
@@ -173,7 +164,7 @@ async def test_jobs_are_stored_in_postgres_and_readable_by_another_instance(
 ) -> None:
     experiment_id = await _geo_experiment(client)
     started = await client.get(f"/v1/experiments/{experiment_id}/results", headers=ASYNC)
-    await _finished(client, started.headers["location"])
+    await finished_job(client, started.headers["location"])
     async with AsyncTestClient(app=create_app(settings)) as other:
         other.headers["Authorization"] = client.headers["Authorization"]
         job = (await other.get(started.headers["location"])).json()
@@ -186,7 +177,7 @@ async def test_a_stored_result_keeps_the_order_of_its_keys(client: Client, worke
     direct = await client.get(f"/v1/experiments/{experiment_id}/results")
     await _ask_afresh(client, experiment_id)
     started = await client.get(f"/v1/experiments/{experiment_id}/results", headers=ASYNC)
-    job = await _finished(client, started.headers["location"])
+    job = await finished_job(client, started.headers["location"])
     assert list(job["result"]["weights"]) == list(direct.json()["weights"])
 
 
@@ -222,7 +213,7 @@ async def test_cancelling_a_finished_job_leaves_it_as_it_was(
     client: Client, worker: None, database_url: str, settings: Settings
 ) -> None:
     job_id = await _submit_toy(database_url, settings, "toy_sleep", b"1")
-    await _finished(client, f"/v1/jobs/{job_id}")
+    await finished_job(client, f"/v1/jobs/{job_id}")
     response = await client.delete(f"/v1/jobs/{job_id}")
     assert response.status_code == 200
     assert response.json()["status"] == "succeeded"
@@ -242,7 +233,7 @@ async def test_a_job_whose_worker_is_killed_is_finished_by_another_worker_once(
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=30)
     with worker_processes(database_url, 1):
-        job = await _finished(client, f"/v1/jobs/{job_id}", seconds=60)
+        job = await finished_job(client, f"/v1/jobs/{job_id}", seconds=60)
     assert job["status"] == "succeeded"
     assert job["attempts"] == 2
     assert job["result"] == {"slept": 40}
@@ -272,7 +263,7 @@ async def test_a_worker_stopped_with_sigterm_hands_its_job_back_and_another_fini
     handed_back = (await client.get(f"/v1/jobs/{job_id}")).json()
     assert (handed_back["status"], handed_back["attempts"], handed_back["progress"]) == ("queued", 0, 0.0)
     with worker_processes(database_url, 1):
-        job = await _finished(client, f"/v1/jobs/{job_id}", seconds=60)
+        job = await finished_job(client, f"/v1/jobs/{job_id}", seconds=60)
     assert (job["status"], job["attempts"], job["result"]) == ("succeeded", 1, {"slept": 100})
 
 
@@ -294,7 +285,7 @@ async def test_a_worker_stopped_with_sigterm_hands_back_the_parts_it_runs(
         parts = await connection.fetch("SELECT status, attempts FROM job_parts ORDER BY part_index")
         assert [(p["status"], p["attempts"]) for p in parts] == [("queued", 0), ("queued", 0)]
         with worker_processes(database_url, 1):
-            job = await _finished(client, f"/v1/jobs/{job_id}", seconds=60)
+            job = await finished_job(client, f"/v1/jobs/{job_id}", seconds=60)
         attempts = await connection.fetch("SELECT attempts FROM job_parts ORDER BY part_index")
     finally:
         await connection.close()
@@ -314,7 +305,7 @@ async def test_a_job_past_its_attempts_fails_with_a_503_problem(
     finally:
         await connection.close()
     with worker_processes(database_url, 1):
-        job = await _finished(client, f"/v1/jobs/{job_id}", seconds=30)
+        job = await finished_job(client, f"/v1/jobs/{job_id}", seconds=30)
     assert job["status"] == "failed"
     assert job["error"]["status"] == 503
     assert "stopped" in job["error"]["detail"]
@@ -325,7 +316,7 @@ async def test_a_fanned_out_job_is_reduced_once_every_part_is_done(
 ) -> None:
     numbers = list(range(1, 9))
     job_id = await _submit_toy(database_url, settings, "toy_sum_squares", msgspec.json.encode(numbers))
-    job = await _finished(client, f"/v1/jobs/{job_id}")
+    job = await finished_job(client, f"/v1/jobs/{job_id}")
     assert job["status"] == "succeeded"
     assert job["result"]["total"] == sum(n * n for n in numbers)
     assert job["progress"] == 1.0
@@ -338,7 +329,7 @@ async def test_two_worker_processes_share_the_parts_of_one_job(
     with worker_processes(database_url, 2):
         await asyncio.sleep(2.0)  # both workers listening
         job_id = await _submit_toy(database_url, settings, "toy_sum_squares", msgspec.json.encode(numbers))
-        job = await _finished(client, f"/v1/jobs/{job_id}", seconds=60)
+        job = await finished_job(client, f"/v1/jobs/{job_id}", seconds=60)
     assert job["result"]["total"] == sum(n * n for n in numbers)
     assert len(job["result"]["pids"]) == 2
 
@@ -347,7 +338,7 @@ async def test_a_failing_part_fails_its_job_with_the_parts_problem(
     client: Client, worker: None, database_url: str, settings: Settings
 ) -> None:
     job_id = await _submit_toy(database_url, settings, "toy_fan_out", msgspec.json.encode(["toy_explode", 3]))
-    job = await _finished(client, f"/v1/jobs/{job_id}")
+    job = await finished_job(client, f"/v1/jobs/{job_id}")
     assert job["status"] == "failed"
     assert job["error"]["status"] == 400
     assert job["error"]["invalid_params"][0]["name"] == "effect_sizes"
@@ -380,7 +371,7 @@ async def test_a_fan_out_into_no_parts_is_reduced_at_once(
     client: Client, worker: None, database_url: str, settings: Settings
 ) -> None:
     job_id = await _submit_toy(database_url, settings, "toy_fan_out", msgspec.json.encode(["toy_square", 0]))
-    job = await _finished(client, f"/v1/jobs/{job_id}")
+    job = await finished_job(client, f"/v1/jobs/{job_id}")
     assert job["status"] == "succeeded"
     assert job["result"] == {"total": 0, "pids": []}
 

@@ -12,8 +12,8 @@ from litestar.testing import AsyncTestClient
 
 from api.geo.markets import MarketNames, case_variants
 from api.http.errors import InvalidInput
-from tests.api.test_geo_power import pretest_csv
-from tests.api.test_geo_results import create_geolift_experiment
+from testkit.panels import pretest_csv
+from tests.api.helpers import create_geolift_experiment
 
 Client = AsyncTestClient[Litestar]
 CSV = {"Content-Type": "text/csv"}

@@ -6,16 +6,13 @@ and chicago + portland (15 days, 0.10) first on ``GeoLift_PreTest`` with these s
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 
-from tests.api.test_geo_power import pretest_csv
+from testkit.jobs import finished_job
+from tests.api.helpers import Client
 
-Client = AsyncTestClient[Litestar]
 CSV = {"Content-Type": "text/csv"}
 WALKTHROUGH = {
     "treatment_sizes": [2, 3, 4, 5],
@@ -29,24 +26,8 @@ WALKTHROUGH = {
 }
 
 
-@pytest.fixture
-async def dataset_id(client: Client) -> str:
-    upload = await client.post("/v1/geo/datasets", content=pretest_csv(), headers=CSV)
-    assert upload.status_code == 201, upload.text
-    return str(upload.json()["id"])
-
-
 async def select(client: Client, dataset_id: str, **overrides: Any) -> Any:
     return await client.post("/v1/geo/market-selection", json={"dataset_id": dataset_id, **WALKTHROUGH, **overrides})
-
-
-async def finished(client: Client, location: str) -> dict[str, Any]:
-    for _ in range(1200):
-        job: dict[str, Any] = (await client.get(location)).json()
-        if job["status"] in ("succeeded", "failed", "cancelled"):
-            return job
-        await asyncio.sleep(0.05)
-    raise AssertionError("the selection did not finish in 60 s")
 
 
 async def test_a_selection_is_always_a_job(client: Client, dataset_id: str) -> None:
@@ -59,7 +40,7 @@ async def test_a_selection_is_always_a_job(client: Client, dataset_id: str) -> N
 async def test_geolifts_first_designs_are_among_the_top_candidates(
     client: Client, worker: None, dataset_id: str
 ) -> None:
-    job = await finished(client, (await select(client, dataset_id)).headers["location"])
+    job = await finished_job(client, (await select(client, dataset_id)).headers["location"])
     assert job["status"] == "succeeded", job
     listed = {(tuple(c["markets"]), c["duration"]): c for c in job["result"]["candidates"]}
     four = listed[(("chicago", "cincinnati", "houston", "portland"), 15)]
@@ -73,7 +54,9 @@ async def test_geolifts_first_designs_are_among_the_top_candidates(
 async def test_a_selection_where_nothing_qualifies_succeeds_and_says_why(
     client: Client, worker: None, dataset_id: str
 ) -> None:
-    job = await finished(client, (await select(client, dataset_id, budget=10, treatment_sizes=[2])).headers["location"])
+    job = await finished_job(
+        client, (await select(client, dataset_id, budget=10, treatment_sizes=[2])).headers["location"]
+    )
     assert job["status"] == "succeeded"
     result = job["result"]
     assert result["candidates"] == []
@@ -125,7 +108,7 @@ async def test_a_panel_with_holes_is_409(client: Client) -> None:
 
 
 async def test_every_listed_candidate_carries_its_backtest(client: Client, worker: None, dataset_id: str) -> None:
-    job = await finished(client, (await select(client, dataset_id)).headers["location"])
+    job = await finished_job(client, (await select(client, dataset_id)).headers["location"])
     for candidate in job["result"]["candidates"]:
         assert candidate["backtest"]["effect"] == candidate["mde"]
         assert candidate["backtest"]["windows"] > 0
@@ -146,7 +129,7 @@ async def test_a_selection_with_percent_effect_sizes_warns_and_spells_markets_as
         budget=None,
     )
     assert response.status_code == 202, response.text
-    job = await finished(client, response.headers["location"])
+    job = await finished_job(client, response.headers["location"])
     assert job["status"] == "succeeded", job
     result = job["result"]
     assert result["warnings"][0].startswith("effect_sizes[1]: 5 (+500%), 10 (+1000%) are lifts of 100% or more")

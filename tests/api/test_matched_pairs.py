@@ -6,7 +6,6 @@ the full 174-geo panel's pairing is checked against the package's own (``design_
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import json
 from functools import cache
@@ -14,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 
-Client = AsyncTestClient[Litestar]
+from testkit.jobs import finished_job
+from tests.api.helpers import Client, upload_dataset
+
 CSV = {"Content-Type": "text/csv"}
 DATA = Path(__file__).resolve().parents[1] / "data" / "trimmed_match"
 
@@ -43,31 +42,16 @@ def design_csv(geos: int = 174, since: str = "2020-01-01", spend: bool = True) -
     return "date,geo,kpi,spend\n" + "".join(f"{d},{g},{y},{c}\n" for d, g, y, c in kept)
 
 
-async def upload(client: Client, content: str) -> str:
-    response = await client.post("/v1/geo/datasets", content=content, headers=CSV)
-    assert response.status_code == 201, response.text
-    return str(response.json()["id"])
-
-
 @pytest.fixture
 async def dataset_id(client: Client) -> str:
     """24 geos (12 pairs) over 2020-10-01..2020-12-29: the last 28 days are the evaluation window."""
-    return await upload(client, design_csv(geos=24, since="2020-10-01"))
-
-
-async def finished(client: Client, location: str) -> dict[str, Any]:
-    for _ in range(1200):
-        job: dict[str, Any] = (await client.get(location)).json()
-        if job["status"] in ("succeeded", "failed", "cancelled"):
-            return job
-        await asyncio.sleep(0.05)
-    raise AssertionError("the design did not finish in 60 s")
+    return await upload_dataset(client, design_csv(geos=24, since="2020-10-01"))
 
 
 async def design(client: Client, body: dict[str, Any]) -> dict[str, Any]:
     response = await client.post("/v1/geo/matched-pairs", json=body)
     assert response.status_code == 202, response.text
-    job = await finished(client, response.headers["location"])
+    job = await finished_job(client, response.headers["location"])
     assert job["status"] == "succeeded", job
     return {"job_id": job["id"], **job["result"]}
 
@@ -111,7 +95,7 @@ async def test_the_result_lists_each_number_of_pairs_with_its_rmse_and_minimum_d
 
 
 async def test_the_sums_from_postgres_pair_the_full_panel_as_the_package_does(client: Client, worker: None) -> None:
-    dataset = await upload(client, design_csv())
+    dataset = await upload_dataset(client, design_csv())
     result = await design(
         client,
         {
@@ -136,7 +120,8 @@ async def test_the_same_seed_gives_the_same_randomization_and_the_seed_is_stored
 ) -> None:
     body = {"dataset_id": dataset_id, "budgets": [30000], "pair_counts": [12], "simulations": 20}
     first = await design(client, {**body, "seed": 41})
-    same_panel = await upload(client, design_csv(geos=24, since="2020-10-01"))  # else the first job answers again
+    # A new upload of the same panel, else the first job answers again.
+    same_panel = await upload_dataset(client, design_csv(geos=24, since="2020-10-01"))
     again = await design(client, {**body, "dataset_id": same_panel, "seed": 41})
     generated = await design(client, body)
     assert first["designs"][0]["pairs"] == again["designs"][0]["pairs"]
@@ -181,14 +166,14 @@ async def test_every_test_type_is_designed(client: Client, worker: None, dataset
 
 
 async def test_a_panel_without_spend_uses_response_as_the_spend_proxy(client: Client, worker: None) -> None:
-    dataset = await upload(client, design_csv(geos=24, since="2020-10-01", spend=False))
+    dataset = await upload_dataset(client, design_csv(geos=24, since="2020-10-01", spend=False))
     result = await design(client, {"dataset_id": dataset, "budgets": [1000], "pair_counts": [12], "simulations": 10})
     assert result["spend_proxy"] == "response"
     assert any("proportional to its response" in w for w in result["warnings"])
 
 
 async def test_an_odd_number_of_geos_leaves_out_the_largest(client: Client, worker: None) -> None:
-    dataset = await upload(client, design_csv(geos=25, since="2020-10-01"))
+    dataset = await upload_dataset(client, design_csv(geos=25, since="2020-10-01"))
     result = await design(client, {"dataset_id": dataset, "budgets": [1000], "pair_counts": [12], "simulations": 10})
     assert result["left_out"] is not None
     assert result["left_out"] not in [g for p in result["designs"][0]["pairs"] for g in (p["treatment"], p["control"])]
@@ -220,7 +205,7 @@ async def test_bad_input_is_a_400_naming_the_field(
 async def test_geos_with_missing_dates_are_a_409_naming_them(client: Client) -> None:
     rows = design_csv(geos=24, since="2020-10-01").splitlines()
     holed = "\n".join(r for r in rows if not r.startswith("2020-10-05,8,")) + "\n"
-    dataset = await upload(client, holed)
+    dataset = await upload_dataset(client, holed)
     response = await client.post("/v1/geo/matched-pairs", json={"dataset_id": dataset, "budgets": [1000]})
     assert response.status_code == 409, response.text
     assert "8 (1 missing)" in response.json()["detail"]

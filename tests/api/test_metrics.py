@@ -10,8 +10,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from api.settings import Settings
-from tests.api.test_geo_results import create_geolift_experiment
-from tests.api.test_jobs import _finished, _submit_toy
+from testkit.jobs import finished_job
+from tests.api.helpers import create_geolift_experiment
+from tests.api.test_jobs import _submit_toy
 
 Client = AsyncTestClient[Litestar]
 
@@ -93,7 +94,7 @@ async def test_finished_jobs_durations_are_a_histogram_by_kind_and_status(
     finished = {"kind": "toy_sleep", "status": "succeeded"}
     before = await scrape(client)
     job_id = await _submit_toy(database_url, settings, "toy_sleep", b"2")
-    job = await _finished(client, f"/v1/jobs/{job_id}")
+    job = await finished_job(client, f"/v1/jobs/{job_id}")
     assert job["status"] == "succeeded"
     after = await scrape(client)
     assert (

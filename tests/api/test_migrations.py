@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from api.db.database import apply_migrations, load_migrations
-from tests.conftest import with_database
+from testkit.database import with_database
 
 
 async def _fresh_database(server_url: str) -> str:

@@ -12,13 +12,11 @@ import csv
 from typing import Any
 
 import pytest
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 
-from tests.api.test_market_selection import finished
+from testkit.jobs import finished_job
+from tests.api.helpers import Client, upload_dataset
 from tests.conftest import DATA_DIR
 
-Client = AsyncTestClient[Litestar]
 CSV = {"Content-Type": "text/csv"}
 WAIT = {"Prefer": "wait=300"}  # answer within the request even on a busy machine
 SOCIAL = ["chicago", "cincinnati"]
@@ -29,13 +27,6 @@ def multi_cell_csv() -> str:
     with (DATA_DIR / "geolift" / "GeoLift_Test_MultiCell.csv").open() as fh:
         rows = list(csv.DictReader(fh))
     return "geo,kpi,date\n" + "".join(f"{r['location']},{r['Y']},{r['date']}\n" for r in rows)
-
-
-async def upload(client: Client) -> str:
-    response = await client.post("/v1/geo/datasets", content=multi_cell_csv(), headers=CSV)
-    assert response.status_code == 201, response.text
-    dataset_id: str = response.json()["id"]
-    return dataset_id
 
 
 def body(dataset_id: str, **overrides: Any) -> dict[str, Any]:
@@ -56,7 +47,9 @@ def body(dataset_id: str, **overrides: Any) -> dict[str, Any]:
 
 
 async def create(client: Client, **overrides: Any) -> dict[str, Any]:
-    response = await client.post("/v1/experiments", json=body(await upload(client), **overrides))
+    response = await client.post(
+        "/v1/experiments", json=body(await upload_dataset(client, multi_cell_csv()), **overrides)
+    )
     assert response.status_code == 201, response.text
     created: dict[str, Any] = response.json()
     return created
@@ -114,7 +107,7 @@ async def test_a_single_cell_experiment_has_no_cells(client: Client) -> None:
 async def test_a_bad_multi_cell_design_is_400_naming_the_field(
     client: Client, change: dict[str, Any], field: str
 ) -> None:
-    response = await client.post("/v1/experiments", json=body(await upload(client), **change))
+    response = await client.post("/v1/experiments", json=body(await upload_dataset(client, multi_cell_csv()), **change))
     assert response.status_code == 400, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
     assert response.json()["invalid_params"][0]["name"].removeprefix("$.") == field
@@ -225,7 +218,7 @@ async def test_a_multi_cell_result_computed_by_a_worker_is_the_jobs_result(clien
     path = f"/v1/experiments/{created['id']}/results"
     started = await client.get(path, params={"method": "tbr"}, headers={"Prefer": "respond-async"})
     assert started.status_code == 202, started.text
-    job = await finished(client, started.headers["location"])
+    job = await finished_job(client, started.headers["location"])
     assert job["status"] == "succeeded", job
     assert job["result"] == await results(client, created["id"], "tbr")
 
@@ -290,7 +283,7 @@ async def test_a_go_dark_multi_cell_test_costs_each_cell_its_markets_spend_cut(c
 async def test_a_cells_spend_beside_spend_change_is_400_naming_the_cell(client: Client) -> None:
     response = await client.post(
         "/v1/experiments",
-        json=body(await upload(client), test_type="go-dark", spend_change=GO_DARK_CHANGE),
+        json=body(await upload_dataset(client, multi_cell_csv()), test_type="go-dark", spend_change=GO_DARK_CHANGE),
     )
     assert response.status_code == 400, response.text
     assert response.json()["invalid_params"][0]["name"] == "cells[0].spend"

@@ -9,8 +9,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from tests.api.test_geo_power import pretest_csv
-from tests.api.test_market_selection import finished
+from testkit.jobs import finished_job
 
 Client = AsyncTestClient[Litestar]
 CSV = {"Content-Type": "text/csv"}
@@ -25,13 +24,6 @@ TWO_CELLS = {
 }
 
 
-@pytest.fixture
-async def dataset_id(client: Client) -> str:
-    upload = await client.post("/v1/geo/datasets", content=pretest_csv(), headers=CSV)
-    assert upload.status_code == 201, upload.text
-    return str(upload.json()["id"])
-
-
 async def select(client: Client, dataset_id: str, **overrides: Any) -> Any:
     return await client.post("/v1/geo/market-selection", json={"dataset_id": dataset_id, **TWO_CELLS, **overrides})
 
@@ -39,7 +31,7 @@ async def select(client: Client, dataset_id: str, **overrides: Any) -> Any:
 async def test_each_cell_is_ranked_from_its_own_partition_and_no_market_is_in_two_cells(
     client: Client, worker: None, dataset_id: str
 ) -> None:
-    job = await finished(client, (await select(client, dataset_id)).headers["location"])
+    job = await finished_job(client, (await select(client, dataset_id)).headers["location"])
     assert job["status"] == "succeeded", job
     result = job["result"]
     assert result["candidates"] == []
@@ -69,7 +61,7 @@ async def test_a_multi_cell_selection_the_partitions_cannot_answer_is_400(
 async def test_a_rank_of_a_multi_cell_selection_becomes_a_multi_cell_experiment(
     client: Client, worker: None, dataset_id: str
 ) -> None:
-    job = await finished(client, (await select(client, dataset_id)).headers["location"])
+    job = await finished_job(client, (await select(client, dataset_id)).headers["location"])
     assert job["status"] == "succeeded", job
     response = await client.post(
         f"/v1/geo/market-selection/{job['id']}/experiments", json={"rank": 1, "name": "Two cells", "channel": "media"}
@@ -87,7 +79,7 @@ async def test_a_rank_of_a_multi_cell_selection_becomes_a_multi_cell_experiment(
 async def test_a_market_excluded_from_controls_is_in_no_cells_partition_nor_the_experiment_made_of_it(
     client: Client, worker: None, dataset_id: str
 ) -> None:
-    job = await finished(
+    job = await finished_job(
         client, (await select(client, dataset_id, exclude_from_controls=["chicago"])).headers["location"]
     )
     assert job["status"] == "succeeded", job

@@ -19,15 +19,11 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from api.cli import openapi_document
+from tests.api.helpers import holdout_design, upload_dataset
 
 Client = AsyncTestClient[Litestar]
 DOCUMENT: dict[str, Any] = openapi_document()
-HOLDOUT = {
-    "kind": "holdout",
-    "name": "hostile",
-    "metric": {"kind": "proportion"},
-    "channels": [{"name": "meta", "holdout_fraction": 0.1}],
-}
+HOLDOUT = holdout_design("hostile")
 PANEL = "date,geo,kpi\n" + "".join(f"2026-01-{d:02d},{g},{10 + d}\n" for g in ("a", "b", "c") for d in range(1, 29))
 
 
@@ -150,9 +146,9 @@ async def test_head_where_there_is_no_get_is_405(client: Client) -> None:
 
 
 async def _pair_panel(client: Client) -> str:
-    from tests.api.test_matched_pairs import design_csv, upload
+    from tests.api.test_matched_pairs import design_csv
 
-    return await upload(client, design_csv(geos=24, since="2020-10-01"))
+    return await upload_dataset(client, design_csv(geos=24, since="2020-10-01"))
 
 
 async def _jobs(database_url: str) -> int:
@@ -213,7 +209,7 @@ async def _job_outcome(client: Client, path: str, body: dict[str, Any]) -> str:
 async def test_geo_power_and_market_selection_at_the_extremes_are_refused_or_finish(
     client: Client, worker: None
 ) -> None:
-    from tests.api.test_geo_power import pretest_csv
+    from testkit.panels import pretest_csv
 
     dataset = await client.post("/v1/geo/datasets", content=pretest_csv(), headers={"Content-Type": "text/csv"})
     common = {"dataset_id": dataset.json()["id"], "durations": [10], "alpha": 5e-324}
@@ -227,7 +223,7 @@ async def test_geo_power_and_market_selection_at_the_extremes_are_refused_or_fin
 async def test_trimmed_match_results_of_an_unpaired_experiment_are_400_before_any_job(
     client: Client, database_url: str
 ) -> None:
-    from tests.api.test_geo_results import create_geolift_experiment
+    from tests.api.helpers import create_geolift_experiment
 
     experiment = await create_geolift_experiment(client)
     response = await client.get(

@@ -8,16 +8,15 @@ from typing import Any
 
 import numpy as np
 import pytest
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 from statsmodels.stats import proportion as sm_proportion
 from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
 
-Client = AsyncTestClient[Litestar]
+from tests.api.helpers import Client, create_experiment
+
 UNITS = [f"user-{i}" for i in range(4000)]
 
 
-async def _experiment(client: Client, metric: str = "mean", channels: tuple[str, ...] = ("meta",)) -> str:
+async def _holdout_experiment(client: Client, metric: str = "mean", channels: tuple[str, ...] = ("meta",)) -> str:
     body = {
         "kind": "holdout",
         "name": "outcomes test",
@@ -25,8 +24,7 @@ async def _experiment(client: Client, metric: str = "mean", channels: tuple[str,
         "channels": [{"name": c, "holdout_fraction": 0.3} for c in channels],
         "salt": "outcomes-salt",
     }
-    experiment_id: str = (await client.post("/v1/experiments", json=body)).json()["id"]
-    return experiment_id
+    return await create_experiment(client, body)
 
 
 async def _assign(client: Client, experiment_id: str, units: list[str], channel: str = "meta") -> np.ndarray:
@@ -60,7 +58,7 @@ async def _results(client: Client, experiment_id: str, **params: Any) -> Any:
 
 
 async def test_mean_lift_from_csv_outcomes_matches_statsmodels_on_the_unit_data(client: Client) -> None:
-    experiment_id = await _experiment(client)
+    experiment_id = await _holdout_experiment(client)
     holdout = await _assign(client, experiment_id, UNITS)
     rng = np.random.default_rng(11)
     values = np.round(rng.gamma(2.0, 6.0, len(UNITS)) * np.where(holdout, 1.0, 1.08), 4)
@@ -83,7 +81,7 @@ async def test_mean_lift_from_csv_outcomes_matches_statsmodels_on_the_unit_data(
 
 
 async def test_conversion_lift_from_json_outcomes_matches_statsmodels_wald_test(client: Client) -> None:
-    experiment_id = await _experiment(client, metric="proportion")
+    experiment_id = await _holdout_experiment(client, metric="proportion")
     holdout = await _assign(client, experiment_id, UNITS)
     rng = np.random.default_rng(5)
     converted = rng.random(len(UNITS)) < np.where(holdout, 0.10, 0.13)
@@ -101,7 +99,7 @@ async def test_conversion_lift_from_json_outcomes_matches_statsmodels_wald_test(
 
 
 async def test_cuped_from_unit_covariates_matches_the_adjusted_unit_data(client: Client) -> None:
-    experiment_id = await _experiment(client)
+    experiment_id = await _holdout_experiment(client)
     holdout = await _assign(client, experiment_id, UNITS)
     rng = np.random.default_rng(3)
     covariates = np.round(rng.normal(20, 5, len(UNITS)), 4)
@@ -121,7 +119,7 @@ async def test_cuped_from_unit_covariates_matches_the_adjusted_unit_data(client:
 
 
 async def test_each_channel_is_analysed_by_its_own_independent_arms(client: Client) -> None:
-    experiment_id = await _experiment(client, channels=("meta", "search"))
+    experiment_id = await _holdout_experiment(client, channels=("meta", "search"))
     response = await client.post(f"/v1/experiments/{experiment_id}/assignments", json={"units": UNITS})
     arms = response.json()["assignments"]
     search_holdout = np.array([a["arms"]["search"] == "holdout" for a in arms])
@@ -136,7 +134,7 @@ async def test_each_channel_is_analysed_by_its_own_independent_arms(client: Clie
 
 
 async def test_units_never_assigned_are_counted_named_and_left_out(client: Client) -> None:
-    experiment_id = await _experiment(client)
+    experiment_id = await _holdout_experiment(client)
     await _assign(client, experiment_id, UNITS[:3000])
     values = np.ones(len(UNITS))
     upload = (await _post_csv(client, experiment_id, _csv(UNITS, values))).json()
@@ -151,7 +149,7 @@ async def test_units_never_assigned_are_counted_named_and_left_out(client: Clien
 
 
 async def test_assigned_units_without_an_outcome_are_reported_per_arm(client: Client) -> None:
-    experiment_id = await _experiment(client)
+    experiment_id = await _holdout_experiment(client)
     await _assign(client, experiment_id, UNITS)
     await _post_csv(client, experiment_id, _csv(UNITS[:2500], np.ones(2500)))
     body = (await _results(client, experiment_id)).json()
@@ -162,7 +160,7 @@ async def test_assigned_units_without_an_outcome_are_reported_per_arm(client: Cl
 
 
 async def test_resending_outcomes_replaces_them_and_leaves_results_unchanged(client: Client) -> None:
-    experiment_id = await _experiment(client)
+    experiment_id = await _holdout_experiment(client)
     await _assign(client, experiment_id, UNITS)
     body = _csv(UNITS, np.arange(len(UNITS), dtype=float) % 13)
     await _post_csv(client, experiment_id, body)
@@ -173,7 +171,7 @@ async def test_resending_outcomes_replaces_them_and_leaves_results_unchanged(cli
 
 
 async def test_a_replaced_outcome_changes_the_results(client: Client) -> None:
-    experiment_id = await _experiment(client)
+    experiment_id = await _holdout_experiment(client)
     holdout = await _assign(client, experiment_id, UNITS)
     await _post_csv(client, experiment_id, _csv(UNITS, np.ones(len(UNITS))))
     treated_unit = UNITS[int(np.flatnonzero(~holdout)[0])]
@@ -183,7 +181,7 @@ async def test_a_replaced_outcome_changes_the_results(client: Client) -> None:
 
 
 async def test_spend_set_per_channel_gives_iroas_from_outcomes(client: Client) -> None:
-    experiment_id = await _experiment(client, metric="proportion")
+    experiment_id = await _holdout_experiment(client, metric="proportion")
     holdout = await _assign(client, experiment_id, UNITS)
     converted = (np.arange(len(UNITS)) % np.where(holdout, 10, 8)) == 0
     outcomes = [{"unit": u, "value": int(c)} for u, c in zip(UNITS, converted.tolist(), strict=True)]
@@ -198,7 +196,7 @@ async def test_spend_set_per_channel_gives_iroas_from_outcomes(client: Client) -
 
 
 async def test_a_bad_csv_value_names_line_and_column_and_stores_nothing(client: Client) -> None:
-    experiment_id = await _experiment(client)
+    experiment_id = await _holdout_experiment(client)
     await _assign(client, experiment_id, UNITS[:10])
     response = await _post_csv(client, experiment_id, b"unit,value\nuser-0,1.5\nuser-1,abc\n")
     assert response.status_code == 400
@@ -209,28 +207,28 @@ async def test_a_bad_csv_value_names_line_and_column_and_stores_nothing(client: 
 
 @pytest.mark.parametrize("value", ["nan", "inf", "1e400", "1_000"])
 async def test_non_finite_or_odd_numbers_are_refused(client: Client, value: str) -> None:
-    experiment_id = await _experiment(client)
+    experiment_id = await _holdout_experiment(client)
     response = await _post_csv(client, experiment_id, f"unit,value\nuser-0,{value}\n".encode())
     assert response.status_code == 400
     assert response.json()["invalid_params"][0]["name"] == "line 2, column value"
 
 
 async def test_a_wrong_header_is_refused(client: Client) -> None:
-    experiment_id = await _experiment(client)
+    experiment_id = await _holdout_experiment(client)
     response = await _post_csv(client, experiment_id, b"user,revenue\nu1,3\n")
     assert response.status_code == 400
     assert response.json()["invalid_params"][0]["name"] == "line 1"
 
 
 async def test_a_conversion_value_other_than_0_or_1_names_the_row(client: Client) -> None:
-    experiment_id = await _experiment(client, metric="proportion")
+    experiment_id = await _holdout_experiment(client, metric="proportion")
     response = await _post_json(client, experiment_id, [{"unit": "u1", "value": 1}, {"unit": "u2", "value": 2}])
     assert response.status_code == 400
     assert response.json()["invalid_params"][0]["name"] == "outcomes[1].value"
 
 
 async def test_a_unit_repeated_within_an_upload_is_refused_naming_both_lines(client: Client) -> None:
-    experiment_id = await _experiment(client)
+    experiment_id = await _holdout_experiment(client)
     response = await _post_csv(client, experiment_id, b"unit,value\nu1,1\nu2,2\nu1,3\n")
     assert response.status_code == 400
     problem = response.json()["invalid_params"][0]
@@ -239,7 +237,7 @@ async def test_a_unit_repeated_within_an_upload_is_refused_naming_both_lines(cli
 
 
 async def test_covariates_must_be_sent_for_every_outcome_of_a_call_or_none(client: Client) -> None:
-    experiment_id = await _experiment(client)
+    experiment_id = await _holdout_experiment(client)
     outcomes = [{"unit": "u1", "value": 1, "covariate": 2}, {"unit": "u2", "value": 1}]
     response = await _post_json(client, experiment_id, outcomes)
     assert response.status_code == 400
@@ -247,7 +245,7 @@ async def test_covariates_must_be_sent_for_every_outcome_of_a_call_or_none(clien
 
 
 async def test_outcomes_are_refused_once_aggregate_observations_exist(client: Client) -> None:
-    experiment_id = await _experiment(client)
+    experiment_id = await _holdout_experiment(client)
     observation = {"channel": "meta", "arm": "holdout", "units": 10, "sum": 10.0, "sum_squares": 20.0}
     await client.post(f"/v1/experiments/{experiment_id}/observations", json={"observations": [observation]})
     response = await _post_json(client, experiment_id, [{"unit": "u1", "value": 1}])
@@ -255,7 +253,7 @@ async def test_outcomes_are_refused_once_aggregate_observations_exist(client: Cl
 
 
 async def test_observations_are_refused_once_outcomes_exist(client: Client) -> None:
-    experiment_id = await _experiment(client)
+    experiment_id = await _holdout_experiment(client)
     await _post_json(client, experiment_id, [{"unit": "u1", "value": 1}])
     observation = {"channel": "meta", "arm": "holdout", "units": 10, "sum": 10.0, "sum_squares": 20.0}
     response = await client.post(f"/v1/experiments/{experiment_id}/observations", json={"observations": [observation]})
@@ -263,7 +261,7 @@ async def test_observations_are_refused_once_outcomes_exist(client: Client) -> N
 
 
 async def test_results_with_an_arm_lacking_outcomes_are_a_409_saying_which(client: Client) -> None:
-    experiment_id = await _experiment(client)
+    experiment_id = await _holdout_experiment(client)
     await _post_json(client, experiment_id, [{"unit": "never-assigned", "value": 1}])
     response = await _results(client, experiment_id)
     assert response.status_code == 409
@@ -277,7 +275,7 @@ async def test_outcomes_for_an_unknown_experiment_are_a_404(client: Client) -> N
 
 
 async def test_spend_for_an_unknown_channel_names_it(client: Client) -> None:
-    experiment_id = await _experiment(client)
+    experiment_id = await _holdout_experiment(client)
     spend = {"channels": [{"channel": "tv", "spend": 10.0}]}
     response = await client.put(f"/v1/experiments/{experiment_id}/spend", json=spend)
     assert response.status_code == 400
@@ -285,14 +283,14 @@ async def test_spend_for_an_unknown_channel_names_it(client: Client) -> None:
 
 
 async def test_a_line_without_end_is_refused_once_it_passes_the_line_limit(client: Client) -> None:
-    experiment_id = await _experiment(client)
+    experiment_id = await _holdout_experiment(client)
     response = await _post_csv(client, experiment_id, b"unit,value\nu1," + b"9" * 5_000_000)
     assert response.status_code == 400
     assert response.json()["invalid_params"][0]["name"] == "line 2"
 
 
 async def test_blank_lines_at_the_end_are_ignored_even_after_a_full_batch(client: Client) -> None:
-    experiment_id = await _experiment(client)
+    experiment_id = await _holdout_experiment(client)
     units = [f"u{i}" for i in range(50_000)]
     body = _csv(units, np.ones(len(units))) + b"\n\n\r\n"
     response = await _post_csv(client, experiment_id, body)
@@ -301,14 +299,14 @@ async def test_blank_lines_at_the_end_are_ignored_even_after_a_full_batch(client
 
 
 async def test_a_blank_line_inside_the_file_names_its_line(client: Client) -> None:
-    experiment_id = await _experiment(client)
+    experiment_id = await _holdout_experiment(client)
     response = await _post_csv(client, experiment_id, b"unit,value\nu1,1\n\nu2,2\n")
     assert response.status_code == 400
     assert response.json()["invalid_params"][0]["name"] == "line 3"
 
 
 async def test_covariates_on_some_outcomes_only_leave_cuped_out_with_a_note(client: Client) -> None:
-    experiment_id = await _experiment(client)
+    experiment_id = await _holdout_experiment(client)
     holdout = await _assign(client, experiment_id, UNITS)
     values = np.arange(len(UNITS), dtype=float) % 11
     await _post_csv(client, experiment_id, _csv(UNITS, values, values + 1))
@@ -322,7 +320,7 @@ async def test_covariates_on_some_outcomes_only_leave_cuped_out_with_a_note(clie
 
 
 async def test_concurrent_uploads_of_the_same_units_both_succeed(client: Client) -> None:
-    experiment_id = await _experiment(client)
+    experiment_id = await _holdout_experiment(client)
     units = [f"u{i}" for i in range(20_000)]
     forward = _csv(units, np.ones(len(units)))
     backward = _csv(units[::-1], np.full(len(units), 2.0))
@@ -334,7 +332,7 @@ async def test_concurrent_uploads_of_the_same_units_both_succeed(client: Client)
 
 
 async def test_concurrent_first_sequential_looks_both_answer(client: Client) -> None:
-    experiment_id = await _experiment(client)
+    experiment_id = await _holdout_experiment(client)
     holdout = await _assign(client, experiment_id, UNITS)
     await _post_csv(client, experiment_id, _csv(UNITS, np.where(holdout, 1.0, 2.0) + np.arange(len(UNITS)) % 5))
     first, second = await asyncio.gather(
@@ -345,7 +343,7 @@ async def test_concurrent_first_sequential_looks_both_answer(client: Client) -> 
 
 
 async def test_an_arm_with_a_single_outcome_is_a_409_saying_why(client: Client) -> None:
-    experiment_id = await _experiment(client)
+    experiment_id = await _holdout_experiment(client)
     holdout = await _assign(client, experiment_id, UNITS[:200])
     treated = [u for u, h in zip(UNITS[:200], holdout.tolist(), strict=True) if not h]
     held_out = [u for u, h in zip(UNITS[:200], holdout.tolist(), strict=True) if h]
@@ -359,7 +357,7 @@ async def test_an_arm_with_a_single_outcome_is_a_409_saying_why(client: Client) 
 async def test_a_metric_far_from_zero_keeps_its_precision(client: Client) -> None:
     """Values of 1e9 + N(0, 1): raw sums of squares would cancel to nothing; statsmodels on the unit data
     is the reference (Chan, Golub & LeVeque 1983)."""
-    experiment_id = await _experiment(client)
+    experiment_id = await _holdout_experiment(client)
     holdout = await _assign(client, experiment_id, UNITS)
     rng = np.random.default_rng(17)
     values = np.round(1e9 + rng.normal(0.0, 1.0, len(UNITS)) + np.where(holdout, 0.0, 0.2), 6)

@@ -11,7 +11,7 @@ from api.app import create_app
 from api.auth.keys import Scope
 from api.db.embedded import start_embedded_postgres, stop_embedded_postgres
 from api.settings import Settings
-from tests.conftest import make_key
+from testkit.database import make_key
 
 
 async def test_experiments_survive_a_restart_of_the_service_on_the_embedded_database(

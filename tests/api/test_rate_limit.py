@@ -11,7 +11,7 @@ from api.app import create_app
 from api.auth.keys import Scope
 from api.auth.rate_limit import RateLimiter
 from api.settings import Settings
-from tests.conftest import make_key
+from testkit.database import make_key
 
 
 def test_a_key_may_burst_up_to_its_minute_then_waits() -> None:

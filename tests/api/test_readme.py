@@ -43,7 +43,6 @@ import re
 import shutil
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,8 +50,8 @@ from typing import Any
 
 import pytest
 
-from tests.api.service_process import ROOT, free_port, wait_for_health
-from tests.conftest import with_database
+from testkit.database import create_database, drop_database
+from testkit.service import ROOT, free_port, wait_for_health
 
 README = ROOT / "README.md"
 STATUS = "@@README-STATUS"
@@ -294,9 +293,7 @@ def problems_of(command: Command, outcome: Outcome) -> list[str]:
 @pytest.fixture
 def live_service(server_url: str) -> Iterator[tuple[str, dict[str, str]]]:
     """``counterfact serve`` (API and one worker) on a database of its own: its port and bash's environment."""
-    name = f"counterfact_readme_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin(server_url, f'CREATE DATABASE "{name}"'))
-    database_url = with_database(server_url, name)
+    database_url = asyncio.run(create_database(server_url, "counterfact_readme"))
     port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "COUNTERFACT_LOG_LEVEL": "WARNING"}
     process = subprocess.Popen(
@@ -333,17 +330,7 @@ def live_service(server_url: str) -> Iterator[tuple[str, dict[str, str]]]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=30)
-        asyncio.run(_admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-async def _admin(url: str, statement: str) -> None:
-    import asyncpg
-
-    connection = await asyncpg.connect(url)
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
+        asyncio.run(drop_database(server_url, database_url))
 
 
 def test_the_readme_is_cut_into_commands_that_bash_accepts_and_placeholders_only_are_skipped() -> None:

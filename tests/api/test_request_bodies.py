@@ -17,7 +17,7 @@ from api.auth.keys import Scope
 from api.http.errors import InvalidInput
 from api.http.request_bodies import complete_lines, line_batches
 from api.settings import Settings
-from tests.conftest import make_key
+from testkit.database import make_key
 
 Client = AsyncTestClient[Litestar]
 

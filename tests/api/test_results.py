@@ -8,25 +8,21 @@ from typing import Any
 
 import asyncpg
 import pytest
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 from scipy import stats as scipy_stats
 from statsmodels.stats import proportion as sm_proportion
 
 from stats.sequential import always_valid_difference, mixing_variance_for_horizon
+from tests.api.helpers import Client, create_experiment
 
-Client = AsyncTestClient[Litestar]
 
-
-async def _experiment(client: Client, metric: str = "proportion", channels: tuple[str, ...] = ("meta",)) -> str:
+async def _holdout_experiment(client: Client, metric: str = "proportion", channels: tuple[str, ...] = ("meta",)) -> str:
     body = {
         "kind": "holdout",
         "name": "results test",
         "metric": {"kind": metric},
         "channels": [{"name": c, "holdout_fraction": 0.1} for c in channels],
     }
-    experiment_id: str = (await client.post("/v1/experiments", json=body)).json()["id"]
-    return experiment_id
+    return await create_experiment(client, body)
 
 
 async def _post(client: Client, experiment_id: str, observations: list[dict[str, Any]]) -> Any:
@@ -47,7 +43,7 @@ CONVERSIONS = [
 
 
 async def test_proportion_lift_matches_statsmodels_wald_test_and_interval(client: Client) -> None:
-    experiment_id = await _experiment(client)
+    experiment_id = await _holdout_experiment(client)
     assert (await _post(client, experiment_id, CONVERSIONS)).status_code == 200
     response = await client.get(f"/v1/experiments/{experiment_id}/results", params={"confidence_level": 0.9})
     assert response.status_code == 200
@@ -64,7 +60,7 @@ async def test_proportion_lift_matches_statsmodels_wald_test_and_interval(client
 
 
 async def test_relative_lift_interval_matches_statsmodels_log_ratio(client: Client) -> None:
-    experiment_id = await _experiment(client)
+    experiment_id = await _holdout_experiment(client)
     await _post(client, experiment_id, CONVERSIONS)
     channel = (await client.get(f"/v1/experiments/{experiment_id}/results")).json()["channels"][0]
     low, high = sm_proportion.confint_proportions_2indep(
@@ -75,7 +71,7 @@ async def test_relative_lift_interval_matches_statsmodels_log_ratio(client: Clie
 
 
 async def test_incremental_conversions_iroas_and_cost_follow_from_the_lift(client: Client) -> None:
-    experiment_id = await _experiment(client)
+    experiment_id = await _holdout_experiment(client)
     await _post(client, experiment_id, CONVERSIONS)
     channel = (await client.get(f"/v1/experiments/{experiment_id}/results")).json()["channels"][0]
     incremental = (4725 / 90000 - 0.048) * 90000
@@ -87,7 +83,7 @@ async def test_incremental_conversions_iroas_and_cost_follow_from_the_lift(clien
 
 
 async def test_mean_lift_matches_scipy_welch_standard_error(client: Client) -> None:
-    experiment_id = await _experiment(client, metric="mean")
+    experiment_id = await _holdout_experiment(client, metric="mean")
     n1, s1, q1 = 50000, 640000.0, 95000000.0
     n2, s2, q2 = 50000, 615000.0, 91000000.0
     await _post(
@@ -108,7 +104,7 @@ async def test_mean_lift_matches_scipy_welch_standard_error(client: Client) -> N
 
 
 async def test_holm_adjusts_p_values_across_channels(client: Client) -> None:
-    experiment_id = await _experiment(client, channels=("meta", "search"))
+    experiment_id = await _holdout_experiment(client, channels=("meta", "search"))
     await _post(
         client,
         experiment_id,
@@ -127,7 +123,7 @@ async def test_holm_adjusts_p_values_across_channels(client: Client) -> None:
 
 
 async def test_cuped_reports_theta_and_a_variance_reduction(client: Client) -> None:
-    experiment_id = await _experiment(client, metric="mean")
+    experiment_id = await _holdout_experiment(client, metric="mean")
     await _post(
         client,
         experiment_id,
@@ -160,7 +156,7 @@ async def test_cuped_reports_theta_and_a_variance_reduction(client: Client) -> N
 
 
 async def test_sequential_results_fix_the_mixing_variance_at_the_first_look(client: Client) -> None:
-    experiment_id = await _experiment(client)
+    experiment_id = await _holdout_experiment(client)
     await _post(client, experiment_id, CONVERSIONS)
     first = (await client.get(f"/v1/experiments/{experiment_id}/results", params={"sequential": "true"})).json()
     fixed = (await client.get(f"/v1/experiments/{experiment_id}/results")).json()
@@ -177,7 +173,7 @@ async def test_sequential_results_fix_the_mixing_variance_at_the_first_look(clie
 
 
 async def test_a_sequential_result_says_why_its_relative_lift_is_null(client: Client) -> None:
-    experiment_id = await _experiment(client)
+    experiment_id = await _holdout_experiment(client)
     await _post(client, experiment_id, CONVERSIONS)
     sequential = (await client.get(f"/v1/experiments/{experiment_id}/results", params={"sequential": "true"})).json()
     fixed = (await client.get(f"/v1/experiments/{experiment_id}/results")).json()
@@ -192,7 +188,7 @@ async def test_a_sequential_result_says_why_its_relative_lift_is_null(client: Cl
 async def test_a_sequential_look_combines_with_the_earlier_looks(client: Client, database_url: str) -> None:
     """Day 1 shows a clear lift; day 2's totals alone would not. Day 2 reports the running minimum of
     the p-value and the running intersection of the bounds, each look's own figures recomputed here."""
-    experiment_id = await _experiment(client)
+    experiment_id = await _holdout_experiment(client)
     day1 = [
         {"channel": "meta", "arm": "treatment", "units": 90000, "conversions": 4950},
         {"channel": "meta", "arm": "holdout", "units": 10000, "conversions": 450},
@@ -255,7 +251,7 @@ async def test_a_planned_sample_size_tunes_the_mixture_to_the_planned_end(client
 
 
 async def test_results_carry_a_forest_plot(client: Client) -> None:
-    experiment_id = await _experiment(client)
+    experiment_id = await _holdout_experiment(client)
     await _post(client, experiment_id, CONVERSIONS)
     chart = (await client.get(f"/v1/experiments/{experiment_id}/results")).json()["chart"]
     assert chart["$schema"].endswith("vega-lite/v5.json")
@@ -263,7 +259,7 @@ async def test_results_carry_a_forest_plot(client: Client) -> None:
 
 
 async def test_results_without_observations_are_409_saying_what_is_missing(client: Client) -> None:
-    experiment_id = await _experiment(client)
+    experiment_id = await _holdout_experiment(client)
     await _post(client, experiment_id, CONVERSIONS[:1])
     response = await client.get(f"/v1/experiments/{experiment_id}/results")
     assert response.status_code == 409
@@ -271,7 +267,7 @@ async def test_results_without_observations_are_409_saying_what_is_missing(clien
 
 
 async def test_reposting_replaces_the_totals_and_keeps_history(client: Client) -> None:
-    experiment_id = await _experiment(client)
+    experiment_id = await _holdout_experiment(client)
     await _post(client, experiment_id, CONVERSIONS)
     again = await _post(client, experiment_id, [{**CONVERSIONS[1], "conversions": 500}])
     assert again.json()["replaced"] == 1
@@ -293,7 +289,7 @@ async def test_reposting_replaces_the_totals_and_keeps_history(client: Client) -
 async def test_bad_observations_are_400_naming_the_field_and_store_nothing(
     client: Client, observation: dict[str, Any], field: str
 ) -> None:
-    experiment_id = await _experiment(client)
+    experiment_id = await _holdout_experiment(client)
     response = await _post(client, experiment_id, [CONVERSIONS[0], observation])
     assert response.status_code == 400, response.text
     assert field in [p["name"] for p in response.json()["invalid_params"]]
@@ -302,7 +298,7 @@ async def test_bad_observations_are_400_naming_the_field_and_store_nothing(
 
 
 async def test_sums_inconsistent_with_sums_of_squares_are_400(client: Client) -> None:
-    experiment_id = await _experiment(client, metric="mean")
+    experiment_id = await _holdout_experiment(client, metric="mean")
     response = await _post(
         client,
         experiment_id,
@@ -318,7 +314,7 @@ async def test_sequential_results_of_sums_too_large_for_the_mixture_are_409_nami
     client: Client,
 ) -> None:
     # they were a 400 naming `final_variance`, which no request has
-    experiment_id = await _experiment(client, metric="mean")
+    experiment_id = await _holdout_experiment(client, metric="mean")
     huge = [
         {"channel": "meta", "arm": "treatment", "units": 3, "sum": 1e154, "sum_squares": 1.7e308},
         {"channel": "meta", "arm": "holdout", "units": 3, "sum": -1e154, "sum_squares": 1.7e308},

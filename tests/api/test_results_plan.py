@@ -26,7 +26,7 @@ from api.db.embedded import start_embedded_postgres, stop_embedded_postgres
 from api.outcomes.repository import QUERIES as OUTCOME_QUERIES
 from api.results.repository import QUERIES as RESULTS_QUERIES
 from api.results.repository import ResultsRepository
-from tests.conftest import _admin, with_database
+from testkit.database import execute, with_database
 
 Client = AsyncTestClient[Litestar]
 
@@ -92,7 +92,7 @@ async def fresh_connection(request: pytest.FixtureRequest, server_url: str) -> A
             pytest.skip("without DATABASE_URL the machine's server is the embedded one already")
         server_url = request.getfixturevalue("embedded_server_url")
     name = f"counterfact_plan_{uuid.uuid4().hex[:12]}"
-    await _admin(server_url, f'CREATE DATABASE "{name}"')
+    await execute(server_url, f'CREATE DATABASE "{name}"')
     connection = await asyncpg.connect(with_database(server_url, name))
     try:
         await apply_migrations(connection, load_migrations())
@@ -101,7 +101,7 @@ async def fresh_connection(request: pytest.FixtureRequest, server_url: str) -> A
         yield connection
     finally:
         await connection.close()
-        await _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await execute(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def test_results_aggregate_is_hashed_or_merged_when_the_statistics_do_not_know_the_experiment(

@@ -9,17 +9,15 @@ from typing import Any
 
 import asyncpg
 import pytest
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 
 from api.jobs.progress import ProgressReporter
 from api.results import service as results_service
+from tests.api.helpers import Client, create_experiment
 
-Client = AsyncTestClient[Litestar]
 UNITS = [f"user-{i}" for i in range(600)]
 
 
-async def _experiment(client: Client) -> str:
+async def _experiment_with_outcomes(client: Client) -> str:
     body = {
         "kind": "holdout",
         "name": "questions",
@@ -27,7 +25,7 @@ async def _experiment(client: Client) -> str:
         "channels": [{"name": "meta", "holdout_fraction": 0.3}, {"name": "search", "holdout_fraction": 0.2}],
         "salt": "questions-salt",
     }
-    experiment_id: str = (await client.post("/v1/experiments", json=body)).json()["id"]
+    experiment_id = await create_experiment(client, body)
     assert (await client.post(f"/v1/experiments/{experiment_id}/assignments", json={"units": UNITS})).status_code == 200
     outcomes = [{"unit": u, "value": int(i % 9 == 0)} for i, u in enumerate(UNITS)]
     response = await client.post(f"/v1/experiments/{experiment_id}/outcomes", json={"outcomes": outcomes})
@@ -57,7 +55,7 @@ async def _results(client: Client, experiment_id: str, headers: dict[str, str] |
 
 
 async def test_identical_requests_made_together_share_one_computation(client: Client, computations: list[Any]) -> None:
-    experiment_id = await _experiment(client)
+    experiment_id = await _experiment_with_outcomes(client)
     answers = await asyncio.gather(*(_results(client, experiment_id, confidence_level=0.9) for _ in range(3)))
     assert [a.status_code for a in answers] == [200, 200, 200]
     assert len(computations) == 1
@@ -65,13 +63,13 @@ async def test_identical_requests_made_together_share_one_computation(client: Cl
 
 
 async def test_requests_with_other_parameters_are_other_questions(client: Client, computations: list[Any]) -> None:
-    experiment_id = await _experiment(client)
+    experiment_id = await _experiment_with_outcomes(client)
     await asyncio.gather(_results(client, experiment_id, confidence_level=0.9), _results(client, experiment_id))
     assert len(computations) == 2
 
 
 async def test_identical_requests_that_became_jobs_share_one_job(client: Client, database_url: str) -> None:
-    experiment_id = await _experiment(client)
+    experiment_id = await _experiment_with_outcomes(client)
     asynchronous = {"Prefer": "respond-async"}
     answers = await asyncio.gather(*(_results(client, experiment_id, asynchronous) for _ in range(3)))
     assert [a.status_code for a in answers] == [202, 202, 202]
@@ -87,7 +85,7 @@ async def test_identical_requests_that_became_jobs_share_one_job(client: Client,
 async def test_a_finished_answer_is_read_back_with_its_age_without_computing(
     client: Client, computations: list[Any]
 ) -> None:
-    experiment_id = await _experiment(client)
+    experiment_id = await _experiment_with_outcomes(client)
     first = await _results(client, experiment_id)
     again = await _results(client, experiment_id)
     assert "age" not in first.headers
@@ -101,7 +99,7 @@ async def test_a_finished_answer_is_read_back_with_its_age_without_computing(
 async def test_a_write_to_the_experiment_makes_the_next_read_compute_afresh(
     client: Client, computations: list[Any], write: str
 ) -> None:
-    experiment_id = await _experiment(client)
+    experiment_id = await _experiment_with_outcomes(client)
     first = await _results(client, experiment_id)
     path = f"/v1/experiments/{experiment_id}"
     if write == "outcomes":
@@ -122,7 +120,7 @@ async def test_a_write_to_the_experiment_makes_the_next_read_compute_afresh(
 
 
 async def test_reading_an_assigned_unit_back_keeps_the_answer(client: Client, computations: list[Any]) -> None:
-    experiment_id = await _experiment(client)
+    experiment_id = await _experiment_with_outcomes(client)
     await _results(client, experiment_id)
     read_back = await client.post(f"/v1/experiments/{experiment_id}/assignments", json={"units": UNITS[:5]})
     assert read_back.status_code == 200
@@ -131,7 +129,7 @@ async def test_reading_an_assigned_unit_back_keeps_the_answer(client: Client, co
 
 
 async def test_a_kept_sequential_answer_is_not_a_new_look(client: Client, database_url: str) -> None:
-    experiment_id = await _experiment(client)
+    experiment_id = await _experiment_with_outcomes(client)
     first = await _results(client, experiment_id, sequential="true")
     again = await _results(client, experiment_id, sequential="true")
     assert again.json() == first.json()
@@ -154,7 +152,7 @@ async def test_a_kept_sequential_answer_is_not_a_new_look(client: Client, databa
 
 
 async def test_a_finished_job_answers_the_next_identical_read(client: Client, worker: None) -> None:
-    experiment_id = await _experiment(client)
+    experiment_id = await _experiment_with_outcomes(client)
     started = await _results(client, experiment_id, {"Prefer": "respond-async"})
     assert started.status_code == 202
     for _ in range(1200):

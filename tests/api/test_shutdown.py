@@ -24,7 +24,8 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from tests.api.service_process import ROOT, free_port, service_process, wait_for_health, wait_for_service_backend
+from testkit.service import ROOT, free_port, wait_for_health
+from tests.api.service_process import service_process, wait_for_service_backend
 from tests.api.streaming_client import stream_upload
 
 Client = AsyncTestClient[Litestar]

@@ -15,12 +15,10 @@ import csv
 from typing import Any
 
 import pytest
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 
+from tests.api.helpers import Client, create_experiment, upload_dataset
 from tests.conftest import DATA_DIR
 
-Client = AsyncTestClient[Litestar]
 CSV = {"Content-Type": "text/csv"}
 POST_ANALYSIS = DATA_DIR / "trimmed_match" / "example_data_for_post_analysis.csv"
 EXCLUDED_PAIRS = {"41", "43"}
@@ -39,7 +37,7 @@ def _post_analysis() -> tuple[str, list[list[str]]]:
     return "\n".join(lines) + "\n", pairs
 
 
-async def _experiment(
+async def create_paired_experiment(
     client: Client,
     panel_csv: str,
     pairs: list[list[str]] | None,
@@ -47,13 +45,12 @@ async def _experiment(
     trim_rate: float | None = None,
 ) -> str:
     periods = periods or {}
-    upload = await client.post("/v1/geo/datasets", content=panel_csv, headers=CSV)
-    assert upload.status_code == 201, upload.text
+    dataset_id = await upload_dataset(client, panel_csv)
     treated = [p[0] for p in pairs] if pairs else ["g1", "g3"]
     body: dict[str, Any] = {
         "kind": "geo",
         "name": "Paired search test",
-        "dataset_id": upload.json()["id"],
+        "dataset_id": dataset_id,
         "channel": "search",
         "treatment_markets": treated,
         "pre_period": periods.get("pre_period", {"start": "2020-01-01", "end": "2020-11-03"}),
@@ -63,15 +60,13 @@ async def _experiment(
         body["pairs"] = pairs
     if trim_rate is not None:
         body["trim_rate"] = trim_rate
-    created = await client.post("/v1/experiments", json=body)
-    assert created.status_code == 201, created.text
-    return str(created.json()["id"])
+    return await create_experiment(client, body)
 
 
 async def _colab_results(client: Client) -> dict[str, Any]:
     panel_csv, pairs = _post_analysis()
     assert len(pairs) == 55
-    experiment = await _experiment(client, panel_csv, pairs)
+    experiment = await create_paired_experiment(client, panel_csv, pairs)
     answer = await client.get(
         f"/v1/experiments/{experiment}/results", params={"method": "trimmed_match", "confidence_level": 0.8}
     )
@@ -118,7 +113,7 @@ async def test_the_data_driven_trim_rate_is_reported_as_such(client: Client) -> 
 
 async def test_a_trim_rate_fixed_by_the_design_is_the_one_used(client: Client) -> None:
     panel_csv, pairs = _post_analysis()
-    experiment = await _experiment(client, panel_csv, pairs, trim_rate=0.1)
+    experiment = await create_paired_experiment(client, panel_csv, pairs, trim_rate=0.1)
     assert (await client.get(f"/v1/experiments/{experiment}")).json()["trim_rate"] == 0.1
     answer = await client.get(
         f"/v1/experiments/{experiment}/results", params={"method": "trimmed_match", "confidence_level": 0.8}
@@ -200,14 +195,14 @@ async def test_result_names_the_trimmed_pairs_and_average_roi(client: Client) ->
 
 
 async def test_method_needs_pairs(client: Client) -> None:
-    experiment = await _experiment(client, _small_panel(with_spend=True), None, SMALL_PERIODS)
+    experiment = await create_paired_experiment(client, _small_panel(with_spend=True), None, SMALL_PERIODS)
     answer = await client.get(f"/v1/experiments/{experiment}/results", params={"method": "trimmed_match"})
     assert answer.status_code == 400, answer.text
     assert [p["name"] for p in answer.json()["invalid_params"]] == ["method"]
 
 
 async def test_panel_without_spend_is_refused(client: Client) -> None:
-    experiment = await _experiment(client, _small_panel(with_spend=False), SMALL_PAIRS, SMALL_PERIODS)
+    experiment = await create_paired_experiment(client, _small_panel(with_spend=False), SMALL_PAIRS, SMALL_PERIODS)
     answer = await client.get(f"/v1/experiments/{experiment}/results", params={"method": "trimmed_match"})
     assert answer.status_code == 409, answer.text
     assert "spend" in answer.json()["detail"]
@@ -215,14 +210,14 @@ async def test_panel_without_spend_is_refused(client: Client) -> None:
 
 async def test_pairs_with_equal_spend_are_refused(client: Client) -> None:
     panel = _small_panel(with_spend=True, spend_delta=0.0)
-    experiment = await _experiment(client, panel, SMALL_PAIRS, SMALL_PERIODS)
+    experiment = await create_paired_experiment(client, panel, SMALL_PAIRS, SMALL_PERIODS)
     answer = await client.get(f"/v1/experiments/{experiment}/results", params={"method": "trimmed_match"})
     assert answer.status_code == 409, answer.text
     assert "spend delta" in answer.json()["detail"]
 
 
 async def test_small_paired_experiment_answers(client: Client) -> None:
-    experiment = await _experiment(client, _small_panel(with_spend=True), SMALL_PAIRS, SMALL_PERIODS)
+    experiment = await create_paired_experiment(client, _small_panel(with_spend=True), SMALL_PAIRS, SMALL_PERIODS)
     answer = await client.get(
         f"/v1/experiments/{experiment}/results", params={"method": "trimmed_match", "confidence_level": 0.9}
     )

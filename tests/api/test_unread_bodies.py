@@ -19,8 +19,9 @@ from api.auth.keys import Scope
 from api.http.limits import LINGER_SECONDS
 from api.http.unread_bodies import has_body
 from api.settings import Settings
+from testkit.database import make_key
 from tests.api.streaming_client import stream_upload
-from tests.conftest import app_in_thread, make_key
+from tests.conftest import app_in_thread
 
 STREAM_CAP = 1024 * 1024
 CHUNK = b"date,geo,kpi\n" + b"2021-01-01,chicago,1\n" * 3000  # 63 KB

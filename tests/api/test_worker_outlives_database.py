@@ -31,9 +31,10 @@ from api.db.embedded import start_embedded_postgres, stop_embedded_postgres
 from api.jobs.tasks import TaskRegistry
 from api.jobs.worker import run_worker
 from api.settings import Settings
-from tests.api.service_process import ROOT, free_port, wait_for_health
-from tests.api.test_geo_results import Client, create_geolift_experiment
-from tests.conftest import LogCollector, make_key, with_database
+from testkit.database import make_key, with_database
+from testkit.service import ROOT, free_port, wait_for_health
+from tests.api.helpers import Client, create_geolift_experiment
+from tests.conftest import LogCollector
 
 WAIT = 120.0  # seconds, for every wait below: a failure fails, it does not hang
 GEOLIFT_ATT = 155.556  # GeoLift's walkthrough: ATT of TV in Chicago and Portland (see test_geo_results)

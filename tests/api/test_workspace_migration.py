@@ -10,8 +10,8 @@ import asyncpg
 import pytest
 
 from api.db.database import apply_migrations, load_migrations
+from testkit.database import with_database
 from tests.api.test_migrations import _drop, _fresh_database
-from tests.conftest import with_database
 
 OWNED = ("experiments", "geo_datasets", "jobs", "audit_events", "api_keys")
 

@@ -9,7 +9,7 @@ from litestar.testing import AsyncTestClient
 from playwright.async_api import Page, Route, expect
 
 from tests.api import test_multi_cell_geo as multi_cell
-from tests.api.test_geo_results import create_geolift_experiment
+from tests.api.helpers import create_geolift_experiment
 from tests.browser.conftest import (
     PHONE,
     drawn_chart,

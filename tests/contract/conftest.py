@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from api.auth.keys import Scope
-from tests.conftest import make_key
+from testkit.database import make_key
 
 
 @pytest.fixture

@@ -32,7 +32,7 @@ from litestar.testing import AsyncTestClient
 
 from api.app import create_app
 from api.settings import Settings
-from tests.api.test_geo_results import create_geolift_experiment
+from tests.api.helpers import create_geolift_experiment
 from tests.conftest import DATA_DIR, app_in_thread
 
 ROOT = Path(__file__).resolve().parents[2]

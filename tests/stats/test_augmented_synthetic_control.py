@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from simulations.geolift_data import load_geolift_panel
 from stats.errors import InvalidProblem
 from stats.geo.augmented_synthetic_control import (
     AugmentedSyntheticControlFit,
@@ -15,7 +16,6 @@ from stats.geo.augmented_synthetic_control import (
     ridge_correction,
 )
 from stats.geo.synthetic_control import fit_synthetic_control, simplex_least_squares
-from tests.stats.geolift_data import load_geolift_panel
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 

@@ -8,11 +8,11 @@ from typing import Any, Literal
 import numpy as np
 import pytest
 
+from simulations.geo_simulation import PanelModel, history_and_futures
+from simulations.geolift_data import load_geolift_panel
 from stats.errors import InvalidProblem
 from stats.geo.conformal import ConformalTest, NullRefit, conformal_inference, donor_level, invert_test
 from stats.geo.synthetic_control import simplex_least_squares
-from tests.stats.geo_simulation import PanelModel, history_and_futures
-from tests.stats.geolift_data import load_geolift_panel
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 LEVELS = (0.5, 0.8, 0.9, 0.95, 0.99)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from scipy.stats import binom, norm
 
+from simulations.geolift_data import load_geolift_panel
 from stats.errors import InvalidProblem
 from stats.geo.backtest import (
     Backtest,
@@ -26,7 +27,6 @@ from stats.geo.backtest import (
 from stats.geo.conformal import ConformalTest, NullRefit, donor_level
 from stats.geo.tbr import estimate_tbr
 from stats.geo.trimmed_match import trimmed_match
-from tests.stats.geolift_data import load_geolift_panel
 
 ALPHA = 0.1
 DURATION = 15

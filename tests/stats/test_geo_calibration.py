@@ -1,6 +1,6 @@
 """Calibration of every geo method in the test suite (seeded): 95% intervals cover the truth within +-2 pp
 and the false-positive rate stays at most alpha + 2 pp, on panels with AR(1) noise rho in {0, 0.25, 0.5}
-and 1, 3 and 10 treated markets (or pairs). Simulation and analyses: :mod:`tests.stats.geo_calibration`.
+and 1, 3 and 10 treated markets (or pairs). Simulation and analyses: :mod:`simulations.geo_calibration`.
 
 Sized for CI. The full-size figures per method and scenario (1,000-2,000 replications each, where a
 calibrated method's rates have a standard error near 0.5-1 pp) are in the README, from
@@ -28,8 +28,7 @@ import math
 import numpy as np
 import pytest
 
-from stats.geo.lift import GeoLiftEstimate, Method, estimate_geo_lift
-from tests.stats.geo_calibration import (
+from simulations.geo_calibration import (
     ALPHA,
     LEVEL,
     LIFT,
@@ -42,6 +41,7 @@ from tests.stats.geo_calibration import (
     calibrate,
     simulate,
 )
+from stats.geo.lift import GeoLiftEstimate, Method, estimate_geo_lift
 
 TOLERANCE = 0.02
 SYNTHETIC_CONTROL_REPLICATIONS = {"synthetic_control": 40, "augmented_synthetic_control": 25}

@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from simulations.geolift_data import GEOLIFT_SCM_WEIGHTS, load_geolift_panel
 from stats.errors import InvalidProblem
 from stats.geo.conformal import Statistic
 from stats.geo.lift import GeoLiftEstimate, Method, estimate_geo_lift
 from stats.geo.placebo import in_space_placebo, rmspe_ratio
 from stats.intervals import Interval
-from tests.stats.geolift_data import GEOLIFT_SCM_WEIGHTS, load_geolift_panel
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 PRE, POST = slice(0, 90), slice(90, 105)

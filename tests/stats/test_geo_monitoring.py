@@ -1,6 +1,6 @@
 """Daily looks at geo tests: the monitored test holds its level where daily fixed-horizon p-values do not.
 
-Simulated null tests (tests/stats/geo_simulation.py: 21 markets, one treated near the median, 90 pre-days,
+Simulated null tests (simulations/geo_simulation.py: 21 markets, one treated near the median, 90 pre-days,
 AR(1) noise with coefficient 0.3 on top of a shared trend and weekly seasonality), each read on every day of
 a 15-day test by the synthetic control's and TBR's conformal tests.  Seeded and CI-sized (150 tests); the
 full runs (2,000 tests per setting) are bench/bench_geo_monitoring.py's, with figures in the README.
@@ -13,6 +13,7 @@ from functools import cache
 import numpy as np
 import pytest
 
+from simulations.geo_simulation import PanelModel
 from stats.errors import InvalidProblem
 from stats.geo.conformal import conformal_inference
 from stats.geo.monitoring import (
@@ -24,7 +25,6 @@ from stats.geo.monitoring import (
     tbr_repeated_interval,
 )
 from stats.geo.tbr import estimate_tbr
-from tests.stats.geo_simulation import PanelModel
 
 ALPHA = 0.05
 PRE_DAYS = 90

@@ -11,7 +11,7 @@ References for the expected numbers:
 * the MDE and investment: GeoLift's ``GeoLiftMarketSelection`` rule and ``cpic * sum(Y_treated) * es``;
 * GeoLift's walkthrough panel ``GeoLift_PreTest`` (first 90 days of ``GeoLift_Test.csv``; treated
   chicago + portland, 15 days);
-* honest power: fresh panels from the seeded simulator :mod:`tests.stats.geo_simulation`.
+* honest power: fresh panels from the seeded simulator :mod:`simulations.geo_simulation`.
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
+from simulations.geo_power_calibration import Agreement, calibrate_power
+from simulations.geo_simulation import PanelModel
+from simulations.geolift_data import load_geolift_panel
 from stats.geo.conformal import ConformalTest, NullRefit, conformal_inference, donor_level
 from stats.geo.power import Side, block_sums, duration_power, minimum_detectable_effect, noise_rotation_power
-from tests.stats.geo_power_calibration import Agreement, calibrate_power
-from tests.stats.geo_simulation import PanelModel
-from tests.stats.geolift_data import load_geolift_panel
 
 FloatArray = np.ndarray
 

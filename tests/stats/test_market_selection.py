@@ -12,10 +12,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from simulations.geolift_data import load_geolift_panel
 from stats.errors import InvalidProblem
 from stats.geo.market_candidates import correlation_candidates, noise_to_signal, partner_ranking, swap_search
 from stats.geo.market_selection import SelectionSpec, evaluate_candidates, plan_candidates, rank_designs
-from tests.stats.geolift_data import load_geolift_panel
 
 EFFECTS = (0.0, 0.05, 0.1, 0.15, 0.2)
 STEP = 0.05

@@ -12,12 +12,12 @@ from typing import Any
 import numpy as np
 import pytest
 
+from simulations.geo_simulation import PanelModel
 from stats.errors import InvalidProblem
 from stats.geo.augmented_synthetic_control import fit_augmented_synthetic_control
 from stats.geo.lift import GeoLiftEstimate, estimate_geo_lift
 from stats.geo.multi_cell import ComparedCell, compare_cells, compare_two_cells, synthetic_control_cell, tbr_cell
 from stats.geo.tbr import estimate_tbr
-from tests.stats.geo_simulation import PanelModel
 
 MULTI_CELL_CSV = Path(__file__).resolve().parents[1] / "data" / "geolift" / "GeoLift_Test_MultiCell.csv"
 # GeoLift's multi-cell walkthrough (vignettes/GeoLift_MultiCell_Walkthrough.md): cell 1 chicago and cincinnati,
@@ -173,7 +173,7 @@ def test_one_cell_is_refused() -> None:
 
 
 # --- coverage by simulation ----------------------------------------------------------------------------------
-# Two cells of 2 markets among 25 simulated markets (tests/stats/geo_simulation.py), 84 pre-period and 21 test
+# Two cells of 2 markets among 25 simulated markets (simulations/geo_simulation.py), 84 pre-period and 21 test
 # days, multiplicative effects +8% and +3% (not constant per day) and spends 5000 and 2000: the true iROAS of a
 # cell is lift * (its untreated test-period KPI) / spend. The 90% interval of the difference must cover the true
 # difference at 90%; with R replications the coverage's standard error is sqrt(0.09 / R), and the accepted

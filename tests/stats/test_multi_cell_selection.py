@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from simulations.geolift_data import load_geolift_panel
 from stats.errors import InvalidProblem
 from stats.geo.market_selection import SelectionSpec, evaluate_candidates
 from stats.geo.multi_cell_selection import (
@@ -15,7 +16,6 @@ from stats.geo.multi_cell_selection import (
     rank_cells,
     systematic_partitions,
 )
-from tests.stats.geolift_data import load_geolift_panel
 
 SPEC = SelectionSpec(treatment_sizes=(2,), durations=(15,), effects=(0.0, 0.05, 0.1, 0.2), search_budget=20)
 

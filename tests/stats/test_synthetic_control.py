@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import minimize
 
+from simulations.geolift_data import GEOLIFT_SCM_WEIGHTS, load_geolift_panel
 from stats.errors import InvalidProblem
 from stats.geo.synthetic_control import SimplexQP, fit_synthetic_control, simplex_least_squares
-from tests.stats.geolift_data import GEOLIFT_SCM_WEIGHTS, load_geolift_panel
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 

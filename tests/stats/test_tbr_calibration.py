@@ -1,6 +1,6 @@
 """Calibration of TBR's intervals and p-values on simulated geo panels (seeded).
 
-Panels shaped like real geo data, built as in :mod:`tests.stats.geo_simulation` (its
+Panels shaped like real geo data, built as in :mod:`simulations.geo_simulation` (its
 :class:`PanelModel` parameters), vectorised over replications: ``N = 20`` markets with lognormal
 levels, a shared AR(0.9) trend with market loadings, a weekly pattern with market amplitudes, and
 AR(1) market noise with ``rho`` in {0, 0.25, 0.5}; 1, 3 or 10 treated markets (those nearest the
@@ -14,7 +14,7 @@ a 12-week pre-period with a 4-week test, and an 8-week pre-period with a 2-week 
 * false positives: the same panels without the effect; the share with ``p_value <= 0.05`` (the CI
   excludes 0 exactly then) is at most 5% + 2 pp, two-sided and one-sided;
 * Kerman's iid interval misses on the same panels (the issue this calibration guards);
-* false positives on a long trending history (issue 23's process, :func:`tests.stats.geo_simulation.
+* false positives on a long trending history (issue 23's process, :func:`simulations.geo_simulation.
   history_and_futures`: 0.3% a day of shared growth and noise proportional to the level, 365 pre-period
   days, a 15-day test, the seeds of ``bench/calibrate_geo_false_positives.py``): at most alpha + 1 point,
   the issue's target (the all-days residuals without a level scale rejected 15.0% there).
@@ -33,8 +33,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from simulations.geo_simulation import WEEKLY_PATTERN, FloatArray, PanelModel, history_and_futures, stationary_ar1
 from stats.geo.tbr import estimate_tbr, tbr_conformal_batch, tbr_effect_batch
-from tests.stats.geo_simulation import WEEKLY_PATTERN, FloatArray, PanelModel, history_and_futures
 
 REPLICATIONS = 2000
 N_MARKETS = 20
@@ -60,15 +60,6 @@ class Panels:
     truth: FloatArray
 
 
-def _stationary_ar1(rng: np.random.Generator, coefficient: float, sd: float, shape: tuple[int, ...]) -> FloatArray:
-    innovations = rng.standard_normal(shape) * sd * np.sqrt(1.0 - coefficient**2)
-    out = np.empty(shape)
-    out[..., 0] = rng.standard_normal(shape[:-1]) * sd
-    for t in range(1, shape[-1]):
-        out[..., t] = coefficient * out[..., t - 1] + innovations[..., t]
-    return out
-
-
 @functools.cache
 def _panels(design: tuple[int, int], n_treated: int, rho: float, replications: int = REPLICATIONS) -> Panels:
     """``replications`` fresh panels (layout, trend and noise) of the model in the module docstring."""
@@ -86,8 +77,8 @@ def _panels(design: tuple[int, int], n_treated: int, rho: float, replications: i
     order = np.argsort(np.sum(z * z, axis=-1), axis=1, kind="stable")
     treated = np.zeros(shape, dtype=bool)
     np.put_along_axis(treated, order[:, :n_treated], True, axis=1)
-    trend = _stationary_ar1(rng, model.trend_ar, model.trend_sd, (replications, 1, days))
-    noise = _stationary_ar1(rng, model.noise_ar, model.noise_sd, (replications, N_MARKETS, days))
+    trend = stationary_ar1(rng, model.trend_ar, model.trend_sd, (replications, 1, days))
+    noise = stationary_ar1(rng, model.noise_ar, model.noise_sd, (replications, N_MARKETS, days))
     weekly = WEEKLY_PATTERN[np.arange(days) % 7]
     log_y = loadings[..., None] * trend + amplitudes[..., None] * weekly + noise
     y = levels[..., None] * np.exp(log_y)

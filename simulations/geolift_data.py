@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-GEOLIFT_TEST_CSV = Path(__file__).resolve().parents[1] / "data" / "geolift" / "GeoLift_Test.csv"
+GEOLIFT_TEST_CSV = Path(__file__).resolve().parents[1] / "tests" / "data" / "geolift" / "GeoLift_Test.csv"
 
 # summary(GeoTest) in GeoLift's walkthrough (default SCM with fixed effects): weights to 4 decimals.
 GEOLIFT_SCM_WEIGHTS = {

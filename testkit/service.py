@@ -1,4 +1,4 @@
-"""What the benchmarks share: a throwaway database on ``DATABASE_URL``'s server and the service on it."""
+"""The service as a process of its own on a free port, and the API keys to call it with."""
 
 from __future__ import annotations
 
@@ -10,31 +10,32 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def with_database(url: str, database: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path="/" + database))
-
-
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
+    """A TCP port on 127.0.0.1 that nothing listens on (the operating system's pick)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
         return port
 
 
-async def admin(url: str, statement: str) -> None:
-    connection = await asyncpg.connect(url)
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
+def wait_for_health(url: str, process: subprocess.Popen[bytes], seconds: float = 60.0) -> None:
+    """Wait until ``url``'s ``/health`` answers 200 (RuntimeError if ``process`` ends or time runs out)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if httpx.get(url + "/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("the service did not start")
+        time.sleep(0.1)
 
 
 @contextmanager
@@ -48,9 +49,9 @@ def server(
     started: Callable[[subprocess.Popen[bytes]], None] | None = None,
 ) -> Iterator[str]:
     """The service on ``database_url`` and ``port`` until the block ends: uvicorn alone, or with ``serve``
-        ``counterfact serve`` (uvicorn and one job worker, as ``make serve``); SIGTERM at the end, which drains
-        the requests in flight and hands the worker's jobs back. Its log lines go to ``log`` (else nowhere); ``started``
-    is handed its process once it answers."""
+    ``counterfact serve`` (uvicorn and one job worker, as ``make serve``); SIGTERM at the end, which drains
+    the requests in flight and hands the worker's jobs back. Its log lines go to ``log`` (else nowhere);
+    ``started`` is handed its process once it answers."""
     env = {**os.environ, "DATABASE_URL": database_url, "COUNTERFACT_LOG_LEVEL": "WARNING", **(extra_env or {})}
     uvicorn = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--no-access-log"]
     command = [sys.executable, "-m", "api.cli", "serve"] if serve else uvicorn
@@ -64,16 +65,7 @@ def server(
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code < 500:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("the server did not start")
-            time.sleep(0.2)
+        wait_for_health(base, process)
         if started is not None:
             started(process)
         yield base

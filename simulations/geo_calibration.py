@@ -1,7 +1,7 @@
 """Calibration of every geo method on simulated panels: coverage of 95% intervals and false positives.
 
 The panels are those of ``tests/stats/test_tbr_calibration.py`` (the model of
-:mod:`tests.stats.geo_simulation`): ``N = 20`` markets with lognormal levels, a shared AR(0.9) trend with
+:mod:`simulations.geo_simulation`): ``N = 20`` markets with lognormal levels, a shared AR(0.9) trend with
 market loadings, a weekly pattern with market amplitudes, AR(1) market noise with ``rho`` in {0, 0.25,
 0.5}; the layout is redrawn in every replication; a 12-week pre-period and a 4-week test.  Each
 replication is analysed twice, without an effect (false positive: ``p <= alpha``, i.e. the interval
@@ -29,11 +29,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from simulations.geo_simulation import WEEKLY_PATTERN, FloatArray, PanelModel, stationary_ar1
 from stats.geo.augmented_synthetic_control import fit_augmented_synthetic_control
 from stats.geo.conformal import conformal_inference
 from stats.geo.tbr import tbr_conformal_batch
 from stats.geo.trimmed_match import trimmed_match
-from tests.stats.geo_simulation import WEEKLY_PATTERN, FloatArray, PanelModel
 
 N_MARKETS = 20
 PRE_DAYS, TEST_DAYS = 84, 28
@@ -71,15 +71,6 @@ class Calibration:
         return math.sqrt(rate * (1.0 - rate) / self.replications)
 
 
-def _stationary_ar1(rng: np.random.Generator, coefficient: float, sd: float, shape: tuple[int, ...]) -> FloatArray:
-    innovations = rng.standard_normal(shape) * sd * np.sqrt(1.0 - coefficient**2)
-    out = np.empty(shape)
-    out[..., 0] = rng.standard_normal(shape[:-1]) * sd
-    for t in range(1, shape[-1]):
-        out[..., t] = coefficient * out[..., t - 1] + innovations[..., t]
-    return out
-
-
 def simulate(replications: int, rho: float, seed: int) -> tuple[FloatArray, FloatArray]:
     """``(panels (R, N, T), levels (R, N))``: fresh layouts, trends and noise (vectorised over replications)."""
     model = PanelModel(n_markets=N_MARKETS, noise_ar=rho)
@@ -89,8 +80,8 @@ def simulate(replications: int, rho: float, seed: int) -> tuple[FloatArray, Floa
     levels = np.exp(np.log(1000.0) + model.level_sigma * rng.standard_normal(shape))
     loadings = rng.uniform(0.6, 1.4, shape)
     amplitudes = rng.uniform(0.6, 1.4, shape)
-    trend = _stationary_ar1(rng, model.trend_ar, model.trend_sd, (replications, 1, days))
-    noise = _stationary_ar1(rng, model.noise_ar, model.noise_sd, (replications, N_MARKETS, days))
+    trend = stationary_ar1(rng, model.trend_ar, model.trend_sd, (replications, 1, days))
+    noise = stationary_ar1(rng, model.noise_ar, model.noise_sd, (replications, N_MARKETS, days))
     weekly = WEEKLY_PATTERN[np.arange(days) % 7]
     log_y = loadings[..., None] * trend + amplitudes[..., None] * weekly + noise
     features = np.stack([np.log(levels), loadings, amplitudes], axis=-1)

@@ -1,6 +1,6 @@
 """Predicted power against the results' detection rate on fresh futures of simulated histories (issue 23).
 
-For each of ``histories`` histories (:func:`tests.stats.geo_simulation.history_and_futures`; a new market
+For each of ``histories`` histories (:func:`simulations.geo_simulation.history_and_futures`; a new market
 layout per history, seeded), the design's power is predicted by :func:`stats.geo.power.duration_power`;
 then ``futures`` fresh futures continue the history, each effect is injected (``y (1 + e)`` on the test
 days) and the results' synthetic-control test (:mod:`stats.geo.conformal`: ``NullRefit`` on every day of the
@@ -23,9 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from simulations.geo_simulation import FloatArray, PanelModel, history_and_futures
 from stats.geo.conformal import ConformalTest, NullRefit, donor_level
 from stats.geo.power import duration_power
-from tests.stats.geo_simulation import FloatArray, PanelModel, history_and_futures
 
 BINS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0 + 1e-9)
 EFFECT_TOLERANCE = 0.03

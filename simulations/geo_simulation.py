@@ -83,20 +83,21 @@ class PanelModel:
 
     def panel(self, markets: Markets, days: int, rng: np.random.Generator) -> FloatArray:
         """One fresh ``(N, days)`` panel: new trend path and new noise, the markets' structure kept."""
-        trend = _stationary_ar1(rng, self.trend_ar, self.trend_sd, (1, days))[0]
-        noise = _stationary_ar1(rng, self.noise_ar, self.noise_sd, (self.n_markets, days))
+        trend = stationary_ar1(rng, self.trend_ar, self.trend_sd, (1, days))[0]
+        noise = stationary_ar1(rng, self.noise_ar, self.noise_sd, (self.n_markets, days))
         weekly = WEEKLY_PATTERN[np.arange(days) % 7]
         log_y = markets.loadings[:, None] * trend[None, :] + markets.amplitudes[:, None] * weekly[None, :] + noise
         return np.asarray(markets.levels[:, None] * np.exp(log_y), dtype=np.float64)
 
 
-def _stationary_ar1(rng: np.random.Generator, coefficient: float, sd: float, shape: tuple[int, int]) -> FloatArray:
-    """Rows of a stationary AR(1) ``x_t = c x_{t-1} + eta_t`` with marginal sd ``sd`` (Gaussian)."""
+def stationary_ar1(rng: np.random.Generator, coefficient: float, sd: float, shape: tuple[int, ...]) -> FloatArray:
+    """Series of a stationary AR(1) ``x_t = c x_{t-1} + eta_t`` along the last axis of ``shape``, marginal sd
+    ``sd`` (Gaussian)."""
     innovations = rng.standard_normal(shape) * sd * np.sqrt(1.0 - coefficient**2)
     out = np.empty(shape)
-    out[:, 0] = rng.standard_normal(shape[0]) * sd
-    for t in range(1, shape[1]):
-        out[:, t] = coefficient * out[:, t - 1] + innovations[:, t]
+    out[..., 0] = rng.standard_normal(shape[:-1]) * sd
+    for t in range(1, shape[-1]):
+        out[..., t] = coefficient * out[..., t - 1] + innovations[..., t]
     return out
 
 
@@ -113,8 +114,8 @@ def history_and_futures(
 ) -> HistoryAndFutures:
     """A history and fresh futures that continue it: the trend and noise AR(1) recursions carry on from the
     history's last day with new innovations (the process a test run after the design meets)."""
-    trend = _stationary_ar1(rng, model.trend_ar, model.trend_sd, (1, history))[0]
-    noise = _stationary_ar1(rng, model.noise_ar, model.noise_sd, (model.n_markets, history))
+    trend = stationary_ar1(rng, model.trend_ar, model.trend_sd, (1, history))[0]
+    noise = stationary_ar1(rng, model.noise_ar, model.noise_sd, (model.n_markets, history))
     days = np.arange(history + duration)
     weekly = WEEKLY_PATTERN[days % 7]
 

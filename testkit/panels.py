@@ -1,0 +1,32 @@
+"""The reference panels as the CSV bodies ``POST /v1/geo/datasets`` takes."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+GEOLIFT_DIR = Path(__file__).resolve().parent.parent / "tests" / "data" / "geolift"
+# GeoLift's walkthrough: 40 cities; chicago and portland treated from 2021-04-01 to 2021-04-15.
+GEOLIFT_TEST = GEOLIFT_DIR / "GeoLift_Test.csv"  # 2021-01-01..2021-04-15
+GEOLIFT_PRETEST = GEOLIFT_DIR / "GeoLift_PreTest.csv"  # the history before any test: 2021-01-01..2021-03-31
+
+
+def geolift_rows(path: Path = GEOLIFT_TEST) -> list[dict[str, str]]:
+    """The rows of one of GeoLift's walkthrough files, as its columns name them (``location``, ``Y``, ``date``)."""
+    with path.open() as fh:
+        return list(csv.DictReader(fh))
+
+
+def as_geolift_csv(rows: list[dict[str, str]]) -> str:
+    """``rows`` as a CSV body in GeoLift's own column names (``location,Y,date``), which the service maps."""
+    return "location,Y,date\n" + "".join(f"{r['location']},{r['Y']},{r['date']}\n" for r in rows)
+
+
+def geolift_csv(path: Path = GEOLIFT_TEST) -> str:
+    """One of GeoLift's walkthrough files as a CSV body with the columns renamed to ``geo, kpi, date``."""
+    return "geo,kpi,date\n" + "".join(f"{r['location']},{r['Y']},{r['date']}\n" for r in geolift_rows(path))
+
+
+def pretest_csv() -> str:
+    """GeoLift's walkthrough history before any test (40 cities x 90 days) as ``geo, kpi, date``."""
+    return geolift_csv(GEOLIFT_PRETEST)

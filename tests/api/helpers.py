@@ -1,0 +1,74 @@
+"""What the tests of the API call again and again: the client's type, the CSV header, and the requests that
+make a geo dataset, an experiment or a result, each asserting the status it expects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from testkit.panels import geolift_csv
+
+Client = AsyncTestClient[Litestar]
+CSV = {"Content-Type": "text/csv"}
+# GeoLift's walkthrough: chicago and portland treated from April 1 to 15, 2021, after a 90-day history.
+GEOLIFT_PRE_PERIOD = {"start": "2021-01-01", "end": "2021-03-31"}
+GEOLIFT_TEST_PERIOD = {"start": "2021-04-01", "end": "2021-04-15"}
+
+
+def holdout_design(name: str, /, **overrides: Any) -> dict[str, Any]:
+    """A holdout experiment called ``name``: a proportion metric, one channel (``meta``) holding out 10%."""
+    return {
+        "kind": "holdout",
+        "name": name,
+        "metric": {"kind": "proportion"},
+        "channels": [{"name": "meta", "holdout_fraction": 0.1}],
+    } | overrides
+
+
+async def upload_dataset(client: Client, body: str) -> str:
+    """A geo dataset made of the CSV ``body`` (201 asserted); its id."""
+    upload = await client.post("/v1/geo/datasets", content=body, headers=CSV)
+    assert upload.status_code == 201, upload.text
+    return str(upload.json()["id"])
+
+
+async def create_experiment(client: Client, body: dict[str, Any]) -> str:
+    """The experiment ``body`` describes, created (201 asserted); its id."""
+    created = await client.post("/v1/experiments", json=body)
+    assert created.status_code == 201, created.text
+    return str(created.json()["id"])
+
+
+def geolift_design(dataset_id: str, /, **overrides: Any) -> dict[str, Any]:
+    """The walkthrough's geo experiment on ``dataset_id``: TV in chicago and portland, $10,000 spend."""
+    return {
+        "kind": "geo",
+        "name": "TV in Chicago and Portland",
+        "dataset_id": dataset_id,
+        "channel": "tv",
+        "treatment_markets": ["chicago", "portland"],
+        "pre_period": GEOLIFT_PRE_PERIOD,
+        "test_period": GEOLIFT_TEST_PERIOD,
+        "spend": 10_000.0,
+    } | overrides
+
+
+async def create_geolift_experiment(client: Client, /, **overrides: Any) -> str:
+    """A draft geo experiment on GeoLift's walkthrough panel (chicago + portland, April 1-15); its id. The
+    overrides replace any field, ``dataset_id`` too."""
+    return await create_walkthrough_experiment(client, geolift_csv(), **overrides)
+
+
+async def create_walkthrough_experiment(client: Client, panel_csv: str, /, **overrides: Any) -> str:
+    """The walkthrough's design (``geolift_design`` with ``overrides``) on ``panel_csv`` uploaded; its id."""
+    return await create_experiment(client, geolift_design(await upload_dataset(client, panel_csv), **overrides))
+
+
+async def results(client: Client, experiment_id: str, **params: Any) -> dict[str, Any]:
+    """``GET /v1/experiments/{id}/results`` with ``params`` (200 asserted); the answer."""
+    response = await client.get(f"/v1/experiments/{experiment_id}/results", params=params)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
