@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -115,10 +115,8 @@ async def check_request(request: Request[Any, Any, Any]) -> None:
     await require_declared_content_type(request)
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
-    """Build the Litestar application; the database is opened in its lifespan."""
-    settings = settings or get_settings()
-    configure_logging(settings.log_level)
+def _database_lifespan(settings: Settings) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
+    """The app's lifespan: open the pools, migrate and install the queue, forget old jobs; close the pools at exit."""
 
     @asynccontextmanager
     async def database_lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -140,14 +138,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await queue_pool.close()
             await pool.close()
 
-    dependencies: dict[str, Any] = {
-        "pool": Provide(provide_pool, sync_to_thread=False),
-        "queue_pool": Provide(provide_queue_pool, sync_to_thread=False),
-        "settings": Provide(provide_settings, sync_to_thread=False),
-        "upload": Provide(provide_upload, sync_to_thread=False),
-    }
-    tasks = task_registry()
-    request_metrics = RequestMetrics(job_kinds=tuple(sorted(tasks.jobs)))
+    return database_lifespan
+
+
+def _v1_router(settings: Settings) -> Router:
+    """The /v1 resources, each operation behind the API-key guard and the idempotency middleware."""
     # Every /v1 operation needs an API key; /health, /metrics, /schema and the /app pages stay open.
     guard = ApiKeyGuard(
         settings.api_key_cache_seconds,
@@ -155,7 +150,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         FailureLimiter(settings.auth_failures_per_minute),
         settings.api_key_negative_cache_seconds,
     )
-    v1 = Router(
+    return Router(
         path="/",
         route_handlers=[
             PowerController,
@@ -177,10 +172,26 @@ def create_app(settings: Settings | None = None) -> Litestar:
         middleware=[idempotency_middleware(guard)],
         security=SECURITY,
     )
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    """Build the Litestar application; the database is opened in its lifespan."""
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+
+    dependencies: dict[str, Any] = {
+        "pool": Provide(provide_pool, sync_to_thread=False),
+        "queue_pool": Provide(provide_queue_pool, sync_to_thread=False),
+        "settings": Provide(provide_settings, sync_to_thread=False),
+        "upload": Provide(provide_upload, sync_to_thread=False),
+    }
+    tasks = task_registry()
+    request_metrics = RequestMetrics(job_kinds=tuple(sorted(tasks.jobs)))
+    v1 = _v1_router(settings)
     app = Litestar(
         route_handlers=[HealthController, MetricsController, v1, webapp_router()],
         dependencies=dependencies,
-        lifespan=[database_lifespan],
+        lifespan=[_database_lifespan(settings)],
         exception_handlers=exception_handlers(),
         before_request=check_request,
         state=State({"request_metrics": request_metrics}),

@@ -165,19 +165,61 @@ def _reduction(adjusted: float, raw: float) -> float | None:
 
 def cuped_adjust(treatment: ArmSummary, holdout: ArmSummary) -> CupedAdjustment:
     """CUPED with θ from the pooled arms; both arms must carry covariate aggregates."""
+    _check_cuped_arms(treatment, holdout)
+    result, ex = _scaled_cuped_arrays(treatment, holdout)
+    warnings: list[str] = []
+    theta = float(result.theta)
+    if not _pooled_covariate_varies(treatment, holdout, ex):
+        warnings.append("The pre-period covariate is the same for every unit, so CUPED cannot adjust anything.")
+    t = _cuped_arm(treatment, result.treatment_mean, result.treatment_variance, result.treatment_raw_variance)
+    h = _cuped_arm(holdout, result.holdout_mean, result.holdout_variance, result.holdout_raw_variance)
+    adjusted = t.variance / t.units + h.variance / h.units
+    raw = t.raw_variance / t.units + h.raw_variance / h.units
+    reduction = _reduction(adjusted, raw)
+    if reduction is not None and reduction < 0.0:
+        warnings.append(
+            "CUPED increased the variance here: the covariate relates differently to the metric in the two arms."
+        )
+    balance_p = _covariate_balance_p_value(treatment, holdout)
+    imbalanced = balance_p is not None and balance_p < COVARIATE_IMBALANCE_THRESHOLD
+    if imbalanced:
+        warnings.append(
+            f"The pre-period covariate differs between treatment and holdout (p = {balance_p:.2g}); "
+            "since it was measured before assignment, the split does not look random."
+        )
+    return CupedAdjustment(
+        theta=theta,
+        pooled_covariate_mean=treatment.covariate_shift + float(result.pooled_covariate_mean),
+        treatment=t,
+        holdout=h,
+        variance_reduction=reduction,
+        covariate_balance_p_value=balance_p,
+        covariate_imbalanced=imbalanced,
+        warnings=tuple(warnings),
+    )
+
+
+def _check_cuped_arms(treatment: ArmSummary, holdout: ArmSummary) -> None:
+    """Refuse arms CUPED cannot pool: different metric kinds or shifts, or a missing covariate aggregate."""
     if treatment.kind != holdout.kind:
         raise InvalidProblem(f"{holdout.field_path}.kind", "must match the treatment arm's metric kind")
     if (treatment.shift, treatment.covariate_shift) != (holdout.shift, holdout.covariate_shift):
         # θ comes from sums pooled over both arms, which must be taken about the same constants.
         raise InvalidProblem(f"{holdout.field_path}.shift", "must equal the treatment arm's shifts for CUPED")
-    # CUPED is equivariant under rescaling x and y, so the sums enter in units of powers of two (exact:
-    # the figures are bit for bit those of the plain formulas) chosen so that no square or product of
-    # sums overflows, and the results are scaled back; a result beyond the range of a double is refused.
     for summary in (treatment, holdout):
         if summary.covariate_sum is None or summary.covariate_sum_squares is None or summary.cross_sum is None:
             raise InvalidProblem(
                 f"{summary.field_path}.covariate_sum", "is missing: CUPED needs the covariate aggregates"
             )
+
+
+def _scaled_cuped_arrays(treatment: ArmSummary, holdout: ArmSummary) -> tuple[CupedArrays, int]:
+    """The CUPED figures of two checked arms, and the power of two the covariate was scaled by.
+
+    CUPED is equivariant under rescaling x and y, so the sums enter in units of powers of two (exact:
+    the figures are bit for bit those of the plain formulas) chosen so that no square or product of
+    sums overflows, and the results are scaled back; a result beyond the range of a double is refused.
+    """
     assert treatment.covariate_sum is not None and treatment.covariate_sum_squares is not None
     assert holdout.covariate_sum is not None and holdout.covariate_sum_squares is not None
     ex = _scale_exponent(
@@ -204,51 +246,23 @@ def cuped_adjust(treatment: ArmSummary, holdout: ArmSummary) -> CupedAdjustment:
             f"{treatment.field_path}.covariate_sum_squares",
             "leaves the covariate so little variance that the CUPED adjustment exceeds the range of a double",
         )
-    warnings: list[str] = []
-    theta = float(result.theta)
-    if not _pooled_covariate_varies(treatment, holdout, ex):
-        warnings.append("The pre-period covariate is the same for every unit, so CUPED cannot adjust anything.")
+    return result, ex
 
-    def arm(summary: ArmSummary, mean: FloatArray, var: FloatArray, raw: FloatArray) -> CupedArm:
-        variance, raw_variance = float(var), float(raw)
-        shifted = summary.shift + float(mean)
-        if not math.isfinite(shifted):
-            raise InvalidProblem(f"{summary.field_path}.shift", "plus the adjusted mean exceeds the range of a double")
-        return CupedArm(
-            units=summary.units,
-            mean=shifted,
-            variance=variance,
-            std_error=math.sqrt(variance / summary.units),
-            raw_mean=summary.mean,
-            raw_variance=raw_variance,
-            variance_reduction=_reduction(variance, raw_variance),
-        )
 
-    t = arm(treatment, result.treatment_mean, result.treatment_variance, result.treatment_raw_variance)
-    h = arm(holdout, result.holdout_mean, result.holdout_variance, result.holdout_raw_variance)
-    adjusted = t.variance / t.units + h.variance / h.units
-    raw = t.raw_variance / t.units + h.raw_variance / h.units
-    reduction = _reduction(adjusted, raw)
-    if reduction is not None and reduction < 0.0:
-        warnings.append(
-            "CUPED increased the variance here: the covariate relates differently to the metric in the two arms."
-        )
-    balance_p = _covariate_balance_p_value(treatment, holdout)
-    imbalanced = balance_p is not None and balance_p < COVARIATE_IMBALANCE_THRESHOLD
-    if imbalanced:
-        warnings.append(
-            f"The pre-period covariate differs between treatment and holdout (p = {balance_p:.2g}); "
-            "since it was measured before assignment, the split does not look random."
-        )
-    return CupedAdjustment(
-        theta=theta,
-        pooled_covariate_mean=treatment.covariate_shift + float(result.pooled_covariate_mean),
-        treatment=t,
-        holdout=h,
-        variance_reduction=reduction,
-        covariate_balance_p_value=balance_p,
-        covariate_imbalanced=imbalanced,
-        warnings=tuple(warnings),
+def _cuped_arm(summary: ArmSummary, mean: FloatArray, var: FloatArray, raw: FloatArray) -> CupedArm:
+    """One arm's adjusted figures, its mean shifted back (400 naming ``shift`` beyond a double's range)."""
+    variance, raw_variance = float(var), float(raw)
+    shifted = summary.shift + float(mean)
+    if not math.isfinite(shifted):
+        raise InvalidProblem(f"{summary.field_path}.shift", "plus the adjusted mean exceeds the range of a double")
+    return CupedArm(
+        units=summary.units,
+        mean=shifted,
+        variance=variance,
+        std_error=math.sqrt(variance / summary.units),
+        raw_mean=summary.mean,
+        raw_variance=raw_variance,
+        variance_reduction=_reduction(variance, raw_variance),
     )
 
 

@@ -78,16 +78,9 @@ def decide(
     ``mde_relative``) the lift the data could detect, quoted when the answer is to iterate.
     """
     confidence = f"{(1 - alpha) * 100:g}%"
-    if srm_flagged:
-        detail = "" if srm_p_value is None else f" (p = {srm_p_value:.2g})"
-        return Decision(
-            "investigate",
-            "The split of units between treatment and holdout is not the one planned"
-            f"{detail}, so assignment or tracking is likely broken and the lift cannot be trusted. "
-            "Fix the split before acting on this test.",
-        )
-    if data_problems:
-        return Decision("investigate", "The data look wrong: " + " ".join(data_problems))
+    broken = _broken_data(srm_flagged, srm_p_value, data_problems)
+    if broken is not None:
+        return broken
     if p_value is None or ci_low is None or ci_high is None:
         return Decision("investigate", "The lift could not be tested with these numbers; check the data sent.")
 
@@ -112,19 +105,47 @@ def decide(
             f"{real}: the lift is {effect} and at most {format_effect(kind, ci_high)} ({confidence} interval), "
             f"below the {format_effect(kind, minimum_effect)} you said matters. Stop or rethink the channel.",
         )
+    evidence = f"lift {effect} ({confidence} interval {interval})"
     if significant:
-        if iroas_ci_low is None or iroas_ci_low > BREAK_EVEN_IROAS:
-            pays = "" if iroas_ci_low is None else f" and returns at least {iroas_ci_low:.2f} per unit of spend"
-            return Decision(
-                "scale",
-                f"The channel works: lift {effect} ({confidence} interval {interval}){pays}. Scale it up.",
-            )
+        return _significant(evidence, effect, confidence, interval, iroas_ci_low)
+    return _not_enough_evidence(kind, evidence, ci_low, ci_high, mde, mde_relative)
+
+
+def _broken_data(srm_flagged: bool, srm_p_value: float | None, data_problems: Sequence[str]) -> Decision | None:
+    """``investigate`` when the split of units is not the one planned or the data look wrong, else ``None``."""
+    if srm_flagged:
+        detail = "" if srm_p_value is None else f" (p = {srm_p_value:.2g})"
         return Decision(
-            "iterate",
-            f"The lift is real ({effect}, {confidence} interval {interval}) but it is not yet clear that it "
-            f"pays back: the return per unit of spend could be as low as {iroas_ci_low:.2f}. "
-            "Keep testing or lower the cost.",
+            "investigate",
+            "The split of units between treatment and holdout is not the one planned"
+            f"{detail}, so assignment or tracking is likely broken and the lift cannot be trusted. "
+            "Fix the split before acting on this test.",
         )
+    if data_problems:
+        return Decision("investigate", "The data look wrong: " + " ".join(data_problems))
+    return None
+
+
+def _significant(evidence: str, effect: str, confidence: str, interval: str, iroas_ci_low: float | None) -> Decision:
+    """A real, positive lift worth more than the minimum: ``scale`` when it surely pays back, else ``iterate``.
+
+    ``evidence`` is the lift with its interval as :func:`decide` quotes it.
+    """
+    if iroas_ci_low is None or iroas_ci_low > BREAK_EVEN_IROAS:
+        pays = "" if iroas_ci_low is None else f" and returns at least {iroas_ci_low:.2f} per unit of spend"
+        return Decision("scale", f"The channel works: {evidence}{pays}. Scale it up.")
+    return Decision(
+        "iterate",
+        f"The lift is real ({effect}, {confidence} interval {interval}) but it is not yet clear that it "
+        f"pays back: the return per unit of spend could be as low as {iroas_ci_low:.2f}. "
+        "Keep testing or lower the cost.",
+    )
+
+
+def _not_enough_evidence(
+    kind: MetricKind, evidence: str, ci_low: float, ci_high: float, mde: float | None, mde_relative: float | None
+) -> Decision:
+    """``iterate`` for a lift not significant: whether its interval includes none, and what the data could detect."""
     could_detect = ""
     if mde is not None:
         relative = "" if mde_relative is None else f" ({mde_relative * 100:.1f}% of the holdout)"
@@ -133,10 +154,7 @@ def decide(
             f"{relative}; smaller lifts need more units, a larger holdout or a longer test."
         )
     if ci_low <= 0.0 <= ci_high:
-        evidence = f"lift {effect} ({confidence} interval {interval}), which includes no lift."
+        summary = f"{evidence}, which includes no lift."
     else:
-        evidence = (
-            f"lift {effect} ({confidence} interval {interval}), but after allowing for testing several "
-            "channels at once it is not significant."
-        )
-    return Decision("iterate", f"Not enough evidence yet: {evidence}{could_detect}")
+        summary = f"{evidence}, but after allowing for testing several channels at once it is not significant."
+    return Decision("iterate", f"Not enough evidence yet: {summary}{could_detect}")

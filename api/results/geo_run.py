@@ -178,67 +178,23 @@ async def load_geo_run(
     or stopped experiment whose test period the data covers only in part is read over the days covered, as a
     sequential result unless ``sequential`` is false (:func:`_test_period_read`).
     """
-    if method not in METHODS:
-        raise invalid_field("method", f"must be one of {', '.join(METHODS)}")
-    if missing not in MISSING_POLICIES:
-        raise invalid_field("missing", f"must be one of {', '.join(MISSING_POLICIES)}")
-    policy: MissingPolicy = (
-        "drop_market" if missing == "drop_market" else "interpolate" if missing == "interpolate" else "zero"
-    )
-    if not 0.0 < confidence_level < 1.0:
-        raise invalid_field("confidence_level", "must be strictly between 0 and 1")
-    if interval is not None and method != "tbr":
-        raise invalid_field("interval", "chooses TBR's interval: it applies to method=tbr only")
-    if interval is not None and interval not in TBR_INTERVAL_KINDS:
-        raise invalid_field("interval", f"must be one of {', '.join(TBR_INTERVAL_KINDS)}")
+    policy, tbr_interval = _request_options(method, missing, confidence_level, interval)
     design = stored_geo_design(experiment_row["design"])
     status = experiment_row.get("status")
-    if sequential:  # asked for explicitly
-        check_monitorable(method, design.cells is not None)
-        if status == "draft":
-            raise invalid_field(
-                "sequential", "the experiment is a draft: its test has not started, so there is no look"
-            )
-    pairs: list[tuple[str, str]] | None = None
-    if method == "trimmed_match":
-        if not design.pairs:
-            raise invalid_field("method", UNPAIRED_TRIMMED_MATCH)
-        pairs = [(p[0], p[1]) for p in design.pairs]
+    _check_sequential(sequential, method, design, status)
+    pairs = _design_pairs(design, method)
     experiment_id = UUID(str(experiment_row["id"]))
-    dataset_id = design.dataset_id
     treated = list(design.treatment_markets)
-    pre, test = _dates(design.pre_period), _dates(design.test_period)
-    cooldown = None if design.cooldown_period is None else _dates(design.cooldown_period)
-    if cooldown is not None and (cooldown[0] <= test[1] or cooldown[1] < cooldown[0]):
-        raise invalid_field("cooldown_period", "must start after the test period ends and not end before it starts")
+    cooldown = _checked_cooldown(design)
     cost = design.incremental_cost
     spend = abs(cost) if cost is not None and cost != 0 else None
     test, planned_dates = await _test_period_read(connection, status, design, dataset_version, method)
     partial = planned_dates is not None
     if partial:
         cooldown = None  # the cool-down follows the whole test
-    raw = await load_window(connection, dataset_id, treated, pre, test, cooldown, dataset_version)
-    excluded = _excluded_from_controls(design, raw.geos, treated)
-    if pairs is not None:
-        pair_rows(raw, pairs)  # 400 for a pair geo the dataset does not have
-        protected, role = {g for pair in pairs for g in pair}, "pair geo"
-    else:
-        protected, role = set(treated), "treated market"
-    prepared, notes = await asyncio.to_thread(prepared_window, raw, protected, set(excluded), policy, role)
-    window = test_window(prepared)
-    treated_set = set(treated)
-    if sum(1 for g in raw.geos if g not in treated_set and g not in excluded) < 2:
-        raise invalid_field("treatment_markets", "leaves fewer than 2 control markets in the dataset")
-    controls = [g for g in window.geos if g not in treated_set]
-    if len(controls) < 2:
-        raise Conflict(
-            f"Only {len(controls)} control market(s) remain after leaving out those with missing values "
-            f"(missing={policy}); at least 2 are needed",
-            [("missing", f"leaves {len(controls)} control markets")],
-        )
-    if pairs is not None:
-        check_pair_spend(window, pairs)
-    tbr_interval: TBRIntervalKind = "kerman" if interval == "kerman" else "conformal"
+    prepared, window, notes, excluded, controls = await _prepared_markets(
+        connection, design, treated, pairs, policy, test, cooldown, dataset_version
+    )
     planned = await planned_effect(connection, design.design_source)
     return GeoRun(
         experiment_id,
@@ -264,3 +220,96 @@ async def load_geo_run(
         partial=partial,
         closed=status == "stopped" and await _reads_latest(connection, design, dataset_version),
     )
+
+
+def _request_options(
+    method: str, missing: str, confidence_level: float, interval: str | None
+) -> tuple[MissingPolicy, TBRIntervalKind]:
+    """The request's missing-data policy and TBR interval, after checking its method, policy, level and
+    interval in that order (400 naming the first one wrong)."""
+    if method not in METHODS:
+        raise invalid_field("method", f"must be one of {', '.join(METHODS)}")
+    if missing not in MISSING_POLICIES:
+        raise invalid_field("missing", f"must be one of {', '.join(MISSING_POLICIES)}")
+    policy: MissingPolicy = (
+        "drop_market" if missing == "drop_market" else "interpolate" if missing == "interpolate" else "zero"
+    )
+    if not 0.0 < confidence_level < 1.0:
+        raise invalid_field("confidence_level", "must be strictly between 0 and 1")
+    if interval is not None and method != "tbr":
+        raise invalid_field("interval", "chooses TBR's interval: it applies to method=tbr only")
+    if interval is not None and interval not in TBR_INTERVAL_KINDS:
+        raise invalid_field("interval", f"must be one of {', '.join(TBR_INTERVAL_KINDS)}")
+    tbr_interval: TBRIntervalKind = "kerman" if interval == "kerman" else "conformal"
+    return policy, tbr_interval
+
+
+def _check_sequential(sequential: bool | None, method: str, design: StoredGeoDesign, status: str | None) -> None:
+    """400 naming ``sequential`` when it is asked for explicitly of a method or design with nothing to
+    monitor, or of a draft."""
+    if sequential:  # asked for explicitly
+        check_monitorable(method, design.cells is not None)
+        if status == "draft":
+            raise invalid_field(
+                "sequential", "the experiment is a draft: its test has not started, so there is no look"
+            )
+
+
+def _design_pairs(design: StoredGeoDesign, method: str) -> list[tuple[str, str]] | None:
+    """The design's pairs when the method is ``trimmed_match`` (400 naming ``method`` when it has none)."""
+    if method != "trimmed_match":
+        return None
+    if not design.pairs:
+        raise invalid_field("method", UNPAIRED_TRIMMED_MATCH)
+    return [(p[0], p[1]) for p in design.pairs]
+
+
+def _checked_cooldown(design: StoredGeoDesign) -> tuple[date, date] | None:
+    """The design's cool-down dates, 400 naming ``cooldown_period`` unless it starts after the test ends."""
+    test = _dates(design.test_period)
+    cooldown = None if design.cooldown_period is None else _dates(design.cooldown_period)
+    if cooldown is not None and (cooldown[0] <= test[1] or cooldown[1] < cooldown[0]):
+        raise invalid_field("cooldown_period", "must start after the test period ends and not end before it starts")
+    return cooldown
+
+
+async def _prepared_markets(
+    connection: Connection,
+    design: StoredGeoDesign,
+    treated: list[str],
+    pairs: list[tuple[str, str]] | None,
+    policy: MissingPolicy,
+    test: tuple[date, date],
+    cooldown: tuple[date, date] | None,
+    dataset_version: int | None,
+) -> tuple[GeoWindow, GeoWindow, list[str], tuple[str, ...], list[str]]:
+    """The window read and prepared under ``policy`` (with its cool-down, then without), its notes, the
+    excluded markets and the controls.
+
+    400 for a pair geo the dataset lacks or when the dataset has fewer than 2 controls; 409 when fewer than
+    2 remain after the policy, or (pairs) when the pairs have no test-period spend.
+    """
+    raw = await load_window(
+        connection, design.dataset_id, treated, _dates(design.pre_period), test, cooldown, dataset_version
+    )
+    excluded = _excluded_from_controls(design, raw.geos, treated)
+    if pairs is not None:
+        pair_rows(raw, pairs)  # 400 for a pair geo the dataset does not have
+        protected, role = {g for pair in pairs for g in pair}, "pair geo"
+    else:
+        protected, role = set(treated), "treated market"
+    prepared, notes = await asyncio.to_thread(prepared_window, raw, protected, set(excluded), policy, role)
+    window = test_window(prepared)
+    treated_set = set(treated)
+    if sum(1 for g in raw.geos if g not in treated_set and g not in excluded) < 2:
+        raise invalid_field("treatment_markets", "leaves fewer than 2 control markets in the dataset")
+    controls = [g for g in window.geos if g not in treated_set]
+    if len(controls) < 2:
+        raise Conflict(
+            f"Only {len(controls)} control market(s) remain after leaving out those with missing values "
+            f"(missing={policy}); at least 2 are needed",
+            [("missing", f"leaves {len(controls)} control markets")],
+        )
+    if pairs is not None:
+        check_pair_spend(window, pairs)
+    return prepared, window, notes, excluded, controls

@@ -20,7 +20,7 @@ from api.geo.schemas import (
 )
 from api.http.errors import Conflict, invalid_field
 from api.results.geo_window import GeoWindow
-from stats.geo.trimmed_match import relative_lift, trimmed_match, trimmed_match_p_value
+from stats.geo.trimmed_match import TrimmedMatchResult, relative_lift, trimmed_match, trimmed_match_p_value
 from stats.intervals import Interval
 
 LISTED_GAPS = 5
@@ -101,41 +101,10 @@ def trimmed_match_results(
         GeoSeriesPoint(date=d, observed=float(o), counterfactual=float(k), ci_low=None, ci_high=None)
         for d, o, k in zip(window.dates, treated_total, control_total, strict=True)
     ]
-    warnings: list[str] = []
-    if result.ci_is_fallback:
-        warnings.append(
-            "The trimmed-mean test accepts almost every iROAS (the pairs' spend deltas say little about the "
-            "response); the iROAS interval is the estimate plus or minus 3 x the test's critical value x its "
-            "standard error."
-        )
-    if len(pairs) < 10:
-        warnings.append(f"Only {len(pairs)} pairs: the trimmed-match interval is approximate with so few.")
-    if relative_estimate.estimate is None:
-        warnings.append("The counterfactual (observed minus incremental KPI) is not positive: no relative lift.")
-    fit: dict[str, Any] = {
-        "roi_kind": "average",
-        "iroas_definition": "incremental KPI per unit of incremental spend over the test period",
-        "trim_rate": result.trim_rate,
-        "trim_rate_source": "data" if trim_rate is None else "design",
-        "trimmed_per_side": result.trimmed_per_side,
-        "trimmed_pairs": [list(pairs[k]) for k in result.trimmed_pairs],
-        "n_pairs": result.n_pairs,
-        "std_error": result.std_error,
-        "ci_is_fallback": result.ci_is_fallback,
-        "p_value_method": p_value_method,
-        "trim_candidates": [
-            {"trim_rate": cand.trim_rate, "estimate": cand.estimate, "std_error": cand.std_error}
-            for cand in result.candidates
-        ],
-        "incremental_cost": result.incremental_cost,
-        "observed_total": observed,
-        "counterfactual_total": observed - ends[0],
-        "control_total": float(control_total[window.post].sum()),
-        "n_pre_periods": window.pre.stop - window.pre.start,
-        "n_test_periods": n_test,
-        "att_definition": "incremental KPI per pair and test date",
-        "series": "observed: the treatment geos' total; counterfactual: the control geos' total (no model)",
-    }
+    warnings = _trimmed_match_warnings(result, len(pairs), relative_estimate.estimate is None)
+    fit = _trimmed_match_fit(
+        result, pairs, trim_rate, p_value_method, window, observed, ends[0], float(control_total[window.post].sum())
+    )
     return GeoResults(
         experiment_id=experiment_id,
         method="trimmed_match",
@@ -160,6 +129,63 @@ def trimmed_match_results(
         ),
         warnings=warnings,
     )
+
+
+def _trimmed_match_warnings(result: TrimmedMatchResult, n_pairs: int, no_relative_lift: bool) -> list[str]:
+    """What a trimmed-match result warns of: a fallback interval, few pairs, no relative lift."""
+    warnings: list[str] = []
+    if result.ci_is_fallback:
+        warnings.append(
+            "The trimmed-mean test accepts almost every iROAS (the pairs' spend deltas say little about the "
+            "response); the iROAS interval is the estimate plus or minus 3 x the test's critical value x its "
+            "standard error."
+        )
+    if n_pairs < 10:
+        warnings.append(f"Only {n_pairs} pairs: the trimmed-match interval is approximate with so few.")
+    if no_relative_lift:
+        warnings.append("The counterfactual (observed minus incremental KPI) is not positive: no relative lift.")
+    return warnings
+
+
+def _trimmed_match_fit(
+    result: TrimmedMatchResult,
+    pairs: list[tuple[str, str]],
+    trim_rate: float | None,
+    p_value_method: str,
+    window: GeoWindow,
+    observed: float,
+    incremental_estimate: float,
+    control_observed: float,
+) -> dict[str, Any]:
+    """The result's ``fit``: the trim chosen and the candidates, the totals and the definitions used.
+
+    ``observed`` and ``control_observed`` are the treatment and control geos' test-period totals,
+    ``incremental_estimate`` the incremental KPI (NaN when there is none).
+    """
+    return {
+        "roi_kind": "average",
+        "iroas_definition": "incremental KPI per unit of incremental spend over the test period",
+        "trim_rate": result.trim_rate,
+        "trim_rate_source": "data" if trim_rate is None else "design",
+        "trimmed_per_side": result.trimmed_per_side,
+        "trimmed_pairs": [list(pairs[k]) for k in result.trimmed_pairs],
+        "n_pairs": result.n_pairs,
+        "std_error": result.std_error,
+        "ci_is_fallback": result.ci_is_fallback,
+        "p_value_method": p_value_method,
+        "trim_candidates": [
+            {"trim_rate": cand.trim_rate, "estimate": cand.estimate, "std_error": cand.std_error}
+            for cand in result.candidates
+        ],
+        "incremental_cost": result.incremental_cost,
+        "observed_total": observed,
+        "counterfactual_total": observed - incremental_estimate,
+        "control_total": control_observed,
+        "n_pre_periods": window.pre.stop - window.pre.start,
+        "n_test_periods": window.post.stop - window.post.start,
+        "att_definition": "incremental KPI per pair and test date",
+        "series": "observed: the treatment geos' total; counterfactual: the control geos' total (no model)",
+    }
 
 
 def trimmed_match_lagged(

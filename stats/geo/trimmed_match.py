@@ -439,38 +439,10 @@ def trimmed_match(
         raise InvalidProblem("confidence_level", "must lie strictly between 0 and 1")
     y, x = _checked_pairs(response_delta, spend_delta)
     n = y.size
-    if trim_rate is not None:
-        if not (isinstance(trim_rate, (int, float)) and 0.0 <= trim_rate < 0.5):
-            raise InvalidProblem("trim_rate", "must lie in [0, 0.5)")
-        m = trimmed_per_side(trim_rate, n)
-        if n - 2 * m < 2:
-            raise InvalidProblem("trim_rate", f"trims {m} of {n} pairs at each end; at least 2 pairs must remain")
-        rates, trims = [float(trim_rate)], [m]
-    else:
-        if not (isinstance(max_trim_rate, (int, float)) and 0.0 <= max_trim_rate <= _MAX_AUTO_TRIM_RATE):
-            raise InvalidProblem("max_trim_rate", f"must lie in [0, {_MAX_AUTO_TRIM_RATE}]")
-        cap = min(float(max_trim_rate), 0.5 - 1.0 / n)
-        trims = [k for k in range(n) if k / n <= cap + 1e-12]
-        rates = [k / n for k in trims]
-
+    rates, trims = _trim_grid(trim_rate, max_trim_rate, n)
     criticals = [critical_value(confidence_level, n, m, quantile) for m in trims]
     roots, hulls = _sweep(y, x, trims, criticals)
-
-    candidates: list[TrimCandidate] = []
-    cis: list[tuple[float, float]] = []
-    zs: list[float] = []
-    for rate, m, found, hull, z in zip(rates, trims, roots, hulls, criticals, strict=True):
-        if m == 0 and np.sum(x) == 0.0:
-            continue
-        if m > 0 and found.size == 0:
-            continue
-        theta = _pick_root(found, y, x, m)
-        se = _std_error(y - theta * x, x, m)
-        if not math.isfinite(se):
-            continue
-        candidates.append(TrimCandidate(trim_rate=rate, trimmed_per_side=m, estimate=theta, std_error=se))
-        cis.append(hull)
-        zs.append(z)
+    candidates, cis, zs = _trim_candidates(y, x, rates, trims, roots, hulls, criticals)
     if not candidates:
         field = "trim_rate" if trim_rate is not None else "spend_delta"
         raise InvalidProblem(
@@ -481,13 +453,7 @@ def trimmed_match(
     chosen = next(k for k, cand in enumerate(candidates) if cand.std_error <= floor)
     best = candidates[chosen]
     theta, se, m = best.estimate, best.std_error, best.trimmed_per_side
-    ci_low, ci_high = cis[chosen]
-    z = zs[chosen]
-    # An empty hull (no theta accepted: rounding in a zero-variance problem at large magnitudes) falls back too.
-    fallback = not (ci_low <= ci_high and ci_high - ci_low <= _EXTREME_CI_WIDTH * se)
-    if fallback:
-        half = _FALLBACK_MULTIPLIER * z * se
-        ci_low, ci_high = theta - half, theta + half
+    ci_low, ci_high, fallback = _interval_or_fallback(cis[chosen], theta, se, zs[chosen])
 
     residuals = y - theta * x
     ranks = np.argsort(residuals, kind="stable")
@@ -512,6 +478,72 @@ def trimmed_match(
         ci_is_fallback=fallback,
         n_pairs=n,
     )
+
+
+def _trim_grid(trim_rate: float | None, max_trim_rate: float, n: int) -> tuple[list[float], list[int]]:
+    """The trim rates :func:`trimmed_match` tries over ``n`` pairs, with the pairs each trims at each end.
+
+    The one rate asked for (leaving at least 2 pairs), or every ``k / n`` up to ``max_trim_rate`` (and
+    ``1/2 - 1/n``) when it is ``None``. Raises :class:`~stats.errors.InvalidProblem` naming the field out of range.
+    """
+    if trim_rate is not None:
+        if not (isinstance(trim_rate, (int, float)) and 0.0 <= trim_rate < 0.5):
+            raise InvalidProblem("trim_rate", "must lie in [0, 0.5)")
+        m = trimmed_per_side(trim_rate, n)
+        if n - 2 * m < 2:
+            raise InvalidProblem("trim_rate", f"trims {m} of {n} pairs at each end; at least 2 pairs must remain")
+        return [float(trim_rate)], [m]
+    if not (isinstance(max_trim_rate, (int, float)) and 0.0 <= max_trim_rate <= _MAX_AUTO_TRIM_RATE):
+        raise InvalidProblem("max_trim_rate", f"must lie in [0, {_MAX_AUTO_TRIM_RATE}]")
+    cap = min(float(max_trim_rate), 0.5 - 1.0 / n)
+    trims = [k for k in range(n) if k / n <= cap + 1e-12]
+    return [k / n for k in trims], trims
+
+
+def _trim_candidates(
+    y: FloatArray,
+    x: FloatArray,
+    rates: list[float],
+    trims: list[int],
+    roots: list[FloatArray],
+    hulls: list[tuple[float, float]],
+    criticals: list[float],
+) -> tuple[list[TrimCandidate], list[tuple[float, float]], list[float]]:
+    """The trim rates that give an estimate, each with its test-inversion hull and critical value.
+
+    A rate is skipped when its trimmed-mean equation has no root (the spend deltas sum to zero, or the
+    untrimmed pairs' cancel) or its standard error is not finite.
+    """
+    candidates: list[TrimCandidate] = []
+    cis: list[tuple[float, float]] = []
+    zs: list[float] = []
+    for rate, m, found, hull, z in zip(rates, trims, roots, hulls, criticals, strict=True):
+        if m == 0 and np.sum(x) == 0.0:
+            continue
+        if m > 0 and found.size == 0:
+            continue
+        theta = _pick_root(found, y, x, m)
+        se = _std_error(y - theta * x, x, m)
+        if not math.isfinite(se):
+            continue
+        candidates.append(TrimCandidate(trim_rate=rate, trimmed_per_side=m, estimate=theta, std_error=se))
+        cis.append(hull)
+        zs.append(z)
+    return candidates, cis, zs
+
+
+def _interval_or_fallback(hull: tuple[float, float], theta: float, se: float, z: float) -> tuple[float, float, bool]:
+    """The chosen rate's test-inversion interval, or the package's Wald fallback when it is extreme.
+
+    An empty hull (no theta accepted: rounding in a zero-variance problem at large magnitudes) falls back too.
+    Returns ``(ci_low, ci_high, fell_back)``.
+    """
+    ci_low, ci_high = hull
+    fallback = not (ci_low <= ci_high and ci_high - ci_low <= _EXTREME_CI_WIDTH * se)
+    if fallback:
+        half = _FALLBACK_MULTIPLIER * z * se
+        ci_low, ci_high = theta - half, theta + half
+    return ci_low, ci_high, fallback
 
 
 def _excludes_zero(low: float, high: float) -> bool:
