@@ -35,6 +35,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(UV) lock --check
 	$(BIN)/ruff check api stats tests simulations testkit $(wildcard bench)
+	$(BIN)/ruff format --check api stats tests simulations testkit $(wildcard bench)
 	$(BIN)/mypy api stats tests simulations testkit
 
 openapi: $(STAMP)

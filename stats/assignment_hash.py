@@ -98,9 +98,7 @@ def sha256_threshold(holdout_fraction: float) -> int:
     return int(Fraction(holdout_fraction) * 2**SHA256_BITS + Fraction(1, 2))
 
 
-def sha256_assign_arms(
-    salt: str, channel: str, holdout_fraction: float, units: Sequence[str]
-) -> npt.NDArray[np.int8]:
+def sha256_assign_arms(salt: str, channel: str, holdout_fraction: float, units: Sequence[str]) -> npt.NDArray[np.int8]:
     """Each unit's arm in one channel by the ``sha256`` rule: 1 (holdout) when its hash is below the threshold."""
     threshold = np.uint64(sha256_threshold(holdout_fraction))
     return (sha256_unit_hashes(salt, channel, units) < threshold).astype(np.int8)

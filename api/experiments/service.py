@@ -454,10 +454,6 @@ async def _check_repointed_dataset(connection: Connection, design: dict[str, Any
         )
 
 
-
-
-
-
 async def list_experiments(
     pool: asyncpg.Pool, *, kind: str | None, status: str | None, cursor: str | None, limit: int
 ) -> ExperimentPage:

@@ -155,7 +155,7 @@ DatasetVersionParameter = Annotated[
         ge=1,
         le=2**31 - 1,
         description="Read the dataset as it was at this version (1 is the upload, each append the next); default "
-        "the latest. 400 naming `dataset_version` when the dataset has no such version."
+        "the latest. 400 naming `dataset_version` when the dataset has no such version.",
     ),
 ]
 

@@ -605,10 +605,6 @@ async def list_versions(pool: asyncpg.Pool, dataset_id: UUID) -> GeoDatasetVersi
     return GeoDatasetVersions(dataset_id=dataset_id, versions=[version_from_row(r) for r in rows])
 
 
-
-
-
-
 async def list_datasets(pool: asyncpg.Pool, *, name: str | None, cursor: str | None, limit: int) -> GeoDatasetPage:
     after = decode_cursor(cursor) if cursor else None
     async with pool.acquire() as connection:

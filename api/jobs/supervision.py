@@ -71,7 +71,7 @@ class WorkerSupervisor:
                 return
             lived = now - slot.started
             slot.quick_deaths = slot.quick_deaths + 1 if lived < QUICK_DEATH_SECONDS else 0
-            delay = min(MAX_RESTART_DELAY_SECONDS, 2.0 ** slot.quick_deaths - 1)
+            delay = min(MAX_RESTART_DELAY_SECONDS, 2.0**slot.quick_deaths - 1)
             slot.restart_at = now + delay
             logger.warning(
                 "job worker %d exited with %s after %.0f s; starting another in %.0f s",

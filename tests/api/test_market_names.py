@@ -147,9 +147,7 @@ async def test_geo_power_and_market_selection_take_markets_in_any_case(client: C
         json={**body, "treatment_sizes": [2], "include": ["CHICAGO"], "exclude": ["Honolulu"]},
     )
     assert selection.status_code == 202, selection.text
-    typo = await client.post(
-        "/v1/geo/market-selection", json={**body, "treatment_sizes": [2], "include": ["chicagoo"]}
-    )
+    typo = await client.post("/v1/geo/market-selection", json={**body, "treatment_sizes": [2], "include": ["chicagoo"]})
     assert typo.status_code == 400
     assert "closest: 'chicago'" in typo.json()["invalid_params"][0]["reason"]
 
