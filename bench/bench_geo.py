@@ -20,6 +20,7 @@ import argparse
 import csv
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -65,35 +66,75 @@ def fmt(seconds: float) -> str:
     return f"{seconds * 1e3:.2f} ms" if seconds < 1.0 else f"{seconds:.2f} s"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=20, help="repeats of the fast cases (slow ones use fewer)")
-    args = parser.parse_args()
-    n = max(args.repeat, 3)
+Timing = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """The walkthrough panel, and the treated average of chicago and portland against the 38 other cities."""
+
+    panel: np.ndarray
+    geos: list[str]
+    y: np.ndarray
+    donors: np.ndarray
+    post: np.ndarray
+
+
+@dataclass
+class Table:
+    """The rows of the markdown table, the speed-ups against pysyncon and the notes printed after it."""
+
+    rows: list[tuple[str, float, float, str]] = field(default_factory=list)
+    speedups: list[tuple[str, Timing, Timing]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, name: str, result: Timing, target: str = "") -> Timing:
+        self.rows.append((name, result[0], result[1], target))
+        return result
+
+    def print(self) -> None:
+        print("| case | min | median | target |")
+        print("|---|---:|---:|---|")
+        for name, best, median, target in self.rows:
+            print(f"| {name} | {fmt(best)} | {fmt(median)} | {target} |")
+        for label, ours_t, theirs_t in self.speedups:
+            fast, typical = theirs_t[0] / ours_t[0], theirs_t[1] / ours_t[1]
+            print(f"| speed-up vs pysyncon, {label} | {fast:.0f}x | {typical:.0f}x | >= 50x |")
+        for note in self.notes:
+            print(f"\n{note}")
+
+
+def load_problem() -> Problem:
+    """GeoLift's panel with chicago and portland treated from day 90."""
     panel, geos = load_geolift_panel()
     treated = [geos.index("chicago"), geos.index("portland")]
     donor_rows = [i for i in range(len(geos)) if i not in treated]
     y = panel[treated].mean(axis=0)
     donors = panel[donor_rows].T
     post = np.arange(panel.shape[1]) >= 90
-    rows: list[tuple[str, float, float, str]] = []
+    return Problem(panel, geos, y, donors, post)
 
-    def add(name: str, result: tuple[float, float], target: str = "") -> tuple[float, float]:
-        rows.append((name, result[0], result[1], target))
-        return result
 
-    add(
+def time_fits(table: Table, problem: Problem, n: int) -> None:
+    """Time the synthetic-control and ridge-augmented fits on the 90 pre-days."""
+    y, donors = problem.y, problem.donors
+    table.add(
         "SCM fit, 38 donors x 90 pre-days (fixed effects)",
         timed(lambda: fit_synthetic_control(y[:90], donors[:90]), n * 5),
         "<= 20 ms",
     )
-    add("SCM fit, no fixed effects", timed(lambda: fit_synthetic_control(y[:90], donors[:90], False), n * 5))
-    add(
+    table.add("SCM fit, no fixed effects", timed(lambda: fit_synthetic_control(y[:90], donors[:90], False), n * 5))
+    table.add(
         "ASCM fit incl. lambda CV (89 folds x 21 lambdas)",
         timed(lambda: fit_augmented_synthetic_control(y[:90], donors[:90]), max(n // 4, 3)),
     )
+
+
+def time_inference(table: Table, problem: Problem, n: int) -> None:
+    """Time conformal inference (both interval schemes, then with pointwise intervals) and the whole estimate."""
+    panel, geos, y, donors, post = problem.panel, problem.geos, problem.y, problem.donors, problem.post
     for scheme in ("block", "iid"):
-        add(
+        table.add(
             f"conformal: 1,000 iid perms + CI inversion ({scheme} CI)",
             timed(
                 lambda scheme=scheme: conformal_inference(  # type: ignore[misc]
@@ -103,12 +144,12 @@ def main() -> None:
             ),
             "<= 2 s",
         )
-    add(
+    table.add(
         "conformal incl. 15 pointwise intervals",
         timed(lambda: conformal_inference(y, donors, post, alpha=0.1, n_permutations=1000), 3),
     )
     for method in ("synthetic_control", "augmented_synthetic_control"):
-        add(
+        table.add(
             f"estimate_geo_lift end to end ({method})",
             timed(
                 lambda method=method: estimate_geo_lift(  # type: ignore[misc]
@@ -117,56 +158,63 @@ def main() -> None:
                 3,
             ),
         )
-    notes: list[str] = []
-    speedups: list[tuple[str, tuple[float, float], tuple[float, float]]] = []
+
+
+def compare_pysyncon(table: Table, problem: Problem, n: int) -> None:
+    """Time ours against pysyncon's ``Synth`` on the same outcome-only problems, and compare their weights."""
     try:
         import pandas as pd  # type: ignore[import-untyped,unused-ignore]
         from pysyncon import Synth
     except ImportError:  # pragma: no cover - optional reference
-        notes.append("pysyncon not installed: comparison skipped")
-    else:
-        problems = {
-            "GeoLift (38 donors x 90 pre-days, demeaned)": (
-                y[:90] - y[:90].mean(),
-                donors[:90] - donors[:90].mean(axis=0),
-            )
-        }
-        smoking = load_smoking()
-        if smoking is not None:
-            problems["smoking (California, 38 donors x 19 pre-years)"] = smoking
-        for label, (a, b) in problems.items():
-            z0 = pd.DataFrame(b, columns=[f"d{j}" for j in range(b.shape[1])])
-            z1 = pd.Series(a, name="treated")
-            v = pd.concat([z0, z1], axis=1).std(axis=1).to_numpy() ** 2
+        table.notes.append("pysyncon not installed: comparison skipped")
+        return
+    y, donors = problem.y, problem.donors
+    problems = {
+        "GeoLift (38 donors x 90 pre-days, demeaned)": (
+            y[:90] - y[:90].mean(),
+            donors[:90] - donors[:90].mean(axis=0),
+        )
+    }
+    smoking = load_smoking()
+    if smoking is not None:
+        problems["smoking (California, 38 donors x 19 pre-years)"] = smoking
+    for label, (a, b) in problems.items():
+        z0 = pd.DataFrame(b, columns=[f"d{j}" for j in range(b.shape[1])])
+        z1 = pd.Series(a, name="treated")
+        v = pd.concat([z0, z1], axis=1).std(axis=1).to_numpy() ** 2
 
-            def run_pysyncon(z0: object = z0, z1: object = z1, v: object = v) -> Synth:
-                synth = Synth()
-                synth.fit(X0=z0, X1=z1, Z0=z0, Z1=z1, custom_V=v)
-                return synth
+        def run_pysyncon(z0: object = z0, z1: object = z1, v: object = v) -> Synth:
+            synth = Synth()
+            synth.fit(X0=z0, X1=z1, Z0=z0, Z1=z1, custom_V=v)
+            return synth
 
-            def run_ours(a: np.ndarray = a, b: np.ndarray = b) -> object:
-                return fit_synthetic_control(a, b, False)
+        def run_ours(a: np.ndarray = a, b: np.ndarray = b) -> object:
+            return fit_synthetic_control(a, b, False)
 
-            ours_t = add(f"ours, {label}", timed(run_ours, n * 5))
-            theirs_t = add(f"pysyncon Synth (custom_V), {label}", timed(run_pysyncon, 3))
-            speedups.append((label, ours_t, theirs_t))
-            w_ours = fit_synthetic_control(a, b, False).weights
-            w_theirs = np.asarray(run_pysyncon().W)
-            obj_ours = float(np.sum((a - b @ w_ours) ** 2))
-            obj_theirs = float(np.sum((a - b @ w_theirs) ** 2))
-            notes.append(
-                f"{label}: max |w_ours - w_pysyncon| = {np.abs(w_ours - w_theirs).max():.1e}; "
-                f"objective ours {obj_ours:.6g} vs pysyncon {obj_theirs:.6g}"
-            )
-    print("| case | min | median | target |")
-    print("|---|---:|---:|---|")
-    for name, best, median, target in rows:
-        print(f"| {name} | {fmt(best)} | {fmt(median)} | {target} |")
-    for label, ours_t, theirs_t in speedups:
-        fast, typical = theirs_t[0] / ours_t[0], theirs_t[1] / ours_t[1]
-        print(f"| speed-up vs pysyncon, {label} | {fast:.0f}x | {typical:.0f}x | >= 50x |")
-    for note in notes:
-        print(f"\n{note}")
+        ours_t = table.add(f"ours, {label}", timed(run_ours, n * 5))
+        theirs_t = table.add(f"pysyncon Synth (custom_V), {label}", timed(run_pysyncon, 3))
+        table.speedups.append((label, ours_t, theirs_t))
+        w_ours = fit_synthetic_control(a, b, False).weights
+        w_theirs = np.asarray(run_pysyncon().W)
+        obj_ours = float(np.sum((a - b @ w_ours) ** 2))
+        obj_theirs = float(np.sum((a - b @ w_theirs) ** 2))
+        table.notes.append(
+            f"{label}: max |w_ours - w_pysyncon| = {np.abs(w_ours - w_theirs).max():.1e}; "
+            f"objective ours {obj_ours:.6g} vs pysyncon {obj_theirs:.6g}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=20, help="repeats of the fast cases (slow ones use fewer)")
+    args = parser.parse_args()
+    n = max(args.repeat, 3)
+    problem = load_problem()
+    table = Table()
+    time_fits(table, problem, n)
+    time_inference(table, problem, n)
+    compare_pysyncon(table, problem, n)
+    table.print()
 
 
 if __name__ == "__main__":

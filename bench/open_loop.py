@@ -60,6 +60,76 @@ class _Connection:
         return status
 
 
+class _Load:
+    """The state one open-loop run shares between its requests: idle connections and what was measured."""
+
+    def __init__(self, host: str, port: int, max_connections: int) -> None:
+        self.host = host
+        self.port = port
+        self.limit = asyncio.Semaphore(max_connections)
+        self.idle: list[_Connection] = []
+        self.opened = 0
+        self.failed = 0
+        self.latencies: list[float] = []
+        self.lateness: list[float] = []
+
+    async def connect(self) -> _Connection:
+        """Open a new keep-alive connection and count it."""
+        reader, writer = await asyncio.open_connection(self.host, self.port)
+        self.opened += 1
+        return _Connection(reader, writer)
+
+    async def exchange(self, request: bytes, due: float) -> tuple[_Connection, float, int] | None:
+        """Send ``request`` on an idle connection (or a new one); (connection, send time, status), or None
+        when it failed (counted)."""
+        connection = self.idle.pop() if self.idle else None
+        reused = connection is not None
+        if connection is None:
+            connection = await self.connect()
+        sent = time.perf_counter()
+        self.lateness.append((sent - due) * 1000)
+        try:
+            status = await connection.exchange(request)
+        except asyncio.IncompleteReadError as error:
+            connection.writer.close()
+            if error.partial or not reused:
+                self.failed += 1
+                return None
+            # The server closed this keep-alive connection while it sat idle: retry once on a new one.
+            return await self.retry(request)
+        except (OSError, ValueError):
+            self.failed += 1
+            connection.writer.close()
+            return None
+        return connection, sent, status
+
+    async def retry(self, request: bytes) -> tuple[_Connection, float, int] | None:
+        """Send ``request`` once more on a new connection; as :meth:`exchange`."""
+        connection = await self.connect()
+        sent = time.perf_counter()
+        try:
+            status = await connection.exchange(request)
+        except (OSError, asyncio.IncompleteReadError, ValueError):
+            self.failed += 1
+            connection.writer.close()
+            return None
+        return connection, sent, status
+
+    async def one(self, request: bytes, due: float) -> None:
+        """Send one request due at ``due`` and record its latency (2xx) or its failure."""
+        async with self.limit:
+            exchanged = await self.exchange(request, due)
+            if exchanged is None:
+                return
+            connection, sent, status = exchanged
+            finished = time.perf_counter()
+            self.idle.append(connection)
+        if 200 <= status < 300:
+            self.latencies.append((finished - sent) * 1000)
+        else:
+            self.failed += 1
+
+
 async def run_open_loop(
     host: str,
     port: int,
@@ -77,53 +147,11 @@ async def run_open_loop(
     extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
     if body:
         extra += f"Content-Length: {len(body)}\r\n"
-    idle: list[_Connection] = []
-    opened = 0
-    latencies: list[float] = []
-    lateness: list[float] = []
-    failed = 0
-    limit = asyncio.Semaphore(max_connections)
+    load = _Load(host, port, max_connections)
 
     async def one(index: int, due: float) -> None:
-        nonlocal opened, failed
         request = f"{method} {path_for(index)} HTTP/1.1\r\nHost: {host}:{port}\r\n{extra}\r\n".encode() + body
-        async with limit:
-            connection = idle.pop() if idle else None
-            reused = connection is not None
-            if connection is None:
-                reader, writer = await asyncio.open_connection(host, port)
-                connection = _Connection(reader, writer)
-                opened += 1
-            sent = time.perf_counter()
-            lateness.append((sent - due) * 1000)
-            try:
-                status = await connection.exchange(request)
-            except asyncio.IncompleteReadError as error:
-                connection.writer.close()
-                if error.partial or not reused:
-                    failed += 1
-                    return
-                # The server closed this keep-alive connection while it sat idle: retry once on a new one.
-                reader, writer = await asyncio.open_connection(host, port)
-                connection = _Connection(reader, writer)
-                opened += 1
-                sent = time.perf_counter()
-                try:
-                    status = await connection.exchange(request)
-                except (OSError, asyncio.IncompleteReadError, ValueError):
-                    failed += 1
-                    connection.writer.close()
-                    return
-            except (OSError, ValueError):
-                failed += 1
-                connection.writer.close()
-                return
-            finished = time.perf_counter()
-            idle.append(connection)
-        if 200 <= status < 300:
-            latencies.append((finished - sent) * 1000)
-        else:
-            failed += 1
+        await load.one(request, due)
 
     total = int(rate * seconds)
     tasks: list[asyncio.Task[None]] = []
@@ -136,6 +164,8 @@ async def run_open_loop(
         tasks.append(asyncio.create_task(one(index, due)))
     await asyncio.gather(*tasks)
     elapsed = time.perf_counter() - begin
-    for connection in idle:
+    for connection in load.idle:
         connection.writer.close()
-    return OpenLoopResult(total, len(latencies), failed, elapsed, np.array(latencies), np.array(lateness), opened)
+    return OpenLoopResult(
+        total, len(load.latencies), load.failed, elapsed, np.array(load.latencies), np.array(load.lateness), load.opened
+    )

@@ -107,7 +107,8 @@ async def capture_matched_pairs(client: Client, recorder: Recorder) -> None:
     keep("CreateExperimentFromPairDesign", replay, "The same request again with the same Idempotency-Key")
 
 
-async def capture(client: Client, recorder: Recorder) -> None:
+async def capture_power(client: Client, recorder: Recorder) -> None:
+    """Health, and a holdout power calculation and its curve."""
     keep = recorder.keep
     keep("GetHealth", await client.get("/health"), "Up: database reachable, one worker alive, nothing queued")
     power = await client.post("/v1/power/holdout", json=example_value(POWER_EXAMPLES[0]))
@@ -115,6 +116,10 @@ async def capture(client: Client, recorder: Recorder) -> None:
     curve = await client.post("/v1/power/holdout/curve", json=example_value(CURVE_EXAMPLES[0]))
     keep("GetHoldoutPowerCurve", curve, "Power curve")
 
+
+async def capture_holdout(client: Client, recorder: Recorder) -> tuple[dict[str, Any], list[str]]:
+    """A holdout experiment with assigned units, their outcomes and spend; (its request, its units)."""
+    keep = recorder.keep
     design = {**example_value(CREATE_EXAMPLES[0]), "salt": "example-salt"}
     once = {"Idempotency-Key": "q1-holdout-2026"}
     experiment = keep("CreateExperiment", await client.post("/v1/experiments", json=design, headers=once), "Created")
@@ -140,7 +145,12 @@ async def capture(client: Client, recorder: Recorder) -> None:
     keep("CreateOutcomes", await client.post(f"{path}/outcomes", json={"outcomes": outcomes}), "Stored")
     spend = example_value(SPEND_EXAMPLES[0])
     keep("PutChannelSpend", await client.put(f"{path}/spend", json=spend), "Spend per channel")
+    return design, units
 
+
+async def capture_observations(client: Client, recorder: Recorder) -> None:
+    """A holdout experiment read from aggregate observations: results, events and Robyn's export."""
+    keep = recorder.keep
     observed = await client.post("/v1/experiments", json={**example_value(CREATE_EXAMPLES[0]), "name": "Aggregates"})
     observed_path = f"/v1/experiments/{observed.json()['id']}"
     meta = example_value(OBSERVATION_EXAMPLES[0])["observations"]
@@ -158,6 +168,10 @@ async def capture(client: Client, recorder: Recorder) -> None:
     robyn = await client.get(f"{observed_path}/calibration", params={"format": "robyn", "kpi_name": "conversions"})
     keep("GetCalibrationExport", robyn, "Robyn's calibration_input rows of a stopped holdout test")
 
+
+async def capture_geo_datasets(client: Client, recorder: Recorder) -> tuple[dict[str, Any], dict[str, Any]]:
+    """GeoLift's walkthrough panel uploaded, read and appended to, and a pre-test history; (panel, history)."""
+    keep = recorder.keep
     csv_type = {"Content-Type": "text/csv"}
     dataset = keep(
         "CreateGeoDataset",
@@ -172,6 +186,12 @@ async def capture(client: Client, recorder: Recorder) -> None:
     keep("ListGeoDatasetVersions", await client.get(f"{dataset_path}/versions"), "The upload and one append")
     history = (await client.post("/v1/geo/datasets", content=pretest_csv(), headers=csv_type)).json()
     keep("ListGeoDatasets", await client.get("/v1/geo/datasets"), "Newest first")
+    return dataset, history
+
+
+async def capture_geo_design(client: Client, recorder: Recorder, history: dict[str, Any]) -> None:
+    """Geo power and a market selection on ``history``, an experiment made of it, and a cancelled job."""
+    keep = recorder.keep
     geo_power = {**example_value(GEO_POWER_EXAMPLES[0]), "dataset_id": history["id"]}
     keep("GetGeoPower", await client.post("/v1/geo/power", json=geo_power), "Power curves for 10 and 15 days")
     # Another question (the first is answered now, and would be read back): 15 days only.
@@ -196,6 +216,11 @@ async def capture(client: Client, recorder: Recorder) -> None:
     keep("CreateExperimentFromDesign", replay, "The same request again with the same Idempotency-Key")
     slow = await client.post("/v1/geo/market-selection", json={**selection, "durations": [10, 15, 20]})
     keep("CancelJob", await client.delete(slow.headers["location"]), "Cancelled before a worker took it")
+
+
+async def capture_geo_results(client: Client, recorder: Recorder, dataset: dict[str, Any]) -> None:
+    """A geo experiment on ``dataset`` whose results and calibration export are queued as jobs."""
+    keep = recorder.keep
     geo = {
         "kind": "geo",
         "name": "TV in Chicago and Portland",
@@ -215,6 +240,13 @@ async def capture(client: Client, recorder: Recorder) -> None:
     keep("GetCalibrationExport", queued, "Queued for a worker: a job whose result is the export")
     await finished_job(client, queued.headers["location"])
 
+
+async def capture_listing_and_deletes(
+    client: Client, recorder: Recorder, design: dict[str, Any], units: list[str], dataset: dict[str, Any]
+) -> None:
+    """The jobs list, an imported holdout, and deleting an experiment and the geo dataset."""
+    keep = recorder.keep
+    dataset_path = f"/v1/geo/datasets/{dataset['id']}"
     keep("ListJobs", await client.get("/v1/jobs", params={"kind": "geo_power"}), "Geo power jobs only")
     imported = {**example_value(IMPORTED_HOLDOUT_EXAMPLE), "salt": "example-salt"}
     keep("CreateExperiment", await client.post("/v1/experiments", json=imported), "A test registered after it ran")
@@ -224,6 +256,17 @@ async def capture(client: Client, recorder: Recorder) -> None:
     keep("DeleteExperiment", deleted, "Deleted with its assignments")
     keep("DeleteGeoDataset", await client.delete(dataset_path), "Deleted; a draft experiment still names it")
     keep("ListGeoDatasetEvents", await client.get(f"{dataset_path}/events"), "Uploaded, then deleted: by whom and when")
+
+
+async def capture(client: Client, recorder: Recorder) -> None:
+    """Every operation's examples but the matched-pair ones, in the order they build on each other."""
+    await capture_power(client, recorder)
+    design, units = await capture_holdout(client, recorder)
+    await capture_observations(client, recorder)
+    dataset, history = await capture_geo_datasets(client, recorder)
+    await capture_geo_design(client, recorder, history)
+    await capture_geo_results(client, recorder, dataset)
+    await capture_listing_and_deletes(client, recorder, design, units, dataset)
 
 
 async def main() -> None:

@@ -46,10 +46,8 @@ def _same_estimates(grown: dict[str, Any], one_shot: dict[str, Any]) -> None:
     assert grown["weights"] == pytest.approx(one_shot["weights"], rel=1e-9, abs=1e-12)
 
 
-async def test_a_geolift_test_runs_from_market_selection_to_final_result_on_one_growing_dataset(
-    client: Client, worker: None
-) -> None:
-    dataset_id = await upload_dataset(client, as_geolift_csv(geolift_rows(GEOLIFT_PRETEST)))
+async def _geolift_experiment_from_market_selection(client: Client, dataset_id: str) -> dict[str, Any]:
+    """A market selection on the GeoLift history, its rank 1 made an experiment (15 test days from TEST_START)."""
     selection = await client.post(
         "/v1/geo/market-selection",
         json={
@@ -71,17 +69,22 @@ async def test_a_geolift_test_runs_from_market_selection_to_final_result_on_one_
         json={"rank": 1, "name": "TV in the best markets", "channel": "tv", "spend": 10000},
     )
     assert created.status_code == 201, created.text
-    experiment = created.json()
-    experiment_id = experiment["id"]
+    experiment: dict[str, Any] = created.json()
     assert experiment["test_period"] == {"start": "2021-04-01", "end": "2021-04-15"}
-    markets = experiment["treatment_markets"]
-    assert "chicago" in markets and len(markets) == 2
-    await _patch(client, experiment_id, {"status": "running"})
+    return experiment
 
-    before = await client.get(f"/v1/experiments/{experiment_id}/results")
-    assert before.status_code == 409
-    assert _missing_days(before.json()) == [(TEST_START + timedelta(days=j)).isoformat() for j in range(15)]
 
+async def _assert_coverage_after_five_days(client: Client, experiment_id: str) -> None:
+    """Five of the 15 test days stored: coverage through 2021-04-05, the other 10 days missing in all 40 markets."""
+    coverage = (await client.get(f"/v1/experiments/{experiment_id}")).json()["coverage"]
+    assert coverage["covered_through"] == "2021-04-05" and coverage["covered_dates"] == 5
+    assert coverage["test_dates"] == 15 and not coverage["complete"]
+    assert coverage["markets_in_use"] == 40  # the 2 treated and every control (honolulu is one)
+    assert coverage["missing_count"] == 40 * 10 and coverage["missing_dates"][0] == "2021-04-06"
+
+
+async def _append_geolift_test_days(client: Client, dataset_id: str, experiment_id: str) -> None:
+    """Append GeoLift_Test's 15 test days one at a time, reading an interim result after each but the last."""
     test_rows = [r for r in geolift_rows(GEOLIFT_TEST) if r["date"] >= TEST_START.isoformat()]
     for k in range(15):
         day = (TEST_START + timedelta(days=k)).isoformat()
@@ -94,11 +97,44 @@ async def test_a_geolift_test_runs_from_market_selection_to_final_result_on_one_
             assert monitoring["days_observed"] == k + 1 and monitoring["planned_days"] == 15
             assert monitoring["decision"] in ("continue", "stop: effect detected")
         if k == 4:
-            coverage = (await client.get(f"/v1/experiments/{experiment_id}")).json()["coverage"]
-            assert coverage["covered_through"] == "2021-04-05" and coverage["covered_dates"] == 5
-            assert coverage["test_dates"] == 15 and not coverage["complete"]
-            assert coverage["markets_in_use"] == 40  # the 2 treated and every control (honolulu is one)
-            assert coverage["missing_count"] == 40 * 10 and coverage["missing_dates"][0] == "2021-04-06"
+            await _assert_coverage_after_five_days(client, experiment_id)
+
+
+async def _one_shot_geolift_results(client: Client, experiment: dict[str, Any]) -> dict[str, Any]:
+    """The same experiment's results on GeoLift_Test.csv uploaded whole: the reference."""
+    one_shot_dataset = await upload_dataset(client, as_geolift_csv(geolift_rows(GEOLIFT_TEST)))
+    one_shot = await client.post(
+        "/v1/experiments",
+        json={
+            "kind": "geo",
+            "name": "The same test on the whole file",
+            "dataset_id": one_shot_dataset,
+            "channel": "tv",
+            "treatment_markets": experiment["treatment_markets"],
+            "pre_period": experiment["pre_period"],
+            "test_period": experiment["test_period"],
+            "spend": 10000,
+        },
+    )
+    assert one_shot.status_code == 201, one_shot.text
+    return await results(client, one_shot.json()["id"])
+
+
+async def test_a_geolift_test_runs_from_market_selection_to_final_result_on_one_growing_dataset(
+    client: Client, worker: None
+) -> None:
+    dataset_id = await upload_dataset(client, as_geolift_csv(geolift_rows(GEOLIFT_PRETEST)))
+    experiment = await _geolift_experiment_from_market_selection(client, dataset_id)
+    experiment_id = experiment["id"]
+    markets = experiment["treatment_markets"]
+    assert "chicago" in markets and len(markets) == 2
+    await _patch(client, experiment_id, {"status": "running"})
+
+    before = await client.get(f"/v1/experiments/{experiment_id}/results")
+    assert before.status_code == 409
+    assert _missing_days(before.json()) == [(TEST_START + timedelta(days=j)).isoformat() for j in range(15)]
+
+    await _append_geolift_test_days(client, dataset_id, experiment_id)
     assert (await client.get(f"/v1/experiments/{experiment_id}")).json()["coverage"]["complete"]
     fifth_day = await results(client, experiment_id, dataset_version=6)
     assert fifth_day["interim"] is True and fifth_day["monitoring"]["days_observed"] == 5
@@ -108,23 +144,7 @@ async def test_a_geolift_test_runs_from_market_selection_to_final_result_on_one_
     final = await results(client, experiment_id)
     assert final["dataset_version"] == 16
     assert final["att"] == running["att"]
-
-    one_shot_dataset = await upload_dataset(client, as_geolift_csv(geolift_rows(GEOLIFT_TEST)))
-    one_shot = await client.post(
-        "/v1/experiments",
-        json={
-            "kind": "geo",
-            "name": "The same test on the whole file",
-            "dataset_id": one_shot_dataset,
-            "channel": "tv",
-            "treatment_markets": markets,
-            "pre_period": experiment["pre_period"],
-            "test_period": experiment["test_period"],
-            "spend": 10000,
-        },
-    )
-    assert one_shot.status_code == 201, one_shot.text
-    _same_estimates(final, await results(client, one_shot.json()["id"]))
+    _same_estimates(final, await _one_shot_geolift_results(client, experiment))
 
     as_designed = await client.get(f"/v1/experiments/{experiment_id}/results", params={"dataset_version": 1})
     assert as_designed.status_code == 409
