@@ -23,7 +23,7 @@ from litestar.testing import AsyncTestClient
 
 from api.db.database import apply_migrations, load_migrations
 from api.db.embedded import start_embedded_postgres, stop_embedded_postgres
-from api.outcomes.repository import QUERIES as OUTCOME_QUERIES
+from api.experiments.repository import QUERIES as EXPERIMENT_QUERIES
 from api.results.repository import QUERIES as RESULTS_QUERIES
 from api.results.repository import ResultsRepository
 from testkit.database import execute, with_database
@@ -152,7 +152,7 @@ async def test_the_probes_for_an_experiments_first_outcome_read_the_primary_key_
     await connection.execute(FILL_OUTCOMES, first, 20_000)
     await connection.execute(FILL_OUTCOMES, second, 5_000)  # its rows after all of the first's
     await connection.execute("ANALYZE holdout_outcomes")  # the statistics know it: a fifth of the table
-    for query in (OUTCOME_QUERIES["has_outcomes"], RESULTS_QUERIES["outcome_shifts"]):
+    for query in (EXPERIMENT_QUERIES["has_outcomes"], RESULTS_QUERIES["outcome_shifts"]):
         text = await connection.fetchval("EXPLAIN (FORMAT JSON) " + query, second)
         scans = [node["Node Type"] for node in _plan_nodes(json.loads(text)[0]["Plan"]) if "Scan" in node["Node Type"]]
         assert scans and all(scan in ("Index Scan", "Index Only Scan") for scan in scans), (query, scans)
