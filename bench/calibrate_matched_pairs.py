@@ -7,7 +7,7 @@ randomization applied ``--assignments`` times, the reported minimum detectable i
 path's trimmed match run; and the same design on its evaluation window under ``--resimulations`` fresh
 assignments (what its reported RMSE estimates, without the window-to-window noise). Prints one row per
 origin and the pooled agreement with standard errors (origins as clusters); the process is
-:mod:`tests.stats.pair_design_calibration`.
+:mod:`simulations.pair_design_calibration`.
 
 Run: ``nice -n 10 .venv/bin/python bench/calibrate_matched_pairs.py [--assignments 400 --resimulations 2000]``
 """
@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.stats.pair_design_calibration import calibrate  # noqa: E402
+from simulations.pair_design_calibration import calibrate  # noqa: E402
 
 
 def main() -> None:

@@ -4,7 +4,7 @@ On trimmed_match's own 174-geo design panel, each of 11 origins (every 28 days o
 design ``POST /v1/geo/matched-pairs`` computes on the history up to it; its recommended design then meets the
 next 28 days, held out, under 40 of the design's own balanced assignments with the reported minimum
 detectable iROAS injected, analysed by the results path's trimmed match
-(:mod:`tests.stats.pair_design_calibration` describes the process). Seeded and on a fixed file, so the
+(:mod:`simulations.pair_design_calibration` describes the process). Seeded and on a fixed file, so the
 figures are the same on every run; tolerances are 3 standard errors with each held-out window (and its
 assignments) one cluster. The sharper check is the recommended design on its own evaluation window under 1,000
 fresh assignments, free of the window-to-window noise. ``bench/calibrate_matched_pairs.py`` runs the same at
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.stats.pair_design_calibration import Calibration, calibrate
+from simulations.pair_design_calibration import Calibration, calibrate
 
 ASSIGNMENTS = 40
 RESIMULATIONS = 1000

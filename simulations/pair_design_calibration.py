@@ -59,7 +59,7 @@ from stats.geo.trimmed_match_batch import trimmed_match_estimates
 
 FloatArray = NDArray[np.float64]
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "trimmed_match" / "example_data_for_design.csv"
+DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "trimmed_match" / "example_data_for_design.csv"
 WINDOW_DAYS = 28  # the design's evaluation window and the test: the design colab's four weeks
 FIRST_ORIGIN = 2 * WINDOW_DAYS  # the API wants at least as many training days as evaluation days
 ORIGIN_STEP = WINDOW_DAYS  # consecutive held-out windows do not overlap
