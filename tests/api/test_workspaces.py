@@ -264,6 +264,15 @@ async def test_a_header_naming_no_workspace_is_400(client: Client, database_url:
     assert response.json()["invalid_params"][0]["name"] == HEADER
 
 
+@pytest.mark.parametrize("named", ["\u00ff\u00fe-latin-1", "x" * 4_000, "brand a; DROP TABLE workspaces", " "])
+async def test_a_hostile_workspace_header_is_400_naming_it(client: Client, database_url: str, named: str) -> None:
+    every = await _key(database_url, None)
+    headers = {b"Authorization": f"Bearer {every}".encode(), HEADER.encode(): named.encode("latin-1")}
+    response = await client.post("/v1/experiments", json=HOLDOUT, headers=headers)
+    assert response.status_code == 400, response.text
+    assert response.json()["invalid_params"][0]["name"] == HEADER
+
+
 async def test_a_one_workspace_key_may_name_only_its_own_workspace(client: Client, database_url: str) -> None:
     await _key(database_url, "brand-b")
     in_a = await _key(database_url, "brand-a")
