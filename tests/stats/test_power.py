@@ -18,6 +18,7 @@ import math
 import random
 import warnings
 from dataclasses import replace
+from statistics import NormalDist
 from typing import Any, Literal
 
 import numpy as np
@@ -38,6 +39,7 @@ from stats.power import (
     power_curve,
     power_two_means,
     power_two_proportions,
+    proportions,
     sample_size_two_means,
     sample_size_two_proportions,
     solve_holdout_design,
@@ -695,3 +697,16 @@ def test_extreme_but_valid_inputs_give_finite_answers() -> None:
         design = solve_holdout_design(problem)
         values = [*design.sample_size_unrounded, design.mde_absolute, design.mde_relative, design.power]
         assert all(math.isfinite(v) for v in values)
+
+
+def test_remembered_quantiles_stay_bounded_and_exact() -> None:
+    """Sample sizes for 3,000 distinct powers: the kept quantiles never exceed their bound, and every answer
+    is the one computed from a fresh quantile (statsmodels' closed form, z from the standard library)."""
+    for power in np.linspace(0.5, 0.99, 3_000):
+        n_treatment, _ = proportions.sample_size_two_proportions(0.05, 0.005, float(power), 0.05, 0.1)
+        ratio = 0.1 / 0.9
+        std_null, std_alt = proportions.proportion_stds(0.055, 0.05, ratio, 1.0)
+        z = NormalDist().inv_cdf
+        expected = ((z(0.975) * std_null + z(float(power)) * std_alt) / 0.005) ** 2
+        assert n_treatment == pytest.approx(expected, rel=1e-12)
+        assert len(proportions._QUANTILES) <= proportions._QUANTILES_KEPT
