@@ -18,7 +18,7 @@ from api.assignments.controller import AssignmentController
 from api.audit.controller import AuditController, GeoDatasetAuditController
 from api.auth.guard import ApiKeyGuard
 from api.auth.keys import Scope
-from api.auth.openapi import SECURITY, add_auth_problems, security_components
+from api.auth.openapi import SECURITY, add_auth_problems, add_workspace_header, security_components
 from api.auth.rate_limit import FailureLimiter, RateLimiter
 from api.calibration.controller import CalibrationController
 from api.db.database import apply_migrations, create_pool, load_migrations, resolve_database_url
@@ -92,7 +92,7 @@ def openapi_config() -> RenderedOpenAPIConfig:
         openapi_router=schema_router(),
         render_plugins=[ScalarRenderPlugin()],
         components=security_components(),
-        operation_documenters=(add_auth_problems, add_idempotency_docs),
+        operation_documenters=(add_auth_problems, add_workspace_header, add_idempotency_docs),
         use_handler_docstrings=False,
         create_examples=False,
     )

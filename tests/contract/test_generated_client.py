@@ -24,6 +24,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import asyncpg
 import attrs
 import httpx
 import pytest
@@ -31,7 +32,10 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from api.app import create_app
+from api.auth.keys import Scope
+from api.auth.service import create_key
 from api.settings import Settings
+from api.workspaces.repository import create_workspace
 from tests.api.helpers import create_geolift_experiment
 from tests.conftest import DATA_DIR, app_in_thread
 
@@ -456,3 +460,37 @@ async def test_a_geo_test_grows_day_by_day_to_its_final_result_through_the_gener
     assert final.dataset_version == 16 and final.interim is False
     assert as_of_day_three.dataset_version == 4
     assert as_of_day_three.interim is True and as_of_day_three.monitoring.days_observed == 3
+
+
+async def all_workspaces_key_and_workspace(database_url: str, workspace: str) -> str:
+    """The secret of a new all-workspaces admin key, once ``workspace`` exists."""
+    connection = await asyncpg.connect(database_url)
+    try:
+        await create_workspace(connection, workspace)
+        return (await create_key(connection, name="ops", scope=Scope.ADMIN, workspace=None)).secret
+    finally:
+        await connection.close()
+
+
+async def test_the_generated_client_names_the_workspace_an_all_workspaces_key_writes_into(
+    generated: ModuleType, live_server_url: str, database_url: str
+) -> None:
+    models = module("models")
+    create_experiment = module("api.experiments.create_experiment")
+    token = await all_workspaces_key_and_workspace(database_url, "brand-client")
+    body = models.HoldoutExperimentCreate(
+        kind="holdout",
+        name="Brand client holdout",
+        metric=models.ProportionMetricSpec(kind="proportion"),
+        channels=[models.ChannelSpec(name="meta", holdout_fraction=0.1)],
+    )
+    client = module("client").AuthenticatedClient(base_url=live_server_url, token=token)
+    async with client as api:
+        unnamed = parsed(await create_experiment.asyncio_detailed(client=api, body=body), "Problem", 400)
+        named = parsed(
+            await create_experiment.asyncio_detailed(client=api, body=body, counterfact_workspace="brand-client"),
+            "HoldoutExperiment",
+            201,
+        )
+    assert [param.name for param in unnamed.invalid_params] == ["Counterfact-Workspace"]
+    assert named.workspace == "brand-client"

@@ -61,10 +61,19 @@ def test_a_jobs_result_is_one_of_the_answers_jobs_give_or_null() -> None:
     assert {"type": "null"} in result["oneOf"]
 
 
+def resolved(parameter: dict[str, Any]) -> dict[str, Any]:
+    """A parameter of an operation, or the ``components.parameters`` entry its ``$ref`` names."""
+    reference = parameter.get("$ref")
+    if reference is None:
+        return parameter
+    found: dict[str, Any] = DOCUMENT["components"]["parameters"][reference.removeprefix("#/components/parameters/")]
+    return found
+
+
 def parameters() -> Iterator[tuple[str, dict[str, Any]]]:
     for path, item in DOCUMENT["paths"].items():
         for method, operation in item.items():
-            for parameter in operation.get("parameters", []):
+            for parameter in map(resolved, operation.get("parameters", [])):
                 yield f"{method.upper()} {path} {parameter['name']}", parameter["schema"]
 
 
@@ -136,7 +145,7 @@ def test_every_link_names_an_operation_and_only_its_path_parameters() -> None:
         for response in source["responses"].values():
             for link in response.get("links", {}).values():
                 target = operations[link["operationId"]]
-                path_parameters = {p["name"] for p in target.get("parameters", []) if p["in"] == "path"}
+                path_parameters = {p["name"] for p in map(resolved, target.get("parameters", [])) if p["in"] == "path"}
                 assert set(link.get("parameters", {})) == path_parameters, link
                 checked += 1
     assert checked >= 40
@@ -183,3 +192,14 @@ def test_restored_bounds_come_from_the_structs_fields() -> None:
     schemas: dict[str, Any] = {"Spend": {"type": "object", "properties": {"amount": {"oneOf": []}}}}
     restore_field_constraints(schemas, [Spend])
     assert schemas["Spend"]["properties"]["amount"]["minimum"] == 0.0
+
+
+def test_every_operation_behind_a_key_declares_the_workspace_header() -> None:
+    guarded = {
+        f"{method.upper()} {path}": [resolved(parameter)["name"] for parameter in operation.get("parameters", [])]
+        for path, item in DOCUMENT["paths"].items()
+        for method, operation in item.items()
+        if operation.get("security")
+    }
+    assert len(guarded) >= 30
+    assert {where for where, names in guarded.items() if "Counterfact-Workspace" not in names} == set()
