@@ -560,19 +560,24 @@ async def submit_market_selection(
 ) -> Answer[Job]:
     """The ``geo_market_selection`` job for ``request``, queued once the panel can answer it (else 400, 404,
     409 at once); the job already queued or running for an identical request (the same parameters on the same
-    dataset version), or the finished job that answered one (as the answer's value)."""
+    dataset version), or the finished job that answered one (as the answer's value). The dataset's row settles
+    the markets and the version (404, 400); a panel of more than ``PANEL_CELLS_IN_REQUEST`` market-days is not
+    read here at all, as for geo power: the job's planning step checks it, and fails with the 400 or 409 this
+    request would have answered."""
     async with pool.acquire() as connection:
-        panel = await load_design_panel(connection, request.dataset_id, request.history, request.dataset_version)
-    request = msgspec.structs.replace(
-        request,
-        include=panel.spelt(request.include),
-        exclude=panel.spelt(request.exclude),
-        exclude_from_controls=panel.spelt(request.exclude_from_controls),
-    )
-    check_selection_request(request, panel)
-    # Every chunk of the job reads the version read here, whatever is appended meanwhile.
-    request = msgspec.structs.replace(request, dataset_version=panel.dataset_version)
+        outline = await outline_design_panel(connection, request.dataset_id, request.history, request.dataset_version)
+        # Every chunk of the job reads the version read here, whatever is appended meanwhile.
+        request = msgspec.structs.replace(
+            request,
+            include=outline.resolve_markets("include", request.include),
+            exclude=outline.resolve_markets("exclude", request.exclude),
+            exclude_from_controls=outline.resolve_markets("exclude_from_controls", request.exclude_from_controls),
+            dataset_version=outline.dataset_version,
+        )
+        if outline.cells <= PANEL_CELLS_IN_REQUEST:
+            panel = await load_design_panel(connection, request.dataset_id, request.history, outline.dataset_version)
+            check_selection_request(request, panel)
     payload = msgspec.json.encode(request)
-    revision = geo_version_revision(request.dataset_id, panel.dataset_version)
+    revision = geo_version_revision(request.dataset_id, outline.dataset_version)
     question = ask_of_dataset(MARKET_SELECTION_TASK, payload, request.dataset_id, revision)
     return await answer_by_job(pool, queue_pool, MARKET_SELECTION_TASK, "/v1/geo/market-selection", payload, question)

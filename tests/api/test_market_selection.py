@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from api.geo_design import panel as design_panel
+from api.geo_design import service
 from testkit.jobs import finished_job
 from tests.api.helpers import Client
 
@@ -135,3 +137,46 @@ async def test_a_selection_with_percent_effect_sizes_warns_and_spells_markets_as
     assert result["warnings"][0].startswith("effect_sizes[1]: 5 (+500%), 10 (+1000%) are lifts of 100% or more")
     assert result["excluded_from_controls"] == ["new york"]
     assert all("chicago" in c["markets"] and "honolulu" not in c["markets"] for c in result["candidates"])
+
+
+@pytest.fixture
+def small_request_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """GeoLift's 3,600 market-days count as a panel too large to read in the API process."""
+    monkeypatch.setattr(service, "PANEL_CELLS_IN_REQUEST", 100)
+
+
+async def test_a_selection_on_a_panel_above_the_limit_is_queued_without_reading_it(
+    client: Client, dataset_id: str, small_request_limit: None
+) -> None:
+    design_panel._cache.clear()
+    response = await select(client, dataset_id)
+    assert response.status_code == 202, response.text
+    assert not any(str(key[0]) == dataset_id for key in design_panel._cache)
+
+
+async def test_an_unknown_included_market_of_a_large_panel_is_still_400_naming_include(
+    client: Client, dataset_id: str, small_request_limit: None
+) -> None:
+    response = await select(client, dataset_id, include=["atlantis"])
+    assert response.status_code == 400
+    assert response.json()["invalid_params"][0]["name"] == "include"
+
+
+async def test_a_large_panels_selection_it_cannot_answer_fails_its_job_with_the_400(
+    client: Client, worker: None, dataset_id: str, small_request_limit: None
+) -> None:
+    job = await finished_job(client, (await select(client, dataset_id, treatment_sizes=[45])).headers["location"])
+    assert job["status"] == "failed", job
+    assert job["error"]["status"] == 400
+    assert job["error"]["invalid_params"][0]["name"] == "treatment_sizes"
+
+
+async def test_a_large_panels_selection_ranks_as_a_small_ones(
+    client: Client, worker: None, dataset_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    small = await finished_job(client, (await select(client, dataset_id)).headers["location"])
+    monkeypatch.setattr(service, "PANEL_CELLS_IN_REQUEST", 100)
+    # The durations in another order: the same selection, but not the question the first job answered.
+    large = await finished_job(client, (await select(client, dataset_id, durations=[15, 10])).headers["location"])
+    assert small["status"] == large["status"] == "succeeded", (small, large)
+    assert large["result"]["candidates"] == small["result"]["candidates"]
