@@ -40,7 +40,7 @@ from api.experiments.schemas import (
 from api.geo.coverage import period_coverage
 from api.geo.repository import GeoRepository
 from api.geo.service import canonical_geo_design, validate_geo_design
-from api.http.cursors import decode_cursor, encode_cursor
+from api.http.cursors import page_start, split_page
 from api.http.errors import Conflict, IdempotencyKeyReused, InvalidInput, NotFound, invalid_field
 from api.idempotency.repository import KEY_REUSED_REASON, key_names_a_stored_request
 from stats.geo.trimmed_match import trimmed_per_side
@@ -457,13 +457,11 @@ async def _check_repointed_dataset(connection: Connection, design: dict[str, Any
 async def list_experiments(
     pool: asyncpg.Pool, *, kind: str | None, status: str | None, cursor: str | None, limit: int
 ) -> ExperimentPage:
-    after = decode_cursor(cursor) if cursor else None
+    after = page_start(cursor)
     async with pool.acquire() as connection:
         rows = await ExperimentRepository(connection).list(kind=kind, status=status, after=after, limit=limit + 1)
-    has_more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = encode_cursor(rows[-1]["created_at"], rows[-1]["id"]) if has_more else None
-    return ExperimentPage(items=[experiment_from_row(row) for row in rows], next_cursor=next_cursor)
+    page, next_cursor = split_page(rows, limit)
+    return ExperimentPage(items=[experiment_from_row(row) for row in page], next_cursor=next_cursor)
 
 
 def _changed_design_fields(patch: ExperimentPatch) -> list[str]:

@@ -49,7 +49,7 @@ from api.geo.schemas import (
     Outlier,
     ZeroRun,
 )
-from api.http.cursors import decode_cursor, encode_cursor
+from api.http.cursors import page_start, split_page
 from api.http.errors import Conflict, NotFound, invalid_field
 from stats.geo.panel_quality import PanelQuality, assess_panel, pivot_long_to_panel
 
@@ -606,11 +606,10 @@ async def list_versions(pool: asyncpg.Pool, dataset_id: UUID) -> GeoDatasetVersi
 
 
 async def list_datasets(pool: asyncpg.Pool, *, name: str | None, cursor: str | None, limit: int) -> GeoDatasetPage:
-    after = decode_cursor(cursor) if cursor else None
+    after = page_start(cursor)
     async with pool.acquire() as connection:
         rows = await GeoRepository(connection).list_page(name=name, after=after, limit=limit + 1)
-    has_more = len(rows) > limit
-    rows = rows[:limit]
+    page, next_cursor = split_page(rows, limit)
     return GeoDatasetPage(
         items=[
             GeoDatasetSummary(
@@ -628,9 +627,9 @@ async def list_datasets(pool: asyncpg.Pool, *, name: str | None, cursor: str | N
                 last_date=r["last_date"],
                 has_spend=r["has_spend"],
             )
-            for r in rows
+            for r in page
         ],
-        next_cursor=encode_cursor(rows[-1]["created_at"], rows[-1]["id"]) if has_more else None,
+        next_cursor=next_cursor,
     )
 
 

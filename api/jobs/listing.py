@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from api.http.cursors import decode_cursor, encode_cursor
+from api.http.cursors import page_start, split_page
 from api.jobs.repository import JobRepository, Row
 from api.jobs.schemas import JobPage, JobSummary
 
@@ -28,10 +28,8 @@ def summary_from_row(row: Row) -> JobSummary:
 async def list_jobs(
     pool: asyncpg.Pool, *, kind: str | None, status: str | None, cursor: str | None, limit: int
 ) -> JobPage:
-    after = decode_cursor(cursor) if cursor else None
+    after = page_start(cursor)
     async with pool.acquire() as connection:
         rows = await JobRepository(connection).page(kind=kind, status=status, after=after, limit=limit + 1)
-    has_more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = encode_cursor(rows[-1]["created_at"], rows[-1]["id"]) if has_more else None
-    return JobPage(items=[summary_from_row(row) for row in rows], next_cursor=next_cursor)
+    page, next_cursor = split_page(rows, limit)
+    return JobPage(items=[summary_from_row(row) for row in page], next_cursor=next_cursor)
