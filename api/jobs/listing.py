@@ -5,24 +5,13 @@ from __future__ import annotations
 import asyncpg
 
 from api.http.cursors import page_start, split_page
+from api.jobs.queue import job_state
 from api.jobs.repository import JobRepository, Row
 from api.jobs.schemas import JobPage, JobSummary
 
 
 def summary_from_row(row: Row) -> JobSummary:
-    return JobSummary(
-        id=str(row["id"]),
-        kind=row["kind"],
-        subject=row["subject"],
-        status=row["status"],
-        progress=float(row["progress"]),
-        attempts=int(row["attempts"]),
-        created_at=row["created_at"],
-        updated_at=row["heartbeat_at"],
-        finished_at=row["finished_at"],
-        created_by=row["created_by"],
-        workspace=row["workspace"],
-    )
+    return JobSummary(**job_state(row))
 
 
 async def list_jobs(
