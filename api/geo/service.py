@@ -32,7 +32,7 @@ from api.geo.panel_parsing import (
     line_locator,
     panel_from_json,
 )
-from api.geo.repository import GeoRepository, Row
+from api.geo.repository import GeoRepository, PanelSummary, Row
 from api.geo.schemas import (
     DataQuality,
     GeoDataset,
@@ -182,19 +182,26 @@ def _payload(dataset_id: UUID, long: LongPanel, labels: list[bytes], start: int,
     )
 
 
-async def _insert_dataset_row(repository: GeoRepository, dataset_id: UUID, name: str, checked: CheckedPanel) -> Row:
-    """Insert the dataset row (its creator the request's API key) and its ``created`` audit event."""
-    row = await repository.insert_dataset(
-        dataset_id=dataset_id,
-        name=name,
+def _summary(checked: CheckedPanel, *, has_spend: bool) -> PanelSummary:
+    """The summary a dataset row stores of a checked panel."""
+    return PanelSummary(
         geo_count=len(checked.geos),
         date_count=checked.date_count,
         row_count=int(checked.long.codes.size),
         first_date=checked.first_date,
         last_date=checked.last_date,
-        has_spend=checked.long.spend is not None,
+        has_spend=has_spend,
         geos=checked.geos,
         quality=msgspec.to_builtins(checked.quality),
+    )
+
+
+async def _insert_dataset_row(repository: GeoRepository, dataset_id: UUID, name: str, checked: CheckedPanel) -> Row:
+    """Insert the dataset row (its creator the request's API key) and its ``created`` audit event."""
+    row = await repository.insert_dataset(
+        dataset_id=dataset_id,
+        name=name,
+        summary=_summary(checked, has_spend=checked.long.spend is not None),
         created_by=current_key_id(),
     )
     await repository.insert_version(
@@ -507,16 +514,7 @@ async def _finish_append(
     checked = await asyncio.to_thread(lambda: check_panel(_stored_panel(stored, geos)))
     appended_spend = long.spend is not None and bool((~np.isnan(long.spend)).any())
     updated = await repository.update_latest(
-        dataset_id,
-        version,
-        geo_count=len(checked.geos),
-        date_count=checked.date_count,
-        row_count=int(checked.long.codes.size),
-        first_date=checked.first_date,
-        last_date=checked.last_date,
-        has_spend=bool(dataset["has_spend"]) or appended_spend,
-        geos=checked.geos,
-        quality=msgspec.to_builtins(checked.quality),
+        dataset_id, version, _summary(checked, has_spend=bool(dataset["has_spend"]) or appended_spend)
     )
     known = set(before["geos"])
     new_geos = sorted(g for g in set(long.geos) if g not in known)
