@@ -329,6 +329,18 @@ async def create_dataset_from_json(pool: asyncpg.Pool, upload: GeoDatasetUpload)
     return await create_dataset(pool, upload.name, long)
 
 
+def _panel_extent(row: Row) -> dict[str, Any]:
+    """The markets, dates and rows a dataset row (or a version's) counts, as the API names them."""
+    return {
+        "geo_count": row["geo_count"],
+        "date_count": row["date_count"],
+        "row_count": row["row_count"],
+        "first_date": row["first_date"],
+        "last_date": row["last_date"],
+        "has_spend": row["has_spend"],
+    }
+
+
 def dataset_from_row(row: Row) -> GeoDataset:
     """A dataset row (``geo_datasets``, or :meth:`GeoRepository.get`'s as of a version) for the API."""
     quality = row["quality"]
@@ -343,13 +355,8 @@ def dataset_from_row(row: Row) -> GeoDataset:
         id=row["id"],
         name=row["name"],
         created_at=row["created_at"],
-        geo_count=row["geo_count"],
         geos=list(row["geos"]),
-        date_count=row["date_count"],
-        row_count=row["row_count"],
-        first_date=row["first_date"],
-        last_date=row["last_date"],
-        has_spend=row["has_spend"],
+        **_panel_extent(row),
         quality=msgspec.convert(quality, DataQuality),
         created_by=row["created_by"],
         workspace=row["workspace"],
@@ -410,12 +417,7 @@ def version_from_row(row: Row) -> GeoDatasetVersion:
         added_first_date=row["added_first_date"],
         added_last_date=row["added_last_date"],
         new_geos=list(row["new_geos"]),
-        geo_count=row["geo_count"],
-        date_count=row["date_count"],
-        row_count=row["row_count"],
-        first_date=row["first_date"],
-        last_date=row["last_date"],
-        has_spend=row["has_spend"],
+        **_panel_extent(row),
     )
 
 
@@ -617,13 +619,8 @@ async def list_datasets(pool: asyncpg.Pool, *, name: str | None, cursor: str | N
                 created_by=r["created_by"],
                 workspace=r["workspace"],
                 versions=r["version"],
-                geo_count=r["geo_count"],
                 geos=list(r["geos"]),
-                date_count=r["date_count"],
-                row_count=r["row_count"],
-                first_date=r["first_date"],
-                last_date=r["last_date"],
-                has_spend=r["has_spend"],
+                **_panel_extent(r),
             )
             for r in page
         ],
