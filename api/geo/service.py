@@ -26,6 +26,7 @@ from api.geo.binary_copy import decode_panel, encode_observations
 from api.geo.markets import MarketNames, case_variants
 from api.geo.panel_parsing import (
     CsvPanelParser,
+    IntArray,
     LongPanel,
     csv_blocks,
     json_locator,
@@ -92,6 +93,23 @@ def _refuse_case_variants(long: LongPanel) -> None:
     )
 
 
+def _refuse_repeated_dates(long: LongPanel, key: IntArray) -> None:
+    """400 naming the earliest row that repeats a (geo, date), and the row it repeats; ``key`` numbers each row's
+    (geo, date), equal for equal pairs."""
+    order = np.argsort(key, kind="stable")
+    ordered = key[order]
+    repeated = np.flatnonzero(ordered[1:] == ordered[:-1])
+    if repeated.size:
+        later = order[repeated + 1]
+        pick = int(np.argmin(later))
+        row, earlier = int(later[pick]), int(order[repeated[pick]])
+        geo = long.geos[int(long.codes[row])]
+        raise invalid_field(
+            long.locate(row, "date"),
+            f"geo {geo!r} on {long.days[row]} appears twice (first at {long.locate(earlier, 'date')})",
+        )
+
+
 def check_panel(long: LongPanel) -> CheckedPanel:
     """Refuse fewer than 2 geos and repeated (geo, date); assess the panel on its regular date axis."""
     if len(long.geos) < 2:
@@ -112,18 +130,7 @@ def check_panel(long: LongPanel) -> CheckedPanel:
         )
     date_index = (day_numbers - first) // step
     key = long.codes * date_count + date_index
-    order = np.argsort(key, kind="stable")
-    ordered = key[order]
-    repeated = np.flatnonzero(ordered[1:] == ordered[:-1])
-    if repeated.size:
-        later = order[repeated + 1]
-        pick = int(np.argmin(later))
-        row, earlier = int(later[pick]), int(order[repeated[pick]])
-        geo = long.geos[int(long.codes[row])]
-        raise invalid_field(
-            long.locate(row, "date"),
-            f"geo {geo!r} on {long.days[row]} appears twice (first at {long.locate(earlier, 'date')})",
-        )
+    _refuse_repeated_dates(long, key)
     # Rows of the matrix in sorted geo order.
     sorted_geos = sorted(long.geos)
     position = {g: i for i, g in enumerate(sorted_geos)}
@@ -444,18 +451,7 @@ def check_appended(long: LongPanel) -> None:
     _refuse_case_variants(long)
     day_numbers = long.days.astype(np.int64)
     key = long.codes * (int(day_numbers.max()) - int(day_numbers.min()) + 1) + (day_numbers - int(day_numbers.min()))
-    order = np.argsort(key, kind="stable")
-    ordered = key[order]
-    repeated = np.flatnonzero(ordered[1:] == ordered[:-1])
-    if repeated.size:
-        later = order[repeated + 1]
-        pick = int(np.argmin(later))
-        row, earlier = int(later[pick]), int(order[repeated[pick]])
-        geo = long.geos[int(long.codes[row])]
-        raise invalid_field(
-            long.locate(row, "date"),
-            f"geo {geo!r} on {long.days[row]} appears twice (first at {long.locate(earlier, 'date')})",
-        )
+    _refuse_repeated_dates(long, key)
 
 
 def _row_of(long: LongPanel, geo: str, day: date) -> int:
