@@ -14,7 +14,7 @@ from litestar.params import Body, FromPath
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
 
 from api.charts.images import AcceptedChartOperation, ChartFormatParameter, chart_image
-from api.experiments.controller import CreateIdempotencyKey, created_response
+from api.experiments.controller import CreateIdempotencyKey, created_response, replayed_create
 from api.experiments.schemas import GeoExperiment
 from api.geo_design.schemas import ExperimentFromDesign, GeoPowerRequest, GeoPowerResult, MarketSelectionRequest
 from api.geo_design.service import answer_geo_power, create_experiment_from_design, submit_market_selection
@@ -192,11 +192,7 @@ class GeoDesignController(Controller):
         "the test would share markets and dates with a running experiment on the same dataset.",
         status_code=HTTP_201_CREATED,
         responses={
-            HTTP_200_OK: ResponseSpec(
-                data_container=GeoExperiment,
-                generate_examples=False,
-                description="A retry with an `Idempotency-Key` already used: the experiment created first.",
-            ),
+            HTTP_200_OK: replayed_create(GeoExperiment),
             **problem_responses(400, 404, 409, 413, 415, 503),
         },
     )
