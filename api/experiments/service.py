@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import date, timedelta
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -408,6 +408,34 @@ async def lock_holdout_experiment(connection: Connection, experiment_id: UUID, r
         raise NotFound(f"No experiment with id {experiment_id}")
     if row["kind"] != "holdout":
         raise Conflict(refusal)
+    return row
+
+
+_RESULTS_DATA = {  # the kind of data: (a sentence that starts with it, its name)
+    "observations": ("Observations", "aggregate observations"),
+    "outcomes": ("Unit-level outcomes", "unit-level outcomes"),
+}
+
+
+async def lock_for_results_data(
+    connection: Connection, experiment_id: UUID, data: Literal["observations", "outcomes"]
+) -> Row:
+    """The holdout experiment's row locked for writing its ``data`` (:func:`lock_holdout_experiment`), with the
+    lock that serialises the writers of its results' data held: a 409 when its results already come from the
+    other kind (aggregate observations or unit-level outcomes, never both)."""
+    other = "outcomes" if data == "observations" else "observations"
+    (heading, name), (_, other_name) = _RESULTS_DATA[data], _RESULTS_DATA[other]
+    row = await lock_holdout_experiment(
+        connection, experiment_id, f"{heading} are for holdout experiments; geo experiments read their dataset"
+    )
+    experiments = ExperimentRepository(connection)
+    await experiments.lock_results_data(experiment_id)
+    has_other = experiments.has_outcomes if other == "outcomes" else experiments.has_observations
+    if await has_other(experiment_id):
+        raise Conflict(
+            f"This experiment's results come from {other_name}; it cannot take {name} too",
+            [(data, f"the experiment already has {other_name}")],
+        )
     return row
 
 
