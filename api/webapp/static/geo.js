@@ -7,20 +7,17 @@ import {
   followJob,
   idempotencyKey,
   jobProblem,
+  optionalNumber,
   parseNameList,
   parseNumberList,
   percent,
   setUpKeyForm,
   showProblem,
   whole,
+  withoutEmpty,
 } from "./common.js";
 
 let jobId = null;
-
-function optionalNumber(id) {
-  const text = document.getElementById(id).value.trim();
-  return text === "" ? undefined : Number(text);
-}
 
 async function upload(event) {
   event.preventDefault();
@@ -62,10 +59,7 @@ function selectionRequest() {
     search_budget: optionalNumber("search-budget"),
     top: optionalNumber("top"),
   };
-  for (const [key, value] of Object.entries(request)) {
-    if (value === undefined) delete request[key];
-  }
-  return request;
+  return withoutEmpty(request);
 }
 
 async function runSelection(event) {
@@ -181,10 +175,7 @@ function pairsRequest() {
     pair_counts: parseNumberList(document.getElementById("pair-counts").value),
     simulations: optionalNumber("simulations"),
   };
-  for (const [key, value] of Object.entries(request)) {
-    if (value === undefined || (Array.isArray(value) && !value.length)) delete request[key];
-  }
-  return request;
+  return withoutEmpty(request, { emptyLists: true });
 }
 
 async function runPairs(event) {
