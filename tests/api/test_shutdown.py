@@ -26,7 +26,7 @@ from litestar.testing import AsyncTestClient
 
 from testkit.service import ROOT, free_port, wait_for_health
 from tests.api.service_process import service_process, wait_for_service_backend
-from tests.api.streaming_client import stream_upload
+from tests.api.streaming_client import chunked_head, stream_upload, units_with_a_fault
 
 Client = AsyncTestClient[Litestar]
 HOLDOUT = {
@@ -197,23 +197,14 @@ async def test_sigterm_during_an_upload_whose_database_was_killed_answers_503_an
         async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {key}"}) as http:
             experiment_id = (await http.post("/v1/experiments", json=HOLDOUT)).json()["id"]
 
-        async def units() -> AsyncIterator[bytes]:  # 1,000,000 units, then more, until the service hangs up
+        async def fault() -> None:  # after 250,000 units; then more, until the service hangs up
             nonlocal signalled
-            yield b"unit\n"
-            for batch in range(10 + 600):
-                if batch == 10:
-                    os.kill(postmaster, signal.SIGKILL)
-                    serve.send_signal(signal.SIGTERM)  # while the upload is in flight
-                    signalled = time.monotonic()
-                elif batch > 10:
-                    await asyncio.sleep(0.1)
-                yield b"".join(b"user-%d-%d\n" % (batch, i) for i in range(25_000))
+            os.kill(postmaster, signal.SIGKILL)
+            serve.send_signal(signal.SIGTERM)  # while the upload is in flight
+            signalled = time.monotonic()
 
-        head = (
-            f"POST /v1/experiments/{experiment_id}/assignments HTTP/1.1\r\nHost: localhost\r\n"
-            f"Authorization: Bearer {key}\r\nContent-Type: text/csv\r\nTransfer-Encoding: chunked\r\n\r\n"
-        ).encode()
-        streamed = await stream_upload(("127.0.0.1", port), head, units())
+        head = chunked_head(f"/v1/experiments/{experiment_id}/assignments", key)
+        streamed = await stream_upload(("127.0.0.1", port), head, units_with_a_fault(10, fault))
         exit_code = await asyncio.to_thread(serve.wait, 120)
         stopped_after = time.monotonic() - signalled
     finally:
