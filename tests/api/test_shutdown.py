@@ -17,6 +17,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import IO
 
 import asyncpg
 import httpx
@@ -106,16 +107,31 @@ def _gone_within(pids: list[int], seconds: float) -> bool:
     return True
 
 
-def test_sigterm_to_serve_stops_its_workers_and_the_embedded_database(tmp_path: Path) -> None:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | {"COUNTERFACT_DATA_DIR": str(tmp_path)}
-    serve = subprocess.Popen(
+def _serve_embedded(data_dir: Path, port: int, stdout: IO[bytes] | int = subprocess.DEVNULL) -> subprocess.Popen[bytes]:
+    """``counterfact serve`` with one job worker on ``port``, on the embedded PostgreSQL in ``data_dir``."""
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | {"COUNTERFACT_DATA_DIR": str(data_dir)}
+    return subprocess.Popen(
         [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--job-workers", "1"],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.DEVNULL,
+        stdout=stdout,
         stderr=subprocess.DEVNULL,
     )
+
+
+def _kill_leftovers(serve: subprocess.Popen[bytes], pids: list[int]) -> None:
+    """What a failed run left behind: ``serve`` if it still runs, and those of ``pids`` that do."""
+    if serve.poll() is None:
+        serve.kill()
+        serve.wait(timeout=30)
+    for pid in pids:
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_sigterm_to_serve_stops_its_workers_and_the_embedded_database(tmp_path: Path) -> None:
+    port = free_port()
+    serve = _serve_embedded(tmp_path, port)
     started: list[int] = []
     try:
         wait_for_health(f"http://127.0.0.1:{port}", serve, seconds=120)
@@ -127,12 +143,7 @@ def test_sigterm_to_serve_stops_its_workers_and_the_embedded_database(tmp_path: 
         assert serve.wait(timeout=90) == 0
         assert _gone_within(started, 30)
     finally:
-        if serve.poll() is None:
-            serve.kill()
-            serve.wait(timeout=30)
-        for pid in started:  # what a failed run left behind
-            if _alive(pid):
-                os.kill(pid, signal.SIGKILL)
+        _kill_leftovers(serve, started)
 
 
 def _first_admin_key(output: str) -> str:
@@ -165,27 +176,9 @@ async def test_sigterm_during_an_upload_whose_database_was_killed_answers_503_an
     # Issue 22: under `make serve`, the embedded PostgreSQL's postmaster killed during a streamed 1M-unit upload;
     # the client never got an answer, and SIGTERM could not stop the service while that request hung.
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | {"COUNTERFACT_DATA_DIR": str(data_dir)}
     output = data_dir / "serve.out"
     with output.open("wb") as out:
-        serve = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "api.cli",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--job-workers",
-                "1",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.DEVNULL,
-        )
+        serve = _serve_embedded(data_dir, port, out)
     database_processes: list[int] = []
     signalled = 0.0
     try:
@@ -208,12 +201,7 @@ async def test_sigterm_during_an_upload_whose_database_was_killed_answers_503_an
         exit_code = await asyncio.to_thread(serve.wait, 120)
         stopped_after = time.monotonic() - signalled
     finally:
-        if serve.poll() is None:
-            serve.kill()
-            serve.wait(timeout=30)
-        for pid in database_processes:  # what a failed run left behind
-            if _alive(pid):
-                os.kill(pid, signal.SIGKILL)
+        _kill_leftovers(serve, database_processes)
     assert streamed.status == 503, streamed.answer[:300]
     assert streamed.header("retry-after")
     assert streamed.closed
