@@ -55,6 +55,11 @@ def geolift_design(dataset_id: str, /, **overrides: Any) -> dict[str, Any]:
     } | overrides
 
 
+def unspent_geolift_design(dataset_id: str, /, **overrides: Any) -> dict[str, Any]:
+    """:func:`geolift_design` without its spend (a test that states none, or a spend change per market)."""
+    return {key: value for key, value in geolift_design(dataset_id).items() if key != "spend"} | overrides
+
+
 async def create_geolift_experiment(client: Client, /, **overrides: Any) -> str:
     """A draft geo experiment on GeoLift's walkthrough panel (chicago + portland, April 1-15); its id. The
     overrides replace any field, ``dataset_id`` too."""
