@@ -25,8 +25,8 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -127,18 +127,23 @@ def bench_power(client: httpx.Client, dataset_id: str, repeat: int) -> None:
         )
 
 
-def bench_selection(client: httpx.Client, dataset_id: str, dataset: str, count: int) -> None:
-    body = {"dataset_id": dataset_id, **SELECTIONS[dataset]}
+def timed_job(client: httpx.Client, path: str, body: dict[str, Any]) -> tuple[dict[str, Any], float]:
+    """POST ``body`` to ``path`` (work that is a job) and poll the job's ``Location`` until it has finished: the
+    job, and the seconds from the POST to its end."""
     start = time.perf_counter()
-    response = client.post("/v1/geo/market-selection", json=body)
+    response = client.post(path, json=body)
     response.raise_for_status()
     location = response.headers["location"]
     while True:
-        job = client.get(location).json()
+        job: dict[str, Any] = client.get(location).json()
         if job["status"] not in ("queued", "running"):
-            break
+            return job, time.perf_counter() - start
         time.sleep(0.05)
-    elapsed = time.perf_counter() - start
+
+
+def bench_selection(client: httpx.Client, dataset_id: str, dataset: str, count: int) -> None:
+    body = {"dataset_id": dataset_id, **SELECTIONS[dataset]}
+    job, elapsed = timed_job(client, "/v1/geo/market-selection", body)
     result = job.get("result") or {}
     print(
         f"market selection on {dataset} with {count} worker(s): {elapsed:.2f} s, status {job['status']}, "
@@ -146,20 +151,28 @@ def bench_selection(client: httpx.Client, dataset_id: str, dataset: str, count: 
     )
 
 
-async def main_async(args: argparse.Namespace) -> None:
-    server_url = args.database_url or os.environ["DATABASE_URL"]
-    async with throwaway_database(server_url, "counterfact_bench") as database_url:
+@asynccontextmanager
+async def bench_service(database_url: str | None) -> AsyncIterator[tuple[str, httpx.Client]]:
+    """The API (uvicorn) on a throwaway database of ``database_url``'s server (``DATABASE_URL``'s without one):
+    that database's URL and an admin client of the API."""
+    server_url = database_url or os.environ["DATABASE_URL"]
+    async with throwaway_database(server_url, "counterfact_bench") as bench_database:
         with (
-            server(database_url, free_port()) as base,
-            httpx.Client(base_url=base, timeout=600, headers=admin_headers(database_url)) as client,
+            server(bench_database, free_port()) as base,
+            httpx.Client(base_url=base, timeout=600, headers=admin_headers(bench_database)) as client,
         ):
-            dataset = "geolift" if args.mode == "power" else args.dataset
-            dataset_id = upload(client, dataset)
-            if args.mode == "power":
-                bench_power(client, dataset_id, args.repeat)
-            else:
-                with workers(database_url, args.workers):
-                    bench_selection(client, dataset_id, dataset, args.workers)
+            yield bench_database, client
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    async with bench_service(args.database_url) as (database_url, client):
+        dataset = "geolift" if args.mode == "power" else args.dataset
+        dataset_id = upload(client, dataset)
+        if args.mode == "power":
+            bench_power(client, dataset_id, args.repeat)
+        else:
+            with workers(database_url, args.workers):
+                bench_selection(client, dataset_id, dataset, args.workers)
 
 
 def main() -> None:

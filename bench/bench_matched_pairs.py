@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
-import os
 import sys
 import time
 from collections import defaultdict
@@ -33,7 +32,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_geo_design import workers  # noqa: E402
+from bench.bench_geo_design import bench_service, timed_job, workers  # noqa: E402
 from stats.geo.pair_design import (  # noqa: E402
     GeoPairing,
     minimum_detectable_iroas,
@@ -43,8 +42,6 @@ from stats.geo.pair_design import (  # noqa: E402
     simulate_rmse,
 )
 from stats.geo.trimmed_match import trimmed_match  # noqa: E402
-from testkit.database import throwaway_database  # noqa: E402
-from testkit.service import admin_headers, free_port, server  # noqa: E402
 
 DATA = ROOT / "tests" / "data" / "trimmed_match" / "example_data_for_design.csv"
 EVALUATION = ("2020-12-02", "2020-12-29")
@@ -133,16 +130,7 @@ def bench_http(client: httpx.Client, dataset_id: str, count: int) -> None:
         "evaluation_period": {"start": EVALUATION[0], "end": EVALUATION[1]},
         "seed": 2020,
     }
-    start = time.perf_counter()
-    response = client.post("/v1/geo/matched-pairs", json=body)
-    response.raise_for_status()
-    location = response.headers["location"]
-    while True:
-        job = client.get(location).json()
-        if job["status"] not in ("queued", "running"):
-            break
-        time.sleep(0.05)
-    elapsed = time.perf_counter() - start
+    job, elapsed = timed_job(client, "/v1/geo/matched-pairs", body)
     result = job.get("result") or {}
     designs = {d["pairs_kept"]: d for d in result.get("designs", [])}
     best = designs.get(result.get("recommended"))
@@ -160,16 +148,11 @@ def bench_http(client: httpx.Client, dataset_id: str, count: int) -> None:
 
 
 async def main_http(args: argparse.Namespace) -> None:
-    server_url = args.database_url or os.environ["DATABASE_URL"]
-    async with throwaway_database(server_url, "counterfact_bench") as database_url:
-        with (
-            server(database_url, free_port()) as base,
-            httpx.Client(base_url=base, timeout=600, headers=admin_headers(database_url)) as client,
-        ):
-            upload = client.post("/v1/geo/datasets", content=panel_csv(), headers={"Content-Type": "text/csv"})
-            upload.raise_for_status()
-            with workers(database_url, args.workers):
-                bench_http(client, str(upload.json()["id"]), args.workers)
+    async with bench_service(args.database_url) as (database_url, client):
+        upload = client.post("/v1/geo/datasets", content=panel_csv(), headers={"Content-Type": "text/csv"})
+        upload.raise_for_status()
+        with workers(database_url, args.workers):
+            bench_http(client, str(upload.json()["id"]), args.workers)
 
 
 def main() -> None:

@@ -50,30 +50,18 @@ async def _insert(
     )
 
 
-def _key(row: asyncpg.Record) -> EventKey | None:
-    return EventKey(id=row["key_id"], name=row["key_name"]) if row["key_id"] is not None else None
+def _what_happened(row: asyncpg.Record) -> dict[str, Any]:
+    """An event's fields whatever its subject: its id, action, time, key and details."""
+    key = EventKey(id=row["key_id"], name=row["key_name"]) if row["key_id"] is not None else None
+    return {"id": row["id"], "action": row["action"], "at": row["created_at"], "key": key, "details": row["details"]}
 
 
 def _event(row: asyncpg.Record) -> AuditEvent:
-    return AuditEvent(
-        id=row["id"],
-        experiment_id=row["subject_id"],
-        action=row["action"],
-        at=row["created_at"],
-        key=_key(row),
-        details=row["details"],
-    )
+    return AuditEvent(experiment_id=row["subject_id"], **_what_happened(row))
 
 
 def _dataset_event(row: asyncpg.Record) -> GeoDatasetEvent:
-    return GeoDatasetEvent(
-        id=row["id"],
-        dataset_id=row["subject_id"],
-        action=row["action"],
-        at=row["created_at"],
-        key=_key(row),
-        details=row["details"],
-    )
+    return GeoDatasetEvent(dataset_id=row["subject_id"], **_what_happened(row))
 
 
 def _after_id(cursor: str | None) -> int:

@@ -8,7 +8,6 @@ from uuid import UUID
 import asyncpg
 from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
-from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, QueryParameter
 from litestar.status_codes import HTTP_202_ACCEPTED
 
@@ -25,8 +24,7 @@ from api.geo.controller import DatasetVersionParameter
 from api.geo.schemas import GeoMethod
 from api.http.errors import invalid_field, problem_responses
 from api.http.request_bodies import CSV_MEDIA_TYPE
-from api.jobs.answer import PreferHeader, answer_response, wait_budget
-from api.jobs.schemas import Job
+from api.jobs.answer import PreferHeader, answer_response, job_spec, wait_budget
 from api.openapi.examples import AcceptedCsvOperation
 from api.settings import Settings
 
@@ -76,11 +74,8 @@ class CalibrationController(Controller):
         description=DESCRIPTION,
         operation_class=AcceptedCsvOperation,
         responses={
-            HTTP_202_ACCEPTED: ResponseSpec(
-                data_container=Job,
-                generate_examples=False,
-                description="Still computing: the job to poll (also in the `Location` header); its `result` is the "
-                "export as JSON.",
+            HTTP_202_ACCEPTED: job_spec(
+                "Still computing: the job to poll (also in the `Location` header); its `result` is the export as JSON."
             ),
             **problem_responses(400, 404, 409, 422, 503),
         },

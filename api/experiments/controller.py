@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
 import asyncpg
@@ -118,6 +118,15 @@ CreateIdempotencyKey = Annotated[
 E = TypeVar("E", bound=HoldoutExperiment | GeoExperiment)
 
 
+def replayed_create(experiment_type: Any) -> ResponseSpec:
+    """The ``200`` a create answers when retried with an ``Idempotency-Key`` already used (:func:`created_response`)."""
+    return ResponseSpec(
+        data_container=experiment_type,
+        generate_examples=False,
+        description="A retry with an `Idempotency-Key` already used: the experiment created first.",
+    )
+
+
 def created_response(experiment: E, created: bool) -> Response[E]:
     """``201`` with its ``Location`` for a new experiment; ``200`` for the one a retried create returns,
     marked ``Idempotent-Replayed: true`` like every replay (``api.idempotency``)."""
@@ -155,11 +164,7 @@ class ExperimentController(Controller):
         "or in a matched pair) and test dates with a `running` one on the same dataset is refused (409 naming it).",
         status_code=HTTP_201_CREATED,
         responses={
-            HTTP_200_OK: ResponseSpec(
-                data_container=Experiment,  # type: ignore[arg-type]  # a union of Structs: Litestar documents it as oneOf
-                generate_examples=False,
-                description="A retry with an `Idempotency-Key` already used: the experiment created first.",
-            ),
+            HTTP_200_OK: replayed_create(Experiment),  # a union of Structs: Litestar documents it as oneOf
             **problem_responses(400, 409, 413, 415, 503),
         },
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import date, timedelta
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -40,7 +40,7 @@ from api.experiments.schemas import (
 from api.geo.coverage import period_coverage
 from api.geo.repository import GeoRepository
 from api.geo.service import canonical_geo_design, validate_geo_design
-from api.http.cursors import decode_cursor, encode_cursor
+from api.http.cursors import page_start, split_page
 from api.http.errors import Conflict, IdempotencyKeyReused, InvalidInput, NotFound, invalid_field
 from api.idempotency.repository import KEY_REUSED_REASON, key_names_a_stored_request
 from stats.geo.trimmed_match import trimmed_per_side
@@ -411,6 +411,34 @@ async def lock_holdout_experiment(connection: Connection, experiment_id: UUID, r
     return row
 
 
+_RESULTS_DATA = {  # the kind of data: (a sentence that starts with it, its name)
+    "observations": ("Observations", "aggregate observations"),
+    "outcomes": ("Unit-level outcomes", "unit-level outcomes"),
+}
+
+
+async def lock_for_results_data(
+    connection: Connection, experiment_id: UUID, data: Literal["observations", "outcomes"]
+) -> Row:
+    """The holdout experiment's row locked for writing its ``data`` (:func:`lock_holdout_experiment`), with the
+    lock that serialises the writers of its results' data held: a 409 when its results already come from the
+    other kind (aggregate observations or unit-level outcomes, never both)."""
+    other = "outcomes" if data == "observations" else "observations"
+    (heading, name), (_, other_name) = _RESULTS_DATA[data], _RESULTS_DATA[other]
+    row = await lock_holdout_experiment(
+        connection, experiment_id, f"{heading} are for holdout experiments; geo experiments read their dataset"
+    )
+    experiments = ExperimentRepository(connection)
+    await experiments.lock_results_data(experiment_id)
+    has_other = experiments.has_outcomes if other == "outcomes" else experiments.has_observations
+    if await has_other(experiment_id):
+        raise Conflict(
+            f"This experiment's results come from {other_name}; it cannot take {name} too",
+            [(data, f"the experiment already has {other_name}")],
+        )
+    return row
+
+
 async def get_experiment(pool: asyncpg.Pool, experiment_id: UUID) -> Experiment:
     """The experiment; a geo one with the coverage of its test period by its dataset's latest version."""
     async with pool.acquire() as connection:
@@ -457,13 +485,11 @@ async def _check_repointed_dataset(connection: Connection, design: dict[str, Any
 async def list_experiments(
     pool: asyncpg.Pool, *, kind: str | None, status: str | None, cursor: str | None, limit: int
 ) -> ExperimentPage:
-    after = decode_cursor(cursor) if cursor else None
+    after = page_start(cursor)
     async with pool.acquire() as connection:
         rows = await ExperimentRepository(connection).list(kind=kind, status=status, after=after, limit=limit + 1)
-    has_more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = encode_cursor(rows[-1]["created_at"], rows[-1]["id"]) if has_more else None
-    return ExperimentPage(items=[experiment_from_row(row) for row in rows], next_cursor=next_cursor)
+    page, next_cursor = split_page(rows, limit)
+    return ExperimentPage(items=[experiment_from_row(row) for row in page], next_cursor=next_cursor)
 
 
 def _changed_design_fields(patch: ExperimentPatch) -> list[str]:

@@ -172,6 +172,14 @@ DateFormatParameter = Annotated[
 ]
 
 
+async def _json_body(upload: Upload, refusal: str) -> bytes:
+    """The body of a JSON upload; 400 naming ``body`` with ``refusal`` when it is empty or ``null``."""
+    body = await upload.json_body()
+    if body.strip() in (b"", b"null"):
+        raise invalid_field("body", refusal)
+    return body
+
+
 class GeoDatasetController(Controller):
     path = "/v1/geo/datasets"
     tags = ["geo"]
@@ -207,9 +215,7 @@ class GeoDatasetController(Controller):
         if upload.is_csv:
             dataset = await service.create_dataset_from_csv(pool, name, upload.csv_stream(), date_format)
         else:
-            body = await upload.json_body()
-            if body.strip() in (b"", b"null"):
-                raise invalid_field("body", "send the panel as JSON rows or as text/csv")
+            body = await _json_body(upload, "send the panel as JSON rows or as text/csv")
             if date_format is None:
                 data = decode_json_body(body, GeoDatasetUpload)
             else:
@@ -295,9 +301,7 @@ class GeoDatasetController(Controller):
                 pool, dataset_id, upload.csv_stream(), on_conflict, key, date_format
             )
         else:
-            body = await upload.json_body()
-            if body.strip() in (b"", b"null"):
-                raise invalid_field("body", "send the rows as JSON or as text/csv")
+            body = await _json_body(upload, "send the rows as JSON or as text/csv")
             if date_format is None:
                 data = decode_json_body(body, GeoRowsAppend)
             else:

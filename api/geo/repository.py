@@ -7,6 +7,7 @@ had, whatever was appended or corrected after it.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, fields
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,30 @@ QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
 Row = asyncpg.Record
 
 
+@dataclass(frozen=True)
+class PanelSummary:
+    """What a dataset states of its panel as of a version: the summary columns of ``geo_datasets`` and
+    ``geo_dataset_versions``, in the order the statements take them."""
+
+    geo_count: int
+    date_count: int
+    row_count: int
+    first_date: date
+    last_date: date
+    has_spend: bool
+    geos: list[str]
+    quality: dict[str, Any]
+
+    def values(self) -> tuple[Any, ...]:
+        """The summary as the statements' parameters, in order."""
+        return tuple(getattr(self, column.name) for column in fields(self))
+
+    @classmethod
+    def of_row(cls, row: Row) -> PanelSummary:
+        """The summary a dataset row (or a version's) states."""
+        return cls(**{column.name: row[column.name] for column in fields(cls)})
+
+
 class GeoRepository:
     """Reads and writes geo datasets; callers own the transaction."""
 
@@ -36,30 +61,11 @@ class GeoRepository:
         *,
         dataset_id: UUID,
         name: str,
-        geo_count: int,
-        date_count: int,
-        row_count: int,
-        first_date: date,
-        last_date: date,
-        has_spend: bool,
-        geos: list[str],
-        quality: dict[str, Any],
+        summary: PanelSummary,
         created_by: UUID | None,
     ) -> Row:
         row: Row | None = await self.connection.fetchrow(
-            QUERIES["insert_dataset"],
-            dataset_id,
-            name,
-            geo_count,
-            date_count,
-            row_count,
-            first_date,
-            last_date,
-            has_spend,
-            geos,
-            quality,
-            created_by,
-            acting_workspace(),
+            QUERIES["insert_dataset"], dataset_id, name, *summary.values(), created_by, acting_workspace()
         )
         assert row is not None
         return row
@@ -90,45 +96,16 @@ class GeoRepository:
             added[0],
             added[1],
             new_geos,
-            summary["geo_count"],
-            summary["date_count"],
-            summary["row_count"],
-            summary["first_date"],
-            summary["last_date"],
-            summary["has_spend"],
-            summary["geos"],
-            summary["quality"],
+            *PanelSummary.of_row(summary).values(),
             created_at,
         )
         assert row is not None
         return row
 
-    async def update_latest(
-        self,
-        dataset_id: UUID,
-        version: int,
-        *,
-        geo_count: int,
-        date_count: int,
-        row_count: int,
-        first_date: date,
-        last_date: date,
-        has_spend: bool,
-        geos: list[str],
-        quality: dict[str, Any],
-    ) -> Row:
+    async def update_latest(self, dataset_id: UUID, version: int, summary: PanelSummary) -> Row:
+        """Make the dataset's summary columns describe ``version``, its latest."""
         row: Row | None = await self.connection.fetchrow(
-            QUERIES["update_dataset_latest"],
-            dataset_id,
-            version,
-            geo_count,
-            date_count,
-            row_count,
-            first_date,
-            last_date,
-            has_spend,
-            geos,
-            quality,
+            QUERIES["update_dataset_latest"], dataset_id, version, *summary.values()
         )
         assert row is not None, "the caller holds the row lock"
         return row

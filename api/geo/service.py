@@ -26,13 +26,14 @@ from api.geo.binary_copy import decode_panel, encode_observations
 from api.geo.markets import MarketNames, case_variants
 from api.geo.panel_parsing import (
     CsvPanelParser,
+    IntArray,
     LongPanel,
     csv_blocks,
     json_locator,
     line_locator,
     panel_from_json,
 )
-from api.geo.repository import GeoRepository, Row
+from api.geo.repository import GeoRepository, PanelSummary, Row
 from api.geo.schemas import (
     DataQuality,
     GeoDataset,
@@ -49,7 +50,7 @@ from api.geo.schemas import (
     Outlier,
     ZeroRun,
 )
-from api.http.cursors import decode_cursor, encode_cursor
+from api.http.cursors import page_start, split_page
 from api.http.errors import Conflict, NotFound, invalid_field
 from stats.geo.panel_quality import PanelQuality, assess_panel, pivot_long_to_panel
 
@@ -92,6 +93,23 @@ def _refuse_case_variants(long: LongPanel) -> None:
     )
 
 
+def _refuse_repeated_dates(long: LongPanel, key: IntArray) -> None:
+    """400 naming the earliest row that repeats a (geo, date), and the row it repeats; ``key`` numbers each row's
+    (geo, date), equal for equal pairs."""
+    order = np.argsort(key, kind="stable")
+    ordered = key[order]
+    repeated = np.flatnonzero(ordered[1:] == ordered[:-1])
+    if repeated.size:
+        later = order[repeated + 1]
+        pick = int(np.argmin(later))
+        row, earlier = int(later[pick]), int(order[repeated[pick]])
+        geo = long.geos[int(long.codes[row])]
+        raise invalid_field(
+            long.locate(row, "date"),
+            f"geo {geo!r} on {long.days[row]} appears twice (first at {long.locate(earlier, 'date')})",
+        )
+
+
 def check_panel(long: LongPanel) -> CheckedPanel:
     """Refuse fewer than 2 geos and repeated (geo, date); assess the panel on its regular date axis."""
     if len(long.geos) < 2:
@@ -112,18 +130,7 @@ def check_panel(long: LongPanel) -> CheckedPanel:
         )
     date_index = (day_numbers - first) // step
     key = long.codes * date_count + date_index
-    order = np.argsort(key, kind="stable")
-    ordered = key[order]
-    repeated = np.flatnonzero(ordered[1:] == ordered[:-1])
-    if repeated.size:
-        later = order[repeated + 1]
-        pick = int(np.argmin(later))
-        row, earlier = int(later[pick]), int(order[repeated[pick]])
-        geo = long.geos[int(long.codes[row])]
-        raise invalid_field(
-            long.locate(row, "date"),
-            f"geo {geo!r} on {long.days[row]} appears twice (first at {long.locate(earlier, 'date')})",
-        )
+    _refuse_repeated_dates(long, key)
     # Rows of the matrix in sorted geo order.
     sorted_geos = sorted(long.geos)
     position = {g: i for i, g in enumerate(sorted_geos)}
@@ -182,19 +189,26 @@ def _payload(dataset_id: UUID, long: LongPanel, labels: list[bytes], start: int,
     )
 
 
-async def _insert_dataset_row(repository: GeoRepository, dataset_id: UUID, name: str, checked: CheckedPanel) -> Row:
-    """Insert the dataset row (its creator the request's API key) and its ``created`` audit event."""
-    row = await repository.insert_dataset(
-        dataset_id=dataset_id,
-        name=name,
+def _summary(checked: CheckedPanel, *, has_spend: bool) -> PanelSummary:
+    """The summary a dataset row stores of a checked panel."""
+    return PanelSummary(
         geo_count=len(checked.geos),
         date_count=checked.date_count,
         row_count=int(checked.long.codes.size),
         first_date=checked.first_date,
         last_date=checked.last_date,
-        has_spend=checked.long.spend is not None,
+        has_spend=has_spend,
         geos=checked.geos,
         quality=msgspec.to_builtins(checked.quality),
+    )
+
+
+async def _insert_dataset_row(repository: GeoRepository, dataset_id: UUID, name: str, checked: CheckedPanel) -> Row:
+    """Insert the dataset row (its creator the request's API key) and its ``created`` audit event."""
+    row = await repository.insert_dataset(
+        dataset_id=dataset_id,
+        name=name,
+        summary=_summary(checked, has_spend=checked.long.spend is not None),
         created_by=current_key_id(),
     )
     await repository.insert_version(
@@ -322,6 +336,18 @@ async def create_dataset_from_json(pool: asyncpg.Pool, upload: GeoDatasetUpload)
     return await create_dataset(pool, upload.name, long)
 
 
+def _panel_extent(row: Row) -> dict[str, Any]:
+    """The markets, dates and rows a dataset row (or a version's) counts, as the API names them."""
+    return {
+        "geo_count": row["geo_count"],
+        "date_count": row["date_count"],
+        "row_count": row["row_count"],
+        "first_date": row["first_date"],
+        "last_date": row["last_date"],
+        "has_spend": row["has_spend"],
+    }
+
+
 def dataset_from_row(row: Row) -> GeoDataset:
     """A dataset row (``geo_datasets``, or :meth:`GeoRepository.get`'s as of a version) for the API."""
     quality = row["quality"]
@@ -336,13 +362,8 @@ def dataset_from_row(row: Row) -> GeoDataset:
         id=row["id"],
         name=row["name"],
         created_at=row["created_at"],
-        geo_count=row["geo_count"],
         geos=list(row["geos"]),
-        date_count=row["date_count"],
-        row_count=row["row_count"],
-        first_date=row["first_date"],
-        last_date=row["last_date"],
-        has_spend=row["has_spend"],
+        **_panel_extent(row),
         quality=msgspec.convert(quality, DataQuality),
         created_by=row["created_by"],
         workspace=row["workspace"],
@@ -403,12 +424,7 @@ def version_from_row(row: Row) -> GeoDatasetVersion:
         added_first_date=row["added_first_date"],
         added_last_date=row["added_last_date"],
         new_geos=list(row["new_geos"]),
-        geo_count=row["geo_count"],
-        date_count=row["date_count"],
-        row_count=row["row_count"],
-        first_date=row["first_date"],
-        last_date=row["last_date"],
-        has_spend=row["has_spend"],
+        **_panel_extent(row),
     )
 
 
@@ -435,18 +451,7 @@ def check_appended(long: LongPanel) -> None:
     _refuse_case_variants(long)
     day_numbers = long.days.astype(np.int64)
     key = long.codes * (int(day_numbers.max()) - int(day_numbers.min()) + 1) + (day_numbers - int(day_numbers.min()))
-    order = np.argsort(key, kind="stable")
-    ordered = key[order]
-    repeated = np.flatnonzero(ordered[1:] == ordered[:-1])
-    if repeated.size:
-        later = order[repeated + 1]
-        pick = int(np.argmin(later))
-        row, earlier = int(later[pick]), int(order[repeated[pick]])
-        geo = long.geos[int(long.codes[row])]
-        raise invalid_field(
-            long.locate(row, "date"),
-            f"geo {geo!r} on {long.days[row]} appears twice (first at {long.locate(earlier, 'date')})",
-        )
+    _refuse_repeated_dates(long, key)
 
 
 def _row_of(long: LongPanel, geo: str, day: date) -> int:
@@ -507,16 +512,7 @@ async def _finish_append(
     checked = await asyncio.to_thread(lambda: check_panel(_stored_panel(stored, geos)))
     appended_spend = long.spend is not None and bool((~np.isnan(long.spend)).any())
     updated = await repository.update_latest(
-        dataset_id,
-        version,
-        geo_count=len(checked.geos),
-        date_count=checked.date_count,
-        row_count=int(checked.long.codes.size),
-        first_date=checked.first_date,
-        last_date=checked.last_date,
-        has_spend=bool(dataset["has_spend"]) or appended_spend,
-        geos=checked.geos,
-        quality=msgspec.to_builtins(checked.quality),
+        dataset_id, version, _summary(checked, has_spend=bool(dataset["has_spend"]) or appended_spend)
     )
     known = set(before["geos"])
     new_geos = sorted(g for g in set(long.geos) if g not in known)
@@ -606,11 +602,10 @@ async def list_versions(pool: asyncpg.Pool, dataset_id: UUID) -> GeoDatasetVersi
 
 
 async def list_datasets(pool: asyncpg.Pool, *, name: str | None, cursor: str | None, limit: int) -> GeoDatasetPage:
-    after = decode_cursor(cursor) if cursor else None
+    after = page_start(cursor)
     async with pool.acquire() as connection:
         rows = await GeoRepository(connection).list_page(name=name, after=after, limit=limit + 1)
-    has_more = len(rows) > limit
-    rows = rows[:limit]
+    page, next_cursor = split_page(rows, limit)
     return GeoDatasetPage(
         items=[
             GeoDatasetSummary(
@@ -620,17 +615,12 @@ async def list_datasets(pool: asyncpg.Pool, *, name: str | None, cursor: str | N
                 created_by=r["created_by"],
                 workspace=r["workspace"],
                 versions=r["version"],
-                geo_count=r["geo_count"],
                 geos=list(r["geos"]),
-                date_count=r["date_count"],
-                row_count=r["row_count"],
-                first_date=r["first_date"],
-                last_date=r["last_date"],
-                has_spend=r["has_spend"],
+                **_panel_extent(r),
             )
-            for r in rows
+            for r in page
         ],
-        next_cursor=encode_cursor(rows[-1]["created_at"], rows[-1]["id"]) if has_more else None,
+        next_cursor=next_cursor,
     )
 
 

@@ -8,18 +8,17 @@ from uuid import UUID
 import asyncpg
 from litestar import Controller, Response, post
 from litestar.di import NamedDependency
-from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
 from litestar.params import Body, FromPath
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
 
 from api.charts.images import AcceptedChartOperation, ChartFormatParameter, chart_image
-from api.experiments.controller import CreateIdempotencyKey, created_response
+from api.experiments.controller import CreateIdempotencyKey, created_response, replayed_create
 from api.experiments.schemas import GeoExperiment
 from api.geo_design.schemas import ExperimentFromDesign, GeoPowerRequest, GeoPowerResult, MarketSelectionRequest
 from api.geo_design.service import answer_geo_power, create_experiment_from_design, submit_market_selection
 from api.http.errors import problem_responses
-from api.jobs.answer import KEPT_ANSWER_HEADERS, PreferHeader, answer_response, job_response, wait_budget
+from api.jobs.answer import KEPT_ANSWER_HEADERS, PreferHeader, answer_response, job_response, job_spec, wait_budget
 from api.jobs.schemas import Job
 from api.openapi.examples import ExampleOperation, KeptJobOperation
 from api.settings import Settings
@@ -74,11 +73,9 @@ SELECTION_EXAMPLES = [
 ]
 
 
-ANSWERED_JOB = ResponseSpec(
-    data_container=Job,
-    generate_examples=False,
-    description="An identical request already answered on this dataset version: its finished job (`Location`), "
-    "with its age (`Age`, `Last-Modified`).",
+ANSWERED_JOB = job_spec(
+    "An identical request already answered on this dataset version: its finished job (`Location`), with its age "
+    "(`Age`, `Last-Modified`)."
 )
 """The ``200`` of a design that is always a job: the job that succeeded on an identical request."""
 
@@ -141,10 +138,8 @@ class GeoDesignController(Controller):
         status_code=HTTP_200_OK,
         response_headers=KEPT_ANSWER_HEADERS,
         responses={
-            HTTP_202_ACCEPTED: ResponseSpec(
-                data_container=Job,
-                generate_examples=False,
-                description="Still computing (a long history): the job to poll (also in the `Location` header).",
+            HTTP_202_ACCEPTED: job_spec(
+                "Still computing (a long history): the job to poll (also in the `Location` header)."
             ),
             **problem_responses(400, 404, 409, 413, 415, 503),
         },
@@ -192,11 +187,7 @@ class GeoDesignController(Controller):
         "the test would share markets and dates with a running experiment on the same dataset.",
         status_code=HTTP_201_CREATED,
         responses={
-            HTTP_200_OK: ResponseSpec(
-                data_container=GeoExperiment,
-                generate_examples=False,
-                description="A retry with an `Idempotency-Key` already used: the experiment created first.",
-            ),
+            HTTP_200_OK: replayed_create(GeoExperiment),
             **problem_responses(400, 404, 409, 413, 415, 503),
         },
     )

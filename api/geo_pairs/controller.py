@@ -8,12 +8,11 @@ from uuid import UUID
 import asyncpg
 from litestar import Controller, Response, post
 from litestar.di import NamedDependency
-from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
 from litestar.params import Body, FromPath
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
 
-from api.experiments.controller import CreateIdempotencyKey, created_response
+from api.experiments.controller import CreateIdempotencyKey, created_response, replayed_create
 from api.experiments.schemas import GeoExperiment
 from api.geo_design.controller import ANSWERED_JOB
 from api.geo_pairs.schemas import ExperimentFromPairDesign, MatchedPairsRequest
@@ -104,11 +103,7 @@ class MatchedPairsController(Controller):
         "when the test would share geos and dates with a running experiment on the same dataset.",
         status_code=HTTP_201_CREATED,
         responses={
-            HTTP_200_OK: ResponseSpec(
-                data_container=GeoExperiment,
-                generate_examples=False,
-                description="A retry with an `Idempotency-Key` already used: the experiment created first.",
-            ),
+            HTTP_200_OK: replayed_create(GeoExperiment),
             **problem_responses(400, 404, 409, 413, 415, 503),
         },
     )

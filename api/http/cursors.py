@@ -10,6 +10,8 @@ import base64
 from datetime import datetime
 from uuid import UUID
 
+import asyncpg
+
 from api.http.errors import invalid_field
 
 
@@ -26,3 +28,17 @@ def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
         return datetime.fromisoformat(created), UUID(item_id)
     except (ValueError, UnicodeDecodeError) as exc:
         raise invalid_field("cursor", "is not a cursor this service issued") from exc
+
+
+def page_start(cursor: str | None) -> tuple[datetime, UUID] | None:
+    """Where the page asked for starts: strictly after the cursor's item, or at the newest without one."""
+    return decode_cursor(cursor) if cursor else None
+
+
+def split_page(rows: list[asyncpg.Record], limit: int) -> tuple[list[asyncpg.Record], str | None]:
+    """The page of ``rows`` read ``limit + 1`` at a time (the extra row only tells that another page exists)
+    and the cursor of the next page, ``None`` on the last."""
+    if len(rows) <= limit:
+        return rows, None
+    page = rows[:limit]
+    return page, encode_cursor(page[-1]["created_at"], page[-1]["id"])

@@ -47,11 +47,10 @@ class Problem(msgspec.Struct, frozen=True, omit_defaults=True):
 
 
 class DomainError(Exception):
-    """Base of the errors a request can end in; each subclass fixes the HTTP status."""
+    """Base of the errors a request can end in; each subclass fixes the HTTP status (its problem type and
+    title are the status's, from one table: :func:`problem_for_exception`)."""
 
     status_code: int = 400
-    slug: str = "invalid-input"
-    title: str = "Invalid input"
 
     def __init__(self, detail: str, invalid_params: Sequence[tuple[str, str]] = ()) -> None:
         super().__init__(detail)
@@ -67,32 +66,24 @@ class NotFound(DomainError):
     """The resource named in the path does not exist (404)."""
 
     status_code = 404
-    slug = "not-found"
-    title = "Not found"
 
 
 class Conflict(DomainError):
     """The request conflicts with the resource's current state (409)."""
 
     status_code = 409
-    slug = "conflict"
-    title = "Conflict"
 
 
 class Unprocessable(DomainError):
     """The resource's data exist but cannot be expressed as asked, for a stated reason (422)."""
 
     status_code = 422
-    slug = "unprocessable-content"
-    title = "Unprocessable content"
 
 
 class IdempotencyKeyReused(DomainError):
     """An ``Idempotency-Key`` already used by this API key with another request body (422)."""
 
     status_code = 422
-    slug = "unprocessable-content"
-    title = "Unprocessable content"
 
     def __init__(self, reason: str = "was already used with another body") -> None:
         super().__init__(f"Idempotency-Key: {reason}", [("Idempotency-Key", reason)])
@@ -102,16 +93,12 @@ class UnsupportedMediaType(DomainError):
     """The request body's content type is not one this operation reads (415)."""
 
     status_code = 415
-    slug = "unsupported-media-type"
-    title = "Unsupported media type"
 
 
 class ServiceUnavailable(DomainError):
     """A dependency (the database) cannot be reached right now (503)."""
 
     status_code = 503
-    slug = "service-unavailable"
-    title = "Service unavailable"
 
 
 def invalid_field(field: str, reason: str) -> InvalidInput:
@@ -143,15 +130,7 @@ def problem_response(
     headers: Mapping[str, str] | None = None,
 ) -> Response[Problem]:
     """Build the problem+json response for ``status``."""
-    slug, title = _TITLES.get(status, ("error", "Error"))
-    problem = Problem(
-        type=PROBLEM_TYPE_BASE + slug,
-        title=title,
-        status=status,
-        detail=detail,
-        instance=instance,
-        invalid_params=[InvalidParam(name=n, reason=r) for n, r in invalid_params] or None,
-    )
+    problem = _problem(status, detail, invalid_params, instance)
     return Response(problem, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=dict(headers or {}))
 
 

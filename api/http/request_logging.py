@@ -6,6 +6,7 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from litestar.enums import ScopeType
@@ -47,6 +48,27 @@ def _valid_request_id(raw: bytes) -> bool:
     return 0 < len(raw) <= 128 and all(33 <= b < 127 for b in raw)
 
 
+class TimedResponse:
+    """The ``send`` of an HTTP request's app: passes the response on, adding ``headers`` to its start, and notes
+    its status (500 until the app sends one: an app that failed first) and the seconds since the request came."""
+
+    def __init__(self, send: Send, headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
+        self._send = send
+        self._headers = list(headers)
+        self.started = time.perf_counter()
+        self.status = 500
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            if self._headers:
+                message["headers"] = [*message.get("headers", []), *self._headers]
+        await self._send(message)
+
+    def seconds(self) -> float:
+        return time.perf_counter() - self.started
+
+
 def request_logging_middleware(app: ASGIApp) -> ASGIApp:
     """ASGI middleware: assign or accept a request id, time the request, log it once."""
 
@@ -56,18 +78,9 @@ def request_logging_middleware(app: ASGIApp) -> ASGIApp:
             return
         incoming = dict(scope["headers"]).get(REQUEST_ID_HEADER, b"")
         request_id = incoming.decode() if _valid_request_id(incoming) else uuid.uuid4().hex
-        started = time.perf_counter()
-        status = 500
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message["headers"] = [*message.get("headers", []), (REQUEST_ID_HEADER, request_id.encode())]
-            await send(message)
-
+        response = TimedResponse(send, [(REQUEST_ID_HEADER, request_id.encode())])
         try:
-            await app(scope, receive, send_with_id)
+            await app(scope, receive, response.send)
         finally:
             if logger.isEnabledFor(logging.INFO):
                 logger.info(
@@ -75,8 +88,8 @@ def request_logging_middleware(app: ASGIApp) -> ASGIApp:
                     extra={
                         "method": scope.get("method"),
                         "path": scope["path"],
-                        "status": status,
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                        "status": response.status,
+                        "duration_ms": round(response.seconds() * 1000, 3),
                         "request_id": request_id,
                     },
                 )

@@ -19,6 +19,7 @@ from typing import Annotated, Generic, TypeVar
 import asyncpg
 from litestar import Response
 from litestar.datastructures import ResponseHeader
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import HeaderParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
@@ -52,6 +53,11 @@ KEPT_ANSWER_HEADERS = [
     ),
 ]
 """The headers of an answer that may be kept (:mod:`api.jobs.questions`), as :func:`answer_response` sets them."""
+
+
+def job_spec(description: str) -> ResponseSpec:
+    """The OpenAPI declaration of a response that is a job (a ``202`` still computing, a ``200`` finished)."""
+    return ResponseSpec(data_container=Job, generate_examples=False, description=description)
 
 
 def wait_budget(prefer: str | None, default_seconds: float) -> float:

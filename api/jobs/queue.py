@@ -31,24 +31,27 @@ PART_ENTRYPOINT = "counterfact.part"
 JOB_RETENTION = timedelta(days=30)
 
 
+def job_state(row: Row) -> dict[str, Any]:
+    """A stored job's fields that a job and a job in a list share: what it is, whose, and how far it got."""
+    return {
+        "id": str(row["id"]),
+        "kind": row["kind"],
+        "subject": row["subject"],
+        "status": row["status"],
+        "progress": float(row["progress"]),
+        "attempts": int(row["attempts"]),
+        "created_at": row["created_at"],
+        "updated_at": row["heartbeat_at"],
+        "finished_at": row["finished_at"],
+        "created_by": row["created_by"],
+        "workspace": row["workspace"],
+    }
+
+
 def job_from_row(row: Row) -> Job:
     """The API representation of a stored job (its result left as the JSON it was stored as)."""
     error = None if row["error"] is None else msgspec.convert(row["error"], Problem)
-    return Job(
-        id=str(row["id"]),
-        kind=row["kind"],
-        subject=row["subject"],
-        status=row["status"],
-        progress=float(row["progress"]),
-        attempts=int(row["attempts"]),
-        created_at=row["created_at"],
-        updated_at=row["heartbeat_at"],
-        finished_at=row["finished_at"],
-        result=row["result"],
-        error=error,
-        created_by=row["created_by"],
-        workspace=row["workspace"],
-    )
+    return Job(**job_state(row), result=row["result"], error=error)
 
 
 def part_payload(job_id: uuid.UUID, index: int) -> bytes:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterable
 
 from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, Receive, Scope, Send
 from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector
+
+from api.http.request_logging import TimedResponse
 
 # Seconds; from a cached key check (~1 ms) to a geo result computed within its request (2 s, then a job).
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -70,21 +71,13 @@ def measure_requests(metrics: RequestMetrics, app: ASGIApp, routes: RouteTemplat
         if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
-        started = time.perf_counter()
-        status = 500
-
-        async def send_noting_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        response = TimedResponse(send)
         try:
-            await app(scope, receive, send_noting_status)
+            await app(scope, receive, response.send)
         finally:
             template: str | None = scope.get("path_template")  # set by the router once path and method matched
-            if not template and status == 405 and routes is not None:
+            if not template and response.status == 405 and routes is not None:
                 template = routes.of(scope["path"])
-            metrics.observe(scope["method"], template or UNMATCHED_ROUTE, status, time.perf_counter() - started)
+            metrics.observe(scope["method"], template or UNMATCHED_ROUTE, response.status, response.seconds())
 
     return measured

@@ -10,8 +10,8 @@ import asyncpg
 from api.audit import service as audit
 from api.experiments.repository import ExperimentRepository
 from api.experiments.revisions import bump_data_revision
-from api.experiments.service import lock_holdout_experiment
-from api.http.errors import Conflict, invalid_field
+from api.experiments.service import lock_for_results_data
+from api.http.errors import invalid_field
 from api.observations.repository import ObservationRepository
 from api.observations.schemas import ArmObservation, ObservationsAccepted, ObservationsUpload
 from stats.arm_statistics import ArmSummary
@@ -47,16 +47,8 @@ async def store_observations(
 ) -> ObservationsAccepted:
     """Replace the totals of each channel/arm sent; all or nothing."""
     async with pool.acquire() as connection, connection.transaction():
-        experiment = await lock_holdout_experiment(
-            connection, experiment_id, "Observations are for holdout experiments; geo experiments read their dataset"
-        )
+        experiment = await lock_for_results_data(connection, experiment_id, "observations")
         experiments = ExperimentRepository(connection)
-        await experiments.lock_results_data(experiment_id)
-        if await experiments.has_outcomes(experiment_id):
-            raise Conflict(
-                "This experiment's results come from unit-level outcomes; it cannot take aggregate observations too",
-                [("observations", "the experiment already has unit-level outcomes")],
-            )
         metric_kind = experiment["design"]["metric"]["kind"]
         positions = {r["name"]: r["position"] for r in await experiments.channels(experiment_id)}
         seen: set[tuple[str, str]] = set()

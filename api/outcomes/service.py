@@ -28,8 +28,8 @@ from api.audit import service as audit
 from api.db.database import Connection
 from api.experiments.repository import ExperimentRepository
 from api.experiments.revisions import bump_data_revision
-from api.experiments.service import lock_holdout_experiment
-from api.http.errors import Conflict, InvalidInput, invalid_field
+from api.experiments.service import lock_for_results_data, lock_holdout_experiment
+from api.http.errors import InvalidInput, invalid_field
 from api.http.request_bodies import decode_json_body, line_batches
 from api.outcomes.repository import OutcomeRepository, StagedRow
 from api.outcomes.schemas import (
@@ -147,16 +147,7 @@ class OutcomeTarget:
 
 async def open_target(connection: Connection, experiment_id: UUID) -> OutcomeTarget:
     """Lock the experiment (shared) and check it takes unit-level outcomes."""
-    row = await lock_holdout_experiment(
-        connection, experiment_id, "Unit-level outcomes are for holdout experiments; geo experiments read their dataset"
-    )
-    experiments = ExperimentRepository(connection)
-    await experiments.lock_results_data(experiment_id)
-    if await experiments.has_observations(experiment_id):
-        raise Conflict(
-            "This experiment's results come from aggregate observations; it cannot take unit-level outcomes too",
-            [("outcomes", "the experiment already has aggregate observations")],
-        )
+    row = await lock_for_results_data(connection, experiment_id, "outcomes")
     return OutcomeTarget(experiment_id, row["design"]["metric"]["kind"] == "proportion")
 
 

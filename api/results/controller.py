@@ -8,7 +8,6 @@ from uuid import UUID
 import asyncpg
 from litestar import Controller, Response, get
 from litestar.di import NamedDependency
-from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, QueryParameter
 from litestar.status_codes import HTTP_202_ACCEPTED
 
@@ -16,8 +15,7 @@ from api.charts.images import AcceptedChartOperation, ChartFormatParameter, char
 from api.geo.controller import DatasetVersionParameter
 from api.geo.schemas import GeoMethod, GeoMissingPolicy, GeoResults, MultiCellGeoResults
 from api.http.errors import problem_responses
-from api.jobs.answer import KEPT_ANSWER_HEADERS, PreferHeader, answer_response, wait_budget
-from api.jobs.schemas import Job
+from api.jobs.answer import KEPT_ANSWER_HEADERS, PreferHeader, answer_response, job_spec, wait_budget
 from api.results.schemas import HoldoutResults
 from api.results.service import ResultsQuery, experiment_results
 from api.settings import Settings
@@ -70,11 +68,7 @@ class ResultsController(Controller):
         operation_class=AcceptedChartOperation,
         response_headers=KEPT_ANSWER_HEADERS,
         responses={
-            HTTP_202_ACCEPTED: ResponseSpec(
-                data_container=Job,
-                generate_examples=False,
-                description="Still computing: the job to poll (also in the `Location` header).",
-            ),
+            HTTP_202_ACCEPTED: job_spec("Still computing: the job to poll (also in the `Location` header)."),
             **problem_responses(400, 404, 409, 503),
         },
     )

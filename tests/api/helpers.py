@@ -3,6 +3,8 @@ make a geo dataset, an experiment or a result, each asserting the status it expe
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import date, timedelta
 from typing import Any
 
 from litestar import Litestar
@@ -34,6 +36,20 @@ async def upload_dataset(client: Client, body: str) -> str:
     return str(upload.json()["id"])
 
 
+async def sixty_day_dataset(client: Client, markets: Sequence[str], name: str) -> str:
+    """A geo dataset called ``name``: ``markets`` over the 60 days from 2026-01-01, market ``g``'s KPI on day ``d``
+    100 + 7 g + d mod 5 (201 asserted); its id."""
+    start = date(2026, 1, 1)
+    rows = [
+        {"date": (start + timedelta(days=d)).isoformat(), "geo": geo, "kpi": 100.0 + 7 * g + d % 5}
+        for g, geo in enumerate(markets)
+        for d in range(60)
+    ]
+    upload = await client.post("/v1/geo/datasets", json={"name": name, "rows": rows})
+    assert upload.status_code == 201, upload.text
+    return str(upload.json()["id"])
+
+
 async def create_experiment(client: Client, body: dict[str, Any]) -> str:
     """The experiment ``body`` describes, created (201 asserted); its id."""
     created = await client.post("/v1/experiments", json=body)
@@ -53,6 +69,11 @@ def geolift_design(dataset_id: str, /, **overrides: Any) -> dict[str, Any]:
         "test_period": GEOLIFT_TEST_PERIOD,
         "spend": 10_000.0,
     } | overrides
+
+
+def unspent_geolift_design(dataset_id: str, /, **overrides: Any) -> dict[str, Any]:
+    """:func:`geolift_design` without its spend (a test that states none, or a spend change per market)."""
+    return {key: value for key, value in geolift_design(dataset_id).items() if key != "spend"} | overrides
 
 
 async def create_geolift_experiment(client: Client, /, **overrides: Any) -> str:

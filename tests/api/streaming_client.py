@@ -7,9 +7,10 @@ early but keeps reading; a raw socket shows both: the bytes that got through and
 
 from __future__ import annotations
 
+import asyncio
 import select
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import closing
 from dataclasses import dataclass
 
@@ -34,6 +35,29 @@ class Streamed:
             if key.strip().lower() == name.lower():
                 return value.strip()
         return None
+
+
+def chunked_head(path: str, key: str, *, content_type: str = "text/csv") -> bytes:
+    """The request line and headers of a ``POST`` to ``path`` with ``key``, its body to follow in chunks."""
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {key}\r\n"
+        f"Content-Type: {content_type}\r\nTransfer-Encoding: chunked\r\n\r\n"
+    ).encode()
+
+
+async def units_with_a_fault(
+    fault_at: int, fault: Callable[[], Awaitable[None]], chunks_after: int = 600
+) -> AsyncIterator[bytes]:
+    """A CSV of unit ids (the ``unit`` header, then 25,000 ids a chunk) that calls ``fault`` before chunk
+    ``fault_at``, then goes on sending ``chunks_after`` more, one every 0.1 s (600: a minute, longer than any
+    answer may take)."""
+    yield b"unit\n"
+    for batch in range(fault_at + chunks_after):
+        if batch == fault_at:
+            await fault()
+        elif batch > fault_at:
+            await asyncio.sleep(0.1)
+        yield b"".join(b"user-%d-%d\n" % (batch, i) for i in range(25_000))
 
 
 def _read_available(connection: socket.socket) -> tuple[bytes, bool]:

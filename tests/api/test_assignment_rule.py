@@ -20,7 +20,8 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from stats.assignment_hash import assign_channels_by_rule, sha256_threshold
-from tests.api.test_experiments import geo_body, small_dataset
+from tests.api.helpers import unspent_geolift_design
+from tests.api.test_experiments import small_dataset
 
 Client = AsyncTestClient[Litestar]
 SALT = "it's a \\ 'salt'; -- ü ユ"
@@ -166,7 +167,7 @@ async def test_new_experiments_default_to_the_sha256_rule(client: Client) -> Non
 
 
 async def test_a_geo_experiment_has_no_assignment_rule(client: Client) -> None:
-    created = (await client.post("/v1/experiments", json=geo_body(await small_dataset(client)))).json()
+    created = (await client.post("/v1/experiments", json=unspent_geolift_design(await small_dataset(client)))).json()
     response = await client.get(f"/v1/experiments/{created['id']}/assignment-rule")
     assert response.status_code == 409
 

@@ -7,6 +7,8 @@ from typing import Any
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from tests.api.helpers import unspent_geolift_design
+
 Client = AsyncTestClient[Litestar]
 
 
@@ -22,7 +24,7 @@ def holdout_body(**overrides: Any) -> dict[str, Any]:
 
 
 async def small_dataset(client: Client) -> str:
-    """A four-market panel covering the periods of :func:`geo_body`."""
+    """A four-market panel covering the periods of :func:`~tests.api.helpers.unspent_geolift_design`."""
     rows = [
         {"date": day, "geo": geo, "kpi": 100.0 + i}
         for i, geo in enumerate(("chicago", "portland", "denver", "austin"))
@@ -32,20 +34,6 @@ async def small_dataset(client: Client) -> str:
     assert response.status_code == 201, response.text
     dataset_id: str = response.json()["id"]
     return dataset_id
-
-
-def geo_body(dataset_id: str, **overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "kind": "geo",
-        "name": "TV test",
-        "dataset_id": dataset_id,
-        "channel": "tv",
-        "treatment_markets": ["chicago", "portland"],
-        "pre_period": {"start": "2021-01-01", "end": "2021-03-31"},
-        "test_period": {"start": "2021-04-01", "end": "2021-04-15"},
-    }
-    body.update(overrides)
-    return body
 
 
 async def test_creating_a_holdout_experiment_returns_201_with_location_and_a_salt(client: Client) -> None:
@@ -68,7 +56,9 @@ async def test_a_created_experiment_reads_back_identically(client: Client) -> No
 
 
 async def test_a_geo_experiment_keeps_its_markets_and_periods(client: Client) -> None:
-    response = await client.post("/v1/experiments", json=geo_body(await small_dataset(client), spend=1000.0))
+    response = await client.post(
+        "/v1/experiments", json=unspent_geolift_design(await small_dataset(client), spend=1000.0)
+    )
     assert response.status_code == 201
     created = response.json()
     assert created["treatment_markets"] == ["chicago", "portland"]
@@ -101,7 +91,7 @@ async def test_a_channel_named_twice_is_400_naming_the_second(client: Client) ->
 
 
 async def test_a_test_period_before_the_pre_period_ends_is_400(client: Client) -> None:
-    body = geo_body(await small_dataset(client), test_period={"start": "2021-03-01", "end": "2021-04-15"})
+    body = unspent_geolift_design(await small_dataset(client), test_period={"start": "2021-03-01", "end": "2021-04-15"})
     response = await client.post("/v1/experiments", json=body)
     assert response.status_code == 400
     assert response.json()["invalid_params"][0]["name"] == "test_period.start"
@@ -162,7 +152,7 @@ async def test_listing_pages_newest_first_with_a_cursor(client: Client) -> None:
 
 async def test_listing_filters_by_kind_and_status(client: Client) -> None:
     holdout = (await client.post("/v1/experiments", json=holdout_body())).json()
-    await client.post("/v1/experiments", json=geo_body(await small_dataset(client)))
+    await client.post("/v1/experiments", json=unspent_geolift_design(await small_dataset(client)))
     await client.patch(f"/v1/experiments/{holdout['id']}", json={"status": "running"})
     geos = (await client.get("/v1/experiments", params={"kind": "geo"})).json()["items"]
     running = (await client.get("/v1/experiments", params={"status": "running"})).json()["items"]
@@ -220,14 +210,14 @@ async def test_a_geo_field_on_a_holdout_experiment_is_400(client: Client) -> Non
 
 
 async def test_a_geo_experiment_on_an_unknown_dataset_is_400_naming_dataset_id(client: Client) -> None:
-    body = geo_body("6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f")
+    body = unspent_geolift_design("6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f")
     response = await client.post("/v1/experiments", json=body)
     assert response.status_code == 400
     assert response.json()["invalid_params"][0]["name"] == "dataset_id"
 
 
 async def test_a_treatment_market_missing_from_the_dataset_is_400(client: Client) -> None:
-    body = geo_body(await small_dataset(client), treatment_markets=["chicago", "atlantis"])
+    body = unspent_geolift_design(await small_dataset(client), treatment_markets=["chicago", "atlantis"])
     response = await client.post("/v1/experiments", json=body)
     assert response.status_code == 400
     assert response.json()["invalid_params"][0]["name"] == "treatment_markets"

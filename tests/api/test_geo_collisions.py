@@ -5,12 +5,13 @@ GeoLift issue #174 asks for this: two tests in one market at once measure each o
 
 from __future__ import annotations
 
-from datetime import date, timedelta
 from typing import Any
 
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+
+from tests.api.helpers import sixty_day_dataset
 
 Client = AsyncTestClient[Litestar]
 MARKETS = ["austin", "boston", "chicago", "denver", "el paso", "fresno"]
@@ -18,15 +19,7 @@ MARKETS = ["austin", "boston", "chicago", "denver", "el paso", "fresno"]
 
 @pytest.fixture
 async def dataset_id(client: Client) -> str:
-    start = date(2026, 1, 1)
-    rows = [
-        {"date": (start + timedelta(days=d)).isoformat(), "geo": geo, "kpi": 100.0 + 7 * g + d % 5}
-        for g, geo in enumerate(MARKETS)
-        for d in range(60)
-    ]
-    upload = await client.post("/v1/geo/datasets", json={"name": "six markets", "rows": rows})
-    assert upload.status_code == 201, upload.text
-    return str(upload.json()["id"])
+    return await sixty_day_dataset(client, MARKETS, "six markets")
 
 
 async def create(client: Client, dataset_id: str, markets: list[str], test: tuple[str, str], **extra: Any) -> Any:

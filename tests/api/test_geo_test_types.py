@@ -18,7 +18,14 @@ import pytest
 
 from stats.geo.trimmed_match import trimmed_match
 from testkit.panels import as_geolift_csv, geolift_rows
-from tests.api.helpers import Client, results, upload_dataset
+from tests.api.helpers import (
+    Client,
+    create_experiment,
+    geolift_design,
+    results,
+    unspent_geolift_design,
+    upload_dataset,
+)
 from tests.api.test_trimmed_match_results import POST_ANALYSIS, _post_analysis
 
 CSV = {"Content-Type": "text/csv"}
@@ -31,30 +38,12 @@ async def _geolift_dataset(client: Client) -> str:
     return await upload_dataset(client, as_geolift_csv(geolift_rows()))
 
 
-def _design(dataset_id: str, **overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "kind": "geo",
-        "name": "TV in Chicago and Portland",
-        "dataset_id": dataset_id,
-        "channel": "tv",
-        "treatment_markets": ["chicago", "portland"],
-        "pre_period": {"start": "2021-01-01", "end": "2021-03-31"},
-        "test_period": {"start": "2021-04-01", "end": "2021-04-15"},
-    }
-    return body | overrides
-
-
-async def _create(client: Client, body: dict[str, Any]) -> str:
-    created = await client.post("/v1/experiments", json=body)
-    assert created.status_code == 201, created.text
-    experiment_id: str = created.json()["id"]
-    return experiment_id
-
-
 async def test_a_holdback_divides_by_the_negative_spend_change_and_reports_average_roi(client: Client) -> None:
     dataset_id = await _geolift_dataset(client)
     change = {"chicago": -4_000.0, "portland": -6_000.0}
-    holdback = await _create(client, _design(dataset_id, test_type="holdback", spend_change=change))
+    holdback = await create_experiment(
+        client, unspent_geolift_design(dataset_id, test_type="holdback", spend_change=change)
+    )
     result = await results(client, holdback, method="tbr")
     incremental = result["incremental"]
     assert result["iroas"]["estimate"] == pytest.approx(incremental["estimate"] / -10_000.0)
@@ -66,7 +55,9 @@ async def test_a_holdback_divides_by_the_negative_spend_change_and_reports_avera
 async def test_a_go_dark_synthetic_control_iroas_is_the_incremental_over_the_negative_cost(client: Client) -> None:
     dataset_id = await _geolift_dataset(client)
     change = {"chicago": -5_000.0, "portland": -5_000.0}
-    go_dark = await _create(client, _design(dataset_id, test_type="go-dark", spend_change=change))
+    go_dark = await create_experiment(
+        client, unspent_geolift_design(dataset_id, test_type="go-dark", spend_change=change)
+    )
     result = await results(client, go_dark, method="synthetic_control")
     assert result["iroas"]["estimate"] == pytest.approx(result["incremental"]["estimate"] / -10_000.0)
     assert result["iroas"]["ci_low"] <= result["iroas"]["estimate"] <= result["iroas"]["ci_high"]
@@ -76,14 +67,16 @@ async def test_a_go_dark_synthetic_control_iroas_is_the_incremental_over_the_neg
 async def test_a_heavy_up_reports_marginal_roi_over_the_added_spend(client: Client) -> None:
     dataset_id = await _geolift_dataset(client)
     change = {"chicago": 3_000.0, "portland": 2_000.0}
-    heavy_up = await _create(client, _design(dataset_id, test_type="heavy-up", spend_change=change))
+    heavy_up = await create_experiment(
+        client, unspent_geolift_design(dataset_id, test_type="heavy-up", spend_change=change)
+    )
     result = await results(client, heavy_up, method="tbr")
     assert result["iroas"]["estimate"] == pytest.approx(result["incremental"]["estimate"] / 5_000.0)
     assert result["roi_kind"] == "marginal" and result["test_type"] == "heavy-up"
 
 
 async def test_an_experiment_without_test_type_reports_average_roi_of_its_spend(client: Client) -> None:
-    plain = await _create(client, _design(await _geolift_dataset(client), spend=10_000.0))
+    plain = await create_experiment(client, geolift_design(await _geolift_dataset(client)))
     result = await results(client, plain, method="tbr")
     assert result["test_type"] is None and result["roi_kind"] == "average"
     assert result["iroas"]["estimate"] == pytest.approx(result["incremental"]["estimate"] / 10_000.0)
@@ -95,11 +88,11 @@ async def test_the_cooldown_effect_is_the_estimate_with_the_cooldown_as_test_per
     client: Client, method: str
 ) -> None:
     dataset_id = await _geolift_dataset(client)
-    with_cooldown = await _create(
-        client, _design(dataset_id, test_period=TEST, cooldown_period=COOLDOWN, spend=10_000.0)
+    with_cooldown = await create_experiment(
+        client, geolift_design(dataset_id, test_period=TEST, cooldown_period=COOLDOWN)
     )
-    test_only = await _create(client, _design(dataset_id, test_period=TEST, spend=10_000.0))
-    cooldown_as_test = await _create(client, _design(dataset_id, test_period=COOLDOWN, spend=10_000.0))
+    test_only = await create_experiment(client, geolift_design(dataset_id, test_period=TEST))
+    cooldown_as_test = await create_experiment(client, geolift_design(dataset_id, test_period=COOLDOWN))
     result = await results(client, with_cooldown, method=method)
     expected_test = await results(client, test_only, method=method)
     expected_lag = await results(client, cooldown_as_test, method=method)
@@ -119,7 +112,7 @@ async def test_the_cooldown_effect_is_the_estimate_with_the_cooldown_as_test_per
 async def test_trimmed_match_cooldown_divides_the_lagged_response_by_the_test_spend(client: Client) -> None:
     panel_csv, pairs = _post_analysis()
     dataset_id = await upload_dataset(client, panel_csv)
-    body = _design(
+    body = unspent_geolift_design(
         dataset_id,
         name="Paired search test",
         treatment_markets=[p[0] for p in pairs],
@@ -128,7 +121,7 @@ async def test_trimmed_match_cooldown_divides_the_lagged_response_by_the_test_sp
         test_period={"start": "2020-11-04", "end": "2020-12-01"},
         cooldown_period={"start": "2020-12-02", "end": "2020-12-16"},
     )
-    result = await results(client, await _create(client, body), method="trimmed_match", confidence_level=0.8)
+    result = await results(client, await create_experiment(client, body), method="trimmed_match", confidence_level=0.8)
     kpi: dict[str, float] = defaultdict(float)
     cost: dict[str, float] = defaultdict(float)
     with POST_ANALYSIS.open(newline="") as handle:
@@ -150,9 +143,9 @@ async def test_trimmed_match_cooldown_divides_the_lagged_response_by_the_test_sp
 
 
 async def test_a_cooldown_beyond_the_dataset_is_409(client: Client) -> None:
-    late = await _create(
+    late = await create_experiment(
         client,
-        _design(
+        unspent_geolift_design(
             await _geolift_dataset(client),
             test_period=TEST,
             cooldown_period={"start": "2021-04-09", "end": "2021-04-30"},
@@ -201,7 +194,9 @@ BAD_DESIGNS: list[tuple[dict[str, Any], str, str]] = [
 async def test_bad_test_type_or_timing_is_400_naming_the_field(
     client: Client, overrides: dict[str, Any], field: str, reason: str
 ) -> None:
-    response = await client.post("/v1/experiments", json=_design(await _geolift_dataset(client), **overrides))
+    response = await client.post(
+        "/v1/experiments", json=unspent_geolift_design(await _geolift_dataset(client), **overrides)
+    )
     assert response.status_code == 400, response.text
     problem = response.json()
     assert problem["invalid_params"][0]["name"] == field
@@ -209,7 +204,7 @@ async def test_bad_test_type_or_timing_is_400_naming_the_field(
 
 
 async def test_an_unknown_test_type_is_400(client: Client) -> None:
-    body = _design(
+    body = unspent_geolift_design(
         await _geolift_dataset(client),
         test_type="blackout",
         spend_change={"chicago": -1.0, "portland": -1.0},
@@ -220,9 +215,9 @@ async def test_an_unknown_test_type_is_400(client: Client) -> None:
 
 
 async def test_moving_the_test_onto_the_cooldown_by_patch_is_400(client: Client) -> None:
-    experiment_id = await _create(
+    experiment_id = await create_experiment(
         client,
-        _design(await _geolift_dataset(client), test_period=TEST, cooldown_period=COOLDOWN),
+        unspent_geolift_design(await _geolift_dataset(client), test_period=TEST, cooldown_period=COOLDOWN),
     )
     shown = (await client.get(f"/v1/experiments/{experiment_id}")).json()
     assert shown["cooldown_period"] == COOLDOWN and shown["test_type"] is None
@@ -234,7 +229,7 @@ async def test_moving_the_test_onto_the_cooldown_by_patch_is_400(client: Client)
 
 
 async def test_patch_sets_a_test_type_and_its_spend_change(client: Client) -> None:
-    experiment_id = await _create(client, _design(await _geolift_dataset(client)))
+    experiment_id = await create_experiment(client, unspent_geolift_design(await _geolift_dataset(client)))
     change = {"chicago": 1_000.0, "portland": 500.0}
     patched = await client.patch(
         f"/v1/experiments/{experiment_id}", json={"test_type": "heavy-up", "spend_change": change}
@@ -245,11 +240,13 @@ async def test_patch_sets_a_test_type_and_its_spend_change(client: Client) -> No
 
 async def test_a_test_inside_a_running_experiments_cooldown_collides(client: Client) -> None:
     dataset_id = await _geolift_dataset(client)
-    first = await _create(client, _design(dataset_id, test_period=TEST, cooldown_period=COOLDOWN))
+    first = await create_experiment(
+        client, unspent_geolift_design(dataset_id, test_period=TEST, cooldown_period=COOLDOWN)
+    )
     started = await client.patch(f"/v1/experiments/{first}", json={"status": "running"})
     assert started.status_code == 200, started.text
     response = await client.post(
-        "/v1/experiments", json=_design(dataset_id, name="Radio in Chicago", test_period=COOLDOWN)
+        "/v1/experiments", json=unspent_geolift_design(dataset_id, name="Radio in Chicago", test_period=COOLDOWN)
     )
     assert response.status_code == 409, response.text
     assert first in response.json()["detail"]

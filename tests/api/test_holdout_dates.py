@@ -10,7 +10,8 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from tests.api.test_experiments import geo_body, holdout_body, small_dataset
+from tests.api.helpers import unspent_geolift_design
+from tests.api.test_experiments import holdout_body, small_dataset
 
 Client = AsyncTestClient[Litestar]
 PLAN = {"start": "2026-03-02", "end": "2026-03-29"}
@@ -140,7 +141,7 @@ async def test_tomorrow_is_a_day_a_test_can_have_started_in_some_time_zone(clien
 
 async def test_a_geo_experiment_has_no_actual_period_to_state(client: Client) -> None:
     dataset_id = await small_dataset(client)
-    created = (await client.post("/v1/experiments", json=geo_body(dataset_id))).json()
+    created = (await client.post("/v1/experiments", json=unspent_geolift_design(dataset_id))).json()
     response = await client.patch(f"/v1/experiments/{created['id']}", json={"actual_period": {"start": "2021-04-01"}})
     assert response.status_code == 400
     assert response.json()["invalid_params"][0]["name"] == "actual_period"

@@ -6,7 +6,6 @@ float64; a CSV upload whose database connection is terminated mid-stream.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
@@ -24,7 +23,7 @@ from api.http.errors import exception_handlers
 from api.http.json_depth import MAX_JSON_DEPTH, check_json_depth
 from api.settings import Settings
 from testkit.database import make_key, with_database
-from tests.api.streaming_client import stream_upload
+from tests.api.streaming_client import chunked_head, stream_upload, units_with_a_fault
 from tests.conftest import app_in_thread
 
 Client = AsyncTestClient[Litestar]
@@ -174,23 +173,13 @@ async def test_a_csv_upload_whose_connection_is_terminated_is_answered_and_close
     key = await make_key(isolated_url, Scope.ADMIN)
     async with httpx.AsyncClient(base_url=live_isolated, headers={"Authorization": f"Bearer {key}"}) as client:
         experiment_id = (await client.post("/v1/experiments", json=HOLDOUT)).json()["id"]
-    batches_after_fault = 600  # 60 s of 25,000 units every 0.1 s: longer than any answer may take
 
-    async def units() -> AsyncIterator[bytes]:
-        yield b"unit\n"
-        for batch in range(20 + batches_after_fault):
-            if batch == 20:
-                await _terminate_connections(isolated_url)
-            elif batch > 20:
-                await asyncio.sleep(0.1)
-            yield b"".join(b"user-%d-%d\n" % (batch, i) for i in range(25_000))
+    async def fault() -> None:
+        await _terminate_connections(isolated_url)
 
-    head = (
-        f"POST /v1/experiments/{experiment_id}/assignments HTTP/1.1\r\nHost: localhost\r\n"
-        f"Authorization: Bearer {key}\r\nContent-Type: text/csv\r\nTransfer-Encoding: chunked\r\n\r\n"
-    ).encode()
+    head = chunked_head(f"/v1/experiments/{experiment_id}/assignments", key)
     host, port = live_isolated.removeprefix("http://").split(":")
-    streamed = await stream_upload((host, int(port)), head, units())
+    streamed = await stream_upload((host, int(port)), head, units_with_a_fault(20, fault))
     assert streamed.status == 503, streamed.answer[:300]
     assert streamed.header("retry-after")
     assert streamed.header("connection") == "close"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from api.lifecycle.repository import DeletionRepository
+from tests.api.helpers import sixty_day_dataset
 
 Client = AsyncTestClient[Litestar]
 HOLDOUT = {
@@ -69,13 +69,7 @@ async def _count(database_url: str, sql: str, *args: Any) -> int:
 
 
 async def _dataset(client: Client) -> str:
-    start = date(2026, 1, 1)
-    rows = [
-        {"date": (start + timedelta(days=d)).isoformat(), "geo": geo, "kpi": 100.0 + 7 * g + d % 5}
-        for g, geo in enumerate(MARKETS)
-        for d in range(60)
-    ]
-    return str((await client.post("/v1/geo/datasets", json={"name": "four markets", "rows": rows})).json()["id"])
+    return await sixty_day_dataset(client, MARKETS, "four markets")
 
 
 async def _geo_experiment(client: Client, dataset_id: str, status: str) -> str:

@@ -11,7 +11,7 @@ import pytest
 from statsmodels.stats import proportion as sm_proportion
 from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
 
-from tests.api.helpers import Client, create_experiment
+from tests.api.helpers import Client, create_experiment, create_geolift_experiment
 
 UNITS = [f"user-{i}" for i in range(4000)]
 
@@ -250,6 +250,13 @@ async def test_outcomes_are_refused_once_aggregate_observations_exist(client: Cl
     await client.post(f"/v1/experiments/{experiment_id}/observations", json={"observations": [observation]})
     response = await _post_json(client, experiment_id, [{"unit": "u1", "value": 1}])
     assert response.status_code == 409
+    problem = response.json()
+    assert problem["detail"] == (
+        "This experiment's results come from aggregate observations; it cannot take unit-level outcomes too"
+    )
+    assert problem["invalid_params"] == [
+        {"name": "outcomes", "reason": "the experiment already has aggregate observations"}
+    ]
 
 
 async def test_observations_are_refused_once_outcomes_exist(client: Client) -> None:
@@ -258,6 +265,33 @@ async def test_observations_are_refused_once_outcomes_exist(client: Client) -> N
     observation = {"channel": "meta", "arm": "holdout", "units": 10, "sum": 10.0, "sum_squares": 20.0}
     response = await client.post(f"/v1/experiments/{experiment_id}/observations", json={"observations": [observation]})
     assert response.status_code == 409
+    problem = response.json()
+    assert problem["detail"] == (
+        "This experiment's results come from unit-level outcomes; it cannot take aggregate observations too"
+    )
+    assert problem["invalid_params"] == [
+        {"name": "observations", "reason": "the experiment already has unit-level outcomes"}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "data"),
+    [
+        ("outcomes", {"outcomes": [{"unit": "u1", "value": 1}]}, "Unit-level outcomes"),
+        (
+            "observations",
+            {"observations": [{"channel": "tv", "arm": "holdout", "units": 10, "conversions": 1}]},
+            "Observations",
+        ),
+    ],
+)
+async def test_a_geo_experiment_refuses_holdout_data_and_says_it_reads_its_dataset(
+    client: Client, path: str, body: dict[str, Any], data: str
+) -> None:
+    experiment_id = await create_geolift_experiment(client)
+    response = await client.post(f"/v1/experiments/{experiment_id}/{path}", json=body)
+    assert response.status_code == 409, response.text
+    assert response.json()["detail"] == f"{data} are for holdout experiments; geo experiments read their dataset"
 
 
 async def test_results_with_an_arm_lacking_outcomes_are_a_409_saying_which(client: Client) -> None:

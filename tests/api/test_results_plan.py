@@ -104,10 +104,9 @@ async def fresh_connection(request: pytest.FixtureRequest, server_url: str) -> A
         await execute(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-async def test_results_aggregate_is_hashed_or_merged_when_the_statistics_do_not_know_the_experiment(
-    fresh_connection: asyncpg.Connection,
-) -> None:
-    connection = fresh_connection
+async def _load_after_analyze(connection: asyncpg.Connection) -> uuid.UUID:
+    """Load an experiment of 20,000 units with their outcomes, ANALYZE, then load a second one of 5,000 that the
+    statistics do not know; the second's id."""
     first, second = uuid.uuid4(), uuid.uuid4()
     await connection.execute(FILL_ASSIGNMENTS, first, 20_000)
     await connection.execute(FILL_OUTCOMES, first, 20_000)
@@ -115,6 +114,14 @@ async def test_results_aggregate_is_hashed_or_merged_when_the_statistics_do_not_
     await connection.execute("ANALYZE holdout_outcomes")
     await connection.execute(FILL_ASSIGNMENTS, second, 5_000)  # loaded after the last ANALYZE
     await connection.execute(FILL_OUTCOMES, second, 5_000)
+    return second
+
+
+async def test_results_aggregate_is_hashed_or_merged_when_the_statistics_do_not_know_the_experiment(
+    fresh_connection: asyncpg.Connection,
+) -> None:
+    connection = fresh_connection
+    second = await _load_after_analyze(connection)
     stale = await _explain(connection, second)
     assert _scan_estimate(stale, "assignments") < 100  # the premise: the planner expects next to nothing
     async with connection.transaction():
@@ -130,13 +137,7 @@ async def test_results_aggregate_groups_by_hashing_without_sorting_the_joined_ro
     fresh_connection: asyncpg.Connection,
 ) -> None:
     connection = fresh_connection
-    first, second = uuid.uuid4(), uuid.uuid4()
-    await connection.execute(FILL_ASSIGNMENTS, first, 20_000)
-    await connection.execute(FILL_OUTCOMES, first, 20_000)
-    await connection.execute("ANALYZE assignments")
-    await connection.execute("ANALYZE holdout_outcomes")
-    await connection.execute(FILL_ASSIGNMENTS, second, 5_000)  # loaded after the last ANALYZE
-    await connection.execute(FILL_OUTCOMES, second, 5_000)
+    second = await _load_after_analyze(connection)
     async with connection.transaction():
         await ResultsRepository(connection).aggregate_outcomes(second, 0.0, 0.0)
         plan = await _explain(connection, second)

@@ -17,6 +17,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import IO
 
 import asyncpg
 import httpx
@@ -26,7 +27,7 @@ from litestar.testing import AsyncTestClient
 
 from testkit.service import ROOT, free_port, wait_for_health
 from tests.api.service_process import service_process, wait_for_service_backend
-from tests.api.streaming_client import stream_upload
+from tests.api.streaming_client import chunked_head, stream_upload, units_with_a_fault
 
 Client = AsyncTestClient[Litestar]
 HOLDOUT = {
@@ -106,16 +107,31 @@ def _gone_within(pids: list[int], seconds: float) -> bool:
     return True
 
 
-def test_sigterm_to_serve_stops_its_workers_and_the_embedded_database(tmp_path: Path) -> None:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | {"COUNTERFACT_DATA_DIR": str(tmp_path)}
-    serve = subprocess.Popen(
+def _serve_embedded(data_dir: Path, port: int, stdout: IO[bytes] | int = subprocess.DEVNULL) -> subprocess.Popen[bytes]:
+    """``counterfact serve`` with one job worker on ``port``, on the embedded PostgreSQL in ``data_dir``."""
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | {"COUNTERFACT_DATA_DIR": str(data_dir)}
+    return subprocess.Popen(
         [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--job-workers", "1"],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.DEVNULL,
+        stdout=stdout,
         stderr=subprocess.DEVNULL,
     )
+
+
+def _kill_leftovers(serve: subprocess.Popen[bytes], pids: list[int]) -> None:
+    """What a failed run left behind: ``serve`` if it still runs, and those of ``pids`` that do."""
+    if serve.poll() is None:
+        serve.kill()
+        serve.wait(timeout=30)
+    for pid in pids:
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_sigterm_to_serve_stops_its_workers_and_the_embedded_database(tmp_path: Path) -> None:
+    port = free_port()
+    serve = _serve_embedded(tmp_path, port)
     started: list[int] = []
     try:
         wait_for_health(f"http://127.0.0.1:{port}", serve, seconds=120)
@@ -127,12 +143,7 @@ def test_sigterm_to_serve_stops_its_workers_and_the_embedded_database(tmp_path: 
         assert serve.wait(timeout=90) == 0
         assert _gone_within(started, 30)
     finally:
-        if serve.poll() is None:
-            serve.kill()
-            serve.wait(timeout=30)
-        for pid in started:  # what a failed run left behind
-            if _alive(pid):
-                os.kill(pid, signal.SIGKILL)
+        _kill_leftovers(serve, started)
 
 
 def _first_admin_key(output: str) -> str:
@@ -165,27 +176,9 @@ async def test_sigterm_during_an_upload_whose_database_was_killed_answers_503_an
     # Issue 22: under `make serve`, the embedded PostgreSQL's postmaster killed during a streamed 1M-unit upload;
     # the client never got an answer, and SIGTERM could not stop the service while that request hung.
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | {"COUNTERFACT_DATA_DIR": str(data_dir)}
     output = data_dir / "serve.out"
     with output.open("wb") as out:
-        serve = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "api.cli",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--job-workers",
-                "1",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.DEVNULL,
-        )
+        serve = _serve_embedded(data_dir, port, out)
     database_processes: list[int] = []
     signalled = 0.0
     try:
@@ -197,32 +190,18 @@ async def test_sigterm_during_an_upload_whose_database_was_killed_answers_503_an
         async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {key}"}) as http:
             experiment_id = (await http.post("/v1/experiments", json=HOLDOUT)).json()["id"]
 
-        async def units() -> AsyncIterator[bytes]:  # 1,000,000 units, then more, until the service hangs up
+        async def fault() -> None:  # after 250,000 units; then more, until the service hangs up
             nonlocal signalled
-            yield b"unit\n"
-            for batch in range(10 + 600):
-                if batch == 10:
-                    os.kill(postmaster, signal.SIGKILL)
-                    serve.send_signal(signal.SIGTERM)  # while the upload is in flight
-                    signalled = time.monotonic()
-                elif batch > 10:
-                    await asyncio.sleep(0.1)
-                yield b"".join(b"user-%d-%d\n" % (batch, i) for i in range(25_000))
+            os.kill(postmaster, signal.SIGKILL)
+            serve.send_signal(signal.SIGTERM)  # while the upload is in flight
+            signalled = time.monotonic()
 
-        head = (
-            f"POST /v1/experiments/{experiment_id}/assignments HTTP/1.1\r\nHost: localhost\r\n"
-            f"Authorization: Bearer {key}\r\nContent-Type: text/csv\r\nTransfer-Encoding: chunked\r\n\r\n"
-        ).encode()
-        streamed = await stream_upload(("127.0.0.1", port), head, units())
+        head = chunked_head(f"/v1/experiments/{experiment_id}/assignments", key)
+        streamed = await stream_upload(("127.0.0.1", port), head, units_with_a_fault(10, fault))
         exit_code = await asyncio.to_thread(serve.wait, 120)
         stopped_after = time.monotonic() - signalled
     finally:
-        if serve.poll() is None:
-            serve.kill()
-            serve.wait(timeout=30)
-        for pid in database_processes:  # what a failed run left behind
-            if _alive(pid):
-                os.kill(pid, signal.SIGKILL)
+        _kill_leftovers(serve, database_processes)
     assert streamed.status == 503, streamed.answer[:300]
     assert streamed.header("retry-after")
     assert streamed.closed

@@ -20,7 +20,7 @@ from api.http.limits import LINGER_SECONDS
 from api.http.unread_bodies import has_body
 from api.settings import Settings
 from testkit.database import make_key
-from tests.api.streaming_client import stream_upload
+from tests.api.streaming_client import chunked_head, stream_upload
 from tests.conftest import app_in_thread
 
 STREAM_CAP = 1024 * 1024
@@ -42,13 +42,6 @@ async def key(database_url: str) -> str:
     return await make_key(database_url, Scope.WRITE)
 
 
-def _head(path: str, key: str, *, content_type: str = "text/csv") -> bytes:
-    return (
-        f"POST {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {key}\r\n"
-        f"Content-Type: {content_type}\r\nTransfer-Encoding: chunked\r\n\r\n"
-    ).encode()
-
-
 async def _sixty_four_megabytes() -> AsyncIterator[bytes]:
     for _ in range(CHUNKS):
         yield CHUNK
@@ -63,7 +56,7 @@ async def _csv_for_a_minute() -> AsyncIterator[bytes]:
 async def test_an_upload_refused_mid_stream_is_answered_and_closed_before_the_client_sends_the_rest(
     capped: tuple[str, int], key: str
 ) -> None:
-    streamed = await stream_upload(capped, _head("/v1/geo/datasets?name=capped", key), _csv_for_a_minute())
+    streamed = await stream_upload(capped, chunked_head("/v1/geo/datasets?name=capped", key), _csv_for_a_minute())
     assert streamed.status == 413, streamed.answer[:300]
     assert streamed.header("connection") == "close"
     assert streamed.closed
@@ -89,7 +82,7 @@ async def test_a_client_that_never_stops_sending_is_cut_off_within_the_linger_ti
 ) -> None:
     started = time.monotonic()
     streamed = await stream_upload(
-        capped, _head("/v1/geo/datasets?name=capped", key), _csv_for_a_minute(), past_the_servers_end=True
+        capped, chunked_head("/v1/geo/datasets?name=capped", key), _csv_for_a_minute(), past_the_servers_end=True
     )
     assert streamed.status == 413
     assert not streamed.body_finished

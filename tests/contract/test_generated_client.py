@@ -125,9 +125,11 @@ def parsed(response: Any, model: str, status: int) -> Any:
     return body
 
 
-def geolift_experiment(models: Any, dataset_id: Any) -> Any:
-    """GeoLift's walkthrough test as the generated model: chicago + portland, April 1-15 after Q1, 10,000 spent."""
-    return models.GeoExperimentCreate(
+async def create_geolift_test(api: Any, dataset_id: Any) -> Any:
+    """GeoLift's walkthrough test (chicago + portland, April 1-15 after Q1, 10,000 spent) created through the
+    generated client on ``dataset_id``: the ``GeoExperiment`` it answers."""
+    models = module("models")
+    body = models.GeoExperimentCreate(
         kind="geo",
         name="TV in Chicago and Portland",
         dataset_id=dataset_id,
@@ -136,6 +138,20 @@ def geolift_experiment(models: Any, dataset_id: Any) -> Any:
         pre_period=models.Period(start=datetime.date(2021, 1, 1), end=datetime.date(2021, 3, 31)),
         test_period=models.Period(start=datetime.date(2021, 4, 1), end=datetime.date(2021, 4, 15)),
         spend=10_000.0,
+    )
+    create_experiment = module("api.experiments.create_experiment")
+    return parsed(await create_experiment.asyncio_detailed(client=api, body=body), "GeoExperiment", 201)
+
+
+async def set_status(api: Any, experiment_id: Any, status: str) -> Any:
+    """Move the experiment to ``status`` through the generated client: the ``GeoExperiment`` it answers."""
+    models = module("models")
+    body = models.ExperimentPatch(status=models.ExperimentPatchStatusType0(status))
+    update_experiment = module("api.experiments.update_experiment")
+    return parsed(
+        await update_experiment.asyncio_detailed(experiment_id=experiment_id, client=api, body=body),
+        "GeoExperiment",
+        200,
     )
 
 
@@ -214,9 +230,9 @@ async def test_a_holdout_test_runs_end_to_end_through_the_generated_client(
     assert meta.decision.action.value in ("scale", "iterate", "stop", "investigate")
 
 
-def geolift_rows(models: Any) -> list[Any]:
-    """GeoLift's walkthrough panel (tests/data/geolift) as the generated client's JSON rows."""
-    with (DATA_DIR / "geolift" / "GeoLift_Test.csv").open() as fh:
+def geolift_rows(models: Any, file_name: str = "GeoLift_Test.csv") -> list[Any]:
+    """A GeoLift panel (tests/data/geolift; the walkthrough's by default) as the generated client's JSON rows."""
+    with (DATA_DIR / "geolift" / file_name).open() as fh:
         return [
             models.CreateGeoDatasetJsonBodyRowsItem(
                 date=datetime.date.fromisoformat(row["date"]), geo=row["location"], kpi=float(row["Y"])
@@ -230,7 +246,6 @@ async def test_a_geo_test_runs_end_to_end_through_the_generated_client_with_its_
 ) -> None:
     models = module("models")
     create_dataset = module("api.geo.create_geo_dataset")
-    create_experiment = module("api.experiments.create_experiment")
     get_results = module("api.results.get_experiment_results")
     get_job = module("api.jobs.get_job")
     async with api_client(live_server_url, client) as api:
@@ -241,14 +256,7 @@ async def test_a_geo_test_runs_end_to_end_through_the_generated_client_with_its_
             "GeoDataset",
             201,
         )
-        experiment = parsed(
-            await create_experiment.asyncio_detailed(
-                client=api,
-                body=geolift_experiment(models, dataset.id),
-            ),
-            "GeoExperiment",
-            201,
-        )
+        experiment = await create_geolift_test(api, dataset.id)
         accepted = parsed(
             await get_results.asyncio_detailed(experiment_id=experiment.id, client=api, prefer="respond-async"),
             "Job",
@@ -276,13 +284,7 @@ async def test_a_multi_cell_geo_test_parses_into_its_typed_models_through_the_ge
     create_dataset = module("api.geo.create_geo_dataset")
     create_experiment = module("api.experiments.create_experiment")
     get_results = module("api.results.get_experiment_results")
-    with (DATA_DIR / "geolift" / "GeoLift_Test_MultiCell.csv").open() as fh:
-        rows = [
-            models.CreateGeoDatasetJsonBodyRowsItem(
-                date=datetime.date.fromisoformat(row["date"]), geo=row["location"], kpi=float(row["Y"])
-            )
-            for row in csv.DictReader(fh)
-        ]
+    rows = geolift_rows(models, "GeoLift_Test_MultiCell.csv")
     async with api_client(live_server_url, client) as api:
         dataset = parsed(
             await create_dataset.asyncio_detailed(
@@ -377,11 +379,8 @@ async def test_a_geo_test_grows_day_by_day_to_its_final_result_through_the_gener
 ) -> None:
     """Issue 20's walkthrough through the client: the history uploaded, the experiment running while the
     15 test days are appended one CSV day at a time, interim after day 3, final once stopped."""
-    models = module("models")
     create_dataset = module("api.geo.create_geo_dataset")
     append_rows = module("api.geo.append_geo_dataset_rows")
-    create_experiment = module("api.experiments.create_experiment")
-    update_experiment = module("api.experiments.update_experiment")
     get_results = module("api.results.get_experiment_results")
     header = (DATA_DIR / "geolift" / "GeoLift_PreTest.csv").read_text().splitlines(keepends=True)
     test_lines = (DATA_DIR / "geolift" / "GeoLift_Test.csv").read_text().splitlines(keepends=True)
@@ -395,23 +394,8 @@ async def test_a_geo_test_grows_day_by_day_to_its_final_result_through_the_gener
                 "GeoDataset",
                 201,
             )
-            experiment = parsed(
-                await create_experiment.asyncio_detailed(
-                    client=api,
-                    body=geolift_experiment(models, dataset.id),
-                ),
-                "GeoExperiment",
-                201,
-            )
-            running = parsed(
-                await update_experiment.asyncio_detailed(
-                    experiment_id=experiment.id,
-                    client=api,
-                    body=models.ExperimentPatch(status=models.ExperimentPatchStatusType0("running")),
-                ),
-                "GeoExperiment",
-                200,
-            )
+            experiment = await create_geolift_test(api, dataset.id)
+            running = await set_status(api, experiment.id, "running")
             assert running.status.value == "running"
             for k, day in enumerate(days):
                 appended = parsed(
@@ -434,15 +418,7 @@ async def test_a_geo_test_grows_day_by_day_to_its_final_result_through_the_gener
                         200,
                     )
                     assert third_day.interim is True and third_day.monitoring.days_observed == 3
-            parsed(
-                await update_experiment.asyncio_detailed(
-                    experiment_id=experiment.id,
-                    client=api,
-                    body=models.ExperimentPatch(status=models.ExperimentPatchStatusType0("stopped")),
-                ),
-                "GeoExperiment",
-                200,
-            )
+            await set_status(api, experiment.id, "stopped")
             final = parsed(
                 await get_results.asyncio_detailed(experiment_id=experiment.id, client=api, prefer="wait=300"),
                 "GeoResults",

@@ -198,6 +198,21 @@ export async function drawChart(element, spec) {
   await draw(element, spec);
 }
 
+/** A form field's number, or `undefined` when it is empty (so that the API's default applies). */
+export function optionalNumber(id) {
+  const text = document.getElementById(id).value.trim();
+  return text === "" ? undefined : Number(text);
+}
+
+/** `request` without its `undefined` fields (and, with `emptyLists`, without its empty lists): what a form left
+ * empty is not sent, so the API's defaults apply. */
+export function withoutEmpty(request, { emptyLists = false } = {}) {
+  for (const [key, value] of Object.entries(request)) {
+    if (value === undefined || (emptyLists && Array.isArray(value) && !value.length)) delete request[key];
+  }
+  return request;
+}
+
 export function parseNumberList(text) {
   return text
     .split(/[,\s]+/)

@@ -7,20 +7,17 @@ import {
   followJob,
   idempotencyKey,
   jobProblem,
+  optionalNumber,
   parseNameList,
   parseNumberList,
   percent,
   setUpKeyForm,
   showProblem,
   whole,
+  withoutEmpty,
 } from "./common.js";
 
 let jobId = null;
-
-function optionalNumber(id) {
-  const text = document.getElementById(id).value.trim();
-  return text === "" ? undefined : Number(text);
-}
 
 async function upload(event) {
   event.preventDefault();
@@ -62,35 +59,56 @@ function selectionRequest() {
     search_budget: optionalNumber("search-budget"),
     top: optionalNumber("top"),
   };
-  for (const [key, value] of Object.entries(request)) {
-    if (value === undefined) delete request[key];
-  }
-  return request;
+  return withoutEmpty(request);
 }
 
-async function runSelection(event) {
+/** Submit a design form as a job (POST `path` with the body `request()` builds), follow its progress and `show`
+ * its result; a refusal, or a job that did not succeed (`what` names it), goes to the form's problem box. `ids`
+ * names the form's elements: its button, problem box, results (hidden meanwhile) and progress block, bar and
+ * status. `submitted` is handed the job once it is queued. */
+async function runDesignJob(event, { ids, path, request, what, show, submitted = () => {} }) {
   event.preventDefault();
   const form = event.target;
-  const problemBox = document.getElementById("selection-problem");
+  const problemBox = document.getElementById(ids.problem);
   clearProblem(problemBox, form);
-  document.getElementById("designs").hidden = true;
-  const button = document.getElementById("selection-submit");
+  document.getElementById(ids.results).hidden = true;
+  const button = document.getElementById(ids.submit);
   button.disabled = true;
   try {
-    const job = await api("/v1/geo/market-selection", { method: "POST", json: selectionRequest() });
-    jobId = job.id;
-    document.getElementById("job-progress").hidden = false;
-    const finished = await followJob(job, document.getElementById("job-bar"), document.getElementById("job-status"));
+    const job = await api(path, { method: "POST", json: request() });
+    submitted(job);
+    document.getElementById(ids.progress).hidden = false;
+    const finished = await followJob(job, document.getElementById(ids.bar), document.getElementById(ids.status));
     if (finished.status === "succeeded") {
-      await showDesigns(finished.result);
+      await show(finished.result);
     } else {
-      showProblem(problemBox, jobProblem(finished, "The market selection"), form);
+      showProblem(problemBox, jobProblem(finished, what), form);
     }
   } catch (error) {
     showProblem(problemBox, error, form);
   } finally {
     button.disabled = false;
   }
+}
+
+function runSelection(event) {
+  return runDesignJob(event, {
+    ids: {
+      submit: "selection-submit",
+      problem: "selection-problem",
+      results: "designs",
+      progress: "job-progress",
+      bar: "job-bar",
+      status: "job-status",
+    },
+    path: "/v1/geo/market-selection",
+    request: selectionRequest,
+    what: "The market selection",
+    show: showDesigns,
+    submitted: (job) => {
+      jobId = job.id;
+    },
+  });
 }
 
 function cell(text) {
@@ -181,35 +199,24 @@ function pairsRequest() {
     pair_counts: parseNumberList(document.getElementById("pair-counts").value),
     simulations: optionalNumber("simulations"),
   };
-  for (const [key, value] of Object.entries(request)) {
-    if (value === undefined || (Array.isArray(value) && !value.length)) delete request[key];
-  }
-  return request;
+  return withoutEmpty(request, { emptyLists: true });
 }
 
-async function runPairs(event) {
-  event.preventDefault();
-  const form = event.target;
-  const problemBox = document.getElementById("pairs-problem");
-  clearProblem(problemBox, form);
-  document.getElementById("pair-designs").hidden = true;
-  const button = document.getElementById("pairs-submit");
-  button.disabled = true;
-  try {
-    const job = await api("/v1/geo/matched-pairs", { method: "POST", json: pairsRequest() });
-    document.getElementById("pairs-job-progress").hidden = false;
-    const bar = document.getElementById("pairs-job-bar");
-    const finished = await followJob(job, bar, document.getElementById("pairs-job-status"));
-    if (finished.status === "succeeded") {
-      await showPairDesigns(finished.result);
-    } else {
-      showProblem(problemBox, jobProblem(finished, "The matched-pair design"), form);
-    }
-  } catch (error) {
-    showProblem(problemBox, error, form);
-  } finally {
-    button.disabled = false;
-  }
+function runPairs(event) {
+  return runDesignJob(event, {
+    ids: {
+      submit: "pairs-submit",
+      problem: "pairs-problem",
+      results: "pair-designs",
+      progress: "pairs-job-progress",
+      bar: "pairs-job-bar",
+      status: "pairs-job-status",
+    },
+    path: "/v1/geo/matched-pairs",
+    request: pairsRequest,
+    what: "The matched-pair design",
+    show: showPairDesigns,
+  });
 }
 
 async function showPairDesigns(result) {

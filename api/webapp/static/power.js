@@ -1,34 +1,36 @@
 // The power calculator: the form becomes a POST /v1/power/holdout, then the curve around the answer.
-import { api, clearProblem, drawChart, percent, setUpKeyForm, showProblem, whole } from "./common.js";
+import {
+  api,
+  clearProblem,
+  drawChart,
+  optionalNumber,
+  percent,
+  setUpKeyForm,
+  showProblem,
+  whole,
+  withoutEmpty,
+} from "./common.js";
 
 const form = document.getElementById("power-form");
 const problemBox = document.getElementById("power-problem");
 const kind = document.getElementById("metric-kind");
 const stdDevField = document.getElementById("std-dev-field");
 
-function number(id) {
-  const text = document.getElementById(id).value.trim();
-  return text === "" ? undefined : Number(text);
-}
-
 /** The request body the form describes (empty optional fields are left out, so the API's defaults apply). */
 export function designFromForm() {
-  const metric = { kind: kind.value, baseline: number("baseline") };
-  if (kind.value === "mean") metric.std_dev = number("std-dev");
+  const metric = { kind: kind.value, baseline: optionalNumber("baseline") };
+  if (kind.value === "mean") metric.std_dev = optionalNumber("std-dev");
   const design = {
     metric,
     solve_for: "sample_size",
-    mde: { relative: number("mde") },
-    holdout_fraction: number("holdout-fraction"),
-    power: number("power"),
-    alpha: number("alpha"),
-    comparisons: number("comparisons"),
-    daily_units: number("daily-units"),
+    mde: { relative: optionalNumber("mde") },
+    holdout_fraction: optionalNumber("holdout-fraction"),
+    power: optionalNumber("power"),
+    alpha: optionalNumber("alpha"),
+    comparisons: optionalNumber("comparisons"),
+    daily_units: optionalNumber("daily-units"),
   };
-  for (const [key, value] of Object.entries(design)) {
-    if (value === undefined) delete design[key];
-  }
-  return design;
+  return withoutEmpty(design);
 }
 
 function show(answer) {
