@@ -32,7 +32,7 @@ from bench.timing import min_and_median  # noqa: E402
 from simulations.geolift_data import load_geolift_panel  # noqa: E402
 from stats.geo.augmented_synthetic_control import fit_augmented_synthetic_control  # noqa: E402
 from stats.geo.conformal import conformal_inference  # noqa: E402
-from stats.geo.lift import estimate_geo_lift  # noqa: E402
+from stats.geo.lift import GeoLiftOptions, Method, estimate_geo_lift  # noqa: E402
 from stats.geo.synthetic_control import fit_synthetic_control  # noqa: E402
 
 
@@ -148,12 +148,14 @@ def time_inference(table: Table, problem: Problem, n: int) -> None:
         "conformal incl. 15 pointwise intervals",
         timed(lambda: conformal_inference(y, donors, post, alpha=0.1, n_permutations=1000), 3),
     )
-    for method in ("synthetic_control", "augmented_synthetic_control"):
+    methods: tuple[Method, ...] = ("synthetic_control", "augmented_synthetic_control")
+    for method in methods:
+        options = GeoLiftOptions(method=method, confidence_level=0.9)
         table.add(
             f"estimate_geo_lift end to end ({method})",
             timed(
-                lambda method=method: estimate_geo_lift(  # type: ignore[misc]
-                    panel, geos, ["chicago", "portland"], slice(0, 90), slice(90, 105), method, 0.9, spend=1e4
+                lambda options=options: estimate_geo_lift(  # type: ignore[misc]
+                    panel, geos, ["chicago", "portland"], slice(0, 90), slice(90, 105), options, spend=1e4
                 ),
                 3,
             ),
