@@ -34,16 +34,16 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(UV) lock --check
-	$(BIN)/ruff check api stats tests simulations testkit $(wildcard bench)
-	$(BIN)/ruff format --check api stats tests simulations testkit $(wildcard bench)
-	$(BIN)/mypy api stats tests simulations testkit
+	$(BIN)/ruff check api stats tests simulations testkit scripts $(wildcard bench)
+	$(BIN)/ruff format --check api stats tests simulations testkit scripts $(wildcard bench)
+	$(BIN)/mypy api stats tests simulations testkit scripts
 
 openapi: $(STAMP)
 	$(BIN)/counterfact openapi --output openapi/openapi.json
 
 # Re-capture the response examples from the running service (needs a database), then `make openapi`.
 examples: $(STAMP)
-	$(BIN)/python -m api.examples.capture
+	$(BIN)/python -m scripts.capture_examples
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_power.py
