@@ -32,18 +32,21 @@ serve: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest --numprocesses=auto $(PYTEST_ARGS)
 
+# Every folder of Python code: what is shipped, the tests and every development script (pre-commit's mypy hook too).
+PYTHON_DIRS = api stats tests simulations testkit scripts bench
+
 lint: $(STAMP)
 	$(UV) lock --check
-	$(BIN)/ruff check api stats tests simulations testkit $(wildcard bench)
-	$(BIN)/ruff format --check api stats tests simulations testkit $(wildcard bench)
-	$(BIN)/mypy api stats tests simulations testkit
+	$(BIN)/ruff check $(PYTHON_DIRS)
+	$(BIN)/ruff format --check $(PYTHON_DIRS)
+	$(BIN)/mypy $(PYTHON_DIRS)
 
 openapi: $(STAMP)
 	$(BIN)/counterfact openapi --output openapi/openapi.json
 
 # Re-capture the response examples from the running service (needs a database), then `make openapi`.
 examples: $(STAMP)
-	$(BIN)/python -m api.examples.capture
+	$(BIN)/python -m scripts.capture_examples
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_power.py

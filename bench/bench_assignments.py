@@ -38,10 +38,8 @@ import numpy as np
 
 from stats.assignment_hash import assign_channels_by_rule
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from open_loop import OpenLoopResult, run_open_loop
-
+from bench.open_loop import OpenLoopResult, run_open_loop
 from testkit.database import throwaway_database
 from testkit.service import admin_headers, free_port, server
 

@@ -21,6 +21,7 @@ import csv
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -31,8 +32,8 @@ sys.path.insert(0, str(ROOT))
 from bench.timing import min_and_median  # noqa: E402
 from simulations.geolift_data import load_geolift_panel  # noqa: E402
 from stats.geo.augmented_synthetic_control import fit_augmented_synthetic_control  # noqa: E402
-from stats.geo.conformal import conformal_inference  # noqa: E402
-from stats.geo.lift import estimate_geo_lift  # noqa: E402
+from stats.geo.conformal import Scheme, conformal_inference  # noqa: E402
+from stats.geo.lift import GeoLiftOptions, Method, estimate_geo_lift  # noqa: E402
 from stats.geo.synthetic_control import fit_synthetic_control  # noqa: E402
 
 
@@ -133,37 +134,31 @@ def time_fits(table: Table, problem: Problem, n: int) -> None:
 def time_inference(table: Table, problem: Problem, n: int) -> None:
     """Time conformal inference (both interval schemes, then with pointwise intervals) and the whole estimate."""
     panel, geos, y, donors, post = problem.panel, problem.geos, problem.y, problem.donors, problem.post
-    for scheme in ("block", "iid"):
+    schemes: tuple[Scheme, ...] = ("block", "iid")
+    for scheme in schemes:
+        inference = partial(
+            conformal_inference, y, donors, post, alpha=0.1, n_permutations=1000, scheme=scheme, pointwise=False
+        )
         table.add(
-            f"conformal: 1,000 iid perms + CI inversion ({scheme} CI)",
-            timed(
-                lambda scheme=scheme: conformal_inference(  # type: ignore[misc]
-                    y, donors, post, alpha=0.1, n_permutations=1000, scheme=scheme, pointwise=False
-                ),
-                max(n // 4, 3),
-            ),
-            "<= 2 s",
+            f"conformal: 1,000 iid perms + CI inversion ({scheme} CI)", timed(inference, max(n // 4, 3)), "<= 2 s"
         )
     table.add(
         "conformal incl. 15 pointwise intervals",
         timed(lambda: conformal_inference(y, donors, post, alpha=0.1, n_permutations=1000), 3),
     )
-    for method in ("synthetic_control", "augmented_synthetic_control"):
-        table.add(
-            f"estimate_geo_lift end to end ({method})",
-            timed(
-                lambda method=method: estimate_geo_lift(  # type: ignore[misc]
-                    panel, geos, ["chicago", "portland"], slice(0, 90), slice(90, 105), method, 0.9, spend=1e4
-                ),
-                3,
-            ),
+    methods: tuple[Method, ...] = ("synthetic_control", "augmented_synthetic_control")
+    for method in methods:
+        options = GeoLiftOptions(method=method, confidence_level=0.9)
+        estimate = partial(
+            estimate_geo_lift, panel, geos, ["chicago", "portland"], slice(0, 90), slice(90, 105), options, spend=1e4
         )
+        table.add(f"estimate_geo_lift end to end ({method})", timed(estimate, 3))
 
 
 def compare_pysyncon(table: Table, problem: Problem, n: int) -> None:
     """Time ours against pysyncon's ``Synth`` on the same outcome-only problems, and compare their weights."""
     try:
-        import pandas as pd  # type: ignore[import-untyped,unused-ignore]
+        import pandas as pd
         from pysyncon import Synth
     except ImportError:  # pragma: no cover - optional reference
         table.notes.append("pysyncon not installed: comparison skipped")

@@ -33,6 +33,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from litestar import Litestar  # noqa: E402
 from litestar.testing import AsyncTestClient  # noqa: E402
 
 from api.app import create_app  # noqa: E402
@@ -56,7 +57,7 @@ def panel_csv(geos: int, start: dt.date, days: int, seed: int) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-async def timed(client: AsyncTestClient, path: str, body: bytes) -> tuple[float, float, dict[str, object]]:
+async def timed(client: AsyncTestClient[Litestar], path: str, body: bytes) -> tuple[float, float, dict[str, object]]:
     """Seconds and peak traced Python heap (MB) of one POST, and its answer."""
     tracemalloc.start()
     started = time.perf_counter()

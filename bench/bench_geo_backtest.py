@@ -17,6 +17,7 @@ import argparse
 import csv
 import sys
 from datetime import date, timedelta
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -99,7 +100,7 @@ def main() -> None:
         ("trimmed_match colab, 114 x 336, 57 pairs", trimmed_match_input()),
     )
     for label, data in panels:
-        low, mid = min_and_median(lambda d=data: result_backtest(d, 0.1, 0.05, "planned"), args.repeat)
+        low, mid = min_and_median(partial(result_backtest, data, 0.1, 0.05, "planned"), args.repeat)
         print(f"| {label} | whole result backtest | {low * 1e3:.0f} ms | {mid * 1e3:.0f} ms |")
         duration = data.post.stop - data.post.start
         n_pre = data.pre.stop - data.pre.start

@@ -49,7 +49,7 @@ async def panel_csv(markets: int, days: int, seed: int) -> AsyncIterator[bytes]:
     weekly = 1.0 + 0.1 * np.sin(2 * np.pi * np.arange(days) / 7)
     yield b"geo,kpi,date\n"
     for start in range(0, markets, 250):
-        lines = []
+        lines: list[str] = []
         for m in range(start, min(markets, start + 250)):
             level = rng.uniform(500, 5000)
             kpi = level * weekly * (1 + 0.05 * rng.standard_normal(days))

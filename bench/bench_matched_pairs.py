@@ -42,6 +42,7 @@ from stats.geo.pair_design import (  # noqa: E402
     simulate_rmse,
 )
 from stats.geo.trimmed_match import trimmed_match  # noqa: E402
+from testkit.panels import pair_design_csv  # noqa: E402
 
 DATA = ROOT / "tests" / "data" / "trimmed_match" / "example_data_for_design.csv"
 EVALUATION = ("2020-12-02", "2020-12-29")
@@ -116,12 +117,6 @@ def bench_core() -> None:
             print(f"| {pairs_kept}{mark} | {rmse:.4f} | {rmse_std:.4f} | {mdi:.3f} | {trim:.3f} |")
 
 
-def panel_csv() -> str:
-    with DATA.open() as handle:
-        rows = list(csv.DictReader(handle))
-    return "date,geo,kpi,spend\n" + "".join(f"{r['date'][:10]},{r['geo']},{r['response']},{r['cost']}\n" for r in rows)
-
-
 def bench_http(client: httpx.Client, dataset_id: str, count: int) -> None:
     body = {
         "dataset_id": dataset_id,
@@ -149,7 +144,7 @@ def bench_http(client: httpx.Client, dataset_id: str, count: int) -> None:
 
 async def main_http(args: argparse.Namespace) -> None:
     async with bench_service(args.database_url) as (database_url, client):
-        upload = client.post("/v1/geo/datasets", content=panel_csv(), headers={"Content-Type": "text/csv"})
+        upload = client.post("/v1/geo/datasets", content=pair_design_csv(), headers={"Content-Type": "text/csv"})
         upload.raise_for_status()
         with workers(database_url, args.workers):
             bench_http(client, str(upload.json()["id"]), args.workers)

@@ -32,8 +32,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from open_loop import run_open_loop
-
+from bench.open_loop import run_open_loop
 from testkit.database import create_database, drop_database
 from testkit.service import free_port, key_headers, server
 

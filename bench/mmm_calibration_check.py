@@ -147,7 +147,8 @@ def weekly_frame(channels: list[str], first: str, weeks: int, geos: list[str] | 
     rng = np.random.default_rng(seed)
     dates = pd.date_range(first, periods=weeks, freq="W-MON")
     frames = []
-    for geo in geos or [None]:
+    national: list[str | None] = [None]  # one frame without a geo column
+    for geo in geos or national:
         frame = pd.DataFrame({"time": dates.strftime("%Y-%m-%d")})
         if geo is not None:
             frame["geo"] = geo

@@ -1,4 +1,5 @@
-"""The reference panels as the CSV bodies ``POST /v1/geo/datasets`` takes."""
+"""The reference panels (GeoLift's walkthrough, trimmed_match's design example) as the CSV bodies
+``POST /v1/geo/datasets`` takes."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ GEOLIFT_DIR = Path(__file__).resolve().parent.parent / "tests" / "data" / "geoli
 # GeoLift's walkthrough: 40 cities; chicago and portland treated from 2021-04-01 to 2021-04-15.
 GEOLIFT_TEST = GEOLIFT_DIR / "GeoLift_Test.csv"  # 2021-01-01..2021-04-15
 GEOLIFT_PRETEST = GEOLIFT_DIR / "GeoLift_PreTest.csv"  # the history before any test: 2021-01-01..2021-03-31
+# trimmed_match's design example: 174 geos x the 364 days of 2020, with spend.
+PAIR_DESIGN = GEOLIFT_DIR.parent / "trimmed_match" / "example_data_for_design.csv"
 
 
 def geolift_rows(path: Path = GEOLIFT_TEST) -> list[dict[str, str]]:
@@ -30,3 +33,10 @@ def geolift_csv(path: Path = GEOLIFT_TEST) -> str:
 def pretest_csv() -> str:
     """GeoLift's walkthrough history before any test (40 cities x 90 days) as ``geo, kpi, date``."""
     return geolift_csv(GEOLIFT_PRETEST)
+
+
+def pair_design_csv() -> str:
+    """trimmed_match's design example as ``date, geo, kpi, spend`` (its timestamps cut to dates)."""
+    with PAIR_DESIGN.open() as fh:
+        rows = list(csv.DictReader(fh))
+    return "date,geo,kpi,spend\n" + "".join(f"{r['date'][:10]},{r['geo']},{r['response']},{r['cost']}\n" for r in rows)

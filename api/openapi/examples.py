@@ -1,7 +1,7 @@
 """Response examples in the OpenAPI document: real answers of the service, captured, then attached.
 
 ``api/examples/<operationId>.json`` holds ``{"<status>": {"summary": ..., "value": ...}}`` for an
-operation; they are written by ``python -m api.examples.capture``, which runs the documented requests
+operation; they are written by ``python -m scripts.capture_examples``, which runs the documented requests
 against a throwaway database, so every example is something the service really answered (long lists
 shortened). ``tests/contract/test_response_examples.py`` validates each against the committed
 document's schema, so an example cannot drift from the types it illustrates.

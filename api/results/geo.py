@@ -39,7 +39,7 @@ from api.results.geo_monitoring import monitored_reading
 from api.results.geo_run import GeoRun
 from api.results.geo_shapes import from_geo_lift, from_tbr
 from api.results.geo_trimmed_match import pair_deltas, trimmed_match_lagged, trimmed_match_results
-from stats.geo.lift import estimate_geo_lift
+from stats.geo.lift import GeoLiftOptions, estimate_geo_lift
 from stats.geo.tbr import estimate_tbr
 
 DEFAULT_PERMUTATIONS = 1000
@@ -233,11 +233,10 @@ async def _estimate_run(
             treated,
             window.pre,
             window.post,
-            geo_method,
-            run.confidence_level,
-            run.spend,
-            seed,
-            n_permutations=n_permutations,
+            GeoLiftOptions(
+                method=geo_method, confidence_level=run.confidence_level, seed=seed, n_permutations=n_permutations
+            ),
+            spend=run.spend,
             progress=progress,
         )
     )

@@ -29,7 +29,7 @@ from api.geo.schemas import GeoCellComparison, GeoCellResult, GeoResults, MultiC
 from api.results.geo_run import GeoRun
 from api.results.geo_shapes import from_geo_lift, from_tbr
 from api.results.geo_window import GeoWindow
-from stats.geo.lift import estimate_geo_lift
+from stats.geo.lift import GeoLiftOptions, estimate_geo_lift
 from stats.geo.multi_cell import Compared, ComparedCell, compare_cells, synthetic_control_cell, tbr_cell
 from stats.geo.tbr import estimate_tbr
 from stats.intervals import Interval
@@ -93,18 +93,11 @@ def _estimate_cell(
     method: Literal["synthetic_control", "augmented_synthetic_control"] = (
         "synthetic_control" if run.method == "synthetic_control" else "augmented_synthetic_control"
     )
+    options = GeoLiftOptions(
+        method=method, confidence_level=run.confidence_level, seed=seed, n_permutations=n_permutations
+    )
     estimate = estimate_geo_lift(
-        sub.panel,
-        sub.geos,
-        treated,
-        window.pre,
-        window.post,
-        method,
-        run.confidence_level,
-        spend,
-        seed,
-        n_permutations=n_permutations,
-        progress=progress,
+        sub.panel, sub.geos, treated, window.pre, window.post, options, spend=spend, progress=progress
     )
     scale = spend if compared == "iroas" and spend is not None else estimate.counterfactual_total
     compared_cell = synthetic_control_cell(

@@ -50,9 +50,10 @@ from stats.geo.synthetic_control import fit_synthetic_control
 from stats.intervals import Interval
 
 FloatArray = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
 Method = Literal["synthetic_control", "augmented_synthetic_control"]
 
-__all__ = ["GeoLiftEstimate", "GeoLiftFit", "GeoLiftSeries", "Lift", "estimate_geo_lift"]
+__all__ = ["GeoLiftEstimate", "GeoLiftFit", "GeoLiftOptions", "GeoLiftSeries", "Lift", "estimate_geo_lift"]
 
 # Weights smaller than this (in absolute value) are left out of the reported weights.
 WEIGHT_FLOOR = 1e-6
@@ -121,6 +122,51 @@ class GeoLiftEstimate:
     n_permutations: int
 
 
+@dataclass(frozen=True, kw_only=True)
+class GeoLiftOptions:
+    """How :func:`estimate_geo_lift` analyses a test: the estimator, the conformal test, what else to report.
+
+    The estimator of the counterfactual:
+
+    * ``method``: ``"synthetic_control"`` (non-negative donor weights summing to 1, Abadie, Diamond &
+      Hainmueller 2010) or ``"augmented_synthetic_control"`` (with a ridge correction whose penalty is
+      cross-validated on the pre-period, Ben-Michael, Feller & Rothstein 2021);
+    * ``fixed_effects``: fit the pre-period series de-meaned (unit fixed effects: the counterfactual is
+      the treated pre-period mean plus the weighted donors' deviations from their own means), as GeoLift
+      does; without them the weighted donors themselves.
+
+    The conformal test behind ``p_value`` and every interval (:func:`stats.geo.conformal.conformal_inference`):
+
+    * ``confidence_level``: ``1 - alpha``, strictly between 0 and 1; ``p_value <= alpha`` exactly when
+      the ATT interval excludes 0;
+    * ``statistic`` and ``q``: ``"mean"``, ``|sum_{t test} u_t|`` (a test of the average effect), or
+      ``"total"``, ``(sum_{t test} |u_t|^q)^{1/q}`` (``q = 1``: GeoLift's ``sum |u_t|``);
+    * ``scheme``: the permutations the reported test uses, ``"block"`` (all ``T`` cyclic shifts of the
+      residuals) or ``"iid"``; the p-values of both are reported;
+    * ``n_permutations``: how many random permutations the iid tests draw (``p_value_iid`` and
+      ``p_value_sharp_null``; the block test uses all ``T`` shifts);
+    * ``seed``: seeds those permutations, so an estimate is reproducible.
+
+    What else to compute:
+
+    * ``pointwise``: per-period conformal bands on the counterfactual (``series.ci_low``/``ci_high``);
+    * ``placebo``: the in-space placebo p-value (:mod:`stats.geo.placebo`; ``None`` without it).
+
+    ``method`` and ``confidence_level`` have no default; the others default to the analysis the API runs.
+    """
+
+    method: Method
+    confidence_level: float
+    fixed_effects: bool = True
+    statistic: Statistic = "mean"
+    q: float = 1.0
+    scheme: Scheme = "block"
+    n_permutations: int = 1000
+    seed: int = 0
+    pointwise: bool = True
+    placebo: bool = True
+
+
 def _period(sl: slice, length: int, field: str) -> range:
     if not isinstance(sl, slice):
         raise InvalidProblem(field, "must be a slice of the panel's periods")
@@ -144,11 +190,12 @@ def _relative(theta: float | None, observed_total: float, scale: float) -> float
     return scale * theta / cf
 
 
-def _check_options(method: str, confidence_level: float, spend: float | None) -> None:
+def _check_options(options: GeoLiftOptions, spend: float | None) -> None:
     """Refuse an unknown method, a confidence level outside ``(0, 1)`` or a spend that is not positive."""
-    if method not in ("synthetic_control", "augmented_synthetic_control"):
+    if options.method not in ("synthetic_control", "augmented_synthetic_control"):
         raise InvalidProblem("method", "must be 'synthetic_control' or 'augmented_synthetic_control'")
-    if not (isinstance(confidence_level, float | int) and 0.0 < confidence_level < 1.0):
+    level = options.confidence_level
+    if not (isinstance(level, float | int) and 0.0 < level < 1.0):
         raise InvalidProblem("confidence_level", "must be strictly between 0 and 1")
     if spend is not None and not (np.isfinite(spend) and spend > 0.0):
         raise InvalidProblem("spend", "must be a positive number")
@@ -156,10 +203,11 @@ def _check_options(method: str, confidence_level: float, spend: float | None) ->
 
 @dataclass(frozen=True)
 class _Design:
-    """The checked panel: market names, treated and donor rows, periods, and the analysed block.
+    """The checked panel: market names, treated and donor rows, periods, and the series the analysis uses.
 
     ``block`` holds the treated rows then the donor rows, over the pre-period columns then the test
-    columns (``columns``, panel indices).
+    columns (``columns``, panel indices); ``y`` is the treated markets' average over those columns,
+    ``donors`` the donors' series ``(T, J)``, and ``post_mask`` marks the test columns.
     """
 
     names: list[str]
@@ -170,6 +218,13 @@ class _Design:
     post: range
     columns: NDArray[np.intp]
     block: FloatArray
+    y: FloatArray
+    donors: FloatArray
+    post_mask: BoolArray
+
+    @property
+    def n_treated(self) -> int:
+        return len(self.treated_rows)
 
 
 def _markets(names: list[str], treated: Sequence[str]) -> tuple[list[str], list[int], list[int]]:
@@ -219,7 +274,11 @@ def _design(
     block = data[np.ix_(np.asarray(treated_rows + donor_rows, dtype=np.intp), columns)]
     if not np.isfinite(block).all():
         raise InvalidProblem("dataset", "outcomes must be finite numbers (no NaN or missing values)")
-    return _Design(names, treated_names, treated_rows, donor_rows, pre, post, columns, block)
+    n_treated = len(treated_rows)
+    post_mask = np.zeros(columns.size, dtype=bool)
+    post_mask[len(pre) :] = True
+    y, donors = block[:n_treated].mean(axis=0), block[n_treated:].T
+    return _Design(names, treated_names, treated_rows, donor_rows, pre, post, columns, block, y, donors, post_mask)
 
 
 @dataclass(frozen=True)
@@ -243,9 +302,10 @@ def _fit(method: Method, y: FloatArray, donors: FloatArray, t0: int, fixed_effec
 
 
 def _counterfactual_bands(
-    inference: ConformalInference, y: FloatArray, n_treated: int, t0: int, t1: int
+    inference: ConformalInference, design: _Design
 ) -> tuple[tuple[float | None, ...], tuple[float | None, ...]]:
     """Bounds of the counterfactual total per period: ``None`` before the test and where unbounded."""
+    y, n_treated, t0, t1 = design.y, design.n_treated, len(design.pre), len(design.post)
     series_low: list[float | None] = [None] * t0
     series_high: list[float | None] = [None] * t0
     if inference.pointwise_low is not None and inference.pointwise_high is not None:
@@ -260,6 +320,45 @@ def _counterfactual_bands(
     return tuple(series_low), tuple(series_high)
 
 
+def _series(design: _Design, counterfactual: FloatArray, inference: ConformalInference) -> GeoLiftSeries:
+    """The treated markets' observed and counterfactual totals per analysed period, with the bands."""
+    series_low, series_high = _counterfactual_bands(inference, design)
+    return GeoLiftSeries(
+        period=tuple(int(c) for c in design.columns),
+        observed=tuple(float(v) for v in design.n_treated * design.y),
+        counterfactual=tuple(float(v) for v in design.n_treated * counterfactual),
+        ci_low=series_low,
+        ci_high=series_high,
+    )
+
+
+@dataclass(frozen=True)
+class _Totals:
+    """The point estimates over the test (see the module docstring).
+
+    ``att`` is ``mean_{t test} (y_t - y0_t)``; ``per_effect`` is ``n T1``, the number of market-periods a
+    constant effect adds up over; ``observed`` and ``counterfactual`` are the treated markets' totals over
+    the test, ``sum y`` and ``n sum_t y0_t``.
+    """
+
+    att: float
+    per_effect: float
+    observed: float
+    counterfactual: float
+
+
+def _totals(design: _Design, counterfactual: FloatArray) -> _Totals:
+    """The ATT and the test's totals, from the analysed series and the counterfactual ``y0``."""
+    n_treated, t0 = design.n_treated, len(design.pre)
+    effects = design.y - counterfactual
+    return _Totals(
+        att=float(effects[t0:].mean()),
+        per_effect=float(n_treated * len(design.post)),
+        observed=float(design.block[:n_treated, t0:].sum()),
+        counterfactual=float(n_treated * counterfactual[t0:].sum()),
+    )
+
+
 @dataclass(frozen=True)
 class _Intervals:
     """The ATT interval and its images: incremental, relative lift and iROAS (``None`` without spend)."""
@@ -270,34 +369,94 @@ class _Intervals:
     iroas: Interval | None
 
 
-def _intervals(
-    att: float,
-    inference: ConformalInference,
-    observed_total: float,
-    counterfactual_total: float,
-    per_effect: float,
-    spend: float | None,
-) -> _Intervals:
-    """Map the estimate and the ATT interval through the incremental, relative-lift and iROAS formulas.
-
-    ``per_effect`` is ``n T1``, the number of market-periods a constant effect ``theta`` adds up over.
-    """
+def _intervals(totals: _Totals, inference: ConformalInference, spend: float | None) -> _Intervals:
+    """Map the estimate and the ATT interval through the incremental, relative-lift and iROAS formulas."""
     lo, hi = inference.ci_low, inference.ci_high
-    incremental = per_effect * att
-    relative_estimate = incremental / counterfactual_total if counterfactual_total > 0.0 else float("nan")
+    per_effect = totals.per_effect
+    incremental = per_effect * totals.att
+    relative_estimate = incremental / totals.counterfactual if totals.counterfactual > 0.0 else float("nan")
     relative = Interval(
         relative_estimate,
-        _relative(lo, observed_total, per_effect),
-        _relative(hi, observed_total, per_effect),
+        _relative(lo, totals.observed, per_effect),
+        _relative(hi, totals.observed, per_effect),
     )
     iroas = None
     if spend is not None:
         iroas = Interval(incremental / spend, _scale(lo, per_effect / spend), _scale(hi, per_effect / spend))
     return _Intervals(
-        att=Interval(att, lo, hi),
+        att=Interval(totals.att, lo, hi),
         incremental=Interval(incremental, _scale(lo, per_effect), _scale(hi, per_effect)),
         relative=relative,
         iroas=iroas,
+    )
+
+
+def _inference(
+    design: _Design, ridge_lambda: float | None, options: GeoLiftOptions, progress: Callable[[float], None]
+) -> ConformalInference:
+    """The conformal test and intervals ``options`` ask for, re-fitting the estimator ``ridge_lambda`` selects."""
+    return conformal_inference(
+        design.y,
+        design.donors,
+        design.post_mask,
+        alpha=1.0 - float(options.confidence_level),
+        fixed_effects=options.fixed_effects,
+        ridge_lambda=ridge_lambda,
+        statistic=options.statistic,
+        q=options.q,
+        n_permutations=options.n_permutations,
+        seed=options.seed,
+        scheme=options.scheme,
+        pointwise=options.pointwise,
+        progress=progress,
+    )
+
+
+def _placebo_p_value(design: _Design, ridge_lambda: float | None, options: GeoLiftOptions) -> float | None:
+    """The in-space placebo p-value, or ``None`` when ``options.placebo`` is off."""
+    if not options.placebo:
+        return None
+    placebo = in_space_placebo(
+        design.y, design.donors, design.post_mask, fixed_effects=options.fixed_effects, ridge_lambda=ridge_lambda
+    )
+    return placebo.p_value
+
+
+def _estimate(
+    design: _Design,
+    options: GeoLiftOptions,
+    fitted: _Fit,
+    inference: ConformalInference,
+    placebo_p_value: float | None,
+    spend: float | None,
+) -> GeoLiftEstimate:
+    """The result: the point estimates with their intervals, the p-values, weights, fit and series."""
+    totals = _totals(design, fitted.counterfactual)
+    intervals = _intervals(totals, inference, spend)
+    donor_names = [design.names[i] for i in design.donor_rows]
+    return GeoLiftEstimate(
+        method=options.method,
+        confidence_level=float(options.confidence_level),
+        treated=tuple(design.treated_names),
+        n_test_periods=len(design.post),
+        att=intervals.att,
+        incremental=intervals.incremental,
+        lift=Lift(absolute=intervals.att, relative=intervals.relative),
+        p_value=inference.p_value,
+        p_value_iid=inference.p_value_iid,
+        p_value_sharp_null=inference.p_value_sharp_null,
+        placebo_p_value=placebo_p_value,
+        iroas=intervals.iroas,
+        weights={donor_names[j]: float(w) for j, w in enumerate(fitted.weights) if abs(w) >= WEIGHT_FLOOR},
+        fit=fitted.fit,
+        series=_series(design, fitted.counterfactual, inference),
+        observed_total=totals.observed,
+        counterfactual_total=totals.counterfactual,
+        ci_status=inference.ci_status,
+        estimate_in_ci=inference.estimate_in_ci,
+        statistic=options.statistic,
+        scheme=options.scheme,
+        n_permutations=options.n_permutations,
     )
 
 
@@ -307,18 +466,9 @@ def estimate_geo_lift(
     treated: Sequence[str],
     pre_slice: slice,
     post_slice: slice,
-    method: Method,
-    confidence_level: float,
-    spend: float | None = None,
-    seed: int = 0,
+    options: GeoLiftOptions,
     *,
-    fixed_effects: bool = True,
-    n_permutations: int = 1000,
-    statistic: Statistic = "mean",
-    q: float = 1.0,
-    scheme: Scheme = "block",
-    pointwise: bool = True,
-    placebo: bool = True,
+    spend: float | None = None,
     progress: Callable[[float], None] | None = None,
 ) -> GeoLiftEstimate:
     """Estimate the lift of a geo test (see the module docstring).
@@ -326,90 +476,20 @@ def estimate_geo_lift(
     ``panel`` ``(G, T)`` holds the KPI of the markets ``geos`` (rows) per period (columns);
     ``treated`` names the treatment markets, every other market is a donor.  ``pre_slice`` and
     ``post_slice`` select the pre-period and the test period (the test must come after the
-    pre-period; periods outside both are ignored).  ``confidence_level`` sets ``alpha = 1 -
-    confidence_level`` for the test and intervals; ``seed`` drives the iid permutations.
-    ``statistic``/``q``/``scheme`` choose the conformal test behind ``p_value`` and the intervals
-    (default: ``|sum u_t|``, a test of the average effect, with moving-block permutations; see the
-    module docstring for why not GeoLift's ``sum |u_t|``, whose p-value is reported as
-    ``p_value_sharp_null``); ``pointwise`` adds per-period bands, ``placebo`` the in-space placebo
-    p-value.  ``progress`` receives fractions in ``[0, 1]`` as the work advances.
+    pre-period; periods outside both are ignored).  ``options`` choose the estimator, the conformal
+    test and what else to compute (:class:`GeoLiftOptions`).  ``spend``, the test's media spend,
+    adds the iROAS.  ``progress`` receives fractions in ``[0, 1]`` as the work advances.
     """
     report = progress if progress is not None else (lambda _fraction: None)
     report(0.0)
-    _check_options(method, confidence_level, spend)
+    _check_options(options, spend)
     design = _design(panel, geos, treated, pre_slice, post_slice)
-    block, columns = design.block, design.columns
-    alpha = 1.0 - float(confidence_level)
-    n_treated = len(design.treated_rows)
-    t0, t1 = len(design.pre), len(design.post)
-    y = block[:n_treated].mean(axis=0)
-    donors = block[n_treated:].T  # T x J
-    post_mask = np.zeros(columns.size, dtype=bool)
-    post_mask[t0:] = True
-
-    fitted = _fit(method, y, donors, t0, fixed_effects)
-    counterfactual, ridge_lambda = fitted.counterfactual, fitted.fit.ridge_lambda
+    fitted = _fit(options.method, design.y, design.donors, len(design.pre), options.fixed_effects)
+    ridge_lambda = fitted.fit.ridge_lambda
     report(0.1)
-
-    effects = y - counterfactual
-    att = float(effects[t0:].mean())
-    per_effect = float(n_treated * t1)
-    observed_total = float(block[:n_treated, t0:].sum())
-    counterfactual_total = float(n_treated * counterfactual[t0:].sum())
-
-    inference = conformal_inference(
-        y,
-        donors,
-        post_mask,
-        alpha=alpha,
-        fixed_effects=fixed_effects,
-        ridge_lambda=ridge_lambda,
-        statistic=statistic,
-        q=q,
-        n_permutations=n_permutations,
-        seed=seed,
-        scheme=scheme,
-        pointwise=pointwise,
-        progress=lambda f: report(0.1 + 0.75 * f),
-    )
+    inference = _inference(design, ridge_lambda, options, lambda f: report(0.1 + 0.75 * f))
     report(0.85)
-    placebo_p: float | None = None
-    if placebo:
-        placebo_p = in_space_placebo(
-            y, donors, post_mask, fixed_effects=fixed_effects, ridge_lambda=ridge_lambda
-        ).p_value
-
-    intervals = _intervals(att, inference, observed_total, counterfactual_total, per_effect, spend)
-    series_low, series_high = _counterfactual_bands(inference, y, n_treated, t0, t1)
-    donor_names = [design.names[i] for i in design.donor_rows]
+    placebo_p_value = _placebo_p_value(design, ridge_lambda, options)
+    estimate = _estimate(design, options, fitted, inference, placebo_p_value, spend)
     report(1.0)
-    return GeoLiftEstimate(
-        method=method,
-        confidence_level=float(confidence_level),
-        treated=tuple(design.treated_names),
-        n_test_periods=t1,
-        att=intervals.att,
-        incremental=intervals.incremental,
-        lift=Lift(absolute=intervals.att, relative=intervals.relative),
-        p_value=inference.p_value,
-        p_value_iid=inference.p_value_iid,
-        p_value_sharp_null=inference.p_value_sharp_null,
-        placebo_p_value=placebo_p,
-        iroas=intervals.iroas,
-        weights={donor_names[j]: float(w) for j, w in enumerate(fitted.weights) if abs(w) >= WEIGHT_FLOOR},
-        fit=fitted.fit,
-        series=GeoLiftSeries(
-            period=tuple(int(c) for c in columns),
-            observed=tuple(float(v) for v in n_treated * y),
-            counterfactual=tuple(float(v) for v in n_treated * counterfactual),
-            ci_low=series_low,
-            ci_high=series_high,
-        ),
-        observed_total=observed_total,
-        counterfactual_total=counterfactual_total,
-        ci_status=inference.ci_status,
-        estimate_in_ci=inference.estimate_in_ci,
-        statistic=statistic,
-        scheme=scheme,
-        n_permutations=n_permutations,
-    )
+    return estimate

@@ -1,6 +1,6 @@
 """The response examples in the committed OpenAPI document are real answers that fit their schemas.
 
-They are captured from the running service (``python -m api.examples.capture``); here each one is
+They are captured from the running service (``python -m scripts.capture_examples``); here each one is
 validated against the JSON Schema of its response in ``openapi/openapi.json`` (OpenAPI 3.1 schemas are
 JSON Schema 2020-12), so neither the examples nor the document can drift from the other unnoticed.
 """

@@ -30,7 +30,7 @@ from stats.arm_statistics import ArmSummary
 from stats.decision import decide
 from stats.errors import InvalidProblem
 from stats.geo.backtest import backtest_design
-from stats.geo.lift import estimate_geo_lift
+from stats.geo.lift import GeoLiftOptions, Method, estimate_geo_lift
 from stats.geo.market_selection import SelectionSpec, evaluate_candidates, plan_candidates
 from stats.geo.panel_quality import assess_panel
 from stats.geo.power import block_sums, duration_power, minimum_detectable_effect
@@ -506,21 +506,13 @@ def geo_panels(draw: st.DrawFn) -> np.ndarray:
     method=st.sampled_from(["synthetic_control", "augmented_synthetic_control"]),
     spend=st.none() | extreme,
 )
-def test_estimate_geo_lift(panel: np.ndarray, method: str, spend: float | None) -> None:
+def test_estimate_geo_lift(panel: np.ndarray, method: Method, spend: float | None) -> None:
     geos = [f"g{i}" for i in range(panel.shape[0])]
     periods = panel.shape[1]
+    options = GeoLiftOptions(method=method, confidence_level=0.9, n_permutations=50, placebo=False)
     result = answer_or_domain_error(
         lambda: estimate_geo_lift(
-            panel,
-            geos,
-            ["g0"],
-            slice(0, periods - 2),
-            slice(periods - 2, periods),
-            method,  # type: ignore[arg-type]
-            0.9,
-            spend,
-            n_permutations=50,
-            placebo=False,
+            panel, geos, ["g0"], slice(0, periods - 2), slice(periods - 2, periods), options, spend=spend
         )
     )
     if result is None:

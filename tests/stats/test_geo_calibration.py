@@ -41,7 +41,7 @@ from simulations.geo_calibration import (
     calibrate,
     simulate,
 )
-from stats.geo.lift import GeoLiftEstimate, Method, estimate_geo_lift
+from stats.geo.lift import GeoLiftEstimate, GeoLiftOptions, Method, estimate_geo_lift
 
 TOLERANCE = 0.02
 SYNTHETIC_CONTROL_REPLICATIONS = {"synthetic_control": 40, "augmented_synthetic_control": 25}
@@ -117,9 +117,10 @@ def test_the_calibration_analysis_is_what_the_results_run(method: Method) -> Non
 
     def estimate(data: np.ndarray) -> GeoLiftEstimate:
         pre, post = slice(0, PRE_DAYS), slice(PRE_DAYS, PRE_DAYS + TEST_DAYS)
-        return estimate_geo_lift(
-            data, geos, geos[:3], pre, post, method, LEVEL, pointwise=False, placebo=False, n_permutations=1
+        options = GeoLiftOptions(
+            method=method, confidence_level=LEVEL, pointwise=False, placebo=False, n_permutations=1
         )
+        return estimate_geo_lift(data, geos, geos[:3], pre, post, options)
 
     assert estimate(panel).p_value == pytest.approx(p_value, rel=1e-12)
     lifted = panel.copy()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,13 +12,16 @@ import pytest
 from simulations.geolift_data import GEOLIFT_SCM_WEIGHTS, load_geolift_panel
 from stats.errors import InvalidProblem
 from stats.geo.conformal import Statistic
-from stats.geo.lift import GeoLiftEstimate, Method, estimate_geo_lift
+from stats.geo.lift import GeoLiftEstimate, GeoLiftOptions, Method, estimate_geo_lift
 from stats.geo.placebo import in_space_placebo, rmspe_ratio
 from stats.intervals import Interval
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 PRE, POST = slice(0, 90), slice(90, 105)
 TREATED = ["chicago", "portland"]
+SCM_90 = GeoLiftOptions(method="synthetic_control", confidence_level=0.9)
+# Only the ATT's estimate and interval: no pointwise bands, no placebo.
+SCM_90_ATT = GeoLiftOptions(method="synthetic_control", confidence_level=0.9, pointwise=False, placebo=False)
 
 
 def load_geolift() -> tuple[np.ndarray, list[str]]:
@@ -32,13 +36,14 @@ def geolift() -> tuple[np.ndarray, list[str]]:
 @pytest.fixture(scope="module")
 def scm(geolift: tuple[np.ndarray, list[str]]) -> GeoLiftEstimate:
     panel, geos = geolift
-    return estimate_geo_lift(panel, geos, TREATED, PRE, POST, "synthetic_control", 0.9, spend=10_000.0)
+    return estimate_geo_lift(panel, geos, TREATED, PRE, POST, SCM_90, spend=10_000.0)
 
 
 @pytest.fixture(scope="module")
 def ascm(geolift: tuple[np.ndarray, list[str]]) -> GeoLiftEstimate:
     panel, geos = geolift
-    return estimate_geo_lift(panel, geos, TREATED, PRE, POST, "augmented_synthetic_control", 0.9)
+    options = GeoLiftOptions(method="augmented_synthetic_control", confidence_level=0.9)
+    return estimate_geo_lift(panel, geos, TREATED, PRE, POST, options)
 
 
 def test_geolift_walkthrough_synthetic_control(scm: GeoLiftEstimate) -> None:
@@ -112,9 +117,10 @@ def test_interval_never_contradicts_p_value(
 ) -> None:
     panel, geos = geolift
     for level in (0.8, 0.9, 0.95):
-        est = estimate_geo_lift(
-            panel, geos, TREATED, PRE, POST, method, level, statistic=statistic, pointwise=False, placebo=False
+        options = GeoLiftOptions(
+            method=method, confidence_level=level, statistic=statistic, pointwise=False, placebo=False
         )
+        est = estimate_geo_lift(panel, geos, TREATED, PRE, POST, options)
         lo = -np.inf if est.att.ci_low is None else est.att.ci_low
         hi = np.inf if est.att.ci_high is None else est.att.ci_high
         zero_inside = est.ci_status != "empty" and lo <= 0.0 <= hi
@@ -134,9 +140,8 @@ def test_recovers_a_known_lift_on_a_simulated_panel() -> None:
     panel[:2, 100:] += 60.0  # two treated markets, +60 per market per day for 20 days
     # One panel: its interval is asked to hold the truth at 99%, so the check fails on 1% of panels, not 10%
     # (at 90% this panel's interval is [60.8, 69.0], [59.6, 68.4] before the test ran on the deflated panel).
-    est = estimate_geo_lift(
-        panel, geos, ["geo00", "geo01"], slice(0, 100), slice(100, 120), "synthetic_control", 0.99, seed=1
-    )
+    options = GeoLiftOptions(method="synthetic_control", confidence_level=0.99, seed=1)
+    est = estimate_geo_lift(panel, geos, ["geo00", "geo01"], slice(0, 100), slice(100, 120), options)
     assert est.att.estimate == pytest.approx(60.0, abs=10.0)
     assert est.att.ci_low is not None and est.att.ci_high is not None
     assert est.att.ci_low <= 60.0 <= est.att.ci_high
@@ -148,13 +153,14 @@ def test_recovers_a_known_lift_on_a_simulated_panel() -> None:
 def test_progress_reports_monotone_fractions(geolift: tuple[np.ndarray, list[str]]) -> None:
     panel, geos = geolift
     seen: list[float] = []
-    estimate_geo_lift(panel, geos, TREATED, PRE, POST, "synthetic_control", 0.9, placebo=False, progress=seen.append)
+    options = GeoLiftOptions(method="synthetic_control", confidence_level=0.9, placebo=False)
+    estimate_geo_lift(panel, geos, TREATED, PRE, POST, options, progress=seen.append)
     assert seen[0] == 0.0 and seen[-1] == 1.0
     assert all(b >= a for a, b in itertools.pairwise(seen))
     assert all(0.0 <= f <= 1.0 for f in seen)
 
 
-def _invalid(field: str, **overrides: object) -> None:
+def _invalid(field: str, options: GeoLiftOptions = SCM_90_ATT, **overrides: object) -> None:
     panel, geos = load_geolift()
     args: dict[str, object] = {
         "panel": panel,
@@ -162,13 +168,11 @@ def _invalid(field: str, **overrides: object) -> None:
         "treated": TREATED,
         "pre_slice": PRE,
         "post_slice": POST,
-        "method": "synthetic_control",
-        "confidence_level": 0.9,
         "spend": None,
     }
     args.update(overrides)
     with pytest.raises(InvalidProblem) as err:
-        estimate_geo_lift(**args, pointwise=False, placebo=False)  # type: ignore[arg-type]
+        estimate_geo_lift(options=options, **args)  # type: ignore[arg-type]
     assert err.value.field == field
 
 
@@ -186,15 +190,15 @@ def test_invalid_inputs() -> None:
     with_nan[3, 10] = np.nan
     _invalid("dataset", panel=with_nan)
     _invalid("dataset", geos=geos[:-1])
-    _invalid("confidence_level", confidence_level=1.0)
+    _invalid("confidence_level", replace(SCM_90_ATT, confidence_level=1.0))
     _invalid("spend", spend=-5.0)
-    _invalid("method", method="diff_in_diff")
+    _invalid("method", replace(SCM_90_ATT, method="diff_in_diff"))  # type: ignore[arg-type]
 
 
 def test_nan_outside_the_analysed_periods_is_ignored() -> None:
     panel, geos = load_geolift()
     padded = np.concatenate([panel, np.full((panel.shape[0], 3), np.nan)], axis=1)
-    est = estimate_geo_lift(padded, geos, TREATED, PRE, POST, "synthetic_control", 0.9, pointwise=False, placebo=False)
+    est = estimate_geo_lift(padded, geos, TREATED, PRE, POST, SCM_90_ATT)
     assert est.att.estimate == pytest.approx(155.556, rel=0.005)
 
 

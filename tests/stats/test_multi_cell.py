@@ -15,7 +15,7 @@ import pytest
 from simulations.geo_simulation import PanelModel
 from stats.errors import InvalidProblem
 from stats.geo.augmented_synthetic_control import fit_augmented_synthetic_control
-from stats.geo.lift import GeoLiftEstimate, estimate_geo_lift
+from stats.geo.lift import GeoLiftEstimate, GeoLiftOptions, estimate_geo_lift
 from stats.geo.multi_cell import ComparedCell, compare_cells, compare_two_cells, synthetic_control_cell, tbr_cell
 from stats.geo.tbr import estimate_tbr
 
@@ -86,19 +86,10 @@ def _cell_panel(cell: str) -> tuple[np.ndarray, list[str]]:
 def _geolift_cell(cell: str) -> GeoLiftEstimate:
     sub, names = _cell_panel(cell)
     markets = GEOLIFT_CELLS[cell][0]
-    return estimate_geo_lift(
-        sub,
-        names,
-        markets,
-        PRE,
-        POST,
-        "augmented_synthetic_control",
-        0.9,
-        spend=10_000.0,
-        pointwise=False,
-        placebo=False,
-        n_permutations=10,
+    options = GeoLiftOptions(
+        method="augmented_synthetic_control", confidence_level=0.9, pointwise=False, placebo=False, n_permutations=10
     )
+    return estimate_geo_lift(sub, names, markets, PRE, POST, options, spend=10_000.0)
 
 
 @pytest.mark.parametrize("cell", sorted(GEOLIFT_CELLS))

@@ -1,17 +1,19 @@
 """Capture the response examples of the OpenAPI document from the running service.
 
-Run from the repository root (it uses ``testkit``, a development package that is not shipped):
-``DATABASE_URL=postgresql://… .venv/bin/python -m api.examples.capture`` (without ``DATABASE_URL``
+Run from the repository root: ``make examples``, or
+``DATABASE_URL=postgresql://… .venv/bin/python -m scripts.capture_examples`` (without ``DATABASE_URL``
 the embedded server is used). Creates a throwaway database, sends each operation its documented request
 example (the GeoLift walkthrough panel for the geo operations), and writes every answer to
 ``api/examples/<operationId>.json``, lists longer than ``MAX_LIST`` cut to their first items. Then run
 ``make openapi`` to fold them into the committed document.
+
+A development script, not part of ``api``: it needs ``testkit`` and the panels in ``tests/data``, which
+are not shipped.
 """
 
 from __future__ import annotations
 
 import asyncio
-import csv
 import json
 import os
 import tempfile
@@ -41,11 +43,9 @@ from api.settings import settings_from_environment
 from api.worker_tasks import task_registry
 from testkit.database import make_key, throwaway_database
 from testkit.jobs import finished_job
-from testkit.panels import geolift_csv, pretest_csv
+from testkit.panels import geolift_csv, pair_design_csv, pretest_csv
 
 MAX_LIST = 3
-DATA = Path(__file__).resolve().parents[2] / "tests" / "data" / "geolift"
-PAIR_DESIGN_CSV = DATA.parent / "trimmed_match" / "example_data_for_design.csv"
 Client = AsyncTestClient[Litestar]
 
 
@@ -80,13 +80,6 @@ class Recorder:
         for operation_id, by_status in self.examples.items():
             path = EXAMPLES_DIR / f"{operation_id}.json"
             path.write_text(json.dumps(by_status, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-
-
-def pair_design_csv() -> str:
-    """trimmed_match's design example (174 geos, 2020) as `date,geo,kpi,spend`."""
-    with PAIR_DESIGN_CSV.open() as fh:
-        rows = list(csv.DictReader(fh))
-    return "date,geo,kpi,spend\n" + "".join(f"{r['date'][:10]},{r['geo']},{r['response']},{r['cost']}\n" for r in rows)
 
 
 async def capture_matched_pairs(client: Client, recorder: Recorder) -> None:
