@@ -13,7 +13,9 @@ For each *origin* ``end`` (28-day steps from day 56 to day 336) a marketer desig
   its seed's), the budget is spent on the treated geos of the window as the design models it (each geo ``r s``
   of its window spend ``s``), the reported minimum detectable iROAS is added to their response, and the
   results path's estimator analyses the pairs' window sums: :mod:`stats.geo.trimmed_match` (what
-  ``GET /v1/experiments/{id}/results?method=trimmed_match`` runs), trim rate chosen from the data up to 0.25,
+  ``GET /v1/experiments/{id}/results?method=trimmed_match`` runs), trim rate chosen from the data up to the bound the
+  results of an experiment made from a matched-pair design use (:func:`api.results.geo_trimmed_match.trim_bound_of`:
+  the design's own 10%; up to 2026-12-08 they used the estimator's default of 25%, still reported beside it),
   point estimate by :func:`stats.geo.trimmed_match_batch.trimmed_match_estimates` (equal row by row), and the
   one-sided test of iROAS = 0 at alpha: Student's t test of the studentized trimmed mean of the response
   deltas at the chosen trim, the test whose two-sided form is the result's ``p_value`` (rejects when the
@@ -49,12 +51,14 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from api.experiments.schemas import DesignSource
 from api.geo_design.schemas import HistoryPeriod
 from api.geo_pairs.panel import RECOMMENDED_MIN_PAIRS, PairPanel
 from api.geo_pairs.schemas import MatchedPairsRequest, PairDesign
 from api.geo_pairs.service import compute_pair_design, pairing_of
+from api.results.geo_trimmed_match import trim_bound_of
 from stats.geo.pair_design import DESIGN_MAX_TRIM_RATE, GeoPairing, balanced_assignment, pair_deltas, random_flips
-from stats.geo.trimmed_match import trimmed_mean_test_p_value, trimmed_per_side
+from stats.geo.trimmed_match import DEFAULT_MAX_TRIM_RATE, trimmed_mean_test_p_value, trimmed_per_side
 from stats.geo.trimmed_match_batch import trimmed_match_estimates
 
 FloatArray = NDArray[np.float64]
@@ -64,7 +68,8 @@ WINDOW_DAYS = 28  # the design's evaluation window and the test: the design cola
 FIRST_ORIGIN = 2 * WINDOW_DAYS  # the API wants at least as many training days as evaluation days
 ORIGIN_STEP = WINDOW_DAYS  # consecutive held-out windows do not overlap
 RESIMULATION_SEED = 23  # issue 23; the design's own streams start with its seed
-RESULTS_MAX_TRIM_RATE = 0.25  # stats.geo.trimmed_match's default: the results path's, unless the experiment fixes one
+# The results path's bound for an experiment made from a matched-pair design (unless the experiment fixes a rate).
+RESULTS_MAX_TRIM_RATE = trim_bound_of(DesignSource(job_id=uuid.UUID(int=0), kind="matched_pairs")).max_trim_rate
 
 
 @dataclass(frozen=True)
@@ -130,8 +135,9 @@ class OriginOutcome:
     """One origin: the recommended design's reported figures and what its held-out window gave.
 
     ``realized_rmse`` with ``realized_rmse_se`` (Monte Carlo over the assignments, delta method);
-    ``detection_rate`` at the reported ``minimum_detectable_iroas``; ``design_estimator_rmse``: the realized
-    RMSE had the analysis trimmed at most 10% as the design's simulation does; ``resimulated_rmse`` and
+    ``detection_rate`` at the reported ``minimum_detectable_iroas``; ``default_bound_rmse`` and
+    ``default_bound_detection_rate``: the same had the analysis chosen its trim up to the estimator's default of 25%
+    (what the results of an experiment made from a design ran before 2026-12-08); ``resimulated_rmse`` and
     ``resimulated_detection_rate``: the design on its own evaluation window under fresh random assignments,
     analysed as the design's simulation analyses them (trim at most 10%): what the reported RMSE estimates.
     """
@@ -145,7 +151,8 @@ class OriginOutcome:
     realized_rmse: float
     realized_rmse_se: float
     detection_rate: float
-    design_estimator_rmse: float
+    default_bound_rmse: float
+    default_bound_detection_rate: float
     resimulated_rmse: float
     resimulated_detection_rate: float
     assignments: int
@@ -154,8 +161,9 @@ class OriginOutcome:
 @dataclass(frozen=True)
 class Calibration:
     """Pooled agreement: ``rmse_ratio`` = sqrt(sum realized MSE / sum reported MSE) and the mean detection rate
-    on the held-out windows, ``resimulated_*`` the same on the evaluation windows under fresh assignments, each
-    with its standard error; ``reported_rmse`` and ``realized_rmse``: root mean squares over the origins."""
+    on the held-out windows, ``default_bound_*`` the same with the analysis trimming up to 25%, ``resimulated_*``
+    on the evaluation windows under fresh assignments, each with its standard error; ``reported_rmse`` and
+    ``realized_rmse``: root mean squares over the origins."""
 
     origins: tuple[OriginOutcome, ...]
     power: float
@@ -166,6 +174,10 @@ class Calibration:
     rmse_ratio_se: float
     detection_rate: float
     detection_rate_se: float
+    default_bound_ratio: float
+    default_bound_ratio_se: float
+    default_bound_detection_rate: float
+    default_bound_detection_rate_se: float
     resimulated_ratio: float
     resimulated_ratio_se: float
     resimulated_detection_rate: float
@@ -227,7 +239,7 @@ def _outcome(
     spend = _kept_sums(kept, data.spend[:, test].sum(axis=1))
     y, x = pair_deltas(response, spend, flips, request.test_type, budget, mdi)
     estimates, detected = _one_sided_tests(y, x, RESULTS_MAX_TRIM_RATE, request.alpha)
-    design_estimates, _ = trimmed_match_estimates(y, x, DESIGN_MAX_TRIM_RATE)
+    wider, wider_detected = _one_sided_tests(y, x, DEFAULT_MAX_TRIM_RATE, request.alpha)
     # The same design on its own evaluation window under fresh assignments (a stream the design never drew): the
     # assignment-to-assignment RMSE its reported one estimates, without the window-to-window noise.
     fresh = random_flips(np.random.default_rng([RESIMULATION_SEED, end]), resimulations, kept.size)
@@ -245,7 +257,8 @@ def _outcome(
         realized_rmse=rmse,
         realized_rmse_se=float(squared.std(ddof=1) / math.sqrt(assignments) / (2.0 * rmse)),
         detection_rate=float(np.mean(detected)),
-        design_estimator_rmse=float(np.sqrt(np.mean((design_estimates - mdi) ** 2))),
+        default_bound_rmse=float(np.sqrt(np.mean((wider - mdi) ** 2))),
+        default_bound_detection_rate=float(np.mean(wider_detected)),
         resimulated_rmse=float(np.sqrt(np.mean((resimulated - mdi) ** 2))),
         resimulated_detection_rate=float(np.mean(resimulated_detected)),
         assignments=assignments,
@@ -287,6 +300,8 @@ def pooled(outcomes: tuple[OriginOutcome, ...], power: float) -> Calibration:
     reported = np.array([o.reported_rmse**2 for o in outcomes])
     resimulated = np.array([o.resimulated_rmse**2 for o in outcomes])
     ratio, ratio_se = _rmse_ratio(realized, reported)
+    wider_ratio, wider_ratio_se = _rmse_ratio(np.array([o.default_bound_rmse**2 for o in outcomes]), reported)
+    wider_detection, wider_detection_se = _mean_and_se(np.array([o.default_bound_detection_rate for o in outcomes]))
     resimulated_ratio, resimulated_ratio_se = _rmse_ratio(resimulated, reported)
     detection, detection_se = _mean_and_se(np.array([o.detection_rate for o in outcomes]))
     resimulated_detection, resimulated_detection_se = _mean_and_se(
@@ -303,6 +318,10 @@ def pooled(outcomes: tuple[OriginOutcome, ...], power: float) -> Calibration:
         rmse_ratio_se=ratio_se,
         detection_rate=detection,
         detection_rate_se=detection_se,
+        default_bound_ratio=wider_ratio,
+        default_bound_ratio_se=wider_ratio_se,
+        default_bound_detection_rate=wider_detection,
+        default_bound_detection_rate_se=wider_detection_se,
         resimulated_ratio=resimulated_ratio,
         resimulated_ratio_se=resimulated_ratio_se,
         resimulated_detection_rate=resimulated_detection,

@@ -41,7 +41,7 @@ from stats.geo.backtest import (
 )
 from stats.geo.market_selection import design_ridge_lambda
 from stats.geo.tbr import TBRIntervalKind
-from stats.geo.trimmed_match import trimmed_match
+from stats.geo.trimmed_match import DEFAULT_MAX_TRIM_RATE, trimmed_match
 
 DEFAULT_EFFECT = 0.05
 MDE_POWER = 0.8
@@ -67,6 +67,7 @@ class BacktestInput:
     interval: TBRIntervalKind
     planned_effect: float | None
     trim_rate: float | None = None  # trimmed match's rate fixed by the design; None: the result's own choice
+    max_trim_rate: float = DEFAULT_MAX_TRIM_RATE  # the bound of the result's own choice
 
 
 def shape_backtest(
@@ -139,8 +140,8 @@ def method_analyses(data: BacktestInput, alpha: float, duration: int) -> dict[st
         if np.max(np.abs(spend)) >= 1e-10 and np.isfinite(test[t_rows + c_rows]).all():
             response = test[t_rows].sum(axis=1) - test[c_rows].sum(axis=1)
             trim_rate = data.trim_rate
-            if trim_rate is None:  # the result's own choice
-                trim_rate = trimmed_match(response, spend, 1.0 - alpha).trim_rate
+            if trim_rate is None:  # the result's own choice, within the result's bound
+                trim_rate = trimmed_match(response, spend, 1.0 - alpha, max_trim_rate=data.max_trim_rate).trim_rate
             analyses["trimmed_match"] = trimmed_match_window_test(
                 history[t_rows], history[c_rows], spend, duration, alpha, trim_rate
             )

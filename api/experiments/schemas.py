@@ -238,7 +238,8 @@ TrimRate = Annotated[
         ge=0.0,
         lt=0.5,
         description="Trimmed match (paired experiments): the share of pairs trimmed at each end, fixed before the "
-        "test. Default (null): chosen from the data, as Google's package does, which can narrow the interval under "
+        "test. Default (null): chosen from the data, as Google's package does, up to 25% (up to the 10% a matched-pair "
+        "design simulated its figures with, for an experiment made from one), which can narrow the interval under "
         "heavy-tailed pair noise; a rate fixed in advance keeps its level.",
     ),
 ]

@@ -99,8 +99,10 @@ class MatchedPairsController(Controller):
         "experiment in one call: its `pairs` as randomized (`[treatment, control]`), their treatment geos as "
         "`treatment_markets`, the design's dataset, its pre-period and, unless given, a test period as long as the "
         "evaluation window right after the pre-period. The experiment keeps `design_source` (job, `pairs_kept`, "
-        "seed). `Idempotency-Key` works as for `CreateExperiment`. 404 when no finished design has this id; 409 "
-        "when the test would share geos and dates with a running experiment on the same dataset.",
+        "seed), and its `method=trimmed_match` results choose their trim rate up to the 10% the design simulated "
+        "its RMSE with (unless `trim_rate` fixes one; `fit.max_trim_rate` says the bound used). `Idempotency-Key` "
+        "works as for `CreateExperiment`. 404 when no finished design has this id; 409 when the test would share "
+        "geos and dates with a running experiment on the same dataset.",
         status_code=HTTP_201_CREATED,
         responses={
             HTTP_200_OK: replayed_create(GeoExperiment),

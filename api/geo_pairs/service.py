@@ -51,7 +51,8 @@ Progress = Callable[[float], None]
 METHOD = (
     "trimmed_match's matched-pair design (TrimmedMatchGeoXDesign; Chen, Longfils & Remy 2021): geos paired by "
     "their normalized weighted training-window response and spend, pairs numbered least similar first and "
-    "dropped in that order; each design's iROAS RMSE is the trimmed match estimate's (trim up to 10%) over "
+    "dropped in that order; each design's iROAS RMSE is the trimmed match estimate's (trim up to 10%, the bound the "
+    "results of an experiment made from the design then choose their trim within) over "
     "random within-pair assignments replayed on the evaluation window with no true effect, designs ranked by "
     "RMSE per share of spend from a second, independent set of assignments; minimum detectable "
     "iROAS = RMSE x (z(1 - alpha) + z(power)); the assignment is the first draw from the seed passing a sign "

@@ -64,6 +64,7 @@ def _backtest_input(run: GeoRun) -> BacktestInput:
         interval=run.interval,
         planned_effect=run.planned_effect,
         trim_rate=run.trim_rate,
+        max_trim_rate=run.trim_bound.max_trim_rate,
     )
 
 
@@ -174,6 +175,7 @@ async def _cooldown_effect(run: GeoRun, test: GeoResults, *, n_permutations: int
             run.pairs,
             run.confidence_level,
             run.trim_rate,
+            run.trim_bound,
         )
     else:
         sub = replace(run, window=window, cooldown_window=None)
@@ -204,7 +206,14 @@ async def _estimate_run(
     if run.method == "trimmed_match" and run.pairs is not None:
         pairs = run.pairs
         return await asyncio.to_thread(
-            trimmed_match_results, run.experiment_id, window, pairs, run.confidence_level, None, run.trim_rate
+            trimmed_match_results,
+            run.experiment_id,
+            window,
+            pairs,
+            run.confidence_level,
+            None,
+            run.trim_rate,
+            run.trim_bound,
         )
     if run.method == "tbr":
         treated_set = set(treated)

@@ -24,7 +24,7 @@ from api.geo.schemas import (
 from api.geo.service import dataset_at
 from api.geo_design.planned_effect import planned_effect
 from api.http.errors import Conflict, invalid_field
-from api.results.geo_trimmed_match import check_pair_spend, pair_rows
+from api.results.geo_trimmed_match import ESTIMATOR_DEFAULT, TrimBound, check_pair_spend, pair_rows, trim_bound_of
 from api.results.geo_window import GeoWindow, cooldown_window, load_window, prepared_window, test_window
 from stats.geo.panel_gaps import MISSING_POLICIES, MissingPolicy
 from stats.geo.tbr import TBR_INTERVAL_KINDS, TBRIntervalKind
@@ -149,6 +149,7 @@ class GeoRun:
     interval: TBRIntervalKind = "conformal"
     planned_effect: float | None = None
     trim_rate: float | None = None  # trimmed match's rate fixed by the design; None: chosen from the data
+    trim_bound: TrimBound = ESTIMATOR_DEFAULT  # the bound of that choice (a matched-pair design's own, if made of one)
     cells: list[GeoCell] | None = None  # a multi-cell experiment (api/results/geo_cells.py), each with its cost's size
     sequential: bool = False  # read as a group-sequential test with a look every day (api/results/geo_monitoring.py)
     planned_days: int = 0  # dates of the experiment's whole test period (the looks a monitored test plans)
@@ -214,6 +215,7 @@ async def load_geo_run(
         interval=tbr_interval,
         planned_effect=planned,
         trim_rate=design.trim_rate,
+        trim_bound=trim_bound_of(design.design_source),
         cells=_cells_with_cost(design),
         sequential=bool(sequential) or (partial and sequential is None),
         planned_days=planned_dates if planned_dates is not None else window.post.stop - window.post.start,

@@ -1,17 +1,24 @@
 """Trimmed match (Chen and Au 2019, :mod:`stats.geo.trimmed_match`) on a paired geo experiment: each pair's
 treatment-minus-control KPI and spend over the test period, the iROAS interval, a p-value consistent with
 it, and the lagged effect over a cool-down.
+
+The trim rate is the design's when it fixes one, else chosen from the data up to a bound (:func:`trim_bound_of`):
+the bound a matched-pair design simulated its RMSE and minimum detectable iROAS with, for an experiment made from
+one (``design_source.kind`` ``matched_pairs``), so that the result is the estimator whose precision the design
+promised; else the estimator's default (Google's post-analysis).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 from uuid import UUID
 
 import numpy as np
 
 from api.charts.geo_series import observed_vs_counterfactual_chart
+from api.experiments.schemas import DesignSource
 from api.fields.interval import estimate_of, finite_or_none
 from api.geo.schemas import (
     GeoLiftInterval,
@@ -20,10 +27,43 @@ from api.geo.schemas import (
 )
 from api.http.errors import Conflict, invalid_field
 from api.results.geo_window import GeoWindow
-from stats.geo.trimmed_match import TrimmedMatchResult, relative_lift, trimmed_match, trimmed_match_p_value
+from stats.geo.pair_design import DESIGN_MAX_TRIM_RATE
+from stats.geo.trimmed_match import (
+    DEFAULT_MAX_TRIM_RATE,
+    TrimmedMatchResult,
+    relative_lift,
+    trimmed_match,
+    trimmed_match_p_value,
+)
 from stats.intervals import Interval
 
 LISTED_GAPS = 5
+TrimBoundSource = Literal["matched_pair_design", "estimator_default"]
+
+
+@dataclass(frozen=True)
+class TrimBound:
+    """The largest trim rate a result may choose from the data, and where it comes from."""
+
+    max_trim_rate: float = DEFAULT_MAX_TRIM_RATE
+    source: TrimBoundSource = "estimator_default"
+
+
+ESTIMATOR_DEFAULT = TrimBound()
+
+
+def trim_bound_of(design_source: DesignSource | None) -> TrimBound:
+    """The bound of the data-driven trim rate for an experiment made from ``design_source``.
+
+    A matched-pair design evaluates every design with the trim chosen up to ``DESIGN_MAX_TRIM_RATE`` (10%, the
+    package's design default) and reports that estimator's RMSE and minimum detectable iROAS; the experiment made
+    from it is analysed with the same bound, so the result is the estimator the design's figures describe (up to
+    25% the result would search more trim rates after seeing the data, an analysis the design never simulated).
+    Every other paired experiment: the estimator's default, 25%.
+    """
+    if design_source is not None and design_source.kind == "matched_pairs":
+        return TrimBound(DESIGN_MAX_TRIM_RATE, "matched_pair_design")
+    return ESTIMATOR_DEFAULT
 
 
 def pair_rows(window: GeoWindow, pairs: list[tuple[str, str]]) -> tuple[np.ndarray, np.ndarray]:
@@ -77,12 +117,13 @@ def trimmed_match_results(
     confidence_level: float,
     spend_delta: np.ndarray | None = None,
     trim_rate: float | None = None,
+    bound: TrimBound = ESTIMATOR_DEFAULT,
 ) -> GeoResults:
     """Trimmed match on the pairs' test-period deltas (``spend_delta``, when given, replaces their spend deltas),
-    at the design's ``trim_rate`` when it fixes one, else at the rate chosen from the data."""
+    at the design's ``trim_rate`` when it fixes one, else at the rate chosen from the data up to ``bound``."""
     y, x = pair_deltas(window, pairs)
     x = x if spend_delta is None else spend_delta
-    result = trimmed_match(y, x, confidence_level, trim_rate=trim_rate)
+    result = trimmed_match(y, x, confidence_level, trim_rate=trim_rate, max_trim_rate=bound.max_trim_rate)
     p_value, p_value_method = trimmed_match_p_value(y, x, result)
     t, c = pair_rows(window, pairs)
     treated_total = window.panel[t].sum(axis=0)
@@ -103,7 +144,14 @@ def trimmed_match_results(
     ]
     warnings = _trimmed_match_warnings(result, len(pairs), relative_estimate.estimate is None)
     fit = _trimmed_match_fit(
-        result, pairs, trim_rate, p_value_method, window, observed, ends[0], float(control_total[window.post].sum())
+        result,
+        pairs,
+        None if trim_rate is not None else bound,
+        p_value_method,
+        window,
+        observed,
+        ends[0],
+        float(control_total[window.post].sum()),
     )
     return GeoResults(
         experiment_id=experiment_id,
@@ -150,14 +198,15 @@ def _trimmed_match_warnings(result: TrimmedMatchResult, n_pairs: int, no_relativ
 def _trimmed_match_fit(
     result: TrimmedMatchResult,
     pairs: list[tuple[str, str]],
-    trim_rate: float | None,
+    chosen_within: TrimBound | None,
     p_value_method: str,
     window: GeoWindow,
     observed: float,
     incremental_estimate: float,
     control_observed: float,
 ) -> dict[str, Any]:
-    """The result's ``fit``: the trim chosen and the candidates, the totals and the definitions used.
+    """The result's ``fit``: the trim chosen (from the data within ``chosen_within``, or fixed by the design when
+    it is ``None``) and the candidates, the totals and the definitions used.
 
     ``observed`` and ``control_observed`` are the treatment and control geos' test-period totals,
     ``incremental_estimate`` the incremental KPI (NaN when there is none).
@@ -166,7 +215,9 @@ def _trimmed_match_fit(
         "roi_kind": "average",
         "iroas_definition": "incremental KPI per unit of incremental spend over the test period",
         "trim_rate": result.trim_rate,
-        "trim_rate_source": "data" if trim_rate is None else "design",
+        "trim_rate_source": "data" if chosen_within is not None else "design",
+        "max_trim_rate": None if chosen_within is None else chosen_within.max_trim_rate,
+        "max_trim_rate_source": None if chosen_within is None else chosen_within.source,
         "trimmed_per_side": result.trimmed_per_side,
         "trimmed_pairs": [list(pairs[k]) for k in result.trimmed_pairs],
         "n_pairs": result.n_pairs,
@@ -195,7 +246,8 @@ def trimmed_match_lagged(
     pairs: list[tuple[str, str]],
     confidence_level: float,
     trim_rate: float | None = None,
+    bound: TrimBound = ESTIMATOR_DEFAULT,
 ) -> GeoResults:
     """Trimmed match on each pair's KPI delta over the cool-down against its spend delta over the test."""
     _, spend_delta = pair_deltas(test, pairs)
-    return trimmed_match_results(experiment_id, cooldown, pairs, confidence_level, spend_delta, trim_rate)
+    return trimmed_match_results(experiment_id, cooldown, pairs, confidence_level, spend_delta, trim_rate, bound)

@@ -80,7 +80,9 @@ def noise_to_signal(
     """Spread of the ``duration``-day block sums of the no-effect residuals over the treated window KPI.
 
     The residuals are those of the estimator re-fitted on every day of the history with its last
-    ``duration`` days as the test window (the test of :mod:`stats.geo.power` at effect 0).
+    ``duration`` days as the test window, on the raw panel: the test of :mod:`stats.geo.power` at effect 0 before
+    that test ran on the panel deflated by the donors' level. The score only proposes candidates; every candidate
+    is then simulated, and ranked, with the deflated test (:func:`stats.geo.market_selection.evaluate_candidates`).
     """
     data = np.asarray(panel, dtype=np.float64)
     treated = data[list(candidate)].mean(axis=0)

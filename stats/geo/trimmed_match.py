@@ -97,6 +97,7 @@ Quantile = Literal["student_t", "normal"]
 PValueMethod = Literal["t_test", "interval_inversion"]
 
 __all__ = [
+    "DEFAULT_MAX_TRIM_RATE",
     "PValueMethod",
     "Quantile",
     "TrimCandidate",
@@ -110,6 +111,9 @@ __all__ = [
     "trimmed_mean_test_p_value",
 ]
 
+# The package's estimator default (``estimator.TrimmedMatch``, its post-analysis): the data-driven trim rate is
+# chosen up to 25% (its design evaluates candidates up to 10%: stats.geo.pair_design.DESIGN_MAX_TRIM_RATE).
+DEFAULT_MAX_TRIM_RATE = 0.25
 # The package's limits: spend deltas this close to 0 everywhere leave iROAS undefined; the automatic
 # trim rate never exceeds 0.30; the interval is searched within +-1e10 and replaced by the estimate
 # -+ 3 critical values times the standard error when wider than 1e6 standard errors.
@@ -420,7 +424,7 @@ def trimmed_match(
     confidence_level: float,
     *,
     trim_rate: float | None = None,
-    max_trim_rate: float = 0.25,
+    max_trim_rate: float = DEFAULT_MAX_TRIM_RATE,
     quantile: Quantile = "student_t",
 ) -> TrimmedMatchResult:
     """Trimmed match estimate of iROAS with its test-inversion interval (see the module docstring).

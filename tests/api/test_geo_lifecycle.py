@@ -199,6 +199,7 @@ async def test_a_matched_pair_test_runs_from_design_to_final_result_on_one_growi
     await _patch(client, experiment["id"], {"status": "stopped"})
     final = await results(client, experiment["id"], method="trimmed_match")
     assert final["dataset_version"] == 15
+    assert (final["fit"]["max_trim_rate"], final["fit"]["max_trim_rate_source"]) == (0.1, "matched_pair_design")
 
     one_shot_dataset = await upload_dataset(client, "\n".join([header, *rows]) + "\n")
     one_shot = await client.post(
@@ -212,6 +213,8 @@ async def test_a_matched_pair_test_runs_from_design_to_final_result_on_one_growi
             "pairs": experiment["pairs"],
             "pre_period": experiment["pre_period"],
             "test_period": experiment["test_period"],
+            # Not made from the design, it would choose its trim up to 25%: fixed at the rate the design's bound chose.
+            "trim_rate": final["fit"]["trim_rate"],
         },
     )
     assert one_shot.status_code == 201, one_shot.text

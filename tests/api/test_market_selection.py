@@ -180,3 +180,36 @@ async def test_a_large_panels_selection_ranks_as_a_small_ones(
     large = await finished_job(client, (await select(client, dataset_id, durations=[15, 10])).headers["location"])
     assert small["status"] == large["status"] == "succeeded", (small, large)
     assert large["result"]["candidates"] == small["result"]["candidates"]
+
+
+async def test_a_candidates_predicted_power_is_what_geo_power_predicts_for_the_same_design(
+    client: Client, worker: None, dataset_id: str
+) -> None:
+    # The ranking orders designs by the power, MDE and backtest of the test the results will run (the conformal test
+    # on the panel deflated by the donors' level, stats.geo.power): the figures POST /v1/geo/power gives for them.
+    selection = {"treatment_sizes": [2, 3], "durations": [15], "exclude_from_controls": ["new york"], "top": 3}
+    job = await finished_job(client, (await select(client, dataset_id, budget=None, **selection)).headers["location"])
+    assert job["status"] == "succeeded", job
+    candidates = job["result"]["candidates"]
+    assert len(candidates) == 3
+    for candidate in candidates:
+        response = await client.post(
+            "/v1/geo/power",
+            json={
+                "dataset_id": dataset_id,
+                "treatment_markets": candidate["markets"],
+                "durations": [15],
+                "effect_sizes": WALKTHROUGH["effect_sizes"],
+                "alpha": WALKTHROUGH["alpha"],
+                "cost_per_kpi": WALKTHROUGH["cost_per_kpi"],
+                "exclude_from_controls": ["new york"],
+            },
+            headers={"Prefer": "wait=60"},
+        )
+        assert response.status_code == 200, response.text
+        (design,) = response.json()["durations"]
+        assert candidate["power_curve"] == design["power_curve"], candidate["markets"]
+        for key in ("mde", "mde_exact", "power_at_mde", "investment", "fit"):
+            assert candidate[key] == design[key], (candidate["markets"], key)
+        for key in ("windows", "false_positive_rate", "placebo_rmse", "effect", "detection_rate"):
+            assert candidate["backtest"][key] == design["backtest"][key], (candidate["markets"], key)

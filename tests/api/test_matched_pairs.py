@@ -12,8 +12,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
+from stats.geo.pair_design import DESIGN_MAX_TRIM_RATE
+from stats.geo.trimmed_match import DEFAULT_MAX_TRIM_RATE, trimmed_match
 from testkit.jobs import finished_job
 from tests.api.helpers import Client, upload_dataset
 
@@ -299,3 +302,91 @@ async def test_an_unknown_design_is_a_404(client: Client) -> None:
         json={"pairs_kept": 10, "name": "Test", "channel": "search"},
     )
     assert response.status_code == 404
+
+
+def _window_deltas(pairs: list[list[str]], start: str, end: str) -> tuple[np.ndarray, np.ndarray]:
+    """Each ``[treatment, control]`` pair's KPI and spend delta summed over ``start..end``, from the CSV itself."""
+    kpi: dict[str, float] = {}
+    spend: dict[str, float] = {}
+    for day, geo, response, cost in _design_rows():
+        if start <= day <= end:
+            kpi[geo] = kpi.get(geo, 0.0) + float(response)
+            spend[geo] = spend.get(geo, 0.0) + float(cost)
+    return (
+        np.array([kpi[t] - kpi[c] for t, c in pairs]),
+        np.array([spend[t] - spend[c] for t, c in pairs]),
+    )
+
+
+async def test_an_experiment_made_of_a_design_is_measured_with_the_trim_bound_the_design_simulated(
+    client: Client, worker: None, dataset_id: str
+) -> None:
+    # The design simulates its RMSE and minimum detectable iROAS with the trim chosen up to 10%; the result must be
+    # that estimator (not the estimator's own default of 25%), or the design promised another test's precision.
+    made = await design(
+        client,
+        {
+            "dataset_id": dataset_id,
+            "budgets": [40000],
+            "pair_counts": [12],
+            "simulations": 20,
+            "seed": 9,
+            "pre_period": {"start": "2020-10-01", "end": "2020-12-01"},
+        },
+    )
+    assert all(b["trim_rate"] <= DESIGN_MAX_TRIM_RATE for b in made["designs"][0]["budgets"])
+    created = await client.post(
+        f"/v1/geo/matched-pairs/{made['job_id']}/experiments",
+        json={"pairs_kept": 12, "name": "Search holdback", "channel": "search"},
+    )
+    assert created.status_code == 201, created.text
+    experiment = created.json()
+    assert experiment["test_period"] == {"start": "2020-12-02", "end": "2020-12-29"}
+    answer = await client.get(
+        f"/v1/experiments/{experiment['id']}/results", params={"method": "trimmed_match"}, headers={"Prefer": "wait=60"}
+    )
+    assert answer.status_code == 200, answer.text
+    result = answer.json()
+    fit = result["fit"]
+    assert (fit["max_trim_rate"], fit["max_trim_rate_source"], fit["trim_rate_source"]) == (
+        DESIGN_MAX_TRIM_RATE,
+        "matched_pair_design",
+        "data",
+    )
+    assert max(c["trim_rate"] for c in fit["trim_candidates"]) <= DESIGN_MAX_TRIM_RATE
+    y, x = _window_deltas(experiment["pairs"], "2020-12-02", "2020-12-29")
+    expected = trimmed_match(y, x, 0.9, max_trim_rate=DESIGN_MAX_TRIM_RATE)
+    iroas = result["iroas"]
+    assert (iroas["estimate"], iroas["ci_low"], iroas["ci_high"]) == pytest.approx(
+        (expected.estimate, expected.ci_low, expected.ci_high), rel=1e-9
+    )
+    assert fit["trim_rate"] == pytest.approx(expected.trim_rate)
+
+
+async def test_a_paired_experiment_made_by_hand_chooses_its_trim_up_to_the_estimators_default(
+    client: Client, dataset_id: str
+) -> None:
+    pairs = [[geo_ids()[i], geo_ids()[i + 1]] for i in range(0, 24, 2)]
+    created = await client.post(
+        "/v1/experiments",
+        json={
+            "kind": "geo",
+            "name": "Pairs by hand",
+            "dataset_id": dataset_id,
+            "channel": "search",
+            "treatment_markets": [t for t, _ in pairs],
+            "pairs": pairs,
+            "pre_period": {"start": "2020-10-01", "end": "2020-12-01"},
+            "test_period": {"start": "2020-12-02", "end": "2020-12-29"},
+        },
+    )
+    assert created.status_code == 201, created.text
+    answer = await client.get(
+        f"/v1/experiments/{created.json()['id']}/results",
+        params={"method": "trimmed_match"},
+        headers={"Prefer": "wait=60"},
+    )
+    assert answer.status_code == 200, answer.text
+    fit = answer.json()["fit"]
+    assert (fit["max_trim_rate"], fit["max_trim_rate_source"]) == (DEFAULT_MAX_TRIM_RATE, "estimator_default")
+    assert max(c["trim_rate"] for c in fit["trim_candidates"]) == DEFAULT_MAX_TRIM_RATE  # 3 of 12 pairs a side
