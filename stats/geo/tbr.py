@@ -72,8 +72,8 @@ pre-period plus that day (``T0 + 1`` windows of one day; it contains the counter
 band the test on the pre-period plus the first ``j`` test days; its last entry is the ``incremental``
 interval. (Until issue 23 the residuals came from one OLS fit on all ``T`` days: the interval was
 centred on that fit's effect, not on ``Delta_hat`` -- on matched_markets' example 147,337 with an 80%
-interval of [125,758, 144,553], now [132,335, 285,235] -- and, unscaled, the test rejected 15.0% of null tests on a 365-day
-history growing 0.3% a day.)
+interval of [125,758, 144,553], now [132,335, 285,235] -- and, unscaled, the test rejected 15.0% of null
+tests on a 365-day history growing 0.3% a day.)
 
 Why conformal by default (calibration). The panels of ``tests/stats/test_tbr_calibration.py``
 (same seeds): 20 markets with lognormal levels, a shared AR(0.9) trend with market loadings, a
