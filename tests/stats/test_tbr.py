@@ -727,7 +727,7 @@ def test_conformal_interval_is_unbounded_when_too_few_days_to_reach_alpha() -> N
 
 def test_conformal_interval_is_unbounded_when_windows_respond_to_the_effect_like_the_test_window() -> None:
     # 4 test days after 5 pre-period days: placements of the window sharing test days move with a
-    # hypothesised effect (b_k) as much as the test window (b_0) once scaled by their control level; when
+    # hypothesised effect (b_k) as much as the test window (b_0) once scaled and studentized; when
     # more than alpha T of them do, the test accepts arbitrarily large effects, though 1/9 < 0.2.
     rng = np.random.default_rng(12)
     control = 10 + 3 * rng.standard_normal(44)
