@@ -15,6 +15,8 @@ second the inflation peeking causes without it; with an effect, the power of eac
 tests stopped before the last day and their mean days to a decision.
 
     .venv/bin/python bench/bench_geo_monitoring.py --tests 2000 --pre 90 --days 15 --rho 0.3 --treated 1
+
+``--methods tbr`` (or ``synthetic_control``) reads the tests by one method only; the panels are the same.
 """
 
 from __future__ import annotations
@@ -42,10 +44,11 @@ def main() -> None:
     parser.add_argument("--effect", type=float, default=0.0)
     parser.add_argument("--alpha", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--methods", default="synthetic_control,tbr", help="comma-separated: synthetic_control, tbr")
     args = parser.parse_args()
     model = PanelModel(n_markets=21, n_treated=args.treated, noise_ar=args.rho)
     rng = np.random.default_rng(args.seed)
-    methods = ("synthetic_control", "tbr")
+    methods = tuple(m for m in ("synthetic_control", "tbr") if m in args.methods.split(","))
     monitored = dict.fromkeys(methods, 0)
     daily = dict.fromkeys(methods, 0)
     final = dict.fromkeys(methods, 0)
@@ -57,10 +60,12 @@ def main() -> None:
         panel = model.panel(markets, args.pre + args.days, rng)
         panel[markets.treated, args.pre :] *= 1.0 + args.effect
         treated_mean = panel[markets.treated].mean(axis=0)
-        paths = {
-            "synthetic_control": scm_look_p_values(treated_mean, panel[markets.donors].T, args.pre),
-            "tbr": tbr_look_p_values(panel[markets.treated].sum(axis=0), panel[markets.donors].sum(axis=0), args.pre),
-        }
+        paths: dict[str, list[float]] = {}
+        if "synthetic_control" in methods:
+            paths["synthetic_control"] = scm_look_p_values(treated_mean, panel[markets.donors].T, args.pre)
+        if "tbr" in methods:
+            treated_total, control_total = panel[markets.treated].sum(axis=0), panel[markets.donors].sum(axis=0)
+            paths["tbr"] = tbr_look_p_values(treated_total, control_total, args.pre)
         for method, p_values in paths.items():
             reading = monitor_looks(p_values, args.days, alpha=args.alpha)
             if reading.decision_day is not None:

@@ -103,7 +103,8 @@ class ResultsController(Controller):
             QueryParameter(
                 description="Geo experiments, `method=tbr`: the interval and p-value. `conformal` (default): the "
                 "block-permutation test on TBR's prediction errors (each window predicted from the fit without it, "
-                "scaled by its control level; the interval contains the estimate), valid under serially correlated "
+                "scaled by its control level and studentized by its sum's prediction variance; the interval "
+                "contains the estimate), valid under serially correlated "
                 "days and noise that grows with the level; `kerman`: Kerman, "
                 "Wang & Vaver's exact predictive interval (as Google's matched_markets publishes it), valid only where "
                 "the residuals show no autocorrelation (see `residual_autocorrelation`)."

@@ -21,7 +21,7 @@ The window tests, one per method, each the decision the results endpoint makes:
   re-fit exactly) and the relative lift of the fit on the days before the window;
 * :func:`tbr_window_test` -- TBR (treated total on control total) with the ``"conformal"`` or
   ``"kerman"`` test (:mod:`stats.geo.tbr`), all effects of a window in one vectorised batch: the conformal
-  decision at ``Delta = 0`` is the block-permutation test on the held-out, level-scaled window sums of
+  decision at ``Delta = 0`` is the block-permutation test on the held-out, level-scaled, studentized window sums of
   :func:`stats.geo.tbr_conformal.held_out_window_sums` (what :func:`stats.geo.tbr.estimate_tbr` reports as
   ``p_value <= alpha``, without inverting it into an interval);
   Kerman's is ``|Delta_hat| / se`` against t with ``T0 - 2`` degrees of freedom;

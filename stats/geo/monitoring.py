@@ -6,7 +6,7 @@ effect at all.  Here every look's test is the conformal test the final result us
 control's block-permutation test of a constant effect on the refit over the pre-period and the test days
 so far, statistic ``|sum of residuals|`` on the panel deflated by the donors' level; TBR's moving-block
 test of each window's errors predicted from the fit on the days outside it, over the window's control
-level), and the looks are tied together by Lan & DeMets' alpha spending (:mod:`stats.group_sequential`):
+level, studentized), and the looks are tied together by Lan & DeMets' alpha spending (:mod:`stats.group_sequential`):
 
 * look ``j`` (``j`` test days observed of ``K`` planned) has information fraction ``t_j = j / K``: the
   variance of a sum of ``j`` weakly dependent daily effects grows in proportion to ``j``;
@@ -215,8 +215,8 @@ def tbr_look_p_values(treated: FloatArray, control: FloatArray, pre_days: int) -
 
     ``treated`` and ``control`` are ``(T0 + d,)`` (the treated and control totals); look ``j`` is the
     test :func:`stats.geo.tbr.estimate_tbr` runs on the pre-period and the first ``j`` test days: each
-    window's errors predicted from the fit on the days outside it, scaled by the window's control level
-    (:func:`stats.geo.tbr_conformal.held_out_window_sums`), ``p = #{k : S_k >= S_0} / (T0 + j)``.
+    window's errors predicted from the fit on the days outside it, scaled by the window's control level and
+    studentized (:func:`stats.geo.tbr_conformal.held_out_window_sums`), ``p = #{k : S_k >= S_0} / (T0 + j)``.
     """
     a, b, days = _check_panel(treated, control, pre_days)
     p_values: list[float] = []

@@ -18,13 +18,15 @@ counterfactuals) and the difference's interval cannot be built from the two marg
 conservative or not by accident).  The test behind each cell's own interval (Chernozhukov, Wüthrich &
 Zhu 2021, :mod:`stats.geo.conformal`; TBR's in :mod:`stats.geo.tbr`) extends to the difference:
 
-1. under a null ``(q_a, q_b)`` each cell's model is re-fitted on all ``T = T0 + T1`` periods with its
-   test-period outcomes reduced by the null effect (``q_c s_c`` spread evenly over the test days), and
-   its residuals ``u_ct`` are expressed in units of ``q`` (per-period incremental over ``s_c``), so that
-   ``sum_{t test} u_ct`` estimates ``q_c(true) - q_c``;
-2. ``w_t = u_at - u_bt``: the two cells' residuals *on the same dates*;
-3. ``S_k = |sum_{t in W_k} w_t|`` over the ``T`` cyclic windows ``W_k`` of ``T1`` consecutive periods
-   (``W_0`` the test), ``p = #{k : S_k >= S_0} / T``.
+1. under a null ``(q_a, q_b)`` each cell gives its own test's statistic of each of the ``T = T0 + T1``
+   cyclic windows ``W_k`` of ``T1`` consecutive periods (``W_0`` the test), in units of ``q``
+   (per-period incremental over ``s_c``), ``V_ck``.  Synthetic control: its model re-fitted on all
+   periods with its test-period outcomes reduced by the null effect (``q_c s_c`` spread evenly over the
+   test days), ``V_ck = sum_{t in W_k} u_ct`` of the re-fit's residuals ``u_ct``.  TBR: each window's
+   prediction errors from the fit on the periods outside it, over the window's control level and
+   studentized (:func:`stats.geo.tbr_conformal.held_out_window_sums`), so ``V_c0 = q^_c - q_c``;
+2. ``w_k = V_ak - V_bk``: the two cells' statistics *on the same dates*;
+3. ``S_k = |w_k|``, ``p = #{k : S_k >= S_0} / T``.
 
 A cyclic shift moves both cells' residuals together, so the permutation distribution of ``S`` carries
 their correlation through the shared controls (and the serial dependence within a block), which is
@@ -38,27 +40,30 @@ moving both cells from their estimates by half the gap, ``q_a = q^_a + (delta - 
 ``q_b = q^_b - (delta - D^)/2`` (``D^ = q^_a - q^_b``).  At the true ``delta`` both cells' nulls are
 then off their true values by the *same* amount ``(e_a + e_b)/2`` (``e_c`` the estimation errors),
 whose effect on ``w`` cancels up to the difference in how much of it the two re-fits absorb (a
-``T1 / T`` share at most), so the test is nearly free of the nuisance.  The interval inverts this
-test, ``{delta : p(delta) > alpha}`` (:func:`stats.geo.conformal.invert_test`), and ``p_value`` is
-``p(0)``: the interval excludes 0 exactly when ``p_value <= alpha``.
+``T1 / T`` share at most), so the test is nearly free of the nuisance; for two TBR cells it cancels
+exactly (the null enters ``V_ck`` as ``-q_c b_k / b_0``, and ``b`` depends on the shared control alone),
+and the test is TBR's own test of the series ``y_a / s_a - y_b / s_b`` on the control.  The interval
+inverts this test, ``{delta : p(delta) > alpha}`` (:func:`stats.geo.conformal.invert_test`), and
+``p_value`` is ``p(0)``: the interval excludes 0 exactly when ``p_value <= alpha``.
 
 The synthetic-control cells are re-fitted on the panel deflated by the controls' level
 (:func:`stats.geo.conformal.donor_level`, the same for every cell since they share the controls), as each
-cell's own test is (:mod:`stats.geo.conformal`, whose docstring says why): ``w_t`` is then the difference of
-two deflated residual series, and the argument above holds for it unchanged.  On issue 23's growing
+cell's own test is (:mod:`stats.geo.conformal`, whose docstring says why): ``w_k`` is then the difference of
+two deflated residual sums, and the argument above holds for it unchanged.  On issue 23's growing
 markets (+0.3% a day, noise sd 15% of the level, 365 pre-period days, 15 test days, no effect in either
 cell) the difference test on the raw panel rejected 12.9% of the null differences at 5%, on the deflated
-panel 5.4% (2,000 tests, SE 0.5; 5.6% and 4.8% with 90 pre-days, 4.5% and 4.8% without growth).  TBR
-cells still use the residuals of one OLS fit on all periods, unscaled: TBR's own test predicts each
-window from a fit on the days outside it (:mod:`stats.geo.tbr`), which gives per-window sums rather than one
-residual series for ``w_t``; carrying it over is left to do.
+panel 5.4% (2,000 tests, SE 0.5; 5.6% and 4.8% with 90 pre-days, 4.5% and 4.8% without growth).  The TBR
+cells run TBR's own test since 2026-12-08: 4.6% of the same null differences at 365 pre-days (5.3% without
+growth; 3.8% and 4.4% with 90 pre-days), where the residuals of one OLS fit on all periods, unscaled,
+rejected 15.4% (5.0%; 5.3% and 4.4%).
 
 Calibration (``tests/stats/test_multi_cell.py``, seeded panels of ``simulations/geo_simulation.py``:
 lognormal market levels, a shared AR(0.9) trend with market loadings, a weekly pattern, AR(0.3)
 market noise; two cells of 2 markets among 25; +8% and +3% multiplicative effects, so the
 effects are not constant per day): the 90% interval of the iROAS difference covers the truth at
-about 90% for synthetic control (0.893, 300 replications), TBR (0.893, 800 replications) and the
-ridge-augmented synthetic control (0.925, 200 replications).
+about 90% for synthetic control (0.893, 300 replications), TBR (0.889, 800 replications; 0.919 with 1,000
+on another layout; 0.893 with the all-periods residuals) and the ridge-augmented synthetic control (0.925,
+200 replications).
 """
 
 from __future__ import annotations
@@ -73,6 +78,7 @@ from numpy.typing import NDArray
 
 from stats.errors import InvalidProblem
 from stats.geo.conformal import CiStatus, NullRefit, donor_level, invert_test, pre_period_effects
+from stats.geo.tbr_conformal import held_out_window_sums
 
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
@@ -96,13 +102,15 @@ _TIE_RTOL = 1e-10
 class ComparedCell:
     """One cell as the comparison sees it.
 
-    ``estimate`` is ``q^`` (its iROAS or relative lift); ``residuals`` maps nulls ``q`` ``(k,)`` to the
-    re-fitted residuals ``(k, T)`` in units of ``q`` (see the module docstring, step 1).
+    ``estimate`` is ``q^`` (its iROAS or relative lift); ``window_sums`` maps nulls ``q`` ``(k,)`` to the
+    cell's statistics ``(k, T)`` of the ``T`` cyclic windows, in units of ``q``: column ``j`` is the window
+    starting ``j`` periods after the test's first (column 0 the test window; see the module docstring,
+    steps 1 and 3).
     """
 
     name: str
     estimate: float
-    residuals: Callable[[FloatArray], FloatArray]
+    window_sums: Callable[[FloatArray], FloatArray]
 
 
 @dataclass(frozen=True)
@@ -157,11 +165,13 @@ def synthetic_control_cell(
         y, x, mask.astype(bool), fixed_effects=fixed_effects, ridge_lambda=ridge_lambda, level=donor_level(x)
     )
     per_unit = n_markets * t1 / scale
+    shifts = _cyclic_windows(mask.astype(bool))
 
-    def residuals(q: FloatArray) -> FloatArray:
-        return model.residuals(np.asarray(q, dtype=np.float64) / per_unit) * (n_markets / scale)
+    def window_sums(q: FloatArray) -> FloatArray:
+        residuals = model.residuals(np.asarray(q, dtype=np.float64) / per_unit) * (n_markets / scale)
+        return np.asarray(residuals[:, shifts].sum(axis=2), dtype=np.float64)
 
-    return ComparedCell(name, float(n_markets * effects.sum() / scale), residuals)
+    return ComparedCell(name, float(n_markets * effects.sum() / scale), window_sums)
 
 
 def tbr_cell(
@@ -169,43 +179,42 @@ def tbr_cell(
 ) -> ComparedCell:
     """A cell estimated by TBR: ``treated_total`` (the cell's markets summed) regressed on ``control_total``.
 
-    ``Delta = q s``; under the null the re-fit on all periods of ``y - (Delta / T1) 1{test}`` on
-    ``[1, x]`` is OLS, so its residuals ``M (y - Delta p / T1)`` are affine in the null (``M`` the
-    residual maker); they are divided by ``s``.  The estimate is TBR's, from the pre-period fit.
+    The window statistics are TBR's own test's (:func:`stats.geo.tbr_conformal.held_out_window_sums`):
+    ``(a_k - Delta b_k)`` with ``Delta = q s``, each window's prediction errors from the fit on the periods
+    outside it over its control level and studentized, expressed in units of ``q`` by dividing by
+    ``s b_0``, so that the test window's is ``q^ - q``.  The estimate is TBR's, from the pre-period fit.
+    The test periods must follow the whole pre-period.
     """
     y, x, mask = _checked(treated_total, np.asarray(control_total, dtype=np.float64)[:, None], post, scale)
-    x = x[:, 0]
-    pre = mask == 0.0
-    design = np.column_stack([np.ones_like(x), x])
-    coef, *_ = np.linalg.lstsq(design[pre], y[pre], rcond=None)
-    delta = float(np.sum((y - design @ coef)[~pre]))
-    hat = design @ np.linalg.pinv(design)
-    maker = np.eye(y.size) - hat
-    base = maker @ y
-    direction = maker @ (mask / mask.sum())
+    d = int(mask.sum())
+    if mask[: y.size - d].any():
+        raise InvalidProblem("test_period", "a TBR cell needs its test periods after the whole pre-period")
+    sums_a, sums_b = held_out_window_sums(y[None, :], x[:, 0][None, :], d)
+    a, b = sums_a[0], sums_b[0]
+    unit = scale * b[0]
 
-    def residuals(q: FloatArray) -> FloatArray:
+    def window_sums(q: FloatArray) -> FloatArray:
         nulls = np.asarray(q, dtype=np.float64) * scale
-        return np.asarray((base[None, :] - nulls[:, None] * direction[None, :]) / scale, dtype=np.float64)
+        return np.asarray((a[None, :] - nulls[:, None] * b[None, :]) / unit, dtype=np.float64)
 
-    return ComparedCell(name, delta / scale, residuals)
+    return ComparedCell(name, float(a[0] / unit), window_sums)
 
 
-def _difference_p_values(
-    first: ComparedCell, second: ComparedCell, post: BoolArray
-) -> Callable[[FloatArray], FloatArray]:
-    mask = np.asarray(post, dtype=bool)
+def _cyclic_windows(mask: BoolArray) -> NDArray[np.intp]:
+    """``(T, T1)`` positions: row ``j`` the test periods shifted cyclically by ``j`` (row 0 the test)."""
     t = mask.size
-    window = np.flatnonzero(mask)
-    shifts = (window[None, :] + np.arange(t)[:, None]) % t  # row 0 is the test window
+    return np.asarray((np.flatnonzero(mask)[None, :] + np.arange(t)[:, None]) % t, dtype=np.intp)
+
+
+def _difference_p_values(first: ComparedCell, second: ComparedCell) -> Callable[[FloatArray], FloatArray]:
     estimate = first.estimate - second.estimate
 
     def p_values(deltas: FloatArray) -> FloatArray:
         d = np.atleast_1d(np.asarray(deltas, dtype=np.float64))
         half = (d - estimate) / 2.0
-        w = first.residuals(first.estimate + half) - second.residuals(second.estimate - half)
-        sums = np.abs(w[:, shifts].sum(axis=2))
-        threshold = sums[:, :1] - _TIE_RTOL * np.abs(w).sum(axis=1, keepdims=True) - 1e-300
+        w = first.window_sums(first.estimate + half) - second.window_sums(second.estimate - half)
+        sums = np.abs(w)
+        threshold = sums[:, :1] - _TIE_RTOL * sums.sum(axis=1, keepdims=True) - 1e-300
         return np.asarray(np.mean(sums >= threshold, axis=1), dtype=np.float64)
 
     return p_values
@@ -215,11 +224,12 @@ def compare_two_cells(first: ComparedCell, second: ComparedCell, post: BoolArray
     """``q_first - q_second``: estimate, the inverted joint conformal test's interval, ``p(0)``."""
     if not 0.0 < alpha < 1.0:
         raise InvalidProblem("confidence_level", "must be strictly between 0 and 1")
-    p_fn = _difference_p_values(first, second, post)
+    p_fn = _difference_p_values(first, second)
     estimate = first.estimate - second.estimate
-    mask = np.asarray(post, dtype=bool)
-    at_estimate = first.residuals(np.array([first.estimate])) - second.residuals(np.array([second.estimate]))
-    spread = float(np.sqrt(np.mean(at_estimate**2)) * np.sqrt(mask.sum()))
+    at_estimate = first.window_sums(np.array([first.estimate])) - second.window_sums(np.array([second.estimate]))
+    if at_estimate.shape[1] != np.asarray(post).size:
+        raise InvalidProblem("cells", "the cells must be analysed over the same periods as the comparison")
+    spread = float(np.sqrt(np.mean(at_estimate**2)))
     inversion = invert_test(p_fn, alpha, estimate, spread)
     p0 = inversion.p_at(0.0)
     p_value = float(p0) if p0 is not None else float(p_fn(np.zeros(1))[0])

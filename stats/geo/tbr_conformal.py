@@ -2,12 +2,13 @@
 
 The test and its inversion as :mod:`stats.geo.tbr`'s docstring states them: for a stack of problems whose
 ``d`` test days come last, the window statistics ``S_k(theta) = |a_k - theta b_k|`` -- each window's
-prediction errors from the OLS fit on the days outside it, over the window's control level
-(:func:`held_out_window_sums`) --, the p-value at ``theta = 0`` and the hull of the accepted ``theta``
-found among the finitely many points where some ``S_k = S_0`` (:func:`invert`), whether that hull is
-all accepted (:func:`accepted_set_is_interval`), and the per-day and cumulative bands
-(:func:`conformal_bands`); the daily looks of :mod:`stats.geo.monitoring` run the same test. Pure numpy;
-:mod:`stats.geo.tbr` checks the inputs and shapes the answers."""
+prediction errors from the OLS fit on the days outside it, over the window's control level and the
+root of the window sum's prediction-error variance factor (:func:`held_out_window_sums`) --, the
+p-value at ``theta = 0`` and the hull of the accepted ``theta`` found among the finitely many points
+where some ``S_k = S_0`` (:func:`invert`), whether that hull is all accepted
+(:func:`accepted_set_is_interval`), and the per-day and cumulative bands (:func:`conformal_bands`); the
+daily looks of :mod:`stats.geo.monitoring` run the same test. Pure numpy; :mod:`stats.geo.tbr` checks
+the inputs and shapes the answers."""
 
 from __future__ import annotations
 
@@ -38,16 +39,28 @@ class Inversion(NamedTuple):
 
 
 def held_out_window_sums(y: FloatArray, x: FloatArray, d: int) -> tuple[FloatArray, FloatArray]:
-    """``(a, b)`` of shape ``(R, T)``: ``S_k(theta) = |a_k - theta b_k|`` for the held-out, level-scaled test.
+    """``(a, b)`` of shape ``(R, T)``: ``S_k(theta) = |a_k - theta b_k|`` for the held-out, studentized test.
 
     ``y`` and ``x`` are ``(R, T)`` with the ``d`` test days last; window ``k`` is the ``d`` days from
     day ``T - d + k`` (mod ``T``), ``k = 0`` the test window. ``a_k`` is the sum over window ``k`` of
-    the prediction errors of the OLS line ``y = alpha + beta x`` fitted on the other ``T - d`` days,
-    ``b_k`` the same for the test-day indicator divided by ``d``, both divided by ``c_k``, the
-    window's control total ``sum_{W_k} x`` (1 for every window when some ``c_k <= 0``, where the
-    control level is no scale). Window 0 is fitted on the pre-period alone, so ``a_0 / b_0`` is the
-    pre-period fit's cumulative prediction error. A constant control outside a window leaves the
-    slope undefined; the minimum-norm fit (slope 0) is used there.
+    the prediction errors of the OLS line ``y = alpha + beta x`` fitted on the other ``n = T - d``
+    days, ``b_k`` the same for the test-day indicator divided by ``d``, both divided by
+    ``c_k sqrt(q_k)``:
+
+    * ``c_k = sum_{W_k} x``, the window's control total (1 for every window when some ``c_k <= 0``,
+      where the control level is no scale);
+    * ``q_k = d + d^2 / n + (sum_{W_k} (x_t - xbar_k))^2 / Sxx_k`` (``xbar_k`` and ``Sxx_k`` of the
+      ``x`` outside the window), the variance of the window sum's prediction error in units of the
+      residual variance, ``d + s' (X'X)^-1 s`` with ``s = (d, sum_{W_k} x)`` (Kerman, Wang & Vaver
+      2017, eqn. 5). A window whose control sits far from the fit's mean (the test window of a growing
+      series, which the line extrapolates to) has errors of larger variance than one inside the
+      fitted range; studentizing makes the windows' statistics comparable, which keeps the cyclic
+      permutations closer to exchangeable (any statistic keeps the test valid under exchangeability,
+      Chernozhukov, Wüthrich & Zhu 2021, Theorems 1 and 2).
+
+    Window 0 is fitted on the pre-period alone, so ``a_0 / b_0`` is the pre-period fit's cumulative
+    prediction error. A constant control outside a window leaves the slope undefined; the
+    minimum-norm fit (slope 0) is used there, and ``q_k = d + d^2 / n``.
     """
     rows, length = y.shape
     n_out = float(length - d)
@@ -78,6 +91,11 @@ def held_out_window_sums(y: FloatArray, x: FloatArray, d: int) -> tuple[FloatArr
     indicator[:, length - d :] = 1.0 / d
     level = window(x)
     scale = np.where((level > 0).all(axis=1, keepdims=True), level, 1.0)
+    # sum_{W_k} (x_t - xbar_k) in the centred coordinates: x_in - d * x_out_mean.
+    # Divided before squaring, so that extreme levels do not overflow.
+    lever = (x_in - d * x_out_mean) / np.sqrt(np.where(usable, sxx_out, 1.0))
+    extrapolation = np.where(usable, lever * lever, 0.0)
+    scale = scale * np.sqrt(d + d * d / n_out + extrapolation)
     return errors(y) / scale, errors(indicator) / scale
 
 
@@ -174,8 +192,8 @@ def conformal_bands(
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
     """Per-day effect bands (pre-period plus that day) and cumulative bands (pre plus the first j days).
 
-    Both invert the held-out, level-scaled test (:func:`held_out_window_sums`), so each band contains the
-    pre-period fit's effect of that day and its running sum.
+    Both invert the held-out, level-scaled, studentized test (:func:`held_out_window_sums`), so each band
+    contains the pre-period fit's effect of that day and its running sum.
     """
     n_post = y_post.size
     day_y = np.column_stack([np.broadcast_to(y_pre, (n_post, y_pre.size)), y_post])

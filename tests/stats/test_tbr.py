@@ -517,7 +517,9 @@ def _autocorrelated_problem(seed: int, rho: float, effect: float = 0.0) -> tuple
 
 def _held_out_window_statistics(treated: FloatArray, control: FloatArray, n_pre: int, theta: float) -> FloatArray:
     """Independent oracle: for every cyclic shift (np.roll), statsmodels OLS on the days outside the test
-    window's position under H0, its prediction errors summed over that position, over the control there."""
+    window's position under H0, its prediction errors summed over that position, over the control there
+    and over the root of the sum's prediction-error variance factor ``d + s' (X'X)^-1 s`` (``s`` the
+    window's column sums of ``[1, x]``, ``(X'X)^-1`` statsmodels' ``normalized_cov_params``)."""
     days = treated.size
     d = days - n_pre
     shifted = treated.copy()
@@ -526,8 +528,11 @@ def _held_out_window_statistics(treated: FloatArray, control: FloatArray, n_pre:
     for k in range(days):
         y, x = np.roll(shifted, -k), np.roll(control, -k)
         fit = sm.OLS(y[:n_pre], sm.add_constant(x[:n_pre])).fit()
-        errors = y[n_pre:] - fit.predict(sm.add_constant(x[n_pre:], has_constant="add"))
-        statistics.append(errors.sum() / x[n_pre:].sum())
+        design = sm.add_constant(x[n_pre:], has_constant="add")
+        errors = y[n_pre:] - fit.predict(design)
+        s = design.sum(axis=0)
+        variance_factor = d + s @ fit.normalized_cov_params @ s
+        statistics.append(errors.sum() / x[n_pre:].sum() / np.sqrt(variance_factor))
     return np.asarray(statistics)
 
 
@@ -562,8 +567,23 @@ def test_conformal_p_value_matches_a_brute_force_statsmodels_permutation_oracle(
     assert result.one_sided.p_value == pytest.approx(np.mean(signed >= signed[0] - 1e-9 * abs(signed[0])))
 
 
-def test_window_statistics_are_unscaled_when_some_window_of_the_control_sums_to_zero_or_less() -> None:
-    # A control centred on 0 (a difference series, say) is no level to scale by: every c_k is then 1.
+@pytest.mark.parametrize(("seed", "theta"), [(13, 0.0), (14, 250.0), (15, -40.0)])
+def test_window_sums_are_each_windows_held_out_errors_over_its_level_and_prediction_standard_deviation(
+    seed: int, theta: float
+) -> None:
+    # a_k - theta b_k is every window's signed statistic as the statsmodels re-fit gives it, on a growing
+    # control, where the test window's sum is an extrapolation of the line.
+    treated, control = _autocorrelated_problem(seed, 0.4)
+    growth = np.exp(0.004 * np.arange(70))
+    treated, control = treated * growth, control * growth
+    a, b = held_out_window_sums(treated[None, :], control[None, :], 14)
+    expected = _held_out_window_statistics(treated, control, 56, theta)
+    np.testing.assert_allclose(a[0] - theta * b[0], expected, rtol=1e-8, atol=1e-10 * np.abs(expected).max())
+
+
+def test_window_statistics_are_not_level_scaled_when_some_window_of_the_control_sums_to_zero_or_less() -> None:
+    # A control centred on 0 (a difference series, say) is no level to scale by: every c_k is then 1
+    # (the studentization stays).
     treated, control = _autocorrelated_problem(12, 0.3)
     control = control - control.mean()
     scaled = _held_out_window_statistics(treated, control, 56, 0.0)
@@ -624,6 +644,11 @@ def test_tbr_interval_contains_its_estimate_on_matched_markets_example(experimen
     y = np.concatenate([experiment.treated_sales[experiment.pre], experiment.treated_sales[experiment.post]])
     x = np.concatenate([experiment.control_sales[experiment.pre], experiment.control_sales[experiment.post]])
     assert _brute_force_block_p_value(y, x, 42, result.incremental.estimate) == 1.0
+    # The ends are the brute-force test's last accepted effects (at 80%: [132,335, 285,235]).
+    step = 1e-6 * (high - low)
+    for end, beyond in ((low, low - step), (high, high + step)):
+        assert _brute_force_block_p_value(y, x, 42, end) > 1.0 - level - 1e-12
+        assert _brute_force_block_p_value(y, x, 42, beyond) <= 1.0 - level
 
 
 @pytest.mark.parametrize("seed", [5, 6, 7, 8])
@@ -639,14 +664,14 @@ def test_conformal_interval_and_its_bands_contain_the_pre_period_fit_estimates(s
 
 
 def test_a_non_convex_accepted_set_is_reported_as_its_hull_with_status_non_convex() -> None:
-    # 10 pre-period days and 4 test days: the accepted set of the 80% test has a gap, found by the brute
+    # 10 pre-period days and 9 test days: the accepted set of the 80% test has a gap, found by the brute
     # force oracle on a grid across the reported hull, whose ends it accepts.
-    rng = np.random.default_rng(30)
+    rng = np.random.default_rng(47)
     sizes = (int(rng.integers(8, 30)), int(rng.integers(2, 12)))
-    assert sizes == (10, 4)
-    control = 10 + 3 * rng.standard_normal(14) + np.linspace(0, rng.uniform(0, 20), 14)
-    treated = 5 + 2 * control + rng.uniform(0.1, 2) * rng.standard_normal(14)
-    result = estimate_tbr(treated, control, slice(0, 10), slice(10, 14), 0.8)
+    assert sizes == (10, 9)
+    control = 10 + 3 * rng.standard_normal(19) + np.linspace(0, rng.uniform(0, 20), 19)
+    treated = 5 + 2 * control + rng.uniform(0.1, 2) * rng.standard_normal(19)
+    result = estimate_tbr(treated, control, slice(0, 10), slice(10, 19), 0.8)
     low, high = result.incremental.ci_low, result.incremental.ci_high
     assert result.ci_status == "non_convex" and low is not None and high is not None
     assert any("has gaps" in w for w in result.warnings)
@@ -702,7 +727,7 @@ def test_conformal_interval_is_unbounded_when_too_few_days_to_reach_alpha() -> N
 
 def test_conformal_interval_is_unbounded_when_windows_respond_to_the_effect_like_the_test_window() -> None:
     # 4 test days after 5 pre-period days: placements of the window sharing test days move with a
-    # hypothesised effect (b_k) as much as the test window (b_0) once scaled by their control level; when
+    # hypothesised effect (b_k) as much as the test window (b_0) once scaled and studentized; when
     # more than alpha T of them do, the test accepts arbitrarily large effects, though 1/9 < 0.2.
     rng = np.random.default_rng(12)
     control = 10 + 3 * rng.standard_normal(44)
