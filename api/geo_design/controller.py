@@ -109,7 +109,8 @@ conformal test of no average effect is run, exactly as `GET /v1/experiments/{id}
 
 `power` is a probability, not a 0/1 verdict of one window: the probability that the test rejects when the
 window's noise is drawn afresh, every placement of the history's own residual path being one draw (the
-assumption the permutation test itself rests on). At effect 0 it is at most `alpha`. `detected` is the plain
+assumption the permutation test itself rests on), averaged over the uncertainty of that noise's scale (a
+short history shows it only roughly: the predictive power). At effect 0 it is at most `alpha`. `detected` is the plain
 verdict on the actual history (GeoLift's "power"). `mde` is the smallest effect of the grid reaching
 `power_target`, `mde_exact` the effect between grid points where the power reaches it, `investment` =
 `cost_per_kpi` x treated KPI over the window x MDE. `warnings` apply GeoLift's guidance (history at least 4x the

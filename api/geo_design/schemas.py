@@ -96,8 +96,9 @@ class PowerCurvePoint(Struct, frozen=True):
         float,
         Meta(
             description="Probability that the test detects this effect: averaged over the simulated windows, each "
-            "with its noise drawn afresh from the history's own residual paths. At effect 0 it is the false-"
-            "positive rate, at most `alpha`."
+            "with its noise drawn afresh from the history's own residual paths, and over the uncertainty of the "
+            "noise's scale given the history (the predictive power). At effect 0 it is the false-positive rate, "
+            "at most `alpha`."
         ),
     ]
     detected: Annotated[

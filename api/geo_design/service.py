@@ -75,7 +75,8 @@ TEST_DESCRIPTION = (
     "conformal test of no average effect, as experiment results run it: the estimator re-fitted on every day "
     "of the window's panel, statistic |sum of test-day residuals| (signed for a one-sided test) against its "
     "moving-block permutations; power = the probability it rejects at alpha with the test window's noise "
-    "drawn afresh from the history's own residual paths, averaged over the lookback windows"
+    "drawn afresh from the history's own residual paths and its scale from its uncertainty given the history, "
+    "averaged over the lookback windows"
 )
 
 

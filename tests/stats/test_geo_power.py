@@ -6,8 +6,10 @@ References for the expected numbers:
   of the panel deflated by the donors' level at ``theta = 0``, statistic ``|sum_{t test} u_t|``, ``T`` cyclic block
   permutations, reject when ``p <= alpha``), run here independently on the panel with the effect injected
   (``y_t (1 + e 1{t test})``); one-sided tests against the signed sum computed by hand;
-* the power formula: the module docstring, ``power(e) = (1/T) sum_r 1{test rejects on d + shift_r(u^0 - d) +
-  m^e}`` with ``d`` the residuals' level drift, recomputed here with loops over the ``T`` rotations;
+* the power formula: the module docstring, ``power(e) = E_w (1/T) sum_r 1{test rejects on shift_r(u^0) + w m^e}``
+  over the noise scale's posterior ``w ~ sqrt(chi2_nu / nu)``, recomputed here with loops over the ``T`` rotations
+  and scipy's chi-square quantiles; ``nu`` Satterthwaite's, from the block-sum matrix built by loops and checked
+  against the simulated variance of the block sums' mean square;
 * the MDE and investment: GeoLift's ``GeoLiftMarketSelection`` rule and ``cpic * sum(Y_treated) * es``;
 * GeoLift's walkthrough panel ``GeoLift_PreTest`` (first 90 days of ``GeoLift_Test.csv``; treated
   chicago + portland, 15 days);
@@ -21,12 +23,20 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+from scipy.stats import chi2
 
 from simulations.geo_power_calibration import Agreement, calibrate_power
 from simulations.geo_simulation import PanelModel
 from simulations.geolift_data import load_geolift_panel
 from stats.geo.conformal import ConformalTest, NullRefit, conformal_inference, donor_level
-from stats.geo.power import Side, block_sums, duration_power, minimum_detectable_effect, noise_rotation_power
+from stats.geo.power import (
+    Side,
+    block_sums,
+    duration_power,
+    minimum_detectable_effect,
+    noise_rotation_power,
+    scale_degrees_of_freedom,
+)
 
 FloatArray = np.ndarray
 
@@ -105,34 +115,48 @@ def hand_p_value(u: FloatArray, post: FloatArray, side: Side) -> float:
     return sum(s >= stats[0] - tolerance for s in stats) / t
 
 
-def hand_level_drift(u: FloatArray, fitted: FloatArray, pre: int) -> FloatArray:
-    """The drift kept in place: ``beta z`` with ``z`` the centred 7-day mean of the fitted series (fewer days at
-    the ends), demeaned, and ``beta`` the least-squares slope of ``u`` on ``z`` (no intercept) over the pre-period,
-    by loops."""
-    t = u.size
-    z = np.array([np.mean(fitted[max(0, i - 3) : min(t, i + 4)]) for i in range(t)])
-    z = z - z.mean()
-    beta = sum(z[i] * u[i] for i in range(pre)) / sum(z[i] ** 2 for i in range(pre))
-    return np.asarray(beta * z, dtype=np.float64)
+def hand_block_variance_df(periods: int, duration: int) -> float:
+    """Satterthwaite's ``(tr A)^2 / tr(A^2)`` for the mean square of the cyclic block sums of a demeaned white-noise
+    path, ``A`` built by loops: ``A = P C P``, ``C_ij`` the number of cyclic ``duration``-day blocks holding days
+    ``i`` and ``j``, ``P`` the demeaning projection."""
+    t = periods
+    c = np.zeros((t, t))
+    for k in range(t):
+        days = [(k + j) % t for j in range(duration)]
+        for i in days:
+            for j in days:
+                c[i, j] += 1.0
+    p = np.eye(t) - 1.0 / t
+    a = p @ c @ p
+    return float(np.trace(a) ** 2 / np.trace(a @ a))
+
+
+def hand_scale_nodes(periods: int, duration: int) -> list[float]:
+    """Sixteen equally likely values of ``sigma_hat / sigma``: ``sqrt(q / nu)`` at the midpoint quantiles ``q`` of
+    chi-square (scipy's ``chi2.ppf``) with the degrees of freedom ``nu`` of :func:`hand_block_variance_df`."""
+    nu = hand_block_variance_df(periods, duration)
+    return [float(np.sqrt(chi2.ppf((k + 0.5) / 16, nu) / nu)) for k in range(16)]
 
 
 def hand_rotation_power(
     y: FloatArray, donors: FloatArray, post: FloatArray, effect: float, alpha: float, side: Side
 ) -> float:
-    """The module docstring's power: the share of the ``T`` noise paths ``d_t + (u^0 - d)_{t+r} + c m^e`` that
-    reject.
+    """The module docstring's power: over the noise scale's nodes ``w`` (:func:`hand_scale_nodes`), the mean share
+    of the ``T`` noise paths ``u^0_{t+r} + w c m^e`` that reject.
 
-    ``u^0`` are the re-fit residuals without the effect, ``d`` their drift with the fitted level
-    (:func:`hand_level_drift`), ``m^e = u^e - u^0`` the change the injected effect makes to them (each from its
-    own re-fit), ``c = (1 - d / (T + d)) / (1 - d / T)`` the fixed-effect leakage of the real test (history
-    plus test window) over that of the window's panel.
+    ``u^0`` are the re-fit residuals without the effect, ``m^e = u^e - u^0`` the change the injected effect makes
+    to them (each from its own re-fit), ``c = (1 - d / (T + d)) / (1 - d / T)`` the fixed-effect leakage of the
+    real test (history plus test window) over that of the window's panel.
     """
     u0 = null_residuals(y, donors, post)
     d, t = int(post.sum()), y.size
-    drift = hand_level_drift(u0, y / hand_level(donors) - u0, t - d)
     scale = (1.0 - d / (t + d)) / (1.0 - d / t)
     signal = scale * (null_residuals(injected(y, post, effect), donors, post) - u0)
-    rejections = [hand_p_value(drift + np.roll(u0 - drift, -r) + signal, post, side) <= alpha for r in range(u0.size)]
+    rejections = [
+        hand_p_value(np.roll(u0, -r) + w * signal, post, side) <= alpha
+        for w in hand_scale_nodes(t, d)
+        for r in range(t)
+    ]
     return float(np.mean(rejections))
 
 
@@ -230,11 +254,12 @@ def test_lookback_windows_detected_is_the_share_of_windows_whose_test_rejects() 
         ("simulated", 21, 0.1, "two-sided"),
     ],
 )
-def test_power_is_the_share_of_rejecting_noise_paths_with_the_drift_kept_in_place(
+def test_power_is_the_share_of_rejecting_noise_paths_averaged_over_the_noise_scale(
     panel: str, duration: int, alpha: float, side: Side
 ) -> None:
-    """Module docstring: at any effect, the share of the ``T`` paths ``d + shift_r(u^0 - d) + c m^e`` that reject;
-    ``power(0)`` a count of paths (at most alpha without drift, see the next test)."""
+    """Module docstring: at any effect, the share of the ``T`` paths ``shift_r(u^0) + w c m^e`` that reject,
+    averaged over the noise scale's nodes ``w``; ``power(0)`` a count of paths (at most alpha, see the next
+    test)."""
     treated, donors = PANELS[panel]()
     effects = (0.0, -0.05, 0.05, 0.1)
     result = duration_power(treated, donors, duration, effects, alpha=alpha, side=side)
@@ -246,13 +271,34 @@ def test_power_is_the_share_of_rejecting_noise_paths_with_the_drift_kept_in_plac
 
 
 @pytest.mark.parametrize(("alpha", "side"), [(0.05, "two-sided"), (0.1, "larger"), (0.2, "smaller")])
-def test_rotation_power_without_drift_or_effect_is_at_most_alpha(alpha: float, side: Side) -> None:
-    """Plain rotations of one path and no signal: ``#{r : p_r <= alpha} / T <= alpha`` by construction."""
+def test_rotation_power_without_effect_is_at_most_alpha(alpha: float, side: Side) -> None:
+    """Rotations of one path and no signal: ``#{r : p_r <= alpha} / T <= alpha`` by construction."""
     rng = np.random.default_rng(23)
     for t in (30, 97, 195):
         noise = rng.standard_normal(t)
         power, _ = noise_rotation_power(noise, np.zeros((1, t)), alpha, side)
         assert 0.0 < power[0] <= alpha
+
+
+@pytest.mark.parametrize(("periods", "duration"), [(30, 15), (76, 15), (90, 15), (105, 15), (100, 7), (365, 28)])
+def test_scale_degrees_of_freedom_are_satterthwaites_for_the_cyclic_block_sums(periods: int, duration: int) -> None:
+    """``nu = (tr A)^2 / tr(A^2)`` for the mean square of the ``T`` cyclic block sums of a demeaned path."""
+    assert scale_degrees_of_freedom(periods, duration) == pytest.approx(
+        hand_block_variance_df(periods, duration), rel=1e-10
+    )
+
+
+@pytest.mark.parametrize(("periods", "duration"), [(76, 15), (90, 15), (180, 15)])
+def test_block_sums_mean_square_varies_as_chi_square_with_those_degrees_of_freedom(periods: int, duration: int) -> None:
+    """On 4,000 seeded white-noise paths (demeaned), ``2 E^2 / Var`` of the block sums' mean square is ``nu``.
+
+    The ratio's sampling error is about 3% here; the tolerance is 10%."""
+    rng = np.random.default_rng(periods)
+    x = rng.standard_normal((4000, periods))
+    x -= x.mean(axis=1, keepdims=True)
+    mean_square = np.mean(block_sums(x, 0, duration) ** 2, axis=1)
+    simulated = 2.0 * mean_square.mean() ** 2 / mean_square.var()
+    assert simulated == pytest.approx(scale_degrees_of_freedom(periods, duration), rel=0.1)
 
 
 def test_power_is_a_probability_not_geolifts_zero_or_one_on_the_walkthrough() -> None:
@@ -334,7 +380,11 @@ class Design:
 # Before the signal was scaled for the real test's length (stats.geo.power's docstring), the prediction
 # was conservative for long tests: for 5 markets / 21 days the pilots read predicted - observed = -0.003
 # to -0.045 (seeds 23-73).  With the scaling, 600 replications of these designs read +0.024, +0.016,
-# -0.020 and -0.014.
+# -0.020 and -0.014.  On the deflated panel (1,500 replications): the plug-in power (the noise scale taken as
+# known) +0.030, +0.002, -0.011, +0.026; the predictive power, integrated over the scale (2026-12-08), +0.010,
+# -0.031, -0.050, -0.019.  Each design here keeps one market layout, so its noise scale is the same in every
+# replication; the predictive power, which cannot know that from one history, pulls the predictions toward the
+# middle and their mean by 2-4 points where the history holds 5-8 test lengths.
 DESIGNS = (
     Design(n_treated=1, duration=7, history=100, effect=0.065, seed=2026),
     Design(n_treated=3, duration=14, history=100, effect=0.032, seed=2027),
@@ -387,13 +437,15 @@ def test_simulated_treated_markets_lie_inside_the_donors_range() -> None:
 def test_predicted_power_matches_the_real_tests_detection_rate_on_fresh_panels(design: Design) -> None:
     """The product's promise: the power predicted from the history is the rate the real test then detects.
 
-    1,500 replications: the observed rate's standard error is about 0.012, the tolerance 0.05.
+    1,500 replications: the observed rate's standard error is about 0.012; the tolerance is issue 23's, 3 points
+    plus 2 standard errors (0.054).
     """
     runs = replicate(design)
     predicted, observed = float(runs.predicted.mean()), float(runs.detected.mean())
-    message = f"{design}: mean predicted {predicted:.3f}, observed {observed:.3f}"
+    standard_error = float(runs.detected.std(ddof=1) / np.sqrt(runs.detected.size))
+    message = f"{design}: mean predicted {predicted:.3f}, observed {observed:.3f} +- {standard_error:.3f}"
     assert 0.55 <= predicted <= 0.9, message  # the regime the design is meant to check
-    assert abs(predicted - observed) <= 0.05, message
+    assert abs(predicted - observed) <= 0.03 + 2.0 * standard_error, message
 
 
 @pytest.mark.parametrize("design", DESIGNS, ids=lambda d: f"{d.n_treated}markets-{d.duration}days")
@@ -413,7 +465,7 @@ def test_predicted_power_varies_with_the_history(design: Design) -> None:
     assert predicted.std() >= 0.05, f"{design}: sd of predicted power {predicted.std():.3f}"
 
 
-# --- Issue 23's process: trending markets, a 180-day history, one treated market of 21 ---------------------
+# --- Issue 23's process: trending markets, 180- and 90-day histories, one treated market of 21 --------------
 
 # 21 markets of lognormal sizes, the one nearest the median treated, the shared AR(0.9) trend, weekly
 # pattern, AR(1) noise (rho 0.3, sd 0.15 of the level), 15-day tests, 20 lookback windows, alpha 5%; "trending"
@@ -422,17 +474,27 @@ def test_predicted_power_varies_with_the_history(design: Design) -> None:
 # realized 0.080 / 0.213 / 0.416 / 0.671 (150 histories, 3 futures, seed 23: 9.0 points low at 5%, SE 2.3);
 # with the drift kept, 0.056 / 0.159 / 0.404 / 0.688; since the test runs on the panel deflated by the donors'
 # level (stats.geo.conformal), predicted 0.048 / 0.129 / 0.366 / 0.677 against realized 0.049 / 0.156 / 0.371 / 0.638.
+# With 90-day histories the designs predicted at 80-100% then detected 24 points less (17 designs, SE 7.7), out of
+# the bin target; since the drift is shifted with the noise and the noise scale integrated over its uncertainty
+# (2026-12-08), 0.047 / 0.125 / 0.347 / 0.641 (180 days) and every bin within target at 90 days too.
 ISSUE_PROCESSES = {
     "trending": PanelModel(n_markets=21, n_treated=1, noise_ar=0.3, noise_sd=0.15, growth=0.003),
     "stationary": PanelModel(n_markets=21, n_treated=1, noise_ar=0.3, noise_sd=0.15),
 }
+# row -> (process, history days)
+ISSUE_ROWS = {
+    "trending": ("trending", 180),
+    "stationary": ("stationary", 180),
+    "trending-90-days": ("trending", 90),
+}
 
 
 @functools.cache
-def issue_calibration(process: str) -> tuple[list[tuple[str, bool, str]], list[tuple[str, bool, str]]]:
+def issue_calibration(row: str) -> tuple[list[tuple[str, bool, str]], list[tuple[str, bool, str]]]:
+    process, history_days = ISSUE_ROWS[row]
     result = calibrate_power(
         ISSUE_PROCESSES[process],
-        history_days=180,
+        history_days=history_days,
         duration=15,
         effects=(0.0, 0.05, 0.1, 0.15),
         histories=150,
@@ -455,17 +517,17 @@ def issue_calibration(process: str) -> tuple[list[tuple[str, bool, str]], list[t
     return rows(result.by_effect()), rows(result.by_bin())
 
 
-@pytest.mark.parametrize("process", sorted(ISSUE_PROCESSES))
-def test_mean_predicted_power_per_effect_is_the_realized_rate_within_3_points_and_2_se(process: str) -> None:
+@pytest.mark.parametrize("row", sorted(ISSUE_ROWS))
+def test_mean_predicted_power_per_effect_is_the_realized_rate_within_3_points_and_2_se(row: str) -> None:
     """Issue 23's target per effect (0, 5, 10, 15%): |mean predicted - realized| <= 0.03 + 2 SE (450 futures)."""
-    by_effect, _ = issue_calibration(process)
+    by_effect, _ = issue_calibration(row)
     assert len(by_effect) == 4
     assert all(within for _, within, _ in by_effect), [message for _, _, message in by_effect]
 
 
-@pytest.mark.parametrize("process", sorted(ISSUE_PROCESSES))
-def test_binned_predicted_power_is_the_realized_rate_within_8_points_and_2_se(process: str) -> None:
+@pytest.mark.parametrize("row", sorted(ISSUE_ROWS))
+def test_binned_predicted_power_is_the_realized_rate_within_8_points_and_2_se(row: str) -> None:
     """Issue 23's target by bin of predicted power (0-20%, ..., 80-100%): within 0.08 + 2 SE."""
-    _, by_bin = issue_calibration(process)
+    _, by_bin = issue_calibration(row)
     assert len(by_bin) >= 4  # the designs span the range
     assert all(within for _, within, _ in by_bin), [message for _, _, message in by_bin]
