@@ -83,7 +83,7 @@ async def gather_exports(database_url: str) -> dict[str, Any]:
     async def get(client: httpx.AsyncClient, path: str, **params: Any) -> httpx.Response:
         return await client.get(path, params=params)
 
-    from testkit.panels import geolift_csv
+    from testkit.panels import geolift_csv, geolift_design
     from testkit.service import admin_headers, free_port, server
 
     exports: dict[str, Any] = {}
@@ -91,16 +91,7 @@ async def gather_exports(database_url: str) -> dict[str, Any]:
         async with httpx.AsyncClient(base_url=base, timeout=600, headers=admin_headers(database_url)) as client:
             holdout_id = await holdout(client, search_holdout_conversions=250)
             upload = await client.post("/v1/geo/datasets", content=geolift_csv(), headers={"Content-Type": "text/csv"})
-            geo = {
-                "kind": "geo",
-                "name": "TV in Chicago and Portland",
-                "dataset_id": upload.json()["id"],
-                "channel": "tv",
-                "treatment_markets": ["chicago", "portland"],
-                "pre_period": {"start": "2021-01-01", "end": "2021-03-31"},
-                "test_period": {"start": "2021-04-01", "end": "2021-04-15"},
-                "spend": 10000,
-            }
+            geo = geolift_design(upload.json()["id"])
             geo_id = (await client.post("/v1/experiments", json=geo)).json()["id"]
             for name, experiment_id in (("holdout", holdout_id), ("geo", geo_id)):
                 for fmt in ("meridian", "pymc-marketing", "robyn"):

@@ -43,7 +43,7 @@ from api.settings import settings_from_environment
 from api.worker_tasks import task_registry
 from testkit.database import make_key, throwaway_database
 from testkit.jobs import finished_job
-from testkit.panels import geolift_csv, pair_design_csv, pretest_csv
+from testkit.panels import geolift_csv, geolift_design, pair_design_csv, pretest_csv
 
 MAX_LIST = 3
 Client = AsyncTestClient[Litestar]
@@ -214,17 +214,7 @@ async def capture_geo_design(client: Client, recorder: Recorder, history: dict[s
 async def capture_geo_results(client: Client, recorder: Recorder, dataset: dict[str, Any]) -> None:
     """A geo experiment on ``dataset`` whose results and calibration export are queued as jobs."""
     keep = recorder.keep
-    geo = {
-        "kind": "geo",
-        "name": "TV in Chicago and Portland",
-        "dataset_id": dataset["id"],
-        "channel": "tv",
-        "treatment_markets": ["chicago", "portland"],
-        "pre_period": {"start": "2021-01-01", "end": "2021-03-31"},
-        "test_period": {"start": "2021-04-01", "end": "2021-04-15"},
-        "spend": 10000,
-    }
-    geo_id = (await client.post("/v1/experiments", json=geo)).json()["id"]
+    geo_id = (await client.post("/v1/experiments", json=geolift_design(dataset["id"]))).json()["id"]
     started = await client.get(f"/v1/experiments/{geo_id}/results", headers={"Prefer": "respond-async"})
     keep("GetExperimentResults", started, "Queued for a worker: a job")
     await finished_job(client, started.headers["location"])

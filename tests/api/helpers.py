@@ -10,13 +10,11 @@ from typing import Any
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from testkit.panels import geolift_csv
+from testkit.panels import geolift_csv, geolift_design
 
 Client = AsyncTestClient[Litestar]
 CSV = {"Content-Type": "text/csv"}
 # GeoLift's walkthrough: chicago and portland treated from April 1 to 15, 2021, after a 90-day history.
-GEOLIFT_PRE_PERIOD = {"start": "2021-01-01", "end": "2021-03-31"}
-GEOLIFT_TEST_PERIOD = {"start": "2021-04-01", "end": "2021-04-15"}
 
 
 def holdout_design(name: str, /, **overrides: Any) -> dict[str, Any]:
@@ -55,20 +53,6 @@ async def create_experiment(client: Client, body: dict[str, Any]) -> str:
     created = await client.post("/v1/experiments", json=body)
     assert created.status_code == 201, created.text
     return str(created.json()["id"])
-
-
-def geolift_design(dataset_id: str, /, **overrides: Any) -> dict[str, Any]:
-    """The walkthrough's geo experiment on ``dataset_id``: TV in chicago and portland, $10,000 spend."""
-    return {
-        "kind": "geo",
-        "name": "TV in Chicago and Portland",
-        "dataset_id": dataset_id,
-        "channel": "tv",
-        "treatment_markets": ["chicago", "portland"],
-        "pre_period": GEOLIFT_PRE_PERIOD,
-        "test_period": GEOLIFT_TEST_PERIOD,
-        "spend": 10_000.0,
-    } | overrides
 
 
 def unspent_geolift_design(dataset_id: str, /, **overrides: Any) -> dict[str, Any]:

@@ -8,7 +8,8 @@ import csv
 
 import pytest
 
-from tests.api.helpers import Client, create_experiment, geolift_design, results, upload_dataset
+from testkit.panels import geolift_design
+from tests.api.helpers import Client, create_experiment, results, upload_dataset
 from tests.conftest import DATA_DIR
 
 CSV = {"Content-Type": "text/csv"}

@@ -8,8 +8,8 @@ from typing import Any
 
 import asyncpg
 
-from testkit.panels import as_geolift_csv, geolift_rows
-from tests.api.helpers import Client, create_experiment, geolift_design, upload_dataset
+from testkit.panels import as_geolift_csv, geolift_design, geolift_rows
+from tests.api.helpers import Client, create_experiment, upload_dataset
 from tests.conftest import DATA_DIR
 
 CSV = {"Content-Type": "text/csv"}

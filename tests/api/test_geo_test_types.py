@@ -17,15 +17,8 @@ import numpy as np
 import pytest
 
 from stats.geo.trimmed_match import trimmed_match
-from testkit.panels import as_geolift_csv, geolift_rows
-from tests.api.helpers import (
-    Client,
-    create_experiment,
-    geolift_design,
-    results,
-    unspent_geolift_design,
-    upload_dataset,
-)
+from testkit.panels import as_geolift_csv, geolift_design, geolift_rows
+from tests.api.helpers import Client, create_experiment, results, unspent_geolift_design, upload_dataset
 from tests.api.test_trimmed_match_results import POST_ANALYSIS, _post_analysis
 
 CSV = {"Content-Type": "text/csv"}
