@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -19,7 +20,15 @@ from api.settings import Settings
 
 logger = logging.getLogger("counterfact.database")
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "sql"
+
+def migrations_directory(source_root: Path, prefix: Path) -> Path:
+    """Where the numbered migrations are: ``sql/`` of the source tree (a checkout, an editable install), else
+    the copy a built wheel installs under ``<prefix>/share/counterfact/sql`` (pyproject's ``data-files``)."""
+    checkout = source_root / "sql"
+    return checkout if checkout.is_dir() else prefix / "share" / "counterfact" / "sql"
+
+
+MIGRATIONS_DIR = migrations_directory(Path(__file__).resolve().parents[2], Path(sys.prefix))
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 # Any fixed 64-bit key; two replicas starting together serialise on it.
 MIGRATION_LOCK_KEY = 0x436F756E74657266  # "Counterf"
@@ -103,13 +112,16 @@ def resolve_database_url(settings: Settings) -> str:
 
 
 def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
-    """The numbered ``NNNN_name.sql`` files in ``directory``, in order."""
+    """The numbered ``NNNN_name.sql`` files in ``directory``, in order; none is an install without its schema,
+    refused rather than served on an empty database."""
     migrations = []
     for path in sorted(directory.glob("*.sql")):
         match = _MIGRATION_NAME.match(path.name)
         if match is None:
             raise RuntimeError(f"migration file {path.name} is not named NNNN_name.sql")
         migrations.append(Migration(int(match.group(1)), path.stem, path.read_text(encoding="utf-8")))
+    if not migrations:
+        raise RuntimeError(f"no migrations in {directory}: the install lacks the sql/ files")
     versions = [m.version for m in migrations]
     if len(set(versions)) != len(versions):
         raise RuntimeError("two migration files share a version number")
