@@ -492,9 +492,10 @@ class GeoCellResult(Struct, frozen=True):
 class GeoCellComparison(Struct, frozen=True):
     """Cell `first` minus cell `second` in the compared quantity, with the interval of the difference.
 
-    The interval and `p_value` come from one joint conformal test that takes both cells' residuals on the
-    same dates, so the correlation their shared controls induce is accounted for (`p_value <= 1 -
-    confidence_level` exactly when the interval excludes 0)."""
+    The interval and `p_value` come from one joint conformal test that takes both cells' statistics on the
+    same windows (a synthetic-control cell's residuals; a TBR cell's held-out, studentized window sums), so the
+    correlation their shared controls induce is accounted for (`p_value <= 1 - confidence_level` exactly when
+    the interval excludes 0)."""
 
     first: str
     second: str
