@@ -143,6 +143,11 @@ def trimmed_match_results(
         for d, o, k in zip(window.dates, treated_total, control_total, strict=True)
     ]
     warnings = _trimmed_match_warnings(result, len(pairs), relative_estimate.estimate is None)
+    if trim_rate is not None and bound.source == "matched_pair_design" and trim_rate > bound.max_trim_rate:
+        warnings.append(
+            f"trim_rate {trim_rate:g} exceeds the {bound.max_trim_rate:g} its matched-pair design simulated: the "
+            "design's RMSE and minimum detectable iROAS describe another analysis than this one."
+        )
     fit = _trimmed_match_fit(
         result,
         pairs,

@@ -318,11 +318,9 @@ def _window_deltas(pairs: list[list[str]], start: str, end: str) -> tuple[np.nda
     )
 
 
-async def test_an_experiment_made_of_a_design_is_measured_with_the_trim_bound_the_design_simulated(
-    client: Client, worker: None, dataset_id: str
-) -> None:
-    # The design simulates its RMSE and minimum detectable iROAS with the trim chosen up to 10%; the result must be
-    # that estimator (not the estimator's own default of 25%), or the design promised another test's precision.
+async def design_made_experiment(client: Client, dataset_id: str) -> dict[str, Any]:
+    """A 12-pair matched-pair design on the panel (its simulations at the design's 10% trim bound) made a
+    paired experiment of December 2020."""
     made = await design(
         client,
         {
@@ -340,13 +338,28 @@ async def test_an_experiment_made_of_a_design_is_measured_with_the_trim_bound_th
         json={"pairs_kept": 12, "name": "Search holdback", "channel": "search"},
     )
     assert created.status_code == 201, created.text
-    experiment = created.json()
+    experiment: dict[str, Any] = created.json()
     assert experiment["test_period"] == {"start": "2020-12-02", "end": "2020-12-29"}
+    return experiment
+
+
+async def trimmed_match_result(client: Client, experiment_id: str) -> dict[str, Any]:
     answer = await client.get(
-        f"/v1/experiments/{experiment['id']}/results", params={"method": "trimmed_match"}, headers={"Prefer": "wait=60"}
+        f"/v1/experiments/{experiment_id}/results", params={"method": "trimmed_match"}, headers={"Prefer": "wait=60"}
     )
     assert answer.status_code == 200, answer.text
-    result = answer.json()
+    result: dict[str, Any] = answer.json()
+    return result
+
+
+async def test_an_experiment_made_of_a_design_is_measured_with_the_trim_bound_the_design_simulated(
+    client: Client, worker: None, dataset_id: str
+) -> None:
+    # The design simulates its RMSE and minimum detectable iROAS with the trim chosen up to 10%; the result must be
+    # that estimator (not the estimator's own default of 25%), or the design promised another test's precision.
+    experiment = await design_made_experiment(client, dataset_id)
+    result = await trimmed_match_result(client, experiment["id"])
+    assert not [w for w in result["warnings"] if "trim_rate" in w]
     fit = result["fit"]
     assert (fit["max_trim_rate"], fit["max_trim_rate_source"], fit["trim_rate_source"]) == (
         DESIGN_MAX_TRIM_RATE,
@@ -361,6 +374,17 @@ async def test_an_experiment_made_of_a_design_is_measured_with_the_trim_bound_th
         (expected.estimate, expected.ci_low, expected.ci_high), rel=1e-9
     )
     assert fit["trim_rate"] == pytest.approx(expected.trim_rate)
+
+
+async def test_a_design_made_experiment_fixing_a_trim_rate_beyond_its_designs_bound_is_warned(
+    client: Client, worker: None, dataset_id: str
+) -> None:
+    experiment = await design_made_experiment(client, dataset_id)
+    patched = await client.patch(f"/v1/experiments/{experiment['id']}", json={"trim_rate": 0.2})
+    assert patched.status_code == 200, patched.text
+    result = await trimmed_match_result(client, experiment["id"])
+    assert result["fit"]["trim_rate"] == 0.2
+    assert [w for w in result["warnings"] if w.startswith("trim_rate 0.2 exceeds the 0.1")], result["warnings"]
 
 
 async def test_a_paired_experiment_made_by_hand_chooses_its_trim_up_to_the_estimators_default(
