@@ -294,7 +294,6 @@ def selection_spec(request: MarketSelectionRequest, panel: DesignPanel) -> Selec
 
 def check_selection_request(request: MarketSelectionRequest, panel: DesignPanel) -> None:
     """Refuse, before queueing, a selection the panel cannot answer (400 naming the field)."""
-    check_monitoring(request.monitoring, request.side, multi_cell=request.cells is not None)
     panel = _selection_panel(request, panel)
     if request.cells is not None:
         check_cell_selection(panel.panel, selection_spec(request, panel), request.cells)
@@ -565,6 +564,7 @@ async def submit_market_selection(
     the markets and the version (404, 400); a panel of more than ``PANEL_CELLS_IN_REQUEST`` market-days is not
     read here at all, as for geo power: the job's planning step checks it, and fails with the 400 or 409 this
     request would have answered."""
+    check_monitoring(request.monitoring, request.side, multi_cell=request.cells is not None)
     async with pool.acquire() as connection:
         outline = await outline_design_panel(connection, request.dataset_id, request.history, request.dataset_version)
         # Every chunk of the job reads the version read here, whatever is appended meanwhile.

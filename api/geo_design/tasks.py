@@ -20,7 +20,6 @@ from api.geo_design.schemas import GeoPowerRequest, GeoPowerResult, MarketSelect
 from api.geo_design.service import (
     GEO_POWER_TASK,
     MARKET_SELECTION_TASK,
-    check_selection_request,
     compute_geo_power,
     evaluate_selection_chunk,
     geo_power_question,
@@ -65,7 +64,6 @@ async def plan_chunks(pool: asyncpg.Pool, payload: bytes) -> list[bytes]:
     """The parent step: candidates for the request, split into chunk payloads."""
     request = msgspec.json.decode(payload, type=MarketSelectionRequest)
     panel = await _panel(pool, request)
-    check_selection_request(request, panel)  # a large panel's request was not checked before it was queued
     plans = await asyncio.to_thread(plan_selection, request, panel)
     return [msgspec.msgpack.encode(ChunkPayload(request=request, plans=chunk)) for chunk in chunk_plans(plans)]
 
